@@ -1,0 +1,97 @@
+/*
+ * simd.h — float32 vector kernels with runtime CPU dispatch.
+ *
+ * Every kernel exists as a decent scalar version and, where compiled in,
+ * AVX2+FMA, AVX-512F (x86-64) and NEON (AArch64) versions.  The path is chosen
+ * once, on first use, from the CPU's features (__builtin_cpu_supports), never
+ * from compile flags alone: the binary runs on any x86-64.  The environment
+ * variable EMBEDSRV_SIMD=scalar|avx2|avx512|neon overrides the choice (for
+ * tests and benchmarks); an override the CPU cannot run is refused with a
+ * warning on stderr and the auto choice is used.
+ *
+ * All kernels accept any length n (tails are handled inside each path) and any
+ * alignment.  Pointers may not alias unless stated.
+ *
+ * Threading: the dispatch table is filled once (pthread_once) and read-only
+ * afterwards; all kernels are reentrant.
+ */
+#ifndef ES_SIMD_H
+#define ES_SIMD_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+typedef enum simd_path {
+	SIMD_SCALAR = 0,
+	SIMD_AVX2 = 1,   /* AVX2 + FMA */
+	SIMD_AVX512 = 2, /* AVX-512F */
+	SIMD_NEON = 3,
+	SIMD_PATH_COUNT
+} simd_path;
+
+typedef struct simd_kernels {
+	simd_path path;
+	const char *name;
+	/* sum a[i]*b[i] */
+	float (*dot)(const float *a, const float *b, size_t n);
+	/* sum (a[i]-b[i])^2 */
+	float (*l2sq)(const float *a, const float *b, size_t n);
+	/* y[i] += alpha * x[i] */
+	void (*axpy)(float alpha, const float *x, float *y, size_t n);
+	/* x[i] *= alpha */
+	void (*scale)(float *x, float alpha, size_t n);
+	/* out[r] = dot(q, rows + r*stride), r < nrows (stride in floats, >= n) */
+	void (*dot_batch)(const float *q, const float *rows, size_t nrows,
+			  size_t stride, size_t n, float *out);
+	/* sum a[i]*b[i] over int8 codes, exact in int32 (n <= 2^17) */
+	int32_t (*dot_i8)(const int8_t *a, const int8_t *b, size_t n);
+} simd_kernels;
+
+/* The kernels selected for this process (initialises on first call). */
+const simd_kernels *simd_get(void);
+
+/* The kernels for one path, or NULL if that path is not compiled in or this
+ * CPU cannot run it.  Used by tests and benchmarks to exercise every path. */
+const simd_kernels *simd_kernels_for(simd_path path);
+
+/* Name of a path ("scalar", "avx2", "avx512", "neon"). */
+const char *simd_path_name(simd_path path);
+
+/* Parse a path name; returns -1 if unknown. */
+int simd_path_parse(const char *name);
+
+/* Write a comma-separated list of the compiled-in paths into buf. */
+void simd_compiled_paths(char *buf, size_t len);
+
+/* Convenience wrappers over simd_get(). */
+static inline float simd_dot(const float *a, const float *b, size_t n)
+{
+	return simd_get()->dot(a, b, n);
+}
+static inline float simd_l2sq(const float *a, const float *b, size_t n)
+{
+	return simd_get()->l2sq(a, b, n);
+}
+static inline void simd_axpy(float alpha, const float *x, float *y, size_t n)
+{
+	simd_get()->axpy(alpha, x, y, n);
+}
+static inline void simd_scale(float *x, float alpha, size_t n)
+{
+	simd_get()->scale(x, alpha, n);
+}
+static inline void simd_dot_batch(const float *q, const float *rows,
+				  size_t nrows, size_t stride, size_t n,
+				  float *out)
+{
+	simd_get()->dot_batch(q, rows, nrows, stride, n, out);
+}
+
+/* Euclidean norm of x. */
+float simd_norm(const float *x, size_t n);
+
+/* Scale x to unit L2 norm in place; returns the norm it had.  A zero (or
+ * non-finite-norm) vector is left unchanged and 0 is returned. */
+float simd_normalize(float *x, size_t n);
+
+#endif

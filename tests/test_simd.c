@@ -1,0 +1,198 @@
+/*
+ * test_simd.c — every compiled and runnable SIMD path against a
+ * double-precision scalar reference, at awkward sizes and unaligned pointers.
+ *
+ * Error bound (stated): for reductions, |got - ref| <= 1e-5 * sum|a_i*b_i|
+ * (resp. sum (a_i-b_i)^2) + 1e-30; elementwise kernels (axpy, scale) must
+ * match the double reference to 1 float ulp-ish: |got - ref| <= 2e-7*|ref|+1e-30.
+ */
+#include <check.h>
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "simd.h"
+
+static const size_t sizes[] = {1, 2, 3, 7, 8, 15, 16, 17, 31, 64, 100,
+			       384, 768, 1023, 1025};
+#define NSIZES (sizeof sizes / sizeof sizes[0])
+#define MAXN 1025
+
+static unsigned long long rng_state = 88172645463325252ull;
+static float frand(void)
+{
+	rng_state ^= rng_state << 13;
+	rng_state ^= rng_state >> 7;
+	rng_state ^= rng_state << 17;
+	return (float)((rng_state >> 11) * (1.0 / 9007199254740992.0)) * 2.0f - 1.0f;
+}
+
+/* Buffers with one extra float so we can offset by one (unaligned). */
+static float abuf[MAXN + 16], bbuf[MAXN + 16], ybuf[MAXN + 16];
+
+static void fill(float *x, size_t n)
+{
+	for (size_t i = 0; i < n; i++)
+		x[i] = frand();
+}
+
+static void check_path(const simd_kernels *k)
+{
+	for (int off = 0; off < 2; off++) {
+		for (size_t si = 0; si < NSIZES; si++) {
+			size_t n = sizes[si];
+			float *a = abuf + off, *b = bbuf + off + 1, *y = ybuf + off;
+			fill(a, n);
+			fill(b, n);
+			/* sentinel right after the vector: kernels must not write it */
+			y[n] = 12345.0f;
+
+			double dref = 0, dabs = 0, lref = 0;
+			for (size_t i = 0; i < n; i++) {
+				dref += (double)a[i] * b[i];
+				dabs += fabs((double)a[i] * b[i]);
+				double d = (double)a[i] - b[i];
+				lref += d * d;
+			}
+			float got = k->dot(a, b, n);
+			ck_assert_msg(fabs(got - dref) <= 1e-5 * dabs + 1e-30,
+				      "%s dot n=%zu off=%d: %.9g vs %.9g", k->name,
+				      n, off, got, dref);
+			got = k->l2sq(a, b, n);
+			ck_assert_msg(fabs(got - lref) <= 1e-5 * lref + 1e-30,
+				      "%s l2sq n=%zu: %.9g vs %.9g", k->name, n,
+				      got, lref);
+
+			memcpy(y, b, n * sizeof *y);
+			k->axpy(0.37f, a, y, n);
+			for (size_t i = 0; i < n; i++) {
+				double r = (double)b[i] + 0.37 * (double)a[i];
+				ck_assert_msg(fabs(y[i] - r) <= 2e-7 * (fabs(b[i]) + fabs(0.37 * a[i])) + 1e-30,
+					      "%s axpy n=%zu i=%zu", k->name, n, i);
+			}
+			ck_assert_msg(y[n] == 12345.0f, "%s axpy wrote past n=%zu", k->name, n);
+
+			memcpy(y, a, n * sizeof *y);
+			k->scale(y, -1.75f, n);
+			for (size_t i = 0; i < n; i++)
+				ck_assert_msg(y[i] == a[i] * -1.75f,
+					      "%s scale n=%zu i=%zu", k->name, n, i);
+			ck_assert_msg(y[n] == 12345.0f, "%s scale wrote past n=%zu", k->name, n);
+
+			int8_t ia[MAXN], ib[MAXN];
+			int32_t iref = 0;
+			for (size_t i = 0; i < n; i++) {
+				ia[i] = (int8_t)(frand() * 127.0f);
+				ib[i] = (int8_t)(frand() * 127.0f);
+				iref += (int32_t)ia[i] * ib[i];
+			}
+			ck_assert_int_eq(k->dot_i8(ia, ib, n), iref);
+		}
+	}
+}
+
+static void check_batch(const simd_kernels *k)
+{
+	static const size_t dims[] = {1, 3, 17, 100, 384};
+	for (size_t di = 0; di < sizeof dims / sizeof dims[0]; di++) {
+		size_t n = dims[di], stride = n + 3, nrows = 11;
+		float *rows = malloc((nrows * stride + 1) * sizeof *rows);
+		float *q = malloc((n + 1) * sizeof *q);
+		float out[11];
+		fill(rows, nrows * stride + 1);
+		fill(q, n + 1);
+		k->dot_batch(q + 1, rows + 1, nrows, stride, n, out);
+		for (size_t r = 0; r < nrows; r++) {
+			double ref = 0, abs = 0;
+			for (size_t i = 0; i < n; i++) {
+				ref += (double)q[1 + i] * rows[1 + r * stride + i];
+				abs += fabs((double)q[1 + i] * rows[1 + r * stride + i]);
+			}
+			ck_assert_msg(fabs(out[r] - ref) <= 1e-5 * abs + 1e-30,
+				      "%s dot_batch n=%zu row=%zu", k->name, n, r);
+		}
+		free(rows);
+		free(q);
+	}
+}
+
+START_TEST(test_all_paths)
+{
+	int ran = 0;
+	for (int p = 0; p < SIMD_PATH_COUNT; p++) {
+		const simd_kernels *k = simd_kernels_for((simd_path)p);
+		if (!k)
+			continue;
+		ck_assert_int_eq(k->path, p);
+		check_path(k);
+		check_batch(k);
+		ran++;
+	}
+	ck_assert_int_ge(ran, 1);
+}
+END_TEST
+
+START_TEST(test_scalar_always_available)
+{
+	ck_assert_ptr_nonnull(simd_kernels_for(SIMD_SCALAR));
+	ck_assert_ptr_nonnull(simd_get());
+}
+END_TEST
+
+START_TEST(test_x86_paths_detected)
+{
+#if defined(__x86_64__)
+	__builtin_cpu_init();
+	if (__builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma"))
+		ck_assert_ptr_nonnull(simd_kernels_for(SIMD_AVX2));
+	if (__builtin_cpu_supports("avx512f"))
+		ck_assert_ptr_nonnull(simd_kernels_for(SIMD_AVX512));
+#endif
+}
+END_TEST
+
+START_TEST(test_norm_normalize)
+{
+	float x[17];
+	for (int i = 0; i < 17; i++)
+		x[i] = (float)(i + 1);
+	double ref = 0;
+	for (int i = 0; i < 17; i++)
+		ref += (double)x[i] * x[i];
+	ck_assert_float_eq_tol(simd_norm(x, 17), (float)sqrt(ref), 1e-4);
+	float old = simd_normalize(x, 17);
+	ck_assert_float_eq_tol(old, (float)sqrt(ref), 1e-4);
+	ck_assert_float_eq_tol(simd_norm(x, 17), 1.0f, 1e-6);
+
+	float z[5] = {0};
+	ck_assert_float_eq(simd_normalize(z, 5), 0.0f);
+	for (int i = 0; i < 5; i++)
+		ck_assert_float_eq(z[i], 0.0f);
+}
+END_TEST
+
+START_TEST(test_path_names)
+{
+	ck_assert_int_eq(simd_path_parse("scalar"), SIMD_SCALAR);
+	ck_assert_int_eq(simd_path_parse("avx2"), SIMD_AVX2);
+	ck_assert_int_eq(simd_path_parse("avx512"), SIMD_AVX512);
+	ck_assert_int_eq(simd_path_parse("bogus"), -1);
+	ck_assert_str_eq(simd_path_name(SIMD_AVX512), "avx512");
+	char buf[64];
+	simd_compiled_paths(buf, sizeof buf);
+	ck_assert_ptr_nonnull(strstr(buf, "scalar"));
+}
+END_TEST
+
+Suite *simd_suite(void)
+{
+	Suite *s = suite_create("simd");
+	TCase *tc = tcase_create("kernels");
+	tcase_add_test(tc, test_all_paths);
+	tcase_add_test(tc, test_scalar_always_available);
+	tcase_add_test(tc, test_x86_paths_detected);
+	tcase_add_test(tc, test_norm_normalize);
+	tcase_add_test(tc, test_path_names);
+	suite_add_tcase(s, tc);
+	return s;
+}
