@@ -1,0 +1,92 @@
+/*
+ * hnsw.h — Hierarchical Navigable Small World graph (Malkov & Yashunin).
+ *
+ * CONTRACT (written before the implementation so index/collection and the
+ * server can be built against it; the implementer may extend it, and must
+ * keep these calls and their meaning).
+ *
+ * Labels are the caller's uint64 ids; internally points have dense uint32
+ * slots.  Adding an existing label replaces its vector (update).  Deleted
+ * labels are never returned by search.
+ *
+ * Threading: any number of hnsw_search calls may run concurrently with each
+ * other and with hnsw_add / hnsw_delete from other threads; search keeps no
+ * shared mutable state (ef and scratch are per call).  hnsw_save needs no
+ * concurrent writers.
+ *
+ * Ownership: the index copies every vector it keeps; results go into
+ * caller-provided buffers.
+ */
+#ifndef ES_HNSW_H
+#define ES_HNSW_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+
+#include "error.h"
+#include "metric.h"
+#include "threadpool.h"
+
+#define HNSW_DEFAULT_M 16
+#define HNSW_DEFAULT_EF_CONSTRUCTION 200
+#define HNSW_DEFAULT_EF_SEARCH 64
+#define HNSW_MAX_M 128
+#define HNSW_MAX_EF 10000
+
+typedef struct hnsw hnsw;
+
+typedef struct hnsw_params {
+	uint32_t dim;
+	es_metric metric;
+	uint32_t M;               /* links per node on levels > 0; 2M on level 0 */
+	uint32_t ef_construction;
+	uint64_t seed;            /* level generator seed */
+	int quantize_int8;        /* store int8 codes, re-rank with float */
+	size_t initial_capacity;  /* hint; the index grows as needed */
+} hnsw_params;
+
+/* Optional filter: return non-zero to accept a label as a result. */
+typedef int (*hnsw_filter_fn)(void *ctx, uint64_t label);
+
+/* Fill *p with the defaults for dimension dim (cosine, M 16, efc 200). */
+void hnsw_params_default(hnsw_params *p, uint32_t dim);
+
+int hnsw_new(const hnsw_params *p, hnsw **out, es_error *err);
+void hnsw_free(hnsw *h);
+
+/* Insert or update (same label) one vector of params.dim floats.
+ * ES_EINVAL for non-finite values (or a zero vector under cosine). */
+int hnsw_add(hnsw *h, uint64_t label, const float *vec, es_error *err);
+
+/* Add n vectors (row-major, n x dim) using the pool's threads. */
+int hnsw_add_batch(hnsw *h, const uint64_t *labels, const float *vecs,
+		   size_t n, es_pool *pool, es_error *err);
+
+/* Delete a label: 0, or ES_ENOTFOUND. */
+int hnsw_delete(hnsw *h, uint64_t label);
+
+/* Up to k best hits for query q (dim floats), best first, into out[k];
+ * *nout receives the count.  ef < k is raised to k.  filter may be NULL. */
+int hnsw_search(const hnsw *h, const float *q, uint32_t k, uint32_t ef,
+		hnsw_filter_fn filter, void *filter_ctx, es_hit *out,
+		size_t *nout, es_error *err);
+
+/* Copy a stored vector (as stored: normalised under cosine; dequantised
+ * floats under int8 if no float copy is kept).  0 or ES_ENOTFOUND. */
+int hnsw_get_vector(const hnsw *h, uint64_t label, float *out);
+int hnsw_contains(const hnsw *h, uint64_t label);
+
+size_t hnsw_count(const hnsw *h);        /* live (not deleted) points */
+size_t hnsw_memory_bytes(const hnsw *h); /* bytes held by the index */
+const hnsw_params *hnsw_get_params(const hnsw *h);
+
+/* Persistence: whole index to/from a file (magic, version, sizes, checksum);
+ * the stream forms let a snapshot embed an index.  Loading treats every byte
+ * as hostile: ES_ECORRUPT with a message naming the problem. */
+int hnsw_save(const hnsw *h, const char *path, es_error *err);
+int hnsw_load(const char *path, hnsw **out, es_error *err);
+int hnsw_write(const hnsw *h, FILE *f, es_error *err);
+int hnsw_read(FILE *f, hnsw **out, es_error *err);
+
+#endif
