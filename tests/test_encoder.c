@@ -64,7 +64,7 @@ START_TEST(test_words_and_tokens)
 {
 	es_encoder *e = open_ok("tests/data/fasttext-toy.bin");
 	uint32_t dim = es_encoder_dim(e);
-	float v[8];
+	float v[16];
 	unsigned fl;
 	ck_assert_int_eq(es_encoder_word_vector(e, "the", 3, v, &fl, NULL), 0);
 	ck_assert_uint_eq(fl, ES_TOK_KNOWN);
