@@ -484,6 +484,13 @@ int es_bert_open(const char *dir, es_bert **out, es_error *err)
 	char model_dir[4096], path[4200];
 	*out = NULL;
 	pthread_once(&blas_once, blas_single_thread);
+	struct stat cs;
+	PATHF(path, "%s/config.json", dir);
+	if (stat(path, &cs) != 0)
+		return es_err(err, ES_ENOTFOUND,
+			      "%s: not found; a BERT / sentence-transformers model "
+			      "folder needs config.json, model.safetensors and vocab.txt",
+			      path);
 	es_bert *b = calloc(1, sizeof *b);
 	if (!b)
 		return es_err(err, ES_ENOMEM, "out of memory");
