@@ -25,6 +25,7 @@
 #include <string.h>
 #include <sys/stat.h>
 
+#include "blas.h"
 #include "safetensors.h"
 
 #define GROUP_TOKENS 4096
@@ -62,12 +63,6 @@ struct es_bert {
 	int lowercase_input; /* sentence_bert_config do_lower_case */
 };
 
-static pthread_once_t blas_once = PTHREAD_ONCE_INIT;
-
-static void blas_single_thread(void)
-{
-	openblas_set_num_threads(1);
-}
 
 /* ---- config files ---- */
 
@@ -483,7 +478,7 @@ int es_bert_open(const char *dir, es_bert **out, es_error *err)
 	es_safetensors *st = NULL;
 	char model_dir[4096], path[4200];
 	*out = NULL;
-	pthread_once(&blas_once, blas_single_thread);
+	es_blas_init(); /* OpenBLAS one thread per call: our pool splits work */
 	struct stat cs;
 	PATHF(path, "%s/config.json", dir);
 	if (stat(path, &cs) != 0)
