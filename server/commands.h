@@ -15,6 +15,9 @@ typedef struct es_command {
 	const char *summary;
 } es_command;
 
+/* embedsrv index build|search (server/cmd_index.c). */
+int cmd_index(int argc, char **argv);
+
 /* Print the version block (version, commit, SIMD paths) to stdout. */
 void es_print_version(void);
 

@@ -34,6 +34,7 @@ static int cmd_help(int argc, char **argv);
 
 static const es_command commands[] = {
 	{"version", cmd_version, "print version, git commit and SIMD paths"},
+	{"index", cmd_index, "build or search an HNSW index file (benchmarks)"},
 	{"help", cmd_help, "list commands"},
 };
 
