@@ -15,6 +15,9 @@ typedef struct es_command {
 	const char *summary;
 } es_command;
 
+/* `embedsrv serve` (server/cmd_serve.c). */
+int cmd_serve(int argc, char **argv);
+
 /* Print the version block (version, commit, SIMD paths) to stdout. */
 void es_print_version(void);
 

@@ -34,6 +34,7 @@ static int cmd_help(int argc, char **argv);
 
 static const es_command commands[] = {
 	{"version", cmd_version, "print version, git commit and SIMD paths"},
+	{"serve", cmd_serve, "serve the HTTP/JSON API (embeddings, collections, search)"},
 	{"help", cmd_help, "list commands"},
 };
 
