@@ -11,7 +11,6 @@
  * sigwait; libmicrohttpd's pool serves requests.  OpenBLAS is limited to
  * one thread per call: requests are already spread over --threads.
  */
-#include <cblas.h>
 #include <errno.h>
 #include <getopt.h>
 #include <signal.h>
@@ -21,6 +20,7 @@
 #include <unistd.h>
 
 #include "api.h"
+#include "blas.h"
 #include "commands.h"
 #include "http.h"
 #include "serve.h"
@@ -245,7 +245,7 @@ int cmd_serve(int argc, char **argv)
 	sigaddset(&set, SIGINT);
 	pthread_sigmask(SIG_BLOCK, &set, NULL);
 	signal(SIGPIPE, SIG_IGN);
-	openblas_set_num_threads(1);
+	es_blas_init(); /* one OpenBLAS thread per call: requests run in parallel */
 
 	int status = 1;
 	es_encoder *encs[MAX_MODELS] = {0};

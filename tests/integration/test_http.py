@@ -53,7 +53,7 @@ class Server:
             [BIN, "serve", "--model", MODEL, "--host", "127.0.0.1",
              "--port", str(self.port), "--threads", "4", *extra],
             stdout=subprocess.PIPE, stderr=subprocess.PIPE)
-        deadline = time.time() + 20
+        deadline = time.time() + 60
         while time.time() < deadline:
             try:
                 st, _, _ = self.req("GET", "/healthz")
@@ -444,7 +444,8 @@ def main():
     p = subprocess.Popen([BIN, "serve", "--model", MODEL, "--port", str(port)], env=env,
                          stdout=subprocess.PIPE, stderr=subprocess.PIPE)
     ok = False
-    for _ in range(200):
+    deadline = time.time() + 60
+    while time.time() < deadline:
         try:
             c = http.client.HTTPConnection("127.0.0.1", port, timeout=5)
             c.request("GET", "/healthz")

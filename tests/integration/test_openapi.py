@@ -72,7 +72,8 @@ def main():
         p = subprocess.Popen([BIN, "serve", "--model", model, "--port", str(port), "--quiet"],
                              stdout=subprocess.PIPE, stderr=subprocess.PIPE)
         try:
-            for _ in range(400):
+            deadline = time.time() + 60
+            while time.time() < deadline:
                 try:
                     c = http.client.HTTPConnection("127.0.0.1", port, timeout=5)
                     c.request("GET", "/healthz")
