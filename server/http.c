@@ -59,7 +59,11 @@ static enum MHD_Result send_response(struct MHD_Connection *conn, req_state *rs,
 {
 	char *data = NULL;
 	size_t len = 0;
-	if (api_response_serialize(r, &data, &len) != 0) {
+	if (r->text) { /* hand the text body over instead of copying it */
+		data = r->text;
+		len = r->text_len;
+		r->text = NULL;
+	} else if (api_response_serialize(r, &data, &len) != 0) {
 		static const char oom[] = "{\"error\":{\"message\":\"out of memory\","
 					  "\"type\":\"server_error\",\"param\":null,\"code\":\"out_of_memory\"}}";
 		data = strdup(oom);
@@ -242,7 +246,7 @@ int es_http_start(const es_http_config *cfg, api_ctx *ctx, es_http **out,
 				MHD_OPTION_THREAD_POOL_SIZE, threads,
 				MHD_OPTION_CONNECTION_LIMIT, (unsigned)l->max_connections,
 				MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)l->timeout_s,
-				MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)256 * 1024,
+				MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)16 * 1024, /* headers only: MHD clears it per request */
 				MHD_OPTION_LISTEN_BACKLOG_SIZE, 1024u,
 				MHD_OPTION_NOTIFY_COMPLETED, on_completed, h,
 				MHD_OPTION_END);

@@ -328,3 +328,149 @@ char *ju_dump(const json_t *v, size_t *len)
 		*len = strlen(s);
 	return s;
 }
+
+static const double pow10_tab[] = {1e0,  1e1,  1e2,  1e3,  1e4,  1e5,  1e6,  1e7,
+				   1e8,  1e9,  1e10, 1e11, 1e12, 1e13, 1e14, 1e15,
+				   1e16, 1e17, 1e18, 1e19, 1e20, 1e21, 1e22};
+
+size_t ju_fmt_float(float f, char *buf)
+{
+	if (f == 0.0f) {
+		buf[0] = '0';
+		buf[1] = '\0';
+		return 1;
+	}
+	if (!isfinite(f))
+		return (size_t)snprintf(buf, 32, "null");
+	double a = fabs((double)f);
+	/* decimal exponent from the binary one (floor(e2 * log10(2))), then
+	 * corrected by one comparison: no log10 on the hot path */
+	int e2;
+	(void)frexp(a, &e2); /* a = m * 2^e2, m in [0.5, 1) */
+	int e10 = ((e2 - 1) * 78913) >> 18;
+	if (e10 + 1 >= 0 && e10 + 1 <= 22 ? a >= pow10_tab[e10 + 1]
+					  : a >= pow(10.0, e10 + 1))
+		e10++;
+	int k = 8 - e10; /* scale so that 9 digits are left of the point */
+	if (k < -22 || k > 22)
+		goto slow;
+	double scaled = k >= 0 ? a * pow10_tab[k] : a / pow10_tab[-k];
+	uint64_t m = (uint64_t)(scaled + 0.5);
+	if (m >= 1000000000ull) {
+		m = (m + 5) / 10;
+		e10++;
+		k--;
+		if (k < -22 || k > 22)
+			goto slow;
+	}
+	if (m < 100000000ull)
+		goto slow;
+	/* check: the decimal m * 10^-k must read back as f */
+	double back = k >= 0 ? (double)m / pow10_tab[k] : (double)m * pow10_tab[-k];
+	if ((float)back != (float)a)
+		goto slow;
+	char dig[10];
+	for (int i = 8; i >= 0; i--) {
+		dig[i] = (char)('0' + m % 10);
+		m /= 10;
+	}
+	int nd = 9;
+	while (nd > 1 && dig[nd - 1] == '0')
+		nd--;
+	size_t o = 0;
+	if (f < 0)
+		buf[o++] = '-';
+	if (e10 >= 0 && e10 < 9) {
+		for (int i = 0; i <= e10; i++)
+			buf[o++] = i < nd ? dig[i] : '0';
+		if (nd > e10 + 1) {
+			buf[o++] = '.';
+			for (int i = e10 + 1; i < nd; i++)
+				buf[o++] = dig[i];
+		}
+	} else if (e10 < 0 && e10 >= -5) {
+		buf[o++] = '0';
+		buf[o++] = '.';
+		for (int i = -1; i > e10; i--)
+			buf[o++] = '0';
+		for (int i = 0; i < nd; i++)
+			buf[o++] = dig[i];
+	} else {
+		buf[o++] = dig[0];
+		if (nd > 1) {
+			buf[o++] = '.';
+			for (int i = 1; i < nd; i++)
+				buf[o++] = dig[i];
+		}
+		o += (size_t)snprintf(buf + o, 8, "e%d", e10);
+	}
+	buf[o] = '\0';
+	return o;
+slow:
+	return (size_t)snprintf(buf, 32, "%.9g", (double)f);
+}
+
+static void buf_grow(ju_buf *b, size_t need)
+{
+	if (b->oom || b->len + need + 1 <= b->cap)
+		return;
+	size_t ncap = b->cap ? b->cap : 1024;
+	while (ncap < b->len + need + 1)
+		ncap *= 2;
+	char *ns = realloc(b->s, ncap);
+	if (!ns) {
+		b->oom = 1;
+		return;
+	}
+	b->s = ns;
+	b->cap = ncap;
+}
+
+void ju_buf_put(ju_buf *b, const char *s, size_t n)
+{
+	buf_grow(b, n);
+	if (b->oom)
+		return;
+	memcpy(b->s + b->len, s, n);
+	b->len += n;
+	b->s[b->len] = '\0';
+}
+
+void ju_buf_str(ju_buf *b, const char *s)
+{
+	ju_buf_put(b, s, strlen(s));
+}
+
+void ju_buf_json_string(ju_buf *b, const char *s)
+{
+	json_t *j = json_string(s);
+	char *t = j ? json_dumps(j, JSON_ENCODE_ANY) : NULL;
+	if (t)
+		ju_buf_str(b, t);
+	else
+		b->oom = 1;
+	free(t);
+	json_decref(j);
+}
+
+void ju_buf_u64(ju_buf *b, uint64_t v)
+{
+	char tmp[24];
+	int n = snprintf(tmp, sizeof tmp, "%llu", (unsigned long long)v);
+	ju_buf_put(b, tmp, (size_t)n);
+}
+
+void ju_buf_floats(ju_buf *b, const float *v, size_t n)
+{
+	buf_grow(b, n * 20 + 2); /* <= 16 chars + comma each, NUL slack */
+	if (b->oom)
+		return;
+	b->s[b->len++] = '[';
+	for (size_t i = 0; i < n; i++) {
+		if (i)
+			b->s[b->len++] = ',';
+		b->len += ju_fmt_float(v[i], b->s + b->len);
+	}
+	b->s[b->len++] = ']';
+	b->s[b->len] = '\0';
+}

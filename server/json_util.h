@@ -85,6 +85,26 @@ char *ju_base64(const void *data, size_t n, size_t *outlen);
 /* Number of Unicode code points in valid UTF-8 text. */
 size_t ju_utf8_chars(const char *s, size_t len);
 
+/* Shortest-ish JSON number for a float32: 9 significant digits (enough to
+ * round-trip any float32), trailing zeros dropped, written into buf (>= 32
+ * bytes); returns the length.  A fast integer path for the usual range,
+ * checked by converting back, with snprintf("%.9g") as the fallback, so the
+ * text always parses back to the same float. */
+size_t ju_fmt_float(float f, char *buf);
+
+/* A growable output buffer for hand-written JSON on hot paths. */
+typedef struct ju_buf {
+	char *s;
+	size_t len, cap;
+	int oom;
+} ju_buf;
+
+void ju_buf_put(ju_buf *b, const char *s, size_t n);
+void ju_buf_str(ju_buf *b, const char *s);         /* raw, no escaping */
+void ju_buf_json_string(ju_buf *b, const char *s); /* quoted and escaped */
+void ju_buf_u64(ju_buf *b, uint64_t v);
+void ju_buf_floats(ju_buf *b, const float *v, size_t n); /* [a,b,...] */
+
 /* Serialise compactly with float precision suited to float32 (9 digits).
  * Returns a malloc'd string (free()), NULL on failure. */
 char *ju_dump(const json_t *v, size_t *len);

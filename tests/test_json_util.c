@@ -134,6 +134,46 @@ START_TEST(test_base64_utf8_dump)
 }
 END_TEST
 
+START_TEST(test_fmt_float_roundtrip)
+{
+	char buf[32];
+	unsigned s = 99;
+	for (int i = 0; i < 100000; i++) {
+		s = s * 1664525u + 1013904223u;
+		uint32_t bits = s;
+		float f;
+		memcpy(&f, &bits, 4);
+		if (!isfinite(f))
+			continue;
+		if (i % 2) /* half in the usual unit-vector range */
+			f = (float)((double)(s >> 8) / (1 << 24) * 2.0 - 1.0);
+		size_t n = ju_fmt_float(f, buf);
+		ck_assert_uint_eq(n, strlen(buf));
+		ck_assert_uint_le(n, 16);
+		float back = strtof(buf, NULL);
+		ck_assert_msg(back == f, "%.9g printed as %s", (double)f, buf);
+		json_t *j = json_loads(buf, JSON_DECODE_ANY, NULL);
+		ck_assert_msg(j && json_is_number(j), "not JSON: %s", buf);
+		json_decref(j);
+	}
+	ju_fmt_float(0.5f, buf);
+	ck_assert_str_eq(buf, "0.5");
+	ju_fmt_float(-3.0f, buf);
+	ck_assert_str_eq(buf, "-3");
+	ju_fmt_float(0.0f, buf);
+	ck_assert_str_eq(buf, "0");
+	ju_fmt_float(1e-7f, buf);
+	ck_assert_float_eq(strtof(buf, NULL), 1e-7f);
+	ju_buf b = {0};
+	float v[3] = {0.25f, -1.0f, 123456.0f};
+	ju_buf_floats(&b, v, 3);
+	ck_assert_str_eq(b.s, "[0.25,-1,123456]");
+	ju_buf_json_string(&b, "a\"b");
+	ck_assert_str_eq(b.s, "[0.25,-1,123456]\"a\\\"b\"");
+	free(b.s);
+}
+END_TEST
+
 Suite *json_util_suite(void)
 {
 	Suite *s = suite_create("json_util");
@@ -142,6 +182,7 @@ Suite *json_util_suite(void)
 	tcase_add_test(tc, test_getters);
 	tcase_add_test(tc, test_errors_and_codes);
 	tcase_add_test(tc, test_base64_utf8_dump);
+	tcase_add_test(tc, test_fmt_float_roundtrip);
 	suite_add_tcase(s, tc);
 	return s;
 }
