@@ -18,4 +18,13 @@ typedef struct es_command {
 /* Print the version block (version, commit, SIMD paths) to stdout. */
 void es_print_version(void);
 
+/* server/cmd_model.c */
+int cmd_vectors(int argc, char **argv);
+int cmd_encode(int argc, char **argv);
+int cmd_neighbors(int argc, char **argv);
+int cmd_analogy(int argc, char **argv);
+int cmd_convert(int argc, char **argv);
+/* server/cmd_eval.c */
+int cmd_eval(int argc, char **argv);
+
 #endif
