@@ -170,6 +170,7 @@ void es_train_params_default(es_train_params *p)
 	p->bucket = 2000000;
 	p->lr = 0.05f;
 	p->sample = 1e-4f;
+	p->ns_exponent = 0.75f;
 	p->threads = 0;
 	p->seed = 1;
 }
@@ -192,6 +193,8 @@ int es_train_params_check(const es_train_params *p, es_error *err)
 		return es_err(err, ES_EINVAL, "--lr must be in (0, 10]");
 	if (!(p->sample >= 0.0f && p->sample < 1.0f))
 		return es_err(err, ES_EINVAL, "--sample must be in [0, 1)");
+	if (!(p->ns_exponent >= -1.0f && p->ns_exponent <= 1.0f))
+		return es_err(err, ES_EINVAL, "--ns-exponent must be in [-1, 1]");
 	if (p->threads > 1024)
 		return es_err(err, ES_EINVAL, "--threads %u is too many", p->threads);
 	if (p->subwords) {
@@ -387,15 +390,16 @@ typedef struct trainer {
 	uint64_t done_tokens;
 	int cancel;
 	int failed;
-	double loss_sum;        /* guarded by progress_lock-free per-thread merge */
 	double t0;
 
 	es_train_progress_fn progress;
 	void *pctx;
 	/* loss bookkeeping (worker 0 only) */
-	double *tloss;          /* per thread running loss sum */
+	uint64_t *tloss;        /* per slice running loss sum (double bits) */
 	uint64_t *tcount;       /* per thread predictions */
 	double first_sum, last_sum;
+	double rep_sum, rep_loss; /* reporter's last totals (worker 0 only) */
+	uint64_t rep_n;
 	uint64_t first_n, last_n;
 } trainer;
 
@@ -539,6 +543,23 @@ static float train_cbow_sentence(const trainer *tr, rng *r, const uint32_t *sen,
 	return loss;
 }
 
+/* Per-thread loss sums are published as the bits of a double so the
+ * reporting thread reads them without a data race. */
+static void store_double(uint64_t *dst, double v)
+{
+	uint64_t b;
+	memcpy(&b, &v, sizeof b);
+	__atomic_store_n(dst, b, __ATOMIC_RELAXED);
+}
+
+static double load_double(const uint64_t *src)
+{
+	uint64_t b = __atomic_load_n(src, __ATOMIC_RELAXED);
+	double v;
+	memcpy(&v, &b, sizeof v);
+	return v;
+}
+
 static void report(trainer *tr, double *last_report, int done)
 {
 	double t = now_s();
@@ -561,11 +582,18 @@ static void report(trainer *tr, double *last_report, int done)
 	double ls = 0;
 	uint64_t ln = 0;
 	for (unsigned i = 0; i < tr->nthreads; i++) {
-		ls += __atomic_load_n((uint64_t *)&tr->tloss[i], __ATOMIC_RELAXED) ?
-			tr->tloss[i] : 0.0;
+		ls += load_double(&tr->tloss[i]);
 		ln += __atomic_load_n(&tr->tcount[i], __ATOMIC_RELAXED);
 	}
-	pr.loss = ln ? ls / (double)ln : 0.0;
+	/* loss since the previous report */
+	pr.loss = ln > tr->rep_n ? (ls - tr->rep_sum) / (double)(ln - tr->rep_n) : 0.0;
+	if (ln > tr->rep_n) {
+		tr->rep_sum = ls;
+		tr->rep_n = ln;
+		tr->rep_loss = pr.loss;
+	} else {
+		pr.loss = tr->rep_loss;
+	}
 	pr.done = done;
 	if (tr->progress && tr->progress(tr->pctx, &pr))
 		__atomic_store_n(&tr->cancel, 1, __ATOMIC_RELAXED);
@@ -633,7 +661,7 @@ static void worker(void *ctx, size_t begin, size_t end, unsigned wid)
 					uint64_t before = __atomic_fetch_add(&tr->done_tokens, pending,
 									     __ATOMIC_RELAXED);
 					pending = 0;
-					tr->tloss[slice] = lsum;
+					store_double(&tr->tloss[slice], lsum);
 					__atomic_store_n(&tr->tcount[slice], npred, __ATOMIC_RELAXED);
 					(void)before;
 				}
@@ -653,7 +681,7 @@ static void worker(void *ctx, size_t begin, size_t end, unsigned wid)
 					report(tr, &last_report, 0);
 			}
 		}
-		tr->tloss[slice] = lsum;
+		store_double(&tr->tloss[slice], lsum);
 		__atomic_store_n(&tr->tcount[slice], npred, __ATOMIC_RELAXED);
 	}
 out:
@@ -928,7 +956,7 @@ int es_train_text(const char *text, size_t len, const es_train_params *params,
 		tr.keep[i] = pk >= 1.0 ? UINT32_MAX : (uint32_t)(pk * 4294967296.0);
 	}
 
-	/* negative table: unigram^0.75 */
+	/* negative table: unigram^ns_exponent */
 	{
 		size_t ns = nw * 64;
 		if (ns < (1u << 16))
@@ -942,11 +970,11 @@ int es_train_text(const char *text, size_t len, const es_train_params *params,
 		}
 		double z = 0;
 		for (size_t i = 0; i < nw; i++)
-			z += pow((double)t->counts[i], 0.75);
+			z += pow((double)t->counts[i], tr.p.ns_exponent);
 		size_t j = 0;
 		double cum = 0;
 		for (size_t i = 0; i < nw && j < ns; i++) {
-			cum += pow((double)t->counts[i], 0.75) / z;
+			cum += pow((double)t->counts[i], tr.p.ns_exponent) / z;
 			size_t upto = (size_t)(cum * (double)ns + 0.5);
 			if (upto > ns || i == nw - 1)
 				upto = ns;

@@ -29,7 +29,8 @@
  *    every n-gram row after each context word; the two agree exactly for
  *    one thread (up to float rounding and repeated n-grams of one word),
  *    ours does 1 + 1/(2 * window) of the n-gram work instead of 2 * window.
- *  - Negatives follow counts^0.75 (word2vec) rather than fastText's ^0.5.
+ *  - Negatives follow counts^ns_exponent, default 0.75 (word2vec) rather
+ *    than fastText's fixed 0.5.
  *  - A line longer than ES_TRAIN_MAX_LINE words is split (fastText: 1024).
  *
  * Threading: Hogwild (Recht et al. 2011): `threads` workers of a core/
@@ -68,6 +69,7 @@ typedef struct es_train_params {
 	uint32_t bucket;    /* n-gram hash rows (2,000,000 as fastText) */
 	float lr;           /* starting learning rate (0.05) */
 	float sample;       /* subsampling threshold t (1e-4) */
+	float ns_exponent;  /* negatives ~ count^ns_exponent (0.75) */
 	unsigned threads;   /* Hogwild workers; 0 = all CPUs */
 	uint64_t seed;      /* random seed (1) */
 } es_train_params;
