@@ -21,6 +21,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <math.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
@@ -28,6 +29,8 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "encode.h"
+#include "model.h"
 #include "simd.h"
 #include "threadpool.h"
 #include "tokenize.h"
@@ -109,23 +112,12 @@ static inline float rng_unif(rng *r)
 	return (float)(rng_next(r) >> 40) * (1.0f / 16777216.0f);
 }
 
-/* ---------- fastText hashing ---------- */
+/* ---------- fastText subwords ---------- */
 
-uint32_t es_fasttext_hash(const char *s, size_t len)
+size_t es_train_ngrams(const es_train_params *p, const char *word, size_t len,
+		       uint32_t *ids, size_t cap)
 {
-	uint32_t h = 2166136261u;
-	for (size_t i = 0; i < len; i++) {
-		h = h ^ (uint32_t)(int32_t)(int8_t)s[i];
-		h = h * 16777619u;
-	}
-	return h;
-}
-
-size_t es_fasttext_ngrams(const char *word, size_t len, uint32_t minn,
-			  uint32_t maxn, uint32_t bucket,
-			  void (*fn)(void *ctx, uint32_t row), void *ctx)
-{
-	if (maxn == 0 || bucket == 0 || maxn < minn)
+	if (!p->subwords || p->maxn == 0 || p->bucket == 0 || p->maxn < p->minn)
 		return 0;
 	char w[ES_TOKEN_MAX + 3];
 	if (len > ES_TOKEN_MAX)
@@ -133,24 +125,23 @@ size_t es_fasttext_ngrams(const char *word, size_t len, uint32_t minn,
 	w[0] = '<';
 	memcpy(w + 1, word, len);
 	w[len + 1] = '>';
-	size_t n = len + 2, count = 0;
+	size_t n = len + 2, total = 0;
 	for (size_t i = 0; i < n; i++) {
 		if (((unsigned char)w[i] & 0xC0) == 0x80)
 			continue;
 		size_t j = i;
-		for (uint32_t k = 1; j < n && k <= maxn; k++) {
+		for (uint32_t k = 1; j < n && k <= p->maxn; k++) {
 			j++;
 			while (j < n && ((unsigned char)w[j] & 0xC0) == 0x80)
 				j++;
-			if (k >= minn && !(k == 1 && (i == 0 || j == n))) {
-				uint32_t h = es_fasttext_hash(w + i, j - i) % bucket;
-				if (fn)
-					fn(ctx, h);
-				count++;
+			if (k >= p->minn && !(k == 1 && (i == 0 || j == n))) {
+				if (total < cap)
+					ids[total] = es_fasttext_hash(w + i, j - i) % p->bucket;
+				total++;
 			}
 		}
 	}
-	return count;
+	return total;
 }
 
 /* ---------- parameters ---------- */
@@ -231,7 +222,7 @@ typedef struct counter {
 
 static uint32_t str_hash(const char *s, size_t len)
 {
-	return es_fasttext_hash(s, len) * 0x9E3779B1u;
+	return es_fasttext_hash(s, len) * 0x9E3779B1u; /* spread low bits */
 }
 
 static int counter_grow_slots(counter *c)
@@ -623,7 +614,11 @@ static void worker(void *ctx, size_t begin, size_t end, unsigned wid)
 		const uint32_t *c = tr->corpus + tr->bounds[slice];
 		const uint32_t *cend = tr->corpus + tr->bounds[slice + 1];
 		double lsum = 0;
-		uint64_t pending = 0, npred = 0;
+		uint64_t pending = 0, npred = 0, ldone = 0;
+		double ltotal = 1.0;
+		for (const uint32_t *q = c; q < cend; q++)
+			ltotal += *q != ES_EOL;
+		ltotal *= tr->p.epochs;
 		for (uint32_t ep = 0; ep < tr->p.epochs; ep++) {
 			const uint32_t *q = c;
 			while (q < cend) {
@@ -665,10 +660,10 @@ static void worker(void *ctx, size_t begin, size_t end, unsigned wid)
 					__atomic_store_n(&tr->tcount[slice], npred, __ATOMIC_RELAXED);
 					(void)before;
 				}
+				ldone += seen;
 				if (npred > np0 && slice == 0) {
-					/* loss at the start and end, from slice 0 */
-					double f = total ? (double)__atomic_load_n(&tr->done_tokens,
-						__ATOMIC_RELAXED) / (double)total : 1.0;
+					/* loss at the start and end of slice 0's own work */
+					double f = (double)ldone / ltotal;
 					if (f < 0.05) {
 						tr->first_sum += l;
 						tr->first_n += npred - np0;
@@ -694,18 +689,6 @@ out:
 }
 
 /* ---------- setup ---------- */
-
-struct rows_ctx {
-	uint32_t *rows;
-	size_t n;
-	uint32_t base;
-};
-
-static void push_row(void *ctx, uint32_t row)
-{
-	struct rows_ctx *rc = ctx;
-	rc->rows[rc->n++] = rc->base + row;
-}
 
 static int cmp_entry(const void *a, const void *b, void *arena)
 {
@@ -893,13 +876,12 @@ int es_train_text(const char *text, size_t len, const es_train_params *params,
 	free(remap);
 	remap = NULL;
 
-	/* input rows per word */
+	/* input rows per word: itself, then its n-grams */
 	tr.rows_off = malloc((nw + 1) * sizeof *tr.rows_off);
 	size_t nrows = 0;
 	for (size_t i = 0; i < nw; i++)
-		nrows += 1 + es_fasttext_ngrams(t->words[i], strlen(t->words[i]),
-					       tr.p.minn, tr.p.maxn, tr.p.bucket,
-					       NULL, NULL);
+		nrows += 1 + es_train_ngrams(&tr.p, t->words[i],
+					     strlen(t->words[i]), NULL, 0);
 	if (nrows > UINT32_MAX) {
 		rc = es_err(err, ES_ERANGE, "vocabulary too large");
 		goto out;
@@ -910,17 +892,21 @@ int es_train_text(const char *text, size_t len, const es_train_params *params,
 		goto out;
 	}
 	{
-		struct rows_ctx rcx = {tr.rows, 0, (uint32_t)nw};
+		size_t at = 0;
 		for (size_t i = 0; i < nw; i++) {
-			tr.rows_off[i] = (uint32_t)rcx.n;
-			tr.rows[rcx.n++] = (uint32_t)i;
-			es_fasttext_ngrams(t->words[i], strlen(t->words[i]), tr.p.minn,
-					   tr.p.maxn, tr.p.bucket, push_row, &rcx);
-			uint32_t nr = (uint32_t)rcx.n - tr.rows_off[i];
+			tr.rows_off[i] = (uint32_t)at;
+			tr.rows[at++] = (uint32_t)i;
+			size_t k = es_train_ngrams(&tr.p, t->words[i],
+						   strlen(t->words[i]),
+						   tr.rows + at, nrows - at);
+			for (size_t j = 0; j < k; j++)
+				tr.rows[at + j] += (uint32_t)nw;
+			at += k;
+			uint32_t nr = (uint32_t)(at - tr.rows_off[i]);
 			if (nr > tr.max_rows)
 				tr.max_rows = nr;
 		}
-		tr.rows_off[nw] = (uint32_t)rcx.n;
+		tr.rows_off[nw] = (uint32_t)at;
 	}
 
 	/* matrices: input uniform(-1/dim, 1/dim) as fastText, output zero */
@@ -1100,5 +1086,94 @@ int es_train_file(const char *path, const es_train_params *p,
 	munmap(m, (size_t)st.st_size);
 	if (rc && err)
 		es_err_prefix(err, rc, "%s", path);
+	return rc;
+}
+
+/* ---------- hand-off to the model ---------- */
+
+static int meta_u(es_model *m, const char *key, unsigned long long v,
+		  es_error *err)
+{
+	char buf[32];
+	snprintf(buf, sizeof buf, "%llu", v);
+	return es_model_set_meta(m, key, buf, err);
+}
+
+static int meta_f(es_model *m, const char *key, double v, es_error *err)
+{
+	char buf[32];
+	snprintf(buf, sizeof buf, "%.9g", v);
+	return es_model_set_meta(m, key, buf, err);
+}
+
+int es_trained_to_model(const es_trained *t, const char *text, size_t len,
+			size_t sample_lines, es_model **out, es_error *err)
+{
+	*out = NULL;
+	es_model_params mp;
+	memset(&mp, 0, sizeof mp);
+	mp.dim = t->p.dim;
+	mp.minn = t->p.minn;
+	mp.maxn = t->p.maxn;
+	mp.bucket = t->buckets ? t->p.bucket : 0;
+	mp.has_counts = 1;
+	es_model *m = NULL;
+	const char **texts = NULL;
+	size_t *lens = NULL;
+	int rc = es_model_from_arrays(&mp, t->nwords, (const char *const *)t->words,
+				      t->counts, t->vectors, t->buckets, &m, err);
+	if (rc)
+		goto out;
+	const es_train_params *p = &t->p;
+	if ((rc = es_model_set_meta(m, "train.mode",
+				    p->mode == ES_TRAIN_CBOW ? "cbow" : "skipgram", err)) ||
+	    (rc = meta_u(m, "train.dim", p->dim, err)) ||
+	    (rc = meta_u(m, "train.epochs", p->epochs, err)) ||
+	    (rc = meta_u(m, "train.window", p->window, err)) ||
+	    (rc = meta_u(m, "train.neg", p->neg, err)) ||
+	    (rc = meta_u(m, "train.min_count", p->min_count, err)) ||
+	    (rc = meta_u(m, "train.subwords", (unsigned long long)(p->bucket != 0), err)) ||
+	    (rc = meta_u(m, "train.minn", p->minn, err)) ||
+	    (rc = meta_u(m, "train.maxn", p->maxn, err)) ||
+	    (rc = meta_u(m, "train.bucket", p->bucket, err)) ||
+	    (rc = meta_f(m, "train.lr", p->lr, err)) ||
+	    (rc = meta_f(m, "train.sample", p->sample, err)) ||
+	    (rc = meta_f(m, "train.ns_exponent", p->ns_exponent, err)) ||
+	    (rc = meta_u(m, "train.threads", p->threads, err)) ||
+	    (rc = meta_u(m, "train.seed", (unsigned long long)p->seed, err)) ||
+	    (rc = meta_u(m, "train.tokens", (unsigned long long)t->ntokens_all, err)))
+		goto out;
+	if (text && sample_lines) {
+		/* every k-th non-empty line, so the sample spans the corpus */
+		size_t nlines = 0, pos = 0, b, e;
+		while (next_line(text, len, &pos, &b, &e))
+			nlines += e > b;
+		size_t step = nlines > sample_lines ? nlines / sample_lines : 1;
+		size_t cap = nlines / step + 1;
+		texts = malloc(cap * sizeof *texts);
+		lens = malloc(cap * sizeof *lens);
+		if (!texts || !lens) {
+			rc = es_err(err, ES_ENOMEM, "out of memory");
+			goto out;
+		}
+		size_t n = 0, i = 0;
+		pos = 0;
+		while (next_line(text, len, &pos, &b, &e) && n < cap) {
+			if (e == b)
+				continue;
+			if (i++ % step == 0) {
+				texts[n] = text + b;
+				lens[n++] = e - b;
+			}
+		}
+		if ((rc = es_model_compute_common(m, texts, lens, n, NULL, err)))
+			goto out;
+	}
+	*out = m;
+	m = NULL;
+out:
+	free(texts);
+	free(lens);
+	es_model_free(m);
 	return rc;
 }

@@ -147,16 +147,21 @@ void es_trained_loss(const es_trained *t, double *first, double *last);
 double es_trained_seconds(const es_trained *t);
 double es_trained_words_per_sec_thread(const es_trained *t);
 
-/* fastText's hash of a byte string: 32-bit FNV-1a over the bytes taken as
- * *signed* chars (fastText casts through int8_t), so bytes >= 0x80 are
- * sign-extended before the xor. */
-uint32_t es_fasttext_hash(const char *s, size_t len);
+/* fastText's computeSubwords() for `word` (without '<' '>'; added here)
+ * under p's minn/maxn/bucket: bucket indices 0..bucket-1 into ids (at most
+ * cap written), total returned; 0 without subwords.  The same rule as
+ * es_model_subword_ids() (tests check they agree), usable before a model
+ * with n-gram rows exists. */
+size_t es_train_ngrams(const es_train_params *p, const char *word, size_t len,
+		       uint32_t *ids, size_t cap);
 
-/* fastText's n-gram rows of `word` (without '<' '>'; the function adds
- * them): calls fn(ctx, row) for each n-gram of minn..maxn UTF-8 characters,
- * row = hash % bucket, in fastText's order.  Returns the number of n-grams. */
-size_t es_fasttext_ngrams(const char *word, size_t len, uint32_t minn,
-			  uint32_t maxn, uint32_t bucket,
-			  void (*fn)(void *ctx, uint32_t row), void *ctx);
+/* Build the .esm-ready model: vocabulary with counts, final vectors,
+ * n-gram rows, the training parameters as metadata ("train.*" keys) and the
+ * common component computed from up to `sample_lines` lines of `text`
+ * (NULL: none computed).  The trained result is left unchanged. */
+struct es_model;
+int es_trained_to_model(const es_trained *t, const char *text, size_t len,
+			size_t sample_lines, struct es_model **out,
+			es_error *err);
 
 #endif

@@ -15,6 +15,9 @@ typedef struct es_command {
 	const char *summary;
 } es_command;
 
+/* `embedsrv train`: learn a model from text (server/cmd_train.c). */
+int cmd_train(int argc, char **argv);
+
 /* Print the version block (version, commit, SIMD paths) to stdout. */
 void es_print_version(void);
 

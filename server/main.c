@@ -35,6 +35,7 @@ static int cmd_help(int argc, char **argv);
 static const es_command commands[] = {
 	{"version", cmd_version, "print version, git commit and SIMD paths"},
 	{"help", cmd_help, "list commands"},
+	{"train", cmd_train, "learn a word-embedding model from a text file"},
 };
 
 static int cmd_help(int argc, char **argv)
