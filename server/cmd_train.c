@@ -4,11 +4,11 @@
  *
  * Progress goes to stderr: a redrawn bar on a terminal, one line per 10 %
  * otherwise (logs), nothing with --quiet.  Ctrl-C (SIGINT) or SIGTERM
- * cancels: both signals are blocked in every thread while training and
- * polled from the progress callback, so training stops within ~0.1 s and
- * nothing is written; the model writer itself goes through a temporary file
- * and a rename, so no interruption ever leaves a file that looks like a
- * valid model.
+ * cancels: they set main.c's stop flag (es_stop_install), which the
+ * progress callback polls, so training stops within ~0.1 s and nothing is
+ * written; the model writer itself goes through a temporary file and a
+ * rename, so no interruption ever leaves a file that looks like a valid
+ * model.
  *
  * Threading: training runs on its own es_pool (core/train); this file only
  * runs on the main thread.
@@ -17,13 +17,11 @@
 #include <fcntl.h>
 #include <getopt.h>
 #include <limits.h>
-#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
 #include <sys/stat.h>
-#include <time.h>
 #include <unistd.h>
 
 #include "commands.h"
@@ -65,7 +63,6 @@ typedef struct progress_state {
 	int quiet;
 	int tty;
 	int last_decile;
-	sigset_t stop;
 } progress_state;
 
 static void fmt_dur(char *buf, size_t len, double s)
@@ -82,9 +79,7 @@ static void fmt_dur(char *buf, size_t len, double s)
 static int on_progress(void *ctx, const es_train_progress *p)
 {
 	progress_state *st = ctx;
-	sigset_t pend;
-	if (sigpending(&pend) == 0 &&
-	    (sigismember(&pend, SIGINT) || sigismember(&pend, SIGTERM)))
+	if (es_stop_requested())
 		return 1;
 	if (st->quiet)
 		return 0;
@@ -312,12 +307,7 @@ int cmd_train(int argc, char **argv)
 	ps.quiet = quiet;
 	ps.tty = isatty(STDERR_FILENO);
 	ps.last_decile = 0;
-	sigemptyset(&ps.stop);
-	sigaddset(&ps.stop, SIGINT);
-	sigaddset(&ps.stop, SIGTERM);
-	sigset_t old;
-	/* blocked before the pool starts, so its threads inherit the mask */
-	pthread_sigmask(SIG_BLOCK, &ps.stop, &old);
+	es_stop_install();
 
 	int rc = 1;
 	es_trained *t = NULL;
@@ -357,14 +347,5 @@ out:
 	es_model_free(m);
 	es_trained_free(t);
 	munmap(text, len);
-	{
-		/* drop a signal that arrived during the write, then restore */
-		struct timespec zero = {0, 0};
-		sigset_t pend;
-		if (sigpending(&pend) == 0 &&
-		    (sigismember(&pend, SIGINT) || sigismember(&pend, SIGTERM)))
-			sigtimedwait(&ps.stop, NULL, &zero);
-		pthread_sigmask(SIG_SETMASK, &old, NULL);
-	}
 	return rc;
 }
