@@ -106,6 +106,8 @@ typedef struct scratch {
 	_Atomic uint64_t epoch; /* 0 = idle, else the epoch at acquire */
 	uint16_t *visited;
 	size_t visited_cap;
+	uint32_t limit;      /* slots that existed at acquire: ids < limit */
+	chunk_tab *tab;      /* table snapshot covering every id < limit */
 	uint16_t tag;
 	cand *cq, *rq; /* candidate min-heap, result max-heap */
 	size_t cq_cap, heap_cap;
@@ -506,6 +508,8 @@ static int scratch_get(const hnsw *hc, scratch **out, es_error *err)
 		memset(s->visited, 0, s->visited_cap * sizeof *s->visited);
 		s->tag = 1;
 	}
+	s->limit = (uint32_t)need;
+	s->tab = atomic_load_explicit(&h->tab, memory_order_acquire);
 	uint64_t e = atomic_load(&h->epoch);
 	atomic_store(&s->epoch, e);
 	*out = s;
@@ -613,9 +617,16 @@ static int cand_cmp(const void *a, const void *b)
 
 /* ------------------------------------------------------------- search */
 
+/* Block of id through the scratch's table snapshot (id < s->limit). */
+static inline char *blk_fast(const hnsw *h, const scratch *s, uint32_t id)
+{
+	return s->tab->chunk[id >> HNSW_CHUNK_SHIFT] +
+	       (size_t)(id & (HNSW_CHUNK - 1)) * h->stride;
+}
+
 static inline int visit(scratch *s, uint32_t id)
 {
-	if (id >= s->visited_cap || s->visited[id] == s->tag)
+	if (id >= s->limit || s->visited[id] == s->tag)
 		return 0;
 	s->visited[id] = s->tag;
 	return 1;
@@ -672,20 +683,32 @@ static void search_level(const hnsw *h, scratch *s, const query *q,
 		cand c = minheap_pop(cq, &nc);
 		if (c.d > bound)
 			break;
-		char *b = node_blk(h, c.id);
+		char *b = blk_fast(h, s, c.id);
 		const uint32_t *l = blk_links(h, b, level);
 		uint32_t n = link_cnt(l);
 		if (n > level_max(level, (hnsw *)h))
 			n = level_max(level, (hnsw *)h);
-		if (n)
-			__builtin_prefetch(node_blk(h, link_get(l, 0)) + h->off_hdr);
+		/* pass 1: unvisited neighbours, their blocks prefetched so the
+		 * loads overlap; pass 2: score them */
+		uint32_t nids[2 * HNSW_MAX_M];
+		uint32_t m = 0;
 		for (uint32_t i = 0; i < n; i++) {
 			uint32_t id = link_get(l, i);
-			if (i + 1 < n)
-				__builtin_prefetch(node_blk(h, link_get(l, i + 1)) + h->off_hdr);
 			if (!visit(s, id))
 				continue;
-			char *nb = node_blk(h, id);
+			const char *nb = blk_fast(h, s, id) + h->off_hdr;
+			__builtin_prefetch(nb);
+			__builtin_prefetch(nb + 64);
+			nids[m++] = id;
+		}
+		for (uint32_t i = 0; i < m; i++) {
+			uint32_t id = nids[i];
+			if (i + 1 < m) {
+				const char *pb = blk_fast(h, s, nids[i + 1]) + h->off_vec;
+				for (size_t o = 128; o < h->vec_bytes; o += 64)
+					__builtin_prefetch(pb + o);
+			}
+			char *nb = blk_fast(h, s, id);
 			node_hdr *nh = blk_hdr(h, nb);
 			if ((load_flags(nh) & HNSW_F_DELETED) || nh->level < level)
 				continue;
