@@ -683,7 +683,9 @@ static void search_level(const hnsw *h, scratch *s, const query *q,
 		cand c = minheap_pop(cq, &nc);
 		if (c.d > bound)
 			break;
-		char *b = blk_fast(h, s, c.id);
+		/* the entry may be newer than our table snapshot; every other
+		 * candidate passed visit() and so is below s->limit */
+		char *b = c.id < s->limit ? blk_fast(h, s, c.id) : node_blk(h, c.id);
 		const uint32_t *l = blk_links(h, b, level);
 		uint32_t n = link_cnt(l);
 		if (n > level_max(level, (hnsw *)h))
