@@ -18,4 +18,7 @@ typedef struct es_command {
 /* Print the version block (version, commit, SIMD paths) to stdout. */
 void es_print_version(void);
 
+/* `embedsrv healthcheck`: GET /healthz, exit 0 when healthy (cmd_healthcheck.c). */
+int cmd_healthcheck(int argc, char **argv);
+
 #endif

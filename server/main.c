@@ -34,6 +34,7 @@ static int cmd_help(int argc, char **argv);
 
 static const es_command commands[] = {
 	{"version", cmd_version, "print version, git commit and SIMD paths"},
+	{"healthcheck", cmd_healthcheck, "exit 0 when the server on this host answers /healthz"},
 	{"help", cmd_help, "list commands"},
 };
 
