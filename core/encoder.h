@@ -90,4 +90,17 @@ int es_encoder_word_vector(const es_encoder *enc, const char *word,
 int es_encoder_vocab(const es_encoder *enc, const char *const **words,
 		     const float **unit, size_t *count, es_error *err);
 
+/* --- extensions (core/model helper) --- */
+
+typedef struct es_model es_model;
+
+/* Static encoder over an already built model (the trainer's, a test's).
+ * Ownership of m passes to the encoder, also on failure. */
+int es_encoder_from_model(es_model *m, const char *name, es_encoder **out,
+			  es_error *err);
+
+/* The static model behind enc (borrowed), or NULL for other kinds: word
+ * arithmetic and evaluation use it for counts and subwords. */
+const es_model *es_encoder_static_model(const es_encoder *enc);
+
 #endif

@@ -1,0 +1,1216 @@
+/*
+ * model_io.c — see model_io.h.  Readers for .esm, word2vec binary, text
+ * (word2vec/GloVe/fastText .vec) and fastText .bin; writers for .esm and
+ * .vec.  Every input file is mmap'ed read-only and parsed with explicit
+ * bounds checks; nothing trusts a size field before comparing it with the
+ * bytes that are actually there.
+ */
+#include "model_internal.h"
+#include "model_io.h"
+#include "tokenize.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <math.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+/* ---------------------------------------------------------------- CRC-32C */
+
+static uint32_t crc_table[8][256];
+static pthread_once_t crc_once = PTHREAD_ONCE_INIT;
+
+static void crc_init(void)
+{
+	for (uint32_t i = 0; i < 256; i++) {
+		uint32_t c = i;
+		for (int k = 0; k < 8; k++)
+			c = (c >> 1) ^ (0x82F63B78u & (0u - (c & 1)));
+		crc_table[0][i] = c;
+	}
+	for (uint32_t i = 0; i < 256; i++)
+		for (int t = 1; t < 8; t++)
+			crc_table[t][i] = (crc_table[t - 1][i] >> 8) ^
+					  crc_table[0][crc_table[t - 1][i] & 0xFF];
+}
+
+uint32_t es_model_crc32c(uint32_t crc, const void *data, size_t len)
+{
+	pthread_once(&crc_once, crc_init);
+	const unsigned char *p = data;
+	crc = ~crc;
+	while (len >= 8) {
+		uint64_t v;
+		memcpy(&v, p, 8);
+		v ^= crc;
+		crc = crc_table[7][v & 0xFF] ^ crc_table[6][(v >> 8) & 0xFF] ^
+		      crc_table[5][(v >> 16) & 0xFF] ^
+		      crc_table[4][(v >> 24) & 0xFF] ^
+		      crc_table[3][(v >> 32) & 0xFF] ^
+		      crc_table[2][(v >> 40) & 0xFF] ^
+		      crc_table[1][(v >> 48) & 0xFF] ^ crc_table[0][v >> 56];
+		p += 8;
+		len -= 8;
+	}
+	while (len--)
+		crc = (crc >> 8) ^ crc_table[0][(crc ^ *p++) & 0xFF];
+	return ~crc;
+}
+
+/* ------------------------------------------------------------- file maps */
+
+void es_model_io_unmap(void *map, size_t len)
+{
+	munmap(map, len);
+}
+
+typedef struct mapped {
+	const unsigned char *p;
+	size_t len;
+} mapped;
+
+static int map_file(const char *path, mapped *mf, es_error *err)
+{
+	mf->p = NULL;
+	mf->len = 0;
+	int fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0)
+		return es_err(err, errno == ENOENT ? ES_ENOTFOUND : ES_EIO,
+			      "cannot open: %s", strerror(errno));
+	struct stat st;
+	int rc = 0;
+	if (fstat(fd, &st) != 0) {
+		rc = es_err(err, ES_EIO, "cannot stat: %s", strerror(errno));
+		goto out;
+	}
+	if (S_ISDIR(st.st_mode)) {
+		rc = es_err(err, ES_EINVAL, "is a directory, not a model file");
+		goto out;
+	}
+	if (st.st_size == 0) {
+		rc = es_err(err, ES_ECORRUPT, "file is empty");
+		goto out;
+	}
+	void *p = mmap(NULL, (size_t)st.st_size, PROT_READ, MAP_PRIVATE, fd, 0);
+	if (p == MAP_FAILED) {
+		rc = es_err(err, ES_EIO, "cannot mmap: %s", strerror(errno));
+		goto out;
+	}
+	mf->p = p;
+	mf->len = (size_t)st.st_size;
+out:
+	close(fd);
+	return rc;
+}
+
+static void unmap_file(mapped *mf)
+{
+	if (mf->p)
+		munmap((void *)mf->p, mf->len);
+	mf->p = NULL;
+}
+
+/* ------------------------------------------------------------ formats */
+
+int es_model_format_parse(const char *name)
+{
+	static const char *const names[] = {"auto", "esm", "word2vec-bin",
+					    "text", "fasttext-bin"};
+	for (int i = 0; i < 5; i++)
+		if (strcmp(name, names[i]) == 0)
+			return i;
+	if (strcmp(name, "vec") == 0 || strcmp(name, "glove") == 0 ||
+	    strcmp(name, "word2vec-text") == 0)
+		return ES_FORMAT_TEXT;
+	return -1;
+}
+
+const char *es_model_format_name(es_model_format f)
+{
+	switch (f) {
+	case ES_FORMAT_AUTO: return "auto";
+	case ES_FORMAT_ESM: return "esm";
+	case ES_FORMAT_WORD2VEC_BIN: return "word2vec-bin";
+	case ES_FORMAT_TEXT: return "text";
+	case ES_FORMAT_FASTTEXT_BIN: return "fasttext-bin";
+	}
+	return "?";
+}
+
+#define ESM_MAGIC "EMBSRVM"
+#define ESM_HEADER_SIZE 256u
+#define FT_MAGIC 793712314
+
+static uint32_t rd32(const unsigned char *p)
+{
+	uint32_t v;
+	memcpy(&v, p, 4);
+	return v;
+}
+
+static uint64_t rd64(const unsigned char *p)
+{
+	uint64_t v;
+	memcpy(&v, p, 8);
+	return v;
+}
+
+/* Parse "count dim" at the start of p; returns bytes consumed incl. '\n',
+ * or 0 when the first line is not two non-negative integers. */
+static size_t parse_header_line(const unsigned char *p, size_t len,
+				uint64_t *count, uint64_t *dim)
+{
+	size_t i = 0;
+	uint64_t v[2];
+	for (int k = 0; k < 2; k++) {
+		while (i < len && (p[i] == ' ' || p[i] == '\t'))
+			i++;
+		if (i >= len || p[i] < '0' || p[i] > '9')
+			return 0;
+		uint64_t x = 0;
+		while (i < len && p[i] >= '0' && p[i] <= '9') {
+			if (x > (UINT64_MAX - 9) / 10)
+				return 0;
+			x = x * 10 + (p[i] - '0');
+			i++;
+		}
+		v[k] = x;
+	}
+	while (i < len && (p[i] == ' ' || p[i] == '\t' || p[i] == '\r'))
+		i++;
+	if (i >= len || p[i] != '\n')
+		return 0;
+	*count = v[0];
+	*dim = v[1];
+	return i + 1;
+}
+
+static es_model_format detect_bytes(const unsigned char *p, size_t len)
+{
+	if (len >= 8 && memcmp(p, ESM_MAGIC, 8) == 0)
+		return ES_FORMAT_ESM;
+	if (len >= 4 && rd32(p) == FT_MAGIC)
+		return ES_FORMAT_FASTTEXT_BIN;
+	uint64_t count, dim;
+	size_t h = parse_header_line(p, len, &count, &dim);
+	if (h) {
+		/* word2vec binary: control bytes soon after the first word */
+		size_t end = h + 64 + (size_t)(dim < 4096 ? dim : 4096) * 4;
+		if (end > len)
+			end = len;
+		for (size_t i = h; i < end; i++)
+			if (p[i] < 0x20 && p[i] != '\n' && p[i] != '\r' &&
+			    p[i] != '\t')
+				return ES_FORMAT_WORD2VEC_BIN;
+	}
+	return ES_FORMAT_TEXT;
+}
+
+int es_model_detect(const char *path, es_model_format *fmt, es_error *err)
+{
+	mapped mf;
+	int rc = map_file(path, &mf, err);
+	if (rc)
+		return es_err_prefix(err, rc, "%s", path);
+	*fmt = detect_bytes(mf.p, mf.len);
+	unmap_file(&mf);
+	return 0;
+}
+
+/* Word checks shared by every reader. */
+static int check_word(const char *w, size_t len, const char *where,
+		      uint64_t index, es_error *err)
+{
+	if (len == 0)
+		return es_err(err, ES_ECORRUPT, "%s %llu: empty word", where,
+			      (unsigned long long)index);
+	if (memchr(w, '\0', len))
+		return es_err(err, ES_ECORRUPT, "%s %llu: word contains a NUL byte",
+			      where, (unsigned long long)index);
+	size_t bad;
+	if (!es_utf8_valid(w, len, &bad))
+		return es_err(err, ES_ECORRUPT,
+			      "%s %llu: word is not valid UTF-8 (byte %zu)", where,
+			      (unsigned long long)index, bad);
+	return 0;
+}
+
+/* ------------------------------------------------------------- text */
+
+static int load_text(const mapped *mf, es_model **out, es_error *err)
+{
+	const unsigned char *p = mf->p;
+	size_t len = mf->len, pos = 0;
+	uint64_t hcount = 0, hdim = 0;
+	int have_header = 0;
+	size_t h = parse_header_line(p, len, &hcount, &hdim);
+	if (h) {
+		have_header = 1;
+		pos = h;
+		if (hdim == 0 || hdim > ES_MODEL_MAX_DIM)
+			return es_err(err, ES_ECORRUPT,
+				      "line 1: dimension %llu out of range 1..%u",
+				      (unsigned long long)hdim, ES_MODEL_MAX_DIM);
+		/* each vector needs at least 2*dim bytes ("0 ") plus a word */
+		if (hcount > len / (2 * hdim + 2) + 1)
+			return es_err(err, ES_ECORRUPT,
+				      "line 1: header claims %llu vectors of dimension %llu, "
+				      "but the file has only %zu bytes",
+				      (unsigned long long)hcount,
+				      (unsigned long long)hdim, len);
+	}
+	es_model *m = NULL;
+	char *line = NULL;
+	size_t line_cap = 0;
+	float *vec = NULL;
+	uint32_t dim = (uint32_t)hdim;
+	uint64_t lineno = have_header ? 1 : 0, nvec = 0;
+	int rc = 0;
+	while (pos < len) {
+		if (have_header && nvec == hcount)
+			break; /* gensim reads exactly `count` vectors */
+		const unsigned char *nl = memchr(p + pos, '\n', len - pos);
+		size_t ll = nl ? (size_t)(nl - (p + pos)) : len - pos;
+		lineno++;
+		const unsigned char *ls = p + pos;
+		pos += ll + (nl ? 1 : 0);
+		while (ll > 0 && (ls[ll - 1] == '\r' || ls[ll - 1] == ' ' ||
+				  ls[ll - 1] == '\t'))
+			ll--;
+		if (ll == 0)
+			continue;
+		if (ll + 1 > line_cap) {
+			size_t nc = ll + 1 > 256 ? ll + 1 : 256;
+			char *nlb = realloc(line, nc);
+			if (!nlb) {
+				rc = es_err(err, ES_ENOMEM, "out of memory");
+				goto out;
+			}
+			line = nlb;
+			line_cap = nc;
+		}
+		memcpy(line, ls, ll);
+		line[ll] = '\0';
+		/* tokens separated by spaces/tabs; the last `dim` are numbers,
+		 * the word is everything before them (GloVe has words with
+		 * spaces in them) */
+		size_t ntok = 0;
+		for (size_t i = 0; i < ll;) {
+			while (i < ll && (line[i] == ' ' || line[i] == '\t'))
+				i++;
+			if (i < ll)
+				ntok++;
+			while (i < ll && line[i] != ' ' && line[i] != '\t')
+				i++;
+		}
+		if (!m) {
+			if (!have_header) {
+				if (ntok < 2) {
+					rc = es_err(err, ES_ECORRUPT,
+						    "line %llu: expected a word and numbers",
+						    (unsigned long long)lineno);
+					goto out;
+				}
+				if (ntok - 1 > ES_MODEL_MAX_DIM) {
+					rc = es_err(err, ES_ECORRUPT,
+						    "line %llu: %zu numbers, more than the maximum dimension %u",
+						    (unsigned long long)lineno, ntok - 1,
+						    ES_MODEL_MAX_DIM);
+					goto out;
+				}
+				dim = (uint32_t)(ntok - 1);
+			}
+			es_model_params mp = {.dim = dim};
+			rc = es_model_new(&mp, &m, err);
+			if (rc)
+				goto out;
+			vec = malloc(dim * sizeof(float));
+			if (!vec) {
+				rc = es_err(err, ES_ENOMEM, "out of memory");
+				goto out;
+			}
+		}
+		if (ntok < (size_t)dim + 1) {
+			rc = es_err(err, ES_ECORRUPT,
+				    "line %llu: %zu values after the word, expected %u (wrong dimension?)",
+				    (unsigned long long)lineno,
+				    ntok ? ntok - 1 : 0, dim);
+			goto out;
+		}
+		/* find the start of the first number token */
+		size_t skip = ntok - dim, i = 0, wend = 0;
+		for (size_t t = 0; t < skip; t++) {
+			while (line[i] == ' ' || line[i] == '\t')
+				i++;
+			while (i < ll && line[i] != ' ' && line[i] != '\t')
+				i++;
+			wend = i;
+		}
+		size_t wstart = 0;
+		while (line[wstart] == ' ' || line[wstart] == '\t')
+			wstart++;
+		char *q = line + wend;
+		for (uint32_t j = 0; j < dim; j++) {
+			char *e;
+			errno = 0;
+			float f = strtof(q, &e);
+			if (e == q || (*e && *e != ' ' && *e != '\t') ||
+			    !isfinite(f)) {
+				rc = es_err(err, ES_ECORRUPT,
+					    "line %llu: value %u is not a finite number",
+					    (unsigned long long)lineno, j + 1);
+				goto out;
+			}
+			vec[j] = f;
+			q = e;
+		}
+		rc = check_word(line + wstart, wend - wstart, "line", lineno, err);
+		if (rc)
+			goto out;
+		rc = es_model_add_word(m, line + wstart, wend - wstart, 0, vec,
+				       NULL, err);
+		if (rc) {
+			es_err_prefix(err, rc, "line %llu",
+				      (unsigned long long)lineno);
+			goto out;
+		}
+		nvec++;
+	}
+	if (have_header && nvec < hcount) {
+		rc = es_err(err, ES_ECORRUPT,
+			    "truncated: header says %llu vectors, file has %llu",
+			    (unsigned long long)hcount, (unsigned long long)nvec);
+		goto out;
+	}
+	if (!m || nvec == 0) {
+		rc = es_err(err, ES_ECORRUPT, "no vectors in file");
+		goto out;
+	}
+out:
+	free(line);
+	free(vec);
+	if (rc) {
+		es_model_free(m);
+		return rc;
+	}
+	*out = m;
+	return 0;
+}
+
+/* ------------------------------------------------------- word2vec binary */
+
+static int load_w2v_bin(const mapped *mf, es_model **out, es_error *err)
+{
+	const unsigned char *p = mf->p;
+	size_t len = mf->len;
+	uint64_t count, d;
+	size_t pos = parse_header_line(p, len, &count, &d);
+	if (!pos)
+		return es_err(err, ES_ECORRUPT,
+			      "first line is not \"<count> <dim>\"");
+	if (d == 0 || d > ES_MODEL_MAX_DIM)
+		return es_err(err, ES_ECORRUPT, "dimension %llu out of range 1..%u",
+			      (unsigned long long)d, ES_MODEL_MAX_DIM);
+	if (count == 0)
+		return es_err(err, ES_ECORRUPT, "header says 0 vectors");
+	uint32_t dim = (uint32_t)d;
+	size_t rec = (size_t)dim * 4 + 2;
+	if (count > (len - pos) / rec)
+		return es_err(err, ES_ECORRUPT,
+			      "header claims %llu vectors of dimension %u (%llu bytes), "
+			      "but the file has only %zu bytes: truncated or wrong header",
+			      (unsigned long long)count, dim,
+			      (unsigned long long)(count * rec), len);
+	es_model_params mp = {.dim = dim};
+	es_model *m;
+	int rc = es_model_new(&mp, &m, err);
+	if (rc)
+		return rc;
+	float *vec = malloc(dim * sizeof(float));
+	if (!vec) {
+		es_model_free(m);
+		return es_err(err, ES_ENOMEM, "out of memory");
+	}
+	for (uint64_t i = 0; i < count; i++) {
+		while (pos < len && (p[pos] == '\n' || p[pos] == '\r'))
+			pos++;
+		size_t ws = pos;
+		while (pos < len && p[pos] != ' ' && pos - ws <= 4096)
+			pos++;
+		if (pos >= len) {
+			rc = es_err(err, ES_ECORRUPT,
+				    "truncated in word %llu of %llu",
+				    (unsigned long long)i + 1,
+				    (unsigned long long)count);
+			goto out;
+		}
+		if (p[pos] != ' ') {
+			rc = es_err(err, ES_ECORRUPT,
+				    "word %llu: no space after 4096 bytes (not word2vec binary?)",
+				    (unsigned long long)i + 1);
+			goto out;
+		}
+		size_t wl = pos - ws;
+		pos++;
+		if (len - pos < (size_t)dim * 4) {
+			rc = es_err(err, ES_ECORRUPT,
+				    "truncated in vector %llu of %llu",
+				    (unsigned long long)i + 1,
+				    (unsigned long long)count);
+			goto out;
+		}
+		memcpy(vec, p + pos, (size_t)dim * 4);
+		pos += (size_t)dim * 4;
+		rc = check_word((const char *)p + ws, wl, "word",
+				i + 1, err);
+		if (rc)
+			goto out;
+		rc = es_model_add_word(m, (const char *)p + ws, wl, 0, vec,
+				       NULL, err);
+		if (rc) {
+			es_err_prefix(err, rc, "word %llu",
+				      (unsigned long long)i + 1);
+			goto out;
+		}
+	}
+out:
+	free(vec);
+	if (rc) {
+		es_model_free(m);
+		return rc;
+	}
+	*out = m;
+	return 0;
+}
+
+/* ------------------------------------------------------- fastText .bin */
+
+typedef struct cursor {
+	const unsigned char *p;
+	size_t len, pos;
+} cursor;
+
+static int cur_take(cursor *c, size_t n, const unsigned char **at)
+{
+	if (c->len - c->pos < n)
+		return -1;
+	*at = c->p + c->pos;
+	c->pos += n;
+	return 0;
+}
+
+#define TAKE(c, n, at, what)                                                   \
+	do {                                                                   \
+		if (cur_take(c, n, at)) {                                      \
+			rc = es_err(err, ES_ECORRUPT,                          \
+				    "truncated while reading %s", what);       \
+			goto out;                                              \
+		}                                                              \
+	} while (0)
+
+static int load_fasttext_bin(const mapped *mf, es_model **out, es_error *err)
+{
+	cursor c = {mf->p, mf->len, 0};
+	const unsigned char *at;
+	int rc = 0;
+	es_model *m = NULL;
+	float *vec = NULL;
+	uint32_t *sub = NULL;
+	uint64_t *wcounts = NULL;
+	size_t *woff = NULL;
+
+	TAKE(&c, 8, &at, "magic");
+	int32_t version = (int32_t)rd32(at + 4);
+	if (rd32(at) != FT_MAGIC) {
+		rc = es_err(err, ES_ECORRUPT, "not a fastText model (bad magic)");
+		goto out;
+	}
+	if (version != 11 && version != 12) {
+		rc = es_err(err, ES_EUNSUPPORTED,
+			    "fastText model version %d not supported (need 11 or 12)",
+			    version);
+		goto out;
+	}
+	static const char *const arg_names[12] = {
+		"dim", "ws", "epoch", "minCount", "neg", "wordNgrams", "loss",
+		"model", "bucket", "minn", "maxn", "lrUpdateRate"};
+	int32_t args[12];
+	TAKE(&c, 12 * 4 + 8, &at, "arguments");
+	for (int i = 0; i < 12; i++)
+		args[i] = (int32_t)rd32(at + 4 * i);
+	double t;
+	memcpy(&t, at + 48, 8);
+	int32_t dim = args[0], bucket = args[8], minn = args[9], maxn = args[10];
+	if (dim <= 0 || (uint32_t)dim > ES_MODEL_MAX_DIM) {
+		rc = es_err(err, ES_ECORRUPT, "dimension %d out of range 1..%u",
+			    dim, ES_MODEL_MAX_DIM);
+		goto out;
+	}
+	if (bucket < 0 || minn < 0 || maxn < 0 || maxn > (int32_t)ES_NGRAM_MAX_CHARS ||
+	    (maxn > 0 && minn > maxn)) {
+		rc = es_err(err, ES_ECORRUPT,
+			    "bad subword arguments bucket=%d minn=%d maxn=%d",
+			    bucket, minn, maxn);
+		goto out;
+	}
+	TAKE(&c, 12 + 16, &at, "dictionary header");
+	int32_t size = (int32_t)rd32(at), nwords = (int32_t)rd32(at + 4),
+		nlabels = (int32_t)rd32(at + 8);
+	int64_t ntokens = (int64_t)rd64(at + 12),
+		pruneidx_size = (int64_t)rd64(at + 20);
+	/* every entry takes at least 1 + 1 + 8 + 1 bytes */
+	if (size < 0 || nwords < 0 || nlabels < 0 || nwords + (int64_t)nlabels != size ||
+	    (uint64_t)size > (c.len - c.pos) / 11 || nwords == 0) {
+		rc = es_err(err, ES_ECORRUPT,
+			    "bad dictionary sizes (size %d, words %d, labels %d) for a %zu-byte file",
+			    size, nwords, nlabels, c.len);
+		goto out;
+	}
+	(void)ntokens;
+	woff = malloc((size_t)nwords * sizeof *woff);
+	wcounts = malloc((size_t)nwords * sizeof *wcounts);
+	if (!woff || !wcounts) {
+		rc = es_err(err, ES_ENOMEM, "out of memory");
+		goto out;
+	}
+	for (int32_t i = 0; i < size; i++) {
+		size_t ws = c.pos;
+		const unsigned char *z = memchr(c.p + ws, '\0', c.len - ws);
+		if (!z) {
+			rc = es_err(err, ES_ECORRUPT,
+				    "truncated in dictionary entry %d", i + 1);
+			goto out;
+		}
+		size_t wl = (size_t)(z - (c.p + ws));
+		c.pos = ws + wl + 1;
+		TAKE(&c, 9, &at, "dictionary entry");
+		int8_t type = (int8_t)at[8];
+		if (i < nwords) {
+			if (type != 0) {
+				rc = es_err(err, ES_ECORRUPT,
+					    "dictionary entry %d: expected a word, found type %d",
+					    i + 1, type);
+				goto out;
+			}
+			rc = check_word((const char *)c.p + ws, wl,
+					"dictionary entry", (uint64_t)i + 1, err);
+			if (rc)
+				goto out;
+			int64_t cnt = (int64_t)rd64(at);
+			woff[i] = ws;
+			wcounts[i] = cnt > 0 ? (uint64_t)cnt : 0;
+		}
+	}
+	if (pruneidx_size > 0) {
+		rc = es_err(err, ES_EUNSUPPORTED,
+			    "pruned/quantized fastText models are not supported");
+		goto out;
+	}
+	TAKE(&c, 1, &at, "quantization flag");
+	if (at[0]) {
+		rc = es_err(err, ES_EUNSUPPORTED,
+			    "quantized fastText models (.ftz) are not supported");
+		goto out;
+	}
+	TAKE(&c, 16, &at, "input matrix header");
+	int64_t rows = (int64_t)rd64(at), cols = (int64_t)rd64(at + 8);
+	if (cols != dim || rows != (int64_t)nwords + bucket) {
+		rc = es_err(err, ES_ECORRUPT,
+			    "input matrix is %lld x %lld, expected %lld x %d (words + buckets)",
+			    (long long)rows, (long long)cols,
+			    (long long)nwords + bucket, dim);
+		goto out;
+	}
+	if ((uint64_t)rows > (c.len - c.pos) / ((size_t)dim * 4)) {
+		rc = es_err(err, ES_ECORRUPT,
+			    "truncated: input matrix of %lld x %d floats does not fit in the file",
+			    (long long)rows, dim);
+		goto out;
+	}
+	TAKE(&c, (size_t)rows * (size_t)dim * 4, &at, "input matrix");
+	const unsigned char *mat = at;
+	/* the rest (output matrix) is not needed for word vectors */
+
+	es_model_params mp = {.dim = (uint32_t)dim,
+			      .minn = (uint32_t)minn,
+			      .maxn = (uint32_t)maxn,
+			      .bucket = (uint64_t)bucket,
+			      .has_counts = 1};
+	rc = es_model_new(&mp, &m, err);
+	if (rc)
+		goto out;
+	if (m->p.bucket) {
+		size_t nf = (size_t)bucket * (size_t)dim;
+		m->ngrams = malloc(nf * sizeof(float));
+		if (!m->ngrams) {
+			rc = es_err(err, ES_ENOMEM, "out of memory for n-gram rows");
+			goto out;
+		}
+		memcpy(m->ngrams, mat + (size_t)nwords * dim * 4, nf * 4);
+		for (size_t i = 0; i < nf; i++)
+			if (!isfinite(m->ngrams[i])) {
+				rc = es_err(err, ES_ECORRUPT,
+					    "n-gram row %zu is not finite",
+					    i / (size_t)dim);
+				goto out;
+			}
+	}
+	vec = malloc((size_t)dim * sizeof(float));
+	size_t subcap = 1024;
+	sub = malloc(subcap * sizeof *sub);
+	if (!vec || !sub) {
+		rc = es_err(err, ES_ENOMEM, "out of memory");
+		goto out;
+	}
+	for (int32_t i = 0; i < nwords; i++) {
+		const char *w = (const char *)mf->p + woff[i];
+		size_t wl = strlen(w);
+		/* fastText: subwords = [the word's row] + its n-grams (none
+		 * for the end-of-sentence token "</s>") */
+		memcpy(vec, mat + (size_t)i * dim * 4, (size_t)dim * 4);
+		size_t ns = 0;
+		if (strcmp(w, "</s>") != 0) {
+			ns = es_model_subword_ids(m, w, wl, sub, subcap);
+			if (ns > subcap) {
+				free(sub);
+				subcap = ns;
+				sub = malloc(subcap * sizeof *sub);
+				if (!sub) {
+					rc = es_err(err, ES_ENOMEM, "out of memory");
+					goto out;
+				}
+				es_model_subword_ids(m, w, wl, sub, subcap);
+			}
+		}
+		for (size_t k = 0; k < ns; k++) {
+			const float *r = m->ngrams + (size_t)sub[k] * dim;
+			for (int32_t j = 0; j < dim; j++)
+				vec[j] += r[j];
+		}
+		float inv = 1.0f / (float)(ns + 1);
+		for (int32_t j = 0; j < dim; j++)
+			vec[j] *= inv;
+		rc = es_model_add_word(m, w, wl, wcounts[i], vec, NULL, err);
+		if (rc) {
+			es_err_prefix(err, rc, "dictionary entry %d", i + 1);
+			goto out;
+		}
+	}
+	char buf[64];
+	for (int i = 0; i < 12; i++) {
+		char key[48];
+		snprintf(key, sizeof key, "fasttext.%s", arg_names[i]);
+		snprintf(buf, sizeof buf, "%d", args[i]);
+		if ((rc = es_model_set_meta(m, key, buf, err)))
+			goto out;
+	}
+	snprintf(buf, sizeof buf, "%g", t);
+	if ((rc = es_model_set_meta(m, "fasttext.t", buf, err)))
+		goto out;
+	snprintf(buf, sizeof buf, "%lld", (long long)ntokens);
+	rc = es_model_set_meta(m, "fasttext.ntokens", buf, err);
+out:
+	free(vec);
+	free(sub);
+	free(woff);
+	free(wcounts);
+	if (rc) {
+		es_model_free(m);
+		return rc;
+	}
+	*out = m;
+	return 0;
+}
+
+/* ------------------------------------------------------------- .esm */
+
+/* Header field offsets. */
+enum {
+	H_MAGIC = 0, H_VERSION = 8, H_HSIZE = 12, H_DIM = 16, H_FLAGS = 20,
+	H_NWORDS = 24, H_BUCKET = 32, H_MINN = 40, H_MAXN = 44, H_SIFA = 48,
+	H_OFFS = 56, H_BLOB = 64, H_BLOBLEN = 72, H_COUNTS = 80, H_SLOTS = 88,
+	H_SLOTCAP = 96, H_VECS = 104, H_NGRAMS = 112, H_COMMON = 120,
+	H_META = 128, H_METALEN = 136, H_FILELEN = 144, H_DATA = 152,
+	H_DATALEN = 160, H_INDEXCRC = 168, H_DATACRC = 172, H_HEADERCRC = 252,
+};
+
+#define ESM_F_COUNTS 1u
+#define ESM_F_NGRAMS 2u
+#define ESM_F_COMMON 4u
+#define ESM_F_KNOWN (ESM_F_COUNTS | ESM_F_NGRAMS | ESM_F_COMMON)
+
+static void wr32(unsigned char *p, uint32_t v) { memcpy(p, &v, 4); }
+static void wr64(unsigned char *p, uint64_t v) { memcpy(p, &v, 8); }
+
+static uint64_t align_up(uint64_t x, uint64_t a)
+{
+	return (x + a - 1) / a * a;
+}
+
+static int load_esm(const mapped *mf, unsigned flags, es_model **out,
+		    es_error *err)
+{
+	const unsigned char *p = mf->p;
+	uint64_t len = mf->len;
+	int rc = 0;
+	es_model *m = NULL;
+	if (len < ESM_HEADER_SIZE)
+		return es_err(err, ES_ECORRUPT,
+			      "truncated: %llu bytes, smaller than the .esm header",
+			      (unsigned long long)len);
+	if (memcmp(p, ESM_MAGIC, 8) != 0)
+		return es_err(err, ES_ECORRUPT, "not an .esm file (bad magic)");
+	uint32_t version = rd32(p + H_VERSION);
+	if (version != ES_ESM_VERSION)
+		return es_err(err, ES_EUNSUPPORTED,
+			      ".esm version %u not supported (this build reads %u)",
+			      version, ES_ESM_VERSION);
+	if (es_model_crc32c(0, p, H_HEADERCRC) != rd32(p + H_HEADERCRC))
+		return es_err(err, ES_ECORRUPT, "header checksum mismatch");
+	if (rd32(p + H_HSIZE) != ESM_HEADER_SIZE)
+		return es_err(err, ES_ECORRUPT, "bad header size");
+	uint64_t flen = rd64(p + H_FILELEN);
+	if (flen != len)
+		return es_err(err, ES_ECORRUPT,
+			      "file is %llu bytes but its header says %llu (truncated?)",
+			      (unsigned long long)len, (unsigned long long)flen);
+	uint32_t dim = rd32(p + H_DIM), fl = rd32(p + H_FLAGS);
+	uint64_t n = rd64(p + H_NWORDS), bucket = rd64(p + H_BUCKET);
+	uint32_t minn = rd32(p + H_MINN), maxn = rd32(p + H_MAXN);
+	float sif_a;
+	memcpy(&sif_a, p + H_SIFA, 4);
+	if (fl & ~ESM_F_KNOWN)
+		return es_err(err, ES_EUNSUPPORTED, "unknown flags 0x%x", fl);
+	if (dim == 0 || dim > ES_MODEL_MAX_DIM)
+		return es_err(err, ES_ECORRUPT, "dimension %u out of range 1..%u",
+			      dim, ES_MODEL_MAX_DIM);
+	if (n == 0 || n > ES_VOCAB_MAX_WORDS || n > len / ((uint64_t)dim * 4))
+		return es_err(err, ES_ECORRUPT,
+			      "word count %llu impossible for dimension %u in a %llu-byte file",
+			      (unsigned long long)n, dim, (unsigned long long)len);
+	if (!(fl & ESM_F_NGRAMS))
+		bucket = 0;
+	if (bucket > (uint64_t)INT32_MAX || maxn > ES_NGRAM_MAX_CHARS ||
+	    minn > maxn || (bucket && maxn == 0))
+		return es_err(err, ES_ECORRUPT,
+			      "bad subword parameters bucket=%llu minn=%u maxn=%u",
+			      (unsigned long long)bucket, minn, maxn);
+	if (!(sif_a > 0) || !isfinite(sif_a))
+		return es_err(err, ES_ECORRUPT, "bad SIF parameter a");
+	/* sections: [off, off + size) must lie inside the file, aligned */
+	uint64_t offs = rd64(p + H_OFFS), blob = rd64(p + H_BLOB),
+		 bloblen = rd64(p + H_BLOBLEN), counts = rd64(p + H_COUNTS),
+		 slots = rd64(p + H_SLOTS), cap = rd64(p + H_SLOTCAP),
+		 vecs = rd64(p + H_VECS), ngr = rd64(p + H_NGRAMS),
+		 com = rd64(p + H_COMMON), meta = rd64(p + H_META),
+		 metalen = rd64(p + H_METALEN), data = rd64(p + H_DATA),
+		 datalen = rd64(p + H_DATALEN);
+	if (cap == 0 || (cap & (cap - 1)) || cap <= n || cap > 4 * n + 64)
+		return es_err(err, ES_ECORRUPT, "bad vocabulary hash table size");
+	struct {
+		uint64_t off, size, align;
+		const char *name;
+	} sec[] = {
+		{offs, (n + 1) * 8, 8, "word offsets"},
+		{blob, bloblen, 1, "words"},
+		{counts, n * 8, 8, "counts"},
+		{slots, cap * 4, 4, "hash table"},
+		{meta, metalen, 1, "metadata"},
+		{vecs, n * dim * 4, 64, "vectors"},
+		{ngr, bucket * dim * 4, 64, "n-gram rows"},
+		{com, (fl & ESM_F_COMMON) ? (uint64_t)dim * 4 : 0, 4,
+		 "common component"},
+	};
+	for (size_t i = 0; i < sizeof sec / sizeof sec[0]; i++) {
+		if (sec[i].size == 0)
+			continue;
+		if (sec[i].off < ESM_HEADER_SIZE || sec[i].off > len ||
+		    sec[i].size > len - sec[i].off || sec[i].off % sec[i].align)
+			return es_err(err, ES_ECORRUPT,
+				      "%s section out of the file's bounds (truncated?)",
+				      sec[i].name);
+	}
+	if (data < ESM_HEADER_SIZE || data > len || datalen > len - data ||
+	    vecs < data || vecs + n * dim * 4 > data + datalen)
+		return es_err(err, ES_ECORRUPT, "bad data region");
+	if (es_model_crc32c(0, p + ESM_HEADER_SIZE, data - ESM_HEADER_SIZE) !=
+	    rd32(p + H_INDEXCRC))
+		return es_err(err, ES_ECORRUPT,
+			      "vocabulary checksum mismatch (file damaged)");
+	if ((flags & ES_LOAD_VERIFY) &&
+	    es_model_crc32c(0, p + data, datalen) != rd32(p + H_DATACRC))
+		return es_err(err, ES_ECORRUPT,
+			      "vector data checksum mismatch (file damaged)");
+	const uint64_t *o = (const uint64_t *)(p + offs);
+	const char *b = (const char *)(p + blob);
+	if (o[0] != 0 || o[n] != bloblen)
+		return es_err(err, ES_ECORRUPT, "bad word offsets");
+	for (uint64_t i = 0; i < n; i++) {
+		if (o[i + 1] <= o[i] + 1 || o[i + 1] > bloblen ||
+		    b[o[i + 1] - 1] != '\0')
+			return es_err(err, ES_ECORRUPT, "word %llu: bad offset",
+				      (unsigned long long)i + 1);
+		rc = check_word(b + o[i], o[i + 1] - o[i] - 1, "word", i + 1,
+				err);
+		if (rc)
+			return rc;
+	}
+	es_model_params mp = {.dim = dim, .minn = minn, .maxn = maxn,
+			      .bucket = bucket, .sif_a = sif_a,
+			      .has_counts = (fl & ESM_F_COUNTS) != 0};
+	rc = es_model_new(&mp, &m, err);
+	if (rc)
+		return rc;
+	es_vocab_free(m->vocab);
+	m->vocab = NULL;
+	rc = es_vocab_view(n, o, b, (const uint64_t *)(p + counts),
+			   (const uint32_t *)(p + slots), cap, &m->vocab, err);
+	if (rc)
+		goto fail;
+	m->vectors = (float *)(p + vecs);
+	m->vectors_owned = 0;
+	m->vec_cap = n;
+	if (bucket) {
+		m->ngrams = (float *)(p + ngr);
+		m->ngrams_owned = 0;
+	}
+	if (fl & ESM_F_COMMON) {
+		rc = es_model_set_common(m, (const float *)(p + com), err);
+		if (rc)
+			goto fail;
+	}
+	/* metadata: u32 count, then (u32 len, bytes) key, (u32 len, bytes) value */
+	if (metalen) {
+		cursor c = {p + meta, metalen, 0};
+		const unsigned char *at;
+		if (cur_take(&c, 4, &at))
+			goto badmeta;
+		uint32_t nm = rd32(at);
+		if (nm > metalen / 8)
+			goto badmeta;
+		for (uint32_t i = 0; i < nm; i++) {
+			char *kv[2] = {NULL, NULL};
+			for (int k = 0; k < 2; k++) {
+				if (cur_take(&c, 4, &at))
+					goto badmeta;
+				uint32_t sl = rd32(at);
+				if (cur_take(&c, sl, &at) || memchr(at, 0, sl))
+					goto badmeta;
+				kv[k] = strndup((const char *)at, sl);
+			}
+			rc = kv[0] && kv[1] ? es_model_set_meta(m, kv[0], kv[1], err)
+					    : es_err(err, ES_ENOMEM, "out of memory");
+			free(kv[0]);
+			free(kv[1]);
+			if (rc)
+				goto fail;
+		}
+	}
+	m->map = (void *)p;
+	m->map_len = len;
+	m->data_crc = rd32(p + H_DATACRC);
+	m->data_off = data;
+	m->data_len = datalen;
+	*out = m;
+	return 0;
+badmeta:
+	rc = es_err(err, ES_ECORRUPT, "bad metadata section");
+fail:
+	es_model_free(m);
+	return rc;
+}
+
+int es_model_verify(const es_model *m, es_error *err)
+{
+	if (!m->map)
+		return 0;
+	const unsigned char *p = m->map;
+	if (es_model_crc32c(0, p + m->data_off, m->data_len) != m->data_crc)
+		return es_err(err, ES_ECORRUPT,
+			      "vector data checksum mismatch (file damaged)");
+	return 0;
+}
+
+/* -------------------------------------------------------------- loading */
+
+int es_model_load(const char *path, es_model_format fmt, unsigned flags,
+		  es_model **out, es_error *err)
+{
+	*out = NULL;
+	if (!path || !*path)
+		return es_err(err, ES_EINVAL, "no model path given");
+	mapped mf;
+	int rc = map_file(path, &mf, err);
+	if (rc)
+		return es_err_prefix(err, rc, "%s", path);
+	if (fmt == ES_FORMAT_AUTO)
+		fmt = detect_bytes(mf.p, mf.len);
+	switch (fmt) {
+	case ES_FORMAT_ESM:
+		rc = load_esm(&mf, flags, out, err);
+		if (rc == 0)
+			mf.p = NULL; /* the model owns the mapping now */
+		break;
+	case ES_FORMAT_WORD2VEC_BIN:
+		rc = load_w2v_bin(&mf, out, err);
+		break;
+	case ES_FORMAT_TEXT:
+		rc = load_text(&mf, out, err);
+		break;
+	case ES_FORMAT_FASTTEXT_BIN:
+		rc = load_fasttext_bin(&mf, out, err);
+		break;
+	default:
+		rc = es_err(err, ES_EINVAL, "unknown model format");
+	}
+	unmap_file(&mf);
+	if (rc)
+		return es_err_prefix(err, rc, "%s (%s)", path,
+				     es_model_format_name(fmt));
+	if (fmt != ES_FORMAT_ESM) {
+		if (!es_model_meta(*out, "source_format"))
+			es_model_set_meta(*out, "source_format",
+					  es_model_format_name(fmt), NULL);
+	}
+	return 0;
+}
+
+/* -------------------------------------------------------------- writing */
+
+typedef struct wfile {
+	FILE *f;
+	uint64_t pos;
+	uint32_t crc;
+	int failed;
+} wfile;
+
+static void w_bytes(wfile *w, const void *p, size_t n)
+{
+	if (w->failed || n == 0)
+		return;
+	if (fwrite(p, 1, n, w->f) != n)
+		w->failed = errno ? errno : EIO;
+	w->crc = es_model_crc32c(w->crc, p, n);
+	w->pos += n;
+}
+
+static void w_pad(wfile *w, uint64_t align)
+{
+	static const unsigned char zero[64];
+	uint64_t to = align_up(w->pos, align);
+	w_bytes(w, zero, (size_t)(to - w->pos));
+}
+
+static void w_u32(wfile *w, uint32_t v)
+{
+	unsigned char b[4];
+	wr32(b, v);
+	w_bytes(w, b, 4);
+}
+
+/* Open "<path>.tmp.XXXXXX" next to path. */
+static int tmp_open(const char *path, char **tmp, FILE **f, es_error *err)
+{
+	size_t pl = strlen(path);
+	*tmp = malloc(pl + 12);
+	if (!*tmp)
+		return es_err(err, ES_ENOMEM, "out of memory");
+	memcpy(*tmp, path, pl);
+	memcpy(*tmp + pl, ".tmp.XXXXXX", 12);
+	int fd = mkstemp(*tmp);
+	if (fd < 0) {
+		int e = errno;
+		free(*tmp);
+		*tmp = NULL;
+		return es_err(err, e == ENOSPC ? ES_ENOSPC : ES_EIO,
+			      "%s: cannot create a temporary file: %s", path,
+			      strerror(e));
+	}
+	fchmod(fd, 0644);
+	*f = fdopen(fd, "wb");
+	if (!*f) {
+		close(fd);
+		unlink(*tmp);
+		free(*tmp);
+		*tmp = NULL;
+		return es_err(err, ES_EIO, "%s: fdopen failed", path);
+	}
+	return 0;
+}
+
+/* fflush + fsync + close + rename + fsync(dir); unlinks tmp on failure. */
+static int tmp_commit(FILE *f, char *tmp, const char *path, int failed,
+		      es_error *err)
+{
+	int e = failed;
+	if (!e && fflush(f) != 0)
+		e = errno;
+	if (!e && fsync(fileno(f)) != 0)
+		e = errno;
+	if (fclose(f) != 0 && !e)
+		e = errno;
+	if (!e && rename(tmp, path) != 0)
+		e = errno;
+	if (e) {
+		unlink(tmp);
+		free(tmp);
+		return es_err(err, e == ENOSPC ? ES_ENOSPC : ES_EIO,
+			      "%s: write failed: %s", path, strerror(e));
+	}
+	free(tmp);
+	char *dir = strdup(path);
+	if (dir) {
+		char *sl = strrchr(dir, '/');
+		const char *d = ".";
+		if (sl) {
+			*sl = '\0';
+			d = sl == dir ? "/" : dir;
+		}
+		int dfd = open(d, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+		if (dfd >= 0) {
+			fsync(dfd);
+			close(dfd);
+		}
+		free(dir);
+	}
+	return 0;
+}
+
+int es_model_save_esm(const es_model *m, const char *path, es_error *err)
+{
+	const uint64_t *offs, *counts;
+	const char *blob;
+	const uint32_t *slots;
+	uint64_t cap;
+	es_vocab_arrays(m->vocab, &offs, &blob, &counts, &slots, &cap);
+	uint64_t n = es_vocab_size(m->vocab);
+	uint32_t dim = m->p.dim;
+	if (n == 0)
+		return es_err(err, ES_EINVAL, "%s: model has no words", path);
+	uint64_t bucket = es_model_has_subwords(m) ? m->p.bucket : 0;
+	uint32_t fl = (m->p.has_counts ? ESM_F_COUNTS : 0) |
+		      (bucket ? ESM_F_NGRAMS : 0) |
+		      (m->common_vec ? ESM_F_COMMON : 0);
+	/* metadata bytes */
+	uint64_t metalen = 4;
+	for (size_t i = 0; i < m->nmeta; i++)
+		metalen += 8 + strlen(m->meta_keys[i]) + strlen(m->meta_vals[i]);
+	/* layout */
+	uint64_t o_offs = ESM_HEADER_SIZE;
+	uint64_t o_blob = o_offs + (n + 1) * 8;
+	uint64_t bloblen = offs[n];
+	uint64_t o_counts = align_up(o_blob + bloblen, 8);
+	uint64_t o_slots = o_counts + n * 8;
+	uint64_t o_meta = o_slots + cap * 4;
+	uint64_t o_data = align_up(o_meta + metalen, 64);
+	uint64_t o_vecs = o_data;
+	uint64_t o_ngr = align_up(o_vecs + n * dim * 4, 64);
+	uint64_t o_com = o_ngr + bucket * dim * 4;
+	uint64_t end = o_com + (m->common_vec ? dim * 4 : 0);
+
+	char *tmp;
+	FILE *f;
+	int rc = tmp_open(path, &tmp, &f, err);
+	if (rc)
+		return rc;
+	wfile w = {f, 0, 0, 0};
+	unsigned char h[ESM_HEADER_SIZE];
+	memset(h, 0, sizeof h);
+	w_bytes(&w, h, sizeof h); /* placeholder, rewritten below */
+	w.crc = 0;
+	w_bytes(&w, offs, (size_t)(n + 1) * 8);
+	w_bytes(&w, blob, (size_t)bloblen);
+	w_pad(&w, 8);
+	if (counts) {
+		w_bytes(&w, counts, (size_t)n * 8);
+	} else {
+		for (uint64_t i = 0; i < n; i++) {
+			uint64_t z = 0;
+			w_bytes(&w, &z, 8);
+		}
+	}
+	w_bytes(&w, slots, (size_t)cap * 4);
+	w_u32(&w, (uint32_t)m->nmeta);
+	for (size_t i = 0; i < m->nmeta; i++) {
+		size_t kl = strlen(m->meta_keys[i]), vl = strlen(m->meta_vals[i]);
+		w_u32(&w, (uint32_t)kl);
+		w_bytes(&w, m->meta_keys[i], kl);
+		w_u32(&w, (uint32_t)vl);
+		w_bytes(&w, m->meta_vals[i], vl);
+	}
+	w_pad(&w, 64);
+	uint32_t index_crc = w.crc;
+	if (!w.failed && w.pos != o_data)
+		w.failed = EIO;
+	w.crc = 0;
+	w_bytes(&w, m->vectors, (size_t)n * dim * 4);
+	w_pad(&w, 64);
+	if (bucket)
+		w_bytes(&w, m->ngrams, (size_t)bucket * dim * 4);
+	if (m->common_vec)
+		w_bytes(&w, m->common_vec, (size_t)dim * 4);
+	uint32_t data_crc = w.crc;
+	if (!w.failed && w.pos != end)
+		w.failed = EIO;
+
+	memcpy(h + H_MAGIC, ESM_MAGIC, 8);
+	wr32(h + H_VERSION, ES_ESM_VERSION);
+	wr32(h + H_HSIZE, ESM_HEADER_SIZE);
+	wr32(h + H_DIM, dim);
+	wr32(h + H_FLAGS, fl);
+	wr64(h + H_NWORDS, n);
+	wr64(h + H_BUCKET, bucket);
+	wr32(h + H_MINN, bucket ? m->p.minn : 0);
+	wr32(h + H_MAXN, bucket ? m->p.maxn : 0);
+	memcpy(h + H_SIFA, &m->p.sif_a, 4);
+	wr64(h + H_OFFS, o_offs);
+	wr64(h + H_BLOB, o_blob);
+	wr64(h + H_BLOBLEN, bloblen);
+	wr64(h + H_COUNTS, o_counts);
+	wr64(h + H_SLOTS, o_slots);
+	wr64(h + H_SLOTCAP, cap);
+	wr64(h + H_VECS, o_vecs);
+	wr64(h + H_NGRAMS, bucket ? o_ngr : 0);
+	wr64(h + H_COMMON, m->common_vec ? o_com : 0);
+	wr64(h + H_META, o_meta);
+	wr64(h + H_METALEN, metalen);
+	wr64(h + H_FILELEN, end);
+	wr64(h + H_DATA, o_data);
+	wr64(h + H_DATALEN, end - o_data);
+	wr32(h + H_INDEXCRC, index_crc);
+	wr32(h + H_DATACRC, data_crc);
+	wr32(h + H_HEADERCRC, es_model_crc32c(0, h, H_HEADERCRC));
+	if (!w.failed && (fflush(f) != 0 || pwrite(fileno(f), h, sizeof h, 0) !=
+						      (ssize_t)sizeof h))
+		w.failed = errno ? errno : EIO;
+	return tmp_commit(f, tmp, path, w.failed, err);
+}
+
+int es_model_save_vec(const es_model *m, const char *path, es_error *err)
+{
+	char *tmp;
+	FILE *f;
+	int rc = tmp_open(path, &tmp, &f, err);
+	if (rc)
+		return rc;
+	size_t n = es_vocab_size(m->vocab);
+	uint32_t dim = m->p.dim;
+	int failed = 0;
+	if (fprintf(f, "%zu %u\n", n, dim) < 0)
+		failed = errno ? errno : EIO;
+	for (size_t i = 0; i < n && !failed; i++) {
+		const float *v = es_model_vector(m, (uint32_t)i);
+		fputs(es_vocab_word(m->vocab, (uint32_t)i), f);
+		for (uint32_t j = 0; j < dim; j++)
+			fprintf(f, " %.9g", (double)v[j]);
+		if (fputc('\n', f) == EOF)
+			failed = errno ? errno : EIO;
+	}
+	return tmp_commit(f, tmp, path, failed, err);
+}

@@ -1,0 +1,234 @@
+/*
+ * collection.h — named collections of points, and the registry of them.
+ *
+ * A collection is an HNSW index (index/hnsw.h) plus what the index does not
+ * know: the users' external ids (unsigned 64-bit integers or strings), mapped
+ * to dense internal labels, and an opaque payload per point (JSON bytes; this
+ * layer never parses them — the server does, through es_payload_hooks).
+ *
+ * Mutations are funnelled through four calls so that the durability layer
+ * can log them (write-ahead) in one place:
+ *     es_registry_create   es_registry_drop
+ *     es_collection_upsert es_collection_delete
+ * Each validates first, then calls the registry's es_mutation_observer (if
+ * one is set) while holding the lock that orders that mutation, and applies
+ * only if the observer returned 0.  So the log order is the apply order, and
+ * a failing log write (ENOSPC, EIO) leaves nothing applied.  Replay (WAL
+ * recovery) uses the same calls with the observer not yet installed.
+ *
+ * Threading: every collection has a readers-writer lock.  get / search /
+ * count / foreach take it shared; upsert / delete take it exclusive (writers
+ * of one collection are serialised).  The registry has its own mutex for
+ * its name table; collections are reference-counted so a DELETE of a
+ * collection never frees it under a running search: es_registry_get returns
+ * a reference that es_collection_release drops.
+ *
+ * Ownership: the collection copies every id, vector and payload it keeps.
+ * Everything returned to callers is a copy (no pointer escapes a lock),
+ * freed by the matching *_free call.
+ */
+#ifndef ES_COLLECTION_H
+#define ES_COLLECTION_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "error.h"
+#include "metric.h"
+
+#define ES_COLLECTION_NAME_MAX 64 /* bytes; [A-Za-z0-9_.-], not starting '.' */
+#define ES_POINT_ID_STR_MAX 256   /* bytes of a string id */
+
+typedef struct es_collection es_collection;
+typedef struct es_registry es_registry;
+
+/* An external point id: either an unsigned integer or a byte string.  A
+ * string that spells a decimal uint64 is refused by es_point_id_check so
+ * that "7" in a URL path can only mean the integer 7. */
+typedef struct es_point_id {
+	int is_str;      /* 0: num is the id; 1: str/len is the id */
+	uint64_t num;
+	const char *str; /* not NUL-terminated necessarily; borrowed */
+	size_t len;
+} es_point_id;
+
+/* 0 if id is acceptable, else ES_EINVAL with a message. */
+int es_point_id_check(const es_point_id *id, es_error *err);
+
+/* Parse a URL path segment: all digits (fits uint64) -> integer id, else a
+ * string id borrowing seg. */
+void es_point_id_from_text(const char *seg, size_t len, es_point_id *out);
+
+typedef struct es_collection_params {
+	uint32_t dim;
+	es_metric metric;
+	uint32_t M;               /* 0: HNSW_DEFAULT_M */
+	uint32_t ef_construction; /* 0: HNSW_DEFAULT_EF_CONSTRUCTION */
+	int quantize_int8;
+	char model[128];          /* name of the model that encodes its text ("" none) */
+} es_collection_params;
+
+/* Payload hooks: the server parses each payload once, when it enters the
+ * collection (upsert, replay, snapshot load), and keeps the parsed form for
+ * filters.  parse may return NULL (the point then never matches a filter
+ * that needs its payload).  Both may be NULL. */
+typedef struct es_payload_hooks {
+	void *(*parse)(const char *payload, size_t len);
+	void (*free)(void *parsed);
+} es_payload_hooks;
+
+/* One point for upsert: borrowed by the call, copied by the collection. */
+typedef struct es_point_in {
+	es_point_id id;
+	const float *vector;   /* dim floats */
+	const char *payload;   /* JSON bytes, or NULL for no payload */
+	size_t payload_len;
+} es_point_in;
+
+/* A point as seen by the filter callback and by es_collection_foreach:
+ * borrowed, valid only during the callback. */
+typedef struct es_point_view {
+	es_point_id id;
+	uint64_t label;         /* internal label */
+	const char *payload;    /* NULL if none */
+	size_t payload_len;
+	const void *parsed;     /* es_payload_hooks.parse result, or NULL */
+	const float *vector;    /* foreach only (as stored); NULL in filters */
+} es_point_view;
+
+/* Return non-zero to accept the point as a search result.  Called from the
+ * searching thread with the collection's lock held shared. */
+typedef int (*es_point_filter_fn)(void *ctx, const es_point_view *p);
+
+/* A copied point or search hit.  Free with es_point_out_free (hits with
+ * es_hits_free). */
+typedef struct es_point_out {
+	es_point_id id;         /* str is owned (malloc'd) when is_str */
+	float score;            /* search only */
+	char *payload;          /* owned, NUL-terminated, NULL if none/not asked */
+	size_t payload_len;
+	float *vector;          /* owned, dim floats, NULL if not asked */
+} es_point_out;
+
+void es_point_out_free(es_point_out *p);          /* frees members only */
+void es_hits_free(es_point_out *hits, size_t n);  /* members + the array */
+
+/* Search request. */
+typedef struct es_search_req {
+	const float *query;      /* dim floats */
+	uint32_t k;
+	uint32_t ef;             /* 0: default (max(64, k)) */
+	int has_threshold;       /* keep score >= t (cosine/dot), dist <= t (l2) */
+	float threshold;
+	es_point_filter_fn filter; /* may be NULL */
+	void *filter_ctx;
+	int with_payload;
+	int with_vector;
+	int exclude_self;        /* skip the point whose id is `self` */
+	es_point_id self;
+} es_search_req;
+
+/* --- collection ------------------------------------------------------- */
+
+/* A fresh, empty collection (not in any registry).  Validates the params:
+ * dim 1..65536, M 2..HNSW_MAX_M, ef_construction 1..HNSW_MAX_EF. */
+int es_collection_new(const char *name, const es_collection_params *p,
+		      const es_payload_hooks *hooks, es_collection **out,
+		      es_error *err);
+
+/* Take / drop a reference.  The last release frees the collection. */
+void es_collection_retain(es_collection *c);
+void es_collection_release(es_collection *c);
+
+const char *es_collection_name(const es_collection *c);
+const es_collection_params *es_collection_get_params(const es_collection *c);
+
+/* Insert or replace n points, all or none.  Validation (ids, dimensions,
+ * NaN/Inf, zero vectors under cosine, payload size) happens before anything
+ * changes: ES_EINVAL / ES_EDIM with a message naming the point by index
+ * ("points[3]: ...").  A point whose id appears twice in one batch: the last
+ * one wins.  Exclusive lock. */
+int es_collection_upsert(es_collection *c, const es_point_in *pts, size_t n,
+			 es_error *err);
+
+/* Delete the points with these ids; ids that are not present are ignored.
+ * *deleted (may be NULL) receives how many were removed.  Exclusive lock. */
+int es_collection_delete(es_collection *c, const es_point_id *ids, size_t n,
+			 size_t *deleted, es_error *err);
+
+/* Copy one point: 0 or ES_ENOTFOUND.  want_vector / want_payload select
+ * what is copied into *out (free with es_point_out_free). */
+int es_collection_get(es_collection *c, const es_point_id *id,
+		      int want_vector, int want_payload, es_point_out *out,
+		      es_error *err);
+
+/* Copy the stored vector of one point into vec[dim]: 0 or ES_ENOTFOUND. */
+int es_collection_get_vector(es_collection *c, const es_point_id *id,
+			     float *vec, es_error *err);
+
+/* Search: up to req->k hits best first into a fresh array *hits (*nhits;
+ * free with es_hits_free).  ES_EDIM is impossible here (the caller passes
+ * dim floats); ES_EINVAL for non-finite queries or k == 0. */
+int es_collection_search(es_collection *c, const es_search_req *req,
+			 es_point_out **hits, size_t *nhits, es_error *err);
+
+size_t es_collection_count(es_collection *c);
+size_t es_collection_memory_bytes(es_collection *c);
+
+/* Visit every live point, shared lock held for the whole walk (the vector in
+ * the view is as stored).  Stops early and returns fn's value if it returns
+ * non-zero.  For snapshots. */
+int es_collection_foreach(es_collection *c,
+			  int (*fn)(void *ctx, const es_point_view *p),
+			  void *ctx);
+
+/* --- registry ------------------------------------------------------------ */
+
+/* Observer for durability: each callback runs after validation and before
+ * the change is applied, while the lock that orders the change is held
+ * (registry mutex for create/drop, the collection's write lock for
+ * upsert/delete).  A non-zero return (negative ES_E*; fill err) cancels the
+ * change: nothing is applied.  Any member may be NULL. */
+typedef struct es_mutation_observer {
+	void *ctx;
+	int (*on_create)(void *ctx, const char *name,
+			 const es_collection_params *p, es_error *err);
+	int (*on_drop)(void *ctx, const char *name, es_error *err);
+	int (*on_upsert)(void *ctx, es_collection *c, const es_point_in *pts,
+			 size_t n, es_error *err);
+	int (*on_delete)(void *ctx, es_collection *c, const es_point_id *ids,
+			 size_t n, es_error *err);
+} es_mutation_observer;
+
+/* hooks (may be NULL) are given to every collection the registry creates. */
+int es_registry_new(const es_payload_hooks *hooks, es_registry **out,
+		    es_error *err);
+void es_registry_free(es_registry *r); /* releases its references */
+
+/* Install (or with NULL remove) the observer.  Not thread-safe against
+ * concurrent mutations: call at start-up, after recovery. */
+void es_registry_set_observer(es_registry *r, const es_mutation_observer *o);
+
+/* Create a collection: ES_EEXIST if the name is taken, ES_EINVAL for a bad
+ * name or params.  *out (may be NULL) receives a new reference. */
+int es_registry_create(es_registry *r, const char *name,
+		       const es_collection_params *p, es_collection **out,
+		       es_error *err);
+
+/* Remove a collection from the registry: 0 or ES_ENOTFOUND.  Searches that
+ * hold a reference finish on it; it is freed by the last release. */
+int es_registry_drop(es_registry *r, const char *name, es_error *err);
+
+/* A new reference to the named collection, or ES_ENOTFOUND. */
+int es_registry_get(es_registry *r, const char *name, es_collection **out,
+		    es_error *err);
+
+/* References to all collections, sorted by name: *out is a malloc'd array
+ * of *n references; release each and free the array. */
+int es_registry_list(es_registry *r, es_collection ***out, size_t *n,
+		     es_error *err);
+
+/* 0 if name is a valid collection name, else ES_EINVAL with a message. */
+int es_collection_name_check(const char *name, es_error *err);
+
+#endif

@@ -1,0 +1,898 @@
+/*
+ * wal.c — see wal.h for the file format, the replay rules and the policies.
+ *
+ * Threading: one mutex guards the file offset, the lsn counters and the
+ * states; writes happen under it (so records are laid down in lsn order),
+ * fdatasync happens outside it by one leader at a time.  Three condition
+ * variables: sync_cv (a group fsync finished), apply_cv (the applied lsn
+ * advanced), freeze_cv (freeze state changed); the flusher of the batch
+ * policy sleeps on flush_cv.
+ */
+#include "wal.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <inttypes.h>
+#include <libgen.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "crc32c.h"
+
+struct wal {
+	char *path;
+	int fd;
+	wal_options o;
+	wal_io_hooks hooks;
+
+	pthread_mutex_t m;
+	pthread_cond_t sync_cv, apply_cv, freeze_cv, flush_cv;
+	uint64_t end;         /* file size = offset of the next record */
+	uint64_t last_lsn;    /* last lsn appended */
+	uint64_t durable_lsn; /* last lsn known fdatasynced */
+	uint64_t durable_end; /* file size at durable_lsn */
+	uint64_t applied_lsn; /* turnstile */
+	int syncing;          /* a leader is in fdatasync */
+	int frozen;
+	int failed;           /* 0 or ES_EIO */
+
+	pthread_t flusher;
+	int flusher_on, stop;
+};
+
+/* ------------------------------------------------------------ little endian */
+
+static void put_u32(unsigned char *p, uint32_t v)
+{
+	p[0] = (unsigned char)v;
+	p[1] = (unsigned char)(v >> 8);
+	p[2] = (unsigned char)(v >> 16);
+	p[3] = (unsigned char)(v >> 24);
+}
+
+static void put_u64(unsigned char *p, uint64_t v)
+{
+	put_u32(p, (uint32_t)v);
+	put_u32(p + 4, (uint32_t)(v >> 32));
+}
+
+static uint32_t get_u32(const unsigned char *p)
+{
+	return (uint32_t)p[0] | (uint32_t)p[1] << 8 | (uint32_t)p[2] << 16 |
+	       (uint32_t)p[3] << 24;
+}
+
+static uint64_t get_u64(const unsigned char *p)
+{
+	return (uint64_t)get_u32(p) | (uint64_t)get_u32(p + 4) << 32;
+}
+
+/* ------------------------------------------------------------------ policy */
+
+int wal_policy_parse(const char *s, wal_fsync_policy *out)
+{
+	if (!s)
+		return ES_EINVAL;
+	if (strcmp(s, "always") == 0)
+		*out = WAL_FSYNC_ALWAYS;
+	else if (strcmp(s, "batch") == 0)
+		*out = WAL_FSYNC_BATCH;
+	else if (strcmp(s, "never") == 0)
+		*out = WAL_FSYNC_NEVER;
+	else
+		return ES_EINVAL;
+	return 0;
+}
+
+const char *wal_policy_name(wal_fsync_policy p)
+{
+	switch (p) {
+	case WAL_FSYNC_ALWAYS: return "always";
+	case WAL_FSYNC_BATCH: return "batch";
+	case WAL_FSYNC_NEVER: return "never";
+	}
+	return "unknown";
+}
+
+void wal_options_default(wal_options *o)
+{
+	memset(o, 0, sizeof *o);
+	o->policy = WAL_FSYNC_ALWAYS;
+	o->batch_interval_ms = WAL_DEFAULT_BATCH_MS;
+}
+
+/* --------------------------------------------------------------------- I/O */
+
+static ssize_t real_pwritev(void *ctx, int fd, const struct iovec *iov,
+			    int iovcnt, off_t off)
+{
+	(void)ctx;
+	return pwritev(fd, iov, iovcnt, off);
+}
+
+static int real_fdatasync(void *ctx, int fd)
+{
+	(void)ctx;
+	return fdatasync(fd);
+}
+
+static int errno_code(int e)
+{
+	return (e == ENOSPC || e == EDQUOT || e == EFBIG) ? ES_ENOSPC : ES_EIO;
+}
+
+/* Write all of iov at off, continuing after short writes.  0 or -1/errno. */
+static int write_all(wal *w, struct iovec *iov, int iovcnt, off_t off)
+{
+	while (iovcnt > 0) {
+		ssize_t r = w->hooks.pwritev(w->hooks.ctx, w->fd, iov, iovcnt, off);
+		if (r < 0) {
+			if (errno == EINTR)
+				continue;
+			return -1;
+		}
+		if (r == 0) {
+			errno = EIO;
+			return -1;
+		}
+		off += r;
+		size_t done = (size_t)r;
+		while (iovcnt > 0 && done >= iov->iov_len) {
+			done -= iov->iov_len;
+			iov++;
+			iovcnt--;
+		}
+		if (iovcnt > 0) {
+			iov->iov_base = (char *)iov->iov_base + done;
+			iov->iov_len -= done;
+		}
+	}
+	return 0;
+}
+
+int wal_fsync_parent_dir(const char *path, es_error *err)
+{
+	char *copy = strdup(path);
+	if (!copy)
+		return es_err(err, ES_ENOMEM, "out of memory");
+	const char *dir = dirname(copy);
+	int fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	int rc = 0;
+	if (fd < 0 || fsync(fd) != 0)
+		rc = es_err(err, errno_code(errno), "%s: fsync of directory: %s",
+			    dir, strerror(errno));
+	if (fd >= 0)
+		close(fd);
+	free(copy);
+	return rc;
+}
+
+static void file_header(unsigned char h[WAL_FILE_HEADER_SIZE], uint64_t base)
+{
+	memset(h, 0, WAL_FILE_HEADER_SIZE);
+	memcpy(h, WAL_MAGIC, 8);
+	put_u32(h + 8, WAL_VERSION);
+	put_u32(h + 12, WAL_FILE_HEADER_SIZE);
+	put_u64(h + 16, base);
+	put_u32(h + 24, 0);
+	put_u32(h + 28, crc32c(0, h, 28));
+}
+
+/* Write a fresh header at offset 0 of fd and cut the file after it. */
+static int write_fresh_header(wal *w, uint64_t base, es_error *err)
+{
+	unsigned char h[WAL_FILE_HEADER_SIZE];
+	file_header(h, base);
+	struct iovec iov = {h, sizeof h};
+	if (write_all(w, &iov, 1, 0) != 0 ||
+	    ftruncate(w->fd, WAL_FILE_HEADER_SIZE) != 0 ||
+	    w->hooks.fdatasync(w->hooks.ctx, w->fd) != 0)
+		return es_err(err, errno_code(errno), "%s: writing log header: %s",
+			      w->path, strerror(errno));
+	return 0;
+}
+
+/* ------------------------------------------------------------------ replay */
+
+static int valid_type(uint32_t t)
+{
+	return t >= WAL_REC_CREATE && t <= WAL_REC_DELETE;
+}
+
+/* Check the record at off.  Returns NULL when valid (sets *plen), else a
+ * static reason. */
+static const char *check_record(const unsigned char *map, uint64_t size,
+				uint64_t off, uint64_t expect_lsn, size_t *plen)
+{
+	if (size - off < WAL_RECORD_HEADER_SIZE)
+		return "incomplete record header";
+	const unsigned char *h = map + off;
+	if (crc32c(0, h, 20) != get_u32(h + 20))
+		return "record header checksum mismatch";
+	uint32_t len = get_u32(h);
+	if (len > WAL_MAX_RECORD)
+		return "record length over the 1 GiB bound";
+	if (!valid_type(get_u32(h + 4)))
+		return "unknown record type";
+	if (get_u64(h + 8) != expect_lsn)
+		return "record lsn out of sequence";
+	if (size - off - WAL_RECORD_HEADER_SIZE < len)
+		return "record payload cut short";
+	if (crc32c(0, h + WAL_RECORD_HEADER_SIZE, len) != get_u32(h + 16))
+		return "record payload checksum mismatch";
+	*plen = len;
+	return NULL;
+}
+
+/* Is there a whole valid record anywhere at or after `from` whose lsn is
+ * later than prev_lsn?  Then damage before it is corruption, not a tear. */
+static int valid_record_follows(const unsigned char *map, uint64_t size,
+				uint64_t from, uint64_t prev_lsn)
+{
+	for (uint64_t p = from; p + WAL_RECORD_HEADER_SIZE <= size; p++) {
+		const unsigned char *h = map + p;
+		uint64_t lsn = get_u64(h + 8);
+		if (lsn <= prev_lsn || lsn - prev_lsn > ((uint64_t)1 << 40) ||
+		    !valid_type(get_u32(h + 4)))
+			continue;
+		size_t len;
+		if (!check_record(map, size, p, lsn, &len))
+			return 1;
+	}
+	return 0;
+}
+
+static int replay(wal *w, uint64_t size, wal_replay_fn fn, void *ctx,
+		  wal_replay_stats *st, es_error *err)
+{
+	int rc = 0;
+	unsigned char *map = mmap(NULL, size, PROT_READ, MAP_PRIVATE, w->fd, 0);
+	if (map == MAP_FAILED)
+		return es_err(err, ES_EIO, "%s: mmap: %s", w->path, strerror(errno));
+
+	const unsigned char *h = map;
+	if (memcmp(h, WAL_MAGIC, 8) != 0 || crc32c(0, h, 28) != get_u32(h + 28) ||
+	    get_u32(h + 8) != WAL_VERSION || get_u32(h + 12) != WAL_FILE_HEADER_SIZE) {
+		const char *why = memcmp(h, WAL_MAGIC, 8) != 0 ? "bad magic (not an embedsrv log)"
+				  : crc32c(0, h, 28) != get_u32(h + 28) ? "header checksum mismatch"
+				  : "unsupported log version";
+		if (!w->o.recover) {
+			rc = es_err(err, ES_ECORRUPT,
+				    "%s: offset 0: %s; start with --recover to discard this log",
+				    w->path, why);
+			goto out;
+		}
+		st->truncated_bytes = size;
+		st->corrupt_offset = 0;
+		munmap(map, size);
+		map = NULL;
+		w->last_lsn = w->o.base_lsn;
+		st->base_lsn = w->o.base_lsn;
+		rc = write_fresh_header(w, w->o.base_lsn, err);
+		w->end = WAL_FILE_HEADER_SIZE;
+		goto out;
+	}
+	uint64_t base = get_u64(h + 16);
+	st->base_lsn = base;
+	uint64_t off = WAL_FILE_HEADER_SIZE, expect = base + 1;
+	while (off < size) {
+		size_t len = 0;
+		const char *why = check_record(map, size, off, expect, &len);
+		if (!why) {
+			if (fn) {
+				rc = fn(ctx, expect, get_u32(map + off + 4),
+					map + off + WAL_RECORD_HEADER_SIZE, len, err);
+				if (rc) {
+					es_err_prefix(err, rc, "%s: replaying lsn %" PRIu64
+						      " at offset %" PRIu64, w->path, expect, off);
+					goto out;
+				}
+			}
+			st->records++;
+			off += WAL_RECORD_HEADER_SIZE + len;
+			expect++;
+			continue;
+		}
+		if (valid_record_follows(map, size, off + 1, expect - 1)) {
+			if (!w->o.recover) {
+				rc = es_err(err, ES_ECORRUPT,
+					    "%s: offset %" PRIu64 " (lsn %" PRIu64 "): %s, and valid "
+					    "records follow, so this is damage, not a torn write; "
+					    "start with --recover to truncate the log here "
+					    "(drops %" PRIu64 " bytes)",
+					    w->path, off, expect, why, size - off);
+				goto out;
+			}
+			st->truncated_bytes = size - off;
+			st->corrupt_offset = (int64_t)off;
+		} else {
+			st->torn_bytes = size - off;
+		}
+		break;
+	}
+	if (off < size) {
+		if (ftruncate(w->fd, (off_t)off) != 0 ||
+		    w->hooks.fdatasync(w->hooks.ctx, w->fd) != 0) {
+			rc = es_err(err, errno_code(errno), "%s: truncating at offset %"
+				    PRIu64 ": %s", w->path, off, strerror(errno));
+			goto out;
+		}
+	}
+	w->end = off;
+	w->last_lsn = expect - 1;
+out:
+	if (map)
+		munmap(map, size);
+	return rc;
+}
+
+/* --------------------------------------------------------------- lifecycle */
+
+static void *flusher_main(void *arg);
+
+int wal_open(const char *path, const wal_options *opts, wal_replay_fn fn,
+	     void *ctx, wal_replay_stats *stats, wal **out, es_error *err)
+{
+	int rc = 0;
+	wal_replay_stats st_local;
+	wal_replay_stats *st = stats ? stats : &st_local;
+	memset(st, 0, sizeof *st);
+	st->corrupt_offset = -1;
+	*out = NULL;
+
+	wal *w = calloc(1, sizeof *w);
+	if (!w)
+		return es_err(err, ES_ENOMEM, "out of memory");
+	w->fd = -1;
+	if (opts)
+		w->o = *opts;
+	else
+		wal_options_default(&w->o);
+	if (w->o.batch_interval_ms == 0)
+		w->o.batch_interval_ms = WAL_DEFAULT_BATCH_MS;
+	if (w->o.hooks)
+		w->hooks = *w->o.hooks;
+	if (!w->hooks.pwritev)
+		w->hooks.pwritev = real_pwritev;
+	if (!w->hooks.fdatasync)
+		w->hooks.fdatasync = real_fdatasync;
+	w->o.hooks = NULL;
+	pthread_mutex_init(&w->m, NULL);
+	pthread_cond_init(&w->sync_cv, NULL);
+	pthread_cond_init(&w->apply_cv, NULL);
+	pthread_cond_init(&w->freeze_cv, NULL);
+	pthread_cond_init(&w->flush_cv, NULL);
+	w->path = strdup(path);
+	if (!w->path) {
+		rc = es_err(err, ES_ENOMEM, "out of memory");
+		goto fail;
+	}
+	int created = access(path, F_OK) != 0;
+	w->fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0644);
+	if (w->fd < 0) {
+		rc = es_err(err, errno_code(errno), "%s: open: %s", path, strerror(errno));
+		goto fail;
+	}
+	struct stat sb;
+	if (fstat(w->fd, &sb) != 0) {
+		rc = es_err(err, ES_EIO, "%s: stat: %s", path, strerror(errno));
+		goto fail;
+	}
+	uint64_t size = (uint64_t)sb.st_size;
+	if (size == 0) {
+		/* new, or created by a crash before its header reached the disk */
+		rc = write_fresh_header(w, w->o.base_lsn, err);
+		if (!rc && created)
+			rc = wal_fsync_parent_dir(path, err);
+		if (rc)
+			goto fail;
+		w->end = WAL_FILE_HEADER_SIZE;
+		w->last_lsn = w->o.base_lsn;
+		st->base_lsn = w->o.base_lsn;
+	} else if (size < WAL_FILE_HEADER_SIZE) {
+		if (!w->o.recover) {
+			rc = es_err(err, ES_ECORRUPT,
+				    "%s: offset 0: file of %" PRIu64 " bytes is shorter than "
+				    "the log header; start with --recover to discard it",
+				    path, size);
+			goto fail;
+		}
+		st->truncated_bytes = size;
+		st->corrupt_offset = 0;
+		rc = write_fresh_header(w, w->o.base_lsn, err);
+		if (rc)
+			goto fail;
+		w->end = WAL_FILE_HEADER_SIZE;
+		w->last_lsn = w->o.base_lsn;
+		st->base_lsn = w->o.base_lsn;
+	} else {
+		rc = replay(w, size, fn, ctx, st, err);
+		if (rc)
+			goto fail;
+	}
+	w->durable_lsn = w->applied_lsn = w->last_lsn;
+	w->durable_end = w->end;
+	st->last_lsn = w->last_lsn;
+	st->valid_bytes = w->end;
+	if (w->o.policy == WAL_FSYNC_BATCH) {
+		if (pthread_create(&w->flusher, NULL, flusher_main, w) != 0) {
+			rc = es_err(err, ES_ENOMEM, "cannot start the log flusher thread");
+			goto fail;
+		}
+		w->flusher_on = 1;
+	}
+	*out = w;
+	return 0;
+fail:
+	wal_close(w);
+	return rc;
+}
+
+void wal_close(wal *w)
+{
+	if (!w)
+		return;
+	if (w->flusher_on) {
+		pthread_mutex_lock(&w->m);
+		w->stop = 1;
+		pthread_cond_broadcast(&w->flush_cv);
+		pthread_mutex_unlock(&w->m);
+		pthread_join(w->flusher, NULL);
+	}
+	if (w->fd >= 0) {
+		if (!w->failed && w->durable_lsn < w->last_lsn)
+			w->hooks.fdatasync(w->hooks.ctx, w->fd);
+		close(w->fd);
+	}
+	pthread_mutex_destroy(&w->m);
+	pthread_cond_destroy(&w->sync_cv);
+	pthread_cond_destroy(&w->apply_cv);
+	pthread_cond_destroy(&w->freeze_cv);
+	pthread_cond_destroy(&w->flush_cv);
+	free(w->path);
+	free(w);
+}
+
+/* ------------------------------------------------------------------ append */
+
+/* Leader: fdatasync everything written so far.  Called and returns with
+ * w->m held, drops it around the system call.  truncate_on_fail: cut the
+ * non-durable records off (policy always: nobody acknowledged them). */
+static void group_sync(wal *w, int truncate_on_fail)
+{
+	w->syncing = 1;
+	uint64_t target = w->last_lsn, target_end = w->end;
+	pthread_mutex_unlock(&w->m);
+	int r = w->hooks.fdatasync(w->hooks.ctx, w->fd);
+	pthread_mutex_lock(&w->m);
+	w->syncing = 0;
+	if (r != 0) {
+		w->failed = ES_EIO;
+		if (truncate_on_fail && ftruncate(w->fd, (off_t)w->durable_end) == 0)
+			w->end = w->durable_end;
+	} else if (!w->failed) {
+		w->durable_lsn = target;
+		w->durable_end = target_end;
+	}
+	pthread_cond_broadcast(&w->sync_cv);
+}
+
+int wal_append(wal *w, uint32_t type, const void *data, size_t len,
+	       uint64_t *lsn_out, es_error *err)
+{
+	if (!valid_type(type))
+		return es_err(err, ES_EINVAL, "unknown log record type %u", type);
+	if (len > WAL_MAX_RECORD)
+		return es_err(err, ES_ERANGE, "log record of %zu bytes is over the 1 GiB bound", len);
+	int rc = 0;
+	pthread_mutex_lock(&w->m);
+	while (w->frozen)
+		pthread_cond_wait(&w->freeze_cv, &w->m);
+	if (w->failed) {
+		rc = es_err(err, ES_EIO, "%s: the write-ahead log failed to sync earlier; "
+			    "writes are refused until a snapshot succeeds or the server restarts",
+			    w->path);
+		goto out;
+	}
+	uint64_t lsn = w->last_lsn + 1;
+	unsigned char h[WAL_RECORD_HEADER_SIZE];
+	put_u32(h, (uint32_t)len);
+	put_u32(h + 4, type);
+	put_u64(h + 8, lsn);
+	put_u32(h + 16, crc32c(0, data, len));
+	put_u32(h + 20, crc32c(0, h, 20));
+	struct iovec iov[2] = {{h, sizeof h}, {(void *)data, len}};
+	if (write_all(w, iov, len ? 2 : 1, (off_t)w->end) != 0) {
+		int e = errno;
+		rc = es_err(err, errno_code(e), "%s: write of %zu bytes at offset %" PRIu64
+			    " failed: %s", w->path, len + sizeof h, w->end, strerror(e));
+		/* whole records only: cut whatever part of this one landed */
+		if (ftruncate(w->fd, (off_t)w->end) != 0)
+			w->failed = ES_EIO;
+		goto out;
+	}
+	w->end += sizeof h + len;
+	w->last_lsn = lsn;
+	if (w->o.policy == WAL_FSYNC_ALWAYS) {
+		while (w->durable_lsn < lsn && !w->failed) {
+			if (!w->syncing)
+				group_sync(w, 1);
+			else
+				pthread_cond_wait(&w->sync_cv, &w->m);
+		}
+		if (w->durable_lsn < lsn) {
+			rc = es_err(err, ES_EIO, "%s: fdatasync failed; the write was not "
+				    "applied and the log refuses writes until the next snapshot",
+				    w->path);
+			/* the lsn was consumed: pass the turnstile without applying */
+			while (w->applied_lsn + 1 < lsn)
+				pthread_cond_wait(&w->apply_cv, &w->m);
+			w->applied_lsn = lsn;
+			pthread_cond_broadcast(&w->apply_cv);
+			goto out;
+		}
+	}
+	if (lsn_out)
+		*lsn_out = lsn;
+out:
+	pthread_mutex_unlock(&w->m);
+	return rc;
+}
+
+static void *flusher_main(void *arg)
+{
+	wal *w = arg;
+	pthread_mutex_lock(&w->m);
+	while (!w->stop) {
+		struct timespec ts;
+		clock_gettime(CLOCK_REALTIME, &ts);
+		uint64_t ns = (uint64_t)ts.tv_nsec + (uint64_t)w->o.batch_interval_ms * 1000000u;
+		ts.tv_sec += (time_t)(ns / 1000000000u);
+		ts.tv_nsec = (long)(ns % 1000000000u);
+		pthread_cond_timedwait(&w->flush_cv, &w->m, &ts);
+		if (!w->stop && !w->failed && !w->syncing && w->durable_lsn < w->last_lsn)
+			group_sync(w, 0);
+	}
+	pthread_mutex_unlock(&w->m);
+	return NULL;
+}
+
+int wal_sync(wal *w, es_error *err)
+{
+	pthread_mutex_lock(&w->m);
+	while (w->syncing)
+		pthread_cond_wait(&w->sync_cv, &w->m);
+	if (!w->failed && w->durable_lsn < w->last_lsn)
+		group_sync(w, 0);
+	int rc = w->failed ? es_err(err, ES_EIO, "%s: fdatasync failed", w->path) : 0;
+	pthread_mutex_unlock(&w->m);
+	return rc;
+}
+
+/* -------------------------------------------------------- apply and freeze */
+
+void wal_apply_wait(wal *w, uint64_t lsn)
+{
+	pthread_mutex_lock(&w->m);
+	while (w->applied_lsn + 1 < lsn)
+		pthread_cond_wait(&w->apply_cv, &w->m);
+	pthread_mutex_unlock(&w->m);
+}
+
+void wal_apply_done(wal *w, uint64_t lsn)
+{
+	pthread_mutex_lock(&w->m);
+	if (w->applied_lsn < lsn)
+		w->applied_lsn = lsn;
+	pthread_cond_broadcast(&w->apply_cv);
+	pthread_mutex_unlock(&w->m);
+}
+
+void wal_freeze(wal *w, uint64_t *last_lsn)
+{
+	pthread_mutex_lock(&w->m);
+	while (w->frozen)
+		pthread_cond_wait(&w->freeze_cv, &w->m);
+	w->frozen = 1;
+	while (w->applied_lsn < w->last_lsn)
+		pthread_cond_wait(&w->apply_cv, &w->m);
+	while (w->syncing)
+		pthread_cond_wait(&w->sync_cv, &w->m);
+	if (last_lsn)
+		*last_lsn = w->last_lsn;
+	pthread_mutex_unlock(&w->m);
+}
+
+void wal_thaw(wal *w)
+{
+	pthread_mutex_lock(&w->m);
+	w->frozen = 0;
+	pthread_cond_broadcast(&w->freeze_cv);
+	pthread_mutex_unlock(&w->m);
+}
+
+int wal_reset(wal *w, uint64_t base_lsn, es_error *err)
+{
+	int rc = 0;
+	size_t plen = strlen(w->path);
+	char *tmp = malloc(plen + 5);
+	if (!tmp)
+		return es_err(err, ES_ENOMEM, "out of memory");
+	memcpy(tmp, w->path, plen);
+	memcpy(tmp + plen, ".tmp", 5);
+	pthread_mutex_lock(&w->m);
+	int fd = open(tmp, O_RDWR | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+	if (fd < 0) {
+		rc = es_err(err, errno_code(errno), "%s: create: %s", tmp, strerror(errno));
+		goto out;
+	}
+	int old = w->fd;
+	w->fd = fd; /* write_fresh_header goes through the hooks on w->fd */
+	rc = write_fresh_header(w, base_lsn, err);
+	w->fd = old;
+	if (!rc && rename(tmp, w->path) != 0)
+		rc = es_err(err, errno_code(errno), "%s: rename: %s", tmp, strerror(errno));
+	if (!rc)
+		rc = wal_fsync_parent_dir(w->path, err);
+	if (rc) {
+		close(fd);
+		unlink(tmp);
+		goto out;
+	}
+	close(old);
+	w->fd = fd;
+	w->end = w->durable_end = WAL_FILE_HEADER_SIZE;
+	w->last_lsn = w->durable_lsn = w->applied_lsn = base_lsn;
+	w->failed = 0;
+out:
+	pthread_mutex_unlock(&w->m);
+	free(tmp);
+	return rc;
+}
+
+uint64_t wal_size_bytes(wal *w)
+{
+	pthread_mutex_lock(&w->m);
+	uint64_t s = w->end;
+	pthread_mutex_unlock(&w->m);
+	return s;
+}
+
+uint64_t wal_last_lsn(wal *w)
+{
+	pthread_mutex_lock(&w->m);
+	uint64_t s = w->last_lsn;
+	pthread_mutex_unlock(&w->m);
+	return s;
+}
+
+int wal_failed(wal *w)
+{
+	pthread_mutex_lock(&w->m);
+	int f = w->failed;
+	pthread_mutex_unlock(&w->m);
+	return f;
+}
+
+/* ---------------------------------------------------------------- payloads */
+
+void wal_buf_init(wal_buf *b)
+{
+	memset(b, 0, sizeof *b);
+}
+
+void wal_buf_free(wal_buf *b)
+{
+	free(b->data);
+	memset(b, 0, sizeof *b);
+}
+
+static unsigned char *buf_grow(wal_buf *b, size_t n)
+{
+	if (b->oom)
+		return NULL;
+	if (b->len + n > b->cap) {
+		size_t cap = b->cap ? b->cap : 256;
+		while (cap < b->len + n)
+			cap *= 2;
+		unsigned char *d = realloc(b->data, cap);
+		if (!d) {
+			b->oom = 1;
+			return NULL;
+		}
+		b->data = d;
+		b->cap = cap;
+	}
+	unsigned char *p = b->data + b->len;
+	b->len += n;
+	return p;
+}
+
+static int put_id(wal_buf *b, const wal_id *id)
+{
+	unsigned char *p;
+	if (id->is_str) {
+		if (id->len == 0 || id->len > WAL_MAX_ID_LEN)
+			return ES_EINVAL;
+		if (!(p = buf_grow(b, 5 + id->len)))
+			return ES_ENOMEM;
+		p[0] = 1;
+		put_u32(p + 1, id->len);
+		memcpy(p + 5, id->str, id->len);
+	} else {
+		if (!(p = buf_grow(b, 9)))
+			return ES_ENOMEM;
+		p[0] = 0;
+		put_u64(p + 1, id->num);
+	}
+	return 0;
+}
+
+int wal_upsert_begin(wal_buf *b, uint32_t dim, uint32_t n)
+{
+	b->len = 0;
+	b->oom = 0;
+	unsigned char *p = buf_grow(b, 8);
+	if (!p)
+		return ES_ENOMEM;
+	put_u32(p, dim);
+	put_u32(p + 4, n);
+	return 0;
+}
+
+int wal_upsert_add(wal_buf *b, const wal_id *id, const float *vec, uint32_t dim,
+		   const void *payload, uint32_t payload_len)
+{
+	int rc = put_id(b, id);
+	if (rc)
+		return rc;
+	unsigned char *p = buf_grow(b, (size_t)dim * 4 + 4 + payload_len);
+	if (!p)
+		return ES_ENOMEM;
+	for (uint32_t i = 0; i < dim; i++) {
+		uint32_t bits;
+		memcpy(&bits, &vec[i], 4);
+		put_u32(p + 4 * (size_t)i, bits);
+	}
+	p += (size_t)dim * 4;
+	put_u32(p, payload_len);
+	if (payload_len)
+		memcpy(p + 4, payload, payload_len);
+	return 0;
+}
+
+int wal_delete_begin(wal_buf *b, uint32_t n)
+{
+	b->len = 0;
+	b->oom = 0;
+	unsigned char *p = buf_grow(b, 4);
+	if (!p)
+		return ES_ENOMEM;
+	put_u32(p, n);
+	return 0;
+}
+
+int wal_delete_add(wal_buf *b, const wal_id *id)
+{
+	return put_id(b, id);
+}
+
+static int rd_need(wal_reader *r, size_t n, es_error *err)
+{
+	if (r->len - r->pos < n)
+		return es_err(err, ES_ECORRUPT, "record payload ends %zu bytes early at byte %zu",
+			      n - (r->len - r->pos), r->pos);
+	return 0;
+}
+
+static int rd_id(wal_reader *r, wal_id *id, es_error *err)
+{
+	int rc = rd_need(r, 1, err);
+	if (rc)
+		return rc;
+	uint8_t kind = r->p[r->pos++];
+	memset(id, 0, sizeof *id);
+	if (kind == 0) {
+		if ((rc = rd_need(r, 8, err)))
+			return rc;
+		id->num = get_u64(r->p + r->pos);
+		r->pos += 8;
+	} else if (kind == 1) {
+		if ((rc = rd_need(r, 4, err)))
+			return rc;
+		uint32_t len = get_u32(r->p + r->pos);
+		r->pos += 4;
+		if (len == 0 || len > WAL_MAX_ID_LEN)
+			return es_err(err, ES_ECORRUPT, "string id length %u out of range", len);
+		if ((rc = rd_need(r, len, err)))
+			return rc;
+		id->is_str = 1;
+		id->len = len;
+		id->str = (const char *)r->p + r->pos;
+		r->pos += len;
+	} else {
+		return es_err(err, ES_ECORRUPT, "unknown id kind %u at byte %zu", kind, r->pos - 1);
+	}
+	return 0;
+}
+
+int wal_upsert_read_begin(wal_reader *r, const void *data, size_t len, es_error *err)
+{
+	memset(r, 0, sizeof *r);
+	r->p = data;
+	r->len = len;
+	int rc = rd_need(r, 8, err);
+	if (rc)
+		return rc;
+	r->dim = get_u32(r->p);
+	r->n = get_u32(r->p + 4);
+	r->pos = 8;
+	if (r->dim == 0 || r->dim > (1u << 20))
+		return es_err(err, ES_ECORRUPT, "upsert record dimension %u out of range", r->dim);
+	return 0;
+}
+
+int wal_upsert_read_next(wal_reader *r, wal_id *id, float *vec,
+			 const void **payload, uint32_t *payload_len, es_error *err)
+{
+	if (r->i >= r->n)
+		return es_err(err, ES_ECORRUPT, "read past the last point of the record");
+	int rc = rd_id(r, id, err);
+	if (rc)
+		return rc;
+	if ((rc = rd_need(r, (size_t)r->dim * 4 + 4, err)))
+		return rc;
+	for (uint32_t i = 0; i < r->dim; i++) {
+		uint32_t bits = get_u32(r->p + r->pos + 4 * (size_t)i);
+		memcpy(&vec[i], &bits, 4);
+	}
+	r->pos += (size_t)r->dim * 4;
+	uint32_t plen = get_u32(r->p + r->pos);
+	r->pos += 4;
+	if ((rc = rd_need(r, plen, err)))
+		return rc;
+	*payload = r->p + r->pos;
+	*payload_len = plen;
+	r->pos += plen;
+	r->i++;
+	return 0;
+}
+
+int wal_delete_read_begin(wal_reader *r, const void *data, size_t len, es_error *err)
+{
+	memset(r, 0, sizeof *r);
+	r->p = data;
+	r->len = len;
+	int rc = rd_need(r, 4, err);
+	if (rc)
+		return rc;
+	r->n = get_u32(r->p);
+	r->pos = 4;
+	return 0;
+}
+
+int wal_delete_read_next(wal_reader *r, wal_id *id, es_error *err)
+{
+	if (r->i >= r->n)
+		return es_err(err, ES_ECORRUPT, "read past the last id of the record");
+	int rc = rd_id(r, id, err);
+	if (!rc)
+		r->i++;
+	return rc;
+}
+
+int wal_read_end(const wal_reader *r, es_error *err)
+{
+	if (r->i != r->n)
+		return es_err(err, ES_ECORRUPT, "record holds %u items, %u read", r->n, r->i);
+	if (r->pos != r->len)
+		return es_err(err, ES_ECORRUPT, "%zu stray bytes after the last item",
+			      r->len - r->pos);
+	return 0;
+}

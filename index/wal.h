@@ -1,0 +1,229 @@
+/*
+ * wal.h — write-ahead log: append-only file of checksummed records.
+ *
+ * File layout (little-endian):
+ *   header, 32 bytes: magic "ESWAL001", u32 version (1), u32 header size (32),
+ *                     u64 base_lsn, u32 reserved (0), u32 CRC32C of bytes 0..27
+ *   records, each:    u32 payload length, u32 type, u64 lsn,
+ *                     u32 CRC32C of the payload, u32 CRC32C of bytes 0..19
+ *                     of this record header, then the payload.
+ * Record lsns are base_lsn+1, base_lsn+2, ... without gaps.
+ *
+ * Replay (wal_open): every record is checked (header CRC, payload CRC, lsn
+ * continuity, length bound).  The first damaged record is
+ *   - the torn tail when no valid record header follows it anywhere in the
+ *     file (a write the crash cut short: it was never acknowledged under
+ *     --fsync always).  It is dropped, the file is truncated there and the
+ *     dropped byte count is reported in wal_replay_stats;
+ *   - corruption otherwise: ES_ECORRUPT "PATH: record at offset N: ..." and
+ *     nothing is changed on disk, unless wal_options.recover is set, in which
+ *     case the file is truncated at the last good record (everything after
+ *     it is dropped and counted in stats.truncated_bytes).
+ *
+ * Durability policies (wal_options.policy):
+ *   WAL_FSYNC_ALWAYS  wal_append returns after the record is on disk
+ *                     (fdatasync).  Concurrent appenders share fsyncs (group
+ *                     commit): whoever finds no fsync running becomes the
+ *                     leader and syncs everything written so far, the others
+ *                     wait for it.
+ *   WAL_FSYNC_BATCH   wal_append returns after write(); a background thread
+ *                     fdatasyncs every batch_interval_ms.  Survives a process
+ *                     crash; a power cut loses at most that interval.
+ *   WAL_FSYNC_NEVER   write() only; the OS flushes when it likes (bulk loads).
+ *                     Survives a process crash, not a power cut.
+ *
+ * Disk errors: a failed or short write is cut back off the file
+ * (ftruncate to the record's start), so the log holds whole records only, and
+ * the append returns ES_ENOSPC (ENOSPC, EDQUOT, EFBIG) or ES_EIO; the log
+ * stays usable.  A failed fdatasync leaves the page cache state unknown, so
+ * the records of that group are cut off too and the log enters a failed
+ * state: every later append returns ES_EIO until wal_reset() (after a durable
+ * snapshot) starts a fresh file.
+ *
+ * Apply order: a caller makes a record visible only after wal_append
+ * returned, and must apply records in lsn order so that replay reproduces
+ * the same state.  wal_apply_wait(lsn) blocks until every earlier lsn was
+ * applied; wal_apply_done(lsn) marks it applied.  Every lsn that wal_append
+ * returned must be passed to wal_apply_done exactly once (applied or not).
+ *
+ * Threading: all calls are thread-safe on one wal.  wal_freeze blocks new
+ * appends and waits until every appended record was applied, which gives a
+ * consistent point for a snapshot; wal_reset and wal_thaw follow it.
+ *
+ * Ownership: the wal owns its file descriptor and thread; wal_close frees.
+ * Payload pointers handed to the replay callback point into a read-only
+ * mapping valid only during the callback.
+ */
+#ifndef ES_WAL_H
+#define ES_WAL_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/types.h>
+#include <sys/uio.h>
+
+#include "error.h"
+
+#define WAL_MAGIC "ESWAL001"
+#define WAL_VERSION 1u
+#define WAL_FILE_HEADER_SIZE 32u
+#define WAL_RECORD_HEADER_SIZE 24u
+#define WAL_MAX_RECORD ((size_t)1 << 30) /* 1 GiB payload bound */
+#define WAL_DEFAULT_BATCH_MS 50u
+
+typedef struct wal wal;
+
+/* Record types.  Payload formats of UPSERT and DELETE are defined by the
+ * wal_encode_* / wal_decode_* helpers below; CREATE carries the caller's
+ * serialised collection parameters, DROP nothing. */
+enum {
+	WAL_REC_CREATE = 1,
+	WAL_REC_DROP = 2,
+	WAL_REC_UPSERT = 3,
+	WAL_REC_DELETE = 4,
+};
+
+typedef enum wal_fsync_policy {
+	WAL_FSYNC_ALWAYS = 0,
+	WAL_FSYNC_BATCH = 1,
+	WAL_FSYNC_NEVER = 2,
+} wal_fsync_policy;
+
+/* Parse "always" | "batch" | "never": 0 or ES_EINVAL. */
+int wal_policy_parse(const char *s, wal_fsync_policy *out);
+const char *wal_policy_name(wal_fsync_policy p);
+
+/* I/O hooks so tests can inject disk errors.  Each returns like the system
+ * call (-1 with errno set on failure).  NULL members use the real calls. */
+typedef struct wal_io_hooks {
+	void *ctx;
+	ssize_t (*pwritev)(void *ctx, int fd, const struct iovec *iov, int iovcnt,
+			   off_t off);
+	int (*fdatasync)(void *ctx, int fd);
+} wal_io_hooks;
+
+typedef struct wal_options {
+	wal_fsync_policy policy;
+	uint32_t batch_interval_ms; /* WAL_FSYNC_BATCH; 0 = default */
+	int recover;                /* truncate at the last good record */
+	uint64_t base_lsn;          /* base lsn of a newly created file */
+	const wal_io_hooks *hooks;  /* NULL = real system calls */
+} wal_options;
+
+/* What replay found.  torn_bytes: a torn tail dropped; truncated_bytes:
+ * bytes dropped by recover mode (with corrupt_offset where it began). */
+typedef struct wal_replay_stats {
+	uint64_t records;
+	uint64_t base_lsn;
+	uint64_t last_lsn;
+	uint64_t valid_bytes;
+	uint64_t torn_bytes;
+	uint64_t truncated_bytes;
+	int64_t corrupt_offset; /* -1 when none */
+} wal_replay_stats;
+
+/* Called once per valid record in order.  Return 0 to go on or a negative
+ * ES_E* code to stop replay (wal_open then fails with that code). */
+typedef int (*wal_replay_fn)(void *ctx, uint64_t lsn, uint32_t type,
+			     const void *data, size_t len, es_error *err);
+
+void wal_options_default(wal_options *o);
+
+/* Open (creating when absent) the log at path, replay every valid record
+ * through fn (may be NULL), apply the torn-tail / corruption rules above and
+ * leave the log ready for appends.  stats may be NULL. */
+int wal_open(const char *path, const wal_options *opts, wal_replay_fn fn,
+	     void *ctx, wal_replay_stats *stats, wal **out, es_error *err);
+
+/* Sync outstanding writes, stop the flusher, close.  NULL is a no-op. */
+void wal_close(wal *w);
+
+/* Append one record; on success *lsn receives its lsn and the record is as
+ * durable as the policy promises.  On failure nothing of the record remains
+ * in the file (see "Disk errors") and no lsn is consumed. */
+int wal_append(wal *w, uint32_t type, const void *data, size_t len,
+	       uint64_t *lsn, es_error *err);
+
+/* Apply-order turnstile (see above). */
+void wal_apply_wait(wal *w, uint64_t lsn);
+void wal_apply_done(wal *w, uint64_t lsn);
+
+/* Block new appends and wait until every appended record was applied;
+ * *last_lsn receives the last lsn.  Must be followed by wal_thaw. */
+void wal_freeze(wal *w, uint64_t *last_lsn);
+/* While frozen: replace the log with an empty one whose base is base_lsn
+ * (written to PATH.tmp, fsynced, renamed, directory fsynced).  Clears the
+ * failed state.  On failure the old log stays in place. */
+int wal_reset(wal *w, uint64_t base_lsn, es_error *err);
+void wal_thaw(wal *w);
+
+/* fdatasync now (any policy).  0, or ES_EIO and the failed state. */
+int wal_sync(wal *w, es_error *err);
+
+/* fsync the directory holding path (after creating or renaming a file in
+ * it).  0, or ES_EIO / ES_ENOSPC. */
+int wal_fsync_parent_dir(const char *path, es_error *err);
+
+uint64_t wal_size_bytes(wal *w);   /* current file size */
+uint64_t wal_last_lsn(wal *w);
+/* 0, or the ES_E* code of the failed state (ES_EIO). */
+int wal_failed(wal *w);
+
+/* ---------------------------------------------------------------------
+ * Record payloads.  Points have an id that is an unsigned 64-bit number or
+ * a byte string (1..WAL_MAX_ID_LEN bytes), dim float32 values (bit-exact,
+ * little-endian) and an opaque payload (e.g. JSON text, may be empty).
+ *
+ * UPSERT: u32 dim, u32 n, then per point: u8 id kind (0 num, 1 str),
+ *         u64 num | (u32 len, bytes), dim x f32, u32 payload len, bytes.
+ * DELETE: u32 n, then per id: kind and value as above.
+ */
+#define WAL_MAX_ID_LEN 4096u
+
+typedef struct wal_id {
+	int is_str;
+	uint64_t num;
+	const char *str; /* not NUL-terminated necessarily */
+	uint32_t len;
+} wal_id;
+
+/* A growable byte buffer for building payloads. */
+typedef struct wal_buf {
+	unsigned char *data;
+	size_t len, cap;
+	int oom;
+} wal_buf;
+
+void wal_buf_init(wal_buf *b);
+void wal_buf_free(wal_buf *b);
+
+/* Start an UPSERT payload for n points of dimension dim, then add each point
+ * with wal_upsert_add.  0 or ES_ENOMEM / ES_EINVAL (id too long). */
+int wal_upsert_begin(wal_buf *b, uint32_t dim, uint32_t n);
+int wal_upsert_add(wal_buf *b, const wal_id *id, const float *vec, uint32_t dim,
+		   const void *payload, uint32_t payload_len);
+int wal_delete_begin(wal_buf *b, uint32_t n);
+int wal_delete_add(wal_buf *b, const wal_id *id);
+
+/* Reading: a cursor over a payload; every field is bounds-checked. */
+typedef struct wal_reader {
+	const unsigned char *p;
+	size_t len, pos;
+	uint32_t dim, n, i;
+} wal_reader;
+
+/* Begin reading an UPSERT (sets r->dim, r->n) or DELETE (r->n) payload. */
+int wal_upsert_read_begin(wal_reader *r, const void *data, size_t len,
+			  es_error *err);
+/* Next point: id (str points into the payload), vector copied into
+ * vec[dim], payload pointer into the record.  0, or ES_ECORRUPT. */
+int wal_upsert_read_next(wal_reader *r, wal_id *id, float *vec,
+			 const void **payload, uint32_t *payload_len,
+			 es_error *err);
+int wal_delete_read_begin(wal_reader *r, const void *data, size_t len,
+			  es_error *err);
+int wal_delete_read_next(wal_reader *r, wal_id *id, es_error *err);
+/* ES_ECORRUPT unless every byte of the payload was consumed. */
+int wal_read_end(const wal_reader *r, es_error *err);
+
+#endif

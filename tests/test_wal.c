@@ -1,0 +1,706 @@
+/* test_wal.c — write-ahead log: round trip, torn tails, flipped bytes,
+ * recover mode, group commit under threads, injected disk errors (hooks and
+ * RLIMIT_FSIZE), freeze/reset, the apply turnstile and hostile files. */
+#include <check.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/resource.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "wal.h"
+
+static char dir[256];
+static char path[300];
+
+static void setup(void)
+{
+	snprintf(dir, sizeof dir, "/tmp/es_wal_XXXXXX");
+	ck_assert_ptr_nonnull(mkdtemp(dir));
+	snprintf(path, sizeof path, "%s/wal", dir);
+}
+
+static void teardown(void)
+{
+	char cmd[400];
+	snprintf(cmd, sizeof cmd, "rm -rf '%s'", dir);
+	ck_assert_int_eq(system(cmd), 0);
+}
+
+/* replay collector */
+struct rec {
+	uint64_t lsn;
+	uint32_t type;
+	size_t len;
+	unsigned char *data;
+};
+struct coll {
+	struct rec r[4096];
+	size_t n;
+};
+
+static int collect(void *ctx, uint64_t lsn, uint32_t type, const void *data,
+		   size_t len, es_error *err)
+{
+	(void)err;
+	struct coll *c = ctx;
+	ck_assert_uint_lt(c->n, 4096);
+	c->r[c->n].lsn = lsn;
+	c->r[c->n].type = type;
+	c->r[c->n].len = len;
+	c->r[c->n].data = malloc(len + 1);
+	memcpy(c->r[c->n].data, data, len);
+	c->n++;
+	return 0;
+}
+
+static void coll_free(struct coll *c)
+{
+	for (size_t i = 0; i < c->n; i++)
+		free(c->r[i].data);
+	c->n = 0;
+}
+
+static off_t file_size(const char *p)
+{
+	struct stat sb;
+	ck_assert_int_eq(stat(p, &sb), 0);
+	return sb.st_size;
+}
+
+static void flip_byte(const char *p, off_t off)
+{
+	int fd = open(p, O_RDWR);
+	ck_assert_int_ge(fd, 0);
+	unsigned char b;
+	ck_assert_int_eq(pread(fd, &b, 1, off), 1);
+	b ^= 0x5a;
+	ck_assert_int_eq(pwrite(fd, &b, 1, off), 1);
+	close(fd);
+}
+
+/* Write n records "record i" of type DELETE-ish raw payloads; returns the
+ * file offsets where each record starts in offs (n+1 entries). */
+static void write_records(int n, off_t *offs)
+{
+	wal *w;
+	es_error err;
+	ck_assert_int_eq(wal_open(path, NULL, NULL, NULL, NULL, &w, &err), 0);
+	for (int i = 0; i < n; i++) {
+		char buf[64];
+		int len = snprintf(buf, sizeof buf, "record %d with some bytes", i);
+		if (offs)
+			offs[i] = (off_t)wal_size_bytes(w);
+		uint64_t lsn;
+		ck_assert_int_eq(wal_append(w, WAL_REC_CREATE, buf, (size_t)len, &lsn, &err), 0);
+		ck_assert_uint_eq(lsn, (uint64_t)i + 1);
+		wal_apply_done(w, lsn);
+	}
+	if (offs)
+		offs[n] = (off_t)wal_size_bytes(w);
+	wal_close(w);
+}
+
+static void check_records(const struct coll *c, int n)
+{
+	ck_assert_uint_eq(c->n, (size_t)n);
+	for (int i = 0; i < n; i++) {
+		char buf[64];
+		int len = snprintf(buf, sizeof buf, "record %d with some bytes", i);
+		ck_assert_uint_eq(c->r[i].lsn, (uint64_t)i + 1);
+		ck_assert_uint_eq(c->r[i].len, (size_t)len);
+		ck_assert(memcmp(c->r[i].data, buf, (size_t)len) == 0);
+	}
+}
+
+START_TEST(test_roundtrip_payloads)
+{
+	wal *w;
+	es_error err;
+	ck_assert_int_eq(wal_open(path, NULL, NULL, NULL, NULL, &w, &err), 0);
+	wal_buf b;
+	wal_buf_init(&b);
+	float v1[3] = {1.5f, -0.0f, 1e-40f}, v2[3] = {3.4028235e38f, -2.0f, 0.1f};
+	wal_id a = {0, 18446744073709551615ull, NULL, 0};
+	wal_id s = {1, 0, "doc-8", 5};
+	ck_assert_int_eq(wal_upsert_begin(&b, 3, 2), 0);
+	ck_assert_int_eq(wal_upsert_add(&b, &a, v1, 3, "{\"x\":1}", 7), 0);
+	ck_assert_int_eq(wal_upsert_add(&b, &s, v2, 3, NULL, 0), 0);
+	uint64_t lsn;
+	ck_assert_int_eq(wal_append(w, WAL_REC_UPSERT, b.data, b.len, &lsn, &err), 0);
+	ck_assert_int_eq(wal_delete_begin(&b, 2), 0);
+	ck_assert_int_eq(wal_delete_add(&b, &s), 0);
+	ck_assert_int_eq(wal_delete_add(&b, &a), 0);
+	ck_assert_int_eq(wal_append(w, WAL_REC_DELETE, b.data, b.len, &lsn, &err), 0);
+	ck_assert_int_eq(wal_append(w, WAL_REC_DROP, NULL, 0, &lsn, &err), 0);
+	ck_assert_uint_eq(lsn, 3);
+	ck_assert_int_eq(wal_append(w, 99, "x", 1, &lsn, &err), ES_EINVAL);
+	wal_id bad = {1, 0, "", 0};
+	ck_assert_int_eq(wal_delete_add(&b, &bad), ES_EINVAL);
+	wal_close(w);
+	wal_buf_free(&b);
+
+	struct coll *c = calloc(1, sizeof *c);
+	wal_replay_stats st;
+	ck_assert_int_eq(wal_open(path, NULL, collect, c, &st, &w, &err), 0);
+	ck_assert_uint_eq(st.records, 3);
+	ck_assert_uint_eq(st.last_lsn, 3);
+	ck_assert_uint_eq(st.torn_bytes, 0);
+	ck_assert_uint_eq(c->n, 3);
+	ck_assert_uint_eq(c->r[0].type, WAL_REC_UPSERT);
+	wal_reader r;
+	ck_assert_int_eq(wal_upsert_read_begin(&r, c->r[0].data, c->r[0].len, &err), 0);
+	ck_assert_uint_eq(r.dim, 3);
+	ck_assert_uint_eq(r.n, 2);
+	wal_id id;
+	float v[3];
+	const void *pl;
+	uint32_t pll;
+	ck_assert_int_eq(wal_upsert_read_next(&r, &id, v, &pl, &pll, &err), 0);
+	ck_assert(!id.is_str && id.num == 18446744073709551615ull);
+	ck_assert(memcmp(v, v1, sizeof v) == 0); /* bit-exact, -0 and denormal */
+	ck_assert_uint_eq(pll, 7);
+	ck_assert(memcmp(pl, "{\"x\":1}", 7) == 0);
+	ck_assert_int_eq(wal_upsert_read_next(&r, &id, v, &pl, &pll, &err), 0);
+	ck_assert(id.is_str && id.len == 5 && memcmp(id.str, "doc-8", 5) == 0);
+	ck_assert(memcmp(v, v2, sizeof v) == 0);
+	ck_assert_uint_eq(pll, 0);
+	ck_assert_int_eq(wal_read_end(&r, &err), 0);
+	ck_assert_int_eq(wal_upsert_read_next(&r, &id, v, &pl, &pll, &err), ES_ECORRUPT);
+	ck_assert_int_eq(wal_delete_read_begin(&r, c->r[1].data, c->r[1].len, &err), 0);
+	ck_assert_int_eq(wal_delete_read_next(&r, &id, &err), 0);
+	ck_assert(id.is_str);
+	ck_assert_int_eq(wal_delete_read_next(&r, &id, &err), 0);
+	ck_assert(!id.is_str && id.num == 18446744073709551615ull);
+	ck_assert_int_eq(wal_read_end(&r, &err), 0);
+	/* truncated payloads are caught by the reader */
+	for (size_t cut = 0; cut < c->r[0].len; cut++) {
+		int rc = wal_upsert_read_begin(&r, c->r[0].data, cut, &err);
+		while (!rc && r.i < r.n)
+			rc = wal_upsert_read_next(&r, &id, v, &pl, &pll, &err);
+		if (!rc)
+			rc = wal_read_end(&r, &err);
+		ck_assert_int_eq(rc, ES_ECORRUPT);
+	}
+	/* appends after reopen continue the lsn sequence */
+	ck_assert_int_eq(wal_append(w, WAL_REC_DROP, NULL, 0, &lsn, &err), 0);
+	ck_assert_uint_eq(lsn, 4);
+	wal_close(w);
+	coll_free(c);
+	free(c);
+}
+END_TEST
+
+START_TEST(test_torn_tail_every_cut)
+{
+	enum { N = 5 };
+	off_t offs[N + 1];
+	write_records(N, offs);
+	char copy[320];
+	snprintf(copy, sizeof copy, "%s/orig", dir);
+	char cmd[700];
+	snprintf(cmd, sizeof cmd, "cp '%s' '%s'", path, copy);
+	ck_assert_int_eq(system(cmd), 0);
+	struct coll *c = calloc(1, sizeof *c);
+	/* cut the file at every byte inside the last record */
+	for (off_t cut = offs[N - 1] + 1; cut < offs[N]; cut++) {
+		snprintf(cmd, sizeof cmd, "cp '%s' '%s'", copy, path);
+		ck_assert_int_eq(system(cmd), 0);
+		ck_assert_int_eq(truncate(path, cut), 0);
+		wal *w;
+		es_error err;
+		wal_replay_stats st;
+		ck_assert_int_eq(wal_open(path, NULL, collect, c, &st, &w, &err), 0);
+		check_records(c, N - 1);
+		coll_free(c);
+		ck_assert_uint_eq(st.torn_bytes, (uint64_t)(cut - offs[N - 1]));
+		ck_assert_int_eq(st.corrupt_offset, -1);
+		ck_assert_int_eq(file_size(path), offs[N - 1]);
+		/* the log continues cleanly after the dropped tail */
+		uint64_t lsn;
+		ck_assert_int_eq(wal_append(w, WAL_REC_DROP, NULL, 0, &lsn, &err), 0);
+		ck_assert_uint_eq(lsn, N);
+		wal_close(w);
+		ck_assert_int_eq(wal_open(path, NULL, collect, c, &st, &w, &err), 0);
+		ck_assert_uint_eq(c->n, N);
+		ck_assert_uint_eq(st.torn_bytes, 0);
+		coll_free(c);
+		wal_close(w);
+	}
+	/* zero-filled tail (file extended, data never written) is torn too */
+	snprintf(cmd, sizeof cmd, "cp '%s' '%s'", copy, path);
+	ck_assert_int_eq(system(cmd), 0);
+	ck_assert_int_eq(truncate(path, offs[N] + 4096), 0);
+	wal *w;
+	es_error err;
+	wal_replay_stats st;
+	ck_assert_int_eq(wal_open(path, NULL, collect, c, &st, &w, &err), 0);
+	check_records(c, N);
+	ck_assert_uint_eq(st.torn_bytes, 4096);
+	coll_free(c);
+	wal_close(w);
+	free(c);
+}
+END_TEST
+
+START_TEST(test_flipped_bytes)
+{
+	enum { N = 6 };
+	off_t offs[N + 1];
+	write_records(N, offs);
+	char copy[320], cmd[700];
+	snprintf(copy, sizeof copy, "%s/orig", dir);
+	snprintf(cmd, sizeof cmd, "cp '%s' '%s'", path, copy);
+	ck_assert_int_eq(system(cmd), 0);
+	struct coll *c = calloc(1, sizeof *c);
+	/* every byte of record 2 (header and payload, length field included) */
+	for (off_t off = offs[2]; off < offs[3]; off++) {
+		snprintf(cmd, sizeof cmd, "cp '%s' '%s'", copy, path);
+		ck_assert_int_eq(system(cmd), 0);
+		flip_byte(path, off);
+		wal *w = NULL;
+		es_error err;
+		es_error_clear(&err);
+		wal_replay_stats st;
+		int rc = wal_open(path, NULL, collect, c, &st, &w, &err);
+		ck_assert_int_eq(rc, ES_ECORRUPT);
+		ck_assert_ptr_null(w);
+		char want[64];
+		snprintf(want, sizeof want, "offset %lld", (long long)offs[2]);
+		ck_assert_msg(strstr(err.msg, path) && strstr(err.msg, want),
+			      "message: %s", err.msg);
+		ck_assert_int_eq(file_size(path), offs[N]); /* nothing changed */
+		coll_free(c);
+		/* recover mode keeps records 0 and 1 and truncates there */
+		wal_options o;
+		wal_options_default(&o);
+		o.recover = 1;
+		ck_assert_int_eq(wal_open(path, &o, collect, c, &st, &w, &err), 0);
+		check_records(c, 2);
+		ck_assert_int_eq(st.corrupt_offset, offs[2]);
+		ck_assert_uint_eq(st.truncated_bytes, (uint64_t)(offs[N] - offs[2]));
+		coll_free(c);
+		wal_close(w);
+		ck_assert_int_eq(wal_open(path, NULL, collect, c, &st, &w, &err), 0);
+		check_records(c, 2);
+		coll_free(c);
+		wal_close(w);
+	}
+	/* a flipped byte in the last record cannot be told from a torn write */
+	snprintf(cmd, sizeof cmd, "cp '%s' '%s'", copy, path);
+	ck_assert_int_eq(system(cmd), 0);
+	flip_byte(path, offs[N - 1] + 30);
+	wal *w;
+	es_error err;
+	wal_replay_stats st;
+	ck_assert_int_eq(wal_open(path, NULL, collect, c, &st, &w, &err), 0);
+	check_records(c, N - 1);
+	ck_assert_uint_eq(st.torn_bytes, (uint64_t)(offs[N] - offs[N - 1]));
+	coll_free(c);
+	wal_close(w);
+	/* a damaged file header */
+	snprintf(cmd, sizeof cmd, "cp '%s' '%s'", copy, path);
+	ck_assert_int_eq(system(cmd), 0);
+	flip_byte(path, 17);
+	ck_assert_int_eq(wal_open(path, NULL, collect, c, &st, &w, &err), ES_ECORRUPT);
+	ck_assert_msg(strstr(err.msg, "offset 0"), "%s", err.msg);
+	ck_assert_uint_eq(c->n, 0);
+	free(c);
+}
+END_TEST
+
+/* ---------------------------------------------------------- group commit */
+
+struct slow_sync {
+	int calls;
+	int fail_write_after; /* -1 = never; else bytes written before ENOSPC */
+	int fail_sync;
+	int partial_written;
+};
+
+static int slow_fdatasync(void *ctx, int fd)
+{
+	struct slow_sync *s = ctx;
+	__atomic_add_fetch(&s->calls, 1, __ATOMIC_SEQ_CST);
+	if (__atomic_load_n(&s->fail_sync, __ATOMIC_SEQ_CST)) {
+		errno = EIO;
+		return -1;
+	}
+	usleep(2000); /* a disk that takes 2 ms per flush */
+	return fdatasync(fd);
+}
+
+static ssize_t failing_pwritev(void *ctx, int fd, const struct iovec *iov,
+			       int iovcnt, off_t off)
+{
+	struct slow_sync *s = ctx;
+	if (s->fail_write_after < 0)
+		return pwritev(fd, iov, iovcnt, off);
+	if (s->partial_written) {
+		errno = ENOSPC;
+		return -1;
+	}
+	/* land only a prefix, then report the disk full on the next call */
+	size_t n = iov[0].iov_len < (size_t)s->fail_write_after ? iov[0].iov_len
+								 : (size_t)s->fail_write_after;
+	s->partial_written = 1;
+	return pwrite(fd, iov[0].iov_base, n, off);
+}
+
+struct gc_arg {
+	wal *w;
+	int id;
+	uint64_t lsns[100];
+	uint64_t *order;
+	size_t *norder;
+};
+
+static void *gc_thread(void *vp)
+{
+	struct gc_arg *a = vp;
+	for (int i = 0; i < 100; i++) {
+		char buf[32];
+		int len = snprintf(buf, sizeof buf, "t%d-%d", a->id, i);
+		es_error err;
+		ck_assert_int_eq(wal_append(a->w, WAL_REC_CREATE, buf, (size_t)len,
+					    &a->lsns[i], &err), 0);
+		wal_apply_wait(a->w, a->lsns[i]);
+		size_t k = (*a->norder)++; /* serialised by the turnstile */
+		a->order[k] = a->lsns[i];
+		wal_apply_done(a->w, a->lsns[i]);
+	}
+	return NULL;
+}
+
+START_TEST(test_group_commit_threads)
+{
+	enum { T = 8 };
+	struct slow_sync s = {0, -1, 0, 0};
+	wal_io_hooks hooks = {&s, NULL, slow_fdatasync};
+	wal_options o;
+	wal_options_default(&o);
+	o.hooks = &hooks;
+	wal *w;
+	es_error err;
+	ck_assert_int_eq(wal_open(path, &o, NULL, NULL, NULL, &w, &err), 0);
+	int base_calls = s.calls;
+	pthread_t th[T];
+	struct gc_arg args[T];
+	uint64_t order[T * 100];
+	size_t norder = 0;
+	for (int t = 0; t < T; t++) {
+		args[t].w = w;
+		args[t].id = t;
+		args[t].order = order;
+		args[t].norder = &norder;
+		ck_assert_int_eq(pthread_create(&th[t], NULL, gc_thread, &args[t]), 0);
+	}
+	for (int t = 0; t < T; t++)
+		pthread_join(th[t], NULL);
+	int syncs = s.calls - base_calls;
+	/* every append waited for a sync, but they shared them */
+	ck_assert_int_ge(syncs, 1);
+	ck_assert_msg(syncs < T * 100 * 3 / 4, "%d fsyncs for %d appends", syncs, T * 100);
+	/* applied strictly in lsn order */
+	ck_assert_uint_eq(norder, T * 100);
+	for (size_t i = 0; i < norder; i++)
+		ck_assert_uint_eq(order[i], i + 1);
+	wal_close(w);
+	struct coll *c = calloc(1, sizeof *c);
+	wal_replay_stats st;
+	ck_assert_int_eq(wal_open(path, NULL, collect, c, &st, &w, &err), 0);
+	ck_assert_uint_eq(c->n, T * 100);
+	/* each thread's records are all there, in its own order */
+	for (int t = 0; t < T; t++)
+		for (int i = 0; i < 100; i++) {
+			uint64_t lsn = args[t].lsns[i];
+			char buf[32];
+			int len = snprintf(buf, sizeof buf, "t%d-%d", t, i);
+			ck_assert_uint_eq(c->r[lsn - 1].len, (size_t)len);
+			ck_assert(memcmp(c->r[lsn - 1].data, buf, (size_t)len) == 0);
+		}
+	coll_free(c);
+	free(c);
+	wal_close(w);
+}
+END_TEST
+
+START_TEST(test_batch_and_never_policies)
+{
+	struct slow_sync s = {0, -1, 0, 0};
+	wal_io_hooks hooks = {&s, NULL, slow_fdatasync};
+	wal_options o;
+	wal_options_default(&o);
+	o.hooks = &hooks;
+	o.policy = WAL_FSYNC_BATCH;
+	o.batch_interval_ms = 5;
+	wal *w;
+	es_error err;
+	ck_assert_int_eq(wal_open(path, &o, NULL, NULL, NULL, &w, &err), 0);
+	int c0 = s.calls;
+	uint64_t lsn;
+	for (int i = 0; i < 50; i++)
+		ck_assert_int_eq(wal_append(w, WAL_REC_DROP, NULL, 0, &lsn, &err), 0);
+	/* appends did not sync themselves; the flusher does within ~5 ms */
+	for (int i = 0; i < 200 && s.calls == c0; i++)
+		usleep(5000);
+	ck_assert_int_gt(s.calls, c0);
+	ck_assert_int_lt(s.calls - c0, 50);
+	wal_close(w);
+
+	o.policy = WAL_FSYNC_NEVER;
+	ck_assert_int_eq(wal_open(path, &o, NULL, NULL, NULL, &w, &err), 0);
+	c0 = s.calls;
+	for (int i = 0; i < 50; i++)
+		ck_assert_int_eq(wal_append(w, WAL_REC_DROP, NULL, 0, &lsn, &err), 0);
+	ck_assert_uint_eq(lsn, 100);
+	ck_assert_int_eq(s.calls, c0);
+	ck_assert_int_eq(wal_sync(w, &err), 0);
+	ck_assert_int_eq(s.calls, c0 + 1);
+	wal_close(w);
+
+	wal_fsync_policy p;
+	ck_assert_int_eq(wal_policy_parse("batch", &p), 0);
+	ck_assert_int_eq(p, WAL_FSYNC_BATCH);
+	ck_assert_int_eq(wal_policy_parse("sometimes", &p), ES_EINVAL);
+	ck_assert_str_eq(wal_policy_name(WAL_FSYNC_NEVER), "never");
+}
+END_TEST
+
+/* ------------------------------------------------------------ disk errors */
+
+START_TEST(test_enospc_partial_write)
+{
+	struct slow_sync s = {0, -1, 0, 0};
+	wal_io_hooks hooks = {&s, failing_pwritev, slow_fdatasync};
+	wal_options o;
+	wal_options_default(&o);
+	o.hooks = &hooks;
+	wal *w;
+	es_error err;
+	ck_assert_int_eq(wal_open(path, &o, NULL, NULL, NULL, &w, &err), 0);
+	uint64_t lsn;
+	ck_assert_int_eq(wal_append(w, WAL_REC_CREATE, "first", 5, &lsn, &err), 0);
+	off_t before = file_size(path);
+	char big[1000];
+	memset(big, 'x', sizeof big);
+	s.fail_write_after = 10; /* 10 bytes land, then ENOSPC */
+	ck_assert_int_eq(wal_append(w, WAL_REC_CREATE, big, sizeof big, &lsn, &err), ES_ENOSPC);
+	ck_assert_msg(strstr(err.msg, path) != NULL, "%s", err.msg);
+	ck_assert_int_eq(file_size(path), before); /* no half record left */
+	ck_assert_int_eq(wal_failed(w), 0);
+	s.fail_write_after = -1; /* space freed: the log keeps working */
+	ck_assert_int_eq(wal_append(w, WAL_REC_CREATE, "second", 6, &lsn, &err), 0);
+	ck_assert_uint_eq(lsn, 2);
+	wal_close(w);
+	struct coll *c = calloc(1, sizeof *c);
+	wal_replay_stats st;
+	ck_assert_int_eq(wal_open(path, NULL, collect, c, &st, &w, &err), 0);
+	ck_assert_uint_eq(c->n, 2);
+	ck_assert_uint_eq(st.torn_bytes, 0);
+	ck_assert(memcmp(c->r[1].data, "second", 6) == 0);
+	coll_free(c);
+	free(c);
+	wal_close(w);
+}
+END_TEST
+
+START_TEST(test_fsync_eio_fails_until_reset)
+{
+	struct slow_sync s = {0, -1, 0, 0};
+	wal_io_hooks hooks = {&s, NULL, slow_fdatasync};
+	wal_options o;
+	wal_options_default(&o);
+	o.hooks = &hooks;
+	wal *w;
+	es_error err;
+	ck_assert_int_eq(wal_open(path, &o, NULL, NULL, NULL, &w, &err), 0);
+	uint64_t lsn;
+	ck_assert_int_eq(wal_append(w, WAL_REC_CREATE, "ok", 2, &lsn, &err), 0);
+	wal_apply_done(w, lsn);
+	off_t good = file_size(path);
+	s.fail_sync = 1;
+	ck_assert_int_eq(wal_append(w, WAL_REC_CREATE, "lost", 4, &lsn, &err), ES_EIO);
+	ck_assert_int_eq(wal_failed(w), ES_EIO);
+	ck_assert_int_eq(file_size(path), good); /* the unsynced record was cut */
+	s.fail_sync = 0;
+	ck_assert_int_eq(wal_append(w, WAL_REC_CREATE, "refused", 7, &lsn, &err), ES_EIO);
+	/* a snapshot point: freeze (the failed lsn passed the turnstile), reset */
+	uint64_t last;
+	wal_freeze(w, &last);
+	ck_assert_uint_eq(last, 2);
+	ck_assert_int_eq(wal_reset(w, last, &err), 0);
+	wal_thaw(w);
+	ck_assert_int_eq(wal_failed(w), 0);
+	ck_assert_int_eq(wal_append(w, WAL_REC_CREATE, "after", 5, &lsn, &err), 0);
+	ck_assert_uint_eq(lsn, 3);
+	wal_close(w);
+	struct coll *c = calloc(1, sizeof *c);
+	wal_replay_stats st;
+	ck_assert_int_eq(wal_open(path, NULL, collect, c, &st, &w, &err), 0);
+	ck_assert_uint_eq(st.base_lsn, 2);
+	ck_assert_uint_eq(c->n, 1);
+	ck_assert_uint_eq(c->r[0].lsn, 3);
+	coll_free(c);
+	free(c);
+	wal_close(w);
+}
+END_TEST
+
+START_TEST(test_rlimit_fsize)
+{
+	/* a real kernel error: the file-size limit gives EFBIG -> ES_ENOSPC.
+	 * Check forks each test, so the limit stays in this process. */
+	signal(SIGXFSZ, SIG_IGN);
+	wal *w;
+	es_error err;
+	ck_assert_int_eq(wal_open(path, NULL, NULL, NULL, NULL, &w, &err), 0);
+	uint64_t lsn;
+	ck_assert_int_eq(wal_append(w, WAL_REC_CREATE, "small", 5, &lsn, &err), 0);
+	off_t before = file_size(path);
+	struct rlimit rl;
+	getrlimit(RLIMIT_FSIZE, &rl);
+	struct rlimit lim = {4096, rl.rlim_max};
+	ck_assert_int_eq(setrlimit(RLIMIT_FSIZE, &lim), 0);
+	static char big[8192];
+	ck_assert_int_eq(wal_append(w, WAL_REC_CREATE, big, sizeof big, &lsn, &err), ES_ENOSPC);
+	ck_assert_int_eq(file_size(path), before);
+	ck_assert_int_eq(wal_append(w, WAL_REC_CREATE, "fits", 4, &lsn, &err), 0);
+	ck_assert_uint_eq(lsn, 2);
+	setrlimit(RLIMIT_FSIZE, &rl);
+	wal_close(w);
+	struct coll *c = calloc(1, sizeof *c);
+	ck_assert_int_eq(wal_open(path, NULL, collect, c, NULL, &w, &err), 0);
+	ck_assert_uint_eq(c->n, 2);
+	coll_free(c);
+	free(c);
+	wal_close(w);
+}
+END_TEST
+
+START_TEST(test_freeze_reset_base)
+{
+	write_records(3, NULL);
+	wal *w;
+	es_error err;
+	struct coll *c = calloc(1, sizeof *c);
+	ck_assert_int_eq(wal_open(path, NULL, collect, c, NULL, &w, &err), 0);
+	coll_free(c);
+	uint64_t last;
+	wal_freeze(w, &last);
+	ck_assert_uint_eq(last, 3);
+	ck_assert_int_eq(wal_reset(w, last, &err), 0);
+	wal_thaw(w);
+	ck_assert_uint_eq(wal_size_bytes(w), WAL_FILE_HEADER_SIZE);
+	uint64_t lsn;
+	ck_assert_int_eq(wal_append(w, WAL_REC_DROP, NULL, 0, &lsn, &err), 0);
+	ck_assert_uint_eq(lsn, 4);
+	wal_close(w);
+	wal_replay_stats st;
+	ck_assert_int_eq(wal_open(path, NULL, collect, c, &st, &w, &err), 0);
+	ck_assert_uint_eq(st.base_lsn, 3);
+	ck_assert_uint_eq(c->n, 1);
+	ck_assert_uint_eq(c->r[0].lsn, 4);
+	coll_free(c);
+	wal_close(w);
+	/* a fresh log with a given base (after a snapshot at lsn 41) */
+	char p2[320];
+	snprintf(p2, sizeof p2, "%s/wal2", dir);
+	wal_options o;
+	wal_options_default(&o);
+	o.base_lsn = 41;
+	ck_assert_int_eq(wal_open(p2, &o, NULL, NULL, &st, &w, &err), 0);
+	ck_assert_int_eq(wal_append(w, WAL_REC_DROP, NULL, 0, &lsn, &err), 0);
+	ck_assert_uint_eq(lsn, 42);
+	wal_close(w);
+	free(c);
+}
+END_TEST
+
+static int failing_replay(void *ctx, uint64_t lsn, uint32_t type, const void *d,
+			  size_t len, es_error *err)
+{
+	(void)ctx; (void)type; (void)d; (void)len;
+	return lsn == 2 ? es_err(err, ES_ECORRUPT, "bad point") : 0;
+}
+
+START_TEST(test_hostile_files)
+{
+	enum { N = 8 };
+	off_t offs[N + 1];
+	write_records(N, offs);
+	wal *w = NULL;
+	es_error err;
+	/* callback errors stop the open and name the file and record */
+	ck_assert_int_eq(wal_open(path, NULL, failing_replay, NULL, NULL, &w, &err), ES_ECORRUPT);
+	ck_assert_msg(strstr(err.msg, "lsn 2") && strstr(err.msg, "bad point"), "%s", err.msg);
+	/* short header */
+	char p2[320];
+	snprintf(p2, sizeof p2, "%s/short", dir);
+	FILE *f = fopen(p2, "wb");
+	fwrite("ESWAL", 1, 5, f);
+	fclose(f);
+	ck_assert_int_eq(wal_open(p2, NULL, NULL, NULL, NULL, &w, &err), ES_ECORRUPT);
+	wal_options o;
+	wal_options_default(&o);
+	o.recover = 1;
+	wal_replay_stats st;
+	ck_assert_int_eq(wal_open(p2, &o, NULL, NULL, &st, &w, &err), 0);
+	ck_assert_uint_eq(st.truncated_bytes, 5);
+	wal_close(w);
+	/* random damage never crashes: open answers 0 or ES_ECORRUPT */
+	unsigned char *orig = malloc((size_t)offs[N]);
+	f = fopen(path, "rb");
+	ck_assert_uint_eq(fread(orig, 1, (size_t)offs[N], f), (size_t)offs[N]);
+	fclose(f);
+	uint64_t s = 12345;
+	struct coll *c = calloc(1, sizeof *c);
+	for (int round = 0; round < 300; round++) {
+		f = fopen(path, "wb");
+		fwrite(orig, 1, (size_t)offs[N], f);
+		fclose(f);
+		int flips = 1 + round % 4;
+		for (int k = 0; k < flips; k++) {
+			s = s * 6364136223846793005ull + 1442695040888963407ull;
+			flip_byte(path, (off_t)((s >> 33) % (uint64_t)offs[N]));
+		}
+		if (round % 5 == 0) {
+			s = s * 6364136223846793005ull + 1442695040888963407ull;
+			ck_assert_int_eq(truncate(path, (off_t)((s >> 33) % (uint64_t)offs[N])), 0);
+		}
+		w = NULL;
+		int rc = wal_open(path, NULL, collect, c, NULL, &w, &err);
+		ck_assert(rc == 0 || rc == ES_ECORRUPT);
+		ck_assert_uint_le(c->n, N);
+		coll_free(c);
+		wal_close(w);
+	}
+	free(c);
+	free(orig);
+}
+END_TEST
+
+Suite *wal_suite(void)
+{
+	Suite *s = suite_create("wal");
+	TCase *tc = tcase_create("core");
+	tcase_add_checked_fixture(tc, setup, teardown);
+	tcase_set_timeout(tc, 60);
+	tcase_add_test(tc, test_roundtrip_payloads);
+	tcase_add_test(tc, test_torn_tail_every_cut);
+	tcase_add_test(tc, test_flipped_bytes);
+	tcase_add_test(tc, test_group_commit_threads);
+	tcase_add_test(tc, test_batch_and_never_policies);
+	tcase_add_test(tc, test_enospc_partial_write);
+	tcase_add_test(tc, test_fsync_eio_fails_until_reset);
+	tcase_add_test(tc, test_rlimit_fsize);
+	tcase_add_test(tc, test_freeze_reset_base);
+	tcase_add_test(tc, test_hostile_files);
+	suite_add_tcase(s, tc);
+	return s;
+}
