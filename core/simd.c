@@ -222,8 +222,20 @@ AVX2 static void dot_batch_avx2(const float *q, const float *rows, size_t nrows,
 		out[r + 2] = avx2_hsum(s2);
 		out[r + 3] = avx2_hsum(s3);
 	}
-	for (; r < nrows; r++)
-		out[r] = dot_avx2(q, rows + r * stride, n);
+	/* Leftover rows with the same per-row accumulation as above, so a row's
+	 * score never depends on its position in the batch (exact ties stay
+	 * ties, e.g. duplicate rows in index/flat). */
+	for (; r < nrows; r++) {
+		const float *r0 = rows + r * stride;
+		__m256 s0 = _mm256_setzero_ps();
+		size_t i = 0;
+		for (; i + 8 <= n; i += 8)
+			s0 = _mm256_fmadd_ps(_mm256_loadu_ps(q + i), _mm256_loadu_ps(r0 + i), s0);
+		if (i < n)
+			s0 = _mm256_fmadd_ps(_mm256_maskload_ps(q + i, tm),
+					     _mm256_maskload_ps(r0 + i, tm), s0);
+		out[r] = avx2_hsum(s0);
+	}
 }
 
 AVX2 static int32_t dot_i8_avx2(const int8_t *a, const int8_t *b, size_t n)
@@ -364,8 +376,18 @@ AVX512 static void dot_batch_avx512(const float *q, const float *rows,
 		out[r + 2] = _mm512_reduce_add_ps(s2);
 		out[r + 3] = _mm512_reduce_add_ps(s3);
 	}
-	for (; r < nrows; r++)
-		out[r] = dot_avx512(q, rows + r * stride, n);
+	/* Same per-row accumulation as above: position-independent scores. */
+	for (; r < nrows; r++) {
+		const float *r0 = rows + r * stride;
+		__m512 s0 = _mm512_setzero_ps();
+		size_t i = 0;
+		for (; i + 16 <= n; i += 16)
+			s0 = _mm512_fmadd_ps(_mm512_loadu_ps(q + i), _mm512_loadu_ps(r0 + i), s0);
+		if (i < n)
+			s0 = _mm512_fmadd_ps(_mm512_maskz_loadu_ps(tm, q + i),
+					     _mm512_maskz_loadu_ps(tm, r0 + i), s0);
+		out[r] = _mm512_reduce_add_ps(s0);
+	}
 }
 
 AVX512 static int32_t dot_i8_avx512(const int8_t *a, const int8_t *b, size_t n)

@@ -40,7 +40,10 @@ typedef struct simd_kernels {
 	void (*axpy)(float alpha, const float *x, float *y, size_t n);
 	/* x[i] *= alpha */
 	void (*scale)(float *x, float alpha, size_t n);
-	/* out[r] = dot(q, rows + r*stride), r < nrows (stride in floats, >= n) */
+	/* out[r] = dot(q, rows + r*stride), r < nrows (stride in floats, >= n).
+	 * A row's result is bitwise the same whatever its position r and
+	 * whatever nrows (so equal rows tie exactly); it may differ from
+	 * dot() in the last bits (different accumulation order). */
 	void (*dot_batch)(const float *q, const float *rows, size_t nrows,
 			  size_t stride, size_t n, float *out);
 	/* sum a[i]*b[i] over int8 codes, exact in int32 (n <= 2^17) */

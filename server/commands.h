@@ -15,7 +15,25 @@ typedef struct es_command {
 	const char *summary;
 } es_command;
 
+/* Cooperative cancel for long commands (server/main.c): after
+ * es_stop_install(), SIGINT and SIGTERM only set a flag that
+ * es_stop_requested() returns (the signal number, 0 if none). */
+void es_stop_install(void);
+int es_stop_requested(void);
+
+/* `embedsrv train`: learn a model from text (server/cmd_train.c). */
+int cmd_train(int argc, char **argv);
+
 /* Print the version block (version, commit, SIMD paths) to stdout. */
 void es_print_version(void);
+
+/* server/cmd_model.c */
+int cmd_vectors(int argc, char **argv);
+int cmd_encode(int argc, char **argv);
+int cmd_neighbors(int argc, char **argv);
+int cmd_analogy(int argc, char **argv);
+int cmd_convert(int argc, char **argv);
+/* server/cmd_eval.c */
+int cmd_eval(int argc, char **argv);
 
 #endif

@@ -8,8 +8,11 @@
  */
 #include <check.h>
 #include <math.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/wait.h>
+#include <unistd.h>
 
 #include "simd.h"
 
@@ -91,28 +94,44 @@ static void check_path(const simd_kernels *k)
 	}
 }
 
+/* dot_batch at every test size, with row counts around the 4-row blocking,
+ * a padded stride and unaligned pointers; each row also alone (nrows = 1)
+ * must give bitwise the same value (position-independent scores). */
 static void check_batch(const simd_kernels *k)
 {
-	static const size_t dims[] = {1, 3, 17, 100, 384};
-	for (size_t di = 0; di < sizeof dims / sizeof dims[0]; di++) {
-		size_t n = dims[di], stride = n + 3, nrows = 11;
-		float *rows = malloc((nrows * stride + 1) * sizeof *rows);
-		float *q = malloc((n + 1) * sizeof *q);
-		float out[11];
-		fill(rows, nrows * stride + 1);
-		fill(q, n + 1);
-		k->dot_batch(q + 1, rows + 1, nrows, stride, n, out);
-		for (size_t r = 0; r < nrows; r++) {
-			double ref = 0, abs = 0;
-			for (size_t i = 0; i < n; i++) {
-				ref += (double)q[1 + i] * rows[1 + r * stride + i];
-				abs += fabs((double)q[1 + i] * rows[1 + r * stride + i]);
+	static const size_t nrows_list[] = {1, 3, 4, 5, 11};
+	for (size_t si = 0; si < NSIZES; si++) {
+		size_t n = sizes[si], stride = n + 3;
+		for (size_t ni = 0; ni < sizeof nrows_list / sizeof nrows_list[0]; ni++) {
+			size_t nrows = nrows_list[ni];
+			float *rows = malloc((nrows * stride + 1) * sizeof *rows);
+			float *q = malloc((n + 1) * sizeof *q);
+			float out[12], one;
+			ck_assert(rows && q);
+			fill(rows, nrows * stride + 1);
+			fill(q, n + 1);
+			out[nrows] = 12345.0f;
+			k->dot_batch(q + 1, rows + 1, nrows, stride, n, out);
+			ck_assert_msg(out[nrows] == 12345.0f,
+				      "%s dot_batch wrote past nrows=%zu", k->name, nrows);
+			for (size_t r = 0; r < nrows; r++) {
+				const float *row = rows + 1 + r * stride;
+				double ref = 0, abs = 0;
+				for (size_t i = 0; i < n; i++) {
+					ref += (double)q[1 + i] * row[i];
+					abs += fabs((double)q[1 + i] * row[i]);
+				}
+				ck_assert_msg(fabs(out[r] - ref) <= 1e-5 * abs + 1e-30,
+					      "%s dot_batch n=%zu nrows=%zu row=%zu: %.9g vs %.9g",
+					      k->name, n, nrows, r, out[r], ref);
+				k->dot_batch(q + 1, row, 1, stride, n, &one);
+				ck_assert_msg(one == out[r],
+					      "%s dot_batch n=%zu row=%zu of %zu: %.9g alone, %.9g in batch",
+					      k->name, n, r, nrows, one, out[r]);
 			}
-			ck_assert_msg(fabs(out[r] - ref) <= 1e-5 * abs + 1e-30,
-				      "%s dot_batch n=%zu row=%zu", k->name, n, r);
+			free(rows);
+			free(q);
 		}
-		free(rows);
-		free(q);
 	}
 }
 
@@ -171,6 +190,38 @@ START_TEST(test_norm_normalize)
 }
 END_TEST
 
+/* EMBEDSRV_SIMD picks the path (checked in a child process, since the
+ * choice is made once per process); an unknown or unavailable name falls
+ * back to the automatic choice. */
+static int selected_with_env(const char *value)
+{
+	pid_t pid = fork();
+	ck_assert_int_ge(pid, 0);
+	if (pid == 0) {
+		setenv("EMBEDSRV_SIMD", value, 1);
+		if (!freopen("/dev/null", "w", stderr))
+			_exit(100);
+		_exit((int)simd_get()->path);
+	}
+	int st = 0;
+	ck_assert_int_eq(waitpid(pid, &st, 0), pid);
+	ck_assert(WIFEXITED(st));
+	return WEXITSTATUS(st);
+}
+
+START_TEST(test_env_override)
+{
+	int autop = selected_with_env("auto");
+	ck_assert_ptr_nonnull(simd_kernels_for((simd_path)autop));
+	ck_assert_int_eq(selected_with_env("scalar"), SIMD_SCALAR);
+	ck_assert_int_eq(selected_with_env("bogus"), autop);
+	for (int p = 0; p < SIMD_PATH_COUNT; p++) {
+		int want = simd_kernels_for((simd_path)p) ? p : autop;
+		ck_assert_int_eq(selected_with_env(simd_path_name((simd_path)p)), want);
+	}
+}
+END_TEST
+
 START_TEST(test_path_names)
 {
 	ck_assert_int_eq(simd_path_parse("scalar"), SIMD_SCALAR);
@@ -193,6 +244,7 @@ Suite *simd_suite(void)
 	tcase_add_test(tc, test_x86_paths_detected);
 	tcase_add_test(tc, test_norm_normalize);
 	tcase_add_test(tc, test_path_names);
+	tcase_add_test(tc, test_env_override);
 	suite_add_tcase(s, tc);
 	return s;
 }
