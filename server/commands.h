@@ -15,6 +15,8 @@ typedef struct es_command {
 	const char *summary;
 } es_command;
 
+/* `embedsrv serve` (server/cmd_serve.c). */
+int cmd_serve(int argc, char **argv);
 /* Cooperative cancel for long commands (server/main.c): after
  * es_stop_install(), SIGINT and SIGTERM only set a flag that
  * es_stop_requested() returns (the signal number, 0 if none). */
