@@ -111,6 +111,14 @@ void api_ctx_free(api_ctx *c)
 	free(c);
 }
 
+void api_ctx_set_snapshot(api_ctx *ctx,
+			  int (*fn)(void *fctx, const char *name, es_error *err),
+			  void *fctx)
+{
+	ctx->snapshot = fn;
+	ctx->snapshot_ctx = fctx;
+}
+
 void api_ctx_set_ready(api_ctx *ctx, int ready)
 {
 	atomic_store(&ctx->ready, ready);

@@ -58,8 +58,15 @@ typedef struct api_ctx api_ctx;
 int api_ctx_new(const api_config *cfg, api_ctx **out, es_error *err);
 void api_ctx_free(api_ctx *ctx);
 
-/* /readyz answers 200 only once this is set (model loaded, data recovered). */
+/* /readyz answers 200 only once this is set (model loaded, data recovered);
+ * until then every route but /healthz and /readyz answers 503 not_ready. */
 void api_ctx_set_ready(api_ctx *ctx, int ready);
+
+/* Where POST /v1/collections/{name}/snapshot goes (the durability layer);
+ * fn NULL: the route answers that persistence is off.  Set before ready. */
+void api_ctx_set_snapshot(api_ctx *ctx,
+			  int (*fn)(void *fctx, const char *name, es_error *err),
+			  void *fctx);
 
 api_metrics *api_ctx_metrics(const api_ctx *ctx);
 const api_limits *api_ctx_limits(const api_ctx *ctx);

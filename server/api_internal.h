@@ -25,6 +25,8 @@ struct api_ctx {
 	unsigned threads;
 	api_metrics *metrics;
 	atomic_int ready;
+	int (*snapshot)(void *fctx, const char *name, es_error *err);
+	void *snapshot_ctx;
 	double start_time;
 };
 
@@ -78,6 +80,7 @@ json_t *api_point_json(const es_point_out *p, uint32_t dim, int score);
 /* Handlers (one file per resource). */
 void api_h_healthz(api_call *c, api_response *out);
 void api_h_readyz(api_call *c, api_response *out);
+void api_h_coll_snapshot(api_call *c, api_response *out);
 void api_h_metrics(api_call *c, api_response *out);
 void api_h_info(api_call *c, api_response *out);
 void api_h_models(api_call *c, api_response *out);

@@ -26,6 +26,9 @@ int es_stop_requested(void);
 /* `embedsrv train`: learn a model from text (server/cmd_train.c). */
 int cmd_train(int argc, char **argv);
 
+/* embedsrv index build|search (server/cmd_index.c). */
+int cmd_index(int argc, char **argv);
+
 /* Print the version block (version, commit, SIMD paths) to stdout. */
 void es_print_version(void);
 

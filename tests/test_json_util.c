@@ -94,7 +94,7 @@ START_TEST(test_errors_and_codes)
 	ck_assert_int_eq(ju_status_of(ES_EEXIST), 409);
 	ck_assert_int_eq(ju_status_of(ES_ENOSPC), 507);
 	ck_assert_int_eq(ju_status_of(ES_ENOMEM), 503);
-	ck_assert_int_eq(ju_status_of(ES_EIO), 500);
+	ck_assert_int_eq(ju_status_of(ES_EIO), 503); /* disk error: writes refused, reads go on */
 	ck_assert_str_eq(ju_code_of(ES_EDIM), "dimension_mismatch");
 	json_t *b = ju_error_body(422, "input", "x_code", "bad thing");
 	json_t *err = json_object_get(b, "error");
