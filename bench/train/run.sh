@@ -3,8 +3,11 @@
 # on the same corpus, with the same dim / epochs / window / negatives /
 # min-count / n-gram lengths and thread count, in the same run.
 #
-# Reports per trainer: wall time, words/s/thread (each tool's own figure:
-# fastText's last progress line, ours from its summary), analogy accuracy
+# Reports per trainer: wall time and CPU time (user + sys, from GNU time),
+# words/s/thread as each tool reports it (fastText's last progress line,
+# ours from its summary: wall-clock based, so they sink when the machine is
+# shared) and words per CPU-second (corpus words x epochs / CPU seconds,
+# the same numerator for both: robust to sharing), analogy accuracy
 # on ../shared/eval/questions-words.txt and WordSim-353 Spearman (both with
 # `embedsrv eval`, gensim semantics, on our .esm and on fastText's .vec), and
 # a few classic analogies (`embedsrv analogy`, 3CosAdd, query words excluded).
@@ -35,30 +38,30 @@ if [ ! -f "$corpus" ]; then
 fi
 
 DIM=100 EPOCH=5 WS=5 NEG=5 MINC=5 MINN=3 MAXN=6
-now() { date +%s.%N; }
+words=$(wc -w <"$corpus")
 median() { sort -n | awk '{a[NR]=$1} END {print (NR%2) ? a[(NR+1)/2] : (a[NR/2]+a[NR/2+1])/2}'; }
 
 : >"$out/ours.times"
 : >"$out/ft.times"
+: >"$out/ours.cpu"
+: >"$out/ft.cpu"
 : >"$out/ours.wps"
 : >"$out/ft.wps"
 i=0
 while [ $i -lt "$repeat" ]; do
-	t0=$(now)
-	nice -n 10 "$bin" train --input "$corpus" --output "$out/ours.esm" \
+	nice -n 10 /usr/bin/time -f '%e %U %S' -o "$out/time" "$bin" train --input "$corpus" --output "$out/ours.esm" \
 		--dim $DIM --epochs $EPOCH --window $WS --neg $NEG --min-count $MINC \
 		--minn $MINN --maxn $MAXN --bucket "$bucket" --threads "$threads" \
 		2>"$out/ours.log"
-	t1=$(now)
-	echo "$t1 - $t0" | bc >>"$out/ours.times"
+	awk '{print $1}' "$out/time" >>"$out/ours.times"
+	awk '{print $2 + $3}' "$out/time" >>"$out/ours.cpu"
 	sed -n 's/.* \([0-9]*\) words\/s\/thread, loss.*/\1/p' "$out/ours.log" >>"$out/ours.wps"
 
-	t0=$(now)
-	nice -n 10 fasttext skipgram -input "$corpus" -output "$out/ft" \
+	nice -n 10 /usr/bin/time -f '%e %U %S' -o "$out/time" fasttext skipgram -input "$corpus" -output "$out/ft" \
 		-dim $DIM -epoch $EPOCH -ws $WS -neg $NEG -minCount $MINC \
 		-minn $MINN -maxn $MAXN -thread "$threads" >"$out/ft.log" 2>&1
-	t1=$(now)
-	echo "$t1 - $t0" | bc >>"$out/ft.times"
+	awk '{print $1}' "$out/time" >>"$out/ft.times"
+	awk '{print $2 + $3}' "$out/time" >>"$out/ft.cpu"
 	tr '\r' '\n' <"$out/ft.log" | sed -n 's/.*words\/sec\/thread: *\([0-9]*\).*/\1/p' | tail -1 >>"$out/ft.wps"
 	rm -f "$out/ft.bin"
 	i=$((i + 1))
@@ -81,16 +84,18 @@ eval_model ft "$out/ft.vec"
 acc() { sed -n 's/^Total accuracy: \([0-9.]*\) (\(.*\))/\1 (\2)/p' "$out/$1.analogy"; }
 sp() { sed -n 's/^Spearman rank-order correlation coefficient: //p' "$out/$1.pairs"; }
 row() { # label name
-	printf '| %s | %.1f | %s | %s | %s |' "$1" "$(median <"$out/$2.times")" \
-		"$(median <"$out/$2.wps")" "$(acc "$2")" "$(sp "$2")"
+	cpu=$(median <"$out/$2.cpu")
+	printf '| %s | %.1f | %.1f | %s | %.0f | %s | %s |' "$1" "$(median <"$out/$2.times")" \
+		"$cpu" "$(median <"$out/$2.wps")" "$(awk "BEGIN {print $words * $EPOCH / $cpu}")" \
+		"$(acc "$2")" "$(sp "$2")"
 	printf ' %s |\n' "$(paste -sd';' "$out/$2.classic" | sed 's/;/; /g')"
 }
 {
-	echo "corpus: $corpus ($(wc -w <"$corpus") words, $(wc -l <"$corpus") lines); threads $threads; runs $repeat; $(nproc) CPUs"
+	echo "corpus: $corpus ($words words, $(wc -l <"$corpus") lines); threads $threads; runs $repeat; $(nproc) CPUs"
 	echo "shared: dim $DIM, epochs $EPOCH, window $WS, neg $NEG, min-count $MINC, n-grams $MINN..$MAXN; ours bucket $bucket, fastText bucket 2000000"
 	echo
-	echo "| trainer | time s (median) | words/s/thread | analogy accuracy (correct/total) | WordSim-353 Spearman | classic analogies (top answer) |"
-	echo "|---|---|---|---|---|---|"
+	echo "| trainer | wall s | CPU s | words/s/thread (own report) | words/CPU-s | analogy accuracy (correct/total) | WordSim-353 Spearman | classic analogies (top answer) |"
+	echo "|---|---|---|---|---|---|---|---|"
 	row "embedsrv train" ours
 	row "fastText 0.9.2 skipgram" ft
 } | tee "$out/table.md"
