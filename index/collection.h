@@ -32,6 +32,7 @@
 
 #include <stddef.h>
 #include <stdint.h>
+#include <stdio.h>
 
 #include "error.h"
 #include "metric.h"
@@ -230,5 +231,31 @@ int es_registry_list(es_registry *r, es_collection ***out, size_t *n,
 
 /* 0 if name is a valid collection name, else ES_EINVAL with a message. */
 int es_collection_name_check(const char *name, es_error *err);
+
+/* --- persistence (used by index/store.c for snapshots) ----------------- */
+
+/* Write the whole collection (params, every slot's id and payload, and the
+ * HNSW index through hnsw_write, graph included) to f.  Holds the shared
+ * lock for the whole write, so writers of this collection wait; `locked`
+ * (may be NULL) is called once the lock is held, before anything is written,
+ * so the caller can note the log position the snapshot corresponds to.
+ * 0, ES_EIO for a failed write, or hnsw_write's error. */
+int es_collection_save(es_collection *c, FILE *f,
+		       void (*locked)(void *ctx), void *ctx, es_error *err);
+
+/* Read a collection written by es_collection_save into a new collection
+ * named name (not in any registry), treating every byte as hostile:
+ * ES_ECORRUPT with a message for damage, ES_EUNSUPPORTED for a newer format.
+ * hooks as for es_collection_new. */
+int es_collection_load(FILE *f, const char *name, const es_payload_hooks *hooks,
+		       es_collection **out, es_error *err);
+
+/* Put an existing collection (from es_collection_load) into the registry,
+ * taking a new reference; ES_EEXIST if the name is taken.  The observer is
+ * not called (recovery only). */
+int es_registry_add(es_registry *r, es_collection *c, es_error *err);
+
+/* The payload hooks the registry gives its collections (NULL if none). */
+const es_payload_hooks *es_registry_payload_hooks(es_registry *r);
 
 #endif

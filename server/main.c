@@ -62,7 +62,16 @@ static int cmd_help(int argc, char **argv);
 
 static const es_command commands[] = {
 	{"version", cmd_version, "print version, git commit and SIMD paths"},
+	{"serve", cmd_serve, "serve the HTTP/JSON API (embeddings, collections, search)"},
+	{"index", cmd_index, "build or search an HNSW index file (benchmarks)"},
+	{"healthcheck", cmd_healthcheck, "exit 0 when the server on this host answers /healthz"},
 	{"help", cmd_help, "list commands"},
+	{"vectors", cmd_vectors, "print word vectors (fastText print-word-vectors format)"},
+	{"encode", cmd_encode, "stdin lines -> one sentence vector per line"},
+	{"neighbors", cmd_neighbors, "nearest words of a word or text"},
+	{"analogy", cmd_analogy, "word analogies (3CosAdd / 3CosMul, gensim semantics)"},
+	{"convert", cmd_convert, "convert a model to .esm or .vec"},
+	{"eval", cmd_eval, "evaluate a model: analogy | pairs (gensim semantics)"},
 	{"train", cmd_train, "learn a word-embedding model from a text file"},
 };
 

@@ -107,6 +107,7 @@ START_TEST(test_open_errors)
 			 ES_ENOTFOUND);
 	ck_assert_ptr_nonnull(strstr(err.msg, "BERT"));
 	ck_assert_ptr_nonnull(strstr(err.msg, "config.json"));
+	ck_assert_ptr_null(e);
 	ck_assert_int_eq(es_encoder_open("/no/such/model.bin", NULL, &e, &err), ES_ENOTFOUND);
 	ck_assert_ptr_nonnull(strstr(err.msg, "/no/such/model.bin"));
 	ck_assert_ptr_null(e);

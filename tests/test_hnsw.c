@@ -790,7 +790,12 @@ Suite *hnsw_suite(void)
 	tcase_add_test(tc, test_filter);
 	tcase_add_test(tc, test_batch_and_determinism);
 	tcase_add_test(tc, test_hostile_files);
-	tcase_add_test(tc, test_concurrent_stress);
 	suite_add_tcase(s, tc);
+	/* own case so a ThreadSanitizer run can pick it alone:
+	 * CK_RUN_CASE=stress build-tsan/tests/test_hnsw */
+	TCase *st = tcase_create("stress");
+	tcase_set_timeout(st, 300);
+	tcase_add_test(st, test_concurrent_stress);
+	suite_add_tcase(s, st);
 	return s;
 }
