@@ -13,14 +13,15 @@
 # a few classic analogies (`embedsrv analogy`, 3CosAdd, query words excluded).
 #
 # CORPUS defaults to the default model's training text (models/corpus.txt,
-# built by deploy/make-corpus.py).  Environment: THREADS (default 2),
+# built by deploy/make-corpus.py).  Environment: EMBEDSRV (binary, default
+# build/embedsrv), THREADS (default 2),
 # REPEAT (training runs per trainer, alternating, default 1; the table
 # quotes the median time), BUCKET (ours, default 500000 as the default
 # model; fastText keeps its default 2,000,000).
 # Needs: sh deploy/install-deps.sh bench/packages.txt deploy/packages-model.txt
 set -eu
 cd "$(dirname "$0")/../.."
-bin=build/embedsrv
+bin=${EMBEDSRV:-build/embedsrv}
 shared=${ES_SHARED:-../shared}
 qw=$shared/eval/questions-words.txt
 ws=$shared/eval/wordsim353.tsv
