@@ -51,4 +51,6 @@ rm -f "$stamp"
 # shellcheck disable=SC2086
 "$bin" train --input "$corpus" --output "$out" --threads "$threads" $SETTINGS
 echo "$want" >"$stamp.tmp" && mv "$stamp.tmp" "$stamp"
-echo "default-model: ready: $out" >&2
+# the classic check, as a quality signal in the log (README: expect queen)
+ans=$("$bin" analogy --model "$out" --positive king woman --negative man --k 1 2>/dev/null | awk '{print $1}') || ans=""
+echo "default-model: ready: $out (king - man + woman = ${ans:-?})" >&2
