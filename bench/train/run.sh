@@ -17,7 +17,8 @@
 # build/embedsrv), THREADS (default 2),
 # REPEAT (training runs per trainer, alternating, default 1; the table
 # quotes the median time), BUCKET (ours, default 500000 as the default
-# model; fastText keeps its default 2,000,000).
+# model; fastText keeps its default 2,000,000), EVAL_ONLY=1 (re-evaluate the
+# models of the last run without training).
 # Needs: sh deploy/install-deps.sh bench/packages.txt deploy/packages-model.txt
 set -eu
 cd "$(dirname "$0")/../.."
@@ -42,6 +43,7 @@ DIM=100 EPOCH=5 WS=5 NEG=5 MINC=5 MINN=3 MAXN=6
 words=$(wc -w <"$corpus")
 median() { sort -n | awk '{a[NR]=$1} END {print (NR%2) ? a[(NR+1)/2] : (a[NR/2]+a[NR/2+1])/2}'; }
 
+if [ "${EVAL_ONLY:-0}" != 1 ]; then
 : >"$out/ours.times"
 : >"$out/ft.times"
 : >"$out/ours.cpu"
@@ -67,16 +69,18 @@ while [ $i -lt "$repeat" ]; do
 	rm -f "$out/ft.bin"
 	i=$((i + 1))
 done
+fi
 
 eval_model() { # name model
-	"$bin" eval analogy --model "$2" "$qw" >"$out/$1.analogy"
-	"$bin" eval pairs --model "$2" "$ws" >"$out/$1.pairs"
-	: >"$out/$1.classic"
+	name=$1 model=$2
+	"$bin" eval analogy --model "$model" "$qw" >"$out/$name.analogy"
+	"$bin" eval pairs --model "$model" "$ws" >"$out/$name.pairs"
+	: >"$out/$name.classic"
 	for q in "king woman man" "paris germany france" "brother sister boy" \
-		"walking swam walked" "better bad good" "mice dog mouse"; do
+		"walked swimming walking" "better bad good" "mice dog mouse"; do
 		set -- $q
-		a=$("$bin" analogy --model "$2" --positive "$1" "$2" --negative "$3" --k 1 2>/dev/null | awk '{print $1}')
-		echo "$1 - $3 + $2 = ${a:-?}" >>"$out/$1.classic"
+		a=$("$bin" analogy --model "$model" --positive "$1" "$2" --negative "$3" --k 1 2>/dev/null | awk '{print $1}')
+		echo "$1 - $3 + $2 = ${a:-?}" >>"$out/$name.classic"
 	done
 }
 eval_model ours "$out/ours.esm"
