@@ -43,5 +43,7 @@ int cmd_analogy(int argc, char **argv);
 int cmd_convert(int argc, char **argv);
 /* server/cmd_eval.c */
 int cmd_eval(int argc, char **argv);
+/* `embedsrv healthcheck`: GET /healthz, exit 0 when healthy (cmd_healthcheck.c). */
+int cmd_healthcheck(int argc, char **argv);
 
 #endif
