@@ -138,7 +138,7 @@ START_TEST(test_fmt_float_roundtrip)
 {
 	char buf[32];
 	unsigned s = 99;
-	for (int i = 0; i < 100000; i++) {
+	for (int i = 0; i < 30000; i++) {
 		s = s * 1664525u + 1013904223u;
 		uint32_t bits = s;
 		float f;
@@ -178,6 +178,7 @@ Suite *json_util_suite(void)
 {
 	Suite *s = suite_create("json_util");
 	TCase *tc = tcase_create("core");
+	tcase_set_timeout(tc, 60);
 	tcase_add_test(tc, test_parse_and_depth);
 	tcase_add_test(tc, test_getters);
 	tcase_add_test(tc, test_errors_and_codes);
