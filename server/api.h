@@ -59,7 +59,7 @@ int api_ctx_new(const api_config *cfg, api_ctx **out, es_error *err);
 void api_ctx_free(api_ctx *ctx);
 
 /* /readyz answers 200 only once this is set (model loaded, data recovered);
- * until then every route but /healthz and /readyz answers 503 not_ready. */
+ * until then the /v1/collections routes answer 503 not_ready. */
 void api_ctx_set_ready(api_ctx *ctx, int ready);
 
 /* Where POST /v1/collections/{name}/snapshot goes (the durability layer);
