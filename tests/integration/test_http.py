@@ -418,6 +418,45 @@ def test_idle_timeout(s):
     check(data == b"" and dt < 8, "idle client cut off after the timeout (%.1fs)" % dt)
 
 
+def test_raw_limits(s):
+    """A huge announced body is answered 413 at once; a trickled body is cut."""
+    sock = socket.create_connection(("127.0.0.1", s.port))
+    sock.settimeout(10)
+    sock.sendall(("POST /v1/embeddings HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer %s\r\n"
+                  "Content-Type: application/json\r\nContent-Length: 100000000\r\n\r\n" % KEY).encode())
+    data = b""
+    try:
+        while b"\r\n\r\n" not in data:
+            chunk = sock.recv(4096)
+            if not chunk:
+                break
+            data += chunk
+    except OSError:
+        pass
+    sock.close()
+    check(data.startswith(b"HTTP/1.1 413"), "100 MB announced body answered 413 at once: %r" % data[:40])
+    # trickle: 1 byte every 0.5 s for longer than --timeout 2 s
+    sock = socket.create_connection(("127.0.0.1", s.port))
+    sock.settimeout(10)
+    sock.sendall(("POST /v1/embeddings HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer %s\r\n"
+                  "Content-Type: application/json\r\nContent-Length: 1000\r\n\r\n" % KEY).encode())
+    t0 = time.time()
+    closed = False
+    try:
+        while time.time() - t0 < 8:
+            sock.sendall(b" ")
+            time.sleep(0.5)
+    except OSError:
+        closed = True
+    if not closed:
+        try:
+            closed = sock.recv(1) == b""
+        except OSError:
+            closed = True
+    sock.close()
+    check(closed and time.time() - t0 < 8, "trickling client cut off (%.1fs)" % (time.time() - t0))
+
+
 def main():
     if not os.path.exists(BIN):
         print("SKIP: no binary at", BIN)
@@ -433,6 +472,7 @@ def main():
         test_concurrent(s)
         test_metrics(s)
         test_idle_timeout(s)
+        test_raw_limits(s)
     finally:
         rc, err = s.stop()
     check(rc == 0, "SIGTERM exit status %s" % rc)
