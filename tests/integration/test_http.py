@@ -216,7 +216,10 @@ def test_collections_points_search(s):
     C = "/v1/collections/docs"
     st, js, _ = s.req("PUT", C, {"metric": "cosine", "m": 8, "ef_construction": 64})
     check(st == 201 and js["result"]["dim"] == DIM and js["result"]["count"] == 0, "create %s" % js)
-    expect(s, "PUT", C, {}, 409, "already_exists")
+    expect(s, "PUT", C, {"metric": "l2", "m": 32}, 409, "already_exists")
+    st, js, _ = s.req("GET", C)
+    check(st == 200 and js["result"]["metric"] == "cosine" and js["result"]["m"] == 8,
+          "409 leaves the existing collection as it was %s" % js)
     st, js, _ = s.req("PUT", "/v1/collections/empty")  # no body at all
     check(st == 201, "create without body")
     expect(s, "PUT", "/v1/collections/bad$name", {}, 422, "invalid_name")
