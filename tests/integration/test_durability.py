@@ -16,6 +16,8 @@ Against the real binary (standard library only):
      byte inside the log stops the start (exit 1, file and offset named)
      until --recover; a flipped byte in a snapshot stops the start naming
      the file.
+  4. import: `embedsrv import` bulk-loads a float32 file into a data dir;
+     the server starts with it (count, vectors, search).
 """
 import glob
 import http.client
@@ -25,6 +27,7 @@ import random
 import shutil
 import signal
 import socket
+import struct
 import subprocess
 import sys
 import tempfile
@@ -384,6 +387,33 @@ def test_damage(tmp):
     a.stop()
 
 
+# ----------------------------------------------------------------- 4. import
+def test_import(tmp):
+    data = os.path.join(tmp, "import")
+    base = os.path.join(tmp, "base.f32")
+    rows = [vec(7000 + i) for i in range(300)]
+    with open(base, "wb") as f:
+        for r in rows:
+            f.write(struct.pack("<%df" % DIM, *r))
+    p = subprocess.run([BIN, "import", "--data-dir", data, "--collection", "imp",
+                        "--input", base, "--dim", str(DIM), "--metric", "l2",
+                        "--first-id", "1000"], capture_output=True, text=True)
+    check(p.returncode == 0, "import: %s" % p.stderr[-300:])
+    p = subprocess.run([BIN, "import", "--data-dir", data, "--collection", "imp",
+                        "--input", base, "--dim", str(DIM), "--first-id", "1000"],
+                       capture_output=True, text=True)
+    check(p.returncode == 1 and "exists" in p.stderr, "re-import of the same ids refused: %s"
+          % p.stderr[-200:])
+    srv = Server(data)
+    st, body = srv.req("GET", "/v1/collections/imp")
+    check(st == 200 and body["result"].get("count") == 300, "imported count: %s %s" % (st, body))
+    st, body = get_point(srv, "imp", 1007)
+    check(st == 200 and body["result"]["vector"] == rows[7], "imported vector bit-exact")
+    st, body = srv.req("POST", "/v1/collections/imp/search", {"vector": rows[9], "k": 1})
+    check(st == 200 and body["result"][0]["id"] == 1009, "search finds an imported point")
+    srv.stop()
+
+
 def main():
     if not os.path.exists(MODEL):
         print("SKIP: no model at", MODEL)
@@ -393,6 +423,7 @@ def main():
     try:
         test_restart(tmp)
         test_damage(tmp)
+        test_import(tmp)
         test_crash(tmp)
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
