@@ -596,6 +596,52 @@ START_TEST(test_bulk_insert_then_snapshot)
 }
 END_TEST
 
+static ino_t snap_inode(const char *name)
+{
+	char p[600];
+	snprintf(p, sizeof p, "%s/snap/%s", dir, name);
+	struct stat sb;
+	return stat(p, &sb) == 0 ? sb.st_ino : 0;
+}
+
+START_TEST(test_idle_collection_not_rewritten)
+{
+	es_error err;
+	es_registry *r = new_reg();
+	es_store *s = open_store(r, NULL, NULL);
+	make_coll(r, "idle", DIM);  /* lsn 1 */
+	make_coll(r, "busy", DIM);  /* lsn 2 */
+	ck_assert_int_eq(put_range(r, "idle", 0, 100, 1, &err), 0);
+	ck_assert_int_eq(es_store_checkpoint(s, NULL, &err), 0);
+	ino_t ino = snap_inode("idle@1.snap");
+	ck_assert_uint_ne(ino, 0);
+	for (int round = 0; round < 3; round++) {
+		ck_assert_int_eq(put_range(r, "busy", (uint64_t)round * 10,
+					   (uint64_t)round * 10 + 10, 1, &err), 0);
+		ck_assert_int_eq(es_store_checkpoint(s, NULL, &err), 0);
+		/* the idle snapshot is kept as it is, yet the log is truncated */
+		ck_assert_uint_eq(snap_inode("idle@1.snap"), ino);
+		ck_assert_uint_eq(count_files("wal", ".log"), 1);
+	}
+	ck_assert_int_eq(put_range(r, "busy", 100, 110, 2, &err), 0);
+	char *bi = dump_collection(r, "idle"), *bb = dump_collection(r, "busy");
+	ck_assert_int_eq(es_store_close(s, 0, &err), 0);
+	es_registry_free(r);
+	r = new_reg();
+	s = open_store(r, NULL, NULL);
+	char *ai = dump_collection(r, "idle"), *ab = dump_collection(r, "busy");
+	ck_assert_str_eq(bi, ai);
+	ck_assert_str_eq(bb, ab);
+	/* a write makes it dirty again: the next checkpoint rewrites it */
+	ck_assert_int_eq(put_range(r, "idle", 500, 501, 1, &err), 0);
+	ck_assert_int_eq(es_store_checkpoint(s, NULL, &err), 0);
+	ck_assert_uint_ne(snap_inode("idle@1.snap"), ino);
+	free(bi); free(bb); free(ai); free(ab);
+	ck_assert_int_eq(es_store_close(s, 0, &err), 0);
+	es_registry_free(r);
+}
+END_TEST
+
 Suite *store_suite(void)
 {
 	Suite *s = suite_create("store");
@@ -608,6 +654,7 @@ Suite *store_suite(void)
 	tcase_add_test(tc, test_damaged_files);
 	tcase_add_test(tc, test_auto_checkpoint);
 	tcase_add_test(tc, test_bulk_insert_then_snapshot);
+	tcase_add_test(tc, test_idle_collection_not_rewritten);
 	suite_add_tcase(s, tc);
 	return s;
 }

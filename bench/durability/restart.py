@@ -1,9 +1,10 @@
 #!/usr/bin/python3
 """restart.py — start-to-ready time of `embedsrv serve --data-dir` (issue 7).
 
-Loads N random vectors of dimension D into a collection over HTTP (batches
-of 5,000 points, --fsync never for the load, as a bulk load would), then
-measures:
+Loads N random vectors (standard normal, seed fixed) of dimension D into a
+collection — with `embedsrv import` (parallel graph build, written as the
+collection's snapshot; default) or, with --via-api, over HTTP in batches of
+5,000 points with --fsync never — then measures:
   * the clean shutdown (SIGTERM: final snapshot of the collection),
   * start-to-ready from that snapshot (HNSW graph loaded, no rebuild),
   * optionally (--replay) start-to-ready after a SIGKILL with no snapshot,
@@ -11,7 +12,8 @@ measures:
 Prints one JSON line per measurement.  Needs numpy (/usr/bin/python3).
 
 usage: restart.py [--n 1000000] [--dim 100] [--efc 100] [--bin build/embedsrv]
-                  [--model tests/data/lee-10d.vec] [--replay]
+                  [--model tests/data/lee-10d.vec] [--via-api] [--replay]
+                  [--data DIR  (reuse a data dir made by an earlier run)]
 """
 import argparse
 import http.client
@@ -102,13 +104,30 @@ def main():
     ap.add_argument("--bin", default="build/embedsrv")
     ap.add_argument("--model", default="tests/data/lee-10d.vec")
     ap.add_argument("--replay", action="store_true")
+    ap.add_argument("--via-api", action="store_true")
+    ap.add_argument("--data")
     args = ap.parse_args()
     tmp = tempfile.mkdtemp(prefix="es_restart_")
     try:
-        data = os.path.join(tmp, "data")
-        srv = Server(args, data, "--fsync", "never")
-        load_s = load(srv, args.n, args.dim, args.efc)
-        stop_s, _ = srv.stop()
+        stop_s = None
+        if args.data:
+            data, load_s = args.data, None
+        elif args.via_api:
+            data = os.path.join(tmp, "data")
+            srv = Server(args, data, "--fsync", "never")
+            load_s = load(srv, args.n, args.dim, args.efc)
+            stop_s, _ = srv.stop()
+        else:
+            data = os.path.join(tmp, "data")
+            base = os.path.join(tmp, "base.f32")
+            np.random.default_rng(1).standard_normal((args.n, args.dim),
+                                                     dtype=np.float32).tofile(base)
+            t = time.time()
+            subprocess.run([args.bin, "import", "--data-dir", data, "--collection", "bench",
+                            "--input", base, "--dim", str(args.dim), "--metric", "l2",
+                            "--ef-construction", str(args.efc)], check=True)
+            load_s = time.time() - t
+            os.unlink(base)
         size = dir_bytes(data)
         times = []
         for _ in range(3):
@@ -118,8 +137,10 @@ def main():
             count = json.loads(body)["result"].get("count")
             srv.stop(signal.SIGKILL)
         print(json.dumps({"what": "restart from snapshot", "n": args.n, "dim": args.dim,
-                          "efc": args.efc, "points_after": count, "load_s": round(load_s, 1),
-                          "shutdown_snapshot_s": round(stop_s, 2),
+                          "efc": args.efc, "points_after": count,
+                          "load": "api" if args.via_api else "import",
+                          "load_s": load_s and round(load_s, 1),
+                          "shutdown_snapshot_s": stop_s and round(stop_s, 2),
                           "data_dir_mb": round(size / 2**20, 1),
                           "start_to_ready_s": [round(t, 2) for t in times],
                           "median_s": round(sorted(times)[1], 2)}))
