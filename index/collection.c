@@ -1244,3 +1244,64 @@ const es_payload_hooks *es_registry_payload_hooks(es_registry *r)
 {
 	return r->has_hooks ? &r->hooks : NULL;
 }
+
+int es_collection_bulk_insert(es_collection *c, const uint64_t *ids,
+			      const float *vecs, size_t n, es_pool *pool,
+			      es_error *err)
+{
+	int rc = 0;
+	uint64_t *labels = malloc((n ? n : 1) * sizeof *labels);
+	if (!labels)
+		return es_err(err, ES_ENOMEM, "out of memory for %zu labels", n);
+	pthread_rwlock_wrlock(&c->lk);
+	if (c->npts + n > c->cap) {
+		size_t ncap = c->cap ? c->cap : 64;
+		while (ncap < c->npts + n)
+			ncap *= 2;
+		pt *np = realloc(c->pts, ncap * sizeof *np);
+		if (!np) {
+			rc = es_err(err, ES_ENOMEM, "out of memory for %zu points", n);
+			goto out;
+		}
+		memset(np + c->cap, 0, (ncap - c->cap) * sizeof *np);
+		c->pts = np;
+		c->cap = ncap;
+	}
+	if (tab_reserve(c, n) != 0) {
+		rc = es_err(err, ES_ENOMEM, "out of memory for %zu points", n);
+		goto out;
+	}
+	for (size_t i = 0; i < n; i++) {
+		es_point_id id = {0, ids[i], NULL, 0};
+		uint64_t h = id_hash(&id);
+		if (tab_find(c, &id, h) >= 0) {
+			rc = es_err(err, ES_EEXIST, "point %llu exists already (bulk insert adds "
+				    "new points only)", (unsigned long long)ids[i]);
+			goto undo;
+		}
+		pt *q = &c->pts[c->npts + i];
+		memset(q, 0, sizeof *q);
+		q->hash = h;
+		q->num = ids[i];
+		q->live = 1;
+		labels[i] = c->npts + i;
+		tab_put(c->tab, c->tcap, h, labels[i]);
+	}
+	rc = hnsw_add_batch(c->h, labels, vecs, n, pool, err);
+	if (!rc) {
+		c->npts += n;
+		c->live += n;
+		goto out;
+	}
+	for (size_t i = 0; i < n; i++)
+		hnsw_delete(c->h, labels[i]);
+undo: /* every slot reserved above goes */
+	for (size_t l = c->npts; l < c->cap && c->pts[l].live; l++) {
+		tab_remove(c, l);
+		memset(&c->pts[l], 0, sizeof c->pts[l]);
+	}
+out:
+	pthread_rwlock_unlock(&c->lk);
+	free(labels);
+	return rc;
+}

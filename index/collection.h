@@ -36,6 +36,7 @@
 
 #include "error.h"
 #include "metric.h"
+#include "threadpool.h"
 
 #define ES_COLLECTION_NAME_MAX 64 /* bytes; [A-Za-z0-9_.-], not starting '.' */
 #define ES_POINT_ID_STR_MAX 256   /* bytes of a string id */
@@ -257,5 +258,14 @@ int es_registry_add(es_registry *r, es_collection *c, es_error *err);
 
 /* The payload hooks the registry gives its collections (NULL if none). */
 const es_payload_hooks *es_registry_payload_hooks(es_registry *r);
+
+/* Bulk load (embedsrv import): add n NEW points with numeric ids and no
+ * payload, building the graph with hnsw_add_batch on pool (may be NULL).
+ * The observer is NOT called: the caller snapshots the collection
+ * afterwards.  ES_EEXIST (nothing added) if any id is present; vectors
+ * must already be validated (finite, non-zero under cosine). */
+int es_collection_bulk_insert(es_collection *c, const uint64_t *ids,
+			      const float *vecs, size_t n, es_pool *pool,
+			      es_error *err);
 
 #endif

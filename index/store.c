@@ -40,6 +40,7 @@ struct meta {
 	es_collection_params p;
 	uint64_t create_lsn;
 	uint64_t snap_lsn; /* 0: no snapshot */
+	uint64_t last_lsn; /* last record of this collection (in memory only) */
 };
 
 struct es_store {
@@ -276,7 +277,12 @@ out:
 
 /* ---------------------------------------------------------------- appends */
 
+/* Append a record for collection name.  Its lsn is noted in the
+ * collection's metadata while wal_lk is still held, so a checkpoint (which
+ * switches segments under wal_lk exclusive) sees every record appended
+ * before the switch.  create_params: for CREATE, the metadata is added. */
 static int append_record(es_store *s, uint32_t type, const snap_buf *b,
+			 const char *name, const es_collection_params *create_params,
 			 es_error *err)
 {
 	if (snap_buf_status(b))
@@ -284,6 +290,19 @@ static int append_record(es_store *s, uint32_t type, const snap_buf *b,
 	uint64_t lsn;
 	pthread_rwlock_rdlock(&s->wal_lk);
 	int rc = wal_append(s->w, type, b->data, b->len, &lsn, err);
+	if (!rc) {
+		pthread_mutex_lock(&s->meta_mu);
+		struct meta *m = meta_find(s, name);
+		if (create_params && !m) {
+			if (meta_add(s, name, create_params, lsn, 0) == 0)
+				s->metas[s->nmeta - 1].last_lsn = lsn;
+			else
+				rc = es_err(err, ES_ENOMEM, "out of memory");
+		} else if (m) {
+			m->last_lsn = lsn;
+		}
+		pthread_mutex_unlock(&s->meta_mu);
+	}
 	uint64_t size = rc ? 0 : wal_size_bytes(s->w);
 	pthread_rwlock_unlock(&s->wal_lk);
 	if (!rc && size > s->o.checkpoint_bytes) {
@@ -295,18 +314,6 @@ static int append_record(es_store *s, uint32_t type, const snap_buf *b,
 	return rc;
 }
 
-/* Like append_record but reports the lsn (create needs it). */
-static int append_record_lsn(es_store *s, uint32_t type, const snap_buf *b,
-			     uint64_t *lsn, es_error *err)
-{
-	if (snap_buf_status(b))
-		return es_err(err, ES_ENOMEM, "out of memory encoding a log record");
-	pthread_rwlock_rdlock(&s->wal_lk);
-	int rc = wal_append(s->w, type, b->data, b->len, lsn, err);
-	pthread_rwlock_unlock(&s->wal_lk);
-	return rc;
-}
-
 static int obs_create(void *ctx, const char *name, const es_collection_params *p,
 		      es_error *err)
 {
@@ -315,16 +322,10 @@ static int obs_create(void *ctx, const char *name, const es_collection_params *p
 	snap_buf_init(&b);
 	put_name(&b, name);
 	put_params(&b, p);
-	uint64_t lsn;
-	int rc = append_record_lsn(s, WAL_REC_CREATE, &b, &lsn, err);
+	int rc = append_record(s, WAL_REC_CREATE, &b, name, p, err);
 	snap_buf_free(&b);
 	if (rc)
 		return rc;
-	pthread_mutex_lock(&s->meta_mu);
-	rc = meta_add(s, name, p, lsn, 0);
-	pthread_mutex_unlock(&s->meta_mu);
-	if (rc)
-		return es_err(err, ES_ENOMEM, "out of memory");
 	/* The log already makes the create durable; the manifest is the catalog
 	 * for after the log is truncated, so a failure here is retried at the
 	 * next checkpoint. */
@@ -338,7 +339,7 @@ static int obs_drop(void *ctx, const char *name, es_error *err)
 	snap_buf b;
 	snap_buf_init(&b);
 	put_name(&b, name);
-	int rc = append_record(s, WAL_REC_DROP, &b, err);
+	int rc = append_record(s, WAL_REC_DROP, &b, name, NULL, err);
 	snap_buf_free(&b);
 	if (rc)
 		return rc;
@@ -389,7 +390,7 @@ static int obs_upsert(void *ctx, es_collection *c, const es_point_in *pts,
 	put_name(&b, es_collection_name(c));
 	snap_put_bytes(&b, body.data, body.len);
 	wal_buf_free(&body);
-	rc = append_record(s, WAL_REC_UPSERT, &b, err);
+	rc = append_record(s, WAL_REC_UPSERT, &b, es_collection_name(c), NULL, err);
 	snap_buf_free(&b);
 	return rc;
 }
@@ -415,7 +416,7 @@ static int obs_delete(void *ctx, es_collection *c, const es_point_id *ids,
 	put_name(&b, es_collection_name(c));
 	snap_put_bytes(&b, body.data, body.len);
 	wal_buf_free(&body);
-	rc = append_record(s, WAL_REC_DELETE, &b, err);
+	rc = append_record(s, WAL_REC_DELETE, &b, es_collection_name(c), NULL, err);
 	snap_buf_free(&b);
 	return rc;
 }
@@ -540,6 +541,7 @@ static int replay_record(void *ctx, uint64_t lsn, uint32_t type, const void *dat
 	rc = es_registry_get(s->reg, name, &col, err);
 	if (rc)
 		return rc;
+	m->last_lsn = lsn;
 	if (type == WAL_REC_UPSERT)
 		rc = replay_upsert(col, body, blen, err);
 	else
@@ -677,7 +679,10 @@ static int load_snapshot(es_store *s, struct meta *m, es_error *err)
 	}
 	rc = es_registry_add(s->reg, c, err);
 	if (!rc) {
-		m->snap_lsn = snapshot_lsn(sn);
+		/* the manifest may say more: a checkpoint that found the collection
+		 * unchanged since this file moved its lsn forward without rewriting */
+		if (snapshot_lsn(sn) > m->snap_lsn)
+			m->snap_lsn = snapshot_lsn(sn);
 		s->st->snapshots_loaded++;
 		s->st->points_loaded += es_collection_count(c);
 	}
@@ -854,15 +859,21 @@ static void note_lsn(void *ctx)
 	n->lsn = es_store_last_lsn(n->s);
 }
 
-static int snapshot_one(es_store *s, es_collection *c, es_error *err)
+/* Snapshot one collection.  rot: the lsn the log was switched at.  A
+ * collection with a snapshot and no record since is not rewritten: its
+ * snapshot still describes it at lsn rot, so only its lsn moves. */
+static int snapshot_one(es_store *s, es_collection *c, uint64_t rot, es_error *err)
 {
 	const char *name = es_collection_name(c);
 	pthread_mutex_lock(&s->meta_mu);
 	struct meta *m = meta_find(s, name);
 	uint64_t cl = m ? m->create_lsn : 0;
+	int idle = m && m->snap_lsn > 0 && m->last_lsn <= m->snap_lsn;
+	if (idle && rot > m->snap_lsn)
+		m->snap_lsn = rot;
 	pthread_mutex_unlock(&s->meta_mu);
-	if (!m)
-		return 0; /* dropped meanwhile */
+	if (!m || idle)
+		return 0; /* dropped meanwhile, or unchanged */
 	char path[4096];
 	snap_path(s, name, cl, path, sizeof path);
 	snapshot_writer *w;
@@ -1011,8 +1022,11 @@ int es_store_checkpoint(es_store *s, const char *name, es_error *err)
 			goto out;
 	}
 	rc = rotate(s, err);
+	pthread_rwlock_rdlock(&s->wal_lk);
+	uint64_t rot = s->segs[s->nsegs - 1];
+	pthread_rwlock_unlock(&s->wal_lk);
 	for (size_t i = 0; i < n && !rc; i++)
-		rc = snapshot_one(s, cols[i], err);
+		rc = snapshot_one(s, cols[i], rot, err);
 	if (!rc)
 		rc = manifest_write(s, err);
 	if (!rc)

@@ -68,6 +68,13 @@ int api_encode_texts(const api_ctx *ctx, const es_encoder *enc,
 		     const char *param, float *vecs, uint64_t *tokens,
 		     api_response *out);
 
+/* The same with encoder flags (ES_ENC_NO_TRUNCATE: a text longer than the
+ * model's max_seq_length is a 422 "input_too_long" instead of truncated). */
+int api_encode_texts_flags(const api_ctx *ctx, const es_encoder *enc,
+			   const char *const *texts, const size_t *lens, size_t n,
+			   unsigned flags, const char *param, float *vecs,
+			   uint64_t *tokens, api_response *out);
+
 /* An id JSON value (integer >= 0 or string) -> es_point_id (borrows). */
 int api_point_id(const json_t *v, es_point_id *id, const char *param,
 		 ju_err *e);

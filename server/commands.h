@@ -29,6 +29,9 @@ int cmd_train(int argc, char **argv);
 /* embedsrv index build|search (server/cmd_index.c). */
 int cmd_index(int argc, char **argv);
 
+/* embedsrv import (server/cmd_import.c). */
+int cmd_import(int argc, char **argv);
+
 /* Print the version block (version, commit, SIMD paths) to stdout. */
 void es_print_version(void);
 

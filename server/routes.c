@@ -208,10 +208,13 @@ int api_dispatch(const api_ctx *ctx, const api_request *req, api_response *out)
 			goto done;
 		}
 	}
-	if (!(rt->flags & ROUTE_OPEN) && !atomic_load(&ctx->ready)) {
+	/* Collections are being recovered until ready: a write now would not be
+	 * logged and a read would see half the data.  (Routes that only encode
+	 * text need nothing recovered.) */
+	if (strncmp(rt->pattern, "/v1/collections", 15) == 0 && !atomic_load(&ctx->ready)) {
 		api_error(out, 503, NULL, "not_ready",
-			  "not ready yet: loading the model or recovering data; retry when "
-			  "GET /readyz answers 200");
+			  "not ready yet: recovering collections from the data directory; "
+			  "retry when GET /readyz answers 200");
 		goto done;
 	}
 	rt->handler(&c, out);

@@ -550,6 +550,98 @@ START_TEST(test_auto_checkpoint)
 }
 END_TEST
 
+START_TEST(test_bulk_insert_then_snapshot)
+{
+	es_error err;
+	es_registry *r = new_reg();
+	es_store *s = open_store(r, NULL, NULL);
+	make_coll(r, "bulk", DIM);
+	enum { N = 600 };
+	uint64_t *ids = malloc(N * sizeof *ids);
+	float *v = malloc(N * DIM * sizeof *v);
+	for (uint64_t i = 0; i < N; i++) {
+		ids[i] = 2 * i; /* even: numeric ids, as put_range uses */
+		vec_for(2 * i, 1, v + i * DIM);
+	}
+	es_pool *pool = es_pool_new(2);
+	es_collection *c;
+	ck_assert_int_eq(es_registry_get(r, "bulk", &c, &err), 0);
+	ck_assert_int_eq(es_collection_bulk_insert(c, ids, v, N, pool, &err), 0);
+	ck_assert_uint_eq(es_collection_count(c), N);
+	/* existing ids are refused and nothing is added */
+	ck_assert_int_eq(es_collection_bulk_insert(c, ids + 5, v, 3, pool, &err), ES_EEXIST);
+	ck_assert_uint_eq(es_collection_count(c), N);
+	float got[DIM];
+	es_point_id id = {0, 42, NULL, 0};
+	ck_assert_int_eq(es_collection_get_vector(c, &id, got, &err), 0);
+	es_collection_release(c);
+	/* normal writes on top, then the snapshot makes the bulk part durable */
+	ck_assert_int_eq(put_range(r, "bulk", 1, 40, 2, &err), 0);
+	ck_assert_int_eq(es_store_checkpoint(s, "bulk", &err), 0);
+	ck_assert_int_eq(put_range(r, "bulk", 41, 60, 3, &err), 0);
+	char *before = dump_collection(r, "bulk");
+	ck_assert_int_eq(es_store_close(s, 0, &err), 0);
+	es_registry_free(r);
+	r = new_reg();
+	s = open_store(r, NULL, NULL);
+	char *after = dump_collection(r, "bulk");
+	ck_assert_str_eq(before, after);
+	free(before);
+	free(after);
+	ck_assert_int_eq(es_store_close(s, 0, &err), 0);
+	es_registry_free(r);
+	es_pool_free(pool);
+	free(ids);
+	free(v);
+}
+END_TEST
+
+static ino_t snap_inode(const char *name)
+{
+	char p[600];
+	snprintf(p, sizeof p, "%s/snap/%s", dir, name);
+	struct stat sb;
+	return stat(p, &sb) == 0 ? sb.st_ino : 0;
+}
+
+START_TEST(test_idle_collection_not_rewritten)
+{
+	es_error err;
+	es_registry *r = new_reg();
+	es_store *s = open_store(r, NULL, NULL);
+	make_coll(r, "idle", DIM);  /* lsn 1 */
+	make_coll(r, "busy", DIM);  /* lsn 2 */
+	ck_assert_int_eq(put_range(r, "idle", 0, 100, 1, &err), 0);
+	ck_assert_int_eq(es_store_checkpoint(s, NULL, &err), 0);
+	ino_t ino = snap_inode("idle@1.snap");
+	ck_assert_uint_ne(ino, 0);
+	for (int round = 0; round < 3; round++) {
+		ck_assert_int_eq(put_range(r, "busy", (uint64_t)round * 10,
+					   (uint64_t)round * 10 + 10, 1, &err), 0);
+		ck_assert_int_eq(es_store_checkpoint(s, NULL, &err), 0);
+		/* the idle snapshot is kept as it is, yet the log is truncated */
+		ck_assert_uint_eq(snap_inode("idle@1.snap"), ino);
+		ck_assert_uint_eq(count_files("wal", ".log"), 1);
+	}
+	ck_assert_int_eq(put_range(r, "busy", 100, 110, 2, &err), 0);
+	char *bi = dump_collection(r, "idle"), *bb = dump_collection(r, "busy");
+	ck_assert_int_eq(es_store_close(s, 0, &err), 0);
+	es_registry_free(r);
+	r = new_reg();
+	s = open_store(r, NULL, NULL);
+	char *ai = dump_collection(r, "idle"), *ab = dump_collection(r, "busy");
+	ck_assert_str_eq(bi, ai);
+	ck_assert_str_eq(bb, ab);
+	/* a write makes it dirty again: the next checkpoint rewrites it */
+	ck_assert_int_eq(put_range(r, "idle", 500, 501, 1, &err), 0);
+	ck_assert_int_eq(es_store_checkpoint(s, NULL, &err), 0);
+	ck_assert_uint_ne(snap_inode("idle@1.snap"), ino);
+	free(bi); free(bb); free(ai); free(ab);
+	ck_assert_int_eq(es_store_close(s, 0, &err), 0);
+	es_registry_free(r);
+}
+END_TEST
+
 Suite *store_suite(void)
 {
 	Suite *s = suite_create("store");
@@ -561,6 +653,8 @@ Suite *store_suite(void)
 	tcase_add_test(tc, test_disk_errors_change_nothing);
 	tcase_add_test(tc, test_damaged_files);
 	tcase_add_test(tc, test_auto_checkpoint);
+	tcase_add_test(tc, test_bulk_insert_then_snapshot);
+	tcase_add_test(tc, test_idle_collection_not_rewritten);
 	suite_add_tcase(s, tc);
 	return s;
 }

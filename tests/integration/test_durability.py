@@ -16,6 +16,11 @@ Against the real binary (standard library only):
      byte inside the log stops the start (exit 1, file and offset named)
      until --recover; a flipped byte in a snapshot stops the start naming
      the file.
+  5. disk full: with RLIMIT_FSIZE the log's write fails (EFBIG): the upsert
+     answers 507, nothing of it is visible, reads and search go on, and
+     after a restart exactly the acknowledged points are there.
+  4. import: `embedsrv import` bulk-loads a float32 file into a data dir;
+     the server starts with it (count, vectors, search).
 """
 import glob
 import http.client
@@ -25,6 +30,7 @@ import random
 import shutil
 import signal
 import socket
+import struct
 import subprocess
 import sys
 import tempfile
@@ -384,6 +390,91 @@ def test_damage(tmp):
     a.stop()
 
 
+# ------------------------------------------------------------- 5. disk full
+def test_disk_full(tmp):
+    """A real kernel write error: RLIMIT_FSIZE makes write() fail with EFBIG
+    (SIGXFSZ ignored, which exec keeps), which the log reports as no space."""
+    import resource
+    data = os.path.join(tmp, "full")
+    limit = 64 * 1024
+
+    def limited():
+        signal.signal(signal.SIGXFSZ, signal.SIG_IGN)
+        resource.setrlimit(resource.RLIMIT_FSIZE, (limit, limit))
+
+    port = free_port()
+    proc = subprocess.Popen(
+        [BIN, "serve", "--model", MODEL, "--host", "127.0.0.1", "--port", str(port),
+         "--quiet", "--data-dir", data], stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE, preexec_fn=limited)
+    srv = Server.__new__(Server)
+    srv.port, srv.proc = port, proc
+    deadline = time.time() + 60
+    while time.time() < deadline:
+        try:
+            if srv.req("GET", "/readyz", timeout=2)[0] == 200:
+                break
+        except OSError:
+            time.sleep(0.05)
+    st, _ = srv.req("PUT", "/v1/collections/f", {"dim": DIM, "metric": "l2"})
+    check(st in (200, 201), "create under a file-size limit")
+    acked, refused = [], None
+    for b in range(200):
+        pts = [{"id": b * 20 + i, "vector": vec(b * 20 + i), "payload": {"b": b}}
+               for i in range(20)]
+        st, body = srv.req("PUT", "/v1/collections/f/points", {"points": pts})
+        if st == 200:
+            acked.extend(p["id"] for p in pts)
+            continue
+        refused = (st, body, [p["id"] for p in pts])
+        break
+    check(refused is not None and refused[0] == 507 and
+          refused[1]["error"]["code"] == "no_space",
+          "a full disk answers 507 no_space: %s" % (refused and refused[:2],))
+    if refused:
+        st, _ = get_point(srv, "f", refused[2][0])
+        check(st == 404, "nothing of the refused batch is visible")
+        st, _ = get_point(srv, "f", acked[-1])
+        check(st == 200, "reads keep working after the disk error")
+        st, body = srv.req("POST", "/v1/collections/f/search", {"vector": vec(3), "k": 3})
+        check(st == 200 and body["result"][0]["id"] == 3, "search keeps working")
+    rc, err = srv.stop()  # the final snapshot cannot be written either
+    check(rc == 0, "clean stop even though the final snapshot failed: %s" % err[-300:])
+    srv = Server(data)
+    got = snapshot_state(srv, "f", acked + (refused[2] if refused else []))
+    check(all(got[i] is not None for i in acked), "every acknowledged point is back")
+    check(not refused or all(got[i] is None for i in refused[2]),
+          "the refused batch is absent after restart")
+    srv.stop()
+
+
+# ----------------------------------------------------------------- 4. import
+def test_import(tmp):
+    data = os.path.join(tmp, "import")
+    base = os.path.join(tmp, "base.f32")
+    rows = [vec(7000 + i) for i in range(300)]
+    with open(base, "wb") as f:
+        for r in rows:
+            f.write(struct.pack("<%df" % DIM, *r))
+    p = subprocess.run([BIN, "import", "--data-dir", data, "--collection", "imp",
+                        "--input", base, "--dim", str(DIM), "--metric", "l2",
+                        "--first-id", "1000"], capture_output=True, text=True)
+    check(p.returncode == 0, "import: %s" % p.stderr[-300:])
+    p = subprocess.run([BIN, "import", "--data-dir", data, "--collection", "imp",
+                        "--input", base, "--dim", str(DIM), "--first-id", "1000"],
+                       capture_output=True, text=True)
+    check(p.returncode == 1 and "exists" in p.stderr, "re-import of the same ids refused: %s"
+          % p.stderr[-200:])
+    srv = Server(data)
+    st, body = srv.req("GET", "/v1/collections/imp")
+    check(st == 200 and body["result"].get("count") == 300, "imported count: %s %s" % (st, body))
+    st, body = get_point(srv, "imp", 1007)
+    check(st == 200 and body["result"]["vector"] == rows[7], "imported vector bit-exact")
+    st, body = srv.req("POST", "/v1/collections/imp/search", {"vector": rows[9], "k": 1})
+    check(st == 200 and body["result"][0]["id"] == 1009, "search finds an imported point")
+    srv.stop()
+
+
 def main():
     if not os.path.exists(MODEL):
         print("SKIP: no model at", MODEL)
@@ -393,6 +484,8 @@ def main():
     try:
         test_restart(tmp)
         test_damage(tmp)
+        test_import(tmp)
+        test_disk_full(tmp)
         test_crash(tmp)
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
