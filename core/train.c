@@ -413,6 +413,20 @@ static inline int sig_index(float x)
 	return (int)((x + SIG_MAX) * (SIG_SIZE / SIG_MAX / 2.0f) + 0.5f);
 }
 
+/* grad += g * o; o += g * h — the two updates of one prediction fused into
+ * one pass over o.  A plain loop that the compiler vectorises; the clones
+ * are picked at run time (ifunc) by the CPU's features. */
+__attribute__((target_clones("avx2", "default")))
+static void update_pair(float *restrict grad, float *restrict o,
+			const float *restrict h, float g, size_t n)
+{
+	for (size_t i = 0; i < n; i++) {
+		float oi = o[i];
+		grad[i] += g * oi;
+		o[i] = oi + g * h[i];
+	}
+}
+
 /* One logistic prediction: h against out row `target` with `label`.
  * Accumulates into grad, updates the out row, returns the loss. */
 static inline float predict(const trainer *tr, const float *h, float *grad,
@@ -422,8 +436,7 @@ static inline float predict(const trainer *tr, const float *h, float *grad,
 	float f = tr->k->dot(h, o, tr->dim);
 	int i = sig_index(f);
 	float g = (label - tr->sig[i]) * lr;
-	tr->k->axpy(g, o, grad, tr->dim);
-	tr->k->axpy(g, h, o, tr->dim);
+	update_pair(grad, o, h, g, tr->dim);
 	return label > 0.5f ? tr->nls[i] : tr->nls[SIG_SIZE - i];
 }
 

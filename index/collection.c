@@ -22,6 +22,7 @@
 #include <math.h>
 #include <pthread.h>
 #include <stdatomic.h>
+#include <inttypes.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -983,4 +984,324 @@ int es_registry_list(es_registry *r, es_collection ***out, size_t *n,
 	qsort(a, *n, sizeof *a, cmp_col);
 	*out = a;
 	return 0;
+}
+
+/* --- persistence (snapshots; index/store.c) ------------------------------
+ *
+ * Layout (little-endian): magic "ESCOLL01", u32 version 1, u32 dim,
+ * u32 metric, u32 M, u32 ef_construction, u32 int8, 128 bytes model name,
+ * u64 slots; per slot u8 live, and for live slots: u8 is_str, then u64 num
+ * or (u32 len, bytes), u32 payload length (0xFFFFFFFF: none), payload bytes;
+ * then the HNSW index (hnsw_write), whose labels are the slot numbers, so the
+ * graph is restored as it was (no rebuild, vectors bit-exact).  The loader
+ * treats every byte as hostile and cross-checks the index against the slots.
+ */
+#define COLL_MAGIC "ESCOLL01"
+#define COLL_NO_PAYLOAD 0xFFFFFFFFu
+
+static int fw_u32(FILE *f, uint32_t v)
+{
+	unsigned char b[4] = {(unsigned char)v, (unsigned char)(v >> 8),
+			      (unsigned char)(v >> 16), (unsigned char)(v >> 24)};
+	return fwrite(b, 1, 4, f) == 4 ? 0 : -1;
+}
+
+static int fw_u64(FILE *f, uint64_t v)
+{
+	return fw_u32(f, (uint32_t)v) || fw_u32(f, (uint32_t)(v >> 32)) ? -1 : 0;
+}
+
+static int fr_u32(FILE *f, uint32_t *v)
+{
+	unsigned char b[4];
+	if (fread(b, 1, 4, f) != 4)
+		return -1;
+	*v = (uint32_t)b[0] | (uint32_t)b[1] << 8 | (uint32_t)b[2] << 16 |
+	     (uint32_t)b[3] << 24;
+	return 0;
+}
+
+static int fr_u64(FILE *f, uint64_t *v)
+{
+	uint32_t lo, hi;
+	if (fr_u32(f, &lo) || fr_u32(f, &hi))
+		return -1;
+	*v = (uint64_t)hi << 32 | lo;
+	return 0;
+}
+
+int es_collection_save(es_collection *c, FILE *f,
+		       void (*locked)(void *ctx), void *ctx, es_error *err)
+{
+	int rc = 0;
+	pthread_rwlock_rdlock(&c->lk);
+	if (locked)
+		locked(ctx);
+	int bad = fwrite(COLL_MAGIC, 1, 8, f) != 8;
+	bad |= fw_u32(f, 1) | fw_u32(f, c->p.dim) | fw_u32(f, (uint32_t)c->p.metric) |
+	       fw_u32(f, c->p.M) | fw_u32(f, c->p.ef_construction) |
+	       fw_u32(f, (uint32_t)c->p.quantize_int8);
+	bad |= fwrite(c->p.model, 1, sizeof c->p.model, f) != sizeof c->p.model;
+	bad |= fw_u64(f, c->npts);
+	for (size_t i = 0; i < c->npts && !bad; i++) {
+		const pt *q = &c->pts[i];
+		bad |= fputc(q->live ? 1 : 0, f) == EOF;
+		if (!q->live)
+			continue;
+		bad |= fputc(q->is_str ? 1 : 0, f) == EOF;
+		if (q->is_str)
+			bad |= fw_u32(f, (uint32_t)q->slen) ||
+			       fwrite(q->str, 1, q->slen, f) != q->slen;
+		else
+			bad |= fw_u64(f, q->num);
+		if (q->payload)
+			bad |= fw_u32(f, (uint32_t)q->plen) ||
+			       (q->plen && fwrite(q->payload, 1, q->plen, f) != q->plen);
+		else
+			bad |= fw_u32(f, COLL_NO_PAYLOAD);
+	}
+	if (bad)
+		rc = es_err(err, ES_EIO, "collection '%s': writing the snapshot failed", c->name);
+	else
+		rc = hnsw_write(c->h, f, err);
+	pthread_rwlock_unlock(&c->lk);
+	return rc;
+}
+
+int es_collection_load(FILE *f, const char *name, const es_payload_hooks *hooks,
+		       es_collection **out, es_error *err)
+{
+	int rc = 0;
+	*out = NULL;
+	char magic[8];
+	uint32_t ver, dim, metric, M, efc, q8;
+	es_collection_params p;
+	memset(&p, 0, sizeof p);
+	if (fread(magic, 1, 8, f) != 8 || memcmp(magic, COLL_MAGIC, 8) != 0)
+		return es_err(err, ES_ECORRUPT, "collection '%s': bad magic", name);
+	if (fr_u32(f, &ver) || fr_u32(f, &dim) || fr_u32(f, &metric) || fr_u32(f, &M) ||
+	    fr_u32(f, &efc) || fr_u32(f, &q8) ||
+	    fread(p.model, 1, sizeof p.model, f) != sizeof p.model)
+		return es_err(err, ES_ECORRUPT, "collection '%s': header cut short", name);
+	if (ver != 1)
+		return es_err(err, ES_EUNSUPPORTED, "collection '%s': format version %u", name, ver);
+	if (metric > ES_METRIC_L2 || q8 > 1)
+		return es_err(err, ES_ECORRUPT, "collection '%s': bad metric or flags", name);
+	p.model[sizeof p.model - 1] = '\0';
+	p.dim = dim;
+	p.metric = (es_metric)metric;
+	p.M = M;
+	p.ef_construction = efc;
+	p.quantize_int8 = (int)q8;
+	es_collection *c = NULL;
+	rc = es_collection_new(name, &p, hooks, &c, err);
+	if (rc)
+	{
+		es_err_prefix(err, rc, "collection '%s' in snapshot", name);
+		if (err)
+			err->code = ES_ECORRUPT;
+		return ES_ECORRUPT;
+	}
+	uint64_t n;
+	if (fr_u64(f, &n) || n > ((uint64_t)1 << 40)) {
+		rc = es_err(err, ES_ECORRUPT, "collection '%s': bad point count", name);
+		goto fail;
+	}
+	/* grow as slots are read, so a hostile count cannot force a huge malloc */
+	for (uint64_t i = 0; i < n; i++) {
+		if (c->npts == c->cap) {
+			size_t ncap = c->cap ? c->cap * 2 : 64;
+			pt *np = realloc(c->pts, ncap * sizeof *np);
+			if (!np) {
+				rc = es_err(err, ES_ENOMEM, "out of memory loading '%s'", name);
+				goto fail;
+			}
+			memset(np + c->cap, 0, (ncap - c->cap) * sizeof *np);
+			c->pts = np;
+			c->cap = ncap;
+		}
+		pt *q = &c->pts[c->npts++];
+		int live = fgetc(f);
+		if (live == 0)
+			continue;
+		int is_str = live == 1 ? fgetc(f) : EOF;
+		if (is_str != 0 && is_str != 1) {
+			rc = es_err(err, ES_ECORRUPT, "collection '%s': slot %" PRIu64 ": bad flags", name, i);
+			goto fail;
+		}
+		q->is_str = (unsigned char)is_str;
+		if (is_str) {
+			uint32_t len;
+			if (fr_u32(f, &len) || len == 0 || len > ES_POINT_ID_STR_MAX ||
+			    !(q->str = malloc(len + 1)) || fread(q->str, 1, len, f) != len) {
+				rc = es_err(err, ES_ECORRUPT, "collection '%s': slot %" PRIu64 ": bad id", name, i);
+				goto fail;
+			}
+			q->str[len] = '\0';
+			q->slen = len;
+		} else if (fr_u64(f, &q->num)) {
+			rc = es_err(err, ES_ECORRUPT, "collection '%s': slot %" PRIu64 ": bad id", name, i);
+			goto fail;
+		}
+		uint32_t plen;
+		if (fr_u32(f, &plen)) {
+			rc = es_err(err, ES_ECORRUPT, "collection '%s': slot %" PRIu64 ": cut short", name, i);
+			goto fail;
+		}
+		if (plen != COLL_NO_PAYLOAD) {
+			if (plen > ((uint32_t)1 << 30) || !(q->payload = malloc((size_t)plen + 1)) ||
+			    fread(q->payload, 1, plen, f) != plen) {
+				rc = es_err(err, ES_ECORRUPT, "collection '%s': slot %" PRIu64 ": bad payload",
+					    name, i);
+				goto fail;
+			}
+			q->payload[plen] = '\0';
+			q->plen = plen;
+			c->payload_bytes += plen;
+			if (c->hooks.parse)
+				q->parsed = c->hooks.parse(q->payload, q->plen);
+		}
+		es_point_id id = pt_id(q);
+		if (es_point_id_check(&id, NULL) != 0) {
+			rc = es_err(err, ES_ECORRUPT, "collection '%s': slot %" PRIu64 ": invalid id", name, i);
+			goto fail;
+		}
+		q->hash = id_hash(&id);
+		q->live = 1;
+		if (tab_reserve(c, 1) != 0) {
+			rc = es_err(err, ES_ENOMEM, "out of memory loading '%s'", name);
+			goto fail;
+		}
+		if (tab_find(c, &id, q->hash) >= 0) {
+			rc = es_err(err, ES_ECORRUPT, "collection '%s': slot %" PRIu64 ": duplicate id",
+				    name, i);
+			goto fail;
+		}
+		tab_put(c->tab, c->tcap, q->hash, i);
+		c->live++;
+	}
+	hnsw *h = NULL;
+	rc = hnsw_read(f, &h, err);
+	if (rc) {
+		es_err_prefix(err, rc, "collection '%s'", name);
+		goto fail;
+	}
+	const hnsw_params *hp = hnsw_get_params(h);
+	if (hp->dim != p.dim || hp->metric != p.metric || hnsw_count(h) != c->live) {
+		hnsw_free(h);
+		rc = es_err(err, ES_ECORRUPT, "collection '%s': index does not match its points "
+			    "(dim %u/%u, %zu/%zu points)", name, hp->dim, p.dim, hnsw_count(h), c->live);
+		goto fail;
+	}
+	for (size_t i = 0; i < c->npts; i++)
+		if (c->pts[i].live && !hnsw_contains(h, i)) {
+			hnsw_free(h);
+			rc = es_err(err, ES_ECORRUPT, "collection '%s': point in slot %zu is missing "
+				    "from the index", name, i);
+			goto fail;
+		}
+	if (fgetc(f) != EOF) {
+		hnsw_free(h);
+		rc = es_err(err, ES_ECORRUPT, "collection '%s': stray bytes after the index", name);
+		goto fail;
+	}
+	hnsw_free(c->h);
+	c->h = h;
+	*out = c;
+	return 0;
+fail:
+	es_collection_release(c);
+	return rc;
+}
+
+int es_registry_add(es_registry *r, es_collection *c, es_error *err)
+{
+	int rc = 0;
+	pthread_mutex_lock(&r->mu);
+	if (reg_find(r, c->name) >= 0) {
+		rc = es_err(err, ES_EEXIST, "collection '%s' already exists", c->name);
+		goto out;
+	}
+	if (r->n == r->cap) {
+		size_t ncap = r->cap ? r->cap * 2 : 8;
+		es_collection **nc = realloc(r->cols, ncap * sizeof *nc);
+		if (!nc) {
+			rc = es_err(err, ES_ENOMEM, "out of memory adding collection '%s'", c->name);
+			goto out;
+		}
+		r->cols = nc;
+		r->cap = ncap;
+	}
+	es_collection_retain(c);
+	c->reg = r;
+	r->cols[r->n++] = c;
+out:
+	pthread_mutex_unlock(&r->mu);
+	return rc;
+}
+
+const es_payload_hooks *es_registry_payload_hooks(es_registry *r)
+{
+	return r->has_hooks ? &r->hooks : NULL;
+}
+
+int es_collection_bulk_insert(es_collection *c, const uint64_t *ids,
+			      const float *vecs, size_t n, es_pool *pool,
+			      es_error *err)
+{
+	int rc = 0;
+	uint64_t *labels = malloc((n ? n : 1) * sizeof *labels);
+	if (!labels)
+		return es_err(err, ES_ENOMEM, "out of memory for %zu labels", n);
+	pthread_rwlock_wrlock(&c->lk);
+	if (c->npts + n > c->cap) {
+		size_t ncap = c->cap ? c->cap : 64;
+		while (ncap < c->npts + n)
+			ncap *= 2;
+		pt *np = realloc(c->pts, ncap * sizeof *np);
+		if (!np) {
+			rc = es_err(err, ES_ENOMEM, "out of memory for %zu points", n);
+			goto out;
+		}
+		memset(np + c->cap, 0, (ncap - c->cap) * sizeof *np);
+		c->pts = np;
+		c->cap = ncap;
+	}
+	if (tab_reserve(c, n) != 0) {
+		rc = es_err(err, ES_ENOMEM, "out of memory for %zu points", n);
+		goto out;
+	}
+	for (size_t i = 0; i < n; i++) {
+		es_point_id id = {0, ids[i], NULL, 0};
+		uint64_t h = id_hash(&id);
+		if (tab_find(c, &id, h) >= 0) {
+			rc = es_err(err, ES_EEXIST, "point %llu exists already (bulk insert adds "
+				    "new points only)", (unsigned long long)ids[i]);
+			goto undo;
+		}
+		pt *q = &c->pts[c->npts + i];
+		memset(q, 0, sizeof *q);
+		q->hash = h;
+		q->num = ids[i];
+		q->live = 1;
+		labels[i] = c->npts + i;
+		tab_put(c->tab, c->tcap, h, labels[i]);
+	}
+	rc = hnsw_add_batch(c->h, labels, vecs, n, pool, err);
+	if (!rc) {
+		c->npts += n;
+		c->live += n;
+		goto out;
+	}
+	for (size_t i = 0; i < n; i++)
+		hnsw_delete(c->h, labels[i]);
+undo: /* every slot reserved above goes */
+	for (size_t l = c->npts; l < c->cap && c->pts[l].live; l++) {
+		tab_remove(c, l);
+		memset(&c->pts[l], 0, sizeof c->pts[l]);
+	}
+out:
+	pthread_rwlock_unlock(&c->lk);
+	free(labels);
+	return rc;
 }

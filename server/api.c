@@ -111,6 +111,14 @@ void api_ctx_free(api_ctx *c)
 	free(c);
 }
 
+void api_ctx_set_snapshot(api_ctx *ctx,
+			  int (*fn)(void *fctx, const char *name, es_error *err),
+			  void *fctx)
+{
+	ctx->snapshot = fn;
+	ctx->snapshot_ctx = fctx;
+}
+
 void api_ctx_set_ready(api_ctx *ctx, int ready)
 {
 	atomic_store(&ctx->ready, ready);
@@ -218,6 +226,14 @@ int api_encode_texts(const api_ctx *ctx, const es_encoder *enc,
 		     const char *param, float *vecs, uint64_t *tokens,
 		     api_response *out)
 {
+	return api_encode_texts_flags(ctx, enc, texts, lens, n, 0, param, vecs, tokens, out);
+}
+
+int api_encode_texts_flags(const api_ctx *ctx, const es_encoder *enc,
+			   const char *const *texts, const size_t *lens, size_t n,
+			   unsigned flags, const char *param, float *vecs,
+			   uint64_t *tokens, api_response *out)
+{
 	for (size_t i = 0; i < n; i++) {
 		size_t chars = ju_utf8_chars(texts[i], lens[i]);
 		if (chars > ctx->limits.max_input_chars) {
@@ -235,7 +251,14 @@ int api_encode_texts(const api_ctx *ctx, const es_encoder *enc,
 	}
 	es_error err;
 	es_error_clear(&err);
-	int rc = es_encoder_encode_batch(enc, texts, lens, n, 0, vecs, infos, NULL, &err);
+	int rc = es_encoder_encode_batch(enc, texts, lens, n, flags, vecs, infos, NULL, &err);
+	if (rc == ES_ERANGE && (flags & ES_ENC_NO_TRUNCATE)) {
+		api_error(out, 422, param, "input_too_long", "%s (\"truncate\": false)",
+			  err.msg[0] ? err.msg : "a text is longer than the model's max_seq_length");
+		if (infos != stackinfo)
+			free(infos);
+		return -1;
+	}
 	if (rc) {
 		api_error_es(out, rc, &err, param);
 		if (infos != stackinfo)

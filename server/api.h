@@ -58,8 +58,15 @@ typedef struct api_ctx api_ctx;
 int api_ctx_new(const api_config *cfg, api_ctx **out, es_error *err);
 void api_ctx_free(api_ctx *ctx);
 
-/* /readyz answers 200 only once this is set (model loaded, data recovered). */
+/* /readyz answers 200 only once this is set (model loaded, data recovered);
+ * until then the /v1/collections routes answer 503 not_ready. */
 void api_ctx_set_ready(api_ctx *ctx, int ready);
+
+/* Where POST /v1/collections/{name}/snapshot goes (the durability layer);
+ * fn NULL: the route answers that persistence is off.  Set before ready. */
+void api_ctx_set_snapshot(api_ctx *ctx,
+			  int (*fn)(void *fctx, const char *name, es_error *err),
+			  void *fctx);
 
 api_metrics *api_ctx_metrics(const api_ctx *ctx);
 const api_limits *api_ctx_limits(const api_ctx *ctx);
@@ -94,7 +101,10 @@ typedef struct api_response {
 int api_dispatch(const api_ctx *ctx, const api_request *req, api_response *out);
 
 /* The fuzzing / test entry point: a request with Content-Type
- * application/json and no Authorization header. */
+ * application/json and no Authorization header.  Build the ctx with
+ * api_ctx_new (registry from es_registry_new(api_payload_hooks(), ...)) and
+ * call api_ctx_set_ready(ctx, 1) first, or every route but /healthz and
+ * /readyz answers 503 not_ready.  See tests/test_routes.c. */
 int api_handle(const api_ctx *ctx, const char *method, const char *path,
 	       const char *body, size_t len, api_response *out);
 

@@ -121,6 +121,32 @@ void api_h_coll_get(api_call *c, api_response *out)
 	es_collection_release(col);
 }
 
+void api_h_coll_snapshot(api_call *c, api_response *out)
+{
+	es_collection *col;
+	es_error err;
+	es_error_clear(&err);
+	int rc = es_registry_get(c->ctx->reg, c->name, &col, &err);
+	if (rc) {
+		api_error_es(out, rc, &err, "name");
+		return;
+	}
+	size_t count = es_collection_count(col);
+	es_collection_release(col);
+	if (!c->ctx->snapshot) {
+		api_error(out, 409, NULL, "persistence_off",
+			  "persistence is off: start the server with --data-dir to take snapshots");
+		return;
+	}
+	rc = c->ctx->snapshot(c->ctx->snapshot_ctx, c->name, &err);
+	if (rc) {
+		api_error_es(out, rc, &err, rc == ES_ENOTFOUND ? "name" : NULL);
+		return;
+	}
+	api_ok(out, 200, json_pack("{s:{s:b,s:I}}", "result", "snapshot", 1, "points",
+				   (json_int_t)count));
+}
+
 void api_h_coll_delete(api_call *c, api_response *out)
 {
 	es_error err;

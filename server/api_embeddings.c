@@ -8,6 +8,8 @@
  * float | base64 (little-endian float32, what the Python client asks for by
  * default), `dimensions` accepted only when it equals the model's, unknown
  * fields ignored as OpenAI's own server tolerates new client fields.
+ * Extension: `"truncate": false` makes a text longer than the model's
+ * max_seq_length a 422 instead of being cut (BERT models).
  */
 #include <math.h>
 #include <stdlib.h>
@@ -94,7 +96,11 @@ void api_h_embeddings(api_call *c, api_response *out)
 		api_error_ju(out, &e);
 		return;
 	}
-	int b64 = 0;
+	int b64 = 0, truncate = 1;
+	if (ju_get_bool(j, "truncate", 1, &truncate, &e)) {
+		api_error_ju(out, &e);
+		return;
+	}
 	if (fmt) {
 		if (strcmp(fmt, "base64") == 0) {
 			b64 = 1;
@@ -132,7 +138,8 @@ void api_h_embeddings(api_call *c, api_response *out)
 		api_error(out, 503, NULL, "out_of_memory", "out of memory");
 		goto out;
 	}
-	if (api_encode_texts(ctx, enc, texts, lens, n, "input", vecs, &tokens, out))
+	if (api_encode_texts_flags(ctx, enc, texts, lens, n, truncate ? 0 : ES_ENC_NO_TRUNCATE,
+				   "input", vecs, &tokens, out))
 		goto out;
 	/* Written by hand: this is the hottest route, and jansson's number
 	 * formatting (printf per float) was most of its cost. */

@@ -25,6 +25,8 @@ struct api_ctx {
 	unsigned threads;
 	api_metrics *metrics;
 	atomic_int ready;
+	int (*snapshot)(void *fctx, const char *name, es_error *err);
+	void *snapshot_ctx;
 	double start_time;
 };
 
@@ -66,6 +68,13 @@ int api_encode_texts(const api_ctx *ctx, const es_encoder *enc,
 		     const char *param, float *vecs, uint64_t *tokens,
 		     api_response *out);
 
+/* The same with encoder flags (ES_ENC_NO_TRUNCATE: a text longer than the
+ * model's max_seq_length is a 422 "input_too_long" instead of truncated). */
+int api_encode_texts_flags(const api_ctx *ctx, const es_encoder *enc,
+			   const char *const *texts, const size_t *lens, size_t n,
+			   unsigned flags, const char *param, float *vecs,
+			   uint64_t *tokens, api_response *out);
+
 /* An id JSON value (integer >= 0 or string) -> es_point_id (borrows). */
 int api_point_id(const json_t *v, es_point_id *id, const char *param,
 		 ju_err *e);
@@ -78,6 +87,7 @@ json_t *api_point_json(const es_point_out *p, uint32_t dim, int score);
 /* Handlers (one file per resource). */
 void api_h_healthz(api_call *c, api_response *out);
 void api_h_readyz(api_call *c, api_response *out);
+void api_h_coll_snapshot(api_call *c, api_response *out);
 void api_h_metrics(api_call *c, api_response *out);
 void api_h_info(api_call *c, api_response *out);
 void api_h_models(api_call *c, api_response *out);

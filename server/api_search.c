@@ -168,9 +168,40 @@ static int filter_fn(void *ctx, const es_point_view *p)
 	return 1;
 }
 
-/* One query -> a JSON array of hits, or NULL with out filled. */
-static json_t *run_query(api_call *c, es_collection *col, const json_t *q,
-			 const char *prefix, api_response *out)
+/* One hit as JSON text.  Payloads are stored as compact JSON (written by
+ * ju_dump at upsert), so they are copied through without re-parsing. */
+static void put_hit(ju_buf *b, const es_point_out *h, uint32_t dim)
+{
+	char num[32];
+	ju_buf_str(b, "{\"id\":");
+	if (h->id.is_str) {
+		json_t *s = json_stringn(h->id.str, h->id.len);
+		char *t = s ? json_dumps(s, JSON_ENCODE_ANY) : NULL;
+		if (t)
+			ju_buf_str(b, t);
+		else
+			b->oom = 1;
+		free(t);
+		json_decref(s);
+	} else {
+		ju_buf_u64(b, h->id.num);
+	}
+	ju_buf_str(b, ",\"score\":");
+	ju_buf_put(b, num, ju_fmt_float(h->score, num));
+	if (h->payload) {
+		ju_buf_str(b, ",\"payload\":");
+		ju_buf_put(b, h->payload, h->payload_len);
+	}
+	if (h->vector) {
+		ju_buf_str(b, ",\"vector\":");
+		ju_buf_floats(b, h->vector, dim);
+	}
+	ju_buf_put(b, "}", 1);
+}
+
+/* One query: appends a JSON array of hits to b; -1 with out filled. */
+static int run_query(api_call *c, es_collection *col, const json_t *q,
+		     const char *prefix, ju_buf *b, api_response *out)
 {
 	static const char *const keys[] = {"text", "vector", "id", "k", "ef",
 					   "score_threshold", "filter", "with_payload",
@@ -179,12 +210,12 @@ static json_t *run_query(api_call *c, es_collection *col, const json_t *q,
 	ju_err e;
 	e.status = 0;
 	uint32_t dim = es_collection_get_params(col)->dim;
-	json_t *res = NULL;
+	int res = -1;
 	filter *flt = NULL;
 	float *qv = malloc(dim * sizeof *qv);
 	if (!qv) {
 		api_error(out, 503, NULL, "out_of_memory", "out of memory");
-		return NULL;
+		return -1;
 	}
 	es_search_req rq;
 	memset(&rq, 0, sizeof rq);
@@ -256,10 +287,15 @@ static json_t *run_query(api_call *c, es_collection *col, const json_t *q,
 		api_error_es(out, rc, &err, NULL);
 		goto out;
 	}
-	res = json_array();
-	for (size_t i = 0; i < nh; i++)
-		json_array_append_new(res, api_point_json(&hits[i], dim, 1));
+	ju_buf_put(b, "[", 1);
+	for (size_t i = 0; i < nh; i++) {
+		if (i)
+			ju_buf_put(b, ",", 1);
+		put_hit(b, &hits[i], dim);
+	}
+	ju_buf_put(b, "]", 1);
 	es_hits_free(hits, nh);
+	res = 0;
 	goto out;
 bad:
 	api_error_ju(out, &e);
@@ -267,6 +303,20 @@ out:
 	free(qv);
 	free(flt);
 	return res;
+}
+
+/* Hand the hand-written JSON in b to the response. */
+static void set_text(api_response *out, ju_buf *b)
+{
+	if (b->oom) {
+		free(b->s);
+		api_error(out, 503, NULL, "out_of_memory", "out of memory");
+		return;
+	}
+	out->status = 200;
+	out->text = b->s;
+	out->text_len = b->len;
+	out->content_type = "application/json";
 }
 
 void api_h_search(api_call *c, api_response *out)
@@ -298,23 +348,30 @@ void api_h_search(api_call *c, api_response *out)
 				  c->ctx->limits.max_searches, n);
 			goto out;
 		}
-		json_t *all = json_array();
+		ju_buf b = {0};
+		ju_buf_str(&b, "{\"result\":[");
 		for (size_t i = 0; i < n; i++) {
 			char prefix[48];
 			snprintf(prefix, sizeof prefix, "searches[%zu]", i);
-			json_t *r = run_query(c, col, json_array_get(batch, i), prefix, out);
-			if (!r) {
-				json_decref(all);
+			if (i)
+				ju_buf_put(&b, ",", 1);
+			if (run_query(c, col, json_array_get(batch, i), prefix, &b, out)) {
+				free(b.s);
 				goto out;
 			}
-			json_array_append_new(all, r);
 		}
-		api_ok(out, 200, json_pack("{s:o}", "result", all));
+		ju_buf_str(&b, "]}");
+		set_text(out, &b);
 		goto out;
 	}
-	json_t *r = run_query(c, col, c->json, NULL, out);
-	if (r)
-		api_ok(out, 200, json_pack("{s:o}", "result", r));
+	ju_buf b = {0};
+	ju_buf_str(&b, "{\"result\":");
+	if (run_query(c, col, c->json, NULL, &b, out)) {
+		free(b.s);
+		goto out;
+	}
+	ju_buf_put(&b, "}", 1);
+	set_text(out, &b);
 out:
 	es_collection_release(col);
 }

@@ -1,14 +1,10 @@
 /*
  * api_words.c — word arithmetic: POST /v1/words/neighbors,
- * /v1/words/analogy, /v1/arithmetic.
- *
- * Semantics follow gensim's KeyedVectors: inputs are unit word vectors;
- * 3CosAdd ranks the vocabulary by cosine to the normalised weighted sum
- * (most_similar), 3CosMul by prod((1+cos(w,p))/2) / (prod((1+cos(w,n))/2) +
- * 1e-6) (most_similar_cosmul); the input words are never answers.  The
- * vocabulary comes from es_encoder_vocab (unit rows, most frequent first),
- * scanned exactly with the SIMD dot_batch kernel: 100k x 300 floats is a
- * few milliseconds, and exact answers are what analogy benchmarks expect.
+ * /v1/words/analogy, /v1/arithmetic, over core/arith (gensim KeyedVectors
+ * semantics: most_similar = 3CosAdd, most_similar_cosmul = 3CosMul, exact
+ * top-k over the encoder's unit-vector vocabulary, query words that are in
+ * the vocabulary never returned).  This file only turns JSON into arith
+ * calls and results into JSON.
  */
 #include <math.h>
 #include <stdio.h>
@@ -17,6 +13,7 @@
 #include <strings.h>
 
 #include "api_internal.h"
+#include "arith.h"
 #include "simd.h"
 
 #define MAX_TERMS 64
@@ -28,96 +25,17 @@ typedef struct term {
 	float *vec;        /* unit vector (into a shared buffer) */
 } term;
 
-typedef struct topk {
-	size_t k, n;
-	size_t *idx;
-	float *score;
-} topk;
-
-/* min-heap on score */
-static void topk_push(topk *t, size_t i, float s)
+static void normalize(float *v, uint32_t dim)
 {
-	if (t->n < t->k) {
-		size_t c = t->n++;
-		while (c > 0) {
-			size_t p = (c - 1) / 2;
-			if (t->score[p] <= s)
-				break;
-			t->score[c] = t->score[p];
-			t->idx[c] = t->idx[p];
-			c = p;
-		}
-		t->score[c] = s;
-		t->idx[c] = i;
-		return;
-	}
-	if (s <= t->score[0])
-		return;
-	size_t c = 0;
-	for (;;) {
-		size_t l = 2 * c + 1, r = l + 1, m = c;
-		float ms = s;
-		if (l < t->n && t->score[l] < ms) {
-			m = l;
-			ms = t->score[l];
-		}
-		if (r < t->n && t->score[r] < ms)
-			m = r;
-		if (m == c)
-			break;
-		t->score[c] = t->score[m];
-		t->idx[c] = t->idx[m];
-		c = m;
-	}
-	t->score[c] = s;
-	t->idx[c] = i;
+	const simd_kernels *k = simd_get();
+	float n = k->dot(v, v, dim);
+	if (n > 0)
+		k->scale(v, 1.0f / sqrtf(n), dim);
 }
 
-typedef struct scored {
-	size_t idx;
-	float score;
-} scored;
-
-static int cmp_scored(const void *a, const void *b)
-{
-	const scored *x = a, *y = b;
-	if (x->score != y->score)
-		return x->score < y->score ? 1 : -1;
-	return x->idx < y->idx ? -1 : (x->idx > y->idx);
-}
-
-/* Sorted best first into a JSON array of {word, score}. */
-static json_t *topk_json(topk *t, const char *const *words)
-{
-	scored *s = malloc((t->n ? t->n : 1) * sizeof *s);
-	if (!s)
-		return NULL;
-	for (size_t j = 0; j < t->n; j++) {
-		s[j].idx = t->idx[j];
-		s[j].score = t->score[j];
-	}
-	qsort(s, t->n, sizeof *s, cmp_scored);
-	json_t *arr = json_array();
-	for (size_t j = 0; j < t->n; j++)
-		json_array_append_new(arr, json_pack("{s:s, s:f}", "word", words[s[j].idx],
-						     "score", (double)s[j].score));
-	free(s);
-	return arr;
-}
-
-static int excluded(const char *w, const term *terms, size_t nterms)
-{
-	for (size_t i = 0; i < nterms; i++)
-		if (terms[i].word && strlen(w) == terms[i].len &&
-		    strncasecmp(w, terms[i].word, terms[i].len) == 0)
-			return 1;
-	return 0;
-}
-
-/* Rank the vocabulary.  mode 0: cosine to q; mode 1: 3CosMul over terms. */
-static json_t *rank_vocab(const api_ctx *ctx, const es_encoder *enc, const float *q,
-			  const term *terms, size_t nterms, int cosmul, uint32_t k,
-			  size_t restrict_vocab, api_response *out)
+/* Results as [{word, score}] (or NULL with out filled). */
+static json_t *scores_json(const es_encoder *enc, const es_word_score *ws, size_t n,
+			   api_response *out)
 {
 	const char *const *words;
 	const float *unit;
@@ -129,62 +47,49 @@ static json_t *rank_vocab(const api_ctx *ctx, const es_encoder *enc, const float
 		api_error_es(out, rc, &err, NULL);
 		return NULL;
 	}
-	(void)ctx;
+	json_t *arr = json_array();
+	for (size_t i = 0; i < n; i++)
+		if (ws[i].id < count)
+			json_array_append_new(arr, json_pack("{s:s, s:f}", "word", words[ws[i].id],
+							     "score", (double)ws[i].score));
+	return arr;
+}
+
+/* Top k vocabulary words by cosine to the vector q (normalised here),
+ * excluding the vocabulary ids of the given words. */
+static json_t *vector_neighbors(const es_encoder *enc, float *q, const term *terms,
+				size_t nterms, uint32_t k, size_t restrict_vocab,
+				api_response *out)
+{
+	const char *const *words;
+	const float *unit;
+	size_t count;
+	es_error err;
+	es_error_clear(&err);
+	int rc = es_encoder_vocab(enc, &words, &unit, &count, &err);
+	if (rc) {
+		api_error_es(out, rc, &err, NULL);
+		return NULL;
+	}
 	if (restrict_vocab && restrict_vocab < count)
 		count = restrict_vocab;
-	uint32_t dim = es_encoder_dim(enc);
-	const simd_kernels *kern = simd_get();
-	enum { CHUNK = 1024 };
-	float *sc = malloc(CHUNK * sizeof *sc * (cosmul ? nterms + 1 : 1));
-	topk t = {k, 0, malloc((k + nterms) * sizeof(size_t)), malloc((k + nterms) * sizeof(float))};
-	if (!sc || !t.idx || !t.score) {
-		free(sc);
-		free(t.idx);
-		free(t.score);
+	uint32_t excl[MAX_TERMS];
+	size_t nexcl = 0;
+	for (size_t i = 0; i < nterms; i++) {
+		int64_t id = terms[i].word ? es_arith_word_id(enc, terms[i].word, terms[i].len) : -1;
+		if (id >= 0)
+			excl[nexcl++] = (uint32_t)id;
+	}
+	es_word_score *ws = malloc(k * sizeof *ws);
+	if (!ws) {
 		api_error(out, 503, NULL, "out_of_memory", "out of memory");
 		return NULL;
 	}
-	for (size_t b = 0; b < count; b += CHUNK) {
-		size_t m = count - b < CHUNK ? count - b : CHUNK;
-		if (!cosmul) {
-			kern->dot_batch(q, unit + b * dim, m, dim, dim, sc);
-		} else {
-			for (size_t i = 0; i < m; i++)
-				sc[i] = 1.0f;
-			float *tmp = sc + CHUNK;
-			float *den = malloc(m * sizeof *den);
-			if (!den)
-				continue;
-			for (size_t i = 0; i < m; i++)
-				den[i] = 1.0f;
-			for (size_t tt = 0; tt < nterms; tt++) {
-				kern->dot_batch(terms[tt].vec, unit + b * dim, m, dim, dim, tmp);
-				for (size_t i = 0; i < m; i++) {
-					float d = (1.0f + tmp[i]) / 2.0f;
-					if (terms[tt].weight >= 0)
-						sc[i] *= powf(d, terms[tt].weight);
-					else
-						den[i] *= powf(d, -terms[tt].weight);
-				}
-			}
-			for (size_t i = 0; i < m; i++)
-				sc[i] /= den[i] + 1e-6f;
-			free(den);
-		}
-		for (size_t i = 0; i < m; i++) {
-			if (!isfinite(sc[i]))
-				continue;
-			if (nterms && excluded(words[b + i], terms, nterms))
-				continue;
-			topk_push(&t, b + i, sc[i]);
-		}
-	}
-	json_t *res = topk_json(&t, words);
-	if (!res)
-		api_error(out, 503, NULL, "out_of_memory", "out of memory");
-	free(sc);
-	free(t.idx);
-	free(t.score);
+	uint32_t dim = es_encoder_dim(enc);
+	normalize(q, dim);
+	size_t n = es_arith_topk(unit, count, dim, q, k, excl, nexcl, ws);
+	json_t *res = scores_json(enc, ws, n, out);
+	free(ws);
 	return res;
 }
 
@@ -204,14 +109,6 @@ static int word_vec(const es_encoder *enc, const char *w, size_t len, float *v,
 		return -1;
 	}
 	return 0;
-}
-
-static void normalize(float *v, uint32_t dim)
-{
-	const simd_kernels *k = simd_get();
-	float n = k->dot(v, v, dim);
-	if (n > 0)
-		k->scale(v, 1.0f / sqrtf(n), dim);
 }
 
 static int common_opts(api_call *c, const es_encoder **enc, uint32_t *k,
@@ -283,7 +180,7 @@ void api_h_words_neighbors(api_call *c, api_response *out)
 		}
 		normalize(q, dim);
 	}
-	json_t *res = rank_vocab(c->ctx, enc, q, &self, nself, 0, k, rv, out);
+	json_t *res = vector_neighbors(enc, q, &self, nself, k, rv, out);
 	if (res)
 		api_ok(out, 200, json_pack("{s:o, s:s}", "result", res, "model",
 					   es_encoder_name(enc)));
@@ -350,48 +247,69 @@ void api_h_words_analogy(api_call *c, api_response *out)
 		api_error_ju(out, &e);
 		return;
 	}
-	int cosmul = 0;
-	if (method && strcasecmp(method, "3cosmul") == 0)
-		cosmul = 1;
-	else if (method && strcasecmp(method, "3cosadd") != 0) {
-		api_error(out, 422, "method", "invalid_value",
-			  "'method' must be '3cosadd' or '3cosmul' (got '%s')", method);
-		return;
+	es_analogy_method am = ES_ANALOGY_3COSADD;
+	if (method) {
+		int m = es_analogy_method_parse(method);
+		if (m < 0) {
+			api_error(out, 422, "method", "invalid_value",
+				  "'method' must be '3cosadd' or '3cosmul' (got '%s')", method);
+			return;
+		}
+		am = (es_analogy_method)m;
 	}
 	if (common_opts(c, &enc, &k, &rv, out))
 		return;
 	term terms[MAX_TERMS];
-	size_t n = 0;
-	if (parse_words(json_object_get(c->json, "positive"), "positive", 1.0f, terms, &n, out) ||
-	    parse_words(json_object_get(c->json, "negative"), "negative", -1.0f, terms, &n, out))
+	size_t n = 0, npos;
+	if (parse_words(json_object_get(c->json, "positive"), "positive", 1.0f, terms, &n, out))
 		return;
-	if (n == 0) {
+	npos = n;
+	if (parse_words(json_object_get(c->json, "negative"), "negative", -1.0f, terms, &n, out))
+		return;
+	if (npos == 0) {
 		api_error(out, 422, "positive", "empty_input",
-			  "send at least one word in 'positive' or 'negative'");
+			  "send at least one word in 'positive'");
 		return;
 	}
 	uint32_t dim = es_encoder_dim(enc);
-	float *buf = calloc((n + 1) * dim, sizeof *buf);
-	if (!buf) {
+	es_arith_term at[MAX_TERMS];
+	float *scratch = malloc(dim * sizeof *scratch);
+	es_word_score *ws = malloc(k * sizeof *ws);
+	if (!scratch || !ws) {
 		api_error(out, 503, NULL, "out_of_memory", "out of memory");
-		return;
+		goto out;
 	}
-	float *q = buf + n * dim;
 	for (size_t i = 0; i < n; i++) {
-		terms[i].vec = buf + i * dim;
-		const char *param = terms[i].weight >= 0 ? "positive" : "negative";
-		if (word_vec(enc, terms[i].word, terms[i].len, terms[i].vec, param, out))
+		/* a clear 422 naming the word before arith runs */
+		if (word_vec(enc, terms[i].word, terms[i].len, scratch,
+			     i < npos ? "positive" : "negative", out))
 			goto out;
-		normalize(terms[i].vec, dim);
-		simd_get()->axpy(terms[i].weight, terms[i].vec, q, dim);
+		at[i].word = terms[i].word;
+		at[i].len = terms[i].len;
+		at[i].vec = NULL;
+		at[i].weight = fabsf(terms[i].weight);
+		if (at[i].weight == 0) {
+			api_error(out, 422, i < npos ? "positive" : "negative", "invalid_value",
+				  "a weight of 0 is not allowed");
+			goto out;
+		}
 	}
-	normalize(q, dim);
-	json_t *res = rank_vocab(c->ctx, enc, q, terms, n, cosmul, k, rv, out);
+	size_t nout = 0;
+	es_error err;
+	es_error_clear(&err);
+	int rc = es_arith_most_similar(enc, at, npos, at + npos, n - npos, am, rv, k, ws,
+				       &nout, &err);
+	if (rc) {
+		api_error_es(out, rc, &err, rc == ES_EINVAL ? "method" : NULL);
+		goto out;
+	}
+	json_t *res = scores_json(enc, ws, nout, out);
 	if (res)
 		api_ok(out, 200, json_pack("{s:o, s:s}", "result", res, "model",
 					   es_encoder_name(enc)));
 out:
-	free(buf);
+	free(scratch);
+	free(ws);
 }
 
 void api_h_arithmetic(api_call *c, api_response *out)
@@ -553,7 +471,7 @@ void api_h_arithmetic(api_call *c, api_response *out)
 		}
 		memcpy(q, sum, dim * sizeof *q);
 		normalize(q, dim);
-		json_t *nb = rank_vocab(c->ctx, enc, q, terms, nterms, 0, k, rv, out);
+		json_t *nb = vector_neighbors(enc, q, terms, nterms, k, rv, out);
 		free(q);
 		if (!nb) {
 			json_decref(result);

@@ -39,7 +39,15 @@ static void usage(FILE *f)
 		"                        Default: $EMBEDSRV_MODEL, else " DEFAULT_MODEL_PATH "\n"
 		"  --host ADDR           address to bind (default 127.0.0.1)\n"
 		"  --port N              port (default 8080; 0 = any free port)\n"
-		"  --data-dir DIR        where collections are persisted\n"
+		"  --data-dir DIR        where collections are persisted (write-ahead log +\n"
+		"                        snapshots); without it collections live in memory\n"
+		"  --fsync MODE          always (default: acknowledge after fsync, concurrent\n"
+		"                        writers share fsyncs), batch (fsync every 50 ms),\n"
+		"                        never (leave it to the OS; for bulk loads)\n"
+		"  --recover             start even if a log is damaged: truncate it at the\n"
+		"                        last good record (drops what follows)\n"
+		"  --snapshot-bytes N    snapshot automatically once the log passes N bytes\n"
+		"                        (default 268435456)\n"
 		"  --threads N           HTTP worker threads (default: CPU count)\n"
 		"  --api-key KEY         require 'Authorization: Bearer KEY' (not /healthz, /readyz)\n"
 		"  --max-body BYTES      largest request body (default 16777216)\n"
@@ -72,22 +80,14 @@ typedef struct serve_opts {
 	const char *models[MAX_MODELS];
 	size_t nmodels;
 	const char *host, *port, *data_dir, *threads, *api_key, *max_body, *max_inputs,
-		*max_points, *timeout, *max_conns;
-	int quiet;
+		*max_points, *timeout, *max_conns, *fsync, *snapshot_bytes;
+	int quiet, recover;
 } serve_opts;
 
 static const char *env(const char *name)
 {
 	const char *v = getenv(name);
 	return v && *v ? v : NULL;
-}
-
-/* Hooks of the durability layer; none yet in this build. */
-static es_serve_hooks serve_durability(void)
-{
-	es_serve_hooks h;
-	memset(&h, 0, sizeof h);
-	return h;
 }
 
 static int load_models(serve_opts *o, es_encoder **encs, size_t *n)
@@ -144,6 +144,9 @@ int cmd_serve(int argc, char **argv)
 		{"host", required_argument, NULL, 'H'},
 		{"port", required_argument, NULL, 'p'},
 		{"data-dir", required_argument, NULL, 'd'},
+		{"fsync", required_argument, NULL, 'F'},
+		{"recover", no_argument, NULL, 'R'},
+		{"snapshot-bytes", required_argument, NULL, 'S'},
 		{"threads", required_argument, NULL, 't'},
 		{"api-key", required_argument, NULL, 'k'},
 		{"max-body", required_argument, NULL, 'b'},
@@ -174,6 +177,9 @@ int cmd_serve(int argc, char **argv)
 		case 'H': o.host = optarg; break;
 		case 'p': o.port = optarg; break;
 		case 'd': o.data_dir = optarg; break;
+		case 'F': o.fsync = optarg; break;
+		case 'R': o.recover = 1; break;
+		case 'S': o.snapshot_bytes = optarg; break;
 		case 't': o.threads = optarg; break;
 		case 'k': o.api_key = optarg; break;
 		case 'b': o.max_body = optarg; break;
@@ -197,6 +203,10 @@ int cmd_serve(int argc, char **argv)
 	if (!o.host) o.host = env("EMBEDSRV_HOST") ? env("EMBEDSRV_HOST") : "127.0.0.1";
 	if (!o.port) o.port = env("EMBEDSRV_PORT") ? env("EMBEDSRV_PORT") : "8080";
 	if (!o.data_dir) o.data_dir = env("EMBEDSRV_DATA_DIR");
+	if (!o.fsync) o.fsync = env("EMBEDSRV_FSYNC");
+	if (!o.snapshot_bytes) o.snapshot_bytes = env("EMBEDSRV_SNAPSHOT_BYTES");
+	if (!o.recover && env("EMBEDSRV_RECOVER") && strcmp(env("EMBEDSRV_RECOVER"), "0") != 0)
+		o.recover = 1;
 	if (!o.threads) o.threads = env("EMBEDSRV_THREADS");
 	if (!o.api_key) o.api_key = env("EMBEDSRV_API_KEY");
 	if (!o.max_body) o.max_body = env("EMBEDSRV_MAX_BODY");
@@ -233,6 +243,16 @@ int cmd_serve(int argc, char **argv)
 		if (parse_num("timeout", o.timeout, 1, 86400, &v)) return 2;
 		lim.timeout_s = (uint32_t)v;
 	}
+	wal_fsync_policy fsync_policy = WAL_FSYNC_ALWAYS;
+	if (o.fsync && wal_policy_parse(o.fsync, &fsync_policy) != 0) {
+		fprintf(stderr, "embedsrv serve: --fsync must be always, batch or never (got '%s')\n",
+			o.fsync);
+		return 2;
+	}
+	unsigned long long snapshot_bytes = 0;
+	if (o.snapshot_bytes &&
+	    parse_num("snapshot-bytes", o.snapshot_bytes, 4096, ~0ull, &snapshot_bytes))
+		return 2;
 	if (o.max_conns) {
 		if (parse_num("max-connections", o.max_conns, 1, 1u << 20, &v)) return 2;
 		lim.max_connections = (uint32_t)v;
@@ -280,7 +300,8 @@ int cmd_serve(int argc, char **argv)
 		strchr(o.host, ':') ? "[" : "", o.host, strchr(o.host, ':') ? "]" : "",
 		es_http_port(http), es_encoder_name(encs[0]), es_encoder_dim(encs[0]), threads);
 	if (hooks.open) {
-		es_serve_opts so = {o.data_dir, argc, argv};
+		es_serve_opts so = {o.data_dir, fsync_policy, o.recover, snapshot_bytes, argc, argv};
+		api_ctx_set_snapshot(ctx, hooks.snapshot, hooks.ctx);
 		hooks_open = 1;
 		if (hooks.open(hooks.ctx, reg, &so, &err))
 			goto fail;

@@ -29,6 +29,9 @@ int cmd_train(int argc, char **argv);
 /* embedsrv index build|search (server/cmd_index.c). */
 int cmd_index(int argc, char **argv);
 
+/* embedsrv import (server/cmd_import.c). */
+int cmd_import(int argc, char **argv);
+
 /* Print the version block (version, commit, SIMD paths) to stdout. */
 void es_print_version(void);
 
@@ -40,5 +43,7 @@ int cmd_analogy(int argc, char **argv);
 int cmd_convert(int argc, char **argv);
 /* server/cmd_eval.c */
 int cmd_eval(int argc, char **argv);
+/* `embedsrv healthcheck`: GET /healthz, exit 0 when healthy (cmd_healthcheck.c). */
+int cmd_healthcheck(int argc, char **argv);
 
 #endif

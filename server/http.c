@@ -8,7 +8,9 @@
  * than 64 x the limit is answered 413 at once and the connection closed,
  * rather than read and dropped.  The completion callback logs one line
  * (method, path, status, bytes, microseconds) and frees the state.
- * Idle or stalled clients are cut off by MHD's connection timeout.
+ * Idle or stalled clients are cut off by MHD's connection timeout, and a
+ * body still arriving after --timeout seconds drops the connection (408 in
+ * the log), so a client trickling bytes cannot hold a worker forever.
  */
 #include "http.h"
 
@@ -30,6 +32,7 @@ struct es_http {
 	api_ctx *ctx;
 	int quiet;
 	size_t max_body;
+	unsigned timeout_s;
 	atomic_uint inflight;
 	uint16_t port;
 };
@@ -141,6 +144,12 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn,
 		*upload_data_size = 0;
 		if (rs->status) /* already answered (huge body) */
 			return MHD_YES;
+		/* MHD's timeout only catches idle connections; a client that
+		 * trickles its body gets the same time for the whole upload */
+		if (api_now() - rs->t0 > (double)h->timeout_s) {
+			rs->status = 408;
+			return MHD_NO;
+		}
 		if (rs->too_large || rs->len + n > h->max_body) {
 			rs->too_large = 1;
 			free(rs->body);
@@ -219,6 +228,7 @@ int es_http_start(const es_http_config *cfg, api_ctx *ctx, es_http **out,
 	h->ctx = ctx;
 	h->quiet = cfg->quiet;
 	h->max_body = api_ctx_limits(ctx)->max_body_bytes;
+	h->timeout_s = api_ctx_limits(ctx)->timeout_s;
 	atomic_init(&h->inflight, 0);
 
 	struct addrinfo hints, *ai = NULL;

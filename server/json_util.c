@@ -35,6 +35,7 @@ int ju_status_of(int es_code)
 	case ES_ENOTFOUND: return 404;
 	case ES_EEXIST: return 409;
 	case ES_ENOSPC: return 507;
+	case ES_EIO: return 503; /* disk error: writes refused, reads go on */
 	case ES_ENOMEM:
 	case ES_EBUSY:
 	case ES_ECANCELED: return 503;

@@ -64,6 +64,8 @@ static const es_command commands[] = {
 	{"version", cmd_version, "print version, git commit and SIMD paths"},
 	{"serve", cmd_serve, "serve the HTTP/JSON API (embeddings, collections, search)"},
 	{"index", cmd_index, "build or search an HNSW index file (benchmarks)"},
+	{"import", cmd_import, "bulk-load float32 vectors into a collection of a data dir"},
+	{"healthcheck", cmd_healthcheck, "exit 0 when the server on this host answers /healthz"},
 	{"help", cmd_help, "list commands"},
 	{"vectors", cmd_vectors, "print word vectors (fastText print-word-vectors format)"},
 	{"encode", cmd_encode, "stdin lines -> one sentence vector per line"},

@@ -29,6 +29,7 @@ static const api_route route_table[] = {
 	{"GET", "/v1/collections/{name}/points/{id}", api_h_points_get, 0},
 	{"POST", "/v1/collections/{name}/points/delete", api_h_points_delete, ROUTE_JSON},
 	{"POST", "/v1/collections/{name}/search", api_h_search, ROUTE_JSON},
+	{"POST", "/v1/collections/{name}/snapshot", api_h_coll_snapshot, ROUTE_JSON_OPT},
 	{"POST", "/v1/words/neighbors", api_h_words_neighbors, ROUTE_JSON},
 	{"POST", "/v1/words/analogy", api_h_words_analogy, ROUTE_JSON},
 	{"POST", "/v1/arithmetic", api_h_arithmetic, ROUTE_JSON},
@@ -206,6 +207,15 @@ int api_dispatch(const api_ctx *ctx, const api_request *req, api_response *out)
 			api_error_ju(out, &e);
 			goto done;
 		}
+	}
+	/* Collections are being recovered until ready: a write now would not be
+	 * logged and a read would see half the data.  (Routes that only encode
+	 * text need nothing recovered.) */
+	if (strncmp(rt->pattern, "/v1/collections", 15) == 0 && !atomic_load(&ctx->ready)) {
+		api_error(out, 503, NULL, "not_ready",
+			  "not ready yet: recovering collections from the data directory; "
+			  "retry when GET /readyz answers 200");
+		goto done;
 	}
 	rt->handler(&c, out);
 	if (!out->body && !out->text)

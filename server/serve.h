@@ -14,9 +14,13 @@
 
 #include "collection.h"
 #include "error.h"
+#include "wal.h"
 
 typedef struct es_serve_opts {
 	const char *data_dir;   /* NULL: in-memory only */
+	wal_fsync_policy fsync; /* --fsync always|batch|never */
+	int recover;            /* --recover: truncate damaged logs */
+	uint64_t snapshot_bytes;/* --snapshot-bytes: auto snapshot past this log size; 0 default */
 	int argc;               /* the serve arguments, for layer-specific flags */
 	char **argv;
 } es_serve_opts;
@@ -28,6 +32,12 @@ typedef struct es_serve_hooks {
 	int (*open)(void *ctx, es_registry *reg, const es_serve_opts *o, es_error *err);
 	/* Flush and release.  Called once, also after a failed open. */
 	void (*close)(void *ctx, es_registry *reg);
+	/* Snapshot one collection now (POST /v1/collections/{name}/snapshot).
+	 * May be NULL. */
+	int (*snapshot)(void *ctx, const char *name, es_error *err);
 } es_serve_hooks;
+
+/* The durability layer's hooks (server/durability.c). */
+es_serve_hooks serve_durability(void);
 
 #endif

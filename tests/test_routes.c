@@ -5,6 +5,7 @@
  * point) on a small real model.
  */
 #include <check.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -197,6 +198,52 @@ START_TEST(test_handlers)
 }
 END_TEST
 
+/* "truncate": false on a BERT model with a short max_seq_length. */
+START_TEST(test_truncate_flag)
+{
+	char dir[1024];
+	const char *root = getenv("ES_SHARED");
+	snprintf(dir, sizeof dir, "%s/fixtures/bert-tiny/st-mean", root ? root : "../shared");
+	char probe[1100];
+	snprintf(probe, sizeof probe, "%s/config.json", dir);
+	FILE *pf = fopen(probe, "r");
+	if (!pf)
+		return; /* shared fixtures not present: nothing to test against */
+	fclose(pf);
+	fixture f;
+	es_error err;
+	if (es_encoder_open(dir, "tiny", &f.enc, &err) != 0)
+		ck_abort_msg("open %s: %s", dir, err.msg);
+	uint32_t maxt = es_encoder_max_tokens(f.enc);
+	ck_assert_uint_gt(maxt, 0);
+	ck_assert_int_eq(es_registry_new(api_payload_hooks(), &f.reg, &err), 0);
+	api_config cfg;
+	memset(&cfg, 0, sizeof cfg);
+	api_limits_default(&cfg.limits);
+	cfg.models = &f.enc;
+	cfg.nmodels = 1;
+	cfg.registry = f.reg;
+	ck_assert_int_eq(api_ctx_new(&cfg, &f.ctx, &err), 0);
+	api_ctx_set_ready(f.ctx, 1);
+	size_t cap = (size_t)maxt * 8 + 64;
+	char *body = malloc(cap + 64);
+	size_t o = (size_t)snprintf(body, cap, "{\"input\":\"");
+	for (uint32_t i = 0; i < maxt + 10 && o + 8 < cap; i++)
+		o += (size_t)snprintf(body + o, cap - o, "word ");
+	snprintf(body + o, cap + 64 - o, "\"%s}", "");
+	json_t *j;
+	ck_assert_int_eq(call(&f, "POST", "/v1/embeddings", body, &j), 200);
+	ck_assert_int_eq(json_integer_value(json_object_get(json_object_get(j, "usage"), "prompt_tokens")), maxt);
+	json_decref(j);
+	snprintf(body + o, cap + 64 - o, "\"%s}", ",\"truncate\":false");
+	ck_assert_int_eq(call(&f, "POST", "/v1/embeddings", body, &j), 422);
+	ck_assert_str_eq(err_code(j), "input_too_long");
+	json_decref(j);
+	free(body);
+	teardown_ctx(&f);
+}
+END_TEST
+
 Suite *routes_suite(void)
 {
 	Suite *s = suite_create("routes");
@@ -205,6 +252,7 @@ Suite *routes_suite(void)
 	tcase_add_test(tc, test_match);
 	tcase_add_test(tc, test_dispatch_errors);
 	tcase_add_test(tc, test_handlers);
+	tcase_add_test(tc, test_truncate_flag);
 	suite_add_tcase(s, tc);
 	return s;
 }

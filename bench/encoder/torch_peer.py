@@ -86,13 +86,20 @@ class Bert:
 
 
 def make_ids(n, L):
-    ids = np.zeros((n, L), dtype=np.int64)
+    """Token ids and attention mask; L == "mixed": text k has 8 + 120 k / 31
+    tokens, padded (id 0, mask 0) to the longest, as transformers pads a batch."""
+    lens = [L if L != "mixed" else 8 + 120 * k // 31 for k in range(n)]
+    Lmax = max(lens)
+    ids = np.zeros((n, Lmax), dtype=np.int64)
+    mask = np.zeros((n, Lmax), dtype=np.int64)
     for k in range(n):
+        lk = lens[k]
         ids[k, 0] = 2
-        for j in range(L - 2):
+        for j in range(lk - 2):
             ids[k, 1 + j] = 5 + (k * 7919 + j * 104729) % NWORDS
-        ids[k, L - 1] = 3
-    return torch.from_numpy(ids)
+        ids[k, lk - 1] = 3
+        mask[k, :lk] = 1
+    return torch.from_numpy(ids), torch.from_numpy(mask)
 
 
 def main():
@@ -101,9 +108,10 @@ def main():
     model = Bert(folder)
     with torch.inference_mode():
         for n in (1, 32):
-            for L in (8, 32, 128):
-                ids = make_ids(n, L)
-                mask = torch.ones_like(ids)
+            for L in (8, 32, 128, "mixed"):
+                if n == 1 and L == "mixed":
+                    continue
+                ids, mask = make_ids(n, L)
                 r = reps * 10 if n == 1 else reps
                 times, cpus = [], []
                 for it in range(r + 1):

@@ -6,7 +6,8 @@
 # Starts `embedsrv serve --quiet --threads 2` on a free local port with a
 # 50,000-word x 100-d model (bench/http/make_data.py, seeded), loads a
 # 100,000-point collection (d = 100, cosine, M 16, ef_construction 100), then
-# runs wrk for DURATION seconds (default 10) at 16 and 64 connections on:
+# runs wrk for DURATION seconds (default 10) at 16 and 64 connections,
+# REPEAT times (default 3), on:
 #   1. POST /v1/embeddings with one short text;
 #   2. POST /v1/collections/bench/search, k = 10, by text.
 # wrk runs on the same machine (2 threads), so server and load generator
@@ -64,11 +65,15 @@ summ() { # name conns file
 		/Non-2xx/ { bad = $NF }
 		END { printf "%-10s c=%-3d %10s req/s  p50 %-8s p99 %-8s non-2xx %s\n", name, c, rps, p50, p99, (bad == "" ? 0 : bad) }' "$3"
 }
-for c in 16 64; do
-	wrk -t2 -c$c -d${dur}s --latency -s "$out/embed.lua" "$url/v1/embeddings" >"$out/embed-c$c.txt"
-	summ embeddings $c "$out/embed-c$c.txt"
-	wrk -t2 -c$c -d${dur}s --latency -s "$out/search.lua" "$url/v1/collections/bench/search" >"$out/search-c$c.txt"
-	summ search $c "$out/search-c$c.txt"
+# REPEAT rounds (default 3), interleaved, so a burst of load from other
+# users of a shared machine hits every configuration alike; quote medians.
+for r in $(seq 1 "${REPEAT:-3}"); do
+	for c in 16 64; do
+		wrk -t2 -c$c -d${dur}s --latency -s "$out/embed.lua" "$url/v1/embeddings" >"$out/embed-c$c-r$r.txt"
+		summ embeddings $c "$out/embed-c$c-r$r.txt"
+		wrk -t2 -c$c -d${dur}s --latency -s "$out/search.lua" "$url/v1/collections/bench/search" >"$out/search-c$c-r$r.txt"
+		summ search $c "$out/search-c$c-r$r.txt"
+	done
 done
 kill -TERM $pid
 wait $pid

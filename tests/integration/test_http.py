@@ -216,7 +216,10 @@ def test_collections_points_search(s):
     C = "/v1/collections/docs"
     st, js, _ = s.req("PUT", C, {"metric": "cosine", "m": 8, "ef_construction": 64})
     check(st == 201 and js["result"]["dim"] == DIM and js["result"]["count"] == 0, "create %s" % js)
-    expect(s, "PUT", C, {}, 409, "already_exists")
+    expect(s, "PUT", C, {"metric": "l2", "m": 32}, 409, "already_exists")
+    st, js, _ = s.req("GET", C)
+    check(st == 200 and js["result"]["metric"] == "cosine" and js["result"]["m"] == 8,
+          "409 leaves the existing collection as it was %s" % js)
     st, js, _ = s.req("PUT", "/v1/collections/empty")  # no body at all
     check(st == 201, "create without body")
     expect(s, "PUT", "/v1/collections/bad$name", {}, 422, "invalid_name")
@@ -418,6 +421,45 @@ def test_idle_timeout(s):
     check(data == b"" and dt < 8, "idle client cut off after the timeout (%.1fs)" % dt)
 
 
+def test_raw_limits(s):
+    """A huge announced body is answered 413 at once; a trickled body is cut."""
+    sock = socket.create_connection(("127.0.0.1", s.port))
+    sock.settimeout(10)
+    sock.sendall(("POST /v1/embeddings HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer %s\r\n"
+                  "Content-Type: application/json\r\nContent-Length: 100000000\r\n\r\n" % KEY).encode())
+    data = b""
+    try:
+        while b"\r\n\r\n" not in data:
+            chunk = sock.recv(4096)
+            if not chunk:
+                break
+            data += chunk
+    except OSError:
+        pass
+    sock.close()
+    check(data.startswith(b"HTTP/1.1 413"), "100 MB announced body answered 413 at once: %r" % data[:40])
+    # trickle: 1 byte every 0.5 s for longer than --timeout 2 s
+    sock = socket.create_connection(("127.0.0.1", s.port))
+    sock.settimeout(10)
+    sock.sendall(("POST /v1/embeddings HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer %s\r\n"
+                  "Content-Type: application/json\r\nContent-Length: 1000\r\n\r\n" % KEY).encode())
+    t0 = time.time()
+    closed = False
+    try:
+        while time.time() - t0 < 8:
+            sock.sendall(b" ")
+            time.sleep(0.5)
+    except OSError:
+        closed = True
+    if not closed:
+        try:
+            closed = sock.recv(1) == b""
+        except OSError:
+            closed = True
+    sock.close()
+    check(closed and time.time() - t0 < 8, "trickling client cut off (%.1fs)" % (time.time() - t0))
+
+
 def main():
     if not os.path.exists(BIN):
         print("SKIP: no binary at", BIN)
@@ -433,6 +475,7 @@ def main():
         test_concurrent(s)
         test_metrics(s)
         test_idle_timeout(s)
+        test_raw_limits(s)
     finally:
         rc, err = s.stop()
     check(rc == 0, "SIGTERM exit status %s" % rc)
