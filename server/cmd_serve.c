@@ -17,6 +17,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "api.h"
@@ -264,6 +265,7 @@ int cmd_serve(int argc, char **argv)
 	sigaddset(&set, SIGTERM);
 	sigaddset(&set, SIGINT);
 	pthread_sigmask(SIG_BLOCK, &set, NULL);
+	es_stop_install();
 	signal(SIGPIPE, SIG_IGN);
 	es_blas_init(); /* one OpenBLAS thread per call: requests run in parallel */
 
@@ -308,9 +310,21 @@ int cmd_serve(int argc, char **argv)
 	}
 	api_ctx_set_ready(ctx, 1);
 
+	/* Wait for SIGTERM/SIGINT.  Our threads block them (sigtimedwait takes
+	 * them here), but threads that libraries start before main() (OpenBLAS)
+	 * do not, so a handler also catches a signal delivered to one of those
+	 * and the loop polls its flag. */
 	int sig = 0;
-	while (sigwait(&set, &sig) != 0)
-		;
+	const struct timespec tick = {0, 200 * 1000 * 1000};
+	for (;;) {
+		int s = sigtimedwait(&set, NULL, &tick);
+		if (s > 0) {
+			sig = s;
+			break;
+		}
+		if ((sig = es_stop_requested()) != 0)
+			break;
+	}
 	fprintf(stderr, "embedsrv serve: %s: finishing %u in-flight request(s)\n",
 		sig == SIGINT ? "SIGINT" : "SIGTERM", es_http_inflight(http));
 	api_ctx_set_ready(ctx, 0);
