@@ -2,9 +2,12 @@
  * bert.c — BERT forward pass and sentence-transformers pooling (bert.h).
  *
  * Weights are converted to float32 at load (F16/BF16 files are widened once)
- * and Q/K/V of each layer are stored as one [3H x H] matrix so a layer's
- * projections are a single sgemm.  Linear layers keep PyTorch's [out x in]
- * layout: Y = X W^T is cblas_sgemm(RowMajor, NoTrans, Trans).
+ * and stored transposed, [in x out] row-major, so Y = X W^T is
+ * cblas_sgemm(RowMajor, NoTrans, NoTrans) — OpenBLAS packs that layout with
+ * sequential reads, 10-20% faster than the [out x in] (NoTrans, Trans) form
+ * and clearly faster for the few-row products of a single short query.  Q/K/V
+ * of each layer are one [H x 3H] matrix so a layer's projections are a
+ * single sgemm.
  *
  * Scratch (per call): x [T x H], qkv [T x 3H], ctx [T x H], ffn [T x I] and a
  * [L x L] score matrix per worker, for a group of T packed tokens.  Texts
@@ -22,6 +25,7 @@
 #include <string.h>
 #include <sys/stat.h>
 
+#include "blas.h"
 #include "safetensors.h"
 
 #define GROUP_TOKENS 4096
@@ -38,11 +42,12 @@
 
 
 typedef struct bert_layer {
-	float *wqkv, *bqkv; /* [3H x H], [3H] */
+	/* weights transposed: [in x out] */
+	float *wqkv, *bqkv; /* [H x 3H], [3H] */
 	float *wo, *bo;     /* [H x H], [H] */
 	float *ln1_g, *ln1_b;
-	float *w1, *b1;     /* [I x H], [I] */
-	float *w2, *b2;     /* [H x I], [H] */
+	float *w1, *b1;     /* [H x FF], [FF] */
+	float *w2, *b2;     /* [FF x H], [H] */
 	float *ln2_g, *ln2_b;
 } bert_layer;
 
@@ -58,12 +63,6 @@ struct es_bert {
 	int lowercase_input; /* sentence_bert_config do_lower_case */
 };
 
-static pthread_once_t blas_once = PTHREAD_ONCE_INIT;
-
-static void blas_single_thread(void)
-{
-	openblas_set_num_threads(1);
-}
 
 /* ---- config files ---- */
 
@@ -316,6 +315,23 @@ static int load_w(const es_safetensors *st, const char *name, uint64_t d0,
 	return es_safetensors_read_f32(st, name, d1 ? 2 : 1, shape, dst, err);
 }
 
+/* Load a PyTorch Linear weight [out x in] into dst as its transpose
+ * [in x out] with row stride ld (>= out), at column offset col. */
+static int load_wt(const es_safetensors *st, const char *name, uint64_t nout,
+		   uint64_t nin, float *dst, size_t ld, size_t col, es_error *err)
+{
+	float *tmp = malloc((size_t)(nout * nin) * sizeof(float));
+	if (!tmp)
+		return es_err(err, ES_ENOMEM, "out of memory loading '%s'", name);
+	int rc = load_w(st, name, nout, nin, tmp, err);
+	if (!rc)
+		for (size_t o = 0; o < nout; o++)
+			for (size_t i = 0; i < nin; i++)
+				dst[i * ld + col + o] = tmp[o * nin + i];
+	free(tmp);
+	return rc;
+}
+
 /* LayerNorm weights are "weight"/"bias" (or "gamma"/"beta" in old files). */
 static int load_ln(const es_safetensors *st, const char *prefix, uint32_t h,
 		   float *g, float *bb, es_error *err)
@@ -422,14 +438,14 @@ static int load_weights(es_bert *b, const es_safetensors *st, es_error *err)
 		const char *qkv[3] = {"query", "key", "value"};
 		for (int k = 0; k < 3; k++) {
 			snprintf(n, sizeof n, "%s.attention.self.%s.weight", p, qkv[k]);
-			if ((rc = load_w(st, n, H, H, l->wqkv + k * H * H, err)))
+			if ((rc = load_wt(st, n, H, H, l->wqkv, 3 * H, k * H, err)))
 				return rc;
 			snprintf(n, sizeof n, "%s.attention.self.%s.bias", p, qkv[k]);
 			if ((rc = load_w(st, n, H, 0, l->bqkv + k * H, err)))
 				return rc;
 		}
 		snprintf(n, sizeof n, "%s.attention.output.dense.weight", p);
-		if ((rc = load_w(st, n, H, H, l->wo, err)))
+		if ((rc = load_wt(st, n, H, H, l->wo, H, 0, err)))
 			return rc;
 		snprintf(n, sizeof n, "%s.attention.output.dense.bias", p);
 		if ((rc = load_w(st, n, H, 0, l->bo, err)))
@@ -438,13 +454,13 @@ static int load_weights(es_bert *b, const es_safetensors *st, es_error *err)
 		if ((rc = load_ln(st, n, (uint32_t)H, l->ln1_g, l->ln1_b, err)))
 			return rc;
 		snprintf(n, sizeof n, "%s.intermediate.dense.weight", p);
-		if ((rc = load_w(st, n, FF, H, l->w1, err)))
+		if ((rc = load_wt(st, n, FF, H, l->w1, FF, 0, err)))
 			return rc;
 		snprintf(n, sizeof n, "%s.intermediate.dense.bias", p);
 		if ((rc = load_w(st, n, FF, 0, l->b1, err)))
 			return rc;
 		snprintf(n, sizeof n, "%s.output.dense.weight", p);
-		if ((rc = load_w(st, n, H, FF, l->w2, err)))
+		if ((rc = load_wt(st, n, H, FF, l->w2, H, 0, err)))
 			return rc;
 		snprintf(n, sizeof n, "%s.output.dense.bias", p);
 		if ((rc = load_w(st, n, H, 0, l->b2, err)))
@@ -462,7 +478,14 @@ int es_bert_open(const char *dir, es_bert **out, es_error *err)
 	es_safetensors *st = NULL;
 	char model_dir[4096], path[4200];
 	*out = NULL;
-	pthread_once(&blas_once, blas_single_thread);
+	es_blas_init(); /* OpenBLAS one thread per call: our pool splits work */
+	struct stat cs;
+	PATHF(path, "%s/config.json", dir);
+	if (stat(path, &cs) != 0)
+		return es_err(err, ES_ENOTFOUND,
+			      "%s: not found; a BERT / sentence-transformers model "
+			      "folder needs config.json, model.safetensors and vocab.txt",
+			      path);
 	es_bert *b = calloc(1, sizeof *b);
 	if (!b)
 		return es_err(err, ES_ENOMEM, "out of memory");
@@ -561,9 +584,37 @@ typedef struct fwd {
 	const float *res, *g, *beta;
 } fwd;
 
-static inline float gelu_erf(float v)
+/* GELU(x) = x/2 (1 + erf(x / sqrt 2)) over a row, after adding the bias.
+ * erf is Eigen's / XLA's float rational approximation (odd degree-13 over
+ * even degree-8 polynomial on x clamped to [-4, 4]; max abs error 4.2e-7
+ * against the exact erf, measured over [-6, 6]): branch-free, so the loop
+ * vectorises, unlike libm's erff which was ~7% of a batch's time.  The
+ * function is compiled for AVX-512, AVX2 and baseline x86-64 and picked at
+ * load time (target_clones), never by compile flags alone. */
+#if defined(__x86_64__) && defined(__GNUC__) && !defined(__clang__)
+__attribute__((target_clones("avx512f", "arch=haswell", "default")))
+#endif
+static void bias_gelu_row(float *restrict row, const float *restrict bias, size_t n)
 {
-	return 0.5f * v * (1.0f + erff(v * 0.70710678118654752440f));
+	for (size_t j = 0; j < n; j++) {
+		float v = row[j] + bias[j];
+		float x = v * 0.70710678118654752440f;
+		x = x > 4.0f ? 4.0f : (x < -4.0f ? -4.0f : x);
+		float x2 = x * x;
+		float p = -2.72614225801306e-10f;
+		p = p * x2 + 2.77068142495902e-08f;
+		p = p * x2 - 2.10102402082508e-06f;
+		p = p * x2 - 5.69250639462346e-05f;
+		p = p * x2 - 7.34990630326855e-04f;
+		p = p * x2 - 2.95459980854025e-03f;
+		p = p * x2 - 1.60960333262415e-02f;
+		float q = -1.45660718464996e-05f;
+		q = q * x2 - 2.13374055278905e-04f;
+		q = q * x2 - 1.68282697438203e-03f;
+		q = q * x2 - 7.37332916720468e-03f;
+		q = q * x2 - 1.42647390514189e-02f;
+		row[j] = 0.5f * v * (1.0f + x * p / q);
+	}
 }
 
 static inline float gelu_tanh(float v)
@@ -585,8 +636,8 @@ static void linear_range(void *ctx, size_t begin, size_t end, unsigned worker)
 	if (c0 >= c1)
 		return;
 	size_t nc = c1 - c0;
-	cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, (int)f->T, (int)nc,
-		    (int)f->k, 1.0f, f->in, (int)f->k, f->w + c0 * f->k, (int)f->k,
+	cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, (int)f->T, (int)nc,
+		    (int)f->k, 1.0f, f->in, (int)f->k, f->w + c0, (int)f->nout,
 		    0.0f, f->y + c0, (int)f->nout);
 	for (size_t r = 0; r < f->T; r++) {
 		float *row = f->y + r * f->nout + c0;
@@ -596,8 +647,7 @@ static void linear_range(void *ctx, size_t begin, size_t end, unsigned worker)
 				for (size_t j = 0; j < nc; j++)
 					row[j] = gelu_tanh(row[j] + bb[j]);
 			else
-				for (size_t j = 0; j < nc; j++)
-					row[j] = gelu_erf(row[j] + bb[j]);
+				bias_gelu_row(row, bb, nc);
 		} else {
 			for (size_t j = 0; j < nc; j++)
 				row[j] += bb[j];
@@ -640,16 +690,16 @@ static void ln_range(void *ctx, size_t begin, size_t end, unsigned worker)
 			for (size_t j = 0; j < H; j++)
 				x[j] += a[j];
 		}
-		double s = 0;
+		float s = 0;
 		for (size_t j = 0; j < H; j++)
 			s += x[j];
-		float mean = (float)(s / (double)H);
-		double v = 0;
+		float mean = s / (float)H;
+		float v = 0;
 		for (size_t j = 0; j < H; j++) {
 			float d = x[j] - mean;
-			v += (double)d * d;
+			v += d * d;
 		}
-		float inv = 1.0f / sqrtf((float)(v / (double)H) + eps);
+		float inv = 1.0f / sqrtf(v / (float)H + eps);
 		for (size_t j = 0; j < H; j++)
 			x[j] = (x[j] - mean) * inv * f->g[j] + f->beta[j];
 	}

@@ -26,9 +26,9 @@
  * Threading: an opened model is immutable; every call may run concurrently
  * from many threads (scratch is per call).  With a pool, each sgemm is split
  * by output columns over the pool's workers and attention over (text, head)
- * pairs.  OpenBLAS itself is set to one thread (openblas_set_num_threads(1),
- * once, at the first es_bert_open) so it never oversubscribes the cores
- * that our pool or the server's request threads already use.
+ * pairs.  OpenBLAS itself runs one thread per call (core/blas policy,
+ * es_blas_init() at es_bert_open) so it never oversubscribes the cores that
+ * our pool or the server's request threads already use.
  *
  * Ownership: es_bert_free() releases weights, tokenizer and mappings.
  */

@@ -21,14 +21,6 @@
  * under a mutex (later callers wait for it, then read it without locking).
  * Ownership: the impl owns the es_bert and the cache; destroy frees both.
  */
-#if defined(__has_include)
-#if __has_include("encoder_impl.h")
-#define ES_HAVE_ENCODER_IMPL 1
-#endif
-#endif
-
-#ifdef ES_HAVE_ENCODER_IMPL
-
 #include "encoder_impl.h"
 
 #include <math.h>
@@ -270,8 +262,3 @@ int es_bert_encoder_open(const char *dir, const es_encoder_ops **ops, void **imp
 	*impl = e;
 	return 0;
 }
-
-#else
-/* Built before core/encoder_impl.h exists: nothing to plug into yet. */
-typedef int es_bert_encoder_unused;
-#endif

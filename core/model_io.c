@@ -7,6 +7,7 @@
  */
 #include "model_internal.h"
 #include "model_io.h"
+#include "crc32c.h"
 #include "tokenize.h"
 
 #include <errno.h>
@@ -23,44 +24,10 @@
 
 /* ---------------------------------------------------------------- CRC-32C */
 
-static uint32_t crc_table[8][256];
-static pthread_once_t crc_once = PTHREAD_ONCE_INIT;
-
-static void crc_init(void)
-{
-	for (uint32_t i = 0; i < 256; i++) {
-		uint32_t c = i;
-		for (int k = 0; k < 8; k++)
-			c = (c >> 1) ^ (0x82F63B78u & (0u - (c & 1)));
-		crc_table[0][i] = c;
-	}
-	for (uint32_t i = 0; i < 256; i++)
-		for (int t = 1; t < 8; t++)
-			crc_table[t][i] = (crc_table[t - 1][i] >> 8) ^
-					  crc_table[0][crc_table[t - 1][i] & 0xFF];
-}
-
 uint32_t es_model_crc32c(uint32_t crc, const void *data, size_t len)
 {
-	pthread_once(&crc_once, crc_init);
-	const unsigned char *p = data;
-	crc = ~crc;
-	while (len >= 8) {
-		uint64_t v;
-		memcpy(&v, p, 8);
-		v ^= crc;
-		crc = crc_table[7][v & 0xFF] ^ crc_table[6][(v >> 8) & 0xFF] ^
-		      crc_table[5][(v >> 16) & 0xFF] ^
-		      crc_table[4][(v >> 24) & 0xFF] ^
-		      crc_table[3][(v >> 32) & 0xFF] ^
-		      crc_table[2][(v >> 40) & 0xFF] ^
-		      crc_table[1][(v >> 48) & 0xFF] ^ crc_table[0][v >> 56];
-		p += 8;
-		len -= 8;
-	}
-	while (len--)
-		crc = (crc >> 8) ^ crc_table[0][(crc ^ *p++) & 0xFF];
-	return ~crc;
+	/* core/crc32c: SSE4.2 instruction when the CPU has it, else tables */
+	return crc32c(crc, data, len);
 }
 
 /* ------------------------------------------------------------- file maps */

@@ -5,6 +5,7 @@
 # passed to `embedsrv serve`.
 set -eu
 cd "$(dirname "$0")/.."
-sh deploy/install-deps.sh
+sh deploy/install-deps.sh deploy/packages-build.txt deploy/packages-model.txt
 sh deploy/build.sh build
+sh deploy/default-model.sh build/embedsrv
 exec ./build/embedsrv serve "$@"

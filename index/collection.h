@@ -32,9 +32,11 @@
 
 #include <stddef.h>
 #include <stdint.h>
+#include <stdio.h>
 
 #include "error.h"
 #include "metric.h"
+#include "threadpool.h"
 
 #define ES_COLLECTION_NAME_MAX 64 /* bytes; [A-Za-z0-9_.-], not starting '.' */
 #define ES_POINT_ID_STR_MAX 256   /* bytes of a string id */
@@ -230,5 +232,40 @@ int es_registry_list(es_registry *r, es_collection ***out, size_t *n,
 
 /* 0 if name is a valid collection name, else ES_EINVAL with a message. */
 int es_collection_name_check(const char *name, es_error *err);
+
+/* --- persistence (used by index/store.c for snapshots) ----------------- */
+
+/* Write the whole collection (params, every slot's id and payload, and the
+ * HNSW index through hnsw_write, graph included) to f.  Holds the shared
+ * lock for the whole write, so writers of this collection wait; `locked`
+ * (may be NULL) is called once the lock is held, before anything is written,
+ * so the caller can note the log position the snapshot corresponds to.
+ * 0, ES_EIO for a failed write, or hnsw_write's error. */
+int es_collection_save(es_collection *c, FILE *f,
+		       void (*locked)(void *ctx), void *ctx, es_error *err);
+
+/* Read a collection written by es_collection_save into a new collection
+ * named name (not in any registry), treating every byte as hostile:
+ * ES_ECORRUPT with a message for damage, ES_EUNSUPPORTED for a newer format.
+ * hooks as for es_collection_new. */
+int es_collection_load(FILE *f, const char *name, const es_payload_hooks *hooks,
+		       es_collection **out, es_error *err);
+
+/* Put an existing collection (from es_collection_load) into the registry,
+ * taking a new reference; ES_EEXIST if the name is taken.  The observer is
+ * not called (recovery only). */
+int es_registry_add(es_registry *r, es_collection *c, es_error *err);
+
+/* The payload hooks the registry gives its collections (NULL if none). */
+const es_payload_hooks *es_registry_payload_hooks(es_registry *r);
+
+/* Bulk load (embedsrv import): add n NEW points with numeric ids and no
+ * payload, building the graph with hnsw_add_batch on pool (may be NULL).
+ * The observer is NOT called: the caller snapshots the collection
+ * afterwards.  ES_EEXIST (nothing added) if any id is present; vectors
+ * must already be validated (finite, non-zero under cosine). */
+int es_collection_bulk_insert(es_collection *c, const uint64_t *ids,
+			      const float *vecs, size_t n, es_pool *pool,
+			      es_error *err);
 
 #endif

@@ -33,6 +33,8 @@
 #define HNSW_DEFAULT_EF_SEARCH 64
 #define HNSW_MAX_M 128
 #define HNSW_MAX_EF 10000
+#define HNSW_MAX_DIM 65536  /* keeps int8 dot products exact in int32 */
+#define HNSW_MAX_LEVEL 30
 
 typedef struct hnsw hnsw;
 
@@ -88,5 +90,15 @@ int hnsw_save(const hnsw *h, const char *path, es_error *err);
 int hnsw_load(const char *path, hnsw **out, es_error *err);
 int hnsw_write(const hnsw *h, FILE *f, es_error *err);
 int hnsw_read(FILE *f, hnsw **out, es_error *err);
+
+/* Extensions (beyond the original contract). */
+
+/* Bytes one stored vector takes: 4*dim, or dim + 8 under int8 (codes, scale,
+ * norm); the rest of hnsw_memory_bytes is graph, ids and scratch. */
+size_t hnsw_vector_bytes(const hnsw *h);
+
+/* CRC-32 (IEEE 802.3, as zlib) of buf continuing from crc (start with 0);
+ * the checksum of the file format, exported for tests and tools. */
+uint32_t hnsw_crc32(uint32_t crc, const void *buf, size_t len);
 
 #endif

@@ -190,6 +190,11 @@ int snapshot_writer_new(const char *path, uint64_t lsn,
 	return 0;
 }
 
+void snapshot_writer_set_lsn(snapshot_writer *w, uint64_t lsn)
+{
+	w->lsn = lsn;
+}
+
 int snapshot_section_begin(snapshot_writer *w, uint32_t tag, es_error *err)
 {
 	if (w->in_section || w->nsections >= SNAPSHOT_MAX_SECTIONS)

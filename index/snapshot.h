@@ -61,6 +61,9 @@ int snapshot_writer_new(const char *path, uint64_t lsn,
 			const snapshot_io_hooks *hooks, snapshot_writer **out,
 			es_error *err);
 
+/* Change the lsn recorded in the header (it is written at commit). */
+void snapshot_writer_set_lsn(snapshot_writer *w, uint64_t lsn);
+
 /* A whole section at once. */
 int snapshot_write_section(snapshot_writer *w, uint32_t tag, const void *data,
 			   size_t len, es_error *err);

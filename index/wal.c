@@ -530,10 +530,12 @@ int wal_append(wal *w, uint32_t type, const void *data, size_t len,
 			rc = es_err(err, ES_EIO, "%s: fdatasync failed; the write was not "
 				    "applied and the log refuses writes until the next snapshot",
 				    w->path);
-			/* the lsn was consumed: pass the turnstile without applying */
-			while (w->applied_lsn + 1 < lsn)
-				pthread_cond_wait(&w->apply_cv, &w->m);
-			w->applied_lsn = lsn;
+			/* the lsn was consumed: mark it passed without applying.
+			 * No later append can succeed (the log is failed), and
+			 * earlier ones still pass wal_apply_wait, so callers that
+			 * never use the turnstile are not blocked here. */
+			if (w->applied_lsn < lsn)
+				w->applied_lsn = lsn;
 			pthread_cond_broadcast(&w->apply_cv);
 			goto out;
 		}

@@ -15,7 +15,35 @@ typedef struct es_command {
 	const char *summary;
 } es_command;
 
+/* `embedsrv serve` (server/cmd_serve.c). */
+int cmd_serve(int argc, char **argv);
+/* Cooperative cancel for long commands (server/main.c): after
+ * es_stop_install(), SIGINT and SIGTERM only set a flag that
+ * es_stop_requested() returns (the signal number, 0 if none). */
+void es_stop_install(void);
+int es_stop_requested(void);
+
+/* `embedsrv train`: learn a model from text (server/cmd_train.c). */
+int cmd_train(int argc, char **argv);
+
+/* embedsrv index build|search (server/cmd_index.c). */
+int cmd_index(int argc, char **argv);
+
+/* embedsrv import (server/cmd_import.c). */
+int cmd_import(int argc, char **argv);
+
 /* Print the version block (version, commit, SIMD paths) to stdout. */
 void es_print_version(void);
+
+/* server/cmd_model.c */
+int cmd_vectors(int argc, char **argv);
+int cmd_encode(int argc, char **argv);
+int cmd_neighbors(int argc, char **argv);
+int cmd_analogy(int argc, char **argv);
+int cmd_convert(int argc, char **argv);
+/* server/cmd_eval.c */
+int cmd_eval(int argc, char **argv);
+/* `embedsrv healthcheck`: GET /healthz, exit 0 when healthy (cmd_healthcheck.c). */
+int cmd_healthcheck(int argc, char **argv);
 
 #endif

@@ -4,6 +4,7 @@
  * The table below is the one list of commands; each command's code lives in
  * server/cmd_*.c.  No global mutable state outside this file.
  */
+#include <signal.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -22,6 +23,33 @@ void es_print_version(void)
 	printf("simd selected: %s\n", simd_get()->name);
 }
 
+/* The process's one piece of signal state: the last SIGINT/SIGTERM seen
+ * after a command called es_stop_install().  A flag set from a handler,
+ * rather than blocking the signals, because libraries (OpenBLAS) start
+ * threads before main() whose signal masks we cannot change. */
+static volatile sig_atomic_t stop_signal;
+
+static void on_stop_signal(int sig)
+{
+	stop_signal = sig;
+}
+
+void es_stop_install(void)
+{
+	struct sigaction sa;
+	memset(&sa, 0, sizeof sa);
+	sa.sa_handler = on_stop_signal;
+	sigemptyset(&sa.sa_mask);
+	sa.sa_flags = SA_RESTART;
+	sigaction(SIGINT, &sa, NULL);
+	sigaction(SIGTERM, &sa, NULL);
+}
+
+int es_stop_requested(void)
+{
+	return stop_signal;
+}
+
 static int cmd_version(int argc, char **argv)
 {
 	(void)argc;
@@ -34,7 +62,18 @@ static int cmd_help(int argc, char **argv);
 
 static const es_command commands[] = {
 	{"version", cmd_version, "print version, git commit and SIMD paths"},
+	{"serve", cmd_serve, "serve the HTTP/JSON API (embeddings, collections, search)"},
+	{"index", cmd_index, "build or search an HNSW index file (benchmarks)"},
+	{"import", cmd_import, "bulk-load float32 vectors into a collection of a data dir"},
+	{"healthcheck", cmd_healthcheck, "exit 0 when the server on this host answers /healthz"},
 	{"help", cmd_help, "list commands"},
+	{"vectors", cmd_vectors, "print word vectors (fastText print-word-vectors format)"},
+	{"encode", cmd_encode, "stdin lines -> one sentence vector per line"},
+	{"neighbors", cmd_neighbors, "nearest words of a word or text"},
+	{"analogy", cmd_analogy, "word analogies (3CosAdd / 3CosMul, gensim semantics)"},
+	{"convert", cmd_convert, "convert a model to .esm or .vec"},
+	{"eval", cmd_eval, "evaluate a model: analogy | pairs (gensim semantics)"},
+	{"train", cmd_train, "learn a word-embedding model from a text file"},
 };
 
 static int cmd_help(int argc, char **argv)

@@ -101,9 +101,13 @@ START_TEST(test_open_errors)
 	es_encoder *e = NULL;
 	es_error err = {0};
 	char p[512];
+	/* a folder is opened as a BERT model: one without config.json is refused
+	 * with a message naming the missing file */
 	ck_assert_int_eq(es_encoder_open(es_test_path(p, sizeof p, "tests"), NULL, &e, &err),
-			 ES_EUNSUPPORTED);
+			 ES_ENOTFOUND);
 	ck_assert_ptr_nonnull(strstr(err.msg, "BERT"));
+	ck_assert_ptr_nonnull(strstr(err.msg, "config.json"));
+	ck_assert_ptr_null(e);
 	ck_assert_int_eq(es_encoder_open("/no/such/model.bin", NULL, &e, &err), ES_ENOTFOUND);
 	ck_assert_ptr_nonnull(strstr(err.msg, "/no/such/model.bin"));
 	ck_assert_ptr_null(e);

@@ -352,6 +352,16 @@ START_TEST(test_hostile_binary)
 	const char *h = "4000000000 300\nthe \x01\x02\x03\x04";
 	write_file(p, h, strlen(h));
 	load_fails(p, ES_FORMAT_WORD2VEC_BIN, ES_ECORRUPT, "claims");
+	/* word2vec binary: bad UTF-8 word, wrong dimension in the header */
+	unsigned char wb[64] = "1 2\na\xff ";
+	float two[2] = {0.5f, 1.0f};
+	memcpy(wb + 7, two, 8);
+	write_file(p, wb, 15);
+	load_fails(p, ES_FORMAT_WORD2VEC_BIN, ES_ECORRUPT, "UTF-8");
+	memcpy(wb, "1 3\nab ", 7);
+	memcpy(wb + 7, two, 8);
+	write_file(p, wb, 15);
+	load_fails(p, ES_FORMAT_WORD2VEC_BIN, ES_ECORRUPT, NULL);
 
 	/* fastText: bad magic, bad version, absurd dictionary, wrong dims */
 	size_t n;

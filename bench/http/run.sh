@@ -1,0 +1,80 @@
+#!/bin/sh
+# bench/http/run.sh — HTTP throughput and latency of embedsrv with wrk.
+#
+#   sh bench/http/run.sh [BINARY]    (default build/embedsrv)
+#
+# Starts `embedsrv serve --quiet --threads 2` on a free local port with a
+# 50,000-word x 100-d model (bench/http/make_data.py, seeded), loads a
+# 100,000-point collection (d = 100, cosine, M 16, ef_construction 100), then
+# runs wrk for DURATION seconds (default 10) at 16 and 64 connections,
+# REPEAT times (default 3), on:
+#   1. POST /v1/embeddings with one short text;
+#   2. POST /v1/collections/bench/search, k = 10, by text.
+# wrk runs on the same machine (2 threads), so server and load generator
+# share the cores.  Output: one summary line per run, raw wrk output in
+# bench/out/http/.  Needs wrk (bench/packages.txt) and /usr/bin/python3 with
+# numpy.
+set -eu
+cd "$(dirname "$0")/../.."
+bin=${1:-build/embedsrv}
+dur=${DURATION:-10}
+npts=${NPOINTS:-100000}
+data=bench/data/http
+out=bench/out/http
+mkdir -p "$data" "$out"
+command -v wrk >/dev/null || { echo "wrk not installed (sh deploy/install-deps.sh bench/packages.txt)" >&2; exit 1; }
+[ -f "$data/points-0000.json" ] && [ "$(ls "$data"/points-*.json | wc -l)" -eq $((npts / 1000)) ] ||
+	{ rm -f "$data"/points-*.json; /usr/bin/python3 bench/http/make_data.py "$data" "$npts"; }
+
+port=$(/usr/bin/python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
+url=http://127.0.0.1:$port
+"$bin" serve --model "$data/model-100d.vec" --port "$port" --threads 2 --quiet 2>"$out/server.log" &
+pid=$!
+trap 'kill $pid 2>/dev/null || true' EXIT INT TERM
+i=0
+until curl -sf "$url/healthz" >/dev/null; do
+	i=$((i + 1)); [ $i -lt 600 ] || { echo "server did not start" >&2; cat "$out/server.log" >&2; exit 1; }
+	sleep 0.1
+done
+curl -sf -X PUT "$url/v1/collections/bench" -H 'Content-Type: application/json' \
+	-d '{"metric":"cosine","m":16,"ef_construction":100}' >/dev/null
+t0=$(date +%s.%N)
+for f in "$data"/points-*.json; do
+	curl -sf -X PUT "$url/v1/collections/bench/points" -H 'Content-Type: application/json' \
+		--data-binary "@$f" >/dev/null || { echo "upsert $f failed" >&2; exit 1; }
+done
+t1=$(date +%s.%N)
+count=$(curl -sf "$url/v1/collections/bench" | /usr/bin/python3 -c 'import json,sys; print(json.load(sys.stdin)["result"]["count"])')
+echo "loaded $count points in $(awk "BEGIN{printf \"%.1f\", $t1 - $t0}") s (HTTP upserts of 1000)"
+
+cat > "$out/embed.lua" <<'LUA'
+wrk.method = "POST"
+wrk.headers["Content-Type"] = "application/json"
+wrk.body = '{"input": "w12 w345 w6789 w42", "model": "bench"}'
+LUA
+cat > "$out/search.lua" <<'LUA'
+wrk.method = "POST"
+wrk.headers["Content-Type"] = "application/json"
+wrk.body = '{"text": "w12 w345 w6789 w42", "k": 10}'
+LUA
+
+summ() { # name conns file
+	awk -v name="$1" -v c="$2" '
+		/Requests\/sec/ { rps = $2 }
+		/^ +50%/ { p50 = $2 } /^ +99%/ { p99 = $2 }
+		/Non-2xx/ { bad = $NF }
+		END { printf "%-10s c=%-3d %10s req/s  p50 %-8s p99 %-8s non-2xx %s\n", name, c, rps, p50, p99, (bad == "" ? 0 : bad) }' "$3"
+}
+# REPEAT rounds (default 3), interleaved, so a burst of load from other
+# users of a shared machine hits every configuration alike; quote medians.
+for r in $(seq 1 "${REPEAT:-3}"); do
+	for c in 16 64; do
+		wrk -t2 -c$c -d${dur}s --latency -s "$out/embed.lua" "$url/v1/embeddings" >"$out/embed-c$c-r$r.txt"
+		summ embeddings $c "$out/embed-c$c-r$r.txt"
+		wrk -t2 -c$c -d${dur}s --latency -s "$out/search.lua" "$url/v1/collections/bench/search" >"$out/search-c$c-r$r.txt"
+		summ search $c "$out/search-c$c-r$r.txt"
+	done
+done
+kill -TERM $pid
+wait $pid
+trap - EXIT INT TERM

@@ -1,0 +1,56 @@
+#!/bin/sh
+# default-model.sh [EMBEDSRV] — prepare models/default.esm, the model
+# `embedsrv serve` uses when no --model is given.
+#
+#  1. deploy/make-corpus.py builds models/corpus.txt from the English text of
+#     Debian packages (deploy/packages-model.txt: GCIDE dictionary, WordNet
+#     glosses), deterministically;
+#  2. `embedsrv train` learns the model from it (settings below, chosen by
+#     measurement: see README "Default model" and bench/RESULTS.md).
+#
+# Cached: when models/default.esm exists and models/default.stamp matches
+# the inputs (sources, corpus script, trainer/format code, settings) it does
+# nothing.  Anything else rebuilds, through temporary files and renames, so
+# an interrupted run never leaves a half model behind.  Used by deploy/run.sh
+# on first start and by the Docker build.  EMBEDSRV defaults to
+# build/embedsrv.  EMBEDSRV_TRAIN_THREADS overrides the thread count.
+set -eu
+cd "$(dirname "$0")/.."
+bin=${1:-build/embedsrv}
+out=models/default.esm
+stamp=models/default.stamp
+corpus=models/corpus.txt
+
+# Settings (README "Default model" says why): skip-gram, fastText's n-grams
+# 3..6 in 500,000 buckets, 5 epochs; --threads 1 would make it
+# byte-reproducible, all cores make it fast.
+SETTINGS="--mode skipgram --dim 100 --epochs 5 --window 5 --neg 5 --min-count 5 --minn 3 --maxn 6 --bucket 500000 --lr 0.05 --sample 1e-4 --seed 1"
+threads=${EMBEDSRV_TRAIN_THREADS:-$(nproc)}
+
+[ -x "$bin" ] || { echo "default-model: $bin not built (run sh deploy/build.sh)" >&2; exit 1; }
+mkdir -p models
+
+sources="/usr/share/dictd/gcide.dict.dz /usr/share/wordnet/data.noun /usr/share/wordnet/data.verb /usr/share/wordnet/data.adj /usr/share/wordnet/data.adv"
+want=$( {
+	echo "settings $SETTINGS"
+	for f in $sources; do
+		[ -f "$f" ] && echo "source $f $(wc -c <"$f")"
+	done
+	cat deploy/make-corpus.py core/train.c core/train.h core/tokenize.c core/model_io.c core/model.c core/encode.c 2>/dev/null | sha256sum
+} | sha256sum | cut -d' ' -f1)
+
+if [ -f "$out" ] && [ -f "$stamp" ] && [ "$(cat "$stamp")" = "$want" ]; then
+	echo "default-model: $out is up to date" >&2
+	exit 0
+fi
+
+echo "default-model: building the training text from Debian's GCIDE and WordNet..." >&2
+python3 deploy/make-corpus.py "$corpus"
+echo "default-model: training $out ($(wc -w <"$corpus") words, $threads threads; a few minutes)..." >&2
+rm -f "$stamp"
+# shellcheck disable=SC2086
+"$bin" train --input "$corpus" --output "$out" --threads "$threads" $SETTINGS
+echo "$want" >"$stamp.tmp" && mv "$stamp.tmp" "$stamp"
+# the classic check, as a quality signal in the log (README: expect queen)
+ans=$("$bin" analogy --model "$out" --positive king woman --negative man --k 1 2>/dev/null | awk '{print $1}') || ans=""
+echo "default-model: ready: $out (king - man + woman = ${ans:-?})" >&2

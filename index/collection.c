@@ -1,0 +1,1307 @@
+/*
+ * collection.c — named collections over the HNSW index; see collection.h.
+ *
+ * Layout: every point ever inserted gets a dense internal label (its slot in
+ * `pts`), which is also its HNSW label.  Labels are never reused: a deleted
+ * slot stays as a tombstone (its id, payload and parsed payload are freed),
+ * so a label in a concurrent search result can never name a different point.
+ * External ids map to labels through an open-addressing hash table (linear
+ * probing, backward-shift deletion) that stores label + 1 (0 = empty).
+ *
+ * All-or-nothing upsert: everything that can fail for a reason other than
+ * memory is validated before anything changes; copies of ids and payloads
+ * are made up front; then points are applied one by one with an undo log, so
+ * an allocation failure inside the index rolls the batch back.
+ *
+ * Threading: one pthread rwlock per collection (readers: get, search, count,
+ * foreach; writers: upsert, delete).  Reference counts are atomic.  The
+ * registry's mutex guards only its table of names.
+ */
+#include "collection.h"
+
+#include <math.h>
+#include <pthread.h>
+#include <stdatomic.h>
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "hnsw.h"
+
+typedef struct pt {
+	uint64_t hash;
+	uint64_t num;
+	char *str;       /* owned, NUL-terminated; NULL for numeric ids */
+	size_t slen;
+	char *payload;   /* owned, NUL-terminated, NULL if none */
+	size_t plen;
+	void *parsed;    /* hooks.parse result */
+	unsigned char live;
+	unsigned char is_str;
+} pt;
+
+struct es_collection {
+	char name[ES_COLLECTION_NAME_MAX + 1];
+	es_collection_params p;
+	es_payload_hooks hooks;
+	hnsw *h;
+	pthread_rwlock_t lk;
+	atomic_int refs;
+	pt *pts;
+	size_t npts, cap;
+	uint64_t *tab;          /* label + 1, 0 = empty */
+	size_t tcap;            /* power of two */
+	size_t live;
+	size_t payload_bytes;
+	es_registry *reg;       /* for the observer; NULL when detached */
+};
+
+struct es_registry {
+	pthread_mutex_t mu;
+	es_payload_hooks hooks;
+	int has_hooks;
+	es_mutation_observer obs;
+	int has_obs;
+	es_collection **cols;
+	size_t n, cap;
+};
+
+/* --- ids ---------------------------------------------------------------- */
+
+static uint64_t mix64(uint64_t x)
+{
+	x ^= x >> 33;
+	x *= 0xff51afd7ed558ccdULL;
+	x ^= x >> 33;
+	x *= 0xc4ceb9fe1a85ec53ULL;
+	x ^= x >> 33;
+	return x;
+}
+
+static uint64_t id_hash(const es_point_id *id)
+{
+	if (!id->is_str)
+		return mix64(id->num) | 1;
+	uint64_t h = 0xcbf29ce484222325ULL;
+	for (size_t i = 0; i < id->len; i++) {
+		h ^= (unsigned char)id->str[i];
+		h *= 0x100000001b3ULL;
+	}
+	return mix64(h ^ 0x5bd1e995) | 1;
+}
+
+static int id_digits_u64(const char *s, size_t len, uint64_t *out)
+{
+	if (len == 0 || len > 20)
+		return 0;
+	uint64_t v = 0;
+	for (size_t i = 0; i < len; i++) {
+		if (s[i] < '0' || s[i] > '9')
+			return 0;
+		unsigned d = (unsigned)(s[i] - '0');
+		if (v > (UINT64_MAX - d) / 10)
+			return 0;
+		v = v * 10 + d;
+	}
+	*out = v;
+	return 1;
+}
+
+int es_point_id_check(const es_point_id *id, es_error *err)
+{
+	if (!id->is_str)
+		return 0;
+	if (id->len == 0)
+		return es_err(err, ES_EINVAL, "a string id must not be empty");
+	if (id->len > ES_POINT_ID_STR_MAX)
+		return es_err(err, ES_EINVAL, "string id is %zu bytes; the limit is %d",
+			      id->len, ES_POINT_ID_STR_MAX);
+	if (memchr(id->str, '\0', id->len))
+		return es_err(err, ES_EINVAL, "a string id must not contain NUL characters");
+	uint64_t v;
+	if (id_digits_u64(id->str, id->len, &v))
+		return es_err(err, ES_EINVAL,
+			      "string id \"%.*s\" spells a number; use the integer %llu instead",
+			      (int)id->len, id->str, (unsigned long long)v);
+	return 0;
+}
+
+void es_point_id_from_text(const char *seg, size_t len, es_point_id *out)
+{
+	memset(out, 0, sizeof *out);
+	uint64_t v;
+	if (id_digits_u64(seg, len, &v)) {
+		out->num = v;
+		return;
+	}
+	out->is_str = 1;
+	out->str = seg;
+	out->len = len;
+}
+
+static int pt_is(const pt *p, const es_point_id *id, uint64_t hash)
+{
+	if (p->hash != hash || p->is_str != (id->is_str != 0))
+		return 0;
+	if (!id->is_str)
+		return p->num == id->num;
+	return p->slen == id->len && memcmp(p->str, id->str, id->len) == 0;
+}
+
+static es_point_id pt_id(const pt *p)
+{
+	es_point_id id = {p->is_str, p->num, p->str, p->slen};
+	return id;
+}
+
+/* --- hash table ------------------------------------------------------- */
+
+static long tab_find(const es_collection *c, const es_point_id *id, uint64_t hash)
+{
+	if (c->tcap == 0)
+		return -1;
+	size_t mask = c->tcap - 1;
+	for (size_t i = hash & mask;; i = (i + 1) & mask) {
+		uint64_t e = c->tab[i];
+		if (e == 0)
+			return -1;
+		if (pt_is(&c->pts[e - 1], id, hash))
+			return (long)(e - 1);
+	}
+}
+
+static void tab_put(uint64_t *tab, size_t tcap, uint64_t hash, uint64_t label)
+{
+	size_t mask = tcap - 1;
+	size_t i = hash & mask;
+	while (tab[i] != 0)
+		i = (i + 1) & mask;
+	tab[i] = label + 1;
+}
+
+/* Make room for `extra` more live entries at load <= 1/2. */
+static int tab_reserve(es_collection *c, size_t extra)
+{
+	size_t need = (c->live + extra) * 2;
+	if (need <= c->tcap)
+		return 0;
+	size_t ncap = c->tcap ? c->tcap : 64;
+	while (ncap < need)
+		ncap *= 2;
+	uint64_t *nt = calloc(ncap, sizeof *nt);
+	if (!nt)
+		return ES_ENOMEM;
+	for (size_t i = 0; i < c->tcap; i++)
+		if (c->tab[i])
+			tab_put(nt, ncap, c->pts[c->tab[i] - 1].hash, c->tab[i] - 1);
+	free(c->tab);
+	c->tab = nt;
+	c->tcap = ncap;
+	return 0;
+}
+
+static void tab_remove(es_collection *c, uint64_t label)
+{
+	size_t mask = c->tcap - 1;
+	size_t i = c->pts[label].hash & mask;
+	while (c->tab[i] != label + 1)
+		i = (i + 1) & mask;
+	/* backward-shift deletion keeps probe chains intact without tombstones */
+	size_t j = i;
+	for (;;) {
+		j = (j + 1) & mask;
+		if (c->tab[j] == 0)
+			break;
+		size_t home = c->pts[c->tab[j] - 1].hash & mask;
+		/* move entry j into hole i if its home is not in (i, j] */
+		int in_range = (i <= j) ? (home > i && home <= j)
+					: (home > i || home <= j);
+		if (!in_range) {
+			c->tab[i] = c->tab[j];
+			i = j;
+		}
+	}
+	c->tab[i] = 0;
+}
+
+/* --- collection ------------------------------------------------------- */
+
+int es_collection_name_check(const char *name, es_error *err)
+{
+	if (!name || !*name)
+		return es_err(err, ES_EINVAL, "collection name must not be empty");
+	size_t len = strlen(name);
+	if (len > ES_COLLECTION_NAME_MAX)
+		return es_err(err, ES_EINVAL, "collection name is %zu bytes; the limit is %d",
+			      len, ES_COLLECTION_NAME_MAX);
+	if (name[0] == '.')
+		return es_err(err, ES_EINVAL, "collection name must not start with '.'");
+	for (size_t i = 0; i < len; i++) {
+		char ch = name[i];
+		if (!((ch >= 'a' && ch <= 'z') || (ch >= 'A' && ch <= 'Z') ||
+		      (ch >= '0' && ch <= '9') || ch == '_' || ch == '-' || ch == '.'))
+			return es_err(err, ES_EINVAL,
+				      "collection name may use only letters, digits, '_', '-' and '.' (got '%s')",
+				      name);
+	}
+	return 0;
+}
+
+static int params_check(es_collection_params *p, es_error *err)
+{
+	if (p->dim < 1 || p->dim > 65536)
+		return es_err(err, ES_EINVAL, "dim must be in 1..65536 (got %u)", p->dim);
+	if (p->metric != ES_METRIC_COSINE && p->metric != ES_METRIC_DOT &&
+	    p->metric != ES_METRIC_L2)
+		return es_err(err, ES_EINVAL, "unknown metric %d", (int)p->metric);
+	if (p->M == 0)
+		p->M = HNSW_DEFAULT_M;
+	if (p->ef_construction == 0)
+		p->ef_construction = HNSW_DEFAULT_EF_CONSTRUCTION;
+	if (p->M < 2 || p->M > HNSW_MAX_M)
+		return es_err(err, ES_EINVAL, "m must be in 2..%d (got %u)", HNSW_MAX_M, p->M);
+	if (p->ef_construction > HNSW_MAX_EF)
+		return es_err(err, ES_EINVAL, "ef_construction must be in 1..%d (got %u)",
+			      HNSW_MAX_EF, p->ef_construction);
+	p->model[sizeof p->model - 1] = '\0';
+	return 0;
+}
+
+int es_collection_new(const char *name, const es_collection_params *p,
+		      const es_payload_hooks *hooks, es_collection **out,
+		      es_error *err)
+{
+	int rc = es_collection_name_check(name, err);
+	if (rc)
+		return rc;
+	es_collection_params pp = *p;
+	rc = params_check(&pp, err);
+	if (rc)
+		return rc;
+	es_collection *c = calloc(1, sizeof *c);
+	if (!c)
+		return es_err(err, ES_ENOMEM, "out of memory creating collection '%s'", name);
+	snprintf(c->name, sizeof c->name, "%s", name);
+	c->p = pp;
+	if (hooks)
+		c->hooks = *hooks;
+	atomic_init(&c->refs, 1);
+	hnsw_params hp;
+	hnsw_params_default(&hp, pp.dim);
+	hp.metric = pp.metric;
+	hp.M = pp.M;
+	hp.ef_construction = pp.ef_construction;
+	hp.quantize_int8 = pp.quantize_int8;
+	rc = hnsw_new(&hp, &c->h, err);
+	if (rc) {
+		free(c);
+		return rc;
+	}
+	if (pthread_rwlock_init(&c->lk, NULL) != 0) {
+		hnsw_free(c->h);
+		free(c);
+		return es_err(err, ES_ENOMEM, "cannot create a lock for collection '%s'", name);
+	}
+	*out = c;
+	return 0;
+}
+
+static void pt_clear(es_collection *c, pt *q)
+{
+	if (q->parsed && c->hooks.free)
+		c->hooks.free(q->parsed);
+	if (q->payload)
+		c->payload_bytes -= q->plen;
+	free(q->str);
+	free(q->payload);
+	q->str = NULL;
+	q->payload = NULL;
+	q->parsed = NULL;
+	q->plen = q->slen = 0;
+	q->live = 0;
+}
+
+static void collection_free(es_collection *c)
+{
+	for (size_t i = 0; i < c->npts; i++)
+		pt_clear(c, &c->pts[i]);
+	free(c->pts);
+	free(c->tab);
+	hnsw_free(c->h);
+	pthread_rwlock_destroy(&c->lk);
+	free(c);
+}
+
+void es_collection_retain(es_collection *c)
+{
+	atomic_fetch_add(&c->refs, 1);
+}
+
+void es_collection_release(es_collection *c)
+{
+	if (c && atomic_fetch_sub(&c->refs, 1) == 1)
+		collection_free(c);
+}
+
+const char *es_collection_name(const es_collection *c)
+{
+	return c->name;
+}
+
+const es_collection_params *es_collection_get_params(const es_collection *c)
+{
+	return &c->p;
+}
+
+static const es_mutation_observer *observer_of(const es_collection *c)
+{
+	return (c->reg && c->reg->has_obs) ? &c->reg->obs : NULL;
+}
+
+/* Undo record for one applied point. */
+typedef struct undo {
+	uint64_t label;
+	int was_new;
+	float *old_vec;        /* updates: the vector before */
+	char *old_payload;
+	size_t old_plen;
+	void *old_parsed;
+} undo;
+
+int es_collection_upsert(es_collection *c, const es_point_in *pts, size_t n,
+			 es_error *err)
+{
+	const uint32_t dim = c->p.dim;
+	int rc = 0;
+	/* 1. validate: nothing below this block fails except for memory */
+	for (size_t i = 0; i < n; i++) {
+		rc = es_point_id_check(&pts[i].id, err);
+		if (rc)
+			return es_err_prefix(err, rc, "points[%zu]", i);
+		if (!pts[i].vector)
+			return es_err(err, ES_EINVAL, "points[%zu]: no vector", i);
+		double norm = 0;
+		for (uint32_t j = 0; j < dim; j++) {
+			float v = pts[i].vector[j];
+			if (!isfinite(v))
+				return es_err(err, ES_EINVAL,
+					      "points[%zu]: vector[%u] is not a finite number", i, j);
+			norm += (double)v * v;
+		}
+		if (norm == 0 && c->p.metric == ES_METRIC_COSINE)
+			return es_err(err, ES_EINVAL,
+				      "points[%zu]: an all-zero vector has no direction under the cosine metric",
+				      i);
+	}
+	if (n == 0)
+		return 0;
+
+	/* 2. copies made before taking the lock */
+	pt *fresh = calloc(n, sizeof *fresh);
+	undo *log = calloc(n, sizeof *log);
+	float *oldv = NULL;
+	if (!fresh || !log) {
+		rc = es_err(err, ES_ENOMEM, "out of memory for a batch of %zu points", n);
+		goto out_nolock;
+	}
+	for (size_t i = 0; i < n; i++) {
+		const es_point_in *in = &pts[i];
+		pt *q = &fresh[i];
+		q->hash = id_hash(&in->id);
+		q->is_str = in->id.is_str != 0;
+		q->num = in->id.is_str ? 0 : in->id.num;
+		if (in->id.is_str) {
+			q->str = malloc(in->id.len + 1);
+			if (!q->str)
+				goto oom;
+			memcpy(q->str, in->id.str, in->id.len);
+			q->str[in->id.len] = '\0';
+			q->slen = in->id.len;
+		}
+		if (in->payload) {
+			q->payload = malloc(in->payload_len + 1);
+			if (!q->payload)
+				goto oom;
+			memcpy(q->payload, in->payload, in->payload_len);
+			q->payload[in->payload_len] = '\0';
+			q->plen = in->payload_len;
+			if (c->hooks.parse)
+				q->parsed = c->hooks.parse(q->payload, q->plen);
+		}
+		q->live = 1;
+	}
+
+	pthread_rwlock_wrlock(&c->lk);
+	/* 3. reserve: slots for every point, hash room, old vectors */
+	if (c->npts + n > c->cap) {
+		size_t ncap = c->cap ? c->cap : 64;
+		while (ncap < c->npts + n)
+			ncap *= 2;
+		pt *np = realloc(c->pts, ncap * sizeof *np);
+		if (!np)
+			goto oom_locked;
+		memset(np + c->cap, 0, (ncap - c->cap) * sizeof *np);
+		c->pts = np;
+		c->cap = ncap;
+	}
+	if (tab_reserve(c, n) != 0)
+		goto oom_locked;
+	oldv = malloc((size_t)n * dim * sizeof *oldv);
+	if (!oldv)
+		goto oom_locked;
+
+	/* 4. the write-ahead log sees the batch before it is applied */
+	const es_mutation_observer *obs = observer_of(c);
+	if (obs && obs->on_upsert) {
+		rc = obs->on_upsert(obs->ctx, c, pts, n, err);
+		if (rc)
+			goto out_locked;
+	}
+
+	/* 5. apply with an undo log */
+	size_t done = 0;
+	for (; done < n; done++) {
+		pt *q = &fresh[done];
+		es_point_id id = pt_id(q);
+		long lab = tab_find(c, &id, q->hash);
+		undo *u = &log[done];
+		if (lab < 0) {
+			u->was_new = 1;
+			u->label = c->npts;
+		} else {
+			u->label = (uint64_t)lab;
+			u->old_vec = oldv + done * dim;
+			if (hnsw_get_vector(c->h, u->label, u->old_vec) != 0)
+				u->old_vec = NULL;
+		}
+		rc = hnsw_add(c->h, u->label, pts[done].vector, err);
+		if (rc)
+			break;
+		if (u->was_new) {
+			c->pts[c->npts++] = *q;
+			tab_put(c->tab, c->tcap, q->hash, u->label);
+			c->live++;
+			c->payload_bytes += q->plen;
+			memset(q, 0, sizeof *q); /* ownership moved */
+		} else {
+			pt *old = &c->pts[u->label];
+			u->old_payload = old->payload;
+			u->old_plen = old->plen;
+			u->old_parsed = old->parsed;
+			c->payload_bytes += q->plen;
+			c->payload_bytes -= old->plen;
+			old->payload = q->payload;
+			old->plen = q->plen;
+			old->parsed = q->parsed;
+			q->payload = NULL;
+			q->parsed = NULL;
+			q->plen = 0;
+		}
+	}
+	if (rc) {
+		/* roll back points [0, done) in reverse order */
+		while (done-- > 0) {
+			undo *u = &log[done];
+			pt *cur = &c->pts[u->label];
+			if (u->was_new) {
+				hnsw_delete(c->h, u->label);
+				tab_remove(c, u->label);
+				c->live--;
+				c->npts--;
+				fresh[done] = *cur; /* freed below */
+				c->payload_bytes -= cur->plen;
+				memset(cur, 0, sizeof *cur);
+			} else {
+				if (u->old_vec)
+					hnsw_add(c->h, u->label, u->old_vec, NULL);
+				c->payload_bytes -= cur->plen;
+				c->payload_bytes += u->old_plen;
+				fresh[done].payload = cur->payload;
+				fresh[done].plen = cur->plen;
+				fresh[done].parsed = cur->parsed;
+				cur->payload = u->old_payload;
+				cur->plen = u->old_plen;
+				cur->parsed = u->old_parsed;
+				u->old_payload = NULL;
+				u->old_parsed = NULL;
+			}
+		}
+		goto out_locked;
+	}
+	/* success: the replaced payloads go */
+	for (size_t i = 0; i < n; i++) {
+		if (log[i].old_parsed && c->hooks.free)
+			c->hooks.free(log[i].old_parsed);
+		free(log[i].old_payload);
+		log[i].old_payload = NULL;
+		log[i].old_parsed = NULL;
+	}
+	goto out_locked;
+
+oom_locked:
+	rc = es_err(err, ES_ENOMEM, "out of memory for a batch of %zu points", n);
+out_locked:
+	pthread_rwlock_unlock(&c->lk);
+	goto out_nolock;
+oom:
+	rc = es_err(err, ES_ENOMEM, "out of memory for a batch of %zu points", n);
+out_nolock:
+	if (fresh) {
+		for (size_t i = 0; i < n; i++) {
+			if (fresh[i].parsed && c->hooks.free)
+				c->hooks.free(fresh[i].parsed);
+			free(fresh[i].str);
+			free(fresh[i].payload);
+		}
+	}
+	free(fresh);
+	free(log);
+	free(oldv);
+	return rc;
+}
+
+int es_collection_delete(es_collection *c, const es_point_id *ids, size_t n,
+			 size_t *deleted, es_error *err)
+{
+	int rc = 0;
+	size_t count = 0;
+	for (size_t i = 0; i < n; i++) {
+		rc = es_point_id_check(&ids[i], err);
+		if (rc)
+			return es_err_prefix(err, rc, "points[%zu]", i);
+	}
+	pthread_rwlock_wrlock(&c->lk);
+	const es_mutation_observer *obs = observer_of(c);
+	if (n && obs && obs->on_delete) {
+		rc = obs->on_delete(obs->ctx, c, ids, n, err);
+		if (rc)
+			goto out;
+	}
+	for (size_t i = 0; i < n; i++) {
+		long lab = tab_find(c, &ids[i], id_hash(&ids[i]));
+		if (lab < 0)
+			continue;
+		hnsw_delete(c->h, (uint64_t)lab);
+		tab_remove(c, (uint64_t)lab);
+		pt_clear(c, &c->pts[lab]);
+		c->live--;
+		count++;
+	}
+out:
+	pthread_rwlock_unlock(&c->lk);
+	if (deleted)
+		*deleted = count;
+	return rc;
+}
+
+static int copy_out(es_collection *c, const pt *q, uint64_t label,
+		    int want_vector, int want_payload, es_point_out *out)
+{
+	memset(out, 0, sizeof *out);
+	out->id.is_str = q->is_str;
+	out->id.num = q->num;
+	if (q->is_str) {
+		char *s = malloc(q->slen + 1);
+		if (!s)
+			return ES_ENOMEM;
+		memcpy(s, q->str, q->slen + 1);
+		out->id.str = s;
+		out->id.len = q->slen;
+	}
+	if (want_payload && q->payload) {
+		out->payload = malloc(q->plen + 1);
+		if (!out->payload)
+			goto oom;
+		memcpy(out->payload, q->payload, q->plen + 1);
+		out->payload_len = q->plen;
+	}
+	if (want_vector) {
+		out->vector = malloc((size_t)c->p.dim * sizeof(float));
+		if (!out->vector)
+			goto oom;
+		if (hnsw_get_vector(c->h, label, out->vector) != 0)
+			memset(out->vector, 0, (size_t)c->p.dim * sizeof(float));
+	}
+	return 0;
+oom:
+	es_point_out_free(out);
+	return ES_ENOMEM;
+}
+
+void es_point_out_free(es_point_out *p)
+{
+	if (!p)
+		return;
+	if (p->id.is_str)
+		free((char *)p->id.str);
+	free(p->payload);
+	free(p->vector);
+	memset(p, 0, sizeof *p);
+}
+
+void es_hits_free(es_point_out *hits, size_t n)
+{
+	if (!hits)
+		return;
+	for (size_t i = 0; i < n; i++)
+		es_point_out_free(&hits[i]);
+	free(hits);
+}
+
+int es_collection_get(es_collection *c, const es_point_id *id,
+		      int want_vector, int want_payload, es_point_out *out,
+		      es_error *err)
+{
+	int rc = 0;
+	pthread_rwlock_rdlock(&c->lk);
+	long lab = tab_find(c, id, id_hash(id));
+	if (lab < 0) {
+		rc = ES_ENOTFOUND;
+	} else {
+		rc = copy_out(c, &c->pts[lab], (uint64_t)lab, want_vector,
+			      want_payload, out);
+		if (rc)
+			es_err(err, rc, "out of memory copying a point");
+	}
+	pthread_rwlock_unlock(&c->lk);
+	if (rc == ES_ENOTFOUND) {
+		if (id->is_str)
+			es_err(err, rc, "no point with id \"%.*s\" in collection '%s'",
+			       (int)id->len, id->str, c->name);
+		else
+			es_err(err, rc, "no point with id %llu in collection '%s'",
+			       (unsigned long long)id->num, c->name);
+	}
+	return rc;
+}
+
+int es_collection_get_vector(es_collection *c, const es_point_id *id,
+			     float *vec, es_error *err)
+{
+	es_point_out o;
+	int rc = es_collection_get(c, id, 1, 0, &o, err);
+	if (rc)
+		return rc;
+	memcpy(vec, o.vector, (size_t)c->p.dim * sizeof(float));
+	es_point_out_free(&o);
+	return 0;
+}
+
+typedef struct filter_ctx {
+	es_collection *c;
+	const es_search_req *req;
+	long self;
+} filter_ctx;
+
+static int filter_tramp(void *ctx, uint64_t label)
+{
+	filter_ctx *f = ctx;
+	if ((long)label == f->self)
+		return 0;
+	if (!f->req->filter)
+		return 1;
+	if (label >= f->c->npts)
+		return 0;
+	const pt *q = &f->c->pts[label];
+	if (!q->live)
+		return 0;
+	es_point_view v = {pt_id(q), label, q->payload, q->plen, q->parsed, NULL};
+	return f->req->filter(f->req->filter_ctx, &v);
+}
+
+int es_collection_search(es_collection *c, const es_search_req *req,
+			 es_point_out **hits_out, size_t *nhits, es_error *err)
+{
+	*hits_out = NULL;
+	*nhits = 0;
+	if (req->k == 0)
+		return es_err(err, ES_EINVAL, "k must be at least 1");
+	for (uint32_t j = 0; j < c->p.dim; j++)
+		if (!isfinite(req->query[j]))
+			return es_err(err, ES_EINVAL, "query vector[%u] is not a finite number", j);
+	uint32_t ef = req->ef ? req->ef : (req->k > HNSW_DEFAULT_EF_SEARCH ? req->k : HNSW_DEFAULT_EF_SEARCH);
+	if (ef < req->k)
+		ef = req->k;
+	int rc = 0;
+	es_hit *hits = malloc(req->k * sizeof *hits);
+	if (!hits)
+		return es_err(err, ES_ENOMEM, "out of memory for %u results", req->k);
+	es_point_out *outs = NULL;
+	size_t nh = 0, m = 0;
+
+	pthread_rwlock_rdlock(&c->lk);
+	filter_ctx fc = {c, req, -1};
+	if (req->exclude_self)
+		fc.self = tab_find(c, &req->self, id_hash(&req->self));
+	int need_filter = req->filter || fc.self >= 0;
+	if (c->live > 0) {
+		rc = hnsw_search(c->h, req->query, req->k, ef,
+				 need_filter ? filter_tramp : NULL, &fc, hits, &nh, err);
+		if (rc)
+			goto out;
+	}
+	outs = calloc(nh ? nh : 1, sizeof *outs);
+	if (!outs) {
+		rc = es_err(err, ES_ENOMEM, "out of memory for %zu results", nh);
+		goto out;
+	}
+	for (size_t i = 0; i < nh; i++) {
+		uint64_t lab = hits[i].label;
+		if (lab >= c->npts || !c->pts[lab].live)
+			continue;
+		if (req->has_threshold) {
+			if (c->p.metric == ES_METRIC_L2 ? hits[i].score > req->threshold
+							: hits[i].score < req->threshold)
+				continue;
+		}
+		rc = copy_out(c, &c->pts[lab], lab, req->with_vector, req->with_payload,
+			      &outs[m]);
+		if (rc) {
+			es_err(err, rc, "out of memory copying results");
+			goto out;
+		}
+		outs[m].score = hits[i].score;
+		m++;
+	}
+out:
+	pthread_rwlock_unlock(&c->lk);
+	free(hits);
+	if (rc) {
+		es_hits_free(outs, m);
+		return rc;
+	}
+	*hits_out = outs;
+	*nhits = m;
+	return 0;
+}
+
+size_t es_collection_count(es_collection *c)
+{
+	pthread_rwlock_rdlock(&c->lk);
+	size_t n = c->live;
+	pthread_rwlock_unlock(&c->lk);
+	return n;
+}
+
+size_t es_collection_memory_bytes(es_collection *c)
+{
+	pthread_rwlock_rdlock(&c->lk);
+	size_t b = sizeof *c + hnsw_memory_bytes(c->h) + c->cap * sizeof(pt) +
+		   c->tcap * sizeof(uint64_t) + c->payload_bytes;
+	for (size_t i = 0; i < c->npts; i++)
+		b += c->pts[i].slen;
+	pthread_rwlock_unlock(&c->lk);
+	return b;
+}
+
+int es_collection_foreach(es_collection *c,
+			  int (*fn)(void *ctx, const es_point_view *p),
+			  void *ctx)
+{
+	int rc = 0;
+	float *vec = malloc((size_t)c->p.dim * sizeof *vec);
+	if (!vec)
+		return ES_ENOMEM;
+	pthread_rwlock_rdlock(&c->lk);
+	for (size_t i = 0; i < c->npts && rc == 0; i++) {
+		const pt *q = &c->pts[i];
+		if (!q->live)
+			continue;
+		if (hnsw_get_vector(c->h, i, vec) != 0)
+			continue;
+		es_point_view v = {pt_id(q), i, q->payload, q->plen, q->parsed, vec};
+		rc = fn(ctx, &v);
+	}
+	pthread_rwlock_unlock(&c->lk);
+	free(vec);
+	return rc;
+}
+
+/* --- registry ---------------------------------------------------------- */
+
+int es_registry_new(const es_payload_hooks *hooks, es_registry **out,
+		    es_error *err)
+{
+	es_registry *r = calloc(1, sizeof *r);
+	if (!r)
+		return es_err(err, ES_ENOMEM, "out of memory creating the registry");
+	if (pthread_mutex_init(&r->mu, NULL) != 0) {
+		free(r);
+		return es_err(err, ES_ENOMEM, "cannot create the registry lock");
+	}
+	if (hooks) {
+		r->hooks = *hooks;
+		r->has_hooks = 1;
+	}
+	*out = r;
+	return 0;
+}
+
+void es_registry_free(es_registry *r)
+{
+	if (!r)
+		return;
+	for (size_t i = 0; i < r->n; i++) {
+		r->cols[i]->reg = NULL;
+		es_collection_release(r->cols[i]);
+	}
+	free(r->cols);
+	pthread_mutex_destroy(&r->mu);
+	free(r);
+}
+
+void es_registry_set_observer(es_registry *r, const es_mutation_observer *o)
+{
+	pthread_mutex_lock(&r->mu);
+	if (o) {
+		r->obs = *o;
+		r->has_obs = 1;
+	} else {
+		memset(&r->obs, 0, sizeof r->obs);
+		r->has_obs = 0;
+	}
+	pthread_mutex_unlock(&r->mu);
+}
+
+static long reg_find(es_registry *r, const char *name)
+{
+	for (size_t i = 0; i < r->n; i++)
+		if (strcmp(r->cols[i]->name, name) == 0)
+			return (long)i;
+	return -1;
+}
+
+int es_registry_create(es_registry *r, const char *name,
+		       const es_collection_params *p, es_collection **out,
+		       es_error *err)
+{
+	es_collection *c = NULL;
+	int rc = es_collection_new(name, p, r->has_hooks ? &r->hooks : NULL, &c, err);
+	if (rc)
+		return rc;
+	pthread_mutex_lock(&r->mu);
+	if (reg_find(r, name) >= 0) {
+		rc = es_err(err, ES_EEXIST, "collection '%s' already exists", name);
+		goto out;
+	}
+	if (r->n == r->cap) {
+		size_t ncap = r->cap ? r->cap * 2 : 8;
+		es_collection **nc = realloc(r->cols, ncap * sizeof *nc);
+		if (!nc) {
+			rc = es_err(err, ES_ENOMEM, "out of memory adding collection '%s'", name);
+			goto out;
+		}
+		r->cols = nc;
+		r->cap = ncap;
+	}
+	if (r->has_obs && r->obs.on_create) {
+		rc = r->obs.on_create(r->obs.ctx, name, &c->p, err);
+		if (rc)
+			goto out;
+	}
+	c->reg = r;
+	r->cols[r->n++] = c;
+	if (out) {
+		es_collection_retain(c);
+		*out = c;
+	}
+	c = NULL;
+out:
+	pthread_mutex_unlock(&r->mu);
+	if (c)
+		es_collection_release(c);
+	return rc;
+}
+
+int es_registry_drop(es_registry *r, const char *name, es_error *err)
+{
+	int rc = 0;
+	es_collection *c = NULL;
+	pthread_mutex_lock(&r->mu);
+	long i = reg_find(r, name);
+	if (i < 0) {
+		rc = es_err(err, ES_ENOTFOUND, "no collection named '%s'", name);
+		goto out;
+	}
+	if (r->has_obs && r->obs.on_drop) {
+		rc = r->obs.on_drop(r->obs.ctx, name, err);
+		if (rc)
+			goto out;
+	}
+	c = r->cols[i];
+	r->cols[i] = r->cols[--r->n];
+	/* detach under the collection's write lock so no writer of it is mid-way
+	 * through an observer call that reads c->reg */
+	pthread_rwlock_wrlock(&c->lk);
+	c->reg = NULL;
+	pthread_rwlock_unlock(&c->lk);
+out:
+	pthread_mutex_unlock(&r->mu);
+	if (c)
+		es_collection_release(c);
+	return rc;
+}
+
+int es_registry_get(es_registry *r, const char *name, es_collection **out,
+		    es_error *err)
+{
+	int rc = 0;
+	pthread_mutex_lock(&r->mu);
+	long i = reg_find(r, name);
+	if (i < 0) {
+		rc = es_err(err, ES_ENOTFOUND, "no collection named '%s'", name);
+	} else {
+		es_collection_retain(r->cols[i]);
+		*out = r->cols[i];
+	}
+	pthread_mutex_unlock(&r->mu);
+	return rc;
+}
+
+static int cmp_col(const void *a, const void *b)
+{
+	const es_collection *x = *(es_collection *const *)a;
+	const es_collection *y = *(es_collection *const *)b;
+	return strcmp(x->name, y->name);
+}
+
+int es_registry_list(es_registry *r, es_collection ***out, size_t *n,
+		     es_error *err)
+{
+	pthread_mutex_lock(&r->mu);
+	es_collection **a = malloc((r->n ? r->n : 1) * sizeof *a);
+	if (!a) {
+		pthread_mutex_unlock(&r->mu);
+		return es_err(err, ES_ENOMEM, "out of memory listing collections");
+	}
+	for (size_t i = 0; i < r->n; i++) {
+		es_collection_retain(r->cols[i]);
+		a[i] = r->cols[i];
+	}
+	*n = r->n;
+	pthread_mutex_unlock(&r->mu);
+	qsort(a, *n, sizeof *a, cmp_col);
+	*out = a;
+	return 0;
+}
+
+/* --- persistence (snapshots; index/store.c) ------------------------------
+ *
+ * Layout (little-endian): magic "ESCOLL01", u32 version 1, u32 dim,
+ * u32 metric, u32 M, u32 ef_construction, u32 int8, 128 bytes model name,
+ * u64 slots; per slot u8 live, and for live slots: u8 is_str, then u64 num
+ * or (u32 len, bytes), u32 payload length (0xFFFFFFFF: none), payload bytes;
+ * then the HNSW index (hnsw_write), whose labels are the slot numbers, so the
+ * graph is restored as it was (no rebuild, vectors bit-exact).  The loader
+ * treats every byte as hostile and cross-checks the index against the slots.
+ */
+#define COLL_MAGIC "ESCOLL01"
+#define COLL_NO_PAYLOAD 0xFFFFFFFFu
+
+static int fw_u32(FILE *f, uint32_t v)
+{
+	unsigned char b[4] = {(unsigned char)v, (unsigned char)(v >> 8),
+			      (unsigned char)(v >> 16), (unsigned char)(v >> 24)};
+	return fwrite(b, 1, 4, f) == 4 ? 0 : -1;
+}
+
+static int fw_u64(FILE *f, uint64_t v)
+{
+	return fw_u32(f, (uint32_t)v) || fw_u32(f, (uint32_t)(v >> 32)) ? -1 : 0;
+}
+
+static int fr_u32(FILE *f, uint32_t *v)
+{
+	unsigned char b[4];
+	if (fread(b, 1, 4, f) != 4)
+		return -1;
+	*v = (uint32_t)b[0] | (uint32_t)b[1] << 8 | (uint32_t)b[2] << 16 |
+	     (uint32_t)b[3] << 24;
+	return 0;
+}
+
+static int fr_u64(FILE *f, uint64_t *v)
+{
+	uint32_t lo, hi;
+	if (fr_u32(f, &lo) || fr_u32(f, &hi))
+		return -1;
+	*v = (uint64_t)hi << 32 | lo;
+	return 0;
+}
+
+int es_collection_save(es_collection *c, FILE *f,
+		       void (*locked)(void *ctx), void *ctx, es_error *err)
+{
+	int rc = 0;
+	pthread_rwlock_rdlock(&c->lk);
+	if (locked)
+		locked(ctx);
+	int bad = fwrite(COLL_MAGIC, 1, 8, f) != 8;
+	bad |= fw_u32(f, 1) | fw_u32(f, c->p.dim) | fw_u32(f, (uint32_t)c->p.metric) |
+	       fw_u32(f, c->p.M) | fw_u32(f, c->p.ef_construction) |
+	       fw_u32(f, (uint32_t)c->p.quantize_int8);
+	bad |= fwrite(c->p.model, 1, sizeof c->p.model, f) != sizeof c->p.model;
+	bad |= fw_u64(f, c->npts);
+	for (size_t i = 0; i < c->npts && !bad; i++) {
+		const pt *q = &c->pts[i];
+		bad |= fputc(q->live ? 1 : 0, f) == EOF;
+		if (!q->live)
+			continue;
+		bad |= fputc(q->is_str ? 1 : 0, f) == EOF;
+		if (q->is_str)
+			bad |= fw_u32(f, (uint32_t)q->slen) ||
+			       fwrite(q->str, 1, q->slen, f) != q->slen;
+		else
+			bad |= fw_u64(f, q->num);
+		if (q->payload)
+			bad |= fw_u32(f, (uint32_t)q->plen) ||
+			       (q->plen && fwrite(q->payload, 1, q->plen, f) != q->plen);
+		else
+			bad |= fw_u32(f, COLL_NO_PAYLOAD);
+	}
+	if (bad)
+		rc = es_err(err, ES_EIO, "collection '%s': writing the snapshot failed", c->name);
+	else
+		rc = hnsw_write(c->h, f, err);
+	pthread_rwlock_unlock(&c->lk);
+	return rc;
+}
+
+int es_collection_load(FILE *f, const char *name, const es_payload_hooks *hooks,
+		       es_collection **out, es_error *err)
+{
+	int rc = 0;
+	*out = NULL;
+	char magic[8];
+	uint32_t ver, dim, metric, M, efc, q8;
+	es_collection_params p;
+	memset(&p, 0, sizeof p);
+	if (fread(magic, 1, 8, f) != 8 || memcmp(magic, COLL_MAGIC, 8) != 0)
+		return es_err(err, ES_ECORRUPT, "collection '%s': bad magic", name);
+	if (fr_u32(f, &ver) || fr_u32(f, &dim) || fr_u32(f, &metric) || fr_u32(f, &M) ||
+	    fr_u32(f, &efc) || fr_u32(f, &q8) ||
+	    fread(p.model, 1, sizeof p.model, f) != sizeof p.model)
+		return es_err(err, ES_ECORRUPT, "collection '%s': header cut short", name);
+	if (ver != 1)
+		return es_err(err, ES_EUNSUPPORTED, "collection '%s': format version %u", name, ver);
+	if (metric > ES_METRIC_L2 || q8 > 1)
+		return es_err(err, ES_ECORRUPT, "collection '%s': bad metric or flags", name);
+	p.model[sizeof p.model - 1] = '\0';
+	p.dim = dim;
+	p.metric = (es_metric)metric;
+	p.M = M;
+	p.ef_construction = efc;
+	p.quantize_int8 = (int)q8;
+	es_collection *c = NULL;
+	rc = es_collection_new(name, &p, hooks, &c, err);
+	if (rc)
+	{
+		es_err_prefix(err, rc, "collection '%s' in snapshot", name);
+		if (err)
+			err->code = ES_ECORRUPT;
+		return ES_ECORRUPT;
+	}
+	uint64_t n;
+	if (fr_u64(f, &n) || n > ((uint64_t)1 << 40)) {
+		rc = es_err(err, ES_ECORRUPT, "collection '%s': bad point count", name);
+		goto fail;
+	}
+	/* grow as slots are read, so a hostile count cannot force a huge malloc */
+	for (uint64_t i = 0; i < n; i++) {
+		if (c->npts == c->cap) {
+			size_t ncap = c->cap ? c->cap * 2 : 64;
+			pt *np = realloc(c->pts, ncap * sizeof *np);
+			if (!np) {
+				rc = es_err(err, ES_ENOMEM, "out of memory loading '%s'", name);
+				goto fail;
+			}
+			memset(np + c->cap, 0, (ncap - c->cap) * sizeof *np);
+			c->pts = np;
+			c->cap = ncap;
+		}
+		pt *q = &c->pts[c->npts++];
+		int live = fgetc(f);
+		if (live == 0)
+			continue;
+		int is_str = live == 1 ? fgetc(f) : EOF;
+		if (is_str != 0 && is_str != 1) {
+			rc = es_err(err, ES_ECORRUPT, "collection '%s': slot %" PRIu64 ": bad flags", name, i);
+			goto fail;
+		}
+		q->is_str = (unsigned char)is_str;
+		if (is_str) {
+			uint32_t len;
+			if (fr_u32(f, &len) || len == 0 || len > ES_POINT_ID_STR_MAX ||
+			    !(q->str = malloc(len + 1)) || fread(q->str, 1, len, f) != len) {
+				rc = es_err(err, ES_ECORRUPT, "collection '%s': slot %" PRIu64 ": bad id", name, i);
+				goto fail;
+			}
+			q->str[len] = '\0';
+			q->slen = len;
+		} else if (fr_u64(f, &q->num)) {
+			rc = es_err(err, ES_ECORRUPT, "collection '%s': slot %" PRIu64 ": bad id", name, i);
+			goto fail;
+		}
+		uint32_t plen;
+		if (fr_u32(f, &plen)) {
+			rc = es_err(err, ES_ECORRUPT, "collection '%s': slot %" PRIu64 ": cut short", name, i);
+			goto fail;
+		}
+		if (plen != COLL_NO_PAYLOAD) {
+			if (plen > ((uint32_t)1 << 30) || !(q->payload = malloc((size_t)plen + 1)) ||
+			    fread(q->payload, 1, plen, f) != plen) {
+				rc = es_err(err, ES_ECORRUPT, "collection '%s': slot %" PRIu64 ": bad payload",
+					    name, i);
+				goto fail;
+			}
+			q->payload[plen] = '\0';
+			q->plen = plen;
+			c->payload_bytes += plen;
+			if (c->hooks.parse)
+				q->parsed = c->hooks.parse(q->payload, q->plen);
+		}
+		es_point_id id = pt_id(q);
+		if (es_point_id_check(&id, NULL) != 0) {
+			rc = es_err(err, ES_ECORRUPT, "collection '%s': slot %" PRIu64 ": invalid id", name, i);
+			goto fail;
+		}
+		q->hash = id_hash(&id);
+		q->live = 1;
+		if (tab_reserve(c, 1) != 0) {
+			rc = es_err(err, ES_ENOMEM, "out of memory loading '%s'", name);
+			goto fail;
+		}
+		if (tab_find(c, &id, q->hash) >= 0) {
+			rc = es_err(err, ES_ECORRUPT, "collection '%s': slot %" PRIu64 ": duplicate id",
+				    name, i);
+			goto fail;
+		}
+		tab_put(c->tab, c->tcap, q->hash, i);
+		c->live++;
+	}
+	hnsw *h = NULL;
+	rc = hnsw_read(f, &h, err);
+	if (rc) {
+		es_err_prefix(err, rc, "collection '%s'", name);
+		goto fail;
+	}
+	const hnsw_params *hp = hnsw_get_params(h);
+	if (hp->dim != p.dim || hp->metric != p.metric || hnsw_count(h) != c->live) {
+		hnsw_free(h);
+		rc = es_err(err, ES_ECORRUPT, "collection '%s': index does not match its points "
+			    "(dim %u/%u, %zu/%zu points)", name, hp->dim, p.dim, hnsw_count(h), c->live);
+		goto fail;
+	}
+	for (size_t i = 0; i < c->npts; i++)
+		if (c->pts[i].live && !hnsw_contains(h, i)) {
+			hnsw_free(h);
+			rc = es_err(err, ES_ECORRUPT, "collection '%s': point in slot %zu is missing "
+				    "from the index", name, i);
+			goto fail;
+		}
+	if (fgetc(f) != EOF) {
+		hnsw_free(h);
+		rc = es_err(err, ES_ECORRUPT, "collection '%s': stray bytes after the index", name);
+		goto fail;
+	}
+	hnsw_free(c->h);
+	c->h = h;
+	*out = c;
+	return 0;
+fail:
+	es_collection_release(c);
+	return rc;
+}
+
+int es_registry_add(es_registry *r, es_collection *c, es_error *err)
+{
+	int rc = 0;
+	pthread_mutex_lock(&r->mu);
+	if (reg_find(r, c->name) >= 0) {
+		rc = es_err(err, ES_EEXIST, "collection '%s' already exists", c->name);
+		goto out;
+	}
+	if (r->n == r->cap) {
+		size_t ncap = r->cap ? r->cap * 2 : 8;
+		es_collection **nc = realloc(r->cols, ncap * sizeof *nc);
+		if (!nc) {
+			rc = es_err(err, ES_ENOMEM, "out of memory adding collection '%s'", c->name);
+			goto out;
+		}
+		r->cols = nc;
+		r->cap = ncap;
+	}
+	es_collection_retain(c);
+	c->reg = r;
+	r->cols[r->n++] = c;
+out:
+	pthread_mutex_unlock(&r->mu);
+	return rc;
+}
+
+const es_payload_hooks *es_registry_payload_hooks(es_registry *r)
+{
+	return r->has_hooks ? &r->hooks : NULL;
+}
+
+int es_collection_bulk_insert(es_collection *c, const uint64_t *ids,
+			      const float *vecs, size_t n, es_pool *pool,
+			      es_error *err)
+{
+	int rc = 0;
+	uint64_t *labels = malloc((n ? n : 1) * sizeof *labels);
+	if (!labels)
+		return es_err(err, ES_ENOMEM, "out of memory for %zu labels", n);
+	pthread_rwlock_wrlock(&c->lk);
+	if (c->npts + n > c->cap) {
+		size_t ncap = c->cap ? c->cap : 64;
+		while (ncap < c->npts + n)
+			ncap *= 2;
+		pt *np = realloc(c->pts, ncap * sizeof *np);
+		if (!np) {
+			rc = es_err(err, ES_ENOMEM, "out of memory for %zu points", n);
+			goto out;
+		}
+		memset(np + c->cap, 0, (ncap - c->cap) * sizeof *np);
+		c->pts = np;
+		c->cap = ncap;
+	}
+	if (tab_reserve(c, n) != 0) {
+		rc = es_err(err, ES_ENOMEM, "out of memory for %zu points", n);
+		goto out;
+	}
+	for (size_t i = 0; i < n; i++) {
+		es_point_id id = {0, ids[i], NULL, 0};
+		uint64_t h = id_hash(&id);
+		if (tab_find(c, &id, h) >= 0) {
+			rc = es_err(err, ES_EEXIST, "point %llu exists already (bulk insert adds "
+				    "new points only)", (unsigned long long)ids[i]);
+			goto undo;
+		}
+		pt *q = &c->pts[c->npts + i];
+		memset(q, 0, sizeof *q);
+		q->hash = h;
+		q->num = ids[i];
+		q->live = 1;
+		labels[i] = c->npts + i;
+		tab_put(c->tab, c->tcap, h, labels[i]);
+	}
+	rc = hnsw_add_batch(c->h, labels, vecs, n, pool, err);
+	if (!rc) {
+		c->npts += n;
+		c->live += n;
+		goto out;
+	}
+	for (size_t i = 0; i < n; i++)
+		hnsw_delete(c->h, labels[i]);
+undo: /* every slot reserved above goes */
+	for (size_t l = c->npts; l < c->cap && c->pts[l].live; l++) {
+		tab_remove(c, l);
+		memset(&c->pts[l], 0, sizeof c->pts[l]);
+	}
+out:
+	pthread_rwlock_unlock(&c->lk);
+	free(labels);
+	return rc;
+}

@@ -1,0 +1,2098 @@
+/*
+ * hnsw.c — Hierarchical Navigable Small World graph (Malkov & Yashunin 2016).
+ *
+ * Departures from the paper, and why:
+ *
+ *  - Storage.  Every slot (dense uint32 id) owns one fixed-stride block:
+ *      [cnt0 | links0[2M] | flags | level | label | upper* | vector]
+ *    so a level-0 walk touches one contiguous region per node.  Blocks live
+ *    in chunks of HNSW_CHUNK slots; the chunk table only ever grows and old
+ *    tables are kept until hnsw_free, so a reader holding a stale table
+ *    pointer still sees valid chunks and growth never stops searches.
+ *    Levels > 0 live in one small array per node ([cnt | M links] per level).
+ *
+ *  - Deletion is real, not a tombstone that keeps serving as a waypoint.  A
+ *    deleted node is skipped by every traversal (its vector is never read
+ *    again), the out-neighbours that linked back to it are re-linked through
+ *    the deleted node's own neighbours with the selection heuristic (the
+ *    graph is repaired, not left to rot), and the slot is recycled for a
+ *    later insert once no operation that could have seen it alive is still
+ *    running (epoch-based reclamation, below).  Update (re-adding a label)
+ *    is delete + insert into a fresh/recycled slot, so a vector is never
+ *    rewritten under a concurrent reader.
+ *
+ *  - int8 quantisation (optional): each vector is stored as int8 codes with
+ *    its own scale (max|x|/127) and its exact squared norm — dim + 8 bytes
+ *    instead of 4*dim.  The graph is built and walked with the symmetric
+ *    int8 distance (core/simd dot_i8); the ef best candidates of a query are
+ *    then re-ranked with the float query against the dequantised codes.
+ *    No float copy is kept: vector memory is (dim+8)/(4*dim) of float32.
+ *
+ *  - Level generator: level of the n-th add = f(seed, n) via splitmix64, so a
+ *    single-threaded build with the same seed gives the same graph (and the
+ *    same file), and threads never share an RNG state.
+ *
+ * Threading:
+ *  - Link lists are read and written with atomic (relaxed) loads/stores, so
+ *    searches never lock; writers serialise on a striped per-node mutex and
+ *    only ever hold one node lock at a time (no lock-order cycles).
+ *  - A node becomes visible through its flags word: the inserter writes the
+ *    vector, then clears HNSW_F_DELETED with a release store; readers load
+ *    flags with acquire before reading a vector.
+ *  - Every operation (search, add, delete) takes a scratch context from a
+ *    pool and publishes the global epoch in it for its duration.  A deleted
+ *    slot is tagged with the epoch at deletion and reused only when every
+ *    active context started after that, so nobody reads a vector while it is
+ *    rewritten.
+ *  - The entry point (slot, level) is one atomic 64-bit word; changing it
+ *    takes ep_lock.  Adds/deletes of the same label serialise on a striped
+ *    label lock; the label -> slot map has its own mutex.
+ *
+ * Ownership: the index copies every vector; results go to caller buffers.
+ */
+#include "hnsw.h"
+
+#include <math.h>
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdbool.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "simd.h"
+
+#if defined(__BYTE_ORDER__) && __BYTE_ORDER__ != __ORDER_LITTLE_ENDIAN__
+#error "hnsw: the file format and code assume a little-endian host"
+#endif
+
+#define HNSW_CHUNK_SHIFT 10u
+#define HNSW_CHUNK (1u << HNSW_CHUNK_SHIFT)
+#define HNSW_NODE_LOCKS 512u
+#define HNSW_LABEL_LOCKS 256u
+#define HNSW_NONE UINT32_MAX
+#define HNSW_MAX_SLOTS (UINT32_MAX - 1u)
+#define HNSW_F_DELETED 1u
+
+#define HNSW_FILE_MAGIC "ESHNSW\r\n"
+#define HNSW_FILE_VERSION 1u
+#define HNSW_FILE_ENDIAN 0x01020304u
+#define HNSW_FILE_TRAILER "ESHNSWend"
+
+typedef float (*dot_f_i8_fn)(const float *q, const int8_t *c, size_t n);
+
+/* Block header after the level-0 links.  Offsets are fixed per index. */
+typedef struct node_hdr {
+	uint32_t flags;  /* atomic: HNSW_F_DELETED */
+	uint32_t level;
+	uint64_t label;
+	uint32_t *upper; /* atomic pointer: levels 1..level, (M+1) words each */
+} node_hdr;
+
+typedef struct chunk_tab {
+	size_t cap;
+	struct chunk_tab *prev; /* retired tables, freed by hnsw_free */
+	char *chunk[];
+} chunk_tab;
+
+typedef struct cand {
+	float d;
+	uint32_t id;
+} cand;
+
+/* Per-operation scratch.  Never shared by two operations at once. */
+typedef struct scratch {
+	struct scratch *next_free;
+	struct scratch *next_all;
+	_Atomic uint64_t epoch; /* 0 = idle, else the epoch at acquire */
+	uint16_t *visited;
+	size_t visited_cap;
+	uint32_t limit;      /* slots that existed at acquire: ids < limit */
+	chunk_tab *tab;      /* table snapshot covering every id < limit */
+	uint16_t tag;
+	cand *cq, *rq; /* candidate min-heap, result max-heap */
+	size_t cq_cap, heap_cap;
+	cand *sel; /* neighbour selection buffer */
+	size_t sel_cap;
+	float *qf; /* prepared query (normalised copy) */
+	float *tmp;
+	int8_t *qc; /* query codes under int8 */
+	float qscale, qnorm2;
+} scratch;
+
+typedef struct retired {
+	uint32_t slot;
+	uint64_t epoch;
+} retired;
+
+struct hnsw {
+	hnsw_params p;
+	uint32_t dim, M, M0;
+	double ml;
+	const simd_kernels *k;
+	dot_f_i8_fn dot_f_i8;
+
+	/* block layout */
+	size_t stride, off_hdr, off_vec, vec_bytes;
+
+	/* storage */
+	_Atomic(chunk_tab *) tab;
+	pthread_mutex_t grow_lock;
+	_Atomic uint32_t n_slots; /* slots handed out: ids < n_slots are valid */
+	size_t n_chunks;          /* under grow_lock */
+	retired *ret;             /* FIFO of deleted slots, under grow_lock */
+	size_t ret_head, ret_len, ret_cap;
+
+	/* entry point: (level << 32) | slot, or HNSW_NONE in the low word */
+	_Atomic uint64_t ep;
+	pthread_mutex_t ep_lock;
+
+	/* label -> slot (open addressing), under map_lock */
+	pthread_mutex_t map_lock;
+	uint64_t *map_keys;
+	uint32_t *map_vals; /* HNSW_NONE empty, HNSW_NONE-1 tombstone */
+	size_t map_cap, map_used;
+
+	pthread_mutex_t node_lock[HNSW_NODE_LOCKS];
+	pthread_mutex_t label_lock[HNSW_LABEL_LOCKS];
+
+	/* scratch pool */
+	pthread_mutex_t pool_lock;
+	scratch *free_list, *all_list;
+	size_t n_scratch;
+
+	_Atomic uint64_t epoch;
+	_Atomic uint64_t add_seq;
+	_Atomic size_t live;
+	_Atomic size_t upper_bytes;
+};
+
+/* ------------------------------------------------------------ utilities */
+
+static uint64_t splitmix64(uint64_t x)
+{
+	x += 0x9e3779b97f4a7c15ull;
+	x = (x ^ (x >> 30)) * 0xbf58476d1ce4e5b9ull;
+	x = (x ^ (x >> 27)) * 0x94d049bb133111ebull;
+	return x ^ (x >> 31);
+}
+
+static uint32_t crc_table[256];
+static pthread_once_t crc_once = PTHREAD_ONCE_INIT;
+
+static void crc_init(void)
+{
+	for (uint32_t i = 0; i < 256; i++) {
+		uint32_t c = i;
+		for (int j = 0; j < 8; j++)
+			c = (c & 1) ? 0xedb88320u ^ (c >> 1) : c >> 1;
+		crc_table[i] = c;
+	}
+}
+
+uint32_t hnsw_crc32(uint32_t crc, const void *buf, size_t len)
+{
+	pthread_once(&crc_once, crc_init);
+	const unsigned char *p = buf;
+	crc = ~crc;
+	while (len--)
+		crc = crc_table[(crc ^ *p++) & 0xff] ^ (crc >> 8);
+	return ~crc;
+}
+
+static inline char *node_blk(const hnsw *h, uint32_t id)
+{
+	chunk_tab *t = atomic_load_explicit(&((hnsw *)h)->tab, memory_order_acquire);
+	return t->chunk[id >> HNSW_CHUNK_SHIFT] +
+	       (size_t)(id & (HNSW_CHUNK - 1)) * h->stride;
+}
+
+static inline node_hdr *blk_hdr(const hnsw *h, char *b)
+{
+	return (node_hdr *)(b + h->off_hdr);
+}
+
+static inline uint32_t load_flags(const node_hdr *nh)
+{
+	return __atomic_load_n(&nh->flags, __ATOMIC_ACQUIRE);
+}
+
+/* The link list of node blk at level (0 = in-block). */
+static inline uint32_t *blk_links(const hnsw *h, char *b, uint32_t level)
+{
+	if (level == 0)
+		return (uint32_t *)b;
+	uint32_t *up = __atomic_load_n(&blk_hdr(h, b)->upper, __ATOMIC_ACQUIRE);
+	return up + (size_t)(level - 1) * (h->M + 1);
+}
+
+static inline uint32_t link_cnt(const uint32_t *l)
+{
+	return __atomic_load_n(&l[0], __ATOMIC_ACQUIRE);
+}
+
+static inline uint32_t link_get(const uint32_t *l, uint32_t i)
+{
+	return __atomic_load_n(&l[1 + i], __ATOMIC_RELAXED);
+}
+
+/* Writers hold the node's lock; readers may see a mix of old and new ids,
+ * each of which is a valid slot. */
+static void links_set(uint32_t *l, const uint32_t *ids, uint32_t n)
+{
+	for (uint32_t i = 0; i < n; i++)
+		__atomic_store_n(&l[1 + i], ids[i], __ATOMIC_RELAXED);
+	__atomic_store_n(&l[0], n, __ATOMIC_RELEASE);
+}
+
+static inline pthread_mutex_t *nlock(hnsw *h, uint32_t id)
+{
+	return &h->node_lock[(id * 2654435761u) >> 23 & (HNSW_NODE_LOCKS - 1)];
+}
+
+static inline pthread_mutex_t *llock(hnsw *h, uint64_t label)
+{
+	return &h->label_lock[splitmix64(label) & (HNSW_LABEL_LOCKS - 1)];
+}
+
+static inline uint32_t level_max(uint32_t level, hnsw *h)
+{
+	return level == 0 ? h->M0 : h->M;
+}
+
+/* ------------------------------------------------------ vector encoding */
+
+/* sum q[i] * c[i] for a float query against int8 codes (the asymmetric
+ * distance: only the stored side carries quantisation error).  Kept here
+ * rather than in core/simd because only the int8 index needs it. */
+static float dot_f_i8_scalar(const float *q, const int8_t *c, size_t n)
+{
+	float a0 = 0, a1 = 0, a2 = 0, a3 = 0;
+	size_t i = 0;
+	for (; i + 4 <= n; i += 4) {
+		a0 += q[i] * c[i];
+		a1 += q[i + 1] * c[i + 1];
+		a2 += q[i + 2] * c[i + 2];
+		a3 += q[i + 3] * c[i + 3];
+	}
+	for (; i < n; i++)
+		a0 += q[i] * c[i];
+	return (a0 + a1) + (a2 + a3);
+}
+
+#if defined(__x86_64__) || defined(__i386__)
+#include <immintrin.h>
+__attribute__((target("avx2,fma"))) static float
+dot_f_i8_avx2(const float *q, const int8_t *c, size_t n)
+{
+	__m256 acc0 = _mm256_setzero_ps(), acc1 = _mm256_setzero_ps();
+	size_t i = 0;
+	for (; i + 16 <= n; i += 16) {
+		__m128i b = _mm_loadu_si128((const __m128i *)(c + i));
+		__m256 c0 = _mm256_cvtepi32_ps(_mm256_cvtepi8_epi32(b));
+		__m256 c1 = _mm256_cvtepi32_ps(
+			_mm256_cvtepi8_epi32(_mm_srli_si128(b, 8)));
+		acc0 = _mm256_fmadd_ps(_mm256_loadu_ps(q + i), c0, acc0);
+		acc1 = _mm256_fmadd_ps(_mm256_loadu_ps(q + i + 8), c1, acc1);
+	}
+	acc0 = _mm256_add_ps(acc0, acc1);
+	__m128 s = _mm_add_ps(_mm256_castps256_ps128(acc0),
+			      _mm256_extractf128_ps(acc0, 1));
+	s = _mm_add_ps(s, _mm_movehl_ps(s, s));
+	s = _mm_add_ss(s, _mm_shuffle_ps(s, s, 1));
+	float t = _mm_cvtss_f32(s);
+	for (; i < n; i++)
+		t += q[i] * c[i];
+	return t;
+}
+#endif
+
+static dot_f_i8_fn pick_dot_f_i8(const simd_kernels *k)
+{
+#if defined(__x86_64__) || defined(__i386__)
+	if (k->path == SIMD_AVX2 || k->path == SIMD_AVX512)
+		return dot_f_i8_avx2;
+#endif
+	(void)k;
+	return dot_f_i8_scalar;
+}
+
+/* Under int8 the vector area is [float scale | float norm2 | int8 codes]. */
+static void encode_vec(const hnsw *h, const float *v, char *dst)
+{
+	if (!h->p.quantize_int8) {
+		memcpy(dst, v, h->vec_bytes);
+		return;
+	}
+	float mx = 0, n2 = 0;
+	for (uint32_t i = 0; i < h->dim; i++) {
+		float a = fabsf(v[i]);
+		if (a > mx)
+			mx = a;
+		n2 += v[i] * v[i];
+	}
+	float scale = mx > 0 ? mx / 127.0f : 0.0f;
+	float inv = mx > 0 ? 127.0f / mx : 0.0f;
+	int8_t *c = (int8_t *)(dst + 8);
+	for (uint32_t i = 0; i < h->dim; i++) {
+		float x = nearbyintf(v[i] * inv);
+		if (x > 127.0f)
+			x = 127.0f;
+		if (x < -127.0f)
+			x = -127.0f;
+		c[i] = (int8_t)x;
+	}
+	memcpy(dst, &scale, 4);
+	memcpy(dst + 4, &n2, 4);
+}
+
+static void decode_vec(const hnsw *h, const char *src, float *out)
+{
+	if (!h->p.quantize_int8) {
+		memcpy(out, src, (size_t)h->dim * 4);
+		return;
+	}
+	float scale;
+	memcpy(&scale, src, 4);
+	const int8_t *c = (const int8_t *)(src + 8);
+	for (uint32_t i = 0; i < h->dim; i++)
+		out[i] = scale * (float)c[i];
+}
+
+/* Internal distance, lower is better: -dot for cosine/dot, squared L2. */
+static inline float dist_f(const hnsw *h, const float *a, const float *b)
+{
+	if (h->p.metric == ES_METRIC_L2)
+		return h->k->l2sq(a, b, h->dim);
+	return -h->k->dot(a, b, h->dim);
+}
+
+/* Symmetric int8 distance between two encoded vectors. */
+static inline float dist_q(const hnsw *h, const char *a, const char *b)
+{
+	float sa, sb;
+	memcpy(&sa, a, 4);
+	memcpy(&sb, b, 4);
+	float dp = sa * sb * (float)h->k->dot_i8((const int8_t *)(a + 8),
+						  (const int8_t *)(b + 8), h->dim);
+	if (h->p.metric == ES_METRIC_L2) {
+		float na, nb;
+		memcpy(&na, a + 4, 4);
+		memcpy(&nb, b + 4, 4);
+		return na + nb - 2.0f * dp;
+	}
+	return -dp;
+}
+
+/* Distance between two stored vectors. */
+static inline float dist_vv(const hnsw *h, const char *a, const char *b)
+{
+	if (h->p.quantize_int8)
+		return dist_q(h, a, b);
+	return dist_f(h, (const float *)a, (const float *)b);
+}
+
+/* The query in the form stored vectors have (sc->qf holds codes layout under
+ * int8: qenc below). */
+typedef struct query {
+	const float *f; /* the float query (normalised under cosine) */
+	float n2;       /* its squared norm (int8 L2) */
+} query;
+
+/* Query to stored vector: float against float, or float against int8
+ * codes (asymmetric) under quantisation. */
+static inline float dist_qn(const hnsw *h, const query *q, const char *b)
+{
+	if (!h->p.quantize_int8)
+		return dist_f(h, q->f, (const float *)b);
+	float sb, nb;
+	memcpy(&sb, b, 4);
+	float dp = sb * h->dot_f_i8(q->f, (const int8_t *)(b + 8), h->dim);
+	if (h->p.metric == ES_METRIC_L2) {
+		memcpy(&nb, b + 4, 4);
+		return q->n2 + nb - 2.0f * dp;
+	}
+	return -dp;
+}
+
+/* ------------------------------------------------------------ scratch */
+
+static void scratch_free(scratch *s)
+{
+	if (!s)
+		return;
+	free(s->visited);
+	free(s->cq);
+	free(s->rq);
+	free(s->sel);
+	free(s->qf);
+	free(s->tmp);
+	free(s->qc);
+	free(s);
+}
+
+static int scratch_reserve_heaps(scratch *s, size_t n)
+{
+	if (n > s->cq_cap) {
+		cand *a = realloc(s->cq, n * sizeof *a);
+		if (!a)
+			return ES_ENOMEM;
+		s->cq = a;
+		s->cq_cap = n;
+	}
+	if (n <= s->heap_cap)
+		return 0;
+	cand *b = realloc(s->rq, n * sizeof *b);
+	if (!b)
+		return ES_ENOMEM;
+	s->rq = b;
+	s->heap_cap = n;
+	return 0;
+}
+
+static int scratch_reserve_sel(scratch *s, size_t n)
+{
+	if (n <= s->sel_cap)
+		return 0;
+	cand *a = realloc(s->sel, n * sizeof *a);
+	if (!a)
+		return ES_ENOMEM;
+	s->sel = a;
+	s->sel_cap = n;
+	return 0;
+}
+
+/* Take a scratch context and publish the current epoch in it.  Allocates
+ * only when the pool is empty or the index grew since it was last used. */
+static int scratch_get(const hnsw *hc, scratch **out, es_error *err)
+{
+	hnsw *h = (hnsw *)hc;
+	pthread_mutex_lock(&h->pool_lock);
+	scratch *s = h->free_list;
+	if (s)
+		h->free_list = s->next_free;
+	pthread_mutex_unlock(&h->pool_lock);
+	if (!s) {
+		s = calloc(1, sizeof *s);
+		if (!s)
+			goto oom;
+		s->qf = malloc((size_t)h->dim * sizeof(float));
+		s->tmp = malloc((size_t)h->dim * sizeof(float));
+		s->qc = malloc((size_t)h->dim + 8);
+		if (!s->qf || !s->tmp || !s->qc) {
+			scratch_free(s);
+			goto oom;
+		}
+		pthread_mutex_lock(&h->pool_lock);
+		s->next_all = h->all_list;
+		h->all_list = s;
+		h->n_scratch++;
+		pthread_mutex_unlock(&h->pool_lock);
+	}
+	size_t need = atomic_load_explicit(&h->n_slots, memory_order_acquire);
+	if (need > s->visited_cap) {
+		size_t cap = need + need / 4 + 64;
+		uint16_t *v = realloc(s->visited, cap * sizeof *v);
+		if (!v) {
+			pthread_mutex_lock(&h->pool_lock);
+			s->next_free = h->free_list;
+			h->free_list = s;
+			pthread_mutex_unlock(&h->pool_lock);
+			goto oom;
+		}
+		memset(v, 0, cap * sizeof *v);
+		s->visited = v;
+		s->visited_cap = cap;
+		s->tag = 0;
+	}
+	if (++s->tag == 0) {
+		memset(s->visited, 0, s->visited_cap * sizeof *s->visited);
+		s->tag = 1;
+	}
+	s->limit = (uint32_t)need;
+	s->tab = atomic_load_explicit(&h->tab, memory_order_acquire);
+	uint64_t e = atomic_load(&h->epoch);
+	atomic_store(&s->epoch, e);
+	*out = s;
+	return 0;
+oom:
+	return es_err(err, ES_ENOMEM, "hnsw: out of memory for search scratch");
+}
+
+static void scratch_put(const hnsw *hc, scratch *s)
+{
+	hnsw *h = (hnsw *)hc;
+	atomic_store_explicit(&s->epoch, 0, memory_order_release);
+	pthread_mutex_lock(&h->pool_lock);
+	s->next_free = h->free_list;
+	h->free_list = s;
+	pthread_mutex_unlock(&h->pool_lock);
+}
+
+/* New visit pass within one operation (several layer searches). */
+static void scratch_new_pass(scratch *s)
+{
+	if (++s->tag == 0) {
+		memset(s->visited, 0, s->visited_cap * sizeof *s->visited);
+		s->tag = 1;
+	}
+}
+
+/* --------------------------------------------------------------- heaps */
+
+static inline void minheap_push(cand *a, size_t *n, cand c)
+{
+	size_t i = (*n)++;
+	while (i > 0) {
+		size_t p = (i - 1) / 2;
+		if (a[p].d <= c.d)
+			break;
+		a[i] = a[p];
+		i = p;
+	}
+	a[i] = c;
+}
+
+static inline cand minheap_pop(cand *a, size_t *n)
+{
+	cand top = a[0];
+	cand last = a[--(*n)];
+	size_t i = 0, m = *n;
+	for (;;) {
+		size_t l = 2 * i + 1;
+		if (l >= m)
+			break;
+		size_t r = l + 1;
+		size_t c = (r < m && a[r].d < a[l].d) ? r : l;
+		if (a[c].d >= last.d)
+			break;
+		a[i] = a[c];
+		i = c;
+	}
+	if (m)
+		a[i] = last;
+	return top;
+}
+
+static inline void maxheap_push(cand *a, size_t *n, cand c)
+{
+	size_t i = (*n)++;
+	while (i > 0) {
+		size_t p = (i - 1) / 2;
+		if (a[p].d >= c.d)
+			break;
+		a[i] = a[p];
+		i = p;
+	}
+	a[i] = c;
+}
+
+static inline void maxheap_pop(cand *a, size_t *n)
+{
+	cand last = a[--(*n)];
+	size_t i = 0, m = *n;
+	for (;;) {
+		size_t l = 2 * i + 1;
+		if (l >= m)
+			break;
+		size_t r = l + 1;
+		size_t c = (r < m && a[r].d > a[l].d) ? r : l;
+		if (a[c].d <= last.d)
+			break;
+		a[i] = a[c];
+		i = c;
+	}
+	if (m)
+		a[i] = last;
+}
+
+static int cand_cmp(const void *a, const void *b)
+{
+	const cand *x = a, *y = b;
+	if (x->d < y->d)
+		return -1;
+	if (x->d > y->d)
+		return 1;
+	return x->id < y->id ? -1 : x->id > y->id;
+}
+
+/* ------------------------------------------------------------- search */
+
+/* Block of id through the scratch's table snapshot (id < s->limit). */
+static inline char *blk_fast(const hnsw *h, const scratch *s, uint32_t id)
+{
+	return s->tab->chunk[id >> HNSW_CHUNK_SHIFT] +
+	       (size_t)(id & (HNSW_CHUNK - 1)) * h->stride;
+}
+
+static inline int visit(scratch *s, uint32_t id)
+{
+	if (id >= s->limit || s->visited[id] == s->tag)
+		return 0;
+	s->visited[id] = s->tag;
+	return 1;
+}
+
+/* Greedy walk on one upper level from *cur (distance *curd). */
+static void greedy_level(const hnsw *h, const query *q, uint32_t level,
+			 uint32_t *cur, float *curd)
+{
+	bool changed = true;
+	while (changed) {
+		changed = false;
+		char *b = node_blk(h, *cur);
+		const uint32_t *l = blk_links(h, b, level);
+		uint32_t n = link_cnt(l);
+		for (uint32_t i = 0; i < n; i++) {
+			uint32_t id = link_get(l, i);
+			char *nb = node_blk(h, id);
+			node_hdr *nh = blk_hdr(h, nb);
+			/* a stale link may name a recycled slot of lower level */
+			if ((load_flags(nh) & HNSW_F_DELETED) || nh->level < level)
+				continue;
+			float d = dist_qn(h, q, nb + h->off_vec);
+			if (d < *curd) {
+				*curd = d;
+				*cur = id;
+				changed = true;
+			}
+		}
+	}
+}
+
+/* Beam search on one level from entry ep.  On return s->rq holds up to ef
+ * accepted (live, filter-passing) nodes as a max-heap; *nres its size. */
+static void search_level(const hnsw *h, scratch *s, const query *q,
+			 uint32_t ep, float epd, uint32_t level, uint32_t ef,
+			 hnsw_filter_fn filter, void *fctx, size_t *nres)
+{
+	cand *cq = s->cq, *rq = s->rq;
+	size_t nc = 0, nr = 0;
+	float bound = INFINITY;
+	scratch_new_pass(s);
+	visit(s, ep);
+	char *eb = node_blk(h, ep);
+	node_hdr *eh = blk_hdr(h, eb);
+	if (!(load_flags(eh) & HNSW_F_DELETED) &&
+	    (!filter || filter(fctx, eh->label))) {
+		maxheap_push(rq, &nr, (cand){epd, ep});
+		if (nr >= ef)
+			bound = epd;
+	}
+	minheap_push(cq, &nc, (cand){epd, ep});
+	while (nc) {
+		cand c = minheap_pop(cq, &nc);
+		if (c.d > bound)
+			break;
+		/* the entry may be newer than our table snapshot; every other
+		 * candidate passed visit() and so is below s->limit */
+		char *b = c.id < s->limit ? blk_fast(h, s, c.id) : node_blk(h, c.id);
+		const uint32_t *l = blk_links(h, b, level);
+		uint32_t n = link_cnt(l);
+		if (n > level_max(level, (hnsw *)h))
+			n = level_max(level, (hnsw *)h);
+		/* pass 1: unvisited neighbours, their blocks prefetched so the
+		 * loads overlap; pass 2: score them */
+		uint32_t nids[2 * HNSW_MAX_M];
+		uint32_t m = 0;
+		for (uint32_t i = 0; i < n; i++) {
+			uint32_t id = link_get(l, i);
+			if (!visit(s, id))
+				continue;
+			const char *nb = blk_fast(h, s, id) + h->off_hdr;
+			__builtin_prefetch(nb);
+			__builtin_prefetch(nb + 64);
+			nids[m++] = id;
+		}
+		for (uint32_t i = 0; i < m; i++) {
+			uint32_t id = nids[i];
+			if (i + 1 < m) {
+				const char *pb = blk_fast(h, s, nids[i + 1]) + h->off_vec;
+				for (size_t o = 128; o < h->vec_bytes; o += 64)
+					__builtin_prefetch(pb + o);
+			}
+			char *nb = blk_fast(h, s, id);
+			node_hdr *nh = blk_hdr(h, nb);
+			if ((load_flags(nh) & HNSW_F_DELETED) || nh->level < level)
+				continue;
+			float d = dist_qn(h, q, nb + h->off_vec);
+			if (nr < ef || d < bound) {
+				if (nc == s->cq_cap) {
+					/* rare: the frontier outgrew the
+					 * buffer; grow it once, keep it */
+					cand *g = realloc(s->cq, 2 * nc * sizeof *g);
+					if (!g)
+						continue;
+					s->cq = cq = g;
+					s->cq_cap = 2 * nc;
+				}
+				minheap_push(cq, &nc, (cand){d, id});
+				if (!filter || filter(fctx, nh->label)) {
+					maxheap_push(rq, &nr, (cand){d, id});
+					if (nr > ef)
+						maxheap_pop(rq, &nr);
+					if (nr >= ef)
+						bound = rq[0].d;
+				}
+			}
+		}
+	}
+	*nres = nr;
+}
+
+/* Encode the query into the scratch (normalising under cosine). */
+static int prepare_query(const hnsw *h, scratch *s, const float *v,
+			 query *q, es_error *err)
+{
+	for (uint32_t i = 0; i < h->dim; i++)
+		if (!isfinite(v[i]))
+			return es_err(err, ES_EINVAL,
+				      "vector element %u is not a finite number", i);
+	memcpy(s->qf, v, (size_t)h->dim * 4);
+	if (h->p.metric == ES_METRIC_COSINE) {
+		if (simd_normalize(s->qf, h->dim) == 0.0f)
+			return es_err(err, ES_EINVAL,
+				      "zero vector has no direction under cosine");
+	}
+	q->f = s->qf;
+	q->n2 = h->k->dot(s->qf, s->qf, h->dim);
+	return 0;
+}
+
+static float score_of(const hnsw *h, float d)
+{
+	if (h->p.metric == ES_METRIC_L2)
+		return sqrtf(d > 0 ? d : 0);
+	return -d;
+}
+
+int hnsw_search(const hnsw *h, const float *q, uint32_t k, uint32_t ef,
+		hnsw_filter_fn filter, void *filter_ctx, es_hit *out,
+		size_t *nout, es_error *err)
+{
+	scratch *s = NULL;
+	int rc;
+	*nout = 0;
+	if (k == 0)
+		return es_err(err, ES_EINVAL, "k must be at least 1");
+	if (k > HNSW_MAX_EF)
+		return es_err(err, ES_ERANGE, "k %u exceeds the limit %u", k,
+			      HNSW_MAX_EF);
+	if (ef > HNSW_MAX_EF)
+		return es_err(err, ES_ERANGE, "ef %u exceeds the limit %u", ef,
+			      HNSW_MAX_EF);
+	if (ef < k)
+		ef = k;
+	rc = scratch_get(h, &s, err);
+	if (rc)
+		return rc;
+	rc = scratch_reserve_heaps(s, (size_t)ef + h->M0 + 2);
+	if (rc) {
+		es_err(err, rc, "hnsw: out of memory for ef %u", ef);
+		goto out;
+	}
+	query qq;
+	rc = prepare_query(h, s, q, &qq, err);
+	if (rc)
+		goto out;
+	uint64_t ep = atomic_load(&((hnsw *)h)->ep);
+	uint32_t cur = (uint32_t)ep;
+	if (cur == HNSW_NONE)
+		goto out;
+	uint32_t top = (uint32_t)(ep >> 32);
+	float curd = dist_qn(h, &qq, node_blk(h, cur) + h->off_vec);
+	for (uint32_t l = top; l > 0; l--)
+		greedy_level(h, &qq, l, &cur, &curd);
+	size_t nr;
+	search_level(h, s, &qq, cur, curd, 0, ef, filter, filter_ctx, &nr);
+	cand *r = s->rq;
+	if (h->p.quantize_int8) {
+		/* re-rank the ef candidates with the float query */
+		for (size_t i = 0; i < nr; i++) {
+			decode_vec(h, node_blk(h, r[i].id) + h->off_vec, s->tmp);
+			r[i].d = dist_f(h, qq.f, s->tmp);
+		}
+	}
+	qsort(r, nr, sizeof *r, cand_cmp);
+	size_t m = nr < k ? nr : k;
+	for (size_t i = 0; i < m; i++) {
+		out[i].label = blk_hdr(h, node_blk(h, r[i].id))->label;
+		out[i].score = score_of(h, r[i].d);
+	}
+	*nout = m;
+out:
+	scratch_put(h, s);
+	return rc;
+}
+
+/* ------------------------------------------------------- label map */
+
+static size_t map_slot(uint64_t key, size_t cap)
+{
+	return splitmix64(key) & (cap - 1);
+}
+
+/* Under map_lock.  Returns the slot or HNSW_NONE. */
+static uint32_t map_find(const hnsw *h, uint64_t key)
+{
+	if (!h->map_cap)
+		return HNSW_NONE;
+	size_t i = map_slot(key, h->map_cap);
+	for (;;) {
+		uint32_t v = h->map_vals[i];
+		if (v == HNSW_NONE)
+			return HNSW_NONE;
+		if (v != HNSW_NONE - 1 && h->map_keys[i] == key)
+			return v;
+		i = (i + 1) & (h->map_cap - 1);
+	}
+}
+
+static int map_rehash(hnsw *h, size_t cap)
+{
+	uint64_t *k = malloc(cap * sizeof *k);
+	uint32_t *v = malloc(cap * sizeof *v);
+	if (!k || !v) {
+		free(k);
+		free(v);
+		return ES_ENOMEM;
+	}
+	for (size_t i = 0; i < cap; i++)
+		v[i] = HNSW_NONE;
+	size_t used = 0;
+	for (size_t i = 0; i < h->map_cap; i++) {
+		uint32_t val = h->map_vals[i];
+		if (val >= HNSW_NONE - 1)
+			continue;
+		size_t j = map_slot(h->map_keys[i], cap);
+		while (v[j] != HNSW_NONE)
+			j = (j + 1) & (cap - 1);
+		k[j] = h->map_keys[i];
+		v[j] = val;
+		used++;
+	}
+	free(h->map_keys);
+	free(h->map_vals);
+	h->map_keys = k;
+	h->map_vals = v;
+	h->map_cap = cap;
+	h->map_used = used;
+	return 0;
+}
+
+/* Under map_lock; key must not be present. */
+static int map_put(hnsw *h, uint64_t key, uint32_t val)
+{
+	if ((h->map_used + 1) * 2 > h->map_cap) {
+		size_t cap = h->map_cap ? h->map_cap : 64;
+		while ((h->map_used + 1) * 2 > cap / 2 * 1 + cap / 4 ||
+		       cap < 64)
+			cap *= 2;
+		int rc = map_rehash(h, cap);
+		if (rc)
+			return rc;
+	}
+	size_t i = map_slot(key, h->map_cap);
+	while (h->map_vals[i] < HNSW_NONE - 1)
+		i = (i + 1) & (h->map_cap - 1);
+	if (h->map_vals[i] == HNSW_NONE)
+		h->map_used++;
+	h->map_keys[i] = key;
+	h->map_vals[i] = val;
+	return 0;
+}
+
+/* Under map_lock. */
+static void map_del(hnsw *h, uint64_t key)
+{
+	if (!h->map_cap)
+		return;
+	size_t i = map_slot(key, h->map_cap);
+	for (;;) {
+		uint32_t v = h->map_vals[i];
+		if (v == HNSW_NONE)
+			return;
+		if (v != HNSW_NONE - 1 && h->map_keys[i] == key) {
+			h->map_vals[i] = HNSW_NONE - 1;
+			return;
+		}
+		i = (i + 1) & (h->map_cap - 1);
+	}
+}
+
+/* --------------------------------------------------------- lifecycle */
+
+void hnsw_params_default(hnsw_params *p, uint32_t dim)
+{
+	memset(p, 0, sizeof *p);
+	p->dim = dim;
+	p->metric = ES_METRIC_COSINE;
+	p->M = HNSW_DEFAULT_M;
+	p->ef_construction = HNSW_DEFAULT_EF_CONSTRUCTION;
+	p->seed = 42;
+	p->quantize_int8 = 0;
+	p->initial_capacity = 0;
+}
+
+static int check_params(const hnsw_params *p, es_error *err)
+{
+	if (!p)
+		return es_err(err, ES_EINVAL, "hnsw: no parameters");
+	if (p->dim == 0 || p->dim > HNSW_MAX_DIM)
+		return es_err(err, ES_EINVAL,
+			      "hnsw: dimension %u out of range 1..%u", p->dim,
+			      HNSW_MAX_DIM);
+	if (p->metric != ES_METRIC_COSINE && p->metric != ES_METRIC_DOT &&
+	    p->metric != ES_METRIC_L2)
+		return es_err(err, ES_EINVAL, "hnsw: unknown metric %d",
+			      (int)p->metric);
+	if (p->M < 2 || p->M > HNSW_MAX_M)
+		return es_err(err, ES_EINVAL, "hnsw: M %u out of range 2..%u",
+			      p->M, HNSW_MAX_M);
+	if (p->ef_construction < 1 || p->ef_construction > HNSW_MAX_EF)
+		return es_err(err, ES_EINVAL,
+			      "hnsw: ef_construction %u out of range 1..%u",
+			      p->ef_construction, HNSW_MAX_EF);
+	if (p->quantize_int8 != 0 && p->quantize_int8 != 1)
+		return es_err(err, ES_EINVAL,
+			      "hnsw: quantize_int8 must be 0 or 1");
+	return 0;
+}
+
+static void free_tables(hnsw *h)
+{
+	chunk_tab *t = atomic_load(&h->tab);
+	if (t) {
+		for (size_t i = 0; i < h->n_chunks; i++) {
+			char *c = t->chunk[i];
+			for (uint32_t j = 0; j < HNSW_CHUNK; j++) {
+				uint32_t id = (uint32_t)(i * HNSW_CHUNK + j);
+				if (id >= atomic_load(&h->n_slots))
+					break;
+				node_hdr *nh = blk_hdr(h, c + (size_t)j * h->stride);
+				free(nh->upper);
+			}
+			free(c);
+		}
+	}
+	while (t) {
+		chunk_tab *p = t->prev;
+		free(t);
+		t = p;
+	}
+}
+
+void hnsw_free(hnsw *h)
+{
+	if (!h)
+		return;
+	free_tables(h);
+	scratch *s = h->all_list;
+	while (s) {
+		scratch *n = s->next_all;
+		scratch_free(s);
+		s = n;
+	}
+	free(h->ret);
+	free(h->map_keys);
+	free(h->map_vals);
+	for (unsigned i = 0; i < HNSW_NODE_LOCKS; i++)
+		pthread_mutex_destroy(&h->node_lock[i]);
+	for (unsigned i = 0; i < HNSW_LABEL_LOCKS; i++)
+		pthread_mutex_destroy(&h->label_lock[i]);
+	pthread_mutex_destroy(&h->grow_lock);
+	pthread_mutex_destroy(&h->ep_lock);
+	pthread_mutex_destroy(&h->map_lock);
+	pthread_mutex_destroy(&h->pool_lock);
+	free(h);
+}
+
+int hnsw_new(const hnsw_params *p, hnsw **out, es_error *err)
+{
+	*out = NULL;
+	int rc = check_params(p, err);
+	if (rc)
+		return rc;
+	hnsw *h = calloc(1, sizeof *h);
+	if (!h)
+		return es_err(err, ES_ENOMEM, "hnsw: out of memory");
+	h->p = *p;
+	h->dim = p->dim;
+	h->M = p->M;
+	h->M0 = 2 * p->M;
+	h->ml = 1.0 / log((double)p->M);
+	h->k = simd_get();
+	h->dot_f_i8 = pick_dot_f_i8(h->k);
+	h->vec_bytes = p->quantize_int8 ? ((size_t)p->dim + 8 + 3) / 4 * 4
+					: (size_t)p->dim * 4;
+	h->off_hdr = ((size_t)(1 + h->M0) * 4 + 7) / 8 * 8;
+	h->off_vec = h->off_hdr + sizeof(node_hdr);
+	h->stride = (h->off_vec + h->vec_bytes + 7) / 8 * 8;
+	pthread_mutex_init(&h->grow_lock, NULL);
+	pthread_mutex_init(&h->ep_lock, NULL);
+	pthread_mutex_init(&h->map_lock, NULL);
+	pthread_mutex_init(&h->pool_lock, NULL);
+	for (unsigned i = 0; i < HNSW_NODE_LOCKS; i++)
+		pthread_mutex_init(&h->node_lock[i], NULL);
+	for (unsigned i = 0; i < HNSW_LABEL_LOCKS; i++)
+		pthread_mutex_init(&h->label_lock[i], NULL);
+	atomic_init(&h->ep, (uint64_t)HNSW_NONE);
+	atomic_init(&h->epoch, 1);
+	atomic_init(&h->n_slots, 0);
+	chunk_tab *t = calloc(1, sizeof *t + 16 * sizeof(char *));
+	if (!t) {
+		hnsw_free(h);
+		return es_err(err, ES_ENOMEM, "hnsw: out of memory");
+	}
+	t->cap = 16;
+	atomic_init(&h->tab, t);
+	if (p->initial_capacity) {
+		pthread_mutex_lock(&h->map_lock);
+		size_t cap = 64;
+		while (cap < p->initial_capacity * 2 && cap < ((size_t)1 << 32))
+			cap *= 2;
+		rc = map_rehash(h, cap);
+		pthread_mutex_unlock(&h->map_lock);
+		if (rc) {
+			hnsw_free(h);
+			return es_err(err, ES_ENOMEM, "hnsw: out of memory");
+		}
+	}
+	*out = h;
+	return 0;
+}
+
+const hnsw_params *hnsw_get_params(const hnsw *h)
+{
+	return &h->p;
+}
+
+size_t hnsw_count(const hnsw *h)
+{
+	return atomic_load(&((hnsw *)h)->live);
+}
+
+size_t hnsw_memory_bytes(const hnsw *hc)
+{
+	hnsw *h = (hnsw *)hc;
+	size_t b = sizeof *h;
+	pthread_mutex_lock(&h->grow_lock);
+	b += h->n_chunks * HNSW_CHUNK * h->stride;
+	for (chunk_tab *t = atomic_load(&h->tab); t; t = t->prev)
+		b += sizeof *t + t->cap * sizeof(char *);
+	b += h->ret_cap * sizeof(retired);
+	pthread_mutex_unlock(&h->grow_lock);
+	b += atomic_load(&h->upper_bytes);
+	pthread_mutex_lock(&h->map_lock);
+	b += h->map_cap * (sizeof(uint64_t) + sizeof(uint32_t));
+	pthread_mutex_unlock(&h->map_lock);
+	pthread_mutex_lock(&h->pool_lock);
+	for (scratch *s = h->all_list; s; s = s->next_all)
+		b += sizeof *s + s->visited_cap * 2 +
+		     (s->heap_cap + s->cq_cap) * sizeof(cand) +
+		     s->sel_cap * sizeof(cand) + (size_t)h->dim * 9 + 8;
+	pthread_mutex_unlock(&h->pool_lock);
+	return b;
+}
+
+size_t hnsw_vector_bytes(const hnsw *h)
+{
+	return h->vec_bytes;
+}
+
+/* ------------------------------------------------------------ slots */
+
+/* Oldest active operation's epoch, or UINT64_MAX when none. */
+static uint64_t min_active_epoch(hnsw *h)
+{
+	uint64_t m = UINT64_MAX;
+	pthread_mutex_lock(&h->pool_lock);
+	for (scratch *s = h->all_list; s; s = s->next_all) {
+		uint64_t e = atomic_load(&s->epoch);
+		if (e && e < m)
+			m = e;
+	}
+	pthread_mutex_unlock(&h->pool_lock);
+	return m;
+}
+
+/* Under grow_lock: make sure chunk c exists. */
+static int ensure_chunk(hnsw *h, size_t c)
+{
+	while (h->n_chunks <= c) {
+		chunk_tab *t = atomic_load(&h->tab);
+		if (h->n_chunks == t->cap) {
+			size_t cap = t->cap * 2;
+			chunk_tab *nt = calloc(1, sizeof *nt + cap * sizeof(char *));
+			if (!nt)
+				return ES_ENOMEM;
+			nt->cap = cap;
+			memcpy(nt->chunk, t->chunk, t->cap * sizeof(char *));
+			nt->prev = t;
+			atomic_store_explicit(&h->tab, nt, memory_order_release);
+			t = nt;
+		}
+		char *mem = calloc(HNSW_CHUNK, h->stride);
+		if (!mem)
+			return ES_ENOMEM;
+		/* published before any id in it is handed out (n_slots store) */
+		__atomic_store_n(&t->chunk[h->n_chunks], mem, __ATOMIC_RELEASE);
+		h->n_chunks++;
+	}
+	return 0;
+}
+
+/* A slot for a new node, flagged deleted (invisible) until published.
+ * may_reuse: caller holds no scratch epoch of its own yet. */
+static int slot_alloc(hnsw *h, uint32_t *out)
+{
+	int rc = 0;
+	uint64_t safe = UINT64_MAX;
+	pthread_mutex_lock(&h->grow_lock);
+	if (h->ret_len) {
+		pthread_mutex_unlock(&h->grow_lock);
+		safe = min_active_epoch(h);
+		pthread_mutex_lock(&h->grow_lock);
+		if (h->ret_len && h->ret[h->ret_head].epoch < safe) {
+			*out = h->ret[h->ret_head].slot;
+			h->ret_head = (h->ret_head + 1) % h->ret_cap;
+			h->ret_len--;
+			goto out;
+		}
+	}
+	uint32_t id = atomic_load(&h->n_slots);
+	if (id >= HNSW_MAX_SLOTS) {
+		rc = ES_ENOMEM;
+		goto out;
+	}
+	rc = ensure_chunk(h, id >> HNSW_CHUNK_SHIFT);
+	if (rc)
+		goto out;
+	char *b = node_blk(h, id);
+	__atomic_store_n(&blk_hdr(h, b)->flags, HNSW_F_DELETED, __ATOMIC_RELAXED);
+	atomic_store_explicit(&h->n_slots, id + 1, memory_order_release);
+	*out = id;
+out:
+	pthread_mutex_unlock(&h->grow_lock);
+	return rc;
+}
+
+/* Under grow_lock: queue a deleted slot for reuse after epoch e. */
+static int slot_retire_locked(hnsw *h, uint32_t slot, uint64_t e)
+{
+	if (h->ret_len == h->ret_cap) {
+		size_t cap = h->ret_cap ? h->ret_cap * 2 : 64;
+		retired *r = malloc(cap * sizeof *r);
+		if (!r)
+			return ES_ENOMEM;
+		for (size_t i = 0; i < h->ret_len; i++)
+			r[i] = h->ret[(h->ret_head + i) % h->ret_cap];
+		free(h->ret);
+		h->ret = r;
+		h->ret_cap = cap;
+		h->ret_head = 0;
+	}
+	h->ret[(h->ret_head + h->ret_len) % h->ret_cap] = (retired){slot, e};
+	h->ret_len++;
+	return 0;
+}
+
+static uint32_t random_level(hnsw *h)
+{
+	uint64_t n = atomic_fetch_add(&h->add_seq, 1);
+	uint64_t r = splitmix64(h->p.seed ^ splitmix64(n));
+	double u = ((double)(r >> 11) + 1.0) * (1.0 / 9007199254740992.0);
+	double l = -log(u) * h->ml;
+	if (l > HNSW_MAX_LEVEL)
+		l = HNSW_MAX_LEVEL;
+	return (uint32_t)l;
+}
+
+/* ------------------------------------------------------------ linking */
+
+/* The paper's heuristic (algorithm 4) over c[0..n) sorted by distance to the
+ * base: keep a candidate only if it is closer to the base than to every
+ * candidate already kept.  Kept ones are moved to the front; returns count. */
+static uint32_t select_heuristic(hnsw *h, cand *c, size_t n, uint32_t maxm)
+{
+	if (n <= maxm)
+		return (uint32_t)n;
+	uint32_t kept = 0;
+	for (size_t i = 0; i < n && kept < maxm; i++) {
+		const char *vi = node_blk(h, c[i].id) + h->off_vec;
+		bool good = true;
+		for (uint32_t j = 0; j < kept; j++) {
+			const char *vj = node_blk(h, c[j].id) + h->off_vec;
+			if (dist_vv(h, vi, vj) < c[i].d) {
+				good = false;
+				break;
+			}
+		}
+		if (good)
+			c[kept++] = c[i];
+	}
+	return kept;
+}
+
+/* Link node `src` into the list of `dst` at level, pruning with the
+ * heuristic when full.  Deleted entries are dropped while we are there. */
+static void link_into(hnsw *h, scratch *s, uint32_t dst, uint32_t src,
+		      float d_src, uint32_t level)
+{
+	uint32_t maxm = level_max(level, h);
+	pthread_mutex_t *lk = nlock(h, dst);
+	pthread_mutex_lock(lk);
+	char *db = node_blk(h, dst);
+	if (load_flags(blk_hdr(h, db)) & HNSW_F_DELETED ||
+	    blk_hdr(h, db)->level < level)
+		goto out;
+	uint32_t *l = blk_links(h, db, level);
+	uint32_t n = link_cnt(l);
+	uint32_t ids[2 * HNSW_MAX_M + 1];
+	for (uint32_t i = 0; i < n; i++) {
+		ids[i] = link_get(l, i);
+		if (ids[i] == src)
+			goto out;
+	}
+	if (n < maxm) {
+		__atomic_store_n(&l[1 + n], src, __ATOMIC_RELAXED);
+		__atomic_store_n(&l[0], n + 1, __ATOMIC_RELEASE);
+		goto out;
+	}
+	cand *c = s->sel;
+	size_t m = 0;
+	const char *dv = db + h->off_vec;
+	for (uint32_t i = 0; i < n; i++) {
+		char *nb = node_blk(h, ids[i]);
+		node_hdr *nh = blk_hdr(h, nb);
+		if ((load_flags(nh) & HNSW_F_DELETED) || nh->level < level)
+			continue;
+		c[m++] = (cand){dist_vv(h, dv, nb + h->off_vec), ids[i]};
+	}
+	c[m++] = (cand){d_src, src};
+	qsort(c, m, sizeof *c, cand_cmp);
+	uint32_t kept = select_heuristic(h, c, m, maxm);
+	for (uint32_t i = 0; i < kept; i++)
+		ids[i] = c[i].id;
+	links_set(l, ids, kept);
+out:
+	pthread_mutex_unlock(lk);
+}
+
+/* Insert the (already published) node `id` of level `lvl` into the graph.
+ * Caller holds a scratch; holds ep_lock iff lvl > current top level. */
+static void connect_node(hnsw *h, scratch *s, uint32_t id, uint32_t lvl,
+			 uint64_t ep, const float *vf)
+{
+	char *b = node_blk(h, id);
+	query q = {vf, h->k->dot(vf, vf, h->dim)};
+	uint32_t cur = (uint32_t)ep;
+	uint32_t top = (uint32_t)(ep >> 32);
+	float curd = dist_qn(h, &q, node_blk(h, cur) + h->off_vec);
+	for (uint32_t l = top; l > lvl; l--)
+		greedy_level(h, &q, l, &cur, &curd);
+	uint32_t start = lvl < top ? lvl : top;
+	for (uint32_t l = start + 1; l-- > 0;) {
+		size_t nr;
+		search_level(h, s, &q, cur, curd, l, h->p.ef_construction, NULL,
+			     NULL, &nr);
+		cand *c = s->sel;
+		size_t m = 0;
+		for (size_t i = 0; i < nr; i++)
+			if (s->rq[i].id != id)
+				c[m++] = s->rq[i];
+		if (m == 0)
+			continue;
+		qsort(c, m, sizeof *c, cand_cmp);
+		uint32_t kept = select_heuristic(h, c, m, h->M);
+		uint32_t ids[2 * HNSW_MAX_M];
+		for (uint32_t i = 0; i < kept; i++)
+			ids[i] = c[i].id;
+		pthread_mutex_lock(nlock(h, id));
+		links_set(blk_links(h, b, l), ids, kept);
+		pthread_mutex_unlock(nlock(h, id));
+		cur = c[0].id;
+		curd = c[0].d;
+		/* c is reused by link_into: copy what we need first */
+		float ds[2 * HNSW_MAX_M];
+		for (uint32_t i = 0; i < kept; i++)
+			ds[i] = c[i].d;
+		for (uint32_t i = 0; i < kept; i++)
+			link_into(h, s, ids[i], id, ds[i], l);
+	}
+}
+
+static int check_vector(const hnsw *h, const float *v, es_error *err)
+{
+	double n2 = 0;
+	for (uint32_t i = 0; i < h->dim; i++) {
+		if (!isfinite(v[i]))
+			return es_err(err, ES_EINVAL,
+				      "vector element %u is not a finite number", i);
+		n2 += (double)v[i] * v[i];
+	}
+	if (h->p.metric == ES_METRIC_COSINE && n2 == 0)
+		return es_err(err, ES_EINVAL,
+			      "zero vector has no direction under cosine");
+	if (!isfinite(n2))
+		return es_err(err, ES_EINVAL, "vector norm overflows float");
+	return 0;
+}
+
+static void delete_slot(hnsw *h, scratch *s, uint32_t slot);
+
+/* Choose a new entry point after `gone` was deleted.  Under ep_lock. */
+static void reelect_ep(hnsw *h, uint32_t gone)
+{
+	uint64_t ep = atomic_load(&h->ep);
+	if ((uint32_t)ep != gone)
+		return;
+	uint32_t n = atomic_load(&h->n_slots);
+	uint32_t best = HNSW_NONE, bl = 0;
+	for (uint32_t i = 0; i < n; i++) {
+		node_hdr *nh = blk_hdr(h, node_blk(h, i));
+		if (load_flags(nh) & HNSW_F_DELETED)
+			continue;
+		if (best == HNSW_NONE || nh->level > bl) {
+			best = i;
+			bl = nh->level;
+		}
+	}
+	atomic_store(&h->ep, best == HNSW_NONE ? (uint64_t)HNSW_NONE
+					       : ((uint64_t)bl << 32) | best);
+}
+
+int hnsw_add(hnsw *h, uint64_t label, const float *vec, es_error *err)
+{
+	int rc = check_vector(h, vec, err);
+	if (rc)
+		return rc;
+	scratch *s = NULL;
+	uint32_t id = HNSW_NONE;
+	uint32_t *upper = NULL;
+	pthread_mutex_t *lab = llock(h, label);
+	pthread_mutex_lock(lab);
+
+	/* slot first: reuse needs our own epoch not yet published */
+	rc = slot_alloc(h, &id);
+	if (rc) {
+		es_err(err, rc, "hnsw: index is full or out of memory");
+		goto out_unlocked_scratch;
+	}
+	rc = scratch_get(h, &s, err);
+	if (rc)
+		goto out_unlocked_scratch;
+	rc = scratch_reserve_heaps(s, (size_t)h->p.ef_construction + h->M0 + 2);
+	if (!rc)
+		rc = scratch_reserve_sel(s, (size_t)h->p.ef_construction + h->M0 + 2);
+	if (rc) {
+		es_err(err, rc, "hnsw: out of memory");
+		goto out;
+	}
+
+	uint32_t lvl = random_level(h);
+	char *b = node_blk(h, id);
+	node_hdr *nh = blk_hdr(h, b);
+	uint32_t *old_upper = nh->upper;
+	if (lvl) {
+		size_t ub = (size_t)lvl * (h->M + 1) * 4;
+		upper = calloc(1, ub);
+		if (!upper) {
+			rc = es_err(err, ES_ENOMEM, "hnsw: out of memory");
+			goto out;
+		}
+		atomic_fetch_add(&h->upper_bytes, ub);
+	}
+	if (old_upper)
+		atomic_fetch_sub(&h->upper_bytes,
+				 (size_t)nh->level * (h->M + 1) * 4);
+	/* Nobody reads this slot now: it is flagged deleted and every
+	 * operation that saw it alive has finished (slot_alloc). */
+	float *tmp = s->tmp;
+	memcpy(tmp, vec, (size_t)h->dim * 4);
+	if (h->p.metric == ES_METRIC_COSINE)
+		simd_normalize(tmp, h->dim);
+	encode_vec(h, tmp, b + h->off_vec);
+	__atomic_store_n(&((uint32_t *)b)[0], 0, __ATOMIC_RELAXED);
+	nh->level = lvl;
+	nh->label = label;
+	__atomic_store_n(&nh->upper, upper, __ATOMIC_RELEASE);
+	free(old_upper);
+	upper = NULL;
+
+	/* replace an existing label (update) */
+	pthread_mutex_lock(&h->map_lock);
+	uint32_t old = map_find(h, label);
+	if (old != HNSW_NONE)
+		map_del(h, label);
+	rc = map_put(h, label, id);
+	pthread_mutex_unlock(&h->map_lock);
+	if (rc) {
+		es_err(err, rc, "hnsw: out of memory for the label map");
+		if (old != HNSW_NONE) {
+			pthread_mutex_lock(&h->map_lock);
+			map_put(h, label, old); /* a slot was freed above */
+			pthread_mutex_unlock(&h->map_lock);
+		}
+		goto out;
+	}
+	if (old != HNSW_NONE) {
+		delete_slot(h, s, old);
+	}
+
+	/* publish */
+	__atomic_store_n(&nh->flags, 0, __ATOMIC_RELEASE);
+	atomic_fetch_add(&h->live, 1);
+	uint64_t ep = atomic_load(&h->ep);
+	bool held = false;
+	if ((uint32_t)ep == HNSW_NONE || lvl > (uint32_t)(ep >> 32)) {
+		pthread_mutex_lock(&h->ep_lock);
+		held = true;
+		ep = atomic_load(&h->ep);
+		if ((uint32_t)ep == HNSW_NONE) {
+			atomic_store(&h->ep, ((uint64_t)lvl << 32) | id);
+			pthread_mutex_unlock(&h->ep_lock);
+			goto done;
+		}
+		if (lvl <= (uint32_t)(ep >> 32)) {
+			pthread_mutex_unlock(&h->ep_lock);
+			held = false;
+		}
+	}
+	connect_node(h, s, id, lvl, ep, tmp);
+	if (held) {
+		/* the entry point may have been deleted meanwhile: still ours
+		 * is higher than anything live */
+		atomic_store(&h->ep, ((uint64_t)lvl << 32) | id);
+		pthread_mutex_unlock(&h->ep_lock);
+	}
+done:
+	id = HNSW_NONE;
+out:
+	scratch_put(h, s);
+out_unlocked_scratch:
+	if (id != HNSW_NONE) {
+		/* give the unused slot back (it was never visible) */
+		pthread_mutex_lock(&h->grow_lock);
+		slot_retire_locked(h, id, 0);
+		pthread_mutex_unlock(&h->grow_lock);
+	}
+	free(upper);
+	pthread_mutex_unlock(lab);
+	return rc;
+}
+
+/* Re-link the out-neighbours of deleted node `d` at level l that point back
+ * at it, through d's own neighbours. */
+static void repair_level(hnsw *h, scratch *s, uint32_t d, uint32_t l)
+{
+	char *db = node_blk(h, d);
+	const uint32_t *dl = blk_links(h, db, l);
+	uint32_t dn = link_cnt(dl);
+	if (dn > level_max(l, h))
+		dn = level_max(l, h);
+	uint32_t dids[2 * HNSW_MAX_M];
+	for (uint32_t i = 0; i < dn; i++)
+		dids[i] = link_get(dl, i);
+	uint32_t maxm = level_max(l, h);
+	for (uint32_t i = 0; i < dn; i++) {
+		uint32_t n = dids[i];
+		pthread_mutex_t *lk = nlock(h, n);
+		pthread_mutex_lock(lk);
+		char *nb = node_blk(h, n);
+		node_hdr *nhh = blk_hdr(h, nb);
+		if ((load_flags(nhh) & HNSW_F_DELETED) || nhh->level < l) {
+			pthread_mutex_unlock(lk);
+			continue;
+		}
+		uint32_t *nl = blk_links(h, nb, l);
+		uint32_t nn = link_cnt(nl);
+		bool has = false;
+		uint32_t ids[4 * HNSW_MAX_M + 2];
+		for (uint32_t j = 0; j < nn; j++) {
+			ids[j] = link_get(nl, j);
+			if (ids[j] == d)
+				has = true;
+		}
+		if (!has) {
+			pthread_mutex_unlock(lk);
+			continue;
+		}
+		cand *c = s->sel;
+		size_t m = 0;
+		const char *nv = nb + h->off_vec;
+		for (uint32_t j = 0; j < nn + dn; j++) {
+			uint32_t x = j < nn ? ids[j] : dids[j - nn];
+			if (x == d || x == n)
+				continue;
+			bool dup = false;
+			for (size_t t = 0; t < m; t++)
+				if (c[t].id == x) {
+					dup = true;
+					break;
+				}
+			if (dup)
+				continue;
+			char *xb = node_blk(h, x);
+			node_hdr *xh = blk_hdr(h, xb);
+			if ((load_flags(xh) & HNSW_F_DELETED) || xh->level < l)
+				continue;
+			c[m++] = (cand){dist_vv(h, nv, xb + h->off_vec), x};
+		}
+		qsort(c, m, sizeof *c, cand_cmp);
+		uint32_t kept = select_heuristic(h, c, m, maxm);
+		for (uint32_t j = 0; j < kept; j++)
+			ids[j] = c[j].id;
+		links_set(nl, ids, kept);
+		pthread_mutex_unlock(lk);
+	}
+}
+
+/* Hide slot, repair its neighbourhood, queue it for reuse.  The caller
+ * holds the label lock and a scratch; the label is already unmapped. */
+static void delete_slot(hnsw *h, scratch *s, uint32_t slot)
+{
+	char *b = node_blk(h, slot);
+	node_hdr *nh = blk_hdr(h, b);
+	__atomic_store_n(&nh->flags, HNSW_F_DELETED, __ATOMIC_SEQ_CST);
+	atomic_fetch_sub(&h->live, 1);
+	if ((uint32_t)atomic_load(&h->ep) == slot) {
+		pthread_mutex_lock(&h->ep_lock);
+		reelect_ep(h, slot);
+		pthread_mutex_unlock(&h->ep_lock);
+	}
+	if (scratch_reserve_sel(s, 4 * (size_t)h->M0 + 4) == 0)
+		for (uint32_t l = 0; l <= nh->level; l++)
+			repair_level(h, s, slot, l);
+	uint64_t e = atomic_fetch_add(&h->epoch, 1);
+	pthread_mutex_lock(&h->grow_lock);
+	/* on failure the slot is simply never reused */
+	slot_retire_locked(h, slot, e);
+	pthread_mutex_unlock(&h->grow_lock);
+}
+
+int hnsw_delete(hnsw *h, uint64_t label)
+{
+	pthread_mutex_t *lab = llock(h, label);
+	pthread_mutex_lock(lab);
+	pthread_mutex_lock(&h->map_lock);
+	uint32_t slot = map_find(h, label);
+	if (slot != HNSW_NONE)
+		map_del(h, label);
+	pthread_mutex_unlock(&h->map_lock);
+	int rc = 0;
+	if (slot == HNSW_NONE) {
+		rc = ES_ENOTFOUND;
+		goto out;
+	}
+	scratch *s = NULL;
+	if (scratch_get(h, &s, NULL) == 0) {
+		delete_slot(h, s, slot);
+		scratch_put(h, s);
+	} else {
+		/* no memory for repair: hide it anyway, never reuse it */
+		__atomic_store_n(&blk_hdr(h, node_blk(h, slot))->flags,
+				 HNSW_F_DELETED, __ATOMIC_SEQ_CST);
+		atomic_fetch_sub(&h->live, 1);
+		pthread_mutex_lock(&h->ep_lock);
+		reelect_ep(h, slot);
+		pthread_mutex_unlock(&h->ep_lock);
+	}
+out:
+	pthread_mutex_unlock(lab);
+	return rc;
+}
+
+int hnsw_contains(const hnsw *hc, uint64_t label)
+{
+	hnsw *h = (hnsw *)hc;
+	pthread_mutex_lock(&h->map_lock);
+	uint32_t slot = map_find(h, label);
+	pthread_mutex_unlock(&h->map_lock);
+	return slot != HNSW_NONE;
+}
+
+int hnsw_get_vector(const hnsw *hc, uint64_t label, float *out)
+{
+	hnsw *h = (hnsw *)hc;
+	pthread_mutex_t *lab = llock(h, label);
+	pthread_mutex_lock(lab);
+	pthread_mutex_lock(&h->map_lock);
+	uint32_t slot = map_find(h, label);
+	pthread_mutex_unlock(&h->map_lock);
+	if (slot != HNSW_NONE)
+		decode_vec(h, node_blk(h, slot) + h->off_vec, out);
+	pthread_mutex_unlock(lab);
+	return slot == HNSW_NONE ? ES_ENOTFOUND : 0;
+}
+
+/* ---------------------------------------------------------- batch add */
+
+typedef struct batch_ctx {
+	hnsw *h;
+	const uint64_t *labels;
+	const float *vecs;
+	size_t off;
+	_Atomic int failed;
+	pthread_mutex_t err_lock;
+	es_error err;
+	int rc;
+} batch_ctx;
+
+static void batch_fn(void *vctx, size_t begin, size_t end, unsigned worker)
+{
+	batch_ctx *c = vctx;
+	(void)worker;
+	for (size_t j = begin; j < end; j++) {
+		size_t i = j + c->off;
+		if (atomic_load_explicit(&c->failed, memory_order_relaxed))
+			return;
+		es_error e;
+		int rc = hnsw_add(c->h, c->labels[i],
+				  c->vecs + i * (size_t)c->h->dim, &e);
+		if (rc) {
+			pthread_mutex_lock(&c->err_lock);
+			if (!c->rc) {
+				c->rc = rc;
+				es_err(&c->err, rc, "row %zu: %s", i, e.msg);
+			}
+			pthread_mutex_unlock(&c->err_lock);
+			atomic_store(&c->failed, 1);
+			return;
+		}
+	}
+}
+
+int hnsw_add_batch(hnsw *h, const uint64_t *labels, const float *vecs,
+		   size_t n, es_pool *pool, es_error *err)
+{
+	batch_ctx c = {.h = h, .labels = labels, .vecs = vecs};
+	pthread_mutex_init(&c.err_lock, NULL);
+	/* the first points one by one, so the workers start on a real graph
+	 * rather than all racing to be the entry point */
+	size_t head = n < 256 ? n : 256;
+	batch_fn(&c, 0, head, 0);
+	if (!c.rc && n > head) {
+		/* small grains: per-item cost varies; the pool hands out
+		 * chunks from an atomic counter */
+		c.off = head;
+		es_pool_parallel_for(pool, n - head, 32, batch_fn, &c);
+	}
+	pthread_mutex_destroy(&c.err_lock);
+	if (c.rc) {
+		if (err) {
+			err->code = c.rc;
+			memcpy(err->msg, c.err.msg, sizeof err->msg);
+		}
+		return c.rc;
+	}
+	return 0;
+}
+
+/* -------------------------------------------------------- persistence */
+/*
+ * File layout (little-endian), version 1:
+ *   magic "ESHNSW\r\n" | u32 version | u32 endian tag 0x01020304
+ *   u32 dim | u32 metric | u32 M | u32 ef_construction | u32 quantize_int8
+ *   u32 vector bytes | u64 seed | u64 add sequence
+ *   u32 slots | u32 entry slot | u32 top level | u32 0 | u64 live count
+ *   per slot: u32 flags; if live: u32 level | u64 label | vector bytes |
+ *             u32 cnt0 | cnt0 x u32 | per level 1..level: u32 cnt | cnt x u32
+ *   u32 CRC-32 of everything above | "HNSWEND\n"
+ * Deleted slots keep their number (links may still name them) and are
+ * reused after loading.
+ */
+
+typedef struct wbuf {
+	FILE *f;
+	uint32_t crc;
+	size_t n;
+	int failed;
+	unsigned char buf[1 << 16];
+} wbuf;
+
+static void w_flush(wbuf *w)
+{
+	if (w->n && !w->failed) {
+		w->crc = hnsw_crc32(w->crc, w->buf, w->n);
+		if (fwrite(w->buf, 1, w->n, w->f) != w->n)
+			w->failed = 1;
+	}
+	w->n = 0;
+}
+
+static void w_bytes(wbuf *w, const void *p, size_t n)
+{
+	const unsigned char *c = p;
+	while (n) {
+		if (w->n == sizeof w->buf)
+			w_flush(w);
+		size_t t = sizeof w->buf - w->n;
+		if (t > n)
+			t = n;
+		memcpy(w->buf + w->n, c, t);
+		w->n += t;
+		c += t;
+		n -= t;
+	}
+}
+
+static void w_u32(wbuf *w, uint32_t v)
+{
+	w_bytes(w, &v, 4);
+}
+
+static void w_u64(wbuf *w, uint64_t v)
+{
+	w_bytes(w, &v, 8);
+}
+
+int hnsw_write(const hnsw *hc, FILE *f, es_error *err)
+{
+	hnsw *h = (hnsw *)hc;
+	wbuf *w = malloc(sizeof *w);
+	if (!w)
+		return es_err(err, ES_ENOMEM, "hnsw: out of memory");
+	w->f = f;
+	w->crc = 0;
+	w->n = 0;
+	w->failed = 0;
+	uint32_t n = atomic_load(&h->n_slots);
+	uint64_t ep = atomic_load(&h->ep);
+	w_bytes(w, HNSW_FILE_MAGIC, 8);
+	w_u32(w, HNSW_FILE_VERSION);
+	w_u32(w, HNSW_FILE_ENDIAN);
+	w_u32(w, h->dim);
+	w_u32(w, (uint32_t)h->p.metric);
+	w_u32(w, h->M);
+	w_u32(w, h->p.ef_construction);
+	w_u32(w, (uint32_t)h->p.quantize_int8);
+	w_u32(w, (uint32_t)h->vec_bytes);
+	w_u64(w, h->p.seed);
+	w_u64(w, atomic_load(&h->add_seq));
+	w_u32(w, n);
+	w_u32(w, (uint32_t)ep);
+	w_u32(w, (uint32_t)ep == HNSW_NONE ? 0 : (uint32_t)(ep >> 32));
+	w_u32(w, 0);
+	w_u64(w, atomic_load(&h->live));
+	for (uint32_t i = 0; i < n; i++) {
+		char *b = node_blk(h, i);
+		node_hdr *nh = blk_hdr(h, b);
+		uint32_t fl = load_flags(nh) & HNSW_F_DELETED;
+		w_u32(w, fl);
+		if (fl)
+			continue;
+		w_u32(w, nh->level);
+		w_u64(w, nh->label);
+		w_bytes(w, b + h->off_vec, h->vec_bytes);
+		for (uint32_t l = 0; l <= nh->level; l++) {
+			const uint32_t *lk = blk_links(h, b, l);
+			uint32_t c = link_cnt(lk);
+			w_u32(w, c);
+			w_bytes(w, lk + 1, (size_t)c * 4);
+		}
+	}
+	w_flush(w);
+	uint32_t crc = w->crc;
+	int failed = w->failed;
+	free(w);
+	if (failed || fwrite(&crc, 4, 1, f) != 1 ||
+	    fwrite("HNSWEND\n", 1, 8, f) != 8)
+		return es_err(err, ES_EIO, "hnsw: write failed");
+	return 0;
+}
+
+int hnsw_save(const hnsw *h, const char *path, es_error *err)
+{
+	char tmp[4096];
+	if (snprintf(tmp, sizeof tmp, "%s.tmp", path) >= (int)sizeof tmp)
+		return es_err(err, ES_EINVAL, "hnsw: path too long: %s", path);
+	FILE *f = fopen(tmp, "wb");
+	if (!f)
+		return es_err(err, ES_EIO, "%s: cannot create: %m", tmp);
+	int rc = hnsw_write(h, f, err);
+	if (fflush(f) != 0 && !rc)
+		rc = es_err(err, ES_EIO, "%s: write failed: %m", tmp);
+	if (fclose(f) != 0 && !rc)
+		rc = es_err(err, ES_EIO, "%s: write failed: %m", tmp);
+	if (!rc && rename(tmp, path) != 0)
+		rc = es_err(err, ES_EIO, "%s: cannot rename into place: %m", path);
+	if (rc) {
+		remove(tmp);
+		return es_err_prefix(err, rc, "%s", path);
+	}
+	return 0;
+}
+
+typedef struct rbuf {
+	FILE *f;
+	uint32_t crc;
+	uint64_t off;
+} rbuf;
+
+static int r_bytes(rbuf *r, void *p, size_t n, es_error *err)
+{
+	if (fread(p, 1, n, r->f) != n)
+		return es_err(err, ES_ECORRUPT,
+			      "truncated: ends within the %zu bytes at offset %llu",
+			      n, (unsigned long long)r->off);
+	r->crc = hnsw_crc32(r->crc, p, n);
+	r->off += n;
+	return 0;
+}
+
+static int r_u32(rbuf *r, uint32_t *v, es_error *err)
+{
+	return r_bytes(r, v, 4, err);
+}
+
+static int r_u64(rbuf *r, uint64_t *v, es_error *err)
+{
+	return r_bytes(r, v, 8, err);
+}
+
+#define CORRUPT(...)                                        \
+	do {                                                \
+		rc = es_err(err, ES_ECORRUPT, __VA_ARGS__); \
+		goto out;                                   \
+	} while (0)
+
+static int check_links(const uint32_t *ids, uint32_t c, uint32_t self,
+		       uint32_t n, uint32_t level, es_error *err)
+{
+	for (uint32_t j = 0; j < c; j++)
+		if (ids[j] >= n || ids[j] == self)
+			return es_err(err, ES_ECORRUPT,
+				      "slot %u level %u: link %u to slot %u out of range",
+				      self, level, j, ids[j]);
+	return 0;
+}
+
+static int check_stored_vec(const hnsw *h, const char *v, uint32_t slot,
+			    es_error *err)
+{
+	if (h->p.quantize_int8) {
+		float sc, n2;
+		memcpy(&sc, v, 4);
+		memcpy(&n2, v + 4, 4);
+		if (!isfinite(sc) || sc < 0 || !isfinite(n2) || n2 < 0)
+			return es_err(err, ES_ECORRUPT,
+				      "slot %u: bad quantisation scale/norm", slot);
+		return 0;
+	}
+	const float *f = (const float *)v;
+	for (uint32_t i = 0; i < h->dim; i++)
+		if (!isfinite(f[i]))
+			return es_err(err, ES_ECORRUPT,
+				      "slot %u: vector element %u is not finite",
+				      slot, i);
+	return 0;
+}
+
+int hnsw_read(FILE *f, hnsw **out, es_error *err)
+{
+	int rc = 0;
+	hnsw *h = NULL;
+	rbuf r = {f, 0, 0};
+	uint32_t *ids = NULL;
+	*out = NULL;
+
+	char magic[8];
+	uint32_t ver, endian, dim, metric, M, efc, quant, vb, n, entry, top, zero;
+	uint64_t seed, seq, live;
+	if ((rc = r_bytes(&r, magic, 8, err)))
+		goto out;
+	if (memcmp(magic, HNSW_FILE_MAGIC, 8) != 0)
+		CORRUPT("not an embedsrv HNSW index (bad magic)");
+	if ((rc = r_u32(&r, &ver, err)) || (rc = r_u32(&r, &endian, err)))
+		goto out;
+	if (ver != HNSW_FILE_VERSION) {
+		rc = es_err(err, ES_EUNSUPPORTED,
+			    "HNSW index version %u, this build reads version %u",
+			    ver, HNSW_FILE_VERSION);
+		goto out;
+	}
+	if (endian != HNSW_FILE_ENDIAN)
+		CORRUPT("bad endianness tag 0x%08x", endian);
+	if ((rc = r_u32(&r, &dim, err)) || (rc = r_u32(&r, &metric, err)) ||
+	    (rc = r_u32(&r, &M, err)) || (rc = r_u32(&r, &efc, err)) ||
+	    (rc = r_u32(&r, &quant, err)) || (rc = r_u32(&r, &vb, err)) ||
+	    (rc = r_u64(&r, &seed, err)) || (rc = r_u64(&r, &seq, err)) ||
+	    (rc = r_u32(&r, &n, err)) || (rc = r_u32(&r, &entry, err)) ||
+	    (rc = r_u32(&r, &top, err)) || (rc = r_u32(&r, &zero, err)) ||
+	    (rc = r_u64(&r, &live, err)))
+		goto out;
+	hnsw_params p;
+	hnsw_params_default(&p, dim);
+	p.metric = (es_metric)metric;
+	p.M = M;
+	p.ef_construction = efc;
+	p.quantize_int8 = (int)quant;
+	p.seed = seed;
+	if (metric > 2)
+		CORRUPT("unknown metric %u", metric);
+	if (quant > 1)
+		CORRUPT("bad quantisation flag %u", quant);
+	es_error perr;
+	if (check_params(&p, &perr) != 0)
+		CORRUPT("bad parameters: %s", perr.msg);
+	if ((rc = hnsw_new(&p, &h, err)))
+		goto out;
+	if (vb != h->vec_bytes)
+		CORRUPT("vector size %u, expected %zu for dim %u", vb,
+			h->vec_bytes, dim);
+	if (n > HNSW_MAX_SLOTS)
+		CORRUPT("slot count %u too large", n);
+	if (live > n)
+		CORRUPT("live count %llu exceeds slot count %u",
+			(unsigned long long)live, n);
+	if (zero != 0)
+		CORRUPT("reserved header field is not zero");
+	if (top > HNSW_MAX_LEVEL)
+		CORRUPT("top level %u exceeds %u", top, HNSW_MAX_LEVEL);
+	if (live == 0 ? entry != HNSW_NONE : entry >= n)
+		CORRUPT("entry point %u invalid for %u slots", entry, n);
+	ids = malloc((size_t)(2 * HNSW_MAX_M) * 4);
+	if (!ids) {
+		rc = es_err(err, ES_ENOMEM, "hnsw: out of memory");
+		goto out;
+	}
+	atomic_store(&h->add_seq, seq);
+	uint64_t nlive = 0;
+	uint32_t maxlvl = 0;
+	for (uint32_t i = 0; i < n; i++) {
+		pthread_mutex_lock(&h->grow_lock);
+		rc = ensure_chunk(h, i >> HNSW_CHUNK_SHIFT);
+		if (rc) {
+			pthread_mutex_unlock(&h->grow_lock);
+			es_err(err, rc, "hnsw: out of memory at slot %u", i);
+			goto out;
+		}
+		atomic_store(&h->n_slots, i + 1);
+		char *b = node_blk(h, i);
+		node_hdr *nh = blk_hdr(h, b);
+		nh->flags = HNSW_F_DELETED;
+		uint32_t fl;
+		if ((rc = r_u32(&r, &fl, err))) {
+			pthread_mutex_unlock(&h->grow_lock);
+			goto out;
+		}
+		if (fl & ~HNSW_F_DELETED) {
+			pthread_mutex_unlock(&h->grow_lock);
+			CORRUPT("slot %u: unknown flags 0x%x", i, fl);
+		}
+		if (fl) {
+			rc = slot_retire_locked(h, i, 0);
+			pthread_mutex_unlock(&h->grow_lock);
+			if (rc) {
+				es_err(err, rc, "hnsw: out of memory");
+				goto out;
+			}
+			continue;
+		}
+		pthread_mutex_unlock(&h->grow_lock);
+		uint32_t lvl, c;
+		uint64_t label;
+		if ((rc = r_u32(&r, &lvl, err)) || (rc = r_u64(&r, &label, err)))
+			goto out;
+		if (lvl > HNSW_MAX_LEVEL)
+			CORRUPT("slot %u: level %u exceeds %u", i, lvl,
+				HNSW_MAX_LEVEL);
+		if ((rc = r_bytes(&r, b + h->off_vec, h->vec_bytes, err)))
+			goto out;
+		if ((rc = check_stored_vec(h, b + h->off_vec, i, err)))
+			goto out;
+		nh->level = lvl;
+		nh->label = label;
+		if (lvl) {
+			size_t ub = (size_t)lvl * (h->M + 1) * 4;
+			nh->upper = calloc(1, ub);
+			if (!nh->upper) {
+				rc = es_err(err, ES_ENOMEM, "hnsw: out of memory");
+				goto out;
+			}
+			atomic_fetch_add(&h->upper_bytes, ub);
+		}
+		for (uint32_t l = 0; l <= lvl; l++) {
+			if ((rc = r_u32(&r, &c, err)))
+				goto out;
+			if (c > level_max(l, h))
+				CORRUPT("slot %u level %u: %u links, at most %u",
+					i, l, c, level_max(l, h));
+			if ((rc = r_bytes(&r, ids, (size_t)c * 4, err)))
+				goto out;
+			if ((rc = check_links(ids, c, i, n, l, err)))
+				goto out;
+			uint32_t *lk = blk_links(h, b, l);
+			memcpy(lk + 1, ids, (size_t)c * 4);
+			lk[0] = c;
+		}
+		pthread_mutex_lock(&h->map_lock);
+		uint32_t dup = map_find(h, label);
+		int mrc = dup == HNSW_NONE ? map_put(h, label, i) : 0;
+		pthread_mutex_unlock(&h->map_lock);
+		if (dup != HNSW_NONE)
+			CORRUPT("slot %u: label %llu also at slot %u", i,
+				(unsigned long long)label, dup);
+		if (mrc) {
+			rc = es_err(err, mrc, "hnsw: out of memory");
+			goto out;
+		}
+		nh->flags = 0;
+		nlive++;
+		if (lvl > maxlvl)
+			maxlvl = lvl;
+	}
+	uint32_t crc_calc = r.crc, crc_file;
+	char end[8];
+	if ((rc = r_u32(&r, &crc_file, err)) || (rc = r_bytes(&r, end, 8, err)))
+		goto out;
+	if (crc_file != crc_calc)
+		CORRUPT("checksum mismatch (file 0x%08x, computed 0x%08x)",
+			crc_file, crc_calc);
+	if (memcmp(end, "HNSWEND\n", 8) != 0)
+		CORRUPT("bad end marker");
+	if (nlive != live)
+		CORRUPT("header says %llu live points, found %llu",
+			(unsigned long long)live, (unsigned long long)nlive);
+	if (live) {
+		node_hdr *eh = blk_hdr(h, node_blk(h, entry));
+		if (eh->flags & HNSW_F_DELETED)
+			CORRUPT("entry point %u is a deleted slot", entry);
+		if (eh->level != top || top != maxlvl)
+			CORRUPT("entry point level %u, header %u, highest %u",
+				eh->level, top, maxlvl);
+		/* upper-level links may name slots of a lower level (a stale
+		 * link to a recycled slot): traversal skips those */
+		atomic_store(&h->ep, ((uint64_t)top << 32) | entry);
+	}
+	atomic_store(&h->live, (size_t)nlive);
+out:
+	free(ids);
+	if (rc) {
+		hnsw_free(h);
+		return rc;
+	}
+	*out = h;
+	return 0;
+}
+
+int hnsw_load(const char *path, hnsw **out, es_error *err)
+{
+	*out = NULL;
+	FILE *f = fopen(path, "rb");
+	if (!f)
+		return es_err(err, ES_ENOTFOUND, "%s: cannot open: %m", path);
+	int rc = hnsw_read(f, out, err);
+	if (!rc) {
+		int c = fgetc(f);
+		if (c != EOF) {
+			hnsw_free(*out);
+			*out = NULL;
+			rc = es_err(err, ES_ECORRUPT, "trailing bytes after the index");
+		}
+	}
+	fclose(f);
+	if (rc)
+		return es_err_prefix(err, rc, "%s", path);
+	return 0;
+}

@@ -1,0 +1,1111 @@
+/*
+ * store.c — see store.h for the layout, the write path and the rules.
+ *
+ * Locks, in the order they may nest:
+ *   registry mutex / collection write lock (held by collection.c around the
+ *   observer calls) -> wal_lk (shared by appenders, exclusive to switch
+ *   segments) -> man_mu (one manifest write at a time) -> meta_mu (the
+ *   table of collection metadata; a leaf).
+ *   ck_mu serialises checkpoints; a checkpoint takes collection locks only
+ *   through es_collection_save, never while holding wal_lk, man_mu or meta_mu.
+ *
+ * Log records carry the collection name first ([u8 len][name]) and then the
+ * body: the parameters for CREATE, nothing for DROP, wal.h's payload
+ * formats for UPSERT and DELETE.
+ */
+#include "store.h"
+
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <inttypes.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/file.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "snapshot.h"
+
+#define TAG_MANIFEST 0x494e414du /* "MANI" */
+#define TAG_META 0x4154454du     /* "META" */
+#define TAG_COLL 0x4c4c4f43u     /* "COLL" */
+#define PARAMS_BYTES (5 * 4 + 128)
+
+struct meta {
+	char name[ES_COLLECTION_NAME_MAX + 1];
+	es_collection_params p;
+	uint64_t create_lsn;
+	uint64_t snap_lsn; /* 0: no snapshot */
+	uint64_t last_lsn; /* last record of this collection (in memory only) */
+};
+
+struct es_store {
+	char *dir;
+	es_store_options o;
+	wal_io_hooks hooks;
+	es_registry *reg;
+	int lock_fd;
+
+	pthread_rwlock_t wal_lk;
+	wal *w;
+	uint64_t *segs; /* bases of the segments on disk, ascending; last = current */
+	size_t nsegs, capsegs;
+
+	pthread_mutex_t man_mu;
+	pthread_mutex_t meta_mu;
+	struct meta *metas;
+	size_t nmeta, capmeta;
+
+	pthread_mutex_t ck_mu;
+
+	pthread_t bg;
+	int bg_on, bg_stop, bg_kick;
+	pthread_mutex_t bg_mu;
+	pthread_cond_t bg_cv;
+
+	es_store_stats *st; /* during open only */
+};
+
+void es_store_options_default(es_store_options *o)
+{
+	memset(o, 0, sizeof *o);
+	o->policy = WAL_FSYNC_ALWAYS;
+	o->batch_interval_ms = WAL_DEFAULT_BATCH_MS;
+	o->checkpoint_bytes = ES_STORE_DEFAULT_CHECKPOINT_BYTES;
+}
+
+/* ----------------------------------------------------------------- paths */
+
+static void seg_path(const es_store *s, uint64_t base, char *buf, size_t n)
+{
+	snprintf(buf, n, "%s/wal/%016" PRIx64 ".log", s->dir, base);
+}
+
+static void snap_path(const es_store *s, const char *name, uint64_t create_lsn,
+		      char *buf, size_t n)
+{
+	snprintf(buf, n, "%s/snap/%s@%" PRIu64 ".snap", s->dir, name, create_lsn);
+}
+
+static void manifest_path(const es_store *s, char *buf, size_t n)
+{
+	snprintf(buf, n, "%s/MANIFEST", s->dir);
+}
+
+/* ------------------------------------------------------------------ metas */
+
+static struct meta *meta_find(es_store *s, const char *name)
+{
+	for (size_t i = 0; i < s->nmeta; i++)
+		if (strcmp(s->metas[i].name, name) == 0)
+			return &s->metas[i];
+	return NULL;
+}
+
+static int meta_add(es_store *s, const char *name, const es_collection_params *p,
+		    uint64_t create_lsn, uint64_t snap_lsn)
+{
+	if (s->nmeta == s->capmeta) {
+		size_t nc = s->capmeta ? s->capmeta * 2 : 8;
+		struct meta *m = realloc(s->metas, nc * sizeof *m);
+		if (!m)
+			return ES_ENOMEM;
+		s->metas = m;
+		s->capmeta = nc;
+	}
+	struct meta *m = &s->metas[s->nmeta++];
+	memset(m, 0, sizeof *m);
+	snprintf(m->name, sizeof m->name, "%s", name);
+	m->p = *p;
+	m->create_lsn = create_lsn;
+	m->snap_lsn = snap_lsn;
+	return 0;
+}
+
+static void meta_remove(es_store *s, const char *name)
+{
+	struct meta *m = meta_find(s, name);
+	if (m)
+		*m = s->metas[--s->nmeta];
+}
+
+/* ------------------------------------------------------------ encodings */
+
+static void put_params(snap_buf *b, const es_collection_params *p)
+{
+	snap_put_u32(b, p->dim);
+	snap_put_u32(b, (uint32_t)p->metric);
+	snap_put_u32(b, p->M);
+	snap_put_u32(b, p->ef_construction);
+	snap_put_u32(b, (uint32_t)p->quantize_int8);
+	char model[128];
+	memset(model, 0, sizeof model);
+	snprintf(model, sizeof model, "%s", p->model);
+	snap_put_bytes(b, model, sizeof model);
+}
+
+static int get_params(snap_cursor *c, es_collection_params *p, es_error *err)
+{
+	uint32_t metric, q8;
+	const void *model;
+	memset(p, 0, sizeof *p);
+	int rc = snap_get_u32(c, &p->dim, err);
+	if (!rc) rc = snap_get_u32(c, &metric, err);
+	if (!rc) rc = snap_get_u32(c, &p->M, err);
+	if (!rc) rc = snap_get_u32(c, &p->ef_construction, err);
+	if (!rc) rc = snap_get_u32(c, &q8, err);
+	if (!rc) rc = snap_get_bytes(c, 128, &model, err);
+	if (rc)
+		return rc;
+	if (metric > ES_METRIC_L2 || q8 > 1)
+		return es_err(err, ES_ECORRUPT, "%s: bad metric %u or int8 flag %u", c->what,
+			      metric, q8);
+	p->metric = (es_metric)metric;
+	p->quantize_int8 = (int)q8;
+	memcpy(p->model, model, sizeof p->model);
+	p->model[sizeof p->model - 1] = '\0';
+	return 0;
+}
+
+static int get_name(snap_cursor *c, char name[ES_COLLECTION_NAME_MAX + 1], es_error *err)
+{
+	uint8_t len;
+	const void *p;
+	int rc = snap_get_u8(c, &len, err);
+	if (!rc && (len == 0 || len > ES_COLLECTION_NAME_MAX))
+		rc = es_err(err, ES_ECORRUPT, "%s: collection name length %u", c->what, len);
+	if (!rc)
+		rc = snap_get_bytes(c, len, &p, err);
+	if (rc)
+		return rc;
+	memcpy(name, p, len);
+	name[len] = '\0';
+	if (es_collection_name_check(name, NULL) != 0)
+		return es_err(err, ES_ECORRUPT, "%s: invalid collection name", c->what);
+	return 0;
+}
+
+static void put_name(snap_buf *b, const char *name)
+{
+	size_t len = strlen(name);
+	snap_put_u8(b, (uint8_t)len);
+	snap_put_bytes(b, name, len);
+}
+
+/* ---------------------------------------------------------------- manifest */
+
+/* Write the manifest from the current metas.  Caller holds no store lock. */
+static int manifest_write(es_store *s, es_error *err)
+{
+	snap_buf b;
+	snap_buf_init(&b);
+	pthread_mutex_lock(&s->man_mu);
+	pthread_mutex_lock(&s->meta_mu);
+	snap_put_u32(&b, 1);
+	snap_put_u32(&b, (uint32_t)s->nmeta);
+	for (size_t i = 0; i < s->nmeta; i++) {
+		put_name(&b, s->metas[i].name);
+		put_params(&b, &s->metas[i].p);
+		snap_put_u64(&b, s->metas[i].create_lsn);
+		snap_put_u64(&b, s->metas[i].snap_lsn);
+	}
+	pthread_mutex_unlock(&s->meta_mu);
+	int rc = snap_buf_status(&b);
+	if (rc) {
+		es_err(err, rc, "out of memory writing the manifest");
+	} else {
+		char path[4096];
+		manifest_path(s, path, sizeof path);
+		rc = snapshot_write_file(path, es_store_last_lsn(s), TAG_MANIFEST, b.data,
+					 b.len, err);
+	}
+	pthread_mutex_unlock(&s->man_mu);
+	snap_buf_free(&b);
+	return rc;
+}
+
+static int manifest_read(es_store *s, uint64_t *lsn, es_error *err)
+{
+	char path[4096];
+	manifest_path(s, path, sizeof path);
+	snapshot *sn;
+	*lsn = 0;
+	int rc = snapshot_open(path, &sn, err);
+	if (rc == ES_ENOTFOUND)
+		return 0;
+	if (rc)
+		return rc;
+	*lsn = snapshot_lsn(sn);
+	const void *d;
+	size_t len;
+	rc = snapshot_section(sn, TAG_MANIFEST, &d, &len);
+	if (rc) {
+		rc = es_err(err, ES_ECORRUPT, "%s: no manifest section", path);
+		goto out;
+	}
+	snap_cursor c;
+	snap_cursor_init(&c, d, len, path);
+	uint32_t ver, n;
+	rc = snap_get_u32(&c, &ver, err);
+	if (!rc && ver != 1)
+		rc = es_err(err, ES_EUNSUPPORTED, "%s: manifest version %u", path, ver);
+	if (!rc)
+		rc = snap_get_u32(&c, &n, err);
+	for (uint32_t i = 0; !rc && i < n; i++) {
+		char name[ES_COLLECTION_NAME_MAX + 1];
+		es_collection_params p;
+		uint64_t cl, sl;
+		rc = get_name(&c, name, err);
+		if (!rc) rc = get_params(&c, &p, err);
+		if (!rc) rc = snap_get_u64(&c, &cl, err);
+		if (!rc) rc = snap_get_u64(&c, &sl, err);
+		if (!rc && meta_find(s, name))
+			rc = es_err(err, ES_ECORRUPT, "%s: collection '%s' listed twice", path, name);
+		if (!rc && meta_add(s, name, &p, cl, sl))
+			rc = es_err(err, ES_ENOMEM, "out of memory");
+	}
+	if (!rc)
+		rc = snap_cursor_end(&c, err);
+out:
+	snapshot_close(sn);
+	return rc;
+}
+
+/* ---------------------------------------------------------------- appends */
+
+/* Append a record for collection name.  Its lsn is noted in the
+ * collection's metadata while wal_lk is still held, so a checkpoint (which
+ * switches segments under wal_lk exclusive) sees every record appended
+ * before the switch.  create_params: for CREATE, the metadata is added. */
+static int append_record(es_store *s, uint32_t type, const snap_buf *b,
+			 const char *name, const es_collection_params *create_params,
+			 es_error *err)
+{
+	if (snap_buf_status(b))
+		return es_err(err, ES_ENOMEM, "out of memory encoding a log record");
+	uint64_t lsn;
+	pthread_rwlock_rdlock(&s->wal_lk);
+	int rc = wal_append(s->w, type, b->data, b->len, &lsn, err);
+	if (!rc) {
+		pthread_mutex_lock(&s->meta_mu);
+		struct meta *m = meta_find(s, name);
+		if (create_params && !m) {
+			if (meta_add(s, name, create_params, lsn, 0) == 0)
+				s->metas[s->nmeta - 1].last_lsn = lsn;
+			else
+				rc = es_err(err, ES_ENOMEM, "out of memory");
+		} else if (m) {
+			m->last_lsn = lsn;
+		}
+		pthread_mutex_unlock(&s->meta_mu);
+	}
+	uint64_t size = rc ? 0 : wal_size_bytes(s->w);
+	pthread_rwlock_unlock(&s->wal_lk);
+	if (!rc && size > s->o.checkpoint_bytes) {
+		pthread_mutex_lock(&s->bg_mu);
+		s->bg_kick = 1;
+		pthread_cond_signal(&s->bg_cv);
+		pthread_mutex_unlock(&s->bg_mu);
+	}
+	return rc;
+}
+
+static int obs_create(void *ctx, const char *name, const es_collection_params *p,
+		      es_error *err)
+{
+	es_store *s = ctx;
+	snap_buf b;
+	snap_buf_init(&b);
+	put_name(&b, name);
+	put_params(&b, p);
+	int rc = append_record(s, WAL_REC_CREATE, &b, name, p, err);
+	snap_buf_free(&b);
+	if (rc)
+		return rc;
+	/* The log already makes the create durable; the manifest is the catalog
+	 * for after the log is truncated, so a failure here is retried at the
+	 * next checkpoint. */
+	manifest_write(s, NULL);
+	return 0;
+}
+
+static int obs_drop(void *ctx, const char *name, es_error *err)
+{
+	es_store *s = ctx;
+	snap_buf b;
+	snap_buf_init(&b);
+	put_name(&b, name);
+	int rc = append_record(s, WAL_REC_DROP, &b, name, NULL, err);
+	snap_buf_free(&b);
+	if (rc)
+		return rc;
+	uint64_t create_lsn = 0;
+	pthread_mutex_lock(&s->meta_mu);
+	struct meta *m = meta_find(s, name);
+	if (m)
+		create_lsn = m->create_lsn;
+	meta_remove(s, name);
+	pthread_mutex_unlock(&s->meta_mu);
+	/* only once no manifest names it may its snapshot go */
+	if (manifest_write(s, NULL) == 0 && m) {
+		char path[4096];
+		snap_path(s, name, create_lsn, path, sizeof path);
+		unlink(path);
+	}
+	return 0;
+}
+
+static void to_wal_id(const es_point_id *in, wal_id *out)
+{
+	out->is_str = in->is_str;
+	out->num = in->num;
+	out->str = in->str;
+	out->len = (uint32_t)in->len;
+}
+
+static int obs_upsert(void *ctx, es_collection *c, const es_point_in *pts,
+		      size_t n, es_error *err)
+{
+	es_store *s = ctx;
+	const es_collection_params *p = es_collection_get_params(c);
+	wal_buf body;
+	wal_buf_init(&body);
+	int rc = wal_upsert_begin(&body, p->dim, (uint32_t)n);
+	for (size_t i = 0; !rc && i < n; i++) {
+		wal_id id;
+		to_wal_id(&pts[i].id, &id);
+		rc = wal_upsert_add(&body, &id, pts[i].vector, p->dim,
+				    pts[i].payload, (uint32_t)pts[i].payload_len);
+	}
+	if (rc) {
+		wal_buf_free(&body);
+		return es_err(err, rc, "cannot encode the batch for the log");
+	}
+	snap_buf b;
+	snap_buf_init(&b);
+	put_name(&b, es_collection_name(c));
+	snap_put_bytes(&b, body.data, body.len);
+	wal_buf_free(&body);
+	rc = append_record(s, WAL_REC_UPSERT, &b, es_collection_name(c), NULL, err);
+	snap_buf_free(&b);
+	return rc;
+}
+
+static int obs_delete(void *ctx, es_collection *c, const es_point_id *ids,
+		      size_t n, es_error *err)
+{
+	es_store *s = ctx;
+	wal_buf body;
+	wal_buf_init(&body);
+	int rc = wal_delete_begin(&body, (uint32_t)n);
+	for (size_t i = 0; !rc && i < n; i++) {
+		wal_id id;
+		to_wal_id(&ids[i], &id);
+		rc = wal_delete_add(&body, &id);
+	}
+	if (rc) {
+		wal_buf_free(&body);
+		return es_err(err, rc, "cannot encode the ids for the log");
+	}
+	snap_buf b;
+	snap_buf_init(&b);
+	put_name(&b, es_collection_name(c));
+	snap_put_bytes(&b, body.data, body.len);
+	wal_buf_free(&body);
+	rc = append_record(s, WAL_REC_DELETE, &b, es_collection_name(c), NULL, err);
+	snap_buf_free(&b);
+	return rc;
+}
+
+/* ------------------------------------------------------------------ replay */
+
+static int replay_upsert(es_collection *c, const void *d, size_t len, es_error *err)
+{
+	wal_reader r;
+	int rc = wal_upsert_read_begin(&r, d, len, err);
+	if (rc)
+		return rc;
+	const es_collection_params *p = es_collection_get_params(c);
+	if (r.dim != p->dim)
+		return es_err(err, ES_ECORRUPT, "upsert of dimension %u into a collection of "
+			      "dimension %u", r.dim, p->dim);
+	es_point_in *pts = calloc(r.n ? r.n : 1, sizeof *pts);
+	float *vecs = malloc((size_t)(r.n ? r.n : 1) * r.dim * sizeof *vecs);
+	if (!pts || !vecs) {
+		rc = es_err(err, ES_ENOMEM, "out of memory replaying %u points", r.n);
+		goto out;
+	}
+	for (uint32_t i = 0; !rc && i < r.n; i++) {
+		wal_id id;
+		const void *pl;
+		uint32_t plen;
+		float *v = vecs + (size_t)i * r.dim;
+		rc = wal_upsert_read_next(&r, &id, v, &pl, &plen, err);
+		if (rc)
+			break;
+		pts[i].id.is_str = id.is_str;
+		pts[i].id.num = id.num;
+		pts[i].id.str = id.str;
+		pts[i].id.len = id.len;
+		pts[i].vector = v;
+		/* an upsert logs a point without payload with length 0 too; both
+		 * read back as "no payload" */
+		pts[i].payload = plen ? pl : NULL;
+		pts[i].payload_len = plen;
+	}
+	if (!rc)
+		rc = wal_read_end(&r, err);
+	if (!rc)
+		rc = es_collection_upsert(c, pts, r.n, err);
+out:
+	free(pts);
+	free(vecs);
+	return rc;
+}
+
+static int replay_delete(es_collection *c, const void *d, size_t len, es_error *err)
+{
+	wal_reader r;
+	int rc = wal_delete_read_begin(&r, d, len, err);
+	if (rc)
+		return rc;
+	es_point_id *ids = calloc(r.n ? r.n : 1, sizeof *ids);
+	if (!ids)
+		return es_err(err, ES_ENOMEM, "out of memory replaying %u ids", r.n);
+	for (uint32_t i = 0; !rc && i < r.n; i++) {
+		wal_id id;
+		rc = wal_delete_read_next(&r, &id, err);
+		if (!rc) {
+			ids[i].is_str = id.is_str;
+			ids[i].num = id.num;
+			ids[i].str = id.str;
+			ids[i].len = id.len;
+		}
+	}
+	if (!rc)
+		rc = wal_read_end(&r, err);
+	if (!rc)
+		rc = es_collection_delete(c, ids, r.n, NULL, err);
+	free(ids);
+	return rc;
+}
+
+static int replay_record(void *ctx, uint64_t lsn, uint32_t type, const void *data,
+			 size_t len, es_error *err)
+{
+	es_store *s = ctx;
+	snap_cursor c;
+	snap_cursor_init(&c, data, len, "log record");
+	char name[ES_COLLECTION_NAME_MAX + 1];
+	int rc = get_name(&c, name, err);
+	if (rc)
+		return rc;
+	const void *body = c.p + c.pos;
+	size_t blen = c.len - c.pos;
+	struct meta *m = meta_find(s, name);
+	if (type == WAL_REC_CREATE) {
+		es_collection_params p;
+		rc = get_params(&c, &p, err);
+		if (!rc)
+			rc = snap_cursor_end(&c, err);
+		if (rc)
+			return rc;
+		if (m && m->create_lsn >= lsn)
+			return 0; /* this incarnation (or a later one) is already known */
+		if (m)
+			return es_err(err, ES_ECORRUPT, "collection '%s' created twice", name);
+		rc = es_registry_create(s->reg, name, &p, NULL, err);
+		if (!rc && meta_add(s, name, &p, lsn, 0))
+			rc = es_err(err, ES_ENOMEM, "out of memory");
+		if (!rc)
+			s->st->records_replayed++;
+		return rc;
+	}
+	if (!m || m->create_lsn >= lsn)
+		return 0; /* a collection dropped later (or an older incarnation) */
+	if (type == WAL_REC_DROP) {
+		rc = es_registry_drop(s->reg, name, err);
+		if (!rc) {
+			meta_remove(s, name);
+			s->st->records_replayed++;
+		}
+		return rc;
+	}
+	if (m->snap_lsn >= lsn)
+		return 0; /* the snapshot holds it */
+	es_collection *col;
+	rc = es_registry_get(s->reg, name, &col, err);
+	if (rc)
+		return rc;
+	m->last_lsn = lsn;
+	if (type == WAL_REC_UPSERT)
+		rc = replay_upsert(col, body, blen, err);
+	else
+		rc = replay_delete(col, body, blen, err);
+	es_collection_release(col);
+	if (rc && rc != ES_ENOMEM) {
+		es_err_prefix(err, rc, "collection '%s'", name);
+		if (err)
+			err->code = ES_ECORRUPT;
+		rc = ES_ECORRUPT;
+	}
+	if (!rc)
+		s->st->records_replayed++;
+	return rc;
+}
+
+/* ------------------------------------------------------------------ open */
+
+static int mkdir_p(const char *path, es_error *err)
+{
+	if (mkdir(path, 0755) == 0 || errno == EEXIST) {
+		struct stat sb;
+		if (stat(path, &sb) == 0 && S_ISDIR(sb.st_mode))
+			return 0;
+		return es_err(err, ES_EINVAL, "%s: not a directory", path);
+	}
+	return es_err(err, errno == ENOSPC ? ES_ENOSPC : ES_EIO, "%s: mkdir: %s", path,
+		      strerror(errno));
+}
+
+static int cmp_u64(const void *a, const void *b)
+{
+	uint64_t x = *(const uint64_t *)a, y = *(const uint64_t *)b;
+	return x < y ? -1 : x > y;
+}
+
+static int segs_push(es_store *s, uint64_t base)
+{
+	if (s->nsegs == s->capsegs) {
+		size_t nc = s->capsegs ? s->capsegs * 2 : 8;
+		uint64_t *n = realloc(s->segs, nc * sizeof *n);
+		if (!n)
+			return ES_ENOMEM;
+		s->segs = n;
+		s->capsegs = nc;
+	}
+	s->segs[s->nsegs++] = base;
+	return 0;
+}
+
+/* Find segments (and remove leftover temporary files). */
+static int scan_dirs(es_store *s, es_error *err)
+{
+	char path[4096];
+	snprintf(path, sizeof path, "%s/wal", s->dir);
+	DIR *d = opendir(path);
+	if (!d)
+		return es_err(err, ES_EIO, "%s: %s", path, strerror(errno));
+	struct dirent *e;
+	int rc = 0;
+	while ((e = readdir(d)) && !rc) {
+		size_t l = strlen(e->d_name);
+		char full[4400];
+		if (l > 4 && strcmp(e->d_name + l - 4, ".tmp") == 0) {
+			snprintf(full, sizeof full, "%s/%s", path, e->d_name);
+			unlink(full);
+			continue;
+		}
+		uint64_t base;
+		char tail[8];
+		if (l == 20 && sscanf(e->d_name, "%16" SCNx64 "%4s", &base, tail) == 2 &&
+		    strcmp(tail, ".log") == 0 && segs_push(s, base))
+			rc = es_err(err, ES_ENOMEM, "out of memory");
+	}
+	closedir(d);
+	qsort(s->segs, s->nsegs, sizeof *s->segs, cmp_u64);
+	snprintf(path, sizeof path, "%s/snap", s->dir);
+	if ((d = opendir(path))) {
+		while ((e = readdir(d))) {
+			size_t l = strlen(e->d_name);
+			if (l > 4 && strcmp(e->d_name + l - 4, ".tmp") == 0) {
+				char full[4400];
+				snprintf(full, sizeof full, "%s/%s", path, e->d_name);
+				unlink(full);
+			}
+		}
+		closedir(d);
+	}
+	return rc;
+}
+
+static int load_snapshot(es_store *s, struct meta *m, es_error *err)
+{
+	char path[4096];
+	snap_path(s, m->name, m->create_lsn, path, sizeof path);
+	snapshot *sn;
+	int rc = snapshot_open(path, &sn, err);
+	if (rc == ES_ENOTFOUND) {
+		if (m->snap_lsn > 0)
+			return es_err(err, ES_ECORRUPT, "%s: the manifest lists a snapshot at lsn %"
+				      PRIu64 " but the file is missing", path, m->snap_lsn);
+		return es_registry_create(s->reg, m->name, &m->p, NULL, err);
+	}
+	if (rc)
+		return rc;
+	const void *d;
+	size_t len;
+	es_collection *c = NULL;
+	char name[ES_COLLECTION_NAME_MAX + 1];
+	uint64_t cl = 0;
+	snap_cursor cur;
+	if (snapshot_section(sn, TAG_META, &d, &len) != 0) {
+		rc = es_err(err, ES_ECORRUPT, "%s: no META section", path);
+		goto out;
+	}
+	snap_cursor_init(&cur, d, len, path);
+	rc = get_name(&cur, name, err);
+	if (!rc)
+		rc = snap_get_u64(&cur, &cl, err);
+	if (!rc && (strcmp(name, m->name) != 0 || cl != m->create_lsn))
+		rc = es_err(err, ES_ECORRUPT, "%s: holds collection '%s' created at lsn %" PRIu64
+			    ", not the one the manifest names", path, name, cl);
+	if (rc)
+		goto out;
+	FILE *f = snapshot_section_fopen(sn, TAG_COLL);
+	if (!f) {
+		rc = es_err(err, ES_ECORRUPT, "%s: no COLL section", path);
+		goto out;
+	}
+	rc = es_collection_load(f, m->name, es_registry_payload_hooks(s->reg), &c, err);
+	fclose(f);
+	if (rc) {
+		es_err_prefix(err, rc, "%s", path);
+		goto out;
+	}
+	rc = es_registry_add(s->reg, c, err);
+	if (!rc) {
+		/* the manifest may say more: a checkpoint that found the collection
+		 * unchanged since this file moved its lsn forward without rewriting */
+		if (snapshot_lsn(sn) > m->snap_lsn)
+			m->snap_lsn = snapshot_lsn(sn);
+		s->st->snapshots_loaded++;
+		s->st->points_loaded += es_collection_count(c);
+	}
+	es_collection_release(c);
+out:
+	snapshot_close(sn);
+	return rc;
+}
+
+static void *bg_main(void *arg);
+
+static int replay_segments(es_store *s, uint64_t start_lsn, es_error *err)
+{
+	int rc = 0;
+	char path[4096];
+	wal_options wo;
+	wal_options_default(&wo);
+	wo.policy = s->o.policy;
+	wo.batch_interval_ms = s->o.batch_interval_ms;
+	wo.recover = s->o.recover;
+	wo.hooks = s->o.hooks;
+	if (s->nsegs == 0) {
+		wo.base_lsn = start_lsn;
+		if ((rc = segs_push(s, start_lsn)))
+			return es_err(err, rc, "out of memory");
+	}
+	/* every collection needs the log from where its snapshot (or its
+	 * creation) left off */
+	for (size_t i = 0; i < s->nmeta; i++) {
+		uint64_t need = s->metas[i].snap_lsn > s->metas[i].create_lsn
+					? s->metas[i].snap_lsn : s->metas[i].create_lsn;
+		if (need < s->segs[0]) {
+			seg_path(s, s->segs[0], path, sizeof path);
+			return es_err(err, ES_ECORRUPT, "%s: the log starts after lsn %" PRIu64
+				      " but collection '%s' needs records from lsn %" PRIu64
+				      " (log segments are missing)", path, s->segs[0],
+				      s->metas[i].name, need + 1);
+		}
+	}
+	uint64_t expect = s->segs[0];
+	for (size_t k = 0; k < s->nsegs; k++) {
+		seg_path(s, s->segs[k], path, sizeof path);
+		if (s->segs[k] != expect)
+			return es_err(err, ES_ECORRUPT, "%s: segment starts after lsn %" PRIu64
+				      " but the previous one ends at lsn %" PRIu64
+				      " (records are missing)", path, s->segs[k], expect);
+		int last = k + 1 == s->nsegs;
+		wal_replay_stats st;
+		wal *w = NULL;
+		wo.base_lsn = s->segs[k];
+		rc = wal_open(path, &wo, replay_record, s, &st, &w, err);
+		if (rc)
+			return rc;
+		if (st.base_lsn != s->segs[k]) {
+			wal_close(w);
+			return es_err(err, ES_ECORRUPT, "%s: header says base lsn %" PRIu64
+				      ", the file name %" PRIu64, path, st.base_lsn, s->segs[k]);
+		}
+		s->st->torn_bytes += st.torn_bytes;
+		s->st->truncated_bytes += st.truncated_bytes;
+		expect = st.last_lsn;
+		if (last)
+			s->w = w;
+		else
+			wal_close(w);
+	}
+	return 0;
+}
+
+int es_store_open(const char *dir, const es_store_options *opts, es_registry *reg,
+		  es_store_stats *stats, es_store **out, es_error *err)
+{
+	struct timespec t0, t1;
+	clock_gettime(CLOCK_MONOTONIC, &t0);
+	*out = NULL;
+	es_store_stats st_local;
+	es_store_stats *st = stats ? stats : &st_local;
+	memset(st, 0, sizeof *st);
+	es_store *s = calloc(1, sizeof *s);
+	if (!s || !(s->dir = strdup(dir))) {
+		free(s);
+		return es_err(err, ES_ENOMEM, "out of memory");
+	}
+	s->lock_fd = -1;
+	s->reg = reg;
+	s->st = st;
+	if (opts)
+		s->o = *opts;
+	else
+		es_store_options_default(&s->o);
+	if (s->o.checkpoint_bytes == 0)
+		s->o.checkpoint_bytes = ES_STORE_DEFAULT_CHECKPOINT_BYTES;
+	if (s->o.hooks) {
+		s->hooks = *s->o.hooks;
+		s->o.hooks = &s->hooks;
+	}
+	pthread_rwlockattr_t ra;
+	pthread_rwlockattr_init(&ra);
+	pthread_rwlockattr_setkind_np(&ra, PTHREAD_RWLOCK_PREFER_WRITER_NONRECURSIVE_NP);
+	pthread_rwlock_init(&s->wal_lk, &ra);
+	pthread_rwlockattr_destroy(&ra);
+	pthread_mutex_init(&s->man_mu, NULL);
+	pthread_mutex_init(&s->meta_mu, NULL);
+	pthread_mutex_init(&s->ck_mu, NULL);
+	pthread_mutex_init(&s->bg_mu, NULL);
+	pthread_cond_init(&s->bg_cv, NULL);
+
+	char path[4096];
+	int rc = mkdir_p(dir, err);
+	snprintf(path, sizeof path, "%s/wal", dir);
+	if (!rc)
+		rc = mkdir_p(path, err);
+	snprintf(path, sizeof path, "%s/snap", dir);
+	if (!rc)
+		rc = mkdir_p(path, err);
+	if (rc)
+		goto fail;
+	snprintf(path, sizeof path, "%s/LOCK", dir);
+	s->lock_fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0644);
+	if (s->lock_fd < 0) {
+		rc = es_err(err, ES_EIO, "%s: %s", path, strerror(errno));
+		goto fail;
+	}
+	if (flock(s->lock_fd, LOCK_EX | LOCK_NB) != 0) {
+		rc = es_err(err, ES_EBUSY, "%s: the data directory is in use by another "
+			    "embedsrv process", dir);
+		goto fail;
+	}
+	uint64_t man_lsn;
+	rc = manifest_read(s, &man_lsn, err);
+	if (rc)
+		goto fail;
+	uint64_t start = man_lsn;
+	for (size_t i = 0; i < s->nmeta && !rc; i++) {
+		rc = load_snapshot(s, &s->metas[i], err);
+		if (s->metas[i].snap_lsn > start)
+			start = s->metas[i].snap_lsn;
+		if (s->metas[i].create_lsn > start)
+			start = s->metas[i].create_lsn;
+	}
+	if (!rc)
+		rc = scan_dirs(s, err);
+	if (!rc)
+		rc = replay_segments(s, start, err);
+	if (rc)
+		goto fail;
+	es_mutation_observer obs = {s, obs_create, obs_drop, obs_upsert, obs_delete};
+	es_registry_set_observer(reg, &obs);
+	if (pthread_create(&s->bg, NULL, bg_main, s) == 0)
+		s->bg_on = 1;
+	clock_gettime(CLOCK_MONOTONIC, &t1);
+	st->collections = s->nmeta;
+	st->last_lsn = wal_last_lsn(s->w);
+	st->seconds = (double)(t1.tv_sec - t0.tv_sec) + (double)(t1.tv_nsec - t0.tv_nsec) * 1e-9;
+	s->st = NULL;
+	*out = s;
+	return 0;
+fail:
+	s->st = NULL;
+	es_store_close(s, 0, NULL);
+	return rc;
+}
+
+/* -------------------------------------------------------------- checkpoint */
+
+struct lsn_note {
+	es_store *s;
+	uint64_t lsn;
+};
+
+static void note_lsn(void *ctx)
+{
+	struct lsn_note *n = ctx;
+	n->lsn = es_store_last_lsn(n->s);
+}
+
+/* Snapshot one collection.  rot: the lsn the log was switched at.  A
+ * collection with a snapshot and no record since is not rewritten: its
+ * snapshot still describes it at lsn rot, so only its lsn moves. */
+static int snapshot_one(es_store *s, es_collection *c, uint64_t rot, es_error *err)
+{
+	const char *name = es_collection_name(c);
+	pthread_mutex_lock(&s->meta_mu);
+	struct meta *m = meta_find(s, name);
+	uint64_t cl = m ? m->create_lsn : 0;
+	int idle = m && m->snap_lsn > 0 && m->last_lsn <= m->snap_lsn;
+	if (idle && rot > m->snap_lsn)
+		m->snap_lsn = rot;
+	pthread_mutex_unlock(&s->meta_mu);
+	if (!m || idle)
+		return 0; /* dropped meanwhile, or unchanged */
+	char path[4096];
+	snap_path(s, name, cl, path, sizeof path);
+	snapshot_writer *w;
+	int rc = snapshot_writer_new(path, 0, NULL, &w, err);
+	if (rc)
+		return rc;
+	snap_buf b;
+	snap_buf_init(&b);
+	put_name(&b, name);
+	snap_put_u64(&b, cl);
+	rc = snap_buf_status(&b) ? es_err(err, ES_ENOMEM, "out of memory")
+				 : snapshot_write_section(w, TAG_META, b.data, b.len, err);
+	snap_buf_free(&b);
+	struct lsn_note note = {s, 0};
+	if (!rc)
+		rc = snapshot_section_begin(w, TAG_COLL, err);
+	if (!rc) {
+		FILE *f = snapshot_section_stream(w);
+		if (!f) {
+			rc = es_err(err, ES_ENOMEM, "out of memory");
+		} else {
+			rc = es_collection_save(c, f, note_lsn, &note, err);
+			if (fclose(f) != 0 && !rc)
+				rc = es_err(err, ES_EIO, "%s: write failed", path);
+		}
+	}
+	if (!rc)
+		rc = snapshot_section_end(w, err);
+	if (rc) {
+		/* the writer's sticky error says more than "write failed" */
+		es_error inner;
+		if (snapshot_writer_commit(w, &inner) != 0 && (rc == ES_EIO || rc == ES_ENOSPC)) {
+			if (err)
+				*err = inner;
+			rc = inner.code;
+		}
+		return rc;
+	}
+	snapshot_writer_set_lsn(w, note.lsn);
+	rc = snapshot_writer_commit(w, err);
+	if (rc)
+		return rc;
+	pthread_mutex_lock(&s->meta_mu);
+	m = meta_find(s, name);
+	int current = m && m->create_lsn == cl;
+	if (current && note.lsn > m->snap_lsn)
+		m->snap_lsn = note.lsn;
+	pthread_mutex_unlock(&s->meta_mu);
+	if (!current)
+		unlink(path); /* dropped while it was written */
+	return 0;
+}
+
+/* Switch to a fresh segment so everything before it can be deleted once
+ * snapshots cover it.  Caller holds ck_mu. */
+static int rotate(es_store *s, es_error *err)
+{
+	int rc = 0;
+	pthread_rwlock_wrlock(&s->wal_lk);
+	uint64_t last = wal_last_lsn(s->w);
+	uint64_t cur = s->segs[s->nsegs - 1];
+	if (last == cur) {
+		/* nothing new since the last switch; clear a failed state if any */
+		if (wal_failed(s->w))
+			rc = wal_reset(s->w, last, err);
+		goto out;
+	}
+	char path[4096];
+	seg_path(s, last, path, sizeof path);
+	wal_options wo;
+	wal_options_default(&wo);
+	wo.policy = s->o.policy;
+	wo.batch_interval_ms = s->o.batch_interval_ms;
+	wo.base_lsn = last;
+	wo.hooks = s->o.hooks;
+	unlink(path); /* a leftover from a failed earlier attempt */
+	wal *nw;
+	rc = wal_open(path, &wo, NULL, NULL, NULL, &nw, err);
+	if (rc)
+		goto out;
+	if (segs_push(s, last)) {
+		wal_close(nw);
+		unlink(path);
+		rc = es_err(err, ES_ENOMEM, "out of memory");
+		goto out;
+	}
+	wal *old = s->w;
+	s->w = nw;
+	wal_close(old);
+out:
+	pthread_rwlock_unlock(&s->wal_lk);
+	return rc;
+}
+
+static void delete_covered_segments(es_store *s)
+{
+	pthread_mutex_lock(&s->meta_mu);
+	uint64_t covered = UINT64_MAX;
+	for (size_t i = 0; i < s->nmeta; i++) {
+		uint64_t need = s->metas[i].snap_lsn > s->metas[i].create_lsn
+					? s->metas[i].snap_lsn : s->metas[i].create_lsn;
+		if (need < covered)
+			covered = need;
+	}
+	pthread_mutex_unlock(&s->meta_mu);
+	pthread_rwlock_rdlock(&s->wal_lk);
+	size_t k = 0;
+	char path[4096];
+	/* segment k holds lsns (segs[k], segs[k+1]] */
+	while (k + 1 < s->nsegs && s->segs[k + 1] <= covered) {
+		seg_path(s, s->segs[k], path, sizeof path);
+		if (unlink(path) != 0 && errno != ENOENT)
+			break;
+		k++;
+	}
+	if (k) {
+		memmove(s->segs, s->segs + k, (s->nsegs - k) * sizeof *s->segs);
+		s->nsegs -= k;
+		wal_fsync_parent_dir(path, NULL);
+	}
+	pthread_rwlock_unlock(&s->wal_lk);
+}
+
+int es_store_checkpoint(es_store *s, const char *name, es_error *err)
+{
+	int rc = 0;
+	es_collection **cols = NULL;
+	size_t n = 0;
+	pthread_mutex_lock(&s->ck_mu);
+	if (name) {
+		es_collection *c;
+		rc = es_registry_get(s->reg, name, &c, err);
+		if (rc)
+			goto out;
+		cols = malloc(sizeof *cols);
+		if (!cols) {
+			es_collection_release(c);
+			rc = es_err(err, ES_ENOMEM, "out of memory");
+			goto out;
+		}
+		cols[0] = c;
+		n = 1;
+	} else {
+		rc = es_registry_list(s->reg, &cols, &n, err);
+		if (rc)
+			goto out;
+	}
+	rc = rotate(s, err);
+	pthread_rwlock_rdlock(&s->wal_lk);
+	uint64_t rot = s->segs[s->nsegs - 1];
+	pthread_rwlock_unlock(&s->wal_lk);
+	for (size_t i = 0; i < n && !rc; i++)
+		rc = snapshot_one(s, cols[i], rot, err);
+	if (!rc)
+		rc = manifest_write(s, err);
+	if (!rc)
+		delete_covered_segments(s);
+out:
+	for (size_t i = 0; i < n; i++)
+		es_collection_release(cols[i]);
+	free(cols);
+	pthread_mutex_unlock(&s->ck_mu);
+	return rc;
+}
+
+static void *bg_main(void *arg)
+{
+	es_store *s = arg;
+	pthread_mutex_lock(&s->bg_mu);
+	while (!s->bg_stop) {
+		if (!s->bg_kick) {
+			pthread_cond_wait(&s->bg_cv, &s->bg_mu);
+			continue;
+		}
+		s->bg_kick = 0;
+		pthread_mutex_unlock(&s->bg_mu);
+		es_error e;
+		if (es_store_log_bytes(s) > s->o.checkpoint_bytes &&
+		    es_store_checkpoint(s, NULL, &e) != 0)
+			fprintf(stderr, "embedsrv: automatic snapshot failed: %s\n", e.msg);
+		pthread_mutex_lock(&s->bg_mu);
+	}
+	pthread_mutex_unlock(&s->bg_mu);
+	return NULL;
+}
+
+/* ------------------------------------------------------------------- close */
+
+int es_store_close(es_store *s, int final_checkpoint, es_error *err)
+{
+	if (!s)
+		return 0;
+	int rc = 0;
+	if (s->bg_on) {
+		pthread_mutex_lock(&s->bg_mu);
+		s->bg_stop = 1;
+		pthread_cond_signal(&s->bg_cv);
+		pthread_mutex_unlock(&s->bg_mu);
+		pthread_join(s->bg, NULL);
+	}
+	if (final_checkpoint && s->w)
+		rc = es_store_checkpoint(s, NULL, err);
+	if (s->w) /* opened: the observer is ours */
+		es_registry_set_observer(s->reg, NULL);
+	wal_close(s->w);
+	if (s->lock_fd >= 0)
+		close(s->lock_fd);
+	pthread_rwlock_destroy(&s->wal_lk);
+	pthread_mutex_destroy(&s->man_mu);
+	pthread_mutex_destroy(&s->meta_mu);
+	pthread_mutex_destroy(&s->ck_mu);
+	pthread_mutex_destroy(&s->bg_mu);
+	pthread_cond_destroy(&s->bg_cv);
+	free(s->segs);
+	free(s->metas);
+	free(s->dir);
+	free(s);
+	return rc;
+}
+
+uint64_t es_store_log_bytes(es_store *s)
+{
+	pthread_rwlock_rdlock(&s->wal_lk);
+	uint64_t b = wal_size_bytes(s->w);
+	pthread_rwlock_unlock(&s->wal_lk);
+	return b;
+}
+
+uint64_t es_store_last_lsn(es_store *s)
+{
+	pthread_rwlock_rdlock(&s->wal_lk);
+	uint64_t b = wal_last_lsn(s->w);
+	pthread_rwlock_unlock(&s->wal_lk);
+	return b;
+}

@@ -1,0 +1,340 @@
+/*
+ * api.c — the API context and the helpers every handler shares: response
+ * and error construction, model selection, checked batch encoding, point
+ * ids, payload hooks.  See api.h / api_internal.h.
+ */
+#include "api_internal.h"
+
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+double api_now(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
+}
+
+void api_limits_default(api_limits *l)
+{
+	memset(l, 0, sizeof *l);
+	l->max_body_bytes = 16u << 20;
+	l->max_inputs = 2048;
+	l->max_input_chars = 100000;
+	l->max_k = 1000;
+	l->max_ef = 10000;
+	l->max_points = 10000;
+	l->max_searches = 100;
+	l->max_json_depth = 32;
+	l->timeout_s = 30;
+	l->max_connections = 1024;
+}
+
+static void *payload_parse(const char *payload, size_t len)
+{
+	return json_loadb(payload, len, 0, NULL);
+}
+
+static void payload_free(void *p)
+{
+	json_decref(p);
+}
+
+static const es_payload_hooks hooks = {payload_parse, payload_free};
+
+const es_payload_hooks *api_payload_hooks(void)
+{
+	return &hooks;
+}
+
+int api_ctx_new(const api_config *cfg, api_ctx **out, es_error *err)
+{
+	if (!cfg->nmodels || !cfg->models || !cfg->registry)
+		return es_err(err, ES_EINVAL, "the API needs at least one model and a registry");
+	api_ctx *c = calloc(1, sizeof *c);
+	if (!c)
+		return es_err(err, ES_ENOMEM, "out of memory");
+	c->limits = cfg->limits;
+	c->models = calloc(cfg->nmodels, sizeof *c->models);
+	const char **labels = calloc(api_route_count(), sizeof *labels);
+	if (!c->models || !labels)
+		goto oom;
+	memcpy(c->models, cfg->models, cfg->nmodels * sizeof *c->models);
+	c->nmodels = cfg->nmodels;
+	if (cfg->api_key && *cfg->api_key) {
+		c->api_key = strdup(cfg->api_key);
+		if (!c->api_key)
+			goto oom;
+		c->api_key_len = strlen(c->api_key);
+	}
+	if (cfg->data_dir) {
+		c->data_dir = strdup(cfg->data_dir);
+		if (!c->data_dir)
+			goto oom;
+	}
+	c->reg = cfg->registry;
+	c->threads = cfg->threads;
+	char (*lab)[96] = calloc(api_route_count(), sizeof *lab);
+	if (!lab)
+		goto oom;
+	for (size_t i = 0; i < api_route_count(); i++) {
+		snprintf(lab[i], sizeof lab[i], "%s %s", api_route_method(i), api_route_pattern(i));
+		labels[i] = lab[i];
+	}
+	c->metrics = metrics_new(api_route_count(), labels);
+	free(lab);
+	free(labels);
+	labels = NULL;
+	if (!c->metrics)
+		goto oom;
+	atomic_init(&c->ready, 0);
+	c->start_time = api_now();
+	*out = c;
+	return 0;
+oom:
+	free(labels);
+	api_ctx_free(c);
+	return es_err(err, ES_ENOMEM, "out of memory");
+}
+
+void api_ctx_free(api_ctx *c)
+{
+	if (!c)
+		return;
+	metrics_free(c->metrics);
+	free(c->models);
+	free(c->api_key);
+	free(c->data_dir);
+	free(c);
+}
+
+void api_ctx_set_snapshot(api_ctx *ctx,
+			  int (*fn)(void *fctx, const char *name, es_error *err),
+			  void *fctx)
+{
+	ctx->snapshot = fn;
+	ctx->snapshot_ctx = fctx;
+}
+
+void api_ctx_set_ready(api_ctx *ctx, int ready)
+{
+	atomic_store(&ctx->ready, ready);
+}
+
+api_metrics *api_ctx_metrics(const api_ctx *ctx)
+{
+	return ctx->metrics;
+}
+
+const api_limits *api_ctx_limits(const api_ctx *ctx)
+{
+	return &ctx->limits;
+}
+
+void api_ok(api_response *out, int status, json_t *body)
+{
+	json_decref(out->body);
+	out->status = status;
+	out->body = body;
+	if (!body) {
+		out->status = 503;
+		out->body = ju_error_body(503, NULL, "out_of_memory", "out of memory");
+	}
+}
+
+void api_error(api_response *out, int status, const char *param,
+	       const char *code, const char *fmt, ...)
+{
+	char msg[768];
+	va_list ap;
+	va_start(ap, fmt);
+	vsnprintf(msg, sizeof msg, fmt, ap);
+	va_end(ap);
+	json_decref(out->body);
+	free(out->text);
+	out->text = NULL;
+	out->status = status;
+	out->body = ju_error_body(status, param, code, msg);
+}
+
+void api_error_ju(api_response *out, const ju_err *e)
+{
+	api_error(out, e->status ? e->status : 400, e->param, e->code, "%s", e->msg);
+}
+
+void api_error_es(api_response *out, int code, const es_error *err,
+		  const char *param)
+{
+	const char *msg = (err && err->msg[0]) ? err->msg : es_strerror(code);
+	api_error(out, ju_status_of(code), param, ju_code_of(code), "%s", msg);
+}
+
+const es_encoder *api_pick_model(const api_ctx *ctx, const char *name,
+				 api_response *out)
+{
+	if (!name || !*name || ctx->nmodels == 1)
+		return ctx->models[0];
+	for (size_t i = 0; i < ctx->nmodels; i++)
+		if (strcmp(es_encoder_name(ctx->models[i]), name) == 0)
+			return ctx->models[i];
+	char list[512] = "";
+	size_t used = 0;
+	for (size_t i = 0; i < ctx->nmodels && used < sizeof list; i++)
+		used += (size_t)snprintf(list + used, sizeof list - used, "%s%s",
+					 i ? ", " : "", es_encoder_name(ctx->models[i]));
+	api_error(out, 404, "model", "model_not_found",
+		  "model '%s' is not loaded (loaded: %s)", name, list);
+	return NULL;
+}
+
+const es_encoder *api_collection_model(const api_ctx *ctx,
+				       const es_collection *col,
+				       api_response *out)
+{
+	const es_collection_params *p = es_collection_get_params(col);
+	const es_encoder *enc = NULL;
+	if (!p->model[0]) {
+		enc = ctx->models[0];
+	} else {
+		for (size_t i = 0; i < ctx->nmodels; i++)
+			if (strcmp(es_encoder_name(ctx->models[i]), p->model) == 0)
+				enc = ctx->models[i];
+		if (!enc && ctx->nmodels == 1)
+			enc = ctx->models[0];
+	}
+	if (!enc) {
+		api_error(out, 422, "text", "model_not_loaded",
+			  "collection '%s' encodes text with model '%s', which is not loaded; send vectors instead",
+			  es_collection_name(col), p->model);
+		return NULL;
+	}
+	if (es_encoder_dim(enc) != p->dim) {
+		api_error(out, 422, "text", "dimension_mismatch",
+			  "collection '%s' has dimension %u but model '%s' makes %u-dimensional vectors; send vectors instead",
+			  es_collection_name(col), p->dim, es_encoder_name(enc),
+			  es_encoder_dim(enc));
+		return NULL;
+	}
+	return enc;
+}
+
+int api_encode_texts(const api_ctx *ctx, const es_encoder *enc,
+		     const char *const *texts, const size_t *lens, size_t n,
+		     const char *param, float *vecs, uint64_t *tokens,
+		     api_response *out)
+{
+	return api_encode_texts_flags(ctx, enc, texts, lens, n, 0, param, vecs, tokens, out);
+}
+
+int api_encode_texts_flags(const api_ctx *ctx, const es_encoder *enc,
+			   const char *const *texts, const size_t *lens, size_t n,
+			   unsigned flags, const char *param, float *vecs,
+			   uint64_t *tokens, api_response *out)
+{
+	for (size_t i = 0; i < n; i++) {
+		size_t chars = ju_utf8_chars(texts[i], lens[i]);
+		if (chars > ctx->limits.max_input_chars) {
+			api_error(out, 422, param, "input_too_long",
+				  "%s[%zu] has %zu characters; the limit is %u", param, i,
+				  chars, ctx->limits.max_input_chars);
+			return -1;
+		}
+	}
+	es_encode_info stackinfo[16];
+	es_encode_info *infos = n <= 16 ? stackinfo : malloc(n * sizeof *infos);
+	if (!infos) {
+		api_error(out, 503, NULL, "out_of_memory", "out of memory");
+		return -1;
+	}
+	es_error err;
+	es_error_clear(&err);
+	int rc = es_encoder_encode_batch(enc, texts, lens, n, flags, vecs, infos, NULL, &err);
+	if (rc == ES_ERANGE && (flags & ES_ENC_NO_TRUNCATE)) {
+		api_error(out, 422, param, "input_too_long", "%s (\"truncate\": false)",
+			  err.msg[0] ? err.msg : "a text is longer than the model's max_seq_length");
+		if (infos != stackinfo)
+			free(infos);
+		return -1;
+	}
+	if (rc) {
+		api_error_es(out, rc, &err, param);
+		if (infos != stackinfo)
+			free(infos);
+		return -1;
+	}
+	uint64_t t = 0;
+	for (size_t i = 0; i < n; i++)
+		t += infos[i].tokens;
+	if (infos != stackinfo)
+		free(infos);
+	metrics_add_encoded(ctx->metrics, n, t);
+	if (tokens)
+		*tokens = t;
+	return 0;
+}
+
+int api_point_id(const json_t *v, es_point_id *id, const char *param,
+		 ju_err *e)
+{
+	memset(id, 0, sizeof *id);
+	if (json_is_integer(v)) {
+		json_int_t x = json_integer_value(v);
+		if (x < 0)
+			return ju_fail(e, 422, param, "invalid_id",
+				       "'%s' must be an unsigned integer or a string (got %lld)",
+				       param, (long long)x);
+		id->num = (uint64_t)x;
+		return 0;
+	}
+	if (json_is_string(v)) {
+		id->is_str = 1;
+		id->str = json_string_value(v);
+		id->len = json_string_length(v);
+		es_error err;
+		if (es_point_id_check(id, &err) != 0)
+			return ju_fail(e, 422, param, "invalid_id", "'%s': %s", param, err.msg);
+		return 0;
+	}
+	if (json_is_real(v))
+		return ju_fail(e, 422, param, "invalid_id",
+			       "'%s' must be an unsigned integer or a string, not a fractional number "
+			       "(integers above 2^63-1 are not accepted in JSON)", param);
+	return ju_fail(e, 400, param, "invalid_type",
+		       "'%s' must be an unsigned integer or a string", param);
+}
+
+json_t *api_point_id_json(const es_point_id *id)
+{
+	if (id->is_str)
+		return json_stringn(id->str, id->len);
+	return json_integer((json_int_t)id->num);
+}
+
+int api_response_serialize(const api_response *r, char **data, size_t *len)
+{
+	if (r->text) {
+		*data = malloc(r->text_len ? r->text_len : 1);
+		if (!*data)
+			return ES_ENOMEM;
+		memcpy(*data, r->text, r->text_len);
+		*len = r->text_len;
+		return 0;
+	}
+	*data = r->body ? ju_dump(r->body, len) : NULL;
+	if (!*data)
+		return ES_ENOMEM;
+	return 0;
+}
+
+void api_response_free(api_response *r)
+{
+	if (!r)
+		return;
+	json_decref(r->body);
+	free(r->text);
+	r->body = NULL;
+	r->text = NULL;
+}

@@ -1,0 +1,122 @@
+/*
+ * api.h — the HTTP/JSON API without the socket.
+ *
+ * api_dispatch() takes one parsed request (method, path, headers that
+ * matter, body bytes) and produces one response (status + JSON body, or a
+ * text body for /metrics).  server/http.c calls it from libmicrohttpd's
+ * threads; tests and fuzzers call api_handle() directly.
+ *
+ * Threading: an api_ctx is shared by all server threads.  Everything in it
+ * is either immutable after api_ctx_new, internally locked (the registry,
+ * collections), or atomic (metrics, the ready flag).
+ *
+ * Ownership: api_ctx_new borrows the encoders and the registry (the caller
+ * frees them after api_ctx_free); an api_response owns its body until
+ * api_response_free.
+ */
+#ifndef ES_API_H
+#define ES_API_H
+
+#include <jansson.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "collection.h"
+#include "encoder.h"
+#include "error.h"
+#include "metrics.h"
+
+/* Request limits, all reported by GET /v1/info. */
+typedef struct api_limits {
+	size_t max_body_bytes;      /* request body; larger -> 413 */
+	uint32_t max_inputs;        /* texts per /v1/embeddings request */
+	uint32_t max_input_chars;   /* Unicode characters per text */
+	uint32_t max_k;             /* k of search / neighbours */
+	uint32_t max_ef;            /* ef of search */
+	uint32_t max_points;        /* points per upsert / delete */
+	uint32_t max_searches;      /* queries in one batch search */
+	uint32_t max_json_depth;    /* JSON nesting */
+	uint32_t timeout_s;         /* idle / slow client cut-off */
+	uint32_t max_connections;
+} api_limits;
+
+/* The defaults (documented in openapi.yaml and README). */
+void api_limits_default(api_limits *l);
+
+typedef struct api_config {
+	api_limits limits;
+	const char *api_key;        /* NULL or "": no authentication */
+	es_encoder *const *models;  /* nmodels >= 1; models[0] is the default */
+	size_t nmodels;
+	es_registry *registry;      /* collections */
+	const char *data_dir;       /* reported by /v1/info; may be NULL */
+	unsigned threads;           /* reported by /v1/info */
+} api_config;
+
+typedef struct api_ctx api_ctx;
+
+int api_ctx_new(const api_config *cfg, api_ctx **out, es_error *err);
+void api_ctx_free(api_ctx *ctx);
+
+/* /readyz answers 200 only once this is set (model loaded, data recovered);
+ * until then the /v1/collections routes answer 503 not_ready. */
+void api_ctx_set_ready(api_ctx *ctx, int ready);
+
+/* Where POST /v1/collections/{name}/snapshot goes (the durability layer);
+ * fn NULL: the route answers that persistence is off.  Set before ready. */
+void api_ctx_set_snapshot(api_ctx *ctx,
+			  int (*fn)(void *fctx, const char *name, es_error *err),
+			  void *fctx);
+
+api_metrics *api_ctx_metrics(const api_ctx *ctx);
+const api_limits *api_ctx_limits(const api_ctx *ctx);
+
+/* Payload hooks the registry should be created with, so that filters see
+ * parsed payloads (jansson objects). */
+const es_payload_hooks *api_payload_hooks(void);
+
+typedef struct api_request {
+	const char *method;
+	const char *path;           /* without the query string */
+	const char *body;           /* may be NULL when len == 0 */
+	size_t len;
+	const char *content_type;   /* NULL if absent */
+	const char *authorization;  /* NULL if absent */
+	int body_too_large;         /* set by the transport: answer 413 */
+} api_request;
+
+typedef struct api_response {
+	int status;
+	json_t *body;               /* JSON body (owned), or NULL */
+	char *text;                 /* non-JSON body (owned, malloc), or NULL */
+	size_t text_len;
+	const char *content_type;   /* static string */
+	char allow[64];             /* for 405: the Allow header */
+	int route;                  /* route table index (metrics), -1 none */
+} api_response;
+
+/* Route, authenticate, check Content-Type, run the handler, record
+ * metrics.  Always fills *out (errors become error bodies).  Returns the
+ * HTTP status. */
+int api_dispatch(const api_ctx *ctx, const api_request *req, api_response *out);
+
+/* The fuzzing / test entry point: a request with Content-Type
+ * application/json and no Authorization header.  Build the ctx with
+ * api_ctx_new (registry from es_registry_new(api_payload_hooks(), ...)) and
+ * call api_ctx_set_ready(ctx, 1) first, or every route but /healthz and
+ * /readyz answers 503 not_ready.  See tests/test_routes.c. */
+int api_handle(const api_ctx *ctx, const char *method, const char *path,
+	       const char *body, size_t len, api_response *out);
+
+/* Serialise the body (JSON compact, or the text).  Returns a malloc'd
+ * buffer in *data (free()), 0 or ES_ENOMEM. */
+int api_response_serialize(const api_response *r, char **data, size_t *len);
+
+void api_response_free(api_response *r);
+
+/* The route table, for listings (openapi test) and metrics labels. */
+size_t api_route_count(void);
+const char *api_route_method(size_t i);
+const char *api_route_pattern(size_t i);
+
+#endif

@@ -1,0 +1,112 @@
+/*
+ * api_admin.c — GET /healthz, /readyz, /metrics, /v1/info, /v1/models.
+ */
+#include <stdlib.h>
+#include <string.h>
+
+#include "api_internal.h"
+#include "es_config.h"
+#include "simd.h"
+#include "version.h"
+
+void api_h_healthz(api_call *c, api_response *out)
+{
+	(void)c;
+	json_t *b = json_pack("{s:s}", "status", "ok");
+	api_ok(out, 200, b);
+}
+
+void api_h_readyz(api_call *c, api_response *out)
+{
+	if (!atomic_load(&c->ctx->ready)) {
+		api_error(out, 503, NULL, "not_ready",
+			  "not ready yet: loading the model or recovering data");
+		return;
+	}
+	api_ok(out, 200, json_pack("{s:s}", "status", "ready"));
+}
+
+void api_h_metrics(api_call *c, api_response *out)
+{
+	es_strbuf b = {0};
+	metrics_render(c->ctx->metrics, &b);
+	es_collection **cols = NULL;
+	size_t n = 0;
+	if (es_registry_list(c->ctx->reg, &cols, &n, NULL) == 0) {
+		es_strbuf_printf(&b, "# HELP embedsrv_collection_points Live points per collection.\n"
+				     "# TYPE embedsrv_collection_points gauge\n");
+		for (size_t i = 0; i < n; i++)
+			es_strbuf_printf(&b, "embedsrv_collection_points{collection=\"%s\"} %zu\n",
+					 es_collection_name(cols[i]), es_collection_count(cols[i]));
+		es_strbuf_printf(&b, "# HELP embedsrv_collection_memory_bytes Memory held per collection.\n"
+				     "# TYPE embedsrv_collection_memory_bytes gauge\n");
+		for (size_t i = 0; i < n; i++)
+			es_strbuf_printf(&b, "embedsrv_collection_memory_bytes{collection=\"%s\"} %zu\n",
+					 es_collection_name(cols[i]),
+					 es_collection_memory_bytes(cols[i]));
+		for (size_t i = 0; i < n; i++)
+			es_collection_release(cols[i]);
+		free(cols);
+	}
+	es_strbuf_printf(&b, "# HELP embedsrv_uptime_seconds Seconds since start.\n"
+			     "# TYPE embedsrv_uptime_seconds gauge\n"
+			     "embedsrv_uptime_seconds %.3f\n",
+			 api_now() - c->ctx->start_time);
+	if (b.oom) {
+		free(b.s);
+		api_error(out, 503, NULL, "out_of_memory", "out of memory rendering metrics");
+		return;
+	}
+	out->status = 200;
+	out->text = b.s;
+	out->text_len = b.len;
+	out->content_type = "text/plain; version=0.0.4; charset=utf-8";
+}
+
+static json_t *model_json(const es_encoder *e)
+{
+	return json_pack("{s:s, s:s, s:I, s:I, s:I}", "name", es_encoder_name(e), "kind",
+			 es_encoder_kind_of(e) == ES_ENCODER_BERT ? "bert" : "static",
+			 "dim", (json_int_t)es_encoder_dim(e), "max_seq_length",
+			 (json_int_t)es_encoder_max_tokens(e), "vocab_size",
+			 (json_int_t)es_encoder_vocab_size(e));
+}
+
+void api_h_info(api_call *c, api_response *out)
+{
+	const api_ctx *ctx = c->ctx;
+	json_t *models = json_array();
+	for (size_t i = 0; i < ctx->nmodels; i++)
+		json_array_append_new(models, model_json(ctx->models[i]));
+	char paths[64];
+	simd_compiled_paths(paths, sizeof paths);
+	const api_limits *l = &ctx->limits;
+	json_t *limits = json_pack(
+		"{s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I}",
+		"max_body_bytes", (json_int_t)l->max_body_bytes, "max_inputs",
+		(json_int_t)l->max_inputs, "max_input_chars", (json_int_t)l->max_input_chars,
+		"max_k", (json_int_t)l->max_k, "max_ef", (json_int_t)l->max_ef,
+		"max_points_per_request", (json_int_t)l->max_points, "max_searches_per_request",
+		(json_int_t)l->max_searches, "max_json_depth", (json_int_t)l->max_json_depth,
+		"timeout_seconds", (json_int_t)l->timeout_s, "max_connections",
+		(json_int_t)l->max_connections);
+	json_t *b = json_pack("{s:s, s:s, s:o, s:s, s:{s:s, s:s}, s:o, s:b, s:I, s:o, s:f}",
+			      "version", ES_VERSION, "commit", ES_GIT_COMMIT, "models", models,
+			      "default_model", es_encoder_name(ctx->models[0]), "simd",
+			      "selected", simd_get()->name, "compiled", paths, "limits", limits,
+			      "auth", ctx->api_key != NULL, "threads", (json_int_t)ctx->threads,
+			      "data_dir", ctx->data_dir ? json_string(ctx->data_dir) : json_null(),
+			      "uptime_seconds", api_now() - ctx->start_time);
+	api_ok(out, 200, b);
+}
+
+void api_h_models(api_call *c, api_response *out)
+{
+	json_t *data = json_array();
+	for (size_t i = 0; i < c->ctx->nmodels; i++)
+		json_array_append_new(data, json_pack("{s:s, s:s, s:i, s:s}", "id",
+						      es_encoder_name(c->ctx->models[i]),
+						      "object", "model", "created", 0,
+						      "owned_by", "embedsrv"));
+	api_ok(out, 200, json_pack("{s:s, s:o}", "object", "list", "data", data));
+}

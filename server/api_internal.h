@@ -1,0 +1,112 @@
+/*
+ * api_internal.h — what the api_*.c handler files share: the context
+ * struct, the per-request call, response helpers.  Not used outside
+ * server/.
+ *
+ * A handler gets an api_call (path parameters decoded, body parsed for
+ * routes that take JSON) and fills an api_response; it never sees a socket.
+ */
+#ifndef ES_API_INTERNAL_H
+#define ES_API_INTERNAL_H
+
+#include <stdatomic.h>
+
+#include "api.h"
+#include "json_util.h"
+
+struct api_ctx {
+	api_limits limits;
+	char *api_key;
+	size_t api_key_len;
+	es_encoder **models;
+	size_t nmodels;
+	es_registry *reg;
+	char *data_dir;
+	unsigned threads;
+	api_metrics *metrics;
+	atomic_int ready;
+	int (*snapshot)(void *fctx, const char *name, es_error *err);
+	void *snapshot_ctx;
+	double start_time;
+};
+
+typedef struct api_call {
+	const api_ctx *ctx;
+	const api_request *req;
+	char name[ES_COLLECTION_NAME_MAX + 2]; /* {name}; over-long names fail the name check */
+	char id[ES_POINT_ID_STR_MAX + 2];      /* {id} */
+	size_t id_len;
+	json_t *json;                           /* parsed body or NULL */
+} api_call;
+
+typedef void (*api_handler)(api_call *c, api_response *out);
+
+/* Response helpers: set status and body (steals body). */
+void api_ok(api_response *out, int status, json_t *body);
+void api_error(api_response *out, int status, const char *param,
+	       const char *code, const char *fmt, ...)
+	__attribute__((format(printf, 5, 6)));
+void api_error_ju(api_response *out, const ju_err *e);
+/* From an ES_E* code and its message. */
+void api_error_es(api_response *out, int code, const es_error *err,
+		  const char *param);
+
+/* The model named `name` (NULL or "": the default).  With one model loaded
+ * any name is accepted (OpenAI clients send their own model names); with
+ * several an unknown name is a 404 written to out, and NULL is returned. */
+const es_encoder *api_pick_model(const api_ctx *ctx, const char *name,
+				 api_response *out);
+/* The model that encodes a collection's text, or an error in out. */
+const es_encoder *api_collection_model(const api_ctx *ctx,
+				       const es_collection *col,
+				       api_response *out);
+
+/* Encode n texts with checks on count/characters; records metrics.  On
+ * failure writes the error into out and returns -1.  vecs: n x dim. */
+int api_encode_texts(const api_ctx *ctx, const es_encoder *enc,
+		     const char *const *texts, const size_t *lens, size_t n,
+		     const char *param, float *vecs, uint64_t *tokens,
+		     api_response *out);
+
+/* The same with encoder flags (ES_ENC_NO_TRUNCATE: a text longer than the
+ * model's max_seq_length is a 422 "input_too_long" instead of truncated). */
+int api_encode_texts_flags(const api_ctx *ctx, const es_encoder *enc,
+			   const char *const *texts, const size_t *lens, size_t n,
+			   unsigned flags, const char *param, float *vecs,
+			   uint64_t *tokens, api_response *out);
+
+/* An id JSON value (integer >= 0 or string) -> es_point_id (borrows). */
+int api_point_id(const json_t *v, es_point_id *id, const char *param,
+		 ju_err *e);
+/* es_point_id -> new JSON value. */
+json_t *api_point_id_json(const es_point_id *id);
+
+/* A point or search hit as JSON ({id, score?, payload?, vector?}). */
+json_t *api_point_json(const es_point_out *p, uint32_t dim, int score);
+
+/* Handlers (one file per resource). */
+void api_h_healthz(api_call *c, api_response *out);
+void api_h_readyz(api_call *c, api_response *out);
+void api_h_coll_snapshot(api_call *c, api_response *out);
+void api_h_metrics(api_call *c, api_response *out);
+void api_h_info(api_call *c, api_response *out);
+void api_h_models(api_call *c, api_response *out);
+void api_h_embeddings(api_call *c, api_response *out);
+void api_h_similarity(api_call *c, api_response *out);
+void api_h_tokenize(api_call *c, api_response *out);
+void api_h_coll_list(api_call *c, api_response *out);
+void api_h_coll_create(api_call *c, api_response *out);
+void api_h_coll_get(api_call *c, api_response *out);
+void api_h_coll_delete(api_call *c, api_response *out);
+void api_h_points_upsert(api_call *c, api_response *out);
+void api_h_points_get(api_call *c, api_response *out);
+void api_h_points_delete(api_call *c, api_response *out);
+void api_h_search(api_call *c, api_response *out);
+void api_h_words_neighbors(api_call *c, api_response *out);
+void api_h_words_analogy(api_call *c, api_response *out);
+void api_h_arithmetic(api_call *c, api_response *out);
+
+/* Monotonic seconds. */
+double api_now(void);
+
+#endif

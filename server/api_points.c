@@ -1,0 +1,255 @@
+/*
+ * api_points.c — PUT /v1/collections/{name}/points (upsert a batch, all or
+ * nothing), GET .../points/{id}, POST .../points/delete.
+ *
+ * Every point of a batch is checked (id, exactly one of text/vector,
+ * dimension, finite values, payload an object) and every text encoded
+ * before the collection is touched; es_collection_upsert then applies the
+ * whole batch or none of it.
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "api_internal.h"
+
+static es_collection *get_coll(api_call *c, api_response *out)
+{
+	es_collection *col;
+	es_error err;
+	es_error_clear(&err);
+	int rc = es_registry_get(c->ctx->reg, c->name, &col, &err);
+	if (rc) {
+		api_error_es(out, rc, &err, "name");
+		return NULL;
+	}
+	return col;
+}
+
+void api_h_points_upsert(api_call *c, api_response *out)
+{
+	static const char *const keys[] = {"points", NULL};
+	static const char *const pkeys[] = {"id", "text", "vector", "payload", NULL};
+	ju_err e;
+	if (ju_check_keys(c->json, keys, NULL, &e)) {
+		api_error_ju(out, &e);
+		return;
+	}
+	json_t *arr = json_object_get(c->json, "points");
+	if (!arr || !json_is_array(arr)) {
+		api_error(out, 400, "points", arr ? "invalid_type" : "missing_field",
+			  "'points' must be an array of {id, text|vector, payload}");
+		return;
+	}
+	size_t n = json_array_size(arr);
+	if (n == 0 || n > c->ctx->limits.max_points) {
+		api_error(out, 422, "points", n ? "too_many_points" : "empty_batch",
+			  "'points' must hold 1..%u points (got %zu)", c->ctx->limits.max_points, n);
+		return;
+	}
+	es_collection *col = get_coll(c, out);
+	if (!col)
+		return;
+	uint32_t dim = es_collection_get_params(col)->dim;
+	es_point_in *pts = calloc(n, sizeof *pts);
+	float *vecs = malloc(n * dim * sizeof *vecs);
+	char **payloads = calloc(n, sizeof *payloads);
+	const char **texts = malloc(n * sizeof *texts);
+	size_t *tlens = malloc(n * sizeof *tlens);
+	size_t *tidx = malloc(n * sizeof *tidx);
+	float *tvecs = NULL;
+	size_t nt = 0;
+	if (!pts || !vecs || !payloads || !texts || !tlens || !tidx) {
+		api_error(out, 503, NULL, "out_of_memory", "out of memory");
+		goto out;
+	}
+	for (size_t i = 0; i < n; i++) {
+		json_t *p = json_array_get(arr, i);
+		char param[64];
+		snprintf(param, sizeof param, "points[%zu]", i);
+		if (!json_is_object(p)) {
+			api_error(out, 400, param, "invalid_type", "'%s' must be an object", param);
+			goto out;
+		}
+		if (ju_check_keys(p, pkeys, param, &e)) {
+			api_error_ju(out, &e);
+			goto out;
+		}
+		char pp[80];
+		snprintf(pp, sizeof pp, "%s.id", param);
+		json_t *idv = json_object_get(p, "id");
+		if (!idv) {
+			api_error(out, 400, pp, "missing_field", "'%s' is required", pp);
+			goto out;
+		}
+		if (api_point_id(idv, &pts[i].id, pp, &e)) {
+			api_error_ju(out, &e);
+			goto out;
+		}
+		json_t *tv = json_object_get(p, "text"), *vv = json_object_get(p, "vector");
+		if (tv && json_is_null(tv))
+			tv = NULL;
+		if (vv && json_is_null(vv))
+			vv = NULL;
+		if ((tv != NULL) == (vv != NULL)) {
+			api_error(out, 400, param, "invalid_request",
+				  "'%s' needs exactly one of 'text' or 'vector'", param);
+			goto out;
+		}
+		pts[i].vector = vecs + i * dim;
+		if (vv) {
+			snprintf(pp, sizeof pp, "%s.vector", param);
+			if (ju_vector(vv, dim, vecs + i * dim, pp, &e)) {
+				api_error_ju(out, &e);
+				goto out;
+			}
+		} else {
+			if (!json_is_string(tv)) {
+				snprintf(pp, sizeof pp, "%s.text", param);
+				api_error(out, 400, pp, "invalid_type", "'%s' must be a string", pp);
+				goto out;
+			}
+			texts[nt] = json_string_value(tv);
+			tlens[nt] = json_string_length(tv);
+			tidx[nt++] = i;
+		}
+		json_t *pl = json_object_get(p, "payload");
+		if (pl && !json_is_null(pl)) {
+			if (!json_is_object(pl)) {
+				snprintf(pp, sizeof pp, "%s.payload", param);
+				api_error(out, 400, pp, "invalid_type",
+					  "'%s' must be a JSON object", pp);
+				goto out;
+			}
+			payloads[i] = ju_dump(pl, &pts[i].payload_len);
+			if (!payloads[i]) {
+				api_error(out, 503, NULL, "out_of_memory", "out of memory");
+				goto out;
+			}
+			pts[i].payload = payloads[i];
+		}
+	}
+	if (nt) {
+		const es_encoder *enc = api_collection_model(c->ctx, col, out);
+		if (!enc)
+			goto out;
+		tvecs = malloc(nt * dim * sizeof *tvecs);
+		if (!tvecs) {
+			api_error(out, 503, NULL, "out_of_memory", "out of memory");
+			goto out;
+		}
+		if (api_encode_texts(c->ctx, enc, texts, tlens, nt, "points.text", tvecs,
+				     NULL, out))
+			goto out;
+		for (size_t k = 0; k < nt; k++)
+			memcpy(vecs + tidx[k] * dim, tvecs + k * dim, dim * sizeof *vecs);
+	}
+	es_error err;
+	es_error_clear(&err);
+	int rc = es_collection_upsert(col, pts, n, &err);
+	if (rc) {
+		api_error_es(out, rc, &err, "points");
+		goto out;
+	}
+	api_ok(out, 200, json_pack("{s:{s:I}}", "result", "upserted", (json_int_t)n));
+out:
+	if (payloads)
+		for (size_t i = 0; i < n; i++)
+			free(payloads[i]);
+	free(payloads);
+	free(pts);
+	free(vecs);
+	free(texts);
+	free(tlens);
+	free(tidx);
+	free(tvecs);
+	es_collection_release(col);
+}
+
+json_t *api_point_json(const es_point_out *p, uint32_t dim, int score)
+{
+	json_t *o = json_object();
+	json_object_set_new(o, "id", api_point_id_json(&p->id));
+	if (score)
+		json_object_set_new(o, "score", json_real(p->score));
+	if (p->payload) {
+		json_t *pl = json_loadb(p->payload, p->payload_len, 0, NULL);
+		json_object_set_new(o, "payload", pl ? pl : json_null());
+	}
+	if (p->vector)
+		json_object_set_new(o, "vector", ju_float_array(p->vector, dim));
+	return o;
+}
+
+void api_h_points_get(api_call *c, api_response *out)
+{
+	es_collection *col = get_coll(c, out);
+	if (!col)
+		return;
+	es_point_id id;
+	es_point_id_from_text(c->id, c->id_len, &id);
+	es_point_out p;
+	es_error err;
+	es_error_clear(&err);
+	int rc = es_collection_get(col, &id, 1, 1, &p, &err);
+	if (rc) {
+		api_error_es(out, rc, &err, "id");
+	} else {
+		json_t *o = api_point_json(&p, es_collection_get_params(col)->dim, 0);
+		if (!json_object_get(o, "payload"))
+			json_object_set_new(o, "payload", json_null());
+		api_ok(out, 200, json_pack("{s:o}", "result", o));
+		es_point_out_free(&p);
+	}
+	es_collection_release(col);
+}
+
+void api_h_points_delete(api_call *c, api_response *out)
+{
+	static const char *const keys[] = {"points", NULL};
+	ju_err e;
+	if (ju_check_keys(c->json, keys, NULL, &e)) {
+		api_error_ju(out, &e);
+		return;
+	}
+	json_t *arr = json_object_get(c->json, "points");
+	if (!arr || !json_is_array(arr)) {
+		api_error(out, 400, "points", arr ? "invalid_type" : "missing_field",
+			  "'points' must be an array of ids");
+		return;
+	}
+	size_t n = json_array_size(arr);
+	if (n > c->ctx->limits.max_points) {
+		api_error(out, 422, "points", "too_many_points",
+			  "'points' holds %zu ids; the limit is %u", n, c->ctx->limits.max_points);
+		return;
+	}
+	es_collection *col = get_coll(c, out);
+	if (!col)
+		return;
+	es_point_id *ids = calloc(n ? n : 1, sizeof *ids);
+	if (!ids) {
+		api_error(out, 503, NULL, "out_of_memory", "out of memory");
+		goto out;
+	}
+	for (size_t i = 0; i < n; i++) {
+		char param[64];
+		snprintf(param, sizeof param, "points[%zu]", i);
+		if (api_point_id(json_array_get(arr, i), &ids[i], param, &e)) {
+			api_error_ju(out, &e);
+			goto out;
+		}
+	}
+	size_t deleted = 0;
+	es_error err;
+	es_error_clear(&err);
+	int rc = es_collection_delete(col, ids, n, &deleted, &err);
+	if (rc) {
+		api_error_es(out, rc, &err, "points");
+		goto out;
+	}
+	api_ok(out, 200, json_pack("{s:{s:I}}", "result", "deleted", (json_int_t)deleted));
+out:
+	free(ids);
+	es_collection_release(col);
+}

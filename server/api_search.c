@@ -1,0 +1,377 @@
+/*
+ * api_search.c — POST /v1/collections/{name}/search, single and batch
+ * ({"searches": [...]}), and the payload filter.
+ *
+ * Filter: {"must": [cond], "must_not": [cond], "should": [cond]} where a
+ * cond is {"key": "a.b", "match": <scalar> | {"value": <scalar>} |
+ * {"any": [<scalar>, ...]}}.  A key is a dotted path into the payload
+ * object; when the value found is an array, any element may match.
+ * Numbers compare by value (1 == 1.0).  Every must holds, no must_not
+ * holds, and (if there are any) at least one should holds.  Filters run
+ * inside the HNSW search (hnsw filter callback) on payloads parsed once at
+ * upsert (api_payload_hooks), so a search never parses JSON per candidate.
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "api_internal.h"
+
+#define FILTER_MAX_CONDS 64
+
+typedef struct cond {
+	const char *key;      /* borrowed from the request JSON */
+	const json_t *value;  /* a scalar, or */
+	const json_t *any;    /* an array of scalars */
+} cond;
+
+typedef struct filter {
+	cond must[FILTER_MAX_CONDS], must_not[FILTER_MAX_CONDS], should[FILTER_MAX_CONDS];
+	size_t nmust, nmust_not, nshould;
+} filter;
+
+static int is_scalar(const json_t *v)
+{
+	return json_is_string(v) || json_is_number(v) || json_is_boolean(v);
+}
+
+static int parse_conds(const json_t *arr, const char *name, cond *out,
+		       size_t *n, ju_err *e)
+{
+	*n = 0;
+	if (!arr || json_is_null(arr))
+		return 0;
+	if (!json_is_array(arr))
+		return ju_fail(e, 400, name, "invalid_type",
+			       "'%s' must be an array of conditions", name);
+	if (json_array_size(arr) > FILTER_MAX_CONDS)
+		return ju_fail(e, 422, name, "too_many_conditions",
+			       "'%s' has %zu conditions; the limit is %d", name,
+			       json_array_size(arr), FILTER_MAX_CONDS);
+	for (size_t i = 0; i < json_array_size(arr); i++) {
+		const json_t *c = json_array_get(arr, i);
+		char param[64];
+		snprintf(param, sizeof param, "%s[%zu]", name, i);
+		static const char *const keys[] = {"key", "match", NULL};
+		if (!json_is_object(c))
+			return ju_fail(e, 400, param, "invalid_type",
+				       "'%s' must be {\"key\": ..., \"match\": ...}", param);
+		if (ju_check_keys(c, keys, param, e))
+			return -1;
+		const json_t *k = json_object_get(c, "key");
+		const json_t *m = json_object_get(c, "match");
+		if (!json_is_string(k) || json_string_length(k) == 0)
+			return ju_fail(e, 400, param, "invalid_type",
+				       "'%s.key' must be a non-empty string", param);
+		cond *o = &out[*n];
+		memset(o, 0, sizeof *o);
+		o->key = json_string_value(k);
+		if (m && is_scalar(m)) {
+			o->value = m;
+		} else if (json_is_object(m) && json_object_size(m) == 1 &&
+			   is_scalar(json_object_get(m, "value"))) {
+			o->value = json_object_get(m, "value");
+		} else if (json_is_object(m) && json_object_size(m) == 1 &&
+			   json_is_array(json_object_get(m, "any"))) {
+			o->any = json_object_get(m, "any");
+			for (size_t j = 0; j < json_array_size(o->any); j++)
+				if (!is_scalar(json_array_get(o->any, j)))
+					return ju_fail(e, 400, param, "invalid_type",
+						       "'%s.match.any' must hold strings, numbers or booleans",
+						       param);
+		} else {
+			return ju_fail(e, 400, param, "invalid_type",
+				       "'%s.match' must be a string, number or boolean, "
+				       "{\"value\": ...} or {\"any\": [...]}", param);
+		}
+		(*n)++;
+	}
+	return 0;
+}
+
+static int parse_filter(const json_t *f, filter *out, ju_err *e)
+{
+	static const char *const keys[] = {"must", "must_not", "should", NULL};
+	if (!json_is_object(f))
+		return ju_fail(e, 400, "filter", "invalid_type", "'filter' must be an object");
+	if (ju_check_keys(f, keys, "filter", e))
+		return -1;
+	if (parse_conds(json_object_get(f, "must"), "filter.must", out->must, &out->nmust, e) ||
+	    parse_conds(json_object_get(f, "must_not"), "filter.must_not", out->must_not,
+			&out->nmust_not, e) ||
+	    parse_conds(json_object_get(f, "should"), "filter.should", out->should,
+			&out->nshould, e))
+		return -1;
+	return 0;
+}
+
+static int scalar_eq(const json_t *a, const json_t *b)
+{
+	if (json_is_number(a) && json_is_number(b))
+		return json_number_value(a) == json_number_value(b);
+	return json_equal((json_t *)a, (json_t *)b);
+}
+
+static int value_matches(const json_t *v, const cond *c)
+{
+	if (c->value)
+		return scalar_eq(v, c->value);
+	for (size_t j = 0; j < json_array_size(c->any); j++)
+		if (scalar_eq(v, json_array_get(c->any, j)))
+			return 1;
+	return 0;
+}
+
+static int cond_holds(const json_t *payload, const cond *c)
+{
+	const json_t *v = payload;
+	const char *k = c->key;
+	char part[256];
+	while (v && *k) {
+		size_t n = strcspn(k, ".");
+		if (n >= sizeof part || !json_is_object(v))
+			return 0;
+		memcpy(part, k, n);
+		part[n] = '\0';
+		v = json_object_get(v, part);
+		k += n;
+		if (*k == '.')
+			k++;
+	}
+	if (!v)
+		return 0;
+	if (json_is_array(v)) {
+		for (size_t i = 0; i < json_array_size(v); i++)
+			if (value_matches(json_array_get(v, i), c))
+				return 1;
+		return 0;
+	}
+	return value_matches(v, c);
+}
+
+static int filter_fn(void *ctx, const es_point_view *p)
+{
+	const filter *f = ctx;
+	const json_t *pl = p->parsed;
+	for (size_t i = 0; i < f->nmust; i++)
+		if (!pl || !cond_holds(pl, &f->must[i]))
+			return 0;
+	for (size_t i = 0; i < f->nmust_not; i++)
+		if (pl && cond_holds(pl, &f->must_not[i]))
+			return 0;
+	if (f->nshould) {
+		for (size_t i = 0; i < f->nshould; i++)
+			if (pl && cond_holds(pl, &f->should[i]))
+				return 1;
+		return 0;
+	}
+	return 1;
+}
+
+/* One hit as JSON text.  Payloads are stored as compact JSON (written by
+ * ju_dump at upsert), so they are copied through without re-parsing. */
+static void put_hit(ju_buf *b, const es_point_out *h, uint32_t dim)
+{
+	char num[32];
+	ju_buf_str(b, "{\"id\":");
+	if (h->id.is_str) {
+		json_t *s = json_stringn(h->id.str, h->id.len);
+		char *t = s ? json_dumps(s, JSON_ENCODE_ANY) : NULL;
+		if (t)
+			ju_buf_str(b, t);
+		else
+			b->oom = 1;
+		free(t);
+		json_decref(s);
+	} else {
+		ju_buf_u64(b, h->id.num);
+	}
+	ju_buf_str(b, ",\"score\":");
+	ju_buf_put(b, num, ju_fmt_float(h->score, num));
+	if (h->payload) {
+		ju_buf_str(b, ",\"payload\":");
+		ju_buf_put(b, h->payload, h->payload_len);
+	}
+	if (h->vector) {
+		ju_buf_str(b, ",\"vector\":");
+		ju_buf_floats(b, h->vector, dim);
+	}
+	ju_buf_put(b, "}", 1);
+}
+
+/* One query: appends a JSON array of hits to b; -1 with out filled. */
+static int run_query(api_call *c, es_collection *col, const json_t *q,
+		     const char *prefix, ju_buf *b, api_response *out)
+{
+	static const char *const keys[] = {"text", "vector", "id", "k", "ef",
+					   "score_threshold", "filter", "with_payload",
+					   "with_vector", NULL};
+	const api_limits *lim = &c->ctx->limits;
+	ju_err e;
+	e.status = 0;
+	uint32_t dim = es_collection_get_params(col)->dim;
+	int res = -1;
+	filter *flt = NULL;
+	float *qv = malloc(dim * sizeof *qv);
+	if (!qv) {
+		api_error(out, 503, NULL, "out_of_memory", "out of memory");
+		return -1;
+	}
+	es_search_req rq;
+	memset(&rq, 0, sizeof rq);
+	rq.query = qv;
+	if (!json_is_object(q)) {
+		api_error(out, 400, prefix, "invalid_type", "each search must be an object");
+		goto out;
+	}
+	if (ju_check_keys(q, keys, prefix, &e) ||
+	    ju_get_u32(q, "k", 10, 1, lim->max_k, &rq.k, &e) ||
+	    ju_get_u32(q, "ef", 0, 1, lim->max_ef, &rq.ef, &e) ||
+	    ju_get_float(q, "score_threshold", &rq.has_threshold, &rq.threshold, &e) ||
+	    ju_get_bool(q, "with_payload", 1, &rq.with_payload, &e) ||
+	    ju_get_bool(q, "with_vector", 0, &rq.with_vector, &e))
+		goto bad;
+	json_t *fj = json_object_get(q, "filter");
+	if (fj && !json_is_null(fj)) {
+		flt = calloc(1, sizeof *flt);
+		if (!flt) {
+			api_error(out, 503, NULL, "out_of_memory", "out of memory");
+			goto out;
+		}
+		if (parse_filter(fj, flt, &e))
+			goto bad;
+		rq.filter = filter_fn;
+		rq.filter_ctx = flt;
+	}
+	json_t *tv = json_object_get(q, "text"), *vv = json_object_get(q, "vector"),
+	       *iv = json_object_get(q, "id");
+	int nq = (tv && !json_is_null(tv)) + (vv && !json_is_null(vv)) + (iv && !json_is_null(iv));
+	if (nq != 1) {
+		api_error(out, 400, prefix, "invalid_request",
+			  "a search needs exactly one of 'text', 'vector' or 'id'");
+		goto out;
+	}
+	if (tv && !json_is_null(tv)) {
+		if (!json_is_string(tv)) {
+			api_error(out, 400, "text", "invalid_type", "'text' must be a string");
+			goto out;
+		}
+		const es_encoder *enc = api_collection_model(c->ctx, col, out);
+		if (!enc)
+			goto out;
+		const char *t = json_string_value(tv);
+		size_t len = json_string_length(tv);
+		if (api_encode_texts(c->ctx, enc, &t, &len, 1, "text", qv, NULL, out))
+			goto out;
+	} else if (vv && !json_is_null(vv)) {
+		if (ju_vector(vv, dim, qv, "vector", &e))
+			goto bad;
+	} else {
+		if (api_point_id(iv, &rq.self, "id", &e))
+			goto bad;
+		es_error err;
+		es_error_clear(&err);
+		int rc = es_collection_get_vector(col, &rq.self, qv, &err);
+		if (rc) {
+			api_error_es(out, rc, &err, "id");
+			goto out;
+		}
+		rq.exclude_self = 1;
+	}
+	es_point_out *hits = NULL;
+	size_t nh = 0;
+	es_error err;
+	es_error_clear(&err);
+	int rc = es_collection_search(col, &rq, &hits, &nh, &err);
+	if (rc) {
+		api_error_es(out, rc, &err, NULL);
+		goto out;
+	}
+	ju_buf_put(b, "[", 1);
+	for (size_t i = 0; i < nh; i++) {
+		if (i)
+			ju_buf_put(b, ",", 1);
+		put_hit(b, &hits[i], dim);
+	}
+	ju_buf_put(b, "]", 1);
+	es_hits_free(hits, nh);
+	res = 0;
+	goto out;
+bad:
+	api_error_ju(out, &e);
+out:
+	free(qv);
+	free(flt);
+	return res;
+}
+
+/* Hand the hand-written JSON in b to the response. */
+static void set_text(api_response *out, ju_buf *b)
+{
+	if (b->oom) {
+		free(b->s);
+		api_error(out, 503, NULL, "out_of_memory", "out of memory");
+		return;
+	}
+	out->status = 200;
+	out->text = b->s;
+	out->text_len = b->len;
+	out->content_type = "application/json";
+}
+
+void api_h_search(api_call *c, api_response *out)
+{
+	es_collection *col;
+	es_error err;
+	es_error_clear(&err);
+	int rc = es_registry_get(c->ctx->reg, c->name, &col, &err);
+	if (rc) {
+		api_error_es(out, rc, &err, "name");
+		return;
+	}
+	json_t *batch = json_object_get(c->json, "searches");
+	if (batch) {
+		if (json_object_size(c->json) != 1) {
+			api_error(out, 400, "searches", "invalid_request",
+				  "a batch search body holds only 'searches'");
+			goto out;
+		}
+		if (!json_is_array(batch)) {
+			api_error(out, 400, "searches", "invalid_type",
+				  "'searches' must be an array of search objects");
+			goto out;
+		}
+		size_t n = json_array_size(batch);
+		if (n == 0 || n > c->ctx->limits.max_searches) {
+			api_error(out, 422, "searches", "too_many_searches",
+				  "'searches' must hold 1..%u searches (got %zu)",
+				  c->ctx->limits.max_searches, n);
+			goto out;
+		}
+		ju_buf b = {0};
+		ju_buf_str(&b, "{\"result\":[");
+		for (size_t i = 0; i < n; i++) {
+			char prefix[48];
+			snprintf(prefix, sizeof prefix, "searches[%zu]", i);
+			if (i)
+				ju_buf_put(&b, ",", 1);
+			if (run_query(c, col, json_array_get(batch, i), prefix, &b, out)) {
+				free(b.s);
+				goto out;
+			}
+		}
+		ju_buf_str(&b, "]}");
+		set_text(out, &b);
+		goto out;
+	}
+	ju_buf b = {0};
+	ju_buf_str(&b, "{\"result\":");
+	if (run_query(c, col, c->json, NULL, &b, out)) {
+		free(b.s);
+		goto out;
+	}
+	ju_buf_put(&b, "}", 1);
+	set_text(out, &b);
+out:
+	es_collection_release(col);
+}

@@ -1,0 +1,123 @@
+/*
+ * cmd_eval.c — `embedsrv eval analogy|pairs --model M FILE`: intrinsic
+ * evaluation with gensim's semantics (core/eval).
+ */
+#include <errno.h>
+#include <getopt.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "commands.h"
+#include "encoder.h"
+#include "eval.h"
+
+static int eval_usage(void)
+{
+	printf("usage: embedsrv eval analogy --model M FILE [--restrict N] [--method 3cosadd|3cosmul]\n"
+	       "                                        [--case-sensitive]\n"
+	       "       embedsrv eval pairs --model M FILE [--restrict N] [--case-sensitive]\n"
+	       "analogy: gensim evaluate_word_analogies (questions-words.txt format):\n"
+	       "  per-section and total accuracy over the first N words (default 300000).\n"
+	       "pairs: gensim evaluate_word_pairs (word<TAB>word<TAB>score, '#' comments):\n"
+	       "  Pearson and Spearman correlation, and the pairs skipped as unknown.\n");
+	return 0;
+}
+
+int cmd_eval(int argc, char **argv)
+{
+	static const struct option opts[] = {
+		{"model", required_argument, NULL, 'm'},
+		{"restrict", required_argument, NULL, 'r'},
+		{"method", required_argument, NULL, 'M'},
+		{"case-sensitive", no_argument, NULL, 'c'},
+		{"help", no_argument, NULL, 'h'},
+		{NULL, 0, NULL, 0}};
+	if (argc < 2)
+		return eval_usage(), 2;
+	if (!strcmp(argv[1], "--help") || !strcmp(argv[1], "-h"))
+		return eval_usage();
+	const char *what = argv[1];
+	int analogy = !strcmp(what, "analogy");
+	if (!analogy && strcmp(what, "pairs")) {
+		fprintf(stderr, "embedsrv eval: unknown evaluation '%s' (analogy or pairs)\n", what);
+		return 2;
+	}
+	const char *model = NULL;
+	size_t restrict_vocab = 0;
+	int method = ES_ANALOGY_3COSADD, ci = 1, c;
+	optind = 1;
+	while ((c = getopt_long(argc - 1, argv + 1, "m:r:M:ch", opts, NULL)) != -1) {
+		switch (c) {
+		case 'm': model = optarg; break;
+		case 'r': {
+			char *e;
+			errno = 0;
+			long long v = strtoll(optarg, &e, 10);
+			if (*e || errno || v < 0) {
+				fprintf(stderr, "embedsrv eval: --restrict must be >= 0\n");
+				return 2;
+			}
+			restrict_vocab = (size_t)v;
+			break;
+		}
+		case 'M':
+			method = es_analogy_method_parse(optarg);
+			if (method < 0) {
+				fprintf(stderr, "embedsrv eval: --method must be 3cosadd or 3cosmul\n");
+				return 2;
+			}
+			break;
+		case 'c': ci = 0; break;
+		case 'h': return eval_usage();
+		default: return 2;
+		}
+	}
+	if (!model || optind != argc - 2) {
+		fprintf(stderr, "embedsrv eval: need --model M and one FILE (try `embedsrv eval --help`)\n");
+		return 2;
+	}
+	const char *file = argv[1 + optind];
+	es_encoder *enc;
+	es_error err = {0};
+	if (es_encoder_open(model, NULL, &enc, &err)) {
+		fprintf(stderr, "embedsrv eval: %s\n", err.msg);
+		return 1;
+	}
+	int rc = 0;
+	if (analogy) {
+		es_analogy_result r;
+		if (es_eval_analogy(enc, file, restrict_vocab, ci,
+				    (es_analogy_method)method, &r, &err)) {
+			fprintf(stderr, "embedsrv eval: %s\n", err.msg);
+			rc = 1;
+		} else {
+			for (size_t i = 0; i < r.nsections; i++) {
+				const es_eval_section *s = &r.sections[i];
+				printf("%s: %.4f (%zu/%zu)\n", s->name,
+				       es_eval_accuracy(s->correct, s->incorrect),
+				       s->correct, s->correct + s->incorrect);
+			}
+			printf("Total accuracy: %.4f (%zu/%zu)\n",
+			       es_eval_accuracy(r.correct, r.incorrect), r.correct,
+			       r.correct + r.incorrect);
+			printf("Quadruplets with out-of-vocabulary words: %.1f%% (%zu/%zu)\n",
+			       r.quadruplets ? 100.0 * (double)r.oov / (double)r.quadruplets : 0.0,
+			       r.oov, r.quadruplets);
+			es_analogy_result_free(&r);
+		}
+	} else {
+		es_pairs_result r;
+		if (es_eval_pairs(enc, file, restrict_vocab, ci, &r, &err)) {
+			fprintf(stderr, "embedsrv eval: %s\n", err.msg);
+			rc = 1;
+		} else {
+			printf("Pearson correlation coefficient: %.4f\n", r.pearson);
+			printf("Spearman rank-order correlation coefficient: %.4f\n", r.spearman);
+			printf("Pairs evaluated: %zu\n", r.pairs);
+			printf("Pairs with unknown words: %zu (%.1f%%)\n", r.oov, r.oov_ratio);
+		}
+	}
+	es_encoder_free(enc);
+	return rc;
+}

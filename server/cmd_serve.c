@@ -1,0 +1,334 @@
+/*
+ * cmd_serve.c — `embedsrv serve`: load the models, create the collection
+ * registry, recover data (durability hooks), start the HTTP server, and on
+ * SIGTERM/SIGINT stop accepting, finish in-flight requests, flush, exit 0.
+ *
+ * Every flag has an environment variable EMBEDSRV_<FLAG> (dashes become
+ * underscores); a flag on the command line wins over the environment.
+ *
+ * Threading: the main thread blocks SIGTERM/SIGINT before any thread is
+ * created (so every thread inherits the mask) and then waits for them with
+ * sigwait; libmicrohttpd's pool serves requests.  OpenBLAS is limited to
+ * one thread per call: requests are already spread over --threads.
+ */
+#include <errno.h>
+#include <getopt.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "api.h"
+#include "blas.h"
+#include "commands.h"
+#include "http.h"
+#include "serve.h"
+#include "threadpool.h"
+
+#define MAX_MODELS 16
+#define DEFAULT_MODEL_PATH "models/default.esm"
+
+static void usage(FILE *f)
+{
+	fprintf(f,
+		"usage: embedsrv serve [options]\n"
+		"  --model [NAME=]PATH   model file (.esm, word2vec, GloVe, fastText) or a\n"
+		"                        sentence-transformers folder; repeat for several\n"
+		"                        models (the first is the default).\n"
+		"                        Default: $EMBEDSRV_MODEL, else " DEFAULT_MODEL_PATH "\n"
+		"  --host ADDR           address to bind (default 127.0.0.1)\n"
+		"  --port N              port (default 8080; 0 = any free port)\n"
+		"  --data-dir DIR        where collections are persisted (write-ahead log +\n"
+		"                        snapshots); without it collections live in memory\n"
+		"  --fsync MODE          always (default: acknowledge after fsync, concurrent\n"
+		"                        writers share fsyncs), batch (fsync every 50 ms),\n"
+		"                        never (leave it to the OS; for bulk loads)\n"
+		"  --recover             start even if a log is damaged: truncate it at the\n"
+		"                        last good record (drops what follows)\n"
+		"  --snapshot-bytes N    snapshot automatically once the log passes N bytes\n"
+		"                        (default 268435456)\n"
+		"  --threads N           HTTP worker threads (default: CPU count)\n"
+		"  --api-key KEY         require 'Authorization: Bearer KEY' (not /healthz, /readyz)\n"
+		"  --max-body BYTES      largest request body (default 16777216)\n"
+		"  --max-inputs N        texts per embeddings request (default 2048)\n"
+		"  --max-points N        points per upsert/delete request (default 10000)\n"
+		"  --timeout SECONDS     idle/slow client cut-off (default 30)\n"
+		"  --max-connections N   concurrent connections (default 1024)\n"
+		"  --quiet               no access log\n"
+		"Each option can also be set as EMBEDSRV_<OPTION> (e.g. EMBEDSRV_PORT=9000);\n"
+		"command-line options win.\n");
+}
+
+/* Parse an unsigned number in [min, max]; -1 on error (message printed). */
+static int parse_num(const char *name, const char *s, unsigned long long min,
+		     unsigned long long max, unsigned long long *out)
+{
+	char *end;
+	errno = 0;
+	unsigned long long v = strtoull(s, &end, 10);
+	if (errno || end == s || *end || s[0] == '-' || v < min || v > max) {
+		fprintf(stderr, "embedsrv serve: --%s must be a number in %llu..%llu (got '%s')\n",
+			name, min, max, s);
+		return -1;
+	}
+	*out = v;
+	return 0;
+}
+
+typedef struct serve_opts {
+	const char *models[MAX_MODELS];
+	size_t nmodels;
+	const char *host, *port, *data_dir, *threads, *api_key, *max_body, *max_inputs,
+		*max_points, *timeout, *max_conns, *fsync, *snapshot_bytes;
+	int quiet, recover;
+} serve_opts;
+
+static const char *env(const char *name)
+{
+	const char *v = getenv(name);
+	return v && *v ? v : NULL;
+}
+
+static int load_models(serve_opts *o, es_encoder **encs, size_t *n)
+{
+	*n = 0;
+	for (size_t i = 0; i < o->nmodels; i++) {
+		const char *spec = o->models[i];
+		const char *eq = strchr(spec, '=');
+		char name[128];
+		const char *path = spec;
+		const char *namep = NULL;
+		if (eq && eq != spec && (size_t)(eq - spec) < sizeof name) {
+			memcpy(name, spec, (size_t)(eq - spec));
+			name[eq - spec] = '\0';
+			path = eq + 1;
+			namep = name;
+		}
+		es_error err;
+		es_error_clear(&err);
+		if (access(path, R_OK) != 0) {
+			fprintf(stderr, "embedsrv serve: model '%s' not found or not readable\n", path);
+			if (strcmp(path, DEFAULT_MODEL_PATH) == 0)
+				fprintf(stderr,
+					"  No model given and the default model is not there yet.\n"
+					"  Get one by running `sh deploy/run.sh` (it prepares the default\n"
+					"  model on first start), or pass --model PATH (a .esm file, a\n"
+					"  word2vec/GloVe/fastText file, or a sentence-transformers folder),\n"
+					"  or set EMBEDSRV_MODEL=PATH.\n");
+			return -1;
+		}
+		int rc = es_encoder_open(path, namep, &encs[*n], &err);
+		if (rc) {
+			fprintf(stderr, "embedsrv serve: cannot load model '%s': %s\n", path,
+				err.msg[0] ? err.msg : es_strerror(rc));
+			return -1;
+		}
+		for (size_t j = 0; j < *n; j++)
+			if (strcmp(es_encoder_name(encs[j]), es_encoder_name(encs[*n])) == 0) {
+				fprintf(stderr,
+					"embedsrv serve: two models are named '%s'; name them with --model NAME=PATH\n",
+					es_encoder_name(encs[*n]));
+				es_encoder_free(encs[*n]);
+				return -1;
+			}
+		(*n)++;
+	}
+	return 0;
+}
+
+int cmd_serve(int argc, char **argv)
+{
+	static const struct option longopts[] = {
+		{"model", required_argument, NULL, 'm'},
+		{"host", required_argument, NULL, 'H'},
+		{"port", required_argument, NULL, 'p'},
+		{"data-dir", required_argument, NULL, 'd'},
+		{"fsync", required_argument, NULL, 'F'},
+		{"recover", no_argument, NULL, 'R'},
+		{"snapshot-bytes", required_argument, NULL, 'S'},
+		{"threads", required_argument, NULL, 't'},
+		{"api-key", required_argument, NULL, 'k'},
+		{"max-body", required_argument, NULL, 'b'},
+		{"max-inputs", required_argument, NULL, 'i'},
+		{"max-points", required_argument, NULL, 'P'},
+		{"timeout", required_argument, NULL, 'T'},
+		{"max-connections", required_argument, NULL, 'c'},
+		{"quiet", no_argument, NULL, 'q'},
+		{"help", no_argument, NULL, 'h'},
+		{NULL, 0, NULL, 0},
+	};
+	serve_opts o;
+	memset(&o, 0, sizeof o);
+	int ch;
+	optind = 1;
+	opterr = 1;
+	/* Skip unknown options rather than fail when a layer adds its own
+	 * flags?  No: an unknown flag is a usage error, as users expect. */
+	while ((ch = getopt_long(argc, argv, "h", longopts, NULL)) != -1) {
+		switch (ch) {
+		case 'm':
+			if (o.nmodels == MAX_MODELS) {
+				fprintf(stderr, "embedsrv serve: at most %d models\n", MAX_MODELS);
+				return 2;
+			}
+			o.models[o.nmodels++] = optarg;
+			break;
+		case 'H': o.host = optarg; break;
+		case 'p': o.port = optarg; break;
+		case 'd': o.data_dir = optarg; break;
+		case 'F': o.fsync = optarg; break;
+		case 'R': o.recover = 1; break;
+		case 'S': o.snapshot_bytes = optarg; break;
+		case 't': o.threads = optarg; break;
+		case 'k': o.api_key = optarg; break;
+		case 'b': o.max_body = optarg; break;
+		case 'i': o.max_inputs = optarg; break;
+		case 'P': o.max_points = optarg; break;
+		case 'T': o.timeout = optarg; break;
+		case 'c': o.max_conns = optarg; break;
+		case 'q': o.quiet = 1; break;
+		case 'h': usage(stdout); return 0;
+		default: usage(stderr); return 2;
+		}
+	}
+	if (optind < argc) {
+		fprintf(stderr, "embedsrv serve: unexpected argument '%s'\n", argv[optind]);
+		usage(stderr);
+		return 2;
+	}
+	/* environment fallbacks */
+	if (!o.nmodels)
+		o.models[o.nmodels++] = env("EMBEDSRV_MODEL") ? env("EMBEDSRV_MODEL") : DEFAULT_MODEL_PATH;
+	if (!o.host) o.host = env("EMBEDSRV_HOST") ? env("EMBEDSRV_HOST") : "127.0.0.1";
+	if (!o.port) o.port = env("EMBEDSRV_PORT") ? env("EMBEDSRV_PORT") : "8080";
+	if (!o.data_dir) o.data_dir = env("EMBEDSRV_DATA_DIR");
+	if (!o.fsync) o.fsync = env("EMBEDSRV_FSYNC");
+	if (!o.snapshot_bytes) o.snapshot_bytes = env("EMBEDSRV_SNAPSHOT_BYTES");
+	if (!o.recover && env("EMBEDSRV_RECOVER") && strcmp(env("EMBEDSRV_RECOVER"), "0") != 0)
+		o.recover = 1;
+	if (!o.threads) o.threads = env("EMBEDSRV_THREADS");
+	if (!o.api_key) o.api_key = env("EMBEDSRV_API_KEY");
+	if (!o.max_body) o.max_body = env("EMBEDSRV_MAX_BODY");
+	if (!o.max_inputs) o.max_inputs = env("EMBEDSRV_MAX_INPUTS");
+	if (!o.max_points) o.max_points = env("EMBEDSRV_MAX_POINTS");
+	if (!o.timeout) o.timeout = env("EMBEDSRV_TIMEOUT");
+	if (!o.max_conns) o.max_conns = env("EMBEDSRV_MAX_CONNECTIONS");
+	if (!o.quiet && env("EMBEDSRV_QUIET") && strcmp(env("EMBEDSRV_QUIET"), "0") != 0)
+		o.quiet = 1;
+
+	api_limits lim;
+	api_limits_default(&lim);
+	unsigned long long v;
+	unsigned port, threads = es_cpu_count();
+	if (parse_num("port", o.port, 0, 65535, &v)) return 2;
+	port = (unsigned)v;
+	if (o.threads) {
+		if (parse_num("threads", o.threads, 1, 1024, &v)) return 2;
+		threads = (unsigned)v;
+	}
+	if (o.max_body) {
+		if (parse_num("max-body", o.max_body, 64, 1ull << 34, &v)) return 2;
+		lim.max_body_bytes = (size_t)v;
+	}
+	if (o.max_inputs) {
+		if (parse_num("max-inputs", o.max_inputs, 1, 1u << 20, &v)) return 2;
+		lim.max_inputs = (uint32_t)v;
+	}
+	if (o.max_points) {
+		if (parse_num("max-points", o.max_points, 1, 1u << 24, &v)) return 2;
+		lim.max_points = (uint32_t)v;
+	}
+	if (o.timeout) {
+		if (parse_num("timeout", o.timeout, 1, 86400, &v)) return 2;
+		lim.timeout_s = (uint32_t)v;
+	}
+	wal_fsync_policy fsync_policy = WAL_FSYNC_ALWAYS;
+	if (o.fsync && wal_policy_parse(o.fsync, &fsync_policy) != 0) {
+		fprintf(stderr, "embedsrv serve: --fsync must be always, batch or never (got '%s')\n",
+			o.fsync);
+		return 2;
+	}
+	unsigned long long snapshot_bytes = 0;
+	if (o.snapshot_bytes &&
+	    parse_num("snapshot-bytes", o.snapshot_bytes, 4096, ~0ull, &snapshot_bytes))
+		return 2;
+	if (o.max_conns) {
+		if (parse_num("max-connections", o.max_conns, 1, 1u << 20, &v)) return 2;
+		lim.max_connections = (uint32_t)v;
+	}
+
+	/* Signals first, so every thread created below inherits the mask. */
+	sigset_t set;
+	sigemptyset(&set);
+	sigaddset(&set, SIGTERM);
+	sigaddset(&set, SIGINT);
+	pthread_sigmask(SIG_BLOCK, &set, NULL);
+	signal(SIGPIPE, SIG_IGN);
+	es_blas_init(); /* one OpenBLAS thread per call: requests run in parallel */
+
+	int status = 1;
+	es_encoder *encs[MAX_MODELS] = {0};
+	size_t nenc = 0;
+	es_registry *reg = NULL;
+	api_ctx *ctx = NULL;
+	es_http *http = NULL;
+	es_serve_hooks hooks = serve_durability();
+	int hooks_open = 0;
+	es_error err;
+	es_error_clear(&err);
+
+	if (load_models(&o, encs, &nenc))
+		goto out;
+	if (es_registry_new(api_payload_hooks(), &reg, &err))
+		goto fail;
+	api_config cfg;
+	memset(&cfg, 0, sizeof cfg);
+	cfg.limits = lim;
+	cfg.api_key = o.api_key;
+	cfg.models = encs;
+	cfg.nmodels = nenc;
+	cfg.registry = reg;
+	cfg.data_dir = o.data_dir;
+	cfg.threads = threads;
+	if (api_ctx_new(&cfg, &ctx, &err))
+		goto fail;
+	es_http_config hc = {o.host, (uint16_t)port, threads, o.quiet};
+	if (es_http_start(&hc, ctx, &http, &err))
+		goto fail;
+	fprintf(stderr, "embedsrv serve: listening on http://%s%s%s:%u (model %s, dim %u, %u threads)\n",
+		strchr(o.host, ':') ? "[" : "", o.host, strchr(o.host, ':') ? "]" : "",
+		es_http_port(http), es_encoder_name(encs[0]), es_encoder_dim(encs[0]), threads);
+	if (hooks.open) {
+		es_serve_opts so = {o.data_dir, fsync_policy, o.recover, snapshot_bytes, argc, argv};
+		api_ctx_set_snapshot(ctx, hooks.snapshot, hooks.ctx);
+		hooks_open = 1;
+		if (hooks.open(hooks.ctx, reg, &so, &err))
+			goto fail;
+	}
+	api_ctx_set_ready(ctx, 1);
+
+	int sig = 0;
+	while (sigwait(&set, &sig) != 0)
+		;
+	fprintf(stderr, "embedsrv serve: %s: finishing %u in-flight request(s)\n",
+		sig == SIGINT ? "SIGINT" : "SIGTERM", es_http_inflight(http));
+	api_ctx_set_ready(ctx, 0);
+	es_http_stop(http, 30.0);
+	http = NULL;
+	status = 0;
+	goto out;
+fail:
+	fprintf(stderr, "embedsrv serve: %s\n", err.msg[0] ? err.msg : es_strerror(err.code));
+out:
+	es_http_stop(http, 5.0);
+	if (hooks_open && hooks.close)
+		hooks.close(hooks.ctx, reg);
+	api_ctx_free(ctx);
+	es_registry_free(reg);
+	for (size_t i = 0; i < nenc; i++)
+		es_encoder_free(encs[i]);
+	if (status == 0)
+		fprintf(stderr, "embedsrv serve: stopped\n");
+	return status;
+}

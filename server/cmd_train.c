@@ -1,0 +1,351 @@
+/*
+ * cmd_train.c — `embedsrv train`: learn a model from a text file and write
+ * it as .esm (or .vec).
+ *
+ * Progress goes to stderr: a redrawn bar on a terminal, one line per 10 %
+ * otherwise (logs), nothing with --quiet.  Ctrl-C (SIGINT) or SIGTERM
+ * cancels: they set main.c's stop flag (es_stop_install), which the
+ * progress callback polls, so training stops within ~0.1 s and nothing is
+ * written; the model writer itself goes through a temporary file and a
+ * rename, so no interruption ever leaves a file that looks like a valid
+ * model.
+ *
+ * Threading: training runs on its own es_pool (core/train); this file only
+ * runs on the main thread.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <getopt.h>
+#include <limits.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "commands.h"
+#include "model.h"
+#include "model_io.h"
+#include "train.h"
+
+#define COMMON_SAMPLE_DEFAULT 20000
+
+static void usage(FILE *f)
+{
+	fprintf(f,
+		"usage: embedsrv train --input FILE --output MODEL.esm|MODEL.vec [options]\n"
+		"\n"
+		"Learn word embeddings from a UTF-8 text file (one sentence or paragraph\n"
+		"per line; windows never cross lines).\n"
+		"\n"
+		"  --mode skipgram|cbow   model (skipgram)\n"
+		"  --dim N                vector size (100)\n"
+		"  --epochs N             passes over the text (5)\n"
+		"  --window N             max context radius (5)\n"
+		"  --neg N                negative samples (5)\n"
+		"  --min-count N          ignore rarer words (5)\n"
+		"  --minn N --maxn N      character n-gram lengths (3, 6)\n"
+		"  --bucket N             n-gram hash rows (2000000)\n"
+		"  --no-subwords          words only, no character n-grams\n"
+		"  --lr X                 starting learning rate (0.05)\n"
+		"  --sample X             subsampling threshold (1e-4)\n"
+		"  --ns-exponent X        negative sampling exponent (0.75)\n"
+		"  --threads N            worker threads (all CPUs)\n"
+		"  --seed N               random seed (1); --threads 1 gives\n"
+		"                         a byte-identical model for one seed\n"
+		"  --common-sample N      lines used for the common component (%d)\n"
+		"  --quiet                no progress output\n",
+		COMMON_SAMPLE_DEFAULT);
+}
+
+typedef struct progress_state {
+	int quiet;
+	int tty;
+	int last_decile;
+} progress_state;
+
+static void fmt_dur(char *buf, size_t len, double s)
+{
+	if (s < 0)
+		s = 0;
+	unsigned long t = (unsigned long)(s + 0.5);
+	if (t >= 3600)
+		snprintf(buf, len, "%luh%02lum", t / 3600, (t / 60) % 60);
+	else
+		snprintf(buf, len, "%lum%02lus", t / 60, t % 60);
+}
+
+static int on_progress(void *ctx, const es_train_progress *p)
+{
+	progress_state *st = ctx;
+	if (es_stop_requested())
+		return 1;
+	if (st->quiet)
+		return 0;
+	char eta[32];
+	fmt_dur(eta, sizeof eta, p->done ? p->elapsed_s : p->eta_s);
+	if (st->tty) {
+		char bar[31];
+		int fill = (int)(p->fraction * 30.0);
+		for (int i = 0; i < 30; i++)
+			bar[i] = i < fill ? '#' : '.';
+		bar[30] = 0;
+		fprintf(stderr,
+			"\rtrain: [%s] %5.1f%%  words/s/thread %7.0f  loss %.4f  lr %.5f  %s %s ",
+			bar, p->fraction * 100.0, p->words_per_sec_thread, p->loss,
+			(double)p->lr, p->done ? "took" : "ETA", eta);
+		if (p->done)
+			fputc('\n', stderr);
+	} else {
+		int dec = (int)(p->fraction * 10.0);
+		if (dec > st->last_decile || p->done) {
+			st->last_decile = dec;
+			fprintf(stderr,
+				"train: %5.1f%%  words/s/thread %7.0f  loss %.4f  lr %.5f  %s %s\n",
+				p->fraction * 100.0, p->words_per_sec_thread, p->loss,
+				(double)p->lr, p->done ? "took" : "ETA", eta);
+		}
+	}
+	fflush(stderr);
+	return 0;
+}
+
+static int parse_u32(const char *opt, const char *s, uint32_t *out)
+{
+	char *end;
+	errno = 0;
+	unsigned long long v = strtoull(s, &end, 10);
+	if (errno || end == s || *end || s[0] == '-' || v > UINT32_MAX) {
+		fprintf(stderr, "embedsrv train: %s wants a non-negative integer, got '%s'\n",
+			opt, s);
+		return -1;
+	}
+	*out = (uint32_t)v;
+	return 0;
+}
+
+static int parse_float(const char *opt, const char *s, float *out)
+{
+	char *end;
+	errno = 0;
+	float v = strtof(s, &end);
+	if (errno || end == s || *end) {
+		fprintf(stderr, "embedsrv train: %s wants a number, got '%s'\n", opt, s);
+		return -1;
+	}
+	*out = v;
+	return 0;
+}
+
+static int ends_with(const char *s, const char *suf)
+{
+	size_t a = strlen(s), b = strlen(suf);
+	return a >= b && strcasecmp(s + a - b, suf) == 0;
+}
+
+/* Fail before hours of training if the output cannot be written. */
+static int check_output(const char *out)
+{
+	struct stat st;
+	if (stat(out, &st) == 0 && S_ISDIR(st.st_mode)) {
+		fprintf(stderr, "embedsrv train: --output %s is a directory\n", out);
+		return -1;
+	}
+	char dir[PATH_MAX];
+	const char *slash = strrchr(out, '/');
+	if (!slash)
+		snprintf(dir, sizeof dir, ".");
+	else if (slash == out)
+		snprintf(dir, sizeof dir, "/");
+	else
+		snprintf(dir, sizeof dir, "%.*s", (int)(slash - out), out);
+	if (access(dir, W_OK) != 0) {
+		fprintf(stderr, "embedsrv train: cannot write --output %s: directory %s: %s\n",
+			out, dir, strerror(errno));
+		return -1;
+	}
+	return 0;
+}
+
+int cmd_train(int argc, char **argv)
+{
+	enum { O_DIM = 256, O_EPOCHS, O_WINDOW, O_NEG, O_MINCOUNT, O_MINN, O_MAXN,
+	       O_BUCKET, O_NOSUB, O_LR, O_SAMPLE, O_NSEXP, O_THREADS, O_SEED,
+	       O_MODE, O_QUIET, O_COMMON };
+	static const struct option opts[] = {
+		{"input", required_argument, NULL, 'i'},
+		{"output", required_argument, NULL, 'o'},
+		{"dim", required_argument, NULL, O_DIM},
+		{"epochs", required_argument, NULL, O_EPOCHS},
+		{"epoch", required_argument, NULL, O_EPOCHS},
+		{"window", required_argument, NULL, O_WINDOW},
+		{"neg", required_argument, NULL, O_NEG},
+		{"min-count", required_argument, NULL, O_MINCOUNT},
+		{"minn", required_argument, NULL, O_MINN},
+		{"maxn", required_argument, NULL, O_MAXN},
+		{"bucket", required_argument, NULL, O_BUCKET},
+		{"no-subwords", no_argument, NULL, O_NOSUB},
+		{"lr", required_argument, NULL, O_LR},
+		{"sample", required_argument, NULL, O_SAMPLE},
+		{"ns-exponent", required_argument, NULL, O_NSEXP},
+		{"threads", required_argument, NULL, O_THREADS},
+		{"seed", required_argument, NULL, O_SEED},
+		{"mode", required_argument, NULL, O_MODE},
+		{"quiet", no_argument, NULL, O_QUIET},
+		{"common-sample", required_argument, NULL, O_COMMON},
+		{"help", no_argument, NULL, 'h'},
+		{NULL, 0, NULL, 0},
+	};
+	es_train_params p;
+	es_train_params_default(&p);
+	const char *in = NULL, *outp = NULL;
+	int quiet = 0;
+	uint32_t common = COMMON_SAMPLE_DEFAULT, u;
+	int c;
+	optind = 1;
+	opterr = 0;
+	while ((c = getopt_long(argc, argv, ":i:o:h", opts, NULL)) != -1) {
+		int bad = 0;
+		switch (c) {
+		case 'i': in = optarg; break;
+		case 'o': outp = optarg; break;
+		case O_DIM: bad = parse_u32("--dim", optarg, &p.dim); break;
+		case O_EPOCHS: bad = parse_u32("--epochs", optarg, &p.epochs); break;
+		case O_WINDOW: bad = parse_u32("--window", optarg, &p.window); break;
+		case O_NEG: bad = parse_u32("--neg", optarg, &p.neg); break;
+		case O_MINCOUNT: bad = parse_u32("--min-count", optarg, &p.min_count); break;
+		case O_MINN: bad = parse_u32("--minn", optarg, &p.minn); break;
+		case O_MAXN: bad = parse_u32("--maxn", optarg, &p.maxn); break;
+		case O_BUCKET: bad = parse_u32("--bucket", optarg, &p.bucket); break;
+		case O_NOSUB: p.subwords = 0; break;
+		case O_LR: bad = parse_float("--lr", optarg, &p.lr); break;
+		case O_SAMPLE: bad = parse_float("--sample", optarg, &p.sample); break;
+		case O_NSEXP: bad = parse_float("--ns-exponent", optarg, &p.ns_exponent); break;
+		case O_THREADS:
+			bad = parse_u32("--threads", optarg, &u);
+			p.threads = u;
+			break;
+		case O_SEED:
+			bad = parse_u32("--seed", optarg, &u);
+			p.seed = u;
+			break;
+		case O_MODE:
+			if (strcmp(optarg, "skipgram") == 0 || strcmp(optarg, "sg") == 0)
+				p.mode = ES_TRAIN_SKIPGRAM;
+			else if (strcmp(optarg, "cbow") == 0)
+				p.mode = ES_TRAIN_CBOW;
+			else {
+				fprintf(stderr, "embedsrv train: --mode must be skipgram or cbow, got '%s'\n",
+					optarg);
+				bad = 1;
+			}
+			break;
+		case O_QUIET: quiet = 1; break;
+		case O_COMMON: bad = parse_u32("--common-sample", optarg, &common); break;
+		case 'h': usage(stdout); return 0;
+		case ':':
+			fprintf(stderr, "embedsrv train: %s needs a value\n", argv[optind - 1]);
+			return 2;
+		default:
+			fprintf(stderr, "embedsrv train: unknown option '%s'\n", argv[optind - 1]);
+			usage(stderr);
+			return 2;
+		}
+		if (bad)
+			return 2;
+	}
+	if (optind < argc) {
+		fprintf(stderr, "embedsrv train: unexpected argument '%s'\n", argv[optind]);
+		return 2;
+	}
+	if (!in || !outp) {
+		fprintf(stderr, "embedsrv train: --input and --output are required\n");
+		usage(stderr);
+		return 2;
+	}
+	int vec = ends_with(outp, ".vec");
+	if (!vec && !ends_with(outp, ".esm")) {
+		fprintf(stderr, "embedsrv train: --output must end in .esm or .vec, got %s\n", outp);
+		return 2;
+	}
+	es_error err;
+	es_error_clear(&err);
+	if (es_train_params_check(&p, &err)) {
+		fprintf(stderr, "embedsrv train: %s\n", err.msg);
+		return 2;
+	}
+	if (check_output(outp))
+		return 1;
+
+	int fd = open(in, O_RDONLY | O_CLOEXEC);
+	if (fd < 0) {
+		fprintf(stderr, "embedsrv train: cannot open --input %s: %s\n", in, strerror(errno));
+		return 1;
+	}
+	struct stat st;
+	if (fstat(fd, &st) != 0 || !S_ISREG(st.st_mode)) {
+		fprintf(stderr, "embedsrv train: --input %s is not a regular file\n", in);
+		close(fd);
+		return 1;
+	}
+	if (st.st_size == 0) {
+		fprintf(stderr, "embedsrv train: %s: input is empty\n", in);
+		close(fd);
+		return 1;
+	}
+	void *text = mmap(NULL, (size_t)st.st_size, PROT_READ, MAP_PRIVATE, fd, 0);
+	close(fd);
+	if (text == MAP_FAILED) {
+		fprintf(stderr, "embedsrv train: %s: cannot map: %s\n", in, strerror(errno));
+		return 1;
+	}
+	size_t len = (size_t)st.st_size;
+
+	progress_state ps;
+	memset(&ps, 0, sizeof ps);
+	ps.quiet = quiet;
+	ps.tty = isatty(STDERR_FILENO);
+	ps.last_decile = 0;
+	es_stop_install();
+
+	int rc = 1;
+	es_trained *t = NULL;
+	es_model *m = NULL;
+	int r = es_train_text(text, len, &p, on_progress, &ps, &t, &err);
+	if (r == ES_ECANCELED) {
+		if (!quiet && ps.tty)
+			fputc('\n', stderr);
+		fprintf(stderr, "embedsrv train: canceled; nothing written\n");
+		rc = 130;
+		goto out;
+	}
+	if (r) {
+		fprintf(stderr, "embedsrv train: %s: %s\n", in, err.msg);
+		goto out;
+	}
+	r = es_trained_to_model(t, text, len, common, &m, &err);
+	if (r) {
+		fprintf(stderr, "embedsrv train: building the model: %s\n", err.msg);
+		goto out;
+	}
+	r = vec ? es_model_save_vec(m, outp, &err) : es_model_save_esm(m, outp, &err);
+	if (r) {
+		fprintf(stderr, "embedsrv train: writing %s: %s\n", outp, err.msg);
+		goto out;
+	}
+	if (!quiet) {
+		double l0, l1;
+		es_trained_loss(t, &l0, &l1);
+		fprintf(stderr,
+			"train: %zu words, %llu tokens, %.1f s, %.0f words/s/thread, loss %.4f -> %.4f; wrote %s\n",
+			es_trained_vocab_size(t), (unsigned long long)es_trained_tokens_total(t),
+			es_trained_seconds(t), es_trained_words_per_sec_thread(t), l0, l1, outp);
+	}
+	rc = 0;
+out:
+	es_model_free(m);
+	es_trained_free(t);
+	munmap(text, len);
+	return rc;
+}

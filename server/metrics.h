@@ -1,0 +1,50 @@
+/*
+ * metrics.h — Prometheus counters and histograms for the server.
+ *
+ * Requests are counted by route (the route table's pattern, so label sets
+ * stay bounded) and status, with one latency histogram per route; encoded
+ * texts and tokens are counters.  Collection sizes are gauges rendered by
+ * the caller (api_admin) at scrape time.
+ *
+ * Threading: every update is a relaxed atomic add, so any thread may record
+ * at any time; rendering reads the atomics without locks (a scrape may see
+ * a request counted in one series and not yet in another, as Prometheus
+ * allows).
+ * Ownership: metrics_new copies the route names; metrics_free frees all.
+ */
+#ifndef ES_METRICS_H
+#define ES_METRICS_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+typedef struct api_metrics api_metrics;
+
+/* A growable text buffer for rendering. */
+typedef struct es_strbuf {
+	char *s;
+	size_t len, cap;
+	int oom;
+} es_strbuf;
+
+void es_strbuf_printf(es_strbuf *b, const char *fmt, ...)
+	__attribute__((format(printf, 2, 3)));
+
+/* nroutes route labels, e.g. "POST /v1/embeddings".  NULL on failure. */
+api_metrics *metrics_new(size_t nroutes, const char *const *labels);
+void metrics_free(api_metrics *m);
+
+/* One finished request: route index (< nroutes; nroutes itself counts
+ * unmatched paths), HTTP status, and latency. */
+void metrics_observe(api_metrics *m, size_t route, int status, double seconds);
+
+/* Texts and tokens that went through an encoder. */
+void metrics_add_encoded(api_metrics *m, uint64_t texts, uint64_t tokens);
+
+/* Total requests recorded (for tests). */
+uint64_t metrics_total_requests(const api_metrics *m);
+
+/* Append the Prometheus text exposition of everything above to b. */
+void metrics_render(const api_metrics *m, es_strbuf *b);
+
+#endif

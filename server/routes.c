@@ -1,0 +1,243 @@
+/*
+ * routes.c — the route table and api_dispatch: authentication, method and
+ * path matching, Content-Type and body checks, metrics.  See routes.h.
+ *
+ * Every route here must be in openapi.yaml (tests/integration/
+ * test_openapi.py parses this table and fails if they disagree), so keep
+ * one entry per line in the form {"METHOD", "/path", handler, flags}.
+ */
+#include "routes.h"
+
+#include <stdio.h>
+#include <string.h>
+#include <strings.h>
+
+static const api_route route_table[] = {
+	{"GET", "/healthz", api_h_healthz, ROUTE_OPEN},
+	{"GET", "/readyz", api_h_readyz, ROUTE_OPEN},
+	{"GET", "/metrics", api_h_metrics, 0},
+	{"GET", "/v1/info", api_h_info, 0},
+	{"GET", "/v1/models", api_h_models, 0},
+	{"POST", "/v1/embeddings", api_h_embeddings, ROUTE_JSON},
+	{"POST", "/v1/similarity", api_h_similarity, ROUTE_JSON},
+	{"POST", "/v1/tokenize", api_h_tokenize, ROUTE_JSON},
+	{"GET", "/v1/collections", api_h_coll_list, 0},
+	{"PUT", "/v1/collections/{name}", api_h_coll_create, ROUTE_JSON_OPT},
+	{"GET", "/v1/collections/{name}", api_h_coll_get, 0},
+	{"DELETE", "/v1/collections/{name}", api_h_coll_delete, 0},
+	{"PUT", "/v1/collections/{name}/points", api_h_points_upsert, ROUTE_JSON},
+	{"GET", "/v1/collections/{name}/points/{id}", api_h_points_get, 0},
+	{"POST", "/v1/collections/{name}/points/delete", api_h_points_delete, ROUTE_JSON},
+	{"POST", "/v1/collections/{name}/search", api_h_search, ROUTE_JSON},
+	{"POST", "/v1/collections/{name}/snapshot", api_h_coll_snapshot, ROUTE_JSON_OPT},
+	{"POST", "/v1/words/neighbors", api_h_words_neighbors, ROUTE_JSON},
+	{"POST", "/v1/words/analogy", api_h_words_analogy, ROUTE_JSON},
+	{"POST", "/v1/arithmetic", api_h_arithmetic, ROUTE_JSON},
+	{NULL, NULL, NULL, ROUTE_OPEN}, /* everything else: 404 */
+};
+
+#define NROUTES (sizeof route_table / sizeof route_table[0] - 1)
+
+size_t api_route_count(void)
+{
+	return NROUTES;
+}
+
+const char *api_route_method(size_t i)
+{
+	return i < NROUTES ? route_table[i].method : NULL;
+}
+
+const char *api_route_pattern(size_t i)
+{
+	return i < NROUTES ? route_table[i].pattern : NULL;
+}
+
+const api_route *routes_get(size_t i)
+{
+	return &route_table[i < NROUTES ? i : NROUTES];
+}
+
+/* Match one pattern; copies {name}/{id} into c on success. */
+static int pattern_match(const char *pat, const char *path, size_t plen,
+			 api_call *c)
+{
+	size_t i = 0, j = 0;
+	const size_t patlen = strlen(pat);
+	while (i < patlen && j <= plen) {
+		if (pat[i] == '{') {
+			const char *close = strchr(pat + i, '}');
+			size_t seg_end = j;
+			while (seg_end < plen && path[seg_end] != '/')
+				seg_end++;
+			if (seg_end == j)
+				return 0;
+			size_t n = seg_end - j;
+			if (strncmp(pat + i, "{name}", 6) == 0) {
+				if (n >= sizeof c->name)
+					n = sizeof c->name - 1; /* too long: name check fails */
+				memcpy(c->name, path + j, n);
+				c->name[n] = '\0';
+			} else {
+				if (n >= sizeof c->id)
+					n = sizeof c->id - 1; /* too long: id check fails */
+				memcpy(c->id, path + j, n);
+				c->id[n] = '\0';
+				c->id_len = n;
+			}
+			i = (size_t)(close - pat) + 1;
+			j = seg_end;
+			continue;
+		}
+		if (j >= plen || pat[i] != path[j])
+			return 0;
+		i++;
+		j++;
+	}
+	return i == patlen && j == plen;
+}
+
+int routes_match(const char *method, const char *path, api_call *c,
+		 char *allow_buf, size_t allow_len)
+{
+	size_t plen = strlen(path);
+	if (plen > 1 && path[plen - 1] == '/')
+		plen--; /* "/v1/collections/" == "/v1/collections" */
+	size_t used = 0;
+	if (allow_len)
+		allow_buf[0] = '\0';
+	int any = 0;
+	for (size_t r = 0; r < NROUTES; r++) {
+		if (!pattern_match(route_table[r].pattern, path, plen, c))
+			continue;
+		if (strcmp(route_table[r].method, method) == 0 ||
+		    (strcmp(method, "HEAD") == 0 && strcmp(route_table[r].method, "GET") == 0))
+			return (int)r;
+		any = 1;
+		if (used < allow_len)
+			used += (size_t)snprintf(allow_buf + used, allow_len - used, "%s%s",
+						 used ? ", " : "", route_table[r].method);
+	}
+	return any ? -1 : -2;
+}
+
+/* Constant-time comparison of the bearer token. */
+static int auth_ok(const api_ctx *ctx, const char *hdr)
+{
+	if (!ctx->api_key || !ctx->api_key_len)
+		return 1;
+	if (!hdr || strncasecmp(hdr, "Bearer ", 7) != 0)
+		return 0;
+	const char *tok = hdr + 7;
+	while (*tok == ' ')
+		tok++;
+	size_t n = strlen(tok);
+	while (n && (tok[n - 1] == ' ' || tok[n - 1] == '\t'))
+		n--;
+	unsigned char diff = (unsigned char)(n != ctx->api_key_len);
+	for (size_t i = 0; i < ctx->api_key_len; i++)
+		diff |= (unsigned char)(ctx->api_key[i] ^ (i < n ? tok[i] : 0));
+	return diff == 0;
+}
+
+static int is_json_type(const char *ct)
+{
+	while (*ct == ' ')
+		ct++;
+	size_t n = strcspn(ct, "; ");
+	if (n == 16 && strncasecmp(ct, "application/json", 16) == 0)
+		return 1;
+	/* application/<something>+json */
+	if (n > 17 && strncasecmp(ct, "application/", 12) == 0 &&
+	    strncasecmp(ct + n - 5, "+json", 5) == 0)
+		return 1;
+	return 0;
+}
+
+int api_dispatch(const api_ctx *ctx, const api_request *req, api_response *out)
+{
+	double t0 = api_now();
+	memset(out, 0, sizeof *out);
+	out->route = -1;
+	api_call c;
+	memset(&c, 0, sizeof c);
+	c.ctx = ctx;
+	c.req = req;
+	char allow[64];
+	int r = routes_match(req->method, req->path, &c, allow, sizeof allow);
+	const api_route *rt = routes_get(r >= 0 ? (size_t)r : NROUTES);
+	out->route = r >= 0 ? r : -1;
+	if (!(rt->flags & ROUTE_OPEN) || r < 0) {
+		if (!auth_ok(ctx, req->authorization)) {
+			api_error(out, 401, NULL, "invalid_api_key",
+				  "missing or wrong API key: send 'Authorization: Bearer <key>'");
+			goto done;
+		}
+	}
+	if (r == -2) {
+		api_error(out, 404, NULL, "route_not_found", "no route for %s %s",
+			  req->method, req->path);
+		goto done;
+	}
+	if (r == -1) {
+		api_error(out, 405, NULL, "method_not_allowed",
+			  "%s is not allowed on %s (allowed: %s)", req->method,
+			  req->path, allow);
+		snprintf(out->allow, sizeof out->allow, "%s", allow);
+		goto done;
+	}
+	if (req->body_too_large) {
+		api_error(out, 413, NULL, "body_too_large",
+			  "the request body is larger than the limit of %zu bytes",
+			  ctx->limits.max_body_bytes);
+		goto done;
+	}
+	int wants_body = (rt->flags & ROUTE_JSON) ||
+			 ((rt->flags & ROUTE_JSON_OPT) && req->len > 0);
+	if (wants_body) {
+		if (req->content_type && !is_json_type(req->content_type)) {
+			api_error(out, 415, NULL, "unsupported_media_type",
+				  "Content-Type must be application/json (got '%s')",
+				  req->content_type);
+			goto done;
+		}
+		ju_err e;
+		if (ju_parse_object(req->body, req->len, (int)ctx->limits.max_json_depth,
+				    &c.json, &e) != 0) {
+			api_error_ju(out, &e);
+			goto done;
+		}
+	}
+	/* Collections are being recovered until ready: a write now would not be
+	 * logged and a read would see half the data.  (Routes that only encode
+	 * text need nothing recovered.) */
+	if (strncmp(rt->pattern, "/v1/collections", 15) == 0 && !atomic_load(&ctx->ready)) {
+		api_error(out, 503, NULL, "not_ready",
+			  "not ready yet: recovering collections from the data directory; "
+			  "retry when GET /readyz answers 200");
+		goto done;
+	}
+	rt->handler(&c, out);
+	if (!out->body && !out->text)
+		api_error(out, 500, NULL, "internal_error", "handler produced no response");
+done:
+	json_decref(c.json);
+	if (!out->content_type)
+		out->content_type = out->text ? "text/plain; charset=utf-8" : "application/json";
+	metrics_observe(ctx->metrics, r >= 0 ? (size_t)r : NROUTES, out->status,
+			api_now() - t0);
+	return out->status;
+}
+
+int api_handle(const api_ctx *ctx, const char *method, const char *path,
+	       const char *body, size_t len, api_response *out)
+{
+	api_request req;
+	memset(&req, 0, sizeof req);
+	req.method = method;
+	req.path = path;
+	req.body = body;
+	req.len = len;
+	req.content_type = "application/json";
+	return api_dispatch(ctx, &req, out);
+}

@@ -1,0 +1,413 @@
+/*
+ * test_collection.c — collections and the registry: ids, upsert all-or-
+ * nothing, get/delete, search with filters and thresholds, the observer,
+ * reference counting, foreach.
+ */
+#include <check.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "collection.h"
+
+static es_collection_params params(uint32_t dim, es_metric m)
+{
+	es_collection_params p;
+	memset(&p, 0, sizeof p);
+	p.dim = dim;
+	p.metric = m;
+	return p;
+}
+
+static es_point_id num_id(uint64_t v)
+{
+	es_point_id id = {0, v, NULL, 0};
+	return id;
+}
+
+static es_point_id str_id(const char *s)
+{
+	es_point_id id = {1, 0, s, strlen(s)};
+	return id;
+}
+
+START_TEST(test_id_rules)
+{
+	es_error err;
+	es_point_id a = str_id("doc-1");
+	ck_assert_int_eq(es_point_id_check(&a, &err), 0);
+	es_point_id b = str_id("123");
+	ck_assert_int_eq(es_point_id_check(&b, &err), ES_EINVAL);
+	ck_assert_ptr_nonnull(strstr(err.msg, "integer 123"));
+	es_point_id c = str_id("");
+	ck_assert_int_eq(es_point_id_check(&c, &err), ES_EINVAL);
+	es_point_id t;
+	es_point_id_from_text("42", 2, &t);
+	ck_assert(!t.is_str && t.num == 42);
+	es_point_id_from_text("18446744073709551615", 20, &t);
+	ck_assert(!t.is_str && t.num == UINT64_MAX);
+	es_point_id_from_text("18446744073709551616", 20, &t);
+	ck_assert(t.is_str);
+	es_point_id_from_text("doc-8", 5, &t);
+	ck_assert(t.is_str && t.len == 5);
+	ck_assert_int_eq(es_collection_name_check("good_name-1.x", &err), 0);
+	ck_assert_int_eq(es_collection_name_check("bad/name", &err), ES_EINVAL);
+	ck_assert_int_eq(es_collection_name_check(".hidden", &err), ES_EINVAL);
+	ck_assert_int_eq(es_collection_name_check("", &err), ES_EINVAL);
+}
+END_TEST
+
+START_TEST(test_upsert_get_delete)
+{
+	es_error err;
+	es_collection *c;
+	es_collection_params p = params(3, ES_METRIC_COSINE);
+	ck_assert_int_eq(es_collection_new("t", &p, NULL, &c, &err), 0);
+	float v[3][3] = {{1, 0, 0}, {0, 2, 0}, {0, 0, 3}};
+	es_point_in in[3] = {
+		{num_id(7), v[0], "{\"a\":1}", 7},
+		{str_id("doc-8"), v[1], NULL, 0},
+		{num_id(9), v[2], "{}", 2},
+	};
+	ck_assert_int_eq(es_collection_upsert(c, in, 3, &err), 0);
+	ck_assert_uint_eq(es_collection_count(c), 3);
+	ck_assert_uint_gt(es_collection_memory_bytes(c), 0);
+
+	es_point_out o;
+	es_point_id q = str_id("doc-8");
+	ck_assert_int_eq(es_collection_get(c, &q, 1, 1, &o, &err), 0);
+	ck_assert(o.id.is_str);
+	ck_assert_str_eq(o.id.str, "doc-8");
+	ck_assert_ptr_null(o.payload);
+	ck_assert_float_eq_tol(o.vector[1], 1.0f, 1e-6); /* stored normalised */
+	es_point_out_free(&o);
+	q = num_id(7);
+	ck_assert_int_eq(es_collection_get(c, &q, 0, 1, &o, &err), 0);
+	ck_assert_str_eq(o.payload, "{\"a\":1}");
+	ck_assert_ptr_null(o.vector);
+	es_point_out_free(&o);
+
+	/* replace: same id, new payload */
+	es_point_in up = {num_id(7), v[1], "{\"a\":2}", 7};
+	ck_assert_int_eq(es_collection_upsert(c, &up, 1, &err), 0);
+	ck_assert_uint_eq(es_collection_count(c), 3);
+	ck_assert_int_eq(es_collection_get(c, &q, 1, 1, &o, &err), 0);
+	ck_assert_str_eq(o.payload, "{\"a\":2}");
+	ck_assert_float_eq_tol(o.vector[1], 1.0f, 1e-6);
+	es_point_out_free(&o);
+
+	es_point_id del[3] = {num_id(7), str_id("nope"), num_id(9)};
+	size_t nd = 0;
+	ck_assert_int_eq(es_collection_delete(c, del, 3, &nd, &err), 0);
+	ck_assert_uint_eq(nd, 2);
+	ck_assert_uint_eq(es_collection_count(c), 1);
+	ck_assert_int_eq(es_collection_get(c, &q, 0, 0, &o, &err), ES_ENOTFOUND);
+	ck_assert_ptr_nonnull(strstr(err.msg, "no point with id 7"));
+	/* re-insert a deleted id */
+	ck_assert_int_eq(es_collection_upsert(c, &in[0], 1, &err), 0);
+	ck_assert_uint_eq(es_collection_count(c), 2);
+	es_collection_release(c);
+}
+END_TEST
+
+START_TEST(test_upsert_all_or_nothing)
+{
+	es_error err;
+	es_collection *c;
+	es_collection_params p = params(2, ES_METRIC_COSINE);
+	ck_assert_int_eq(es_collection_new("t", &p, NULL, &c, &err), 0);
+	float good[2] = {1, 1}, nan[2] = {1, NAN}, zero[2] = {0, 0};
+	es_point_in in[2] = {{num_id(1), good, NULL, 0}, {num_id(2), nan, NULL, 0}};
+	ck_assert_int_eq(es_collection_upsert(c, in, 2, &err), ES_EINVAL);
+	ck_assert_ptr_nonnull(strstr(err.msg, "points[1]"));
+	ck_assert_uint_eq(es_collection_count(c), 0);
+	in[1].vector = zero;
+	ck_assert_int_eq(es_collection_upsert(c, in, 2, &err), ES_EINVAL);
+	ck_assert_uint_eq(es_collection_count(c), 0);
+	in[1].vector = good;
+	in[1].id = str_id("77");
+	ck_assert_int_eq(es_collection_upsert(c, in, 2, &err), ES_EINVAL);
+	ck_assert_uint_eq(es_collection_count(c), 0);
+	/* duplicates in one batch: last wins */
+	in[1].id = num_id(1);
+	in[1].payload = "{\"v\":2}";
+	in[1].payload_len = 7;
+	ck_assert_int_eq(es_collection_upsert(c, in, 2, &err), 0);
+	ck_assert_uint_eq(es_collection_count(c), 1);
+	es_point_out o;
+	es_point_id q = num_id(1);
+	ck_assert_int_eq(es_collection_get(c, &q, 0, 1, &o, &err), 0);
+	ck_assert_str_eq(o.payload, "{\"v\":2}");
+	es_point_out_free(&o);
+	es_collection_release(c);
+}
+END_TEST
+
+static int only_even(void *ctx, const es_point_view *p)
+{
+	(void)ctx;
+	return !p->id.is_str && p->id.num % 2 == 0;
+}
+
+START_TEST(test_search)
+{
+	es_error err;
+	es_collection *c;
+	es_collection_params p = params(4, ES_METRIC_COSINE);
+	ck_assert_int_eq(es_collection_new("s", &p, NULL, &c, &err), 0);
+	enum { N = 200 };
+	float *v = malloc(N * 4 * sizeof *v);
+	es_point_in *in = calloc(N, sizeof *in);
+	unsigned s = 12345;
+	for (int i = 0; i < N; i++) {
+		for (int j = 0; j < 4; j++) {
+			s = s * 1103515245u + 12345u;
+			v[i * 4 + j] = (float)((s >> 8) % 2001) / 1000.0f - 1.0f;
+		}
+		v[i * 4] += 0.01f;
+		in[i].id = num_id((uint64_t)i);
+		in[i].vector = v + i * 4;
+		in[i].payload = "{\"x\":1}";
+		in[i].payload_len = 7;
+	}
+	ck_assert_int_eq(es_collection_upsert(c, in, N, &err), 0);
+
+	es_search_req rq;
+	memset(&rq, 0, sizeof rq);
+	rq.query = v + 10 * 4;
+	rq.k = 5;
+	rq.with_payload = 1;
+	es_point_out *hits;
+	size_t nh;
+	ck_assert_int_eq(es_collection_search(c, &rq, &hits, &nh, &err), 0);
+	ck_assert_uint_eq(nh, 5);
+	ck_assert_uint_eq(hits[0].id.num, 10);
+	ck_assert_float_eq_tol(hits[0].score, 1.0f, 1e-5);
+	ck_assert_str_eq(hits[0].payload, "{\"x\":1}");
+	for (size_t i = 1; i < nh; i++)
+		ck_assert(hits[i - 1].score >= hits[i].score);
+	es_hits_free(hits, nh);
+
+	/* exclude self, filter, threshold */
+	rq.exclude_self = 1;
+	rq.self = num_id(10);
+	rq.filter = only_even;
+	ck_assert_int_eq(es_collection_search(c, &rq, &hits, &nh, &err), 0);
+	ck_assert_uint_eq(nh, 5);
+	for (size_t i = 0; i < nh; i++) {
+		ck_assert(hits[i].id.num != 10);
+		ck_assert(hits[i].id.num % 2 == 0);
+	}
+	es_hits_free(hits, nh);
+	rq.has_threshold = 1;
+	rq.threshold = 2.0f; /* nothing can reach it */
+	ck_assert_int_eq(es_collection_search(c, &rq, &hits, &nh, &err), 0);
+	ck_assert_uint_eq(nh, 0);
+	es_hits_free(hits, nh);
+
+	float bad[4] = {0, INFINITY, 0, 0};
+	rq.query = bad;
+	ck_assert_int_eq(es_collection_search(c, &rq, &hits, &nh, &err), ES_EINVAL);
+	rq.query = v;
+	rq.k = 0;
+	ck_assert_int_eq(es_collection_search(c, &rq, &hits, &nh, &err), ES_EINVAL);
+	free(v);
+	free(in);
+	es_collection_release(c);
+}
+END_TEST
+
+typedef struct obs_log {
+	int creates, drops, upserts, deletes;
+	int fail_upsert;
+} obs_log;
+
+static int o_create(void *ctx, const char *name, const es_collection_params *p,
+		    es_error *err)
+{
+	(void)name;
+	(void)p;
+	(void)err;
+	((obs_log *)ctx)->creates++;
+	return 0;
+}
+
+static int o_drop(void *ctx, const char *name, es_error *err)
+{
+	(void)name;
+	(void)err;
+	((obs_log *)ctx)->drops++;
+	return 0;
+}
+
+static int o_upsert(void *ctx, es_collection *c, const es_point_in *pts,
+		    size_t n, es_error *err)
+{
+	(void)c;
+	(void)pts;
+	(void)n;
+	obs_log *l = ctx;
+	l->upserts++;
+	if (l->fail_upsert)
+		return es_err(err, ES_ENOSPC, "disk full (test)");
+	return 0;
+}
+
+static int o_delete(void *ctx, es_collection *c, const es_point_id *ids,
+		    size_t n, es_error *err)
+{
+	(void)c;
+	(void)ids;
+	(void)n;
+	(void)err;
+	((obs_log *)ctx)->deletes++;
+	return 0;
+}
+
+static int count_fn(void *ctx, const es_point_view *p)
+{
+	ck_assert_ptr_nonnull(p->vector);
+	(*(int *)ctx)++;
+	return 0;
+}
+
+static void *parse_len(const char *payload, size_t len)
+{
+	(void)payload;
+	size_t *x = malloc(sizeof *x);
+	*x = len;
+	return x;
+}
+
+static int parsed_is_7(void *ctx, const es_point_view *p)
+{
+	(void)ctx;
+	return p->parsed && *(const size_t *)p->parsed == 7;
+}
+
+START_TEST(test_registry)
+{
+	es_error err;
+	es_registry *r;
+	es_payload_hooks hooks = {parse_len, free};
+	ck_assert_int_eq(es_registry_new(&hooks, &r, &err), 0);
+	obs_log l;
+	memset(&l, 0, sizeof l);
+	es_mutation_observer o = {&l, o_create, o_drop, o_upsert, o_delete};
+	es_registry_set_observer(r, &o);
+	es_collection_params p = params(2, ES_METRIC_L2);
+	es_collection *c;
+	ck_assert_int_eq(es_registry_create(r, "b", &p, &c, &err), 0);
+	ck_assert_int_eq(es_registry_create(r, "a", &p, NULL, &err), 0);
+	ck_assert_int_eq(es_registry_create(r, "a", &p, NULL, &err), ES_EEXIST);
+	ck_assert_int_eq(es_registry_create(r, "x y", &p, NULL, &err), ES_EINVAL);
+	p.dim = 0;
+	ck_assert_int_eq(es_registry_create(r, "z", &p, NULL, &err), ES_EINVAL);
+	ck_assert_int_eq(l.creates, 2);
+
+	float v[2][2] = {{1, 2}, {3, 4}};
+	es_point_in in[2] = {{num_id(1), v[0], "{\"k\":1}", 7}, {num_id(2), v[1], "{}", 2}};
+	l.fail_upsert = 1;
+	ck_assert_int_eq(es_collection_upsert(c, in, 2, &err), ES_ENOSPC);
+	ck_assert_uint_eq(es_collection_count(c), 0);
+	l.fail_upsert = 0;
+	ck_assert_int_eq(es_collection_upsert(c, in, 2, &err), 0);
+	ck_assert_int_eq(l.upserts, 2);
+
+	/* parsed payloads reach the filter; l2 scores are distances */
+	es_search_req rq;
+	memset(&rq, 0, sizeof rq);
+	rq.query = v[1];
+	rq.k = 2;
+	rq.filter = parsed_is_7;
+	es_point_out *hits;
+	size_t nh;
+	ck_assert_int_eq(es_collection_search(c, &rq, &hits, &nh, &err), 0);
+	ck_assert_uint_eq(nh, 1);
+	ck_assert_uint_eq(hits[0].id.num, 1);
+	ck_assert_float_eq_tol(hits[0].score, sqrtf(8.0f), 1e-4);
+	es_hits_free(hits, nh);
+
+	int cnt = 0;
+	ck_assert_int_eq(es_collection_foreach(c, count_fn, &cnt), 0);
+	ck_assert_int_eq(cnt, 2);
+
+	es_collection **all;
+	size_t n;
+	ck_assert_int_eq(es_registry_list(r, &all, &n, &err), 0);
+	ck_assert_uint_eq(n, 2);
+	ck_assert_str_eq(es_collection_name(all[0]), "a");
+	ck_assert_str_eq(es_collection_name(all[1]), "b");
+	for (size_t i = 0; i < n; i++)
+		es_collection_release(all[i]);
+	free(all);
+
+	/* drop while we still hold a reference: it stays usable for us */
+	ck_assert_int_eq(es_registry_drop(r, "b", &err), 0);
+	ck_assert_int_eq(es_registry_drop(r, "b", &err), ES_ENOTFOUND);
+	ck_assert_int_eq(l.drops, 1);
+	es_collection *g;
+	ck_assert_int_eq(es_registry_get(r, "b", &g, &err), ES_ENOTFOUND);
+	ck_assert_uint_eq(es_collection_count(c), 2);
+	es_point_id d = num_id(1);
+	ck_assert_int_eq(es_collection_delete(c, &d, 1, NULL, &err), 0);
+	ck_assert_int_eq(l.deletes, 0); /* detached: no longer logged */
+	es_collection_release(c);
+	es_registry_free(r);
+}
+END_TEST
+
+START_TEST(test_many_and_hash_churn)
+{
+	es_error err;
+	es_collection *c;
+	es_collection_params p = params(2, ES_METRIC_DOT);
+	ck_assert_int_eq(es_collection_new("m", &p, NULL, &c, &err), 0);
+	enum { N = 3000 };
+	float v[2] = {1, 0.5f};
+	char names[N][16];
+	for (int i = 0; i < N; i++) {
+		snprintf(names[i], sizeof names[i], "s%d", i);
+		es_point_in a = {num_id((uint64_t)i * 7919), v, NULL, 0};
+		es_point_in b = {str_id(names[i]), v, NULL, 0};
+		ck_assert_int_eq(es_collection_upsert(c, &a, 1, &err), 0);
+		ck_assert_int_eq(es_collection_upsert(c, &b, 1, &err), 0);
+	}
+	ck_assert_uint_eq(es_collection_count(c), 2 * N);
+	for (int i = 0; i < N; i += 2) {
+		es_point_id d[2] = {num_id((uint64_t)i * 7919), str_id(names[i])};
+		size_t nd;
+		ck_assert_int_eq(es_collection_delete(c, d, 2, &nd, &err), 0);
+		ck_assert_uint_eq(nd, 2);
+	}
+	ck_assert_uint_eq(es_collection_count(c), N);
+	for (int i = 0; i < N; i++) {
+		es_point_id a = num_id((uint64_t)i * 7919), b = str_id(names[i]);
+		es_point_out o;
+		int want = (i % 2) ? 0 : ES_ENOTFOUND;
+		ck_assert_int_eq(es_collection_get(c, &a, 0, 0, &o, &err), want);
+		if (!want)
+			es_point_out_free(&o);
+		ck_assert_int_eq(es_collection_get(c, &b, 0, 0, &o, &err), want);
+		if (!want)
+			es_point_out_free(&o);
+	}
+	es_collection_release(c);
+}
+END_TEST
+
+Suite *collection_suite(void)
+{
+	Suite *s = suite_create("collection");
+	TCase *tc = tcase_create("core");
+	tcase_set_timeout(tc, 60);
+	tcase_add_test(tc, test_id_rules);
+	tcase_add_test(tc, test_upsert_get_delete);
+	tcase_add_test(tc, test_upsert_all_or_nothing);
+	tcase_add_test(tc, test_search);
+	tcase_add_test(tc, test_registry);
+	tcase_add_test(tc, test_many_and_hash_churn);
+	suite_add_tcase(s, tc);
+	return s;
+}

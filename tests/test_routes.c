@@ -1,0 +1,258 @@
+/*
+ * test_routes.c — the route table and api_dispatch without a socket:
+ * pattern matching with {name}/{id}, 404/405 (Allow), 401 with a key,
+ * 413/415, and handlers end to end through api_handle (the fuzzing entry
+ * point) on a small real model.
+ */
+#include <check.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "api.h"
+#include "es_test.h"
+#include "routes.h"
+
+START_TEST(test_match)
+{
+	api_call c;
+	char allow[64];
+	memset(&c, 0, sizeof c);
+	int r = routes_match("GET", "/v1/collections/docs/points/doc-8", &c, allow, sizeof allow);
+	ck_assert_int_ge(r, 0);
+	ck_assert_str_eq(api_route_pattern((size_t)r), "/v1/collections/{name}/points/{id}");
+	ck_assert_str_eq(c.name, "docs");
+	ck_assert_str_eq(c.id, "doc-8");
+	ck_assert_uint_eq(c.id_len, 5);
+	r = routes_match("POST", "/v1/collections/docs/points/delete", &c, allow, sizeof allow);
+	ck_assert_str_eq(api_route_pattern((size_t)r), "/v1/collections/{name}/points/delete");
+	r = routes_match("GET", "/v1/collections/", &c, allow, sizeof allow);
+	ck_assert_str_eq(api_route_pattern((size_t)r), "/v1/collections");
+	ck_assert_int_eq(routes_match("POST", "/v1/collections", &c, allow, sizeof allow), -1);
+	ck_assert_str_eq(allow, "GET");
+	ck_assert_int_eq(routes_match("PATCH", "/v1/collections/x", &c, allow, sizeof allow), -1);
+	ck_assert_str_eq(allow, "PUT, GET, DELETE");
+	ck_assert_int_eq(routes_match("GET", "/v1/nothing", &c, allow, sizeof allow), -2);
+	ck_assert_int_eq(routes_match("GET", "/v1/collections//points", &c, allow, sizeof allow), -2);
+	ck_assert_int_eq(routes_match("GET", "/healthzz", &c, allow, sizeof allow), -2);
+	ck_assert_int_eq(routes_match("GET", "", &c, allow, sizeof allow), -2);
+	/* HEAD is served by GET routes */
+	ck_assert_int_ge(routes_match("HEAD", "/healthz", &c, allow, sizeof allow), 0);
+	ck_assert_uint_ge(api_route_count(), 19);
+}
+END_TEST
+
+typedef struct fixture {
+	es_encoder *enc;
+	es_registry *reg;
+	api_ctx *ctx;
+} fixture;
+
+static void setup_ctx(fixture *f, const char *key)
+{
+	char path[1024];
+	es_error err;
+	es_test_path(path, sizeof path, "tests/data/lee-10d.vec");
+	ck_assert_msg(es_encoder_open(path, "small", &f->enc, &err) == 0, "%s", err.msg);
+	ck_assert_int_eq(es_registry_new(api_payload_hooks(), &f->reg, &err), 0);
+	api_config cfg;
+	memset(&cfg, 0, sizeof cfg);
+	api_limits_default(&cfg.limits);
+	cfg.limits.max_points = 3;
+	cfg.api_key = key;
+	cfg.models = &f->enc;
+	cfg.nmodels = 1;
+	cfg.registry = f->reg;
+	ck_assert_int_eq(api_ctx_new(&cfg, &f->ctx, &err), 0);
+	api_ctx_set_ready(f->ctx, 1);
+}
+
+static void teardown_ctx(fixture *f)
+{
+	api_ctx_free(f->ctx);
+	es_registry_free(f->reg);
+	es_encoder_free(f->enc);
+}
+
+static int call(fixture *f, const char *m, const char *p, const char *body,
+		json_t **out)
+{
+	api_response r;
+	int st = api_handle(f->ctx, m, p, body, body ? strlen(body) : 0, &r);
+	ck_assert_int_eq(st, r.status);
+	if (out) {
+		*out = r.body ? json_incref(r.body) : NULL;
+		if (!r.body && r.text && strncmp(r.content_type, "application/json", 16) == 0)
+			*out = json_loadb(r.text, r.text_len, 0, NULL); /* hand-written JSON */
+	}
+	api_response_free(&r);
+	return st;
+}
+
+static const char *err_code(json_t *j)
+{
+	return json_string_value(json_object_get(json_object_get(j, "error"), "code"));
+}
+
+START_TEST(test_dispatch_errors)
+{
+	fixture f;
+	setup_ctx(&f, "k1");
+	api_request req;
+	api_response r;
+	memset(&req, 0, sizeof req);
+	req.method = "GET";
+	req.path = "/v1/info";
+	ck_assert_int_eq(api_dispatch(f.ctx, &req, &r), 401);
+	ck_assert_str_eq(err_code(r.body), "invalid_api_key");
+	api_response_free(&r);
+	req.authorization = "Bearer k2";
+	ck_assert_int_eq(api_dispatch(f.ctx, &req, &r), 401);
+	api_response_free(&r);
+	req.authorization = "Bearer k1";
+	ck_assert_int_eq(api_dispatch(f.ctx, &req, &r), 200);
+	api_response_free(&r);
+	req.authorization = NULL;
+	req.path = "/healthz";
+	ck_assert_int_eq(api_dispatch(f.ctx, &req, &r), 200);
+	api_response_free(&r);
+	/* 405 carries Allow */
+	req.authorization = "bearer k1";
+	req.method = "DELETE";
+	req.path = "/v1/embeddings";
+	ck_assert_int_eq(api_dispatch(f.ctx, &req, &r), 405);
+	ck_assert_str_eq(r.allow, "POST");
+	api_response_free(&r);
+	/* 415, 413 */
+	req.method = "POST";
+	req.body = "{\"input\":\"x\"}";
+	req.len = strlen(req.body);
+	req.content_type = "text/plain";
+	ck_assert_int_eq(api_dispatch(f.ctx, &req, &r), 415);
+	api_response_free(&r);
+	req.content_type = "application/json; charset=utf-8";
+	ck_assert_int_eq(api_dispatch(f.ctx, &req, &r), 200);
+	api_response_free(&r);
+	req.body_too_large = 1;
+	ck_assert_int_eq(api_dispatch(f.ctx, &req, &r), 413);
+	api_response_free(&r);
+	/* metrics saw all of it */
+	ck_assert_uint_ge(metrics_total_requests(api_ctx_metrics(f.ctx)), 8);
+	teardown_ctx(&f);
+}
+END_TEST
+
+START_TEST(test_handlers)
+{
+	fixture f;
+	setup_ctx(&f, NULL);
+	json_t *j;
+	ck_assert_int_eq(call(&f, "POST", "/v1/embeddings", "{\"input\":[\"the police\",\"government\"]}", &j), 200);
+	ck_assert_uint_eq(json_array_size(json_object_get(j, "data")), 2);
+	ck_assert_str_eq(json_string_value(json_object_get(j, "model")), "small");
+	json_decref(j);
+	ck_assert_int_eq(call(&f, "POST", "/v1/embeddings", "{\"input\":\"x\",\"dimensions\":11}", &j), 422);
+	ck_assert_str_eq(err_code(j), "dimension_mismatch");
+	json_decref(j);
+	ck_assert_int_eq(call(&f, "POST", "/v1/embeddings", "{\"input\":", &j), 400);
+	json_decref(j);
+	ck_assert_int_eq(call(&f, "PUT", "/v1/collections/c", NULL, NULL), 201);
+	ck_assert_int_eq(call(&f, "PUT", "/v1/collections/c", "{}", NULL), 409);
+	ck_assert_int_eq(call(&f, "PUT", "/v1/collections/c/points",
+			      "{\"points\":[{\"id\":1,\"text\":\"the police\",\"payload\":{\"t\":\"a\"}},"
+			      "{\"id\":\"b\",\"text\":\"government\",\"payload\":{\"t\":\"b\"}}]}", &j), 200);
+	json_decref(j);
+	/* over the per-request limit of 3 */
+	ck_assert_int_eq(call(&f, "PUT", "/v1/collections/c/points",
+			      "{\"points\":[{\"id\":5,\"text\":\"a\"},{\"id\":6,\"text\":\"a\"},"
+			      "{\"id\":7,\"text\":\"a\"},{\"id\":8,\"text\":\"a\"}]}", &j), 422);
+	json_decref(j);
+	ck_assert_int_eq(call(&f, "POST", "/v1/collections/c/search",
+			      "{\"text\":\"police\",\"k\":5,\"filter\":{\"must\":[{\"key\":\"t\",\"match\":\"b\"}]}}", &j), 200);
+	json_t *res = json_object_get(j, "result");
+	ck_assert_uint_eq(json_array_size(res), 1);
+	ck_assert_str_eq(json_string_value(json_object_get(json_array_get(res, 0), "id")), "b");
+	json_decref(j);
+	ck_assert_int_eq(call(&f, "GET", "/v1/collections/c/points/1", NULL, &j), 200);
+	ck_assert_uint_eq(json_array_size(json_object_get(json_object_get(j, "result"), "vector")), 10);
+	json_decref(j);
+	ck_assert_int_eq(call(&f, "POST", "/v1/collections/c/points/delete", "{\"points\":[1]}", NULL), 200);
+	ck_assert_int_eq(call(&f, "GET", "/v1/collections/c/points/1", NULL, NULL), 404);
+	ck_assert_int_eq(call(&f, "POST", "/v1/words/neighbors", "{\"word\":\"police\",\"k\":3}", &j), 200);
+	ck_assert_uint_eq(json_array_size(json_object_get(j, "result")), 3);
+	json_decref(j);
+	ck_assert_int_eq(call(&f, "GET", "/metrics", NULL, NULL), 200);
+	ck_assert_int_eq(call(&f, "DELETE", "/v1/collections/c", NULL, NULL), 200);
+	ck_assert_int_eq(call(&f, "GET", "/v1/collections/c", NULL, NULL), 404);
+	/* hostile inputs never crash */
+	const char *junk[] = {"{}", "{\"input\":null}", "{\"points\":null}", "{\"a\":[[[[[]]]]]}",
+			      "{\"input\":\"\\u0000\"}", "null", "\"str\"", "{\"k\":-1}"};
+	const char *paths[] = {"/v1/embeddings", "/v1/similarity", "/v1/tokenize",
+			       "/v1/words/analogy", "/v1/arithmetic", "/v1/words/neighbors"};
+	for (size_t i = 0; i < sizeof junk / sizeof junk[0]; i++)
+		for (size_t p = 0; p < sizeof paths / sizeof paths[0]; p++) {
+			int st = call(&f, "POST", paths[p], junk[i], NULL);
+			ck_assert_msg(st >= 200 && st < 500, "%s %s -> %d", paths[p], junk[i], st);
+		}
+	teardown_ctx(&f);
+}
+END_TEST
+
+/* "truncate": false on a BERT model with a short max_seq_length. */
+START_TEST(test_truncate_flag)
+{
+	char dir[1024];
+	const char *root = getenv("ES_SHARED");
+	snprintf(dir, sizeof dir, "%s/fixtures/bert-tiny/st-mean", root ? root : "../shared");
+	char probe[1100];
+	snprintf(probe, sizeof probe, "%s/config.json", dir);
+	FILE *pf = fopen(probe, "r");
+	if (!pf)
+		return; /* shared fixtures not present: nothing to test against */
+	fclose(pf);
+	fixture f;
+	es_error err;
+	if (es_encoder_open(dir, "tiny", &f.enc, &err) != 0)
+		ck_abort_msg("open %s: %s", dir, err.msg);
+	uint32_t maxt = es_encoder_max_tokens(f.enc);
+	ck_assert_uint_gt(maxt, 0);
+	ck_assert_int_eq(es_registry_new(api_payload_hooks(), &f.reg, &err), 0);
+	api_config cfg;
+	memset(&cfg, 0, sizeof cfg);
+	api_limits_default(&cfg.limits);
+	cfg.models = &f.enc;
+	cfg.nmodels = 1;
+	cfg.registry = f.reg;
+	ck_assert_int_eq(api_ctx_new(&cfg, &f.ctx, &err), 0);
+	api_ctx_set_ready(f.ctx, 1);
+	size_t cap = (size_t)maxt * 8 + 64;
+	char *body = malloc(cap + 64);
+	size_t o = (size_t)snprintf(body, cap, "{\"input\":\"");
+	for (uint32_t i = 0; i < maxt + 10 && o + 8 < cap; i++)
+		o += (size_t)snprintf(body + o, cap - o, "word ");
+	snprintf(body + o, cap + 64 - o, "\"%s}", "");
+	json_t *j;
+	ck_assert_int_eq(call(&f, "POST", "/v1/embeddings", body, &j), 200);
+	ck_assert_int_eq(json_integer_value(json_object_get(json_object_get(j, "usage"), "prompt_tokens")), maxt);
+	json_decref(j);
+	snprintf(body + o, cap + 64 - o, "\"%s}", ",\"truncate\":false");
+	ck_assert_int_eq(call(&f, "POST", "/v1/embeddings", body, &j), 422);
+	ck_assert_str_eq(err_code(j), "input_too_long");
+	json_decref(j);
+	free(body);
+	teardown_ctx(&f);
+}
+END_TEST
+
+Suite *routes_suite(void)
+{
+	Suite *s = suite_create("routes");
+	TCase *tc = tcase_create("core");
+	tcase_set_timeout(tc, 60);
+	tcase_add_test(tc, test_match);
+	tcase_add_test(tc, test_dispatch_errors);
+	tcase_add_test(tc, test_handlers);
+	tcase_add_test(tc, test_truncate_flag);
+	suite_add_tcase(s, tc);
+	return s;
+}

@@ -1,0 +1,660 @@
+/* test_store.c — the data directory: restart from log only, from snapshot +
+ * log, after a clean shutdown; every point, vector (bit-exact), payload and
+ * search answer comes back; drop/recreate; disk errors fail the request and
+ * change nothing while reads go on; damaged files stop the start with the
+ * file named, --recover gets past a damaged log; automatic checkpoints
+ * delete covered log segments; one process per directory. */
+#include <check.h>
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "store.h"
+
+static char dir[256];
+
+static void setup(void)
+{
+	snprintf(dir, sizeof dir, "/tmp/es_store_XXXXXX");
+	ck_assert_ptr_nonnull(mkdtemp(dir));
+}
+
+static void teardown(void)
+{
+	char cmd[400];
+	snprintf(cmd, sizeof cmd, "rm -rf '%s'", dir);
+	ck_assert_int_eq(system(cmd), 0);
+}
+
+enum { DIM = 8 };
+
+static void vec_for(uint64_t i, uint32_t gen, float *v)
+{
+	uint64_t s = i * 0x9E3779B97F4A7C15ull + gen * 7919u + 1;
+	for (int j = 0; j < DIM; j++) {
+		s ^= s << 13; s ^= s >> 7; s ^= s << 17;
+		v[j] = (float)((double)(s >> 11) / 9007199254740992.0 - 0.5) * (j + 1);
+	}
+}
+
+/* Upsert points [from, to): even ids numeric, odd ids strings "doc-N". */
+static int put_range(es_registry *r, const char *name, uint64_t from, uint64_t to,
+		     uint32_t gen, es_error *err)
+{
+	es_collection *c;
+	int rc = es_registry_get(r, name, &c, err);
+	if (rc)
+		return rc;
+	size_t n = to - from;
+	es_point_in *pts = calloc(n, sizeof *pts);
+	float *vecs = malloc(n * DIM * sizeof *vecs);
+	char (*ids)[32] = malloc(n * sizeof *ids);
+	char (*pl)[64] = malloc(n * sizeof *pl);
+	for (size_t k = 0; k < n; k++) {
+		uint64_t i = from + k;
+		vec_for(i, gen, vecs + k * DIM);
+		pts[k].vector = vecs + k * DIM;
+		if (i % 2) {
+			int l = snprintf(ids[k], sizeof ids[k], "doc-%llu", (unsigned long long)i);
+			pts[k].id.is_str = 1;
+			pts[k].id.str = ids[k];
+			pts[k].id.len = (size_t)l;
+		} else {
+			pts[k].id.num = i;
+		}
+		if (i % 3) {
+			int l = snprintf(pl[k], sizeof pl[k], "{\"i\":%llu,\"gen\":%u}",
+					 (unsigned long long)i, gen);
+			pts[k].payload = pl[k];
+			pts[k].payload_len = (size_t)l;
+		}
+	}
+	rc = es_collection_upsert(c, pts, n, err);
+	free(pts);
+	free(vecs);
+	free(ids);
+	free(pl);
+	es_collection_release(c);
+	return rc;
+}
+
+static int del_range(es_registry *r, const char *name, uint64_t from, uint64_t to,
+		     es_error *err)
+{
+	es_collection *c;
+	int rc = es_registry_get(r, name, &c, err);
+	if (rc)
+		return rc;
+	size_t n = to - from;
+	es_point_id *ids = calloc(n, sizeof *ids);
+	char (*s)[32] = malloc(n * sizeof *s);
+	for (size_t k = 0; k < n; k++) {
+		uint64_t i = from + k;
+		if (i % 2) {
+			int l = snprintf(s[k], sizeof s[k], "doc-%llu", (unsigned long long)i);
+			ids[k].is_str = 1;
+			ids[k].str = s[k];
+			ids[k].len = (size_t)l;
+		} else {
+			ids[k].num = i;
+		}
+	}
+	rc = es_collection_delete(c, ids, n, NULL, err);
+	free(ids);
+	free(s);
+	es_collection_release(c);
+	return rc;
+}
+
+/* Canonical dump of a collection: sorted lines "id|payload|vector hex",
+ * plus the ids of a few searches. */
+struct dump {
+	char **lines;
+	size_t n, cap;
+};
+
+static int dump_fn(void *ctx, const es_point_view *p)
+{
+	struct dump *d = ctx;
+	if (d->n == d->cap) {
+		d->cap = d->cap ? d->cap * 2 : 64;
+		d->lines = realloc(d->lines, d->cap * sizeof *d->lines);
+	}
+	char *line = malloc(1024);
+	int o;
+	if (p->id.is_str)
+		o = snprintf(line, 1024, "s:%.*s|", (int)p->id.len, p->id.str);
+	else
+		o = snprintf(line, 1024, "n:%llu|", (unsigned long long)p->id.num);
+	o += snprintf(line + o, 1024 - (size_t)o, "%.*s|", p->payload ? (int)p->payload_len : 4,
+		      p->payload ? p->payload : "null");
+	for (int j = 0; j < DIM; j++) {
+		uint32_t bits;
+		memcpy(&bits, &p->vector[j], 4);
+		o += snprintf(line + o, 1024 - (size_t)o, "%08x", bits);
+	}
+	d->lines[d->n++] = line;
+	return 0;
+}
+
+static int cmp_str(const void *a, const void *b)
+{
+	return strcmp(*(char *const *)a, *(char *const *)b);
+}
+
+static char *dump_collection(es_registry *r, const char *name)
+{
+	es_collection *c;
+	es_error err;
+	if (es_registry_get(r, name, &c, &err) != 0)
+		return strdup("<missing>");
+	struct dump d = {0};
+	ck_assert_int_eq(es_collection_foreach(c, dump_fn, &d), 0);
+	qsort(d.lines, d.n, sizeof *d.lines, cmp_str);
+	size_t total = 64;
+	for (size_t i = 0; i < d.n; i++)
+		total += strlen(d.lines[i]) + 1;
+	total += 20 * 400;
+	char *out = malloc(total);
+	size_t o = (size_t)snprintf(out, total, "dim=%u count=%zu\n",
+				    es_collection_get_params(c)->dim, es_collection_count(c));
+	for (size_t i = 0; i < d.n; i++) {
+		o += (size_t)snprintf(out + o, total - o, "%s\n", d.lines[i]);
+		free(d.lines[i]);
+	}
+	free(d.lines);
+	/* search answers */
+	for (int q = 0; q < 20; q++) {
+		float v[DIM];
+		vec_for(100000 + (uint64_t)q, 0, v);
+		es_search_req req = {0};
+		req.query = v;
+		req.k = 5;
+		req.ef = 50;
+		es_point_out *hits;
+		size_t nh;
+		ck_assert_int_eq(es_collection_search(c, &req, &hits, &nh, &err), 0);
+		for (size_t i = 0; i < nh; i++) {
+			if (hits[i].id.is_str)
+				o += (size_t)snprintf(out + o, total - o, "%.*s ", (int)hits[i].id.len,
+						      hits[i].id.str);
+			else
+				o += (size_t)snprintf(out + o, total - o, "%llu ",
+						      (unsigned long long)hits[i].id.num);
+		}
+		o += (size_t)snprintf(out + o, total - o, "\n");
+		es_hits_free(hits, nh);
+	}
+	es_collection_release(c);
+	return out;
+}
+
+static es_registry *new_reg(void)
+{
+	es_registry *r;
+	es_error err;
+	ck_assert_int_eq(es_registry_new(NULL, &r, &err), 0);
+	return r;
+}
+
+static es_store *open_store(es_registry *r, const es_store_options *o, es_store_stats *st)
+{
+	es_store *s;
+	es_error err;
+	int rc = es_store_open(dir, o, r, st, &s, &err);
+	ck_assert_msg(rc == 0, "open: %s", err.msg);
+	return s;
+}
+
+static void make_coll(es_registry *r, const char *name, uint32_t dim)
+{
+	es_collection_params p;
+	memset(&p, 0, sizeof p);
+	p.dim = dim;
+	p.metric = ES_METRIC_COSINE;
+	es_error err;
+	ck_assert_int_eq(es_registry_create(r, name, &p, NULL, &err), 0);
+}
+
+static size_t count_files(const char *sub, const char *suffix)
+{
+	char p[400];
+	snprintf(p, sizeof p, "%s/%s", dir, sub);
+	DIR *d = opendir(p);
+	if (!d)
+		return 0;
+	size_t n = 0;
+	struct dirent *e;
+	while ((e = readdir(d))) {
+		size_t l = strlen(e->d_name), sl = strlen(suffix);
+		if (l > sl && strcmp(e->d_name + l - sl, suffix) == 0)
+			n++;
+	}
+	closedir(d);
+	return n;
+}
+
+START_TEST(test_restart_log_snapshot_clean)
+{
+	es_error err;
+	es_registry *r = new_reg();
+	es_store_stats st;
+	es_store *s = open_store(r, NULL, &st);
+	ck_assert_uint_eq(st.collections, 0);
+	make_coll(r, "docs", DIM);
+	make_coll(r, "other", 4);
+	ck_assert_int_eq(put_range(r, "docs", 0, 300, 1, &err), 0);
+	ck_assert_int_eq(put_range(r, "docs", 100, 150, 2, &err), 0); /* updates */
+	ck_assert_int_eq(del_range(r, "docs", 200, 230, &err), 0);
+	char *before = dump_collection(r, "docs");
+	/* 1. "crash": close without a checkpoint, everything from the log */
+	ck_assert_int_eq(es_store_close(s, 0, &err), 0);
+	es_registry_free(r);
+	r = new_reg();
+	s = open_store(r, NULL, &st);
+	ck_assert_uint_eq(st.collections, 2);
+	ck_assert_uint_eq(st.snapshots_loaded, 0);
+	ck_assert_uint_eq(st.records_replayed, 3); /* creates are in the manifest */
+	char *after = dump_collection(r, "docs");
+	ck_assert_str_eq(before, after);
+	free(after);
+	/* 2. snapshot, more writes, crash: snapshot + log */
+	ck_assert_int_eq(es_store_checkpoint(s, "docs", &err), 0);
+	ck_assert_int_eq(es_store_checkpoint(s, "nope", &err), ES_ENOTFOUND);
+	ck_assert_int_eq(put_range(r, "docs", 280, 400, 3, &err), 0);
+	ck_assert_int_eq(del_range(r, "docs", 0, 10, &err), 0);
+	free(before);
+	before = dump_collection(r, "docs");
+	ck_assert_int_eq(es_store_close(s, 0, &err), 0);
+	es_registry_free(r);
+	r = new_reg();
+	s = open_store(r, NULL, &st);
+	ck_assert_uint_eq(st.snapshots_loaded, 1);
+	ck_assert_uint_eq(st.points_loaded, 270);
+	ck_assert_uint_eq(st.records_replayed, 2);
+	after = dump_collection(r, "docs");
+	ck_assert_str_eq(before, after);
+	free(after);
+	/* 3. clean shutdown: final checkpoint, log segments gone, no replay */
+	ck_assert_int_eq(es_store_close(s, 1, &err), 0);
+	es_registry_free(r);
+	ck_assert_uint_eq(count_files("wal", ".log"), 1);
+	ck_assert_uint_eq(count_files("snap", ".snap"), 2);
+	r = new_reg();
+	s = open_store(r, NULL, &st);
+	ck_assert_uint_eq(st.snapshots_loaded, 2);
+	ck_assert_uint_eq(st.records_replayed, 0);
+	after = dump_collection(r, "docs");
+	ck_assert_str_eq(before, after);
+	free(after);
+	free(before);
+	es_store *s2;
+	ck_assert_int_eq(es_store_open(dir, NULL, r, NULL, &s2, &err), ES_EBUSY);
+	ck_assert_int_eq(es_store_close(s, 0, &err), 0);
+	es_registry_free(r);
+}
+END_TEST
+
+START_TEST(test_drop_and_recreate)
+{
+	es_error err;
+	es_registry *r = new_reg();
+	es_store *s = open_store(r, NULL, NULL);
+	make_coll(r, "a", DIM);
+	ck_assert_int_eq(put_range(r, "a", 0, 50, 1, &err), 0);
+	ck_assert_int_eq(es_store_checkpoint(s, NULL, &err), 0);
+	ck_assert_int_eq(es_registry_drop(r, "a", &err), 0);
+	make_coll(r, "a", 4);
+	make_coll(r, "b", DIM);
+	ck_assert_int_eq(put_range(r, "b", 0, 20, 1, &err), 0);
+	ck_assert_int_eq(es_registry_drop(r, "b", &err), 0);
+	ck_assert_int_eq(es_store_close(s, 0, &err), 0);
+	es_registry_free(r);
+	r = new_reg();
+	s = open_store(r, NULL, NULL);
+	es_collection *c;
+	ck_assert_int_eq(es_registry_get(r, "a", &c, &err), 0);
+	ck_assert_uint_eq(es_collection_get_params(c)->dim, 4);
+	ck_assert_uint_eq(es_collection_count(c), 0);
+	es_collection_release(c);
+	ck_assert_int_eq(es_registry_get(r, "b", &c, &err), ES_ENOTFOUND);
+	ck_assert_int_eq(es_store_close(s, 1, &err), 0);
+	es_registry_free(r);
+	ck_assert_uint_eq(count_files("snap", ".snap"), 1);
+	r = new_reg();
+	s = open_store(r, NULL, NULL);
+	ck_assert_int_eq(es_registry_get(r, "a", &c, &err), 0);
+	ck_assert_uint_eq(es_collection_get_params(c)->dim, 4);
+	es_collection_release(c);
+	ck_assert_int_eq(es_store_close(s, 0, &err), 0);
+	es_registry_free(r);
+}
+END_TEST
+
+struct inj {
+	int enospc;
+	int eio_sync;
+};
+
+static ssize_t inj_pwritev(void *ctx, int fd, const struct iovec *iov, int n, off_t off)
+{
+	struct inj *j = ctx;
+	if (j->enospc) {
+		/* part of the record lands, then the disk is full */
+		if (pwrite(fd, iov[0].iov_base, iov[0].iov_len / 2, off) < 0)
+			return -1;
+		errno = ENOSPC;
+		return -1;
+	}
+	return pwritev(fd, iov, n, off);
+}
+
+static int inj_fdatasync(void *ctx, int fd)
+{
+	struct inj *j = ctx;
+	if (j->eio_sync) {
+		errno = EIO;
+		return -1;
+	}
+	return fdatasync(fd);
+}
+
+START_TEST(test_disk_errors_change_nothing)
+{
+	es_error err;
+	struct inj j = {0, 0};
+	wal_io_hooks hooks = {&j, inj_pwritev, inj_fdatasync};
+	es_store_options o;
+	es_store_options_default(&o);
+	o.hooks = &hooks;
+	es_registry *r = new_reg();
+	es_store *s = open_store(r, &o, NULL);
+	make_coll(r, "docs", DIM);
+	ck_assert_int_eq(put_range(r, "docs", 0, 100, 1, &err), 0);
+	char *before = dump_collection(r, "docs");
+	j.enospc = 1;
+	ck_assert_int_eq(put_range(r, "docs", 50, 150, 2, &err), ES_ENOSPC);
+	ck_assert_int_eq(del_range(r, "docs", 0, 10, &err), ES_ENOSPC);
+	es_collection_params p = {0};
+	p.dim = 3;
+	ck_assert_int_eq(es_registry_create(r, "new", &p, NULL, &err), ES_ENOSPC);
+	char *now = dump_collection(r, "docs"); /* reads still work */
+	ck_assert_str_eq(before, now);
+	free(now);
+	j.enospc = 0;
+	j.eio_sync = 1;
+	ck_assert_int_eq(put_range(r, "docs", 50, 150, 2, &err), ES_EIO);
+	j.eio_sync = 0;
+	ck_assert_int_eq(put_range(r, "docs", 50, 150, 2, &err), ES_EIO); /* log failed */
+	now = dump_collection(r, "docs");
+	ck_assert_str_eq(before, now);
+	free(now);
+	/* a checkpoint starts a fresh segment and writes work again */
+	ck_assert_int_eq(es_store_checkpoint(s, NULL, &err), 0);
+	ck_assert_int_eq(put_range(r, "docs", 100, 120, 3, &err), 0);
+	free(before);
+	before = dump_collection(r, "docs");
+	ck_assert_int_eq(es_store_close(s, 0, &err), 0);
+	es_registry_free(r);
+	r = new_reg();
+	s = open_store(r, NULL, NULL);
+	now = dump_collection(r, "docs");
+	ck_assert_str_eq(before, now);
+	ck_assert_int_eq(es_registry_get(r, "new", &(es_collection *){0}, &err), ES_ENOTFOUND);
+	free(now);
+	free(before);
+	ck_assert_int_eq(es_store_close(s, 0, &err), 0);
+	es_registry_free(r);
+}
+END_TEST
+
+static void flip(const char *path, long off_from_end)
+{
+	int fd = open(path, O_RDWR);
+	ck_assert_int_ge(fd, 0);
+	off_t size = lseek(fd, 0, SEEK_END);
+	unsigned char b;
+	off_t off = off_from_end >= 0 ? size - off_from_end : -off_from_end;
+	ck_assert_int_eq(pread(fd, &b, 1, off), 1);
+	b ^= 0x20;
+	ck_assert_int_eq(pwrite(fd, &b, 1, off), 1);
+	close(fd);
+}
+
+static void first_file(const char *sub, const char *suffix, char *out, size_t n)
+{
+	char p[400];
+	snprintf(p, sizeof p, "%s/%s", dir, sub);
+	DIR *d = opendir(p);
+	struct dirent *e;
+	out[0] = 0;
+	while ((e = readdir(d))) {
+		size_t l = strlen(e->d_name), sl = strlen(suffix);
+		if (l > sl && strcmp(e->d_name + l - sl, suffix) == 0) {
+			snprintf(out, n, "%s/%s", p, e->d_name);
+			break;
+		}
+	}
+	closedir(d);
+}
+
+START_TEST(test_damaged_files)
+{
+	es_error err;
+	es_registry *r = new_reg();
+	es_store *s = open_store(r, NULL, NULL);
+	make_coll(r, "docs", DIM);
+	ck_assert_int_eq(put_range(r, "docs", 0, 100, 1, &err), 0);
+	ck_assert_int_eq(es_store_checkpoint(s, NULL, &err), 0);
+	for (int b = 0; b < 4; b++)
+		ck_assert_int_eq(put_range(r, "docs", 100 + 10 * (uint64_t)b,
+					   110 + 10 * (uint64_t)b, 2, &err), 0);
+	ck_assert_int_eq(es_store_close(s, 0, &err), 0);
+	es_registry_free(r);
+	char snap[600], seg[600], cmd[2000];
+	first_file("snap", ".snap", snap, sizeof snap);
+	first_file("wal", ".log", seg, sizeof seg);
+	snprintf(cmd, sizeof cmd, "cp -r '%s' '%s.bak'", dir, dir);
+	ck_assert_int_eq(system(cmd), 0);
+
+	/* torn tail of the log: the last batch is dropped, the rest is there */
+	struct stat sb;
+	ck_assert_int_eq(stat(seg, &sb), 0);
+	ck_assert_int_eq(truncate(seg, sb.st_size - 7), 0);
+	r = new_reg();
+	es_store_stats st;
+	s = open_store(r, NULL, &st);
+	ck_assert_uint_gt(st.torn_bytes, 0);
+	es_collection *c;
+	ck_assert_int_eq(es_registry_get(r, "docs", &c, &err), 0);
+	ck_assert_uint_eq(es_collection_count(c), 130);
+	es_collection_release(c);
+	ck_assert_int_eq(es_store_close(s, 0, &err), 0);
+	es_registry_free(r);
+
+	/* a flipped byte in the middle of the log stops the start ... */
+	snprintf(cmd, sizeof cmd, "rm -rf '%s' && cp -r '%s.bak' '%s'", dir, dir, dir);
+	ck_assert_int_eq(system(cmd), 0);
+	flip(seg, -(32 + 30)); /* inside the first record */
+	r = new_reg();
+	ck_assert_int_eq(es_store_open(dir, NULL, r, NULL, &s, &err), ES_ECORRUPT);
+	ck_assert_msg(strstr(err.msg, seg) && strstr(err.msg, "offset 32"), "%s", err.msg);
+	es_registry_free(r);
+	/* ... and --recover truncates there: the snapshot's points remain */
+	es_store_options o;
+	es_store_options_default(&o);
+	o.recover = 1;
+	r = new_reg();
+	s = open_store(r, &o, &st);
+	ck_assert_uint_gt(st.truncated_bytes, 0);
+	ck_assert_int_eq(es_registry_get(r, "docs", &c, &err), 0);
+	ck_assert_uint_eq(es_collection_count(c), 100);
+	es_collection_release(c);
+	ck_assert_int_eq(es_store_close(s, 0, &err), 0);
+	es_registry_free(r);
+
+	/* a flipped byte in the snapshot stops the start, naming the file */
+	snprintf(cmd, sizeof cmd, "rm -rf '%s' && cp -r '%s.bak' '%s'", dir, dir, dir);
+	ck_assert_int_eq(system(cmd), 0);
+	flip(snap, 100);
+	r = new_reg();
+	ck_assert_int_eq(es_store_open(dir, NULL, r, NULL, &s, &err), ES_ECORRUPT);
+	ck_assert_msg(strstr(err.msg, snap) && strstr(err.msg, "offset"), "%s", err.msg);
+	es_registry_free(r);
+	/* a missing snapshot that the manifest lists */
+	ck_assert_int_eq(unlink(snap), 0);
+	r = new_reg();
+	ck_assert_int_eq(es_store_open(dir, NULL, r, NULL, &s, &err), ES_ECORRUPT);
+	ck_assert_msg(strstr(err.msg, "missing"), "%s", err.msg);
+	es_registry_free(r);
+	snprintf(cmd, sizeof cmd, "rm -rf '%s.bak'", dir);
+	ck_assert_int_eq(system(cmd), 0);
+}
+END_TEST
+
+START_TEST(test_auto_checkpoint)
+{
+	es_error err;
+	es_store_options o;
+	es_store_options_default(&o);
+	o.checkpoint_bytes = 16 * 1024;
+	o.policy = WAL_FSYNC_NEVER;
+	es_registry *r = new_reg();
+	es_store *s = open_store(r, &o, NULL);
+	make_coll(r, "docs", DIM);
+	for (uint64_t b = 0; b < 40; b++)
+		ck_assert_int_eq(put_range(r, "docs", b * 50, b * 50 + 50, 1, &err), 0);
+	/* the background thread snapshots and drops covered segments */
+	for (int i = 0; i < 200 && count_files("snap", ".snap") == 0; i++)
+		usleep(10000);
+	ck_assert_uint_eq(count_files("snap", ".snap"), 1);
+	for (int i = 0; i < 200 && es_store_log_bytes(s) > o.checkpoint_bytes; i++)
+		usleep(10000);
+	char *before = dump_collection(r, "docs");
+	ck_assert_int_eq(es_store_close(s, 0, &err), 0);
+	es_registry_free(r);
+	ck_assert_uint_le(count_files("wal", ".log"), 3);
+	r = new_reg();
+	s = open_store(r, NULL, NULL);
+	char *after = dump_collection(r, "docs");
+	ck_assert_str_eq(before, after);
+	free(before);
+	free(after);
+	ck_assert_int_eq(es_store_close(s, 0, &err), 0);
+	es_registry_free(r);
+}
+END_TEST
+
+START_TEST(test_bulk_insert_then_snapshot)
+{
+	es_error err;
+	es_registry *r = new_reg();
+	es_store *s = open_store(r, NULL, NULL);
+	make_coll(r, "bulk", DIM);
+	enum { N = 600 };
+	uint64_t *ids = malloc(N * sizeof *ids);
+	float *v = malloc(N * DIM * sizeof *v);
+	for (uint64_t i = 0; i < N; i++) {
+		ids[i] = 2 * i; /* even: numeric ids, as put_range uses */
+		vec_for(2 * i, 1, v + i * DIM);
+	}
+	es_pool *pool = es_pool_new(2);
+	es_collection *c;
+	ck_assert_int_eq(es_registry_get(r, "bulk", &c, &err), 0);
+	ck_assert_int_eq(es_collection_bulk_insert(c, ids, v, N, pool, &err), 0);
+	ck_assert_uint_eq(es_collection_count(c), N);
+	/* existing ids are refused and nothing is added */
+	ck_assert_int_eq(es_collection_bulk_insert(c, ids + 5, v, 3, pool, &err), ES_EEXIST);
+	ck_assert_uint_eq(es_collection_count(c), N);
+	float got[DIM];
+	es_point_id id = {0, 42, NULL, 0};
+	ck_assert_int_eq(es_collection_get_vector(c, &id, got, &err), 0);
+	es_collection_release(c);
+	/* normal writes on top, then the snapshot makes the bulk part durable */
+	ck_assert_int_eq(put_range(r, "bulk", 1, 40, 2, &err), 0);
+	ck_assert_int_eq(es_store_checkpoint(s, "bulk", &err), 0);
+	ck_assert_int_eq(put_range(r, "bulk", 41, 60, 3, &err), 0);
+	char *before = dump_collection(r, "bulk");
+	ck_assert_int_eq(es_store_close(s, 0, &err), 0);
+	es_registry_free(r);
+	r = new_reg();
+	s = open_store(r, NULL, NULL);
+	char *after = dump_collection(r, "bulk");
+	ck_assert_str_eq(before, after);
+	free(before);
+	free(after);
+	ck_assert_int_eq(es_store_close(s, 0, &err), 0);
+	es_registry_free(r);
+	es_pool_free(pool);
+	free(ids);
+	free(v);
+}
+END_TEST
+
+static ino_t snap_inode(const char *name)
+{
+	char p[600];
+	snprintf(p, sizeof p, "%s/snap/%s", dir, name);
+	struct stat sb;
+	return stat(p, &sb) == 0 ? sb.st_ino : 0;
+}
+
+START_TEST(test_idle_collection_not_rewritten)
+{
+	es_error err;
+	es_registry *r = new_reg();
+	es_store *s = open_store(r, NULL, NULL);
+	make_coll(r, "idle", DIM);  /* lsn 1 */
+	make_coll(r, "busy", DIM);  /* lsn 2 */
+	ck_assert_int_eq(put_range(r, "idle", 0, 100, 1, &err), 0);
+	ck_assert_int_eq(es_store_checkpoint(s, NULL, &err), 0);
+	ino_t ino = snap_inode("idle@1.snap");
+	ck_assert_uint_ne(ino, 0);
+	for (int round = 0; round < 3; round++) {
+		ck_assert_int_eq(put_range(r, "busy", (uint64_t)round * 10,
+					   (uint64_t)round * 10 + 10, 1, &err), 0);
+		ck_assert_int_eq(es_store_checkpoint(s, NULL, &err), 0);
+		/* the idle snapshot is kept as it is, yet the log is truncated */
+		ck_assert_uint_eq(snap_inode("idle@1.snap"), ino);
+		ck_assert_uint_eq(count_files("wal", ".log"), 1);
+	}
+	ck_assert_int_eq(put_range(r, "busy", 100, 110, 2, &err), 0);
+	char *bi = dump_collection(r, "idle"), *bb = dump_collection(r, "busy");
+	ck_assert_int_eq(es_store_close(s, 0, &err), 0);
+	es_registry_free(r);
+	r = new_reg();
+	s = open_store(r, NULL, NULL);
+	char *ai = dump_collection(r, "idle"), *ab = dump_collection(r, "busy");
+	ck_assert_str_eq(bi, ai);
+	ck_assert_str_eq(bb, ab);
+	/* a write makes it dirty again: the next checkpoint rewrites it */
+	ck_assert_int_eq(put_range(r, "idle", 500, 501, 1, &err), 0);
+	ck_assert_int_eq(es_store_checkpoint(s, NULL, &err), 0);
+	ck_assert_uint_ne(snap_inode("idle@1.snap"), ino);
+	free(bi); free(bb); free(ai); free(ab);
+	ck_assert_int_eq(es_store_close(s, 0, &err), 0);
+	es_registry_free(r);
+}
+END_TEST
+
+Suite *store_suite(void)
+{
+	Suite *s = suite_create("store");
+	TCase *tc = tcase_create("core");
+	tcase_add_checked_fixture(tc, setup, teardown);
+	tcase_set_timeout(tc, 120);
+	tcase_add_test(tc, test_restart_log_snapshot_clean);
+	tcase_add_test(tc, test_drop_and_recreate);
+	tcase_add_test(tc, test_disk_errors_change_nothing);
+	tcase_add_test(tc, test_damaged_files);
+	tcase_add_test(tc, test_auto_checkpoint);
+	tcase_add_test(tc, test_bulk_insert_then_snapshot);
+	tcase_add_test(tc, test_idle_collection_not_rewritten);
+	suite_add_tcase(s, tc);
+	return s;
+}
