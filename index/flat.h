@@ -4,8 +4,9 @@
  * A flat index keeps its own copy of N vectors of `dim` floats in one
  * row-major matrix, each with a caller-chosen uint64 label, and answers
  * top-k queries exactly:
- *   - one query: the SIMD dot_batch kernel (or squared L2) over blocks of
- *     rows, a k-entry heap per worker, rows split over the pool's workers;
+ *   - one query: the SIMD dot (or squared-L2) kernel row by row (one
+ *     linear stream: the scan of a large index is memory-bound), a k-entry
+ *     heap per worker, rows split over the pool's workers;
  *   - a batch of queries: cblas_sgemm over (queries x rows) blocks, each
  *     worker scanning its block's scores into per-query heaps, rows split
  *     over the workers, the workers' heaps merged at the end.
@@ -86,9 +87,10 @@ int flat_search_batch(const flat_index *idx, const float *queries, size_t nq,
 		      uint32_t k, es_hit *out, size_t *nout, es_pool *pool,
 		      es_error *err);
 
-/* From this many queries on, flat_search_batch uses sgemm blocks (below it
- * one single-query scan per query is faster: measured in bench/). */
-#define FLAT_BATCH_MIN_QUERIES 4
+/* From this many queries on, flat_search_batch uses sgemm blocks, which
+ * read the rows once for all queries (at 2 queries, N = 100k, d = 100:
+ * ~1.3x the single-query scans' queries per CPU second; bench/flat). */
+#define FLAT_BATCH_MIN_QUERIES 2
 
 /* Number of vectors, dimension and metric. */
 size_t flat_count(const flat_index *idx);

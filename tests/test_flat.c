@@ -341,7 +341,8 @@ START_TEST(test_exact_ties)
 	exact_case(m, 3, 300, 6, 40);      /* d = 3: huge tie groups */
 	exact_case(m, 16, 1100, 4, 1);
 	exact_case(m, 5, 20, 4, 25);       /* k > n */
-	exact_case(m, 1, 9, 3, 4);         /* d = 1, single-path batch */
+	exact_case(m, 1, 9, 1, 4);         /* d = 1, one-query batch */
+	exact_case(m, 6, 40, 2, 3);        /* smallest sgemm batch */
 }
 END_TEST
 
