@@ -36,6 +36,7 @@ struct worker_arg {
 };
 
 static __thread const es_pool *tls_pool; /* pool this thread works for */
+static __thread unsigned tls_worker;     /* its worker id in that pool */
 
 static void run_chunks(es_pool *p, unsigned id)
 {
@@ -54,6 +55,7 @@ static void *worker_main(void *arg)
 	free(arg);
 	es_pool *p = wa.pool;
 	tls_pool = p;
+	tls_worker = wa.id;
 	unsigned long seen = 0;
 	pthread_mutex_lock(&p->mu);
 	for (;;) {
@@ -144,11 +146,14 @@ void es_pool_parallel_for(es_pool *p, size_t n, size_t grain, es_range_fn fn,
 	if (n == 0)
 		return;
 	if (!p || p->nthreads == 1 || tls_pool == p || n == 1) {
-		/* Inline: no pool, single worker, nested call, or one item. */
+		/* Inline: no pool, single worker, nested call, or one item.  A
+		 * nested call keeps the id of the worker it runs on, so callers
+		 * that index per-worker scratch by id never share a slot. */
+		unsigned id = (p && tls_pool == p) ? tls_worker : 0;
 		if (grain == 0)
 			grain = n;
 		for (size_t b = 0; b < n; b += grain)
-			fn(ctx, b, b + grain < n ? b + grain : n, 0);
+			fn(ctx, b, b + grain < n ? b + grain : n, id);
 		return;
 	}
 	if (grain == 0) {
@@ -169,9 +174,12 @@ void es_pool_parallel_for(es_pool *p, size_t n, size_t grain, es_range_fn fn,
 	pthread_mutex_unlock(&p->mu);
 
 	const es_pool *saved = tls_pool;
+	unsigned saved_id = tls_worker;
 	tls_pool = p;
+	tls_worker = 0;
 	run_chunks(p, 0);
 	tls_pool = saved;
+	tls_worker = saved_id;
 
 	pthread_mutex_lock(&p->mu);
 	while (p->active > 0)

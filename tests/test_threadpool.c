@@ -48,20 +48,27 @@ struct nest_ctx {
 	int *hits;
 };
 
+struct inner_ctx {
+	int *hits;
+	unsigned outer_worker;
+};
+
 static void inner_fn(void *vctx, size_t b, size_t e, unsigned w)
 {
-	(void)w;
-	int *hits = vctx;
+	struct inner_ctx *ic = vctx;
+	/* a nested call runs inline and keeps the outer worker's id */
+	ck_assert_uint_eq(w, ic->outer_worker);
 	for (size_t i = b; i < e; i++)
-		__atomic_add_fetch(&hits[i], 1, __ATOMIC_RELAXED);
+		__atomic_add_fetch(&ic->hits[i], 1, __ATOMIC_RELAXED);
 }
 
 static void outer_fn(void *vctx, size_t b, size_t e, unsigned w)
 {
-	(void)w;
 	struct nest_ctx *c = vctx;
-	for (size_t i = b; i < e; i++)
-		es_pool_parallel_for(c->pool, 10, 1, inner_fn, c->hits + i * 10);
+	for (size_t i = b; i < e; i++) {
+		struct inner_ctx ic = {c->hits + i * 10, w};
+		es_pool_parallel_for(c->pool, 10, 1, inner_fn, &ic);
+	}
 }
 
 START_TEST(test_nested_runs_inline)
