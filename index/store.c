@@ -617,7 +617,8 @@ static int scan_dirs(es_store *s, es_error *err)
 			rc = es_err(err, ES_ENOMEM, "out of memory");
 	}
 	closedir(d);
-	qsort(s->segs, s->nsegs, sizeof *s->segs, cmp_u64);
+	if (s->nsegs > 1)
+		qsort(s->segs, s->nsegs, sizeof *s->segs, cmp_u64);
 	snprintf(path, sizeof path, "%s/snap", s->dir);
 	if ((d = opendir(path))) {
 		while ((e = readdir(d))) {

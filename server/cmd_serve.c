@@ -276,7 +276,6 @@ int cmd_serve(int argc, char **argv)
 	api_ctx *ctx = NULL;
 	es_http *http = NULL;
 	es_serve_hooks hooks = serve_durability();
-	int hooks_open = 0;
 	es_error err;
 	es_error_clear(&err);
 
@@ -304,7 +303,6 @@ int cmd_serve(int argc, char **argv)
 	if (hooks.open) {
 		es_serve_opts so = {o.data_dir, fsync_policy, o.recover, snapshot_bytes, argc, argv};
 		api_ctx_set_snapshot(ctx, hooks.snapshot, hooks.ctx);
-		hooks_open = 1;
 		if (hooks.open(hooks.ctx, reg, &so, &err))
 			goto fail;
 	}
@@ -336,7 +334,9 @@ fail:
 	fprintf(stderr, "embedsrv serve: %s\n", err.msg[0] ? err.msg : es_strerror(err.code));
 out:
 	es_http_stop(http, 5.0);
-	if (hooks_open && hooks.close)
+	/* close also releases the hooks' context, so it runs even when open
+	 * never ran (e.g. the model failed to load). */
+	if (hooks.close)
 		hooks.close(hooks.ctx, reg);
 	api_ctx_free(ctx);
 	es_registry_free(reg);
