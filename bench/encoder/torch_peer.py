@@ -19,6 +19,13 @@ import struct
 import sys
 import time
 
+# Debian's torch does its matrix products in OpenBLAS, whose own thread pool
+# ignores torch.set_num_threads(): pin it to the thread count under test
+# before torch loads, or the "1 thread" run uses every core.
+if len(sys.argv) > 3:
+    for _v in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS"):
+        os.environ[_v] = sys.argv[3]
+
 import numpy as np
 import torch
 import torch.nn.functional as F
