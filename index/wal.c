@@ -675,6 +675,10 @@ static unsigned char *buf_grow(wal_buf *b, size_t n)
 {
 	if (b->oom)
 		return NULL;
+	if (n > SIZE_MAX - b->len) {
+		b->oom = 1;
+		return NULL;
+	}
 	if (b->len + n > b->cap) {
 		size_t cap = b->cap ? b->cap : 256;
 		while (cap < b->len + n)
