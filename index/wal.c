@@ -765,6 +765,9 @@ int wal_delete_add(wal_buf *b, const wal_id *id)
 	return put_id(b, id);
 }
 
+/* The shortest encoded id: kind byte, u32 length, one byte of string. */
+#define WAL_MIN_ID_BYTES 6u
+
 static int rd_need(wal_reader *r, size_t n, es_error *err)
 {
 	if (r->len - r->pos < n)
@@ -817,6 +820,11 @@ int wal_upsert_read_begin(wal_reader *r, const void *data, size_t len, es_error 
 	r->pos = 8;
 	if (r->dim == 0 || r->dim > (1u << 20))
 		return es_err(err, ES_ECORRUPT, "upsert record dimension %u out of range", r->dim);
+	/* callers allocate n points before reading them: a count the payload
+	 * cannot hold is damage, not a reason to allocate gigabytes */
+	if (r->n > (len - 8) / (WAL_MIN_ID_BYTES + (size_t)r->dim * 4 + 4))
+		return es_err(err, ES_ECORRUPT, "upsert record claims %u points of dimension %u "
+			      "in %zu bytes", r->n, r->dim, len);
 	return 0;
 }
 
@@ -856,6 +864,9 @@ int wal_delete_read_begin(wal_reader *r, const void *data, size_t len, es_error 
 		return rc;
 	r->n = get_u32(r->p);
 	r->pos = 4;
+	if (r->n > (len - 4) / WAL_MIN_ID_BYTES) /* as in wal_upsert_read_begin */
+		return es_err(err, ES_ECORRUPT, "delete record claims %u ids in %zu bytes",
+			      r->n, len);
 	return 0;
 }
 

@@ -196,6 +196,40 @@ START_TEST(test_roundtrip_payloads)
 }
 END_TEST
 
+/* Found by tests/fuzz (fuzz_wal): a record whose count the payload cannot
+ * hold made replay allocate count x dim floats (GBs) before reading any. */
+START_TEST(test_counts_bounded_by_payload)
+{
+	es_error err;
+	wal_reader r;
+	unsigned char del[4] = {0xff, 0xff, 0xff, 0xff};
+	ck_assert_int_eq(wal_delete_read_begin(&r, del, sizeof del, &err), ES_ECORRUPT);
+	/* the smallest id (string of one byte) fits exactly */
+	unsigned char del1[10] = {1, 0, 0, 0, 1, 1, 0, 0, 0, 'x'};
+	ck_assert_int_eq(wal_delete_read_begin(&r, del1, sizeof del1, &err), 0);
+	wal_id id;
+	ck_assert_int_eq(wal_delete_read_next(&r, &id, &err), 0);
+	ck_assert_int_eq(wal_read_end(&r, &err), 0);
+	del1[0] = 2;
+	ck_assert_int_eq(wal_delete_read_begin(&r, del1, sizeof del1, &err), ES_ECORRUPT);
+
+	wal_buf b;
+	wal_buf_init(&b);
+	float v[4] = {1, 2, 3, 4};
+	wal_id s = {1, 0, "y", 1};
+	ck_assert_int_eq(wal_upsert_begin(&b, 4, 1), 0);
+	ck_assert_int_eq(wal_upsert_add(&b, &s, v, 4, NULL, 0), 0);
+	ck_assert_uint_eq(b.len, 8 + 6 + 16 + 4);
+	ck_assert_int_eq(wal_upsert_read_begin(&r, b.data, b.len, &err), 0);
+	b.data[4] = 2; /* two points claimed, room for one */
+	ck_assert_int_eq(wal_upsert_read_begin(&r, b.data, b.len, &err), ES_ECORRUPT);
+	b.data[4] = b.data[5] = b.data[6] = b.data[7] = 0xff;
+	ck_assert_int_eq(wal_upsert_read_begin(&r, b.data, b.len, &err), ES_ECORRUPT);
+	ck_assert_ptr_nonnull(strstr(err.msg, "claims"));
+	wal_buf_free(&b);
+}
+END_TEST
+
 START_TEST(test_torn_tail_every_cut)
 {
 	enum { N = 5 };
@@ -692,6 +726,7 @@ Suite *wal_suite(void)
 	tcase_add_checked_fixture(tc, setup, teardown);
 	tcase_set_timeout(tc, 60);
 	tcase_add_test(tc, test_roundtrip_payloads);
+	tcase_add_test(tc, test_counts_bounded_by_payload);
 	tcase_add_test(tc, test_torn_tail_every_cut);
 	tcase_add_test(tc, test_flipped_bytes);
 	tcase_add_test(tc, test_group_commit_threads);
