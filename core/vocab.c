@@ -59,6 +59,58 @@ void es_vocab_free(es_vocab *v)
 	free(v);
 }
 
+/* Does the borrowed table index every word, so that es_vocab_find(word i)
+ * reaches slot i+1?  One pass, no per-word probing (a crafted table of one
+ * long cluster would make probing quadratic): walking the slots from just
+ * after an empty one, `run` is the length of the cluster ending here, and a
+ * word is reachable iff its slot is less than `run` past its home slot.
+ * Every id must sit in exactly one slot.  Found by tests/fuzz
+ * (fuzz_model_esm): a table that indexed nothing loaded, and then no word of
+ * the model could be looked up. */
+static int view_check_slots(size_t n, const uint64_t *offs, const char *blob,
+			    const uint32_t *slots, uint64_t cap, es_error *err)
+{
+	const uint64_t mask = cap - 1;
+	unsigned char *seen = calloc(n / 8 + 1, 1);
+	if (!seen)
+		return es_err(err, ES_ENOMEM, "out of memory");
+	uint64_t z = 0;
+	while (z < cap && slots[z] != 0)
+		z++;
+	int rc = 0;
+	if (z == cap) /* cap > n, so a full table repeats an id or names a stranger */
+		rc = es_err(err, ES_ECORRUPT, "vocabulary hash table has no empty slot");
+	size_t found = 0;
+	uint64_t run = 0;
+	for (uint64_t k = 1; k <= cap && !rc; k++) {
+		uint64_t pos = (z + k) & mask;
+		uint32_t s = slots[pos];
+		if (s == 0) {
+			run = 0;
+			continue;
+		}
+		run++;
+		size_t id = (size_t)s - 1;
+		if (id >= n || (seen[id / 8] & (1u << (id % 8)))) {
+			rc = es_err(err, ES_ECORRUPT, "vocabulary hash table slot %llu names "
+				    "word %u, which is %s", (unsigned long long)pos, s,
+				    id >= n ? "not in the vocabulary" : "in another slot too");
+			break;
+		}
+		seen[id / 8] |= (unsigned char)(1u << (id % 8));
+		found++;
+		uint64_t home = es_vocab_hash(blob + offs[id], offs[id + 1] - offs[id] - 1) & mask;
+		if (((pos - home) & mask) >= run)
+			rc = es_err(err, ES_ECORRUPT, "vocabulary hash table: word %zu is "
+				    "stored where a lookup cannot reach it", id + 1);
+	}
+	if (!rc && found != n)
+		rc = es_err(err, ES_ECORRUPT, "vocabulary hash table indexes %zu of %zu words",
+			    found, n);
+	free(seen);
+	return rc;
+}
+
 int es_vocab_view(size_t n, const uint64_t *offs, const char *blob,
 		  const uint64_t *counts, const uint32_t *slots, uint64_t cap,
 		  es_vocab **out, es_error *err)
@@ -67,6 +119,9 @@ int es_vocab_view(size_t n, const uint64_t *offs, const char *blob,
 	if (cap == 0 || (cap & (cap - 1)) || n > ES_VOCAB_MAX_WORDS || cap <= n)
 		return es_err(err, ES_ECORRUPT,
 			      "vocabulary hash table has a bad size");
+	int rc = view_check_slots(n, offs, blob, slots, cap, err);
+	if (rc)
+		return rc;
 	es_vocab *v = calloc(1, sizeof *v);
 	if (!v)
 		return es_err(err, ES_ENOMEM, "out of memory");

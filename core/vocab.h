@@ -69,7 +69,8 @@ void es_vocab_arrays(const es_vocab *v, const uint64_t **offs,
 /* A vocabulary over borrowed arrays (an mmap'ed .esm).  The caller has
  * checked that offs is non-decreasing, offs[n] <= blob size, every word is
  * NUL-terminated at offs[i+1]-1, and cap is a power of two; slot contents are
- * hostile and checked on every probe.  counts may be NULL (all zero).  Lookups
+ * hostile: checked once here (every word reachable by a lookup, each in one
+ * slot; ES_ECORRUPT otherwise) and again on every probe.  counts may be NULL (all zero).  Lookups
  * and reads only: es_vocab_add on a view is ES_EINVAL. */
 int es_vocab_view(size_t n, const uint64_t *offs, const char *blob,
 		  const uint64_t *counts, const uint32_t *slots, uint64_t cap,

@@ -77,12 +77,36 @@ START_TEST(test_view)
 	es_vocab_set_count(w, 0, 99); /* no-op on a view */
 	ck_assert_uint_eq(es_vocab_count(w, 0), 5);
 	es_vocab_free(w);
-	/* hostile slots: ids out of range, table with no empty slot */
+	/* hostile slots: ids out of range, table with no empty slot, bad size */
 	uint32_t bad[4] = {77, 3, 9, 1000};
-	ck_assert_int_eq(es_vocab_view(2, offs, blob, counts, bad, 4, &w, NULL), 0);
-	ck_assert_int_eq(es_vocab_find(w, "zz", 2), -1);
-	es_vocab_free(w);
+	es_error err;
+	ck_assert_int_eq(es_vocab_view(2, offs, blob, counts, bad, 4, &w, &err), ES_ECORRUPT);
+	ck_assert_ptr_null(w);
 	ck_assert_int_eq(es_vocab_view(2, offs, blob, counts, bad, 3, &w, NULL), ES_ECORRUPT);
+	/* found by tests/fuzz: tables that do not index their words were
+	 * accepted, and then no word could be looked up */
+	uint32_t t[8];
+	ck_assert_uint_eq(cap, 64);
+	memset(t, 0, sizeof t);
+	ck_assert_int_eq(es_vocab_view(2, offs, blob, counts, t, 8, &w, &err), ES_ECORRUPT);
+	ck_assert_ptr_nonnull(strstr(err.msg, "indexes 0 of 2"));
+	uint64_t ha = es_vocab_hash("a", 1) & 7, hb = es_vocab_hash("bc", 2) & 7;
+	t[ha] = 1;
+	t[hb == ha ? (hb + 1) & 7 : hb] = 2;
+	ck_assert_int_eq(es_vocab_view(2, offs, blob, counts, t, 8, &w, &err), 0);
+	ck_assert_int_eq(es_vocab_find(w, "a", 1), 0);
+	ck_assert_int_eq(es_vocab_find(w, "bc", 2), 1);
+	es_vocab_free(w);
+	memset(t, 0, sizeof t);
+	t[(ha + 2) & 7] = 1; /* an empty slot between "a"'s home and "a" */
+	t[hb == ((ha + 2) & 7) ? (hb + 1) & 7 : hb] = 2;
+	ck_assert_int_eq(es_vocab_view(2, offs, blob, counts, t, 8, &w, &err), ES_ECORRUPT);
+	ck_assert_ptr_nonnull(strstr(err.msg, "cannot reach"));
+	memset(t, 0, sizeof t);
+	t[ha] = 1;
+	t[(ha + 1) & 7] = 1; /* the same word twice, the other missing */
+	ck_assert_int_eq(es_vocab_view(2, offs, blob, counts, t, 8, &w, &err), ES_ECORRUPT);
+	ck_assert_ptr_nonnull(strstr(err.msg, "in another slot too"));
 	es_vocab_free(v);
 }
 END_TEST
