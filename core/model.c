@@ -77,6 +77,11 @@ void es_model_free(es_model *m)
 	free(m);
 }
 
+int es_model_value_ok(float x)
+{
+	return isfinite(x) && fabsf(x) <= ES_MODEL_MAX_ABS;
+}
+
 int es_model_add_word(es_model *m, const char *word, size_t len,
 		      uint64_t count, const float *vec, int *added,
 		      es_error *err)
@@ -85,10 +90,11 @@ int es_model_add_word(es_model *m, const char *word, size_t len,
 	if (!m->vectors_owned)
 		return es_err(err, ES_EINVAL, "model is read-only (mmap'ed)");
 	for (uint32_t j = 0; j < dim; j++)
-		if (!isfinite(vec[j]))
+		if (!es_model_value_ok(vec[j]))
 			return es_err(err, ES_EINVAL,
-				      "word '%.*s': component %u is not finite",
-				      (int)(len > 64 ? 64 : len), word, j);
+				      "word '%.*s': component %u is %s",
+				      (int)(len > 64 ? 64 : len), word, j,
+				      isfinite(vec[j]) ? "over 1e9 in magnitude" : "not finite");
 	size_t n = es_vocab_size(m->vocab);
 	if (n + 1 > m->vec_cap) {
 		size_t nc = m->vec_cap ? m->vec_cap * 2 : 256;
@@ -128,10 +134,10 @@ int es_model_set_ngrams(es_model *m, const float *rows, es_error *err)
 	if (!c)
 		return es_err(err, ES_ENOMEM, "out of memory for n-gram rows");
 	for (size_t i = 0; i < nf; i++) {
-		if (!isfinite(rows[i])) {
+		if (!es_model_value_ok(rows[i])) {
 			free(c);
 			return es_err(err, ES_EINVAL,
-				      "n-gram row %zu is not finite",
+				      "n-gram row %zu is not finite or over 1e9 in magnitude",
 				      i / m->p.dim);
 		}
 		c[i] = rows[i];

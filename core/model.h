@@ -39,6 +39,12 @@ typedef struct es_model es_model;
 
 #define ES_SIF_A_DEFAULT 1e-3f
 #define ES_MODEL_MAX_DIM 65536u
+/* Largest magnitude of a vector component a model may hold.  Real
+ * embeddings stay far below it (|x| < 100); near FLT_MAX, sums of n-gram rows
+ * and the squares in a norm overflow to inf and a sentence vector becomes
+ * NaN, so readers refuse such values as they refuse NaN (found by tests/fuzz,
+ * fuzz_model_ftbin). */
+#define ES_MODEL_MAX_ABS 1e9f
 #define ES_NGRAM_MAX_CHARS 32u
 
 typedef struct es_model_params {
@@ -50,6 +56,10 @@ typedef struct es_model_params {
 	int has_counts;  /* word counts are real corpus counts */
 } es_model_params;
 
+/* Non-zero when x is a component a model may hold: finite and
+ * |x| <= ES_MODEL_MAX_ABS. */
+int es_model_value_ok(float x);
+
 /* Empty model with these parameters. */
 int es_model_new(const es_model_params *p, es_model **out, es_error *err);
 
@@ -58,7 +68,8 @@ void es_model_free(es_model *m);
 
 /* Append a word with its count and vector (dim floats, copied).  A word
  * that is already there is ignored (*added = 0; gensim keeps the first of
- * duplicate words too).  Vectors must be finite (ES_EINVAL names the word). */
+ * duplicate words too).  Components must pass es_model_value_ok (ES_EINVAL
+ * names the word). */
 int es_model_add_word(es_model *m, const char *word, size_t len,
 		      uint64_t count, const float *vec, int *added,
 		      es_error *err);

@@ -328,9 +328,10 @@ static int load_text(const mapped *mf, es_model **out, es_error *err)
 			errno = 0;
 			float f = strtof(q, &e);
 			if (e == q || (*e && *e != ' ' && *e != '\t') ||
-			    !isfinite(f)) {
+			    !es_model_value_ok(f)) {
 				rc = es_err(err, ES_ECORRUPT,
-					    "line %llu: value %u is not a finite number",
+					    "line %llu: value %u is not a finite number "
+					    "of magnitude at most 1e9",
 					    (unsigned long long)lineno, j + 1);
 				goto out;
 			}
@@ -621,9 +622,9 @@ static int load_fasttext_bin(const mapped *mf, es_model **out, es_error *err)
 		}
 		memcpy(m->ngrams, mat + (size_t)nwords * dim * 4, nf * 4);
 		for (size_t i = 0; i < nf; i++)
-			if (!isfinite(m->ngrams[i])) {
+			if (!es_model_value_ok(m->ngrams[i])) {
 				rc = es_err(err, ES_ECORRUPT,
-					    "n-gram row %zu is not finite",
+					    "n-gram row %zu is not finite or over 1e9 in magnitude",
 					    i / (size_t)dim);
 				goto out;
 			}
@@ -720,6 +721,19 @@ static uint64_t align_up(uint64_t x, uint64_t a)
 	return (x + a - 1) / a * a;
 }
 
+/* ES_LOAD_VERIFY / es_model_verify: the values a checksum cannot vouch for
+ * (a file crafted with a right checksum) must be usable too. */
+static int check_values(const float *v, uint64_t count, const char *what,
+			es_error *err)
+{
+	for (uint64_t i = 0; i < count; i++)
+		if (!es_model_value_ok(v[i]))
+			return es_err(err, ES_ECORRUPT, "%s: value %llu is not finite "
+				      "or over 1e9 in magnitude", what,
+				      (unsigned long long)i);
+	return 0;
+}
+
 static int load_esm(const mapped *mf, unsigned flags, es_model **out,
 		    es_error *err)
 {
@@ -814,6 +828,13 @@ static int load_esm(const mapped *mf, unsigned flags, es_model **out,
 	    es_model_crc32c(0, p + data, datalen) != rd32(p + H_DATACRC))
 		return es_err(err, ES_ECORRUPT,
 			      "vector data checksum mismatch (file damaged)");
+	if (flags & ES_LOAD_VERIFY) {
+		rc = check_values((const float *)(p + vecs), n * dim, "vectors", err);
+		if (!rc)
+			rc = check_values((const float *)(p + ngr), bucket * dim, "n-gram rows", err);
+		if (rc)
+			return rc;
+	}
 	const uint64_t *o = (const uint64_t *)(p + offs);
 	const char *b = (const char *)(p + blob);
 	if (o[0] != 0 || o[n] != bloblen)
@@ -901,7 +922,11 @@ int es_model_verify(const es_model *m, es_error *err)
 	if (es_model_crc32c(0, p + m->data_off, m->data_len) != m->data_crc)
 		return es_err(err, ES_ECORRUPT,
 			      "vector data checksum mismatch (file damaged)");
-	return 0;
+	int rc = check_values(m->vectors, (uint64_t)es_vocab_size(m->vocab) * m->p.dim,
+			      "vectors", err);
+	if (!rc && m->ngrams)
+		rc = check_values(m->ngrams, m->p.bucket * m->p.dim, "n-gram rows", err);
+	return rc;
 }
 
 /* -------------------------------------------------------------- loading */

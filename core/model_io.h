@@ -45,7 +45,8 @@ typedef enum es_model_format {
 #define ES_ESM_VERSION 1u
 
 /* Load flags. */
-#define ES_LOAD_VERIFY 1u /* .esm: also check the data checksum */
+#define ES_LOAD_VERIFY 1u /* .esm: also check the data checksum and that
+			   * every value passes es_model_value_ok */
 
 /* "auto", "esm", "word2vec-bin", "text", "fasttext-bin" -> format; -1 if
  * unknown. */
@@ -59,7 +60,8 @@ int es_model_detect(const char *path, es_model_format *fmt, es_error *err);
 int es_model_load(const char *path, es_model_format fmt, unsigned flags,
 		  es_model **out, es_error *err);
 
-/* Check the data checksum of an mmap'ed .esm (0 for other models). */
+/* Check the data checksum and the values of an mmap'ed .esm (0 for other
+ * models). */
 int es_model_verify(const es_model *m, es_error *err);
 
 /* Write m as .esm / as fastText .vec text ("count dim" header, one word and

@@ -427,6 +427,85 @@ START_TEST(test_hostile_esm)
 }
 END_TEST
 
+/* Recompute an .esm's index, data and header checksums (offsets of
+ * model_io.c's header) after a test edited it: the damage a checksum cannot
+ * catch, i.e. a crafted file. */
+static void esm_fix_crcs(unsigned char *c)
+{
+	uint64_t data, dlen;
+	memcpy(&data, c + 152, 8);
+	memcpy(&dlen, c + 160, 8);
+	uint32_t crc = es_model_crc32c(0, c + 256, (size_t)data - 256);
+	memcpy(c + 168, &crc, 4);
+	crc = es_model_crc32c(0, c + data, (size_t)dlen);
+	memcpy(c + 172, &crc, 4);
+	crc = es_model_crc32c(0, c, 252);
+	memcpy(c + 252, &crc, 4);
+}
+
+/* Found by tests/fuzz (fuzz_model_ftbin, fuzz_model_esm): finite values near
+ * FLT_MAX made sentence vectors NaN; an .esm whose hash table indexed none of
+ * its words loaded. */
+START_TEST(test_fuzz_findings)
+{
+	const char *p = tmp("big.txt");
+	write_file(p, "a 1 2e9\n", 8);
+	load_fails(p, ES_FORMAT_TEXT, ES_ECORRUPT, "magnitude");
+	write_file(p, "a 1 -1e9\n", 9);
+	es_model_free(load_ok(p, ES_FORMAT_TEXT));
+	es_model *m;
+	es_model_params mp = {.dim = 2, .maxn = 3, .minn = 2, .bucket = 4};
+	ck_assert_int_eq(es_model_new(&mp, &m, NULL), 0);
+	float big[8] = {1, 3e38f, 0, 0, 0, 0, 0, 0};
+	ck_assert_int_eq(es_model_add_word(m, "w", 1, 0, big, NULL, NULL), ES_EINVAL);
+	ck_assert_int_eq(es_model_set_ngrams(m, big, NULL), ES_EINVAL);
+	es_model_free(m);
+
+	/* fastText .bin: the last n-gram row is just before the output matrix
+	 * (u8 quantised flag, i64 rows, i64 cols, 22 x 5 floats) */
+	size_t n;
+	unsigned char *ft = read_file(data("fasttext-toy.bin"), &n);
+	float huge = 3e38f;
+	memcpy(ft + n - 1 - 16 - 22 * 5 * 4 - 4, &huge, 4);
+	const char *b = tmp("big.bin");
+	write_file(b, ft, n);
+	load_fails(b, ES_FORMAT_FASTTEXT_BIN, ES_ECORRUPT, "n-gram row 99");
+	free(ft);
+
+	/* .esm with right checksums: a huge vector value fails verification */
+	m = load_ok(data("fasttext-toy.bin"), ES_FORMAT_AUTO);
+	const char *good = tmp("good.esm"), *bad = tmp("bad.esm");
+	ck_assert_int_eq(es_model_save_esm(m, good, NULL), 0);
+	es_model_free(m);
+	unsigned char *e = read_file(good, &n);
+	unsigned char *c = malloc(n);
+	uint64_t vecs, slots, cap;
+	memcpy(&vecs, e + 104, 8);
+	memcpy(&slots, e + 88, 8);
+	memcpy(&cap, e + 96, 8);
+	memcpy(c, e, n);
+	memcpy(c + vecs + 4, &huge, 4);
+	esm_fix_crcs(c);
+	write_file(bad, c, n);
+	load_fails(bad, ES_FORMAT_ESM, ES_ECORRUPT, "vectors: value 1");
+	es_model *r = NULL;
+	es_error err = {0};
+	ck_assert_int_eq(es_model_load(bad, ES_FORMAT_ESM, 0, &r, NULL), 0);
+	ck_assert_int_eq(es_model_verify(r, &err), ES_ECORRUPT);
+	ck_assert_ptr_nonnull(strstr(err.msg, "magnitude"));
+	es_model_free(r);
+	/* ... and a hash table that indexes nothing does not load at all */
+	memcpy(c, e, n);
+	memset(c + slots, 0, (size_t)cap * 4);
+	esm_fix_crcs(c);
+	write_file(bad, c, n);
+	ck_assert_int_ne(es_model_load(bad, ES_FORMAT_ESM, 0, &r, &err), 0);
+	ck_assert_ptr_nonnull(strstr(err.msg, "hash table"));
+	free(c);
+	free(e);
+}
+END_TEST
+
 START_TEST(test_save_errors)
 {
 	es_model *m = load_ok(data("fasttext-toy.vec"), ES_FORMAT_AUTO);
@@ -462,6 +541,7 @@ Suite *model_io_suite(void)
 	tcase_add_test(tc, test_hostile_binary);
 	tcase_add_test(tc, test_hostile_esm);
 	tcase_add_test(tc, test_save_errors);
+	tcase_add_test(tc, test_fuzz_findings);
 	suite_add_tcase(s, tc);
 	return s;
 }
