@@ -694,6 +694,55 @@ out:
 }
 
 static void *bg_main(void *arg);
+static int snapshot_one(es_store *s, es_collection *c, uint64_t rot,
+			uint64_t min_lsn, es_error *err);
+
+/* After replay the log may end before `claimed`, the highest lsn a
+ * snapshot, the manifest or a collection's creation says exists: its tail
+ * was lost (a power cut under --fsync batch/never, or --recover cut it).
+ * New records must not reuse those lsns (the next start would take them for
+ * records the snapshots already hold and skip them), and the log's lsns
+ * must stay gapless, so: snapshot every collection at `claimed` (memory
+ * holds everything that survived), write the manifest, delete every
+ * segment, and start an empty one based at `claimed`.  A crash at any point
+ * leaves a directory that opens: before the manifest, the old state; after
+ * it, segments are all covered, and with none left the open creates the
+ * segment at the manifest's lsn. */
+static int rebase_log(es_store *s, uint64_t claimed, es_error *err)
+{
+	es_collection **cols = NULL;
+	size_t n = 0;
+	int rc = es_registry_list(s->reg, &cols, &n, err);
+	for (size_t i = 0; i < n; i++) {
+		if (!rc)
+			rc = snapshot_one(s, cols[i], claimed, claimed, err);
+		es_collection_release(cols[i]);
+	}
+	free(cols);
+	if (!rc)
+		rc = manifest_write(s, err);
+	if (rc)
+		return rc;
+	wal_close(s->w);
+	s->w = NULL;
+	char path[4096];
+	for (size_t k = 0; k < s->nsegs; k++) {
+		seg_path(s, s->segs[k], path, sizeof path);
+		if (unlink(path) != 0 && errno != ENOENT)
+			return es_err(err, ES_EIO, "%s: %s", path, strerror(errno));
+	}
+	s->nsegs = 0;
+	if ((rc = segs_push(s, claimed)))
+		return es_err(err, rc, "out of memory");
+	seg_path(s, claimed, path, sizeof path);
+	wal_options wo;
+	wal_options_default(&wo);
+	wo.policy = s->o.policy;
+	wo.batch_interval_ms = s->o.batch_interval_ms;
+	wo.base_lsn = claimed;
+	wo.hooks = s->o.hooks;
+	return wal_open(path, &wo, NULL, NULL, NULL, &s->w, err);
+}
 
 static int replay_segments(es_store *s, uint64_t start_lsn, es_error *err)
 {
@@ -828,6 +877,8 @@ int es_store_open(const char *dir, const es_store_options *opts, es_registry *re
 		rc = scan_dirs(s, err);
 	if (!rc)
 		rc = replay_segments(s, start, err);
+	if (!rc && wal_last_lsn(s->w) < start)
+		rc = rebase_log(s, start, err);
 	if (rc)
 		goto fail;
 	es_mutation_observer obs = {s, obs_create, obs_drop, obs_upsert, obs_delete};
@@ -862,8 +913,10 @@ static void note_lsn(void *ctx)
 
 /* Snapshot one collection.  rot: the lsn the log was switched at.  A
  * collection with a snapshot and no record since is not rewritten: its
- * snapshot still describes it at lsn rot, so only its lsn moves. */
-static int snapshot_one(es_store *s, es_collection *c, uint64_t rot, es_error *err)
+ * snapshot still describes it at lsn rot, so only its lsn moves.  min_lsn:
+ * the lsn written is at least this (rebase_log; 0 otherwise). */
+static int snapshot_one(es_store *s, es_collection *c, uint64_t rot,
+			uint64_t min_lsn, es_error *err)
 {
 	const char *name = es_collection_name(c);
 	pthread_mutex_lock(&s->meta_mu);
@@ -913,6 +966,8 @@ static int snapshot_one(es_store *s, es_collection *c, uint64_t rot, es_error *e
 		}
 		return rc;
 	}
+	if (note.lsn < min_lsn)
+		note.lsn = min_lsn;
 	snapshot_writer_set_lsn(w, note.lsn);
 	rc = snapshot_writer_commit(w, err);
 	if (rc)
@@ -1027,7 +1082,7 @@ int es_store_checkpoint(es_store *s, const char *name, es_error *err)
 	uint64_t rot = s->segs[s->nsegs - 1];
 	pthread_rwlock_unlock(&s->wal_lk);
 	for (size_t i = 0; i < n && !rc; i++)
-		rc = snapshot_one(s, cols[i], rot, err);
+		rc = snapshot_one(s, cols[i], rot, 0, err);
 	if (!rc)
 		rc = manifest_write(s, err);
 	if (!rc)
