@@ -883,19 +883,24 @@ static int load_esm(const mapped *mf, unsigned flags, es_model **out,
 		if (nm > metalen / 8)
 			goto badmeta;
 		for (uint32_t i = 0; i < nm; i++) {
-			char *kv[2] = {NULL, NULL};
+			/* the key and the value are both read before either is
+			 * copied, so a value cut short leaks no key (found by
+			 * tests/fuzz, fuzz_model_esm) */
+			const unsigned char *str[2];
+			uint32_t sl[2];
 			for (int k = 0; k < 2; k++) {
 				if (cur_take(&c, 4, &at))
 					goto badmeta;
-				uint32_t sl = rd32(at);
-				if (cur_take(&c, sl, &at) || memchr(at, 0, sl))
+				sl[k] = rd32(at);
+				if (cur_take(&c, sl[k], &str[k]) || memchr(str[k], 0, sl[k]))
 					goto badmeta;
-				kv[k] = strndup((const char *)at, sl);
 			}
-			rc = kv[0] && kv[1] ? es_model_set_meta(m, kv[0], kv[1], err)
-					    : es_err(err, ES_ENOMEM, "out of memory");
-			free(kv[0]);
-			free(kv[1]);
+			char *key = strndup((const char *)str[0], sl[0]);
+			char *val = strndup((const char *)str[1], sl[1]);
+			rc = key && val ? es_model_set_meta(m, key, val, err)
+					: es_err(err, ES_ENOMEM, "out of memory");
+			free(key);
+			free(val);
 			if (rc)
 				goto fail;
 		}

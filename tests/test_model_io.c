@@ -501,6 +501,18 @@ START_TEST(test_fuzz_findings)
 	write_file(bad, c, n);
 	ck_assert_int_ne(es_model_load(bad, ES_FORMAT_ESM, 0, &r, &err), 0);
 	ck_assert_ptr_nonnull(strstr(err.msg, "hash table"));
+	/* a metadata value cut short (it leaked the key's copy) */
+	uint64_t meta;
+	memcpy(&meta, e + 128, 8);
+	uint32_t nm, klen, vlen = 0xfffffff0u;
+	memcpy(&nm, e + meta, 4);
+	memcpy(&klen, e + meta + 4, 4);
+	ck_assert_uint_ge(nm, 1);
+	memcpy(c, e, n);
+	memcpy(c + meta + 8 + klen, &vlen, 4);
+	esm_fix_crcs(c);
+	write_file(bad, c, n);
+	load_fails(bad, ES_FORMAT_ESM, ES_ECORRUPT, "bad metadata");
 	free(c);
 	free(e);
 }
