@@ -13,6 +13,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "blas.h"
 #include "crc32c.h"
 #include "hnsw.h"
 #include "le.h"
@@ -20,6 +21,13 @@
 #ifndef FUZZ_SOURCE_ROOT
 #define FUZZ_SOURCE_ROOT "."
 #endif
+
+/* As the server does (cmd_serve): OpenBLAS runs one thread per call, so its
+ * idle pool does not spin against the target on every input. */
+__attribute__((constructor)) static void fz_blas_policy(void)
+{
+	es_blas_init();
+}
 
 void fz_fail(const char *fmt, ...)
 {
