@@ -830,7 +830,7 @@ static int load_esm(const mapped *mf, unsigned flags, es_model **out,
 			      "vector data checksum mismatch (file damaged)");
 	if (flags & ES_LOAD_VERIFY) {
 		rc = check_values((const float *)(p + vecs), n * dim, "vectors", err);
-		if (!rc)
+		if (!rc && bucket) /* ngr is only checked when there are rows */
 			rc = check_values((const float *)(p + ngr), bucket * dim, "n-gram rows", err);
 		if (rc)
 			return rc;
