@@ -393,6 +393,10 @@ int es_collection_upsert(es_collection *c, const es_point_in *pts, size_t n,
 			return es_err(err, ES_EINVAL,
 				      "points[%zu]: an all-zero vector has no direction under the cosine metric",
 				      i);
+		if (norm > ES_VECTOR_MAX_NORM2)
+			return es_err(err, ES_EINVAL,
+				      "points[%zu]: vector too large: squared norm %g is over %g", i,
+				      norm, ES_VECTOR_MAX_NORM2);
 	}
 	if (n == 0)
 		return 0;

@@ -743,10 +743,16 @@ static void search_level(const hnsw *h, scratch *s, const query *q,
 static int prepare_query(const hnsw *h, scratch *s, const float *v,
 			 query *q, es_error *err)
 {
-	for (uint32_t i = 0; i < h->dim; i++)
+	double n2 = 0;
+	for (uint32_t i = 0; i < h->dim; i++) {
 		if (!isfinite(v[i]))
 			return es_err(err, ES_EINVAL,
 				      "vector element %u is not a finite number", i);
+		n2 += (double)v[i] * v[i];
+	}
+	if (!(n2 <= ES_VECTOR_MAX_NORM2))
+		return es_err(err, ES_EINVAL, "query vector too large: squared norm %g is over %g",
+			      n2, ES_VECTOR_MAX_NORM2);
 	memcpy(s->qf, v, (size_t)h->dim * 4);
 	if (h->p.metric == ES_METRIC_COSINE) {
 		if (simd_normalize(s->qf, h->dim) == 0.0f)
@@ -1333,8 +1339,9 @@ static int check_vector(const hnsw *h, const float *v, es_error *err)
 	if (h->p.metric == ES_METRIC_COSINE && n2 == 0)
 		return es_err(err, ES_EINVAL,
 			      "zero vector has no direction under cosine");
-	if (!isfinite(n2))
-		return es_err(err, ES_EINVAL, "vector norm overflows float");
+	if (!(n2 <= ES_VECTOR_MAX_NORM2)) /* the float norm would overflow */
+		return es_err(err, ES_EINVAL, "vector too large: squared norm %g is over %g",
+			      n2, ES_VECTOR_MAX_NORM2);
 	return 0;
 }
 

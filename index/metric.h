@@ -10,8 +10,18 @@
 #ifndef ES_METRIC_H
 #define ES_METRIC_H
 
+#include <float.h>
 #include <stdint.h>
 #include <string.h>
+
+/* Largest squared L2 norm of a stored or query vector: a quarter of
+ * FLT_MAX, so that dot products (|a.b| <= |a||b|) and squared L2 distances
+ * (|a-b|^2 <= 2|a|^2 + 2|b|^2) between any two vectors stay finite in float,
+ * and so do the norms the int8 codes keep.  Components up to about 1e18
+ * pass; real embeddings are many orders below.  Found by tests/fuzz
+ * (fuzz_wal, fuzz_snapshot): a vector of 3e38s was accepted, its float norm
+ * was inf, and the snapshot holding it could not be read back. */
+#define ES_VECTOR_MAX_NORM2 ((double)FLT_MAX / 4)
 
 typedef enum es_metric {
 	ES_METRIC_COSINE = 0,

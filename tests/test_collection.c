@@ -144,6 +144,54 @@ START_TEST(test_upsert_all_or_nothing)
 }
 END_TEST
 
+/* Found by tests/fuzz (fuzz_wal, fuzz_snapshot): a vector of 3e38s entered
+ * an int8 L2 collection, its float norm was inf, and the snapshot holding it
+ * could not be read back, so the server would not start again. */
+START_TEST(test_huge_vectors_refused)
+{
+	es_error err;
+	es_collection *c;
+	es_collection_params p = params(3, ES_METRIC_L2);
+	p.quantize_int8 = 1;
+	ck_assert_int_eq(es_collection_new("h", &p, NULL, &c, &err), 0);
+	float huge[3] = {3e38f, 3e38f, 3e38f};
+	float big[3] = {9e18f, 0, 0}; /* squared norm 8.1e37 < FLT_MAX / 4 */
+	es_point_in in[1] = {{num_id(1), huge, NULL, 0}};
+	ck_assert_int_eq(es_collection_upsert(c, in, 1, &err), ES_EINVAL);
+	ck_assert_ptr_nonnull(strstr(err.msg, "too large"));
+	ck_assert_uint_eq(es_collection_count(c), 0);
+	in[0].vector = big;
+	ck_assert_int_eq(es_collection_upsert(c, in, 1, &err), 0);
+	es_search_req req;
+	memset(&req, 0, sizeof req);
+	req.query = huge;
+	req.k = 1;
+	es_point_out *hits;
+	size_t nh;
+	ck_assert_int_eq(es_collection_search(c, &req, &hits, &nh, &err), ES_EINVAL);
+	float minus[3] = {-9e18f, 0, 0};
+	req.query = minus; /* the largest distance there is stays finite */
+	ck_assert_int_eq(es_collection_search(c, &req, &hits, &nh, &err), 0);
+	ck_assert_uint_eq(nh, 1);
+	ck_assert(isfinite(hits[0].score));
+	es_hits_free(hits, nh);
+	/* what was accepted saves and loads back */
+	char *buf = NULL;
+	size_t len = 0;
+	FILE *f = open_memstream(&buf, &len);
+	ck_assert_int_eq(es_collection_save(c, f, NULL, NULL, &err), 0);
+	fclose(f);
+	f = fmemopen(buf, len, "rb");
+	es_collection *back;
+	ck_assert_msg(es_collection_load(f, "h", NULL, &back, &err) == 0, "%s", err.msg);
+	fclose(f);
+	ck_assert_uint_eq(es_collection_count(back), 1);
+	es_collection_release(back);
+	free(buf);
+	es_collection_release(c);
+}
+END_TEST
+
 static int only_even(void *ctx, const es_point_view *p)
 {
 	(void)ctx;
@@ -405,6 +453,7 @@ Suite *collection_suite(void)
 	tcase_add_test(tc, test_id_rules);
 	tcase_add_test(tc, test_upsert_get_delete);
 	tcase_add_test(tc, test_upsert_all_or_nothing);
+	tcase_add_test(tc, test_huge_vectors_refused);
 	tcase_add_test(tc, test_search);
 	tcase_add_test(tc, test_registry);
 	tcase_add_test(tc, test_many_and_hash_churn);
