@@ -1191,10 +1191,15 @@ int es_collection_load(FILE *f, const char *name, const es_payload_hooks *hooks,
 		goto fail;
 	}
 	const hnsw_params *hp = hnsw_get_params(h);
-	if (hp->dim != p.dim || hp->metric != p.metric || hnsw_count(h) != c->live) {
-		hnsw_free(h);
+	if (hp->dim != p.dim || hp->metric != p.metric ||
+	    hp->quantize_int8 != p.quantize_int8 || hnsw_count(h) != c->live) {
+		/* the message reads the index, so it is freed only after (found by
+		 * tests/fuzz, fuzz_snapshot: a use after free) */
 		rc = es_err(err, ES_ECORRUPT, "collection '%s': index does not match its points "
-			    "(dim %u/%u, %zu/%zu points)", name, hp->dim, p.dim, hnsw_count(h), c->live);
+			    "(dim %u/%u, metric %d/%d, int8 %d/%d, %zu/%zu points)", name, hp->dim,
+			    p.dim, (int)hp->metric, (int)p.metric, hp->quantize_int8,
+			    p.quantize_int8, hnsw_count(h), c->live);
+		hnsw_free(h);
 		goto fail;
 	}
 	for (size_t i = 0; i < c->npts; i++)

@@ -192,6 +192,43 @@ START_TEST(test_huge_vectors_refused)
 }
 END_TEST
 
+/* Found by tests/fuzz (fuzz_snapshot): a snapshot whose index disagrees
+ * with its header was reported with fields read from the freed index. */
+START_TEST(test_load_index_mismatch)
+{
+	es_error err;
+	es_collection *c;
+	es_collection_params p = params(3, ES_METRIC_DOT);
+	ck_assert_int_eq(es_collection_new("m", &p, NULL, &c, &err), 0);
+	float v[3] = {1, 2, 3};
+	es_point_in in[1] = {{num_id(4), v, NULL, 0}};
+	ck_assert_int_eq(es_collection_upsert(c, in, 1, &err), 0);
+	char *buf = NULL;
+	size_t len = 0;
+	FILE *f = open_memstream(&buf, &len);
+	ck_assert_int_eq(es_collection_save(c, f, NULL, NULL, &err), 0);
+	fclose(f);
+	es_collection_release(c);
+	/* the header (after "ESCOLL01" and the version) says dim 5, int8 1 */
+	const unsigned char dim5[4] = {5, 0, 0, 0}, one[4] = {1, 0, 0, 0};
+	for (int k = 0; k < 2; k++) {
+		char *b = malloc(len);
+		memcpy(b, buf, len);
+		if (k == 0)
+			memcpy(b + 12, dim5, 4);
+		else
+			memcpy(b + 28, one, 4);
+		f = fmemopen(b, len, "rb");
+		es_collection *back = NULL;
+		ck_assert_int_eq(es_collection_load(f, "m", NULL, &back, &err), ES_ECORRUPT);
+		ck_assert_ptr_nonnull(strstr(err.msg, k == 0 ? "dim 3/5" : "int8 0/1"));
+		fclose(f);
+		free(b);
+	}
+	free(buf);
+}
+END_TEST
+
 static int only_even(void *ctx, const es_point_view *p)
 {
 	(void)ctx;
@@ -454,6 +491,7 @@ Suite *collection_suite(void)
 	tcase_add_test(tc, test_upsert_get_delete);
 	tcase_add_test(tc, test_upsert_all_or_nothing);
 	tcase_add_test(tc, test_huge_vectors_refused);
+	tcase_add_test(tc, test_load_index_mismatch);
 	tcase_add_test(tc, test_search);
 	tcase_add_test(tc, test_registry);
 	tcase_add_test(tc, test_many_and_hash_churn);
