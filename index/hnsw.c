@@ -331,14 +331,16 @@ static void encode_vec(const hnsw *h, const float *v, char *dst)
 		n2 += v[i] * v[i];
 	}
 	float scale = mx > 0 ? mx / 127.0f : 0.0f;
-	float inv = mx > 0 ? 127.0f / mx : 0.0f;
+	/* in double: for a denormal mx, 127/mx is inf in float and 0 * inf a
+	 * NaN code (found by tests/fuzz, fuzz_snapshot: UBSan float cast) */
+	double inv = mx > 0 ? 127.0 / mx : 0.0;
 	int8_t *c = (int8_t *)(dst + 8);
 	for (uint32_t i = 0; i < h->dim; i++) {
-		float x = nearbyintf(v[i] * inv);
-		if (x > 127.0f)
-			x = 127.0f;
-		if (x < -127.0f)
-			x = -127.0f;
+		double x = nearbyint((double)v[i] * inv);
+		if (x > 127.0)
+			x = 127.0;
+		if (x < -127.0)
+			x = -127.0;
 		c[i] = (int8_t)x;
 	}
 	memcpy(dst, &scale, 4);

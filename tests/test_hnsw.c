@@ -777,6 +777,33 @@ START_TEST(test_concurrent_stress)
 }
 END_TEST
 
+/* Found by tests/fuzz (fuzz_snapshot, UBSan): under int8, a vector whose
+ * largest component is denormal made 127/max inf in float, and the zero
+ * components' codes NaN cast to int8. */
+START_TEST(test_int8_tiny_vector)
+{
+	hnsw_params p;
+	hnsw_params_default(&p, 4);
+	p.metric = ES_METRIC_L2;
+	p.quantize_int8 = 1;
+	hnsw *h;
+	es_error err;
+	ck_assert_int_eq(hnsw_new(&p, &h, &err), 0);
+	float tiny[4] = {1e-40f, 0, -5e-41f, 0}, back[4];
+	ck_assert_int_eq(hnsw_add(h, 1, tiny, &err), 0);
+	ck_assert_int_eq(hnsw_get_vector(h, 1, back), 0);
+	ck_assert(back[1] == 0 && back[3] == 0);
+	ck_assert(back[0] > 0 && back[2] < 0);
+	ck_assert(fabsf(back[0] - tiny[0]) <= 1e-42f);
+	es_hit hit;
+	size_t nh;
+	ck_assert_int_eq(hnsw_search(h, tiny, 1, 8, NULL, NULL, &hit, &nh, &err), 0);
+	ck_assert_uint_eq(nh, 1);
+	ck_assert(isfinite(hit.score));
+	hnsw_free(h);
+}
+END_TEST
+
 Suite *hnsw_suite(void)
 {
 	Suite *s = suite_create("hnsw");
@@ -790,6 +817,7 @@ Suite *hnsw_suite(void)
 	tcase_add_test(tc, test_filter);
 	tcase_add_test(tc, test_batch_and_determinism);
 	tcase_add_test(tc, test_hostile_files);
+	tcase_add_test(tc, test_int8_tiny_vector);
 	suite_add_tcase(s, tc);
 	/* own case so a ThreadSanitizer run can pick it alone:
 	 * CK_RUN_CASE=stress build-tsan/tests/test_hnsw */
