@@ -2,21 +2,20 @@
  * bert.c — BERT forward pass and sentence-transformers pooling (bert.h).
  *
  * Weights are converted to float32 at load (F16/BF16 files are widened once)
- * and stored transposed, [in x out] row-major, so Y = X W^T is
- * cblas_sgemm(RowMajor, NoTrans, NoTrans) — OpenBLAS packs that layout with
- * sequential reads, 10-20% faster than the [out x in] (NoTrans, Trans) form
- * and clearly faster for the few-row products of a single short query.  Q/K/V
- * of each layer are one [H x 3H] matrix so a layer's projections are a
- * single sgemm.
+ * and packed for core/gemm as [in x out] products, so Y = X W^T streams each
+ * weight panel once per block of rows, with bias, GELU or the residual
+ * applied in the product's epilogue.  Q/K/V of each layer are one [H x 3H]
+ * product.  Attention packs K^T / sqrt(d) and V of one (text, head) into
+ * the worker's scratch and uses the same kernels.
  *
- * Scratch (per call): x [T x H], qkv [T x 3H], ctx [T x H], ffn [T x I] and a
- * [L x L] score matrix per worker, for a group of T packed tokens.  Texts
- * are processed in groups of at most GROUP_TOKENS tokens so scratch stays
- * bounded for any batch size.
+ * Scratch: qkv [T x 3H], ctx [T x H], tmp [T x H], ffn [T x I] and, per
+ * worker, an [L x L] score matrix with packed K^T and V, for a group of T
+ * packed tokens, in one arena kept for later calls (SCRATCH_KEEP at most).
+ * Texts are processed in groups of at most GROUP_TOKENS tokens so scratch
+ * stays bounded for any batch size.
  */
 #include "bert.h"
 
-#include <cblas.h>
 #include <jansson.h>
 #include <math.h>
 #include <pthread.h>
