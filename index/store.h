@@ -8,7 +8,7 @@
  *   DIR/MANIFEST             snapshot-format file listing every collection:
  *                            name, parameters, creation lsn, snapshot lsn
  *   DIR/wal/<base>.log       log segments; one log for all collections, so
- *                            writers of different collections share fsyncs
+ *                            writers of all collections share fsyncs
  *   DIR/snap/<name>@<create lsn>.snap   one snapshot per collection
  *
  * Write path (the registry's mutation observer): the change is validated by
