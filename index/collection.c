@@ -915,6 +915,14 @@ size_t es_collection_memory_bytes(es_collection *c)
 	return b;
 }
 
+size_t es_collection_store_bytes(es_collection *c)
+{
+	pthread_rwlock_rdlock(&c->lk);
+	size_t b = hnsw_store_bytes(c->h);
+	pthread_rwlock_unlock(&c->lk);
+	return b;
+}
+
 int es_collection_foreach(es_collection *c,
 			  int (*fn)(void *ctx, const es_point_view *p),
 			  void *ctx)

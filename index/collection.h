@@ -197,6 +197,9 @@ int es_collection_search(es_collection *c, const es_search_req *req,
 
 size_t es_collection_count(es_collection *c);
 size_t es_collection_memory_bytes(es_collection *c);
+/* Bytes of the int8 index's file-backed float originals (page cache, not
+ * in es_collection_memory_bytes); 0 for a float32 collection. */
+size_t es_collection_store_bytes(es_collection *c);
 
 /* Visit every live point, shared lock held for the whole walk (the vector in
  * the view is as stored).  Stops early and returns fn's value if it returns
