@@ -714,8 +714,13 @@ Suite *collection_suite(void)
 	tcase_add_test(tc, test_search);
 	tcase_add_test(tc, test_registry);
 	tcase_add_test(tc, test_many_and_hash_churn);
-	tcase_add_test(tc, test_commit_queue);
-	tcase_add_test(tc, test_commit_queue_threads);
 	suite_add_tcase(s, tc);
+
+	/* writers under threads; CI also runs this case under ThreadSanitizer */
+	TCase *cc = tcase_create("concurrency");
+	tcase_set_timeout(cc, 120);
+	tcase_add_test(cc, test_commit_queue);
+	tcase_add_test(cc, test_commit_queue_threads);
+	suite_add_tcase(s, cc);
 	return s;
 }

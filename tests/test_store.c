@@ -753,7 +753,13 @@ Suite *store_suite(void)
 	tcase_add_test(tc, test_auto_checkpoint);
 	tcase_add_test(tc, test_bulk_insert_then_snapshot);
 	tcase_add_test(tc, test_idle_collection_not_rewritten);
-	tcase_add_test(tc, test_group_commit_one_collection);
 	suite_add_tcase(s, tc);
+
+	/* writers under threads; CI also runs this case under ThreadSanitizer */
+	TCase *cc = tcase_create("concurrency");
+	tcase_add_checked_fixture(cc, setup, teardown);
+	tcase_set_timeout(cc, 120);
+	tcase_add_test(cc, test_group_commit_one_collection);
+	suite_add_tcase(s, cc);
 	return s;
 }

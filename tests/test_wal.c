@@ -784,8 +784,6 @@ Suite *wal_suite(void)
 	tcase_add_test(tc, test_roundtrip_payloads);
 	tcase_add_test(tc, test_torn_tail_every_cut);
 	tcase_add_test(tc, test_flipped_bytes);
-	tcase_add_test(tc, test_group_commit_threads);
-	tcase_add_test(tc, test_group_commit_sync_failure);
 	tcase_add_test(tc, test_batch_and_never_policies);
 	tcase_add_test(tc, test_enospc_partial_write);
 	tcase_add_test(tc, test_fsync_eio_fails_until_reset);
@@ -793,5 +791,13 @@ Suite *wal_suite(void)
 	tcase_add_test(tc, test_freeze_reset_base);
 	tcase_add_test(tc, test_hostile_files);
 	suite_add_tcase(s, tc);
+
+	/* writers under threads; CI also runs this case under ThreadSanitizer */
+	TCase *cc = tcase_create("concurrency");
+	tcase_add_checked_fixture(cc, setup, teardown);
+	tcase_set_timeout(cc, 120);
+	tcase_add_test(cc, test_group_commit_threads);
+	tcase_add_test(cc, test_group_commit_sync_failure);
+	suite_add_tcase(s, cc);
 	return s;
 }
