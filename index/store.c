@@ -963,6 +963,16 @@ static int rotate(es_store *s, es_error *err)
 {
 	int rc = 0;
 	pthread_rwlock_wrlock(&s->wal_lk);
+	/* No writer is between its write and its sync now.  The new segment
+	 * starts at the old one's last lsn, so the old one must be whole on
+	 * disk (it may not be under --fsync batch/never) and must not have
+	 * failed (see "Fsync failure" above): else a crash could leave a gap. */
+	if (wal_failed(s->w) || wal_sync(s->w, NULL) != 0) {
+		rc = es_err(err, ES_EIO, "snapshots are refused: an fdatasync of the "
+			    "write-ahead log failed, so the log past its last good sync is "
+			    "unknown; restart the server to recover from the log (reads go on)");
+		goto out;
+	}
 	uint64_t last = wal_last_lsn(s->w);
 	uint64_t cur = s->segs[s->nsegs - 1];
 	if (last == cur)
@@ -1029,13 +1039,6 @@ int es_store_checkpoint(es_store *s, const char *name, es_error *err)
 	es_collection **cols = NULL;
 	size_t n = 0;
 	pthread_mutex_lock(&s->ck_mu);
-	if (wal_failed(s->w)) {
-		/* see "Fsync failure" above; s->w only changes under ck_mu */
-		rc = es_err(err, ES_EIO, "snapshots are refused: an fdatasync of the "
-			    "write-ahead log failed, so the log past its last good sync is "
-			    "unknown; restart the server to recover from the log (reads go on)");
-		goto out;
-	}
 	if (name) {
 		es_collection *c;
 		rc = es_registry_get(s->reg, name, &c, err);

@@ -31,7 +31,8 @@
  * (torn tail dropped; corruption stops the start with file and offset, or is
  * truncated with recover); a damaged snapshot or manifest stops the start.
  *
- * Checkpoint (es_store_checkpoint): switch the log to a new segment, write
+ * Checkpoint (es_store_checkpoint): sync the current log segment (so no
+ * crash can leave a gap before the next one) and switch to a new one, write
  * the snapshots (temp file, fsync, rename, directory fsync), write the
  * manifest, then delete the segments every collection's snapshot covers.
  * Runs on request, on es_store_close, and from a background thread when the
