@@ -125,7 +125,15 @@ def count(srv, name):
 def test_admin(s):
     st, js, _ = s.req("GET", "/healthz", key=None)
     check(st == 200 and js["status"] == "ok", "healthz open without key")
-    st, js, _ = s.req("GET", "/readyz", key=None)
+    # alive comes before ready (the model loads and the data recovers after
+    # the socket opens): ready must follow within a bound, not at once
+    deadline = time.time() + 30
+    while True:
+        st, js, _ = s.req("GET", "/readyz", key=None)
+        if st == 200 or time.time() > deadline:
+            break
+        check(st == 503, "readyz is 503 until ready")
+        time.sleep(0.05)
     check(st == 200, "readyz")
     st, js, _ = s.req("GET", "/v1/info")
     check(st == 200, "info")
