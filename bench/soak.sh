@@ -20,7 +20,8 @@
 #     for its status and counted apart;
 #   * a sampler of the server's resident memory (VmRSS) every RSS_EVERY
 #     seconds (default 5).
-# WRK_CONNS (default 8) connections per wrk, WRK_THREADS (default 1).
+# WRK_CONNS (default 8) connections per wrk, WRK_THREADS (default 1);
+# SOAK_THREADS sets the server's --threads (default: its own default).
 #
 # Pass means all of:
 #   * wrk: no non-2xx responses and no socket errors (timeouts included);
@@ -75,7 +76,8 @@ trap 'exit 130' INT TERM
 port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
 url=http://127.0.0.1:$port
 "$bin" serve --model "$model" --host 127.0.0.1 --port "$port" --data-dir "$tmp/data" \
-	--fsync "$fsync" --snapshot-bytes 33554432 --quiet 2>"$out/server.log" &
+	--fsync "$fsync" --snapshot-bytes 33554432 ${SOAK_THREADS:+--threads "$SOAK_THREADS"} \
+	--quiet 2>"$out/server.log" &
 pid=$!
 i=0
 until curl -sf "$url/readyz" >/dev/null; do
