@@ -1,10 +1,15 @@
 /*
  * collection.c — named collections over the HNSW index; see collection.h.
  *
- * Layout: every point ever inserted gets a dense internal label (its slot in
- * `pts`), which is also its HNSW label.  Labels are never reused: a deleted
- * slot stays as a tombstone (its id, payload and parsed payload are freed),
- * so a label in a concurrent search result can never name a different point.
+ * Layout: every point gets a dense internal label (its slot in `pts`), which
+ * is also its HNSW label.  A deleted slot's id, payload and parsed payload
+ * are freed and its label goes on a free list that later inserts take
+ * first, so memory follows the live set, not every insert ever made (a
+ * server that deletes and re-inserts would otherwise grow without end).
+ * Reuse cannot make a label name a different point under a reader: labels
+ * never leave the collection lock (a search walks the index and resolves
+ * its hits to points under one read lock; labels change only under the
+ * write lock).
  * External ids map to labels through an open-addressing hash table (linear
  * probing, backward-shift deletion) that stores label + 1 (0 = empty).
  *
@@ -81,6 +86,7 @@ struct es_collection {
 	atomic_int refs;
 	pt *pts;
 	size_t npts, cap;
+	uint64_t free_head;     /* dead labels to reuse: label + 1, 0 = none */
 	uint64_t *tab;          /* label + 1, 0 = empty */
 	size_t tcap;            /* power of two */
 	size_t live;
@@ -361,6 +367,16 @@ static void pt_clear(es_collection *c, pt *q)
 	q->live = 0;
 }
 
+/* Labels of deleted points are reused by later inserts, so memory follows
+ * the live set rather than the number of inserts ever made (a server that
+ * deletes and re-inserts would otherwise grow without end).  The free list
+ * is threaded through the dead entries' num field; pt_clear first. */
+static void label_free(es_collection *c, uint64_t label)
+{
+	c->pts[label].num = c->free_head;
+	c->free_head = label + 1;
+}
+
 static void collection_free(es_collection *c)
 {
 	for (size_t i = 0; i < c->npts; i++)
@@ -484,6 +500,7 @@ static void turn_end(es_collection *c, commit_node *node)
 typedef struct undo {
 	uint64_t label;
 	int was_new;
+	int reused;            /* new point on a label from the free list */
 	float *old_vec;        /* updates: the vector before */
 	char *old_payload;
 	size_t old_plen;
@@ -586,7 +603,8 @@ int es_collection_upsert(es_collection *c, const es_point_in *pts, size_t n,
 		undo *u = &log[done];
 		if (lab < 0) {
 			u->was_new = 1;
-			u->label = c->npts;
+			u->reused = c->free_head != 0;
+			u->label = u->reused ? c->free_head - 1 : c->npts;
 		} else {
 			u->label = (uint64_t)lab;
 			u->old_vec = oldv + done * dim;
@@ -597,7 +615,11 @@ int es_collection_upsert(es_collection *c, const es_point_in *pts, size_t n,
 		if (rc)
 			break;
 		if (u->was_new) {
-			c->pts[c->npts++] = *q;
+			if (u->reused)
+				c->free_head = c->pts[u->label].num;
+			else
+				c->npts++;
+			c->pts[u->label] = *q;
 			tab_put(c->tab, c->tcap, q->hash, u->label);
 			c->live++;
 			c->payload_bytes += q->plen;
@@ -626,10 +648,15 @@ int es_collection_upsert(es_collection *c, const es_point_in *pts, size_t n,
 				hnsw_delete(c->h, u->label);
 				tab_remove(c, u->label);
 				c->live--;
-				c->npts--;
 				fresh[done] = *cur; /* freed below */
 				c->payload_bytes -= cur->plen;
 				memset(cur, 0, sizeof *cur);
+				/* in reverse order: appended labels first, then
+				 * reused ones go back on the list as they were */
+				if (u->reused)
+					label_free(c, u->label);
+				else
+					c->npts--;
 			} else {
 				if (u->old_vec)
 					hnsw_add(c->h, u->label, u->old_vec, NULL);
@@ -704,6 +731,7 @@ int es_collection_delete(es_collection *c, const es_point_id *ids, size_t n,
 		hnsw_delete(c->h, (uint64_t)lab);
 		tab_remove(c, (uint64_t)lab);
 		pt_clear(c, &c->pts[lab]);
+		label_free(c, (uint64_t)lab);
 		c->live--;
 		count++;
 	}
@@ -1340,6 +1368,9 @@ int es_collection_load(FILE *f, const char *name, const es_payload_hooks *hooks,
 	}
 	hnsw_free(c->h);
 	c->h = h;
+	for (size_t i = c->npts; i-- > 0;) /* lowest dead label first */
+		if (!c->pts[i].live)
+			label_free(c, i);
 	*out = c;
 	return 0;
 fail:

@@ -404,6 +404,120 @@ START_TEST(test_many_and_hash_churn)
 }
 END_TEST
 
+/* Delete + re-insert, the churn of a long-running server: memory must follow
+ * the live set, also after a snapshot round trip, and every point must stay
+ * right (id, payload, vector). */
+enum { CHURN_N = 500 };
+
+static void churn_vec(float *v, uint32_t i, uint32_t round)
+{
+	v[0] = (float)i;
+	v[1] = (float)round;
+	v[2] = 1;
+	v[3] = -1;
+}
+
+static void churn_check(es_collection *c, const uint32_t *round, size_t n)
+{
+	es_error err;
+	for (uint32_t i = 0; i < n; i++) {
+		es_point_id id = num_id(i);
+		es_point_out o;
+		ck_assert_int_eq(es_collection_get(c, &id, 1, 1, &o, &err), 0);
+		char want[32];
+		snprintf(want, sizeof want, "{\"r\":%05u}", round[i]);
+		ck_assert_str_eq(o.payload, want);
+		ck_assert_float_eq(o.vector[0], (float)i);
+		ck_assert_float_eq(o.vector[1], (float)round[i]);
+		es_point_out_free(&o);
+	}
+	/* the nearest neighbour of a point's own vector is that point */
+	float q[4];
+	churn_vec(q, 123, round[123]);
+	es_search_req rq;
+	memset(&rq, 0, sizeof rq);
+	rq.query = q;
+	rq.k = 1;
+	es_point_out *hits = NULL;
+	size_t nh = 0;
+	ck_assert_int_eq(es_collection_search(c, &rq, &hits, &nh, &err), 0);
+	ck_assert_uint_eq(nh, 1);
+	ck_assert_uint_eq(hits[0].id.num, 123);
+	es_hits_free(hits, nh);
+}
+
+static void churn_rounds(es_collection *c, uint32_t *round, uint32_t from, uint32_t to)
+{
+	es_error err;
+	for (uint32_t r = from; r < to; r++) {
+		es_point_id del[10];
+		for (uint32_t j = 0; j < 10; j++)
+			del[j] = num_id((r * 37 + j * 53) % CHURN_N);
+		size_t nd;
+		ck_assert_int_eq(es_collection_delete(c, del, 10, &nd, &err), 0);
+		ck_assert_uint_eq(nd, 10);
+		float v[10][4];
+		char pl[10][32];
+		es_point_in in[10];
+		for (uint32_t j = 0; j < 10; j++) {
+			uint32_t i = (uint32_t)del[j].num;
+			round[i] = r + 1;
+			churn_vec(v[j], i, round[i]);
+			snprintf(pl[j], sizeof pl[j], "{\"r\":%05u}", round[i]);
+			in[j] = (es_point_in){num_id(i), v[j], pl[j], strlen(pl[j])};
+		}
+		ck_assert_int_eq(es_collection_upsert(c, in, 10, &err), 0);
+		ck_assert_uint_eq(es_collection_count(c), CHURN_N);
+	}
+}
+
+START_TEST(test_churn_memory_flat)
+{
+	es_error err;
+	es_collection *c;
+	es_collection_params p = params(4, ES_METRIC_L2);
+	ck_assert_int_eq(es_collection_new("churn", &p, NULL, &c, &err), 0);
+	static uint32_t round[CHURN_N];
+	for (uint32_t i = 0; i < CHURN_N; i++) {
+		float v[4];
+		char pl[32];
+		churn_vec(v, i, 0);
+		snprintf(pl, sizeof pl, "{\"r\":%05u}", 0u);
+		es_point_in in = {num_id(i), v, pl, strlen(pl)};
+		ck_assert_int_eq(es_collection_upsert(c, &in, 1, &err), 0);
+	}
+	size_t mem0 = es_collection_memory_bytes(c);
+	churn_rounds(c, round, 0, 300); /* 3,000 re-inserts on 500 points */
+	ck_assert_uint_le(es_collection_memory_bytes(c), mem0 + mem0 / 50);
+	churn_check(c, round, CHURN_N);
+
+	/* a snapshot holding dead labels: the loaded collection reuses them */
+	es_point_id del[20];
+	for (uint32_t j = 0; j < 20; j++)
+		del[j] = num_id(CHURN_N + j);
+	float v[4] = {1, 2, 3, 4};
+	for (uint32_t j = 0; j < 20; j++) {
+		es_point_in in = {del[j], v, NULL, 0};
+		ck_assert_int_eq(es_collection_upsert(c, &in, 1, &err), 0);
+	}
+	ck_assert_int_eq(es_collection_delete(c, del, 20, NULL, &err), 0);
+	FILE *f = tmpfile();
+	ck_assert_ptr_nonnull(f);
+	ck_assert_int_eq(es_collection_save(c, f, NULL, NULL, &err), 0);
+	es_collection_release(c);
+	rewind(f);
+	ck_assert_int_eq(es_collection_load(f, "churn", NULL, &c, &err), 0);
+	fclose(f);
+	ck_assert_uint_eq(es_collection_count(c), CHURN_N);
+	churn_check(c, round, CHURN_N);
+	size_t mem1 = es_collection_memory_bytes(c);
+	churn_rounds(c, round, 300, 600);
+	ck_assert_uint_le(es_collection_memory_bytes(c), mem1 + mem1 / 50);
+	churn_check(c, round, CHURN_N);
+	es_collection_release(c);
+}
+END_TEST
+
 /* --- commit queue ------------------------------------------------------ */
 
 /* An observer that plays the write-ahead log: it places each change with
@@ -714,6 +828,7 @@ Suite *collection_suite(void)
 	tcase_add_test(tc, test_search);
 	tcase_add_test(tc, test_registry);
 	tcase_add_test(tc, test_many_and_hash_churn);
+	tcase_add_test(tc, test_churn_memory_flat);
 	suite_add_tcase(s, tc);
 
 	/* writers under threads; CI also runs this case under ThreadSanitizer */
