@@ -2,21 +2,20 @@
  * bert.c — BERT forward pass and sentence-transformers pooling (bert.h).
  *
  * Weights are converted to float32 at load (F16/BF16 files are widened once)
- * and stored transposed, [in x out] row-major, so Y = X W^T is
- * cblas_sgemm(RowMajor, NoTrans, NoTrans) — OpenBLAS packs that layout with
- * sequential reads, 10-20% faster than the [out x in] (NoTrans, Trans) form
- * and clearly faster for the few-row products of a single short query.  Q/K/V
- * of each layer are one [H x 3H] matrix so a layer's projections are a
- * single sgemm.
+ * and packed for core/gemm as [in x out] products, so Y = X W^T streams each
+ * weight panel once per block of rows, with bias, GELU or the residual
+ * applied in the product's epilogue.  Q/K/V of each layer are one [H x 3H]
+ * product.  Attention packs K^T / sqrt(d) and V of one (text, head) into
+ * the worker's scratch and uses the same kernels.
  *
- * Scratch (per call): x [T x H], qkv [T x 3H], ctx [T x H], ffn [T x I] and a
- * [L x L] score matrix per worker, for a group of T packed tokens.  Texts
- * are processed in groups of at most GROUP_TOKENS tokens so scratch stays
- * bounded for any batch size.
+ * Scratch: qkv [T x 3H], ctx [T x H], tmp [T x H], ffn [T x I] and, per
+ * worker, an [L x L] score matrix with packed K^T and V, for a group of T
+ * packed tokens, in one arena kept for later calls (SCRATCH_KEEP at most).
+ * Texts are processed in groups of at most GROUP_TOKENS tokens so scratch
+ * stays bounded for any batch size.
  */
 #include "bert.h"
 
-#include <cblas.h>
 #include <jansson.h>
 #include <math.h>
 #include <pthread.h>
@@ -26,10 +25,10 @@
 #include <sys/stat.h>
 
 #include "blas.h"
+#include "gemm.h"
 #include "safetensors.h"
 
 #define GROUP_TOKENS 4096
-#define COL_BLOCK 64 /* sgemm column slices are multiples of this */
 
 /* snprintf into a path buffer; an over-long path becomes "" (and then fails
  * to open with a clear message naming the file). */
@@ -42,17 +41,30 @@
 
 
 typedef struct bert_layer {
-	/* weights transposed: [in x out] */
-	float *wqkv, *bqkv; /* [H x 3H], [3H] */
-	float *wo, *bo;     /* [H x H], [H] */
+	/* weights as packed [in x out] products (core/gemm) */
+	es_gemm_b *wqkv; float *bqkv; /* [H x 3H], [3H] */
+	es_gemm_b *wo; float *bo;     /* [H x H], [H] */
 	float *ln1_g, *ln1_b;
-	float *w1, *b1;     /* [H x FF], [FF] */
-	float *w2, *b2;     /* [FF x H], [H] */
+	es_gemm_b *w1; float *b1;     /* [H x FF], [FF] */
+	es_gemm_b *w2; float *b2;     /* [FF x H], [H] */
 	float *ln2_g, *ln2_b;
 } bert_layer;
 
+/* Scratch memory of one forward call, kept for the next: fresh multi-MB
+ * buffers cost a page fault per 4 KiB on first touch (~8% of a batch). */
+typedef struct scratch {
+	struct scratch *next;
+	size_t floats;
+	float *mem; /* 64-byte aligned */
+} scratch;
+
+#define SCRATCH_KEEP 2 /* arenas kept between calls (at most) */
+
 struct es_bert {
 	es_bert_config cfg;
+	pthread_mutex_t scratch_mu;
+	scratch *spare; /* SCRATCH_KEEP at most, under scratch_mu */
+	unsigned nspare;
 	es_wordpiece *wp;
 	float *word, *pos, *type0; /* [V x H], [P x H], [H] */
 	float *ln_g, *ln_b;
@@ -315,19 +327,22 @@ static int load_w(const es_safetensors *st, const char *name, uint64_t d0,
 	return es_safetensors_read_f32(st, name, d1 ? 2 : 1, shape, dst, err);
 }
 
-/* Load a PyTorch Linear weight [out x in] into dst as its transpose
- * [in x out] with row stride ld (>= out), at column offset col. */
-static int load_wt(const es_safetensors *st, const char *name, uint64_t nout,
-		   uint64_t nin, float *dst, size_t ld, size_t col, es_error *err)
+/* Load the PyTorch Linear weights [out x in] named names[0..count) (count
+ * of them stacked along out, as Q, K and V are) and pack their transpose
+ * [in x count*out] for core/gemm. */
+static int load_linear(const es_safetensors *st, char names[][256], size_t count,
+		       uint64_t nout, uint64_t nin, es_gemm_b **dst, es_error *err)
 {
-	float *tmp = malloc((size_t)(nout * nin) * sizeof(float));
+	size_t one = (size_t)(nout * nin);
+	float *tmp = malloc(count * one * sizeof(float));
 	if (!tmp)
-		return es_err(err, ES_ENOMEM, "out of memory loading '%s'", name);
-	int rc = load_w(st, name, nout, nin, tmp, err);
+		return es_err(err, ES_ENOMEM, "out of memory loading '%s'", names[0]);
+	int rc = 0;
+	for (size_t i = 0; i < count && !rc; i++)
+		rc = load_w(st, names[i], nout, nin, tmp + i * one, err);
 	if (!rc)
-		for (size_t o = 0; o < nout; o++)
-			for (size_t i = 0; i < nin; i++)
-				dst[i * ld + col + o] = tmp[o * nin + i];
+		rc = es_gemm_pack(tmp, (size_t)nin, count * (size_t)nout, 1,
+				  (size_t)nin, dst, err);
 	free(tmp);
 	return rc;
 }
@@ -359,15 +374,15 @@ static float *falloc(size_t n)
 
 static void free_layer(bert_layer *l)
 {
-	free(l->wqkv);
+	es_gemm_free(l->wqkv);
 	free(l->bqkv);
-	free(l->wo);
+	es_gemm_free(l->wo);
 	free(l->bo);
 	free(l->ln1_g);
 	free(l->ln1_b);
-	free(l->w1);
+	es_gemm_free(l->w1);
 	free(l->b1);
-	free(l->w2);
+	es_gemm_free(l->w2);
 	free(l->b2);
 	free(l->ln2_g);
 	free(l->ln2_b);
@@ -378,6 +393,13 @@ void es_bert_free(es_bert *b)
 	if (!b)
 		return;
 	es_wordpiece_free(b->wp);
+	while (b->spare) {
+		scratch *sc = b->spare;
+		b->spare = sc->next;
+		free(sc->mem);
+		free(sc);
+	}
+	pthread_mutex_destroy(&b->scratch_mu);
 	free(b->word);
 	free(b->pos);
 	free(b->type0);
@@ -418,34 +440,31 @@ static int load_weights(es_bert *b, const es_safetensors *st, es_error *err)
 	free(types);
 	for (uint32_t i = 0; i < c->layers; i++) {
 		bert_layer *l = &b->layer[i];
-		char n[256], p[128];
+		char n[256], p[128], wn[3][256];
 		snprintf(p, sizeof p, "encoder.layer.%u", i);
-		l->wqkv = falloc(3 * H * H);
 		l->bqkv = falloc(3 * H);
-		l->wo = falloc(H * H);
 		l->bo = falloc(H);
 		l->ln1_g = falloc(H);
 		l->ln1_b = falloc(H);
-		l->w1 = falloc(FF * H);
 		l->b1 = falloc(FF);
-		l->w2 = falloc(H * FF);
 		l->b2 = falloc(H);
 		l->ln2_g = falloc(H);
 		l->ln2_b = falloc(H);
-		if (!l->wqkv || !l->bqkv || !l->wo || !l->bo || !l->ln1_g || !l->ln1_b ||
-		    !l->w1 || !l->b1 || !l->w2 || !l->b2 || !l->ln2_g || !l->ln2_b)
+		if (!l->bqkv || !l->bo || !l->ln1_g || !l->ln1_b || !l->b1 || !l->b2 ||
+		    !l->ln2_g || !l->ln2_b)
 			return es_err(err, ES_ENOMEM, "out of memory loading the model");
 		const char *qkv[3] = {"query", "key", "value"};
+		for (int k = 0; k < 3; k++)
+			snprintf(wn[k], sizeof wn[k], "%s.attention.self.%s.weight", p, qkv[k]);
+		if ((rc = load_linear(st, wn, 3, H, H, &l->wqkv, err)))
+			return rc;
 		for (int k = 0; k < 3; k++) {
-			snprintf(n, sizeof n, "%s.attention.self.%s.weight", p, qkv[k]);
-			if ((rc = load_wt(st, n, H, H, l->wqkv, 3 * H, k * H, err)))
-				return rc;
 			snprintf(n, sizeof n, "%s.attention.self.%s.bias", p, qkv[k]);
 			if ((rc = load_w(st, n, H, 0, l->bqkv + k * H, err)))
 				return rc;
 		}
-		snprintf(n, sizeof n, "%s.attention.output.dense.weight", p);
-		if ((rc = load_wt(st, n, H, H, l->wo, H, 0, err)))
+		snprintf(wn[0], sizeof wn[0], "%s.attention.output.dense.weight", p);
+		if ((rc = load_linear(st, wn, 1, H, H, &l->wo, err)))
 			return rc;
 		snprintf(n, sizeof n, "%s.attention.output.dense.bias", p);
 		if ((rc = load_w(st, n, H, 0, l->bo, err)))
@@ -453,14 +472,14 @@ static int load_weights(es_bert *b, const es_safetensors *st, es_error *err)
 		snprintf(n, sizeof n, "%s.attention.output.LayerNorm", p);
 		if ((rc = load_ln(st, n, (uint32_t)H, l->ln1_g, l->ln1_b, err)))
 			return rc;
-		snprintf(n, sizeof n, "%s.intermediate.dense.weight", p);
-		if ((rc = load_wt(st, n, FF, H, l->w1, FF, 0, err)))
+		snprintf(wn[0], sizeof wn[0], "%s.intermediate.dense.weight", p);
+		if ((rc = load_linear(st, wn, 1, FF, H, &l->w1, err)))
 			return rc;
 		snprintf(n, sizeof n, "%s.intermediate.dense.bias", p);
 		if ((rc = load_w(st, n, FF, 0, l->b1, err)))
 			return rc;
-		snprintf(n, sizeof n, "%s.output.dense.weight", p);
-		if ((rc = load_wt(st, n, H, FF, l->w2, H, 0, err)))
+		snprintf(wn[0], sizeof wn[0], "%s.output.dense.weight", p);
+		if ((rc = load_linear(st, wn, 1, H, FF, &l->w2, err)))
 			return rc;
 		snprintf(n, sizeof n, "%s.output.dense.bias", p);
 		if ((rc = load_w(st, n, H, 0, l->b2, err)))
@@ -489,6 +508,7 @@ int es_bert_open(const char *dir, es_bert **out, es_error *err)
 	es_bert *b = calloc(1, sizeof *b);
 	if (!b)
 		return es_err(err, ES_ENOMEM, "out of memory");
+	pthread_mutex_init(&b->scratch_mu, NULL);
 	if ((rc = parse_config(dir, &b->cfg, err)))
 		goto out;
 	if ((rc = parse_st(b, dir, model_dir, sizeof model_dir, err)))
@@ -572,102 +592,44 @@ typedef struct fwd {
 	const uint32_t *starts; /* first row of each sequence */
 	size_t nseq, T;
 	float *x, *qkv, *ctx, *tmp, *ffn;
-	float *scores;          /* per worker [maxL x maxL] */
-	size_t score_stride;
-	/* current linear job */
-	const float *in, *w, *bias;
+	float *scores;          /* per worker: [maxL x maxL], packed K^T, V */
+	size_t score_stride, kp_off, vp_off;
+	/* current linear job: y = epi(in w) */
+	const es_gemm_b *w;
+	const float *in;
 	float *y;
-	size_t k, nout;
+	es_gemm_epi epi;
 	size_t nblocks;
-	int gelu, tanh_gelu;
-	/* current LayerNorm job */
-	const float *res, *g, *beta;
+	/* current LayerNorm job: x = LayerNorm(src) */
+	const float *src, *g, *beta;
 } fwd;
 
-/* GELU(x) = x/2 (1 + erf(x / sqrt 2)) over a row, after adding the bias.
- * erf is Eigen's / XLA's float rational approximation (odd degree-13 over
- * even degree-8 polynomial on x clamped to [-4, 4]; max abs error 4.2e-7
- * against the exact erf, measured over [-6, 6]): branch-free, so the loop
- * vectorises, unlike libm's erff which was ~7% of a batch's time.  The
- * function is compiled for AVX-512, AVX2 and baseline x86-64 and picked at
- * load time (target_clones), never by compile flags alone. */
-#if defined(__x86_64__) && defined(__GNUC__) && !defined(__clang__)
-__attribute__((target_clones("avx512f", "arch=haswell", "default")))
-#endif
-static void bias_gelu_row(float *restrict row, const float *restrict bias, size_t n)
-{
-	for (size_t j = 0; j < n; j++) {
-		float v = row[j] + bias[j];
-		float x = v * 0.70710678118654752440f;
-		x = x > 4.0f ? 4.0f : (x < -4.0f ? -4.0f : x);
-		float x2 = x * x;
-		float p = -2.72614225801306e-10f;
-		p = p * x2 + 2.77068142495902e-08f;
-		p = p * x2 - 2.10102402082508e-06f;
-		p = p * x2 - 5.69250639462346e-05f;
-		p = p * x2 - 7.34990630326855e-04f;
-		p = p * x2 - 2.95459980854025e-03f;
-		p = p * x2 - 1.60960333262415e-02f;
-		float q = -1.45660718464996e-05f;
-		q = q * x2 - 2.13374055278905e-04f;
-		q = q * x2 - 1.68282697438203e-03f;
-		q = q * x2 - 7.37332916720468e-03f;
-		q = q * x2 - 1.42647390514189e-02f;
-		row[j] = 0.5f * v * (1.0f + x * p / q);
-	}
-}
-
-static inline float gelu_tanh(float v)
-{
-	const float c = 0.7978845608028654f;
-	return 0.5f * v * (1.0f + tanhf(c * (v + 0.044715f * v * v * v)));
-}
-
-/* Linear job: output column blocks [begin, end) of y = in w^T + bias. */
+/* Linear job: the panels of block [begin, end) of the output columns. */
 static void linear_range(void *ctx, size_t begin, size_t end, unsigned worker)
 {
 	(void)worker;
 	fwd *f = ctx;
-	size_t per = (f->nout + f->nblocks - 1) / f->nblocks;
-	per = (per + COL_BLOCK - 1) / COL_BLOCK * COL_BLOCK;
-	size_t c0 = begin * per, c1 = end * per;
-	if (c1 > f->nout)
-		c1 = f->nout;
-	if (c0 >= c1)
-		return;
-	size_t nc = c1 - c0;
-	cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, (int)f->T, (int)nc,
-		    (int)f->k, 1.0f, f->in, (int)f->k, f->w + c0, (int)f->nout,
-		    0.0f, f->y + c0, (int)f->nout);
-	for (size_t r = 0; r < f->T; r++) {
-		float *row = f->y + r * f->nout + c0;
-		const float *bb = f->bias + c0;
-		if (f->gelu) {
-			if (f->tanh_gelu)
-				for (size_t j = 0; j < nc; j++)
-					row[j] = gelu_tanh(row[j] + bb[j]);
-			else
-				bias_gelu_row(row, bb, nc);
-		} else {
-			for (size_t j = 0; j < nc; j++)
-				row[j] += bb[j];
-		}
-	}
+	size_t np = es_gemm_panels(f->w);
+	size_t p0 = begin * np / f->nblocks, p1 = end * np / f->nblocks;
+	es_gemm_run(f->w, f->T, f->in, es_gemm_rows(f->w), f->y, es_gemm_cols(f->w),
+		    p0, p1, &f->epi);
 }
 
-static void linear(fwd *f, es_pool *pool, const float *in, size_t k,
-		   const float *w, const float *bias, size_t nout, float *y, int gelu)
+/* y = in w + bias, then GELU (gelu) or + res (res, [T x out]). */
+static void linear(fwd *f, es_pool *pool, const float *in, const es_gemm_b *w,
+		   const float *bias, int gelu, const float *res, float *y)
 {
 	f->in = in;
-	f->k = k;
 	f->w = w;
-	f->bias = bias;
-	f->nout = nout;
 	f->y = y;
-	f->gelu = gelu;
+	f->epi.bias = bias;
+	f->epi.act = !gelu ? ES_GEMM_ACT_NONE
+		     : f->b->cfg.gelu_tanh ? ES_GEMM_ACT_GELU_TANH : ES_GEMM_ACT_GELU;
+	f->epi.res = res;
+	f->epi.ldres = es_gemm_cols(w);
 	unsigned nw = pool ? es_pool_size(pool) : 1;
-	size_t maxb = (nout + COL_BLOCK - 1) / COL_BLOCK;
-	f->nblocks = nw < maxb ? nw : maxb;
+	size_t np = es_gemm_panels(w);
+	f->nblocks = nw < np ? nw : np;
 	if (f->nblocks <= 1) {
 		f->nblocks = 1;
 		linear_range(f, 0, 1, 0);
@@ -676,7 +638,7 @@ static void linear(fwd *f, es_pool *pool, const float *in, size_t k,
 	}
 }
 
-/* x[r] = LayerNorm(x[r] + res[r]) (res may be NULL) for rows [begin, end). */
+/* x[r] = LayerNorm(src[r]) for rows [begin, end). */
 static void ln_range(void *ctx, size_t begin, size_t end, unsigned worker)
 {
 	(void)worker;
@@ -684,37 +646,23 @@ static void ln_range(void *ctx, size_t begin, size_t end, unsigned worker)
 	size_t H = f->b->cfg.hidden;
 	float eps = f->b->cfg.ln_eps;
 	for (size_t r = begin; r < end; r++) {
-		float *x = f->x + r * H;
-		if (f->res) {
-			const float *a = f->res + r * H;
-			for (size_t j = 0; j < H; j++)
-				x[j] += a[j];
-		}
-		float s = 0;
-		for (size_t j = 0; j < H; j++)
-			s += x[j];
-		float mean = s / (float)H;
-		float v = 0;
-		for (size_t j = 0; j < H; j++) {
-			float d = x[j] - mean;
-			v += d * d;
-		}
-		float inv = 1.0f / sqrtf(v / (float)H + eps);
-		for (size_t j = 0; j < H; j++)
-			x[j] = (x[j] - mean) * inv * f->g[j] + f->beta[j];
+		const float *in = f->src + r * H;
+		es_layernorm(in, f->x + r * H, f->g, f->beta, H, eps);
 	}
 }
 
-static void layer_norm(fwd *f, es_pool *pool, const float *res, const float *g,
+static void layer_norm(fwd *f, es_pool *pool, const float *src, const float *g,
 		       const float *beta)
 {
-	f->res = res;
+	f->src = src;
 	f->g = g;
 	f->beta = beta;
 	es_pool_parallel_for(pool, f->T, 0, ln_range, f);
 }
 
-/* Attention for (sequence, head) pairs [begin, end). */
+/* Attention for (sequence, head) pairs [begin, end): S = Q K^T / sqrt(d)
+ * with K^T (scale folded in) and V packed for core/gemm in the worker's
+ * scratch, a row softmax, ctx = S V. */
 static void attn_range(void *ctx, size_t begin, size_t end, unsigned worker)
 {
 	fwd *f = ctx;
@@ -722,32 +670,18 @@ static void attn_range(void *ctx, size_t begin, size_t end, unsigned worker)
 	size_t H = c->hidden, nh = c->heads, d = H / nh;
 	float scale = 1.0f / sqrtf((float)d);
 	float *S = f->scores + (size_t)worker * f->score_stride;
+	float *kp = S + f->kp_off, *vp = S + f->vp_off;
 	for (size_t job = begin; job < end; job++) {
 		size_t s = job / nh, h = job % nh;
 		size_t L = f->lens[s], r0 = f->starts[s];
 		const float *q = f->qkv + r0 * 3 * H + h * d;
-		const float *k = q + H;
-		const float *v = q + 2 * H;
-		cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, (int)L, (int)L,
-			    (int)d, scale, q, (int)(3 * H), k, (int)(3 * H), 0.0f, S,
-			    (int)L);
-		for (size_t i = 0; i < L; i++) {
-			float *row = S + i * L;
-			float m = row[0];
-			for (size_t j = 1; j < L; j++)
-				m = row[j] > m ? row[j] : m;
-			float sum = 0;
-			for (size_t j = 0; j < L; j++) {
-				row[j] = expf(row[j] - m);
-				sum += row[j];
-			}
-			float inv = 1.0f / sum;
-			for (size_t j = 0; j < L; j++)
-				row[j] *= inv;
-		}
-		cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, (int)L, (int)d,
-			    (int)L, 1.0f, S, (int)L, v, (int)(3 * H), 0.0f,
-			    f->ctx + r0 * H + h * d, (int)H);
+		es_gemm_b kt, v;
+		es_gemm_pack_into(&kt, kp, q + H, d, L, 1, 3 * H, scale);
+		es_gemm_pack_into(&v, vp, q + 2 * H, L, d, 3 * H, 1, 1.0f);
+		es_gemm_run(&kt, L, q, 3 * H, S, L, 0, kt.panels, NULL);
+		for (size_t i = 0; i < L; i++)
+			es_softmax(S + i * L, L);
+		es_gemm_run(&v, L, S, L, f->ctx + r0 * H + h * d, H, 0, v.panels, NULL);
 	}
 }
 
@@ -771,6 +705,74 @@ static void emb_range(void *ctx, size_t begin, size_t end, unsigned worker)
 		for (size_t j = 0; j < H; j++)
 			x[j] = w[j] + e->b->type0[j] + p[j];
 	}
+}
+
+static size_t round16(size_t n)
+{
+	return (n + 15) & ~(size_t)15;
+}
+
+/* A scratch arena of at least `floats` floats: the smallest kept one that
+ * is big enough, else a new one (NULL when out of memory). */
+static scratch *scratch_take(const es_bert *cb, size_t floats)
+{
+	es_bert *b = (es_bert *)cb; /* the arena list is the one mutable part */
+	pthread_mutex_lock(&b->scratch_mu);
+	scratch **best = NULL, *sc = NULL;
+	for (scratch **pp = &b->spare; *pp; pp = &(*pp)->next)
+		if ((*pp)->floats >= floats && (!best || (*pp)->floats < (*best)->floats))
+			best = pp;
+	if (best) {
+		sc = *best;
+		*best = sc->next;
+		b->nspare--;
+	}
+	pthread_mutex_unlock(&b->scratch_mu);
+	if (sc)
+		return sc;
+	sc = malloc(sizeof *sc);
+	if (!sc || posix_memalign((void **)&sc->mem, 64, floats * sizeof(float))) {
+		free(sc);
+		return NULL;
+	}
+	sc->floats = floats;
+	return sc;
+}
+
+/* Keep sc for later calls, replacing the smallest kept arena when
+ * SCRATCH_KEEP are kept already (sc may be NULL). */
+static void scratch_give(const es_bert *cb, scratch *sc)
+{
+	es_bert *b = (es_bert *)cb;
+	if (!sc)
+		return;
+	pthread_mutex_lock(&b->scratch_mu);
+	if (b->nspare >= SCRATCH_KEEP) {
+		scratch **small = &b->spare;
+		for (scratch **pp = &b->spare; *pp; pp = &(*pp)->next)
+			if ((*pp)->floats < (*small)->floats)
+				small = pp;
+		scratch *drop = *small;
+		if (drop->floats < sc->floats) {
+			*small = drop->next;
+			b->nspare--;
+		} else {
+			drop = sc;
+		}
+		if (drop != sc) {
+			sc->next = b->spare;
+			b->spare = sc;
+			b->nspare++;
+		}
+		pthread_mutex_unlock(&b->scratch_mu);
+		free(drop->mem);
+		free(drop);
+		return;
+	}
+	sc->next = b->spare;
+	b->spare = sc;
+	b->nspare++;
+	pthread_mutex_unlock(&b->scratch_mu);
 }
 
 int es_bert_forward(const es_bert *b, const int32_t *ids, const uint32_t *lens,
@@ -800,20 +802,25 @@ int es_bert_forward(const es_bert *b, const int32_t *ids, const uint32_t *lens,
 	f.lens = lens;
 	f.nseq = n;
 	f.T = T;
-	f.tanh_gelu = c->gelu_tanh;
-	f.score_stride = maxL * maxL;
+	size_t d = H / c->heads;
+	f.kp_off = round16(maxL * maxL);
+	f.vp_off = f.kp_off + round16(es_gemm_packed_floats(d, maxL));
+	f.score_stride = f.vp_off + round16(es_gemm_packed_floats(maxL, d));
 	uint32_t *starts = malloc(n * sizeof *starts);
 	uint32_t *posv = malloc(T * sizeof *posv);
+	size_t off_ctx = round16(T * 3 * H), off_tmp = off_ctx + round16(T * H);
+	size_t off_ffn = off_tmp + round16(T * H), off_sc = off_ffn + round16(T * FF);
+	scratch *sc = scratch_take(b, off_sc + (size_t)nw * f.score_stride);
 	f.x = hidden;
-	f.qkv = falloc(T * 3 * H);
-	f.ctx = falloc(T * H);
-	f.tmp = falloc(T * H);
-	f.ffn = falloc(T * FF);
-	f.scores = falloc((size_t)nw * f.score_stride);
-	if (!starts || !posv || !f.qkv || !f.ctx || !f.tmp || !f.ffn || !f.scores) {
+	if (!starts || !posv || !sc) {
 		rc = es_err(err, ES_ENOMEM, "out of memory for %zu tokens", T);
 		goto out;
 	}
+	f.qkv = sc->mem;
+	f.ctx = sc->mem + off_ctx;
+	f.tmp = sc->mem + off_tmp;
+	f.ffn = sc->mem + off_ffn;
+	f.scores = sc->mem + off_sc;
 	f.starts = starts;
 	for (size_t i = 0, r = 0; i < n; i++) {
 		starts[i] = (uint32_t)r;
@@ -822,17 +829,17 @@ int es_bert_forward(const es_bert *b, const int32_t *ids, const uint32_t *lens,
 	}
 	emb_job ej = {b, ids, posv, f.x};
 	es_pool_parallel_for(pool, T, 0, emb_range, &ej);
-	layer_norm(&f, pool, NULL, b->ln_g, b->ln_b);
+	layer_norm(&f, pool, f.x, b->ln_g, b->ln_b);
 	if (layer_out)
 		memcpy(layer_out[0], f.x, T * H * sizeof(float));
 	for (uint32_t li = 0; li < c->layers; li++) {
 		const bert_layer *l = &b->layer[li];
-		linear(&f, pool, f.x, H, l->wqkv, l->bqkv, 3 * H, f.qkv, 0);
+		linear(&f, pool, f.x, l->wqkv, l->bqkv, 0, NULL, f.qkv);
 		es_pool_parallel_for(pool, n * c->heads, 1, attn_range, &f);
-		linear(&f, pool, f.ctx, H, l->wo, l->bo, H, f.tmp, 0);
+		linear(&f, pool, f.ctx, l->wo, l->bo, 0, f.x, f.tmp);
 		layer_norm(&f, pool, f.tmp, l->ln1_g, l->ln1_b);
-		linear(&f, pool, f.x, H, l->w1, l->b1, FF, f.ffn, 1);
-		linear(&f, pool, f.ffn, FF, l->w2, l->b2, H, f.tmp, 0);
+		linear(&f, pool, f.x, l->w1, l->b1, 1, NULL, f.ffn);
+		linear(&f, pool, f.ffn, l->w2, l->b2, 0, f.x, f.tmp);
 		layer_norm(&f, pool, f.tmp, l->ln2_g, l->ln2_b);
 		if (layer_out)
 			memcpy(layer_out[li + 1], f.x, T * H * sizeof(float));
@@ -840,11 +847,7 @@ int es_bert_forward(const es_bert *b, const int32_t *ids, const uint32_t *lens,
 out:
 	free(starts);
 	free(posv);
-	free(f.qkv);
-	free(f.ctx);
-	free(f.tmp);
-	free(f.ffn);
-	free(f.scores);
+	scratch_give(b, sc);
 	return rc;
 }
 
@@ -943,7 +946,11 @@ int es_bert_encode_batch(const es_bert *b, const char *const *texts,
 		}
 	}
 	/* groups of consecutive texts up to GROUP_TOKENS packed tokens */
-	size_t cap = GROUP_TOKENS > b->max_seq ? GROUP_TOKENS : b->max_seq;
+	size_t cap = GROUP_TOKENS > b->max_seq ? GROUP_TOKENS : b->max_seq, all = 0;
+	for (size_t k = 0; k < n; k++)
+		all += ntok[k];
+	if (all < cap)
+		cap = all ? all : 1; /* one group */
 	ids = malloc(cap * sizeof *ids);
 	hid = falloc(cap * H);
 	if (!ids || !hid) {

@@ -1,6 +1,6 @@
 /*
  * bert.h — BERT encoder forward pass (sentence-transformers compatible) on
- * OpenBLAS sgemm.
+ * packed-weight matrix products (core/gemm).
  *
  * A model folder is either a plain Hugging Face BertModel folder
  * (config.json, model.safetensors, vocab.txt / tokenizer.json) or a
@@ -18,17 +18,18 @@
  * L2 normalisation.
  *
  * Batches are packed, not padded: the tokens of all texts of a group are
- * rows of one matrix, so every linear layer is one sgemm over exactly the
+ * rows of one matrix, so every linear layer is one product over exactly the
  * real tokens, and attention runs per (text, head) over that text's rows
  * only.  This equals masked attention over a padded batch (masked scores get
  * weight exactly 0 after softmax) without computing the padding at all.
  *
- * Threading: an opened model is immutable; every call may run concurrently
- * from many threads (scratch is per call).  With a pool, each sgemm is split
- * by output columns over the pool's workers and attention over (text, head)
- * pairs.  OpenBLAS itself runs one thread per call (core/blas policy,
- * es_blas_init() at es_bert_open) so it never oversubscribes the cores that
- * our pool or the server's request threads already use.
+ * Threading: an opened model is immutable apart from a mutex-guarded list
+ * of spare scratch arenas; every call may run concurrently from many
+ * threads (each takes its own arena).  With a pool, each product is split
+ * by output panels over the pool's workers and attention over (text, head)
+ * pairs.  Where products fall back to OpenBLAS (CPUs without AVX2) it runs
+ * one thread per call (core/blas policy) so it never oversubscribes the
+ * cores that our pool or the server's request threads already use.
  *
  * Ownership: es_bert_free() releases weights, tokenizer and mappings.
  */

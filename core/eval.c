@@ -350,6 +350,22 @@ out:
 	return rc;
 }
 
+/* The unit vectors of the first restrict_vocab words (0: the default), as
+ * gensim restricts its evaluations to the most frequent words. */
+static int eval_vocab(const es_encoder *enc, size_t restrict_vocab,
+		      const char *const **words, const float **unit, size_t *n,
+		      es_error *err)
+{
+	int rc = es_encoder_vocab(enc, words, unit, n, err);
+	if (rc)
+		return rc;
+	if (restrict_vocab == 0)
+		restrict_vocab = ES_EVAL_RESTRICT_DEFAULT;
+	if (*n > restrict_vocab)
+		*n = restrict_vocab;
+	return 0;
+}
+
 int es_eval_analogy(const es_encoder *enc, const char *path,
 		    size_t restrict_vocab, int case_insensitive,
 		    es_analogy_method method, es_analogy_result *res,
@@ -359,13 +375,9 @@ int es_eval_analogy(const es_encoder *enc, const char *path,
 	const char *const *words;
 	const float *unit;
 	size_t n;
-	int rc = es_encoder_vocab(enc, &words, &unit, &n, err);
+	int rc = eval_vocab(enc, restrict_vocab, &words, &unit, &n, err);
 	if (rc)
 		return rc;
-	if (restrict_vocab == 0)
-		restrict_vocab = ES_EVAL_RESTRICT_DEFAULT;
-	if (n > restrict_vocab)
-		n = restrict_vocab;
 	uint32_t dim = es_encoder_dim(enc);
 	char *buf = NULL;
 	size_t len, pos = 0, lineno = 0, np = 0, seccap = 0;
@@ -503,13 +515,9 @@ int es_eval_pairs(const es_encoder *enc, const char *path,
 	const char *const *words;
 	const float *unit;
 	size_t n;
-	int rc = es_encoder_vocab(enc, &words, &unit, &n, err);
+	int rc = eval_vocab(enc, restrict_vocab, &words, &unit, &n, err);
 	if (rc)
 		return rc;
-	if (restrict_vocab == 0)
-		restrict_vocab = ES_EVAL_RESTRICT_DEFAULT;
-	if (n > restrict_vocab)
-		n = restrict_vocab;
 	uint32_t dim = es_encoder_dim(enc);
 	char *buf = NULL;
 	size_t len, pos = 0, lineno = 0, cap = 0;

@@ -356,6 +356,9 @@ long es_trained_find(const es_trained *t, const char *word)
 
 /* ---------- training state ---------- */
 
+typedef void (*update_pair_fn)(float *restrict grad, float *restrict o,
+			       const float *restrict h, float g, size_t n);
+
 typedef struct trainer {
 	es_train_params p;
 	uint32_t dim;
@@ -376,6 +379,7 @@ typedef struct trainer {
 	size_t *bounds;         /* threads + 1 slice starts in corpus */
 	unsigned nthreads;
 	const simd_kernels *k;
+	update_pair_fn update_pair;
 
 	/* shared progress (atomics) */
 	uint64_t done_tokens;
@@ -414,17 +418,40 @@ static inline int sig_index(float x)
 }
 
 /* grad += g * o; o += g * h — the two updates of one prediction fused into
- * one pass over o.  A plain loop that the compiler vectorises; the clones
- * are picked at run time (ifunc) by the CPU's features. */
-__attribute__((target_clones("avx2", "default")))
-static void update_pair(float *restrict grad, float *restrict o,
-			const float *restrict h, float g, size_t n)
-{
-	for (size_t i = 0; i < n; i++) {
-		float oi = o[i];
-		grad[i] += g * oi;
-		o[i] = oi + g * h[i];
+ * one pass over o.  A plain loop that the compiler vectorises, built twice
+ * (AVX2 and baseline) and picked once per training run by the CPU's
+ * features.  Not target_clones: its ifunc resolver runs before the
+ * sanitizer runtimes are up and crashes ThreadSanitizer builds at start. */
+#define UPDATE_PAIR_BODY                                                       \
+	for (size_t i = 0; i < n; i++) {                                       \
+		float oi = o[i];                                               \
+		grad[i] += g * oi;                                             \
+		o[i] = oi + g * h[i];                                          \
 	}
+
+static void update_pair_base(float *restrict grad, float *restrict o,
+			     const float *restrict h, float g, size_t n)
+{
+	UPDATE_PAIR_BODY
+}
+
+#if defined(__x86_64__) || defined(__i386__)
+__attribute__((target("avx2")))
+static void update_pair_avx2(float *restrict grad, float *restrict o,
+			     const float *restrict h, float g, size_t n)
+{
+	UPDATE_PAIR_BODY
+}
+#endif
+
+static update_pair_fn update_pair_pick(void)
+{
+#if defined(__x86_64__) || defined(__i386__)
+	__builtin_cpu_init();
+	if (__builtin_cpu_supports("avx2"))
+		return update_pair_avx2;
+#endif
+	return update_pair_base;
 }
 
 /* One logistic prediction: h against out row `target` with `label`.
@@ -436,7 +463,7 @@ static inline float predict(const trainer *tr, const float *h, float *grad,
 	float f = tr->k->dot(h, o, tr->dim);
 	int i = sig_index(f);
 	float g = (label - tr->sig[i]) * lr;
-	update_pair(grad, o, h, g, tr->dim);
+	tr->update_pair(grad, o, h, g, tr->dim);
 	return label > 0.5f ? tr->nls[i] : tr->nls[SIG_SIZE - i];
 }
 
@@ -984,6 +1011,7 @@ int es_train_text(const char *text, size_t len, const es_train_params *params,
 	}
 	tables_init(&tr);
 	tr.k = simd_get();
+	tr.update_pair = update_pair_pick();
 
 	/* slices: cut the corpus into nthreads pieces at line ends */
 	tr.bounds = malloc((tr.nthreads + 1) * sizeof *tr.bounds);

@@ -1,10 +1,15 @@
 /*
  * collection.c — named collections over the HNSW index; see collection.h.
  *
- * Layout: every point ever inserted gets a dense internal label (its slot in
- * `pts`), which is also its HNSW label.  Labels are never reused: a deleted
- * slot stays as a tombstone (its id, payload and parsed payload are freed),
- * so a label in a concurrent search result can never name a different point.
+ * Layout: every point gets a dense internal label (its slot in `pts`), which
+ * is also its HNSW label.  A deleted slot's id, payload and parsed payload
+ * are freed and its label goes on a free list that later inserts take
+ * first, so memory follows the live set, not every insert ever made (a
+ * server that deletes and re-inserts would otherwise grow without end).
+ * Reuse cannot make a label name a different point under a reader: labels
+ * never leave the collection lock (a search walks the index and resolves
+ * its hits to points under one read lock; labels change only under the
+ * write lock).
  * External ids map to labels through an open-addressing hash table (linear
  * probing, backward-shift deletion) that stores label + 1 (0 = empty).
  *
@@ -13,12 +18,29 @@
  * are made up front; then points are applied one by one with an undo log, so
  * an allocation failure inside the index rolls the batch back.
  *
+ * Write pipeline (group commit, see collection.h): a writer validates and
+ * copies without locks, then under seq_mu hands the change to the observer,
+ * which writes the log record and calls es_log_placed: that puts the writer
+ * at the tail of the collection's commit queue and releases seq_mu, so the
+ * next writer can write its record while this one waits for the fsync (with
+ * no collection lock held; concurrent waiters share one fsync).  Once the
+ * observer returned, the writer waits to be the head of the queue, applies
+ * under the write lock, and leaves the queue before dropping the write lock.
+ * So changes are applied in log order, each only after it is durable, and a
+ * reader never sees a change that a crash could take back.
+ *
  * Threading: one pthread rwlock per collection (readers: get, search, count,
- * foreach; writers: upsert, delete).  Reference counts are atomic.  The
- * registry's mutex guards only its table of names.
+ * foreach, save; writers: upsert and delete while applying, drop while
+ * detaching).  seq_mu orders log placement and guards the commit queue;
+ * each queued writer sleeps on its own condition variable, signalled when
+ * it becomes the head.  Lock order: lk -> seq_mu -> the observer's locks;
+ * a writer holds seq_mu and calls the observer, and takes lk only after it
+ * has dropped seq_mu.  Reference counts are atomic.  The registry's mutex
+ * guards only its table of names.
  */
 #include "collection.h"
 
+#include <assert.h>
 #include <math.h>
 #include <pthread.h>
 #include <stdatomic.h>
@@ -41,6 +63,20 @@ typedef struct pt {
 	unsigned char is_str;
 } pt;
 
+/* A writer's place in its collection's commit queue (on the writer's
+ * stack). */
+typedef struct commit_node {
+	uint64_t token;           /* what the observer placed it with (an lsn) */
+	struct commit_node *next;
+	pthread_cond_t head_cv;   /* signalled when this node becomes the head */
+} commit_node;
+
+struct es_log_turn {
+	es_collection *c;
+	commit_node *node;
+	int placed;
+};
+
 struct es_collection {
 	char name[ES_COLLECTION_NAME_MAX + 1];
 	es_collection_params p;
@@ -50,11 +86,14 @@ struct es_collection {
 	atomic_int refs;
 	pt *pts;
 	size_t npts, cap;
+	uint64_t free_head;     /* dead labels to reuse: label + 1, 0 = none */
 	uint64_t *tab;          /* label + 1, 0 = empty */
 	size_t tcap;            /* power of two */
 	size_t live;
 	size_t payload_bytes;
 	es_registry *reg;       /* for the observer; NULL when detached */
+	pthread_mutex_t seq_mu; /* log placement order; the commit queue */
+	commit_node *qhead, *qtail;
 };
 
 struct es_registry {
@@ -303,6 +342,12 @@ int es_collection_new(const char *name, const es_collection_params *p,
 		free(c);
 		return es_err(err, ES_ENOMEM, "cannot create a lock for collection '%s'", name);
 	}
+	if (pthread_mutex_init(&c->seq_mu, NULL) != 0) {
+		pthread_rwlock_destroy(&c->lk);
+		hnsw_free(c->h);
+		free(c);
+		return es_err(err, ES_ENOMEM, "cannot create a lock for collection '%s'", name);
+	}
 	*out = c;
 	return 0;
 }
@@ -322,6 +367,16 @@ static void pt_clear(es_collection *c, pt *q)
 	q->live = 0;
 }
 
+/* Labels of deleted points are reused by later inserts, so memory follows
+ * the live set rather than the number of inserts ever made (a server that
+ * deletes and re-inserts would otherwise grow without end).  The free list
+ * is threaded through the dead entries' num field; pt_clear first. */
+static void label_free(es_collection *c, uint64_t label)
+{
+	c->pts[label].num = c->free_head;
+	c->free_head = label + 1;
+}
+
 static void collection_free(es_collection *c)
 {
 	for (size_t i = 0; i < c->npts; i++)
@@ -330,6 +385,7 @@ static void collection_free(es_collection *c)
 	free(c->tab);
 	hnsw_free(c->h);
 	pthread_rwlock_destroy(&c->lk);
+	pthread_mutex_destroy(&c->seq_mu);
 	free(c);
 }
 
@@ -359,10 +415,92 @@ static const es_mutation_observer *observer_of(const es_collection *c)
 	return (c->reg && c->reg->has_obs) ? &c->reg->obs : NULL;
 }
 
+/* --- commit queue ------------------------------------------------------- */
+
+/* seq_mu held. */
+static void queue_push(es_collection *c, commit_node *n)
+{
+	n->next = NULL;
+	if (c->qtail)
+		c->qtail->next = n;
+	else
+		c->qhead = n;
+	c->qtail = n;
+}
+
+/* seq_mu held; n is the head.  Wakes the next writer. */
+static void queue_pop(es_collection *c, commit_node *n)
+{
+	assert(c->qhead == n);
+	c->qhead = n->next;
+	if (!c->qhead)
+		c->qtail = NULL;
+	else
+		pthread_cond_signal(&c->qhead->head_cv);
+}
+
+void es_log_placed(es_log_turn *t, uint64_t token)
+{
+	assert(!t->placed);
+	t->node->token = token;
+	queue_push(t->c, t->node);
+	t->placed = 1;
+	pthread_mutex_unlock(&t->c->seq_mu);
+}
+
+/* Hand the change (pts for an upsert, else ids for a delete) to the
+ * observer and wait for this writer's turn.  Returns 0 with node at the head
+ * of the queue: the caller applies under the write lock, then calls
+ * turn_end.  On an error the node is not (or no longer) in the queue and
+ * nothing may be applied. */
+static int turn_begin(es_collection *c, commit_node *node, const es_point_in *pts,
+		      const es_point_id *ids, size_t n, es_error *err)
+{
+	int rc = 0;
+	es_log_turn t = {c, node, 0};
+	pthread_cond_init(&node->head_cv, NULL);
+	pthread_mutex_lock(&c->seq_mu);
+	const es_mutation_observer *obs = observer_of(c);
+	if (obs && pts && obs->on_upsert)
+		rc = obs->on_upsert(obs->ctx, c, pts, n, &t, err);
+	else if (obs && !pts && obs->on_delete)
+		rc = obs->on_delete(obs->ctx, c, ids, n, &t, err);
+	if (!t.placed) {
+		if (!rc)
+			queue_push(c, node); /* nothing logged: take a turn all the same */
+		pthread_mutex_unlock(&c->seq_mu);
+		if (rc)
+			goto out; /* never queued */
+	}
+	/* placed: the observer has waited for durability and returned */
+	pthread_mutex_lock(&c->seq_mu);
+	while (c->qhead != node)
+		pthread_cond_wait(&node->head_cv, &c->seq_mu);
+	if (rc) /* logged but not durable: leave the queue, apply nothing */
+		queue_pop(c, node);
+	pthread_mutex_unlock(&c->seq_mu);
+out:
+	if (rc)
+		pthread_cond_destroy(&node->head_cv);
+	return rc;
+}
+
+/* After applying, with the write lock still held: leave the queue, so a
+ * snapshot (which reads the queue under the shared lock) never sees a node
+ * whose change is already applied. */
+static void turn_end(es_collection *c, commit_node *node)
+{
+	pthread_mutex_lock(&c->seq_mu);
+	queue_pop(c, node);
+	pthread_mutex_unlock(&c->seq_mu);
+	pthread_cond_destroy(&node->head_cv);
+}
+
 /* Undo record for one applied point. */
 typedef struct undo {
 	uint64_t label;
 	int was_new;
+	int reused;            /* new point on a label from the free list */
 	float *old_vec;        /* updates: the vector before */
 	char *old_payload;
 	size_t old_plen;
@@ -401,11 +539,12 @@ int es_collection_upsert(es_collection *c, const es_point_in *pts, size_t n,
 	if (n == 0)
 		return 0;
 
-	/* 2. copies made before taking the lock */
+	/* 2. copies made before taking any lock */
 	pt *fresh = calloc(n, sizeof *fresh);
 	undo *log = calloc(n, sizeof *log);
-	float *oldv = NULL;
-	if (!fresh || !log) {
+	float *oldv = malloc((size_t)n * dim * sizeof *oldv);
+	commit_node node;
+	if (!fresh || !log || !oldv) {
 		rc = es_err(err, ES_ENOMEM, "out of memory for a batch of %zu points", n);
 		goto out_nolock;
 	}
@@ -436,8 +575,15 @@ int es_collection_upsert(es_collection *c, const es_point_in *pts, size_t n,
 		q->live = 1;
 	}
 
+	/* 3. the write-ahead log gets the batch and makes it durable (group
+	 * commit, no collection lock held while it waits); then our turn */
+	rc = turn_begin(c, &node, pts, NULL, n, err);
+	if (rc)
+		goto out_nolock;
+
 	pthread_rwlock_wrlock(&c->lk);
-	/* 3. reserve: slots for every point, hash room, old vectors */
+	/* 4. reserve: slots for every point, hash room.  Failing here (out of
+	 * memory) leaves a logged batch unapplied; see collection.h. */
 	if (c->npts + n > c->cap) {
 		size_t ncap = c->cap ? c->cap : 64;
 		while (ncap < c->npts + n)
@@ -451,17 +597,6 @@ int es_collection_upsert(es_collection *c, const es_point_in *pts, size_t n,
 	}
 	if (tab_reserve(c, n) != 0)
 		goto oom_locked;
-	oldv = malloc((size_t)n * dim * sizeof *oldv);
-	if (!oldv)
-		goto oom_locked;
-
-	/* 4. the write-ahead log sees the batch before it is applied */
-	const es_mutation_observer *obs = observer_of(c);
-	if (obs && obs->on_upsert) {
-		rc = obs->on_upsert(obs->ctx, c, pts, n, err);
-		if (rc)
-			goto out_locked;
-	}
 
 	/* 5. apply with an undo log */
 	size_t done = 0;
@@ -472,7 +607,8 @@ int es_collection_upsert(es_collection *c, const es_point_in *pts, size_t n,
 		undo *u = &log[done];
 		if (lab < 0) {
 			u->was_new = 1;
-			u->label = c->npts;
+			u->reused = c->free_head != 0;
+			u->label = u->reused ? c->free_head - 1 : c->npts;
 		} else {
 			u->label = (uint64_t)lab;
 			u->old_vec = oldv + done * dim;
@@ -483,7 +619,11 @@ int es_collection_upsert(es_collection *c, const es_point_in *pts, size_t n,
 		if (rc)
 			break;
 		if (u->was_new) {
-			c->pts[c->npts++] = *q;
+			if (u->reused)
+				c->free_head = c->pts[u->label].num;
+			else
+				c->npts++;
+			c->pts[u->label] = *q;
 			tab_put(c->tab, c->tcap, q->hash, u->label);
 			c->live++;
 			c->payload_bytes += q->plen;
@@ -512,10 +652,15 @@ int es_collection_upsert(es_collection *c, const es_point_in *pts, size_t n,
 				hnsw_delete(c->h, u->label);
 				tab_remove(c, u->label);
 				c->live--;
-				c->npts--;
 				fresh[done] = *cur; /* freed below */
 				c->payload_bytes -= cur->plen;
 				memset(cur, 0, sizeof *cur);
+				/* in reverse order: appended labels first, then
+				 * reused ones go back on the list as they were */
+				if (u->reused)
+					label_free(c, u->label);
+				else
+					c->npts--;
 			} else {
 				if (u->old_vec)
 					hnsw_add(c->h, u->label, u->old_vec, NULL);
@@ -546,6 +691,7 @@ int es_collection_upsert(es_collection *c, const es_point_in *pts, size_t n,
 oom_locked:
 	rc = es_err(err, ES_ENOMEM, "out of memory for a batch of %zu points", n);
 out_locked:
+	turn_end(c, &node);
 	pthread_rwlock_unlock(&c->lk);
 	goto out_nolock;
 oom:
@@ -575,13 +721,13 @@ int es_collection_delete(es_collection *c, const es_point_id *ids, size_t n,
 		if (rc)
 			return es_err_prefix(err, rc, "points[%zu]", i);
 	}
+	if (n == 0)
+		goto out_nolock;
+	commit_node node;
+	rc = turn_begin(c, &node, NULL, ids, n, err);
+	if (rc)
+		goto out_nolock;
 	pthread_rwlock_wrlock(&c->lk);
-	const es_mutation_observer *obs = observer_of(c);
-	if (n && obs && obs->on_delete) {
-		rc = obs->on_delete(obs->ctx, c, ids, n, err);
-		if (rc)
-			goto out;
-	}
 	for (size_t i = 0; i < n; i++) {
 		long lab = tab_find(c, &ids[i], id_hash(&ids[i]));
 		if (lab < 0)
@@ -589,11 +735,13 @@ int es_collection_delete(es_collection *c, const es_point_id *ids, size_t n,
 		hnsw_delete(c->h, (uint64_t)lab);
 		tab_remove(c, (uint64_t)lab);
 		pt_clear(c, &c->pts[lab]);
+		label_free(c, (uint64_t)lab);
 		c->live--;
 		count++;
 	}
-out:
+	turn_end(c, &node);
 	pthread_rwlock_unlock(&c->lk);
+out_nolock:
 	if (deleted)
 		*deleted = count;
 	return rc;
@@ -799,6 +947,14 @@ size_t es_collection_memory_bytes(es_collection *c)
 	return b;
 }
 
+size_t es_collection_store_bytes(es_collection *c)
+{
+	pthread_rwlock_rdlock(&c->lk);
+	size_t b = hnsw_store_bytes(c->h);
+	pthread_rwlock_unlock(&c->lk);
+	return b;
+}
+
 int es_collection_foreach(es_collection *c,
 			  int (*fn)(void *ctx, const es_point_view *p),
 			  void *ctx)
@@ -935,11 +1091,11 @@ int es_registry_drop(es_registry *r, const char *name, es_error *err)
 	}
 	c = r->cols[i];
 	r->cols[i] = r->cols[--r->n];
-	/* detach under the collection's write lock so no writer of it is mid-way
-	 * through an observer call that reads c->reg */
-	pthread_rwlock_wrlock(&c->lk);
+	/* detach under seq_mu so no writer of it is mid-way through an observer
+	 * call that reads c->reg (writers already logged apply as usual) */
+	pthread_mutex_lock(&c->seq_mu);
 	c->reg = NULL;
-	pthread_rwlock_unlock(&c->lk);
+	pthread_mutex_unlock(&c->seq_mu);
 out:
 	pthread_mutex_unlock(&r->mu);
 	if (c)
@@ -1035,12 +1191,17 @@ static int fr_u64(FILE *f, uint64_t *v)
 }
 
 int es_collection_save(es_collection *c, FILE *f,
-		       void (*locked)(void *ctx), void *ctx, es_error *err)
+		       void (*locked)(void *ctx, int pending, uint64_t oldest),
+		       void *ctx, es_error *err)
 {
 	int rc = 0;
 	pthread_rwlock_rdlock(&c->lk);
-	if (locked)
-		locked(ctx);
+	if (locked) {
+		/* under seq_mu nothing new is placed; under lk nothing is applied */
+		pthread_mutex_lock(&c->seq_mu);
+		locked(ctx, c->qhead != NULL, c->qhead ? c->qhead->token : 0);
+		pthread_mutex_unlock(&c->seq_mu);
+	}
 	int bad = fwrite(COLL_MAGIC, 1, 8, f) != 8;
 	bad |= fw_u32(f, 1) | fw_u32(f, c->p.dim) | fw_u32(f, (uint32_t)c->p.metric) |
 	       fw_u32(f, c->p.M) | fw_u32(f, c->p.ef_construction) |
@@ -1216,6 +1377,9 @@ int es_collection_load(FILE *f, const char *name, const es_payload_hooks *hooks,
 	}
 	hnsw_free(c->h);
 	c->h = h;
+	for (size_t i = c->npts; i-- > 0;) /* lowest dead label first */
+		if (!c->pts[i].live)
+			label_free(c, i);
 	*out = c;
 	return 0;
 fail:

@@ -11,14 +11,33 @@
  *     es_registry_create   es_registry_drop
  *     es_collection_upsert es_collection_delete
  * Each validates first, then calls the registry's es_mutation_observer (if
- * one is set) while holding the lock that orders that mutation, and applies
- * only if the observer returned 0.  So the log order is the apply order, and
- * a failing log write (ENOSPC, EIO) leaves nothing applied.  Replay (WAL
- * recovery) uses the same calls with the observer not yet installed.
+ * one is set), and applies only if the observer returned 0.  A failing log
+ * write (ENOSPC, EIO) leaves nothing applied.  Replay (WAL recovery) uses the
+ * same calls with the observer not yet installed.
+ *
+ * Upserts and deletes go through a commit queue per collection (group
+ * commit): the observer is called under a short per-collection mutex that
+ * orders log placement, writes the record and calls es_log_placed, which
+ * queues the writer and releases that mutex; the observer then waits for
+ * the record to be durable with no collection lock held, so concurrent
+ * writers to one collection share fsyncs.  Writers then apply one at a
+ * time, in the order they were placed in the log, under the write lock.
+ *
+ * Visibility rule: a change becomes visible to readers only after the
+ * observer returned 0, i.e. after its record is durable under the fsync
+ * policy.  So a reader never sees (and cannot act on) a write that a crash
+ * could take back, and what readers see is always a prefix of the log per
+ * collection — the state a restart rebuilds.  The price: a write's own
+ * latency includes the fsync; throughput does not, since the fsyncs are
+ * shared.  If applying a durable change fails for lack of memory the call
+ * fails (nothing of it visible); the change is in the log, so it may come
+ * back at the next start (whole) — the outcome of a failed call is unknown,
+ * as for any write whose acknowledgement was lost.
  *
  * Threading: every collection has a readers-writer lock.  get / search /
- * count / foreach take it shared; upsert / delete take it exclusive (writers
- * of one collection are serialised).  The registry has its own mutex for
+ * count / foreach / save take it shared; upsert / delete take it exclusive
+ * while applying (applies of one collection are serialised; the log write
+ * and fsync wait are not under it).  The registry has its own mutex for
  * its name table; collections are reference-counted so a DELETE of a
  * collection never frees it under a running search: es_registry_get returns
  * a reference that es_collection_release drops.
@@ -149,12 +168,14 @@ const es_collection_params *es_collection_get_params(const es_collection *c);
  * NaN/Inf, zero vectors under cosine, payload size) happens before anything
  * changes: ES_EINVAL / ES_EDIM with a message naming the point by index
  * ("points[3]: ...").  A point whose id appears twice in one batch: the last
- * one wins.  Exclusive lock. */
+ * one wins.  Logged through the observer (commit queue, see above), then
+ * applied under the exclusive lock. */
 int es_collection_upsert(es_collection *c, const es_point_in *pts, size_t n,
 			 es_error *err);
 
 /* Delete the points with these ids; ids that are not present are ignored.
- * *deleted (may be NULL) receives how many were removed.  Exclusive lock. */
+ * *deleted (may be NULL) receives how many were removed.  Logged and
+ * applied like an upsert. */
 int es_collection_delete(es_collection *c, const es_point_id *ids, size_t n,
 			 size_t *deleted, es_error *err);
 
@@ -176,6 +197,9 @@ int es_collection_search(es_collection *c, const es_search_req *req,
 
 size_t es_collection_count(es_collection *c);
 size_t es_collection_memory_bytes(es_collection *c);
+/* Bytes of the int8 index's file-backed float originals (page cache, not
+ * in es_collection_memory_bytes); 0 for a float32 collection. */
+size_t es_collection_store_bytes(es_collection *c);
 
 /* Visit every live point, shared lock held for the whole walk (the vector in
  * the view is as stored).  Stops early and returns fn's value if it returns
@@ -186,20 +210,36 @@ int es_collection_foreach(es_collection *c,
 
 /* --- registry ------------------------------------------------------------ */
 
+/* A writer's turn in its collection's commit queue, handed to on_upsert /
+ * on_delete.  Opaque. */
+typedef struct es_log_turn es_log_turn;
+
+/* Called by on_upsert / on_delete once the change's record is in the log
+ * (written, not necessarily durable yet), at most once, with a token that
+ * grows in log order (the store passes the lsn).  It queues the writer and
+ * releases the collection's placement mutex: after it the observer must not
+ * touch the collection. */
+void es_log_placed(es_log_turn *t, uint64_t token);
+
 /* Observer for durability: each callback runs after validation and before
- * the change is applied, while the lock that orders the change is held
- * (registry mutex for create/drop, the collection's write lock for
- * upsert/delete).  A non-zero return (negative ES_E*; fill err) cancels the
- * change: nothing is applied.  Any member may be NULL. */
+ * the change is applied.  create/drop: under the registry mutex.
+ * upsert/delete: under the collection's placement mutex (not its
+ * readers-writer lock): write the record, call es_log_placed(turn, lsn),
+ * then wait until the record is durable and return.  An observer that
+ * never calls es_log_placed keeps the placement mutex for the whole call
+ * (correct, but writers of the collection then wait for each other's
+ * fsyncs).  A non-zero return (negative ES_E*; fill err) cancels the change:
+ * nothing is applied, whether or not the record was placed.  Any member may
+ * be NULL. */
 typedef struct es_mutation_observer {
 	void *ctx;
 	int (*on_create)(void *ctx, const char *name,
 			 const es_collection_params *p, es_error *err);
 	int (*on_drop)(void *ctx, const char *name, es_error *err);
 	int (*on_upsert)(void *ctx, es_collection *c, const es_point_in *pts,
-			 size_t n, es_error *err);
+			 size_t n, es_log_turn *turn, es_error *err);
 	int (*on_delete)(void *ctx, es_collection *c, const es_point_id *ids,
-			 size_t n, es_error *err);
+			 size_t n, es_log_turn *turn, es_error *err);
 } es_mutation_observer;
 
 /* hooks (may be NULL) are given to every collection the registry creates. */
@@ -237,12 +277,17 @@ int es_collection_name_check(const char *name, es_error *err);
 
 /* Write the whole collection (params, every slot's id and payload, and the
  * HNSW index through hnsw_write, graph included) to f.  Holds the shared
- * lock for the whole write, so writers of this collection wait; `locked`
- * (may be NULL) is called once the lock is held, before anything is written,
- * so the caller can note the log position the snapshot corresponds to.
- * 0, ES_EIO for a failed write, or hnsw_write's error. */
+ * lock for the whole write, so writers of this collection wait to apply
+ * (their log writes and fsyncs go on).  `locked` (may be NULL) is called
+ * once the lock is held, before anything is written, so the caller can note
+ * the log position the snapshot corresponds to: pending is non-zero when
+ * changes are placed in the log but not applied (so not in this snapshot),
+ * oldest is then the es_log_placed token of the first of them; every change
+ * placed before it is in the snapshot.  No change is placed during the
+ * call.  0, ES_EIO for a failed write, or hnsw_write's error. */
 int es_collection_save(es_collection *c, FILE *f,
-		       void (*locked)(void *ctx), void *ctx, es_error *err);
+		       void (*locked)(void *ctx, int pending, uint64_t oldest),
+		       void *ctx, es_error *err);
 
 /* Read a collection written by es_collection_save into a new collection
  * named name (not in any registry), treating every byte as hostile:

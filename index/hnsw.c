@@ -21,12 +21,18 @@
  *    is delete + insert into a fresh/recycled slot, so a vector is never
  *    rewritten under a concurrent reader.
  *
- *  - int8 quantisation (optional): each vector is stored as int8 codes with
- *    its own scale (max|x|/127) and its exact squared norm — dim + 8 bytes
- *    instead of 4*dim.  The graph is built and walked with the symmetric
- *    int8 distance (core/simd dot_i8); the ef best candidates of a query are
- *    then re-ranked with the float query against the dequantised codes.
- *    No float copy is kept: vector memory is (dim+8)/(4*dim) of float32.
+ *  - int8 quantisation (optional): in RAM each vector is int8 codes with its
+ *    own scale (max|x|/127) — dim + 4 bytes instead of 4*dim (28% at d=32,
+ *    26% at d=100).  The float32 originals live outside the heap, in a
+ *    file-backed store (index/vecfile: an unlinked file in $TMPDIR, one
+ *    mapping per chunk of slots), as Qdrant keeps originals on disk for
+ *    rescoring.  Graph construction and repair use the originals, so a
+ *    single-threaded int8 build gives exactly the float build's graph.  A
+ *    search walks the graph with the asymmetric distance (float query
+ *    against int8 codes: only the stored side carries quantisation error)
+ *    and then re-ranks its ef candidates, plus the k best of those the
+ *    approximate distance pushed out of them, by the exact float distance
+ *    read from the store; get_vector returns the originals.
  *
  *  - Level generator: level of the n-th add = f(seed, n) via splitmix64, so a
  *    single-threaded build with the same seed gives the same graph (and the
@@ -60,6 +66,7 @@
 #include <string.h>
 
 #include "simd.h"
+#include "vecfile.h"
 
 #if defined(__BYTE_ORDER__) && __BYTE_ORDER__ != __ORDER_LITTLE_ENDIAN__
 #error "hnsw: the file format and code assume a little-endian host"
@@ -74,11 +81,13 @@
 #define HNSW_F_DELETED 1u
 
 #define HNSW_FILE_MAGIC "ESHNSW\r\n"
-#define HNSW_FILE_VERSION 1u
+#define HNSW_FILE_VERSION 2u
 #define HNSW_FILE_ENDIAN 0x01020304u
 #define HNSW_FILE_TRAILER "ESHNSWend"
 
 typedef float (*dot_f_i8_fn)(const float *q, const int8_t *c, size_t n);
+typedef float (*l2_f_i8_fn)(const float *q, const int8_t *c, float s,
+			    size_t n);
 
 /* Block header after the level-0 links.  Offsets are fixed per index. */
 typedef struct node_hdr {
@@ -91,7 +100,8 @@ typedef struct node_hdr {
 typedef struct chunk_tab {
 	size_t cap;
 	struct chunk_tab *prev; /* retired tables, freed by hnsw_free */
-	char *chunk[];
+	float **fseg; /* int8: float rows of chunk i (mapped file); in chunk[] */
+	char *chunk[]; /* cap block chunks, then cap float segments */
 } chunk_tab;
 
 typedef struct cand {
@@ -115,8 +125,6 @@ typedef struct scratch {
 	size_t sel_cap;
 	float *qf; /* prepared query (normalised copy) */
 	float *tmp;
-	int8_t *qc; /* query codes under int8 */
-	float qscale, qnorm2;
 } scratch;
 
 typedef struct retired {
@@ -130,6 +138,9 @@ struct hnsw {
 	double ml;
 	const simd_kernels *k;
 	dot_f_i8_fn dot_f_i8;
+	l2_f_i8_fn l2_f_i8;
+	vecfile *vf;     /* int8: the float originals; NULL for a float index */
+	char *float_dir; /* owned copy of p.float_dir */
 
 	/* block layout */
 	size_t stride, off_hdr, off_vec, vec_bytes;
@@ -164,6 +175,8 @@ struct hnsw {
 	_Atomic uint64_t add_seq;
 	_Atomic size_t live;
 	_Atomic size_t upper_bytes;
+	_Atomic size_t lvl_live[HNSW_MAX_LEVEL + 1]; /* live nodes per level */
+	_Atomic size_t ep_scans; /* entry point re-elections by full scan */
 };
 
 /* ------------------------------------------------------------ utilities */
@@ -209,6 +222,24 @@ static inline char *node_blk(const hnsw *h, uint32_t id)
 static inline node_hdr *blk_hdr(const hnsw *h, char *b)
 {
 	return (node_hdr *)(b + h->off_hdr);
+}
+
+/* The float vector of slot id through table t: in the block for a float
+ * index, in the file-backed store under int8 (normalised under cosine). */
+static inline const float *tab_fvec(const hnsw *h, const chunk_tab *t,
+				    uint32_t id)
+{
+	size_t j = id & (HNSW_CHUNK - 1);
+	if (!h->vf)
+		return (const float *)(t->chunk[id >> HNSW_CHUNK_SHIFT] +
+				       j * h->stride + h->off_vec);
+	return t->fseg[id >> HNSW_CHUNK_SHIFT] + j * h->dim;
+}
+
+static inline const float *node_fvec(const hnsw *h, uint32_t id)
+{
+	return tab_fvec(h, atomic_load_explicit(&((hnsw *)h)->tab,
+						memory_order_acquire), id);
 }
 
 static inline uint32_t load_flags(const node_hdr *nh)
@@ -279,6 +310,24 @@ static float dot_f_i8_scalar(const float *q, const int8_t *c, size_t n)
 	return (a0 + a1) + (a2 + a3);
 }
 
+/* sum (q[i] - s*c[i])^2: squared L2 from a float query to the dequantised
+ * vector s*c (exact for that vector, so no stored norm is needed). */
+static float l2_f_i8_scalar(const float *q, const int8_t *c, float s, size_t n)
+{
+	float a0 = 0, a1 = 0;
+	size_t i = 0;
+	for (; i + 2 <= n; i += 2) {
+		float d0 = q[i] - s * c[i], d1 = q[i + 1] - s * c[i + 1];
+		a0 += d0 * d0;
+		a1 += d1 * d1;
+	}
+	for (; i < n; i++) {
+		float d = q[i] - s * c[i];
+		a0 += d * d;
+	}
+	return a0 + a1;
+}
+
 #if defined(__x86_64__) || defined(__i386__)
 #include <immintrin.h>
 __attribute__((target("avx2,fma"))) static float
@@ -304,37 +353,64 @@ dot_f_i8_avx2(const float *q, const int8_t *c, size_t n)
 		t += q[i] * c[i];
 	return t;
 }
+
+__attribute__((target("avx2,fma"))) static float
+l2_f_i8_avx2(const float *q, const int8_t *c, float s, size_t n)
+{
+	__m256 acc0 = _mm256_setzero_ps(), acc1 = _mm256_setzero_ps();
+	__m256 sv = _mm256_set1_ps(s);
+	size_t i = 0;
+	for (; i + 16 <= n; i += 16) {
+		__m128i b = _mm_loadu_si128((const __m128i *)(c + i));
+		__m256 c0 = _mm256_cvtepi32_ps(_mm256_cvtepi8_epi32(b));
+		__m256 c1 = _mm256_cvtepi32_ps(
+			_mm256_cvtepi8_epi32(_mm_srli_si128(b, 8)));
+		__m256 d0 = _mm256_fnmadd_ps(sv, c0, _mm256_loadu_ps(q + i));
+		__m256 d1 = _mm256_fnmadd_ps(sv, c1, _mm256_loadu_ps(q + i + 8));
+		acc0 = _mm256_fmadd_ps(d0, d0, acc0);
+		acc1 = _mm256_fmadd_ps(d1, d1, acc1);
+	}
+	acc0 = _mm256_add_ps(acc0, acc1);
+	__m128 r = _mm_add_ps(_mm256_castps256_ps128(acc0),
+			      _mm256_extractf128_ps(acc0, 1));
+	r = _mm_add_ps(r, _mm_movehl_ps(r, r));
+	r = _mm_add_ss(r, _mm_shuffle_ps(r, r, 1));
+	float t = _mm_cvtss_f32(r);
+	for (; i < n; i++) {
+		float d = q[i] - s * c[i];
+		t += d * d;
+	}
+	return t;
+}
 #endif
 
-static dot_f_i8_fn pick_dot_f_i8(const simd_kernels *k)
+static void pick_f_i8(hnsw *h)
 {
+	h->dot_f_i8 = dot_f_i8_scalar;
+	h->l2_f_i8 = l2_f_i8_scalar;
 #if defined(__x86_64__) || defined(__i386__)
-	if (k->path == SIMD_AVX2 || k->path == SIMD_AVX512)
-		return dot_f_i8_avx2;
+	if (h->k->path == SIMD_AVX2 || h->k->path == SIMD_AVX512) {
+		h->dot_f_i8 = dot_f_i8_avx2;
+		h->l2_f_i8 = l2_f_i8_avx2;
+	}
 #endif
-	(void)k;
-	return dot_f_i8_scalar;
 }
 
-/* Under int8 the vector area is [float scale | float norm2 | int8 codes]. */
-static void encode_vec(const hnsw *h, const float *v, char *dst)
+/* Under int8 the in-block vector is [float scale | int8 codes[dim]]:
+ * x[i] ~ scale * code[i], scale = max|x| / 127. */
+static void encode_codes(const hnsw *h, const float *v, char *dst)
 {
-	if (!h->p.quantize_int8) {
-		memcpy(dst, v, h->vec_bytes);
-		return;
-	}
-	float mx = 0, n2 = 0;
+	float mx = 0;
 	for (uint32_t i = 0; i < h->dim; i++) {
 		float a = fabsf(v[i]);
 		if (a > mx)
 			mx = a;
-		n2 += v[i] * v[i];
 	}
 	float scale = mx > 0 ? mx / 127.0f : 0.0f;
 	/* in double: for a denormal mx, 127/mx is inf in float and 0 * inf a
 	 * NaN code (found by tests/fuzz, fuzz_snapshot: UBSan float cast) */
 	double inv = mx > 0 ? 127.0 / mx : 0.0;
-	int8_t *c = (int8_t *)(dst + 8);
+	int8_t *c = (int8_t *)(dst + 4);
 	for (uint32_t i = 0; i < h->dim; i++) {
 		double x = nearbyint((double)v[i] * inv);
 		if (x > 127.0)
@@ -344,20 +420,6 @@ static void encode_vec(const hnsw *h, const float *v, char *dst)
 		c[i] = (int8_t)x;
 	}
 	memcpy(dst, &scale, 4);
-	memcpy(dst + 4, &n2, 4);
-}
-
-static void decode_vec(const hnsw *h, const char *src, float *out)
-{
-	if (!h->p.quantize_int8) {
-		memcpy(out, src, (size_t)h->dim * 4);
-		return;
-	}
-	float scale;
-	memcpy(&scale, src, 4);
-	const int8_t *c = (const int8_t *)(src + 8);
-	for (uint32_t i = 0; i < h->dim; i++)
-		out[i] = scale * (float)c[i];
 }
 
 /* Internal distance, lower is better: -dot for cosine/dot, squared L2. */
@@ -368,52 +430,39 @@ static inline float dist_f(const hnsw *h, const float *a, const float *b)
 	return -h->k->dot(a, b, h->dim);
 }
 
-/* Symmetric int8 distance between two encoded vectors. */
-static inline float dist_q(const hnsw *h, const char *a, const char *b)
+/* Float query against int8 codes (the asymmetric distance). */
+static inline float dist_codes(const hnsw *h, const float *q, const char *v)
 {
-	float sa, sb;
-	memcpy(&sa, a, 4);
-	memcpy(&sb, b, 4);
-	float dp = sa * sb * (float)h->k->dot_i8((const int8_t *)(a + 8),
-						  (const int8_t *)(b + 8), h->dim);
-	if (h->p.metric == ES_METRIC_L2) {
-		float na, nb;
-		memcpy(&na, a + 4, 4);
-		memcpy(&nb, b + 4, 4);
-		return na + nb - 2.0f * dp;
-	}
-	return -dp;
+	float sc;
+	memcpy(&sc, v, 4);
+	const int8_t *c = (const int8_t *)(v + 4);
+	if (h->p.metric == ES_METRIC_L2)
+		return h->l2_f_i8(q, c, sc, h->dim);
+	return -sc * h->dot_f_i8(q, c, h->dim);
 }
 
-/* Distance between two stored vectors. */
-static inline float dist_vv(const hnsw *h, const char *a, const char *b)
-{
-	if (h->p.quantize_int8)
-		return dist_q(h, a, b);
-	return dist_f(h, (const float *)a, (const float *)b);
-}
-
-/* The query in the form stored vectors have (sc->qf holds codes layout under
- * int8: qenc below). */
 typedef struct query {
 	const float *f; /* the float query (normalised under cosine) */
-	float n2;       /* its squared norm (int8 L2) */
+	bool exact;     /* int8: score against the float originals */
 } query;
 
-/* Query to stored vector: float against float, or float against int8
- * codes (asymmetric) under quantisation. */
-static inline float dist_qn(const hnsw *h, const query *q, const char *b)
+/* Query to slot id (block b, float row through table t): the float
+ * originals for a float index or an exact (construction) query, else the
+ * int8 codes. */
+static inline float dist_node(const hnsw *h, const chunk_tab *t,
+			      const query *q, uint32_t id, const char *b)
 {
-	if (!h->p.quantize_int8)
-		return dist_f(h, q->f, (const float *)b);
-	float sb, nb;
-	memcpy(&sb, b, 4);
-	float dp = sb * h->dot_f_i8(q->f, (const int8_t *)(b + 8), h->dim);
-	if (h->p.metric == ES_METRIC_L2) {
-		memcpy(&nb, b + 4, 4);
-		return q->n2 + nb - 2.0f * dp;
-	}
-	return -dp;
+	if (!h->vf)
+		return dist_f(h, q->f, (const float *)(b + h->off_vec));
+	if (q->exact)
+		return dist_f(h, q->f, tab_fvec(h, t, id));
+	return dist_codes(h, q->f, b + h->off_vec);
+}
+
+/* Exact distance between two stored vectors (graph construction). */
+static inline float dist_ids(const hnsw *h, uint32_t a, uint32_t b)
+{
+	return dist_f(h, node_fvec(h, a), node_fvec(h, b));
 }
 
 /* ------------------------------------------------------------ scratch */
@@ -428,7 +477,6 @@ static void scratch_free(scratch *s)
 	free(s->sel);
 	free(s->qf);
 	free(s->tmp);
-	free(s->qc);
 	free(s);
 }
 
@@ -479,8 +527,7 @@ static int scratch_get(const hnsw *hc, scratch **out, es_error *err)
 			goto oom;
 		s->qf = malloc((size_t)h->dim * sizeof(float));
 		s->tmp = malloc((size_t)h->dim * sizeof(float));
-		s->qc = malloc((size_t)h->dim + 8);
-		if (!s->qf || !s->tmp || !s->qc) {
+		if (!s->qf || !s->tmp) {
 			scratch_free(s);
 			goto oom;
 		}
@@ -651,7 +698,10 @@ static void greedy_level(const hnsw *h, const query *q, uint32_t level,
 			/* a stale link may name a recycled slot of lower level */
 			if ((load_flags(nh) & HNSW_F_DELETED) || nh->level < level)
 				continue;
-			float d = dist_qn(h, q, nb + h->off_vec);
+			float d = dist_node(h, atomic_load_explicit(
+						       &((hnsw *)h)->tab,
+						       memory_order_acquire),
+					    q, id, nb);
 			if (d < *curd) {
 				*curd = d;
 				*cur = id;
@@ -661,15 +711,34 @@ static void greedy_level(const hnsw *h, const query *q, uint32_t level,
 	}
 }
 
+/* Keep the best ov_cap of the candidates pushed out of the result heap
+ * (a max-heap at ov, *nov entries). */
+static inline void overflow_keep(cand *ov, size_t *nov, size_t ov_cap, cand c)
+{
+	if (*nov < ov_cap) {
+		maxheap_push(ov, nov, c);
+	} else if (c.d < ov[0].d) {
+		maxheap_pop(ov, nov);
+		maxheap_push(ov, nov, c);
+	}
+}
+
 /* Beam search on one level from entry ep.  On return s->rq holds up to ef
- * accepted (live, filter-passing) nodes as a max-heap; *nres its size. */
+ * accepted (live, filter-passing) nodes as a max-heap; *nres its size.
+ * With ov_cap > 0 the best ov_cap accepted nodes that were pushed out of
+ * the ef best are kept too, at s->rq + ef + 1 (*nov of them): the int8
+ * search re-ranks them with the ef best, as the approximate distance may
+ * have pushed out a true neighbour. */
 static void search_level(const hnsw *h, scratch *s, const query *q,
 			 uint32_t ep, float epd, uint32_t level, uint32_t ef,
-			 hnsw_filter_fn filter, void *fctx, size_t *nres)
+			 hnsw_filter_fn filter, void *fctx, size_t *nres,
+			 size_t ov_cap, size_t *nov)
 {
 	cand *cq = s->cq, *rq = s->rq;
-	size_t nc = 0, nr = 0;
+	cand *ov = rq + ef + 1;
+	size_t nc = 0, nr = 0, no = 0;
 	float bound = INFINITY;
+	bool fl_rows = h->vf && q->exact; /* scoring reads the float store */
 	scratch_new_pass(s);
 	visit(s, ep);
 	char *eb = node_blk(h, ep);
@@ -708,15 +777,23 @@ static void search_level(const hnsw *h, scratch *s, const query *q,
 		for (uint32_t i = 0; i < m; i++) {
 			uint32_t id = nids[i];
 			if (i + 1 < m) {
-				const char *pb = blk_fast(h, s, nids[i + 1]) + h->off_vec;
-				for (size_t o = 128; o < h->vec_bytes; o += 64)
-					__builtin_prefetch(pb + o);
+				if (fl_rows) {
+					const char *pf = (const char *)tab_fvec(
+						h, s->tab, nids[i + 1]);
+					for (size_t o = 0; o < h->dim * 4u; o += 64)
+						__builtin_prefetch(pf + o);
+				} else {
+					const char *pb = blk_fast(h, s, nids[i + 1]) +
+							 h->off_vec;
+					for (size_t o = 128; o < h->vec_bytes; o += 64)
+						__builtin_prefetch(pb + o);
+				}
 			}
 			char *nb = blk_fast(h, s, id);
 			node_hdr *nh = blk_hdr(h, nb);
 			if ((load_flags(nh) & HNSW_F_DELETED) || nh->level < level)
 				continue;
-			float d = dist_qn(h, q, nb + h->off_vec);
+			float d = dist_node(h, s->tab, q, id, nb);
 			if (nr < ef || d < bound) {
 				if (nc == s->cq_cap) {
 					/* rare: the frontier outgrew the
@@ -730,8 +807,13 @@ static void search_level(const hnsw *h, scratch *s, const query *q,
 				minheap_push(cq, &nc, (cand){d, id});
 				if (!filter || filter(fctx, nh->label)) {
 					maxheap_push(rq, &nr, (cand){d, id});
-					if (nr > ef)
+					if (nr > ef) {
+						if (ov_cap)
+							overflow_keep(ov, &no,
+								      ov_cap,
+								      rq[0]);
 						maxheap_pop(rq, &nr);
+					}
 					if (nr >= ef)
 						bound = rq[0].d;
 				}
@@ -739,6 +821,8 @@ static void search_level(const hnsw *h, scratch *s, const query *q,
 		}
 	}
 	*nres = nr;
+	if (nov)
+		*nov = no;
 }
 
 /* Encode the query into the scratch (normalising under cosine). */
@@ -762,7 +846,7 @@ static int prepare_query(const hnsw *h, scratch *s, const float *v,
 				      "zero vector has no direction under cosine");
 	}
 	q->f = s->qf;
-	q->n2 = h->k->dot(s->qf, s->qf, h->dim);
+	q->exact = false;
 	return 0;
 }
 
@@ -793,7 +877,11 @@ int hnsw_search(const hnsw *h, const float *q, uint32_t k, uint32_t ef,
 	rc = scratch_get(h, &s, err);
 	if (rc)
 		return rc;
-	rc = scratch_reserve_heaps(s, (size_t)ef + h->M0 + 2);
+	/* int8: the ef best by the approximate distance plus the k best of
+	 * those it pushed out are re-ranked (k more float reads: the approximate
+	 * order matters most at ef close to k) */
+	size_t ov_cap = h->vf ? k : 0;
+	rc = scratch_reserve_heaps(s, (size_t)ef + 1 + ov_cap + h->M0 + 2);
 	if (rc) {
 		es_err(err, rc, "hnsw: out of memory for ef %u", ef);
 		goto out;
@@ -807,17 +895,24 @@ int hnsw_search(const hnsw *h, const float *q, uint32_t k, uint32_t ef,
 	if (cur == HNSW_NONE)
 		goto out;
 	uint32_t top = (uint32_t)(ep >> 32);
-	float curd = dist_qn(h, &qq, node_blk(h, cur) + h->off_vec);
+	float curd = dist_node(h, atomic_load(&((hnsw *)h)->tab), &qq, cur,
+			       node_blk(h, cur));
 	for (uint32_t l = top; l > 0; l--)
 		greedy_level(h, &qq, l, &cur, &curd);
-	size_t nr;
-	search_level(h, s, &qq, cur, curd, 0, ef, filter, filter_ctx, &nr);
+	size_t nr, nov;
+	search_level(h, s, &qq, cur, curd, 0, ef, filter, filter_ctx, &nr,
+		     ov_cap, &nov);
 	cand *r = s->rq;
-	if (h->p.quantize_int8) {
-		/* re-rank the ef candidates with the float query */
+	if (h->vf) {
+		memmove(r + nr, r + ef + 1, nov * sizeof *r);
+		nr += nov;
+		/* re-rank the ef candidates by the exact float distance; the
+		 * store rows are not rewritten while we hold our epoch */
 		for (size_t i = 0; i < nr; i++) {
-			decode_vec(h, node_blk(h, r[i].id) + h->off_vec, s->tmp);
-			r[i].d = dist_f(h, qq.f, s->tmp);
+			uint32_t id = r[i].id;
+			const float *fv = id < s->limit ? tab_fvec(h, s->tab, id)
+							: node_fvec(h, id);
+			r[i].d = dist_f(h, qq.f, fv);
 		}
 	}
 	qsort(r, nr, sizeof *r, cand_cmp);
@@ -939,6 +1034,7 @@ void hnsw_params_default(hnsw_params *p, uint32_t dim)
 	p->seed = 42;
 	p->quantize_int8 = 0;
 	p->initial_capacity = 0;
+	p->float_dir = NULL;
 }
 
 static int check_params(const hnsw_params *p, es_error *err)
@@ -982,6 +1078,7 @@ static void free_tables(hnsw *h)
 			free(c);
 		}
 	}
+	vecfile_free(h->vf); /* unmaps the float segments */
 	while (t) {
 		chunk_tab *p = t->prev;
 		free(t);
@@ -1011,6 +1108,7 @@ void hnsw_free(hnsw *h)
 	pthread_mutex_destroy(&h->ep_lock);
 	pthread_mutex_destroy(&h->map_lock);
 	pthread_mutex_destroy(&h->pool_lock);
+	free(h->float_dir);
 	free(h);
 }
 
@@ -1029,9 +1127,8 @@ int hnsw_new(const hnsw_params *p, hnsw **out, es_error *err)
 	h->M0 = 2 * p->M;
 	h->ml = 1.0 / log((double)p->M);
 	h->k = simd_get();
-	h->dot_f_i8 = pick_dot_f_i8(h->k);
-	h->vec_bytes = p->quantize_int8 ? ((size_t)p->dim + 8 + 3) / 4 * 4
-					: (size_t)p->dim * 4;
+	pick_f_i8(h);
+	h->vec_bytes = p->quantize_int8 ? (size_t)p->dim + 4 : (size_t)p->dim * 4;
 	h->off_hdr = ((size_t)(1 + h->M0) * 4 + 7) / 8 * 8;
 	h->off_vec = h->off_hdr + sizeof(node_hdr);
 	h->stride = (h->off_vec + h->vec_bytes + 7) / 8 * 8;
@@ -1046,13 +1143,28 @@ int hnsw_new(const hnsw_params *p, hnsw **out, es_error *err)
 	atomic_init(&h->ep, (uint64_t)HNSW_NONE);
 	atomic_init(&h->epoch, 1);
 	atomic_init(&h->n_slots, 0);
-	chunk_tab *t = calloc(1, sizeof *t + 16 * sizeof(char *));
+	chunk_tab *t = calloc(1, sizeof *t + 2 * 16 * sizeof(char *));
 	if (!t) {
 		hnsw_free(h);
 		return es_err(err, ES_ENOMEM, "hnsw: out of memory");
 	}
 	t->cap = 16;
+	t->fseg = (float **)(t->chunk + t->cap);
 	atomic_init(&h->tab, t);
+	h->p.float_dir = NULL;
+	if (p->quantize_int8) {
+		if (p->float_dir && !(h->float_dir = strdup(p->float_dir))) {
+			hnsw_free(h);
+			return es_err(err, ES_ENOMEM, "hnsw: out of memory");
+		}
+		h->p.float_dir = h->float_dir;
+		rc = vecfile_new(h->float_dir, (size_t)HNSW_CHUNK * h->dim * 4,
+				 &h->vf, err);
+		if (rc) {
+			hnsw_free(h);
+			return es_err_prefix(err, rc, "hnsw");
+		}
+	}
 	if (p->initial_capacity) {
 		pthread_mutex_lock(&h->map_lock);
 		size_t cap = 64;
@@ -1086,7 +1198,7 @@ size_t hnsw_memory_bytes(const hnsw *hc)
 	pthread_mutex_lock(&h->grow_lock);
 	b += h->n_chunks * HNSW_CHUNK * h->stride;
 	for (chunk_tab *t = atomic_load(&h->tab); t; t = t->prev)
-		b += sizeof *t + t->cap * sizeof(char *);
+		b += sizeof *t + 2 * t->cap * sizeof(char *);
 	b += h->ret_cap * sizeof(retired);
 	pthread_mutex_unlock(&h->grow_lock);
 	b += atomic_load(&h->upper_bytes);
@@ -1097,7 +1209,7 @@ size_t hnsw_memory_bytes(const hnsw *hc)
 	for (scratch *s = h->all_list; s; s = s->next_all)
 		b += sizeof *s + s->visited_cap * 2 +
 		     (s->heap_cap + s->cq_cap) * sizeof(cand) +
-		     s->sel_cap * sizeof(cand) + (size_t)h->dim * 9 + 8;
+		     s->sel_cap * sizeof(cand) + (size_t)h->dim * 8;
 	pthread_mutex_unlock(&h->pool_lock);
 	return b;
 }
@@ -1105,6 +1217,11 @@ size_t hnsw_memory_bytes(const hnsw *hc)
 size_t hnsw_vector_bytes(const hnsw *h)
 {
 	return h->vec_bytes;
+}
+
+size_t hnsw_store_bytes(const hnsw *h)
+{
+	return h->vf ? vecfile_bytes(h->vf) : 0;
 }
 
 /* ------------------------------------------------------------ slots */
@@ -1123,25 +1240,40 @@ static uint64_t min_active_epoch(hnsw *h)
 	return m;
 }
 
-/* Under grow_lock: make sure chunk c exists. */
-static int ensure_chunk(hnsw *h, size_t c)
+/* Under grow_lock: make sure chunk c (and under int8 its float segment)
+ * exists.  0, ES_ENOMEM, or the float store's ES_ENOSPC / ES_EIO. */
+static int ensure_chunk(hnsw *h, size_t c, es_error *err)
 {
 	while (h->n_chunks <= c) {
 		chunk_tab *t = atomic_load(&h->tab);
 		if (h->n_chunks == t->cap) {
 			size_t cap = t->cap * 2;
-			chunk_tab *nt = calloc(1, sizeof *nt + cap * sizeof(char *));
+			chunk_tab *nt = calloc(1, sizeof *nt + 2 * cap * sizeof(char *));
 			if (!nt)
-				return ES_ENOMEM;
+				return es_err(err, ES_ENOMEM, "hnsw: out of memory");
 			nt->cap = cap;
+			nt->fseg = (float **)(nt->chunk + cap);
 			memcpy(nt->chunk, t->chunk, t->cap * sizeof(char *));
+			memcpy(nt->fseg, t->fseg, t->cap * sizeof(float *));
 			nt->prev = t;
 			atomic_store_explicit(&h->tab, nt, memory_order_release);
 			t = nt;
 		}
 		char *mem = calloc(HNSW_CHUNK, h->stride);
 		if (!mem)
-			return ES_ENOMEM;
+			return es_err(err, ES_ENOMEM, "hnsw: out of memory");
+		if (h->vf) {
+			/* block first, then the segment: a failure leaves no
+			 * segment without its chunk */
+			void *seg;
+			int rc = vecfile_grow(h->vf, &seg, err);
+			if (rc) {
+				free(mem);
+				return rc;
+			}
+			__atomic_store_n(&t->fseg[h->n_chunks], (float *)seg,
+					 __ATOMIC_RELEASE);
+		}
 		/* published before any id in it is handed out (n_slots store) */
 		__atomic_store_n(&t->chunk[h->n_chunks], mem, __ATOMIC_RELEASE);
 		h->n_chunks++;
@@ -1150,8 +1282,8 @@ static int ensure_chunk(hnsw *h, size_t c)
 }
 
 /* A slot for a new node, flagged deleted (invisible) until published.
- * may_reuse: caller holds no scratch epoch of its own yet. */
-static int slot_alloc(hnsw *h, uint32_t *out)
+ * The caller holds no scratch epoch of its own yet. */
+static int slot_alloc(hnsw *h, uint32_t *out, es_error *err)
 {
 	int rc = 0;
 	uint64_t safe = UINT64_MAX;
@@ -1169,10 +1301,10 @@ static int slot_alloc(hnsw *h, uint32_t *out)
 	}
 	uint32_t id = atomic_load(&h->n_slots);
 	if (id >= HNSW_MAX_SLOTS) {
-		rc = ES_ENOMEM;
+		rc = es_err(err, ES_ENOMEM, "hnsw: index is full (%u slots)", id);
 		goto out;
 	}
-	rc = ensure_chunk(h, id >> HNSW_CHUNK_SHIFT);
+	rc = ensure_chunk(h, id >> HNSW_CHUNK_SHIFT, err);
 	if (rc)
 		goto out;
 	char *b = node_blk(h, id);
@@ -1226,11 +1358,11 @@ static uint32_t select_heuristic(hnsw *h, cand *c, size_t n, uint32_t maxm)
 		return (uint32_t)n;
 	uint32_t kept = 0;
 	for (size_t i = 0; i < n && kept < maxm; i++) {
-		const char *vi = node_blk(h, c[i].id) + h->off_vec;
+		const float *vi = node_fvec(h, c[i].id);
 		bool good = true;
 		for (uint32_t j = 0; j < kept; j++) {
-			const char *vj = node_blk(h, c[j].id) + h->off_vec;
-			if (dist_vv(h, vi, vj) < c[i].d) {
+			const float *vj = node_fvec(h, c[j].id);
+			if (dist_f(h, vi, vj) < c[i].d) {
 				good = false;
 				break;
 			}
@@ -1268,13 +1400,12 @@ static void link_into(hnsw *h, scratch *s, uint32_t dst, uint32_t src,
 	}
 	cand *c = s->sel;
 	size_t m = 0;
-	const char *dv = db + h->off_vec;
 	for (uint32_t i = 0; i < n; i++) {
 		char *nb = node_blk(h, ids[i]);
 		node_hdr *nh = blk_hdr(h, nb);
 		if ((load_flags(nh) & HNSW_F_DELETED) || nh->level < level)
 			continue;
-		c[m++] = (cand){dist_vv(h, dv, nb + h->off_vec), ids[i]};
+		c[m++] = (cand){dist_ids(h, dst, ids[i]), ids[i]};
 	}
 	c[m++] = (cand){d_src, src};
 	qsort(c, m, sizeof *c, cand_cmp);
@@ -1292,17 +1423,17 @@ static void connect_node(hnsw *h, scratch *s, uint32_t id, uint32_t lvl,
 			 uint64_t ep, const float *vf)
 {
 	char *b = node_blk(h, id);
-	query q = {vf, h->k->dot(vf, vf, h->dim)};
+	query q = {vf, true};
 	uint32_t cur = (uint32_t)ep;
 	uint32_t top = (uint32_t)(ep >> 32);
-	float curd = dist_qn(h, &q, node_blk(h, cur) + h->off_vec);
+	float curd = dist_f(h, vf, node_fvec(h, cur));
 	for (uint32_t l = top; l > lvl; l--)
 		greedy_level(h, &q, l, &cur, &curd);
 	uint32_t start = lvl < top ? lvl : top;
 	for (uint32_t l = start + 1; l-- > 0;) {
 		size_t nr;
 		search_level(h, s, &q, cur, curd, l, h->p.ef_construction, NULL,
-			     NULL, &nr);
+			     NULL, &nr, 0, NULL);
 		cand *c = s->sel;
 		size_t m = 0;
 		for (size_t i = 0; i < nr; i++)
@@ -1349,25 +1480,77 @@ static int check_vector(const hnsw *h, const float *v, es_error *err)
 
 static void delete_slot(hnsw *h, scratch *s, uint32_t slot);
 
-/* Choose a new entry point after `gone` was deleted.  Under ep_lock. */
+/* Choose a new entry point after `gone` (the entry point) was deleted: a
+ * live node of the highest level that has one.  The per-level live counts
+ * say which level that is, and such a node is nearly always among gone's own
+ * links (gone's list on that level names nodes of at least that level), so
+ * this reads at most 2M + level*M links; a full scan of the slots is the
+ * fallback when none of them qualifies.  Under ep_lock. */
 static void reelect_ep(hnsw *h, uint32_t gone)
 {
 	uint64_t ep = atomic_load(&h->ep);
 	if ((uint32_t)ep != gone)
 		return;
-	uint32_t n = atomic_load(&h->n_slots);
+	int want = -1;
+	for (int l = HNSW_MAX_LEVEL; l >= 0 && want < 0; l--)
+		if (atomic_load(&h->lvl_live[l]))
+			want = l;
 	uint32_t best = HNSW_NONE, bl = 0;
-	for (uint32_t i = 0; i < n; i++) {
-		node_hdr *nh = blk_hdr(h, node_blk(h, i));
-		if (load_flags(nh) & HNSW_F_DELETED)
-			continue;
-		if (best == HNSW_NONE || nh->level > bl) {
-			best = i;
-			bl = nh->level;
+	if (want >= 0) {
+		char *gb = node_blk(h, gone);
+		uint32_t gl = blk_hdr(h, gb)->level;
+		for (uint32_t l = gl + 1; l-- > 0 && best == HNSW_NONE;) {
+			const uint32_t *lk = blk_links(h, gb, l);
+			uint32_t n = link_cnt(lk);
+			if (n > level_max(l, h))
+				n = level_max(l, h);
+			for (uint32_t i = 0; i < n; i++) {
+				uint32_t id = link_get(lk, i);
+				node_hdr *nh = blk_hdr(h, node_blk(h, id));
+				if (!(load_flags(nh) & HNSW_F_DELETED) &&
+				    nh->level == (uint32_t)want) {
+					best = id;
+					bl = nh->level;
+					break;
+				}
+			}
+		}
+	}
+	if (best == HNSW_NONE && want >= 0) {
+		atomic_fetch_add(&h->ep_scans, 1);
+		uint32_t n = atomic_load(&h->n_slots);
+		for (uint32_t i = 0; i < n; i++) {
+			node_hdr *nh = blk_hdr(h, node_blk(h, i));
+			if (load_flags(nh) & HNSW_F_DELETED)
+				continue;
+			if (best == HNSW_NONE || nh->level > bl) {
+				best = i;
+				bl = nh->level;
+			}
 		}
 	}
 	atomic_store(&h->ep, best == HNSW_NONE ? (uint64_t)HNSW_NONE
 					       : ((uint64_t)bl << 32) | best);
+}
+
+int hnsw_entry_point(const hnsw *hc, uint64_t *label, uint32_t *level)
+{
+	hnsw *h = (hnsw *)hc;
+	pthread_mutex_lock(&h->ep_lock);
+	uint64_t ep = atomic_load(&h->ep);
+	int rc = ES_ENOTFOUND;
+	if ((uint32_t)ep != HNSW_NONE) {
+		*label = blk_hdr(h, node_blk(h, (uint32_t)ep))->label;
+		*level = (uint32_t)(ep >> 32);
+		rc = 0;
+	}
+	pthread_mutex_unlock(&h->ep_lock);
+	return rc;
+}
+
+size_t hnsw_ep_scans(const hnsw *h)
+{
+	return atomic_load(&((hnsw *)h)->ep_scans);
 }
 
 int hnsw_add(hnsw *h, uint64_t label, const float *vec, es_error *err)
@@ -1382,11 +1565,9 @@ int hnsw_add(hnsw *h, uint64_t label, const float *vec, es_error *err)
 	pthread_mutex_lock(lab);
 
 	/* slot first: reuse needs our own epoch not yet published */
-	rc = slot_alloc(h, &id);
-	if (rc) {
-		es_err(err, rc, "hnsw: index is full or out of memory");
+	rc = slot_alloc(h, &id, err);
+	if (rc)
 		goto out_unlocked_scratch;
-	}
 	rc = scratch_get(h, &s, err);
 	if (rc)
 		goto out_unlocked_scratch;
@@ -1420,7 +1601,9 @@ int hnsw_add(hnsw *h, uint64_t label, const float *vec, es_error *err)
 	memcpy(tmp, vec, (size_t)h->dim * 4);
 	if (h->p.metric == ES_METRIC_COSINE)
 		simd_normalize(tmp, h->dim);
-	encode_vec(h, tmp, b + h->off_vec);
+	memcpy((float *)node_fvec(h, id), tmp, (size_t)h->dim * 4);
+	if (h->vf)
+		encode_codes(h, tmp, b + h->off_vec);
 	__atomic_store_n(&((uint32_t *)b)[0], 0, __ATOMIC_RELAXED);
 	nh->level = lvl;
 	nh->label = label;
@@ -1451,6 +1634,7 @@ int hnsw_add(hnsw *h, uint64_t label, const float *vec, es_error *err)
 	/* publish */
 	__atomic_store_n(&nh->flags, 0, __ATOMIC_RELEASE);
 	atomic_fetch_add(&h->live, 1);
+	atomic_fetch_add(&h->lvl_live[lvl], 1);
 	uint64_t ep = atomic_load(&h->ep);
 	bool held = false;
 	if ((uint32_t)ep == HNSW_NONE || lvl > (uint32_t)(ep >> 32)) {
@@ -1468,6 +1652,17 @@ int hnsw_add(hnsw *h, uint64_t label, const float *vec, es_error *err)
 		}
 	}
 	connect_node(h, s, id, lvl, ep, tmp);
+	if (!held) {
+		/* a concurrent delete of the entry point may have re-elected
+		 * one while we were not yet visible to it: settle it under the
+		 * lock (held by every re-election), so the entry point always
+		 * has the highest live level */
+		pthread_mutex_lock(&h->ep_lock);
+		ep = atomic_load(&h->ep);
+		held = (uint32_t)ep == HNSW_NONE || lvl > (uint32_t)(ep >> 32);
+		if (!held)
+			pthread_mutex_unlock(&h->ep_lock);
+	}
 	if (held) {
 		/* the entry point may have been deleted meanwhile: still ours
 		 * is higher than anything live */
@@ -1528,7 +1723,6 @@ static void repair_level(hnsw *h, scratch *s, uint32_t d, uint32_t l)
 		}
 		cand *c = s->sel;
 		size_t m = 0;
-		const char *nv = nb + h->off_vec;
 		for (uint32_t j = 0; j < nn + dn; j++) {
 			uint32_t x = j < nn ? ids[j] : dids[j - nn];
 			if (x == d || x == n)
@@ -1545,7 +1739,7 @@ static void repair_level(hnsw *h, scratch *s, uint32_t d, uint32_t l)
 			node_hdr *xh = blk_hdr(h, xb);
 			if ((load_flags(xh) & HNSW_F_DELETED) || xh->level < l)
 				continue;
-			c[m++] = (cand){dist_vv(h, nv, xb + h->off_vec), x};
+			c[m++] = (cand){dist_ids(h, n, x), x};
 		}
 		qsort(c, m, sizeof *c, cand_cmp);
 		uint32_t kept = select_heuristic(h, c, m, maxm);
@@ -1564,11 +1758,11 @@ static void delete_slot(hnsw *h, scratch *s, uint32_t slot)
 	node_hdr *nh = blk_hdr(h, b);
 	__atomic_store_n(&nh->flags, HNSW_F_DELETED, __ATOMIC_SEQ_CST);
 	atomic_fetch_sub(&h->live, 1);
-	if ((uint32_t)atomic_load(&h->ep) == slot) {
-		pthread_mutex_lock(&h->ep_lock);
-		reelect_ep(h, slot);
-		pthread_mutex_unlock(&h->ep_lock);
-	}
+	atomic_fetch_sub(&h->lvl_live[nh->level], 1);
+	/* under the lock: a re-election running now may pick us */
+	pthread_mutex_lock(&h->ep_lock);
+	reelect_ep(h, slot);
+	pthread_mutex_unlock(&h->ep_lock);
 	if (scratch_reserve_sel(s, 4 * (size_t)h->M0 + 4) == 0)
 		for (uint32_t l = 0; l <= nh->level; l++)
 			repair_level(h, s, slot, l);
@@ -1599,9 +1793,10 @@ int hnsw_delete(hnsw *h, uint64_t label)
 		scratch_put(h, s);
 	} else {
 		/* no memory for repair: hide it anyway, never reuse it */
-		__atomic_store_n(&blk_hdr(h, node_blk(h, slot))->flags,
-				 HNSW_F_DELETED, __ATOMIC_SEQ_CST);
+		node_hdr *nh = blk_hdr(h, node_blk(h, slot));
+		__atomic_store_n(&nh->flags, HNSW_F_DELETED, __ATOMIC_SEQ_CST);
 		atomic_fetch_sub(&h->live, 1);
+		atomic_fetch_sub(&h->lvl_live[nh->level], 1);
 		pthread_mutex_lock(&h->ep_lock);
 		reelect_ep(h, slot);
 		pthread_mutex_unlock(&h->ep_lock);
@@ -1629,7 +1824,7 @@ int hnsw_get_vector(const hnsw *hc, uint64_t label, float *out)
 	uint32_t slot = map_find(h, label);
 	pthread_mutex_unlock(&h->map_lock);
 	if (slot != HNSW_NONE)
-		decode_vec(h, node_blk(h, slot) + h->off_vec, out);
+		memcpy(out, node_fvec(h, slot), (size_t)h->dim * 4);
 	pthread_mutex_unlock(lab);
 	return slot == HNSW_NONE ? ES_ENOTFOUND : 0;
 }
@@ -1699,7 +1894,7 @@ int hnsw_add_batch(hnsw *h, const uint64_t *labels, const float *vecs,
 
 /* -------------------------------------------------------- persistence */
 /*
- * File layout (little-endian), version 1:
+ * File layout (little-endian), version 2:
  *   magic "ESHNSW\r\n" | u32 version | u32 endian tag 0x01020304
  *   u32 dim | u32 metric | u32 M | u32 ef_construction | u32 quantize_int8
  *   u32 vector bytes | u64 seed | u64 add sequence
@@ -1707,6 +1902,11 @@ int hnsw_add_batch(hnsw *h, const uint64_t *labels, const float *vecs,
  *   per slot: u32 flags; if live: u32 level | u64 label | vector bytes |
  *             u32 cnt0 | cnt0 x u32 | per level 1..level: u32 cnt | cnt x u32
  *   u32 CRC-32 of everything above | "HNSWEND\n"
+ * The vector is always the float32 original (4 * dim bytes), also under
+ * int8: the loader re-encodes the codes (deterministically, so a loaded index
+ * answers exactly like the saved one) and puts the floats back in the store.
+ * Version 1 (still read) held int8 indexes as [f32 scale | f32 norm2 |
+ * codes, padded to 4]; those load with the dequantised vectors as floats.
  * Deleted slots keep their number (links may still name them) and are
  * reused after loading.
  */
@@ -1775,7 +1975,7 @@ int hnsw_write(const hnsw *hc, FILE *f, es_error *err)
 	w_u32(w, h->M);
 	w_u32(w, h->p.ef_construction);
 	w_u32(w, (uint32_t)h->p.quantize_int8);
-	w_u32(w, (uint32_t)h->vec_bytes);
+	w_u32(w, h->dim * 4);
 	w_u64(w, h->p.seed);
 	w_u64(w, atomic_load(&h->add_seq));
 	w_u32(w, n);
@@ -1792,7 +1992,7 @@ int hnsw_write(const hnsw *hc, FILE *f, es_error *err)
 			continue;
 		w_u32(w, nh->level);
 		w_u64(w, nh->label);
-		w_bytes(w, b + h->off_vec, h->vec_bytes);
+		w_bytes(w, node_fvec(h, i), (size_t)h->dim * 4);
 		for (uint32_t l = 0; l <= nh->level; l++) {
 			const uint32_t *lk = blk_links(h, b, l);
 			uint32_t c = link_cnt(lk);
@@ -1876,24 +2076,31 @@ static int check_links(const uint32_t *ids, uint32_t c, uint32_t self,
 	return 0;
 }
 
-static int check_stored_vec(const hnsw *h, const char *v, uint32_t slot,
+static int check_stored_vec(const hnsw *h, const float *f, uint32_t slot,
 			    es_error *err)
 {
-	if (h->p.quantize_int8) {
-		float sc, n2;
-		memcpy(&sc, v, 4);
-		memcpy(&n2, v + 4, 4);
-		if (!isfinite(sc) || sc < 0 || !isfinite(n2) || n2 < 0)
-			return es_err(err, ES_ECORRUPT,
-				      "slot %u: bad quantisation scale/norm", slot);
-		return 0;
-	}
-	const float *f = (const float *)v;
 	for (uint32_t i = 0; i < h->dim; i++)
 		if (!isfinite(f[i]))
 			return es_err(err, ES_ECORRUPT,
 				      "slot %u: vector element %u is not finite",
 				      slot, i);
+	return 0;
+}
+
+/* A version 1 int8 vector [f32 scale | f32 norm2 | codes | pad] read into
+ * buf (vb bytes) becomes its dequantised floats in out. */
+static int v1_dequantise(const hnsw *h, const char *buf, float *out,
+			 uint32_t slot, es_error *err)
+{
+	float sc, n2;
+	memcpy(&sc, buf, 4);
+	memcpy(&n2, buf + 4, 4);
+	if (!isfinite(sc) || sc < 0 || !isfinite(n2) || n2 < 0)
+		return es_err(err, ES_ECORRUPT,
+			      "slot %u: bad quantisation scale/norm", slot);
+	const int8_t *c = (const int8_t *)(buf + 8);
+	for (uint32_t i = 0; i < h->dim; i++)
+		out[i] = sc * (float)c[i];
 	return 0;
 }
 
@@ -1903,6 +2110,7 @@ int hnsw_read(FILE *f, hnsw **out, es_error *err)
 	hnsw *h = NULL;
 	rbuf r = {f, 0, 0};
 	uint32_t *ids = NULL;
+	char *v1buf = NULL;
 	*out = NULL;
 
 	char magic[8];
@@ -1914,9 +2122,9 @@ int hnsw_read(FILE *f, hnsw **out, es_error *err)
 		CORRUPT("not an embedsrv HNSW index (bad magic)");
 	if ((rc = r_u32(&r, &ver, err)) || (rc = r_u32(&r, &endian, err)))
 		goto out;
-	if (ver != HNSW_FILE_VERSION) {
+	if (ver != HNSW_FILE_VERSION && ver != 1) {
 		rc = es_err(err, ES_EUNSUPPORTED,
-			    "HNSW index version %u, this build reads version %u",
+			    "HNSW index version %u, this build reads versions 1-%u",
 			    ver, HNSW_FILE_VERSION);
 		goto out;
 	}
@@ -1946,9 +2154,12 @@ int hnsw_read(FILE *f, hnsw **out, es_error *err)
 		CORRUPT("bad parameters: %s", perr.msg);
 	if ((rc = hnsw_new(&p, &h, err)))
 		goto out;
-	if (vb != h->vec_bytes)
-		CORRUPT("vector size %u, expected %zu for dim %u", vb,
-			h->vec_bytes, dim);
+	size_t want_vb = (size_t)dim * 4;
+	if (ver == 1 && quant)
+		want_vb = ((size_t)dim + 8 + 3) / 4 * 4;
+	if (vb != want_vb)
+		CORRUPT("vector size %u, expected %zu for dim %u", vb, want_vb,
+			dim);
 	if (n > HNSW_MAX_SLOTS)
 		CORRUPT("slot count %u too large", n);
 	if (live > n)
@@ -1961,7 +2172,9 @@ int hnsw_read(FILE *f, hnsw **out, es_error *err)
 	if (live == 0 ? entry != HNSW_NONE : entry >= n)
 		CORRUPT("entry point %u invalid for %u slots", entry, n);
 	ids = malloc((size_t)(2 * HNSW_MAX_M) * 4);
-	if (!ids) {
+	if (ver == 1 && quant)
+		v1buf = malloc(vb);
+	if (!ids || (ver == 1 && quant && !v1buf)) {
 		rc = es_err(err, ES_ENOMEM, "hnsw: out of memory");
 		goto out;
 	}
@@ -1970,10 +2183,10 @@ int hnsw_read(FILE *f, hnsw **out, es_error *err)
 	uint32_t maxlvl = 0;
 	for (uint32_t i = 0; i < n; i++) {
 		pthread_mutex_lock(&h->grow_lock);
-		rc = ensure_chunk(h, i >> HNSW_CHUNK_SHIFT);
+		rc = ensure_chunk(h, i >> HNSW_CHUNK_SHIFT, err);
 		if (rc) {
 			pthread_mutex_unlock(&h->grow_lock);
-			es_err(err, rc, "hnsw: out of memory at slot %u", i);
+			es_err_prefix(err, rc, "slot %u", i);
 			goto out;
 		}
 		atomic_store(&h->n_slots, i + 1);
@@ -2006,10 +2219,18 @@ int hnsw_read(FILE *f, hnsw **out, es_error *err)
 		if (lvl > HNSW_MAX_LEVEL)
 			CORRUPT("slot %u: level %u exceeds %u", i, lvl,
 				HNSW_MAX_LEVEL);
-		if ((rc = r_bytes(&r, b + h->off_vec, h->vec_bytes, err)))
+		float *fv = (float *)node_fvec(h, i);
+		if (v1buf) {
+			if ((rc = r_bytes(&r, v1buf, vb, err)) ||
+			    (rc = v1_dequantise(h, v1buf, fv, i, err)))
+				goto out;
+		} else if ((rc = r_bytes(&r, fv, (size_t)dim * 4, err))) {
 			goto out;
-		if ((rc = check_stored_vec(h, b + h->off_vec, i, err)))
+		}
+		if ((rc = check_stored_vec(h, fv, i, err)))
 			goto out;
+		if (h->vf)
+			encode_codes(h, fv, b + h->off_vec);
 		nh->level = lvl;
 		nh->label = label;
 		if (lvl) {
@@ -2048,6 +2269,7 @@ int hnsw_read(FILE *f, hnsw **out, es_error *err)
 		}
 		nh->flags = 0;
 		nlive++;
+		atomic_fetch_add(&h->lvl_live[lvl], 1);
 		if (lvl > maxlvl)
 			maxlvl = lvl;
 	}
@@ -2077,6 +2299,7 @@ int hnsw_read(FILE *f, hnsw **out, es_error *err)
 	atomic_store(&h->live, (size_t)nlive);
 out:
 	free(ids);
+	free(v1buf);
 	if (rc) {
 		hnsw_free(h);
 		return rc;

@@ -44,8 +44,12 @@ typedef struct hnsw_params {
 	uint32_t M;               /* links per node on levels > 0; 2M on level 0 */
 	uint32_t ef_construction;
 	uint64_t seed;            /* level generator seed */
-	int quantize_int8;        /* store int8 codes, re-rank with float */
+	int quantize_int8;        /* int8 codes in RAM, float originals in a
+				   * file-backed store, re-rank with float */
 	size_t initial_capacity;  /* hint; the index grows as needed */
+	const char *float_dir;    /* int8: directory of the (unlinked) float
+				   * store file; NULL: $TMPDIR, else /tmp.
+				   * Copied by hnsw_new. */
 } hnsw_params;
 
 /* Optional filter: return non-zero to accept a label as a result. */
@@ -74,18 +78,21 @@ int hnsw_search(const hnsw *h, const float *q, uint32_t k, uint32_t ef,
 		hnsw_filter_fn filter, void *filter_ctx, es_hit *out,
 		size_t *nout, es_error *err);
 
-/* Copy a stored vector (as stored: normalised under cosine; dequantised
- * floats under int8 if no float copy is kept).  0 or ES_ENOTFOUND. */
+/* Copy a stored vector: the float original (normalised under cosine), also
+ * under int8 (read from the float store).  0 or ES_ENOTFOUND. */
 int hnsw_get_vector(const hnsw *h, uint64_t label, float *out);
 int hnsw_contains(const hnsw *h, uint64_t label);
 
 size_t hnsw_count(const hnsw *h);        /* live (not deleted) points */
-size_t hnsw_memory_bytes(const hnsw *h); /* bytes held by the index */
+size_t hnsw_memory_bytes(const hnsw *h); /* heap bytes held by the index
+					   * (not the int8 float store) */
 const hnsw_params *hnsw_get_params(const hnsw *h);
 
 /* Persistence: whole index to/from a file (magic, version, sizes, checksum);
  * the stream forms let a snapshot embed an index.  Loading treats every byte
- * as hostile: ES_ECORRUPT with a message naming the problem. */
+ * as hostile: ES_ECORRUPT with a message naming the problem.  The file holds
+ * the float originals also under int8 (a loaded int8 index puts them into a
+ * new float store in $TMPDIR). */
 int hnsw_save(const hnsw *h, const char *path, es_error *err);
 int hnsw_load(const char *path, hnsw **out, es_error *err);
 int hnsw_write(const hnsw *h, FILE *f, es_error *err);
@@ -93,9 +100,20 @@ int hnsw_read(FILE *f, hnsw **out, es_error *err);
 
 /* Extensions (beyond the original contract). */
 
-/* Bytes one stored vector takes: 4*dim, or dim + 8 under int8 (codes, scale,
- * norm); the rest of hnsw_memory_bytes is graph, ids and scratch. */
+/* Bytes one vector takes in memory: 4*dim, or dim + 4 under int8 (codes
+ * and scale); the rest of hnsw_memory_bytes is graph, ids and scratch. */
 size_t hnsw_vector_bytes(const hnsw *h);
+
+/* Bytes of the int8 index's file-backed float store (page cache, not heap:
+ * 4*dim per slot, allocated in chunks of 1024 slots); 0 for a float index. */
+size_t hnsw_store_bytes(const hnsw *h);
+
+/* The entry point's label and level: 0, or ES_ENOTFOUND when empty. */
+int hnsw_entry_point(const hnsw *h, uint64_t *label, uint32_t *level);
+
+/* How many times deleting the entry point needed a full scan of the slots
+ * to find its successor (normally one of its links is it); for tests. */
+size_t hnsw_ep_scans(const hnsw *h);
 
 /* CRC-32 (IEEE 802.3, as zlib) of buf continuing from crc (start with 0);
  * the checksum of the file format, exported for tests and tools. */

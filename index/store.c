@@ -2,12 +2,28 @@
  * store.c — see store.h for the layout, the write path and the rules.
  *
  * Locks, in the order they may nest:
- *   registry mutex / collection write lock (held by collection.c around the
- *   observer calls) -> wal_lk (shared by appenders, exclusive to switch
- *   segments) -> man_mu (one manifest write at a time) -> meta_mu (the
- *   table of collection metadata; a leaf).
+ *   registry mutex / collection placement mutex (held by collection.c around
+ *   the observer calls; an upsert's or delete's is released by
+ *   es_log_placed) -> wal_lk (shared by writers from their write() until
+ *   their record is durable, so a segment switch never closes a log under a
+ *   waiter; exclusive to switch segments) -> man_mu (one manifest write at a
+ *   time) -> meta_mu (the table of collection metadata; a leaf).
  *   ck_mu serialises checkpoints; a checkpoint takes collection locks only
  *   through es_collection_save, never while holding wal_lk, man_mu or meta_mu.
+ *
+ * Group commit: an upsert or delete writes its record (wal_write), notes
+ * its lsn, hands the collection its place in line (es_log_placed, which
+ * lets the next writer of that collection write), then waits for the group
+ * fsync (wal_wait_durable) holding only wal_lk shared.  The collection
+ * applies it after that, in log order.
+ *
+ * Fsync failure: the log refuses every later write (ES_EIO), and so does
+ * es_store_checkpoint, until the process restarts — after a failed
+ * fdatasync the kernel may have dropped dirty pages, so what the log file
+ * holds past its last good sync is unknown, and starting a new segment after
+ * it could leave a gap in the lsns that the next start reads as missing
+ * records.  The restart replays the log as the disk has it (a lost page
+ * shows up as a torn tail, or as damage that --recover truncates).
  *
  * Log records carry the collection name first ([u8 len][name]) and then the
  * body: the parameters for CREATE, nothing for DROP, wal.h's payload
@@ -277,19 +293,22 @@ out:
 
 /* ---------------------------------------------------------------- appends */
 
-/* Append a record for collection name.  Its lsn is noted in the
- * collection's metadata while wal_lk is still held, so a checkpoint (which
- * switches segments under wal_lk exclusive) sees every record appended
- * before the switch.  create_params: for CREATE, the metadata is added. */
+/* Append a record for collection name and wait until it is durable per
+ * the policy.  Its lsn is noted in the collection's metadata while wal_lk is
+ * still held, so a checkpoint (which switches segments under wal_lk
+ * exclusive) sees every record appended before the switch.  create_params:
+ * for CREATE, the metadata is added.  turn (upserts and deletes): placed in
+ * the collection's commit queue right after the write, before the fsync
+ * wait, so other writers of the collection can join this fsync. */
 static int append_record(es_store *s, uint32_t type, const snap_buf *b,
 			 const char *name, const es_collection_params *create_params,
-			 es_error *err)
+			 es_log_turn *turn, es_error *err)
 {
 	if (snap_buf_status(b))
 		return es_err(err, ES_ENOMEM, "out of memory encoding a log record");
 	uint64_t lsn;
 	pthread_rwlock_rdlock(&s->wal_lk);
-	int rc = wal_append(s->w, type, b->data, b->len, &lsn, err);
+	int rc = wal_write(s->w, type, b->data, b->len, &lsn, err);
 	if (!rc) {
 		pthread_mutex_lock(&s->meta_mu);
 		struct meta *m = meta_find(s, name);
@@ -302,6 +321,10 @@ static int append_record(es_store *s, uint32_t type, const snap_buf *b,
 			m->last_lsn = lsn;
 		}
 		pthread_mutex_unlock(&s->meta_mu);
+		if (turn)
+			es_log_placed(turn, lsn);
+		if (!rc)
+			rc = wal_wait_durable(s->w, lsn, err);
 	}
 	uint64_t size = rc ? 0 : wal_size_bytes(s->w);
 	pthread_rwlock_unlock(&s->wal_lk);
@@ -322,7 +345,7 @@ static int obs_create(void *ctx, const char *name, const es_collection_params *p
 	snap_buf_init(&b);
 	put_name(&b, name);
 	put_params(&b, p);
-	int rc = append_record(s, WAL_REC_CREATE, &b, name, p, err);
+	int rc = append_record(s, WAL_REC_CREATE, &b, name, p, NULL, err);
 	snap_buf_free(&b);
 	if (rc)
 		return rc;
@@ -339,7 +362,7 @@ static int obs_drop(void *ctx, const char *name, es_error *err)
 	snap_buf b;
 	snap_buf_init(&b);
 	put_name(&b, name);
-	int rc = append_record(s, WAL_REC_DROP, &b, name, NULL, err);
+	int rc = append_record(s, WAL_REC_DROP, &b, name, NULL, NULL, err);
 	snap_buf_free(&b);
 	if (rc)
 		return rc;
@@ -368,7 +391,7 @@ static void to_wal_id(const es_point_id *in, wal_id *out)
 }
 
 static int obs_upsert(void *ctx, es_collection *c, const es_point_in *pts,
-		      size_t n, es_error *err)
+		      size_t n, es_log_turn *turn, es_error *err)
 {
 	es_store *s = ctx;
 	const es_collection_params *p = es_collection_get_params(c);
@@ -390,13 +413,14 @@ static int obs_upsert(void *ctx, es_collection *c, const es_point_in *pts,
 	put_name(&b, es_collection_name(c));
 	snap_put_bytes(&b, body.data, body.len);
 	wal_buf_free(&body);
-	rc = append_record(s, WAL_REC_UPSERT, &b, es_collection_name(c), NULL, err);
+	rc = append_record(s, WAL_REC_UPSERT, &b, es_collection_name(c), NULL, turn,
+			   err);
 	snap_buf_free(&b);
 	return rc;
 }
 
 static int obs_delete(void *ctx, es_collection *c, const es_point_id *ids,
-		      size_t n, es_error *err)
+		      size_t n, es_log_turn *turn, es_error *err)
 {
 	es_store *s = ctx;
 	wal_buf body;
@@ -416,7 +440,8 @@ static int obs_delete(void *ctx, es_collection *c, const es_point_id *ids,
 	put_name(&b, es_collection_name(c));
 	snap_put_bytes(&b, body.data, body.len);
 	wal_buf_free(&body);
-	rc = append_record(s, WAL_REC_DELETE, &b, es_collection_name(c), NULL, err);
+	rc = append_record(s, WAL_REC_DELETE, &b, es_collection_name(c), NULL, turn,
+			   err);
 	snap_buf_free(&b);
 	return rc;
 }
@@ -905,10 +930,14 @@ struct lsn_note {
 	uint64_t lsn;
 };
 
-static void note_lsn(void *ctx)
+/* The snapshot holds every record of its collection up to the lsn noted
+ * here and none after it: the last lsn in the log when the collection has
+ * nothing logged-but-unapplied (no record of it can be placed meanwhile),
+ * else just before the first such record. */
+static void note_lsn(void *ctx, int pending, uint64_t oldest)
 {
 	struct lsn_note *n = ctx;
-	n->lsn = es_store_last_lsn(n->s);
+	n->lsn = pending ? oldest - 1 : es_store_last_lsn(n->s);
 }
 
 /* Snapshot one collection.  rot: the lsn the log was switched at.  A
@@ -989,14 +1018,20 @@ static int rotate(es_store *s, es_error *err)
 {
 	int rc = 0;
 	pthread_rwlock_wrlock(&s->wal_lk);
-	uint64_t last = wal_last_lsn(s->w);
-	uint64_t cur = s->segs[s->nsegs - 1];
-	if (last == cur) {
-		/* nothing new since the last switch; clear a failed state if any */
-		if (wal_failed(s->w))
-			rc = wal_reset(s->w, last, err);
+	/* No writer is between its write and its sync now.  The new segment
+	 * starts at the old one's last lsn, so the old one must be whole on
+	 * disk (it may not be under --fsync batch/never) and must not have
+	 * failed (see "Fsync failure" above): else a crash could leave a gap. */
+	if (wal_failed(s->w) || wal_sync(s->w, NULL) != 0) {
+		rc = es_err(err, ES_EIO, "snapshots are refused: an fdatasync of the "
+			    "write-ahead log failed, so the log past its last good sync is "
+			    "unknown; restart the server to recover from the log (reads go on)");
 		goto out;
 	}
+	uint64_t last = wal_last_lsn(s->w);
+	uint64_t cur = s->segs[s->nsegs - 1];
+	if (last == cur)
+		goto out; /* nothing new since the last switch */
 	char path[4096];
 	seg_path(s, last, path, sizeof path);
 	wal_options wo;

@@ -8,17 +8,22 @@
  *   DIR/MANIFEST             snapshot-format file listing every collection:
  *                            name, parameters, creation lsn, snapshot lsn
  *   DIR/wal/<base>.log       log segments; one log for all collections, so
- *                            writers of different collections share fsyncs
+ *                            writers of all collections share fsyncs
  *   DIR/snap/<name>@<create lsn>.snap   one snapshot per collection
  *
  * Write path (the registry's mutation observer): the change is validated by
- * the collection, then its record is appended to the log and synced per the
- * fsync policy while the collection's write lock is held, and only then
- * applied and acknowledged.  A failed append (ES_ENOSPC, ES_EIO) cancels the
- * change, so a failed request changes nothing, and what readers see is
- * always a prefix of the log.  A record that was logged but whose apply
- * failed for lack of memory is applied on the next start (a whole batch,
- * never part of one).
+ * the collection, then its record is written to the log, the collection
+ * queues the writer (es_log_placed), and the writer waits for the record to
+ * be synced per the fsync policy with no collection lock held — concurrent
+ * writers, of one collection or of many, share one fdatasync (group
+ * commit).  Only then is the change applied (in log order per collection)
+ * and acknowledged, so readers never see a write a crash could take back.
+ * A failed write (ES_ENOSPC, ES_EIO) cancels the change, so a failed request
+ * changes nothing, and what readers see is always a prefix of the log.
+ *
+ * After an fdatasync failure the log and es_store_checkpoint refuse with
+ * ES_EIO until the process restarts (like PostgreSQL's fsync panic, minus
+ * the panic: reads go on); see store.c.
  *
  * Start (es_store_open): read the manifest, load each collection's snapshot
  * (HNSW graph included, no rebuild), then replay the log segments in order,
@@ -26,17 +31,17 @@
  * (torn tail dropped; corruption stops the start with file and offset, or is
  * truncated with recover); a damaged snapshot or manifest stops the start.
  *
- * Checkpoint (es_store_checkpoint): switch the log to a new segment, write
+ * Checkpoint (es_store_checkpoint): sync the current log segment (so no
+ * crash can leave a gap before the next one) and switch to a new one, write
  * the snapshots (temp file, fsync, rename, directory fsync), write the
  * manifest, then delete the segments every collection's snapshot covers.
  * Runs on request, on es_store_close, and from a background thread when the
  * current segment passes checkpoint_bytes.  A failed checkpoint deletes
- * nothing.  After an fsync failure the log refuses writes (ES_EIO) until a
- * checkpoint succeeds and starts a fresh segment.
+ * nothing.
  *
  * Threading: all calls are thread-safe.  A snapshot holds its collection's
  * shared lock while it is written: searches continue, writers of that
- * collection wait.  Ownership: the store does not own the registry; free the
+ * collection log and sync but wait to apply.  Ownership: the store does not own the registry; free the
  * store first (es_store_close), then the registry.
  */
 #ifndef ES_STORE_H

@@ -2,11 +2,15 @@
  * wal.c — see wal.h for the file format, the replay rules and the policies.
  *
  * Threading: one mutex guards the file offset, the lsn counters and the
- * states; writes happen under it (so records are laid down in lsn order),
- * fdatasync happens outside it by one leader at a time.  Three condition
- * variables: sync_cv (a group fsync finished), apply_cv (the applied lsn
- * advanced), freeze_cv (freeze state changed); the flusher of the batch
- * policy sleeps on flush_cv.
+ * states; write() happens under it (so records are laid down in lsn order;
+ * the payload CRC is computed before taking it), fdatasync happens outside
+ * it by one leader at a time.  Group commit: wal_write returns as soon as
+ * the record is in the page cache; wal_wait_durable either finds a sync
+ * that already covers its lsn, or becomes the leader when no sync runs
+ * (syncing everything written up to then), or sleeps on sync_cv until a
+ * leader's sync ends and looks again.  So a burst of N writers costs about
+ * two fsyncs, not N.  freeze_cv: freeze state changed; the flusher of the
+ * batch policy sleeps on flush_cv.
  */
 #include "wal.h"
 
@@ -33,12 +37,11 @@ struct wal {
 	wal_io_hooks hooks;
 
 	pthread_mutex_t m;
-	pthread_cond_t sync_cv, apply_cv, freeze_cv, flush_cv;
+	pthread_cond_t sync_cv, freeze_cv, flush_cv;
 	uint64_t end;         /* file size = offset of the next record */
 	uint64_t last_lsn;    /* last lsn appended */
 	uint64_t durable_lsn; /* last lsn known fdatasynced */
 	uint64_t durable_end; /* file size at durable_lsn */
-	uint64_t applied_lsn; /* turnstile */
 	int syncing;          /* a leader is in fdatasync */
 	int frozen;
 	int failed;           /* 0 or ES_EIO */
@@ -341,7 +344,6 @@ int wal_open(const char *path, const wal_options *opts, wal_replay_fn fn,
 	w->o.hooks = NULL;
 	pthread_mutex_init(&w->m, NULL);
 	pthread_cond_init(&w->sync_cv, NULL);
-	pthread_cond_init(&w->apply_cv, NULL);
 	pthread_cond_init(&w->freeze_cv, NULL);
 	pthread_cond_init(&w->flush_cv, NULL);
 	w->path = strdup(path);
@@ -392,7 +394,7 @@ int wal_open(const char *path, const wal_options *opts, wal_replay_fn fn,
 		if (rc)
 			goto fail;
 	}
-	w->durable_lsn = w->applied_lsn = w->last_lsn;
+	w->durable_lsn = w->last_lsn;
 	w->durable_end = w->end;
 	st->last_lsn = w->last_lsn;
 	st->valid_bytes = w->end;
@@ -428,7 +430,6 @@ void wal_close(wal *w)
 	}
 	pthread_mutex_destroy(&w->m);
 	pthread_cond_destroy(&w->sync_cv);
-	pthread_cond_destroy(&w->apply_cv);
 	pthread_cond_destroy(&w->freeze_cv);
 	pthread_cond_destroy(&w->flush_cv);
 	free(w->path);
@@ -459,21 +460,22 @@ static void group_sync(wal *w, int truncate_on_fail)
 	pthread_cond_broadcast(&w->sync_cv);
 }
 
-int wal_append(wal *w, uint32_t type, const void *data, size_t len,
-	       uint64_t *lsn_out, es_error *err)
+int wal_write(wal *w, uint32_t type, const void *data, size_t len,
+	      uint64_t *lsn_out, es_error *err)
 {
 	if (!valid_type(type))
 		return es_err(err, ES_EINVAL, "unknown log record type %u", type);
 	if (len > WAL_MAX_RECORD)
 		return es_err(err, ES_ERANGE, "log record of %zu bytes is over the 1 GiB bound", len);
+	uint32_t payload_crc = crc32c(0, data, len); /* outside the lock */
 	int rc = 0;
 	pthread_mutex_lock(&w->m);
 	while (w->frozen)
 		pthread_cond_wait(&w->freeze_cv, &w->m);
 	if (w->failed) {
-		rc = es_err(err, ES_EIO, "%s: the write-ahead log failed to sync earlier; "
-			    "writes are refused until a snapshot succeeds or the server restarts",
-			    w->path);
+		rc = es_err(err, ES_EIO, "%s: an fdatasync of the write-ahead log failed "
+			    "earlier, so what the disk holds after it is unknown; writes are "
+			    "refused until the server restarts (reads go on)", w->path);
 		goto out;
 	}
 	uint64_t lsn = w->last_lsn + 1;
@@ -481,7 +483,7 @@ int wal_append(wal *w, uint32_t type, const void *data, size_t len,
 	put_u32(h, (uint32_t)len);
 	put_u32(h + 4, type);
 	put_u64(h + 8, lsn);
-	put_u32(h + 16, crc32c(0, data, len));
+	put_u32(h + 16, payload_crc);
 	put_u32(h + 20, crc32c(0, h, 20));
 	struct iovec iov[2] = {{h, sizeof h}, {(void *)data, len}};
 	if (write_all(w, iov, len ? 2 : 1, (off_t)w->end) != 0) {
@@ -495,31 +497,42 @@ int wal_append(wal *w, uint32_t type, const void *data, size_t len,
 	}
 	w->end += sizeof h + len;
 	w->last_lsn = lsn;
-	if (w->o.policy == WAL_FSYNC_ALWAYS) {
-		while (w->durable_lsn < lsn && !w->failed) {
-			if (!w->syncing)
-				group_sync(w, 1);
-			else
-				pthread_cond_wait(&w->sync_cv, &w->m);
-		}
-		if (w->durable_lsn < lsn) {
-			rc = es_err(err, ES_EIO, "%s: fdatasync failed; the write was not "
-				    "applied and the log refuses writes until the next snapshot",
-				    w->path);
-			/* the lsn was consumed: mark it passed without applying.
-			 * No later append can succeed (the log is failed), and
-			 * earlier ones still pass wal_apply_wait, so callers that
-			 * never use the turnstile are not blocked here. */
-			if (w->applied_lsn < lsn)
-				w->applied_lsn = lsn;
-			pthread_cond_broadcast(&w->apply_cv);
-			goto out;
-		}
-	}
 	if (lsn_out)
 		*lsn_out = lsn;
 out:
 	pthread_mutex_unlock(&w->m);
+	return rc;
+}
+
+int wal_wait_durable(wal *w, uint64_t lsn, es_error *err)
+{
+	if (w->o.policy != WAL_FSYNC_ALWAYS)
+		return 0;
+	int rc = 0;
+	pthread_mutex_lock(&w->m);
+	while (w->durable_lsn < lsn && !w->failed) {
+		if (!w->syncing)
+			group_sync(w, 1); /* leader: syncs for everyone written so far */
+		else
+			pthread_cond_wait(&w->sync_cv, &w->m);
+	}
+	if (w->durable_lsn < lsn)
+		rc = es_err(err, ES_EIO, "%s: fdatasync of the write-ahead log failed, so the "
+			    "write was not applied; writes are refused until the server restarts "
+			    "(reads go on)", w->path);
+	pthread_mutex_unlock(&w->m);
+	return rc;
+}
+
+int wal_append(wal *w, uint32_t type, const void *data, size_t len,
+	       uint64_t *lsn_out, es_error *err)
+{
+	uint64_t lsn;
+	int rc = wal_write(w, type, data, len, &lsn, err);
+	if (!rc)
+		rc = wal_wait_durable(w, lsn, err);
+	if (!rc && lsn_out)
+		*lsn_out = lsn;
 	return rc;
 }
 
@@ -553,24 +566,7 @@ int wal_sync(wal *w, es_error *err)
 	return rc;
 }
 
-/* -------------------------------------------------------- apply and freeze */
-
-void wal_apply_wait(wal *w, uint64_t lsn)
-{
-	pthread_mutex_lock(&w->m);
-	while (w->applied_lsn + 1 < lsn)
-		pthread_cond_wait(&w->apply_cv, &w->m);
-	pthread_mutex_unlock(&w->m);
-}
-
-void wal_apply_done(wal *w, uint64_t lsn)
-{
-	pthread_mutex_lock(&w->m);
-	if (w->applied_lsn < lsn)
-		w->applied_lsn = lsn;
-	pthread_cond_broadcast(&w->apply_cv);
-	pthread_mutex_unlock(&w->m);
-}
+/* ------------------------------------------------------------------ freeze */
 
 void wal_freeze(wal *w, uint64_t *last_lsn)
 {
@@ -578,8 +574,6 @@ void wal_freeze(wal *w, uint64_t *last_lsn)
 	while (w->frozen)
 		pthread_cond_wait(&w->freeze_cv, &w->m);
 	w->frozen = 1;
-	while (w->applied_lsn < w->last_lsn)
-		pthread_cond_wait(&w->apply_cv, &w->m);
 	while (w->syncing)
 		pthread_cond_wait(&w->sync_cv, &w->m);
 	if (last_lsn)
@@ -626,7 +620,7 @@ int wal_reset(wal *w, uint64_t base_lsn, es_error *err)
 	close(old);
 	w->fd = fd;
 	w->end = w->durable_end = WAL_FILE_HEADER_SIZE;
-	w->last_lsn = w->durable_lsn = w->applied_lsn = base_lsn;
+	w->last_lsn = w->durable_lsn = base_lsn;
 	w->failed = 0;
 out:
 	pthread_mutex_unlock(&w->m);

@@ -21,34 +21,39 @@
  *     it is dropped and counted in stats.truncated_bytes).
  *
  * Durability policies (wal_options.policy):
- *   WAL_FSYNC_ALWAYS  wal_append returns after the record is on disk
- *                     (fdatasync).  Concurrent appenders share fsyncs (group
- *                     commit): whoever finds no fsync running becomes the
- *                     leader and syncs everything written so far, the others
- *                     wait for it.
- *   WAL_FSYNC_BATCH   wal_append returns after write(); a background thread
- *                     fdatasyncs every batch_interval_ms.  Survives a process
- *                     crash; a power cut loses at most that interval.
+ *   WAL_FSYNC_ALWAYS  a record is durable once wal_wait_durable (or
+ *                     wal_append, which is wal_write + wal_wait_durable)
+ *                     returned for it: it was fdatasync'ed.  Concurrent
+ *                     writers share fsyncs (group commit): a waiter that
+ *                     finds no fsync running becomes the leader and syncs
+ *                     every record written so far; the others sleep until a
+ *                     sync covers their record.  Writing (wal_write) and
+ *                     waiting are separate calls so that callers can give
+ *                     up their own locks in between.
+ *   WAL_FSYNC_BATCH   durable enough once wal_write returned; a background
+ *                     thread fdatasyncs every batch_interval_ms.  Survives a
+ *                     process crash; a power cut loses at most that interval.
  *   WAL_FSYNC_NEVER   write() only; the OS flushes when it likes (bulk loads).
  *                     Survives a process crash, not a power cut.
  *
  * Disk errors: a failed or short write is cut back off the file
  * (ftruncate to the record's start), so the log holds whole records only, and
- * the append returns ES_ENOSPC (ENOSPC, EDQUOT, EFBIG) or ES_EIO; the log
- * stays usable.  A failed fdatasync leaves the page cache state unknown, so
- * the records of that group are cut off too and the log enters a failed
- * state: every later append returns ES_EIO until wal_reset() (after a durable
- * snapshot) starts a fresh file.
+ * the write returns ES_ENOSPC (ENOSPC, EDQUOT, EFBIG) or ES_EIO; the log
+ * stays usable.  A failed fdatasync leaves the page cache state unknown
+ * (Linux may have dropped the dirty pages), so every record not yet known
+ * durable is cut off the file, its waiters get ES_EIO, and the log enters a
+ * failed state: every later write returns ES_EIO until wal_reset() starts a
+ * fresh file.  (Whether the cut records reach the disk anyway is unknown:
+ * after a crash they may come back, whole or torn, never as anything else.)
  *
- * Apply order: a caller makes a record visible only after wal_append
- * returned, and must apply records in lsn order so that replay reproduces
- * the same state.  wal_apply_wait(lsn) blocks until every earlier lsn was
- * applied; wal_apply_done(lsn) marks it applied.  Every lsn that wal_append
- * returned must be passed to wal_apply_done exactly once (applied or not).
+ * Apply order is the caller's business: wal_write hands out lsns in file
+ * order, and a caller that applies a record only after wal_wait_durable
+ * returned 0, in lsn order per object it changes, makes replay reproduce
+ * what readers saw (index/collection.c does this per collection).
  *
  * Threading: all calls are thread-safe on one wal.  wal_freeze blocks new
- * appends and waits until every appended record was applied, which gives a
- * consistent point for a snapshot; wal_reset and wal_thaw follow it.
+ * writes and waits for a running fsync, which gives a quiet point for
+ * wal_reset; wal_thaw follows it.
  *
  * Ownership: the wal owns its file descriptor and thread; wal_close frees.
  * Payload pointers handed to the replay callback point into a read-only
@@ -138,18 +143,27 @@ int wal_open(const char *path, const wal_options *opts, wal_replay_fn fn,
 /* Sync outstanding writes, stop the flusher, close.  NULL is a no-op. */
 void wal_close(wal *w);
 
-/* Append one record; on success *lsn receives its lsn and the record is as
- * durable as the policy promises.  On failure nothing of the record remains
- * in the file (see "Disk errors") and no lsn is consumed. */
+/* Write one record (no fsync wait); on success *lsn receives its lsn.
+ * On failure nothing of the record remains in the file (see "Disk errors")
+ * and no lsn is consumed.  Under WAL_FSYNC_ALWAYS the record is durable
+ * only after wal_wait_durable(lsn) returned 0: call it before telling anyone
+ * the write happened.  Holds the wal's mutex for the write() only. */
+int wal_write(wal *w, uint32_t type, const void *data, size_t len,
+	      uint64_t *lsn, es_error *err);
+
+/* Block until the record lsn (from wal_write) is as durable as the policy
+ * promises: under WAL_FSYNC_ALWAYS a group fsync that covers it finished
+ * (this thread may be the leader that runs it); other policies return at
+ * once.  0, or ES_EIO when the fsync failed (the record was cut off and
+ * the log is in the failed state). */
+int wal_wait_durable(wal *w, uint64_t lsn, es_error *err);
+
+/* wal_write + wal_wait_durable. */
 int wal_append(wal *w, uint32_t type, const void *data, size_t len,
 	       uint64_t *lsn, es_error *err);
 
-/* Apply-order turnstile (see above). */
-void wal_apply_wait(wal *w, uint64_t lsn);
-void wal_apply_done(wal *w, uint64_t lsn);
-
-/* Block new appends and wait until every appended record was applied;
- * *last_lsn receives the last lsn.  Must be followed by wal_thaw. */
+/* Block new writes and wait for a running fsync to finish; *last_lsn
+ * receives the last lsn.  Must be followed by wal_thaw. */
 void wal_freeze(wal *w, uint64_t *last_lsn);
 /* While frozen: replace the log with an empty one whose base is base_lsn
  * (written to PATH.tmp, fsynced, renamed, directory fsynced).  Clears the

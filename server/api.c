@@ -30,7 +30,7 @@ void api_limits_default(api_limits *l)
 	l->max_searches = 100;
 	l->max_json_depth = 32;
 	l->timeout_s = 30;
-	l->max_connections = 1024;
+	l->max_connections = 4096;
 }
 
 static void *payload_parse(const char *payload, size_t len)

@@ -36,8 +36,8 @@ typedef struct api_limits {
 	uint32_t max_points;        /* points per upsert / delete */
 	uint32_t max_searches;      /* queries in one batch search */
 	uint32_t max_json_depth;    /* JSON nesting */
-	uint32_t timeout_s;         /* idle / slow client cut-off */
-	uint32_t max_connections;
+	uint32_t timeout_s;         /* a request must arrive in full within this */
+	uint32_t max_connections;   /* open client connections */
 } api_limits;
 
 /* The defaults (documented in openapi.yaml and README). */

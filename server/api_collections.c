@@ -12,14 +12,15 @@
 static json_t *coll_json(es_collection *col)
 {
 	const es_collection_params *p = es_collection_get_params(col);
-	return json_pack("{s:s, s:I, s:s, s:I, s:I, s:o, s:o, s:I, s:I}", "name",
+	return json_pack("{s:s, s:I, s:s, s:I, s:I, s:o, s:o, s:I, s:I, s:I}", "name",
 			 es_collection_name(col), "dim", (json_int_t)p->dim, "metric",
 			 es_metric_name(p->metric), "m", (json_int_t)p->M, "ef_construction",
 			 (json_int_t)p->ef_construction, "quantization",
 			 p->quantize_int8 ? json_string("int8") : json_null(), "model",
 			 p->model[0] ? json_string(p->model) : json_null(), "count",
 			 (json_int_t)es_collection_count(col), "memory_bytes",
-			 (json_int_t)es_collection_memory_bytes(col));
+			 (json_int_t)es_collection_memory_bytes(col), "vector_store_bytes",
+			 (json_int_t)es_collection_store_bytes(col));
 }
 
 void api_h_coll_list(api_call *c, api_response *out)

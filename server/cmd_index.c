@@ -268,8 +268,10 @@ static int index_build(int argc, char **argv)
 	fprintf(stderr, "built %zu vectors (dim %u, %s, M %u, efc %u, %s, %u threads) in %.3f s\n",
 		n, dim, es_metric_name(p.metric), p.M, p.ef_construction,
 		p.quantize_int8 ? "int8" : "float32", es_pool_size(pool), t1 - t0);
-	fprintf(stderr, "build_seconds %.3f\nindex_bytes %zu\nvector_bytes %zu\n",
-		t1 - t0, hnsw_memory_bytes(h), hnsw_vector_bytes(h) * n);
+	fprintf(stderr, "build_seconds %.3f\nindex_bytes %zu\nvector_bytes %zu\n"
+		"float_store_bytes %zu\n",
+		t1 - t0, hnsw_memory_bytes(h), hnsw_vector_bytes(h) * n,
+		hnsw_store_bytes(h));
 	ret = 0;
 out:
 	es_pool_free(pool);

@@ -17,6 +17,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -54,8 +55,11 @@ static void usage(FILE *f)
 		"  --max-body BYTES      largest request body (default 16777216)\n"
 		"  --max-inputs N        texts per embeddings request (default 2048)\n"
 		"  --max-points N        points per upsert/delete request (default 10000)\n"
-		"  --timeout SECONDS     idle/slow client cut-off (default 30)\n"
-		"  --max-connections N   concurrent connections (default 1024)\n"
+		"  --timeout SECONDS     a request (headers and body) must arrive in full\n"
+		"                        within this time; idle and slow clients are cut\n"
+		"                        off (default 30)\n"
+		"  --max-connections N   concurrent connections (default 4096; lowered to\n"
+		"                        what the open-files limit allows)\n"
 		"  --quiet               no access log\n"
 		"Each option can also be set as EMBEDSRV_<OPTION> (e.g. EMBEDSRV_PORT=9000);\n"
 		"command-line options win.\n");
@@ -89,6 +93,40 @@ static const char *env(const char *name)
 {
 	const char *v = getenv(name);
 	return v && *v ? v : NULL;
+}
+
+/* Files the server may hold open besides client sockets: models, logs and
+ * snapshots, epoll and thread-pool descriptors. */
+#define RESERVED_FDS 256
+
+/* Every connection is a descriptor.  Raise the soft open-files limit (the
+ * usual default, 1024, is too low for a server) as far as max_connections
+ * plus RESERVED_FDS needs, up to the hard limit; if even the hard limit is
+ * too low, lower max_connections (so /v1/info reports what is served) and
+ * say so. */
+static void fit_nofile(uint32_t *max_connections)
+{
+	struct rlimit rl;
+	if (getrlimit(RLIMIT_NOFILE, &rl) != 0)
+		return;
+	rlim_t want = (rlim_t)*max_connections + RESERVED_FDS;
+	if (rl.rlim_cur != RLIM_INFINITY && rl.rlim_cur < want) {
+		struct rlimit nrl = rl;
+		nrl.rlim_cur = rl.rlim_max == RLIM_INFINITY || rl.rlim_max > want ? want : rl.rlim_max;
+		if (setrlimit(RLIMIT_NOFILE, &nrl) == 0)
+			rl = nrl;
+	}
+	if (rl.rlim_cur != RLIM_INFINITY && rl.rlim_cur < want) {
+		uint32_t fit = rl.rlim_cur > 2 * RESERVED_FDS ? (uint32_t)(rl.rlim_cur - RESERVED_FDS)
+							       : (uint32_t)(rl.rlim_cur / 2);
+		if (fit < 1)
+			fit = 1;
+		fprintf(stderr,
+			"embedsrv serve: open-files limit %llu (ulimit -n) leaves room for %u "
+			"connections, not %u; serving at most %u\n",
+			(unsigned long long)rl.rlim_cur, fit, *max_connections, fit);
+		*max_connections = fit;
+	}
 }
 
 static int load_models(serve_opts *o, es_encoder **encs, size_t *n)
@@ -258,6 +296,8 @@ int cmd_serve(int argc, char **argv)
 		if (parse_num("max-connections", o.max_conns, 1, 1u << 20, &v)) return 2;
 		lim.max_connections = (uint32_t)v;
 	}
+
+	fit_nofile(&lim.max_connections);
 
 	/* Signals first, so every thread created below inherits the mask. */
 	sigset_t set;

@@ -8,15 +8,36 @@
  * than 64 x the limit is answered 413 at once and the connection closed,
  * rather than read and dropped.  The completion callback logs one line
  * (method, path, status, bytes, microseconds) and frees the state.
- * Idle or stalled clients are cut off by MHD's connection timeout, and a
- * body still arriving after --timeout seconds drops the connection (408 in
- * the log), so a client trickling bytes cannot hold a worker forever.
+ *
+ * Slow clients.  MHD's connection timeout only catches a connection that
+ * sends nothing for --timeout seconds; a client trickling one byte a
+ * second never trips it, and MHD never shows us a request whose headers
+ * are not complete.  So every connection is on a watch list (its MHD
+ * socket context, from NOTIFY_CONNECTION) with the time the request now
+ * due began: when the connection opened, or when the previous response
+ * finished.  A watchdog thread cuts, with shutdown(2), any connection
+ * whose request (headers and body) has not fully arrived --timeout
+ * seconds after that; MHD then sees the socket closed and cleans up as for
+ * any client that went away.  A body still arriving after --timeout is
+ * also refused on the spot by the request callback (408 in the log).
+ * While a request is being answered the connection is not watched:
+ * handlers may take long on big batches, and a client that stops reading
+ * the answer is MHD's idle timeout's business.
+ *
+ * Threading: MHD's pool threads run the callbacks; one watchdog thread
+ * scans the list four times a second.  The list is under watch_lock; a
+ * connection's phase and start time are atomics its MHD thread writes and
+ * the watchdog reads.  MHD calls NOTIFY_CONNECTION(CLOSED), which takes
+ * the connection off the list under the lock, before it closes the
+ * socket, so the watchdog never shuts down a descriptor that has been
+ * closed and reused.
  */
 #include "http.h"
 
 #include <arpa/inet.h>
 #include <microhttpd.h>
 #include <netdb.h>
+#include <pthread.h>
 #include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -27,18 +48,43 @@
 
 #include "api_internal.h"
 
+/* What a connection is doing, for the watchdog. */
+enum {
+	CONN_HEADERS, /* waiting for a request's headers (or idle between requests) */
+	CONN_BODY,    /* headers in, body arriving */
+	CONN_BUSY,    /* request complete, being answered: not watched */
+};
+
+/* One per TCP connection: MHD's socket context, on the watch list. */
+typedef struct conn_watch {
+	struct conn_watch *prev, *next;
+	MHD_socket fd;
+	atomic_int phase;       /* CONN_* */
+	_Atomic double since;   /* api_now() when the request now due began */
+	atomic_int cut;         /* the watchdog shut the socket down */
+} conn_watch;
+
 struct es_http {
 	struct MHD_Daemon *d;
 	api_ctx *ctx;
+	api_metrics *metrics;
 	int quiet;
 	size_t max_body;
 	unsigned timeout_s;
 	atomic_uint inflight;
 	uint16_t port;
+	/* the watch list and its watchdog */
+	pthread_mutex_t watch_lock;
+	pthread_cond_t watch_wake;
+	conn_watch *watch_head;
+	int watch_stop;         /* under watch_lock */
+	int watchdog_running;
+	pthread_t watchdog;
 };
 
 typedef struct req_state {
 	double t0;
+	conn_watch *watch;      /* NULL if the connection is not watched (OOM) */
 	char *body;
 	size_t len, cap;
 	int too_large;
@@ -47,6 +93,20 @@ typedef struct req_state {
 	char method[16];
 	char path[256];
 } req_state;
+
+static conn_watch *watch_of(struct MHD_Connection *conn)
+{
+	const union MHD_ConnectionInfo *ci =
+		MHD_get_connection_info(conn, MHD_CONNECTION_INFO_SOCKET_CONTEXT);
+	return ci ? ci->socket_context : NULL;
+}
+
+/* The request on this connection is complete: stop watching it. */
+static void watch_busy(req_state *rs)
+{
+	if (rs->watch)
+		atomic_store(&rs->watch->phase, CONN_BUSY);
+}
 
 static void log_line(const es_http *h, const req_state *rs)
 {
@@ -108,6 +168,9 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn,
 		if (!rs)
 			return MHD_NO;
 		rs->t0 = api_now();
+		rs->watch = watch_of(conn);
+		if (rs->watch)
+			atomic_store(&rs->watch->phase, CONN_BODY);
 		snprintf(rs->method, sizeof rs->method, "%s", method);
 		snprintf(rs->path, sizeof rs->path, "%s", url);
 		*req_cls = rs;
@@ -125,6 +188,7 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn,
 										       MHD_HTTP_HEADER_AUTHORIZATION),
 							   1};
 					api_response r;
+					watch_busy(rs);
 					api_dispatch(h->ctx, &req, &r);
 					enum MHD_Result ret = send_response(conn, rs, &r);
 					api_response_free(&r);
@@ -148,6 +212,7 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn,
 		 * trickles its body gets the same time for the whole upload */
 		if (api_now() - rs->t0 > (double)h->timeout_s) {
 			rs->status = 408;
+			metrics_add_timeout(h->metrics, METRICS_TIMEOUT_BODY);
 			return MHD_NO;
 		}
 		if (rs->too_large || rs->len + n > h->max_body) {
@@ -187,6 +252,7 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn,
 							MHD_HTTP_HEADER_AUTHORIZATION);
 	req.body_too_large = rs->too_large;
 	api_response r;
+	watch_busy(rs);
 	api_dispatch(h->ctx, &req, &r);
 	enum MHD_Result ret = send_response(conn, rs, &r);
 	api_response_free(&r);
@@ -202,12 +268,93 @@ static void on_completed(void *cls, struct MHD_Connection *conn, void **req_cls,
 	if (!rs)
 		return;
 	if (!rs->status)
-		rs->status = toe == MHD_REQUEST_TERMINATED_TIMEOUT_REACHED ? 408 : 499;
+		rs->status = toe == MHD_REQUEST_TERMINATED_TIMEOUT_REACHED ||
+				     (rs->watch && atomic_load(&rs->watch->cut))
+			     ? 408 : 499;
+	/* a keep-alive connection now owes its next request, from now */
+	if (rs->watch) {
+		atomic_store(&rs->watch->since, api_now());
+		atomic_store(&rs->watch->phase, CONN_HEADERS);
+	}
 	log_line(h, rs);
 	free(rs->body);
 	free(rs);
 	*req_cls = NULL;
 	atomic_fetch_sub(&h->inflight, 1);
+}
+
+static void on_connection(void *cls, struct MHD_Connection *conn, void **socket_context,
+			  enum MHD_ConnectionNotificationCode toe)
+{
+	es_http *h = cls;
+	if (toe == MHD_CONNECTION_NOTIFY_STARTED) {
+		const union MHD_ConnectionInfo *ci =
+			MHD_get_connection_info(conn, MHD_CONNECTION_INFO_CONNECTION_FD);
+		conn_watch *w = ci ? calloc(1, sizeof *w) : NULL;
+		if (!w) /* unwatched: MHD's idle timeout still applies */
+			return;
+		w->fd = ci->connect_fd;
+		atomic_init(&w->phase, CONN_HEADERS);
+		atomic_init(&w->since, api_now());
+		atomic_init(&w->cut, 0);
+		pthread_mutex_lock(&h->watch_lock);
+		w->next = h->watch_head;
+		if (w->next)
+			w->next->prev = w;
+		h->watch_head = w;
+		pthread_mutex_unlock(&h->watch_lock);
+		*socket_context = w;
+		metrics_connection(h->metrics, +1);
+		return;
+	}
+	conn_watch *w = *socket_context;
+	if (!w)
+		return;
+	pthread_mutex_lock(&h->watch_lock);
+	if (w->prev)
+		w->prev->next = w->next;
+	else
+		h->watch_head = w->next;
+	if (w->next)
+		w->next->prev = w->prev;
+	pthread_mutex_unlock(&h->watch_lock);
+	free(w);
+	*socket_context = NULL;
+	metrics_connection(h->metrics, -1);
+}
+
+/* Cut every watched connection whose request is overdue. */
+static void *watchdog_main(void *arg)
+{
+	es_http *h = arg;
+	const double limit = (double)h->timeout_s;
+	pthread_mutex_lock(&h->watch_lock);
+	while (!h->watch_stop) {
+		struct timespec ts;
+		clock_gettime(CLOCK_MONOTONIC, &ts);
+		ts.tv_nsec += 250 * 1000 * 1000;
+		if (ts.tv_nsec >= 1000000000) {
+			ts.tv_sec++;
+			ts.tv_nsec -= 1000000000;
+		}
+		pthread_cond_timedwait(&h->watch_wake, &h->watch_lock, &ts);
+		if (h->watch_stop)
+			break;
+		double now = api_now();
+		for (conn_watch *w = h->watch_head; w; w = w->next) {
+			int phase = atomic_load(&w->phase);
+			if (phase == CONN_BUSY || atomic_load(&w->cut) ||
+			    now - atomic_load(&w->since) <= limit)
+				continue;
+			atomic_store(&w->cut, 1);
+			shutdown(w->fd, SHUT_RDWR);
+			metrics_add_timeout(h->metrics, phase == CONN_HEADERS
+								? METRICS_TIMEOUT_HEADERS
+								: METRICS_TIMEOUT_BODY);
+		}
+	}
+	pthread_mutex_unlock(&h->watch_lock);
+	return NULL;
 }
 
 static void mhd_log(void *cls, const char *fmt, va_list ap)
@@ -219,6 +366,19 @@ static void mhd_log(void *cls, const char *fmt, va_list ap)
 	vfprintf(stderr, fmt, ap);
 }
 
+/* Free the server's own state (after MHD and the watchdog stopped). */
+static void http_free(es_http *h)
+{
+	while (h->watch_head) { /* MHD closed every connection: normally empty */
+		conn_watch *w = h->watch_head;
+		h->watch_head = w->next;
+		free(w);
+	}
+	pthread_cond_destroy(&h->watch_wake);
+	pthread_mutex_destroy(&h->watch_lock);
+	free(h);
+}
+
 int es_http_start(const es_http_config *cfg, api_ctx *ctx, es_http **out,
 		  es_error *err)
 {
@@ -226,10 +386,21 @@ int es_http_start(const es_http_config *cfg, api_ctx *ctx, es_http **out,
 	if (!h)
 		return es_err(err, ES_ENOMEM, "out of memory");
 	h->ctx = ctx;
+	h->metrics = api_ctx_metrics(ctx);
 	h->quiet = cfg->quiet;
 	h->max_body = api_ctx_limits(ctx)->max_body_bytes;
 	h->timeout_s = api_ctx_limits(ctx)->timeout_s;
 	atomic_init(&h->inflight, 0);
+	pthread_condattr_t ca;
+	pthread_condattr_init(&ca);
+	pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
+	int prc = pthread_cond_init(&h->watch_wake, &ca);
+	pthread_condattr_destroy(&ca);
+	if (prc) {
+		free(h);
+		return es_err(err, ES_ENOMEM, "cannot create the connection watchdog");
+	}
+	pthread_mutex_init(&h->watch_lock, NULL);
 
 	struct addrinfo hints, *ai = NULL;
 	memset(&hints, 0, sizeof hints);
@@ -240,7 +411,7 @@ int es_http_start(const es_http_config *cfg, api_ctx *ctx, es_http **out,
 	snprintf(portstr, sizeof portstr, "%u", cfg->port);
 	int gai = getaddrinfo(cfg->host, portstr, &hints, &ai);
 	if (gai != 0 || !ai) {
-		free(h);
+		http_free(h);
 		return es_err(err, ES_EINVAL, "cannot resolve host '%s': %s", cfg->host,
 			      gai_strerror(gai));
 	}
@@ -259,14 +430,21 @@ int es_http_start(const es_http_config *cfg, api_ctx *ctx, es_http **out,
 				MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)16 * 1024, /* headers only: MHD clears it per request */
 				MHD_OPTION_LISTEN_BACKLOG_SIZE, 1024u,
 				MHD_OPTION_NOTIFY_COMPLETED, on_completed, h,
+				MHD_OPTION_NOTIFY_CONNECTION, on_connection, h,
 				MHD_OPTION_END);
 	freeaddrinfo(ai);
 	if (!h->d) {
-		free(h);
+		http_free(h);
 		return es_err(err, ES_EIO,
 			      "cannot listen on %s:%u (address in use, or not allowed?)",
 			      cfg->host, cfg->port);
 	}
+	if (pthread_create(&h->watchdog, NULL, watchdog_main, h) != 0) {
+		MHD_stop_daemon(h->d);
+		http_free(h);
+		return es_err(err, ES_ENOMEM, "cannot start the connection watchdog");
+	}
+	h->watchdog_running = 1;
 	const union MHD_DaemonInfo *info = MHD_get_daemon_info(h->d, MHD_DAEMON_INFO_BIND_PORT);
 	h->port = info ? info->port : cfg->port;
 	*out = h;
@@ -296,5 +474,12 @@ void es_http_stop(es_http *h, double drain_s)
 		nanosleep(&ts, NULL);
 	}
 	MHD_stop_daemon(h->d);
-	free(h);
+	if (h->watchdog_running) {
+		pthread_mutex_lock(&h->watch_lock);
+		h->watch_stop = 1;
+		pthread_cond_signal(&h->watch_wake);
+		pthread_mutex_unlock(&h->watch_lock);
+		pthread_join(h->watchdog, NULL);
+	}
+	http_free(h);
 }

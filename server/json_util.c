@@ -346,11 +346,19 @@ size_t ju_fmt_float(float f, char *buf)
 	double a = fabs((double)f);
 	/* decimal exponent from the binary one (floor(e2 * log10(2))), then
 	 * corrected by one comparison: no log10 on the hot path */
-	int e2;
-	(void)frexp(a, &e2); /* a = m * 2^e2, m in [0.5, 1) */
+	/* a = m * 2^e2, m in [0.5, 1): the exponent field of a double (a came
+	 * from a float, so it is normal) */
+	uint64_t bits;
+	memcpy(&bits, &a, sizeof bits);
+	int e2 = (int)((bits >> 52) & 0x7ff) - 1022;
 	int e10 = ((e2 - 1) * 78913) >> 18;
-	if (e10 + 1 >= 0 && e10 + 1 <= 22 ? a >= pow10_tab[e10 + 1]
-					  : a >= pow(10.0, e10 + 1))
+	/* embedding components are mostly below 1: compare through the table
+	 * rather than call pow() per number.  A wrong guess at a boundary is
+	 * caught below (m out of [1e8, 1e9)), so rounding here is harmless. */
+	int up = e10 + 1;
+	if (up >= 0 && up <= 22 ? a >= pow10_tab[up]
+	    : up < 0 && up >= -22 ? a * pow10_tab[-up] >= 1.0
+				  : a >= pow(10.0, up))
 		e10++;
 	int k = 8 - e10; /* scale so that 9 digits are left of the point */
 	if (k < -22 || k > 22)

@@ -26,6 +26,8 @@ struct api_metrics {
 	char **labels;
 	route_stats *r; /* nroutes + 1 */
 	atomic_uint_fast64_t texts, tokens;
+	atomic_int_fast64_t connections;
+	atomic_uint_fast64_t timeouts[2]; /* by metrics_timeout_phase */
 };
 
 void es_strbuf_printf(es_strbuf *b, const char *fmt, ...)
@@ -124,6 +126,18 @@ void metrics_add_encoded(api_metrics *m, uint64_t texts, uint64_t tokens)
 	atomic_fetch_add_explicit(&m->tokens, tokens, memory_order_relaxed);
 }
 
+void metrics_connection(api_metrics *m, int delta)
+{
+	if (m)
+		atomic_fetch_add_explicit(&m->connections, delta, memory_order_relaxed);
+}
+
+void metrics_add_timeout(api_metrics *m, metrics_timeout_phase phase)
+{
+	if (m && (unsigned)phase < 2)
+		atomic_fetch_add_explicit(&m->timeouts[phase], 1, memory_order_relaxed);
+}
+
 uint64_t metrics_total_requests(const api_metrics *m)
 {
 	uint64_t t = 0;
@@ -179,4 +193,15 @@ void metrics_render(const api_metrics *m, es_strbuf *b)
 			    "# TYPE embedsrv_encoded_tokens_total counter\n"
 			    "embedsrv_encoded_tokens_total %llu\n",
 			 (unsigned long long)atomic_load_explicit(&m->tokens, memory_order_relaxed));
+	es_strbuf_printf(b, "# HELP embedsrv_http_connections Client connections open now.\n"
+			    "# TYPE embedsrv_http_connections gauge\n"
+			    "embedsrv_http_connections %lld\n",
+			 (long long)atomic_load_explicit(&m->connections, memory_order_relaxed));
+	es_strbuf_printf(b, "# HELP embedsrv_http_timeouts_total Connections cut off because a request "
+			    "did not arrive in full within --timeout, by what was still due.\n"
+			    "# TYPE embedsrv_http_timeouts_total counter\n"
+			    "embedsrv_http_timeouts_total{phase=\"headers\"} %llu\n"
+			    "embedsrv_http_timeouts_total{phase=\"body\"} %llu\n",
+			 (unsigned long long)atomic_load_explicit(&m->timeouts[0], memory_order_relaxed),
+			 (unsigned long long)atomic_load_explicit(&m->timeouts[1], memory_order_relaxed));
 }

@@ -41,6 +41,18 @@ void metrics_observe(api_metrics *m, size_t route, int status, double seconds);
 /* Texts and tokens that went through an encoder. */
 void metrics_add_encoded(api_metrics *m, uint64_t texts, uint64_t tokens);
 
+/* Client connections: one opened (+1) or closed (-1).  Rendered as the
+ * gauge embedsrv_http_connections. */
+void metrics_connection(api_metrics *m, int delta);
+
+/* A connection cut off because its request did not arrive in full within
+ * --timeout: while its headers were due, or its body. */
+typedef enum metrics_timeout_phase {
+	METRICS_TIMEOUT_HEADERS,
+	METRICS_TIMEOUT_BODY,
+} metrics_timeout_phase;
+void metrics_add_timeout(api_metrics *m, metrics_timeout_phase phase);
+
 /* Total requests recorded (for tests). */
 uint64_t metrics_total_requests(const api_metrics *m);
 

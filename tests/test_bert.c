@@ -7,6 +7,7 @@
  * truncation flags, and clear errors for missing or mis-shaped tensors.
  */
 #include <check.h>
+#include <pthread.h>
 #include <jansson.h>
 #include <math.h>
 #include <stdio.h>
@@ -181,6 +182,64 @@ START_TEST(test_embeddings_threads)
 }
 END_TEST
 
+/* Callers on several threads share one model (and its kept scratch
+ * arenas): each gets bitwise the vectors of the same call made alone,
+ * whatever mix of short and long batches runs at the same time. */
+typedef struct conc_job {
+	es_bert *b;
+	const char **texts;
+	size_t n, dim;
+	const float *want, *want_one; /* the batch, text 0 alone */
+	int bad;
+} conc_job;
+
+static void *conc_run(void *arg)
+{
+	conc_job *j = arg;
+	float *out = malloc(j->n * j->dim * sizeof(float));
+	for (int it = 0; it < 6 && out; it++) {
+		/* alternate one short text and the whole batch */
+		size_t n = it % 2 ? 1 : j->n;
+		es_error err;
+		if (es_bert_encode_batch(j->b, j->texts, NULL, n, 0, out, NULL, NULL, &err) ||
+		    memcmp(out, n == 1 ? j->want_one : j->want, n * j->dim * sizeof(float)))
+			j->bad++;
+	}
+	free(out);
+	return NULL;
+}
+
+START_TEST(test_concurrent_callers)
+{
+	es_bert *b = open_rel("tests/data/bert-tiny/st-mean");
+	json_t *sent = json_object_get(ref, "sentences");
+	size_t n = json_array_size(sent), dim = es_bert_dim(b);
+	const char **texts = malloc(n * sizeof *texts);
+	for (size_t i = 0; i < n; i++)
+		texts[i] = json_string_value(json_array_get(sent, i));
+	float *want = malloc(n * dim * sizeof(float));
+	float *want_one = malloc(dim * sizeof(float));
+	es_error err;
+	ck_assert_int_eq(es_bert_encode_batch(b, texts, NULL, n, 0, want, NULL, NULL, &err), 0);
+	ck_assert_int_eq(es_bert_encode_batch(b, texts, NULL, 1, 0, want_one, NULL, NULL,
+					      &err), 0);
+	pthread_t th[4];
+	conc_job jobs[4];
+	for (int t = 0; t < 4; t++) {
+		jobs[t] = (conc_job){b, texts, n, dim, want, want_one, 0};
+		ck_assert_int_eq(pthread_create(&th[t], NULL, conc_run, &jobs[t]), 0);
+	}
+	for (int t = 0; t < 4; t++) {
+		pthread_join(th[t], NULL);
+		ck_assert_int_eq(jobs[t].bad, 0);
+	}
+	free(want);
+	free(want_one);
+	free(texts);
+	es_bert_free(b);
+}
+END_TEST
+
 START_TEST(test_no_truncate)
 {
 	es_bert *b = open_rel("tests/data/bert-tiny/st-mean");
@@ -260,6 +319,7 @@ Suite *bert_suite(void)
 	tcase_add_test(tc, test_embeddings_mean);
 	tcase_add_test(tc, test_embeddings_cls);
 	tcase_add_test(tc, test_embeddings_threads);
+	tcase_add_test(tc, test_concurrent_callers);
 	tcase_add_test(tc, test_no_truncate);
 	tcase_add_test(tc, test_bad_folders);
 	suite_add_tcase(s, tc);

@@ -1,10 +1,15 @@
 /*
  * test_collection.c — collections and the registry: ids, upsert all-or-
  * nothing, get/delete, search with filters and thresholds, the observer,
- * reference counting, foreach.
+ * reference counting, foreach; the commit queue (a change is visible only
+ * once its observer returned, changes apply in placement order, a change
+ * whose log sync failed is never applied, snapshots see where the queue
+ * stands), also under many threads.
  */
 #include <check.h>
 #include <math.h>
+#include <pthread.h>
+#include <unistd.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -327,9 +332,10 @@ static int o_drop(void *ctx, const char *name, es_error *err)
 }
 
 static int o_upsert(void *ctx, es_collection *c, const es_point_in *pts,
-		    size_t n, es_error *err)
+		    size_t n, es_log_turn *turn, es_error *err)
 {
 	(void)c;
+	(void)turn; /* never placed: the collection queues it on return */
 	(void)pts;
 	(void)n;
 	obs_log *l = ctx;
@@ -340,9 +346,10 @@ static int o_upsert(void *ctx, es_collection *c, const es_point_in *pts,
 }
 
 static int o_delete(void *ctx, es_collection *c, const es_point_id *ids,
-		    size_t n, es_error *err)
+		    size_t n, es_log_turn *turn, es_error *err)
 {
 	(void)c;
+	(void)turn;
 	(void)ids;
 	(void)n;
 	(void)err;
@@ -482,6 +489,419 @@ START_TEST(test_many_and_hash_churn)
 }
 END_TEST
 
+/* Delete + re-insert, the churn of a long-running server: memory must follow
+ * the live set, also after a snapshot round trip, and every point must stay
+ * right (id, payload, vector). */
+enum { CHURN_N = 500 };
+
+static void churn_vec(float *v, uint32_t i, uint32_t round)
+{
+	v[0] = (float)i;
+	v[1] = (float)round;
+	v[2] = 1;
+	v[3] = -1;
+}
+
+static void churn_check(es_collection *c, const uint32_t *round, size_t n)
+{
+	es_error err;
+	for (uint32_t i = 0; i < n; i++) {
+		es_point_id id = num_id(i);
+		es_point_out o;
+		ck_assert_int_eq(es_collection_get(c, &id, 1, 1, &o, &err), 0);
+		char want[32];
+		snprintf(want, sizeof want, "{\"r\":%05u}", round[i]);
+		ck_assert_str_eq(o.payload, want);
+		ck_assert_float_eq(o.vector[0], (float)i);
+		ck_assert_float_eq(o.vector[1], (float)round[i]);
+		es_point_out_free(&o);
+	}
+	/* the nearest neighbour of a point's own vector is that point */
+	float q[4];
+	churn_vec(q, 123, round[123]);
+	es_search_req rq;
+	memset(&rq, 0, sizeof rq);
+	rq.query = q;
+	rq.k = 1;
+	es_point_out *hits = NULL;
+	size_t nh = 0;
+	ck_assert_int_eq(es_collection_search(c, &rq, &hits, &nh, &err), 0);
+	ck_assert_uint_eq(nh, 1);
+	ck_assert_uint_eq(hits[0].id.num, 123);
+	es_hits_free(hits, nh);
+}
+
+static void churn_rounds(es_collection *c, uint32_t *round, uint32_t from, uint32_t to)
+{
+	es_error err;
+	for (uint32_t r = from; r < to; r++) {
+		es_point_id del[10];
+		for (uint32_t j = 0; j < 10; j++)
+			del[j] = num_id((r * 37 + j * 53) % CHURN_N);
+		size_t nd;
+		ck_assert_int_eq(es_collection_delete(c, del, 10, &nd, &err), 0);
+		ck_assert_uint_eq(nd, 10);
+		float v[10][4];
+		char pl[10][32];
+		es_point_in in[10];
+		for (uint32_t j = 0; j < 10; j++) {
+			uint32_t i = (uint32_t)del[j].num;
+			round[i] = r + 1;
+			churn_vec(v[j], i, round[i]);
+			snprintf(pl[j], sizeof pl[j], "{\"r\":%05u}", round[i]);
+			in[j] = (es_point_in){num_id(i), v[j], pl[j], strlen(pl[j])};
+		}
+		ck_assert_int_eq(es_collection_upsert(c, in, 10, &err), 0);
+		ck_assert_uint_eq(es_collection_count(c), CHURN_N);
+	}
+}
+
+START_TEST(test_churn_memory_flat)
+{
+	es_error err;
+	es_collection *c;
+	es_collection_params p = params(4, ES_METRIC_L2);
+	ck_assert_int_eq(es_collection_new("churn", &p, NULL, &c, &err), 0);
+	static uint32_t round[CHURN_N];
+	for (uint32_t i = 0; i < CHURN_N; i++) {
+		float v[4];
+		char pl[32];
+		churn_vec(v, i, 0);
+		snprintf(pl, sizeof pl, "{\"r\":%05u}", 0u);
+		es_point_in in = {num_id(i), v, pl, strlen(pl)};
+		ck_assert_int_eq(es_collection_upsert(c, &in, 1, &err), 0);
+	}
+	size_t mem0 = es_collection_memory_bytes(c);
+	churn_rounds(c, round, 0, 300); /* 3,000 re-inserts on 500 points */
+	ck_assert_uint_le(es_collection_memory_bytes(c), mem0 + mem0 / 50);
+	churn_check(c, round, CHURN_N);
+
+	/* a snapshot holding dead labels: the loaded collection reuses them */
+	es_point_id del[20];
+	for (uint32_t j = 0; j < 20; j++)
+		del[j] = num_id(CHURN_N + j);
+	float v[4] = {1, 2, 3, 4};
+	for (uint32_t j = 0; j < 20; j++) {
+		es_point_in in = {del[j], v, NULL, 0};
+		ck_assert_int_eq(es_collection_upsert(c, &in, 1, &err), 0);
+	}
+	ck_assert_int_eq(es_collection_delete(c, del, 20, NULL, &err), 0);
+	FILE *f = tmpfile();
+	ck_assert_ptr_nonnull(f);
+	ck_assert_int_eq(es_collection_save(c, f, NULL, NULL, &err), 0);
+	es_collection_release(c);
+	rewind(f);
+	ck_assert_int_eq(es_collection_load(f, "churn", NULL, &c, &err), 0);
+	fclose(f);
+	ck_assert_uint_eq(es_collection_count(c), CHURN_N);
+	churn_check(c, round, CHURN_N);
+	size_t mem1 = es_collection_memory_bytes(c);
+	churn_rounds(c, round, 300, 600);
+	ck_assert_uint_le(es_collection_memory_bytes(c), mem1 + mem1 / 50);
+	churn_check(c, round, CHURN_N);
+	es_collection_release(c);
+}
+END_TEST
+
+/* --- commit queue ------------------------------------------------------ */
+
+/* An observer that plays the write-ahead log: it places each change with
+ * the next token, then "waits for the fsync" until the test releases that
+ * token, and fails it (ES_EIO) when the test says so. */
+enum { GATE_MAX = 64 };
+typedef struct gate {
+	pthread_mutex_t mu;
+	pthread_cond_t cv;
+	uint64_t next;          /* last token handed out */
+	int released[GATE_MAX];
+	int fail[GATE_MAX];
+} gate;
+
+static int gate_log(gate *g, es_log_turn *turn, es_error *err)
+{
+	pthread_mutex_lock(&g->mu);
+	uint64_t tok = ++g->next;
+	ck_assert_uint_lt(tok, GATE_MAX);
+	pthread_cond_broadcast(&g->cv);
+	pthread_mutex_unlock(&g->mu);
+	es_log_placed(turn, tok);
+	pthread_mutex_lock(&g->mu);
+	while (!g->released[tok])
+		pthread_cond_wait(&g->cv, &g->mu);
+	int fail = g->fail[tok];
+	pthread_mutex_unlock(&g->mu);
+	return fail ? es_err(err, ES_EIO, "fsync failed (test)") : 0;
+}
+
+static int g_upsert(void *ctx, es_collection *c, const es_point_in *pts, size_t n,
+		    es_log_turn *turn, es_error *err)
+{
+	(void)c; (void)pts; (void)n;
+	return gate_log(ctx, turn, err);
+}
+
+static int g_delete(void *ctx, es_collection *c, const es_point_id *ids, size_t n,
+		    es_log_turn *turn, es_error *err)
+{
+	(void)c; (void)ids; (void)n;
+	return gate_log(ctx, turn, err);
+}
+
+static void gate_wait_placed(gate *g, uint64_t tok)
+{
+	pthread_mutex_lock(&g->mu);
+	while (g->next < tok)
+		pthread_cond_wait(&g->cv, &g->mu);
+	pthread_mutex_unlock(&g->mu);
+}
+
+static void gate_release(gate *g, uint64_t tok, int fail)
+{
+	pthread_mutex_lock(&g->mu);
+	g->fail[tok] = fail;
+	g->released[tok] = 1;
+	pthread_cond_broadcast(&g->cv);
+	pthread_mutex_unlock(&g->mu);
+}
+
+typedef struct writer {
+	es_collection *c;
+	uint64_t id;
+	float v[2];
+	int del;
+	int rc;
+	size_t deleted;
+	pthread_t th;
+} writer;
+
+static void *writer_main(void *arg)
+{
+	writer *w = arg;
+	es_error err;
+	if (w->del) {
+		es_point_id d = num_id(w->id);
+		w->rc = es_collection_delete(w->c, &d, 1, &w->deleted, &err);
+	} else {
+		es_point_in in = {num_id(w->id), w->v, NULL, 0};
+		w->rc = es_collection_upsert(w->c, &in, 1, &err);
+	}
+	return NULL;
+}
+
+static void writer_start(writer *w, es_collection *c, uint64_t id, float x, int del)
+{
+	memset(w, 0, sizeof *w);
+	w->c = c;
+	w->id = id;
+	w->v[0] = x;
+	w->v[1] = 1;
+	w->del = del;
+	ck_assert_int_eq(pthread_create(&w->th, NULL, writer_main, w), 0);
+}
+
+/* vector x of point id, or NAN when absent */
+static float point_x(es_collection *c, uint64_t id)
+{
+	es_point_id pid = num_id(id);
+	float v[2];
+	es_error err;
+	if (es_collection_get_vector(c, &pid, v, &err) != 0)
+		return NAN;
+	return v[0];
+}
+
+struct save_note {
+	int pending;
+	uint64_t oldest;
+};
+
+static void note_queue(void *ctx, int pending, uint64_t oldest)
+{
+	struct save_note *n = ctx;
+	n->pending = pending;
+	n->oldest = oldest;
+}
+
+static struct save_note save_queue_state(es_collection *c)
+{
+	struct save_note n = {-1, 0};
+	FILE *f = tmpfile();
+	ck_assert_ptr_nonnull(f);
+	es_error err;
+	ck_assert_int_eq(es_collection_save(c, f, note_queue, &n, &err), 0);
+	fclose(f);
+	return n;
+}
+
+START_TEST(test_commit_queue)
+{
+	es_error err;
+	es_registry *r;
+	ck_assert_int_eq(es_registry_new(NULL, &r, &err), 0);
+	gate g;
+	memset(&g, 0, sizeof g);
+	pthread_mutex_init(&g.mu, NULL);
+	pthread_cond_init(&g.cv, NULL);
+	es_mutation_observer o = {&g, NULL, NULL, g_upsert, g_delete};
+	es_registry_set_observer(r, &o);
+	es_collection_params p = params(2, ES_METRIC_L2);
+	es_collection *c;
+	ck_assert_int_eq(es_registry_create(r, "q", &p, &c, &err), 0);
+
+	/* A then B write point 1; neither is visible before its sync */
+	writer a, b;
+	writer_start(&a, c, 1, 10, 0);
+	gate_wait_placed(&g, 1);
+	writer_start(&b, c, 1, 20, 0);
+	gate_wait_placed(&g, 2); /* B placed while A waits: not serialised */
+	ck_assert(isnan(point_x(c, 1)));
+	struct save_note n = save_queue_state(c);
+	ck_assert_int_eq(n.pending, 1);
+	ck_assert_uint_eq(n.oldest, 1);
+	/* B's sync ends first, but B applies only after A (log order) */
+	gate_release(&g, 2, 0);
+	usleep(20000);
+	ck_assert(isnan(point_x(c, 1)));
+	gate_release(&g, 1, 0);
+	pthread_join(a.th, NULL);
+	pthread_join(b.th, NULL);
+	ck_assert_int_eq(a.rc, 0);
+	ck_assert_int_eq(b.rc, 0);
+	ck_assert_float_eq(point_x(c, 1), 20); /* B last, as the log says */
+	n = save_queue_state(c);
+	ck_assert_int_eq(n.pending, 0);
+
+	/* C's sync fails: C applies nothing, D (placed after it) still applies */
+	writer cw, d;
+	writer_start(&cw, c, 2, 30, 0);
+	gate_wait_placed(&g, 3);
+	writer_start(&d, c, 3, 40, 0);
+	gate_wait_placed(&g, 4);
+	gate_release(&g, 4, 0);
+	gate_release(&g, 3, 1);
+	pthread_join(cw.th, NULL);
+	pthread_join(d.th, NULL);
+	ck_assert_int_eq(cw.rc, ES_EIO);
+	ck_assert_int_eq(d.rc, 0);
+	ck_assert(isnan(point_x(c, 2)));
+	ck_assert_float_eq(point_x(c, 3), 40);
+
+	/* deletes take the same path: invisible until synced */
+	writer del;
+	writer_start(&del, c, 1, 0, 1);
+	gate_wait_placed(&g, 5);
+	ck_assert_float_eq(point_x(c, 1), 20);
+	gate_release(&g, 5, 0);
+	pthread_join(del.th, NULL);
+	ck_assert_int_eq(del.rc, 0);
+	ck_assert_uint_eq(del.deleted, 1);
+	ck_assert(isnan(point_x(c, 1)));
+	ck_assert_uint_eq(es_collection_count(c), 1);
+
+	es_collection_release(c);
+	es_registry_free(r);
+	pthread_mutex_destroy(&g.mu);
+	pthread_cond_destroy(&g.cv);
+}
+END_TEST
+
+/* Many threads, one collection: an observer that places each change with a
+ * global token and then sleeps a random "fsync" time, so syncs end out of
+ * order.  Every thread writes its own points and, in turns, one shared
+ * point; afterwards every own point holds its last value and the shared
+ * point the value of the change with the highest token (log order). */
+enum { ST_T = 8, ST_N = 200 };
+typedef struct stress {
+	pthread_mutex_t mu;
+	uint64_t next;
+	uint64_t max_tok;
+	float max_val;
+} stress;
+
+static __thread float st_cur_val; /* the value the calling thread writes */
+
+static int s_upsert(void *ctx, es_collection *c, const es_point_in *pts, size_t n,
+		    es_log_turn *turn, es_error *err)
+{
+	(void)c; (void)err;
+	stress *s = ctx;
+	pthread_mutex_lock(&s->mu);
+	uint64_t tok = ++s->next;
+	for (size_t i = 0; i < n; i++)
+		if (pts[i].id.num == 0 && tok > s->max_tok) {
+			s->max_tok = tok;
+			s->max_val = st_cur_val;
+		}
+	pthread_mutex_unlock(&s->mu);
+	es_log_placed(turn, tok);
+	usleep((useconds_t)(tok * 2654435761u % 300));
+	return 0;
+}
+
+struct st_arg {
+	es_collection *c;
+	int t;
+};
+
+static void *stress_main(void *vp)
+{
+	struct st_arg *a = vp;
+	es_error err;
+	for (int i = 0; i < ST_N; i++) {
+		float v[2] = {(float)(a->t * 1000 + i), 1};
+		es_point_in in[2] = {{num_id((uint64_t)(1 + a->t * 10 + i % 10)), v, NULL, 0},
+				     {num_id(0), v, NULL, 0}};
+		st_cur_val = v[0];
+		/* the shared point 0 in every fourth batch */
+		ck_assert_int_eq(es_collection_upsert(a->c, in, i % 4 == 0 ? 2 : 1, &err), 0);
+	}
+	return NULL;
+}
+
+START_TEST(test_commit_queue_threads)
+{
+	es_error err;
+	es_registry *r;
+	ck_assert_int_eq(es_registry_new(NULL, &r, &err), 0);
+	stress s;
+	memset(&s, 0, sizeof s);
+	pthread_mutex_init(&s.mu, NULL);
+	es_mutation_observer o = {&s, NULL, NULL, s_upsert, NULL};
+	es_registry_set_observer(r, &o);
+	es_collection_params p = params(2, ES_METRIC_L2);
+	es_collection *c;
+	ck_assert_int_eq(es_registry_create(r, "st", &p, &c, &err), 0);
+	pthread_t th[ST_T];
+	struct st_arg args[ST_T];
+	for (int t = 0; t < ST_T; t++) {
+		args[t].c = c;
+		args[t].t = t;
+		ck_assert_int_eq(pthread_create(&th[t], NULL, stress_main, &args[t]), 0);
+	}
+	/* readers and snapshots race the writers */
+	for (int k = 0; k < 20; k++) {
+		struct save_note n = save_queue_state(c);
+		ck_assert(n.pending == 0 || n.oldest >= 1);
+		(void)point_x(c, 0);
+		usleep(1000);
+	}
+	for (int t = 0; t < ST_T; t++)
+		pthread_join(th[t], NULL);
+	ck_assert_uint_eq(s.next, ST_T * ST_N);
+	ck_assert_uint_eq(es_collection_count(c), 1 + ST_T * 10);
+	for (int t = 0; t < ST_T; t++)
+		for (int j = 0; j < 10; j++) {
+			int last = ST_N - 10 + j; /* the last i with i % 10 == j */
+			ck_assert_float_eq(point_x(c, (uint64_t)(1 + t * 10 + j)),
+					   (float)(t * 1000 + last));
+		}
+	ck_assert_float_eq(point_x(c, 0), s.max_val);
+	es_collection_release(c);
+	es_registry_free(r);
+	pthread_mutex_destroy(&s.mu);
+}
+END_TEST
+
 Suite *collection_suite(void)
 {
 	Suite *s = suite_create("collection");
@@ -495,6 +915,14 @@ Suite *collection_suite(void)
 	tcase_add_test(tc, test_search);
 	tcase_add_test(tc, test_registry);
 	tcase_add_test(tc, test_many_and_hash_churn);
+	tcase_add_test(tc, test_churn_memory_flat);
 	suite_add_tcase(s, tc);
+
+	/* writers under threads; CI also runs this case under ThreadSanitizer */
+	TCase *cc = tcase_create("concurrency");
+	tcase_set_timeout(cc, 120);
+	tcase_add_test(cc, test_commit_queue);
+	tcase_add_test(cc, test_commit_queue_threads);
+	suite_add_tcase(s, cc);
 	return s;
 }

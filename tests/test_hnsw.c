@@ -207,7 +207,8 @@ START_TEST(test_params)
 END_TEST
 
 /* The headline: 20,000 clustered vectors, recall@10 at ef 64, float and
- * int8, plus save/load giving identical answers. */
+ * int8 (within 0.01 of float at every ef, vector memory at most 30% of
+ * float32), plus save/load giving identical answers. */
 START_TEST(test_recall_20k_float_int8_saveload)
 {
 	const size_t n = 20000;
@@ -220,27 +221,54 @@ START_TEST(test_recall_20k_float_int8_saveload)
 	ck_assert(r >= 0.95);
 
 	hnsw *q = build(ES_METRIC_COSINE, v, n, D, 100, 1, 7);
-	double rq = recall(q, ES_METRIC_COSINE, v, n, D, NULL, qs, NQ, 10, 64);
-	fprintf(stderr, "hnsw: cosine int8 recall@10 ef64 = %.4f, %zu bytes\n",
-		rq, hnsw_memory_bytes(q));
-	/* Quantisation noise (int8 step = max|x|/127) is of the order of the
-	 * gaps between ranks 8..12 on this tight synthetic data, so a few
-	 * neighbours swap even with exact re-ranking of the dequantised
-	 * vectors: measured 0.948 vs 1.000.  See README (hnsw) for the
-	 * benchmark data, where the gap is smaller. */
-	ck_assert(rq >= 0.93);
-	ck_assert(rq >= r - 0.06);
-	ck_assert(hnsw_vector_bytes(q) * 10 <= hnsw_vector_bytes(h) * 3 + 80);
+	const uint32_t efs[] = {10, 20, 40, 64, 80, 160, 320};
+	for (size_t i = 0; i < sizeof efs / sizeof efs[0]; i++) {
+		double rf = recall(h, ES_METRIC_COSINE, v, n, D, NULL, qs, NQ, 10, efs[i]);
+		double rq = recall(q, ES_METRIC_COSINE, v, n, D, NULL, qs, NQ, 10, efs[i]);
+		fprintf(stderr, "hnsw: cosine recall@10 ef%u float %.4f int8 %.4f\n",
+			efs[i], rf, rq);
+		ck_assert_msg(rq >= rf - 0.01, "ef %u: int8 %.4f vs float %.4f",
+			      efs[i], rq, rf);
+		if (efs[i] == 64)
+			ck_assert(rq >= 0.95);
+	}
+	fprintf(stderr, "hnsw: int8 %zu heap bytes (float %zu), float store %zu bytes\n",
+		hnsw_memory_bytes(q), hnsw_memory_bytes(h), hnsw_store_bytes(q));
+	/* vector memory: dim + 4 bytes of 4 * dim, at most 30% */
+	ck_assert_uint_eq(hnsw_vector_bytes(h), D * 4);
+	ck_assert_uint_eq(hnsw_vector_bytes(q), D + 4);
+	ck_assert(hnsw_vector_bytes(q) * 10 <= hnsw_vector_bytes(h) * 3);
 	ck_assert(hnsw_memory_bytes(q) < hnsw_memory_bytes(h));
-	/* get_vector returns the dequantised vector, close to the input */
-	float got[D], nv[D];
-	ck_assert_int_eq(hnsw_get_vector(q, 123, got), 0);
-	memcpy(nv, v + 123 * D, sizeof nv);
-	double nn = 0;
-	for (int i = 0; i < D; i++)
-		nn += nv[i] * nv[i];
-	for (int i = 0; i < D; i++)
-		ck_assert_float_eq_tol(got[i], nv[i] / sqrt(nn), 0.01);
+	/* the originals are in the file-backed store, not on the heap */
+	ck_assert_uint_eq(hnsw_store_bytes(h), 0);
+	ck_assert_uint_ge(hnsw_store_bytes(q), n * D * 4);
+	ck_assert_uint_le(hnsw_store_bytes(q), (n + 1024) * D * 4 + 65536);
+	/* get_vector returns the float original, bit for bit as the float
+	 * index stores it (normalised) */
+	float got[D], want[D];
+	for (uint64_t l = 0; l < n; l += 997) {
+		ck_assert_int_eq(hnsw_get_vector(q, l, got), 0);
+		ck_assert_int_eq(hnsw_get_vector(h, l, want), 0);
+		ck_assert_mem_eq(got, want, sizeof got);
+	}
+	/* a single-threaded int8 build walks the float originals, so it is
+	 * the float build's graph: the files differ only in the int8 flag
+	 * (offset 32) and the checksum */
+	{
+		char *fb[2];
+		size_t fl[2];
+		es_error err;
+		for (int t = 0; t < 2; t++) {
+			FILE *f = open_memstream(&fb[t], &fl[t]);
+			ck_assert_int_eq(hnsw_write(t ? q : h, f, &err), 0);
+			fclose(f);
+		}
+		ck_assert_uint_eq(fl[0], fl[1]);
+		ck_assert_mem_eq(fb[0], fb[1], 32);
+		ck_assert_mem_eq(fb[0] + 36, fb[1] + 36, fl[0] - 36 - 12);
+		free(fb[0]);
+		free(fb[1]);
+	}
 
 	/* save/load: identical answers */
 	char dir[] = "/tmp/es_hnsw_XXXXXX";
@@ -288,7 +316,7 @@ START_TEST(test_metrics)
 			double r = recall(h, ms[t], v, n, D, NULL, qs, 100, 10, 64);
 			fprintf(stderr, "hnsw: %s%s recall@10 ef64 = %.4f\n",
 				es_metric_name(ms[t]), q8 ? " int8" : "", r);
-			ck_assert(r >= (q8 ? 0.93 : 0.95));
+			ck_assert(r >= 0.95);
 			/* scores are the metric's, best first */
 			es_hit hits[10];
 			size_t nh;
@@ -299,7 +327,9 @@ START_TEST(test_metrics)
 				float ex = score(ms[t], qs, v + hits[i].label * D, D);
 				if (ms[t] == ES_METRIC_L2)
 					ex = -ex;
-				float tol = q8 ? 0.02f * (1 + fabsf(ex)) : 1e-3f * (1 + fabsf(ex));
+				/* int8 re-ranks with the float originals:
+				 * exact scores too */
+				float tol = 1e-3f * (1 + fabsf(ex));
 				ck_assert_float_eq_tol(hits[i].score, ex, tol);
 				if (i) {
 					if (ms[t] == ES_METRIC_L2)
@@ -582,7 +612,7 @@ START_TEST(test_hostile_files)
 			uint32_t val;
 			const char *msg;
 		} cases[] = {
-			{8, 2, "version"},
+			{8, 3, "version"},
 			{16, 0, "dimension"},
 			{20, 9, "metric"},
 			{24, 1000, "M"},
@@ -606,7 +636,13 @@ START_TEST(test_hostile_files)
 		patch_u32(c, len, slot1 + 4, 1000);
 		ck_assert_int_eq(read_buf(c, len, &l, &err), ES_ECORRUPT);
 		ck_assert_ptr_nonnull(strstr(err.msg, "level"));
-		size_t cnt0 = slot1 + 16 + hnsw_vector_bytes(h);
+		/* a vector element that is not finite */
+		memcpy(c, buf, len);
+		patch_u32(c, len, slot1 + 16 + 4 * 3, 0x7fc00000u);
+		ck_assert_int_eq(read_buf(c, len, &l, &err), ES_ECORRUPT);
+		ck_assert_ptr_nonnull(strstr(err.msg, "element 3"));
+		/* the file holds the float originals, also under int8 */
+		size_t cnt0 = slot1 + 16 + 8 * 4;
 		uint32_t cnt;
 		memcpy(&cnt, buf + cnt0, 4);
 		ck_assert_uint_gt(cnt, 0);
@@ -658,6 +694,231 @@ START_TEST(test_hostile_files)
 		free(buf);
 		hnsw_free(h);
 	}
+	free(v);
+}
+END_TEST
+
+
+/* Rewrite a version 2 file (buf, len) of dimension d as version 1: same
+ * layout for float32; under int8 version 1 held [f32 scale | f32 norm2 |
+ * codes, padded to 4] instead of the float original. */
+static char *to_v1(const char *buf, size_t len, uint32_t d, int q8,
+		   size_t *olen)
+{
+	size_t vb1 = q8 ? (d + 8 + 3) / 4 * 4 : (size_t)d * 4;
+	char *o = malloc(len * 2 + 64);
+	size_t w = 0, r = 80;
+	memcpy(o, buf, 80);
+	uint32_t ver = 1, vb = (uint32_t)vb1, n;
+	memcpy(o + 8, &ver, 4);
+	memcpy(o + 36, &vb, 4);
+	memcpy(&n, buf + 56, 4);
+	w = 80;
+	for (uint32_t i = 0; i < n; i++) {
+		uint32_t fl, lvl, c;
+		memcpy(&fl, buf + r, 4);
+		memcpy(o + w, buf + r, 4);
+		r += 4, w += 4;
+		if (fl)
+			continue;
+		memcpy(&lvl, buf + r, 4);
+		memcpy(o + w, buf + r, 12); /* level, label */
+		r += 12, w += 12;
+		const float *x = (const float *)(buf + r);
+		if (!q8) {
+			memcpy(o + w, x, vb1);
+		} else {
+			float mx = 0, n2 = 0;
+			for (uint32_t j = 0; j < d; j++) {
+				mx = fabsf(x[j]) > mx ? fabsf(x[j]) : mx;
+				n2 += x[j] * x[j];
+			}
+			float sc = mx / 127.0f;
+			memset(o + w, 0, vb1);
+			memcpy(o + w, &sc, 4);
+			memcpy(o + w + 4, &n2, 4);
+			for (uint32_t j = 0; j < d; j++)
+				o[w + 8 + j] = (char)(int8_t)nearbyintf(x[j] / sc);
+		}
+		r += (size_t)d * 4, w += vb1;
+		for (uint32_t l = 0; l <= lvl; l++) {
+			memcpy(&c, buf + r, 4);
+			memcpy(o + w, buf + r, 4 + (size_t)c * 4);
+			r += 4 + (size_t)c * 4, w += 4 + (size_t)c * 4;
+		}
+	}
+	ck_assert_uint_eq(r, len - 12);
+	uint32_t crc = hnsw_crc32(0, o, w);
+	memcpy(o + w, &crc, 4);
+	memcpy(o + w + 4, "HNSWEND\n", 8);
+	*olen = w + 12;
+	return o;
+}
+
+/* Files of version 1 (int8 held codes only) still load: float32 ones
+ * answer exactly as before; int8 ones carry the dequantised vectors as
+ * their floats. */
+START_TEST(test_read_version1)
+{
+	const size_t n = 2000;
+	float *v = clustered(n + 50, D, 20, 0.4f, 81);
+	for (int q8 = 0; q8 < 2; q8++) {
+		hnsw *h = build(ES_METRIC_L2, v, n, D, 64, q8, 3);
+		for (uint64_t i = 0; i < n; i += 9)
+			ck_assert_int_eq(hnsw_delete(h, i), 0);
+		char *buf;
+		size_t len, len1;
+		es_error err;
+		FILE *f = open_memstream(&buf, &len);
+		ck_assert_int_eq(hnsw_write(h, f, &err), 0);
+		fclose(f);
+		char *b1 = to_v1(buf, len, D, q8, &len1);
+		hnsw *l = NULL;
+		ck_assert_msg(read_buf(b1, len1, &l, &err) == 0, "%s", err.msg);
+		ck_assert_uint_eq(hnsw_count(l), hnsw_count(h));
+		float a[D], b[D];
+		for (uint64_t i = 1; i < n; i += 9) {
+			ck_assert_int_eq(hnsw_get_vector(h, i, a), 0);
+			ck_assert_int_eq(hnsw_get_vector(l, i, b), 0);
+			float mx = 0;
+			for (int j = 0; j < D; j++)
+				mx = fabsf(a[j]) > mx ? fabsf(a[j]) : mx;
+			if (!q8)
+				ck_assert_mem_eq(a, b, sizeof a);
+			for (int j = 0; q8 && j < D; j++)
+				ck_assert_float_eq_tol(b[j], a[j], mx / 254 * 1.001f);
+		}
+		double r0 = recall(h, ES_METRIC_L2, v, n, D, NULL, v + n * D, 50, 10, 64);
+		double r1 = recall(l, ES_METRIC_L2, v, n, D, NULL, v + n * D, 50, 10, 64);
+		if (!q8)
+			ck_assert(r0 == r1);
+		else
+			ck_assert(r1 >= r0 - 0.05);
+		/* a version 1 int8 file with a bad scale is refused */
+		if (q8) {
+			size_t first_live = 80 + 4 + 4 + 12; /* slot 0 deleted */
+			float bad = -1.0f;
+			memcpy(b1 + first_live, &bad, 4);
+			uint32_t crc = hnsw_crc32(0, b1, len1 - 12);
+			memcpy(b1 + len1 - 12, &crc, 4);
+			hnsw *x = NULL;
+			ck_assert_int_eq(read_buf(b1, len1, &x, &err), ES_ECORRUPT);
+			ck_assert_ptr_nonnull(strstr(err.msg, "scale"));
+		}
+		free(b1);
+		free(buf);
+		hnsw_free(l);
+		hnsw_free(h);
+	}
+	free(v);
+}
+END_TEST
+
+/* Deleting the entry point picks a live node of the highest level from its
+ * own links, without scanning every slot; the result stays valid (a
+ * save/load round trip checks the entry point has the highest level). */
+START_TEST(test_delete_entry_point)
+{
+	const size_t n = 5000;
+	float *v = clustered(n + NQ, D, 40, 0.4f, 91);
+	hnsw *h = build(ES_METRIC_COSINE, v, n, D, 64, 0, 11);
+	bool *live = malloc(n * sizeof *live);
+	for (size_t i = 0; i < n; i++)
+		live[i] = true;
+	uint64_t lab;
+	uint32_t lvl, prev = UINT32_MAX;
+	es_error err;
+	size_t ep_deletes = 0;
+	for (int round = 0; round < 300; round++) {
+		ck_assert_int_eq(hnsw_entry_point(h, &lab, &lvl), 0);
+		ck_assert(live[lab]);
+		ck_assert_uint_le(lvl, prev);
+		prev = lvl;
+		ck_assert_int_eq(hnsw_delete(h, lab), 0);
+		live[lab] = false;
+		ep_deletes++;
+		if (round % 50 == 0) {
+			char *buf;
+			size_t len;
+			FILE *f = open_memstream(&buf, &len);
+			ck_assert_int_eq(hnsw_write(h, f, &err), 0);
+			fclose(f);
+			hnsw *l = NULL;
+			ck_assert_msg(read_buf(buf, len, &l, &err) == 0, "%s", err.msg);
+			hnsw_free(l);
+			free(buf);
+		}
+	}
+	fprintf(stderr, "hnsw: %zu entry point deletions, %zu full scans, top level now %u\n",
+		ep_deletes, hnsw_ep_scans(h), prev);
+	ck_assert_uint_le(hnsw_ep_scans(h), ep_deletes / 20);
+	double r = recall(h, ES_METRIC_COSINE, v, n, D, live, v + n * D, NQ, 10, 64);
+	fprintf(stderr, "hnsw: recall@10 after deleting 300 entry points = %.4f\n", r);
+	ck_assert(r >= 0.95);
+	/* down to one point and to none */
+	for (size_t i = 0; i < n; i++)
+		if (live[i] && i != 17)
+			ck_assert_int_eq(hnsw_delete(h, i), 0);
+	ck_assert_int_eq(hnsw_entry_point(h, &lab, &lvl), 0);
+	ck_assert_uint_eq(lab, 17);
+	ck_assert_int_eq(hnsw_delete(h, 17), 0);
+	ck_assert_int_eq(hnsw_entry_point(h, &lab, &lvl), ES_ENOTFOUND);
+	free(live);
+	hnsw_free(h);
+	free(v);
+}
+END_TEST
+
+/* The int8 float store: an unnamed file in float_dir (or $TMPDIR); a
+ * directory that cannot hold it is a clear error, not a crash. */
+START_TEST(test_float_store_dir)
+{
+	char dir[] = "/tmp/es_hnsw_fsXXXXXX";
+	ck_assert_ptr_nonnull(mkdtemp(dir));
+	hnsw_params p;
+	hnsw_params_default(&p, D);
+	p.quantize_int8 = 1;
+	p.float_dir = dir;
+	hnsw *h = NULL;
+	es_error err;
+	ck_assert_int_eq(hnsw_new(&p, &h, &err), 0);
+	ck_assert_ptr_ne(hnsw_get_params(h)->float_dir, dir); /* copied */
+	ck_assert_str_eq(hnsw_get_params(h)->float_dir, dir);
+	float *v = clustered(1500, D, 10, 0.4f, 5);
+	for (size_t i = 0; i < 1500; i++)
+		ck_assert_int_eq(hnsw_add(h, i, v + i * D, &err), 0);
+	ck_assert_uint_ge(hnsw_store_bytes(h), 1500 * D * 4);
+	/* the file has no name: the directory is empty (rmdir works) */
+	ck_assert_int_eq(rmdir(dir), 0);
+	es_hit hits[5];
+	size_t nh;
+	ck_assert_int_eq(hnsw_search(h, v + 7 * D, 5, 32, NULL, NULL, hits, &nh, &err), 0);
+	ck_assert_uint_eq(hits[0].label, 7);
+	hnsw_free(h);
+
+	p.float_dir = "/nonexistent/dir";
+	h = NULL;
+	ck_assert_int_eq(hnsw_new(&p, &h, &err), ES_EIO);
+	ck_assert_ptr_null(h);
+	ck_assert_ptr_nonnull(strstr(err.msg, "/nonexistent/dir"));
+	/* a float index keeps no store and ignores the directory */
+	p.quantize_int8 = 0;
+	ck_assert_int_eq(hnsw_new(&p, &h, &err), 0);
+	ck_assert_ptr_null(hnsw_get_params(h)->float_dir);
+	hnsw_free(h);
+	/* TMPDIR is the default */
+	const char *old = getenv("TMPDIR");
+	char *saved = old ? strdup(old) : NULL;
+	setenv("TMPDIR", "/nonexistent/tmpdir", 1);
+	p.quantize_int8 = 1;
+	p.float_dir = NULL;
+	ck_assert_int_eq(hnsw_new(&p, &h, &err), ES_EIO);
+	ck_assert_ptr_nonnull(strstr(err.msg, "/nonexistent/tmpdir"));
+	if (saved)
+		setenv("TMPDIR", saved, 1);
+	else
+		unsetenv("TMPDIR");
+	free(saved);
 	free(v);
 }
 END_TEST
@@ -720,6 +981,8 @@ static void *writer(void *arg)
 	return NULL;
 }
 
+/* _i: 0 float32, 1 int8 (inserts append to the float store while
+ * searches re-rank from it) */
 START_TEST(test_concurrent_stress)
 {
 	const size_t n = getenv("ES_SANITIZED") ? 3000 : 6000;
@@ -731,6 +994,7 @@ START_TEST(test_concurrent_stress)
 	hnsw_params p;
 	hnsw_params_default(&p, D);
 	p.ef_construction = 64;
+	p.quantize_int8 = _i;
 	es_error err;
 	ck_assert_int_eq(hnsw_new(&p, &s.h, &err), 0);
 	for (size_t i = 0; i < n / 2; i++) {
@@ -746,8 +1010,8 @@ START_TEST(test_concurrent_stress)
 	atomic_store(&s.stop, 1);
 	for (int i = 0; i < 5; i++)
 		pthread_join(th[i], NULL);
-	fprintf(stderr, "hnsw stress: %ld searches, %ld adds, %ld deletes\n",
-		(long)s.searches, (long)s.adds, (long)s.dels);
+	fprintf(stderr, "hnsw stress%s: %ld searches, %ld adds, %ld deletes\n",
+		_i ? " int8" : "", (long)s.searches, (long)s.adds, (long)s.dels);
 	ck_assert_int_eq(s.bad, 0);
 	ck_assert_int_gt(s.searches, 0);
 	ck_assert_int_gt(s.dels, 0);
@@ -818,12 +1082,15 @@ Suite *hnsw_suite(void)
 	tcase_add_test(tc, test_batch_and_determinism);
 	tcase_add_test(tc, test_hostile_files);
 	tcase_add_test(tc, test_int8_tiny_vector);
+	tcase_add_test(tc, test_read_version1);
+	tcase_add_test(tc, test_delete_entry_point);
+	tcase_add_test(tc, test_float_store_dir);
 	suite_add_tcase(s, tc);
 	/* own case so a ThreadSanitizer run can pick it alone:
 	 * CK_RUN_CASE=stress build-tsan/tests/test_hnsw */
 	TCase *st = tcase_create("stress");
 	tcase_set_timeout(st, 300);
-	tcase_add_test(st, test_concurrent_stress);
+	tcase_add_loop_test(st, test_concurrent_stress, 0, 2);
 	suite_add_tcase(s, st);
 	return s;
 }

@@ -156,6 +156,19 @@ START_TEST(test_fmt_float_roundtrip)
 		ck_assert_msg(j && json_is_number(j), "not JSON: %s", buf);
 		json_decref(j);
 	}
+	/* around every power of ten a float can hold, where the decimal
+	 * exponent guess is most likely off by one */
+	for (int e = -45; e <= 38; e++) {
+		float p10 = (float)pow(10.0, e);
+		float around[3] = {nextafterf(p10, 0.0f), p10, nextafterf(p10, INFINITY)};
+		for (int j = 0; j < 3; j++) {
+			if (around[j] == 0.0f || !isfinite(around[j]))
+				continue;
+			ju_fmt_float(around[j], buf);
+			ck_assert_msg(strtof(buf, NULL) == around[j], "%.9g printed as %s",
+				      (double)around[j], buf);
+		}
+	}
 	ju_fmt_float(0.5f, buf);
 	ck_assert_str_eq(buf, "0.5");
 	ju_fmt_float(-3.0f, buf);

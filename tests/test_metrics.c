@@ -16,6 +16,15 @@ START_TEST(test_render)
 	metrics_observe(m, 9, 404, 0.001); /* out of range -> unmatched */
 	metrics_observe(m, 1, 418, 0.001); /* unknown status -> other */
 	metrics_add_encoded(m, 3, 17);
+	metrics_connection(m, +1);
+	metrics_connection(m, +1);
+	metrics_connection(m, -1);
+	metrics_add_timeout(m, METRICS_TIMEOUT_HEADERS);
+	metrics_add_timeout(m, METRICS_TIMEOUT_HEADERS);
+	metrics_add_timeout(m, METRICS_TIMEOUT_BODY);
+	metrics_add_timeout(m, (metrics_timeout_phase)7); /* ignored */
+	metrics_connection(NULL, 1);
+	metrics_add_timeout(NULL, METRICS_TIMEOUT_BODY);
 	ck_assert_uint_eq(metrics_total_requests(m), 5);
 	es_strbuf b = {0};
 	metrics_render(m, &b);
@@ -32,6 +41,9 @@ START_TEST(test_render)
 	ck_assert_ptr_nonnull(strstr(b.s, "embedsrv_http_request_duration_seconds_count{route=\"GET /a\"} 2\n"));
 	ck_assert_ptr_nonnull(strstr(b.s, "embedsrv_encoded_texts_total 3\n"));
 	ck_assert_ptr_nonnull(strstr(b.s, "embedsrv_encoded_tokens_total 17\n"));
+	ck_assert_ptr_nonnull(strstr(b.s, "embedsrv_http_connections 1\n"));
+	ck_assert_ptr_nonnull(strstr(b.s, "embedsrv_http_timeouts_total{phase=\"headers\"} 2\n"));
+	ck_assert_ptr_nonnull(strstr(b.s, "embedsrv_http_timeouts_total{phase=\"body\"} 1\n"));
 	free(b.s);
 	metrics_free(m);
 	metrics_free(NULL);

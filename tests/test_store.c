@@ -3,11 +3,14 @@
  * search answer comes back; drop/recreate; disk errors fail the request and
  * change nothing while reads go on; damaged files stop the start with the
  * file named, --recover gets past a damaged log; automatic checkpoints
- * delete covered log segments; one process per directory. */
+ * delete covered log segments; one process per directory; writers of one
+ * collection share fsyncs (group commit) while snapshots race them, and the
+ * restart gives back exactly what they were told. */
 #include <check.h>
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -394,9 +397,24 @@ START_TEST(test_disk_errors_change_nothing)
 	now = dump_collection(r, "docs");
 	ck_assert_str_eq(before, now);
 	free(now);
-	/* a checkpoint starts a fresh segment and writes work again */
-	ck_assert_int_eq(es_store_checkpoint(s, NULL, &err), 0);
+	/* after a failed fsync the log past it is unknown: no snapshot may
+	 * start a new segment after it; read-only until the restart */
+	ck_assert_int_eq(es_store_checkpoint(s, NULL, &err), ES_EIO);
+	ck_assert_msg(strstr(err.msg, "restart") != NULL, "%s", err.msg);
+	ck_assert_int_eq(del_range(r, "docs", 0, 10, &err), ES_EIO);
+	ck_assert_msg(strstr(err.msg, "restart") != NULL, "%s", err.msg);
+	ck_assert_int_eq(es_store_close(s, 1, &err), ES_EIO); /* final snapshot too */
+	es_registry_free(r);
+	/* the restart replays the log as the disk has it: exactly what was
+	 * acknowledged, and writes work again */
+	r = new_reg();
+	s = open_store(r, NULL, NULL);
+	now = dump_collection(r, "docs");
+	ck_assert_str_eq(before, now);
+	free(now);
+	ck_assert_int_eq(es_registry_get(r, "new", &(es_collection *){0}, &err), ES_ENOTFOUND);
 	ck_assert_int_eq(put_range(r, "docs", 100, 120, 3, &err), 0);
+	ck_assert_int_eq(es_store_checkpoint(s, NULL, &err), 0);
 	free(before);
 	before = dump_collection(r, "docs");
 	ck_assert_int_eq(es_store_close(s, 0, &err), 0);
@@ -405,7 +423,6 @@ START_TEST(test_disk_errors_change_nothing)
 	s = open_store(r, NULL, NULL);
 	now = dump_collection(r, "docs");
 	ck_assert_str_eq(before, now);
-	ck_assert_int_eq(es_registry_get(r, "new", &(es_collection *){0}, &err), ES_ENOTFOUND);
 	free(now);
 	free(before);
 	ck_assert_int_eq(es_store_close(s, 0, &err), 0);
@@ -699,6 +716,87 @@ START_TEST(test_log_behind_snapshots)
 }
 END_TEST
 
+/* --- group commit: many writers, one collection ---------------------- */
+
+struct slow_disk {
+	int syncs;
+};
+
+static int slow_fdatasync(void *ctx, int fd)
+{
+	struct slow_disk *d = ctx;
+	__atomic_add_fetch(&d->syncs, 1, __ATOMIC_SEQ_CST);
+	usleep(3000); /* a disk that takes 3 ms per flush */
+	return fdatasync(fd);
+}
+
+enum { GC_T = 8, GC_N = 40 };
+
+struct gc_arg {
+	es_registry *r;
+	int t;
+};
+
+static void *gc_writer(void *vp)
+{
+	struct gc_arg *a = vp;
+	es_error err;
+	for (int i = 0; i < GC_N; i++) {
+		uint64_t id = (uint64_t)a->t * 1000 + (uint64_t)i;
+		ck_assert_int_eq(put_range(a->r, "gc", id, id + 1, (uint32_t)i, &err), 0);
+		if (i % 5 == 4) /* and now and then a delete of an earlier one */
+			ck_assert_int_eq(del_range(a->r, "gc", id - 2, id - 1, &err), 0);
+	}
+	return NULL;
+}
+
+START_TEST(test_group_commit_one_collection)
+{
+	es_error err;
+	struct slow_disk d = {0};
+	wal_io_hooks hooks = {&d, NULL, slow_fdatasync};
+	es_store_options o;
+	es_store_options_default(&o);
+	o.hooks = &hooks;
+	es_registry *r = new_reg();
+	es_store *s = open_store(r, &o, NULL);
+	make_coll(r, "gc", DIM);
+	int syncs0 = __atomic_load_n(&d.syncs, __ATOMIC_SEQ_CST);
+	pthread_t th[GC_T];
+	struct gc_arg args[GC_T];
+	for (int t = 0; t < GC_T; t++) {
+		args[t].r = r;
+		args[t].t = t;
+		ck_assert_int_eq(pthread_create(&th[t], NULL, gc_writer, &args[t]), 0);
+	}
+	/* snapshots race the writers: each must note the log position its
+	 * contents really correspond to */
+	for (int k = 0; k < 4; k++) {
+		usleep(20000);
+		ck_assert_int_eq(es_store_checkpoint(s, "gc", &err), 0);
+	}
+	for (int t = 0; t < GC_T; t++)
+		pthread_join(th[t], NULL);
+	int writes = GC_T * (GC_N + GC_N / 5);
+	int syncs = __atomic_load_n(&d.syncs, __ATOMIC_SEQ_CST) - syncs0;
+	ck_assert_msg(syncs < writes / 2, "%d fsyncs for %d writes to one collection",
+		      syncs, writes);
+	char *before = dump_collection(r, "gc");
+	ck_assert_msg(strstr(before, "count=256\n") != NULL, "%.40s", before);
+	/* no final snapshot: the restart reads the last snapshot plus the log */
+	ck_assert_int_eq(es_store_close(s, 0, &err), 0);
+	es_registry_free(r);
+	r = new_reg();
+	s = open_store(r, NULL, NULL);
+	char *now = dump_collection(r, "gc");
+	ck_assert_str_eq(before, now);
+	free(now);
+	free(before);
+	ck_assert_int_eq(es_store_close(s, 0, &err), 0);
+	es_registry_free(r);
+}
+END_TEST
+
 Suite *store_suite(void)
 {
 	Suite *s = suite_create("store");
@@ -714,5 +812,12 @@ Suite *store_suite(void)
 	tcase_add_test(tc, test_idle_collection_not_rewritten);
 	tcase_add_test(tc, test_log_behind_snapshots);
 	suite_add_tcase(s, tc);
+
+	/* writers under threads; CI also runs this case under ThreadSanitizer */
+	TCase *cc = tcase_create("concurrency");
+	tcase_add_checked_fixture(cc, setup, teardown);
+	tcase_set_timeout(cc, 120);
+	tcase_add_test(cc, test_group_commit_one_collection);
+	suite_add_tcase(s, cc);
 	return s;
 }

@@ -1,6 +1,8 @@
 /* test_wal.c — write-ahead log: round trip, torn tails, flipped bytes,
- * recover mode, group commit under threads, injected disk errors (hooks and
- * RLIMIT_FSIZE), freeze/reset, the apply turnstile and hostile files. */
+ * recover mode, group commit under threads (each writer returns only once a
+ * sync covered its record, fsyncs shared; a failed group sync fails exactly
+ * the records it did not cover), injected disk errors (hooks and
+ * RLIMIT_FSIZE), freeze/reset and hostile files. */
 #include <check.h>
 #include <errno.h>
 #include <fcntl.h>
@@ -99,7 +101,6 @@ static void write_records(int n, off_t *offs)
 		uint64_t lsn;
 		ck_assert_int_eq(wal_append(w, WAL_REC_CREATE, buf, (size_t)len, &lsn, &err), 0);
 		ck_assert_uint_eq(lsn, (uint64_t)i + 1);
-		wal_apply_done(w, lsn);
 	}
 	if (offs)
 		offs[n] = (off_t)wal_size_bytes(w);
@@ -355,18 +356,38 @@ struct slow_sync {
 	int fail_write_after; /* -1 = never; else bytes written before ENOSPC */
 	int fail_sync;
 	int partial_written;
+	int fail_on_call;     /* > 0: that call (1-based) fails with EIO */
+	int64_t synced_size;  /* file size a successful sync covered, at least */
 };
 
 static int slow_fdatasync(void *ctx, int fd)
 {
 	struct slow_sync *s = ctx;
-	__atomic_add_fetch(&s->calls, 1, __ATOMIC_SEQ_CST);
-	if (__atomic_load_n(&s->fail_sync, __ATOMIC_SEQ_CST)) {
+	int call = __atomic_add_fetch(&s->calls, 1, __ATOMIC_SEQ_CST);
+	if (__atomic_load_n(&s->fail_sync, __ATOMIC_SEQ_CST) ||
+	    call == __atomic_load_n(&s->fail_on_call, __ATOMIC_SEQ_CST)) {
 		errno = EIO;
 		return -1;
 	}
+	/* whatever is in the file now is covered by this sync */
+	struct stat sb;
+	ck_assert_int_eq(fstat(fd, &sb), 0);
 	usleep(2000); /* a disk that takes 2 ms per flush */
-	return fdatasync(fd);
+	int r = fdatasync(fd);
+	if (r == 0) {
+		int64_t cur = __atomic_load_n(&s->synced_size, __ATOMIC_SEQ_CST);
+		while (cur < (int64_t)sb.st_size &&
+		       !__atomic_compare_exchange_n(&s->synced_size, &cur, (int64_t)sb.st_size,
+						    0, __ATOMIC_SEQ_CST, __ATOMIC_SEQ_CST))
+			;
+	}
+	return r;
+}
+
+/* the batch policy's flusher counts from its own thread */
+static int sync_calls(struct slow_sync *s)
+{
+	return __atomic_load_n(&s->calls, __ATOMIC_SEQ_CST);
 }
 
 static ssize_t failing_pwritev(void *ctx, int fd, const struct iovec *iov,
@@ -386,35 +407,65 @@ static ssize_t failing_pwritev(void *ctx, int fd, const struct iovec *iov,
 	return pwrite(fd, iov[0].iov_base, n, off);
 }
 
+/* Group commit: writers with fixed-size records (so lsn L ends at byte
+ * 32 + L * GC_REC), each checking after wal_wait_durable that a sync really
+ * covered its record. */
+enum { GC_T = 8, GC_N = 100, GC_PAYLOAD = 16,
+       GC_REC = WAL_RECORD_HEADER_SIZE + GC_PAYLOAD };
+
 struct gc_arg {
 	wal *w;
+	struct slow_sync *s;
 	int id;
-	uint64_t lsns[100];
-	uint64_t *order;
-	size_t *norder;
+	uint64_t lsns[GC_N];
+	int rcs[GC_N];
 };
+
+static void gc_payload(char buf[GC_PAYLOAD + 1], int t, int i)
+{
+	snprintf(buf, GC_PAYLOAD + 1, "t%03d-r%07d...", t, i);
+}
 
 static void *gc_thread(void *vp)
 {
 	struct gc_arg *a = vp;
-	for (int i = 0; i < 100; i++) {
-		char buf[32];
-		int len = snprintf(buf, sizeof buf, "t%d-%d", a->id, i);
+	for (int i = 0; i < GC_N; i++) {
+		char buf[GC_PAYLOAD + 1];
+		gc_payload(buf, a->id, i);
 		es_error err;
-		ck_assert_int_eq(wal_append(a->w, WAL_REC_CREATE, buf, (size_t)len,
-					    &a->lsns[i], &err), 0);
-		wal_apply_wait(a->w, a->lsns[i]);
-		size_t k = (*a->norder)++; /* serialised by the turnstile */
-		a->order[k] = a->lsns[i];
-		wal_apply_done(a->w, a->lsns[i]);
+		a->lsns[i] = 0;
+		a->rcs[i] = wal_write(a->w, WAL_REC_CREATE, buf, GC_PAYLOAD, &a->lsns[i], &err);
+		if (a->rcs[i])
+			continue; /* the log failed: writes are refused */
+		a->rcs[i] = wal_wait_durable(a->w, a->lsns[i], &err);
+		if (a->rcs[i] == 0) {
+			int64_t end = WAL_FILE_HEADER_SIZE + (int64_t)a->lsns[i] * GC_REC;
+			ck_assert_msg(__atomic_load_n(&a->s->synced_size, __ATOMIC_SEQ_CST) >= end,
+				      "lsn %llu acknowledged before a sync covered it",
+				      (unsigned long long)a->lsns[i]);
+		} else {
+			ck_assert_int_eq(a->rcs[i], ES_EIO);
+		}
 	}
 	return NULL;
 }
 
+static void gc_run(wal *w, struct slow_sync *s, struct gc_arg *args)
+{
+	pthread_t th[GC_T];
+	for (int t = 0; t < GC_T; t++) {
+		args[t].w = w;
+		args[t].s = s;
+		args[t].id = t;
+		ck_assert_int_eq(pthread_create(&th[t], NULL, gc_thread, &args[t]), 0);
+	}
+	for (int t = 0; t < GC_T; t++)
+		pthread_join(th[t], NULL);
+}
+
 START_TEST(test_group_commit_threads)
 {
-	enum { T = 8 };
-	struct slow_sync s = {0, -1, 0, 0};
+	struct slow_sync s = {0, -1, 0, 0, 0, 0};
 	wal_io_hooks hooks = {&s, NULL, slow_fdatasync};
 	wal_options o;
 	wal_options_default(&o);
@@ -422,42 +473,82 @@ START_TEST(test_group_commit_threads)
 	wal *w;
 	es_error err;
 	ck_assert_int_eq(wal_open(path, &o, NULL, NULL, NULL, &w, &err), 0);
-	int base_calls = s.calls;
-	pthread_t th[T];
-	struct gc_arg args[T];
-	uint64_t order[T * 100];
-	size_t norder = 0;
-	for (int t = 0; t < T; t++) {
-		args[t].w = w;
-		args[t].id = t;
-		args[t].order = order;
-		args[t].norder = &norder;
-		ck_assert_int_eq(pthread_create(&th[t], NULL, gc_thread, &args[t]), 0);
-	}
-	for (int t = 0; t < T; t++)
-		pthread_join(th[t], NULL);
-	int syncs = s.calls - base_calls;
-	/* every append waited for a sync, but they shared them */
+	int base_calls = sync_calls(&s);
+	struct gc_arg args[GC_T];
+	gc_run(w, &s, args);
+	int syncs = sync_calls(&s) - base_calls;
+	for (int t = 0; t < GC_T; t++)
+		for (int i = 0; i < GC_N; i++)
+			ck_assert_int_eq(args[t].rcs[i], 0);
+	/* every write waited for a sync, but they shared them */
 	ck_assert_int_ge(syncs, 1);
-	ck_assert_msg(syncs < T * 100 * 3 / 4, "%d fsyncs for %d appends", syncs, T * 100);
-	/* applied strictly in lsn order */
-	ck_assert_uint_eq(norder, T * 100);
-	for (size_t i = 0; i < norder; i++)
-		ck_assert_uint_eq(order[i], i + 1);
+	ck_assert_msg(syncs < GC_T * GC_N / 2, "%d fsyncs for %d writes", syncs, GC_T * GC_N);
+	ck_assert_int_eq(s.synced_size, WAL_FILE_HEADER_SIZE + GC_T * GC_N * GC_REC);
 	wal_close(w);
 	struct coll *c = calloc(1, sizeof *c);
 	wal_replay_stats st;
 	ck_assert_int_eq(wal_open(path, NULL, collect, c, &st, &w, &err), 0);
-	ck_assert_uint_eq(c->n, T * 100);
+	ck_assert_uint_eq(c->n, GC_T * GC_N);
 	/* each thread's records are all there, in its own order */
-	for (int t = 0; t < T; t++)
-		for (int i = 0; i < 100; i++) {
+	for (int t = 0; t < GC_T; t++)
+		for (int i = 0; i < GC_N; i++) {
 			uint64_t lsn = args[t].lsns[i];
-			char buf[32];
-			int len = snprintf(buf, sizeof buf, "t%d-%d", t, i);
-			ck_assert_uint_eq(c->r[lsn - 1].len, (size_t)len);
-			ck_assert(memcmp(c->r[lsn - 1].data, buf, (size_t)len) == 0);
+			char buf[GC_PAYLOAD + 1];
+			gc_payload(buf, t, i);
+			if (i)
+				ck_assert_uint_gt(lsn, args[t].lsns[i - 1]);
+			ck_assert_uint_eq(c->r[lsn - 1].len, GC_PAYLOAD);
+			ck_assert(memcmp(c->r[lsn - 1].data, buf, GC_PAYLOAD) == 0);
 		}
+	coll_free(c);
+	free(c);
+	wal_close(w);
+}
+END_TEST
+
+/* A group sync fails in the middle of concurrent writers: exactly the
+ * records no successful sync covered fail (ES_EIO), they are cut off the
+ * file, the log refuses writes from then on, and a replay finds exactly the
+ * acknowledged records. */
+START_TEST(test_group_commit_sync_failure)
+{
+	struct slow_sync s = {0, -1, 0, 0, 0, 0};
+	wal_io_hooks hooks = {&s, NULL, slow_fdatasync};
+	wal_options o;
+	wal_options_default(&o);
+	o.hooks = &hooks;
+	wal *w;
+	es_error err;
+	ck_assert_int_eq(wal_open(path, &o, NULL, NULL, NULL, &w, &err), 0);
+	s.fail_on_call = sync_calls(&s) + 6;
+	struct gc_arg args[GC_T];
+	gc_run(w, &s, args);
+	ck_assert_int_eq(wal_failed(w), ES_EIO);
+	uint64_t acked = 0, failed = 0, max_acked = 0;
+	for (int t = 0; t < GC_T; t++)
+		for (int i = 0; i < GC_N; i++) {
+			if (args[t].rcs[i] == 0) {
+				acked++;
+				if (args[t].lsns[i] > max_acked)
+					max_acked = args[t].lsns[i];
+			} else {
+				failed++;
+			}
+		}
+	ck_assert_uint_gt(acked, 0);
+	ck_assert_uint_gt(failed, 0);
+	/* acknowledged records are exactly lsns 1..acked: a prefix */
+	ck_assert_uint_eq(max_acked, acked);
+	ck_assert_int_eq(file_size(path), WAL_FILE_HEADER_SIZE + (off_t)acked * GC_REC);
+	uint64_t lsn;
+	ck_assert_int_eq(wal_append(w, WAL_REC_DROP, NULL, 0, &lsn, &err), ES_EIO);
+	ck_assert_msg(strstr(err.msg, "restart") != NULL, "%s", err.msg);
+	wal_close(w);
+	struct coll *c = calloc(1, sizeof *c);
+	wal_replay_stats st;
+	ck_assert_int_eq(wal_open(path, NULL, collect, c, &st, &w, &err), 0);
+	ck_assert_uint_eq(c->n, acked);
+	ck_assert_uint_eq(st.torn_bytes, 0);
 	coll_free(c);
 	free(c);
 	wal_close(w);
@@ -466,7 +557,7 @@ END_TEST
 
 START_TEST(test_batch_and_never_policies)
 {
-	struct slow_sync s = {0, -1, 0, 0};
+	struct slow_sync s = {0, -1, 0, 0, 0, 0};
 	wal_io_hooks hooks = {&s, NULL, slow_fdatasync};
 	wal_options o;
 	wal_options_default(&o);
@@ -476,26 +567,26 @@ START_TEST(test_batch_and_never_policies)
 	wal *w;
 	es_error err;
 	ck_assert_int_eq(wal_open(path, &o, NULL, NULL, NULL, &w, &err), 0);
-	int c0 = s.calls;
+	int c0 = sync_calls(&s);
 	uint64_t lsn;
 	for (int i = 0; i < 50; i++)
 		ck_assert_int_eq(wal_append(w, WAL_REC_DROP, NULL, 0, &lsn, &err), 0);
 	/* appends did not sync themselves; the flusher does within ~5 ms */
-	for (int i = 0; i < 200 && s.calls == c0; i++)
+	for (int i = 0; i < 200 && sync_calls(&s) == c0; i++)
 		usleep(5000);
-	ck_assert_int_gt(s.calls, c0);
-	ck_assert_int_lt(s.calls - c0, 50);
+	ck_assert_int_gt(sync_calls(&s), c0);
+	ck_assert_int_lt(sync_calls(&s) - c0, 50);
 	wal_close(w);
 
 	o.policy = WAL_FSYNC_NEVER;
 	ck_assert_int_eq(wal_open(path, &o, NULL, NULL, NULL, &w, &err), 0);
-	c0 = s.calls;
+	c0 = sync_calls(&s);
 	for (int i = 0; i < 50; i++)
 		ck_assert_int_eq(wal_append(w, WAL_REC_DROP, NULL, 0, &lsn, &err), 0);
 	ck_assert_uint_eq(lsn, 100);
-	ck_assert_int_eq(s.calls, c0);
+	ck_assert_int_eq(sync_calls(&s), c0);
 	ck_assert_int_eq(wal_sync(w, &err), 0);
-	ck_assert_int_eq(s.calls, c0 + 1);
+	ck_assert_int_eq(sync_calls(&s), c0 + 1);
 	wal_close(w);
 
 	wal_fsync_policy p;
@@ -510,7 +601,7 @@ END_TEST
 
 START_TEST(test_enospc_partial_write)
 {
-	struct slow_sync s = {0, -1, 0, 0};
+	struct slow_sync s = {0, -1, 0, 0, 0, 0};
 	wal_io_hooks hooks = {&s, failing_pwritev, slow_fdatasync};
 	wal_options o;
 	wal_options_default(&o);
@@ -546,7 +637,7 @@ END_TEST
 
 START_TEST(test_fsync_eio_fails_until_reset)
 {
-	struct slow_sync s = {0, -1, 0, 0};
+	struct slow_sync s = {0, -1, 0, 0, 0, 0};
 	wal_io_hooks hooks = {&s, NULL, slow_fdatasync};
 	wal_options o;
 	wal_options_default(&o);
@@ -556,7 +647,6 @@ START_TEST(test_fsync_eio_fails_until_reset)
 	ck_assert_int_eq(wal_open(path, &o, NULL, NULL, NULL, &w, &err), 0);
 	uint64_t lsn;
 	ck_assert_int_eq(wal_append(w, WAL_REC_CREATE, "ok", 2, &lsn, &err), 0);
-	wal_apply_done(w, lsn);
 	off_t good = file_size(path);
 	s.fail_sync = 1;
 	ck_assert_int_eq(wal_append(w, WAL_REC_CREATE, "lost", 4, &lsn, &err), ES_EIO);
@@ -564,7 +654,7 @@ START_TEST(test_fsync_eio_fails_until_reset)
 	ck_assert_int_eq(file_size(path), good); /* the unsynced record was cut */
 	s.fail_sync = 0;
 	ck_assert_int_eq(wal_append(w, WAL_REC_CREATE, "refused", 7, &lsn, &err), ES_EIO);
-	/* a snapshot point: freeze (the failed lsn passed the turnstile), reset */
+	/* a quiet point: freeze, then a fresh file */
 	uint64_t last;
 	wal_freeze(w, &last);
 	ck_assert_uint_eq(last, 2);
@@ -729,7 +819,6 @@ Suite *wal_suite(void)
 	tcase_add_test(tc, test_counts_bounded_by_payload);
 	tcase_add_test(tc, test_torn_tail_every_cut);
 	tcase_add_test(tc, test_flipped_bytes);
-	tcase_add_test(tc, test_group_commit_threads);
 	tcase_add_test(tc, test_batch_and_never_policies);
 	tcase_add_test(tc, test_enospc_partial_write);
 	tcase_add_test(tc, test_fsync_eio_fails_until_reset);
@@ -737,5 +826,13 @@ Suite *wal_suite(void)
 	tcase_add_test(tc, test_freeze_reset_base);
 	tcase_add_test(tc, test_hostile_files);
 	suite_add_tcase(s, tc);
+
+	/* writers under threads; CI also runs this case under ThreadSanitizer */
+	TCase *cc = tcase_create("concurrency");
+	tcase_add_checked_fixture(cc, setup, teardown);
+	tcase_set_timeout(cc, 120);
+	tcase_add_test(cc, test_group_commit_threads);
+	tcase_add_test(cc, test_group_commit_sync_failure);
+	suite_add_tcase(s, cc);
 	return s;
 }

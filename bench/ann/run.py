@@ -9,9 +9,10 @@ and recall@10 vs queries/s for ef in 10..320 at 1 thread and at T threads.
 
 Run with Debian's Python (numpy, hnswlib, faiss):
     nice -n 10 timeout 3000 /usr/bin/python3 bench/ann/run.py [--n 200000]
-Memory: ours = the index's own byte count (hnsw_memory_bytes) and the RSS
-growth of the build process over the loaded input; peers = RSS growth of
-this process over the build (the input array is allocated before).
+Memory: ours = the index's own heap byte count (hnsw_memory_bytes; under
+int8 the float32 originals are in a file-backed store, reported apart as
+"float store"); peers = RSS growth of this process over the build (the input
+array is allocated before).
 """
 import argparse, json, os, resource, subprocess, sys, time
 import numpy as np
@@ -74,7 +75,8 @@ def run_ours(binary, data, qfile, d, nq, gt, M, efc, threads, efs, quant, tmp):
         sys.exit("ours build failed: " + err)
     kv = dict(l.split()[:2] for l in err.splitlines() if len(l.split()) == 2)
     res = {"build_s": float(kv["build_seconds"]), "mem_bytes": int(kv["index_bytes"]),
-           "vector_bytes": int(kv["vector_bytes"]), "curve": {}}
+           "vector_bytes": int(kv["vector_bytes"]),
+           "store_bytes": int(kv.get("float_store_bytes", 0)), "curve": {}}
     out = os.path.join(tmp, "ids")
     for t in sorted({1, threads}):
         for ef in efs:
@@ -176,10 +178,12 @@ def main():
             results[name] = run_faiss(x, q, gt, a.M, a.efc, a.threads, efs)
     print("\nN=%d d=%d queries=%d M=%d efc=%d build threads=%d (%s)\n" %
           (a.n, a.dim, a.nq, a.M, a.efc, a.threads, time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime())))
-    print("| index | build s | memory MiB |")
-    print("|---|---|---|")
+    print("| index | build s | memory MiB | vectors in memory MiB | float store on disk MiB |")
+    print("|---|---|---|---|---|")
     for n, r in results.items():
-        print("| %s | %.1f | %.1f |" % (n, r["build_s"], r["mem_bytes"] / 2**20))
+        vb = "%.1f" % (r["vector_bytes"] / 2**20) if "vector_bytes" in r else "-"
+        sb = "%.1f" % (r["store_bytes"] / 2**20) if "store_bytes" in r else "-"
+        print("| %s | %.1f | %.1f | %s | %s |" % (n, r["build_s"], r["mem_bytes"] / 2**20, vb, sb))
     for t in sorted({1, a.threads}):
         print("\nrecall@10 / queries per second, %d search thread%s\n" % (t, "s" if t > 1 else ""))
         print("| ef | " + " | ".join(results) + " |")
