@@ -10,6 +10,10 @@
  * every record type and snapshot, and API requests for every route.  A few
  * edge cases (no header, CRLF, trailing newline, deletions) are included.
  * Output is deterministic, so re-running it changes nothing in git.
+ *
+ * Files named *-v1.* (hnsw/, snapshot/) are not written here: they are the
+ * seeds of an earlier build, whose HNSW files were format version 1, kept so
+ * the fuzzers keep reaching the version-1 reader (hnsw.c reads both).
  */
 #include <dirent.h>
 #include <errno.h>
