@@ -19,6 +19,9 @@ import time
 
 BIN = os.path.abspath(os.environ.get("ES_BINARY", "build/embedsrv"))
 ROOT = os.environ.get("ES_SOURCE_ROOT", ".")
+# ES_TIMEOUT_SCALE (default 1) stretches the waits below, e.g. for a server
+# under valgrind (bench/valgrind-server.sh); it never loosens what is checked.
+SLOW = float(os.environ.get("ES_TIMEOUT_SCALE", "1"))
 DATA = os.path.join(ROOT, "tests", "data", "bert-tiny")
 REF = json.load(open(os.path.join(DATA, "reference.json"), encoding="utf-8"))
 TOL = 1e-5
@@ -48,7 +51,7 @@ def test_cli():
     text = "".join(REF["sentences"][i] + "\n" for i in idx)
     for folder, key in (("st-mean", "embeddings_mean"), ("st-cls", "embeddings_cls")):
         p = subprocess.run([BIN, "encode", "--model", os.path.join(DATA, folder)],
-                           input=text.encode(), capture_output=True, timeout=120)
+                           input=text.encode(), capture_output=True, timeout=120 * SLOW)
         check(p.returncode == 0, "encode %s exit %d: %s" % (folder, p.returncode, p.stderr[-300:]))
         lines = p.stdout.decode().splitlines()
         check(len(lines) == len(idx), "encode %s: %d lines for %d texts" % (folder, len(lines), len(idx)))
@@ -57,7 +60,7 @@ def test_cli():
             worst = max(worst, maxdiff([float(v) for v in line.split()], REF[key][i]))
         check(worst <= TOL, "encode %s: max diff %g" % (folder, worst))
     p = subprocess.run([BIN, "encode", "--model", os.path.join(ROOT, "tests")],
-                       input=b"x\n", capture_output=True, timeout=60)
+                       input=b"x\n", capture_output=True, timeout=60 * SLOW)
     check(p.returncode == 1 and b"config.json" in p.stderr,
           "encode on a non-model folder: exit %d, %s" % (p.returncode, p.stderr[-200:]))
 
@@ -79,7 +82,7 @@ def test_http(tmp):
         stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
 
     def req(method, path, body=None):
-        c = http.client.HTTPConnection("127.0.0.1", port, timeout=60)
+        c = http.client.HTTPConnection("127.0.0.1", port, timeout=60 * SLOW)
         c.request(method, path, json.dumps(body) if body is not None else None,
                   {"Content-Type": "application/json"})
         r = c.getresponse()
@@ -88,7 +91,7 @@ def test_http(tmp):
         return r.status, json.loads(data) if data else None
 
     try:
-        deadline = time.time() + 60
+        deadline = time.time() + 60 * SLOW
         while True:
             try:
                 if req("GET", "/healthz")[0] == 200:
@@ -136,7 +139,7 @@ def test_http(tmp):
     finally:
         proc.terminate()
         try:
-            proc.wait(timeout=30)
+            proc.wait(timeout=30 * SLOW)
         except subprocess.TimeoutExpired:
             proc.kill()
             proc.wait()

@@ -39,6 +39,9 @@ import time
 
 BIN = os.path.abspath(os.environ.get("ES_BINARY", "build/embedsrv"))
 ROOT = os.environ.get("ES_SOURCE_ROOT", ".")
+# ES_TIMEOUT_SCALE (default 1) stretches the waits below, e.g. for a server
+# under valgrind (bench/valgrind-server.sh); it never loosens what is checked.
+SLOW = float(os.environ.get("ES_TIMEOUT_SCALE", "1"))
 MODEL = os.path.join(ROOT, "tests", "data", "lee-10d.vec")
 DIM = 10
 ROUNDS = 24
@@ -72,7 +75,7 @@ class Server:
             stdout=subprocess.PIPE, stderr=subprocess.PIPE)
         if expect_fail:
             return
-        deadline = time.time() + 60
+        deadline = time.time() + 60 * SLOW
         while time.time() < deadline:
             if self.proc.poll() is not None:
                 raise SystemExit("server exited: " + self.proc.stderr.read().decode())
@@ -85,8 +88,8 @@ class Server:
             time.sleep(0.02)
         raise SystemExit("server did not become ready")
 
-    def req(self, method, path, body=None, timeout=30):
-        c = http.client.HTTPConnection("127.0.0.1", self.port, timeout=timeout)
+    def req(self, method, path, body=None, timeout=30):  # seconds, times SLOW
+        c = http.client.HTTPConnection("127.0.0.1", self.port, timeout=timeout * SLOW)
         try:
             data = json.dumps(body).encode() if body is not None else None
             h = {"Content-Type": "application/json"} if data is not None else {}
@@ -109,7 +112,7 @@ class Server:
     def stop(self):
         self.proc.send_signal(signal.SIGTERM)
         try:
-            rc = self.proc.wait(timeout=60)
+            rc = self.proc.wait(timeout=60 * SLOW)
         except subprocess.TimeoutExpired:
             self.proc.kill()
             rc = -9
@@ -280,7 +283,7 @@ def test_crash(tmp):
         for w in writers:
             w.stop_flag = True
         for w in writers:
-            w.join(timeout=15)
+            w.join(timeout=15 * SLOW)
         total_acked += sum(w.acked for w in writers)
         extra = ["--fsync", policies[rnd % 3]]
         if rnd % 4 == 1:
@@ -348,7 +351,7 @@ def test_damage(tmp):
     shutil.copytree(pristine, data)
     flip(log, 32 + 40)
     srv = Server(data, expect_fail=True)
-    rc = srv.proc.wait(timeout=60)
+    rc = srv.proc.wait(timeout=60 * SLOW)
     err = srv.proc.stderr.read().decode()
     srv.proc.stdout.close()
     srv.proc.stderr.close()
@@ -370,7 +373,7 @@ def test_damage(tmp):
     if snaps:
         flip(snaps[0], os.path.getsize(snaps[0]) // 2)
         srv = Server(data, expect_fail=True)
-        rc = srv.proc.wait(timeout=60)
+        rc = srv.proc.wait(timeout=60 * SLOW)
         err = srv.proc.stderr.read().decode()
         srv.proc.stdout.close()
         srv.proc.stderr.close()
@@ -382,7 +385,7 @@ def test_damage(tmp):
     data2 = os.path.join(tmp, "busy")
     a = Server(data2)
     b = Server(data2, expect_fail=True)
-    rc = b.proc.wait(timeout=60)
+    rc = b.proc.wait(timeout=60 * SLOW)
     err = b.proc.stderr.read().decode()
     b.proc.stdout.close()
     b.proc.stderr.close()
@@ -409,7 +412,7 @@ def test_disk_full(tmp):
         stderr=subprocess.PIPE, preexec_fn=limited)
     srv = Server.__new__(Server)
     srv.port, srv.proc = port, proc
-    deadline = time.time() + 60
+    deadline = time.time() + 60 * SLOW
     while time.time() < deadline:
         try:
             if srv.req("GET", "/readyz", timeout=2)[0] == 200:

@@ -27,6 +27,9 @@ import time
 
 BIN = os.path.abspath(os.environ.get("ES_BINARY", "build/embedsrv"))
 ROOT = os.environ.get("ES_SOURCE_ROOT", ".")
+# ES_TIMEOUT_SCALE (default 1) stretches the waits below, e.g. for a server
+# under valgrind (bench/valgrind-server.sh); it never loosens what is checked.
+SLOW = float(os.environ.get("ES_TIMEOUT_SCALE", "1"))
 MODEL = os.path.join(ROOT, "tests", "data", "lee-10d.vec")
 N_IDLE = 1000
 # a served request must come back within this, even next to 1,000 idle
@@ -66,7 +69,7 @@ class Server:
         self.err = []
         self.reader = threading.Thread(target=self._drain, daemon=True)
         self.reader.start()
-        deadline = time.time() + 60
+        deadline = time.time() + 60 * SLOW
         while time.time() < deadline:
             try:
                 st, _ = self.req("GET", "/healthz")
@@ -81,7 +84,7 @@ class Server:
             self.err.append(line.decode(errors="replace"))
 
     def req(self, method, path, body=None):
-        c = http.client.HTTPConnection("127.0.0.1", self.port, timeout=30)
+        c = http.client.HTTPConnection("127.0.0.1", self.port, timeout=30 * SLOW)
         h = {}
         data = None
         if body is not None:
@@ -106,7 +109,7 @@ class Server:
     def stop(self):
         self.proc.terminate()
         try:
-            self.proc.wait(timeout=30)
+            self.proc.wait(timeout=30 * SLOW)
         except subprocess.TimeoutExpired:
             self.proc.kill()
             self.proc.wait()
