@@ -9,6 +9,10 @@
  *    in chunks of HNSW_CHUNK slots; the chunk table only ever grows and old
  *    tables are kept until hnsw_free, so a reader holding a stale table
  *    pointer still sees valid chunks and growth never stops searches.
+ *    Chunks are carved from arenas that double in size (up to 64 MiB),
+ *    mapped 2 MiB-aligned and advised for transparent huge pages: a search
+ *    visits blocks at random, and with 4 KiB pages nearly every visit is a
+ *    TLB miss (costlier still under virtualisation's nested paging).
  *    Levels > 0 live in one small array per node ([cnt | M links] per level).
  *
  *  - Deletion is real, not a tombstone that keeps serving as a waypoint.  A
@@ -59,6 +63,7 @@
 #include "hnsw.h"
 
 #include <math.h>
+#include <sys/mman.h>
 #include <pthread.h>
 #include <stdatomic.h>
 #include <stdbool.h>
@@ -74,6 +79,8 @@
 
 #define HNSW_CHUNK_SHIFT 10u
 #define HNSW_CHUNK (1u << HNSW_CHUNK_SHIFT)
+#define HNSW_HUGE ((size_t)2 << 20)
+#define HNSW_ARENA_MAX ((size_t)64 << 20)
 #define HNSW_NODE_LOCKS 512u
 #define HNSW_LABEL_LOCKS 256u
 #define HNSW_NONE UINT32_MAX
@@ -103,6 +110,13 @@ typedef struct chunk_tab {
 	float **fseg; /* int8: float rows of chunk i (mapped file); in chunk[] */
 	char *chunk[]; /* cap block chunks, then cap float segments */
 } chunk_tab;
+
+/* A mapping that chunks are carved from. */
+typedef struct arena {
+	struct arena *next;
+	void *base;
+	size_t len;
+} arena;
 
 typedef struct cand {
 	float d;
@@ -150,6 +164,9 @@ struct hnsw {
 	pthread_mutex_t grow_lock;
 	_Atomic uint32_t n_slots; /* slots handed out: ids < n_slots are valid */
 	size_t n_chunks;          /* under grow_lock */
+	arena *arenas;            /* newest first, under grow_lock */
+	char *ar_cur;             /* unused tail of the newest arena */
+	size_t ar_left, ar_total;
 	retired *ret;             /* FIFO of deleted slots, under grow_lock */
 	size_t ret_head, ret_len, ret_cap;
 
@@ -1075,8 +1092,13 @@ static void free_tables(hnsw *h)
 				node_hdr *nh = blk_hdr(h, c + (size_t)j * h->stride);
 				free(nh->upper);
 			}
-			free(c);
 		}
+	}
+	while (h->arenas) {
+		arena *a = h->arenas;
+		h->arenas = a->next;
+		munmap(a->base, a->len);
+		free(a);
 	}
 	vecfile_free(h->vf); /* unmaps the float segments */
 	while (t) {
@@ -1240,6 +1262,64 @@ static uint64_t min_active_epoch(hnsw *h)
 	return m;
 }
 
+/* Under grow_lock: zeroed memory for one chunk of blocks, carved from the
+ * newest arena, or NULL.  A new arena is as large as all before it (at
+ * least one chunk, at most HNSW_ARENA_MAX), so a small index maps little
+ * and a large one few, big, huge-page-backed regions.  Chunks are never
+ * returned before hnsw_free. */
+static char *chunk_alloc(hnsw *h)
+{
+	size_t need = ((size_t)HNSW_CHUNK * h->stride + 63) & ~(size_t)63;
+	if (h->ar_left < need) {
+		size_t len = h->ar_total < HNSW_ARENA_MAX ? h->ar_total
+							  : HNSW_ARENA_MAX;
+		if (len < need)
+			len = need;
+		arena *a = malloc(sizeof *a);
+		if (!a)
+			return NULL;
+		if (len >= HNSW_HUGE) {
+			/* over-map by one huge page, trim to 2 MiB alignment */
+			len = (len + HNSW_HUGE - 1) & ~(HNSW_HUGE - 1);
+			size_t span = len + HNSW_HUGE;
+			char *m = mmap(NULL, span, PROT_READ | PROT_WRITE,
+				       MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+			if (m == MAP_FAILED) {
+				free(a);
+				return NULL;
+			}
+			uintptr_t al = ((uintptr_t)m + HNSW_HUGE - 1) &
+				       ~(uintptr_t)(HNSW_HUGE - 1);
+			char *b = (char *)al;
+			if (b > m)
+				munmap(m, (size_t)(b - m));
+			if (m + span > b + len)
+				munmap(b + len, (size_t)(m + span - (b + len)));
+#ifdef MADV_HUGEPAGE
+			(void)madvise(b, len, MADV_HUGEPAGE); /* a hint only */
+#endif
+			a->base = b;
+		} else {
+			a->base = mmap(NULL, len, PROT_READ | PROT_WRITE,
+				       MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+			if (a->base == MAP_FAILED) {
+				free(a);
+				return NULL;
+			}
+		}
+		a->len = len;
+		a->next = h->arenas;
+		h->arenas = a;
+		h->ar_cur = a->base;
+		h->ar_left = len;
+		h->ar_total += len;
+	}
+	char *c = h->ar_cur;
+	h->ar_cur += need;
+	h->ar_left -= need;
+	return c;
+}
+
 /* Under grow_lock: make sure chunk c (and under int8 its float segment)
  * exists.  0, ES_ENOMEM, or the float store's ES_ENOSPC / ES_EIO. */
 static int ensure_chunk(hnsw *h, size_t c, es_error *err)
@@ -1259,7 +1339,7 @@ static int ensure_chunk(hnsw *h, size_t c, es_error *err)
 			atomic_store_explicit(&h->tab, nt, memory_order_release);
 			t = nt;
 		}
-		char *mem = calloc(HNSW_CHUNK, h->stride);
+		char *mem = chunk_alloc(h);
 		if (!mem)
 			return es_err(err, ES_ENOMEM, "hnsw: out of memory");
 		if (h->vf) {
@@ -1268,7 +1348,10 @@ static int ensure_chunk(hnsw *h, size_t c, es_error *err)
 			void *seg;
 			int rc = vecfile_grow(h->vf, &seg, err);
 			if (rc) {
-				free(mem);
+				/* hand the chunk back: it is the arena's tail */
+				h->ar_cur = mem;
+				h->ar_left += ((size_t)HNSW_CHUNK * h->stride + 63) &
+					      ~(size_t)63;
 				return rc;
 			}
 			__atomic_store_n(&t->fseg[h->n_chunks], (float *)seg,
