@@ -33,7 +33,8 @@
  *    rescoring.  Graph construction and repair use the originals, so a
  *    single-threaded int8 build gives exactly the float build's graph.  A
  *    search walks the graph with the asymmetric distance (float query
- *    against int8 codes: only the stored side carries quantisation error)
+ *    against int8 codes: only the stored side carries quantisation error;
+ *    core/simd's dot_f_i8 and l2_f_i8 kernels)
  *    and then re-ranks its ef candidates, plus the k best of those the
  *    approximate distance pushed out of them, by the exact float distance
  *    read from the store; get_vector returns the originals.
@@ -92,10 +93,6 @@
 #define HNSW_FILE_ENDIAN 0x01020304u
 #define HNSW_FILE_TRAILER "ESHNSWend"
 
-typedef float (*dot_f_i8_fn)(const float *q, const int8_t *c, size_t n);
-typedef float (*l2_f_i8_fn)(const float *q, const int8_t *c, float s,
-			    size_t n);
-
 /* Block header after the level-0 links.  Offsets are fixed per index. */
 typedef struct node_hdr {
 	uint32_t flags;  /* atomic: HNSW_F_DELETED */
@@ -151,8 +148,6 @@ struct hnsw {
 	uint32_t dim, M, M0;
 	double ml;
 	const simd_kernels *k;
-	dot_f_i8_fn dot_f_i8;
-	l2_f_i8_fn l2_f_i8;
 	vecfile *vf;     /* int8: the float originals; NULL for a float index */
 	char *float_dir; /* owned copy of p.float_dir */
 
@@ -309,110 +304,6 @@ static inline uint32_t level_max(uint32_t level, hnsw *h)
 
 /* ------------------------------------------------------ vector encoding */
 
-/* sum q[i] * c[i] for a float query against int8 codes (the asymmetric
- * distance: only the stored side carries quantisation error).  Kept here
- * rather than in core/simd because only the int8 index needs it. */
-static float dot_f_i8_scalar(const float *q, const int8_t *c, size_t n)
-{
-	float a0 = 0, a1 = 0, a2 = 0, a3 = 0;
-	size_t i = 0;
-	for (; i + 4 <= n; i += 4) {
-		a0 += q[i] * c[i];
-		a1 += q[i + 1] * c[i + 1];
-		a2 += q[i + 2] * c[i + 2];
-		a3 += q[i + 3] * c[i + 3];
-	}
-	for (; i < n; i++)
-		a0 += q[i] * c[i];
-	return (a0 + a1) + (a2 + a3);
-}
-
-/* sum (q[i] - s*c[i])^2: squared L2 from a float query to the dequantised
- * vector s*c (exact for that vector, so no stored norm is needed). */
-static float l2_f_i8_scalar(const float *q, const int8_t *c, float s, size_t n)
-{
-	float a0 = 0, a1 = 0;
-	size_t i = 0;
-	for (; i + 2 <= n; i += 2) {
-		float d0 = q[i] - s * c[i], d1 = q[i + 1] - s * c[i + 1];
-		a0 += d0 * d0;
-		a1 += d1 * d1;
-	}
-	for (; i < n; i++) {
-		float d = q[i] - s * c[i];
-		a0 += d * d;
-	}
-	return a0 + a1;
-}
-
-#if defined(__x86_64__) || defined(__i386__)
-#include <immintrin.h>
-__attribute__((target("avx2,fma"))) static float
-dot_f_i8_avx2(const float *q, const int8_t *c, size_t n)
-{
-	__m256 acc0 = _mm256_setzero_ps(), acc1 = _mm256_setzero_ps();
-	size_t i = 0;
-	for (; i + 16 <= n; i += 16) {
-		__m128i b = _mm_loadu_si128((const __m128i *)(c + i));
-		__m256 c0 = _mm256_cvtepi32_ps(_mm256_cvtepi8_epi32(b));
-		__m256 c1 = _mm256_cvtepi32_ps(
-			_mm256_cvtepi8_epi32(_mm_srli_si128(b, 8)));
-		acc0 = _mm256_fmadd_ps(_mm256_loadu_ps(q + i), c0, acc0);
-		acc1 = _mm256_fmadd_ps(_mm256_loadu_ps(q + i + 8), c1, acc1);
-	}
-	acc0 = _mm256_add_ps(acc0, acc1);
-	__m128 s = _mm_add_ps(_mm256_castps256_ps128(acc0),
-			      _mm256_extractf128_ps(acc0, 1));
-	s = _mm_add_ps(s, _mm_movehl_ps(s, s));
-	s = _mm_add_ss(s, _mm_shuffle_ps(s, s, 1));
-	float t = _mm_cvtss_f32(s);
-	for (; i < n; i++)
-		t += q[i] * c[i];
-	return t;
-}
-
-__attribute__((target("avx2,fma"))) static float
-l2_f_i8_avx2(const float *q, const int8_t *c, float s, size_t n)
-{
-	__m256 acc0 = _mm256_setzero_ps(), acc1 = _mm256_setzero_ps();
-	__m256 sv = _mm256_set1_ps(s);
-	size_t i = 0;
-	for (; i + 16 <= n; i += 16) {
-		__m128i b = _mm_loadu_si128((const __m128i *)(c + i));
-		__m256 c0 = _mm256_cvtepi32_ps(_mm256_cvtepi8_epi32(b));
-		__m256 c1 = _mm256_cvtepi32_ps(
-			_mm256_cvtepi8_epi32(_mm_srli_si128(b, 8)));
-		__m256 d0 = _mm256_fnmadd_ps(sv, c0, _mm256_loadu_ps(q + i));
-		__m256 d1 = _mm256_fnmadd_ps(sv, c1, _mm256_loadu_ps(q + i + 8));
-		acc0 = _mm256_fmadd_ps(d0, d0, acc0);
-		acc1 = _mm256_fmadd_ps(d1, d1, acc1);
-	}
-	acc0 = _mm256_add_ps(acc0, acc1);
-	__m128 r = _mm_add_ps(_mm256_castps256_ps128(acc0),
-			      _mm256_extractf128_ps(acc0, 1));
-	r = _mm_add_ps(r, _mm_movehl_ps(r, r));
-	r = _mm_add_ss(r, _mm_shuffle_ps(r, r, 1));
-	float t = _mm_cvtss_f32(r);
-	for (; i < n; i++) {
-		float d = q[i] - s * c[i];
-		t += d * d;
-	}
-	return t;
-}
-#endif
-
-static void pick_f_i8(hnsw *h)
-{
-	h->dot_f_i8 = dot_f_i8_scalar;
-	h->l2_f_i8 = l2_f_i8_scalar;
-#if defined(__x86_64__) || defined(__i386__)
-	if (h->k->path == SIMD_AVX2 || h->k->path == SIMD_AVX512) {
-		h->dot_f_i8 = dot_f_i8_avx2;
-		h->l2_f_i8 = l2_f_i8_avx2;
-	}
-#endif
-}
-
 /* Under int8 the in-block vector is [float scale | int8 codes[dim]]:
  * x[i] ~ scale * code[i], scale = max|x| / 127. */
 static void encode_codes(const hnsw *h, const float *v, char *dst)
@@ -454,8 +345,8 @@ static inline float dist_codes(const hnsw *h, const float *q, const char *v)
 	memcpy(&sc, v, 4);
 	const int8_t *c = (const int8_t *)(v + 4);
 	if (h->p.metric == ES_METRIC_L2)
-		return h->l2_f_i8(q, c, sc, h->dim);
-	return -sc * h->dot_f_i8(q, c, h->dim);
+		return h->k->l2_f_i8(q, c, sc, h->dim);
+	return -sc * h->k->dot_f_i8(q, c, h->dim);
 }
 
 typedef struct query {
@@ -1149,7 +1040,6 @@ int hnsw_new(const hnsw_params *p, hnsw **out, es_error *err)
 	h->M0 = 2 * p->M;
 	h->ml = 1.0 / log((double)p->M);
 	h->k = simd_get();
-	pick_f_i8(h);
 	h->vec_bytes = p->quantize_int8 ? (size_t)p->dim + 4 : (size_t)p->dim * 4;
 	h->off_hdr = ((size_t)(1 + h->M0) * 4 + 7) / 8 * 8;
 	h->off_vec = h->off_hdr + sizeof(node_hdr);
