@@ -86,9 +86,43 @@ static int32_t dot_i8_scalar(const int8_t *a, const int8_t *b, size_t n)
 	return s;
 }
 
+/* Float query x int8 codes (moved here from index/hnsw.c unchanged, so an
+ * int8 index scores exactly as before on the scalar and AVX2 paths). */
+static float dot_f_i8_scalar(const float *q, const int8_t *c, size_t n)
+{
+	float a0 = 0, a1 = 0, a2 = 0, a3 = 0;
+	size_t i = 0;
+	for (; i + 4 <= n; i += 4) {
+		a0 += q[i] * c[i];
+		a1 += q[i + 1] * c[i + 1];
+		a2 += q[i + 2] * c[i + 2];
+		a3 += q[i + 3] * c[i + 3];
+	}
+	for (; i < n; i++)
+		a0 += q[i] * c[i];
+	return (a0 + a1) + (a2 + a3);
+}
+
+static float l2_f_i8_scalar(const float *q, const int8_t *c, float s, size_t n)
+{
+	float a0 = 0, a1 = 0;
+	size_t i = 0;
+	for (; i + 2 <= n; i += 2) {
+		float d0 = q[i] - s * c[i], d1 = q[i + 1] - s * c[i + 1];
+		a0 += d0 * d0;
+		a1 += d1 * d1;
+	}
+	for (; i < n; i++) {
+		float d = q[i] - s * c[i];
+		a0 += d * d;
+	}
+	return a0 + a1;
+}
+
 static const simd_kernels k_scalar = {
 	SIMD_SCALAR, "scalar", dot_scalar, l2sq_scalar, axpy_scalar,
-	scale_scalar, dot_batch_scalar, dot_i8_scalar,
+	scale_scalar, dot_batch_scalar, dot_i8_scalar, dot_f_i8_scalar,
+	l2_f_i8_scalar,
 };
 
 /* ------------------------------------------------------------------ AVX2 */
@@ -256,9 +290,59 @@ AVX2 static int32_t dot_i8_avx2(const int8_t *a, const int8_t *b, size_t n)
 	return t;
 }
 
+/* 16 codes per step: one 128-bit load, sign-extended to two 8-float halves.
+ * The horizontal sum and scalar tail are those of the original kernels in
+ * index/hnsw.c (bitwise the same scores as before the move). */
+AVX2 static float dot_f_i8_avx2(const float *q, const int8_t *c, size_t n)
+{
+	__m256 acc0 = _mm256_setzero_ps(), acc1 = _mm256_setzero_ps();
+	size_t i = 0;
+	for (; i + 16 <= n; i += 16) {
+		__m128i b = _mm_loadu_si128((const __m128i *)(c + i));
+		__m256 c0 = _mm256_cvtepi32_ps(_mm256_cvtepi8_epi32(b));
+		__m256 c1 = _mm256_cvtepi32_ps(_mm256_cvtepi8_epi32(_mm_srli_si128(b, 8)));
+		acc0 = _mm256_fmadd_ps(_mm256_loadu_ps(q + i), c0, acc0);
+		acc1 = _mm256_fmadd_ps(_mm256_loadu_ps(q + i + 8), c1, acc1);
+	}
+	acc0 = _mm256_add_ps(acc0, acc1);
+	__m128 s = _mm_add_ps(_mm256_castps256_ps128(acc0), _mm256_extractf128_ps(acc0, 1));
+	s = _mm_add_ps(s, _mm_movehl_ps(s, s));
+	s = _mm_add_ss(s, _mm_shuffle_ps(s, s, 1));
+	float t = _mm_cvtss_f32(s);
+	for (; i < n; i++)
+		t += q[i] * c[i];
+	return t;
+}
+
+AVX2 static float l2_f_i8_avx2(const float *q, const int8_t *c, float s, size_t n)
+{
+	__m256 acc0 = _mm256_setzero_ps(), acc1 = _mm256_setzero_ps();
+	__m256 sv = _mm256_set1_ps(s);
+	size_t i = 0;
+	for (; i + 16 <= n; i += 16) {
+		__m128i b = _mm_loadu_si128((const __m128i *)(c + i));
+		__m256 c0 = _mm256_cvtepi32_ps(_mm256_cvtepi8_epi32(b));
+		__m256 c1 = _mm256_cvtepi32_ps(_mm256_cvtepi8_epi32(_mm_srli_si128(b, 8)));
+		__m256 d0 = _mm256_fnmadd_ps(sv, c0, _mm256_loadu_ps(q + i));
+		__m256 d1 = _mm256_fnmadd_ps(sv, c1, _mm256_loadu_ps(q + i + 8));
+		acc0 = _mm256_fmadd_ps(d0, d0, acc0);
+		acc1 = _mm256_fmadd_ps(d1, d1, acc1);
+	}
+	acc0 = _mm256_add_ps(acc0, acc1);
+	__m128 r = _mm_add_ps(_mm256_castps256_ps128(acc0), _mm256_extractf128_ps(acc0, 1));
+	r = _mm_add_ps(r, _mm_movehl_ps(r, r));
+	r = _mm_add_ss(r, _mm_shuffle_ps(r, r, 1));
+	float t = _mm_cvtss_f32(r);
+	for (; i < n; i++) {
+		float d = q[i] - s * c[i];
+		t += d * d;
+	}
+	return t;
+}
+
 static const simd_kernels k_avx2 = {
 	SIMD_AVX2, "avx2", dot_avx2, l2sq_avx2, axpy_avx2, scale_avx2,
-	dot_batch_avx2, dot_i8_avx2,
+	dot_batch_avx2, dot_i8_avx2, dot_f_i8_avx2, l2_f_i8_avx2,
 };
 
 /* --------------------------------------------------------------- AVX-512 */
@@ -405,9 +489,75 @@ AVX512 static int32_t dot_i8_avx512(const int8_t *a, const int8_t *b, size_t n)
 	return t;
 }
 
+/* 16 codes of c sign-extended to 16 floats.  AVX-512F alone has no masked
+ * byte load (that is AVX-512BW), so the tail goes through a zeroed copy. */
+AVX512 static inline __m512 avx512_codes(const int8_t *c)
+{
+	return _mm512_cvtepi32_ps(_mm512_cvtepi8_epi32(_mm_loadu_si128((const __m128i *)c)));
+}
+
+AVX512 static inline __m512 avx512_codes_tail(const int8_t *c, size_t rem)
+{
+	int8_t buf[16] = {0};
+	memcpy(buf, c, rem);
+	return avx512_codes(buf);
+}
+
+AVX512 static float dot_f_i8_avx512(const float *q, const int8_t *c, size_t n)
+{
+	__m512 s0 = _mm512_setzero_ps(), s1 = _mm512_setzero_ps();
+	__m512 s2 = _mm512_setzero_ps(), s3 = _mm512_setzero_ps();
+	size_t i = 0;
+	for (; i + 64 <= n; i += 64) {
+		s0 = _mm512_fmadd_ps(_mm512_loadu_ps(q + i), avx512_codes(c + i), s0);
+		s1 = _mm512_fmadd_ps(_mm512_loadu_ps(q + i + 16), avx512_codes(c + i + 16), s1);
+		s2 = _mm512_fmadd_ps(_mm512_loadu_ps(q + i + 32), avx512_codes(c + i + 32), s2);
+		s3 = _mm512_fmadd_ps(_mm512_loadu_ps(q + i + 48), avx512_codes(c + i + 48), s3);
+	}
+	for (; i + 16 <= n; i += 16)
+		s0 = _mm512_fmadd_ps(_mm512_loadu_ps(q + i), avx512_codes(c + i), s0);
+	if (i < n) {
+		__mmask16 m = avx512_tail(n - i);
+		s1 = _mm512_fmadd_ps(_mm512_maskz_loadu_ps(m, q + i),
+				     avx512_codes_tail(c + i, n - i), s1);
+	}
+	return _mm512_reduce_add_ps(_mm512_add_ps(_mm512_add_ps(s0, s1), _mm512_add_ps(s2, s3)));
+}
+
+AVX512 static float l2_f_i8_avx512(const float *q, const int8_t *c, float s, size_t n)
+{
+	__m512 s0 = _mm512_setzero_ps(), s1 = _mm512_setzero_ps();
+	__m512 s2 = _mm512_setzero_ps(), s3 = _mm512_setzero_ps();
+	__m512 sv = _mm512_set1_ps(s);
+	size_t i = 0;
+	for (; i + 64 <= n; i += 64) {
+		__m512 d0 = _mm512_fnmadd_ps(sv, avx512_codes(c + i), _mm512_loadu_ps(q + i));
+		__m512 d1 = _mm512_fnmadd_ps(sv, avx512_codes(c + i + 16), _mm512_loadu_ps(q + i + 16));
+		__m512 d2 = _mm512_fnmadd_ps(sv, avx512_codes(c + i + 32), _mm512_loadu_ps(q + i + 32));
+		__m512 d3 = _mm512_fnmadd_ps(sv, avx512_codes(c + i + 48), _mm512_loadu_ps(q + i + 48));
+		s0 = _mm512_fmadd_ps(d0, d0, s0);
+		s1 = _mm512_fmadd_ps(d1, d1, s1);
+		s2 = _mm512_fmadd_ps(d2, d2, s2);
+		s3 = _mm512_fmadd_ps(d3, d3, s3);
+	}
+	for (; i + 16 <= n; i += 16) {
+		__m512 d = _mm512_fnmadd_ps(sv, avx512_codes(c + i), _mm512_loadu_ps(q + i));
+		s0 = _mm512_fmadd_ps(d, d, s0);
+	}
+	if (i < n) {
+		/* masked-off lanes: q = 0 and c = 0, so d = 0 */
+		__mmask16 m = avx512_tail(n - i);
+		__m512 d = _mm512_fnmadd_ps(sv, avx512_codes_tail(c + i, n - i),
+					    _mm512_maskz_loadu_ps(m, q + i));
+		s1 = _mm512_fmadd_ps(d, d, s1);
+	}
+	return _mm512_reduce_add_ps(_mm512_add_ps(_mm512_add_ps(s0, s1), _mm512_add_ps(s2, s3)));
+}
+
 static const simd_kernels k_avx512 = {
 	SIMD_AVX512, "avx512", dot_avx512, l2sq_avx512, axpy_avx512,
-	scale_avx512, dot_batch_avx512, dot_i8_avx512,
+	scale_avx512, dot_batch_avx512, dot_i8_avx512, dot_f_i8_avx512,
+	l2_f_i8_avx512,
 };
 #endif /* ES_X86 */
 
@@ -489,9 +639,50 @@ static int32_t dot_i8_neon(const int8_t *a, const int8_t *b, size_t n)
 	return t;
 }
 
+/* 8 codes per step: widened s8 -> s16 -> s32, converted to two float32x4. */
+static float dot_f_i8_neon(const float *q, const int8_t *c, size_t n)
+{
+	float32x4_t s0 = vdupq_n_f32(0), s1 = vdupq_n_f32(0);
+	size_t i = 0;
+	for (; i + 8 <= n; i += 8) {
+		int16x8_t w = vmovl_s8(vld1_s8(c + i));
+		float32x4_t c0 = vcvtq_f32_s32(vmovl_s16(vget_low_s16(w)));
+		float32x4_t c1 = vcvtq_f32_s32(vmovl_s16(vget_high_s16(w)));
+		s0 = vfmaq_f32(s0, vld1q_f32(q + i), c0);
+		s1 = vfmaq_f32(s1, vld1q_f32(q + i + 4), c1);
+	}
+	float t = vaddvq_f32(vaddq_f32(s0, s1));
+	for (; i < n; i++)
+		t += q[i] * c[i];
+	return t;
+}
+
+static float l2_f_i8_neon(const float *q, const int8_t *c, float s, size_t n)
+{
+	float32x4_t s0 = vdupq_n_f32(0), s1 = vdupq_n_f32(0);
+	float32x4_t sv = vdupq_n_f32(s);
+	size_t i = 0;
+	for (; i + 8 <= n; i += 8) {
+		int16x8_t w = vmovl_s8(vld1_s8(c + i));
+		float32x4_t c0 = vcvtq_f32_s32(vmovl_s16(vget_low_s16(w)));
+		float32x4_t c1 = vcvtq_f32_s32(vmovl_s16(vget_high_s16(w)));
+		/* vfmsq_f32(a, b, c) = a - b*c */
+		float32x4_t d0 = vfmsq_f32(vld1q_f32(q + i), sv, c0);
+		float32x4_t d1 = vfmsq_f32(vld1q_f32(q + i + 4), sv, c1);
+		s0 = vfmaq_f32(s0, d0, d0);
+		s1 = vfmaq_f32(s1, d1, d1);
+	}
+	float t = vaddvq_f32(vaddq_f32(s0, s1));
+	for (; i < n; i++) {
+		float d = q[i] - s * c[i];
+		t += d * d;
+	}
+	return t;
+}
+
 static const simd_kernels k_neon = {
 	SIMD_NEON, "neon", dot_neon, l2sq_neon, axpy_neon, scale_neon,
-	dot_batch_neon, dot_i8_neon,
+	dot_batch_neon, dot_i8_neon, dot_f_i8_neon, l2_f_i8_neon,
 };
 #endif
 

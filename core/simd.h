@@ -1,5 +1,5 @@
 /*
- * simd.h — float32 vector kernels with runtime CPU dispatch.
+ * simd.h — float32 (and float x int8) vector kernels with runtime CPU dispatch.
  *
  * Every kernel exists as a decent scalar version and, where compiled in,
  * AVX2+FMA, AVX-512F (x86-64) and NEON (AArch64) versions.  The path is chosen
@@ -48,6 +48,12 @@ typedef struct simd_kernels {
 			  size_t stride, size_t n, float *out);
 	/* sum a[i]*b[i] over int8 codes, exact in int32 (n <= 2^17) */
 	int32_t (*dot_i8)(const int8_t *a, const int8_t *b, size_t n);
+	/* sum q[i]*c[i]: a float query against int8 codes (the asymmetric
+	 * distance of an int8 index: only the stored side is quantised) */
+	float (*dot_f_i8)(const float *q, const int8_t *c, size_t n);
+	/* sum (q[i] - s*c[i])^2: squared L2 from a float query to the
+	 * dequantised vector s*c */
+	float (*l2_f_i8)(const float *q, const int8_t *c, float s, size_t n);
 } simd_kernels;
 
 /* The kernels selected for this process (initialises on first call). */

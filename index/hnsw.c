@@ -9,6 +9,10 @@
  *    in chunks of HNSW_CHUNK slots; the chunk table only ever grows and old
  *    tables are kept until hnsw_free, so a reader holding a stale table
  *    pointer still sees valid chunks and growth never stops searches.
+ *    Chunks are carved from arenas that double in size (up to 64 MiB),
+ *    mapped 2 MiB-aligned and advised for transparent huge pages: a search
+ *    visits blocks at random, and with 4 KiB pages nearly every visit is a
+ *    TLB miss (costlier still under virtualisation's nested paging).
  *    Levels > 0 live in one small array per node ([cnt | M links] per level).
  *
  *  - Deletion is real, not a tombstone that keeps serving as a waypoint.  A
@@ -29,7 +33,8 @@
  *    rescoring.  Graph construction and repair use the originals, so a
  *    single-threaded int8 build gives exactly the float build's graph.  A
  *    search walks the graph with the asymmetric distance (float query
- *    against int8 codes: only the stored side carries quantisation error)
+ *    against int8 codes: only the stored side carries quantisation error;
+ *    core/simd's dot_f_i8 and l2_f_i8 kernels)
  *    and then re-ranks its ef candidates, plus the k best of those the
  *    approximate distance pushed out of them, by the exact float distance
  *    read from the store; get_vector returns the originals.
@@ -59,6 +64,7 @@
 #include "hnsw.h"
 
 #include <math.h>
+#include <sys/mman.h>
 #include <pthread.h>
 #include <stdatomic.h>
 #include <stdbool.h>
@@ -74,6 +80,8 @@
 
 #define HNSW_CHUNK_SHIFT 10u
 #define HNSW_CHUNK (1u << HNSW_CHUNK_SHIFT)
+#define HNSW_HUGE ((size_t)2 << 20)
+#define HNSW_ARENA_MAX ((size_t)64 << 20)
 #define HNSW_NODE_LOCKS 512u
 #define HNSW_LABEL_LOCKS 256u
 #define HNSW_NONE UINT32_MAX
@@ -84,10 +92,6 @@
 #define HNSW_FILE_VERSION 2u
 #define HNSW_FILE_ENDIAN 0x01020304u
 #define HNSW_FILE_TRAILER "ESHNSWend"
-
-typedef float (*dot_f_i8_fn)(const float *q, const int8_t *c, size_t n);
-typedef float (*l2_f_i8_fn)(const float *q, const int8_t *c, float s,
-			    size_t n);
 
 /* Block header after the level-0 links.  Offsets are fixed per index. */
 typedef struct node_hdr {
@@ -103,6 +107,13 @@ typedef struct chunk_tab {
 	float **fseg; /* int8: float rows of chunk i (mapped file); in chunk[] */
 	char *chunk[]; /* cap block chunks, then cap float segments */
 } chunk_tab;
+
+/* A mapping that chunks are carved from. */
+typedef struct arena {
+	struct arena *next;
+	void *base;
+	size_t len;
+} arena;
 
 typedef struct cand {
 	float d;
@@ -137,8 +148,6 @@ struct hnsw {
 	uint32_t dim, M, M0;
 	double ml;
 	const simd_kernels *k;
-	dot_f_i8_fn dot_f_i8;
-	l2_f_i8_fn l2_f_i8;
 	vecfile *vf;     /* int8: the float originals; NULL for a float index */
 	char *float_dir; /* owned copy of p.float_dir */
 
@@ -150,6 +159,9 @@ struct hnsw {
 	pthread_mutex_t grow_lock;
 	_Atomic uint32_t n_slots; /* slots handed out: ids < n_slots are valid */
 	size_t n_chunks;          /* under grow_lock */
+	arena *arenas;            /* newest first, under grow_lock */
+	char *ar_cur;             /* unused tail of the newest arena */
+	size_t ar_left, ar_total;
 	retired *ret;             /* FIFO of deleted slots, under grow_lock */
 	size_t ret_head, ret_len, ret_cap;
 
@@ -292,110 +304,6 @@ static inline uint32_t level_max(uint32_t level, hnsw *h)
 
 /* ------------------------------------------------------ vector encoding */
 
-/* sum q[i] * c[i] for a float query against int8 codes (the asymmetric
- * distance: only the stored side carries quantisation error).  Kept here
- * rather than in core/simd because only the int8 index needs it. */
-static float dot_f_i8_scalar(const float *q, const int8_t *c, size_t n)
-{
-	float a0 = 0, a1 = 0, a2 = 0, a3 = 0;
-	size_t i = 0;
-	for (; i + 4 <= n; i += 4) {
-		a0 += q[i] * c[i];
-		a1 += q[i + 1] * c[i + 1];
-		a2 += q[i + 2] * c[i + 2];
-		a3 += q[i + 3] * c[i + 3];
-	}
-	for (; i < n; i++)
-		a0 += q[i] * c[i];
-	return (a0 + a1) + (a2 + a3);
-}
-
-/* sum (q[i] - s*c[i])^2: squared L2 from a float query to the dequantised
- * vector s*c (exact for that vector, so no stored norm is needed). */
-static float l2_f_i8_scalar(const float *q, const int8_t *c, float s, size_t n)
-{
-	float a0 = 0, a1 = 0;
-	size_t i = 0;
-	for (; i + 2 <= n; i += 2) {
-		float d0 = q[i] - s * c[i], d1 = q[i + 1] - s * c[i + 1];
-		a0 += d0 * d0;
-		a1 += d1 * d1;
-	}
-	for (; i < n; i++) {
-		float d = q[i] - s * c[i];
-		a0 += d * d;
-	}
-	return a0 + a1;
-}
-
-#if defined(__x86_64__) || defined(__i386__)
-#include <immintrin.h>
-__attribute__((target("avx2,fma"))) static float
-dot_f_i8_avx2(const float *q, const int8_t *c, size_t n)
-{
-	__m256 acc0 = _mm256_setzero_ps(), acc1 = _mm256_setzero_ps();
-	size_t i = 0;
-	for (; i + 16 <= n; i += 16) {
-		__m128i b = _mm_loadu_si128((const __m128i *)(c + i));
-		__m256 c0 = _mm256_cvtepi32_ps(_mm256_cvtepi8_epi32(b));
-		__m256 c1 = _mm256_cvtepi32_ps(
-			_mm256_cvtepi8_epi32(_mm_srli_si128(b, 8)));
-		acc0 = _mm256_fmadd_ps(_mm256_loadu_ps(q + i), c0, acc0);
-		acc1 = _mm256_fmadd_ps(_mm256_loadu_ps(q + i + 8), c1, acc1);
-	}
-	acc0 = _mm256_add_ps(acc0, acc1);
-	__m128 s = _mm_add_ps(_mm256_castps256_ps128(acc0),
-			      _mm256_extractf128_ps(acc0, 1));
-	s = _mm_add_ps(s, _mm_movehl_ps(s, s));
-	s = _mm_add_ss(s, _mm_shuffle_ps(s, s, 1));
-	float t = _mm_cvtss_f32(s);
-	for (; i < n; i++)
-		t += q[i] * c[i];
-	return t;
-}
-
-__attribute__((target("avx2,fma"))) static float
-l2_f_i8_avx2(const float *q, const int8_t *c, float s, size_t n)
-{
-	__m256 acc0 = _mm256_setzero_ps(), acc1 = _mm256_setzero_ps();
-	__m256 sv = _mm256_set1_ps(s);
-	size_t i = 0;
-	for (; i + 16 <= n; i += 16) {
-		__m128i b = _mm_loadu_si128((const __m128i *)(c + i));
-		__m256 c0 = _mm256_cvtepi32_ps(_mm256_cvtepi8_epi32(b));
-		__m256 c1 = _mm256_cvtepi32_ps(
-			_mm256_cvtepi8_epi32(_mm_srli_si128(b, 8)));
-		__m256 d0 = _mm256_fnmadd_ps(sv, c0, _mm256_loadu_ps(q + i));
-		__m256 d1 = _mm256_fnmadd_ps(sv, c1, _mm256_loadu_ps(q + i + 8));
-		acc0 = _mm256_fmadd_ps(d0, d0, acc0);
-		acc1 = _mm256_fmadd_ps(d1, d1, acc1);
-	}
-	acc0 = _mm256_add_ps(acc0, acc1);
-	__m128 r = _mm_add_ps(_mm256_castps256_ps128(acc0),
-			      _mm256_extractf128_ps(acc0, 1));
-	r = _mm_add_ps(r, _mm_movehl_ps(r, r));
-	r = _mm_add_ss(r, _mm_shuffle_ps(r, r, 1));
-	float t = _mm_cvtss_f32(r);
-	for (; i < n; i++) {
-		float d = q[i] - s * c[i];
-		t += d * d;
-	}
-	return t;
-}
-#endif
-
-static void pick_f_i8(hnsw *h)
-{
-	h->dot_f_i8 = dot_f_i8_scalar;
-	h->l2_f_i8 = l2_f_i8_scalar;
-#if defined(__x86_64__) || defined(__i386__)
-	if (h->k->path == SIMD_AVX2 || h->k->path == SIMD_AVX512) {
-		h->dot_f_i8 = dot_f_i8_avx2;
-		h->l2_f_i8 = l2_f_i8_avx2;
-	}
-#endif
-}
-
 /* Under int8 the in-block vector is [float scale | int8 codes[dim]]:
  * x[i] ~ scale * code[i], scale = max|x| / 127. */
 static void encode_codes(const hnsw *h, const float *v, char *dst)
@@ -437,8 +345,8 @@ static inline float dist_codes(const hnsw *h, const float *q, const char *v)
 	memcpy(&sc, v, 4);
 	const int8_t *c = (const int8_t *)(v + 4);
 	if (h->p.metric == ES_METRIC_L2)
-		return h->l2_f_i8(q, c, sc, h->dim);
-	return -sc * h->dot_f_i8(q, c, h->dim);
+		return h->k->l2_f_i8(q, c, sc, h->dim);
+	return -sc * h->k->dot_f_i8(q, c, h->dim);
 }
 
 typedef struct query {
@@ -1075,8 +983,13 @@ static void free_tables(hnsw *h)
 				node_hdr *nh = blk_hdr(h, c + (size_t)j * h->stride);
 				free(nh->upper);
 			}
-			free(c);
 		}
+	}
+	while (h->arenas) {
+		arena *a = h->arenas;
+		h->arenas = a->next;
+		munmap(a->base, a->len);
+		free(a);
 	}
 	vecfile_free(h->vf); /* unmaps the float segments */
 	while (t) {
@@ -1127,7 +1040,6 @@ int hnsw_new(const hnsw_params *p, hnsw **out, es_error *err)
 	h->M0 = 2 * p->M;
 	h->ml = 1.0 / log((double)p->M);
 	h->k = simd_get();
-	pick_f_i8(h);
 	h->vec_bytes = p->quantize_int8 ? (size_t)p->dim + 4 : (size_t)p->dim * 4;
 	h->off_hdr = ((size_t)(1 + h->M0) * 4 + 7) / 8 * 8;
 	h->off_vec = h->off_hdr + sizeof(node_hdr);
@@ -1240,6 +1152,64 @@ static uint64_t min_active_epoch(hnsw *h)
 	return m;
 }
 
+/* Under grow_lock: zeroed memory for one chunk of blocks, carved from the
+ * newest arena, or NULL.  A new arena is as large as all before it (at
+ * least one chunk, at most HNSW_ARENA_MAX), so a small index maps little
+ * and a large one few, big, huge-page-backed regions.  Chunks are never
+ * returned before hnsw_free. */
+static char *chunk_alloc(hnsw *h)
+{
+	size_t need = ((size_t)HNSW_CHUNK * h->stride + 63) & ~(size_t)63;
+	if (h->ar_left < need) {
+		size_t len = h->ar_total < HNSW_ARENA_MAX ? h->ar_total
+							  : HNSW_ARENA_MAX;
+		if (len < need)
+			len = need;
+		arena *a = malloc(sizeof *a);
+		if (!a)
+			return NULL;
+		if (len >= HNSW_HUGE) {
+			/* over-map by one huge page, trim to 2 MiB alignment */
+			len = (len + HNSW_HUGE - 1) & ~(HNSW_HUGE - 1);
+			size_t span = len + HNSW_HUGE;
+			char *m = mmap(NULL, span, PROT_READ | PROT_WRITE,
+				       MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+			if (m == MAP_FAILED) {
+				free(a);
+				return NULL;
+			}
+			uintptr_t al = ((uintptr_t)m + HNSW_HUGE - 1) &
+				       ~(uintptr_t)(HNSW_HUGE - 1);
+			char *b = (char *)al;
+			if (b > m)
+				munmap(m, (size_t)(b - m));
+			if (m + span > b + len)
+				munmap(b + len, (size_t)(m + span - (b + len)));
+#ifdef MADV_HUGEPAGE
+			(void)madvise(b, len, MADV_HUGEPAGE); /* a hint only */
+#endif
+			a->base = b;
+		} else {
+			a->base = mmap(NULL, len, PROT_READ | PROT_WRITE,
+				       MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+			if (a->base == MAP_FAILED) {
+				free(a);
+				return NULL;
+			}
+		}
+		a->len = len;
+		a->next = h->arenas;
+		h->arenas = a;
+		h->ar_cur = a->base;
+		h->ar_left = len;
+		h->ar_total += len;
+	}
+	char *c = h->ar_cur;
+	h->ar_cur += need;
+	h->ar_left -= need;
+	return c;
+}
+
 /* Under grow_lock: make sure chunk c (and under int8 its float segment)
  * exists.  0, ES_ENOMEM, or the float store's ES_ENOSPC / ES_EIO. */
 static int ensure_chunk(hnsw *h, size_t c, es_error *err)
@@ -1259,7 +1229,7 @@ static int ensure_chunk(hnsw *h, size_t c, es_error *err)
 			atomic_store_explicit(&h->tab, nt, memory_order_release);
 			t = nt;
 		}
-		char *mem = calloc(HNSW_CHUNK, h->stride);
+		char *mem = chunk_alloc(h);
 		if (!mem)
 			return es_err(err, ES_ENOMEM, "hnsw: out of memory");
 		if (h->vf) {
@@ -1268,7 +1238,10 @@ static int ensure_chunk(hnsw *h, size_t c, es_error *err)
 			void *seg;
 			int rc = vecfile_grow(h->vf, &seg, err);
 			if (rc) {
-				free(mem);
+				/* hand the chunk back: it is the arena's tail */
+				h->ar_cur = mem;
+				h->ar_left += ((size_t)HNSW_CHUNK * h->stride + 63) &
+					      ~(size_t)63;
 				return rc;
 			}
 			__atomic_store_n(&t->fseg[h->n_chunks], (float *)seg,

@@ -5,6 +5,9 @@
  * Error bound (stated): for reductions, |got - ref| <= 1e-5 * sum|a_i*b_i|
  * (resp. sum (a_i-b_i)^2) + 1e-30; elementwise kernels (axpy, scale) must
  * match the double reference to 1 float ulp-ish: |got - ref| <= 2e-7*|ref|+1e-30.
+ * The float x int8 kernels (dot_f_i8, l2_f_i8) use the same 1e-5 relative
+ * bound against the double reference and are also compared with the scalar
+ * kernels, at lengths 0..67, 100, 384, 1000 and the int8 extremes.
  */
 #include <check.h>
 #include <math.h>
@@ -151,6 +154,130 @@ START_TEST(test_all_paths)
 }
 END_TEST
 
+/* ---- float query x int8 codes (dot_f_i8, l2_f_i8) ---- */
+
+static unsigned long long f_i8_state;
+static double f_i8_rand(void) /* uniform in [0, 1), own fixed-seed stream */
+{
+	f_i8_state ^= f_i8_state << 13;
+	f_i8_state ^= f_i8_state >> 7;
+	f_i8_state ^= f_i8_state << 17;
+	return (double)(f_i8_state >> 11) * (1.0 / 9007199254740992.0);
+}
+
+/* One case: path k and the scalar kernels against a double reference, with
+ * bounds relative to the magnitude of the terms (sum |q_i c_i|, resp.
+ * sum (|q_i| + |s c_i|)^2): cancellation may leave the result itself near 0. */
+static void check_f_i8_case(const simd_kernels *k, const simd_kernels *ref_k,
+			    const float *q, const int8_t *c, float s, size_t n,
+			    const char *what)
+{
+	double dref = 0, dmag = 0, lref = 0, lmag = 0;
+	for (size_t i = 0; i < n; i++) {
+		dref += (double)q[i] * c[i];
+		dmag += fabs((double)q[i] * c[i]);
+		double d = (double)q[i] - (double)s * c[i];
+		double m = fabs((double)q[i]) + fabs((double)s * c[i]);
+		lref += d * d;
+		lmag += m * m;
+	}
+	double dtol = 1e-5 * dmag + 1e-30, ltol = 1e-5 * lmag + 1e-30;
+	float got = k->dot_f_i8(q, c, n), sc = ref_k->dot_f_i8(q, c, n);
+	ck_assert_msg(fabs(got - dref) <= dtol, "%s dot_f_i8 %s n=%zu: %.9g vs %.9g",
+		      k->name, what, n, got, dref);
+	ck_assert_msg(fabs(got - sc) <= 2 * dtol, "%s dot_f_i8 %s n=%zu: %.9g vs scalar %.9g",
+		      k->name, what, n, got, sc);
+	got = k->l2_f_i8(q, c, s, n);
+	sc = ref_k->l2_f_i8(q, c, s, n);
+	ck_assert_msg(fabs(got - lref) <= ltol, "%s l2_f_i8 %s n=%zu s=%g: %.9g vs %.9g",
+		      k->name, what, n, s, got, lref);
+	ck_assert_msg(fabs(got - sc) <= 2 * ltol, "%s l2_f_i8 %s n=%zu: %.9g vs scalar %.9g",
+		      k->name, what, n, got, sc);
+	if (n == 0)
+		ck_assert_msg(got == 0.0f, "%s l2_f_i8 n=0: %g", k->name, got);
+}
+
+/* Lengths 0..67 (every tail of the 8-, 16- and 64-wide loops) and 100, 384,
+ * 1000; exactly-sized heap buffers at odd offsets, so an over-read is an
+ * ASan error and nothing relies on alignment. */
+static void check_f_i8(const simd_kernels *k)
+{
+	const simd_kernels *ref_k = simd_kernels_for(SIMD_SCALAR);
+	size_t lens[68 + 3];
+	size_t nl = 0;
+	for (size_t n = 0; n <= 67; n++)
+		lens[nl++] = n;
+	lens[nl++] = 100;
+	lens[nl++] = 384;
+	lens[nl++] = 1000;
+
+	f_i8_state = 0x9e3779b97f4a7c15ull;
+	for (size_t li = 0; li < nl; li++) {
+		size_t n = lens[li];
+		float *qb = malloc((n + 1) * sizeof *qb);
+		int8_t *cb = malloc(n + 3);
+		ck_assert(qb && cb);
+		float *q = qb + 1;
+		int8_t *c = cb + 3;
+
+		/* random: q in [-1, 1), codes in [-127, 127], s ~ max|q|/127 */
+		for (size_t i = 0; i < n; i++) {
+			q[i] = (float)(2.0 * f_i8_rand() - 1.0);
+			c[i] = (int8_t)((int)(f_i8_rand() * 255.0) - 127);
+		}
+		float s = (float)((0.5 + f_i8_rand()) / 127.0);
+		check_f_i8_case(k, ref_k, q, c, s, n, "random");
+		check_f_i8_case(k, ref_k, q, c, 0.0f, n, "random s=0");
+
+		/* near-quantised: q close to s*c, as in an int8 index (l2 small
+		 * against its terms) */
+		for (size_t i = 0; i < n; i++)
+			q[i] = s * c[i] + (float)((f_i8_rand() - 0.5) * s);
+		check_f_i8_case(k, ref_k, q, c, s, n, "near");
+
+		/* int8 extremes: all 127, all -127, alternating; large q */
+		static const char *const ext_names[] = {"all 127", "all -127", "alternating"};
+		for (int e = 0; e < 3; e++) {
+			for (size_t i = 0; i < n; i++) {
+				c[i] = (int8_t)(e == 0 ? 127 : e == 1 ? -127 : (i & 1) ? -127 : 127);
+				q[i] = (float)(1000.0 * (2.0 * f_i8_rand() - 1.0));
+			}
+			check_f_i8_case(k, ref_k, q, c, 1000.0f / 127.0f, n, ext_names[e]);
+		}
+		/* exact: q = 1, codes 127 -> 127 n; q = s*c -> distance 0 */
+		for (size_t i = 0; i < n; i++) {
+			q[i] = 1.0f;
+			c[i] = 127;
+		}
+		ck_assert_msg(k->dot_f_i8(q, c, n) == 127.0f * (float)n,
+			      "%s dot_f_i8 exact n=%zu", k->name, n);
+		for (size_t i = 0; i < n; i++) {
+			c[i] = (int8_t)((i & 1) ? -127 : 127);
+			q[i] = 0.5f * c[i];
+		}
+		ck_assert_msg(k->l2_f_i8(q, c, 0.5f, n) == 0.0f,
+			      "%s l2_f_i8 exact n=%zu", k->name, n);
+		free(qb);
+		free(cb);
+	}
+}
+
+START_TEST(test_f_i8_all_paths)
+{
+	int ran = 0;
+	for (int p = 0; p < SIMD_PATH_COUNT; p++) {
+		const simd_kernels *k = simd_kernels_for((simd_path)p);
+		if (!k)
+			continue;
+		ck_assert_ptr_nonnull(k->dot_f_i8);
+		ck_assert_ptr_nonnull(k->l2_f_i8);
+		check_f_i8(k);
+		ran++;
+	}
+	ck_assert_int_ge(ran, 1);
+}
+END_TEST
+
 START_TEST(test_scalar_always_available)
 {
 	ck_assert_ptr_nonnull(simd_kernels_for(SIMD_SCALAR));
@@ -240,6 +367,7 @@ Suite *simd_suite(void)
 	Suite *s = suite_create("simd");
 	TCase *tc = tcase_create("kernels");
 	tcase_add_test(tc, test_all_paths);
+	tcase_add_test(tc, test_f_i8_all_paths);
 	tcase_add_test(tc, test_scalar_always_available);
 	tcase_add_test(tc, test_x86_paths_detected);
 	tcase_add_test(tc, test_norm_normalize);

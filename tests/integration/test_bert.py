@@ -7,21 +7,16 @@ must match sentence-transformers' reference (reference.json) within 1e-5,
 /v1/tokenize must return Hugging Face's WordPiece pieces, /v1/info must list
 both models as BERT, `usage` must count the real tokens, and word
 arithmetic must work over the tokenizer's whole-word vocabulary.
-Standard library only.
+Standard library only; the server is started by es_server.py.
 """
-import http.client
 import json
 import os
-import socket
 import subprocess
 import sys
-import time
 
-BIN = os.path.abspath(os.environ.get("ES_BINARY", "build/embedsrv"))
-ROOT = os.environ.get("ES_SOURCE_ROOT", ".")
-# ES_TIMEOUT_SCALE (default 1) stretches the waits below, e.g. for a server
-# under valgrind (bench/valgrind-server.sh); it never loosens what is checked.
-SLOW = float(os.environ.get("ES_TIMEOUT_SCALE", "1"))
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from es_server import BIN, ROOT, SLOW, Server  # noqa: E402
+
 DATA = os.path.join(ROOT, "tests", "data", "bert-tiny")
 REF = json.load(open(os.path.join(DATA, "reference.json"), encoding="utf-8"))
 TOL = 1e-5
@@ -65,42 +60,12 @@ def test_cli():
           "encode on a non-model folder: exit %d, %s" % (p.returncode, p.stderr[-200:]))
 
 
-def free_port():
-    s = socket.socket()
-    s.bind(("127.0.0.1", 0))
-    port = s.getsockname()[1]
-    s.close()
-    return port
-
-
 def test_http(tmp):
-    port = free_port()
-    proc = subprocess.Popen(
-        [BIN, "serve", "--model", "mean=" + os.path.join(DATA, "st-mean"),
-         "--model", "cls=" + os.path.join(DATA, "st-cls"), "--host", "127.0.0.1",
-         "--port", str(port), "--data-dir", tmp, "--quiet"],
-        stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
-
-    def req(method, path, body=None):
-        c = http.client.HTTPConnection("127.0.0.1", port, timeout=60 * SLOW)
-        c.request(method, path, json.dumps(body) if body is not None else None,
-                  {"Content-Type": "application/json"})
-        r = c.getresponse()
-        data = r.read()
-        c.close()
-        return r.status, json.loads(data) if data else None
-
-    try:
-        deadline = time.time() + 60 * SLOW
-        while True:
-            try:
-                if req("GET", "/healthz")[0] == 200:
-                    break
-            except OSError:
-                pass
-            if time.time() > deadline or proc.poll() is not None:
-                raise RuntimeError("server did not start")
-            time.sleep(0.1)
+    with Server("--model", "mean=" + os.path.join(DATA, "st-mean"),
+                "--model", "cls=" + os.path.join(DATA, "st-cls"),
+                "--data-dir", tmp, "--quiet") as srv:
+        def req(method, path, body=None):
+            return srv.req(method, path, body, timeout=60)
 
         st, info = req("GET", "/v1/info")
         models = {m["name"]: m for m in info.get("models", [])}
@@ -136,13 +101,6 @@ def test_http(tmp):
                                                        (len(w) > 1 and w[0] == "[" and w[-1] == "]")
                                                        for w in words),
               "analogy over whole words: %d %s" % (st, r))
-    finally:
-        proc.terminate()
-        try:
-            proc.wait(timeout=30 * SLOW)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
 
 
 def main():

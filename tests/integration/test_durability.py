@@ -21,6 +21,7 @@ Against the real binary (standard library only):
      after a restart exactly the acknowledged points are there.
   4. import: `embedsrv import` bulk-loads a float32 file into a data dir;
      the server starts with it (count, vectors, search).
+Servers are started and stopped by es_server.py.
 """
 import glob
 import http.client
@@ -29,7 +30,6 @@ import os
 import random
 import shutil
 import signal
-import socket
 import struct
 import subprocess
 import sys
@@ -37,12 +37,10 @@ import tempfile
 import threading
 import time
 
-BIN = os.path.abspath(os.environ.get("ES_BINARY", "build/embedsrv"))
-ROOT = os.environ.get("ES_SOURCE_ROOT", ".")
-# ES_TIMEOUT_SCALE (default 1) stretches the waits below, e.g. for a server
-# under valgrind (bench/valgrind-server.sh); it never loosens what is checked.
-SLOW = float(os.environ.get("ES_TIMEOUT_SCALE", "1"))
-MODEL = os.path.join(ROOT, "tests", "data", "lee-10d.vec")
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import es_server  # noqa: E402
+from es_server import BIN, LEE_MODEL as MODEL  # noqa: E402
+
 DIM = 10
 ROUNDS = 24
 failures = []
@@ -58,68 +56,14 @@ def check(cond, what):
         print("FAIL:", what, file=sys.stderr)
 
 
-def free_port():
-    s = socket.socket()
-    s.bind(("127.0.0.1", 0))
-    p = s.getsockname()[1]
-    s.close()
-    return p
+class Server(es_server.Server):
+    """The server on the Lee model with --data-dir data, waited for until
+    ready; with expect_fail, not waited for (then wait_exit())."""
 
-
-class Server:
     def __init__(self, data, *extra, expect_fail=False):
-        self.port = free_port()
-        self.proc = subprocess.Popen(
-            [BIN, "serve", "--model", MODEL, "--host", "127.0.0.1", "--port",
-             str(self.port), "--threads", "8", "--quiet", "--data-dir", data, *extra],
-            stdout=subprocess.PIPE, stderr=subprocess.PIPE)
-        if expect_fail:
-            return
-        deadline = time.time() + 60 * SLOW
-        while time.time() < deadline:
-            if self.proc.poll() is not None:
-                raise SystemExit("server exited: " + self.proc.stderr.read().decode())
-            try:
-                st, _ = self.req("GET", "/readyz", timeout=2)
-                if st == 200:
-                    return
-            except OSError:
-                pass
-            time.sleep(0.02)
-        raise SystemExit("server did not become ready")
-
-    def req(self, method, path, body=None, timeout=30):  # seconds, times SLOW
-        c = http.client.HTTPConnection("127.0.0.1", self.port, timeout=timeout * SLOW)
-        try:
-            data = json.dumps(body).encode() if body is not None else None
-            h = {"Content-Type": "application/json"} if data is not None else {}
-            c.request(method, path, body=data, headers=h)
-            r = c.getresponse()
-            raw = r.read()
-            try:
-                return r.status, json.loads(raw) if raw else None
-            except ValueError:
-                return r.status, raw
-        finally:
-            c.close()
-
-    def kill(self):
-        self.proc.send_signal(signal.SIGKILL)
-        self.proc.wait()
-        self.proc.stdout.close()
-        self.proc.stderr.close()
-
-    def stop(self):
-        self.proc.send_signal(signal.SIGTERM)
-        try:
-            rc = self.proc.wait(timeout=60 * SLOW)
-        except subprocess.TimeoutExpired:
-            self.proc.kill()
-            rc = -9
-        err = self.proc.stderr.read().decode()
-        self.proc.stdout.close()
-        self.proc.stderr.close()
-        return rc, err
+        super().__init__("--model", MODEL, "--threads", "8", "--quiet",
+                         "--data-dir", data, *extra,
+                         wait=None if expect_fail else "readyz")
 
 
 def vec(seed):
@@ -210,7 +154,8 @@ def test_restart(tmp):
     srv = Server(data)
     check(snapshot_state(srv, "docs", ids) == before, "points after snapshot + log + SIGKILL")
     check(answers(srv) == ans_before, "search answers after snapshot + log + SIGKILL")
-    srv.stop()
+    rc, err = srv.stop()
+    check(rc == 0, "stop after the SIGKILL restart: %s %s" % (rc, err[-300:]))
 
 
 # ------------------------------------------------------------------ 2. crash
@@ -283,7 +228,7 @@ def test_crash(tmp):
         for w in writers:
             w.stop_flag = True
         for w in writers:
-            w.join(timeout=15 * SLOW)
+            w.join(timeout=15)
         total_acked += sum(w.acked for w in writers)
         extra = ["--fsync", policies[rnd % 3]]
         if rnd % 4 == 1:
@@ -350,11 +295,7 @@ def test_damage(tmp):
     shutil.rmtree(data)
     shutil.copytree(pristine, data)
     flip(log, 32 + 40)
-    srv = Server(data, expect_fail=True)
-    rc = srv.proc.wait(timeout=60 * SLOW)
-    err = srv.proc.stderr.read().decode()
-    srv.proc.stdout.close()
-    srv.proc.stderr.close()
+    rc, err = Server(data, expect_fail=True).wait_exit(expect=1)
     check(rc == 1, "corrupt log stops the start (rc %s)" % rc)
     check(os.path.basename(log) in err and "offset 32" in err and "--recover" in err,
           "message names file, offset and --recover: %s" % err.strip()[-400:])
@@ -372,25 +313,16 @@ def test_damage(tmp):
     check(len(snaps) == 1, "snapshot written at shutdown")
     if snaps:
         flip(snaps[0], os.path.getsize(snaps[0]) // 2)
-        srv = Server(data, expect_fail=True)
-        rc = srv.proc.wait(timeout=60 * SLOW)
-        err = srv.proc.stderr.read().decode()
-        srv.proc.stdout.close()
-        srv.proc.stderr.close()
+        rc, err = Server(data, expect_fail=True).wait_exit(expect=1)
         check(rc == 1 and os.path.basename(snaps[0]) in err and "offset" in err,
               "damaged snapshot stops the start naming it: rc %s %s" % (rc, err.strip()[-300:]))
     shutil.rmtree(pristine)
 
     # a second server on the same directory is refused
     data2 = os.path.join(tmp, "busy")
-    a = Server(data2)
-    b = Server(data2, expect_fail=True)
-    rc = b.proc.wait(timeout=60 * SLOW)
-    err = b.proc.stderr.read().decode()
-    b.proc.stdout.close()
-    b.proc.stderr.close()
-    check(rc == 1 and "in use" in err, "second server on one data dir refused: %s" % err[-200:])
-    a.stop()
+    with Server(data2):
+        rc, err = Server(data2, expect_fail=True).wait_exit(expect=1)
+        check(rc == 1 and "in use" in err, "second server on one data dir refused: %s" % err[-200:])
 
 
 # ------------------------------------------------------------- 5. disk full
@@ -405,20 +337,8 @@ def test_disk_full(tmp):
         signal.signal(signal.SIGXFSZ, signal.SIG_IGN)
         resource.setrlimit(resource.RLIMIT_FSIZE, (limit, limit))
 
-    port = free_port()
-    proc = subprocess.Popen(
-        [BIN, "serve", "--model", MODEL, "--host", "127.0.0.1", "--port", str(port),
-         "--quiet", "--data-dir", data], stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE, preexec_fn=limited)
-    srv = Server.__new__(Server)
-    srv.port, srv.proc = port, proc
-    deadline = time.time() + 60 * SLOW
-    while time.time() < deadline:
-        try:
-            if srv.req("GET", "/readyz", timeout=2)[0] == 200:
-                break
-        except OSError:
-            time.sleep(0.05)
+    srv = es_server.Server("--model", MODEL, "--quiet", "--data-dir", data,
+                           wait="readyz", preexec_fn=limited)
     st, _ = srv.req("PUT", "/v1/collections/f", {"dim": DIM, "metric": "l2"})
     check(st in (200, 201), "create under a file-size limit")
     acked, refused = [], None
@@ -443,12 +363,11 @@ def test_disk_full(tmp):
         check(st == 200 and body["result"][0]["id"] == 3, "search keeps working")
     rc, err = srv.stop()  # the final snapshot cannot be written either
     check(rc == 0, "clean stop even though the final snapshot failed: %s" % err[-300:])
-    srv = Server(data)
-    got = snapshot_state(srv, "f", acked + (refused[2] if refused else []))
-    check(all(got[i] is not None for i in acked), "every acknowledged point is back")
-    check(not refused or all(got[i] is None for i in refused[2]),
-          "the refused batch is absent after restart")
-    srv.stop()
+    with Server(data) as srv:
+        got = snapshot_state(srv, "f", acked + (refused[2] if refused else []))
+        check(all(got[i] is not None for i in acked), "every acknowledged point is back")
+        check(not refused or all(got[i] is None for i in refused[2]),
+              "the refused batch is absent after restart")
 
 
 # ----------------------------------------------------------------- 4. import
@@ -468,14 +387,13 @@ def test_import(tmp):
                        capture_output=True, text=True)
     check(p.returncode == 1 and "exists" in p.stderr, "re-import of the same ids refused: %s"
           % p.stderr[-200:])
-    srv = Server(data)
-    st, body = srv.req("GET", "/v1/collections/imp")
-    check(st == 200 and body["result"].get("count") == 300, "imported count: %s %s" % (st, body))
-    st, body = get_point(srv, "imp", 1007)
-    check(st == 200 and body["result"]["vector"] == rows[7], "imported vector bit-exact")
-    st, body = srv.req("POST", "/v1/collections/imp/search", {"vector": rows[9], "k": 1})
-    check(st == 200 and body["result"][0]["id"] == 1009, "search finds an imported point")
-    srv.stop()
+    with Server(data) as srv:
+        st, body = srv.req("GET", "/v1/collections/imp")
+        check(st == 200 and body["result"].get("count") == 300, "imported count: %s %s" % (st, body))
+        st, body = get_point(srv, "imp", 1007)
+        check(st == 200 and body["result"]["vector"] == rows[7], "imported vector bit-exact")
+        st, body = srv.req("POST", "/v1/collections/imp/search", {"vector": rows[9], "k": 1})
+        check(st == 200 and body["result"][0]["id"] == 1009, "search finds an imported point")
 
 
 def main():

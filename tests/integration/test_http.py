@@ -6,12 +6,11 @@ Starts `embedsrv serve` on 127.0.0.1 on a free port with a small real model
 talks real HTTP with http.client, and checks every route and every error
 class (400 401 404 405 409 413 415 422), that rejected requests change
 nothing, concurrent clients, the idle timeout and a clean SIGTERM exit.
-Standard library only.
+Standard library only; the server is started by es_server.py.
 """
 import base64
-import http.client
-import json
 import os
+import signal
 import socket
 import struct
 import subprocess
@@ -19,9 +18,10 @@ import sys
 import threading
 import time
 
-BIN = os.path.abspath(os.environ.get("ES_BINARY", "build/embedsrv"))
-ROOT = os.environ.get("ES_SOURCE_ROOT", ".")
-MODEL = os.path.join(ROOT, "tests", "data", "lee-10d.vec")
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import es_server  # noqa: E402
+from es_server import BIN, LEE_MODEL as MODEL  # noqa: E402
+
 KEY = "s3cret-key"
 DIM = 10
 
@@ -38,63 +38,18 @@ def check(cond, what):
         print("FAIL:", what, file=sys.stderr)
 
 
-def free_port():
-    s = socket.socket()
-    s.bind(("127.0.0.1", 0))
-    p = s.getsockname()[1]
-    s.close()
-    return p
+class Server(es_server.Server):
+    """The server on the Lee model; req() sends this test's API key unless
+    key=None and returns (status, body, headers)."""
 
-
-class Server:
     def __init__(self, *extra):
-        self.port = free_port()
-        self.proc = subprocess.Popen(
-            [BIN, "serve", "--model", MODEL, "--host", "127.0.0.1",
-             "--port", str(self.port), "--threads", "4", *extra],
-            stdout=subprocess.PIPE, stderr=subprocess.PIPE)
-        deadline = time.time() + 60
-        while time.time() < deadline:
-            try:
-                st, _, _ = self.req("GET", "/healthz")
-                if st == 200:
-                    return
-            except OSError:
-                time.sleep(0.05)
-        raise SystemExit("server did not come up: " + self.stop()[1])
+        super().__init__("--model", MODEL, "--threads", "4", *extra)
 
     def req(self, method, path, body=None, headers=None, key=KEY, raw=None,
             ctype="application/json"):
-        c = http.client.HTTPConnection("127.0.0.1", self.port, timeout=30)
-        h = {}
-        if key:
-            h["Authorization"] = "Bearer " + key
-        data = raw
-        if body is not None:
-            data = json.dumps(body).encode()
-        if data is not None and ctype:
-            h["Content-Type"] = ctype
-        if headers:
-            h.update(headers)
-        c.request(method, path, body=data, headers=h)
-        r = c.getresponse()
-        payload = r.read()
-        hdrs = dict((k.lower(), v) for k, v in r.getheaders())
-        c.close()
-        try:
-            js = json.loads(payload) if payload else None
-        except ValueError:
-            js = payload.decode()
-        return r.status, js, hdrs
-
-    def stop(self):
-        self.proc.terminate()
-        try:
-            out, err = self.proc.communicate(timeout=30)
-        except subprocess.TimeoutExpired:
-            self.proc.kill()
-            out, err = self.proc.communicate()
-        return self.proc.returncode, err.decode(errors="replace")
+        h = {"Authorization": "Bearer " + key} if key else {}
+        h.update(headers or {})
+        return self.request(method, path, body, headers=h, raw=raw, ctype=ctype)
 
 
 def is_error(js, code=None, param=None):
@@ -506,25 +461,13 @@ def main():
     check("stopped" in err, "clean shutdown message")
     check("POST /v1/embeddings 200" in err, "access log lines on stderr")
     # --quiet silences the access log; env vars work; flags win over env
+    # (the helper passes --port; the server answering /healthz there is the
+    # flag beating EMBEDSRV_PORT=1)
     env = dict(os.environ, EMBEDSRV_QUIET="1", EMBEDSRV_PORT="1")
-    port = free_port()
-    p = subprocess.Popen([BIN, "serve", "--model", MODEL, "--port", str(port)], env=env,
-                         stdout=subprocess.PIPE, stderr=subprocess.PIPE)
-    ok = False
-    deadline = time.time() + 60
-    while time.time() < deadline:
-        try:
-            c = http.client.HTTPConnection("127.0.0.1", port, timeout=5)
-            c.request("GET", "/healthz")
-            ok = c.getresponse().status == 200
-            c.close()
-            break
-        except OSError:
-            time.sleep(0.05)
-    p.send_signal(2)
-    _, err = p.communicate(timeout=30)
-    check(ok and p.returncode == 0, "SIGINT exit 0, flag beats env port")
-    check("GET /healthz" not in err.decode(), "quiet: no access log")
+    q = es_server.Server("--model", MODEL, env=env)
+    rc, err = q.stop(sig=signal.SIGINT)
+    check(rc == 0, "SIGINT exit 0, flag beats env port")
+    check("GET /healthz" not in err, "quiet: no access log")
     # no model: a clear message, exit 1
     r = subprocess.run([BIN, "serve", "--model", "/nonexistent/model.esm", "--port", "0"],
                        capture_output=True, timeout=30)

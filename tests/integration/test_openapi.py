@@ -6,19 +6,16 @@
 2. Every openapi path is actually served by the real binary: a request to
    it (path parameters filled in) never gets 404 route_not_found or 405.
 Standard library only (a small indentation-based reader for the paths
-section; openapi.yaml keeps paths at 2 spaces and methods at 4).
+section; openapi.yaml keeps paths at 2 spaces and methods at 4).  The
+server is started by es_server.py.
 """
-import http.client
-import json
 import os
 import re
-import socket
-import subprocess
 import sys
-import time
 
-ROOT = os.environ.get("ES_SOURCE_ROOT", ".")
-BIN = os.path.abspath(os.environ.get("ES_BINARY", "build/embedsrv"))
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from es_server import BIN, LEE_MODEL, ROOT, Server  # noqa: E402
+
 METHODS = {"get", "put", "post", "delete", "patch", "head", "options"}
 
 
@@ -64,49 +61,20 @@ def main():
         fails.append("in openapi.yaml but not in the code: %s %s" % r)
 
     if os.path.exists(BIN):
-        s = socket.socket()
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
-        s.close()
-        model = os.path.join(ROOT, "tests", "data", "lee-10d.vec")
-        p = subprocess.Popen([BIN, "serve", "--model", model, "--port", str(port), "--quiet"],
-                             stdout=subprocess.PIPE, stderr=subprocess.PIPE)
-        try:
-            deadline = time.time() + 60
-            while time.time() < deadline:
-                try:
-                    c = http.client.HTTPConnection("127.0.0.1", port, timeout=5)
-                    c.request("GET", "/healthz")
-                    c.getresponse().read()
-                    c.close()
-                    break
-                except OSError:
-                    time.sleep(0.05)
+        with Server("--model", LEE_MODEL, "--quiet") as srv:
             for method, path in sorted(spec):
                 url = path.replace("{name}", "openapi_probe").replace("{id}", "1")
-                c = http.client.HTTPConnection("127.0.0.1", port, timeout=10)
                 body = b"{}" if method in ("POST", "PUT") else None
-                c.request(method, url, body=body, headers={"Content-Type": "application/json"})
-                r = c.getresponse()
-                data = r.read()
-                c.close()
-                code_s = None
-                try:
-                    code_s = json.loads(data).get("error", {}).get("code")
-                except (ValueError, AttributeError):
-                    pass
-                if r.status == 405 or code_s == "route_not_found":
-                    fails.append("openapi path not served: %s %s -> %d" % (method, url, r.status))
+                st, js = srv.req(method, url, raw=body, timeout=10)
+                err = js.get("error") if isinstance(js, dict) else None
+                code_s = err.get("code") if isinstance(err, dict) else None
+                if st == 405 or code_s == "route_not_found":
+                    fails.append("openapi path not served: %s %s -> %d" % (method, url, st))
             # and an unknown path is a 404 route_not_found (the probe can fail)
-            c = http.client.HTTPConnection("127.0.0.1", port, timeout=10)
-            c.request("GET", "/v1/not-a-route")
-            r = c.getresponse()
-            if r.status != 404 or json.loads(r.read())["error"]["code"] != "route_not_found":
+            st, js = srv.req("GET", "/v1/not-a-route", timeout=10)
+            err = js.get("error") if isinstance(js, dict) else None
+            if st != 404 or not isinstance(err, dict) or err.get("code") != "route_not_found":
                 fails.append("unknown path is not a 404 route_not_found")
-            c.close()
-        finally:
-            p.terminate()
-            p.communicate(timeout=30)
     for f in fails:
         print("FAIL:", f, file=sys.stderr)
     print("openapi: %d routes in code, %d in spec, %d problems" % (len(code), len(spec), len(fails)))

@@ -14,23 +14,22 @@ with raw sockets and http.client (standard library only):
     then closed by the server;
   * /v1/info reports the timeout and connection limit; /metrics counts
     open connections and timeouts.
+
+The server is started by es_server.py (its output goes to a log file, so the
+1,000 cut connections' log lines cannot fill a pipe).
 """
-import http.client
 import json
 import os
 import resource
 import socket
-import subprocess
 import sys
 import threading
 import time
 
-BIN = os.path.abspath(os.environ.get("ES_BINARY", "build/embedsrv"))
-ROOT = os.environ.get("ES_SOURCE_ROOT", ".")
-# ES_TIMEOUT_SCALE (default 1) stretches the waits below, e.g. for a server
-# under valgrind (bench/valgrind-server.sh); it never loosens what is checked.
-SLOW = float(os.environ.get("ES_TIMEOUT_SCALE", "1"))
-MODEL = os.path.join(ROOT, "tests", "data", "lee-10d.vec")
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import es_server  # noqa: E402
+from es_server import BIN, LEE_MODEL as MODEL  # noqa: E402
+
 N_IDLE = 1000
 # a served request must come back within this, even next to 1,000 idle
 # connections (generous: CI runs this under ASan on shared cores)
@@ -49,72 +48,12 @@ def check(cond, what):
         print("FAIL:", what, file=sys.stderr)
 
 
-def free_port():
-    s = socket.socket()
-    s.bind(("127.0.0.1", 0))
-    p = s.getsockname()[1]
-    s.close()
-    return p
+class Server(es_server.Server):
+    """The server on the Lee model with --timeout timeout (seconds)."""
 
-
-class Server:
     def __init__(self, timeout):
-        self.port = free_port()
         self.timeout = timeout
-        self.proc = subprocess.Popen(
-            [BIN, "serve", "--model", MODEL, "--host", "127.0.0.1",
-             "--port", str(self.port), "--threads", "2", "--timeout", str(timeout)],
-            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
-        # drain stderr in the background: 1,000 cut connections log lines
-        self.err = []
-        self.reader = threading.Thread(target=self._drain, daemon=True)
-        self.reader.start()
-        deadline = time.time() + 60 * SLOW
-        while time.time() < deadline:
-            try:
-                st, _ = self.req("GET", "/healthz")
-                if st == 200:
-                    return
-            except OSError:
-                time.sleep(0.05)
-        raise SystemExit("server did not come up: " + self.stop()[1])
-
-    def _drain(self):
-        for line in self.proc.stderr:
-            self.err.append(line.decode(errors="replace"))
-
-    def req(self, method, path, body=None):
-        c = http.client.HTTPConnection("127.0.0.1", self.port, timeout=30 * SLOW)
-        h = {}
-        data = None
-        if body is not None:
-            data = json.dumps(body).encode()
-            h["Content-Type"] = "application/json"
-        c.request(method, path, body=data, headers=h)
-        r = c.getresponse()
-        payload = r.read()
-        c.close()
-        try:
-            return r.status, json.loads(payload)
-        except ValueError:
-            return r.status, payload.decode()
-
-    def metric(self, name):
-        _, text = self.req("GET", "/metrics")
-        for line in text.splitlines():
-            if line.startswith(name + " "):
-                return float(line.split()[-1])
-        return None
-
-    def stop(self):
-        self.proc.terminate()
-        try:
-            self.proc.wait(timeout=30 * SLOW)
-        except subprocess.TimeoutExpired:
-            self.proc.kill()
-            self.proc.wait()
-        self.reader.join(timeout=10)
-        return self.proc.returncode, "".join(self.err)
+        super().__init__("--model", MODEL, "--threads", "2", "--timeout", str(timeout))
 
 
 def trickle(port, head, rest, limit):
