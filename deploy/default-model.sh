@@ -13,7 +13,8 @@
 # nothing.  Anything else rebuilds, through temporary files and renames, so
 # an interrupted run never leaves a half model behind.  Used by deploy/run.sh
 # on first start and by the Docker build.  EMBEDSRV defaults to
-# build/embedsrv.  EMBEDSRV_TRAIN_THREADS overrides the thread count.
+# build/embedsrv.  EMBEDSRV_TRAIN_THREADS overrides the thread count (1:
+# reproducible), EMBEDSRV_SIMD the kernel path (avx2 where the CPU has it).
 set -eu
 cd "$(dirname "$0")/.."
 bin=${1:-build/embedsrv}
@@ -22,17 +23,25 @@ stamp=models/default.stamp
 corpus=models/corpus.txt
 
 # Settings (README "Default model" says why): skip-gram, fastText's n-grams
-# 3..6 in 500,000 buckets, 5 epochs; --threads 1 would make it
-# byte-reproducible, all cores make it fast.
+# 3..6 in 500,000 buckets, 5 epochs, seed 1 (with one thread on the AVX2
+# path it answers king - man + woman = queen; see README).
 SETTINGS="--mode skipgram --dim 100 --epochs 5 --window 5 --neg 5 --min-count 5 --minn 3 --maxn 6 --bucket 500000 --lr 0.05 --sample 1e-4 --seed 1"
-threads=${EMBEDSRV_TRAIN_THREADS:-$(nproc)}
+# One thread and one SIMD path, so the model is the same file on every
+# machine that builds it (Hogwild threads, or another kernel's rounding,
+# would give a different model each time; the king - man + woman answer
+# among them).  EMBEDSRV_TRAIN_THREADS=N trades that for speed.
+threads=${EMBEDSRV_TRAIN_THREADS:-1}
+if [ -z "${EMBEDSRV_SIMD:-}" ] && grep -qw avx2 /proc/cpuinfo 2>/dev/null && grep -qw fma /proc/cpuinfo; then
+	EMBEDSRV_SIMD=avx2
+	export EMBEDSRV_SIMD
+fi
 
 [ -x "$bin" ] || { echo "default-model: $bin not built (run sh deploy/build.sh)" >&2; exit 1; }
 mkdir -p models
 
 sources="/usr/share/dictd/gcide.dict.dz /usr/share/wordnet/data.noun /usr/share/wordnet/data.verb /usr/share/wordnet/data.adj /usr/share/wordnet/data.adv"
 want=$( {
-	echo "settings $SETTINGS"
+	echo "settings $SETTINGS threads $threads simd ${EMBEDSRV_SIMD:-auto}"
 	for f in $sources; do
 		[ -f "$f" ] && echo "source $f $(wc -c <"$f")"
 	done
@@ -46,7 +55,7 @@ fi
 
 echo "default-model: building the training text from Debian's GCIDE and WordNet..." >&2
 python3 deploy/make-corpus.py "$corpus"
-echo "default-model: training $out ($(wc -w <"$corpus") words, $threads threads; a few minutes)..." >&2
+echo "default-model: training $out ($(wc -w <"$corpus") words, $threads thread(s); about 2 minutes on one core)..." >&2
 rm -f "$stamp"
 # shellcheck disable=SC2086
 "$bin" train --input "$corpus" --output "$out" --threads "$threads" $SETTINGS
