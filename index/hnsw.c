@@ -80,6 +80,25 @@
 
 #define HNSW_CHUNK_SHIFT 10u
 #define HNSW_CHUNK (1u << HNSW_CHUNK_SHIFT)
+/* Under AddressSanitizer the unused tail of an arena is poisoned and each
+ * chunk unpoisoned as it is carved, so a block overrun is still reported
+ * (ASan does not track mmap'ed memory by itself). */
+#if defined(__SANITIZE_ADDRESS__)
+#define HNSW_ASAN 1
+#elif defined(__has_feature)
+#if __has_feature(address_sanitizer)
+#define HNSW_ASAN 1
+#endif
+#endif
+#ifdef HNSW_ASAN
+#include <sanitizer/asan_interface.h>
+#define ARENA_POISON(p, n) ASAN_POISON_MEMORY_REGION((p), (n))
+#define ARENA_UNPOISON(p, n) ASAN_UNPOISON_MEMORY_REGION((p), (n))
+#else
+#define ARENA_POISON(p, n) ((void)(p), (void)(n))
+#define ARENA_UNPOISON(p, n) ((void)(p), (void)(n))
+#endif
+
 #define HNSW_HUGE ((size_t)2 << 20)
 #define HNSW_ARENA_MAX ((size_t)64 << 20)
 #define HNSW_NODE_LOCKS 512u
@@ -988,6 +1007,7 @@ static void free_tables(hnsw *h)
 	while (h->arenas) {
 		arena *a = h->arenas;
 		h->arenas = a->next;
+		ARENA_UNPOISON(a->base, a->len);
 		munmap(a->base, a->len);
 		free(a);
 	}
@@ -1203,10 +1223,12 @@ static char *chunk_alloc(hnsw *h)
 		h->ar_cur = a->base;
 		h->ar_left = len;
 		h->ar_total += len;
+		ARENA_POISON(a->base, len);
 	}
 	char *c = h->ar_cur;
 	h->ar_cur += need;
 	h->ar_left -= need;
+	ARENA_UNPOISON(c, (size_t)HNSW_CHUNK * h->stride);
 	return c;
 }
 
@@ -1242,6 +1264,7 @@ static int ensure_chunk(hnsw *h, size_t c, es_error *err)
 				h->ar_cur = mem;
 				h->ar_left += ((size_t)HNSW_CHUNK * h->stride + 63) &
 					      ~(size_t)63;
+				ARENA_POISON(mem, (size_t)HNSW_CHUNK * h->stride);
 				return rc;
 			}
 			__atomic_store_n(&t->fseg[h->n_chunks], (float *)seg,
