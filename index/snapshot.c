@@ -559,64 +559,38 @@ int snap_cursor_end(const snap_cursor *c, es_error *err)
 
 void snap_buf_init(snap_buf *b)
 {
-	memset(b, 0, sizeof *b);
+	es_bytebuf_init(b);
 }
 
 void snap_buf_free(snap_buf *b)
 {
-	free(b->data);
-	memset(b, 0, sizeof *b);
-}
-
-static unsigned char *sb_grow(snap_buf *b, size_t n)
-{
-	if (b->oom)
-		return NULL;
-	if (n > SIZE_MAX - b->len) {
-		b->oom = 1;
-		return NULL;
-	}
-	if (b->len + n > b->cap) {
-		size_t cap = b->cap ? b->cap : 256;
-		while (cap < b->len + n)
-			cap *= 2;
-		unsigned char *d = realloc(b->data, cap);
-		if (!d) {
-			b->oom = 1;
-			return NULL;
-		}
-		b->data = d;
-		b->cap = cap;
-	}
-	unsigned char *p = b->data + b->len;
-	b->len += n;
-	return p;
+	es_bytebuf_free(b);
 }
 
 void snap_put_u8(snap_buf *b, uint8_t v)
 {
-	unsigned char *p = sb_grow(b, 1);
+	unsigned char *p = es_bytebuf_grow(b, 1);
 	if (p)
 		*p = v;
 }
 
 void snap_put_u32(snap_buf *b, uint32_t v)
 {
-	unsigned char *p = sb_grow(b, 4);
+	unsigned char *p = es_bytebuf_grow(b, 4);
 	if (p)
 		put_u32(p, v);
 }
 
 void snap_put_u64(snap_buf *b, uint64_t v)
 {
-	unsigned char *p = sb_grow(b, 8);
+	unsigned char *p = es_bytebuf_grow(b, 8);
 	if (p)
 		put_u64(p, v);
 }
 
 void snap_put_bytes(snap_buf *b, const void *src, size_t n)
 {
-	unsigned char *p = sb_grow(b, n);
+	unsigned char *p = es_bytebuf_grow(b, n);
 	if (p && n)
 		memcpy(p, src, n);
 }

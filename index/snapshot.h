@@ -36,6 +36,7 @@
 #include <stdint.h>
 #include <stdio.h>
 
+#include "bytebuf.h"
 #include "error.h"
 
 #define SNAPSHOT_MAGIC "ESSNAP01"
@@ -121,11 +122,7 @@ int snap_get_bytes(snap_cursor *c, size_t n, const void **p, es_error *err);
 int snap_cursor_end(const snap_cursor *c, es_error *err);
 
 /* Little-endian builders into a growable buffer, for section contents. */
-typedef struct snap_buf {
-	unsigned char *data;
-	size_t len, cap;
-	int oom;
-} snap_buf;
+typedef es_bytebuf snap_buf; /* index/bytebuf.h */
 
 void snap_buf_init(snap_buf *b);
 void snap_buf_free(snap_buf *b);

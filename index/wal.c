@@ -656,38 +656,12 @@ int wal_failed(wal *w)
 
 void wal_buf_init(wal_buf *b)
 {
-	memset(b, 0, sizeof *b);
+	es_bytebuf_init(b);
 }
 
 void wal_buf_free(wal_buf *b)
 {
-	free(b->data);
-	memset(b, 0, sizeof *b);
-}
-
-static unsigned char *buf_grow(wal_buf *b, size_t n)
-{
-	if (b->oom)
-		return NULL;
-	if (n > SIZE_MAX - b->len) {
-		b->oom = 1;
-		return NULL;
-	}
-	if (b->len + n > b->cap) {
-		size_t cap = b->cap ? b->cap : 256;
-		while (cap < b->len + n)
-			cap *= 2;
-		unsigned char *d = realloc(b->data, cap);
-		if (!d) {
-			b->oom = 1;
-			return NULL;
-		}
-		b->data = d;
-		b->cap = cap;
-	}
-	unsigned char *p = b->data + b->len;
-	b->len += n;
-	return p;
+	es_bytebuf_free(b);
 }
 
 static int put_id(wal_buf *b, const wal_id *id)
@@ -696,13 +670,13 @@ static int put_id(wal_buf *b, const wal_id *id)
 	if (id->is_str) {
 		if (id->len == 0 || id->len > WAL_MAX_ID_LEN)
 			return ES_EINVAL;
-		if (!(p = buf_grow(b, 5 + id->len)))
+		if (!(p = es_bytebuf_grow(b, 5 + id->len)))
 			return ES_ENOMEM;
 		p[0] = 1;
 		put_u32(p + 1, id->len);
 		memcpy(p + 5, id->str, id->len);
 	} else {
-		if (!(p = buf_grow(b, 9)))
+		if (!(p = es_bytebuf_grow(b, 9)))
 			return ES_ENOMEM;
 		p[0] = 0;
 		put_u64(p + 1, id->num);
@@ -714,7 +688,7 @@ int wal_upsert_begin(wal_buf *b, uint32_t dim, uint32_t n)
 {
 	b->len = 0;
 	b->oom = 0;
-	unsigned char *p = buf_grow(b, 8);
+	unsigned char *p = es_bytebuf_grow(b, 8);
 	if (!p)
 		return ES_ENOMEM;
 	put_u32(p, dim);
@@ -728,7 +702,7 @@ int wal_upsert_add(wal_buf *b, const wal_id *id, const float *vec, uint32_t dim,
 	int rc = put_id(b, id);
 	if (rc)
 		return rc;
-	unsigned char *p = buf_grow(b, (size_t)dim * 4 + 4 + payload_len);
+	unsigned char *p = es_bytebuf_grow(b, (size_t)dim * 4 + 4 + payload_len);
 	if (!p)
 		return ES_ENOMEM;
 	for (uint32_t i = 0; i < dim; i++) {
@@ -747,7 +721,7 @@ int wal_delete_begin(wal_buf *b, uint32_t n)
 {
 	b->len = 0;
 	b->oom = 0;
-	unsigned char *p = buf_grow(b, 4);
+	unsigned char *p = es_bytebuf_grow(b, 4);
 	if (!p)
 		return ES_ENOMEM;
 	put_u32(p, n);

@@ -67,6 +67,7 @@
 #include <sys/types.h>
 #include <sys/uio.h>
 
+#include "bytebuf.h"
 #include "error.h"
 
 #define WAL_MAGIC "ESWAL001"
@@ -201,12 +202,8 @@ typedef struct wal_id {
 	uint32_t len;
 } wal_id;
 
-/* A growable byte buffer for building payloads. */
-typedef struct wal_buf {
-	unsigned char *data;
-	size_t len, cap;
-	int oom;
-} wal_buf;
+/* A growable byte buffer for building payloads (index/bytebuf.h). */
+typedef es_bytebuf wal_buf;
 
 void wal_buf_init(wal_buf *b);
 void wal_buf_free(wal_buf *b);

@@ -809,6 +809,42 @@ START_TEST(test_hostile_files)
 }
 END_TEST
 
+/* index/bytebuf.h, behind wal_buf and snap_buf: growth keeps the bytes,
+ * and a length overflow is a sticky failure, not a wrap-around. */
+START_TEST(test_bytebuf_grow_and_sticky_oom)
+{
+	es_bytebuf b;
+	es_bytebuf_init(&b);
+	for (unsigned i = 0; i < 1000; i++) {
+		unsigned char *p = es_bytebuf_grow(&b, 3);
+		ck_assert_ptr_nonnull(p);
+		p[0] = (unsigned char)i;
+		p[1] = (unsigned char)(i >> 8);
+		p[2] = 0xA5;
+	}
+	ck_assert_uint_eq(b.len, 3000);
+	ck_assert_uint_ge(b.cap, b.len);
+	for (unsigned i = 0; i < 1000; i++) {
+		ck_assert_uint_eq(b.data[3 * i], (unsigned char)i);
+		ck_assert_uint_eq(b.data[3 * i + 1], (unsigned char)(i >> 8));
+		ck_assert_uint_eq(b.data[3 * i + 2], 0xA5);
+	}
+	ck_assert_ptr_null(es_bytebuf_grow(&b, SIZE_MAX - 10));
+	ck_assert_int_eq(b.oom, 1);
+	ck_assert_uint_eq(b.len, 3000);
+	ck_assert_ptr_null(es_bytebuf_grow(&b, 1)); /* sticky */
+	wal_buf w;
+	wal_buf_init(&w);
+	ck_assert_int_eq(wal_delete_begin(&w, 1), 0);
+	ck_assert_uint_eq(w.len, 4);
+	wal_buf_free(&w);
+	ck_assert_ptr_null(w.data);
+	es_bytebuf_free(&b);
+	ck_assert_ptr_null(b.data);
+	ck_assert_uint_eq(b.len, 0);
+}
+END_TEST
+
 Suite *wal_suite(void)
 {
 	Suite *s = suite_create("wal");
@@ -816,6 +852,7 @@ Suite *wal_suite(void)
 	tcase_add_checked_fixture(tc, setup, teardown);
 	tcase_set_timeout(tc, 60);
 	tcase_add_test(tc, test_roundtrip_payloads);
+	tcase_add_test(tc, test_bytebuf_grow_and_sticky_oom);
 	tcase_add_test(tc, test_counts_bounded_by_payload);
 	tcase_add_test(tc, test_torn_tail_every_cut);
 	tcase_add_test(tc, test_flipped_bytes);
