@@ -290,25 +290,37 @@ AVX2 static int32_t dot_i8_avx2(const int8_t *a, const int8_t *b, size_t n)
 	return t;
 }
 
-/* 16 codes per step: one 128-bit load, sign-extended to two 8-float halves.
- * The horizontal sum and scalar tail are those of the original kernels in
- * index/hnsw.c (bitwise the same scores as before the move). */
+/* 16 codes of c sign-extended to two 8-float halves (one 128-bit load). */
+AVX2 static inline void avx2_codes16(const int8_t *c, __m256 *lo, __m256 *hi)
+{
+	__m128i b = _mm_loadu_si128((const __m128i *)c);
+	*lo = _mm256_cvtepi32_ps(_mm256_cvtepi8_epi32(b));
+	*hi = _mm256_cvtepi32_ps(_mm256_cvtepi8_epi32(_mm_srli_si128(b, 8)));
+}
+
+/* The float x int8 kernels' horizontal sum: its own addition order (not
+ * avx2_hsum's), kept from the original kernels in index/hnsw.c so int8
+ * scores stay bitwise the same as before the move. */
+AVX2 static inline float avx2_hsum_f_i8(__m256 v)
+{
+	__m128 s = _mm_add_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1));
+	s = _mm_add_ps(s, _mm_movehl_ps(s, s));
+	s = _mm_add_ss(s, _mm_shuffle_ps(s, s, 1));
+	return _mm_cvtss_f32(s);
+}
+
+/* 16 codes per step; scalar tail as the original kernels. */
 AVX2 static float dot_f_i8_avx2(const float *q, const int8_t *c, size_t n)
 {
 	__m256 acc0 = _mm256_setzero_ps(), acc1 = _mm256_setzero_ps();
 	size_t i = 0;
 	for (; i + 16 <= n; i += 16) {
-		__m128i b = _mm_loadu_si128((const __m128i *)(c + i));
-		__m256 c0 = _mm256_cvtepi32_ps(_mm256_cvtepi8_epi32(b));
-		__m256 c1 = _mm256_cvtepi32_ps(_mm256_cvtepi8_epi32(_mm_srli_si128(b, 8)));
+		__m256 c0, c1;
+		avx2_codes16(c + i, &c0, &c1);
 		acc0 = _mm256_fmadd_ps(_mm256_loadu_ps(q + i), c0, acc0);
 		acc1 = _mm256_fmadd_ps(_mm256_loadu_ps(q + i + 8), c1, acc1);
 	}
-	acc0 = _mm256_add_ps(acc0, acc1);
-	__m128 s = _mm_add_ps(_mm256_castps256_ps128(acc0), _mm256_extractf128_ps(acc0, 1));
-	s = _mm_add_ps(s, _mm_movehl_ps(s, s));
-	s = _mm_add_ss(s, _mm_shuffle_ps(s, s, 1));
-	float t = _mm_cvtss_f32(s);
+	float t = avx2_hsum_f_i8(_mm256_add_ps(acc0, acc1));
 	for (; i < n; i++)
 		t += q[i] * c[i];
 	return t;
@@ -320,19 +332,14 @@ AVX2 static float l2_f_i8_avx2(const float *q, const int8_t *c, float s, size_t 
 	__m256 sv = _mm256_set1_ps(s);
 	size_t i = 0;
 	for (; i + 16 <= n; i += 16) {
-		__m128i b = _mm_loadu_si128((const __m128i *)(c + i));
-		__m256 c0 = _mm256_cvtepi32_ps(_mm256_cvtepi8_epi32(b));
-		__m256 c1 = _mm256_cvtepi32_ps(_mm256_cvtepi8_epi32(_mm_srli_si128(b, 8)));
+		__m256 c0, c1;
+		avx2_codes16(c + i, &c0, &c1);
 		__m256 d0 = _mm256_fnmadd_ps(sv, c0, _mm256_loadu_ps(q + i));
 		__m256 d1 = _mm256_fnmadd_ps(sv, c1, _mm256_loadu_ps(q + i + 8));
 		acc0 = _mm256_fmadd_ps(d0, d0, acc0);
 		acc1 = _mm256_fmadd_ps(d1, d1, acc1);
 	}
-	acc0 = _mm256_add_ps(acc0, acc1);
-	__m128 r = _mm_add_ps(_mm256_castps256_ps128(acc0), _mm256_extractf128_ps(acc0, 1));
-	r = _mm_add_ps(r, _mm_movehl_ps(r, r));
-	r = _mm_add_ss(r, _mm_shuffle_ps(r, r, 1));
-	float t = _mm_cvtss_f32(r);
+	float t = avx2_hsum_f_i8(_mm256_add_ps(acc0, acc1));
 	for (; i < n; i++) {
 		float d = q[i] - s * c[i];
 		t += d * d;
