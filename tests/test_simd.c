@@ -138,22 +138,6 @@ static void check_batch(const simd_kernels *k)
 	}
 }
 
-START_TEST(test_all_paths)
-{
-	int ran = 0;
-	for (int p = 0; p < SIMD_PATH_COUNT; p++) {
-		const simd_kernels *k = simd_kernels_for((simd_path)p);
-		if (!k)
-			continue;
-		ck_assert_int_eq(k->path, p);
-		check_path(k);
-		check_batch(k);
-		ran++;
-	}
-	ck_assert_int_ge(ran, 1);
-}
-END_TEST
-
 /* ---- float query x int8 codes (dot_f_i8, l2_f_i8) ---- */
 
 static unsigned long long f_i8_state;
@@ -262,13 +246,16 @@ static void check_f_i8(const simd_kernels *k)
 	}
 }
 
-START_TEST(test_f_i8_all_paths)
+START_TEST(test_all_paths)
 {
 	int ran = 0;
 	for (int p = 0; p < SIMD_PATH_COUNT; p++) {
 		const simd_kernels *k = simd_kernels_for((simd_path)p);
 		if (!k)
 			continue;
+		ck_assert_int_eq(k->path, p);
+		check_path(k);
+		check_batch(k);
 		ck_assert_ptr_nonnull(k->dot_f_i8);
 		ck_assert_ptr_nonnull(k->l2_f_i8);
 		check_f_i8(k);
@@ -367,7 +354,6 @@ Suite *simd_suite(void)
 	Suite *s = suite_create("simd");
 	TCase *tc = tcase_create("kernels");
 	tcase_add_test(tc, test_all_paths);
-	tcase_add_test(tc, test_f_i8_all_paths);
 	tcase_add_test(tc, test_scalar_always_available);
 	tcase_add_test(tc, test_x86_paths_detected);
 	tcase_add_test(tc, test_norm_normalize);
