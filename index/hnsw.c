@@ -1172,6 +1172,12 @@ static uint64_t min_active_epoch(hnsw *h)
 	return m;
 }
 
+/* Bytes one chunk takes in an arena (blocks, rounded to a cache line). */
+static size_t chunk_bytes(const hnsw *h)
+{
+	return ((size_t)HNSW_CHUNK * h->stride + 63) & ~(size_t)63;
+}
+
 /* Under grow_lock: zeroed memory for one chunk of blocks, carved from the
  * newest arena, or NULL.  A new arena is as large as all before it (at
  * least one chunk, at most HNSW_ARENA_MAX), so a small index maps little
@@ -1179,7 +1185,7 @@ static uint64_t min_active_epoch(hnsw *h)
  * returned before hnsw_free. */
 static char *chunk_alloc(hnsw *h)
 {
-	size_t need = ((size_t)HNSW_CHUNK * h->stride + 63) & ~(size_t)63;
+	size_t need = chunk_bytes(h);
 	if (h->ar_left < need) {
 		size_t len = h->ar_total < HNSW_ARENA_MAX ? h->ar_total
 							  : HNSW_ARENA_MAX;
@@ -1262,8 +1268,7 @@ static int ensure_chunk(hnsw *h, size_t c, es_error *err)
 			if (rc) {
 				/* hand the chunk back: it is the arena's tail */
 				h->ar_cur = mem;
-				h->ar_left += ((size_t)HNSW_CHUNK * h->stride + 63) &
-					      ~(size_t)63;
+				h->ar_left += chunk_bytes(h);
 				ARENA_POISON(mem, (size_t)HNSW_CHUNK * h->stride);
 				return rc;
 			}
