@@ -24,8 +24,19 @@
  * handlers may take long on big batches, and a client that stops reading
  * the answer is MHD's idle timeout's business.
  *
- * Threading: MHD's pool threads run the callbacks; one watchdog thread
- * scans the list four times a second.  The list is under watch_lock; a
+ * Connections are spread over the worker threads by us, not by the
+ * kernel.  With MHD's own thread pool every worker polls the listening
+ * socket and whichever wakes first accepts, so a burst of connections
+ * lands unevenly (47 of 64 on one of two threads, measured): the threads
+ * then serve unequal shares of the clients and the busier one's clients
+ * wait longer, which is what sets p99 under load.  So one acceptor thread
+ * owns the listening socket and hands each new connection to the next of
+ * `threads` single-threaded MHD daemons in turn (MHD_add_connection;
+ * MHD_USE_NO_LISTEN_SOCKET), and the connection limit is checked there.
+ *
+ * Threading: each daemon's thread runs the callbacks of its connections;
+ * the acceptor blocks in poll(2) on the listening socket and a stop pipe;
+ * one watchdog thread scans the list four times a second.  The list is under watch_lock; a
  * connection's phase and start time are atomics its MHD thread writes and
  * the watchdog reads.  MHD calls NOTIFY_CONNECTION(CLOSED), which takes
  * the connection off the list under the lock, before it closes the
@@ -36,7 +47,12 @@
 
 #include <arpa/inet.h>
 #include <microhttpd.h>
+#include <errno.h>
+#include <fcntl.h>
 #include <netdb.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <poll.h>
 #include <pthread.h>
 #include <stdatomic.h>
 #include <stdio.h>
@@ -64,8 +80,22 @@ typedef struct conn_watch {
 	atomic_int cut;         /* the watchdog shut the socket down */
 } conn_watch;
 
+/* One MHD daemon (one thread): the context of its connection callbacks. */
+typedef struct http_worker {
+	struct es_http *h;
+	unsigned idx;
+} http_worker;
+
 struct es_http {
-	struct MHD_Daemon *d;
+	struct MHD_Daemon **d;  /* nd single-threaded daemons, no listen socket */
+	http_worker *workers;   /* nd */
+	unsigned nd;
+	int lfd;                /* the listening socket, owned by the acceptor */
+	int stop_pipe[2];       /* written once to stop the acceptor */
+	int acceptor_running;
+	pthread_t acceptor;
+	atomic_uint live;       /* connections MHD has started and not closed */
+	unsigned max_connections;
 	api_ctx *ctx;
 	api_metrics *metrics;
 	int quiet;
@@ -286,7 +316,8 @@ static void on_completed(void *cls, struct MHD_Connection *conn, void **req_cls,
 static void on_connection(void *cls, struct MHD_Connection *conn, void **socket_context,
 			  enum MHD_ConnectionNotificationCode toe)
 {
-	es_http *h = cls;
+	http_worker *wk = cls;
+	es_http *h = wk->h;
 	if (toe == MHD_CONNECTION_NOTIFY_STARTED) {
 		const union MHD_ConnectionInfo *ci =
 			MHD_get_connection_info(conn, MHD_CONNECTION_INFO_CONNECTION_FD);
@@ -304,12 +335,14 @@ static void on_connection(void *cls, struct MHD_Connection *conn, void **socket_
 		h->watch_head = w;
 		pthread_mutex_unlock(&h->watch_lock);
 		*socket_context = w;
-		metrics_connection(h->metrics, +1);
+		atomic_fetch_add(&h->live, 1);
+		metrics_connection(h->metrics, wk->idx, +1);
 		return;
 	}
 	conn_watch *w = *socket_context;
 	if (!w)
 		return;
+	atomic_fetch_sub(&h->live, 1);
 	pthread_mutex_lock(&h->watch_lock);
 	if (w->prev)
 		w->prev->next = w->next;
@@ -320,7 +353,7 @@ static void on_connection(void *cls, struct MHD_Connection *conn, void **socket_
 	pthread_mutex_unlock(&h->watch_lock);
 	free(w);
 	*socket_context = NULL;
-	metrics_connection(h->metrics, -1);
+	metrics_connection(h->metrics, wk->idx, -1);
 }
 
 /* Cut every watched connection whose request is overdue. */
@@ -366,7 +399,8 @@ static void mhd_log(void *cls, const char *fmt, va_list ap)
 	vfprintf(stderr, fmt, ap);
 }
 
-/* Free the server's own state (after MHD and the watchdog stopped). */
+/* Free the server's own state (after MHD, the acceptor and the watchdog
+ * stopped). */
 static void http_free(es_http *h)
 {
 	while (h->watch_head) { /* MHD closed every connection: normally empty */
@@ -374,9 +408,104 @@ static void http_free(es_http *h)
 		h->watch_head = w->next;
 		free(w);
 	}
+	if (h->lfd >= 0)
+		close(h->lfd);
+	for (int i = 0; i < 2; i++)
+		if (h->stop_pipe[i] >= 0)
+			close(h->stop_pipe[i]);
+	free(h->d);
+	free(h->workers);
 	pthread_cond_destroy(&h->watch_wake);
 	pthread_mutex_destroy(&h->watch_lock);
 	free(h);
+}
+
+/* Accept connections and deal them out to the daemons in turn. */
+static void *acceptor_main(void *arg)
+{
+	es_http *h = arg;
+	unsigned next = 0;
+	double last_warn = 0;
+	for (;;) {
+		struct pollfd pf[2] = {{h->lfd, POLLIN, 0}, {h->stop_pipe[0], POLLIN, 0}};
+		if (poll(pf, 2, -1) < 0) {
+			if (errno == EINTR)
+				continue;
+			break;
+		}
+		if (pf[1].revents)
+			break;
+		struct sockaddr_storage addr;
+		socklen_t alen = sizeof addr;
+		int fd = accept4(h->lfd, (struct sockaddr *)&addr, &alen,
+				 SOCK_NONBLOCK | SOCK_CLOEXEC);
+		if (fd < 0) {
+			if (errno == EMFILE || errno == ENFILE || errno == ENOBUFS ||
+			    errno == ENOMEM) {
+				/* out of descriptors or memory: the pending
+				 * connection waits in the backlog; retry soon */
+				double now = api_now();
+				if (!h->quiet && now - last_warn > 10.0) {
+					fprintf(stderr, "embedsrv serve: cannot accept a connection: %s\n",
+						strerror(errno));
+					last_warn = now;
+				}
+				struct timespec ts = {0, 20 * 1000 * 1000};
+				nanosleep(&ts, NULL);
+			}
+			continue; /* EAGAIN, ECONNABORTED, EINTR, ... */
+		}
+		if (atomic_load(&h->live) >= h->max_connections) {
+			close(fd); /* as MHD does at its connection limit */
+			continue;
+		}
+		int one = 1;
+		if (addr.ss_family == AF_INET || addr.ss_family == AF_INET6)
+			setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
+		/* on failure MHD closes the socket itself */
+		(void)MHD_add_connection(h->d[next], fd, (struct sockaddr *)&addr, alen);
+		next = next + 1 < h->nd ? next + 1 : 0;
+	}
+	return NULL;
+}
+
+/* Bind and listen on host:port; the socket or -1 with *err set. */
+static int listen_on(const es_http_config *cfg, es_error *err)
+{
+	struct addrinfo hints, *ai = NULL;
+	memset(&hints, 0, sizeof hints);
+	hints.ai_family = AF_UNSPEC;
+	hints.ai_socktype = SOCK_STREAM;
+	hints.ai_flags = AI_PASSIVE;
+	char portstr[16];
+	snprintf(portstr, sizeof portstr, "%u", cfg->port);
+	int gai = getaddrinfo(cfg->host, portstr, &hints, &ai);
+	if (gai != 0 || !ai) {
+		es_err(err, ES_EINVAL, "cannot resolve host '%s': %s", cfg->host,
+		       gai_strerror(gai));
+		return -1;
+	}
+	int fd = -1, eno = 0;
+	for (struct addrinfo *a = ai; a && fd < 0; a = a->ai_next) {
+		fd = socket(a->ai_family, a->ai_socktype | SOCK_NONBLOCK | SOCK_CLOEXEC,
+			    a->ai_protocol);
+		if (fd < 0) {
+			eno = errno;
+			continue;
+		}
+		int one = 1;
+		setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
+		if (bind(fd, a->ai_addr, a->ai_addrlen) != 0 || listen(fd, 1024) != 0) {
+			eno = errno;
+			close(fd);
+			fd = -1;
+		}
+	}
+	freeaddrinfo(ai);
+	if (fd < 0)
+		es_err(err, ES_EIO, "cannot listen on %s:%u: %s", cfg->host, cfg->port,
+		       strerror(eno));
+	return fd;
 }
 
 int es_http_start(const es_http_config *cfg, api_ctx *ctx, es_http **out,
@@ -385,12 +514,15 @@ int es_http_start(const es_http_config *cfg, api_ctx *ctx, es_http **out,
 	es_http *h = calloc(1, sizeof *h);
 	if (!h)
 		return es_err(err, ES_ENOMEM, "out of memory");
+	h->lfd = -1;
+	h->stop_pipe[0] = h->stop_pipe[1] = -1;
 	h->ctx = ctx;
 	h->metrics = api_ctx_metrics(ctx);
 	h->quiet = cfg->quiet;
 	h->max_body = api_ctx_limits(ctx)->max_body_bytes;
 	h->timeout_s = api_ctx_limits(ctx)->timeout_s;
 	atomic_init(&h->inflight, 0);
+	atomic_init(&h->live, 0);
 	pthread_condattr_t ca;
 	pthread_condattr_init(&ca);
 	pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
@@ -402,51 +534,64 @@ int es_http_start(const es_http_config *cfg, api_ctx *ctx, es_http **out,
 	}
 	pthread_mutex_init(&h->watch_lock, NULL);
 
-	struct addrinfo hints, *ai = NULL;
-	memset(&hints, 0, sizeof hints);
-	hints.ai_family = AF_UNSPEC;
-	hints.ai_socktype = SOCK_STREAM;
-	hints.ai_flags = AI_PASSIVE;
-	char portstr[16];
-	snprintf(portstr, sizeof portstr, "%u", cfg->port);
-	int gai = getaddrinfo(cfg->host, portstr, &hints, &ai);
-	if (gai != 0 || !ai) {
+	const api_limits *l = api_ctx_limits(ctx);
+	h->max_connections = (unsigned)l->max_connections;
+	h->nd = cfg->threads ? cfg->threads : 1;
+	h->d = calloc(h->nd, sizeof *h->d);
+	h->workers = calloc(h->nd, sizeof *h->workers);
+	if (!h->d || !h->workers || pipe2(h->stop_pipe, O_CLOEXEC) != 0 ||
+	    metrics_set_workers(h->metrics, h->nd) != 0) {
 		http_free(h);
-		return es_err(err, ES_EINVAL, "cannot resolve host '%s': %s", cfg->host,
-			      gai_strerror(gai));
+		return es_err(err, ES_ENOMEM, "out of memory");
+	}
+	h->lfd = listen_on(cfg, err);
+	if (h->lfd < 0) {
+		http_free(h);
+		return ES_EIO;
 	}
 	unsigned flags = MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_AUTO | MHD_USE_ITC |
-			 MHD_USE_TURBO | MHD_USE_ERROR_LOG;
-	if (ai->ai_family == AF_INET6)
-		flags |= MHD_USE_IPv6;
-	const api_limits *l = api_ctx_limits(ctx);
-	unsigned threads = cfg->threads ? cfg->threads : 1;
-	h->d = MHD_start_daemon(flags, cfg->port, NULL, NULL, on_request, h,
-				MHD_OPTION_EXTERNAL_LOGGER, mhd_log, h,
-				MHD_OPTION_SOCK_ADDR, ai->ai_addr,
-				MHD_OPTION_THREAD_POOL_SIZE, threads,
-				MHD_OPTION_CONNECTION_LIMIT, (unsigned)l->max_connections,
-				MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)l->timeout_s,
-				MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)16 * 1024, /* headers only: MHD clears it per request */
-				MHD_OPTION_LISTEN_BACKLOG_SIZE, 1024u,
-				MHD_OPTION_NOTIFY_COMPLETED, on_completed, h,
-				MHD_OPTION_NOTIFY_CONNECTION, on_connection, h,
-				MHD_OPTION_END);
-	freeaddrinfo(ai);
-	if (!h->d) {
-		http_free(h);
-		return es_err(err, ES_EIO,
-			      "cannot listen on %s:%u (address in use, or not allowed?)",
-			      cfg->host, cfg->port);
+			 MHD_USE_TURBO | MHD_USE_ERROR_LOG | MHD_USE_NO_LISTEN_SOCKET;
+	for (unsigned i = 0; i < h->nd; i++) {
+		h->workers[i].h = h;
+		h->workers[i].idx = i;
+		h->d[i] = MHD_start_daemon(flags, 0, NULL, NULL, on_request, h,
+					   MHD_OPTION_EXTERNAL_LOGGER, mhd_log, h,
+					   MHD_OPTION_CONNECTION_LIMIT, (unsigned)l->max_connections,
+					   MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)l->timeout_s,
+					   MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)16 * 1024, /* headers only: MHD clears it per request */
+					   MHD_OPTION_NOTIFY_COMPLETED, on_completed, h,
+					   MHD_OPTION_NOTIFY_CONNECTION, on_connection, &h->workers[i],
+					   MHD_OPTION_END);
+		if (!h->d[i]) {
+			for (unsigned j = 0; j < i; j++)
+				MHD_stop_daemon(h->d[j]);
+			unsigned nd = h->nd;
+			http_free(h);
+			return es_err(err, ES_ENOMEM, "cannot start HTTP worker thread %u of %u",
+				      i + 1, nd);
+		}
 	}
 	if (pthread_create(&h->watchdog, NULL, watchdog_main, h) != 0) {
-		MHD_stop_daemon(h->d);
+		for (unsigned i = 0; i < h->nd; i++)
+			MHD_stop_daemon(h->d[i]);
 		http_free(h);
 		return es_err(err, ES_ENOMEM, "cannot start the connection watchdog");
 	}
 	h->watchdog_running = 1;
-	const union MHD_DaemonInfo *info = MHD_get_daemon_info(h->d, MHD_DAEMON_INFO_BIND_PORT);
-	h->port = info ? info->port : cfg->port;
+	struct sockaddr_storage sa;
+	socklen_t salen = sizeof sa;
+	h->port = cfg->port;
+	if (getsockname(h->lfd, (struct sockaddr *)&sa, &salen) == 0) {
+		if (sa.ss_family == AF_INET)
+			h->port = ntohs(((struct sockaddr_in *)&sa)->sin_port);
+		else if (sa.ss_family == AF_INET6)
+			h->port = ntohs(((struct sockaddr_in6 *)&sa)->sin6_port);
+	}
+	if (pthread_create(&h->acceptor, NULL, acceptor_main, h) != 0) {
+		es_http_stop(h, 0);
+		return es_err(err, ES_ENOMEM, "cannot start the acceptor thread");
+	}
+	h->acceptor_running = 1;
 	*out = h;
 	return 0;
 }
@@ -465,15 +610,26 @@ void es_http_stop(es_http *h, double drain_s)
 {
 	if (!h)
 		return;
-	MHD_socket fd = MHD_quiesce_daemon(h->d);
-	if (fd != MHD_INVALID_SOCKET)
-		close(fd);
+	/* stop accepting: the acceptor exits, then the listening socket closes */
+	if (h->acceptor_running) {
+		char b = 1;
+		while (write(h->stop_pipe[1], &b, 1) < 0 && errno == EINTR)
+			;
+		pthread_join(h->acceptor, NULL);
+		h->acceptor_running = 0;
+	}
+	if (h->lfd >= 0) {
+		close(h->lfd);
+		h->lfd = -1;
+	}
 	double end = api_now() + drain_s;
 	while (atomic_load(&h->inflight) > 0 && api_now() < end) {
 		struct timespec ts = {0, 2 * 1000 * 1000};
 		nanosleep(&ts, NULL);
 	}
-	MHD_stop_daemon(h->d);
+	for (unsigned i = 0; i < h->nd; i++)
+		if (h->d[i])
+			MHD_stop_daemon(h->d[i]);
 	if (h->watchdog_running) {
 		pthread_mutex_lock(&h->watch_lock);
 		h->watch_stop = 1;

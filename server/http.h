@@ -2,9 +2,11 @@
  * http.h — the libmicrohttpd transport: listen, collect request bodies
  * under the size limit, call api_dispatch, send, log.
  *
- * Threading: libmicrohttpd's internal polling with a pool of `threads`
- * threads (epoll); each request runs start to finish on one of them.  The
- * in-flight counter is atomic.  es_http_stop is called from one thread
+ * Threading: `threads` single-threaded libmicrohttpd daemons (epoll) and
+ * one acceptor thread that owns the listening socket and deals new
+ * connections to the daemons in turn, so every worker serves an equal share
+ * of the clients; each request runs start to finish on its connection's
+ * worker.  The in-flight counter is atomic.  es_http_stop is called from one thread
  * (the main thread, on SIGTERM/SIGINT).
  *
  * Ownership: the server borrows the api_ctx; es_http_stop frees the

@@ -7,6 +7,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "error.h"
+
 static const int statuses[] = {200, 201, 400, 401, 404, 405, 409, 413,
 			       415, 422, 500, 503, 507, 0 /* other */};
 #define NSTATUS (sizeof statuses / sizeof statuses[0])
@@ -27,6 +29,8 @@ struct api_metrics {
 	route_stats *r; /* nroutes + 1 */
 	atomic_uint_fast64_t texts, tokens;
 	atomic_int_fast64_t connections;
+	atomic_int_fast64_t *worker_conns; /* nworkers, or NULL */
+	unsigned nworkers;
 	atomic_uint_fast64_t timeouts[2]; /* by metrics_timeout_phase */
 };
 
@@ -91,6 +95,7 @@ void metrics_free(api_metrics *m)
 			free(m->labels[i]);
 	free(m->labels);
 	free(m->r);
+	free(m->worker_conns);
 	free(m);
 }
 
@@ -126,10 +131,27 @@ void metrics_add_encoded(api_metrics *m, uint64_t texts, uint64_t tokens)
 	atomic_fetch_add_explicit(&m->tokens, tokens, memory_order_relaxed);
 }
 
-void metrics_connection(api_metrics *m, int delta)
+int metrics_set_workers(api_metrics *m, unsigned n)
 {
-	if (m)
-		atomic_fetch_add_explicit(&m->connections, delta, memory_order_relaxed);
+	if (!m || m->worker_conns || n == 0)
+		return 0;
+	m->worker_conns = calloc(n, sizeof *m->worker_conns);
+	if (!m->worker_conns)
+		return ES_ENOMEM;
+	for (unsigned i = 0; i < n; i++)
+		atomic_init(&m->worker_conns[i], 0);
+	m->nworkers = n;
+	return 0;
+}
+
+void metrics_connection(api_metrics *m, unsigned worker, int delta)
+{
+	if (!m)
+		return;
+	atomic_fetch_add_explicit(&m->connections, delta, memory_order_relaxed);
+	if (worker < m->nworkers)
+		atomic_fetch_add_explicit(&m->worker_conns[worker], delta,
+					  memory_order_relaxed);
 }
 
 void metrics_add_timeout(api_metrics *m, metrics_timeout_phase phase)
@@ -197,6 +219,14 @@ void metrics_render(const api_metrics *m, es_strbuf *b)
 			    "# TYPE embedsrv_http_connections gauge\n"
 			    "embedsrv_http_connections %lld\n",
 			 (long long)atomic_load_explicit(&m->connections, memory_order_relaxed));
+	if (m->nworkers)
+		es_strbuf_printf(b, "# HELP embedsrv_http_worker_connections Client connections open now, "
+				    "by HTTP worker thread.\n"
+				    "# TYPE embedsrv_http_worker_connections gauge\n");
+	for (unsigned i = 0; i < m->nworkers; i++)
+		es_strbuf_printf(b, "embedsrv_http_worker_connections{worker=\"%u\"} %lld\n", i,
+				 (long long)atomic_load_explicit(&m->worker_conns[i],
+								 memory_order_relaxed));
 	es_strbuf_printf(b, "# HELP embedsrv_http_timeouts_total Connections cut off because a request "
 			    "did not arrive in full within --timeout, by what was still due.\n"
 			    "# TYPE embedsrv_http_timeouts_total counter\n"

@@ -41,9 +41,15 @@ void metrics_observe(api_metrics *m, size_t route, int status, double seconds);
 /* Texts and tokens that went through an encoder. */
 void metrics_add_encoded(api_metrics *m, uint64_t texts, uint64_t tokens);
 
-/* Client connections: one opened (+1) or closed (-1).  Rendered as the
- * gauge embedsrv_http_connections. */
-void metrics_connection(api_metrics *m, int delta);
+/* The HTTP layer's worker threads, numbered 0..n-1: call once, before
+ * serving, to have connections counted per worker as well.  0 or ES_ENOMEM. */
+int metrics_set_workers(api_metrics *m, unsigned n);
+
+/* Client connections: one opened (+1) or closed (-1) on worker `worker`.
+ * Rendered as the gauges embedsrv_http_connections (all) and
+ * embedsrv_http_worker_connections{worker="i"} (when workers were set and
+ * worker < their count). */
+void metrics_connection(api_metrics *m, unsigned worker, int delta);
 
 /* A connection cut off because its request did not arrive in full within
  * --timeout: while its headers were due, or its body. */

@@ -16,14 +16,18 @@ START_TEST(test_render)
 	metrics_observe(m, 9, 404, 0.001); /* out of range -> unmatched */
 	metrics_observe(m, 1, 418, 0.001); /* unknown status -> other */
 	metrics_add_encoded(m, 3, 17);
-	metrics_connection(m, +1);
-	metrics_connection(m, +1);
-	metrics_connection(m, -1);
+	ck_assert_int_eq(metrics_set_workers(m, 2), 0);
+	metrics_connection(m, 0, +1);
+	metrics_connection(m, 1, +1);
+	metrics_connection(m, 1, +1);
+	metrics_connection(m, 0, -1);
+	metrics_connection(m, 7, +1); /* no such worker: only the total */
+	metrics_connection(m, 7, -1);
 	metrics_add_timeout(m, METRICS_TIMEOUT_HEADERS);
 	metrics_add_timeout(m, METRICS_TIMEOUT_HEADERS);
 	metrics_add_timeout(m, METRICS_TIMEOUT_BODY);
 	metrics_add_timeout(m, (metrics_timeout_phase)7); /* ignored */
-	metrics_connection(NULL, 1);
+	metrics_connection(NULL, 0, 1);
 	metrics_add_timeout(NULL, METRICS_TIMEOUT_BODY);
 	ck_assert_uint_eq(metrics_total_requests(m), 5);
 	es_strbuf b = {0};
@@ -41,7 +45,10 @@ START_TEST(test_render)
 	ck_assert_ptr_nonnull(strstr(b.s, "embedsrv_http_request_duration_seconds_count{route=\"GET /a\"} 2\n"));
 	ck_assert_ptr_nonnull(strstr(b.s, "embedsrv_encoded_texts_total 3\n"));
 	ck_assert_ptr_nonnull(strstr(b.s, "embedsrv_encoded_tokens_total 17\n"));
-	ck_assert_ptr_nonnull(strstr(b.s, "embedsrv_http_connections 1\n"));
+	ck_assert_ptr_nonnull(strstr(b.s, "embedsrv_http_connections 2\n"));
+	ck_assert_ptr_nonnull(strstr(b.s, "embedsrv_http_worker_connections{worker=\"0\"} 0\n"));
+	ck_assert_ptr_nonnull(strstr(b.s, "embedsrv_http_worker_connections{worker=\"1\"} 2\n"));
+	ck_assert_ptr_null(strstr(b.s, "worker=\"2\""));
 	ck_assert_ptr_nonnull(strstr(b.s, "embedsrv_http_timeouts_total{phase=\"headers\"} 2\n"));
 	ck_assert_ptr_nonnull(strstr(b.s, "embedsrv_http_timeouts_total{phase=\"body\"} 1\n"));
 	free(b.s);

@@ -221,6 +221,10 @@ def test_many_idle(timeout):
         check(conns is not None and conns >= N_IDLE,
               "server holds %s of %d idle connections (opened in %.1fs)"
               % (conns, N_IDLE, t_opened - t_open))
+        # the acceptor deals connections to the two worker threads in turn
+        w = [s.metric('embedsrv_http_worker_connections{worker="%d"}' % i) for i in (0, 1)]
+        check(None not in w and abs(w[0] - w[1]) <= N_IDLE // 20 and w[0] + w[1] >= N_IDLE,
+              "idle connections spread over both workers: %s" % w)
         # other clients are served promptly, one by one and concurrently
         worst = 0.0
         for i in range(10):
