@@ -9,7 +9,9 @@
 # runs wrk for DURATION seconds (default 10) at 16 and 64 connections,
 # REPEAT times (default 3), on:
 #   1. POST /v1/embeddings with one short text;
-#   2. POST /v1/collections/bench/search, k = 10, by text.
+#   2. POST /v1/collections/bench/search, k = 10, by text;
+# then the same search paced at PACED_RATES offered req/s (default
+# "5000 10000") over 64 connections, REPEAT times each (see below).
 # wrk runs on the same machine (2 threads), so server and load generator
 # share the cores.  Output: one summary line per run, raw wrk output in
 # bench/out/http/.  Needs wrk (bench/packages.txt) and /usr/bin/python3 with
@@ -73,6 +75,29 @@ for r in $(seq 1 "${REPEAT:-3}"); do
 		summ embeddings $c "$out/embed-c$c-r$r.txt"
 		wrk -t2 -c$c -d${dur}s --latency -s "$out/search.lua" "$url/v1/collections/bench/search" >"$out/search-c$c-r$r.txt"
 		summ search $c "$out/search-c$c-r$r.txt"
+	done
+done
+# Paced search: the loops above saturate the server (every connection sends
+# its next request the moment the answer arrives), so their latency is
+# queueing behind 63 others: mean = 64 / throughput (Little's law).  Here
+# the same search is offered at a set rate over 64 connections instead: each
+# connection waits a random think time (exponential, mean 64 / RATE seconds
+# less ~1 ms of service) between its requests, the way many independent
+# clients arrive.  wrk reports the rate achieved and the latency of each
+# request from its send to its answer.
+for rate in ${PACED_RATES:-5000 10000}; do
+	think=$(awk "BEGIN { t = 64000 / $rate - 1; print (t < 0 ? 0 : t) }")
+	cat > "$out/paced.lua" <<LUA
+wrk.method = "POST"
+wrk.headers["Content-Type"] = "application/json"
+wrk.body = '{"text": "w12 w345 w6789 w42", "k": 10}'
+function delay()
+	return math.floor(-math.log(1 - math.random()) * $think + 0.5)
+end
+LUA
+	for r in $(seq 1 "${REPEAT:-3}"); do
+		wrk -t2 -c64 -d${dur}s --latency -s "$out/paced.lua" "$url/v1/collections/bench/search" >"$out/paced-$rate-r$r.txt"
+		summ "paced$rate" 64 "$out/paced-$rate-r$r.txt"
 	done
 done
 kill -TERM $pid
