@@ -94,7 +94,7 @@ struct es_http {
 	int stop_pipe[2];       /* written once to stop the acceptor */
 	int acceptor_running;
 	pthread_t acceptor;
-	atomic_uint live;       /* connections MHD has started and not closed */
+	atomic_uint live;       /* connections accepted and not yet closed */
 	unsigned max_connections;
 	api_ctx *ctx;
 	api_metrics *metrics;
@@ -335,14 +335,15 @@ static void on_connection(void *cls, struct MHD_Connection *conn, void **socket_
 		h->watch_head = w;
 		pthread_mutex_unlock(&h->watch_lock);
 		*socket_context = w;
-		atomic_fetch_add(&h->live, 1);
 		metrics_connection(h->metrics, wk->idx, +1);
 		return;
 	}
+	/* counted by the acceptor; MHD reports CLOSED for every connection
+	 * it reported STARTED, watched or not */
+	atomic_fetch_sub(&h->live, 1);
 	conn_watch *w = *socket_context;
 	if (!w)
 		return;
-	atomic_fetch_sub(&h->live, 1);
 	pthread_mutex_lock(&h->watch_lock);
 	if (w->prev)
 		w->prev->next = w->next;
@@ -457,13 +458,16 @@ static void *acceptor_main(void *arg)
 		}
 		if (atomic_load(&h->live) >= h->max_connections) {
 			close(fd); /* as MHD does at its connection limit */
+			metrics_add_refused(h->metrics);
 			continue;
 		}
+		atomic_fetch_add(&h->live, 1);
 		int one = 1;
 		if (addr.ss_family == AF_INET || addr.ss_family == AF_INET6)
 			setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
-		/* on failure MHD closes the socket itself */
-		(void)MHD_add_connection(h->d[next], fd, (struct sockaddr *)&addr, alen);
+		/* on failure MHD closes the socket itself and never reports it */
+		if (MHD_add_connection(h->d[next], fd, (struct sockaddr *)&addr, alen) != MHD_YES)
+			atomic_fetch_sub(&h->live, 1);
 		next = next + 1 < h->nd ? next + 1 : 0;
 	}
 	return NULL;

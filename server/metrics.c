@@ -32,6 +32,7 @@ struct api_metrics {
 	atomic_int_fast64_t *worker_conns; /* nworkers, or NULL */
 	unsigned nworkers;
 	atomic_uint_fast64_t timeouts[2]; /* by metrics_timeout_phase */
+	atomic_uint_fast64_t refused;
 };
 
 void es_strbuf_printf(es_strbuf *b, const char *fmt, ...)
@@ -154,6 +155,12 @@ void metrics_connection(api_metrics *m, unsigned worker, int delta)
 					  memory_order_relaxed);
 }
 
+void metrics_add_refused(api_metrics *m)
+{
+	if (m)
+		atomic_fetch_add_explicit(&m->refused, 1, memory_order_relaxed);
+}
+
 void metrics_add_timeout(api_metrics *m, metrics_timeout_phase phase)
 {
 	if (m && (unsigned)phase < 2)
@@ -227,6 +234,11 @@ void metrics_render(const api_metrics *m, es_strbuf *b)
 		es_strbuf_printf(b, "embedsrv_http_worker_connections{worker=\"%u\"} %lld\n", i,
 				 (long long)atomic_load_explicit(&m->worker_conns[i],
 								 memory_order_relaxed));
+	es_strbuf_printf(b, "# HELP embedsrv_http_refused_total Connections closed at once because "
+			    "--max-connections were open.\n"
+			    "# TYPE embedsrv_http_refused_total counter\n"
+			    "embedsrv_http_refused_total %llu\n",
+			 (unsigned long long)atomic_load_explicit(&m->refused, memory_order_relaxed));
 	es_strbuf_printf(b, "# HELP embedsrv_http_timeouts_total Connections cut off because a request "
 			    "did not arrive in full within --timeout, by what was still due.\n"
 			    "# TYPE embedsrv_http_timeouts_total counter\n"

@@ -51,6 +51,10 @@ int metrics_set_workers(api_metrics *m, unsigned n);
  * worker < their count). */
 void metrics_connection(api_metrics *m, unsigned worker, int delta);
 
+/* A connection closed at once because --max-connections were open.
+ * Rendered as the counter embedsrv_http_refused_total. */
+void metrics_add_refused(api_metrics *m);
+
 /* A connection cut off because its request did not arrive in full within
  * --timeout: while its headers were due, or its body. */
 typedef enum metrics_timeout_phase {

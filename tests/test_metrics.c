@@ -23,6 +23,8 @@ START_TEST(test_render)
 	metrics_connection(m, 0, -1);
 	metrics_connection(m, 7, +1); /* no such worker: only the total */
 	metrics_connection(m, 7, -1);
+	metrics_add_refused(m);
+	metrics_add_refused(NULL);
 	metrics_add_timeout(m, METRICS_TIMEOUT_HEADERS);
 	metrics_add_timeout(m, METRICS_TIMEOUT_HEADERS);
 	metrics_add_timeout(m, METRICS_TIMEOUT_BODY);
@@ -49,6 +51,7 @@ START_TEST(test_render)
 	ck_assert_ptr_nonnull(strstr(b.s, "embedsrv_http_worker_connections{worker=\"0\"} 0\n"));
 	ck_assert_ptr_nonnull(strstr(b.s, "embedsrv_http_worker_connections{worker=\"1\"} 2\n"));
 	ck_assert_ptr_null(strstr(b.s, "worker=\"2\""));
+	ck_assert_ptr_nonnull(strstr(b.s, "embedsrv_http_refused_total 1\n"));
 	ck_assert_ptr_nonnull(strstr(b.s, "embedsrv_http_timeouts_total{phase=\"headers\"} 2\n"));
 	ck_assert_ptr_nonnull(strstr(b.s, "embedsrv_http_timeouts_total{phase=\"body\"} 1\n"));
 	free(b.s);

@@ -13,7 +13,10 @@ with raw sockets and http.client (standard library only):
     clients from being served promptly, stay open until --timeout, and are
     then closed by the server;
   * /v1/info reports the timeout and connection limit; /metrics counts
-    open connections and timeouts.
+    open connections and timeouts;
+  * at --max-connections open connections a new one is closed at once
+    (counted in /metrics), the open ones are still served, and closing
+    some makes room again.
 
 The server is started by es_server.py (its output goes to a log file, so the
 1,000 cut connections' log lines cannot fill a pipe).
@@ -284,6 +287,75 @@ def test_many_idle(timeout):
     check(rc == 0, "SIGTERM exit status after the idle-connection test: %s" % rc)
 
 
+def wait_until(fn, limit=5.0):
+    """Poll fn() until it is true or limit seconds passed; its last value.
+    A connection error counts as false (near the connection limit the
+    server may still be closing the previous poll's connection)."""
+    end = time.time() + limit * es_server.SLOW
+    while True:
+        try:
+            v = fn()
+        except (OSError, es_server.http.client.HTTPException):
+            v = None
+        if v or time.time() >= end:
+            return v
+        time.sleep(0.05)
+
+
+def refused(sk):
+    """True if the server closed sk without answering a request sent on it."""
+    try:
+        sk.sendall(b"GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n")
+        sk.settimeout(5 * es_server.SLOW)
+        return sk.recv(100) == b""
+    except (ConnectionResetError, BrokenPipeError):
+        return True
+    except socket.timeout:
+        return False
+
+
+def test_connection_limit():
+    limit = 6
+    s = es_server.Server("--model", MODEL, "--threads", "2", "--quiet",
+                         "--max-connections", str(limit))
+    socks = []
+    try:
+        # limit - 1 idle connections; /metrics' own connection is the last
+        socks = open_idle(s.port, limit - 1)
+        conns = wait_until(lambda: s.metric("embedsrv_http_connections") == limit)
+        check(conns, "%d connections held at the limit" % limit)
+        time.sleep(1.0 * es_server.SLOW)  # the server sees /metrics' connection close
+        # the last free slot: a keep-alive client, served
+        extra = socket.socket()
+        extra.connect(("127.0.0.1", s.port))
+        socks.append(extra)
+        extra.settimeout(5 * es_server.SLOW)
+
+        def healthz_on(sk):
+            sk.sendall(b"GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n")
+            return sk.recv(4096).startswith(b"HTTP/1.1 200")
+        check(healthz_on(extra), "last connection under the limit served")
+        # all taken: the next one is closed unanswered
+        over = socket.socket()
+        over.connect(("127.0.0.1", s.port))
+        check(refused(over), "connection over --max-connections closed at once")
+        over.close()
+        check(healthz_on(extra), "open connection still served at the limit")
+        # closing two makes room for new clients
+        for sk in socks[:2]:
+            sk.close()
+        socks = socks[2:]
+        st = wait_until(lambda: s.req("GET", "/healthz")[0] == 200)
+        check(st, "served again after connections closed")
+        ref = wait_until(lambda: s.metric("embedsrv_http_refused_total"))
+        check(ref is not None and ref >= 1, "refused connections counted (%s)" % ref)
+    finally:
+        for sk in socks:
+            sk.close()
+        rc, _ = s.stop()
+    check(rc == 0, "SIGTERM exit status after the connection-limit test: %s" % rc)
+
+
 def main():
     if not os.path.exists(BIN):
         print("SKIP: no binary at", BIN)
@@ -308,6 +380,7 @@ def main():
     check(rc == 0, "SIGTERM exit status %s" % rc)
     check("POST /v1/embeddings 408" in err, "the cut body is logged as 408")
     test_many_idle(10)
+    test_connection_limit()
     print("slow_clients: %d passed, %d failed" % (passed, len(failures)))
     return 1 if failures else 0
 
