@@ -164,6 +164,8 @@ void es_train_params_default(es_train_params *p)
 	p->ns_exponent = 0.75f;
 	p->threads = 0;
 	p->seed = 1;
+	p->center = 1;
+	p->drop_pcs = 1;
 }
 
 int es_train_params_check(const es_train_params *p, es_error *err)
@@ -186,6 +188,10 @@ int es_train_params_check(const es_train_params *p, es_error *err)
 		return es_err(err, ES_EINVAL, "--sample must be in [0, 1)");
 	if (!(p->ns_exponent >= -1.0f && p->ns_exponent <= 1.0f))
 		return es_err(err, ES_EINVAL, "--ns-exponent must be in [-1, 1]");
+	if (p->drop_pcs > 16)
+		return es_err(err, ES_EINVAL, "--drop-pcs %u out of range 0..16", p->drop_pcs);
+	if (p->drop_pcs && !p->center)
+		return es_err(err, ES_EINVAL, "--drop-pcs needs centring (drop --no-center or use --drop-pcs 0)");
 	if (p->threads > 1024)
 		return es_err(err, ES_EINVAL, "--threads %u is too many", p->threads);
 	if (p->subwords) {
@@ -728,6 +734,109 @@ out:
 	free(s.targets);
 }
 
+/* ---------- post-processing: all-but-the-top ---------- */
+
+/* Top eigenvector of the symmetric d x d matrix c by power iteration from a
+ * fixed start (deterministic); its eigenvalue, or 0 for a zero matrix. */
+static double top_eigen(const double *c, size_t d, double *u, double *tmp)
+{
+	uint64_t st = 0x5EED5EEDull;
+	for (size_t i = 0; i < d; i++)
+		u[i] = (double)(splitmix64(&st) >> 11) * (1.0 / 9007199254740992.0) - 0.5;
+	double lambda = 0;
+	for (int it = 0; it < 1000; it++) {
+		double n2 = 0;
+		for (size_t i = 0; i < d; i++) {
+			double a = 0;
+			for (size_t j = 0; j < d; j++)
+				a += c[i * d + j] * u[j];
+			tmp[i] = a;
+			n2 += a * a;
+		}
+		double n = sqrt(n2);
+		if (n == 0)
+			return 0;
+		double delta = 0;
+		for (size_t i = 0; i < d; i++) {
+			double v = tmp[i] / n;
+			delta += fabs(v - u[i]);
+			u[i] = v;
+		}
+		lambda = n;
+		if (delta < 1e-12 * (double)d)
+			break;
+	}
+	return lambda;
+}
+
+/* v -> P (v - mu) for rows x dim floats, P removing the k directions u. */
+static void abtt_apply(float *rows, size_t nrows, size_t dim, const double *mu,
+		       const double *u, uint32_t k)
+{
+	for (size_t r = 0; r < nrows; r++) {
+		float *v = rows + r * dim;
+		for (size_t j = 0; j < dim; j++)
+			v[j] = (float)((double)v[j] - mu[j]);
+		for (uint32_t c = 0; c < k; c++) {
+			const double *uc = u + (size_t)c * dim;
+			double dot = 0;
+			for (size_t j = 0; j < dim; j++)
+				dot += (double)v[j] * uc[j];
+			for (size_t j = 0; j < dim; j++)
+				v[j] = (float)((double)v[j] - dot * uc[j]);
+		}
+	}
+}
+
+/* Subtract the mean word vector and project out the top p->drop_pcs
+ * principal directions, from the word vectors and every n-gram row. */
+static int abtt(es_trained *t, const es_train_params *p, es_error *err)
+{
+	if (!p->center)
+		return 0;
+	size_t d = p->dim, nw = t->nwords;
+	/* at most dim - 1 directions (dim 1: centring only) */
+	uint32_t k = p->drop_pcs < d ? p->drop_pcs : (uint32_t)(d - 1);
+	double *mu = calloc(d, sizeof *mu);
+	double *cov = calloc(d * d, sizeof *cov);
+	double *u = calloc((size_t)(k + 1) * d, sizeof *u);
+	double *tmp = calloc(d, sizeof *tmp);
+	double *x = calloc(d, sizeof *x);
+	if (!mu || !cov || !u || !tmp || !x) {
+		free(mu); free(cov); free(u); free(tmp); free(x);
+		return es_err(err, ES_ENOMEM, "out of memory");
+	}
+	for (size_t i = 0; i < nw; i++)
+		for (size_t j = 0; j < d; j++)
+			mu[j] += t->vectors[i * d + j];
+	for (size_t j = 0; j < d; j++)
+		mu[j] /= (double)nw;
+	if (k) {
+		for (size_t i = 0; i < nw; i++) {
+			for (size_t j = 0; j < d; j++)
+				x[j] = t->vectors[i * d + j] - mu[j];
+			for (size_t a = 0; a < d; a++)
+				for (size_t b = a; b < d; b++)
+					cov[a * d + b] += x[a] * x[b];
+		}
+		for (size_t a = 0; a < d; a++)
+			for (size_t b = 0; b < a; b++)
+				cov[a * d + b] = cov[b * d + a];
+		for (uint32_t c = 0; c < k; c++) {
+			double *uc = u + (size_t)c * d;
+			double l = top_eigen(cov, d, uc, tmp);
+			for (size_t a = 0; a < d; a++) /* deflate */
+				for (size_t b = 0; b < d; b++)
+					cov[a * d + b] -= l * uc[a] * uc[b];
+		}
+	}
+	abtt_apply(t->vectors, nw, d, mu, u, k);
+	if (t->buckets)
+		abtt_apply(t->buckets, p->bucket, d, mu, u, k);
+	free(mu); free(cov); free(u); free(tmp); free(x);
+	return 0;
+}
+
 /* ---------- setup ---------- */
 
 static int cmp_entry(const void *a, const void *b, void *arena)
@@ -1078,6 +1187,8 @@ int es_train_text(const char *text, size_t len, const es_train_params *params,
 		memcpy(t->buckets, tr.in + (size_t)nw * tr.dim,
 		       (size_t)tr.p.bucket * tr.dim * sizeof(float));
 	}
+	if ((rc = abtt(t, &tr.p, err)))
+		goto out;
 	t->p = tr.p;
 	*out = t;
 	t = NULL;
@@ -1180,6 +1291,8 @@ int es_trained_to_model(const es_trained *t, const char *text, size_t len,
 	    (rc = meta_f(m, "train.lr", p->lr, err)) ||
 	    (rc = meta_f(m, "train.sample", p->sample, err)) ||
 	    (rc = meta_f(m, "train.ns_exponent", p->ns_exponent, err)) ||
+	    (rc = meta_u(m, "train.center", (unsigned long long)p->center, err)) ||
+	    (rc = meta_u(m, "train.drop_pcs", p->drop_pcs, err)) ||
 	    (rc = meta_u(m, "train.threads", p->threads, err)) ||
 	    (rc = meta_u(m, "train.seed", (unsigned long long)p->seed, err)) ||
 	    (rc = meta_u(m, "train.tokens", (unsigned long long)t->ntokens_all, err)))

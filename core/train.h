@@ -19,6 +19,17 @@
  * — exactly fastText's getSubwords(), so a model reader computes the vector
  * of a word never seen as the mean of its n-gram rows, as fastText does.
  *
+ * After training the vectors are post-processed as in "All-but-the-Top"
+ * (Mu & Viswanath, ICLR 2018): the mean word vector is subtracted and the
+ * top `drop_pcs` principal directions of the centred word vectors are
+ * projected out.  Word vectors share a large common mean and a few dominant
+ * directions that carry word frequency rather than meaning; removing them
+ * raises both analogy accuracy and similarity correlation (bench/RESULTS.md
+ * "Post-processing").  The map is affine, v -> P (v - mean), and a mean of
+ * rows maps to the mean of the mapped rows, so it is applied to every word
+ * vector and every n-gram row alike: a word never seen gets, from its
+ * n-grams, exactly the vector the same map gives a known word.
+ *
  * Departures from fastText, and why:
  *  - The corpus is tokenised once into an array of word ids, so epochs
  *    never re-read or re-hash text (fastText re-parses every epoch).
@@ -72,6 +83,8 @@ typedef struct es_train_params {
 	float ns_exponent;  /* negatives ~ count^ns_exponent (0.75) */
 	unsigned threads;   /* Hogwild workers; 0 = all CPUs */
 	uint64_t seed;      /* random seed (1) */
+	int center;         /* 1: subtract the mean word vector (1) */
+	uint32_t drop_pcs;  /* remove this many top principal directions (1) */
 } es_train_params;
 
 /* Fill *p with the defaults listed above. */

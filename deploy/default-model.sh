@@ -25,7 +25,7 @@ corpus=models/corpus.txt
 # Settings (README "Default model" says why): skip-gram, fastText's n-grams
 # 3..6 in 500,000 buckets, 5 epochs, seed 1 (with one thread on the AVX2
 # path it answers king - man + woman = queen; seeds 2-4 do not: README).
-SETTINGS="--mode skipgram --dim 100 --epochs 5 --window 5 --neg 5 --min-count 5 --minn 3 --maxn 6 --bucket 500000 --lr 0.05 --sample 1e-4 --seed 1"
+SETTINGS="--mode skipgram --dim 100 --epochs 5 --window 5 --neg 5 --min-count 5 --minn 3 --maxn 6 --bucket 500000 --lr 0.05 --sample 1e-4 --drop-pcs 1 --seed 1"
 # One thread and one SIMD path, so the model is the same file on every
 # machine that builds it (Hogwild threads, or another kernel's rounding,
 # would give a different model each time; the king - man + woman answer

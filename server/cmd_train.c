@@ -51,6 +51,9 @@ static void usage(FILE *f)
 		"  --lr X                 starting learning rate (0.05)\n"
 		"  --sample X             subsampling threshold (1e-4)\n"
 		"  --ns-exponent X        negative sampling exponent (0.75)\n"
+		"  --drop-pcs N           after training, subtract the mean vector and\n"
+		"                         remove the top N principal directions (1; 0..16)\n"
+		"  --no-center            keep the raw vectors (no mean, no directions removed)\n"
 		"  --threads N            worker threads (all CPUs)\n"
 		"  --seed N               random seed (1); --threads 1 gives\n"
 		"                         a byte-identical model for one seed\n"
@@ -172,7 +175,7 @@ int cmd_train(int argc, char **argv)
 {
 	enum { O_DIM = 256, O_EPOCHS, O_WINDOW, O_NEG, O_MINCOUNT, O_MINN, O_MAXN,
 	       O_BUCKET, O_NOSUB, O_LR, O_SAMPLE, O_NSEXP, O_THREADS, O_SEED,
-	       O_MODE, O_QUIET, O_COMMON };
+	       O_MODE, O_QUIET, O_COMMON, O_DROPPCS, O_NOCENTER };
 	static const struct option opts[] = {
 		{"input", required_argument, NULL, 'i'},
 		{"output", required_argument, NULL, 'o'},
@@ -194,13 +197,15 @@ int cmd_train(int argc, char **argv)
 		{"mode", required_argument, NULL, O_MODE},
 		{"quiet", no_argument, NULL, O_QUIET},
 		{"common-sample", required_argument, NULL, O_COMMON},
+		{"drop-pcs", required_argument, NULL, O_DROPPCS},
+		{"no-center", no_argument, NULL, O_NOCENTER},
 		{"help", no_argument, NULL, 'h'},
 		{NULL, 0, NULL, 0},
 	};
 	es_train_params p;
 	es_train_params_default(&p);
 	const char *in = NULL, *outp = NULL;
-	int quiet = 0;
+	int quiet = 0, pcs_given = 0;
 	uint32_t common = COMMON_SAMPLE_DEFAULT, u;
 	int c;
 	optind = 1;
@@ -222,6 +227,11 @@ int cmd_train(int argc, char **argv)
 		case O_LR: bad = parse_float("--lr", optarg, &p.lr); break;
 		case O_SAMPLE: bad = parse_float("--sample", optarg, &p.sample); break;
 		case O_NSEXP: bad = parse_float("--ns-exponent", optarg, &p.ns_exponent); break;
+		case O_DROPPCS:
+			bad = parse_u32("--drop-pcs", optarg, &p.drop_pcs);
+			pcs_given = 1;
+			break;
+		case O_NOCENTER: p.center = 0; break;
 		case O_THREADS:
 			bad = parse_u32("--threads", optarg, &u);
 			p.threads = u;
@@ -269,6 +279,8 @@ int cmd_train(int argc, char **argv)
 		fprintf(stderr, "embedsrv train: --output must end in .esm or .vec, got %s\n", outp);
 		return 2;
 	}
+	if (!p.center && !pcs_given)
+		p.drop_pcs = 0; /* --no-center: raw vectors */
 	es_error err;
 	es_error_clear(&err);
 	if (es_train_params_check(&p, &err)) {

@@ -409,6 +409,142 @@ START_TEST(test_bad_params_and_output)
 }
 END_TEST
 
+/* Post-processing: the same training run raw and post-processed differs
+ * exactly by v -> P (v - mean), on word vectors, n-gram rows and so on the
+ * vectors of words never seen. */
+static es_trained *train_lee(const char *text, size_t len, int center, uint32_t pcs)
+{
+	es_train_params p;
+	es_train_params_default(&p);
+	p.bucket = 20000;
+	p.threads = 1;
+	p.min_count = 3;
+	p.epochs = 2;
+	p.seed = 7;
+	p.center = center;
+	p.drop_pcs = pcs;
+	es_trained *t = NULL;
+	es_error err = {0};
+	int rc = es_train_text(text, len, &p, NULL, NULL, &t, &err);
+	ck_assert_msg(rc == 0, "%s", err.msg);
+	return t;
+}
+
+static double dotd(const float *a, const double *b, size_t n)
+{
+	double s = 0;
+	for (size_t i = 0; i < n; i++)
+		s += (double)a[i] * b[i];
+	return s;
+}
+
+START_TEST(test_post_processing)
+{
+	char path[512];
+	es_test_path(path, sizeof path, "tests/data/lee_background.cor");
+	size_t len;
+	char *text = read_all(path, &len);
+	enum { D = 100 };
+	es_trained *raw = train_lee(text, len, 0, 0);
+	es_trained *cen = train_lee(text, len, 1, 0);
+	es_trained *top = train_lee(text, len, 1, 1);
+	size_t nw = es_trained_vocab_size(raw);
+	ck_assert_uint_eq(es_trained_vocab_size(top), nw);
+	const float *r = es_trained_vectors(raw), *c = es_trained_vectors(cen),
+		    *v = es_trained_vectors(top);
+	double mu[D] = {0};
+	for (size_t i = 0; i < nw; i++)
+		for (size_t j = 0; j < D; j++)
+			mu[j] += r[i * D + j];
+	for (size_t j = 0; j < D; j++)
+		mu[j] /= (double)nw;
+	/* centring alone: v - mean, words and n-gram rows */
+	double cm[D] = {0};
+	for (size_t i = 0; i < nw * D; i++) {
+		ck_assert(fabs(c[i] - (r[i] - mu[i % D])) < 1e-5);
+		cm[i % D] += c[i];
+	}
+	for (size_t j = 0; j < D; j++)
+		ck_assert(fabs(cm[j] / (double)nw) < 1e-5);
+	uint32_t nb;
+	const float *rb = es_trained_buckets(raw, &nb), *cb = es_trained_buckets(cen, &nb);
+	for (size_t i = 0; i < (size_t)nb * D; i += 97)
+		ck_assert(fabs(cb[i] - (rb[i] - mu[i % D])) < 1e-5);
+
+	/* one direction removed: each residual (raw - mean) - v lies on one
+	 * line u, v is orthogonal to u, and u is the direction of greatest
+	 * variance (checked against every axis) */
+	double u[D], best = 0;
+	size_t bi = 0;
+	for (size_t i = 0; i < nw; i++) {
+		double n2 = 0;
+		for (size_t j = 0; j < D; j++) {
+			double d = (r[i * D + j] - mu[j]) - v[i * D + j];
+			n2 += d * d;
+		}
+		if (n2 > best) {
+			best = n2;
+			bi = i;
+		}
+	}
+	ck_assert(best > 0);
+	for (size_t j = 0; j < D; j++)
+		u[j] = ((r[bi * D + j] - mu[j]) - v[bi * D + j]) / sqrt(best);
+	double var_u = 0, var_axis[D] = {0};
+	for (size_t i = 0; i < nw; i++) {
+		double res[D], along = 0, scale = 0;
+		for (size_t j = 0; j < D; j++) {
+			res[j] = (r[i * D + j] - mu[j]) - v[i * D + j];
+			along += res[j] * u[j];
+			scale += (r[i * D + j] - mu[j]) * (r[i * D + j] - mu[j]);
+		}
+		for (size_t j = 0; j < D; j++)
+			ck_assert(fabs(res[j] - along * u[j]) < 1e-4 * (1 + sqrt(scale)));
+		ck_assert(fabs(dotd(v + i * D, u, D)) < 1e-4 * (1 + sqrt(scale)));
+		double pu = 0;
+		for (size_t j = 0; j < D; j++) {
+			double x = r[i * D + j] - mu[j];
+			pu += x * u[j];
+			var_axis[j] += x * x;
+		}
+		var_u += pu * pu;
+	}
+	for (size_t j = 0; j < D; j++)
+		ck_assert_msg(var_u >= var_axis[j], "axis %zu has more variance than u", j);
+
+	/* a word never seen: from the n-gram rows, the same map */
+	es_model *m0 = NULL, *m1 = NULL;
+	es_error err = {0};
+	ck_assert_int_eq(es_trained_to_model(raw, text, len, 200, &m0, &err), 0);
+	ck_assert_int_eq(es_trained_to_model(top, text, len, 200, &m1, &err), 0);
+	ck_assert_str_eq(es_model_meta(m1, "train.drop_pcs"), "1");
+	ck_assert_str_eq(es_model_meta(m0, "train.center"), "0");
+	float w0[D], w1[D];
+	ck_assert_int_eq(es_model_subword_vector(m0, "governmentally", 14, w0), 0);
+	ck_assert_int_eq(es_model_subword_vector(m1, "governmentally", 14, w1), 0);
+	double along = 0;
+	for (size_t j = 0; j < D; j++)
+		along += (w0[j] - mu[j]) * u[j];
+	for (size_t j = 0; j < D; j++)
+		ck_assert(fabs(w1[j] - ((w0[j] - mu[j]) - along * u[j])) < 1e-4);
+	es_model_free(m0);
+	es_model_free(m1);
+	es_trained_free(raw);
+	es_trained_free(cen);
+	es_trained_free(top);
+	free(text);
+
+	es_train_params p;
+	es_train_params_default(&p);
+	p.drop_pcs = 17;
+	ck_assert_int_eq(es_train_params_check(&p, &err), ES_EINVAL);
+	ck_assert(strstr(err.msg, "--drop-pcs") != NULL);
+	p.drop_pcs = 2;
+	p.center = 0;
+	ck_assert_int_eq(es_train_params_check(&p, &err), ES_EINVAL);
+}
+END_TEST
+
 static int cancel_soon(void *ctx, const es_train_progress *p)
 {
 	int *calls = ctx;
@@ -450,6 +586,7 @@ Suite *train_suite(void)
 	tcase_add_test(tc, test_bad_input);
 	tcase_add_test(tc, test_bad_params_and_output);
 	tcase_add_test(tc, test_cancel);
+	tcase_add_test(tc, test_post_processing);
 	suite_add_tcase(s, tc);
 	return s;
 }

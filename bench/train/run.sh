@@ -17,8 +17,12 @@
 # build/embedsrv), THREADS (default 2),
 # REPEAT (training runs per trainer, alternating, default 1; the table
 # quotes the median time), BUCKET (ours, default 500000 as the default
-# model; fastText keeps its default 2,000,000), EVAL_ONLY=1 (re-evaluate the
-# models of the last run without training).
+# model; fastText keeps its default 2,000,000), OURS_FLAGS (more flags for
+# ours only, e.g. --no-center for raw vectors), EVAL_ONLY=1
+# (re-evaluate the models of the last run without training).
+# embedsrv train post-processes its vectors (mean removed, top principal
+# direction projected out; core/train.h); fastText does not, so fastText's
+# vectors are also evaluated after the same map (bench/train/abtt.py).
 # Needs: sh deploy/install-deps.sh bench/packages.txt deploy/packages-model.txt
 set -eu
 cd "$(dirname "$0")/../.."
@@ -54,7 +58,7 @@ i=0
 while [ $i -lt "$repeat" ]; do
 	nice -n 10 /usr/bin/time -f '%e %U %S' -o "$out/time" "$bin" train --input "$corpus" --output "$out/ours.esm" \
 		--dim $DIM --epochs $EPOCH --window $WS --neg $NEG --min-count $MINC \
-		--minn $MINN --maxn $MAXN --bucket "$bucket" --threads "$threads" \
+		--minn $MINN --maxn $MAXN --bucket "$bucket" --threads "$threads" ${OURS_FLAGS:-} \
 		2>"$out/ours.log"
 	awk '{print $1}' "$out/time" >>"$out/ours.times"
 	awk '{print $2 + $3}' "$out/time" >>"$out/ours.cpu"
@@ -85,6 +89,8 @@ eval_model() { # name model
 }
 eval_model ours "$out/ours.esm"
 eval_model ft "$out/ft.vec"
+/usr/bin/python3 bench/train/abtt.py "$out/ft.vec" "$out/ft-post.vec" 1
+eval_model ft-post "$out/ft-post.vec"
 
 acc() { sed -n 's/^Total accuracy: \([0-9.]*\) (\(.*\))/\1 (\2)/p' "$out/$1.analogy"; }
 sp() { sed -n 's/^Spearman rank-order correlation coefficient: //p' "$out/$1.pairs"; }
@@ -103,4 +109,7 @@ row() { # label name
 	echo "|---|---|---|---|---|---|---|---|"
 	row "embedsrv train" ours
 	row "fastText 0.9.2 skipgram" ft
+	echo
+	echo "fastText's vectors after embedsrv's post-processing (bench/train/abtt.py; not part of fastText):"
+	echo "analogy $(acc ft-post), WordSim-353 Spearman $(sp ft-post); $(paste -sd';' "$out/ft-post.classic" | sed 's/;/; /g')"
 } | tee "$out/table.md"

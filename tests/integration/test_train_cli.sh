@@ -35,12 +35,17 @@ set -- $(head -1 "$d/m.vec")
 [ "$(($(wc -l <"$d/m.vec") - 1))" = "$1" ] || fail ".vec line count"
 ok
 
+# post-processing is on by default and recorded; --no-center keeps raw
+# vectors (a different file from the same seed)
+train --quiet --threads 1 --seed 5 --no-center --input "$lee" --output "$d/raw.esm"
+strings "$d/raw.esm" | grep -q 'train.drop_pcs' || fail "no train.drop_pcs metadata"
 # determinism: one thread, one seed -> identical bytes; another seed differs
 train --quiet --threads 1 --seed 5 --input "$lee" --output "$d/a.esm"
 train --quiet --threads 1 --seed 5 --input "$lee" --output "$d/b.esm"
 train --quiet --threads 1 --seed 6 --input "$lee" --output "$d/c.esm"
 cmp -s "$d/a.esm" "$d/b.esm" || fail "same seed, one thread: files differ"
 if cmp -s "$d/a.esm" "$d/c.esm"; then fail "seed ignored"; fi
+if cmp -s "$d/a.esm" "$d/raw.esm"; then fail "--no-center ignored"; fi
 ok
 
 # expect CODE PATTERN cmd...: exit code and a message on stderr
@@ -71,6 +76,8 @@ expect 2 '--dim' "$bin" train --input "$lee" --output "$d/x.esm" --dim 0
 expect 2 '--epochs' "$bin" train --input "$lee" --output "$d/x.esm" --epochs many
 expect 2 'unknown option' "$bin" train --input "$lee" --output "$d/x.esm" --bogus
 expect 2 '--mode' "$bin" train --input "$lee" --output "$d/x.esm" --mode glove
+expect 2 '--drop-pcs' "$bin" train --input "$lee" --output "$d/x.esm" --drop-pcs 17
+expect 2 '--drop-pcs' "$bin" train --input "$lee" --output "$d/x.esm" --no-center --drop-pcs 1
 [ ! -e "$d/x.esm" ] || fail "a failed run left x.esm"
 "$bin" train --help | grep -q -- '--min-count' || fail "--help"
 ok
