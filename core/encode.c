@@ -158,6 +158,40 @@ static void mean_fn(void *vctx, size_t begin, size_t end, unsigned worker)
 	}
 }
 
+void es_power_iteration(const double *c, uint32_t dim, double *v, double *tmp)
+{
+	double ss = 0;
+	for (uint32_t j = 0; j < dim; j++)
+		ss += v[j] * v[j];
+	for (int it = 0; it < 500; it++) {
+		double inv = 1.0 / sqrt(ss);
+		for (uint32_t j = 0; j < dim; j++)
+			v[j] *= inv;
+		ss = 0;
+		double delta = 0;
+		for (uint32_t i = 0; i < dim; i++) {
+			double s = 0;
+			const double *row = c + (size_t)i * dim;
+			for (uint32_t j = 0; j < dim; j++)
+				s += row[j] * v[j];
+			tmp[i] = s;
+			ss += s * s;
+		}
+		if (ss == 0) { /* C v = 0: no direction to follow */
+			memcpy(v, tmp, dim * sizeof(double));
+			return;
+		}
+		double nw = sqrt(ss);
+		for (uint32_t j = 0; j < dim; j++) {
+			double d = tmp[j] / nw - v[j];
+			delta += d * d;
+		}
+		memcpy(v, tmp, dim * sizeof(double));
+		if (delta < 1e-14)
+			return;
+	}
+}
+
 int es_model_compute_common(es_model *m, const char *const *texts,
 			    const size_t *lens, size_t n, es_pool *pool,
 			    es_error *err)
@@ -169,6 +203,7 @@ int es_model_compute_common(es_model *m, const char *const *texts,
 	int rc = 0;
 	float *x = malloc(n * dim * sizeof(float));
 	float *c = calloc((size_t)dim * dim, sizeof(float));
+	double *cd = NULL;
 	double *v = malloc(dim * sizeof(double)), *w = malloc(dim * sizeof(double));
 	if (!x || !c || !v || !w) {
 		rc = es_err(err, ES_ENOMEM, "out of memory");
@@ -190,39 +225,24 @@ int es_model_compute_common(es_model *m, const char *const *texts,
 			    "no sample text has a known word: cannot compute the common component");
 		goto out;
 	}
+	/* es_power_iteration takes doubles; floats convert exactly, so each
+	 * step computes what it would on c itself */
+	cd = malloc((size_t)dim * dim * sizeof(double));
+	if (!cd) {
+		rc = es_err(err, ES_ENOMEM, "out of memory");
+		goto out;
+	}
+	for (size_t i = 0; i < (size_t)dim * dim; i++)
+		cd[i] = c[i];
 	/* start from the mean direction (never orthogonal to the top PC of
 	 * an uncentred, positive-mass cloud), fall back to a fixed vector */
-	double ss = 0;
 	for (uint32_t j = 0; j < dim; j++) {
 		double s = 0;
 		for (size_t i = 0; i < n; i++)
 			s += x[i * dim + j];
 		v[j] = s + 1e-3 * (double)((j * 2654435761u) % 1000) / 1000.0;
-		ss += v[j] * v[j];
 	}
-	for (int it = 0; it < 500; it++) {
-		double inv = 1.0 / sqrt(ss);
-		for (uint32_t j = 0; j < dim; j++)
-			v[j] *= inv;
-		ss = 0;
-		double delta = 0;
-		for (uint32_t i = 0; i < dim; i++) {
-			double s = 0;
-			const float *row = c + (size_t)i * dim;
-			for (uint32_t j = 0; j < dim; j++)
-				s += row[j] * v[j];
-			w[i] = s;
-			ss += s * s;
-		}
-		double nw = sqrt(ss);
-		for (uint32_t j = 0; j < dim; j++) {
-			double d = w[j] / nw - v[j];
-			delta += d * d;
-		}
-		memcpy(v, w, dim * sizeof(double));
-		if (delta < 1e-14)
-			break;
-	}
+	es_power_iteration(cd, dim, v, w);
 	for (uint32_t j = 0; j < dim; j++)
 		x[j] = (float)v[j];
 	rc = es_model_set_common(m, x, err);
@@ -234,6 +254,7 @@ int es_model_compute_common(es_model *m, const char *const *texts,
 out:
 	free(x);
 	free(c);
+	free(cd);
 	free(v);
 	free(w);
 	return rc;

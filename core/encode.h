@@ -46,6 +46,15 @@ int es_model_encode_batch(const es_model *m, const char *const *texts,
 size_t es_model_sif_mean(const es_model *m, const char *text, size_t len,
 			 float *out, es_encode_info *info);
 
+/* Power iteration for the top eigenvector of the symmetric dim x dim
+ * matrix c (row-major): v holds a non-zero start; on return it holds C times
+ * the last unit iterate, i.e. the top eigenvector's direction with its
+ * eigenvalue as length (all zeros if C maps the iterate to zero).  At most
+ * 500 steps, stopping once the unit iterate moves by less than 1e-7.  tmp is
+ * dim doubles of scratch.  Shared by the common component below and by the
+ * trainer's post-processing (core/train.c). */
+void es_power_iteration(const double *c, uint32_t dim, double *v, double *tmp);
+
 /* Compute the common component — the first principal direction (uncentred,
  * as in SIF) of the SIF means of a sample of texts — and store it in m.
  * Call it at train/convert time with a few thousand representative lines.

@@ -736,39 +736,6 @@ out:
 
 /* ---------- post-processing: all-but-the-top ---------- */
 
-/* Top eigenvector of the symmetric d x d matrix c by power iteration from a
- * fixed start (deterministic); its eigenvalue, or 0 for a zero matrix. */
-static double top_eigen(const double *c, size_t d, double *u, double *tmp)
-{
-	uint64_t st = 0x5EED5EEDull;
-	for (size_t i = 0; i < d; i++)
-		u[i] = (double)(splitmix64(&st) >> 11) * (1.0 / 9007199254740992.0) - 0.5;
-	double lambda = 0;
-	for (int it = 0; it < 1000; it++) {
-		double n2 = 0;
-		for (size_t i = 0; i < d; i++) {
-			double a = 0;
-			for (size_t j = 0; j < d; j++)
-				a += c[i * d + j] * u[j];
-			tmp[i] = a;
-			n2 += a * a;
-		}
-		double n = sqrt(n2);
-		if (n == 0)
-			return 0;
-		double delta = 0;
-		for (size_t i = 0; i < d; i++) {
-			double v = tmp[i] / n;
-			delta += fabs(v - u[i]);
-			u[i] = v;
-		}
-		lambda = n;
-		if (delta < 1e-12 * (double)d)
-			break;
-	}
-	return lambda;
-}
-
 /* v -> P (v - mu) for rows x dim floats, P removing the k directions u. */
 static void abtt_apply(float *rows, size_t nrows, size_t dim, const double *mu,
 		       const double *u, uint32_t k)
@@ -822,9 +789,22 @@ static int abtt(es_trained *t, const es_train_params *p, es_error *err)
 		for (size_t a = 0; a < d; a++)
 			for (size_t b = 0; b < a; b++)
 				cov[a * d + b] = cov[b * d + a];
+		uint64_t st = 0x5EED5EEDull; /* fixed start: deterministic */
 		for (uint32_t c = 0; c < k; c++) {
 			double *uc = u + (size_t)c * d;
-			double l = top_eigen(cov, d, uc, tmp);
+			for (size_t j = 0; j < d; j++)
+				uc[j] = (double)(splitmix64(&st) >> 11) * 0x1p-53 - 0.5;
+			es_power_iteration(cov, (uint32_t)d, uc, tmp);
+			double l = 0; /* uc is the eigenvector times its eigenvalue */
+			for (size_t j = 0; j < d; j++)
+				l += uc[j] * uc[j];
+			l = sqrt(l);
+			if (l == 0) { /* nothing left to remove */
+				k = c;
+				break;
+			}
+			for (size_t j = 0; j < d; j++)
+				uc[j] /= l;
 			for (size_t a = 0; a < d; a++) /* deflate */
 				for (size_t b = 0; b < d; b++)
 					cov[a * d + b] -= l * uc[a] * uc[b];
