@@ -29,15 +29,15 @@
  * socket and whichever wakes first accepts, so a burst of connections
  * lands unevenly (47 of 64 on one of two threads, measured): the threads
  * then serve unequal shares of the clients and the busier one's clients
- * wait longer, which is what sets p99 under load.  So one acceptor thread
- * owns the listening socket and hands each new connection to the next of
- * `threads` single-threaded MHD daemons in turn (MHD_add_connection;
+ * wait longer for the same work.  So one acceptor thread owns the
+ * listening socket and hands each new connection to the next of `threads`
+ * single-threaded MHD daemons in turn (MHD_add_connection;
  * MHD_USE_NO_LISTEN_SOCKET), and the connection limit is checked there.
  *
  * Threading: each daemon's thread runs the callbacks of its connections;
  * the acceptor blocks in poll(2) on the listening socket and a stop pipe;
- * one watchdog thread scans the list four times a second.  The list is under watch_lock; a
- * connection's phase and start time are atomics its MHD thread writes and
+ * one watchdog thread scans the list four times a second.  The list is
+ * under watch_lock; a connection's phase and start time are atomics its MHD thread writes and
  * the watchdog reads.  MHD calls NOTIFY_CONNECTION(CLOSED), which takes
  * the connection off the list under the lock, before it closes the
  * socket, so the watchdog never shuts down a descriptor that has been
@@ -473,8 +473,9 @@ static void *acceptor_main(void *arg)
 	return NULL;
 }
 
-/* Bind and listen on host:port; the socket or -1 with *err set. */
-static int listen_on(const es_http_config *cfg, es_error *err)
+/* Bind and listen on host:port: 0 and the socket in *out, or an error
+ * (ES_EINVAL: the host does not resolve; ES_EIO: cannot bind or listen). */
+static int listen_on(const es_http_config *cfg, int *out, es_error *err)
 {
 	struct addrinfo hints, *ai = NULL;
 	memset(&hints, 0, sizeof hints);
@@ -484,11 +485,9 @@ static int listen_on(const es_http_config *cfg, es_error *err)
 	char portstr[16];
 	snprintf(portstr, sizeof portstr, "%u", cfg->port);
 	int gai = getaddrinfo(cfg->host, portstr, &hints, &ai);
-	if (gai != 0 || !ai) {
-		es_err(err, ES_EINVAL, "cannot resolve host '%s': %s", cfg->host,
-		       gai_strerror(gai));
-		return -1;
-	}
+	if (gai != 0 || !ai)
+		return es_err(err, ES_EINVAL, "cannot resolve host '%s': %s", cfg->host,
+			      gai_strerror(gai));
 	int fd = -1, eno = 0;
 	for (struct addrinfo *a = ai; a && fd < 0; a = a->ai_next) {
 		fd = socket(a->ai_family, a->ai_socktype | SOCK_NONBLOCK | SOCK_CLOEXEC,
@@ -507,9 +506,18 @@ static int listen_on(const es_http_config *cfg, es_error *err)
 	}
 	freeaddrinfo(ai);
 	if (fd < 0)
-		es_err(err, ES_EIO, "cannot listen on %s:%u: %s", cfg->host, cfg->port,
-		       strerror(eno));
-	return fd;
+		return es_err(err, ES_EIO, "cannot listen on %s:%u: %s", cfg->host,
+			      cfg->port, strerror(eno));
+	*out = fd;
+	return 0;
+}
+
+/* Stop the daemons started so far (the rest of h->d is NULL). */
+static void stop_daemons(es_http *h)
+{
+	for (unsigned i = 0; i < h->nd; i++)
+		if (h->d[i])
+			MHD_stop_daemon(h->d[i]);
 }
 
 int es_http_start(const es_http_config *cfg, api_ctx *ctx, es_http **out,
@@ -548,10 +556,10 @@ int es_http_start(const es_http_config *cfg, api_ctx *ctx, es_http **out,
 		http_free(h);
 		return es_err(err, ES_ENOMEM, "out of memory");
 	}
-	h->lfd = listen_on(cfg, err);
-	if (h->lfd < 0) {
+	int rc = listen_on(cfg, &h->lfd, err);
+	if (rc) {
 		http_free(h);
-		return ES_EIO;
+		return rc;
 	}
 	unsigned flags = MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_AUTO | MHD_USE_ITC |
 			 MHD_USE_TURBO | MHD_USE_ERROR_LOG | MHD_USE_NO_LISTEN_SOCKET;
@@ -567,8 +575,7 @@ int es_http_start(const es_http_config *cfg, api_ctx *ctx, es_http **out,
 					   MHD_OPTION_NOTIFY_CONNECTION, on_connection, &h->workers[i],
 					   MHD_OPTION_END);
 		if (!h->d[i]) {
-			for (unsigned j = 0; j < i; j++)
-				MHD_stop_daemon(h->d[j]);
+			stop_daemons(h);
 			unsigned nd = h->nd;
 			http_free(h);
 			return es_err(err, ES_ENOMEM, "cannot start HTTP worker thread %u of %u",
@@ -576,8 +583,7 @@ int es_http_start(const es_http_config *cfg, api_ctx *ctx, es_http **out,
 		}
 	}
 	if (pthread_create(&h->watchdog, NULL, watchdog_main, h) != 0) {
-		for (unsigned i = 0; i < h->nd; i++)
-			MHD_stop_daemon(h->d[i]);
+		stop_daemons(h);
 		http_free(h);
 		return es_err(err, ES_ENOMEM, "cannot start the connection watchdog");
 	}
@@ -631,9 +637,7 @@ void es_http_stop(es_http *h, double drain_s)
 		struct timespec ts = {0, 2 * 1000 * 1000};
 		nanosleep(&ts, NULL);
 	}
-	for (unsigned i = 0; i < h->nd; i++)
-		if (h->d[i])
-			MHD_stop_daemon(h->d[i]);
+	stop_daemons(h);
 	if (h->watchdog_running) {
 		pthread_mutex_lock(&h->watch_lock);
 		h->watch_stop = 1;
