@@ -60,15 +60,39 @@ typedef struct lex_block {
 	uint32_t min_dl;
 } lex_block;
 
+/* Capacities are not stored: blocks has exactly nblocks(t) entries (or is
+ * NULL for one block) and data data_cap(len) bytes. */
 typedef struct lex_term {
 	uint32_t str_off, str_len; /* in lx->strs */
 	uint32_t df;               /* live documents containing the term */
 	uint32_t npost;            /* postings stored, dead documents included */
-	uint32_t nblocks, capblocks;
-	uint32_t len, cap;         /* bytes of data */
-	lex_block *blocks;
+	uint32_t len;              /* bytes of data */
+	uint32_t last_doc;         /* of the last posting */
+	lex_block *blocks;         /* NULL while the term has one block: most
+				    * terms are rare, and a single block's
+				    * bounds are computed when it is searched */
 	unsigned char *data;
 } lex_term;
+
+static inline uint32_t nblocks(const lex_term *t)
+{
+	return (t->npost + LEX_BLOCK - 1) / LEX_BLOCK;
+}
+
+/* Allocated size of a posting list of len bytes: 8, 12, 16, 24, 32, 48...
+ * (at most 1.5x the bytes used). */
+static size_t data_cap(size_t len)
+{
+	if (len <= 8)
+		return len ? 8 : 0;
+	size_t p = 8;
+	while (p < len) {
+		if (p + p / 2 >= len)
+			return p + p / 2;
+		p *= 2;
+	}
+	return p;
+}
 
 struct es_lexical {
 	es_lexical_params p;
@@ -85,8 +109,7 @@ struct es_lexical {
 	/* documents */
 	uint64_t *doc_label;
 	uint32_t *doc_len;
-	uint64_t *doc_fwd;  /* offset of the (term, tf) list in fwd */
-	uint32_t *doc_nt;   /* distinct terms (pairs in the list) */
+	uint32_t *doc_fwd;  /* offset of [vN pairs][(term gap, tf) pairs] in fwd */
 	unsigned char *doc_alive;
 	uint32_t ndocs, capdocs;
 	unsigned char *fwd;
@@ -94,11 +117,29 @@ struct es_lexical {
 	size_t live, dead;
 	uint64_t total_len; /* sum of live lengths */
 
-	/* label -> doc id: linear probing, backward-shift deletion */
-	uint64_t *lkeys;
-	uint32_t *lvals; /* LEX_END: empty */
+	/* label -> live doc id.  While labels are small (a collection's are
+	 * its dense slot numbers) a direct array ldir[label]; after the first
+	 * label that is not, a hash table: linear probing over doc ids (the
+	 * key is doc_label[id]), backward-shift deletion. */
+	int dense;
+	uint32_t *ldir; /* LEX_END: none */
+	size_t ldcap;
+	uint32_t *lslots; /* LEX_END: empty */
 	size_t lcap, lcount;
+
+	/* writers' cache of analysed words: the term id of a raw (lowercased)
+	 * token, direct-mapped, so that a frequent word is stemmed and looked
+	 * up once, not at every occurrence.  Cleared when term ids change. */
+	struct wcache *wc;
+	size_t wcap;
 };
+
+#define WC_MAX_WORD 11 /* 16-byte entries; longer words are rarer */
+typedef struct wcache {
+	uint32_t term;           /* LEX_END: empty */
+	unsigned char len;
+	char s[WC_MAX_WORD + 1];
+} wcache;
 
 /* ------------------------------------------------------------ helpers */
 
@@ -127,6 +168,38 @@ static inline uint32_t get_varint(const unsigned char **pp)
 	return v;
 }
 
+/* A (gap, tf) pair, in postings and in document term lists: varint of
+ * gap << 1 | (tf > 1), then tf itself only when it is > 1 (most are 1). */
+static size_t put_pair(unsigned char *p, uint32_t gap, uint32_t tf)
+{
+	uint64_t v = (uint64_t)gap << 1 | (tf > 1);
+	size_t n = 0;
+	while (v >= 0x80) {
+		p[n++] = (unsigned char)(v | 0x80);
+		v >>= 7;
+	}
+	p[n++] = (unsigned char)v;
+	if (tf > 1)
+		n += put_varint(p + n, tf);
+	return n;
+}
+
+#define PAIR_MAX 10 /* bytes */
+
+static inline uint32_t get_pair(const unsigned char **pp, uint32_t *tf)
+{
+	const unsigned char *p = *pp;
+	uint64_t v = *p & 0x7F;
+	unsigned shift = 7;
+	while (*p++ & 0x80) {
+		v |= (uint64_t)(*p & 0x7F) << shift;
+		shift += 7;
+	}
+	*pp = p;
+	*tf = v & 1 ? get_varint(pp) : 1;
+	return (uint32_t)(v >> 1);
+}
+
 /* Hostile data: 0, or -1 when truncated or longer than 5 bytes / 32 bits. */
 static int read_varint(const unsigned char *buf, size_t len, size_t *off,
 		       uint32_t *out)
@@ -153,10 +226,10 @@ static int grow(void **p, size_t *cap, size_t need, size_t sz)
 	if (need <= *cap)
 		return 0;
 	size_t c = *cap ? *cap : 4;
-	while (c < need) {
+	while (c < need) { /* 1.5x: memory is what this index is judged on */
 		if (c > SIZE_MAX / 2 / sz)
 			return -1;
-		c *= 2;
+		c += (c < (1u << 20) ? c / 2 : c / 4) + 4;
 	}
 	void *n = realloc(*p, c * sz);
 	if (!n)
@@ -312,31 +385,32 @@ int es_lexical_params_check(const es_lexical_params *p, es_error *err)
 
 static int lmap_init(es_lexical *lx, size_t cap)
 {
-	uint64_t *k = malloc(cap * sizeof *k);
 	uint32_t *v = malloc(cap * sizeof *v);
-	if (!k || !v) {
-		free(k);
-		free(v);
+	if (!v)
 		return -1;
-	}
 	for (size_t i = 0; i < cap; i++)
 		v[i] = LEX_END;
-	free(lx->lkeys);
-	free(lx->lvals);
-	lx->lkeys = k;
-	lx->lvals = v;
+	free(lx->lslots);
+	lx->lslots = v;
 	lx->lcap = cap;
 	lx->lcount = 0;
 	return 0;
 }
 
+/* Home slot of a label: any capacity, not only powers of two. */
+static inline size_t lmap_home(size_t cap, uint64_t label)
+{
+	return (size_t)(((hash_u64(label) >> 32) * (uint64_t)cap) >> 32);
+}
+
 static size_t lmap_find(const es_lexical *lx, uint64_t label)
 {
-	size_t m = lx->lcap - 1, i = hash_u64(label) & m;
-	while (lx->lvals[i] != LEX_END) {
-		if (lx->lkeys[i] == label)
+	size_t i = lmap_home(lx->lcap, label);
+	while (lx->lslots[i] != LEX_END) {
+		if (lx->doc_label[lx->lslots[i]] == label)
 			return i;
-		i = (i + 1) & m;
+		if (++i == lx->lcap)
+			i = 0;
 	}
 	return SIZE_MAX;
 }
@@ -344,77 +418,139 @@ static size_t lmap_find(const es_lexical *lx, uint64_t label)
 static uint32_t lmap_get(const es_lexical *lx, uint64_t label)
 {
 	size_t i = lmap_find(lx, label);
-	return i == SIZE_MAX ? LEX_END : lx->lvals[i];
+	return i == SIZE_MAX ? LEX_END : lx->lslots[i];
 }
 
 /* Make room for one more key (call before lmap_put). */
 static int lmap_reserve(es_lexical *lx)
 {
-	if ((lx->lcount + 1) * 4 <= lx->lcap * 3)
+	if ((lx->lcount + 1) * 5 <= lx->lcap * 4)
 		return 0;
-	if (lx->lcap > SIZE_MAX / 2 / sizeof(uint64_t))
+	if (lx->lcap > UINT32_MAX) /* capacities fit fastrange's 32 bits */
 		return -1;
-	uint64_t *ok = lx->lkeys;
-	uint32_t *ov = lx->lvals;
+	uint32_t *ov = lx->lslots;
 	size_t ocap = lx->lcap, n = lx->lcount;
-	lx->lkeys = NULL;
-	lx->lvals = NULL;
-	if (lmap_init(lx, ocap * 2)) {
-		lx->lkeys = ok;
-		lx->lvals = ov;
+	lx->lslots = NULL;
+	if (lmap_init(lx, ocap + ocap / 2)) {
+		lx->lslots = ov;
 		lx->lcap = ocap;
 		return -1;
 	}
-	size_t m = lx->lcap - 1;
 	for (size_t i = 0; i < ocap; i++) {
 		if (ov[i] == LEX_END)
 			continue;
-		size_t j = hash_u64(ok[i]) & m;
-		while (lx->lvals[j] != LEX_END)
-			j = (j + 1) & m;
-		lx->lkeys[j] = ok[i];
-		lx->lvals[j] = ov[i];
+		size_t j = lmap_home(lx->lcap, lx->doc_label[ov[i]]);
+		while (lx->lslots[j] != LEX_END)
+			if (++j == lx->lcap)
+				j = 0;
+		lx->lslots[j] = ov[i];
 	}
 	lx->lcount = n;
-	free(ok);
 	free(ov);
 	return 0;
 }
 
-/* Insert or overwrite; room must have been reserved. */
+/* Point label (= doc_label[doc]) at doc; room must have been reserved. */
 static void lmap_put(es_lexical *lx, uint64_t label, uint32_t doc)
 {
-	size_t m = lx->lcap - 1, i = hash_u64(label) & m;
-	while (lx->lvals[i] != LEX_END) {
-		if (lx->lkeys[i] == label) {
-			lx->lvals[i] = doc;
+	size_t i = lmap_home(lx->lcap, label);
+	while (lx->lslots[i] != LEX_END) {
+		if (lx->doc_label[lx->lslots[i]] == label) {
+			lx->lslots[i] = doc;
 			return;
 		}
-		i = (i + 1) & m;
+		if (++i == lx->lcap)
+			i = 0;
 	}
-	lx->lkeys[i] = label;
-	lx->lvals[i] = doc;
+	lx->lslots[i] = doc;
 	lx->lcount++;
 }
 
 static void lmap_remove(es_lexical *lx, size_t i)
 {
-	size_t m = lx->lcap - 1, j = i;
-	lx->lvals[i] = LEX_END;
+	size_t j = i;
+	lx->lslots[i] = LEX_END;
 	for (;;) {
-		j = (j + 1) & m;
-		if (lx->lvals[j] == LEX_END)
+		if (++j == lx->lcap)
+			j = 0;
+		if (lx->lslots[j] == LEX_END)
 			break;
-		size_t home = hash_u64(lx->lkeys[j]) & m;
+		size_t home = lmap_home(lx->lcap, lx->doc_label[lx->lslots[j]]);
 		/* can the entry at j move to the hole at i? */
 		if ((j > i && (home <= i || home > j)) || (j < i && home <= i && home > j)) {
-			lx->lkeys[i] = lx->lkeys[j];
-			lx->lvals[i] = lx->lvals[j];
-			lx->lvals[j] = LEX_END;
+			lx->lslots[i] = lx->lslots[j];
+			lx->lslots[j] = LEX_END;
 			i = j;
 		}
 	}
 	lx->lcount--;
+}
+
+static uint32_t label_get(const es_lexical *lx, uint64_t label)
+{
+	if (lx->dense)
+		return label < lx->ldcap ? lx->ldir[label] : LEX_END;
+	return lmap_get(lx, label);
+}
+
+/* Make room to map label (and leave dense mode for a label that is too
+ * large for the array); 0 or -1. */
+static int label_reserve(es_lexical *lx, uint64_t label)
+{
+	if (lx->dense && label < lx->ldcap)
+		return 0;
+	if (lx->dense && label < UINT32_MAX && label < 2 * (uint64_t)lx->live + 4096) {
+		size_t c = lx->ldcap + lx->ldcap / 2 + 64;
+		if (c <= label)
+			c = (size_t)label + 64;
+		uint32_t *d = realloc(lx->ldir, c * sizeof *d);
+		if (!d)
+			return -1;
+		for (size_t i = lx->ldcap; i < c; i++)
+			d[i] = LEX_END;
+		lx->ldir = d;
+		lx->ldcap = c;
+		return 0;
+	}
+	if (lx->dense) {
+		if (lmap_init(lx, (lx->live + 1) * 5 / 4 + 64))
+			return -1;
+		lx->dense = 0;
+		for (size_t l = 0; l < lx->ldcap; l++)
+			if (lx->ldir[l] != LEX_END)
+				lmap_put(lx, l, lx->ldir[l]);
+		free(lx->ldir);
+		lx->ldir = NULL;
+		lx->ldcap = 0;
+	}
+	return lmap_reserve(lx);
+}
+
+/* Map label (= doc_label[doc]) to doc; room must have been reserved. */
+static void label_put(es_lexical *lx, uint64_t label, uint32_t doc)
+{
+	if (lx->dense)
+		lx->ldir[label] = doc;
+	else
+		lmap_put(lx, label, doc);
+}
+
+/* Unmap label: its doc, or LEX_END when it had none. */
+static uint32_t label_take(es_lexical *lx, uint64_t label)
+{
+	if (lx->dense) {
+		if (label >= lx->ldcap)
+			return LEX_END;
+		uint32_t d = lx->ldir[label];
+		lx->ldir[label] = LEX_END;
+		return d;
+	}
+	size_t i = lmap_find(lx, label);
+	if (i == SIZE_MAX)
+		return LEX_END;
+	uint32_t d = lx->lslots[i];
+	lmap_remove(lx, i);
+	return d;
 }
 
 static const char *term_str(const es_lexical *lx, const lex_term *t)
@@ -468,7 +604,7 @@ static uint32_t term_intern(es_lexical *lx, const char *s, size_t n)
 		return id;
 	if (lx->nterms >= UINT32_MAX - 2)
 		return LEX_END;
-	if ((size_t)(lx->nterms + 1) * 2 > lx->tcap &&
+	if ((size_t)(lx->nterms + 1) * 4 > lx->tcap * 3 &&
 	    tslots_rehash(lx, lx->tcap ? lx->tcap * 2 : 1024))
 		return LEX_END;
 	if (grow32((void **)&lx->terms, &lx->capterms, lx->nterms + 1, sizeof *lx->terms))
@@ -506,7 +642,8 @@ int es_lexical_new(const es_lexical_params *p, es_lexical **out, es_error *err)
 	lx->p.stemming = !!p->stemming;
 	lx->p.stopwords = !!p->stopwords;
 	lx->stemmer = stemmer_new(&lx->p, &rc);
-	if (rc || lmap_init(lx, 64)) {
+	lx->dense = 1;
+	if (rc) {
 		es_lexical_free(lx);
 		return es_err(err, ES_ENOMEM, "out of memory for the lexical index");
 	}
@@ -526,11 +663,11 @@ static void free_contents(es_lexical *lx)
 	free(lx->doc_label);
 	free(lx->doc_len);
 	free(lx->doc_fwd);
-	free(lx->doc_nt);
 	free(lx->doc_alive);
 	free(lx->fwd);
-	free(lx->lkeys);
-	free(lx->lvals);
+	free(lx->lslots);
+	free(lx->ldir);
+	free(lx->wc);
 }
 
 void es_lexical_free(es_lexical *lx)
@@ -550,7 +687,7 @@ const es_lexical_params *es_lexical_get_params(const es_lexical *lx)
 
 int es_lexical_contains(const es_lexical *lx, uint64_t label)
 {
-	return lmap_get(lx, label) != LEX_END;
+	return label_get(lx, label) != LEX_END;
 }
 
 size_t es_lexical_count(const es_lexical *lx) { return lx->live; }
@@ -562,10 +699,12 @@ size_t es_lexical_memory_bytes(const es_lexical *lx)
 	size_t b = sizeof *lx;
 	b += (size_t)lx->capterms * sizeof(lex_term) + lx->strs_cap + lx->tcap * sizeof(uint32_t);
 	for (uint32_t i = 0; i < lx->nterms; i++)
-		b += (size_t)lx->terms[i].capblocks * sizeof(lex_block) + lx->terms[i].cap;
-	b += (size_t)lx->capdocs * (sizeof(uint64_t) * 2 + sizeof(uint32_t) * 2 + 1);
+		b += (lx->terms[i].blocks ? (size_t)nblocks(&lx->terms[i]) * sizeof(lex_block) : 0) +
+		     data_cap(lx->terms[i].len);
+	b += (size_t)lx->capdocs * (sizeof(uint64_t) + sizeof(uint32_t) * 2 + 1);
 	b += lx->fwd_cap;
-	b += lx->lcap * (sizeof(uint64_t) + sizeof(uint32_t));
+	b += (lx->lcap + lx->ldcap) * sizeof(uint32_t);
+	b += lx->wcap * sizeof(wcache);
 	return b;
 }
 
@@ -581,52 +720,61 @@ static int cmp_u32(const void *a, const void *b)
 	return x < y ? -1 : x > y;
 }
 
-/* Append one posting (doc, tf) of a document of length dl to term t. */
-static int term_append(lex_term *t, uint32_t doc, uint32_t tf, uint32_t dl)
+/* The bounds of a term's first block, from its postings. */
+static void first_block(const es_lexical *lx, const lex_term *t, lex_block *b)
 {
-	unsigned char tmp[10];
-	uint32_t prev = t->nblocks ? t->blocks[t->nblocks - 1].last_doc : 0;
-	int new_block = t->npost % LEX_BLOCK == 0;
-	size_t n = put_varint(tmp, doc - prev);
-	n += put_varint(tmp + n, tf);
-	if ((size_t)t->len + n > UINT32_MAX - 1 || t->npost == UINT32_MAX - 1)
+	const unsigned char *p = t->data;
+	uint32_t n = t->npost < LEX_BLOCK ? t->npost : LEX_BLOCK, doc = 0, tf;
+	b->off = 0;
+	b->max_tf = 0;
+	b->min_dl = UINT32_MAX;
+	for (uint32_t i = 0; i < n; i++) {
+		doc += get_pair(&p, &tf);
+		if (tf > b->max_tf)
+			b->max_tf = tf;
+		if (lx->doc_len[doc] < b->min_dl)
+			b->min_dl = lx->doc_len[doc];
+	}
+	b->last_doc = doc;
+}
+
+/* Append one posting (doc, tf) of a document of length dl to term t. */
+static int term_append(const es_lexical *lx, lex_term *t, uint32_t doc,
+		       uint32_t tf, uint32_t dl)
+{
+	unsigned char tmp[PAIR_MAX];
+	uint32_t nb = nblocks(t);
+	size_t n = put_pair(tmp, doc - (t->npost ? t->last_doc : 0), tf);
+	if ((size_t)t->len + n > UINT32_MAX / 2 || t->npost == UINT32_MAX - 1)
 		return -1;
-	if (t->len + n > t->cap) {
-		size_t cap = t->cap;
-		size_t need = t->len + n;
-		if (!cap)
-			cap = need < 8 ? 8 : need;
-		while (cap < need)
-			cap *= 2;
-		if (cap > UINT32_MAX - 1)
-			cap = UINT32_MAX - 1;
-		unsigned char *d = realloc(t->data, cap);
+	if (t->len + n > data_cap(t->len)) {
+		unsigned char *d = realloc(t->data, data_cap(t->len + n));
 		if (!d)
 			return -1;
 		t->data = d;
-		t->cap = (uint32_t)cap;
 	}
-	if (new_block) {
-		if (t->nblocks == t->capblocks) {
-			uint32_t c = t->capblocks ? t->capblocks * 2 : 1;
-			lex_block *nb = realloc(t->blocks, (size_t)c * sizeof *nb);
-			if (!nb)
-				return -1;
-			t->blocks = nb;
-			t->capblocks = c;
-		}
-		lex_block *b = &t->blocks[t->nblocks++];
+	if (t->npost && t->npost % LEX_BLOCK == 0) {
+		/* a new block: from the second one on, bounds are kept */
+		lex_block *bl = realloc(t->blocks, (size_t)(nb + 1) * sizeof *bl);
+		if (!bl)
+			return -1;
+		if (!t->blocks)
+			first_block(lx, t, &bl[0]);
+		t->blocks = bl;
+		lex_block *b = &t->blocks[nb++];
 		b->off = t->len;
 		b->max_tf = tf;
 		b->min_dl = dl;
-	} else {
-		lex_block *b = &t->blocks[t->nblocks - 1];
+	} else if (t->blocks) {
+		lex_block *b = &t->blocks[nb - 1];
 		if (tf > b->max_tf)
 			b->max_tf = tf;
 		if (dl < b->min_dl)
 			b->min_dl = dl;
 	}
-	t->blocks[t->nblocks - 1].last_doc = doc;
+	if (t->blocks)
+		t->blocks[nb - 1].last_doc = doc;
+	t->last_doc = doc;
 	memcpy(t->data + t->len, tmp, n);
 	t->len += (uint32_t)n;
 	t->npost++;
@@ -641,10 +789,10 @@ static int docs_reserve(es_lexical *lx)
 	if (lx->ndocs >= UINT32_MAX - 2)
 		return -1;
 	uint32_t c = lx->capdocs ? lx->capdocs : 16;
-	if (c > (UINT32_MAX - 2) / 2)
+	if (c > (UINT32_MAX - 2) / 5 * 4)
 		c = UINT32_MAX - 2;
 	else
-		c *= 2;
+		c += c < (1u << 20) ? c / 2 : c / 4;
 	void *a = realloc(lx->doc_label, (size_t)c * sizeof(uint64_t));
 	if (!a)
 		return -1;
@@ -653,14 +801,10 @@ static int docs_reserve(es_lexical *lx)
 	if (!a)
 		return -1;
 	lx->doc_len = a;
-	a = realloc(lx->doc_fwd, (size_t)c * sizeof(uint64_t));
+	a = realloc(lx->doc_fwd, (size_t)c * sizeof(uint32_t));
 	if (!a)
 		return -1;
 	lx->doc_fwd = a;
-	a = realloc(lx->doc_nt, (size_t)c * sizeof(uint32_t));
-	if (!a)
-		return -1;
-	lx->doc_nt = a;
 	a = realloc(lx->doc_alive, c);
 	if (!a)
 		return -1;
@@ -669,14 +813,21 @@ static int docs_reserve(es_lexical *lx)
 	return 0;
 }
 
+/* Doc d's (term, tf) list: the pair count, and p moved to the first pair. */
+static uint32_t doc_list(const es_lexical *lx, uint32_t d, const unsigned char **p)
+{
+	*p = lx->fwd + lx->doc_fwd[d];
+	return get_varint(p);
+}
+
 /* Tombstone doc d (alive): its statistics leave the index now. */
 static void doc_kill(es_lexical *lx, uint32_t d)
 {
-	const unsigned char *p = lx->fwd + lx->doc_fwd[d];
-	uint32_t term = 0;
-	for (uint32_t i = 0; i < lx->doc_nt[d]; i++) {
-		term += get_varint(&p);
-		(void)get_varint(&p);
+	const unsigned char *p;
+	uint32_t np = doc_list(lx, d, &p), term = 0;
+	for (uint32_t i = 0; i < np; i++) {
+		uint32_t tf;
+		term += get_pair(&p, &tf);
 		lx->terms[term].df--;
 	}
 	lx->doc_alive[d] = 0;
@@ -696,63 +847,137 @@ static int doc_add(es_lexical *lx, uint64_t label, const tf_pair *pairs,
 		dl += pairs[i].tf;
 	if (dl > UINT32_MAX - 1)
 		return ES_ERANGE;
-	if (docs_reserve(lx) || lmap_reserve(lx))
+	if (docs_reserve(lx) || label_reserve(lx, label))
 		return ES_ENOMEM;
-	if (lx->fwd_len > SIZE_MAX - (size_t)np * 10 ||
-	    grow((void **)&lx->fwd, &lx->fwd_cap, lx->fwd_len + (size_t)np * 10, 1))
+	size_t most = (size_t)np * PAIR_MAX + 5;
+	if (lx->fwd_len + most > UINT32_MAX) /* doc_fwd is 32-bit */
+		return ES_ERANGE;
+	if (grow((void **)&lx->fwd, &lx->fwd_cap, lx->fwd_len + most, 1))
 		return ES_ENOMEM;
 	uint32_t d = lx->ndocs;
 	lx->doc_label[d] = label;
 	lx->doc_len[d] = (uint32_t)dl;
-	lx->doc_fwd[d] = lx->fwd_len;
-	lx->doc_nt[d] = np;
+	lx->doc_fwd[d] = (uint32_t)lx->fwd_len;
 	lx->doc_alive[d] = 0;
 	lx->ndocs++; /* dead until complete */
 	for (uint32_t i = 0; i < np; i++) {
-		if (term_append(&lx->terms[pairs[i].term], d, pairs[i].tf, (uint32_t)dl)) {
+		if (term_append(lx, &lx->terms[pairs[i].term], d, pairs[i].tf, (uint32_t)dl)) {
 			lx->dead++;
 			return ES_ENOMEM;
 		}
 	}
 	unsigned char *w = lx->fwd + lx->fwd_len;
 	uint32_t prev = 0;
+	w += put_varint(w, np);
 	for (uint32_t i = 0; i < np; i++) {
-		w += put_varint(w, pairs[i].term - prev);
-		w += put_varint(w, pairs[i].tf);
+		w += put_pair(w, pairs[i].term - prev, pairs[i].tf);
 		prev = pairs[i].term;
 		lx->terms[pairs[i].term].df++;
 	}
 	lx->fwd_len = (size_t)(w - lx->fwd);
-	uint32_t old = lmap_get(lx, label);
+	uint32_t old = label_get(lx, label);
 	if (old != LEX_END)
 		doc_kill(lx, old);
-	lmap_put(lx, label, d);
+	label_put(lx, label, d);
 	lx->doc_alive[d] = 1;
 	lx->live++;
 	lx->total_len += dl;
 	return 0;
 }
 
-typedef struct collect_ctx {
-	es_lexical *lx;
-	uint32_t *ids;
-	size_t n, cap;
-	int oom;
-} collect_ctx;
-
-static int collect_term(void *ctx, const char *t, size_t n)
+/* Size the word cache to the vocabulary (1024 .. 65536 entries, 1 MiB). */
+static void wcache_size(es_lexical *lx)
 {
-	collect_ctx *c = ctx;
-	uint32_t id = term_intern(c->lx, t, n);
-	if (id == LEX_END || grow((void **)&c->ids, &c->cap, c->n + 1, sizeof *c->ids)) {
-		c->oom = 1;
-		return ES_ENOMEM;
+	size_t want = 1024;
+	while (want < lx->nterms && want < 65536)
+		want *= 2;
+	if (lx->wcap >= want)
+		return;
+	wcache *w = malloc(want * sizeof *w);
+	if (!w)
+		return; /* keep the smaller one: it is only a cache */
+	for (size_t i = 0; i < want; i++)
+		w[i].term = LEX_END;
+	free(lx->wc);
+	lx->wc = w;
+	lx->wcap = want;
+}
+
+#define LEX_STOP (UINT32_MAX - 1) /* cached: a stop word */
+
+static void sort_u32(uint32_t *a, size_t n)
+{
+	if (n > 48) {
+		qsort(a, n, sizeof *a, cmp_u32);
+		return;
 	}
-	c->ids[c->n++] = id;
+	for (size_t i = 1; i < n; i++) {
+		uint32_t x = a[i];
+		size_t j = i;
+		while (j && a[j - 1] > x) {
+			a[j] = a[j - 1];
+			j--;
+		}
+		a[j] = x;
+	}
+}
+
+/* The term ids of text (added to the dictionary), in text order; the same
+ * analysis as analyze(), through the word cache. */
+static int doc_terms(es_lexical *lx, const char *text, size_t len,
+		     uint32_t **ids, size_t *nids, size_t *cap)
+{
+	es_tokenizer tk;
+	char buf[ES_TOKEN_MAX + 1];
+	size_t n;
+	wcache_size(lx);
+	es_tokenizer_init(&tk, text, len);
+	while ((n = es_tokenizer_next(&tk, buf, NULL, NULL)) > 0) {
+		wcache *e = NULL;
+		uint32_t id;
+		if (lx->wcap && n <= WC_MAX_WORD) {
+			e = &lx->wc[hash_bytes(buf, n) & (lx->wcap - 1)];
+			if (e->term != LEX_END && e->len == n && memcmp(e->s, buf, n) == 0) {
+				id = e->term;
+				goto have;
+			}
+		}
+		if (lx->p.stopwords && is_stop_word(buf)) {
+			id = LEX_STOP;
+		} else {
+			const char *t = buf;
+			size_t tn = n;
+			if (lx->stemmer) {
+				const sb_symbol *s = sb_stemmer_stem(lx->stemmer,
+								     (const sb_symbol *)buf, (int)n);
+				if (!s)
+					return ES_ENOMEM;
+				int sl = sb_stemmer_length(lx->stemmer);
+				if (sl > 0 && (size_t)sl <= ES_TOKEN_MAX) {
+					t = (const char *)s;
+					tn = (size_t)sl;
+				}
+			}
+			id = term_intern(lx, t, tn);
+			if (id == LEX_END)
+				return ES_ENOMEM;
+		}
+		if (e) {
+			e->term = id;
+			e->len = (unsigned char)n;
+			memcpy(e->s, buf, n);
+		}
+have:
+		if (id == LEX_STOP)
+			continue;
+		if (grow((void **)ids, cap, *nids + 1, sizeof **ids))
+			return ES_ENOMEM;
+		(*ids)[(*nids)++] = id;
+	}
 	return 0;
 }
 
-/* Sorted term ids -> (term, tf) pairs in place; returns the pair count. */
+/* Sorted term ids -> (term, tf) pairs; returns the pair count. */
 static uint32_t to_pairs(const uint32_t *ids, size_t n, tf_pair *pairs)
 {
 	uint32_t np = 0;
@@ -778,24 +1003,25 @@ static int maybe_compact(es_lexical *lx)
 int es_lexical_upsert(es_lexical *lx, uint64_t label, const char *text,
 		      size_t len, es_error *err)
 {
-	collect_ctx c = {lx, NULL, 0, 0, 0};
+	uint32_t *ids = NULL;
+	size_t nids = 0, cap = 0;
 	tf_pair *pairs = NULL;
-	int rc = analyze(&lx->p, lx->stemmer, text, len, collect_term, &c);
-	if (rc || c.oom) {
+	int rc = doc_terms(lx, text, len, &ids, &nids, &cap);
+	if (rc) {
 		rc = es_err(err, ES_ENOMEM, "out of memory analysing text");
 		goto out;
 	}
-	if (c.n > UINT32_MAX - 1) {
+	if (nids > UINT32_MAX - 1) {
 		rc = es_err(err, ES_ERANGE, "text has too many words");
 		goto out;
 	}
-	qsort(c.ids, c.n, sizeof *c.ids, cmp_u32);
-	pairs = malloc((c.n ? c.n : 1) * sizeof *pairs);
+	sort_u32(ids, nids);
+	pairs = malloc((nids ? nids : 1) * sizeof *pairs);
 	if (!pairs) {
 		rc = es_err(err, ES_ENOMEM, "out of memory analysing text");
 		goto out;
 	}
-	uint32_t np = to_pairs(c.ids, c.n, pairs);
+	uint32_t np = to_pairs(ids, nids, pairs);
 	rc = doc_add(lx, label, pairs, np);
 	if (rc) {
 		es_err(err, rc, rc == ES_ERANGE ? "text has too many words"
@@ -804,32 +1030,35 @@ int es_lexical_upsert(es_lexical *lx, uint64_t label, const char *text,
 	}
 	maybe_compact(lx);
 out:
-	free(c.ids);
+	free(ids);
 	free(pairs);
 	return rc;
 }
 
 int es_lexical_delete(es_lexical *lx, uint64_t label)
 {
-	size_t i = lmap_find(lx, label);
-	if (i == SIZE_MAX)
+	uint32_t d = label_take(lx, label);
+	if (d == LEX_END)
 		return ES_ENOTFOUND;
-	doc_kill(lx, lx->lvals[i]);
-	lmap_remove(lx, i);
+	doc_kill(lx, d);
 	maybe_compact(lx);
 	return 0;
 }
 
-/* Decode doc d's (term, tf) list into pairs (doc_nt[d] entries). */
-static void doc_pairs(const es_lexical *lx, uint32_t d, tf_pair *pairs)
+/* Decode doc d's (term, tf) list into *pairs (grown as needed); returns
+ * the pair count, or LEX_END when out of memory. */
+static uint32_t doc_pairs(const es_lexical *lx, uint32_t d, tf_pair **pairs,
+			  size_t *cap)
 {
-	const unsigned char *p = lx->fwd + lx->doc_fwd[d];
-	uint32_t term = 0;
-	for (uint32_t i = 0; i < lx->doc_nt[d]; i++) {
-		term += get_varint(&p);
-		pairs[i].term = term;
-		pairs[i].tf = get_varint(&p);
+	const unsigned char *p;
+	uint32_t np = doc_list(lx, d, &p), term = 0;
+	if (grow((void **)pairs, cap, (size_t)np + 1, sizeof **pairs))
+		return LEX_END;
+	for (uint32_t i = 0; i < np; i++) {
+		term += get_pair(&p, &(*pairs)[i].tf);
+		(*pairs)[i].term = term;
 	}
+	return np;
 }
 
 int es_lexical_compact(es_lexical *lx, es_error *err)
@@ -844,27 +1073,22 @@ int es_lexical_compact(es_lexical *lx, es_error *err)
 	remap = malloc(((size_t)lx->nterms + 1) * sizeof *remap);
 	if (!remap)
 		goto oom;
-	for (uint32_t i = 0; i < lx->nterms; i++)
+	/* terms some live document has, in their order: lists stay sorted */
+	for (uint32_t i = 0; i < lx->nterms; i++) {
+		const lex_term *ot = &lx->terms[i];
 		remap[i] = LEX_END;
+		if (ot->df && (remap[i] = term_intern(nx, term_str(lx, ot), ot->str_len)) == LEX_END)
+			goto oom;
+	}
 	for (uint32_t d = 0; d < lx->ndocs; d++) {
 		if (!lx->doc_alive[d])
 			continue;
-		if (grow((void **)&pairs, &cap, (size_t)lx->doc_nt[d] + 1, sizeof *pairs))
+		uint32_t np = doc_pairs(lx, d, &pairs, &cap);
+		if (np == LEX_END)
 			goto oom;
-		doc_pairs(lx, d, pairs);
-		for (uint32_t i = 0; i < lx->doc_nt[d]; i++) {
-			uint32_t t = pairs[i].term;
-			if (remap[t] == LEX_END) {
-				const lex_term *ot = &lx->terms[t];
-				remap[t] = term_intern(nx, term_str(lx, ot), ot->str_len);
-				if (remap[t] == LEX_END)
-					goto oom;
-			}
-			pairs[i].term = remap[t];
-		}
-		/* new ids are given in first-seen order: sort again */
-		qsort(pairs, lx->doc_nt[d], sizeof *pairs, cmp_u32);
-		if (doc_add(nx, lx->doc_label[d], pairs, lx->doc_nt[d]))
+		for (uint32_t i = 0; i < np; i++)
+			pairs[i].term = remap[pairs[i].term];
+		if (doc_add(nx, lx->doc_label[d], pairs, np))
 			goto oom;
 	}
 	/* lx takes nx's contents and stemmer; the old ones go */
@@ -1069,8 +1293,8 @@ int es_lexical_search_exhaustive(const es_lexical *lx, const char *query,
 		const unsigned char *p = t->data;
 		uint32_t doc = 0;
 		for (uint32_t j = 0; j < t->npost; j++) {
-			doc += get_varint(&p);
-			uint32_t tf = get_varint(&p);
+			uint32_t tf;
+			doc += get_pair(&p, &tf);
 			acc[doc] += bm25_term(&s, w, tf, lx->doc_len[doc]);
 			hit[doc] = 1;
 		}
@@ -1096,21 +1320,23 @@ typedef struct cursor {
 	uint32_t pos, n; /* in the decoded block */
 	uint32_t decoded; /* block in docs/tfs, LEX_END none */
 	uint32_t sblk;  /* shallow position (block bounds only) */
+	uint32_t nb;    /* blocks of t */
+	const lex_block *bl; /* t->blocks, or &b0 for a single block */
+	lex_block b0;
 	uint32_t docs[LEX_BLOCK], tfs[LEX_BLOCK];
 } cursor;
 
 static void cur_decode(cursor *c, uint32_t b)
 {
 	const lex_term *t = c->t;
-	uint32_t base = b ? t->blocks[b - 1].last_doc : 0;
+	uint32_t base = b ? c->bl[b - 1].last_doc : 0;
 	uint32_t n = t->npost - b * LEX_BLOCK;
 	if (n > LEX_BLOCK)
 		n = LEX_BLOCK;
-	const unsigned char *p = t->data + t->blocks[b].off;
+	const unsigned char *p = t->data + c->bl[b].off;
 	for (uint32_t i = 0; i < n; i++) {
-		base += get_varint(&p);
+		base += get_pair(&p, &c->tfs[i]);
 		c->docs[i] = base;
-		c->tfs[i] = get_varint(&p);
 	}
 	c->n = n;
 	c->decoded = b;
@@ -1122,11 +1348,10 @@ static void cur_next_geq(cursor *c, uint32_t target)
 {
 	if (c->doc >= target)
 		return;
-	const lex_term *t = c->t;
 	uint32_t b = c->blk;
-	while (b < t->nblocks && t->blocks[b].last_doc < target)
+	while (b < c->nb && c->bl[b].last_doc < target)
 		b++;
-	if (b == t->nblocks) {
+	if (b == c->nb) {
 		c->doc = LEX_END;
 		c->blk = b;
 		return;
@@ -1144,9 +1369,9 @@ static void cur_next(cursor *c)
 		c->doc = c->docs[c->pos];
 		return;
 	}
-	if (c->blk + 1 >= c->t->nblocks) {
+	if (c->blk + 1 >= c->nb) {
 		c->doc = LEX_END;
-		c->blk = c->t->nblocks;
+		c->blk = c->nb;
 		return;
 	}
 	cur_decode(c, c->blk + 1);
@@ -1155,7 +1380,7 @@ static void cur_next(cursor *c)
 
 static double block_bound(const bm25 *s, const cursor *c, uint32_t b)
 {
-	const lex_block *bl = &c->t->blocks[b];
+	const lex_block *bl = &c->bl[b];
 	/* 1e-9: the sum of bounds is added in another order than a score */
 	return bm25_term(s, c->w, bl->max_tf, bl->min_dl) * (1.0 + 1e-9);
 }
@@ -1202,7 +1427,14 @@ int es_lexical_search(const es_lexical *lx, const char *query, size_t len,
 		c->t = &lx->terms[qc.q[i].term];
 		c->w = qc.q[i].qtf * bm25_idf(&s, c->t->df);
 		c->ub = 0;
-		for (uint32_t b = 0; b < c->t->nblocks; b++) {
+		c->nb = nblocks(c->t);
+		if (c->t->blocks) {
+			c->bl = c->t->blocks;
+		} else {
+			first_block(lx, c->t, &c->b0);
+			c->bl = &c->b0;
+		}
+		for (uint32_t b = 0; b < c->nb; b++) {
 			double x = block_bound(&s, c, b);
 			if (x > c->ub)
 				c->ub = x;
@@ -1237,12 +1469,12 @@ int es_lexical_search(const es_lexical *lx, const char *query, size_t len,
 			cursor *c = cs[i];
 			if (c->sblk < c->blk)
 				c->sblk = c->blk;
-			while (c->sblk < c->t->nblocks && c->t->blocks[c->sblk].last_doc < d)
+			while (c->sblk < c->nb && c->bl[c->sblk].last_doc < d)
 				c->sblk++;
-			if (c->sblk < c->t->nblocks) {
+			if (c->sblk < c->nb) {
 				bsum += block_bound(&s, c, c->sblk);
-				if (c->t->blocks[c->sblk].last_doc < minlast)
-					minlast = c->t->blocks[c->sblk].last_doc;
+				if (c->bl[c->sblk].last_doc < minlast)
+					minlast = c->bl[c->sblk].last_doc;
 			}
 		}
 		if (bsum > theta) {
@@ -1274,7 +1506,7 @@ int es_lexical_search(const es_lexical *lx, const char *query, size_t len,
 			for (size_t i = 0; i <= p; i++) {
 				if (next == LEX_END) {
 					cs[i]->doc = LEX_END;
-					cs[i]->blk = cs[i]->t->nblocks;
+					cs[i]->blk = cs[i]->nb;
 				} else {
 					cur_next_geq(cs[i], next);
 				}
@@ -1393,12 +1625,12 @@ int es_lexical_serialize(const es_lexical *lx, unsigned char **out,
 		if (!lx->doc_alive[d])
 			continue;
 		wb_u64(&w, lx->doc_label[d]);
-		wb_varint(&w, lx->doc_nt[d]);
-		const unsigned char *p = lx->fwd + lx->doc_fwd[d];
-		uint32_t term = 0, prev = 0;
-		for (uint32_t i = 0; i < lx->doc_nt[d]; i++) {
-			term += get_varint(&p);
-			uint32_t tf = get_varint(&p);
+		const unsigned char *p;
+		uint32_t np = doc_list(lx, d, &p), term = 0, prev = 0;
+		wb_varint(&w, np);
+		for (uint32_t i = 0; i < np; i++) {
+			uint32_t tf;
+			term += get_pair(&p, &tf);
 			/* remap keeps the order: gaps stay positive */
 			wb_varint(&w, remap[term] - prev);
 			wb_varint(&w, tf);
@@ -1517,7 +1749,7 @@ int es_lexical_deserialize(const unsigned char *buf, size_t len,
 			pairs[i].tf = tf;
 			sum += tf;
 		}
-		if (lmap_get(lx, label) != LEX_END)
+		if (label_get(lx, label) != LEX_END)
 			BAD("document %u at offset %zu repeats label %" PRIu64, d, at, label);
 		rc = doc_add(lx, label, pairs, np);
 		if (rc == ES_ERANGE)
