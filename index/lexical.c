@@ -1143,11 +1143,15 @@ static int query_term(void *ctx, const char *t, size_t n)
 	return 0;
 }
 
-/* Analyse the query into distinct known terms (in first-seen order). */
+/* Check k and analyse the query into distinct known terms (in first-seen
+ * order); *nout = 0. */
 static int query_terms(const es_lexical *lx, const char *query, size_t len,
-		       query_ctx *qc, es_error *err)
+		       uint32_t k, query_ctx *qc, size_t *nout, es_error *err)
 {
 	int rc;
+	*nout = 0;
+	if (k == 0)
+		return es_err(err, ES_EINVAL, "k must be > 0");
 	memset(qc, 0, sizeof *qc);
 	qc->lx = lx;
 	struct sb_stemmer *st = stemmer_new(&lx->p, &rc);
@@ -1268,11 +1272,8 @@ int es_lexical_search_exhaustive(const es_lexical *lx, const char *query,
 				 es_lexical_filter_fn filter, void *filter_ctx,
 				 es_hit *out, size_t *nout, es_error *err)
 {
-	*nout = 0;
-	if (k == 0)
-		return es_err(err, ES_EINVAL, "k must be > 0");
 	query_ctx qc;
-	int rc = query_terms(lx, query, len, &qc, err);
+	int rc = query_terms(lx, query, len, k, &qc, nout, err);
 	if (rc)
 		return rc;
 	double *acc = NULL;
@@ -1402,11 +1403,8 @@ int es_lexical_search(const es_lexical *lx, const char *query, size_t len,
 		      uint32_t k, es_lexical_filter_fn filter, void *filter_ctx,
 		      es_hit *out, size_t *nout, es_error *err)
 {
-	*nout = 0;
-	if (k == 0)
-		return es_err(err, ES_EINVAL, "k must be > 0");
 	query_ctx qc;
-	int rc = query_terms(lx, query, len, &qc, err);
+	int rc = query_terms(lx, query, len, k, &qc, nout, err);
 	if (rc)
 		return rc;
 	size_t n = qc.n;
