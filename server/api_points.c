@@ -13,19 +13,6 @@
 
 #include "api_internal.h"
 
-static es_collection *get_coll(api_call *c, api_response *out)
-{
-	es_collection *col;
-	es_error err;
-	es_error_clear(&err);
-	int rc = es_registry_get(c->ctx->reg, c->name, &col, &err);
-	if (rc) {
-		api_error_es(out, rc, &err, "name");
-		return NULL;
-	}
-	return col;
-}
-
 void api_h_points_upsert(api_call *c, api_response *out)
 {
 	static const char *const keys[] = {"points", NULL};
@@ -47,7 +34,7 @@ void api_h_points_upsert(api_call *c, api_response *out)
 			  "'points' must hold 1..%u points (got %zu)", c->ctx->limits.max_points, n);
 		return;
 	}
-	es_collection *col = get_coll(c, out);
+	es_collection *col = api_get_collection(c, c->name, "name", out);
 	if (!col)
 		return;
 	uint32_t dim = es_collection_get_params(col)->dim;
@@ -183,7 +170,7 @@ json_t *api_point_json(const es_point_out *p, uint32_t dim, int score)
 
 void api_h_points_get(api_call *c, api_response *out)
 {
-	es_collection *col = get_coll(c, out);
+	es_collection *col = api_get_collection(c, c->name, "name", out);
 	if (!col)
 		return;
 	es_point_id id;
@@ -224,7 +211,7 @@ void api_h_points_delete(api_call *c, api_response *out)
 			  "'points' holds %zu ids; the limit is %u", n, c->ctx->limits.max_points);
 		return;
 	}
-	es_collection *col = get_coll(c, out);
+	es_collection *col = api_get_collection(c, c->name, "name", out);
 	if (!col)
 		return;
 	es_point_id *ids = calloc(n ? n : 1, sizeof *ids);

@@ -337,13 +337,9 @@ void api_h_arithmetic(api_call *c, api_response *out)
 	es_collection *col = NULL;
 	uint32_t dim = es_encoder_dim(enc);
 	if (coll) {
-		es_error err;
-		es_error_clear(&err);
-		int rc = es_registry_get(c->ctx->reg, coll, &col, &err);
-		if (rc) {
-			api_error_es(out, rc, &err, "collection");
+		col = api_get_collection(c, coll, "collection", out);
+		if (!col)
 			return;
-		}
 		dim = es_collection_get_params(col)->dim;
 	}
 	json_t *arr = json_object_get(c->json, "terms");

@@ -452,7 +452,12 @@ void ju_buf_str(ju_buf *b, const char *s)
 
 void ju_buf_json_string(ju_buf *b, const char *s)
 {
-	json_t *j = json_string(s);
+	ju_buf_json_stringn(b, s, strlen(s));
+}
+
+void ju_buf_json_stringn(ju_buf *b, const char *s, size_t n)
+{
+	json_t *j = json_stringn(s, n);
 	char *t = j ? json_dumps(j, JSON_ENCODE_ANY) : NULL;
 	if (t)
 		ju_buf_str(b, t);

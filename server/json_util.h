@@ -102,6 +102,7 @@ typedef struct ju_buf {
 void ju_buf_put(ju_buf *b, const char *s, size_t n);
 void ju_buf_str(ju_buf *b, const char *s);         /* raw, no escaping */
 void ju_buf_json_string(ju_buf *b, const char *s); /* quoted and escaped */
+void ju_buf_json_stringn(ju_buf *b, const char *s, size_t n); /* the same, n bytes */
 void ju_buf_u64(ju_buf *b, uint64_t v);
 void ju_buf_floats(ju_buf *b, const float *v, size_t n); /* [a,b,...] */
 
