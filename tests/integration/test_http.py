@@ -466,6 +466,9 @@ def test_encoded_nul(s):
     expect(s, "GET", "/v1/collections/nul?x=%2500", None, 200, what="literal %00 in a query")
     js, _ = expect(s, "GET", "/v1/collections/nul", None, 200)
     check(js["result"]["count"] == 1, "refused requests changed nothing %s" % js)
+    # no --data-dir: a snapshot is a 409 persistence_off (as openapi.yaml says)
+    expect(s, "POST", "/v1/collections/nul/snapshot", None, 409, "persistence_off",
+           what="snapshot without --data-dir")
     expect(s, "DELETE", "/v1/collections/nul", None, 200)
     check(s.req("GET", "/v1/collections")[1]["result"] == before, "collections as before")
 
