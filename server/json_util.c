@@ -52,7 +52,9 @@ const char *ju_code_of(int es_code)
 	}
 }
 
-const char *ju_type_of(int status)
+/* "invalid_request_error", "authentication_error", "server_error", ...
+ * for a status. */
+static const char *ju_type_of(int status)
 {
 	switch (status) {
 	case 401: return "authentication_error";

@@ -35,10 +35,6 @@ int ju_fail(ju_err *e, int status, const char *param, const char *code,
 int ju_status_of(int es_code);
 const char *ju_code_of(int es_code);
 
-/* "invalid_request_error", "authentication_error", "server_error", ...
- * for a status. */
-const char *ju_type_of(int status);
-
 /* New reference: {"error":{"message","type","param","code"}} (param null
  * when empty). */
 json_t *ju_error_body(int status, const char *param, const char *code,

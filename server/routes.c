@@ -54,7 +54,7 @@ const char *api_route_pattern(size_t i)
 	return i < NROUTES ? route_table[i].pattern : NULL;
 }
 
-const api_route *routes_get(size_t i)
+static const api_route *routes_get(size_t i)
 {
 	return &route_table[i < NROUTES ? i : NROUTES];
 }
