@@ -2,7 +2,7 @@
  * main.c — the `embedsrv` command line: dispatch to subcommands.
  *
  * The table below is the one list of commands; each command's code lives in
- * server/cmd_*.c.  No global mutable state outside this file.
+ * cli/cmd_*.c.  No global mutable state outside this file.
  */
 #include <signal.h>
 #include <stdio.h>
@@ -13,7 +13,8 @@
 #include "simd.h"
 #include "version.h"
 
-void es_print_version(void)
+/* Print the version block (version, commit, SIMD paths) to stdout. */
+static void es_print_version(void)
 {
 	char paths[64];
 	simd_compiled_paths(paths, sizeof paths);
