@@ -19,8 +19,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "core/arith.h"
-#include "core/encoder.h"
+#include "arith.h"
+#include "encoder.h"
 
 /* byte length of the first n code points of s, or 0 if s is shorter */
 static size_t prefix_bytes(const char *s, size_t n)

@@ -492,6 +492,8 @@ static void api(void)
 			       "{\"word\":\"government\",\"weight\":-0.5},{\"vector\":[0,0,0,0,0,0,0,0,0,1]}],\"k\":3}"},
 		{"bad", "POST /v1/embeddings\n{\"input\":\n---\nPATCH /v1/collections/x\n---\n"
 			"GET /v1/nothing\n---\nPOST /v1/collections/x/search\n{\"k\":-1,\"score_treshold\":1}"},
+		{"encoded", "PUT /v1/collections/a%00b\n{}\n---\nGET /v1/collections/x/points/1%00junk\n---\n"
+			    "GET /v1/collections/%78/points/%31\n---\nDELETE /v1/collections/x%2500"},
 	};
 	for (size_t i = 0; i < sizeof req / sizeof req[0]; i++)
 		put("api", req[i][0], req[i][1], strlen(req[i][1]));
