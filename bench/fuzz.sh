@@ -24,11 +24,7 @@ secs=${1:-60}
 [ $# -gt 0 ] && shift
 build=${FUZZ_BUILD:-build-fuzz}
 work=${FUZZ_WORK:-$build/fuzz-work}
-<<<<<<< HEAD
-all="api model_esm model_w2v model_text model_ftbin hnsw wal snapshot lexical"
-=======
-all="api model_esm model_w2v model_text model_ftbin hnsw wal snapshot lexicon"
->>>>>>> main
+all="api model_esm model_w2v model_text model_ftbin hnsw wal snapshot lexical lexicon"
 targets=${*:-$all}
 
 case $secs in
