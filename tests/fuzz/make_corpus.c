@@ -11,9 +11,12 @@
  * edge cases (no header, CRLF, trailing newline, deletions) are included.
  * Output is deterministic, so re-running it changes nothing in git.
  *
- * Files named *-v1.* (hnsw/, snapshot/) are not written here: they are the
- * seeds of an earlier build, whose HNSW files were format version 1, kept so
- * the fuzzers keep reaching the version-1 reader (hnsw.c reads both).
+ * Files named *-v1.* and *-v2.* (hnsw/, snapshot/) are not written here:
+ * they are the seeds of earlier builds, whose HNSW files were format
+ * version 1 and 2 (CRC-32; version 3 checksums with CRC-32C), kept so the
+ * fuzzers keep reaching the older readers (hnsw.c reads all three) and so
+ * test_hnsw can check that a version 2 file loads to exactly the index that
+ * today's writer saves here.
  */
 #include <dirent.h>
 #include <errno.h>
