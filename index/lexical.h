@@ -78,6 +78,25 @@ int es_lexical_upsert(es_lexical *lx, uint64_t label, const char *text,
 /* Remove a label's document: 0, or ES_ENOTFOUND. */
 int es_lexical_delete(es_lexical *lx, uint64_t label);
 
+/* Batches that must be all or nothing (a collection's upsert): the same
+ * changes, never compacting, each recording in *u how to take it back with
+ * es_lexical_rollback (in reverse order, before any other change).  Call
+ * es_lexical_maybe_compact once the batch stands. */
+typedef struct es_lexical_undo {
+	uint64_t label;
+	uint32_t new_doc, old_doc; /* UINT32_MAX: none */
+} es_lexical_undo;
+
+int es_lexical_upsert_undoable(es_lexical *lx, uint64_t label,
+			       const char *text, size_t len,
+			       es_lexical_undo *u, es_error *err);
+/* 0, or ES_ENOTFOUND (nothing to undo then: u->old_doc is none). */
+int es_lexical_delete_undoable(es_lexical *lx, uint64_t label,
+			       es_lexical_undo *u);
+void es_lexical_rollback(es_lexical *lx, const es_lexical_undo *u);
+/* Compact when the dead documents outnumber the live (best effort). */
+void es_lexical_maybe_compact(es_lexical *lx);
+
 int es_lexical_contains(const es_lexical *lx, uint64_t label);
 size_t es_lexical_count(const es_lexical *lx);  /* live documents */
 size_t es_lexical_dead(const es_lexical *lx);   /* tombstoned, not compacted */
