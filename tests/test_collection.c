@@ -71,9 +71,9 @@ START_TEST(test_upsert_get_delete)
 	ck_assert_int_eq(es_collection_new("t", &p, NULL, &c, &err), 0);
 	float v[3][3] = {{1, 0, 0}, {0, 2, 0}, {0, 0, 3}};
 	es_point_in in[3] = {
-		{num_id(7), v[0], "{\"a\":1}", 7},
-		{str_id("doc-8"), v[1], NULL, 0},
-		{num_id(9), v[2], "{}", 2},
+		{num_id(7), v[0], "{\"a\":1}", 7, NULL, 0},
+		{str_id("doc-8"), v[1], NULL, 0, NULL, 0},
+		{num_id(9), v[2], "{}", 2, NULL, 0},
 	};
 	ck_assert_int_eq(es_collection_upsert(c, in, 3, &err), 0);
 	ck_assert_uint_eq(es_collection_count(c), 3);
@@ -94,7 +94,7 @@ START_TEST(test_upsert_get_delete)
 	es_point_out_free(&o);
 
 	/* replace: same id, new payload */
-	es_point_in up = {num_id(7), v[1], "{\"a\":2}", 7};
+	es_point_in up = {num_id(7), v[1], "{\"a\":2}", 7, NULL, 0};
 	ck_assert_int_eq(es_collection_upsert(c, &up, 1, &err), 0);
 	ck_assert_uint_eq(es_collection_count(c), 3);
 	ck_assert_int_eq(es_collection_get(c, &q, 1, 1, &o, &err), 0);
@@ -123,7 +123,7 @@ START_TEST(test_upsert_all_or_nothing)
 	es_collection_params p = params(2, ES_METRIC_COSINE);
 	ck_assert_int_eq(es_collection_new("t", &p, NULL, &c, &err), 0);
 	float good[2] = {1, 1}, nan[2] = {1, NAN}, zero[2] = {0, 0};
-	es_point_in in[2] = {{num_id(1), good, NULL, 0}, {num_id(2), nan, NULL, 0}};
+	es_point_in in[2] = {{num_id(1), good, NULL, 0, NULL, 0}, {num_id(2), nan, NULL, 0, NULL, 0}};
 	ck_assert_int_eq(es_collection_upsert(c, in, 2, &err), ES_EINVAL);
 	ck_assert_ptr_nonnull(strstr(err.msg, "points[1]"));
 	ck_assert_uint_eq(es_collection_count(c), 0);
@@ -161,7 +161,7 @@ START_TEST(test_huge_vectors_refused)
 	ck_assert_int_eq(es_collection_new("h", &p, NULL, &c, &err), 0);
 	float huge[3] = {3e38f, 3e38f, 3e38f};
 	float big[3] = {9e18f, 0, 0}; /* squared norm 8.1e37 < FLT_MAX / 4 */
-	es_point_in in[1] = {{num_id(1), huge, NULL, 0}};
+	es_point_in in[1] = {{num_id(1), huge, NULL, 0, NULL, 0}};
 	ck_assert_int_eq(es_collection_upsert(c, in, 1, &err), ES_EINVAL);
 	ck_assert_ptr_nonnull(strstr(err.msg, "too large"));
 	ck_assert_uint_eq(es_collection_count(c), 0);
@@ -206,7 +206,7 @@ START_TEST(test_load_index_mismatch)
 	es_collection_params p = params(3, ES_METRIC_DOT);
 	ck_assert_int_eq(es_collection_new("m", &p, NULL, &c, &err), 0);
 	float v[3] = {1, 2, 3};
-	es_point_in in[1] = {{num_id(4), v, NULL, 0}};
+	es_point_in in[1] = {{num_id(4), v, NULL, 0, NULL, 0}};
 	ck_assert_int_eq(es_collection_upsert(c, in, 1, &err), 0);
 	char *buf = NULL;
 	size_t len = 0;
@@ -399,7 +399,7 @@ START_TEST(test_registry)
 	ck_assert_int_eq(l.creates, 2);
 
 	float v[2][2] = {{1, 2}, {3, 4}};
-	es_point_in in[2] = {{num_id(1), v[0], "{\"k\":1}", 7}, {num_id(2), v[1], "{}", 2}};
+	es_point_in in[2] = {{num_id(1), v[0], "{\"k\":1}", 7, NULL, 0}, {num_id(2), v[1], "{}", 2, NULL, 0}};
 	l.fail_upsert = 1;
 	ck_assert_int_eq(es_collection_upsert(c, in, 2, &err), ES_ENOSPC);
 	ck_assert_uint_eq(es_collection_count(c), 0);
@@ -461,8 +461,8 @@ START_TEST(test_many_and_hash_churn)
 	char names[N][16];
 	for (int i = 0; i < N; i++) {
 		snprintf(names[i], sizeof names[i], "s%d", i);
-		es_point_in a = {num_id((uint64_t)i * 7919), v, NULL, 0};
-		es_point_in b = {str_id(names[i]), v, NULL, 0};
+		es_point_in a = {num_id((uint64_t)i * 7919), v, NULL, 0, NULL, 0};
+		es_point_in b = {str_id(names[i]), v, NULL, 0, NULL, 0};
 		ck_assert_int_eq(es_collection_upsert(c, &a, 1, &err), 0);
 		ck_assert_int_eq(es_collection_upsert(c, &b, 1, &err), 0);
 	}
@@ -549,7 +549,7 @@ static void churn_rounds(es_collection *c, uint32_t *round, uint32_t from, uint3
 			round[i] = r + 1;
 			churn_vec(v[j], i, round[i]);
 			snprintf(pl[j], sizeof pl[j], "{\"r\":%05u}", round[i]);
-			in[j] = (es_point_in){num_id(i), v[j], pl[j], strlen(pl[j])};
+			in[j] = (es_point_in){num_id(i), v[j], pl[j], strlen(pl[j]), NULL, 0};
 		}
 		ck_assert_int_eq(es_collection_upsert(c, in, 10, &err), 0);
 		ck_assert_uint_eq(es_collection_count(c), CHURN_N);
@@ -568,7 +568,7 @@ START_TEST(test_churn_memory_flat)
 		char pl[32];
 		churn_vec(v, i, 0);
 		snprintf(pl, sizeof pl, "{\"r\":%05u}", 0u);
-		es_point_in in = {num_id(i), v, pl, strlen(pl)};
+		es_point_in in = {num_id(i), v, pl, strlen(pl), NULL, 0};
 		ck_assert_int_eq(es_collection_upsert(c, &in, 1, &err), 0);
 	}
 	size_t mem0 = es_collection_memory_bytes(c);
@@ -582,7 +582,7 @@ START_TEST(test_churn_memory_flat)
 		del[j] = num_id(CHURN_N + j);
 	float v[4] = {1, 2, 3, 4};
 	for (uint32_t j = 0; j < 20; j++) {
-		es_point_in in = {del[j], v, NULL, 0};
+		es_point_in in = {del[j], v, NULL, 0, NULL, 0};
 		ck_assert_int_eq(es_collection_upsert(c, &in, 1, &err), 0);
 	}
 	ck_assert_int_eq(es_collection_delete(c, del, 20, NULL, &err), 0);
@@ -682,7 +682,7 @@ static void *writer_main(void *arg)
 		es_point_id d = num_id(w->id);
 		w->rc = es_collection_delete(w->c, &d, 1, &w->deleted, &err);
 	} else {
-		es_point_in in = {num_id(w->id), w->v, NULL, 0};
+		es_point_in in = {num_id(w->id), w->v, NULL, 0, NULL, 0};
 		w->rc = es_collection_upsert(w->c, &in, 1, &err);
 	}
 	return NULL;
@@ -849,8 +849,8 @@ static void *stress_main(void *vp)
 	es_error err;
 	for (int i = 0; i < ST_N; i++) {
 		float v[2] = {(float)(a->t * 1000 + i), 1};
-		es_point_in in[2] = {{num_id((uint64_t)(1 + a->t * 10 + i % 10)), v, NULL, 0},
-				     {num_id(0), v, NULL, 0}};
+		es_point_in in[2] = {{num_id((uint64_t)(1 + a->t * 10 + i % 10)), v, NULL, 0, NULL, 0},
+				     {num_id(0), v, NULL, 0, NULL, 0}};
 		st_cur_val = v[0];
 		/* the shared point 0 in every fourth batch */
 		ck_assert_int_eq(es_collection_upsert(a->c, in, i % 4 == 0 ? 2 : 1, &err), 0);
