@@ -14,6 +14,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "alloc.h"
 #include "collection.h"
 
 static es_collection_params params(uint32_t dim, es_metric m)
@@ -377,6 +378,193 @@ static int parsed_is_7(void *ctx, const es_point_view *p)
 	(void)ctx;
 	return p->parsed && *(const size_t *)p->parsed == 7;
 }
+
+/* Ids of a search's hits, in order, into ids[]; returns the count. */
+static size_t text_search(es_collection *c, int mode, const char *text, const float *q,
+			  es_point_filter_fn filter, uint64_t *ids, es_point_out **keep)
+{
+	es_search_req rq;
+	memset(&rq, 0, sizeof rq);
+	rq.mode = mode;
+	rq.text = text;
+	rq.text_len = text ? strlen(text) : 0;
+	rq.query = q;
+	rq.k = 10;
+	rq.filter = filter;
+	es_point_out *hits;
+	size_t nh;
+	es_error err;
+	ck_assert_msg(es_collection_search(c, &rq, &hits, &nh, &err) == 0, "%s", err.msg);
+	for (size_t i = 0; i < nh; i++) {
+		ids[i] = hits[i].id.num;
+		ck_assert(mode == ES_SEARCH_DENSE || hits[i].score > 0);
+		if (mode == ES_SEARCH_LEXICAL)
+			ck_assert(hits[i].has_lexical && !hits[i].has_dense &&
+				  hits[i].lexical_score == hits[i].score);
+		if (i)
+			ck_assert(hits[i - 1].score >= hits[i].score);
+	}
+	if (keep)
+		*keep = hits;
+	else
+		es_hits_free(hits, nh);
+	return nh;
+}
+
+static es_point_in text_pt(uint64_t id, const float *v, const char *text)
+{
+	es_point_in in;
+	memset(&in, 0, sizeof in);
+	in.id = num_id(id);
+	in.vector = v;
+	in.text = text;
+	in.text_len = text ? strlen(text) : 0;
+	return in;
+}
+
+/* Text points: lexical entries, points without a vector, every mode,
+ * filters, updates, deletes, validation, all or nothing under failing
+ * allocations, and a snapshot round trip. */
+START_TEST(test_text_points)
+{
+	es_error err;
+	es_collection *c;
+	es_collection_params p = params(3, ES_METRIC_COSINE);
+	p.lexical.k1 = 1.2f;
+	p.lexical.b = 0.75f;
+	p.lexical.stemming = 1;
+	p.lexical_set = 1;
+	ck_assert_int_eq(es_collection_new("t", &p, NULL, &c, &err), 0);
+	float v[3][3] = {{1, 0, 0}, {0, 1, 0}, {0, 0, 1}};
+	es_point_in in[4] = {
+		text_pt(1, v[0], "rare manuscripts in the archive"),
+		text_pt(2, v[1], "digital newspaper archives"),
+		text_pt(3, NULL, "Quercus robur, Fagus sylvatica"), /* no vector */
+		text_pt(4, v[2], NULL),                             /* no text */
+	};
+	ck_assert_int_eq(es_collection_upsert(c, in, 4, &err), 0);
+	ck_assert_uint_eq(es_collection_count(c), 4);
+	ck_assert_uint_eq(es_collection_lexical_count(c), 3);
+	ck_assert_uint_gt(es_collection_lexical_bytes(c), 0);
+	ck_assert_uint_gt(es_collection_memory_bytes(c), es_collection_lexical_bytes(c));
+	es_point_out o;
+	es_point_id id3 = num_id(3);
+	ck_assert_int_eq(es_collection_get(c, &id3, 1, 1, &o, &err), 0);
+	ck_assert_ptr_null(o.vector);
+	es_point_out_free(&o);
+
+	uint64_t ids[10];
+	ck_assert_uint_eq(text_search(c, ES_SEARCH_LEXICAL, "archive", NULL, NULL, ids, NULL), 2);
+	ck_assert_uint_eq(text_search(c, ES_SEARCH_LEXICAL, "quercus", NULL, NULL, ids, NULL), 1);
+	ck_assert_uint_eq(ids[0], 3);
+	ck_assert_uint_eq(text_search(c, ES_SEARCH_LEXICAL, "archive", NULL, only_even, ids, NULL), 1);
+	ck_assert_uint_eq(ids[0], 2);
+	/* dense never finds the point without a vector */
+	size_t n = text_search(c, ES_SEARCH_DENSE, NULL, v[0], NULL, ids, NULL);
+	ck_assert_uint_eq(n, 3);
+	for (size_t i = 0; i < n; i++)
+		ck_assert_uint_ne(ids[i], 3);
+	/* hybrid: both lists; the point first in both is first, with both scores */
+	es_point_out *hits;
+	n = text_search(c, ES_SEARCH_HYBRID, "archive", v[1], NULL, ids, &hits);
+	ck_assert_uint_eq(ids[0], 2);
+	ck_assert(hits[0].has_dense && hits[0].has_lexical);
+	ck_assert_float_eq_tol(hits[0].score, 2.0f / 61, 1e-6);
+	ck_assert_float_eq_tol(hits[0].dense_score, 1.0f, 1e-5);
+	es_hits_free(hits, n);
+	/* hybrid without a query vector (text the model cannot encode) */
+	ck_assert_uint_eq(text_search(c, ES_SEARCH_HYBRID, "quercus", NULL, NULL, ids, NULL), 1);
+	/* weighted fusion: alpha 1 is the dense order */
+	es_search_req rq;
+	memset(&rq, 0, sizeof rq);
+	rq.mode = ES_SEARCH_HYBRID;
+	rq.text = "archive";
+	rq.text_len = 7;
+	rq.query = v[0];
+	rq.k = 10;
+	rq.fusion = ES_FUSION_WEIGHTED;
+	rq.alpha = 1.0f;
+	size_t nh;
+	ck_assert_int_eq(es_collection_search(c, &rq, &hits, &nh, &err), 0);
+	ck_assert_uint_eq(hits[0].id.num, 1);
+	ck_assert_float_eq_tol(hits[0].score, 1.0f, 1e-6);
+	es_hits_free(hits, nh);
+	rq.alpha = 1.5f;
+	ck_assert_int_eq(es_collection_search(c, &rq, &hits, &nh, &err), ES_EINVAL);
+	rq.alpha = 0.5f;
+	rq.text = NULL;
+	ck_assert_int_eq(es_collection_search(c, &rq, &hits, &nh, &err), ES_EINVAL);
+
+	/* validation: nothing changes */
+	es_point_in bad[2] = {text_pt(5, v[0], "fine"), text_pt(6, v[0], "")};
+	bad[1].text_len = 0;
+	ck_assert_int_eq(es_collection_upsert(c, bad, 2, &err), ES_EINVAL);
+	ck_assert_ptr_nonnull(strstr(err.msg, "points[1]: text is empty"));
+	bad[1] = text_pt(6, NULL, NULL);
+	ck_assert_int_eq(es_collection_upsert(c, bad, 2, &err), ES_EINVAL);
+	float zero[3] = {0, 0, 0};
+	bad[1] = text_pt(6, zero, "zero vector");
+	ck_assert_int_eq(es_collection_upsert(c, bad, 2, &err), ES_EINVAL);
+	bad[1] = text_pt(6, v[0], "bad \xff utf-8");
+	ck_assert_int_eq(es_collection_upsert(c, bad, 2, &err), ES_EINVAL);
+	ck_assert_uint_eq(es_collection_count(c), 4);
+
+	/* all or nothing when an allocation fails anywhere in a text batch */
+	es_point_in batch[3] = {
+		text_pt(1, v[2], "catalogue of maps"), /* update */
+		text_pt(7, NULL, "Betula pendula"),    /* new, no vector */
+		text_pt(3, v[0], "oak and beech"),     /* gains a vector */
+	};
+	int applied = 0;
+	for (long ok = 0; ok < 400 && !applied; ok++) {
+		es_alloc_fail_after(ok);
+		int rc = es_collection_upsert(c, batch, 3, &err);
+		es_alloc_fail_disarm();
+		if (rc == 0) {
+			applied = 1;
+			break;
+		}
+		ck_assert_int_eq(rc, ES_ENOMEM);
+		ck_assert_uint_eq(es_collection_count(c), 4);
+		ck_assert_uint_eq(es_collection_lexical_count(c), 3);
+		ck_assert_uint_eq(text_search(c, ES_SEARCH_LEXICAL, "manuscripts", NULL, NULL, ids,
+					      NULL), 1);
+		ck_assert_uint_eq(text_search(c, ES_SEARCH_LEXICAL, "betula", NULL, NULL, ids, NULL), 0);
+		ck_assert_uint_eq(text_search(c, ES_SEARCH_DENSE, NULL, v[0], NULL, ids, NULL), 3);
+	}
+	ck_assert(applied);
+	ck_assert_uint_eq(text_search(c, ES_SEARCH_LEXICAL, "manuscripts", NULL, NULL, ids, NULL), 0);
+	ck_assert_uint_eq(text_search(c, ES_SEARCH_LEXICAL, "maps", NULL, NULL, ids, NULL), 1);
+	ck_assert_uint_eq(text_search(c, ES_SEARCH_DENSE, NULL, v[0], NULL, ids, NULL), 4);
+
+	/* an update without text drops the lexical entry; a delete too */
+	es_point_in vonly = text_pt(1, v[2], NULL);
+	ck_assert_int_eq(es_collection_upsert(c, &vonly, 1, &err), 0);
+	ck_assert_uint_eq(text_search(c, ES_SEARCH_LEXICAL, "maps", NULL, NULL, ids, NULL), 0);
+	es_point_id id2 = num_id(2);
+	ck_assert_int_eq(es_collection_delete(c, &id2, 1, NULL, &err), 0);
+	ck_assert_uint_eq(text_search(c, ES_SEARCH_LEXICAL, "newspaper", NULL, NULL, ids, NULL), 0);
+
+	/* snapshot round trip: parameters, entries, the point without a vector */
+	FILE *f = tmpfile();
+	ck_assert_int_eq(es_collection_save(c, f, NULL, NULL, &err), 0);
+	rewind(f);
+	es_collection *back;
+	ck_assert_msg(es_collection_load(f, "t", NULL, &back, &err) == 0, "%s", err.msg);
+	fclose(f);
+	const es_collection_params *bp = es_collection_get_params(back);
+	ck_assert(bp->lexical.k1 == 1.2f && bp->lexical.b == 0.75f && bp->lexical.stemming);
+	ck_assert_uint_eq(es_collection_count(back), es_collection_count(c));
+	ck_assert_uint_eq(es_collection_lexical_count(back), es_collection_lexical_count(c));
+	ck_assert_uint_eq(text_search(back, ES_SEARCH_LEXICAL, "betula", NULL, NULL, ids, NULL), 1);
+	es_point_id id7 = num_id(7);
+	ck_assert_int_eq(es_collection_get(back, &id7, 1, 1, &o, &err), 0);
+	ck_assert_ptr_null(o.vector);
+	es_point_out_free(&o);
+	es_collection_release(back);
+	es_collection_release(c);
+}
+END_TEST
 
 START_TEST(test_registry)
 {
@@ -913,6 +1101,7 @@ Suite *collection_suite(void)
 	tcase_add_test(tc, test_huge_vectors_refused);
 	tcase_add_test(tc, test_load_index_mismatch);
 	tcase_add_test(tc, test_search);
+	tcase_add_test(tc, test_text_points);
 	tcase_add_test(tc, test_registry);
 	tcase_add_test(tc, test_many_and_hash_churn);
 	tcase_add_test(tc, test_churn_memory_flat);
