@@ -111,8 +111,12 @@ def api_checks(s):
     st, body = search(s, {"vector": [0.1] * 10, "k": 10})
     check(st == 200 and 3 not in ids(body["result"]), "vector search: %s" % body)
 
-    # hybrid (the default for text)
+    # hybrid, weighted (the default for text): fused scores in [0, 1]
     st, body = search(s, {"text": "Sydney police", "k": 5})
+    check(st == 200 and all("scores" in h and 0 <= h["score"] <= 1 + 1e-6
+                            for h in body["result"]) and len(body["result"]) == 4,
+          "a text query is hybrid by default: %s" % body)
+    st, body = search(s, {"text": "Sydney police", "k": 5, "fusion": {"method": "rrf"}})
     check(st == 200 and sorted(ids(body["result"][:2])) == [2, 4],
           "hybrid: the two points in both lists first: %s" % body)
     for h in body["result"][:2]:
@@ -130,7 +134,8 @@ def api_checks(s):
     check(st == 200 and body["result"][0]["id"] == 2 and
           abs(body["result"][0]["score"] - 1.0) < 1e-6,
           "weighted fusion, alpha 0: the lexical order, best = 1: %s" % body)
-    st, body = search(s, {"text": "Sydney", "mode": "hybrid", "fusion": {"rrf_k": 1}})
+    st, body = search(s, {"text": "Sydney", "mode": "hybrid",
+                          "fusion": {"method": "rrf", "rrf_k": 1}})
     check(st == 200 and body["result"][0]["score"] > 0.4, "rrf_k 1: %s" % body)
 
     # batch
