@@ -61,6 +61,7 @@ static void usage(FILE *f)
 		"  --max-connections N   concurrent connections (default 4096; lowered to\n"
 		"                        what the open-files limit allows)\n"
 		"  --quiet               no access log\n"
+		"  --no-ui               do not serve the web explorer at /ui/\n"
 		"Each option can also be set as EMBEDSRV_<OPTION> (e.g. EMBEDSRV_PORT=9000);\n"
 		"command-line options win.\n");
 }
@@ -86,7 +87,7 @@ typedef struct serve_opts {
 	size_t nmodels;
 	const char *host, *port, *data_dir, *threads, *api_key, *max_body, *max_inputs,
 		*max_points, *timeout, *max_conns, *fsync, *snapshot_bytes;
-	int quiet, recover;
+	int quiet, recover, no_ui;
 } serve_opts;
 
 static const char *env(const char *name)
@@ -194,6 +195,7 @@ int cmd_serve(int argc, char **argv)
 		{"timeout", required_argument, NULL, 'T'},
 		{"max-connections", required_argument, NULL, 'c'},
 		{"quiet", no_argument, NULL, 'q'},
+		{"no-ui", no_argument, NULL, 'U'},
 		{"help", no_argument, NULL, 'h'},
 		{NULL, 0, NULL, 0},
 	};
@@ -227,6 +229,7 @@ int cmd_serve(int argc, char **argv)
 		case 'T': o.timeout = optarg; break;
 		case 'c': o.max_conns = optarg; break;
 		case 'q': o.quiet = 1; break;
+		case 'U': o.no_ui = 1; break;
 		case 'h': usage(stdout); return 0;
 		default: usage(stderr); return 2;
 		}
@@ -255,6 +258,8 @@ int cmd_serve(int argc, char **argv)
 	if (!o.max_conns) o.max_conns = env("EMBEDSRV_MAX_CONNECTIONS");
 	if (!o.quiet && env("EMBEDSRV_QUIET") && strcmp(env("EMBEDSRV_QUIET"), "0") != 0)
 		o.quiet = 1;
+	if (!o.no_ui && env("EMBEDSRV_NO_UI") && strcmp(env("EMBEDSRV_NO_UI"), "0") != 0)
+		o.no_ui = 1;
 
 	api_limits lim;
 	api_limits_default(&lim);
@@ -332,6 +337,7 @@ int cmd_serve(int argc, char **argv)
 	cfg.registry = reg;
 	cfg.data_dir = o.data_dir;
 	cfg.threads = threads;
+	cfg.no_ui = o.no_ui;
 	if (api_ctx_new(&cfg, &ctx, &err))
 		goto fail;
 	es_http_config hc = {o.host, (uint16_t)port, threads, o.quiet};
