@@ -37,7 +37,7 @@ typedef struct es_serve_hooks {
 	int (*snapshot)(void *ctx, const char *name, es_error *err);
 } es_serve_hooks;
 
-/* The durability layer's hooks (server/durability.c). */
+/* The durability layer's hooks (cli/durability.c). */
 es_serve_hooks serve_durability(void);
 
 #endif

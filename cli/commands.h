@@ -1,7 +1,7 @@
 /*
  * commands.h — the subcommands of the `embedsrv` binary.
  *
- * Each command lives in server/cmd_<name>.c, takes the arguments after its
+ * Each command lives in cli/cmd_<name>.c, takes the arguments after its
  * own name (argv[0] is the command name) and returns a process exit status:
  * 0 success, 1 runtime failure, 2 usage error.  Errors go to stderr as one
  * line "embedsrv <cmd>: <message>".
@@ -15,33 +15,33 @@ typedef struct es_command {
 	const char *summary;
 } es_command;
 
-/* `embedsrv serve` (server/cmd_serve.c). */
+/* `embedsrv serve` (cli/cmd_serve.c). */
 int cmd_serve(int argc, char **argv);
-/* Cooperative cancel for long commands (server/main.c): after
+/* Cooperative cancel for long commands (cli/main.c): after
  * es_stop_install(), SIGINT and SIGTERM only set a flag that
  * es_stop_requested() returns (the signal number, 0 if none). */
 void es_stop_install(void);
 int es_stop_requested(void);
 
-/* `embedsrv train`: learn a model from text (server/cmd_train.c). */
+/* `embedsrv train`: learn a model from text (cli/cmd_train.c). */
 int cmd_train(int argc, char **argv);
 
-/* embedsrv index build|search (server/cmd_index.c). */
+/* embedsrv index build|search (cli/cmd_index.c). */
 int cmd_index(int argc, char **argv);
 
-/* embedsrv import (server/cmd_import.c). */
+/* embedsrv import (cli/cmd_import.c). */
 int cmd_import(int argc, char **argv);
 
 /* Print the version block (version, commit, SIMD paths) to stdout. */
 void es_print_version(void);
 
-/* server/cmd_model.c */
+/* cli/cmd_model.c */
 int cmd_vectors(int argc, char **argv);
 int cmd_encode(int argc, char **argv);
 int cmd_neighbors(int argc, char **argv);
 int cmd_analogy(int argc, char **argv);
 int cmd_convert(int argc, char **argv);
-/* server/cmd_eval.c */
+/* cli/cmd_eval.c */
 int cmd_eval(int argc, char **argv);
 /* `embedsrv healthcheck`: GET /healthz, exit 0 when healthy (cmd_healthcheck.c). */
 int cmd_healthcheck(int argc, char **argv);

@@ -2,7 +2,7 @@
  * main.c — the `embedsrv` command line: dispatch to subcommands.
  *
  * The table below is the one list of commands; each command's code lives in
- * server/cmd_*.c.  No global mutable state outside this file.
+ * cli/cmd_*.c.  No global mutable state outside this file.
  */
 #include <signal.h>
 #include <stdio.h>
