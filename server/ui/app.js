@@ -672,7 +672,20 @@ function renderMap(items, arrows, colorBy, caption) {
   }
   const colors = new Map();
   const legend = clear($("m-legend"));
+  $("m-info").textContent = "Hover or focus a point to see its label and score.";
+  // Points at the same spot (equal vectors) get one label with a count.
+  const spot = (i) => Math.round(sx(xy[i][0]) / 4) + "," + Math.round(sy(xy[i][1]) / 4);
+  const same = new Map();
+  items.forEach((_, i) => same.set(spot(i), (same.get(spot(i)) || 0) + 1));
+  const owner = new Map(); // the item labelled at each spot: the query first
   items.forEach((it, i) => {
+    const o = owner.get(spot(i));
+    if (o === undefined || (items[o].kind === "hit" && it.kind !== "hit")) owner.set(spot(i), i);
+  });
+  // hits first, so the query and the answer are drawn on top
+  const order = items.map((_, i) => i).sort((i, j) => (items[i].kind === "hit" ? 0 : 1) - (items[j].kind === "hit" ? 0 : 1));
+  order.forEach((i) => {
+    const it = items[i];
     let fill = it.kind === "query" ? "#e66100" : it.kind === "answer" ? "#c01c28" : "#1a5fb4";
     if (colorBy && it.kind === "hit") {
       const v = payloadField(it.payload, colorBy);
@@ -684,11 +697,17 @@ function renderMap(items, arrows, colorBy, caption) {
       fill = colors.get(key);
     }
     const [x, y] = [sx(xy[i][0]), sy(xy[i][1])];
-    const tip = it.label + (it.score !== undefined ? " · score " + fmt(it.score) : " · the query");
+    const tip = it.label + (it.score !== undefined ? " · score " + fmt(it.score) : it.kind === "query" ? " · the query" : "");
     const g = el("g", { class: "pt " + it.kind, tabindex: 0, "data-label": it.label, role: "img", "aria-label": tip },
       el("title", { text: tip }),
-      el("circle", { cx: x, cy: y, r: it.kind === "hit" ? 6 : 8, fill }),
-      el("text", { x: x + 10, y: y + 4, text: it.label.length > 40 ? it.label.slice(0, 39) + "…" : it.label }));
+      el("circle", { cx: x, cy: y, r: it.kind === "hit" ? 6 : 8, fill }));
+    const n = same.get(spot(i));
+    if (owner.get(spot(i)) === i) {
+      let label = it.label.length > 40 ? it.label.slice(0, 39) + "…" : it.label;
+      if (n > 1) label += it.kind === "hit" ? " (×" + n + ")" : " (+" + (n - 1) + ")";
+      const left = x > W * 0.62; // near the right edge: label on the left
+      g.append(el("text", { x: left ? x - 12 : x + 12, y: y + 4, "text-anchor": left ? "end" : "start", text: label }));
+    }
     const show = () => { $("m-info").textContent = tip; };
     g.addEventListener("mouseenter", show);
     g.addEventListener("focus", show);

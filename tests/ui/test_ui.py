@@ -297,15 +297,33 @@ def explore(d, srv, out, timings):
     d.click("#c-create-go")
     d.wait("return !!document.querySelector('#c-list tr[data-name=\"docs\"]');", "the new collection's row")
     check(not d.js("return document.getElementById('c-detail').hidden;"), "collection detail opens after create")
-    texts = ["the king and the queen | {\"lang\": \"en\", \"topic\": \"royal\"}",
-             "a man and a woman | {\"lang\": \"en\", \"topic\": \"people\"}",
-             "the cat sat on the mat | {\"lang\": \"en\", \"topic\": \"animal\"}",
-             "the dog and the kitten | {\"lang\": \"fr\", \"topic\": \"animal\"}",
-             "an apple and a banana | {\"lang\": \"fr\", \"topic\": \"fruit\"}",
-             "the prince and the princess | {\"lang\": \"de\", \"topic\": \"royal\"}",
-             "the boy and the girl | {\"lang\": \"de\", \"topic\": \"people\"}",
-             "the crown <script>window.__xss = 1</script><img src=x onerror=\"window.__xss = 2\"> | {\"topic\": \"royal\"}"]
-    for i in range(3):  # 24 points: more than one page of 20
+    batches = [
+        ["the king and the queen | {\"lang\": \"en\", \"topic\": \"royal\"}",
+         "a man and a woman | {\"lang\": \"en\", \"topic\": \"people\"}",
+         "the cat sat on the mat | {\"lang\": \"en\", \"topic\": \"animal\"}",
+         "the dog and the kitten | {\"lang\": \"fr\", \"topic\": \"animal\"}",
+         "an apple and a banana | {\"lang\": \"fr\", \"topic\": \"fruit\"}",
+         "the prince and the princess | {\"lang\": \"de\", \"topic\": \"royal\"}",
+         "the boy and the girl | {\"lang\": \"de\", \"topic\": \"people\"}",
+         "the crown <script>window.__xss = 1</script><img src=x onerror=\"window.__xss = 2\"> | {\"topic\": \"royal\"}"],
+        ["the throne of the king | {\"lang\": \"en\", \"topic\": \"royal\"}",
+         "the woman and the girl | {\"lang\": \"en\", \"topic\": \"people\"}",
+         "the kitten sat | {\"lang\": \"en\", \"topic\": \"animal\"}",
+         "a cherry and an apple | {\"lang\": \"fr\", \"topic\": \"fruit\"}",
+         "the cat and the dog | {\"lang\": \"fr\", \"topic\": \"animal\"}",
+         "the palace and the crown | {\"lang\": \"de\", \"topic\": \"royal\"}",
+         "the man and the boy | {\"lang\": \"de\", \"topic\": \"people\"}",
+         "a banana | {\"lang\": \"en\", \"topic\": \"fruit\"}"],
+        ["the queen on the throne | {\"lang\": \"en\", \"topic\": \"royal\"}",
+         "the princess in the palace | {\"lang\": \"en\", \"topic\": \"royal\"}",
+         "a dog sat on the mat | {\"lang\": \"en\", \"topic\": \"animal\"}",
+         "the girl and the kitten | {\"lang\": \"fr\", \"topic\": \"people\"}",
+         "a cherry | {\"lang\": \"fr\", \"topic\": \"fruit\"}",
+         "the prince and the boy | {\"lang\": \"de\", \"topic\": \"people\"}",
+         "the king and the man | {\"lang\": \"de\", \"topic\": \"people\"}",
+         "the woman and the queen | {\"lang\": \"en\", \"topic\": \"royal\"}"],
+    ]
+    for i, texts in enumerate(batches):  # 24 points: more than one page of 20
         d.set("c-texts", "\n".join(texts))
         d.set("c-first-id", str(1 + i * len(texts)))
         d.click("#c-upsert-go")
@@ -317,10 +335,6 @@ def explore(d, srv, out, timings):
     check(errors_in(d, "upsert") == "", "upsert error: " + errors_in(d, "upsert"))
     count = d.js("return document.querySelector('#c-list tr[data-name=\"docs\"] td').textContent;")
     check(count == "24", "collection list count is 24 (got %r)" % count)
-    check(not d.js("return document.getElementById('c-next').disabled;"), "a next page of points")
-    d.click("#c-next")
-    d.wait("return document.getElementById('c-page').textContent.indexOf('page 2 · 4 points') === 0;", "page 2 of points")
-    check(d.js("return document.getElementById('c-next').disabled;"), "page 2 is the last")
     # the <script> payload is text, never markup
     xss = d.js("return [...document.querySelectorAll('#c-points pre')].map(p => p.textContent)"
                ".filter(t => t.indexOf('<script>window.__xss') >= 0).length;")
@@ -328,6 +342,10 @@ def explore(d, srv, out, timings):
     check(d.js("return document.querySelectorAll('#c-points script, #c-points img').length;") == 0,
           "the payload made no element")
     check(d.js("return window.__xss === undefined;"), "the payload's script did not run")
+    check(not d.js("return document.getElementById('c-next').disabled;"), "a next page of points")
+    d.click("#c-next")
+    d.wait("return document.getElementById('c-page').textContent.indexOf('page 2 · 4 points') === 0;", "page 2 of points")
+    check(d.js("return document.getElementById('c-next').disabled;"), "page 2 is the last")
     d.click("#c-points tbody tr:last-child button")
     d.wait("return !document.getElementById('c-point').hidden && /Point/.test(document.getElementById('c-point').textContent);", "point detail")
     check("dimension 8" in d.text("c-point"), "point detail shows its vector's dimension")
@@ -452,8 +470,10 @@ def explore(d, srv, out, timings):
     check('"royal"' in legend and len(legend) >= 3, "legend by payload field: %r" % legend)
     fills = d.js("return new Set([...document.querySelectorAll('#m-svg g.pt.hit circle')].map(c => c.getAttribute('fill'))).size;")
     check(fills >= 3, "points coloured by topic (%s colours)" % fills)
-    check(d.js("return [...document.querySelectorAll('#m-svg text')].some(t => t.textContent.indexOf('<script>') >= 0);"),
-          "the <script> text is a label on the map, as text")
+    check(d.js("return [...document.querySelectorAll('#m-svg g.pt title')].some(t => t.textContent.indexOf('<script>') >= 0);"),
+          "the <script> text is a point's title on the map, as text")
+    check(d.js("return document.querySelectorAll('#m-svg script, #m-svg img, #m-svg foreignObject').length;") == 0,
+          "the payload made no element on the map")
     check(d.js("return window.__xss === undefined;"), "no script ran from the map")
     check(errors_in(d, "map") == "", "map error: " + errors_in(d, "map"))
     shots(d, out, "map-points")
