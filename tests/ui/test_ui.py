@@ -242,17 +242,38 @@ def static_checks():
     return total
 
 
-def first_paint(d, url, runs=7):
-    """Median first-contentful-paint of url over `runs` loads after a warm-up."""
+def paint_floor(d, runs=7):
+    """Median first-contentful-paint of a one-line data: URL page (no
+    network at all): what this machine's Chromium needs to paint anything,
+    measured in the same run as first_paint() for comparison."""
     vals = []
+    for i in range(runs + 1):
+        d.get("data:text/html,<title>t</title><p>floor %d</p>" % i)
+        d.wait("return document.readyState === 'complete' &&"
+               " performance.getEntriesByName('first-contentful-paint').length > 0;", "floor page paint")
+        v = d.js("return performance.getEntriesByName('first-contentful-paint')[0].startTime;")
+        if i > 0:
+            vals.append(v)
+    return statistics.median(vals)
+
+
+def first_paint(d, url, runs=7):
+    """Median first-contentful-paint of url over `runs` loads after a
+    warm-up, and the median time until the HTML had arrived (responseEnd),
+    both from the start of the navigation, in ms."""
+    fcps, html = [], []
     for i in range(runs + 1):
         d.get(url + ("?r=%d" % i))
         ready(d)
-        fcp = d.js("const p = performance.getEntriesByName('first-contentful-paint')[0];"
-                   "return p ? p.startTime : null;")
-        if i > 0 and fcp is not None:
-            vals.append(fcp)
-    return statistics.median(vals) if vals else None
+        t = d.js("const p = performance.getEntriesByName('first-contentful-paint')[0];"
+                 "const n = performance.getEntriesByType('navigation')[0];"
+                 "return [p ? p.startTime : null, n ? n.responseEnd : null];")
+        if i > 0 and t[0] is not None:
+            fcps.append(t[0])
+            html.append(t[1])
+    if not fcps:
+        return None, None
+    return statistics.median(fcps), statistics.median(html)
 
 
 def round_trips(d, srv, coll, body, runs=30):
@@ -285,7 +306,8 @@ def explore(d, srv, out, timings):
     check(d.js("return getComputedStyle(document.getElementById('auth')).display;") == "none",
           "no key prompt on a server without --api-key")
     check(d.js("return getComputedStyle(document.getElementById('s-mode')).display;") == "none", "the hidden mode field is not displayed")
-    timings["first_paint_ms"] = first_paint(d, base)
+    timings["first_paint_ms"], timings["html_received_ms"] = first_paint(d, base)
+    timings["blank_page_paint_ms"] = paint_floor(d)
     d.get(base)
     ready(d)
     shots(d, out, "search-empty")
