@@ -55,6 +55,66 @@ static int num(const char *name, const char *s, unsigned long long max,
 	return 0;
 }
 
+/* The rows of BASE (raw float32, dim per row) into *v, checked (finite;
+ * not all zeros under cosine), and their ids first, first+1, ... into *ids
+ * (both malloc).  0, or -1 (message printed; nothing to free). */
+static int read_rows(const char *input, uint32_t dim, es_metric metric, uint64_t first,
+		     float **vp, uint64_t **idsp, size_t *np)
+{
+	int rc = -1;
+	float *v = NULL;
+	uint64_t *ids = NULL;
+	FILE *f = fopen(input, "rb");
+	struct stat st;
+	if (!f || fstat(fileno(f), &st) != 0) {
+		fprintf(stderr, "embedsrv import: %s: %s\n", input, strerror(errno));
+		goto out;
+	}
+	size_t row = (size_t)dim * 4, size = (size_t)st.st_size;
+	if (size == 0 || size % row) {
+		fprintf(stderr, "embedsrv import: %s: size %zu is not a multiple of dim %u x 4 bytes\n",
+			input, size, dim);
+		goto out;
+	}
+	size_t n = size / row;
+	v = malloc(size);
+	ids = malloc(n * sizeof *ids);
+	if (!v || !ids || fread(v, 1, size, f) != size) {
+		fprintf(stderr, "embedsrv import: %s: out of memory or read failed\n", input);
+		goto out;
+	}
+	for (size_t i = 0; i < n; i++) {
+		double norm = 0;
+		for (size_t j = 0; j < dim; j++) {
+			float x = v[i * dim + j];
+			if (!isfinite(x)) {
+				fprintf(stderr, "embedsrv import: %s: row %zu: value %zu is not finite\n",
+					input, i, j);
+				goto out;
+			}
+			norm += (double)x * x;
+		}
+		if (norm == 0 && metric == ES_METRIC_COSINE) {
+			fprintf(stderr, "embedsrv import: %s: row %zu is all zeros (no direction "
+				"under cosine)\n", input, i);
+			goto out;
+		}
+		ids[i] = first + i;
+	}
+	*vp = v;
+	*idsp = ids;
+	*np = n;
+	v = NULL;
+	ids = NULL;
+	rc = 0;
+out:
+	if (f)
+		fclose(f);
+	free(v);
+	free(ids);
+	return rc;
+}
+
 int cmd_import(int argc, char **argv)
 {
 	static const struct option opts[] = {
@@ -112,43 +172,9 @@ int cmd_import(int argc, char **argv)
 	es_pool *pool = NULL;
 	es_error err;
 	es_error_clear(&err);
-	FILE *f = fopen(input, "rb");
-	struct stat st;
-	if (!f || fstat(fileno(f), &st) != 0) {
-		fprintf(stderr, "embedsrv import: %s: %s\n", input, strerror(errno));
+	size_t n;
+	if (read_rows(input, (uint32_t)dim, p.metric, first, &v, &ids, &n))
 		goto out;
-	}
-	size_t row = (size_t)dim * 4, size = (size_t)st.st_size;
-	if (size == 0 || size % row) {
-		fprintf(stderr, "embedsrv import: %s: size %zu is not a multiple of dim %llu x 4 bytes\n",
-			input, size, dim);
-		goto out;
-	}
-	size_t n = size / row;
-	v = malloc(size);
-	ids = malloc(n * sizeof *ids);
-	if (!v || !ids || fread(v, 1, size, f) != size) {
-		fprintf(stderr, "embedsrv import: %s: out of memory or read failed\n", input);
-		goto out;
-	}
-	for (size_t i = 0; i < n; i++) {
-		double norm = 0;
-		for (size_t j = 0; j < dim; j++) {
-			float x = v[i * dim + j];
-			if (!isfinite(x)) {
-				fprintf(stderr, "embedsrv import: %s: row %zu: value %zu is not finite\n",
-					input, i, j);
-				goto out;
-			}
-			norm += (double)x * x;
-		}
-		if (norm == 0 && p.metric == ES_METRIC_COSINE) {
-			fprintf(stderr, "embedsrv import: %s: row %zu is all zeros (no direction "
-				"under cosine)\n", input, i);
-			goto out;
-		}
-		ids[i] = first + i;
-	}
 	double t0 = now_s();
 	if (es_registry_new(NULL, &reg, &err))
 		goto fail;
@@ -185,8 +211,6 @@ int cmd_import(int argc, char **argv)
 fail:
 	fprintf(stderr, "embedsrv import: %s\n", err.msg[0] ? err.msg : es_strerror(err.code));
 out:
-	if (f)
-		fclose(f);
 	es_collection_release(col);
 	if (store && es_store_close(store, 0, &err) != 0 && status == 0) {
 		fprintf(stderr, "embedsrv import: %s\n", err.msg);

@@ -24,8 +24,8 @@
 #include "api.h"
 #include "blas.h"
 #include "commands.h"
+#include "durability.h"
 #include "http.h"
-#include "serve.h"
 #include "threadpool.h"
 
 #define MAX_MODELS 16
@@ -90,6 +90,14 @@ typedef struct serve_opts {
 	int quiet, recover, no_ui;
 } serve_opts;
 
+/* The options checked and turned into values. */
+typedef struct serve_config {
+	api_limits lim;
+	unsigned port, threads;
+	wal_fsync_policy fsync;
+	unsigned long long snapshot_bytes;
+} serve_config;
+
 static const char *env(const char *name)
 {
 	const char *v = getenv(name);
@@ -130,7 +138,7 @@ static void fit_nofile(uint32_t *max_connections)
 	}
 }
 
-static int load_models(serve_opts *o, es_encoder **encs, size_t *n)
+static int load_models(const serve_opts *o, es_encoder **encs, size_t *n)
 {
 	*n = 0;
 	for (size_t i = 0; i < o->nmodels; i++) {
@@ -177,7 +185,9 @@ static int load_models(serve_opts *o, es_encoder **encs, size_t *n)
 	return 0;
 }
 
-int cmd_serve(int argc, char **argv)
+/* 1. The command line into o.  Returns -1 to go on, else the exit status
+ * (0 after --help, 2 on a usage error, message printed). */
+static int parse_flags(int argc, char **argv, serve_opts *o)
 {
 	static const struct option longopts[] = {
 		{"model", required_argument, NULL, 'm'},
@@ -199,37 +209,33 @@ int cmd_serve(int argc, char **argv)
 		{"help", no_argument, NULL, 'h'},
 		{NULL, 0, NULL, 0},
 	};
-	serve_opts o;
-	memset(&o, 0, sizeof o);
 	int ch;
 	optind = 1;
 	opterr = 1;
-	/* Skip unknown options rather than fail when a layer adds its own
-	 * flags?  No: an unknown flag is a usage error, as users expect. */
 	while ((ch = getopt_long(argc, argv, "h", longopts, NULL)) != -1) {
 		switch (ch) {
 		case 'm':
-			if (o.nmodels == MAX_MODELS) {
+			if (o->nmodels == MAX_MODELS) {
 				fprintf(stderr, "embedsrv serve: at most %d models\n", MAX_MODELS);
 				return 2;
 			}
-			o.models[o.nmodels++] = optarg;
+			o->models[o->nmodels++] = optarg;
 			break;
-		case 'H': o.host = optarg; break;
-		case 'p': o.port = optarg; break;
-		case 'd': o.data_dir = optarg; break;
-		case 'F': o.fsync = optarg; break;
-		case 'R': o.recover = 1; break;
-		case 'S': o.snapshot_bytes = optarg; break;
-		case 't': o.threads = optarg; break;
-		case 'k': o.api_key = optarg; break;
-		case 'b': o.max_body = optarg; break;
-		case 'i': o.max_inputs = optarg; break;
-		case 'P': o.max_points = optarg; break;
-		case 'T': o.timeout = optarg; break;
-		case 'c': o.max_conns = optarg; break;
-		case 'q': o.quiet = 1; break;
-		case 'U': o.no_ui = 1; break;
+		case 'H': o->host = optarg; break;
+		case 'p': o->port = optarg; break;
+		case 'd': o->data_dir = optarg; break;
+		case 'F': o->fsync = optarg; break;
+		case 'R': o->recover = 1; break;
+		case 'S': o->snapshot_bytes = optarg; break;
+		case 't': o->threads = optarg; break;
+		case 'k': o->api_key = optarg; break;
+		case 'b': o->max_body = optarg; break;
+		case 'i': o->max_inputs = optarg; break;
+		case 'P': o->max_points = optarg; break;
+		case 'T': o->timeout = optarg; break;
+		case 'c': o->max_conns = optarg; break;
+		case 'q': o->quiet = 1; break;
+		case 'U': o->no_ui = 1; break;
 		case 'h': usage(stdout); return 0;
 		default: usage(stderr); return 2;
 		}
@@ -239,71 +245,100 @@ int cmd_serve(int argc, char **argv)
 		usage(stderr);
 		return 2;
 	}
-	/* environment fallbacks */
-	if (!o.nmodels)
-		o.models[o.nmodels++] = env("EMBEDSRV_MODEL") ? env("EMBEDSRV_MODEL") : DEFAULT_MODEL_PATH;
-	if (!o.host) o.host = env("EMBEDSRV_HOST") ? env("EMBEDSRV_HOST") : "127.0.0.1";
-	if (!o.port) o.port = env("EMBEDSRV_PORT") ? env("EMBEDSRV_PORT") : "8080";
-	if (!o.data_dir) o.data_dir = env("EMBEDSRV_DATA_DIR");
-	if (!o.fsync) o.fsync = env("EMBEDSRV_FSYNC");
-	if (!o.snapshot_bytes) o.snapshot_bytes = env("EMBEDSRV_SNAPSHOT_BYTES");
-	if (!o.recover && env("EMBEDSRV_RECOVER") && strcmp(env("EMBEDSRV_RECOVER"), "0") != 0)
-		o.recover = 1;
-	if (!o.threads) o.threads = env("EMBEDSRV_THREADS");
-	if (!o.api_key) o.api_key = env("EMBEDSRV_API_KEY");
-	if (!o.max_body) o.max_body = env("EMBEDSRV_MAX_BODY");
-	if (!o.max_inputs) o.max_inputs = env("EMBEDSRV_MAX_INPUTS");
-	if (!o.max_points) o.max_points = env("EMBEDSRV_MAX_POINTS");
-	if (!o.timeout) o.timeout = env("EMBEDSRV_TIMEOUT");
-	if (!o.max_conns) o.max_conns = env("EMBEDSRV_MAX_CONNECTIONS");
-	if (!o.quiet && env("EMBEDSRV_QUIET") && strcmp(env("EMBEDSRV_QUIET"), "0") != 0)
-		o.quiet = 1;
-	if (!o.no_ui && env("EMBEDSRV_NO_UI") && strcmp(env("EMBEDSRV_NO_UI"), "0") != 0)
-		o.no_ui = 1;
+	return -1;
+}
 
-	api_limits lim;
-	api_limits_default(&lim);
+/* 2. EMBEDSRV_<FLAG> for every flag the command line did not give. */
+static void env_fallbacks(serve_opts *o)
+{
+	if (!o->nmodels)
+		o->models[o->nmodels++] = env("EMBEDSRV_MODEL") ? env("EMBEDSRV_MODEL") : DEFAULT_MODEL_PATH;
+	if (!o->host) o->host = env("EMBEDSRV_HOST") ? env("EMBEDSRV_HOST") : "127.0.0.1";
+	if (!o->port) o->port = env("EMBEDSRV_PORT") ? env("EMBEDSRV_PORT") : "8080";
+	if (!o->data_dir) o->data_dir = env("EMBEDSRV_DATA_DIR");
+	if (!o->fsync) o->fsync = env("EMBEDSRV_FSYNC");
+	if (!o->snapshot_bytes) o->snapshot_bytes = env("EMBEDSRV_SNAPSHOT_BYTES");
+	if (!o->recover && env("EMBEDSRV_RECOVER") && strcmp(env("EMBEDSRV_RECOVER"), "0") != 0)
+		o->recover = 1;
+	if (!o->threads) o->threads = env("EMBEDSRV_THREADS");
+	if (!o->api_key) o->api_key = env("EMBEDSRV_API_KEY");
+	if (!o->max_body) o->max_body = env("EMBEDSRV_MAX_BODY");
+	if (!o->max_inputs) o->max_inputs = env("EMBEDSRV_MAX_INPUTS");
+	if (!o->max_points) o->max_points = env("EMBEDSRV_MAX_POINTS");
+	if (!o->timeout) o->timeout = env("EMBEDSRV_TIMEOUT");
+	if (!o->max_conns) o->max_conns = env("EMBEDSRV_MAX_CONNECTIONS");
+	if (!o->quiet && env("EMBEDSRV_QUIET") && strcmp(env("EMBEDSRV_QUIET"), "0") != 0)
+		o->quiet = 1;
+	if (!o->no_ui && env("EMBEDSRV_NO_UI") && strcmp(env("EMBEDSRV_NO_UI"), "0") != 0)
+		o->no_ui = 1;
+}
+
+/* 3. Numbers and policies, range-checked.  0, or -1 (message printed). */
+static int parse_values(const serve_opts *o, serve_config *c)
+{
 	unsigned long long v;
-	unsigned port, threads = es_cpu_count();
-	if (parse_num("port", o.port, 0, 65535, &v)) return 2;
-	port = (unsigned)v;
-	if (o.threads) {
-		if (parse_num("threads", o.threads, 1, 1024, &v)) return 2;
-		threads = (unsigned)v;
+	api_limits_default(&c->lim);
+	c->threads = es_cpu_count();
+	if (parse_num("port", o->port, 0, 65535, &v)) return -1;
+	c->port = (unsigned)v;
+	if (o->threads) {
+		if (parse_num("threads", o->threads, 1, 1024, &v)) return -1;
+		c->threads = (unsigned)v;
 	}
-	if (o.max_body) {
-		if (parse_num("max-body", o.max_body, 64, 1ull << 34, &v)) return 2;
-		lim.max_body_bytes = (size_t)v;
+	if (o->max_body) {
+		if (parse_num("max-body", o->max_body, 64, 1ull << 34, &v)) return -1;
+		c->lim.max_body_bytes = (size_t)v;
 	}
-	if (o.max_inputs) {
-		if (parse_num("max-inputs", o.max_inputs, 1, 1u << 20, &v)) return 2;
-		lim.max_inputs = (uint32_t)v;
+	if (o->max_inputs) {
+		if (parse_num("max-inputs", o->max_inputs, 1, 1u << 20, &v)) return -1;
+		c->lim.max_inputs = (uint32_t)v;
 	}
-	if (o.max_points) {
-		if (parse_num("max-points", o.max_points, 1, 1u << 24, &v)) return 2;
-		lim.max_points = (uint32_t)v;
+	if (o->max_points) {
+		if (parse_num("max-points", o->max_points, 1, 1u << 24, &v)) return -1;
+		c->lim.max_points = (uint32_t)v;
 	}
-	if (o.timeout) {
-		if (parse_num("timeout", o.timeout, 1, 86400, &v)) return 2;
-		lim.timeout_s = (uint32_t)v;
+	if (o->timeout) {
+		if (parse_num("timeout", o->timeout, 1, 86400, &v)) return -1;
+		c->lim.timeout_s = (uint32_t)v;
 	}
-	wal_fsync_policy fsync_policy = WAL_FSYNC_ALWAYS;
-	if (o.fsync && wal_policy_parse(o.fsync, &fsync_policy) != 0) {
+	c->fsync = WAL_FSYNC_ALWAYS;
+	if (o->fsync && wal_policy_parse(o->fsync, &c->fsync) != 0) {
 		fprintf(stderr, "embedsrv serve: --fsync must be always, batch or never (got '%s')\n",
-			o.fsync);
-		return 2;
+			o->fsync);
+		return -1;
 	}
-	unsigned long long snapshot_bytes = 0;
-	if (o.snapshot_bytes &&
-	    parse_num("snapshot-bytes", o.snapshot_bytes, 4096, ~0ull, &snapshot_bytes))
-		return 2;
-	if (o.max_conns) {
-		if (parse_num("max-connections", o.max_conns, 1, 1u << 20, &v)) return 2;
-		lim.max_connections = (uint32_t)v;
+	c->snapshot_bytes = 0;
+	if (o->snapshot_bytes &&
+	    parse_num("snapshot-bytes", o->snapshot_bytes, 4096, ~0ull, &c->snapshot_bytes))
+		return -1;
+	if (o->max_conns) {
+		if (parse_num("max-connections", o->max_conns, 1, 1u << 20, &v)) return -1;
+		c->lim.max_connections = (uint32_t)v;
 	}
+	return 0;
+}
 
-	fit_nofile(&lim.max_connections);
+/* 4. Wait for SIGTERM/SIGINT; returns which.  Our threads block them
+ * (sigtimedwait takes them here), but threads that libraries start before
+ * main() (OpenBLAS) do not, so a handler also catches a signal delivered to
+ * one of those and the loop polls its flag. */
+static int wait_for_stop(const sigset_t *set)
+{
+	const struct timespec tick = {0, 200 * 1000 * 1000};
+	for (;;) {
+		int s = sigtimedwait(set, NULL, &tick);
+		if (s > 0)
+			return s;
+		if ((s = es_stop_requested()) != 0)
+			return s;
+	}
+}
 
+/* 5. Run: models, registry, HTTP server, data directory, ready; then wait
+ * for a signal, finish in-flight requests, snapshot, free.  Returns the
+ * exit status. */
+static int serve(const serve_opts *o, const serve_config *c)
+{
 	/* Signals first, so every thread created below inherits the mask. */
 	sigset_t set;
 	sigemptyset(&set);
@@ -320,55 +355,41 @@ int cmd_serve(int argc, char **argv)
 	es_registry *reg = NULL;
 	api_ctx *ctx = NULL;
 	es_http *http = NULL;
-	es_serve_hooks hooks = serve_durability();
+	durability *dur = NULL;
 	es_error err;
 	es_error_clear(&err);
 
-	if (load_models(&o, encs, &nenc))
+	if (load_models(o, encs, &nenc))
 		goto out;
 	if (es_registry_new(api_payload_hooks(), &reg, &err))
 		goto fail;
 	api_config cfg;
 	memset(&cfg, 0, sizeof cfg);
-	cfg.limits = lim;
-	cfg.api_key = o.api_key;
+	cfg.limits = c->lim;
+	cfg.api_key = o->api_key;
 	cfg.models = encs;
 	cfg.nmodels = nenc;
 	cfg.registry = reg;
-	cfg.data_dir = o.data_dir;
-	cfg.threads = threads;
-	cfg.no_ui = o.no_ui;
+	cfg.data_dir = o->data_dir;
+	cfg.threads = c->threads;
+	cfg.no_ui = o->no_ui;
 	if (api_ctx_new(&cfg, &ctx, &err))
 		goto fail;
-	es_http_config hc = {o.host, (uint16_t)port, threads, o.quiet};
+	es_http_config hc = {o->host, (uint16_t)c->port, c->threads, o->quiet};
 	if (es_http_start(&hc, ctx, &http, &err))
 		goto fail;
 	fprintf(stderr, "embedsrv serve: listening on http://%s%s%s:%u (model %s, dim %u, %u threads)\n",
-		strchr(o.host, ':') ? "[" : "", o.host, strchr(o.host, ':') ? "]" : "",
-		es_http_port(http), es_encoder_name(encs[0]), es_encoder_dim(encs[0]), threads);
-	if (hooks.open) {
-		es_serve_opts so = {o.data_dir, fsync_policy, o.recover, snapshot_bytes, argc, argv};
-		api_ctx_set_snapshot(ctx, hooks.snapshot, hooks.ctx);
-		if (hooks.open(hooks.ctx, reg, &so, &err))
+		strchr(o->host, ':') ? "[" : "", o->host, strchr(o->host, ':') ? "]" : "",
+		es_http_port(http), es_encoder_name(encs[0]), es_encoder_dim(encs[0]), c->threads);
+	if (o->data_dir) {
+		durability_opts dopts = {o->data_dir, c->fsync, o->recover, c->snapshot_bytes};
+		if (durability_open(&dopts, reg, &dur, &err))
 			goto fail;
+		api_ctx_set_snapshot(ctx, durability_snapshot, dur);
 	}
 	api_ctx_set_ready(ctx, 1);
 
-	/* Wait for SIGTERM/SIGINT.  Our threads block them (sigtimedwait takes
-	 * them here), but threads that libraries start before main() (OpenBLAS)
-	 * do not, so a handler also catches a signal delivered to one of those
-	 * and the loop polls its flag. */
-	int sig = 0;
-	const struct timespec tick = {0, 200 * 1000 * 1000};
-	for (;;) {
-		int s = sigtimedwait(&set, NULL, &tick);
-		if (s > 0) {
-			sig = s;
-			break;
-		}
-		if ((sig = es_stop_requested()) != 0)
-			break;
-	}
+	int sig = wait_for_stop(&set);
 	fprintf(stderr, "embedsrv serve: %s: finishing %u in-flight request(s)\n",
 		sig == SIGINT ? "SIGINT" : "SIGTERM", es_http_inflight(http));
 	api_ctx_set_ready(ctx, 0);
@@ -380,10 +401,7 @@ fail:
 	fprintf(stderr, "embedsrv serve: %s\n", err.msg[0] ? err.msg : es_strerror(err.code));
 out:
 	es_http_stop(http, 5.0);
-	/* close also releases the hooks' context, so it runs even when open
-	 * never ran (e.g. the model failed to load). */
-	if (hooks.close)
-		hooks.close(hooks.ctx, reg);
+	durability_close(dur); /* after the last request: the final snapshot */
 	api_ctx_free(ctx);
 	es_registry_free(reg);
 	for (size_t i = 0; i < nenc; i++)
@@ -391,4 +409,19 @@ out:
 	if (status == 0)
 		fprintf(stderr, "embedsrv serve: stopped\n");
 	return status;
+}
+
+int cmd_serve(int argc, char **argv)
+{
+	serve_opts o;
+	memset(&o, 0, sizeof o);
+	int rc = parse_flags(argc, argv, &o);
+	if (rc >= 0)
+		return rc;
+	env_fallbacks(&o);
+	serve_config c;
+	if (parse_values(&o, &c))
+		return 2;
+	fit_nofile(&c.lim.max_connections);
+	return serve(&o, &c);
 }

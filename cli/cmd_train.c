@@ -171,7 +171,18 @@ static int check_output(const char *out)
 	return 0;
 }
 
-int cmd_train(int argc, char **argv)
+/* What the command line asked for. */
+typedef struct train_args {
+	es_train_params p;
+	const char *in, *out;
+	int quiet, vec;
+	uint32_t common;
+} train_args;
+
+/* 1. The command line into a, checked.  Returns -1 to go on, else the exit
+ * status (0 after --help, 2 on a usage error, 1 when the output cannot be
+ * written; message printed). */
+static int parse_args(int argc, char **argv, train_args *a)
 {
 	enum { O_DIM = 256, O_EPOCHS, O_WINDOW, O_NEG, O_MINCOUNT, O_MINN, O_MAXN,
 	       O_BUCKET, O_NOSUB, O_LR, O_SAMPLE, O_NSEXP, O_THREADS, O_SEED,
@@ -202,57 +213,59 @@ int cmd_train(int argc, char **argv)
 		{"help", no_argument, NULL, 'h'},
 		{NULL, 0, NULL, 0},
 	};
-	es_train_params p;
-	es_train_params_default(&p);
-	const char *in = NULL, *outp = NULL;
-	int quiet = 0, pcs_given = 0;
-	uint32_t common = COMMON_SAMPLE_DEFAULT, u;
+	es_train_params *pp = &a->p;
+	es_train_params_default(pp);
+	a->in = a->out = NULL;
+	a->quiet = 0;
+	a->common = COMMON_SAMPLE_DEFAULT;
+	int pcs_given = 0;
+	uint32_t u;
 	int c;
 	optind = 1;
 	opterr = 0;
 	while ((c = getopt_long(argc, argv, ":i:o:h", opts, NULL)) != -1) {
 		int bad = 0;
 		switch (c) {
-		case 'i': in = optarg; break;
-		case 'o': outp = optarg; break;
-		case O_DIM: bad = parse_u32("--dim", optarg, &p.dim); break;
-		case O_EPOCHS: bad = parse_u32("--epochs", optarg, &p.epochs); break;
-		case O_WINDOW: bad = parse_u32("--window", optarg, &p.window); break;
-		case O_NEG: bad = parse_u32("--neg", optarg, &p.neg); break;
-		case O_MINCOUNT: bad = parse_u32("--min-count", optarg, &p.min_count); break;
-		case O_MINN: bad = parse_u32("--minn", optarg, &p.minn); break;
-		case O_MAXN: bad = parse_u32("--maxn", optarg, &p.maxn); break;
-		case O_BUCKET: bad = parse_u32("--bucket", optarg, &p.bucket); break;
-		case O_NOSUB: p.subwords = 0; break;
-		case O_LR: bad = parse_float("--lr", optarg, &p.lr); break;
-		case O_SAMPLE: bad = parse_float("--sample", optarg, &p.sample); break;
-		case O_NSEXP: bad = parse_float("--ns-exponent", optarg, &p.ns_exponent); break;
+		case 'i': a->in = optarg; break;
+		case 'o': a->out = optarg; break;
+		case O_DIM: bad = parse_u32("--dim", optarg, &pp->dim); break;
+		case O_EPOCHS: bad = parse_u32("--epochs", optarg, &pp->epochs); break;
+		case O_WINDOW: bad = parse_u32("--window", optarg, &pp->window); break;
+		case O_NEG: bad = parse_u32("--neg", optarg, &pp->neg); break;
+		case O_MINCOUNT: bad = parse_u32("--min-count", optarg, &pp->min_count); break;
+		case O_MINN: bad = parse_u32("--minn", optarg, &pp->minn); break;
+		case O_MAXN: bad = parse_u32("--maxn", optarg, &pp->maxn); break;
+		case O_BUCKET: bad = parse_u32("--bucket", optarg, &pp->bucket); break;
+		case O_NOSUB: pp->subwords = 0; break;
+		case O_LR: bad = parse_float("--lr", optarg, &pp->lr); break;
+		case O_SAMPLE: bad = parse_float("--sample", optarg, &pp->sample); break;
+		case O_NSEXP: bad = parse_float("--ns-exponent", optarg, &pp->ns_exponent); break;
 		case O_DROPPCS:
-			bad = parse_u32("--drop-pcs", optarg, &p.drop_pcs);
+			bad = parse_u32("--drop-pcs", optarg, &pp->drop_pcs);
 			pcs_given = 1;
 			break;
-		case O_NOCENTER: p.center = 0; break;
+		case O_NOCENTER: pp->center = 0; break;
 		case O_THREADS:
 			bad = parse_u32("--threads", optarg, &u);
-			p.threads = u;
+			pp->threads = u;
 			break;
 		case O_SEED:
 			bad = parse_u32("--seed", optarg, &u);
-			p.seed = u;
+			pp->seed = u;
 			break;
 		case O_MODE:
 			if (strcmp(optarg, "skipgram") == 0 || strcmp(optarg, "sg") == 0)
-				p.mode = ES_TRAIN_SKIPGRAM;
+				pp->mode = ES_TRAIN_SKIPGRAM;
 			else if (strcmp(optarg, "cbow") == 0)
-				p.mode = ES_TRAIN_CBOW;
+				pp->mode = ES_TRAIN_CBOW;
 			else {
 				fprintf(stderr, "embedsrv train: --mode must be skipgram or cbow, got '%s'\n",
 					optarg);
 				bad = 1;
 			}
 			break;
-		case O_QUIET: quiet = 1; break;
-		case O_COMMON: bad = parse_u32("--common-sample", optarg, &common); break;
+		case O_QUIET: a->quiet = 1; break;
+		case O_COMMON: bad = parse_u32("--common-sample", optarg, &a->common); break;
 		case 'h': usage(stdout); return 0;
 		case ':':
 			fprintf(stderr, "embedsrv train: %s needs a value\n", argv[optind - 1]);
@@ -269,27 +282,32 @@ int cmd_train(int argc, char **argv)
 		fprintf(stderr, "embedsrv train: unexpected argument '%s'\n", argv[optind]);
 		return 2;
 	}
-	if (!in || !outp) {
+	if (!a->in || !a->out) {
 		fprintf(stderr, "embedsrv train: --input and --output are required\n");
 		usage(stderr);
 		return 2;
 	}
-	int vec = ends_with(outp, ".vec");
-	if (!vec && !ends_with(outp, ".esm")) {
-		fprintf(stderr, "embedsrv train: --output must end in .esm or .vec, got %s\n", outp);
+	a->vec = ends_with(a->out, ".vec");
+	if (!a->vec && !ends_with(a->out, ".esm")) {
+		fprintf(stderr, "embedsrv train: --output must end in .esm or .vec, got %s\n", a->out);
 		return 2;
 	}
-	if (!p.center && !pcs_given)
-		p.drop_pcs = 0; /* --no-center: raw vectors */
+	if (!pp->center && !pcs_given)
+		pp->drop_pcs = 0; /* --no-center: raw vectors */
 	es_error err;
 	es_error_clear(&err);
-	if (es_train_params_check(&p, &err)) {
+	if (es_train_params_check(pp, &err)) {
 		fprintf(stderr, "embedsrv train: %s\n", err.msg);
 		return 2;
 	}
-	if (check_output(outp))
+	if (check_output(a->out))
 		return 1;
+	return -1;
+}
 
+/* 2. The input file, mapped read-only.  0, or 1 (message printed). */
+static int map_input(const char *in, void **text, size_t *len)
+{
 	int fd = open(in, O_RDONLY | O_CLOEXEC);
 	if (fd < 0) {
 		fprintf(stderr, "embedsrv train: cannot open --input %s: %s\n", in, strerror(errno));
@@ -306,14 +324,32 @@ int cmd_train(int argc, char **argv)
 		close(fd);
 		return 1;
 	}
-	void *text = mmap(NULL, (size_t)st.st_size, PROT_READ, MAP_PRIVATE, fd, 0);
+	*text = mmap(NULL, (size_t)st.st_size, PROT_READ, MAP_PRIVATE, fd, 0);
 	close(fd);
-	if (text == MAP_FAILED) {
+	if (*text == MAP_FAILED) {
 		fprintf(stderr, "embedsrv train: %s: cannot map: %s\n", in, strerror(errno));
 		return 1;
 	}
-	size_t len = (size_t)st.st_size;
+	*len = (size_t)st.st_size;
+	return 0;
+}
 
+/* `embedsrv train`: 1. arguments, 2. input, 3. train (Ctrl-C cancels),
+ * 4. build and write the model. */
+int cmd_train(int argc, char **argv)
+{
+	train_args a;
+	int rc = parse_args(argc, argv, &a);
+	if (rc >= 0)
+		return rc;
+	void *text;
+	size_t len;
+	if (map_input(a.in, &text, &len))
+		return 1;
+	const char *in = a.in, *outp = a.out;
+	int quiet = a.quiet;
+
+	/* 3. train */
 	progress_state ps;
 	memset(&ps, 0, sizeof ps);
 	ps.quiet = quiet;
@@ -321,10 +357,12 @@ int cmd_train(int argc, char **argv)
 	ps.last_decile = 0;
 	es_stop_install();
 
-	int rc = 1;
+	rc = 1;
 	es_trained *t = NULL;
 	es_model *m = NULL;
-	int r = es_train_text(text, len, &p, on_progress, &ps, &t, &err);
+	es_error err;
+	es_error_clear(&err);
+	int r = es_train_text(text, len, &a.p, on_progress, &ps, &t, &err);
 	if (r == ES_ECANCELED) {
 		if (!quiet && ps.tty)
 			fputc('\n', stderr);
@@ -336,12 +374,13 @@ int cmd_train(int argc, char **argv)
 		fprintf(stderr, "embedsrv train: %s: %s\n", in, err.msg);
 		goto out;
 	}
-	r = es_trained_to_model(t, text, len, common, &m, &err);
+	/* 4. the model, written */
+	r = es_trained_to_model(t, text, len, a.common, &m, &err);
 	if (r) {
 		fprintf(stderr, "embedsrv train: building the model: %s\n", err.msg);
 		goto out;
 	}
-	r = vec ? es_model_save_vec(m, outp, &err) : es_model_save_esm(m, outp, &err);
+	r = a.vec ? es_model_save_vec(m, outp, &err) : es_model_save_esm(m, outp, &err);
 	if (r) {
 		fprintf(stderr, "embedsrv train: writing %s: %s\n", outp, err.msg);
 		goto out;

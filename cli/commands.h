@@ -32,8 +32,6 @@ int cmd_index(int argc, char **argv);
 /* embedsrv import (cli/cmd_import.c). */
 int cmd_import(int argc, char **argv);
 
-/* Print the version block (version, commit, SIMD paths) to stdout. */
-void es_print_version(void);
 
 /* cli/cmd_model.c */
 int cmd_vectors(int argc, char **argv);

@@ -1,31 +1,31 @@
 /*
- * durability.c — the durability layer's hooks for `embedsrv serve`
- * (serve.h): recover the data directory into the registry before the
- * server reports ready, log every later change (index/store.h), snapshot on
- * request and on clean shutdown.
- *
- * Without --data-dir the hooks do nothing and collections live in memory.
+ * durability.c — `embedsrv serve --data-dir` (durability.h): recover the
+ * data directory into the registry before the server reports ready, log
+ * every later change (index/store.h), snapshot on request and on clean
+ * shutdown.
  *
  * Threading: open and close run on the main thread; snapshot runs on HTTP
  * worker threads (es_store_checkpoint serialises itself).
  */
+#include "durability.h"
+
 #include <inttypes.h>
 #include <stdio.h>
 #include <stdlib.h>
-#include <string.h>
 
-#include "serve.h"
 #include "store.h"
 
-typedef struct durability {
+struct durability {
 	es_store *store;
-} durability;
+};
 
-static int dur_open(void *ctx, es_registry *reg, const es_serve_opts *o, es_error *err)
+int durability_open(const durability_opts *o, es_registry *reg, durability **out,
+		    es_error *err)
 {
-	durability *d = ctx;
-	if (!o->data_dir)
-		return 0;
+	*out = NULL;
+	durability *d = calloc(1, sizeof *d);
+	if (!d)
+		return es_err(err, ES_ENOMEM, "out of memory");
 	es_store_options so;
 	es_store_options_default(&so);
 	so.policy = o->fsync;
@@ -34,8 +34,10 @@ static int dur_open(void *ctx, es_registry *reg, const es_serve_opts *o, es_erro
 		so.checkpoint_bytes = o->snapshot_bytes;
 	es_store_stats st;
 	int rc = es_store_open(o->data_dir, &so, reg, &st, &d->store, err);
-	if (rc)
+	if (rc) {
+		free(d);
 		return rc;
+	}
 	fprintf(stderr, "embedsrv serve: data dir %s: %zu collection(s), %zu snapshot(s) with %"
 		PRIu64 " points, %" PRIu64 " log record(s) replayed, last lsn %" PRIu64
 		", recovered in %.3f s (fsync %s)\n", o->data_dir, st.collections,
@@ -48,43 +50,23 @@ static int dur_open(void *ctx, es_registry *reg, const es_serve_opts *o, es_erro
 	if (st.truncated_bytes)
 		fprintf(stderr, "embedsrv serve: --recover truncated %" PRIu64
 			" bytes of damaged log\n", st.truncated_bytes);
+	*out = d;
 	return 0;
 }
 
-static void dur_close(void *ctx, es_registry *reg)
+void durability_close(durability *d)
 {
-	(void)reg;
-	durability *d = ctx;
-	if (d->store) {
-		es_error err;
-		es_error_clear(&err);
-		if (es_store_close(d->store, 1, &err) != 0)
-			fprintf(stderr, "embedsrv serve: final snapshot failed (the log still "
-				"holds every acknowledged write): %s\n", err.msg);
-		d->store = NULL;
-	}
+	if (!d)
+		return;
+	es_error err;
+	es_error_clear(&err);
+	if (es_store_close(d->store, 1, &err) != 0)
+		fprintf(stderr, "embedsrv serve: final snapshot failed (the log still "
+			"holds every acknowledged write): %s\n", err.msg);
 	free(d);
 }
 
-static int dur_snapshot(void *ctx, const char *name, es_error *err)
+int durability_snapshot(void *d, const char *name, es_error *err)
 {
-	durability *d = ctx;
-	if (!d->store)
-		return es_err(err, ES_EUNSUPPORTED,
-			      "persistence is off: start the server with --data-dir to take snapshots");
-	return es_store_checkpoint(d->store, name, err);
-}
-
-es_serve_hooks serve_durability(void)
-{
-	es_serve_hooks h;
-	memset(&h, 0, sizeof h);
-	durability *d = calloc(1, sizeof *d);
-	if (!d)
-		return h; /* cmd_serve reports a failed open for a data dir */
-	h.ctx = d;
-	h.open = dur_open;
-	h.close = dur_close;
-	h.snapshot = dur_snapshot;
-	return h;
+	return es_store_checkpoint(((durability *)d)->store, name, err);
 }

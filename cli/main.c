@@ -13,7 +13,8 @@
 #include "simd.h"
 #include "version.h"
 
-void es_print_version(void)
+/* Print the version block (version, commit, SIMD paths) to stdout. */
+static void es_print_version(void)
 {
 	char paths[64];
 	simd_compiled_paths(paths, sizeof paths);

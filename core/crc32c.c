@@ -116,3 +116,28 @@ int crc32c_hw_available(void)
 	pthread_once(&crc_once, crc_init);
 	return crc_st.hw;
 }
+
+/* ------------------------------------------------- legacy CRC-32 (IEEE) */
+
+static uint32_t ieee_table[256];
+static pthread_once_t ieee_once = PTHREAD_ONCE_INIT;
+
+static void ieee_init(void)
+{
+	for (uint32_t i = 0; i < 256; i++) {
+		uint32_t c = i;
+		for (int j = 0; j < 8; j++)
+			c = (c & 1) ? 0xedb88320u ^ (c >> 1) : c >> 1;
+		ieee_table[i] = c;
+	}
+}
+
+uint32_t es_crc32_ieee(uint32_t crc, const void *data, size_t len)
+{
+	pthread_once(&ieee_once, ieee_init);
+	const unsigned char *p = data;
+	crc = ~crc;
+	while (len--)
+		crc = ieee_table[(crc ^ *p++) & 0xff] ^ (crc >> 8);
+	return ~crc;
+}

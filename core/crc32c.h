@@ -23,6 +23,11 @@ uint32_t crc32c(uint32_t crc, const void *data, size_t len);
 /* The same, forcing the portable table path (tests compare both). */
 uint32_t crc32c_sw(uint32_t crc, const void *data, size_t len);
 
+/* CRC-32 (IEEE 802.3, reflected 0xEDB88320), bytewise.  Only for reading
+ * HNSW index files of versions 1 and 2, which were checksummed with it;
+ * everything written today uses crc32c. */
+uint32_t es_crc32_ieee(uint32_t crc, const void *data, size_t len);
+
 /* Non-zero when crc32c() uses the hardware instruction on this CPU. */
 int crc32c_hw_available(void);
 

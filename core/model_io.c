@@ -8,6 +8,8 @@
 #include "model_internal.h"
 #include "model_io.h"
 #include "crc32c.h"
+#include "fileio.h"
+#include "lerw.h"
 #include "tokenize.h"
 
 #include <errno.h>
@@ -21,14 +23,6 @@
 #include <sys/mman.h>
 #include <sys/stat.h>
 #include <unistd.h>
-
-/* ---------------------------------------------------------------- CRC-32C */
-
-uint32_t es_model_crc32c(uint32_t crc, const void *data, size_t len)
-{
-	/* core/crc32c: SSE4.2 instruction when the CPU has it, else tables */
-	return crc32c(crc, data, len);
-}
 
 /* ------------------------------------------------------------- file maps */
 
@@ -114,20 +108,6 @@ const char *es_model_format_name(es_model_format f)
 #define ESM_HEADER_SIZE 256u
 #define FT_MAGIC 793712314
 
-static uint32_t rd32(const unsigned char *p)
-{
-	uint32_t v;
-	memcpy(&v, p, 4);
-	return v;
-}
-
-static uint64_t rd64(const unsigned char *p)
-{
-	uint64_t v;
-	memcpy(&v, p, 8);
-	return v;
-}
-
 /* Parse "count dim" at the start of p; returns bytes consumed incl. '\n',
  * or 0 when the first line is not two non-negative integers. */
 static size_t parse_header_line(const unsigned char *p, size_t len,
@@ -162,7 +142,7 @@ static es_model_format detect_bytes(const unsigned char *p, size_t len)
 {
 	if (len >= 8 && memcmp(p, ESM_MAGIC, 8) == 0)
 		return ES_FORMAT_ESM;
-	if (len >= 4 && rd32(p) == FT_MAGIC)
+	if (len >= 4 && get_u32(p) == FT_MAGIC)
 		return ES_FORMAT_FASTTEXT_BIN;
 	uint64_t count, dim;
 	size_t h = parse_header_line(p, len, &count, &dim);
@@ -494,8 +474,8 @@ static int load_fasttext_bin(const mapped *mf, es_model **out, es_error *err)
 	size_t *woff = NULL;
 
 	TAKE(&c, 8, &at, "magic");
-	int32_t version = (int32_t)rd32(at + 4);
-	if (rd32(at) != FT_MAGIC) {
+	int32_t version = (int32_t)get_u32(at + 4);
+	if (get_u32(at) != FT_MAGIC) {
 		rc = es_err(err, ES_ECORRUPT, "not a fastText model (bad magic)");
 		goto out;
 	}
@@ -511,7 +491,7 @@ static int load_fasttext_bin(const mapped *mf, es_model **out, es_error *err)
 	int32_t args[12];
 	TAKE(&c, 12 * 4 + 8, &at, "arguments");
 	for (int i = 0; i < 12; i++)
-		args[i] = (int32_t)rd32(at + 4 * i);
+		args[i] = (int32_t)get_u32(at + 4 * i);
 	double t;
 	memcpy(&t, at + 48, 8);
 	int32_t dim = args[0], bucket = args[8], minn = args[9], maxn = args[10];
@@ -528,10 +508,10 @@ static int load_fasttext_bin(const mapped *mf, es_model **out, es_error *err)
 		goto out;
 	}
 	TAKE(&c, 12 + 16, &at, "dictionary header");
-	int32_t size = (int32_t)rd32(at), nwords = (int32_t)rd32(at + 4),
-		nlabels = (int32_t)rd32(at + 8);
-	int64_t ntokens = (int64_t)rd64(at + 12),
-		pruneidx_size = (int64_t)rd64(at + 20);
+	int32_t size = (int32_t)get_u32(at), nwords = (int32_t)get_u32(at + 4),
+		nlabels = (int32_t)get_u32(at + 8);
+	int64_t ntokens = (int64_t)get_u64(at + 12),
+		pruneidx_size = (int64_t)get_u64(at + 20);
 	/* every entry takes at least 1 + 1 + 8 + 1 bytes */
 	if (size < 0 || nwords < 0 || nlabels < 0 || nwords + (int64_t)nlabels != size ||
 	    (uint64_t)size > (c.len - c.pos) / 11 || nwords == 0) {
@@ -570,7 +550,7 @@ static int load_fasttext_bin(const mapped *mf, es_model **out, es_error *err)
 					"dictionary entry", (uint64_t)i + 1, err);
 			if (rc)
 				goto out;
-			int64_t cnt = (int64_t)rd64(at);
+			int64_t cnt = (int64_t)get_u64(at);
 			woff[i] = ws;
 			wcounts[i] = cnt > 0 ? (uint64_t)cnt : 0;
 		}
@@ -587,7 +567,7 @@ static int load_fasttext_bin(const mapped *mf, es_model **out, es_error *err)
 		goto out;
 	}
 	TAKE(&c, 16, &at, "input matrix header");
-	int64_t rows = (int64_t)rd64(at), cols = (int64_t)rd64(at + 8);
+	int64_t rows = (int64_t)get_u64(at), cols = (int64_t)get_u64(at + 8);
 	if (cols != dim || rows != (int64_t)nwords + bucket) {
 		rc = es_err(err, ES_ECORRUPT,
 			    "input matrix is %lld x %lld, expected %lld x %d (words + buckets)",
@@ -713,9 +693,6 @@ enum {
 #define ESM_F_COMMON 4u
 #define ESM_F_KNOWN (ESM_F_COUNTS | ESM_F_NGRAMS | ESM_F_COMMON)
 
-static void wr32(unsigned char *p, uint32_t v) { memcpy(p, &v, 4); }
-static void wr64(unsigned char *p, uint64_t v) { memcpy(p, &v, 8); }
-
 static uint64_t align_up(uint64_t x, uint64_t a)
 {
 	return (x + a - 1) / a * a;
@@ -747,23 +724,23 @@ static int load_esm(const mapped *mf, unsigned flags, es_model **out,
 			      (unsigned long long)len);
 	if (memcmp(p, ESM_MAGIC, 8) != 0)
 		return es_err(err, ES_ECORRUPT, "not an .esm file (bad magic)");
-	uint32_t version = rd32(p + H_VERSION);
+	uint32_t version = get_u32(p + H_VERSION);
 	if (version != ES_ESM_VERSION)
 		return es_err(err, ES_EUNSUPPORTED,
 			      ".esm version %u not supported (this build reads %u)",
 			      version, ES_ESM_VERSION);
-	if (es_model_crc32c(0, p, H_HEADERCRC) != rd32(p + H_HEADERCRC))
+	if (crc32c(0, p, H_HEADERCRC) != get_u32(p + H_HEADERCRC))
 		return es_err(err, ES_ECORRUPT, "header checksum mismatch");
-	if (rd32(p + H_HSIZE) != ESM_HEADER_SIZE)
+	if (get_u32(p + H_HSIZE) != ESM_HEADER_SIZE)
 		return es_err(err, ES_ECORRUPT, "bad header size");
-	uint64_t flen = rd64(p + H_FILELEN);
+	uint64_t flen = get_u64(p + H_FILELEN);
 	if (flen != len)
 		return es_err(err, ES_ECORRUPT,
 			      "file is %llu bytes but its header says %llu (truncated?)",
 			      (unsigned long long)len, (unsigned long long)flen);
-	uint32_t dim = rd32(p + H_DIM), fl = rd32(p + H_FLAGS);
-	uint64_t n = rd64(p + H_NWORDS), bucket = rd64(p + H_BUCKET);
-	uint32_t minn = rd32(p + H_MINN), maxn = rd32(p + H_MAXN);
+	uint32_t dim = get_u32(p + H_DIM), fl = get_u32(p + H_FLAGS);
+	uint64_t n = get_u64(p + H_NWORDS), bucket = get_u64(p + H_BUCKET);
+	uint32_t minn = get_u32(p + H_MINN), maxn = get_u32(p + H_MAXN);
 	float sif_a;
 	memcpy(&sif_a, p + H_SIFA, 4);
 	if (fl & ~ESM_F_KNOWN)
@@ -785,13 +762,13 @@ static int load_esm(const mapped *mf, unsigned flags, es_model **out,
 	if (!(sif_a > 0) || !isfinite(sif_a))
 		return es_err(err, ES_ECORRUPT, "bad SIF parameter a");
 	/* sections: [off, off + size) must lie inside the file, aligned */
-	uint64_t offs = rd64(p + H_OFFS), blob = rd64(p + H_BLOB),
-		 bloblen = rd64(p + H_BLOBLEN), counts = rd64(p + H_COUNTS),
-		 slots = rd64(p + H_SLOTS), cap = rd64(p + H_SLOTCAP),
-		 vecs = rd64(p + H_VECS), ngr = rd64(p + H_NGRAMS),
-		 com = rd64(p + H_COMMON), meta = rd64(p + H_META),
-		 metalen = rd64(p + H_METALEN), data = rd64(p + H_DATA),
-		 datalen = rd64(p + H_DATALEN);
+	uint64_t offs = get_u64(p + H_OFFS), blob = get_u64(p + H_BLOB),
+		 bloblen = get_u64(p + H_BLOBLEN), counts = get_u64(p + H_COUNTS),
+		 slots = get_u64(p + H_SLOTS), cap = get_u64(p + H_SLOTCAP),
+		 vecs = get_u64(p + H_VECS), ngr = get_u64(p + H_NGRAMS),
+		 com = get_u64(p + H_COMMON), meta = get_u64(p + H_META),
+		 metalen = get_u64(p + H_METALEN), data = get_u64(p + H_DATA),
+		 datalen = get_u64(p + H_DATALEN);
 	if (cap == 0 || (cap & (cap - 1)) || cap <= n || cap > 4 * n + 64)
 		return es_err(err, ES_ECORRUPT, "bad vocabulary hash table size");
 	struct {
@@ -820,12 +797,12 @@ static int load_esm(const mapped *mf, unsigned flags, es_model **out,
 	if (data < ESM_HEADER_SIZE || data > len || datalen > len - data ||
 	    vecs < data || vecs + n * dim * 4 > data + datalen)
 		return es_err(err, ES_ECORRUPT, "bad data region");
-	if (es_model_crc32c(0, p + ESM_HEADER_SIZE, data - ESM_HEADER_SIZE) !=
-	    rd32(p + H_INDEXCRC))
+	if (crc32c(0, p + ESM_HEADER_SIZE, data - ESM_HEADER_SIZE) !=
+	    get_u32(p + H_INDEXCRC))
 		return es_err(err, ES_ECORRUPT,
 			      "vocabulary checksum mismatch (file damaged)");
 	if ((flags & ES_LOAD_VERIFY) &&
-	    es_model_crc32c(0, p + data, datalen) != rd32(p + H_DATACRC))
+	    crc32c(0, p + data, datalen) != get_u32(p + H_DATACRC))
 		return es_err(err, ES_ECORRUPT,
 			      "vector data checksum mismatch (file damaged)");
 	if (flags & ES_LOAD_VERIFY) {
@@ -879,7 +856,7 @@ static int load_esm(const mapped *mf, unsigned flags, es_model **out,
 		const unsigned char *at;
 		if (cur_take(&c, 4, &at))
 			goto badmeta;
-		uint32_t nm = rd32(at);
+		uint32_t nm = get_u32(at);
 		if (nm > metalen / 8)
 			goto badmeta;
 		for (uint32_t i = 0; i < nm; i++) {
@@ -891,7 +868,7 @@ static int load_esm(const mapped *mf, unsigned flags, es_model **out,
 			for (int k = 0; k < 2; k++) {
 				if (cur_take(&c, 4, &at))
 					goto badmeta;
-				sl[k] = rd32(at);
+				sl[k] = get_u32(at);
 				if (cur_take(&c, sl[k], &str[k]) || memchr(str[k], 0, sl[k]))
 					goto badmeta;
 			}
@@ -907,7 +884,7 @@ static int load_esm(const mapped *mf, unsigned flags, es_model **out,
 	}
 	m->map = (void *)p;
 	m->map_len = len;
-	m->data_crc = rd32(p + H_DATACRC);
+	m->data_crc = get_u32(p + H_DATACRC);
 	m->data_off = data;
 	m->data_len = datalen;
 	*out = m;
@@ -924,7 +901,7 @@ int es_model_verify(const es_model *m, es_error *err)
 	if (!m->map)
 		return 0;
 	const unsigned char *p = m->map;
-	if (es_model_crc32c(0, p + m->data_off, m->data_len) != m->data_crc)
+	if (crc32c(0, p + m->data_off, m->data_len) != m->data_crc)
 		return es_err(err, ES_ECORRUPT,
 			      "vector data checksum mismatch (file damaged)");
 	int rc = check_values(m->vectors, (uint64_t)es_vocab_size(m->vocab) * m->p.dim,
@@ -980,107 +957,11 @@ int es_model_load(const char *path, es_model_format fmt, unsigned flags,
 
 /* -------------------------------------------------------------- writing */
 
-typedef struct wfile {
-	FILE *f;
-	uint64_t pos;
-	uint32_t crc;
-	int failed;
-} wfile;
-
-static void w_bytes(wfile *w, const void *p, size_t n)
+/* The .esm file of m into f (a temporary file that es_file_replace then
+ * puts in place): the header is written last, at offset 0. */
+static int write_esm(void *ctx, FILE *f, es_error *err)
 {
-	if (w->failed || n == 0)
-		return;
-	if (fwrite(p, 1, n, w->f) != n)
-		w->failed = errno ? errno : EIO;
-	w->crc = es_model_crc32c(w->crc, p, n);
-	w->pos += n;
-}
-
-static void w_pad(wfile *w, uint64_t align)
-{
-	static const unsigned char zero[64];
-	uint64_t to = align_up(w->pos, align);
-	w_bytes(w, zero, (size_t)(to - w->pos));
-}
-
-static void w_u32(wfile *w, uint32_t v)
-{
-	unsigned char b[4];
-	wr32(b, v);
-	w_bytes(w, b, 4);
-}
-
-/* Open "<path>.tmp.XXXXXX" next to path. */
-static int tmp_open(const char *path, char **tmp, FILE **f, es_error *err)
-{
-	size_t pl = strlen(path);
-	*tmp = malloc(pl + 12);
-	if (!*tmp)
-		return es_err(err, ES_ENOMEM, "out of memory");
-	memcpy(*tmp, path, pl);
-	memcpy(*tmp + pl, ".tmp.XXXXXX", 12);
-	int fd = mkstemp(*tmp);
-	if (fd < 0) {
-		int e = errno;
-		free(*tmp);
-		*tmp = NULL;
-		return es_err(err, e == ENOSPC ? ES_ENOSPC : ES_EIO,
-			      "%s: cannot create a temporary file: %s", path,
-			      strerror(e));
-	}
-	fchmod(fd, 0644);
-	*f = fdopen(fd, "wb");
-	if (!*f) {
-		close(fd);
-		unlink(*tmp);
-		free(*tmp);
-		*tmp = NULL;
-		return es_err(err, ES_EIO, "%s: fdopen failed", path);
-	}
-	return 0;
-}
-
-/* fflush + fsync + close + rename + fsync(dir); unlinks tmp on failure. */
-static int tmp_commit(FILE *f, char *tmp, const char *path, int failed,
-		      es_error *err)
-{
-	int e = failed;
-	if (!e && fflush(f) != 0)
-		e = errno;
-	if (!e && fsync(fileno(f)) != 0)
-		e = errno;
-	if (fclose(f) != 0 && !e)
-		e = errno;
-	if (!e && rename(tmp, path) != 0)
-		e = errno;
-	if (e) {
-		unlink(tmp);
-		free(tmp);
-		return es_err(err, e == ENOSPC ? ES_ENOSPC : ES_EIO,
-			      "%s: write failed: %s", path, strerror(e));
-	}
-	free(tmp);
-	char *dir = strdup(path);
-	if (dir) {
-		char *sl = strrchr(dir, '/');
-		const char *d = ".";
-		if (sl) {
-			*sl = '\0';
-			d = sl == dir ? "/" : dir;
-		}
-		int dfd = open(d, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-		if (dfd >= 0) {
-			fsync(dfd);
-			close(dfd);
-		}
-		free(dir);
-	}
-	return 0;
-}
-
-int es_model_save_esm(const es_model *m, const char *path, es_error *err)
-{
+	const es_model *m = ctx;
 	const uint64_t *offs, *counts;
 	const char *blob;
 	const uint32_t *slots;
@@ -1088,8 +969,6 @@ int es_model_save_esm(const es_model *m, const char *path, es_error *err)
 	es_vocab_arrays(m->vocab, &offs, &blob, &counts, &slots, &cap);
 	uint64_t n = es_vocab_size(m->vocab);
 	uint32_t dim = m->p.dim;
-	if (n == 0)
-		return es_err(err, ES_EINVAL, "%s: model has no words", path);
 	uint64_t bucket = es_model_has_subwords(m) ? m->p.bucket : 0;
 	uint32_t fl = (m->p.has_counts ? ESM_F_COUNTS : 0) |
 		      (bucket ? ESM_F_NGRAMS : 0) |
@@ -1111,103 +990,110 @@ int es_model_save_esm(const es_model *m, const char *path, es_error *err)
 	uint64_t o_com = o_ngr + bucket * dim * 4;
 	uint64_t end = o_com + (m->common_vec ? dim * 4 : 0);
 
-	char *tmp;
-	FILE *f;
-	int rc = tmp_open(path, &tmp, &f, err);
-	if (rc)
-		return rc;
-	wfile w = {f, 0, 0, 0};
+	es_writer w;
+	if (es_writer_init(&w, f, crc32c) != 0)
+		return es_err(err, ES_ENOMEM, "out of memory");
 	unsigned char h[ESM_HEADER_SIZE];
 	memset(h, 0, sizeof h);
-	w_bytes(&w, h, sizeof h); /* placeholder, rewritten below */
-	w.crc = 0;
-	w_bytes(&w, offs, (size_t)(n + 1) * 8);
-	w_bytes(&w, blob, (size_t)bloblen);
-	w_pad(&w, 8);
+	es_w_bytes(&w, h, sizeof h); /* placeholder, rewritten below */
+	es_writer_crc_restart(&w);
+	es_w_bytes(&w, offs, (size_t)(n + 1) * 8);
+	es_w_bytes(&w, blob, (size_t)bloblen);
+	es_w_pad(&w, 8);
 	if (counts) {
-		w_bytes(&w, counts, (size_t)n * 8);
+		es_w_bytes(&w, counts, (size_t)n * 8);
 	} else {
 		for (uint64_t i = 0; i < n; i++) {
 			uint64_t z = 0;
-			w_bytes(&w, &z, 8);
+			es_w_bytes(&w, &z, 8);
 		}
 	}
-	w_bytes(&w, slots, (size_t)cap * 4);
-	w_u32(&w, (uint32_t)m->nmeta);
+	es_w_bytes(&w, slots, (size_t)cap * 4);
+	es_w_u32(&w, (uint32_t)m->nmeta);
 	for (size_t i = 0; i < m->nmeta; i++) {
 		size_t kl = strlen(m->meta_keys[i]), vl = strlen(m->meta_vals[i]);
-		w_u32(&w, (uint32_t)kl);
-		w_bytes(&w, m->meta_keys[i], kl);
-		w_u32(&w, (uint32_t)vl);
-		w_bytes(&w, m->meta_vals[i], vl);
+		es_w_u32(&w, (uint32_t)kl);
+		es_w_bytes(&w, m->meta_keys[i], kl);
+		es_w_u32(&w, (uint32_t)vl);
+		es_w_bytes(&w, m->meta_vals[i], vl);
 	}
-	w_pad(&w, 64);
-	uint32_t index_crc = w.crc;
-	if (!w.failed && w.pos != o_data)
-		w.failed = EIO;
-	w.crc = 0;
-	w_bytes(&w, m->vectors, (size_t)n * dim * 4);
-	w_pad(&w, 64);
+	es_w_pad(&w, 64);
+	uint32_t index_crc = es_writer_crc(&w);
+	int bad_layout = w.pos != o_data;
+	es_writer_crc_restart(&w);
+	es_w_bytes(&w, m->vectors, (size_t)n * dim * 4);
+	es_w_pad(&w, 64);
 	if (bucket)
-		w_bytes(&w, m->ngrams, (size_t)bucket * dim * 4);
+		es_w_bytes(&w, m->ngrams, (size_t)bucket * dim * 4);
 	if (m->common_vec)
-		w_bytes(&w, m->common_vec, (size_t)dim * 4);
-	uint32_t data_crc = w.crc;
-	if (!w.failed && w.pos != end)
-		w.failed = EIO;
+		es_w_bytes(&w, m->common_vec, (size_t)dim * 4);
+	uint32_t data_crc = es_writer_crc(&w);
+	bad_layout |= w.pos != end;
+	int e = es_writer_finish(&w);
+	if (bad_layout)
+		return es_err(err, ES_EIO, "internal error: layout mismatch");
+	if (e)
+		return es_err(err, e == ENOSPC ? ES_ENOSPC : ES_EIO, "write failed: %s",
+			      strerror(e));
 
 	memcpy(h + H_MAGIC, ESM_MAGIC, 8);
-	wr32(h + H_VERSION, ES_ESM_VERSION);
-	wr32(h + H_HSIZE, ESM_HEADER_SIZE);
-	wr32(h + H_DIM, dim);
-	wr32(h + H_FLAGS, fl);
-	wr64(h + H_NWORDS, n);
-	wr64(h + H_BUCKET, bucket);
-	wr32(h + H_MINN, bucket ? m->p.minn : 0);
-	wr32(h + H_MAXN, bucket ? m->p.maxn : 0);
+	put_u32(h + H_VERSION, ES_ESM_VERSION);
+	put_u32(h + H_HSIZE, ESM_HEADER_SIZE);
+	put_u32(h + H_DIM, dim);
+	put_u32(h + H_FLAGS, fl);
+	put_u64(h + H_NWORDS, n);
+	put_u64(h + H_BUCKET, bucket);
+	put_u32(h + H_MINN, bucket ? m->p.minn : 0);
+	put_u32(h + H_MAXN, bucket ? m->p.maxn : 0);
 	memcpy(h + H_SIFA, &m->p.sif_a, 4);
-	wr64(h + H_OFFS, o_offs);
-	wr64(h + H_BLOB, o_blob);
-	wr64(h + H_BLOBLEN, bloblen);
-	wr64(h + H_COUNTS, o_counts);
-	wr64(h + H_SLOTS, o_slots);
-	wr64(h + H_SLOTCAP, cap);
-	wr64(h + H_VECS, o_vecs);
-	wr64(h + H_NGRAMS, bucket ? o_ngr : 0);
-	wr64(h + H_COMMON, m->common_vec ? o_com : 0);
-	wr64(h + H_META, o_meta);
-	wr64(h + H_METALEN, metalen);
-	wr64(h + H_FILELEN, end);
-	wr64(h + H_DATA, o_data);
-	wr64(h + H_DATALEN, end - o_data);
-	wr32(h + H_INDEXCRC, index_crc);
-	wr32(h + H_DATACRC, data_crc);
-	wr32(h + H_HEADERCRC, es_model_crc32c(0, h, H_HEADERCRC));
-	if (!w.failed && (fflush(f) != 0 || pwrite(fileno(f), h, sizeof h, 0) !=
-						      (ssize_t)sizeof h))
-		w.failed = errno ? errno : EIO;
-	return tmp_commit(f, tmp, path, w.failed, err);
+	put_u64(h + H_OFFS, o_offs);
+	put_u64(h + H_BLOB, o_blob);
+	put_u64(h + H_BLOBLEN, bloblen);
+	put_u64(h + H_COUNTS, o_counts);
+	put_u64(h + H_SLOTS, o_slots);
+	put_u64(h + H_SLOTCAP, cap);
+	put_u64(h + H_VECS, o_vecs);
+	put_u64(h + H_NGRAMS, bucket ? o_ngr : 0);
+	put_u64(h + H_COMMON, m->common_vec ? o_com : 0);
+	put_u64(h + H_META, o_meta);
+	put_u64(h + H_METALEN, metalen);
+	put_u64(h + H_FILELEN, end);
+	put_u64(h + H_DATA, o_data);
+	put_u64(h + H_DATALEN, end - o_data);
+	put_u32(h + H_INDEXCRC, index_crc);
+	put_u32(h + H_DATACRC, data_crc);
+	put_u32(h + H_HEADERCRC, crc32c(0, h, H_HEADERCRC));
+	if (fflush(f) != 0 || pwrite(fileno(f), h, sizeof h, 0) != (ssize_t)sizeof h)
+		return es_err(err, errno == ENOSPC ? ES_ENOSPC : ES_EIO,
+			      "write failed: %s", strerror(errno));
+	return 0;
 }
 
-int es_model_save_vec(const es_model *m, const char *path, es_error *err)
+int es_model_save_esm(const es_model *m, const char *path, es_error *err)
 {
-	char *tmp;
-	FILE *f;
-	int rc = tmp_open(path, &tmp, &f, err);
-	if (rc)
-		return rc;
+	if (es_vocab_size(m->vocab) == 0)
+		return es_err(err, ES_EINVAL, "%s: model has no words", path);
+	return es_file_replace(path, write_esm, (void *)m, err);
+}
+
+static int write_vec(void *ctx, FILE *f, es_error *err)
+{
+	const es_model *m = ctx;
 	size_t n = es_vocab_size(m->vocab);
 	uint32_t dim = m->p.dim;
-	int failed = 0;
-	if (fprintf(f, "%zu %u\n", n, dim) < 0)
-		failed = errno ? errno : EIO;
-	for (size_t i = 0; i < n && !failed; i++) {
+	(void)err; /* a failed write shows at es_file_replace's flush */
+	fprintf(f, "%zu %u\n", n, dim);
+	for (size_t i = 0; i < n && !ferror(f); i++) {
 		const float *v = es_model_vector(m, (uint32_t)i);
 		fputs(es_vocab_word(m->vocab, (uint32_t)i), f);
 		for (uint32_t j = 0; j < dim; j++)
 			fprintf(f, " %.9g", (double)v[j]);
-		if (fputc('\n', f) == EOF)
-			failed = errno ? errno : EIO;
+		fputc('\n', f);
 	}
-	return tmp_commit(f, tmp, path, failed, err);
+	return 0;
+}
+
+int es_model_save_vec(const es_model *m, const char *path, es_error *err)
+{
+	return es_file_replace(path, write_vec, (void *)m, err);
 }

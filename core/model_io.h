@@ -69,7 +69,5 @@ int es_model_verify(const es_model *m, es_error *err);
 int es_model_save_esm(const es_model *m, const char *path, es_error *err);
 int es_model_save_vec(const es_model *m, const char *path, es_error *err);
 
-/* CRC-32C (Castagnoli) used by .esm, exposed for tests. */
-uint32_t es_model_crc32c(uint32_t crc, const void *data, size_t len);
 
 #endif

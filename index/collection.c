@@ -10,8 +10,8 @@
  * never leave the collection lock (a search walks the index and resolves
  * its hits to points under one read lock; labels change only under the
  * write lock).
- * External ids map to labels through an open-addressing hash table (linear
- * probing, backward-shift deletion) that stores label + 1 (0 = empty).
+ * External ids map to labels through core/u64map keyed by the id's 64-bit
+ * hash; two ids of one hash are told apart by comparing the points.
  *
  * All-or-nothing upsert: everything that can fail for a reason other than
  * memory is validated before anything changes; copies of ids and payloads
@@ -49,7 +49,11 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "alloc.h"
 #include "hnsw.h"
+#include "lerw.h"
+#include "crc32c.h"
+#include "u64map.h"
 
 typedef struct pt {
 	uint64_t hash;
@@ -87,8 +91,7 @@ struct es_collection {
 	pt *pts;
 	size_t npts, cap;
 	uint64_t free_head;     /* dead labels to reuse: label + 1, 0 = none */
-	uint64_t *tab;          /* label + 1, 0 = empty */
-	size_t tcap;            /* power of two */
+	es_u64map ids;          /* id hash -> label (hashes may repeat) */
 	size_t live;
 	size_t payload_bytes;
 	es_registry *reg;       /* for the observer; NULL when detached */
@@ -194,74 +197,33 @@ static es_point_id pt_id(const pt *p)
 	return id;
 }
 
-/* --- hash table ------------------------------------------------------- */
+/* --- id -> label map (core/u64map keyed by the id's hash) ------------- */
 
 static long tab_find(const es_collection *c, const es_point_id *id, uint64_t hash)
 {
-	if (c->tcap == 0)
-		return -1;
-	size_t mask = c->tcap - 1;
-	for (size_t i = hash & mask;; i = (i + 1) & mask) {
-		uint64_t e = c->tab[i];
-		if (e == 0)
-			return -1;
-		if (pt_is(&c->pts[e - 1], id, hash))
-			return (long)(e - 1);
-	}
+	for (size_t i = es_u64map_first(&c->ids, hash); i != ES_U64MAP_END;
+	     i = es_u64map_next(&c->ids, hash, i))
+		if (pt_is(&c->pts[c->ids.e[i].val], id, hash))
+			return (long)c->ids.e[i].val;
+	return -1;
 }
 
-static void tab_put(uint64_t *tab, size_t tcap, uint64_t hash, uint64_t label)
-{
-	size_t mask = tcap - 1;
-	size_t i = hash & mask;
-	while (tab[i] != 0)
-		i = (i + 1) & mask;
-	tab[i] = label + 1;
-}
-
-/* Make room for `extra` more live entries at load <= 1/2. */
+/* Make room for `extra` more live entries, so tab_put cannot fail. */
 static int tab_reserve(es_collection *c, size_t extra)
 {
-	size_t need = (c->live + extra) * 2;
-	if (need <= c->tcap)
-		return 0;
-	size_t ncap = c->tcap ? c->tcap : 64;
-	while (ncap < need)
-		ncap *= 2;
-	uint64_t *nt = calloc(ncap, sizeof *nt);
-	if (!nt)
-		return ES_ENOMEM;
-	for (size_t i = 0; i < c->tcap; i++)
-		if (c->tab[i])
-			tab_put(nt, ncap, c->pts[c->tab[i] - 1].hash, c->tab[i] - 1);
-	free(c->tab);
-	c->tab = nt;
-	c->tcap = ncap;
-	return 0;
+	return es_u64map_reserve(&c->ids, c->live + extra);
+}
+
+static void tab_put(es_collection *c, uint64_t label)
+{
+	int rc = es_u64map_put(&c->ids, c->pts[label].hash, label);
+	assert(rc == 0); /* room was reserved */
+	(void)rc;
 }
 
 static void tab_remove(es_collection *c, uint64_t label)
 {
-	size_t mask = c->tcap - 1;
-	size_t i = c->pts[label].hash & mask;
-	while (c->tab[i] != label + 1)
-		i = (i + 1) & mask;
-	/* backward-shift deletion keeps probe chains intact without tombstones */
-	size_t j = i;
-	for (;;) {
-		j = (j + 1) & mask;
-		if (c->tab[j] == 0)
-			break;
-		size_t home = c->pts[c->tab[j] - 1].hash & mask;
-		/* move entry j into hole i if its home is not in (i, j] */
-		int in_range = (i <= j) ? (home > i && home <= j)
-					: (home > i || home <= j);
-		if (!in_range) {
-			c->tab[i] = c->tab[j];
-			i = j;
-		}
-	}
-	c->tab[i] = 0;
+	es_u64map_remove_entry(&c->ids, c->pts[label].hash, label);
 }
 
 /* --- collection ------------------------------------------------------- */
@@ -318,7 +280,7 @@ int es_collection_new(const char *name, const es_collection_params *p,
 	rc = params_check(&pp, err);
 	if (rc)
 		return rc;
-	es_collection *c = calloc(1, sizeof *c);
+	es_collection *c = es_calloc(1, sizeof *c);
 	if (!c)
 		return es_err(err, ES_ENOMEM, "out of memory creating collection '%s'", name);
 	snprintf(c->name, sizeof c->name, "%s", name);
@@ -334,18 +296,18 @@ int es_collection_new(const char *name, const es_collection_params *p,
 	hp.quantize_int8 = pp.quantize_int8;
 	rc = hnsw_new(&hp, &c->h, err);
 	if (rc) {
-		free(c);
+		es_free(c);
 		return rc;
 	}
 	if (pthread_rwlock_init(&c->lk, NULL) != 0) {
 		hnsw_free(c->h);
-		free(c);
+		es_free(c);
 		return es_err(err, ES_ENOMEM, "cannot create a lock for collection '%s'", name);
 	}
 	if (pthread_mutex_init(&c->seq_mu, NULL) != 0) {
 		pthread_rwlock_destroy(&c->lk);
 		hnsw_free(c->h);
-		free(c);
+		es_free(c);
 		return es_err(err, ES_ENOMEM, "cannot create a lock for collection '%s'", name);
 	}
 	*out = c;
@@ -358,8 +320,8 @@ static void pt_clear(es_collection *c, pt *q)
 		c->hooks.free(q->parsed);
 	if (q->payload)
 		c->payload_bytes -= q->plen;
-	free(q->str);
-	free(q->payload);
+	es_free(q->str);
+	es_free(q->payload);
 	q->str = NULL;
 	q->payload = NULL;
 	q->parsed = NULL;
@@ -381,12 +343,12 @@ static void collection_free(es_collection *c)
 {
 	for (size_t i = 0; i < c->npts; i++)
 		pt_clear(c, &c->pts[i]);
-	free(c->pts);
-	free(c->tab);
+	es_free(c->pts);
+	es_u64map_destroy(&c->ids);
 	hnsw_free(c->h);
 	pthread_rwlock_destroy(&c->lk);
 	pthread_mutex_destroy(&c->seq_mu);
-	free(c);
+	es_free(c);
 }
 
 void es_collection_retain(es_collection *c)
@@ -507,14 +469,25 @@ typedef struct undo {
 	void *old_parsed;
 } undo;
 
-int es_collection_upsert(es_collection *c, const es_point_in *pts, size_t n,
-			 es_error *err)
+/* An upsert batch on its way in: the caller's points, our copies of their
+ * ids and payloads (`fresh`, moved into the collection as they apply) and
+ * the undo log. */
+typedef struct batch {
+	es_collection *c;
+	const es_point_in *pts;
+	size_t n;
+	pt *fresh;
+	undo *log;
+	float *oldv;           /* n x dim: vectors replaced by updates */
+} batch;
+
+/* 1. Validate: nothing after this fails except for memory. */
+static int upsert_validate(const es_collection *c, const es_point_in *pts,
+			   size_t n, es_error *err)
 {
 	const uint32_t dim = c->p.dim;
-	int rc = 0;
-	/* 1. validate: nothing below this block fails except for memory */
 	for (size_t i = 0; i < n; i++) {
-		rc = es_point_id_check(&pts[i].id, err);
+		int rc = es_point_id_check(&pts[i].id, err);
 		if (rc)
 			return es_err_prefix(err, rc, "points[%zu]", i);
 		if (!pts[i].vector)
@@ -536,178 +509,220 @@ int es_collection_upsert(es_collection *c, const es_point_in *pts, size_t n,
 				      "points[%zu]: vector too large: squared norm %g is over %g", i,
 				      norm, ES_VECTOR_MAX_NORM2);
 	}
-	if (n == 0)
-		return 0;
+	return 0;
+}
 
-	/* 2. copies made before taking any lock */
-	pt *fresh = calloc(n, sizeof *fresh);
-	undo *log = calloc(n, sizeof *log);
-	float *oldv = malloc((size_t)n * dim * sizeof *oldv);
-	commit_node node;
-	if (!fresh || !log || !oldv) {
-		rc = es_err(err, ES_ENOMEM, "out of memory for a batch of %zu points", n);
-		goto out_nolock;
+/* Our own copy of a string, NUL-terminated: NULL when out of memory. */
+static char *copy_bytes(const char *s, size_t len)
+{
+	char *d = es_malloc(len + 1);
+	if (d) {
+		memcpy(d, s, len);
+		d[len] = '\0';
 	}
-	for (size_t i = 0; i < n; i++) {
-		const es_point_in *in = &pts[i];
-		pt *q = &fresh[i];
+	return d;
+}
+
+/* 2. Copies of ids and payloads, made before taking any lock: 0 or
+ * ES_ENOMEM (batch_free releases what was made). */
+static int upsert_copy(batch *b)
+{
+	es_collection *c = b->c;
+	b->fresh = es_calloc(b->n, sizeof *b->fresh);
+	b->log = es_calloc(b->n, sizeof *b->log);
+	b->oldv = es_malloc((size_t)b->n * c->p.dim * sizeof *b->oldv);
+	if (!b->fresh || !b->log || !b->oldv)
+		return ES_ENOMEM;
+	for (size_t i = 0; i < b->n; i++) {
+		const es_point_in *in = &b->pts[i];
+		pt *q = &b->fresh[i];
 		q->hash = id_hash(&in->id);
 		q->is_str = in->id.is_str != 0;
 		q->num = in->id.is_str ? 0 : in->id.num;
 		if (in->id.is_str) {
-			q->str = malloc(in->id.len + 1);
-			if (!q->str)
-				goto oom;
-			memcpy(q->str, in->id.str, in->id.len);
-			q->str[in->id.len] = '\0';
+			if (!(q->str = copy_bytes(in->id.str, in->id.len)))
+				return ES_ENOMEM;
 			q->slen = in->id.len;
 		}
 		if (in->payload) {
-			q->payload = malloc(in->payload_len + 1);
-			if (!q->payload)
-				goto oom;
-			memcpy(q->payload, in->payload, in->payload_len);
-			q->payload[in->payload_len] = '\0';
+			if (!(q->payload = copy_bytes(in->payload, in->payload_len)))
+				return ES_ENOMEM;
 			q->plen = in->payload_len;
 			if (c->hooks.parse)
 				q->parsed = c->hooks.parse(q->payload, q->plen);
 		}
 		q->live = 1;
 	}
+	return 0;
+}
 
+static void batch_free(batch *b)
+{
+	es_collection *c = b->c;
+	for (size_t i = 0; b->fresh && i < b->n; i++) {
+		if (b->fresh[i].parsed && c->hooks.free)
+			c->hooks.free(b->fresh[i].parsed);
+		es_free(b->fresh[i].str);
+		es_free(b->fresh[i].payload);
+	}
+	es_free(b->fresh);
+	es_free(b->log);
+	es_free(b->oldv);
+}
+
+/* Room for `extra` more points in pts (write lock held): 0 or ES_ENOMEM. */
+static int pts_reserve(es_collection *c, size_t extra)
+{
+	if (c->npts + extra <= c->cap)
+		return 0;
+	size_t ncap = c->cap ? c->cap : 64;
+	while (ncap < c->npts + extra)
+		ncap *= 2;
+	pt *np = es_realloc(c->pts, ncap * sizeof *np);
+	if (!np)
+		return ES_ENOMEM;
+	memset(np + c->cap, 0, (ncap - c->cap) * sizeof *np);
+	c->pts = np;
+	c->cap = ncap;
+	return 0;
+}
+
+/* Apply point i of the batch (write lock held), recording its undo entry:
+ * 0, or hnsw_add's error with nothing of point i applied. */
+static int apply_one(batch *b, size_t i, es_error *err)
+{
+	es_collection *c = b->c;
+	pt *q = &b->fresh[i];
+	undo *u = &b->log[i];
+	es_point_id id = pt_id(q);
+	long lab = tab_find(c, &id, q->hash);
+	if (lab < 0) {
+		u->was_new = 1;
+		u->reused = c->free_head != 0;
+		u->label = u->reused ? c->free_head - 1 : c->npts;
+	} else {
+		u->label = (uint64_t)lab;
+		u->old_vec = b->oldv + i * c->p.dim;
+		if (hnsw_get_vector(c->h, u->label, u->old_vec) != 0)
+			u->old_vec = NULL;
+	}
+	int rc = hnsw_add(c->h, u->label, b->pts[i].vector, err);
+	if (rc)
+		return rc;
+	if (u->was_new) {
+		if (u->reused)
+			c->free_head = c->pts[u->label].num;
+		else
+			c->npts++;
+		c->pts[u->label] = *q;
+		tab_put(c, u->label);
+		c->live++;
+		c->payload_bytes += q->plen;
+		memset(q, 0, sizeof *q); /* ownership moved */
+	} else {
+		pt *old = &c->pts[u->label];
+		u->old_payload = old->payload;
+		u->old_plen = old->plen;
+		u->old_parsed = old->parsed;
+		c->payload_bytes += q->plen;
+		c->payload_bytes -= old->plen;
+		old->payload = q->payload;
+		old->plen = q->plen;
+		old->parsed = q->parsed;
+		q->payload = NULL;
+		q->parsed = NULL;
+		q->plen = 0;
+	}
+	return 0;
+}
+
+/* Undo points [0, done) in reverse order (write lock held); what they
+ * brought goes back to `fresh`, to be freed with the batch. */
+static void rollback(batch *b, size_t done)
+{
+	es_collection *c = b->c;
+	while (done-- > 0) {
+		undo *u = &b->log[done];
+		pt *cur = &c->pts[u->label];
+		pt *q = &b->fresh[done];
+		if (u->was_new) {
+			hnsw_delete(c->h, u->label);
+			tab_remove(c, u->label);
+			c->live--;
+			*q = *cur;
+			c->payload_bytes -= cur->plen;
+			memset(cur, 0, sizeof *cur);
+			/* in reverse order: appended labels first, then reused
+			 * ones go back on the list as they were */
+			if (u->reused)
+				label_free(c, u->label);
+			else
+				c->npts--;
+		} else {
+			if (u->old_vec)
+				hnsw_add(c->h, u->label, u->old_vec, NULL);
+			c->payload_bytes -= cur->plen;
+			c->payload_bytes += u->old_plen;
+			q->payload = cur->payload;
+			q->plen = cur->plen;
+			q->parsed = cur->parsed;
+			cur->payload = u->old_payload;
+			cur->plen = u->old_plen;
+			cur->parsed = u->old_parsed;
+			u->old_payload = NULL;
+			u->old_parsed = NULL;
+		}
+	}
+}
+
+/* After a whole batch applied: the payloads it replaced go. */
+static void drop_replaced(batch *b)
+{
+	for (size_t i = 0; i < b->n; i++) {
+		if (b->log[i].old_parsed && b->c->hooks.free)
+			b->c->hooks.free(b->log[i].old_parsed);
+		es_free(b->log[i].old_payload);
+		b->log[i].old_payload = NULL;
+		b->log[i].old_parsed = NULL;
+	}
+}
+
+int es_collection_upsert(es_collection *c, const es_point_in *pts, size_t n,
+			 es_error *err)
+{
+	int rc = upsert_validate(c, pts, n, err);
+	if (rc || n == 0)
+		return rc;
+	batch b = {c, pts, n, NULL, NULL, NULL};
+	if (upsert_copy(&b) != 0) {
+		rc = es_err(err, ES_ENOMEM, "out of memory for a batch of %zu points", n);
+		goto out;
+	}
 	/* 3. the write-ahead log gets the batch and makes it durable (group
 	 * commit, no collection lock held while it waits); then our turn */
+	commit_node node;
 	rc = turn_begin(c, &node, pts, NULL, n, err);
 	if (rc)
-		goto out_nolock;
-
+		goto out;
 	pthread_rwlock_wrlock(&c->lk);
-	/* 4. reserve: slots for every point, hash room.  Failing here (out of
-	 * memory) leaves a logged batch unapplied; see collection.h. */
-	if (c->npts + n > c->cap) {
-		size_t ncap = c->cap ? c->cap : 64;
-		while (ncap < c->npts + n)
-			ncap *= 2;
-		pt *np = realloc(c->pts, ncap * sizeof *np);
-		if (!np)
-			goto oom_locked;
-		memset(np + c->cap, 0, (ncap - c->cap) * sizeof *np);
-		c->pts = np;
-		c->cap = ncap;
-	}
-	if (tab_reserve(c, n) != 0)
-		goto oom_locked;
-
-	/* 5. apply with an undo log */
-	size_t done = 0;
-	for (; done < n; done++) {
-		pt *q = &fresh[done];
-		es_point_id id = pt_id(q);
-		long lab = tab_find(c, &id, q->hash);
-		undo *u = &log[done];
-		if (lab < 0) {
-			u->was_new = 1;
-			u->reused = c->free_head != 0;
-			u->label = u->reused ? c->free_head - 1 : c->npts;
-		} else {
-			u->label = (uint64_t)lab;
-			u->old_vec = oldv + done * dim;
-			if (hnsw_get_vector(c->h, u->label, u->old_vec) != 0)
-				u->old_vec = NULL;
-		}
-		rc = hnsw_add(c->h, u->label, pts[done].vector, err);
+	/* 4. reserve slots and map room for every point.  Failing here (out
+	 * of memory) leaves a logged batch unapplied; see collection.h. */
+	if (pts_reserve(c, n) != 0 || tab_reserve(c, n) != 0) {
+		rc = es_err(err, ES_ENOMEM, "out of memory for a batch of %zu points", n);
+	} else {
+		/* 5. apply with an undo log; all or nothing */
+		size_t done = 0;
+		while (done < n && (rc = apply_one(&b, done, err)) == 0)
+			done++;
 		if (rc)
-			break;
-		if (u->was_new) {
-			if (u->reused)
-				c->free_head = c->pts[u->label].num;
-			else
-				c->npts++;
-			c->pts[u->label] = *q;
-			tab_put(c->tab, c->tcap, q->hash, u->label);
-			c->live++;
-			c->payload_bytes += q->plen;
-			memset(q, 0, sizeof *q); /* ownership moved */
-		} else {
-			pt *old = &c->pts[u->label];
-			u->old_payload = old->payload;
-			u->old_plen = old->plen;
-			u->old_parsed = old->parsed;
-			c->payload_bytes += q->plen;
-			c->payload_bytes -= old->plen;
-			old->payload = q->payload;
-			old->plen = q->plen;
-			old->parsed = q->parsed;
-			q->payload = NULL;
-			q->parsed = NULL;
-			q->plen = 0;
-		}
+			rollback(&b, done);
+		else
+			drop_replaced(&b);
 	}
-	if (rc) {
-		/* roll back points [0, done) in reverse order */
-		while (done-- > 0) {
-			undo *u = &log[done];
-			pt *cur = &c->pts[u->label];
-			if (u->was_new) {
-				hnsw_delete(c->h, u->label);
-				tab_remove(c, u->label);
-				c->live--;
-				fresh[done] = *cur; /* freed below */
-				c->payload_bytes -= cur->plen;
-				memset(cur, 0, sizeof *cur);
-				/* in reverse order: appended labels first, then
-				 * reused ones go back on the list as they were */
-				if (u->reused)
-					label_free(c, u->label);
-				else
-					c->npts--;
-			} else {
-				if (u->old_vec)
-					hnsw_add(c->h, u->label, u->old_vec, NULL);
-				c->payload_bytes -= cur->plen;
-				c->payload_bytes += u->old_plen;
-				fresh[done].payload = cur->payload;
-				fresh[done].plen = cur->plen;
-				fresh[done].parsed = cur->parsed;
-				cur->payload = u->old_payload;
-				cur->plen = u->old_plen;
-				cur->parsed = u->old_parsed;
-				u->old_payload = NULL;
-				u->old_parsed = NULL;
-			}
-		}
-		goto out_locked;
-	}
-	/* success: the replaced payloads go */
-	for (size_t i = 0; i < n; i++) {
-		if (log[i].old_parsed && c->hooks.free)
-			c->hooks.free(log[i].old_parsed);
-		free(log[i].old_payload);
-		log[i].old_payload = NULL;
-		log[i].old_parsed = NULL;
-	}
-	goto out_locked;
-
-oom_locked:
-	rc = es_err(err, ES_ENOMEM, "out of memory for a batch of %zu points", n);
-out_locked:
 	turn_end(c, &node);
 	pthread_rwlock_unlock(&c->lk);
-	goto out_nolock;
-oom:
-	rc = es_err(err, ES_ENOMEM, "out of memory for a batch of %zu points", n);
-out_nolock:
-	if (fresh) {
-		for (size_t i = 0; i < n; i++) {
-			if (fresh[i].parsed && c->hooks.free)
-				c->hooks.free(fresh[i].parsed);
-			free(fresh[i].str);
-			free(fresh[i].payload);
-		}
-	}
-	free(fresh);
-	free(log);
-	free(oldv);
+out:
+	batch_free(&b);
 	return rc;
 }
 
@@ -754,7 +769,7 @@ static int copy_out(es_collection *c, const pt *q, uint64_t label,
 	out->id.is_str = q->is_str;
 	out->id.num = q->num;
 	if (q->is_str) {
-		char *s = malloc(q->slen + 1);
+		char *s = es_malloc(q->slen + 1);
 		if (!s)
 			return ES_ENOMEM;
 		memcpy(s, q->str, q->slen + 1);
@@ -762,14 +777,14 @@ static int copy_out(es_collection *c, const pt *q, uint64_t label,
 		out->id.len = q->slen;
 	}
 	if (want_payload && q->payload) {
-		out->payload = malloc(q->plen + 1);
+		out->payload = es_malloc(q->plen + 1);
 		if (!out->payload)
 			goto oom;
 		memcpy(out->payload, q->payload, q->plen + 1);
 		out->payload_len = q->plen;
 	}
 	if (want_vector) {
-		out->vector = malloc((size_t)c->p.dim * sizeof(float));
+		out->vector = es_malloc((size_t)c->p.dim * sizeof(float));
 		if (!out->vector)
 			goto oom;
 		if (hnsw_get_vector(c->h, label, out->vector) != 0)
@@ -786,9 +801,9 @@ void es_point_out_free(es_point_out *p)
 	if (!p)
 		return;
 	if (p->id.is_str)
-		free((char *)p->id.str);
-	free(p->payload);
-	free(p->vector);
+		es_free((char *)p->id.str);
+	es_free(p->payload);
+	es_free(p->vector);
 	memset(p, 0, sizeof *p);
 }
 
@@ -798,7 +813,7 @@ void es_hits_free(es_point_out *hits, size_t n)
 		return;
 	for (size_t i = 0; i < n; i++)
 		es_point_out_free(&hits[i]);
-	free(hits);
+	es_free(hits);
 }
 
 int es_collection_get(es_collection *c, const es_point_id *id,
@@ -876,7 +891,7 @@ int es_collection_search(es_collection *c, const es_search_req *req,
 	if (ef < req->k)
 		ef = req->k;
 	int rc = 0;
-	es_hit *hits = malloc(req->k * sizeof *hits);
+	es_hit *hits = es_malloc(req->k * sizeof *hits);
 	if (!hits)
 		return es_err(err, ES_ENOMEM, "out of memory for %u results", req->k);
 	es_point_out *outs = NULL;
@@ -893,7 +908,7 @@ int es_collection_search(es_collection *c, const es_search_req *req,
 		if (rc)
 			goto out;
 	}
-	outs = calloc(nh ? nh : 1, sizeof *outs);
+	outs = es_calloc(nh ? nh : 1, sizeof *outs);
 	if (!outs) {
 		rc = es_err(err, ES_ENOMEM, "out of memory for %zu results", nh);
 		goto out;
@@ -918,7 +933,7 @@ int es_collection_search(es_collection *c, const es_search_req *req,
 	}
 out:
 	pthread_rwlock_unlock(&c->lk);
-	free(hits);
+	es_free(hits);
 	if (rc) {
 		es_hits_free(outs, m);
 		return rc;
@@ -940,7 +955,7 @@ size_t es_collection_memory_bytes(es_collection *c)
 {
 	pthread_rwlock_rdlock(&c->lk);
 	size_t b = sizeof *c + hnsw_memory_bytes(c->h) + c->cap * sizeof(pt) +
-		   c->tcap * sizeof(uint64_t) + c->payload_bytes;
+		   es_u64map_bytes(&c->ids) + c->payload_bytes;
 	for (size_t i = 0; i < c->npts; i++)
 		b += c->pts[i].slen;
 	pthread_rwlock_unlock(&c->lk);
@@ -960,7 +975,7 @@ int es_collection_foreach(es_collection *c,
 			  void *ctx)
 {
 	int rc = 0;
-	float *vec = malloc((size_t)c->p.dim * sizeof *vec);
+	float *vec = es_malloc((size_t)c->p.dim * sizeof *vec);
 	if (!vec)
 		return ES_ENOMEM;
 	pthread_rwlock_rdlock(&c->lk);
@@ -974,7 +989,7 @@ int es_collection_foreach(es_collection *c,
 		rc = fn(ctx, &v);
 	}
 	pthread_rwlock_unlock(&c->lk);
-	free(vec);
+	es_free(vec);
 	return rc;
 }
 
@@ -983,11 +998,11 @@ int es_collection_foreach(es_collection *c,
 int es_registry_new(const es_payload_hooks *hooks, es_registry **out,
 		    es_error *err)
 {
-	es_registry *r = calloc(1, sizeof *r);
+	es_registry *r = es_calloc(1, sizeof *r);
 	if (!r)
 		return es_err(err, ES_ENOMEM, "out of memory creating the registry");
 	if (pthread_mutex_init(&r->mu, NULL) != 0) {
-		free(r);
+		es_free(r);
 		return es_err(err, ES_ENOMEM, "cannot create the registry lock");
 	}
 	if (hooks) {
@@ -1006,9 +1021,9 @@ void es_registry_free(es_registry *r)
 		r->cols[i]->reg = NULL;
 		es_collection_release(r->cols[i]);
 	}
-	free(r->cols);
+	es_free(r->cols);
 	pthread_mutex_destroy(&r->mu);
-	free(r);
+	es_free(r);
 }
 
 void es_registry_set_observer(es_registry *r, const es_mutation_observer *o)
@@ -1047,7 +1062,7 @@ int es_registry_create(es_registry *r, const char *name,
 	}
 	if (r->n == r->cap) {
 		size_t ncap = r->cap ? r->cap * 2 : 8;
-		es_collection **nc = realloc(r->cols, ncap * sizeof *nc);
+		es_collection **nc = es_realloc(r->cols, ncap * sizeof *nc);
 		if (!nc) {
 			rc = es_err(err, ES_ENOMEM, "out of memory adding collection '%s'", name);
 			goto out;
@@ -1130,7 +1145,7 @@ int es_registry_list(es_registry *r, es_collection ***out, size_t *n,
 		     es_error *err)
 {
 	pthread_mutex_lock(&r->mu);
-	es_collection **a = malloc((r->n ? r->n : 1) * sizeof *a);
+	es_collection **a = es_malloc((r->n ? r->n : 1) * sizeof *a);
 	if (!a) {
 		pthread_mutex_unlock(&r->mu);
 		return es_err(err, ES_ENOMEM, "out of memory listing collections");
@@ -1159,41 +1174,42 @@ int es_registry_list(es_registry *r, es_collection ***out, size_t *n,
 #define COLL_MAGIC "ESCOLL01"
 #define COLL_NO_PAYLOAD 0xFFFFFFFFu
 
-static int fw_u32(FILE *f, uint32_t v)
+static void write_slots(const es_collection *c, es_writer *w)
 {
-	unsigned char b[4] = {(unsigned char)v, (unsigned char)(v >> 8),
-			      (unsigned char)(v >> 16), (unsigned char)(v >> 24)};
-	return fwrite(b, 1, 4, f) == 4 ? 0 : -1;
-}
-
-static int fw_u64(FILE *f, uint64_t v)
-{
-	return fw_u32(f, (uint32_t)v) || fw_u32(f, (uint32_t)(v >> 32)) ? -1 : 0;
-}
-
-static int fr_u32(FILE *f, uint32_t *v)
-{
-	unsigned char b[4];
-	if (fread(b, 1, 4, f) != 4)
-		return -1;
-	*v = (uint32_t)b[0] | (uint32_t)b[1] << 8 | (uint32_t)b[2] << 16 |
-	     (uint32_t)b[3] << 24;
-	return 0;
-}
-
-static int fr_u64(FILE *f, uint64_t *v)
-{
-	uint32_t lo, hi;
-	if (fr_u32(f, &lo) || fr_u32(f, &hi))
-		return -1;
-	*v = (uint64_t)hi << 32 | lo;
-	return 0;
+	es_w_bytes(w, COLL_MAGIC, 8);
+	es_w_u32(w, 1);
+	es_w_u32(w, c->p.dim);
+	es_w_u32(w, (uint32_t)c->p.metric);
+	es_w_u32(w, c->p.M);
+	es_w_u32(w, c->p.ef_construction);
+	es_w_u32(w, (uint32_t)c->p.quantize_int8);
+	es_w_bytes(w, c->p.model, sizeof c->p.model);
+	es_w_u64(w, c->npts);
+	for (size_t i = 0; i < c->npts; i++) {
+		const pt *q = &c->pts[i];
+		es_w_u8(w, q->live ? 1 : 0);
+		if (!q->live)
+			continue;
+		es_w_u8(w, q->is_str ? 1 : 0);
+		if (q->is_str) {
+			es_w_u32(w, (uint32_t)q->slen);
+			es_w_bytes(w, q->str, q->slen);
+		} else {
+			es_w_u64(w, q->num);
+		}
+		es_w_u32(w, q->payload ? (uint32_t)q->plen : COLL_NO_PAYLOAD);
+		if (q->payload)
+			es_w_bytes(w, q->payload, q->plen);
+	}
 }
 
 int es_collection_save(es_collection *c, FILE *f,
 		       void (*locked)(void *ctx, int pending, uint64_t oldest),
 		       void *ctx, es_error *err)
 {
+	es_writer w;
+	if (es_writer_init(&w, f, NULL) != 0)
+		return es_err(err, ES_ENOMEM, "collection '%s': out of memory", c->name);
 	int rc = 0;
 	pthread_rwlock_rdlock(&c->lk);
 	if (locked) {
@@ -1202,30 +1218,8 @@ int es_collection_save(es_collection *c, FILE *f,
 		locked(ctx, c->qhead != NULL, c->qhead ? c->qhead->token : 0);
 		pthread_mutex_unlock(&c->seq_mu);
 	}
-	int bad = fwrite(COLL_MAGIC, 1, 8, f) != 8;
-	bad |= fw_u32(f, 1) | fw_u32(f, c->p.dim) | fw_u32(f, (uint32_t)c->p.metric) |
-	       fw_u32(f, c->p.M) | fw_u32(f, c->p.ef_construction) |
-	       fw_u32(f, (uint32_t)c->p.quantize_int8);
-	bad |= fwrite(c->p.model, 1, sizeof c->p.model, f) != sizeof c->p.model;
-	bad |= fw_u64(f, c->npts);
-	for (size_t i = 0; i < c->npts && !bad; i++) {
-		const pt *q = &c->pts[i];
-		bad |= fputc(q->live ? 1 : 0, f) == EOF;
-		if (!q->live)
-			continue;
-		bad |= fputc(q->is_str ? 1 : 0, f) == EOF;
-		if (q->is_str)
-			bad |= fw_u32(f, (uint32_t)q->slen) ||
-			       fwrite(q->str, 1, q->slen, f) != q->slen;
-		else
-			bad |= fw_u64(f, q->num);
-		if (q->payload)
-			bad |= fw_u32(f, (uint32_t)q->plen) ||
-			       (q->plen && fwrite(q->payload, 1, q->plen, f) != q->plen);
-		else
-			bad |= fw_u32(f, COLL_NO_PAYLOAD);
-	}
-	if (bad)
+	write_slots(c, &w);
+	if (es_writer_finish(&w) != 0)
 		rc = es_err(err, ES_EIO, "collection '%s': writing the snapshot failed", c->name);
 	else
 		rc = hnsw_write(c->h, f, err);
@@ -1233,20 +1227,19 @@ int es_collection_save(es_collection *c, FILE *f,
 	return rc;
 }
 
-int es_collection_load(FILE *f, const char *name, const es_payload_hooks *hooks,
+/* The header: a new, empty collection with its parameters. */
+static int load_header(es_reader *r, const char *name, const es_payload_hooks *hooks,
 		       es_collection **out, es_error *err)
 {
-	int rc = 0;
-	*out = NULL;
 	char magic[8];
 	uint32_t ver, dim, metric, M, efc, q8;
 	es_collection_params p;
 	memset(&p, 0, sizeof p);
-	if (fread(magic, 1, 8, f) != 8 || memcmp(magic, COLL_MAGIC, 8) != 0)
+	if (es_r_bytes(r, magic, 8) || memcmp(magic, COLL_MAGIC, 8) != 0)
 		return es_err(err, ES_ECORRUPT, "collection '%s': bad magic", name);
-	if (fr_u32(f, &ver) || fr_u32(f, &dim) || fr_u32(f, &metric) || fr_u32(f, &M) ||
-	    fr_u32(f, &efc) || fr_u32(f, &q8) ||
-	    fread(p.model, 1, sizeof p.model, f) != sizeof p.model)
+	if (es_r_u32(r, &ver) || es_r_u32(r, &dim) || es_r_u32(r, &metric) ||
+	    es_r_u32(r, &M) || es_r_u32(r, &efc) || es_r_u32(r, &q8) ||
+	    es_r_bytes(r, p.model, sizeof p.model))
 		return es_err(err, ES_ECORRUPT, "collection '%s': header cut short", name);
 	if (ver != 1)
 		return es_err(err, ES_EUNSUPPORTED, "collection '%s': format version %u", name, ver);
@@ -1258,133 +1251,159 @@ int es_collection_load(FILE *f, const char *name, const es_payload_hooks *hooks,
 	p.M = M;
 	p.ef_construction = efc;
 	p.quantize_int8 = (int)q8;
-	es_collection *c = NULL;
-	rc = es_collection_new(name, &p, hooks, &c, err);
-	if (rc)
-	{
+	int rc = es_collection_new(name, &p, hooks, out, err);
+	if (rc == ES_ENOMEM)
+		return rc;
+	if (rc) {
 		es_err_prefix(err, rc, "collection '%s' in snapshot", name);
 		if (err)
 			err->code = ES_ECORRUPT;
 		return ES_ECORRUPT;
 	}
+	return 0;
+}
+
+/* One live slot's id and payload into q (slot i, for messages). */
+static int load_point(es_collection *c, es_reader *r, pt *q, uint64_t i, es_error *err)
+{
+	const char *name = c->name;
+	uint8_t is_str;
+	if (es_r_u8(r, &is_str) || is_str > 1)
+		return es_err(err, ES_ECORRUPT, "collection '%s': slot %" PRIu64 ": bad flags",
+			      name, i);
+	q->is_str = is_str;
+	if (is_str) {
+		uint32_t len;
+		if (es_r_u32(r, &len) || len == 0 || len > ES_POINT_ID_STR_MAX)
+			return es_err(err, ES_ECORRUPT, "collection '%s': slot %" PRIu64 ": bad id",
+				      name, i);
+		if (!(q->str = es_malloc(len + 1)))
+			return es_err(err, ES_ENOMEM, "out of memory loading '%s'", name);
+		if (es_r_bytes(r, q->str, len))
+			return es_err(err, ES_ECORRUPT, "collection '%s': slot %" PRIu64 ": bad id",
+				      name, i);
+		q->str[len] = '\0';
+		q->slen = len;
+	} else if (es_r_u64(r, &q->num)) {
+		return es_err(err, ES_ECORRUPT, "collection '%s': slot %" PRIu64 ": bad id", name, i);
+	}
+	uint32_t plen;
+	if (es_r_u32(r, &plen))
+		return es_err(err, ES_ECORRUPT, "collection '%s': slot %" PRIu64 ": cut short", name, i);
+	if (plen != COLL_NO_PAYLOAD) {
+		if (plen > ((uint32_t)1 << 30))
+			return es_err(err, ES_ECORRUPT, "collection '%s': slot %" PRIu64 ": bad payload",
+				      name, i);
+		if (!(q->payload = es_malloc((size_t)plen + 1)))
+			return es_err(err, ES_ENOMEM, "out of memory loading '%s'", name);
+		if (es_r_bytes(r, q->payload, plen))
+			return es_err(err, ES_ECORRUPT, "collection '%s': slot %" PRIu64 ": bad payload",
+				      name, i);
+		q->payload[plen] = '\0';
+		q->plen = plen;
+		c->payload_bytes += plen;
+		if (c->hooks.parse)
+			q->parsed = c->hooks.parse(q->payload, q->plen);
+	}
+	es_point_id id = pt_id(q);
+	if (es_point_id_check(&id, NULL) != 0)
+		return es_err(err, ES_ECORRUPT, "collection '%s': slot %" PRIu64 ": invalid id", name, i);
+	q->hash = id_hash(&id);
+	q->live = 1;
+	if (tab_reserve(c, 1) != 0)
+		return es_err(err, ES_ENOMEM, "out of memory loading '%s'", name);
+	if (tab_find(c, &id, q->hash) >= 0)
+		return es_err(err, ES_ECORRUPT, "collection '%s': slot %" PRIu64 ": duplicate id",
+			      name, i);
+	tab_put(c, i);
+	c->live++;
+	return 0;
+}
+
+/* The slots: grown as they are read, so a hostile count cannot force a
+ * huge allocation. */
+static int load_slots(es_collection *c, es_reader *r, es_error *err)
+{
 	uint64_t n;
-	if (fr_u64(f, &n) || n > ((uint64_t)1 << 40)) {
-		rc = es_err(err, ES_ECORRUPT, "collection '%s': bad point count", name);
-		goto fail;
-	}
-	/* grow as slots are read, so a hostile count cannot force a huge malloc */
+	if (es_r_u64(r, &n) || n > ((uint64_t)1 << 40))
+		return es_err(err, ES_ECORRUPT, "collection '%s': bad point count", c->name);
 	for (uint64_t i = 0; i < n; i++) {
-		if (c->npts == c->cap) {
-			size_t ncap = c->cap ? c->cap * 2 : 64;
-			pt *np = realloc(c->pts, ncap * sizeof *np);
-			if (!np) {
-				rc = es_err(err, ES_ENOMEM, "out of memory loading '%s'", name);
-				goto fail;
-			}
-			memset(np + c->cap, 0, (ncap - c->cap) * sizeof *np);
-			c->pts = np;
-			c->cap = ncap;
-		}
+		if (c->npts == c->cap && pts_reserve(c, c->cap ? c->cap : 64) != 0)
+			return es_err(err, ES_ENOMEM, "out of memory loading '%s'", c->name);
 		pt *q = &c->pts[c->npts++];
-		int live = fgetc(f);
-		if (live == 0)
-			continue;
-		int is_str = live == 1 ? fgetc(f) : EOF;
-		if (is_str != 0 && is_str != 1) {
-			rc = es_err(err, ES_ECORRUPT, "collection '%s': slot %" PRIu64 ": bad flags", name, i);
-			goto fail;
+		uint8_t live;
+		if (es_r_u8(r, &live) || live > 1)
+			return es_err(err, ES_ECORRUPT, "collection '%s': slot %" PRIu64 ": bad flags",
+				      c->name, i);
+		if (live) {
+			int rc = load_point(c, r, q, i, err);
+			if (rc)
+				return rc;
 		}
-		q->is_str = (unsigned char)is_str;
-		if (is_str) {
-			uint32_t len;
-			if (fr_u32(f, &len) || len == 0 || len > ES_POINT_ID_STR_MAX ||
-			    !(q->str = malloc(len + 1)) || fread(q->str, 1, len, f) != len) {
-				rc = es_err(err, ES_ECORRUPT, "collection '%s': slot %" PRIu64 ": bad id", name, i);
-				goto fail;
-			}
-			q->str[len] = '\0';
-			q->slen = len;
-		} else if (fr_u64(f, &q->num)) {
-			rc = es_err(err, ES_ECORRUPT, "collection '%s': slot %" PRIu64 ": bad id", name, i);
-			goto fail;
-		}
-		uint32_t plen;
-		if (fr_u32(f, &plen)) {
-			rc = es_err(err, ES_ECORRUPT, "collection '%s': slot %" PRIu64 ": cut short", name, i);
-			goto fail;
-		}
-		if (plen != COLL_NO_PAYLOAD) {
-			if (plen > ((uint32_t)1 << 30) || !(q->payload = malloc((size_t)plen + 1)) ||
-			    fread(q->payload, 1, plen, f) != plen) {
-				rc = es_err(err, ES_ECORRUPT, "collection '%s': slot %" PRIu64 ": bad payload",
-					    name, i);
-				goto fail;
-			}
-			q->payload[plen] = '\0';
-			q->plen = plen;
-			c->payload_bytes += plen;
-			if (c->hooks.parse)
-				q->parsed = c->hooks.parse(q->payload, q->plen);
-		}
-		es_point_id id = pt_id(q);
-		if (es_point_id_check(&id, NULL) != 0) {
-			rc = es_err(err, ES_ECORRUPT, "collection '%s': slot %" PRIu64 ": invalid id", name, i);
-			goto fail;
-		}
-		q->hash = id_hash(&id);
-		q->live = 1;
-		if (tab_reserve(c, 1) != 0) {
-			rc = es_err(err, ES_ENOMEM, "out of memory loading '%s'", name);
-			goto fail;
-		}
-		if (tab_find(c, &id, q->hash) >= 0) {
-			rc = es_err(err, ES_ECORRUPT, "collection '%s': slot %" PRIu64 ": duplicate id",
-				    name, i);
-			goto fail;
-		}
-		tab_put(c->tab, c->tcap, q->hash, i);
-		c->live++;
 	}
+	return 0;
+}
+
+/* The HNSW index, cross-checked against the slots, replaces c's empty one. */
+static int load_index(es_collection *c, FILE *f, es_error *err)
+{
+	const char *name = c->name;
+	const es_collection_params *p = &c->p;
 	hnsw *h = NULL;
-	rc = hnsw_read(f, &h, err);
-	if (rc) {
-		es_err_prefix(err, rc, "collection '%s'", name);
-		goto fail;
-	}
+	int rc = hnsw_read(f, &h, err);
+	if (rc)
+		return es_err_prefix(err, rc, "collection '%s'", name);
 	const hnsw_params *hp = hnsw_get_params(h);
-	if (hp->dim != p.dim || hp->metric != p.metric ||
-	    hp->quantize_int8 != p.quantize_int8 || hnsw_count(h) != c->live) {
+	if (hp->dim != p->dim || hp->metric != p->metric ||
+	    hp->quantize_int8 != p->quantize_int8 || hnsw_count(h) != c->live) {
 		/* the message reads the index, so it is freed only after (found by
 		 * tests/fuzz, fuzz_snapshot: a use after free) */
 		rc = es_err(err, ES_ECORRUPT, "collection '%s': index does not match its points "
 			    "(dim %u/%u, metric %d/%d, int8 %d/%d, %zu/%zu points)", name, hp->dim,
-			    p.dim, (int)hp->metric, (int)p.metric, hp->quantize_int8,
-			    p.quantize_int8, hnsw_count(h), c->live);
-		hnsw_free(h);
+			    p->dim, (int)hp->metric, (int)p->metric, hp->quantize_int8,
+			    p->quantize_int8, hnsw_count(h), c->live);
 		goto fail;
 	}
 	for (size_t i = 0; i < c->npts; i++)
 		if (c->pts[i].live && !hnsw_contains(h, i)) {
-			hnsw_free(h);
 			rc = es_err(err, ES_ECORRUPT, "collection '%s': point in slot %zu is missing "
 				    "from the index", name, i);
 			goto fail;
 		}
 	if (fgetc(f) != EOF) {
-		hnsw_free(h);
 		rc = es_err(err, ES_ECORRUPT, "collection '%s': stray bytes after the index", name);
 		goto fail;
 	}
 	hnsw_free(c->h);
 	c->h = h;
+	return 0;
+fail:
+	hnsw_free(h);
+	return rc;
+}
+
+int es_collection_load(FILE *f, const char *name, const es_payload_hooks *hooks,
+		       es_collection **out, es_error *err)
+{
+	*out = NULL;
+	es_reader r;
+	es_reader_file(&r, f, NULL);
+	es_collection *c = NULL;
+	int rc = load_header(&r, name, hooks, &c, err);
+	if (rc)
+		return rc;
+	rc = load_slots(c, &r, err);
+	if (!rc)
+		rc = load_index(c, f, err);
+	if (rc) {
+		es_collection_release(c);
+		return rc;
+	}
 	for (size_t i = c->npts; i-- > 0;) /* lowest dead label first */
 		if (!c->pts[i].live)
 			label_free(c, i);
 	*out = c;
 	return 0;
-fail:
-	es_collection_release(c);
-	return rc;
 }
 
 int es_registry_add(es_registry *r, es_collection *c, es_error *err)
@@ -1397,7 +1416,7 @@ int es_registry_add(es_registry *r, es_collection *c, es_error *err)
 	}
 	if (r->n == r->cap) {
 		size_t ncap = r->cap ? r->cap * 2 : 8;
-		es_collection **nc = realloc(r->cols, ncap * sizeof *nc);
+		es_collection **nc = es_realloc(r->cols, ncap * sizeof *nc);
 		if (!nc) {
 			rc = es_err(err, ES_ENOMEM, "out of memory adding collection '%s'", c->name);
 			goto out;
@@ -1423,24 +1442,11 @@ int es_collection_bulk_insert(es_collection *c, const uint64_t *ids,
 			      es_error *err)
 {
 	int rc = 0;
-	uint64_t *labels = malloc((n ? n : 1) * sizeof *labels);
+	uint64_t *labels = es_malloc((n ? n : 1) * sizeof *labels);
 	if (!labels)
 		return es_err(err, ES_ENOMEM, "out of memory for %zu labels", n);
 	pthread_rwlock_wrlock(&c->lk);
-	if (c->npts + n > c->cap) {
-		size_t ncap = c->cap ? c->cap : 64;
-		while (ncap < c->npts + n)
-			ncap *= 2;
-		pt *np = realloc(c->pts, ncap * sizeof *np);
-		if (!np) {
-			rc = es_err(err, ES_ENOMEM, "out of memory for %zu points", n);
-			goto out;
-		}
-		memset(np + c->cap, 0, (ncap - c->cap) * sizeof *np);
-		c->pts = np;
-		c->cap = ncap;
-	}
-	if (tab_reserve(c, n) != 0) {
+	if (pts_reserve(c, n) != 0 || tab_reserve(c, n) != 0) {
 		rc = es_err(err, ES_ENOMEM, "out of memory for %zu points", n);
 		goto out;
 	}
@@ -1458,7 +1464,7 @@ int es_collection_bulk_insert(es_collection *c, const uint64_t *ids,
 		q->num = ids[i];
 		q->live = 1;
 		labels[i] = c->npts + i;
-		tab_put(c->tab, c->tcap, h, labels[i]);
+		tab_put(c, labels[i]);
 	}
 	rc = hnsw_add_batch(c->h, labels, vecs, n, pool, err);
 	if (!rc) {
@@ -1475,6 +1481,6 @@ undo: /* every slot reserved above goes */
 	}
 out:
 	pthread_rwlock_unlock(&c->lk);
-	free(labels);
+	es_free(labels);
 	return rc;
 }

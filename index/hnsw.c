@@ -71,7 +71,12 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "alloc.h"
+#include "crc32c.h"
+#include "fileio.h"
+#include "lerw.h"
 #include "simd.h"
+#include "u64map.h"
 #include "vecfile.h"
 
 #if defined(__BYTE_ORDER__) && __BYTE_ORDER__ != __ORDER_LITTLE_ENDIAN__
@@ -108,9 +113,8 @@
 #define HNSW_F_DELETED 1u
 
 #define HNSW_FILE_MAGIC "ESHNSW\r\n"
-#define HNSW_FILE_VERSION 2u
+#define HNSW_FILE_VERSION 3u
 #define HNSW_FILE_ENDIAN 0x01020304u
-#define HNSW_FILE_TRAILER "ESHNSWend"
 
 /* Block header after the level-0 links.  Offsets are fixed per index. */
 typedef struct node_hdr {
@@ -190,9 +194,7 @@ struct hnsw {
 
 	/* label -> slot (open addressing), under map_lock */
 	pthread_mutex_t map_lock;
-	uint64_t *map_keys;
-	uint32_t *map_vals; /* HNSW_NONE empty, HNSW_NONE-1 tombstone */
-	size_t map_cap, map_used;
+	es_u64map map;
 
 	pthread_mutex_t node_lock[HNSW_NODE_LOCKS];
 	pthread_mutex_t label_lock[HNSW_LABEL_LOCKS];
@@ -218,29 +220,6 @@ static uint64_t splitmix64(uint64_t x)
 	x = (x ^ (x >> 30)) * 0xbf58476d1ce4e5b9ull;
 	x = (x ^ (x >> 27)) * 0x94d049bb133111ebull;
 	return x ^ (x >> 31);
-}
-
-static uint32_t crc_table[256];
-static pthread_once_t crc_once = PTHREAD_ONCE_INIT;
-
-static void crc_init(void)
-{
-	for (uint32_t i = 0; i < 256; i++) {
-		uint32_t c = i;
-		for (int j = 0; j < 8; j++)
-			c = (c & 1) ? 0xedb88320u ^ (c >> 1) : c >> 1;
-		crc_table[i] = c;
-	}
-}
-
-uint32_t hnsw_crc32(uint32_t crc, const void *buf, size_t len)
-{
-	pthread_once(&crc_once, crc_init);
-	const unsigned char *p = buf;
-	crc = ~crc;
-	while (len--)
-		crc = crc_table[(crc ^ *p++) & 0xff] ^ (crc >> 8);
-	return ~crc;
 }
 
 static inline char *node_blk(const hnsw *h, uint32_t id)
@@ -856,97 +835,23 @@ out:
 
 /* ------------------------------------------------------- label map */
 
-static size_t map_slot(uint64_t key, size_t cap)
-{
-	return splitmix64(key) & (cap - 1);
-}
-
 /* Under map_lock.  Returns the slot or HNSW_NONE. */
 static uint32_t map_find(const hnsw *h, uint64_t key)
 {
-	if (!h->map_cap)
-		return HNSW_NONE;
-	size_t i = map_slot(key, h->map_cap);
-	for (;;) {
-		uint32_t v = h->map_vals[i];
-		if (v == HNSW_NONE)
-			return HNSW_NONE;
-		if (v != HNSW_NONE - 1 && h->map_keys[i] == key)
-			return v;
-		i = (i + 1) & (h->map_cap - 1);
-	}
+	uint64_t v;
+	return es_u64map_get(&h->map, key, &v) ? (uint32_t)v : HNSW_NONE;
 }
 
-static int map_rehash(hnsw *h, size_t cap)
-{
-	uint64_t *k = malloc(cap * sizeof *k);
-	uint32_t *v = malloc(cap * sizeof *v);
-	if (!k || !v) {
-		free(k);
-		free(v);
-		return ES_ENOMEM;
-	}
-	for (size_t i = 0; i < cap; i++)
-		v[i] = HNSW_NONE;
-	size_t used = 0;
-	for (size_t i = 0; i < h->map_cap; i++) {
-		uint32_t val = h->map_vals[i];
-		if (val >= HNSW_NONE - 1)
-			continue;
-		size_t j = map_slot(h->map_keys[i], cap);
-		while (v[j] != HNSW_NONE)
-			j = (j + 1) & (cap - 1);
-		k[j] = h->map_keys[i];
-		v[j] = val;
-		used++;
-	}
-	free(h->map_keys);
-	free(h->map_vals);
-	h->map_keys = k;
-	h->map_vals = v;
-	h->map_cap = cap;
-	h->map_used = used;
-	return 0;
-}
-
-/* Under map_lock; key must not be present. */
+/* Under map_lock; key must not be present.  0 or ES_ENOMEM. */
 static int map_put(hnsw *h, uint64_t key, uint32_t val)
 {
-	if ((h->map_used + 1) * 2 > h->map_cap) {
-		size_t cap = h->map_cap ? h->map_cap : 64;
-		while ((h->map_used + 1) * 2 > cap / 2 * 1 + cap / 4 ||
-		       cap < 64)
-			cap *= 2;
-		int rc = map_rehash(h, cap);
-		if (rc)
-			return rc;
-	}
-	size_t i = map_slot(key, h->map_cap);
-	while (h->map_vals[i] < HNSW_NONE - 1)
-		i = (i + 1) & (h->map_cap - 1);
-	if (h->map_vals[i] == HNSW_NONE)
-		h->map_used++;
-	h->map_keys[i] = key;
-	h->map_vals[i] = val;
-	return 0;
+	return es_u64map_put(&h->map, key, val);
 }
 
 /* Under map_lock. */
 static void map_del(hnsw *h, uint64_t key)
 {
-	if (!h->map_cap)
-		return;
-	size_t i = map_slot(key, h->map_cap);
-	for (;;) {
-		uint32_t v = h->map_vals[i];
-		if (v == HNSW_NONE)
-			return;
-		if (v != HNSW_NONE - 1 && h->map_keys[i] == key) {
-			h->map_vals[i] = HNSW_NONE - 1;
-			return;
-		}
-		i = (i + 1) & (h->map_cap - 1);
-	}
+	es_u64map_remove(&h->map, key);
 }
 
 /* --------------------------------------------------------- lifecycle */
@@ -1031,8 +936,7 @@ void hnsw_free(hnsw *h)
 		s = n;
 	}
 	free(h->ret);
-	free(h->map_keys);
-	free(h->map_vals);
+	es_u64map_destroy(&h->map);
 	for (unsigned i = 0; i < HNSW_NODE_LOCKS; i++)
 		pthread_mutex_destroy(&h->node_lock[i]);
 	for (unsigned i = 0; i < HNSW_LABEL_LOCKS; i++)
@@ -1099,10 +1003,7 @@ int hnsw_new(const hnsw_params *p, hnsw **out, es_error *err)
 	}
 	if (p->initial_capacity) {
 		pthread_mutex_lock(&h->map_lock);
-		size_t cap = 64;
-		while (cap < p->initial_capacity * 2 && cap < ((size_t)1 << 32))
-			cap *= 2;
-		rc = map_rehash(h, cap);
+		rc = es_u64map_reserve(&h->map, p->initial_capacity);
 		pthread_mutex_unlock(&h->map_lock);
 		if (rc) {
 			hnsw_free(h);
@@ -1135,7 +1036,7 @@ size_t hnsw_memory_bytes(const hnsw *hc)
 	pthread_mutex_unlock(&h->grow_lock);
 	b += atomic_load(&h->upper_bytes);
 	pthread_mutex_lock(&h->map_lock);
-	b += h->map_cap * (sizeof(uint64_t) + sizeof(uint32_t));
+	b += es_u64map_bytes(&h->map);
 	pthread_mutex_unlock(&h->map_lock);
 	pthread_mutex_lock(&h->pool_lock);
 	for (scratch *s = h->all_list; s; s = s->next_all)
@@ -1895,175 +1796,100 @@ int hnsw_add_batch(hnsw *h, const uint64_t *labels, const float *vecs,
 
 /* -------------------------------------------------------- persistence */
 /*
- * File layout (little-endian), version 2:
+ * File layout (little-endian), version 3:
  *   magic "ESHNSW\r\n" | u32 version | u32 endian tag 0x01020304
  *   u32 dim | u32 metric | u32 M | u32 ef_construction | u32 quantize_int8
  *   u32 vector bytes | u64 seed | u64 add sequence
  *   u32 slots | u32 entry slot | u32 top level | u32 0 | u64 live count
  *   per slot: u32 flags; if live: u32 level | u64 label | vector bytes |
  *             u32 cnt0 | cnt0 x u32 | per level 1..level: u32 cnt | cnt x u32
- *   u32 CRC-32 of everything above | "HNSWEND\n"
+ *   u32 CRC-32C of everything above | "HNSWEND\n"
  * The vector is always the float32 original (4 * dim bytes), also under
  * int8: the loader re-encodes the codes (deterministically, so a loaded index
  * answers exactly like the saved one) and puts the floats back in the store.
- * Version 1 (still read) held int8 indexes as [f32 scale | f32 norm2 |
- * codes, padded to 4]; those load with the dequantised vectors as floats.
- * Deleted slots keep their number (links may still name them) and are
- * reused after loading.
+ * Older versions, still read: version 2 is the same layout checksummed with
+ * CRC-32 (IEEE) instead of CRC-32C (the one checksum of every other
+ * format); version 1 (CRC-32 too) held int8 indexes as [f32 scale |
+ * f32 norm2 | codes, padded to 4], which load with the dequantised vectors
+ * as floats.  Deleted slots keep their number (links may still name them)
+ * and are reused after loading.
  */
 
-typedef struct wbuf {
-	FILE *f;
-	uint32_t crc;
-	size_t n;
-	int failed;
-	unsigned char buf[1 << 16];
-} wbuf;
-
-static void w_flush(wbuf *w)
+static void write_header(const hnsw *h, es_writer *w, uint32_t n)
 {
-	if (w->n && !w->failed) {
-		w->crc = hnsw_crc32(w->crc, w->buf, w->n);
-		if (fwrite(w->buf, 1, w->n, w->f) != w->n)
-			w->failed = 1;
-	}
-	w->n = 0;
-}
-
-static void w_bytes(wbuf *w, const void *p, size_t n)
-{
-	const unsigned char *c = p;
-	while (n) {
-		if (w->n == sizeof w->buf)
-			w_flush(w);
-		size_t t = sizeof w->buf - w->n;
-		if (t > n)
-			t = n;
-		memcpy(w->buf + w->n, c, t);
-		w->n += t;
-		c += t;
-		n -= t;
-	}
-}
-
-static void w_u32(wbuf *w, uint32_t v)
-{
-	w_bytes(w, &v, 4);
-}
-
-static void w_u64(wbuf *w, uint64_t v)
-{
-	w_bytes(w, &v, 8);
+	uint64_t ep = atomic_load(&((hnsw *)h)->ep);
+	es_w_bytes(w, HNSW_FILE_MAGIC, 8);
+	es_w_u32(w, HNSW_FILE_VERSION);
+	es_w_u32(w, HNSW_FILE_ENDIAN);
+	es_w_u32(w, h->dim);
+	es_w_u32(w, (uint32_t)h->p.metric);
+	es_w_u32(w, h->M);
+	es_w_u32(w, h->p.ef_construction);
+	es_w_u32(w, (uint32_t)h->p.quantize_int8);
+	es_w_u32(w, h->dim * 4);
+	es_w_u64(w, h->p.seed);
+	es_w_u64(w, atomic_load(&((hnsw *)h)->add_seq));
+	es_w_u32(w, n);
+	es_w_u32(w, (uint32_t)ep);
+	es_w_u32(w, (uint32_t)ep == HNSW_NONE ? 0 : (uint32_t)(ep >> 32));
+	es_w_u32(w, 0);
+	es_w_u64(w, atomic_load(&((hnsw *)h)->live));
 }
 
 int hnsw_write(const hnsw *hc, FILE *f, es_error *err)
 {
 	hnsw *h = (hnsw *)hc;
-	wbuf *w = malloc(sizeof *w);
-	if (!w)
+	es_writer w;
+	if (es_writer_init(&w, f, crc32c) != 0)
 		return es_err(err, ES_ENOMEM, "hnsw: out of memory");
-	w->f = f;
-	w->crc = 0;
-	w->n = 0;
-	w->failed = 0;
 	uint32_t n = atomic_load(&h->n_slots);
-	uint64_t ep = atomic_load(&h->ep);
-	w_bytes(w, HNSW_FILE_MAGIC, 8);
-	w_u32(w, HNSW_FILE_VERSION);
-	w_u32(w, HNSW_FILE_ENDIAN);
-	w_u32(w, h->dim);
-	w_u32(w, (uint32_t)h->p.metric);
-	w_u32(w, h->M);
-	w_u32(w, h->p.ef_construction);
-	w_u32(w, (uint32_t)h->p.quantize_int8);
-	w_u32(w, h->dim * 4);
-	w_u64(w, h->p.seed);
-	w_u64(w, atomic_load(&h->add_seq));
-	w_u32(w, n);
-	w_u32(w, (uint32_t)ep);
-	w_u32(w, (uint32_t)ep == HNSW_NONE ? 0 : (uint32_t)(ep >> 32));
-	w_u32(w, 0);
-	w_u64(w, atomic_load(&h->live));
+	write_header(h, &w, n);
 	for (uint32_t i = 0; i < n; i++) {
 		char *b = node_blk(h, i);
 		node_hdr *nh = blk_hdr(h, b);
 		uint32_t fl = load_flags(nh) & HNSW_F_DELETED;
-		w_u32(w, fl);
+		es_w_u32(&w, fl);
 		if (fl)
 			continue;
-		w_u32(w, nh->level);
-		w_u64(w, nh->label);
-		w_bytes(w, node_fvec(h, i), (size_t)h->dim * 4);
+		es_w_u32(&w, nh->level);
+		es_w_u64(&w, nh->label);
+		es_w_bytes(&w, node_fvec(h, i), (size_t)h->dim * 4);
 		for (uint32_t l = 0; l <= nh->level; l++) {
 			const uint32_t *lk = blk_links(h, b, l);
 			uint32_t c = link_cnt(lk);
-			w_u32(w, c);
-			w_bytes(w, lk + 1, (size_t)c * 4);
+			es_w_u32(&w, c);
+			es_w_bytes(&w, lk + 1, (size_t)c * 4);
 		}
 	}
-	w_flush(w);
-	uint32_t crc = w->crc;
-	int failed = w->failed;
-	free(w);
-	if (failed || fwrite(&crc, 4, 1, f) != 1 ||
-	    fwrite("HNSWEND\n", 1, 8, f) != 8)
+	es_w_u32(&w, es_writer_crc(&w));
+	es_w_bytes(&w, "HNSWEND\n", 8);
+	if (es_writer_finish(&w) != 0)
 		return es_err(err, ES_EIO, "hnsw: write failed");
 	return 0;
 }
 
+static int write_cb(void *ctx, FILE *f, es_error *err)
+{
+	return hnsw_write(ctx, f, err);
+}
+
 int hnsw_save(const hnsw *h, const char *path, es_error *err)
 {
-	char tmp[4096];
-	if (snprintf(tmp, sizeof tmp, "%s.tmp", path) >= (int)sizeof tmp)
-		return es_err(err, ES_EINVAL, "hnsw: path too long: %s", path);
-	FILE *f = fopen(tmp, "wb");
-	if (!f)
-		return es_err(err, ES_EIO, "%s: cannot create: %m", tmp);
-	int rc = hnsw_write(h, f, err);
-	if (fflush(f) != 0 && !rc)
-		rc = es_err(err, ES_EIO, "%s: write failed: %m", tmp);
-	if (fclose(f) != 0 && !rc)
-		rc = es_err(err, ES_EIO, "%s: write failed: %m", tmp);
-	if (!rc && rename(tmp, path) != 0)
-		rc = es_err(err, ES_EIO, "%s: cannot rename into place: %m", path);
-	if (rc) {
-		remove(tmp);
-		return es_err_prefix(err, rc, "%s", path);
-	}
-	return 0;
-}
-
-typedef struct rbuf {
-	FILE *f;
-	uint32_t crc;
-	uint64_t off;
-} rbuf;
-
-static int r_bytes(rbuf *r, void *p, size_t n, es_error *err)
-{
-	if (fread(p, 1, n, r->f) != n)
-		return es_err(err, ES_ECORRUPT,
-			      "truncated: ends within the %zu bytes at offset %llu",
-			      n, (unsigned long long)r->off);
-	r->crc = hnsw_crc32(r->crc, p, n);
-	r->off += n;
-	return 0;
-}
-
-static int r_u32(rbuf *r, uint32_t *v, es_error *err)
-{
-	return r_bytes(r, v, 4, err);
-}
-
-static int r_u64(rbuf *r, uint64_t *v, es_error *err)
-{
-	return r_bytes(r, v, 8, err);
+	return es_file_replace(path, write_cb, (void *)h, err);
 }
 
 #define CORRUPT(...)                                        \
 	do {                                                \
 		rc = es_err(err, ES_ECORRUPT, __VA_ARGS__); \
 		goto out;                                   \
+	} while (0)
+
+#define READ(expr, n)                                            \
+	do {                                                     \
+		if (expr) {                                      \
+			rc = es_reader_truncated(r, (n), err);   \
+			goto out;                                \
+		}                                                \
 	} while (0)
 
 static int check_links(const uint32_t *ids, uint32_t c, uint32_t self,
@@ -2105,40 +1931,49 @@ static int v1_dequantise(const hnsw *h, const char *buf, float *out,
 	return 0;
 }
 
-int hnsw_read(FILE *f, hnsw **out, es_error *err)
+/* What the header says, beyond the parameters of the new index. */
+typedef struct file_hdr {
+	uint32_t ver, vb, n, entry, top;
+	uint64_t seq, live;
+} file_hdr;
+
+/* Magic, version (which picks the checksum r continues with) and header;
+ * a new empty index with the file's parameters into *out. */
+static int read_header(es_reader *r, file_hdr *fh, hnsw **out, es_error *err)
 {
 	int rc = 0;
-	hnsw *h = NULL;
-	rbuf r = {f, 0, 0};
-	uint32_t *ids = NULL;
-	char *v1buf = NULL;
-	*out = NULL;
-
 	char magic[8];
-	uint32_t ver, endian, dim, metric, M, efc, quant, vb, n, entry, top, zero;
-	uint64_t seed, seq, live;
-	if ((rc = r_bytes(&r, magic, 8, err)))
-		goto out;
+	uint32_t endian, dim, metric, M, efc, quant, zero;
+	uint64_t seed;
+	READ(es_r_bytes(r, magic, 8), 8);
 	if (memcmp(magic, HNSW_FILE_MAGIC, 8) != 0)
 		CORRUPT("not an embedsrv HNSW index (bad magic)");
-	if ((rc = r_u32(&r, &ver, err)) || (rc = r_u32(&r, &endian, err)))
-		goto out;
-	if (ver != HNSW_FILE_VERSION && ver != 1) {
+	READ(es_r_u32(r, &fh->ver), 4);
+	READ(es_r_u32(r, &endian), 4);
+	if (fh->ver < 1 || fh->ver > HNSW_FILE_VERSION) {
 		rc = es_err(err, ES_EUNSUPPORTED,
 			    "HNSW index version %u, this build reads versions 1-%u",
-			    ver, HNSW_FILE_VERSION);
+			    fh->ver, HNSW_FILE_VERSION);
 		goto out;
 	}
 	if (endian != HNSW_FILE_ENDIAN)
 		CORRUPT("bad endianness tag 0x%08x", endian);
-	if ((rc = r_u32(&r, &dim, err)) || (rc = r_u32(&r, &metric, err)) ||
-	    (rc = r_u32(&r, &M, err)) || (rc = r_u32(&r, &efc, err)) ||
-	    (rc = r_u32(&r, &quant, err)) || (rc = r_u32(&r, &vb, err)) ||
-	    (rc = r_u64(&r, &seed, err)) || (rc = r_u64(&r, &seq, err)) ||
-	    (rc = r_u32(&r, &n, err)) || (rc = r_u32(&r, &entry, err)) ||
-	    (rc = r_u32(&r, &top, err)) || (rc = r_u32(&r, &zero, err)) ||
-	    (rc = r_u64(&r, &live, err)))
-		goto out;
+	/* the checksum covers the file from its first byte */
+	unsigned char head[16];
+	memcpy(head, magic, 8);
+	put_u32(head + 8, fh->ver);
+	put_u32(head + 12, endian);
+	r->crc_fn = fh->ver >= 3 ? crc32c : es_crc32_ieee;
+	r->crc = r->crc_fn(0, head, sizeof head);
+	uint32_t *u32s[] = {&dim, &metric, &M, &efc, &quant, &fh->vb};
+	for (size_t i = 0; i < sizeof u32s / sizeof *u32s; i++)
+		READ(es_r_u32(r, u32s[i]), 4);
+	READ(es_r_u64(r, &seed), 8);
+	READ(es_r_u64(r, &fh->seq), 8);
+	uint32_t *u32t[] = {&fh->n, &fh->entry, &fh->top, &zero};
+	for (size_t i = 0; i < sizeof u32t / sizeof *u32t; i++)
+		READ(es_r_u32(r, u32t[i]), 4);
+	READ(es_r_u64(r, &fh->live), 8);
 	hnsw_params p;
 	hnsw_params_default(&p, dim);
 	p.metric = (es_metric)metric;
@@ -2153,154 +1988,193 @@ int hnsw_read(FILE *f, hnsw **out, es_error *err)
 	es_error perr;
 	if (check_params(&p, &perr) != 0)
 		CORRUPT("bad parameters: %s", perr.msg);
-	if ((rc = hnsw_new(&p, &h, err)))
-		goto out;
 	size_t want_vb = (size_t)dim * 4;
-	if (ver == 1 && quant)
+	if (fh->ver == 1 && quant)
 		want_vb = ((size_t)dim + 8 + 3) / 4 * 4;
-	if (vb != want_vb)
-		CORRUPT("vector size %u, expected %zu for dim %u", vb, want_vb,
+	if (fh->vb != want_vb)
+		CORRUPT("vector size %u, expected %zu for dim %u", fh->vb, want_vb,
 			dim);
-	if (n > HNSW_MAX_SLOTS)
-		CORRUPT("slot count %u too large", n);
-	if (live > n)
+	if (fh->n > HNSW_MAX_SLOTS)
+		CORRUPT("slot count %u too large", fh->n);
+	if (fh->live > fh->n)
 		CORRUPT("live count %llu exceeds slot count %u",
-			(unsigned long long)live, n);
+			(unsigned long long)fh->live, fh->n);
 	if (zero != 0)
 		CORRUPT("reserved header field is not zero");
-	if (top > HNSW_MAX_LEVEL)
-		CORRUPT("top level %u exceeds %u", top, HNSW_MAX_LEVEL);
-	if (live == 0 ? entry != HNSW_NONE : entry >= n)
-		CORRUPT("entry point %u invalid for %u slots", entry, n);
-	ids = malloc((size_t)(2 * HNSW_MAX_M) * 4);
-	if (ver == 1 && quant)
-		v1buf = malloc(vb);
-	if (!ids || (ver == 1 && quant && !v1buf)) {
-		rc = es_err(err, ES_ENOMEM, "hnsw: out of memory");
+	if (fh->top > HNSW_MAX_LEVEL)
+		CORRUPT("top level %u exceeds %u", fh->top, HNSW_MAX_LEVEL);
+	if (fh->live == 0 ? fh->entry != HNSW_NONE : fh->entry >= fh->n)
+		CORRUPT("entry point %u invalid for %u slots", fh->entry, fh->n);
+	rc = hnsw_new(&p, out, err);
+out:
+	return rc;
+}
+
+/* Slot i becomes part of the index (deleted until read_live marks it);
+ * *deleted says whether the file has it deleted. */
+static int read_flags(hnsw *h, es_reader *r, uint32_t i, int *deleted, es_error *err)
+{
+	int rc;
+	pthread_mutex_lock(&h->grow_lock);
+	rc = ensure_chunk(h, i >> HNSW_CHUNK_SHIFT, err);
+	if (rc) {
+		es_err_prefix(err, rc, "slot %u", i);
 		goto out;
 	}
-	atomic_store(&h->add_seq, seq);
-	uint64_t nlive = 0;
-	uint32_t maxlvl = 0;
-	for (uint32_t i = 0; i < n; i++) {
-		pthread_mutex_lock(&h->grow_lock);
-		rc = ensure_chunk(h, i >> HNSW_CHUNK_SHIFT, err);
-		if (rc) {
-			pthread_mutex_unlock(&h->grow_lock);
-			es_err_prefix(err, rc, "slot %u", i);
+	atomic_store(&h->n_slots, i + 1);
+	node_hdr *nh = blk_hdr(h, node_blk(h, i));
+	nh->flags = HNSW_F_DELETED;
+	uint32_t fl;
+	READ(es_r_u32(r, &fl), 4);
+	if (fl & ~HNSW_F_DELETED)
+		CORRUPT("slot %u: unknown flags 0x%x", i, fl);
+	*deleted = fl != 0;
+	if (fl && (rc = slot_retire_locked(h, i, 0)) != 0)
+		es_err(err, rc, "hnsw: out of memory");
+out:
+	pthread_mutex_unlock(&h->grow_lock);
+	return rc;
+}
+
+/* A live slot i: level, label, vector and links.  ids holds 2 * max M
+ * links; v1buf (version 1 int8 files only) holds one stored vector. */
+static int read_live(hnsw *h, es_reader *r, const file_hdr *fh, uint32_t i,
+		     uint32_t *ids, char *v1buf, es_error *err)
+{
+	int rc = 0;
+	char *b = node_blk(h, i);
+	node_hdr *nh = blk_hdr(h, b);
+	uint32_t lvl, c;
+	uint64_t label;
+	READ(es_r_u32(r, &lvl), 4);
+	READ(es_r_u64(r, &label), 8);
+	if (lvl > HNSW_MAX_LEVEL)
+		CORRUPT("slot %u: level %u exceeds %u", i, lvl, HNSW_MAX_LEVEL);
+	float *fv = (float *)node_fvec(h, i);
+	if (v1buf) {
+		READ(es_r_bytes(r, v1buf, fh->vb), fh->vb);
+		if ((rc = v1_dequantise(h, v1buf, fv, i, err)))
 			goto out;
-		}
-		atomic_store(&h->n_slots, i + 1);
-		char *b = node_blk(h, i);
-		node_hdr *nh = blk_hdr(h, b);
-		nh->flags = HNSW_F_DELETED;
-		uint32_t fl;
-		if ((rc = r_u32(&r, &fl, err))) {
-			pthread_mutex_unlock(&h->grow_lock);
-			goto out;
-		}
-		if (fl & ~HNSW_F_DELETED) {
-			pthread_mutex_unlock(&h->grow_lock);
-			CORRUPT("slot %u: unknown flags 0x%x", i, fl);
-		}
-		if (fl) {
-			rc = slot_retire_locked(h, i, 0);
-			pthread_mutex_unlock(&h->grow_lock);
-			if (rc) {
-				es_err(err, rc, "hnsw: out of memory");
-				goto out;
-			}
-			continue;
-		}
-		pthread_mutex_unlock(&h->grow_lock);
-		uint32_t lvl, c;
-		uint64_t label;
-		if ((rc = r_u32(&r, &lvl, err)) || (rc = r_u64(&r, &label, err)))
-			goto out;
-		if (lvl > HNSW_MAX_LEVEL)
-			CORRUPT("slot %u: level %u exceeds %u", i, lvl,
-				HNSW_MAX_LEVEL);
-		float *fv = (float *)node_fvec(h, i);
-		if (v1buf) {
-			if ((rc = r_bytes(&r, v1buf, vb, err)) ||
-			    (rc = v1_dequantise(h, v1buf, fv, i, err)))
-				goto out;
-		} else if ((rc = r_bytes(&r, fv, (size_t)dim * 4, err))) {
-			goto out;
-		}
-		if ((rc = check_stored_vec(h, fv, i, err)))
-			goto out;
-		if (h->vf)
-			encode_codes(h, fv, b + h->off_vec);
-		nh->level = lvl;
-		nh->label = label;
-		if (lvl) {
-			size_t ub = (size_t)lvl * (h->M + 1) * 4;
-			nh->upper = calloc(1, ub);
-			if (!nh->upper) {
-				rc = es_err(err, ES_ENOMEM, "hnsw: out of memory");
-				goto out;
-			}
-			atomic_fetch_add(&h->upper_bytes, ub);
-		}
-		for (uint32_t l = 0; l <= lvl; l++) {
-			if ((rc = r_u32(&r, &c, err)))
-				goto out;
-			if (c > level_max(l, h))
-				CORRUPT("slot %u level %u: %u links, at most %u",
-					i, l, c, level_max(l, h));
-			if ((rc = r_bytes(&r, ids, (size_t)c * 4, err)))
-				goto out;
-			if ((rc = check_links(ids, c, i, n, l, err)))
-				goto out;
-			uint32_t *lk = blk_links(h, b, l);
-			memcpy(lk + 1, ids, (size_t)c * 4);
-			lk[0] = c;
-		}
-		pthread_mutex_lock(&h->map_lock);
-		uint32_t dup = map_find(h, label);
-		int mrc = dup == HNSW_NONE ? map_put(h, label, i) : 0;
-		pthread_mutex_unlock(&h->map_lock);
-		if (dup != HNSW_NONE)
-			CORRUPT("slot %u: label %llu also at slot %u", i,
-				(unsigned long long)label, dup);
-		if (mrc) {
-			rc = es_err(err, mrc, "hnsw: out of memory");
-			goto out;
-		}
-		nh->flags = 0;
-		nlive++;
-		atomic_fetch_add(&h->lvl_live[lvl], 1);
-		if (lvl > maxlvl)
-			maxlvl = lvl;
+	} else {
+		READ(es_r_bytes(r, fv, (size_t)h->dim * 4), (size_t)h->dim * 4);
 	}
-	uint32_t crc_calc = r.crc, crc_file;
+	if ((rc = check_stored_vec(h, fv, i, err)))
+		goto out;
+	if (h->vf)
+		encode_codes(h, fv, b + h->off_vec);
+	nh->level = lvl;
+	nh->label = label;
+	if (lvl) {
+		size_t ub = (size_t)lvl * (h->M + 1) * 4;
+		nh->upper = es_calloc(1, ub);
+		if (!nh->upper) {
+			rc = es_err(err, ES_ENOMEM, "hnsw: out of memory");
+			goto out;
+		}
+		atomic_fetch_add(&h->upper_bytes, ub);
+	}
+	for (uint32_t l = 0; l <= lvl; l++) {
+		READ(es_r_u32(r, &c), 4);
+		if (c > level_max(l, h))
+			CORRUPT("slot %u level %u: %u links, at most %u", i, l, c,
+				level_max(l, h));
+		READ(es_r_bytes(r, ids, (size_t)c * 4), (size_t)c * 4);
+		if ((rc = check_links(ids, c, i, fh->n, l, err)))
+			goto out;
+		uint32_t *lk = blk_links(h, b, l);
+		memcpy(lk + 1, ids, (size_t)c * 4);
+		lk[0] = c;
+	}
+	pthread_mutex_lock(&h->map_lock);
+	uint32_t dup = map_find(h, label);
+	int mrc = dup == HNSW_NONE ? map_put(h, label, i) : 0;
+	pthread_mutex_unlock(&h->map_lock);
+	if (dup != HNSW_NONE)
+		CORRUPT("slot %u: label %llu also at slot %u", i,
+			(unsigned long long)label, dup);
+	if (mrc) {
+		rc = es_err(err, mrc, "hnsw: out of memory");
+		goto out;
+	}
+	nh->flags = 0;
+	atomic_fetch_add(&h->lvl_live[lvl], 1);
+out:
+	return rc;
+}
+
+/* The checksum and end marker, then the header's counts and entry point
+ * against what the slots held (nlive live, highest level maxlvl). */
+static int read_trailer(hnsw *h, es_reader *r, const file_hdr *fh,
+			uint64_t nlive, uint32_t maxlvl, es_error *err)
+{
+	int rc = 0;
+	uint32_t crc_calc = r->crc, crc_file;
 	char end[8];
-	if ((rc = r_u32(&r, &crc_file, err)) || (rc = r_bytes(&r, end, 8, err)))
-		goto out;
+	READ(es_r_u32(r, &crc_file), 4);
+	READ(es_r_bytes(r, end, 8), 8);
 	if (crc_file != crc_calc)
 		CORRUPT("checksum mismatch (file 0x%08x, computed 0x%08x)",
 			crc_file, crc_calc);
 	if (memcmp(end, "HNSWEND\n", 8) != 0)
 		CORRUPT("bad end marker");
-	if (nlive != live)
+	if (nlive != fh->live)
 		CORRUPT("header says %llu live points, found %llu",
-			(unsigned long long)live, (unsigned long long)nlive);
-	if (live) {
-		node_hdr *eh = blk_hdr(h, node_blk(h, entry));
+			(unsigned long long)fh->live, (unsigned long long)nlive);
+	if (fh->live) {
+		node_hdr *eh = blk_hdr(h, node_blk(h, fh->entry));
 		if (eh->flags & HNSW_F_DELETED)
-			CORRUPT("entry point %u is a deleted slot", entry);
-		if (eh->level != top || top != maxlvl)
+			CORRUPT("entry point %u is a deleted slot", fh->entry);
+		if (eh->level != fh->top || fh->top != maxlvl)
 			CORRUPT("entry point level %u, header %u, highest %u",
-				eh->level, top, maxlvl);
+				eh->level, fh->top, maxlvl);
 		/* upper-level links may name slots of a lower level (a stale
 		 * link to a recycled slot): traversal skips those */
-		atomic_store(&h->ep, ((uint64_t)top << 32) | entry);
+		atomic_store(&h->ep, ((uint64_t)fh->top << 32) | fh->entry);
 	}
 	atomic_store(&h->live, (size_t)nlive);
 out:
-	free(ids);
-	free(v1buf);
+	return rc;
+}
+
+int hnsw_read(FILE *f, hnsw **out, es_error *err)
+{
+	hnsw *h = NULL;
+	uint32_t *ids = NULL;
+	char *v1buf = NULL;
+	es_reader rd, *r = &rd;
+	file_hdr fh;
+	*out = NULL;
+	es_reader_file(r, f, NULL);
+	int rc = read_header(r, &fh, &h, err);
+	if (rc)
+		goto out;
+	int v1q8 = fh.ver == 1 && h->p.quantize_int8;
+	ids = es_malloc((size_t)(2 * HNSW_MAX_M) * 4);
+	v1buf = v1q8 ? es_malloc(fh.vb) : NULL;
+	if (!ids || (v1q8 && !v1buf)) {
+		rc = es_err(err, ES_ENOMEM, "hnsw: out of memory");
+		goto out;
+	}
+	atomic_store(&h->add_seq, fh.seq);
+	uint64_t nlive = 0;
+	uint32_t maxlvl = 0;
+	for (uint32_t i = 0; i < fh.n; i++) {
+		int deleted;
+		if ((rc = read_flags(h, r, i, &deleted, err)))
+			goto out;
+		if (deleted)
+			continue;
+		if ((rc = read_live(h, r, &fh, i, ids, v1buf, err)))
+			goto out;
+		nlive++;
+		uint32_t lvl = blk_hdr(h, node_blk(h, i))->level;
+		if (lvl > maxlvl)
+			maxlvl = lvl;
+	}
+	rc = read_trailer(h, r, &fh, nlive, maxlvl, err);
+out:
+	es_free(ids);
+	es_free(v1buf);
 	if (rc) {
 		hnsw_free(h);
 		return rc;

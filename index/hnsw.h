@@ -115,8 +115,4 @@ int hnsw_entry_point(const hnsw *h, uint64_t *label, uint32_t *level);
  * to find its successor (normally one of its links is it); for tests. */
 size_t hnsw_ep_scans(const hnsw *h);
 
-/* CRC-32 (IEEE 802.3, as zlib) of buf continuing from crc (start with 0);
- * the checksum of the file format, exported for tests and tools. */
-uint32_t hnsw_crc32(uint32_t crc, const void *buf, size_t len);
-
 #endif

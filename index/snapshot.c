@@ -15,15 +15,15 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "alloc.h"
 #include "crc32c.h"
+#include "fileio.h"
 #include "le.h"
-#include "wal.h"
 
 #define SNAP_BUF_SIZE ((size_t)1 << 20)
 
 struct snapshot_writer {
-	char *path, *tmp;
-	int fd;
+	es_tmpfile t;       /* t.fd, t.tmp: the file being written */
 	snapshot_io_hooks hooks;
 	uint64_t lsn;
 	unsigned char *buf;
@@ -52,21 +52,10 @@ struct snapshot {
 	struct snap_section *sec;
 };
 
-static int errno_code(int e)
-{
-	return (e == ENOSPC || e == EDQUOT || e == EFBIG) ? ES_ENOSPC : ES_EIO;
-}
-
 static ssize_t real_pwrite(void *ctx, int fd, const void *buf, size_t n, off_t off)
 {
 	(void)ctx;
 	return pwrite(fd, buf, n, off);
-}
-
-static int real_fsync(void *ctx, int fd)
-{
-	(void)ctx;
-	return fsync(fd);
 }
 
 /* ------------------------------------------------------------------ writer */
@@ -74,14 +63,14 @@ static int real_fsync(void *ctx, int fd)
 static int w_fail(snapshot_writer *w, int e, const char *what)
 {
 	if (!w->rc)
-		w->rc = es_err(&w->err, errno_code(e), "%s: %s: %s", w->tmp, what, strerror(e));
+		w->rc = es_err(&w->err, es_errno_code(e), "%s: %s: %s", w->t.tmp, what, strerror(e));
 	return w->rc;
 }
 
 static int w_pwrite_all(snapshot_writer *w, const unsigned char *p, size_t n, uint64_t off)
 {
 	while (n) {
-		ssize_t r = w->hooks.pwrite(w->hooks.ctx, w->fd, p, n, (off_t)off);
+		ssize_t r = w->hooks.pwrite(w->hooks.ctx, w->t.fd, p, n, (off_t)off);
 		if (r < 0 && errno == EINTR)
 			continue;
 		if (r <= 0)
@@ -131,35 +120,27 @@ int snapshot_writer_new(const char *path, uint64_t lsn,
 			es_error *err)
 {
 	*out = NULL;
-	snapshot_writer *w = calloc(1, sizeof *w);
+	snapshot_writer *w = es_calloc(1, sizeof *w);
 	if (!w)
 		return es_err(err, ES_ENOMEM, "out of memory");
-	w->fd = -1;
+	w->t.fd = -1;
 	w->lsn = lsn;
 	if (hooks)
 		w->hooks = *hooks;
 	if (!w->hooks.pwrite)
 		w->hooks.pwrite = real_pwrite;
-	if (!w->hooks.fsync)
-		w->hooks.fsync = real_fsync;
-	size_t plen = strlen(path);
-	w->path = strdup(path);
-	w->tmp = malloc(plen + 5);
-	w->buf = malloc(SNAP_BUF_SIZE);
-	if (!w->path || !w->tmp || !w->buf) {
+	w->buf = es_malloc(SNAP_BUF_SIZE);
+	if (!w->buf) {
 		snapshot_writer_abort(w);
 		return es_err(err, ES_ENOMEM, "out of memory");
 	}
-	memcpy(w->tmp, path, plen);
-	memcpy(w->tmp + plen, ".tmp", 5);
-	w->fd = open(w->tmp, O_RDWR | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
-	if (w->fd < 0) {
-		int rc = es_err(err, errno_code(errno), "%s: create: %s", w->tmp, strerror(errno));
-		free(w->tmp);
-		w->tmp = NULL; /* nothing to unlink */
+	int rc = es_tmpfile_create(&w->t, path, err);
+	if (rc) {
 		snapshot_writer_abort(w);
 		return rc;
 	}
+	w->t.fsync = w->hooks.fsync;
+	w->t.fsync_ctx = w->hooks.ctx;
 	unsigned char zero[SNAPSHOT_HEADER_SIZE] = {0};
 	w_put(w, zero, sizeof zero); /* the real header is written at commit */
 	*out = w;
@@ -264,19 +245,13 @@ void snapshot_writer_abort(snapshot_writer *w)
 {
 	if (!w)
 		return;
-	if (w->fd >= 0)
-		close(w->fd);
-	if (w->tmp && w->fd >= 0)
-		unlink(w->tmp);
-	free(w->path);
-	free(w->tmp);
-	free(w->buf);
-	free(w);
+	es_tmpfile_abort(&w->t);
+	es_free(w->buf);
+	es_free(w);
 }
 
 int snapshot_writer_commit(snapshot_writer *w, es_error *err)
 {
-	int rc = 0;
 	if (w->in_section)
 		w_fail(w, EINVAL, "commit inside an open section");
 	w_flush(w);
@@ -291,21 +266,14 @@ int snapshot_writer_commit(snapshot_writer *w, es_error *err)
 		put_u32(h + 60, crc32c(0, h, 60));
 		w_pwrite_all(w, h, sizeof h, 0);
 	}
-	if (!w->rc && w->hooks.fsync(w->hooks.ctx, w->fd) != 0)
-		w_fail(w, errno, "fsync");
-	if (!w->rc && rename(w->tmp, w->path) != 0)
-		w_fail(w, errno, "rename");
-	if (w->rc) {
-		rc = w->rc;
+	int rc = w->rc;
+	if (rc) {
 		if (err)
 			*err = w->err;
-		snapshot_writer_abort(w);
-		return rc;
+	} else {
+		rc = es_tmpfile_commit(&w->t, err); /* fsync, rename, fsync dir */
 	}
-	close(w->fd);
-	w->fd = -1;
-	rc = wal_fsync_parent_dir(w->path, err);
-	snapshot_writer_abort(w); /* frees; fd is closed and tmp renamed */
+	snapshot_writer_abort(w);
 	return rc;
 }
 
@@ -332,18 +300,18 @@ void snapshot_close(snapshot *s)
 		return;
 	if (s->map)
 		munmap(s->map, s->size);
-	free(s->sec);
-	free(s->path);
-	free(s);
+	es_free(s->sec);
+	es_free(s->path);
+	es_free(s);
 }
 
 int snapshot_open(const char *path, snapshot **out, es_error *err)
 {
 	int rc = 0;
 	*out = NULL;
-	snapshot *s = calloc(1, sizeof *s);
-	if (!s || !(s->path = strdup(path))) {
-		free(s);
+	snapshot *s = es_calloc(1, sizeof *s);
+	if (!s || !(s->path = es_strdup(path))) {
+		es_free(s);
 		return es_err(err, ES_ENOMEM, "out of memory");
 	}
 	int fd = open(path, O_RDONLY | O_CLOEXEC);
@@ -400,7 +368,7 @@ int snapshot_open(const char *path, snapshot **out, es_error *err)
 			    path, n, SNAPSHOT_MAX_SECTIONS);
 		goto fail;
 	}
-	s->sec = calloc(n ? n : 1, sizeof *s->sec);
+	s->sec = es_calloc(n ? n : 1, sizeof *s->sec);
 	if (!s->sec) {
 		rc = es_err(err, ES_ENOMEM, "out of memory");
 		goto fail;

@@ -30,6 +30,7 @@
  * formats for UPSERT and DELETE.
  */
 #include "store.h"
+#include "fileio.h"
 
 #include <dirent.h>
 #include <errno.h>
@@ -1083,7 +1084,7 @@ static void delete_covered_segments(es_store *s)
 	if (k) {
 		memmove(s->segs, s->segs + k, (s->nsegs - k) * sizeof *s->segs);
 		s->nsegs -= k;
-		wal_fsync_parent_dir(path, NULL);
+		es_fsync_parent_dir(path, NULL);
 	}
 	pthread_rwlock_unlock(&s->wal_lk);
 }

@@ -27,7 +27,9 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "alloc.h"
 #include "crc32c.h"
+#include "fileio.h"
 #include "le.h"
 
 struct wal {
@@ -101,10 +103,6 @@ static int real_fdatasync(void *ctx, int fd)
 	return fdatasync(fd);
 }
 
-static int errno_code(int e)
-{
-	return (e == ENOSPC || e == EDQUOT || e == EFBIG) ? ES_ENOSPC : ES_EIO;
-}
 
 /* Write all of iov at off, continuing after short writes.  0 or -1/errno. */
 static int write_all(wal *w, struct iovec *iov, int iovcnt, off_t off)
@@ -135,22 +133,6 @@ static int write_all(wal *w, struct iovec *iov, int iovcnt, off_t off)
 	return 0;
 }
 
-int wal_fsync_parent_dir(const char *path, es_error *err)
-{
-	char *copy = strdup(path);
-	if (!copy)
-		return es_err(err, ES_ENOMEM, "out of memory");
-	const char *dir = dirname(copy);
-	int fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-	int rc = 0;
-	if (fd < 0 || fsync(fd) != 0)
-		rc = es_err(err, errno_code(errno), "%s: fsync of directory: %s",
-			    dir, strerror(errno));
-	if (fd >= 0)
-		close(fd);
-	free(copy);
-	return rc;
-}
 
 static void file_header(unsigned char h[WAL_FILE_HEADER_SIZE], uint64_t base)
 {
@@ -172,7 +154,7 @@ static int write_fresh_header(wal *w, uint64_t base, es_error *err)
 	if (write_all(w, &iov, 1, 0) != 0 ||
 	    ftruncate(w->fd, WAL_FILE_HEADER_SIZE) != 0 ||
 	    w->hooks.fdatasync(w->hooks.ctx, w->fd) != 0)
-		return es_err(err, errno_code(errno), "%s: writing log header: %s",
+		return es_err(err, es_errno_code(errno), "%s: writing log header: %s",
 			      w->path, strerror(errno));
 	return 0;
 }
@@ -298,7 +280,7 @@ static int replay(wal *w, uint64_t size, wal_replay_fn fn, void *ctx,
 	if (off < size) {
 		if (ftruncate(w->fd, (off_t)off) != 0 ||
 		    w->hooks.fdatasync(w->hooks.ctx, w->fd) != 0) {
-			rc = es_err(err, errno_code(errno), "%s: truncating at offset %"
+			rc = es_err(err, es_errno_code(errno), "%s: truncating at offset %"
 				    PRIu64 ": %s", w->path, off, strerror(errno));
 			goto out;
 		}
@@ -354,7 +336,7 @@ int wal_open(const char *path, const wal_options *opts, wal_replay_fn fn,
 	int created = access(path, F_OK) != 0;
 	w->fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0644);
 	if (w->fd < 0) {
-		rc = es_err(err, errno_code(errno), "%s: open: %s", path, strerror(errno));
+		rc = es_err(err, es_errno_code(errno), "%s: open: %s", path, strerror(errno));
 		goto fail;
 	}
 	struct stat sb;
@@ -367,7 +349,7 @@ int wal_open(const char *path, const wal_options *opts, wal_replay_fn fn,
 		/* new, or created by a crash before its header reached the disk */
 		rc = write_fresh_header(w, w->o.base_lsn, err);
 		if (!rc && created)
-			rc = wal_fsync_parent_dir(path, err);
+			rc = es_fsync_parent_dir(path, err);
 		if (rc)
 			goto fail;
 		w->end = WAL_FILE_HEADER_SIZE;
@@ -488,7 +470,7 @@ int wal_write(wal *w, uint32_t type, const void *data, size_t len,
 	struct iovec iov[2] = {{h, sizeof h}, {(void *)data, len}};
 	if (write_all(w, iov, len ? 2 : 1, (off_t)w->end) != 0) {
 		int e = errno;
-		rc = es_err(err, errno_code(e), "%s: write of %zu bytes at offset %" PRIu64
+		rc = es_err(err, es_errno_code(e), "%s: write of %zu bytes at offset %" PRIu64
 			    " failed: %s", w->path, len + sizeof h, w->end, strerror(e));
 		/* whole records only: cut whatever part of this one landed */
 		if (ftruncate(w->fd, (off_t)w->end) != 0)
@@ -591,32 +573,24 @@ void wal_thaw(wal *w)
 
 int wal_reset(wal *w, uint64_t base_lsn, es_error *err)
 {
-	int rc = 0;
-	size_t plen = strlen(w->path);
-	char *tmp = malloc(plen + 5);
-	if (!tmp)
-		return es_err(err, ES_ENOMEM, "out of memory");
-	memcpy(tmp, w->path, plen);
-	memcpy(tmp + plen, ".tmp", 5);
+	es_tmpfile t;
 	pthread_mutex_lock(&w->m);
-	int fd = open(tmp, O_RDWR | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
-	if (fd < 0) {
-		rc = es_err(err, errno_code(errno), "%s: create: %s", tmp, strerror(errno));
+	int rc = es_tmpfile_create(&t, w->path, err);
+	if (rc)
 		goto out;
-	}
-	int old = w->fd;
-	w->fd = fd; /* write_fresh_header goes through the hooks on w->fd */
+	t.fsync = w->hooks.fdatasync;
+	t.fsync_ctx = w->hooks.ctx;
+	int old = w->fd, fd;
+	w->fd = t.fd; /* write_fresh_header goes through the hooks on w->fd */
 	rc = write_fresh_header(w, base_lsn, err);
 	w->fd = old;
-	if (!rc && rename(tmp, w->path) != 0)
-		rc = es_err(err, errno_code(errno), "%s: rename: %s", tmp, strerror(errno));
-	if (!rc)
-		rc = wal_fsync_parent_dir(w->path, err);
 	if (rc) {
-		close(fd);
-		unlink(tmp);
+		es_tmpfile_abort(&t);
 		goto out;
 	}
+	rc = es_tmpfile_publish(&t, &fd, err);
+	if (rc)
+		goto out;
 	close(old);
 	w->fd = fd;
 	w->end = w->durable_end = WAL_FILE_HEADER_SIZE;
@@ -624,7 +598,6 @@ int wal_reset(wal *w, uint64_t base_lsn, es_error *err)
 	w->failed = 0;
 out:
 	pthread_mutex_unlock(&w->m);
-	free(tmp);
 	return rc;
 }
 

@@ -175,10 +175,6 @@ void wal_thaw(wal *w);
 /* fdatasync now (any policy).  0, or ES_EIO and the failed state. */
 int wal_sync(wal *w, es_error *err);
 
-/* fsync the directory holding path (after creating or renaming a file in
- * it).  0, or ES_EIO / ES_ENOSPC. */
-int wal_fsync_parent_dir(const char *path, es_error *err);
-
 uint64_t wal_size_bytes(wal *w);   /* current file size */
 uint64_t wal_last_lsn(wal *w);
 /* 0, or the ES_E* code of the failed state (ES_EIO). */

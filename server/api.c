@@ -176,6 +176,38 @@ void api_error_es(api_response *out, int code, const es_error *err,
 	api_error(out, ju_status_of(code), param, ju_code_of(code), "%s", msg);
 }
 
+es_collection *api_get_collection(const api_call *c, const char *name,
+				  const char *param, api_response *out)
+{
+	es_collection *col;
+	es_error err;
+	es_error_clear(&err);
+	int rc = es_registry_get(c->ctx->reg, name, &col, &err);
+	if (rc) {
+		api_error_es(out, rc, &err, param);
+		return NULL;
+	}
+	return col;
+}
+
+void api_ok_text(api_response *out, ju_buf *b)
+{
+	if (b->oom) {
+		free(b->s);
+		*b = (ju_buf){0};
+		api_error(out, 503, NULL, "out_of_memory", "out of memory");
+		return;
+	}
+	json_decref(out->body);
+	out->body = NULL;
+	free(out->text);
+	out->status = 200;
+	out->text = b->s;
+	out->text_len = b->len;
+	out->content_type = "application/json";
+	*b = (ju_buf){0};
+}
+
 const es_encoder *api_pick_model(const api_ctx *ctx, const char *name,
 				 api_response *out)
 {

@@ -78,14 +78,29 @@ const es_payload_hooks *api_payload_hooks(void);
 
 typedef struct api_request {
 	const char *method;
-	const char *path;           /* without the query string */
+	const char *path;           /* as sent (percent-encoded), without the
+				     * query string; api_dispatch decodes it */
 	const char *body;           /* may be NULL when len == 0 */
 	size_t len;
 	const char *content_type;   /* NULL if absent */
 	const char *authorization;  /* NULL if absent */
 	const char *if_none_match;  /* NULL if absent (only /ui/ looks at it) */
 	int body_too_large;         /* set by the transport: answer 413 */
+	int query_has_nul;          /* set by the transport: a query key or
+				     * value decodes to a NUL byte (400) */
 } api_request;
+
+/* Percent-decoding of a request path or query parameter as sent, the way
+ * libmicrohttpd's MHD_http_unescape does it: "%XX" with two hex digits is
+ * the byte 0xXX, anything else (a lone '%' included) stands for itself.
+ * api_url_decode writes the bytes `in` decodes to into out (room for
+ * strlen(in) + 1; may be `in` itself) plus a terminating NUL, and returns
+ * their count: "%00" decodes to a NUL byte inside, so the count, not
+ * strlen(out), is the length.  api_url_has_nul: whether `in` decodes to a
+ * NUL byte.  Paths and query parameters that do are refused (400): no
+ * name or id may hold one, and a C string would end there. */
+size_t api_url_decode(const char *in, char *out);
+int api_url_has_nul(const char *in);
 
 typedef struct api_response {
 	int status;

@@ -111,27 +111,18 @@ out:
 
 void api_h_coll_get(api_call *c, api_response *out)
 {
-	es_collection *col;
-	es_error err;
-	int rc = es_registry_get(c->ctx->reg, c->name, &col, &err);
-	if (rc) {
-		api_error_es(out, rc, &err, "name");
+	es_collection *col = api_get_collection(c, c->name, "name", out);
+	if (!col)
 		return;
-	}
 	api_ok(out, 200, json_pack("{s:o}", "result", coll_json(col)));
 	es_collection_release(col);
 }
 
 void api_h_coll_snapshot(api_call *c, api_response *out)
 {
-	es_collection *col;
-	es_error err;
-	es_error_clear(&err);
-	int rc = es_registry_get(c->ctx->reg, c->name, &col, &err);
-	if (rc) {
-		api_error_es(out, rc, &err, "name");
+	es_collection *col = api_get_collection(c, c->name, "name", out);
+	if (!col)
 		return;
-	}
 	size_t count = es_collection_count(col);
 	es_collection_release(col);
 	if (!c->ctx->snapshot) {
@@ -139,7 +130,9 @@ void api_h_coll_snapshot(api_call *c, api_response *out)
 			  "persistence is off: start the server with --data-dir to take snapshots");
 		return;
 	}
-	rc = c->ctx->snapshot(c->ctx->snapshot_ctx, c->name, &err);
+	es_error err;
+	es_error_clear(&err);
+	int rc = c->ctx->snapshot(c->ctx->snapshot_ctx, c->name, &err);
 	if (rc) {
 		api_error_es(out, rc, &err, rc == ES_ENOTFOUND ? "name" : NULL);
 		return;

@@ -173,15 +173,7 @@ void api_h_embeddings(api_call *c, api_response *out)
 	ju_buf_str(&b, ",\"total_tokens\":");
 	ju_buf_u64(&b, tokens);
 	ju_buf_str(&b, "}}");
-	if (b.oom) {
-		free(b.s);
-		api_error(out, 503, NULL, "out_of_memory", "out of memory");
-		goto out;
-	}
-	out->status = 200;
-	out->text = b.s;
-	out->text_len = b.len;
-	out->content_type = "application/json";
+	api_ok_text(out, &b);
 out:
 	free(vecs);
 	free(texts);

@@ -52,6 +52,15 @@ void api_error_ju(api_response *out, const ju_err *e);
 void api_error_es(api_response *out, int code, const es_error *err,
 		  const char *param);
 
+/* The collection `name` (a reference: es_collection_release it), or NULL
+ * with a 404 (or other error) naming `param` written to out. */
+es_collection *api_get_collection(const api_call *c, const char *name,
+				  const char *param, api_response *out);
+
+/* Hand hand-written JSON text to the response as a 200 (steals b->s);
+ * a buffer that ran out of memory becomes a 503 instead. */
+void api_ok_text(api_response *out, ju_buf *b);
+
 /* The model named `name` (NULL or "": the default).  With one model loaded
  * any name is accepted (OpenAI clients send their own model names); with
  * several an unknown name is a 404 written to out, and NULL is returned. */

@@ -13,23 +13,83 @@
 
 #include "api_internal.h"
 
-static es_collection *get_coll(api_call *c, api_response *out)
+/* points[i] = p of an upsert into pt: its id; its vector into vec or, for
+ * a text point, the text in *text (the texts are encoded afterwards, in one
+ * batch); its payload as compact JSON in *payload (malloc, freed by the
+ * caller; pt->payload borrows it).  0, or -1 with the error in out. */
+static int parse_point(const json_t *p, size_t i, uint32_t dim, es_point_in *pt,
+		       float *vec, char **payload, const char **text, size_t *tlen,
+		       api_response *out)
 {
-	es_collection *col;
-	es_error err;
-	es_error_clear(&err);
-	int rc = es_registry_get(c->ctx->reg, c->name, &col, &err);
-	if (rc) {
-		api_error_es(out, rc, &err, "name");
-		return NULL;
+	static const char *const pkeys[] = {"id", "text", "vector", "payload", NULL};
+	ju_err e;
+	char param[64];
+	snprintf(param, sizeof param, "points[%zu]", i);
+	if (!json_is_object(p)) {
+		api_error(out, 400, param, "invalid_type", "'%s' must be an object", param);
+		return -1;
 	}
-	return col;
+	if (ju_check_keys(p, pkeys, param, &e)) {
+		api_error_ju(out, &e);
+		return -1;
+	}
+	char pp[80];
+	snprintf(pp, sizeof pp, "%s.id", param);
+	json_t *idv = json_object_get(p, "id");
+	if (!idv) {
+		api_error(out, 400, pp, "missing_field", "'%s' is required", pp);
+		return -1;
+	}
+	if (api_point_id(idv, &pt->id, pp, &e)) {
+		api_error_ju(out, &e);
+		return -1;
+	}
+	json_t *tv = json_object_get(p, "text"), *vv = json_object_get(p, "vector");
+	if (tv && json_is_null(tv))
+		tv = NULL;
+	if (vv && json_is_null(vv))
+		vv = NULL;
+	if ((tv != NULL) == (vv != NULL)) {
+		api_error(out, 400, param, "invalid_request",
+			  "'%s' needs exactly one of 'text' or 'vector'", param);
+		return -1;
+	}
+	pt->vector = vec;
+	if (vv) {
+		snprintf(pp, sizeof pp, "%s.vector", param);
+		if (ju_vector(vv, dim, vec, pp, &e)) {
+			api_error_ju(out, &e);
+			return -1;
+		}
+	} else {
+		if (!json_is_string(tv)) {
+			snprintf(pp, sizeof pp, "%s.text", param);
+			api_error(out, 400, pp, "invalid_type", "'%s' must be a string", pp);
+			return -1;
+		}
+		*text = json_string_value(tv);
+		*tlen = json_string_length(tv);
+	}
+	json_t *pl = json_object_get(p, "payload");
+	if (pl && !json_is_null(pl)) {
+		if (!json_is_object(pl)) {
+			snprintf(pp, sizeof pp, "%s.payload", param);
+			api_error(out, 400, pp, "invalid_type", "'%s' must be a JSON object", pp);
+			return -1;
+		}
+		*payload = ju_dump(pl, &pt->payload_len);
+		if (!*payload) {
+			api_error(out, 503, NULL, "out_of_memory", "out of memory");
+			return -1;
+		}
+		pt->payload = *payload;
+	}
+	return 0;
 }
 
 void api_h_points_upsert(api_call *c, api_response *out)
 {
 	static const char *const keys[] = {"points", NULL};
-	static const char *const pkeys[] = {"id", "text", "vector", "payload", NULL};
 	ju_err e;
 	if (ju_check_keys(c->json, keys, NULL, &e)) {
 		api_error_ju(out, &e);
@@ -47,7 +107,7 @@ void api_h_points_upsert(api_call *c, api_response *out)
 			  "'points' must hold 1..%u points (got %zu)", c->ctx->limits.max_points, n);
 		return;
 	}
-	es_collection *col = get_coll(c, out);
+	es_collection *col = api_get_collection(c, c->name, "name", out);
 	if (!col)
 		return;
 	uint32_t dim = es_collection_get_params(col)->dim;
@@ -64,69 +124,13 @@ void api_h_points_upsert(api_call *c, api_response *out)
 		goto out;
 	}
 	for (size_t i = 0; i < n; i++) {
-		json_t *p = json_array_get(arr, i);
-		char param[64];
-		snprintf(param, sizeof param, "points[%zu]", i);
-		if (!json_is_object(p)) {
-			api_error(out, 400, param, "invalid_type", "'%s' must be an object", param);
+		const char *text = NULL;
+		if (parse_point(json_array_get(arr, i), i, dim, &pts[i], vecs + i * dim,
+				&payloads[i], &text, &tlens[nt], out))
 			goto out;
-		}
-		if (ju_check_keys(p, pkeys, param, &e)) {
-			api_error_ju(out, &e);
-			goto out;
-		}
-		char pp[80];
-		snprintf(pp, sizeof pp, "%s.id", param);
-		json_t *idv = json_object_get(p, "id");
-		if (!idv) {
-			api_error(out, 400, pp, "missing_field", "'%s' is required", pp);
-			goto out;
-		}
-		if (api_point_id(idv, &pts[i].id, pp, &e)) {
-			api_error_ju(out, &e);
-			goto out;
-		}
-		json_t *tv = json_object_get(p, "text"), *vv = json_object_get(p, "vector");
-		if (tv && json_is_null(tv))
-			tv = NULL;
-		if (vv && json_is_null(vv))
-			vv = NULL;
-		if ((tv != NULL) == (vv != NULL)) {
-			api_error(out, 400, param, "invalid_request",
-				  "'%s' needs exactly one of 'text' or 'vector'", param);
-			goto out;
-		}
-		pts[i].vector = vecs + i * dim;
-		if (vv) {
-			snprintf(pp, sizeof pp, "%s.vector", param);
-			if (ju_vector(vv, dim, vecs + i * dim, pp, &e)) {
-				api_error_ju(out, &e);
-				goto out;
-			}
-		} else {
-			if (!json_is_string(tv)) {
-				snprintf(pp, sizeof pp, "%s.text", param);
-				api_error(out, 400, pp, "invalid_type", "'%s' must be a string", pp);
-				goto out;
-			}
-			texts[nt] = json_string_value(tv);
-			tlens[nt] = json_string_length(tv);
+		if (text) {
+			texts[nt] = text;
 			tidx[nt++] = i;
-		}
-		json_t *pl = json_object_get(p, "payload");
-		if (pl && !json_is_null(pl)) {
-			if (!json_is_object(pl)) {
-				snprintf(pp, sizeof pp, "%s.payload", param);
-				api_error(out, 400, pp, "invalid_type",
-					  "'%s' must be a JSON object", pp);
-				goto out;
-			}
-			payloads[i] = ju_dump(pl, &pts[i].payload_len);
-			if (!payloads[i]) {
-				api_error(out, 503, NULL, "out_of_memory", "out of memory");
-				goto out;
-			}
-			pts[i].payload = payloads[i];
 		}
 	}
 	if (nt) {
@@ -183,7 +187,7 @@ json_t *api_point_json(const es_point_out *p, uint32_t dim, int score)
 
 void api_h_points_get(api_call *c, api_response *out)
 {
-	es_collection *col = get_coll(c, out);
+	es_collection *col = api_get_collection(c, c->name, "name", out);
 	if (!col)
 		return;
 	es_point_id id;
@@ -224,7 +228,7 @@ void api_h_points_delete(api_call *c, api_response *out)
 			  "'points' holds %zu ids; the limit is %u", n, c->ctx->limits.max_points);
 		return;
 	}
-	es_collection *col = get_coll(c, out);
+	es_collection *col = api_get_collection(c, c->name, "name", out);
 	if (!col)
 		return;
 	es_point_id *ids = calloc(n ? n : 1, sizeof *ids);

@@ -105,18 +105,13 @@ void api_h_points_scroll(api_call *c, api_response *out)
 		}
 		s.from = (uint64_t)json_integer_value(off);
 	}
-	es_collection *col;
-	es_error err;
-	es_error_clear(&err);
-	int rc = es_registry_get(c->ctx->reg, c->name, &col, &err);
-	if (rc) {
-		api_error_es(out, rc, &err, "name");
+	es_collection *col = api_get_collection(c, c->name, "name", out);
+	if (!col)
 		goto done;
-	}
 	s.limit = limit;
 	s.dim = es_collection_get_params(col)->dim;
 	s.pts = calloc(limit, sizeof *s.pts);
-	rc = s.pts ? es_collection_foreach(col, scroll_fn, &s) : ES_ENOMEM;
+	int rc = s.pts ? es_collection_foreach(col, scroll_fn, &s) : ES_ENOMEM;
 	es_collection_release(col);
 	if (rc < 0 || s.oom) {
 		api_error(out, 503, NULL, "out_of_memory", "out of memory reading the points");

@@ -175,14 +175,7 @@ static void put_hit(ju_buf *b, const es_point_out *h, uint32_t dim)
 	char num[32];
 	ju_buf_str(b, "{\"id\":");
 	if (h->id.is_str) {
-		json_t *s = json_stringn(h->id.str, h->id.len);
-		char *t = s ? json_dumps(s, JSON_ENCODE_ANY) : NULL;
-		if (t)
-			ju_buf_str(b, t);
-		else
-			b->oom = 1;
-		free(t);
-		json_decref(s);
+		ju_buf_json_stringn(b, h->id.str, h->id.len);
 	} else {
 		ju_buf_u64(b, h->id.num);
 	}
@@ -305,30 +298,12 @@ out:
 	return res;
 }
 
-/* Hand the hand-written JSON in b to the response. */
-static void set_text(api_response *out, ju_buf *b)
-{
-	if (b->oom) {
-		free(b->s);
-		api_error(out, 503, NULL, "out_of_memory", "out of memory");
-		return;
-	}
-	out->status = 200;
-	out->text = b->s;
-	out->text_len = b->len;
-	out->content_type = "application/json";
-}
 
 void api_h_search(api_call *c, api_response *out)
 {
-	es_collection *col;
-	es_error err;
-	es_error_clear(&err);
-	int rc = es_registry_get(c->ctx->reg, c->name, &col, &err);
-	if (rc) {
-		api_error_es(out, rc, &err, "name");
+	es_collection *col = api_get_collection(c, c->name, "name", out);
+	if (!col)
 		return;
-	}
 	json_t *batch = json_object_get(c->json, "searches");
 	if (batch) {
 		if (json_object_size(c->json) != 1) {
@@ -361,7 +336,7 @@ void api_h_search(api_call *c, api_response *out)
 			}
 		}
 		ju_buf_str(&b, "]}");
-		set_text(out, &b);
+		api_ok_text(out, &b);
 		goto out;
 	}
 	ju_buf b = {0};
@@ -371,7 +346,7 @@ void api_h_search(api_call *c, api_response *out)
 		goto out;
 	}
 	ju_buf_put(&b, "}", 1);
-	set_text(out, &b);
+	api_ok_text(out, &b);
 out:
 	es_collection_release(col);
 }

@@ -312,11 +312,125 @@ out:
 	free(ws);
 }
 
+/* One term of /v1/arithmetic, terms[i] = t: its vector (a word's, a text's
+ * encoding, or given) times its weight, added to sum (tmp: dim floats of
+ * scratch).  A word term is also recorded in words[*nwords], so that the
+ * vocabulary search leaves it out.  0, or -1 with the error in out. */
+static int add_term(api_call *c, const es_encoder *enc, json_t *t, size_t i,
+		    uint32_t dim, const char *coll, float *sum, float *tmp,
+		    term *words, size_t *nwords, api_response *out)
+{
+	static const char *const tkeys[] = {"word", "text", "vector", "weight", NULL};
+	ju_err e;
+	char param[48];
+	snprintf(param, sizeof param, "terms[%zu]", i);
+	if (!json_is_object(t)) {
+		api_error(out, 400, param, "invalid_type", "'%s' must be an object", param);
+		return -1;
+	}
+	float w = 1.0f;
+	int has;
+	if (ju_check_keys(t, tkeys, param, &e) || ju_get_float(t, "weight", &has, &w, &e)) {
+		api_error_ju(out, &e);
+		return -1;
+	}
+	if (!has)
+		w = 1.0f;
+	json_t *wv = json_object_get(t, "word"), *tv = json_object_get(t, "text"),
+	       *vv = json_object_get(t, "vector");
+	if ((wv != NULL) + (tv != NULL) + (vv != NULL) != 1) {
+		api_error(out, 400, param, "invalid_request",
+			  "'%s' needs exactly one of 'word', 'text' or 'vector'", param);
+		return -1;
+	}
+	if ((wv || tv) && es_encoder_dim(enc) != dim) {
+		api_error(out, 422, param, "dimension_mismatch",
+			  "collection '%s' has dimension %u but the model makes %u; use vectors",
+			  coll, dim, es_encoder_dim(enc));
+		return -1;
+	}
+	if (wv) {
+		if (!json_is_string(wv)) {
+			api_error(out, 400, param, "invalid_type", "'%s.word' must be a string", param);
+			return -1;
+		}
+		if (word_vec(enc, json_string_value(wv), json_string_length(wv), tmp, param, out))
+			return -1;
+		if (*nwords < MAX_TERMS) {
+			words[*nwords].word = json_string_value(wv);
+			words[*nwords].len = json_string_length(wv);
+			words[*nwords].weight = w;
+			words[*nwords].vec = NULL;
+			(*nwords)++;
+		}
+	} else if (tv) {
+		if (!json_is_string(tv)) {
+			api_error(out, 400, param, "invalid_type", "'%s.text' must be a string", param);
+			return -1;
+		}
+		const char *s = json_string_value(tv);
+		size_t len = json_string_length(tv);
+		if (api_encode_texts(c->ctx, enc, &s, &len, 1, param, tmp, NULL, out))
+			return -1;
+	} else {
+		char vp[64];
+		snprintf(vp, sizeof vp, "%s.vector", param);
+		if (ju_vector(vv, dim, tmp, vp, &e)) {
+			api_error_ju(out, &e);
+			return -1;
+		}
+	}
+	simd_get()->axpy(w, tmp, sum, dim);
+	return 0;
+}
+
+/* The k nearest neighbours of sum for /v1/arithmetic: the collection's
+ * points when col is set, else the model's vocabulary without the query
+ * words.  A new JSON array, or NULL with the error in out. */
+static json_t *arith_neighbors(const es_encoder *enc, es_collection *col,
+			       const float *sum, uint32_t dim, uint32_t k, uint32_t rv,
+			       const term *words, size_t nwords, api_response *out)
+{
+	if (col) {
+		es_search_req rq;
+		memset(&rq, 0, sizeof rq);
+		rq.query = sum;
+		rq.k = k;
+		rq.with_payload = 1;
+		es_point_out *hits;
+		size_t nh;
+		es_error err;
+		es_error_clear(&err);
+		int rc = es_collection_search(col, &rq, &hits, &nh, &err);
+		if (rc) {
+			api_error_es(out, rc, &err, NULL);
+			return NULL;
+		}
+		json_t *nb = json_array();
+		for (size_t i = 0; i < nh; i++)
+			json_array_append_new(nb, api_point_json(&hits[i], dim, 1));
+		es_hits_free(hits, nh);
+		return nb;
+	}
+	float *q = malloc(dim * sizeof *q);
+	if (!q) {
+		api_error(out, 503, NULL, "out_of_memory", "out of memory");
+		return NULL;
+	}
+	memcpy(q, sum, dim * sizeof *q);
+	normalize(q, dim);
+	json_t *nb = vector_neighbors(enc, q, words, nwords, k, rv, out);
+	free(q);
+	return nb;
+}
+
+/* POST /v1/arithmetic: 1. options, 2. the model and the collection, 3. the
+ * weighted sum of the terms, 4. its neighbours. */
 void api_h_arithmetic(api_call *c, api_response *out)
 {
 	static const char *const keys[] = {"terms", "normalize", "k", "restrict_vocab",
 					   "collection", "with_vector", "model", NULL};
-	static const char *const tkeys[] = {"word", "text", "vector", "weight", NULL};
+	/* 1. options */
 	ju_err e;
 	const char *model_name = NULL, *coll = NULL;
 	int norm = 1, with_vec = 1;
@@ -331,25 +445,23 @@ void api_h_arithmetic(api_call *c, api_response *out)
 		api_error_ju(out, &e);
 		return;
 	}
+	/* 2. the model, and the collection whose dimension the sum takes */
 	const es_encoder *enc = api_pick_model(c->ctx, model_name, out);
 	if (!enc)
 		return;
 	es_collection *col = NULL;
 	uint32_t dim = es_encoder_dim(enc);
 	if (coll) {
-		es_error err;
-		es_error_clear(&err);
-		int rc = es_registry_get(c->ctx->reg, coll, &col, &err);
-		if (rc) {
-			api_error_es(out, rc, &err, "collection");
+		col = api_get_collection(c, coll, "collection", out);
+		if (!col)
 			return;
-		}
 		dim = es_collection_get_params(col)->dim;
 	}
+	/* 3. the weighted sum */
 	json_t *arr = json_object_get(c->json, "terms");
 	float *buf = NULL;
-	term terms[MAX_TERMS];
-	size_t nterms = 0;
+	term words[MAX_TERMS];
+	size_t nwords = 0;
 	if (!json_is_array(arr) || json_array_size(arr) == 0) {
 		api_error(out, arr ? 422 : 400, "terms", arr ? "empty_input" : "missing_field",
 			  "'terms' must be a non-empty array of {word|text|vector, weight}");
@@ -365,72 +477,10 @@ void api_h_arithmetic(api_call *c, api_response *out)
 		goto out;
 	}
 	float *sum = buf, *tmp = buf + dim;
-	for (size_t i = 0; i < json_array_size(arr); i++) {
-		json_t *t = json_array_get(arr, i);
-		char param[48];
-		snprintf(param, sizeof param, "terms[%zu]", i);
-		if (!json_is_object(t)) {
-			api_error(out, 400, param, "invalid_type", "'%s' must be an object", param);
+	for (size_t i = 0; i < json_array_size(arr); i++)
+		if (add_term(c, enc, json_array_get(arr, i), i, dim, coll, sum, tmp, words,
+			     &nwords, out))
 			goto out;
-		}
-		if (ju_check_keys(t, tkeys, param, &e)) {
-			api_error_ju(out, &e);
-			goto out;
-		}
-		float w = 1.0f;
-		int has;
-		if (ju_get_float(t, "weight", &has, &w, &e)) {
-			api_error_ju(out, &e);
-			goto out;
-		}
-		if (!has)
-			w = 1.0f;
-		json_t *wv = json_object_get(t, "word"), *tv = json_object_get(t, "text"),
-		       *vv = json_object_get(t, "vector");
-		if ((wv != NULL) + (tv != NULL) + (vv != NULL) != 1) {
-			api_error(out, 400, param, "invalid_request",
-				  "'%s' needs exactly one of 'word', 'text' or 'vector'", param);
-			goto out;
-		}
-		if ((wv || tv) && es_encoder_dim(enc) != dim) {
-			api_error(out, 422, param, "dimension_mismatch",
-				  "collection '%s' has dimension %u but the model makes %u; use vectors",
-				  coll, dim, es_encoder_dim(enc));
-			goto out;
-		}
-		if (wv) {
-			if (!json_is_string(wv)) {
-				api_error(out, 400, param, "invalid_type", "'%s.word' must be a string", param);
-				goto out;
-			}
-			if (word_vec(enc, json_string_value(wv), json_string_length(wv), tmp, param, out))
-				goto out;
-			if (nterms < MAX_TERMS) {
-				terms[nterms].word = json_string_value(wv);
-				terms[nterms].len = json_string_length(wv);
-				terms[nterms].weight = w;
-				terms[nterms].vec = NULL;
-				nterms++;
-			}
-		} else if (tv) {
-			if (!json_is_string(tv)) {
-				api_error(out, 400, param, "invalid_type", "'%s.text' must be a string", param);
-				goto out;
-			}
-			const char *s = json_string_value(tv);
-			size_t len = json_string_length(tv);
-			if (api_encode_texts(c->ctx, enc, &s, &len, 1, param, tmp, NULL, out))
-				goto out;
-		} else {
-			char vp[64];
-			snprintf(vp, sizeof vp, "%s.vector", param);
-			if (ju_vector(vv, dim, tmp, vp, &e)) {
-				api_error_ju(out, &e);
-				goto out;
-			}
-		}
-		simd_get()->axpy(w, tmp, sum, dim);
-	}
 	for (uint32_t i = 0; i < dim; i++)
 		if (!isfinite(sum[i])) {
 			api_error(out, 422, "terms", "not_finite", "the weighted sum overflowed");
@@ -438,41 +488,12 @@ void api_h_arithmetic(api_call *c, api_response *out)
 		}
 	if (norm)
 		normalize(sum, dim);
+	/* 4. the result, with the neighbours when k > 0 */
 	json_t *result = json_object();
 	if (with_vec)
 		json_object_set_new(result, "vector", ju_float_array(sum, dim));
-	if (k && col) {
-		es_search_req rq;
-		memset(&rq, 0, sizeof rq);
-		rq.query = sum;
-		rq.k = k;
-		rq.with_payload = 1;
-		es_point_out *hits;
-		size_t nh;
-		es_error err;
-		es_error_clear(&err);
-		int rc = es_collection_search(col, &rq, &hits, &nh, &err);
-		if (rc) {
-			json_decref(result);
-			api_error_es(out, rc, &err, NULL);
-			goto out;
-		}
-		json_t *nb = json_array();
-		for (size_t i = 0; i < nh; i++)
-			json_array_append_new(nb, api_point_json(&hits[i], dim, 1));
-		es_hits_free(hits, nh);
-		json_object_set_new(result, "neighbors", nb);
-	} else if (k) {
-		float *q = malloc(dim * sizeof *q);
-		if (!q) {
-			json_decref(result);
-			api_error(out, 503, NULL, "out_of_memory", "out of memory");
-			goto out;
-		}
-		memcpy(q, sum, dim * sizeof *q);
-		normalize(q, dim);
-		json_t *nb = vector_neighbors(enc, q, terms, nterms, k, rv, out);
-		free(q);
+	if (k) {
+		json_t *nb = arith_neighbors(enc, col, sum, dim, k, rv, words, nwords, out);
 		if (!nb) {
 			json_decref(result);
 			goto out;

@@ -198,6 +198,39 @@ headers:
 	return ret;
 }
 
+/* MHD_OPTION_UNESCAPE_CALLBACK: MHD runs it on the path and on every query
+ * key and value before the request callback.  Its own decoding turns "%00"
+ * into a NUL byte and the callback then gets a C string cut there
+ * ("/v1/collections/a%00b" arrived as "/v1/collections/a").  So everything
+ * stays as sent: api_dispatch decodes the path itself, and query_has_nul
+ * looks at the parameters. */
+static size_t keep_escaped(void *cls, struct MHD_Connection *conn, char *s)
+{
+	(void)cls;
+	(void)conn;
+	return strlen(s);
+}
+
+static enum MHD_Result nul_arg(void *cls, enum MHD_ValueKind kind, const char *key,
+			       const char *value)
+{
+	(void)kind;
+	int *found = cls;
+	if ((key && api_url_has_nul(key)) || (value && api_url_has_nul(value))) {
+		*found = 1;
+		return MHD_NO; /* stop iterating */
+	}
+	return MHD_YES;
+}
+
+/* Whether a query key or value of this request decodes to a NUL byte. */
+static int query_has_nul(struct MHD_Connection *conn)
+{
+	int found = 0;
+	MHD_get_connection_values(conn, MHD_GET_ARGUMENT_KIND, nul_arg, &found);
+	return found;
+}
+
 static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn,
 				  const char *url, const char *method,
 				  const char *version, const char *upload_data,
@@ -228,6 +261,7 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn,
 					/* far too large to read and drop: answer now */
 					api_request req = {
 						.method = method, .path = url, .body_too_large = 1,
+						.query_has_nul = query_has_nul(conn),
 						.authorization = MHD_lookup_connection_value(
 							conn, MHD_HEADER_KIND, MHD_HTTP_HEADER_AUTHORIZATION)};
 					api_response r;
@@ -296,6 +330,7 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn,
 	req.if_none_match = MHD_lookup_connection_value(conn, MHD_HEADER_KIND,
 							MHD_HTTP_HEADER_IF_NONE_MATCH);
 	req.body_too_large = rs->too_large;
+	req.query_has_nul = query_has_nul(conn);
 	api_response r;
 	watch_busy(rs);
 	api_dispatch(h->ctx, &req, &r);
@@ -588,6 +623,7 @@ int es_http_start(const es_http_config *cfg, api_ctx *ctx, es_http **out,
 					   MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)16 * 1024, /* headers only: MHD clears it per request */
 					   MHD_OPTION_NOTIFY_COMPLETED, on_completed, h,
 					   MHD_OPTION_NOTIFY_CONNECTION, on_connection, &h->workers[i],
+					   MHD_OPTION_UNESCAPE_CALLBACK, keep_escaped, NULL,
 					   MHD_OPTION_END);
 		if (!h->d[i]) {
 			stop_daemons(h);

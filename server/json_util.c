@@ -52,7 +52,9 @@ const char *ju_code_of(int es_code)
 	}
 }
 
-const char *ju_type_of(int status)
+/* "invalid_request_error", "authentication_error", "server_error", ...
+ * for a status. */
+static const char *ju_type_of(int status)
 {
 	switch (status) {
 	case 401: return "authentication_error";
@@ -452,7 +454,12 @@ void ju_buf_str(ju_buf *b, const char *s)
 
 void ju_buf_json_string(ju_buf *b, const char *s)
 {
-	json_t *j = json_string(s);
+	ju_buf_json_stringn(b, s, strlen(s));
+}
+
+void ju_buf_json_stringn(ju_buf *b, const char *s, size_t n)
+{
+	json_t *j = json_stringn(s, n);
 	char *t = j ? json_dumps(j, JSON_ENCODE_ANY) : NULL;
 	if (t)
 		ju_buf_str(b, t);

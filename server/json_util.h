@@ -35,10 +35,6 @@ int ju_fail(ju_err *e, int status, const char *param, const char *code,
 int ju_status_of(int es_code);
 const char *ju_code_of(int es_code);
 
-/* "invalid_request_error", "authentication_error", "server_error", ...
- * for a status. */
-const char *ju_type_of(int status);
-
 /* New reference: {"error":{"message","type","param","code"}} (param null
  * when empty). */
 json_t *ju_error_body(int status, const char *param, const char *code,
@@ -102,6 +98,7 @@ typedef struct ju_buf {
 void ju_buf_put(ju_buf *b, const char *s, size_t n);
 void ju_buf_str(ju_buf *b, const char *s);         /* raw, no escaping */
 void ju_buf_json_string(ju_buf *b, const char *s); /* quoted and escaped */
+void ju_buf_json_stringn(ju_buf *b, const char *s, size_t n); /* the same, n bytes */
 void ju_buf_u64(ju_buf *b, uint64_t v);
 void ju_buf_floats(ju_buf *b, const float *v, size_t n); /* [a,b,...] */
 

@@ -9,6 +9,7 @@
 #include "routes.h"
 
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <strings.h>
 
@@ -56,9 +57,46 @@ const char *api_route_pattern(size_t i)
 	return i < NROUTES ? route_table[i].pattern : NULL;
 }
 
-const api_route *routes_get(size_t i)
+static const api_route *routes_get(size_t i)
 {
 	return &route_table[i < NROUTES ? i : NROUTES];
+}
+
+/* One unit of a percent-encoded string: its byte in *byte; returns how many
+ * input bytes it took (3 for "%XX", else 1). */
+static size_t url_unit(const char *s, unsigned char *byte)
+{
+	static const char hex[] = "0123456789abcdef0123456789ABCDEF";
+	const char *hi, *lo;
+	if (s[0] == '%' && s[1] && s[2] && (hi = strchr(hex, s[1])) && (lo = strchr(hex, s[2]))) {
+		*byte = (unsigned char)(((hi - hex) % 16) * 16 + (lo - hex) % 16);
+		return 3;
+	}
+	*byte = (unsigned char)s[0];
+	return 1;
+}
+
+size_t api_url_decode(const char *in, char *out)
+{
+	size_t o = 0;
+	while (*in) {
+		unsigned char b;
+		in += url_unit(in, &b);
+		out[o++] = (char)b;
+	}
+	out[o] = '\0';
+	return o;
+}
+
+int api_url_has_nul(const char *in)
+{
+	while (*in) {
+		unsigned char b;
+		in += url_unit(in, &b);
+		if (b == 0)
+			return 1;
+	}
+	return 0;
 }
 
 /* Match one pattern; copies {name}/{id} into c on success. */
@@ -166,8 +204,30 @@ int api_dispatch(const api_ctx *ctx, const api_request *req, api_response *out)
 	memset(&c, 0, sizeof c);
 	c.ctx = ctx;
 	c.req = req;
+	/* The path arrives percent-encoded; decoded here, where its length is
+	 * known, so that "%00" is refused instead of cutting the path short
+	 * ("PUT /v1/collections/a%00b" must not create "a"). */
+	char pbuf[512], *path = pbuf;
+	size_t rawlen = strlen(req->path);
+	int r = -2;
+	if (rawlen >= sizeof pbuf && !(path = malloc(rawlen + 1))) {
+		path = pbuf;
+		api_error(out, 503, NULL, "out_of_memory", "out of memory");
+		goto done;
+	}
+	size_t plen = api_url_decode(req->path, path);
+	if (memchr(path, '\0', plen)) {
+		api_error(out, 400, NULL, "invalid_path",
+			  "the path holds a percent-encoded NUL byte (%%00); no name or id may contain one");
+		goto done;
+	}
+	if (req->query_has_nul) {
+		api_error(out, 400, NULL, "invalid_query",
+			  "a query parameter holds a percent-encoded NUL byte (%%00)");
+		goto done;
+	}
 	char allow[64];
-	int r = routes_match(req->method, req->path, &c, allow, sizeof allow);
+	r = routes_match(req->method, path, &c, allow, sizeof allow);
 	const api_route *rt = routes_get(r >= 0 ? (size_t)r : NROUTES);
 	out->route = r >= 0 ? r : -1;
 	if (!(rt->flags & ROUTE_OPEN) || r < 0) {
@@ -179,13 +239,13 @@ int api_dispatch(const api_ctx *ctx, const api_request *req, api_response *out)
 	}
 	if (r == -2) {
 		api_error(out, 404, NULL, "route_not_found", "no route for %s %s",
-			  req->method, req->path);
+			  req->method, path);
 		goto done;
 	}
 	if (r == -1) {
 		api_error(out, 405, NULL, "method_not_allowed",
 			  "%s is not allowed on %s (allowed: %s)", req->method,
-			  req->path, allow);
+			  path, allow);
 		snprintf(out->allow, sizeof out->allow, "%s", allow);
 		goto done;
 	}
@@ -224,6 +284,8 @@ int api_dispatch(const api_ctx *ctx, const api_request *req, api_response *out)
 	if (!out->body && !out->text && !out->static_body)
 		api_error(out, 500, NULL, "internal_error", "handler produced no response");
 done:
+	if (path != pbuf)
+		free(path);
 	json_decref(c.json);
 	if (!out->content_type)
 		out->content_type = out->text ? "text/plain; charset=utf-8" : "application/json";

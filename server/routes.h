@@ -25,13 +25,12 @@ typedef struct api_route {
 	unsigned flags;
 } api_route;
 
-/* Match path against the table.  Returns the index of the route for
+/* Match path (decoded) against the table.  Returns the index of the route for
  * method, or -1 with *allow set to "GET, PUT" etc. (static storage in
  * `allow_buf`) when only other methods match, or -2 when nothing matches.
  * Path parameters are copied into c. */
 int routes_match(const char *method, const char *path, api_call *c,
 		 char *allow_buf, size_t allow_len);
 
-const api_route *routes_get(size_t i);
 
 #endif

@@ -11,6 +11,8 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "crc32c.h"
+#include "es_test.h"
 #include "hnsw.h"
 #include "threadpool.h"
 
@@ -566,7 +568,7 @@ static int read_buf(const char *buf, size_t len, hnsw **out, es_error *err)
 static void patch_u32(char *buf, size_t len, size_t off, uint32_t val)
 {
 	memcpy(buf + off, &val, 4);
-	uint32_t crc = hnsw_crc32(0, buf, len - 12);
+	uint32_t crc = crc32c(0, buf, len - 12);
 	memcpy(buf + len - 12, &crc, 4);
 }
 
@@ -612,7 +614,7 @@ START_TEST(test_hostile_files)
 			uint32_t val;
 			const char *msg;
 		} cases[] = {
-			{8, 3, "version"},
+			{8, 4, "version"},
 			{16, 0, "dimension"},
 			{20, 9, "metric"},
 			{24, 1000, "M"},
@@ -699,7 +701,7 @@ START_TEST(test_hostile_files)
 END_TEST
 
 
-/* Rewrite a version 2 file (buf, len) of dimension d as version 1: same
+/* Rewrite a current (version 3) file (buf, len) of dimension d as version 1: same
  * layout for float32; under int8 version 1 held [f32 scale | f32 norm2 |
  * codes, padded to 4] instead of the float original. */
 static char *to_v1(const char *buf, size_t len, uint32_t d, int q8,
@@ -748,7 +750,7 @@ static char *to_v1(const char *buf, size_t len, uint32_t d, int q8,
 		}
 	}
 	ck_assert_uint_eq(r, len - 12);
-	uint32_t crc = hnsw_crc32(0, o, w);
+	uint32_t crc = es_crc32_ieee(0, o, w); /* version 1 used CRC-32 */
 	memcpy(o + w, &crc, 4);
 	memcpy(o + w + 4, "HNSWEND\n", 8);
 	*olen = w + 12;
@@ -799,7 +801,7 @@ START_TEST(test_read_version1)
 			size_t first_live = 80 + 4 + 4 + 12; /* slot 0 deleted */
 			float bad = -1.0f;
 			memcpy(b1 + first_live, &bad, 4);
-			uint32_t crc = hnsw_crc32(0, b1, len1 - 12);
+			uint32_t crc = es_crc32_ieee(0, b1, len1 - 12);
 			memcpy(b1 + len1 - 12, &crc, 4);
 			hnsw *x = NULL;
 			ck_assert_int_eq(read_buf(b1, len1, &x, &err), ES_ECORRUPT);
@@ -811,6 +813,64 @@ START_TEST(test_read_version1)
 		hnsw_free(h);
 	}
 	free(v);
+}
+END_TEST
+
+/* Bytes of hnsw_write for the index in file path (loaded with hnsw_load). */
+static char *rewrite(const char *path, size_t *len)
+{
+	hnsw *h = NULL;
+	es_error err;
+	ck_assert_msg(hnsw_load(path, &h, &err) == 0, "%s: %s", path, err.msg);
+	char *buf;
+	FILE *f = open_memstream(&buf, len);
+	ck_assert_int_eq(hnsw_write(h, f, &err), 0);
+	fclose(f);
+	hnsw_free(h);
+	return buf;
+}
+
+/* Version 2 files (CRC-32, written by the build before version 3; kept in
+ * the fuzz corpus as *-v2.hnsw) load to exactly the index that today's
+ * make_corpus writes from the same data: the two rewrite byte for byte.
+ * A version 2 file with a CRC-32C instead (or a version 3 file with a
+ * CRC-32) is refused. */
+START_TEST(test_read_version2)
+{
+	static const char *names[] = {"cos-d4-n30", "dot-d3-n6", "empty-d2",
+				      "l2-int8-d8-n20-del"};
+	for (size_t i = 0; i < sizeof names / sizeof *names; i++) {
+		char rel[256], p2[1024], p3[1024];
+		snprintf(rel, sizeof rel, "tests/fuzz/corpus/hnsw/%s-v2.hnsw", names[i]);
+		es_test_path(p2, sizeof p2, rel);
+		snprintf(rel, sizeof rel, "tests/fuzz/corpus/hnsw/%s.hnsw", names[i]);
+		es_test_path(p3, sizeof p3, rel);
+		size_t l2, l3;
+		char *b2 = rewrite(p2, &l2), *b3 = rewrite(p3, &l3);
+		ck_assert_uint_eq(l2, l3);
+		ck_assert_mem_eq(b2, b3, l2);
+		uint32_t ver;
+		memcpy(&ver, b3 + 8, 4);
+		ck_assert_uint_eq(ver, 3);
+		/* the checksum goes with the version */
+		hnsw *x = NULL;
+		es_error err;
+		ver = 2;
+		memcpy(b3 + 8, &ver, 4);
+		uint32_t crc = crc32c(0, b3, l3 - 12);
+		memcpy(b3 + l3 - 12, &crc, 4);
+		ck_assert_int_eq(read_buf(b3, l3, &x, &err), ES_ECORRUPT);
+		ck_assert_ptr_nonnull(strstr(err.msg, "checksum"));
+		crc = es_crc32_ieee(0, b3, l3 - 12);
+		memcpy(b3 + l3 - 12, &crc, 4);
+		ck_assert_msg(read_buf(b3, l3, &x, &err) == 0, "%s", err.msg);
+		hnsw_free(x);
+		ver = 3;
+		memcpy(b3 + 8, &ver, 4);
+		ck_assert_int_eq(read_buf(b3, l3, &x, &err), ES_ECORRUPT);
+		free(b2);
+		free(b3);
+	}
 }
 END_TEST
 
@@ -1083,6 +1143,7 @@ Suite *hnsw_suite(void)
 	tcase_add_test(tc, test_hostile_files);
 	tcase_add_test(tc, test_int8_tiny_vector);
 	tcase_add_test(tc, test_read_version1);
+	tcase_add_test(tc, test_read_version2);
 	tcase_add_test(tc, test_delete_entry_point);
 	tcase_add_test(tc, test_float_store_dir);
 	suite_add_tcase(s, tc);

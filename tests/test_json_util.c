@@ -183,6 +183,10 @@ START_TEST(test_fmt_float_roundtrip)
 	ck_assert_str_eq(b.s, "[0.25,-1,123456]");
 	ju_buf_json_string(&b, "a\"b");
 	ck_assert_str_eq(b.s, "[0.25,-1,123456]\"a\\\"b\"");
+	/* n bytes, not up to the first NUL */
+	b.len = 0;
+	ju_buf_json_stringn(&b, "x\0y\n", 4);
+	ck_assert_str_eq(b.s, "\"x\\u0000y\\n\"");
 	free(b.s);
 }
 END_TEST

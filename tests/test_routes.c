@@ -206,6 +206,77 @@ START_TEST(test_handlers)
 END_TEST
 
 /* "truncate": false on a BERT model with a short max_seq_length. */
+/* Paths arrive percent-encoded.  "%00" must be a 400 in every route, never
+ * a path cut at the NUL: "PUT /v1/collections/a%00b" used to create "a" and
+ * "GET .../points/1%00junk" to read point 1. */
+START_TEST(test_encoded_nul)
+{
+	char buf[64];
+	ck_assert_uint_eq(api_url_decode("a%20b%2fc%zz%4", buf), 10);
+	ck_assert_str_eq(buf, "a b/c%zz%4");
+	ck_assert_uint_eq(api_url_decode("a%00b", buf), 3);
+	ck_assert_int_eq(buf[1], 0);
+	ck_assert_int_eq(api_url_has_nul("a%00b"), 1);
+	ck_assert_int_eq(api_url_has_nul("%%00"), 1);
+	ck_assert_int_eq(api_url_has_nul("%2500"), 0); /* a literal "%00" */
+	ck_assert_int_eq(api_url_has_nul("%0"), 0);
+
+	fixture f;
+	setup_ctx(&f, NULL);
+	json_t *j;
+	ck_assert_int_eq(call(&f, "PUT", "/v1/collections/a%00b", "{}", &j), 400);
+	ck_assert_str_eq(err_code(j), "invalid_path");
+	json_decref(j);
+	ck_assert_int_eq(call(&f, "GET", "/v1/collections/a", NULL, NULL), 404);
+	ck_assert_int_eq(call(&f, "PUT", "/v1/collections/a", "{}", NULL), 201);
+	ck_assert_int_eq(call(&f, "PUT", "/v1/collections/a/points",
+			      "{\"points\":[{\"id\":1,\"text\":\"police\"}]}", NULL), 200);
+	/* every route: before matching, so also one that would be a 404 */
+	for (size_t i = 0; i < api_route_count(); i++) {
+		char p[256];
+		const char *pat = api_route_pattern(i);
+		size_t o = 0;
+		for (const char *s = pat; *s && o + 16 < sizeof p; s++) {
+			if (*s == '{') {
+				o += (size_t)snprintf(p + o, sizeof p - o, "%s",
+						      strncmp(s, "{name}", 6) == 0 ? "a" : "1");
+				s = strchr(s, '}');
+			} else {
+				p[o++] = *s;
+			}
+		}
+		snprintf(p + o, sizeof p - o, "%%00junk");
+		ck_assert_int_eq(call(&f, api_route_method(i), p, "{}", &j), 400);
+		ck_assert_str_eq(err_code(j), "invalid_path");
+		json_decref(j);
+	}
+	ck_assert_int_eq(call(&f, "GET", "/v1/collections/a/points/1%00junk", NULL, NULL), 400);
+	ck_assert_int_eq(call(&f, "GET", "/v1/nothing%00", NULL, NULL), 400);
+	/* an encoded path that decodes cleanly still works */
+	ck_assert_int_eq(call(&f, "GET", "/v1/collections/%61/points/%31", NULL, NULL), 200);
+	ck_assert_int_eq(call(&f, "GET", "/v1/collections/%2561", NULL, NULL), 404); /* "%61", not "a": decoded once */
+	/* nothing was created or changed by the refused requests */
+	ck_assert_int_eq(call(&f, "GET", "/v1/collections", NULL, &j), 200);
+	ck_assert_uint_eq(json_array_size(json_object_get(j, "result")), 1);
+	json_decref(j);
+	ck_assert_int_eq(call(&f, "GET", "/v1/collections/a", NULL, &j), 200);
+	ck_assert_int_eq(json_integer_value(json_object_get(json_object_get(j, "result"), "count")), 1);
+	json_decref(j);
+
+	/* a query parameter the transport found to decode to a NUL */
+	api_request req;
+	api_response r;
+	memset(&req, 0, sizeof req);
+	req.method = "GET";
+	req.path = "/v1/collections";
+	req.query_has_nul = 1;
+	ck_assert_int_eq(api_dispatch(f.ctx, &req, &r), 400);
+	ck_assert_str_eq(err_code(r.body), "invalid_query");
+	api_response_free(&r);
+	teardown_ctx(&f);
+}
+END_TEST
+
 START_TEST(test_truncate_flag)
 {
 	char dir[1024];
@@ -444,6 +515,7 @@ Suite *routes_suite(void)
 	tcase_add_test(tc, test_dispatch_errors);
 	tcase_add_test(tc, test_handlers);
 	tcase_add_test(tc, test_truncate_flag);
+	tcase_add_test(tc, test_encoded_nul);
 	tcase_add_test(tc, test_ui);
 	tcase_add_test(tc, test_scroll);
 	suite_add_tcase(s, tc);

@@ -18,7 +18,7 @@ out=bench/out
 data=bench/data
 mkdir -p "$out" "$data"
 sh deploy/build.sh >/dev/null
-cc -O2 -std=c11 -D_GNU_SOURCE -Icore -Ibuild $(pkg-config --cflags openblas) \
+cc -O2 -std=c11 -D_GNU_SOURCE -Icore -Ibuild/core $(pkg-config --cflags openblas) \
 	bench/encode/bench_encode.c build/core/libes_core.a \
 	$(pkg-config --libs openblas jansson libutf8proc) -lm -lpthread \
 	-o "$out/bench_encode"

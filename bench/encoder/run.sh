@@ -15,7 +15,7 @@ out=bench/out
 model=$out/minilm-random
 mkdir -p "$out"
 sh deploy/build.sh >/dev/null
-cc -O2 -std=c11 -D_GNU_SOURCE -Icore -Ibuild $(pkg-config --cflags openblas) \
+cc -O2 -std=c11 -D_GNU_SOURCE -Icore -Ibuild/core $(pkg-config --cflags openblas) \
 	bench/encoder/bench_encoder.c build/core/libes_core.a \
 	$(pkg-config --libs openblas jansson libutf8proc) -lm -lpthread \
 	-o "$out/bench_encoder"

@@ -124,7 +124,8 @@ static int request(const char *p, size_t len)
 	memcpy(path, sp + 1, pl);
 	path[pl] = '\0';
 	if (strlen(method) != ml || strlen(path) != pl)
-		return 0; /* a NUL: the HTTP layer never hands over such a line */
+		return 0; /* a NUL: the HTTP layer never hands over such a line
+			   * (an encoded one, "%00", it does: a 400) */
 	const char *body = nl ? nl + 1 : NULL;
 	size_t blen = nl ? len - line - 1 : 0;
 	/* an exact-size heap copy so reads past the body are caught */

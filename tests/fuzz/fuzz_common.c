@@ -159,8 +159,8 @@ static const unsigned char *find_last(const unsigned char *p, size_t len,
 }
 
 /* hnsw.c: the stream runs from the magic "ESHNSW\r\n" to "HNSWEND\n"; the
- * u32 (host order, as hnsw_write writes it) before the end marker is the
- * CRC-32 of everything from the magic up to it. */
+ * little-endian u32 before the end marker is the checksum of everything
+ * from the magic up to it: CRC-32C from version 3 on, CRC-32 before. */
 void fz_fix_hnsw(unsigned char *p, size_t len)
 {
 	const unsigned char *s = find(p, len, "ESHNSW\r\n", 8);
@@ -171,8 +171,9 @@ void fz_fix_hnsw(unsigned char *p, size_t len)
 	if (!e || (size_t)(e - s) < 12)
 		return;
 	size_t body = (size_t)(e - s) - 4;
-	uint32_t crc = hnsw_crc32(0, s, body);
-	memcpy(p + off + body, &crc, 4);
+	uint32_t ver = get_u32(s + 8);
+	uint32_t crc = ver >= 3 ? crc32c(0, s, body) : es_crc32_ieee(0, s, body);
+	put_u32(p + off + body, crc);
 }
 
 /* wal.h layout: 32-byte header (CRC32C of bytes 0..27 at 28); records of a

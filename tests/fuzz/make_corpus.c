@@ -11,9 +11,12 @@
  * edge cases (no header, CRLF, trailing newline, deletions) are included.
  * Output is deterministic, so re-running it changes nothing in git.
  *
- * Files named *-v1.* (hnsw/, snapshot/) are not written here: they are the
- * seeds of an earlier build, whose HNSW files were format version 1, kept so
- * the fuzzers keep reaching the version-1 reader (hnsw.c reads both).
+ * Files named *-v1.* and *-v2.* (hnsw/, snapshot/) are not written here:
+ * they are the seeds of earlier builds, whose HNSW files were format
+ * version 1 and 2 (CRC-32; version 3 checksums with CRC-32C), kept so the
+ * fuzzers keep reaching the older readers (hnsw.c reads all three) and so
+ * test_hnsw can check that a version 2 file loads to exactly the index that
+ * today's writer saves here.
  */
 #include <dirent.h>
 #include <errno.h>
@@ -492,6 +495,8 @@ static void api(void)
 			       "{\"word\":\"government\",\"weight\":-0.5},{\"vector\":[0,0,0,0,0,0,0,0,0,1]}],\"k\":3}"},
 		{"bad", "POST /v1/embeddings\n{\"input\":\n---\nPATCH /v1/collections/x\n---\n"
 			"GET /v1/nothing\n---\nPOST /v1/collections/x/search\n{\"k\":-1,\"score_treshold\":1}"},
+		{"encoded", "PUT /v1/collections/a%00b\n{}\n---\nGET /v1/collections/x/points/1%00junk\n---\n"
+			    "GET /v1/collections/%78/points/%31\n---\nDELETE /v1/collections/x%2500"},
 	};
 	for (size_t i = 0; i < sizeof req / sizeof req[0]; i++)
 		put("api", req[i][0], req[i][1], strlen(req[i][1]));

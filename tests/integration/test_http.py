@@ -439,6 +439,40 @@ def test_raw_limits(s):
     check(closed and time.time() - t0 < 8, "trickling client cut off (%.1fs)" % (time.time() - t0))
 
 
+def test_encoded_nul(s):
+    """A path or query parameter that decodes to a NUL byte is a 400 and
+    changes nothing: libmicrohttpd's own decoding used to cut the path at the
+    NUL, so PUT /v1/collections/a%00b created 'a' and .../points/1%00junk
+    read point 1."""
+    before = s.req("GET", "/v1/collections")[1]["result"]
+    expect(s, "PUT", "/v1/collections/nul%00b", {"dim": DIM}, 400, "invalid_path",
+           what="%00 in a collection name")
+    expect(s, "GET", "/v1/collections/nul", None, 404, "not_found", what="nothing created")
+    expect(s, "PUT", "/v1/collections/nul", {"dim": DIM}, 201, what="create nul")
+    expect(s, "PUT", "/v1/collections/nul/points", {"points": [{"id": 1, "vector": [0.5] * DIM}]}, 200)
+    expect(s, "GET", "/v1/collections/nul/points/1%00junk", None, 400, "invalid_path",
+           what="%00 in a point id")
+    expect(s, "DELETE", "/v1/collections/nul%00x", None, 400, "invalid_path")
+    expect(s, "POST", "/v1/embeddings%00", {"input": "a"}, 400, "invalid_path")
+    expect(s, "GET", "/v1/nothing%00", None, 400, "invalid_path", what="before routing")
+    expect(s, "GET", "/v1/collections/nul?x=%00", None, 400, "invalid_query",
+           what="%00 in a query value")
+    expect(s, "GET", "/v1/collections/nul?a%00=1", None, 400, "invalid_query",
+           what="%00 in a query key")
+    # still decoded once, as before: %6e%75%6c is 'nul', %2500 is a literal '%00'
+    expect(s, "GET", "/v1/collections/%6e%75%6c/points/%31", None, 200, what="encoded path")
+    expect(s, "GET", "/v1/collections/nul/points/1%2500", None, 404, "not_found",
+           what="literal %00 in an id")
+    expect(s, "GET", "/v1/collections/nul?x=%2500", None, 200, what="literal %00 in a query")
+    js, _ = expect(s, "GET", "/v1/collections/nul", None, 200)
+    check(js["result"]["count"] == 1, "refused requests changed nothing %s" % js)
+    # no --data-dir: a snapshot is a 409 persistence_off (as openapi.yaml says)
+    expect(s, "POST", "/v1/collections/nul/snapshot", None, 409, "persistence_off",
+           what="snapshot without --data-dir")
+    expect(s, "DELETE", "/v1/collections/nul", None, 200)
+    check(s.req("GET", "/v1/collections")[1]["result"] == before, "collections as before")
+
+
 def main():
     if not os.path.exists(BIN):
         print("SKIP: no binary at", BIN)
@@ -451,6 +485,7 @@ def main():
         test_embeddings(s)
         test_collections_points_search(s)
         test_words(s)
+        test_encoded_nul(s)
         test_concurrent(s)
         test_metrics(s)
         test_idle_timeout(s)

@@ -18,8 +18,7 @@
  * inputs) are ranked as -infinity, so the order stays total and the result
  * count stays min(k, count).
  *
- * The label -> row map is an open-addressing hash (linear probing with
- * backward-shift deletion, load <= 1/2).
+ * The label -> row map is core/u64map.
  *
  * Threading: searches only read the index; per-call scratch (heaps, sgemm
  * blocks, normalised queries) is allocated per call and indexed by the
@@ -34,6 +33,7 @@
 
 #include "blas.h"
 #include "simd.h"
+#include "u64map.h"
 
 #if defined(__SSE2__)
 #include <emmintrin.h>
@@ -60,13 +60,6 @@
 /* ... and at most this many bytes of heaps for all workers together. */
 #define FLAT_GROUP_HEAP_BYTES ((size_t)64 << 20)
 
-#define MAP_EMPTY SIZE_MAX
-
-typedef struct map_slot {
-	uint64_t key;
-	size_t row; /* MAP_EMPTY when the slot is free */
-} map_slot;
-
 struct flat_index {
 	uint32_t dim;
 	es_metric metric;
@@ -74,92 +67,8 @@ struct flat_index {
 	float *rows;       /* cap x dim, 64-byte aligned */
 	float *norms2;     /* cap: |x|^2 of each stored row */
 	uint64_t *labels;  /* cap */
-	map_slot *map;     /* map_cap slots, power of two */
-	size_t map_cap;
+	es_u64map map;     /* label -> row */
 };
-
-/* ------------------------------------------------------------ label map */
-
-static inline size_t hash64(uint64_t x)
-{
-	/* splitmix64 finaliser: labels are often sequential */
-	x ^= x >> 30;
-	x *= 0xbf58476d1ce4e5b9ull;
-	x ^= x >> 27;
-	x *= 0x94d049bb133111ebull;
-	x ^= x >> 31;
-	return (size_t)x;
-}
-
-/* Slot holding key, or MAP_EMPTY. */
-static size_t map_find(const flat_index *idx, uint64_t key)
-{
-	size_t mask = idx->map_cap - 1;
-	for (size_t i = hash64(key) & mask;; i = (i + 1) & mask) {
-		if (idx->map[i].row == MAP_EMPTY)
-			return MAP_EMPTY;
-		if (idx->map[i].key == key)
-			return i;
-	}
-}
-
-/* Insert a key known to be absent; capacity was reserved. */
-static void map_put(map_slot *map, size_t cap, uint64_t key, size_t row)
-{
-	size_t mask = cap - 1, i = hash64(key) & mask;
-	while (map[i].row != MAP_EMPTY)
-		i = (i + 1) & mask;
-	map[i].key = key;
-	map[i].row = row;
-}
-
-/* Remove slot i, shifting later members of its cluster back. */
-static void map_remove_slot(flat_index *idx, size_t i)
-{
-	size_t mask = idx->map_cap - 1;
-	for (;;) {
-		size_t j = i;
-		for (;;) {
-			j = (j + 1) & mask;
-			if (idx->map[j].row == MAP_EMPTY) {
-				idx->map[i].row = MAP_EMPTY;
-				return;
-			}
-			size_t h = hash64(idx->map[j].key) & mask;
-			/* j may move to i unless its home h lies in (i, j] */
-			int stays = i <= j ? (i < h && h <= j) : (i < h || h <= j);
-			if (!stays)
-				break;
-		}
-		idx->map[i] = idx->map[j];
-		i = j;
-	}
-}
-
-/* Make room for `entries` keys at load <= 1/2. */
-static int map_reserve(flat_index *idx, size_t entries)
-{
-	size_t want = 16;
-	while (want / 2 < entries) {
-		if (want > SIZE_MAX / 2 / sizeof(map_slot))
-			return ES_ENOMEM;
-		want *= 2;
-	}
-	if (want <= idx->map_cap)
-		return 0;
-	map_slot *m = malloc(want * sizeof *m);
-	if (!m)
-		return ES_ENOMEM;
-	for (size_t i = 0; i < want; i++)
-		m[i].row = MAP_EMPTY;
-	for (size_t i = 0; i < idx->map_cap; i++)
-		if (idx->map[i].row != MAP_EMPTY)
-			map_put(m, want, idx->map[i].key, idx->map[i].row);
-	free(idx->map);
-	idx->map = m;
-	idx->map_cap = want;
-	return 0;
-}
 
 /* ---------------------------------------------------------------- index */
 
@@ -179,10 +88,7 @@ int flat_new(uint32_t dim, es_metric metric, flat_index **out, es_error *err)
 		return es_err(err, ES_ENOMEM, "out of memory for a flat index");
 	idx->dim = dim;
 	idx->metric = metric;
-	if (map_reserve(idx, 0) < 0) {
-		free(idx);
-		return es_err(err, ES_ENOMEM, "out of memory for a flat index");
-	}
+	es_u64map_init(&idx->map);
 	*out = idx;
 	return 0;
 }
@@ -194,7 +100,7 @@ void flat_free(flat_index *idx)
 	free(idx->rows);
 	free(idx->norms2);
 	free(idx->labels);
-	free(idx->map);
+	es_u64map_destroy(&idx->map);
 	free(idx);
 }
 
@@ -215,17 +121,18 @@ es_metric flat_metric(const flat_index *idx)
 
 int flat_contains(const flat_index *idx, uint64_t label)
 {
-	return idx && map_find(idx, label) != MAP_EMPTY;
+	uint64_t row;
+	return idx && es_u64map_get(&idx->map, label, &row);
 }
 
 int flat_get_vector(const flat_index *idx, uint64_t label, float *out)
 {
 	if (!idx || !out)
 		return ES_EINVAL;
-	size_t s = map_find(idx, label);
-	if (s == MAP_EMPTY)
+	uint64_t row;
+	if (!es_u64map_get(&idx->map, label, &row))
 		return ES_ENOTFOUND;
-	memcpy(out, idx->rows + idx->map[s].row * idx->dim,
+	memcpy(out, idx->rows + row * idx->dim,
 	       idx->dim * sizeof *out);
 	return 0;
 }
@@ -326,7 +233,7 @@ int flat_add(flat_index *idx, const float *vecs, size_t n,
 	if (n > SIZE_MAX - idx->count)
 		return es_err(err, ES_ENOMEM, "too many vectors");
 	size_t need = idx->count + n;
-	if (grow_rows(idx, need) < 0 || map_reserve(idx, need) < 0)
+	if (grow_rows(idx, need) < 0 || es_u64map_reserve(&idx->map, need) != 0)
 		return es_err(err, ES_ENOMEM,
 			      "out of memory for %zu vectors of dimension %u",
 			      need, d);
@@ -334,13 +241,11 @@ int flat_add(flat_index *idx, const float *vecs, size_t n,
 	const size_t base = idx->count;
 	for (size_t i = 0; i < n; i++) {
 		uint64_t label = labels ? labels[i] : (uint64_t)(base + i);
-		size_t slot = map_find(idx, label), row;
-		if (slot != MAP_EMPTY) {
-			row = idx->map[slot].row;
-		} else {
+		uint64_t row;
+		if (!es_u64map_get(&idx->map, label, &row)) {
 			row = idx->count++;
 			idx->labels[row] = label;
-			map_put(idx->map, idx->map_cap, label, row);
+			es_u64map_put(&idx->map, label, row); /* room reserved */
 		}
 		float *dst = idx->rows + row * d;
 		prep_vector(vecs + i * d, dst, d, idx->metric);
@@ -353,17 +258,18 @@ int flat_delete(flat_index *idx, uint64_t label)
 {
 	if (!idx)
 		return ES_EINVAL;
-	size_t slot = map_find(idx, label);
-	if (slot == MAP_EMPTY)
+	uint64_t row;
+	if (!es_u64map_get(&idx->map, label, &row))
 		return ES_ENOTFOUND;
-	size_t row = idx->map[slot].row, last = idx->count - 1;
-	map_remove_slot(idx, slot);
+	size_t last = idx->count - 1;
+	es_u64map_remove(&idx->map, label);
 	if (row != last) {
 		const uint32_t d = idx->dim;
 		memcpy(idx->rows + row * d, idx->rows + last * d, d * sizeof(float));
 		idx->norms2[row] = idx->norms2[last];
 		idx->labels[row] = idx->labels[last];
-		idx->map[map_find(idx, idx->labels[row])].row = row;
+		size_t s = es_u64map_first(&idx->map, idx->labels[row]);
+		idx->map.e[s].val = row;
 	}
 	idx->count--;
 	return 0;

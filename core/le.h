@@ -1,12 +1,14 @@
 /*
- * le.h — little-endian encoding of integers in on-disk formats (WAL records,
- * snapshot sections).  Byte-by-byte, so it is correct on any host byte order
- * and needs no alignment.
+ * le.h — little-endian encoding of integers and floats in on-disk formats
+ * (models, HNSW indexes, WAL records, snapshot sections).  Byte-by-byte, so
+ * it is correct on any host byte order and needs no alignment.  lerw.h
+ * builds the buffered, checksummed reader and writer on it.
  */
 #ifndef ES_LE_H
 #define ES_LE_H
 
 #include <stdint.h>
+#include <string.h>
 
 static inline void put_u32(unsigned char *p, uint32_t v)
 {
@@ -31,6 +33,21 @@ static inline uint32_t get_u32(const unsigned char *p)
 static inline uint64_t get_u64(const unsigned char *p)
 {
 	return (uint64_t)get_u32(p) | (uint64_t)get_u32(p + 4) << 32;
+}
+
+static inline void put_f32(unsigned char *p, float f)
+{
+	uint32_t v;
+	memcpy(&v, &f, 4);
+	put_u32(p, v);
+}
+
+static inline float get_f32(const unsigned char *p)
+{
+	uint32_t v = get_u32(p);
+	float f;
+	memcpy(&f, &v, 4);
+	return f;
 }
 
 #endif

@@ -10,8 +10,13 @@
  *   - a batch of queries: cblas_sgemm over (queries x rows) blocks, each
  *     worker scanning its block's scores into per-query heaps, rows split
  *     over the workers, the workers' heaps merged at the end.
- * It is the ground truth that HNSW recall is measured against, and the
- * index of choice for small collections.
+ *
+ * Why it lives in bench/, not index/: no collection, route or command
+ * uses it (collections are HNSW; the vocabulary search of core/arith has
+ * its own sgemm top-k, which core/ must own because core cannot call
+ * index/; test_hnsw's ground truth is a deliberately naive loop, an oracle
+ * independent of any tuned code).  It is the exact-search side of
+ * bench/flat (against FAISS IndexFlatIP); test_flat keeps it correct.
  *
  * Metrics and scores (index/metric.h): cosine (vectors and queries are
  * L2-normalised; a zero vector is refused), dot (inner product), L2

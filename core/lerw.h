@@ -1,0 +1,87 @@
+/*
+ * lerw.h — the one buffered little-endian writer and reader of embedsrv's
+ * binary files (HNSW indexes, collection sections of snapshots, .esm
+ * models), each keeping a running checksum of what passed through it.
+ *
+ * The writer fills a 64 KiB buffer and hands it to a FILE* when full; the
+ * checksum is folded in lazily (at each flush or when asked), so writing a
+ * u32 costs a store, not a CRC call.  Write errors are sticky: the first
+ * failing fwrite sets `err` (an errno value) and later writes do nothing,
+ * so a serialiser writes everything and checks once at the end.
+ *
+ * The reader reads from a FILE* or from memory; each read either delivers
+ * all n bytes (and extends the checksum over them) or fails without a
+ * partial result.  es_reader_truncated() writes the standard message.
+ *
+ * The checksum function is the caller's: crc32c (core/crc32c.h) for every
+ * current format; es_crc32_ieee only for reading HNSW files of versions 1
+ * and 2, which were checksummed with CRC-32.
+ *
+ * Threading: a writer or reader belongs to one thread.
+ */
+#ifndef ES_LERW_H
+#define ES_LERW_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+
+#include "error.h"
+#include "le.h"
+
+typedef uint32_t (*es_crc_fn)(uint32_t crc, const void *data, size_t len);
+
+#define ES_WRITER_BUF ((size_t)1 << 16)
+
+typedef struct es_writer {
+	FILE *f;
+	es_crc_fn crc_fn;   /* NULL: no checksum */
+	uint32_t crc;       /* of the bytes before buf[crc_from] */
+	size_t crc_from;
+	unsigned char *buf; /* ES_WRITER_BUF bytes */
+	size_t n;           /* bytes in buf */
+	uint64_t pos;       /* bytes written in all (flushed or not) */
+	int err;            /* errno of the first failure; sticky */
+} es_writer;
+
+/* 0, or ES_ENOMEM (no buffer; nothing to release). */
+int es_writer_init(es_writer *w, FILE *f, es_crc_fn crc_fn);
+
+/* Flush what is buffered and free the buffer: 0, or the sticky errno. */
+int es_writer_finish(es_writer *w);
+
+void es_w_bytes(es_writer *w, const void *p, size_t n);
+void es_w_u8(es_writer *w, uint8_t v);
+void es_w_u32(es_writer *w, uint32_t v);
+void es_w_u64(es_writer *w, uint64_t v);
+/* Zero bytes up to the next multiple of align (a power of two, <= 64). */
+void es_w_pad(es_writer *w, uint64_t align);
+
+/* The checksum of everything written since init or the last restart. */
+uint32_t es_writer_crc(es_writer *w);
+/* Start a fresh checksum from here on. */
+void es_writer_crc_restart(es_writer *w);
+
+typedef struct es_reader {
+	FILE *f;                /* NULL: reading from p */
+	const unsigned char *p;
+	size_t len;
+	uint64_t off;           /* bytes consumed */
+	es_crc_fn crc_fn;
+	uint32_t crc;
+} es_reader;
+
+void es_reader_file(es_reader *r, FILE *f, es_crc_fn crc_fn);
+void es_reader_mem(es_reader *r, const void *p, size_t len, es_crc_fn crc_fn);
+
+/* 0, or -1 when fewer than n bytes are left (nothing consumed then from
+ * memory; a FILE* may have been advanced). */
+int es_r_bytes(es_reader *r, void *p, size_t n);
+int es_r_u8(es_reader *r, uint8_t *v);
+int es_r_u32(es_reader *r, uint32_t *v);
+int es_r_u64(es_reader *r, uint64_t *v);
+
+/* ES_ECORRUPT: "truncated: ends within the N bytes at offset O". */
+int es_reader_truncated(const es_reader *r, size_t n, es_error *err);
+
+#endif

@@ -1,0 +1,103 @@
+/* test_lerw.c — core/lerw: the writer's bytes are little-endian and its
+ * lazy checksum equals crc32c of the bytes, across buffer boundaries and
+ * restarts; the reader reads them back from memory and from a FILE*,
+ * refuses to read past the end, and its checksum matches. */
+#include <check.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "crc32c.h"
+#include "lerw.h"
+
+START_TEST(test_round_trip)
+{
+	char *buf;
+	size_t len;
+	FILE *f = open_memstream(&buf, &len);
+	es_writer w;
+	ck_assert_int_eq(es_writer_init(&w, f, crc32c), 0);
+	es_w_u32(&w, 0x01020304u);
+	es_w_u64(&w, 0x1122334455667788ull);
+	es_w_u8(&w, 0xab);
+	es_w_pad(&w, 8);
+	ck_assert_uint_eq(w.pos, 16);
+	uint32_t crc_a = es_writer_crc(&w);
+	es_writer_crc_restart(&w);
+	/* more than one buffer of bytes */
+	unsigned char *big = malloc(3 * ES_WRITER_BUF + 17);
+	for (size_t i = 0; i < 3 * ES_WRITER_BUF + 17; i++)
+		big[i] = (unsigned char)(i * 31 + 7);
+	for (size_t i = 0; i < 3 * ES_WRITER_BUF + 17; i += 1000)
+		es_w_bytes(&w, big + i, i + 1000 > 3 * ES_WRITER_BUF + 17 ?
+					      3 * ES_WRITER_BUF + 17 - i : 1000);
+	uint32_t crc_b = es_writer_crc(&w);
+	ck_assert_int_eq(es_writer_finish(&w), 0);
+	fclose(f);
+	ck_assert_uint_eq(len, 16 + 3 * ES_WRITER_BUF + 17);
+	static const unsigned char head[] = {4, 3, 2, 1, 0x88, 0x77, 0x66, 0x55,
+					     0x44, 0x33, 0x22, 0x11, 0xab, 0, 0, 0};
+	ck_assert_mem_eq(buf, head, 16);
+	ck_assert_mem_eq(buf + 16, big, len - 16);
+	ck_assert_uint_eq(crc_a, crc32c(0, buf, 16));
+	ck_assert_uint_eq(crc_b, crc32c(0, buf + 16, len - 16));
+
+	for (int src = 0; src < 2; src++) {
+		es_reader r;
+		FILE *rf = NULL;
+		if (src) {
+			rf = fmemopen(buf, len, "rb");
+			es_reader_file(&r, rf, crc32c);
+		} else {
+			es_reader_mem(&r, buf, len, crc32c);
+		}
+		uint32_t a;
+		uint64_t b;
+		uint8_t c;
+		ck_assert_int_eq(es_r_u32(&r, &a), 0);
+		ck_assert_int_eq(es_r_u64(&r, &b), 0);
+		ck_assert_int_eq(es_r_u8(&r, &c), 0);
+		ck_assert_uint_eq(a, 0x01020304u);
+		ck_assert_uint_eq(b, 0x1122334455667788ull);
+		ck_assert_uint_eq(c, 0xab);
+		unsigned char *back = malloc(len);
+		ck_assert_int_eq(es_r_bytes(&r, back, len - 13), 0);
+		ck_assert_uint_eq(r.crc, crc32c(0, buf, len));
+		ck_assert_uint_eq(r.off, len);
+		ck_assert_int_eq(es_r_u8(&r, &c), -1);
+		es_error err;
+		ck_assert_int_eq(es_reader_truncated(&r, 1, &err), ES_ECORRUPT);
+		ck_assert_ptr_nonnull(strstr(err.msg, "truncated"));
+		free(back);
+		if (rf)
+			fclose(rf);
+	}
+	free(big);
+	free(buf);
+}
+END_TEST
+
+/* A write error is sticky and reported once, at the end. */
+START_TEST(test_write_error)
+{
+	FILE *f = fopen("/dev/full", "wb");
+	if (!f)
+		return;
+	setvbuf(f, NULL, _IONBF, 0);
+	es_writer w;
+	ck_assert_int_eq(es_writer_init(&w, f, NULL), 0);
+	for (int i = 0; i < 100000; i++)
+		es_w_u32(&w, (uint32_t)i);
+	ck_assert_int_ne(es_writer_finish(&w), 0);
+	fclose(f);
+}
+END_TEST
+
+Suite *lerw_suite(void)
+{
+	Suite *s = suite_create("lerw");
+	TCase *tc = tcase_create("core");
+	tcase_add_test(tc, test_round_trip);
+	tcase_add_test(tc, test_write_error);
+	suite_add_tcase(s, tc);
+	return s;
+}
