@@ -231,6 +231,19 @@ static int query_has_nul(struct MHD_Connection *conn)
 	return found;
 }
 
+/* The request is complete (or refused early): stop watching the
+ * connection, run the handler, queue the response. */
+static enum MHD_Result answer(es_http *h, struct MHD_Connection *conn, req_state *rs,
+			      const api_request *req)
+{
+	api_response r;
+	watch_busy(rs);
+	api_dispatch(h->ctx, req, &r);
+	enum MHD_Result ret = send_response(conn, rs, &r);
+	api_response_free(&r);
+	return ret;
+}
+
 static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn,
 				  const char *url, const char *method,
 				  const char *version, const char *upload_data,
@@ -264,12 +277,7 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn,
 						.query_has_nul = query_has_nul(conn),
 						.authorization = MHD_lookup_connection_value(
 							conn, MHD_HEADER_KIND, MHD_HTTP_HEADER_AUTHORIZATION)};
-					api_response r;
-					watch_busy(rs);
-					api_dispatch(h->ctx, &req, &r);
-					enum MHD_Result ret = send_response(conn, rs, &r);
-					api_response_free(&r);
-					return ret;
+					return answer(h, conn, rs, &req);
 				}
 			} else if (n > 0) {
 				rs->body = malloc((size_t)n + 1);
@@ -331,12 +339,7 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn,
 							MHD_HTTP_HEADER_IF_NONE_MATCH);
 	req.body_too_large = rs->too_large;
 	req.query_has_nul = query_has_nul(conn);
-	api_response r;
-	watch_busy(rs);
-	api_dispatch(h->ctx, &req, &r);
-	enum MHD_Result ret = send_response(conn, rs, &r);
-	api_response_free(&r);
-	return ret;
+	return answer(h, conn, rs, &req);
 }
 
 static void on_completed(void *cls, struct MHD_Connection *conn, void **req_cls,
