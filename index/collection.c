@@ -668,7 +668,7 @@ int es_collection_upsert(es_collection *c, const es_point_in *pts, size_t n,
 		return rc;
 	batch b = {c, pts, n, NULL, NULL};
 	if (upsert_copy(&b) != 0) {
-		rc = es_err(err, ES_ENOMEM, "out of memory for a batch of %zu points", n);
+		rc = es_err(err, ES_ENOMEM, "out of memory copying a batch of %zu points", n);
 		goto out;
 	}
 	/* 3. the write-ahead log gets the batch and makes it durable (group
@@ -678,10 +678,11 @@ int es_collection_upsert(es_collection *c, const es_point_in *pts, size_t n,
 	if (rc)
 		goto out;
 	pthread_rwlock_wrlock(&c->lk);
-	/* 4. reserve slots and map room for every point.  Failing here (out
-	 * of memory) leaves a logged batch unapplied; see collection.h. */
+	/* 4. reserve slots and map room for every point.  Failing here or in
+	 * the index (out of memory) leaves a logged batch unapplied; see
+	 * es_collection_upsert in collection.h. */
 	if (pts_reserve(c, n) != 0 || tab_reserve(c, n) != 0) {
-		rc = es_err(err, ES_ENOMEM, "out of memory for a batch of %zu points", n);
+		rc = es_err(err, ES_ENOMEM, "out of memory applying a batch of %zu points", n);
 	} else {
 		/* 5. apply with an undo log; all or nothing */
 		size_t done = 0;
