@@ -1,6 +1,7 @@
 /*
- * cmd_eval.c — `embedsrv eval analogy|pairs --model M FILE`: intrinsic
- * evaluation with gensim's semantics (core/eval).
+ * cmd_eval.c — `embedsrv eval analogy|pairs|sts --model M FILE`: intrinsic
+ * evaluation with gensim's semantics, and STS Benchmark sentence similarity
+ * (core/eval).
  */
 #include <errno.h>
 #include <getopt.h>
@@ -17,10 +18,14 @@ static int eval_usage(void)
 	printf("usage: embedsrv eval analogy --model M FILE [--restrict N] [--method 3cosadd|3cosmul]\n"
 	       "                                        [--case-sensitive]\n"
 	       "       embedsrv eval pairs --model M FILE [--restrict N] [--case-sensitive]\n"
+	       "       embedsrv eval sts --model M FILE\n"
 	       "analogy: gensim evaluate_word_analogies (questions-words.txt format):\n"
 	       "  per-section and total accuracy over the first N words (default 300000).\n"
 	       "pairs: gensim evaluate_word_pairs (word<TAB>word<TAB>score, '#' comments):\n"
-	       "  Pearson and Spearman correlation, and the pairs skipped as unknown.\n");
+	       "  Pearson and Spearman correlation, and the pairs skipped as unknown.\n"
+	       "sts: STS Benchmark TSV (genre, file, year, id, score, sentence1, sentence2):\n"
+	       "  Spearman and Pearson x100 of the cosine of the model's sentence vectors\n"
+	       "  against the gold scores; any model (static or BERT folder).\n");
 	return 0;
 }
 
@@ -38,9 +43,9 @@ int cmd_eval(int argc, char **argv)
 	if (!strcmp(argv[1], "--help") || !strcmp(argv[1], "-h"))
 		return eval_usage();
 	const char *what = argv[1];
-	int analogy = !strcmp(what, "analogy");
-	if (!analogy && strcmp(what, "pairs")) {
-		fprintf(stderr, "embedsrv eval: unknown evaluation '%s' (analogy or pairs)\n", what);
+	int analogy = !strcmp(what, "analogy"), sts = !strcmp(what, "sts");
+	if (!analogy && !sts && strcmp(what, "pairs")) {
+		fprintf(stderr, "embedsrv eval: unknown evaluation '%s' (analogy, pairs or sts)\n", what);
 		return 2;
 	}
 	const char *model = NULL;
@@ -85,7 +90,20 @@ int cmd_eval(int argc, char **argv)
 		return 1;
 	}
 	int rc = 0;
-	if (analogy) {
+	if (sts) {
+		es_sts_result r;
+		es_pool *pool = es_pool_new(0);
+		if (es_eval_sts(enc, file, pool, &r, &err)) {
+			fprintf(stderr, "embedsrv eval: %s\n", err.msg);
+			rc = 1;
+		} else {
+			printf("Spearman x100: %.2f\n", 100.0 * r.spearman);
+			printf("Pearson x100: %.2f\n", 100.0 * r.pearson);
+			printf("Pairs evaluated: %zu\n", r.pairs);
+			printf("Pairs with a sentence of no known word: %zu\n", r.empty);
+		}
+		es_pool_free(pool);
+	} else if (analogy) {
 		es_analogy_result r;
 		if (es_eval_analogy(enc, file, restrict_vocab, ci,
 				    (es_analogy_method)method, &r, &err)) {

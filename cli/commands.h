@@ -39,6 +39,8 @@ int cmd_encode(int argc, char **argv);
 int cmd_neighbors(int argc, char **argv);
 int cmd_analogy(int argc, char **argv);
 int cmd_convert(int argc, char **argv);
+/* `embedsrv retrofit`: lexicon-informed vectors (cli/cmd_retrofit.c). */
+int cmd_retrofit(int argc, char **argv);
 /* cli/cmd_eval.c */
 int cmd_eval(int argc, char **argv);
 /* `embedsrv healthcheck`: GET /healthz, exit 0 when healthy (cmd_healthcheck.c). */

@@ -75,6 +75,7 @@ static const es_command commands[] = {
 	{"convert", cmd_convert, "convert a model to .esm or .vec"},
 	{"eval", cmd_eval, "evaluate a model: analogy | pairs (gensim semantics)"},
 	{"train", cmd_train, "learn a word-embedding model from a text file"},
+	{"retrofit", cmd_retrofit, "pull related words together with a lexicon (WordNet, thesaurus)"},
 };
 
 static int cmd_help(int argc, char **argv)

@@ -619,3 +619,179 @@ out:
 	okvocab_free(&ok);
 	return rc;
 }
+
+/* ------------------------------------------------------------ STS */
+
+/* Field f (0-based) of a tab-separated line, or 0 when there are fewer. */
+static int tab_field(const char *s, size_t l, int f, const char **fs,
+		     size_t *fl)
+{
+	const char *end = s + l;
+	for (int i = 0; i < f; i++) {
+		const char *t = memchr(s, '\t', (size_t)(end - s));
+		if (!t)
+			return 0;
+		s = t + 1;
+	}
+	const char *t = memchr(s, '\t', (size_t)(end - s));
+	*fs = s;
+	*fl = t ? (size_t)(t - s) : (size_t)(end - s);
+	return 1;
+}
+
+void es_sts_pairs_free(es_sts_pairs *p)
+{
+	if (!p)
+		return;
+	free(p->text);
+	free(p->sents);
+	free(p->lens);
+	free(p->gold);
+	memset(p, 0, sizeof *p);
+}
+
+int es_sts_parse(const char *buf, size_t len, const char *name,
+		 es_sts_pairs *out, es_error *err)
+{
+	memset(out, 0, sizeof *out);
+	if (!name)
+		name = "sts";
+	size_t pos = 0, lineno = 0, n = 0, cap = 0;
+	const char *ls;
+	size_t ll;
+	int rc = 0;
+	/* sentences point into a private copy of the text */
+	char *text = malloc(len + 1);
+	if (!text)
+		return es_err(err, ES_ENOMEM, "out of memory");
+	memcpy(text, buf, len);
+	text[len] = '\0';
+	out->text = text;
+	while (next_line(text, len, &pos, &ls, &ll)) {
+		lineno++;
+		if (ll == 0)
+			continue;
+		size_t bad;
+		if (!es_utf8_valid(ls, ll, &bad)) {
+			rc = es_err(err, ES_EINVAL, "%s:%zu: invalid UTF-8 (byte %zu of the line)",
+				    name, lineno, bad + 1);
+			goto out;
+		}
+		const char *sc, *s1, *s2;
+		size_t scl, s1l, s2l;
+		if (!tab_field(ls, ll, 4, &sc, &scl) || !tab_field(ls, ll, 5, &s1, &s1l) ||
+		    !tab_field(ls, ll, 6, &s2, &s2l)) {
+			rc = es_err(err, ES_EINVAL,
+				    "%s:%zu: expected 7 tab-separated fields (genre, file, year, id, score, sentence1, sentence2)",
+				    name, lineno);
+			goto out;
+		}
+		char num[64];
+		char *e;
+		if (scl == 0 || scl >= sizeof num) {
+			rc = es_err(err, ES_EINVAL, "%s:%zu: score field is not a number",
+				    name, lineno);
+			goto out;
+		}
+		memcpy(num, sc, scl);
+		num[scl] = '\0';
+		errno = 0;
+		double g = strtod(num, &e);
+		if (*e || errno || !isfinite(g)) {
+			rc = es_err(err, ES_EINVAL, "%s:%zu: score '%s' is not a number",
+				    name, lineno, num);
+			goto out;
+		}
+		if (n == cap) {
+			size_t c = cap ? cap * 2 : 256;
+			const char **ns = realloc(out->sents, 2 * c * sizeof *ns);
+			if (ns)
+				out->sents = ns;
+			size_t *nl = realloc(out->lens, 2 * c * sizeof *nl);
+			if (nl)
+				out->lens = nl;
+			double *ng = realloc(out->gold, c * sizeof *ng);
+			if (ng)
+				out->gold = ng;
+			if (!ns || !nl || !ng) {
+				rc = es_err(err, ES_ENOMEM, "out of memory");
+				goto out;
+			}
+			cap = c;
+		}
+		out->sents[2 * n] = s1;
+		out->lens[2 * n] = s1l;
+		out->sents[2 * n + 1] = s2;
+		out->lens[2 * n + 1] = s2l;
+		out->gold[n] = g;
+		n++;
+	}
+	out->n = n;
+	if (n < 2)
+		rc = es_err(err, ES_EINVAL, "%s: %zu sentence pairs; need at least 2",
+			    name, n);
+out:
+	if (rc)
+		es_sts_pairs_free(out);
+	return rc;
+}
+
+int es_eval_sts_pairs(const es_encoder *enc, const es_sts_pairs *pairs,
+		      es_pool *pool, es_sts_result *res, es_error *err)
+{
+	memset(res, 0, sizeof *res);
+	uint32_t dim = es_encoder_dim(enc);
+	size_t n = pairs->n;
+	float *v = malloc(2 * n * (size_t)dim * sizeof *v);
+	es_encode_info *info = malloc(2 * n * sizeof *info);
+	double *cos = malloc((n ? n : 1) * sizeof *cos);
+	int rc = 0;
+	if (!v || !info || !cos) {
+		rc = es_err(err, ES_ENOMEM, "out of memory");
+		goto out;
+	}
+	rc = es_encoder_encode_batch(enc, pairs->sents, pairs->lens, 2 * n, 0, v,
+				     info, pool, err);
+	if (rc)
+		goto out;
+	for (size_t i = 0; i < n; i++) {
+		const float *a = v + 2 * i * dim, *b = a + dim;
+		double d = 0, na = 0, nb = 0;
+		for (uint32_t j = 0; j < dim; j++) {
+			d += (double)a[j] * b[j];
+			na += (double)a[j] * a[j];
+			nb += (double)b[j] * b[j];
+		}
+		cos[i] = na > 0 && nb > 0 ? d / sqrt(na * nb) : 0;
+		res->empty += info[2 * i].empty || info[2 * i + 1].empty;
+	}
+	res->pairs = n;
+	res->pearson = es_pearson(pairs->gold, cos, n);
+	res->spearman = es_spearman(pairs->gold, cos, n);
+out:
+	free(v);
+	free(info);
+	free(cos);
+	return rc;
+}
+
+int es_eval_sts(const es_encoder *enc, const char *path, es_pool *pool,
+		es_sts_result *res, es_error *err)
+{
+	char *buf = NULL;
+	size_t len;
+	es_sts_pairs pairs;
+	memset(res, 0, sizeof *res);
+	int rc = slurp(path, &buf, &len, err);
+	if (rc)
+		return rc;
+	rc = es_sts_parse(buf, len, path, &pairs, err);
+	free(buf);
+	if (rc)
+		return rc;
+	rc = es_eval_sts_pairs(enc, &pairs, pool, res, err);
+	if (rc)
+		es_err_prefix(err, rc, "%s", path);
+	es_sts_pairs_free(&pairs);
+	return rc;
+}

@@ -76,4 +76,37 @@ double es_spearman(const double *x, const double *y, size_t n);
 /* Upper-case s[0..len) into out (capacity >= 2 * len + 1); returns length. */
 size_t es_eval_upper(const char *s, size_t len, char *out);
 
+/* STS Benchmark (Cer et al. 2017) sentence-similarity evaluation:
+ * tab-separated lines "genre, file, year, id, score, sentence1, sentence2"
+ * (extra fields ignored, empty lines skipped); each pair's cosine between
+ * the encoder's sentence vectors against the gold score, Spearman and
+ * Pearson (x100 is what papers and `embedsrv eval sts` print).  A pair
+ * where a sentence has no known word gets cosine 0 and is counted in
+ * `empty`; every pair stays in, so models are compared on the same pairs.
+ * A line with fewer than 7 fields, a score that is not a number, or
+ * invalid UTF-8 is ES_EINVAL "NAME:LINE: ...". */
+typedef struct es_sts_pairs {
+	char *text;          /* private copy the sentences point into */
+	const char **sents;  /* 2n: sentence1, sentence2 of each pair */
+	size_t *lens;        /* 2n */
+	double *gold;        /* n */
+	size_t n;
+} es_sts_pairs;
+
+typedef struct es_sts_result {
+	double spearman, pearson;
+	size_t pairs;
+	size_t empty; /* pairs with a sentence of no known word */
+} es_sts_result;
+
+int es_sts_parse(const char *buf, size_t len, const char *name,
+		 es_sts_pairs *out, es_error *err);
+void es_sts_pairs_free(es_sts_pairs *p);
+/* Encode on pool (may be NULL) and correlate. */
+int es_eval_sts_pairs(const es_encoder *enc, const es_sts_pairs *pairs,
+		      es_pool *pool, es_sts_result *res, es_error *err);
+/* Read path, parse, evaluate. */
+int es_eval_sts(const es_encoder *enc, const char *path, es_pool *pool,
+		es_sts_result *res, es_error *err);
+
 #endif

@@ -267,6 +267,13 @@ size_t es_model_meta_count(const es_model *m)
 	return m->nmeta;
 }
 
+void es_model_meta_at(const es_model *m, size_t i, const char **key,
+		      const char **value)
+{
+	*key = m->meta_keys[i];
+	*value = m->meta_vals[i];
+}
+
 uint32_t es_model_dim(const es_model *m) { return m->p.dim; }
 size_t es_model_size(const es_model *m) { return es_vocab_size(m->vocab); }
 const es_vocab *es_model_vocab(const es_model *m) { return m->vocab; }

@@ -95,6 +95,8 @@ int es_model_set_meta(es_model *m, const char *key, const char *value,
 		      es_error *err);
 const char *es_model_meta(const es_model *m, const char *key);
 size_t es_model_meta_count(const es_model *m);
+void es_model_meta_at(const es_model *m, size_t i, const char **key,
+		      const char **value);
 
 /* Accessors. */
 uint32_t es_model_dim(const es_model *m);

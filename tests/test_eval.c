@@ -219,6 +219,66 @@ START_TEST(test_fixtures_match_gensim_reference)
 }
 END_TEST
 
+/* STS: the toy model's sentence cosines, ranked against gold scores. */
+START_TEST(test_sts_rules)
+{
+	es_encoder *e = toy();
+	/* gold follows the cosines: king~queen > king~prince? computed below */
+	const char *pairs[][2] = {{"king", "queen"}, {"king", "prince"},
+				  {"man", "apple"}, {"queen", "woman"},
+				  {"paris", "apple"}};
+	double cos[5];
+	float a[3], b[3];
+	for (int i = 0; i < 5; i++) {
+		ck_assert_int_eq(es_encoder_encode(e, pairs[i][0], strlen(pairs[i][0]), 0, a, NULL, NULL), 0);
+		ck_assert_int_eq(es_encoder_encode(e, pairs[i][1], strlen(pairs[i][1]), 0, b, NULL, NULL), 0);
+		cos[i] = (double)a[0] * b[0] + (double)a[1] * b[1] + (double)a[2] * b[2];
+	}
+	/* gold scores: 4, 3, 1, 2.5, 0 plus an extra column (ignored) and a
+	 * pair whose second sentence has no known word (cosine 0) */
+	const char *f = write_tmp(
+		"g\tf\t2012\t1\t4.0\tking\tqueen\n"
+		"g\tf\t2012\t2\t3\tking\tprince\textra\tcolumns\n"
+		"\n"
+		"g\tf\t2012\t3\t1.0\tman\tapple\n"
+		"g\tf\t2012\t4\t2.5\tqueen\twoman\r\n"
+		"g\tf\t2012\t5\t0.0\tparis\tapple\n"
+		"g\tf\t2012\t6\t0.5\tking\tzzzz qqqq\n");
+	es_sts_result r;
+	es_error err = {0};
+	ck_assert_int_eq(es_eval_sts(e, f, NULL, &r, &err), 0);
+	ck_assert_uint_eq(r.pairs, 6);
+	ck_assert_uint_eq(r.empty, 1);
+	double gold[] = {4, 3, 1, 2.5, 0, 0.5}, c6[6];
+	memcpy(c6, cos, sizeof cos);
+	c6[5] = 0;
+	ck_assert_double_eq_tol(r.spearman, es_spearman(gold, c6, 6), 1e-12);
+	ck_assert_double_eq_tol(r.pearson, es_pearson(gold, c6, 6), 1e-6);
+	unlink(f);
+
+	/* bad lines name the line */
+	struct { const char *text, *want; } bad[] = {
+		{"g\tf\t2012\t1\t4.0\tking\tqueen\ng\tf\t2012\t2\t3\tking\n", ":2: expected 7 tab-separated fields"},
+		{"g\tf\t2012\t1\tfour\tking\tqueen\n", ":1: score 'four' is not a number"},
+		{"g\tf\t2012\t1\t\tking\tqueen\n", ":1: score field is not a number"},
+		{"\ng\tf\t2012\t1\t1\tki\xffng\tqueen\n", ":2: invalid UTF-8"},
+		{"g\tf\t2012\t1\tnan\tking\tqueen\n", ":1: score 'nan' is not a number"},
+		{"g\tf\t2012\t1\t1\tking\tqueen\n", "1 sentence pairs; need at least 2"},
+		{"", "0 sentence pairs"},
+	};
+	for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+		es_sts_pairs sp;
+		es_error e2 = {0};
+		ck_assert_int_eq(es_sts_parse(bad[i].text, strlen(bad[i].text), "x.tsv", &sp, &e2), ES_EINVAL);
+		ck_assert_msg(strstr(e2.msg, bad[i].want) && !strncmp(e2.msg, "x.tsv", 5),
+			      "case %zu: %s", i, e2.msg);
+		ck_assert_ptr_null(sp.sents);
+	}
+	ck_assert_int_eq(es_eval_sts(e, "/nonexistent/sts.tsv", NULL, &r, &err), ES_ENOTFOUND);
+	es_encoder_free(e);
+}
+END_TEST
+
 Suite *eval_suite(void)
 {
 	Suite *s = suite_create("eval");
@@ -228,6 +288,7 @@ Suite *eval_suite(void)
 	tcase_add_test(tc, test_upper);
 	tcase_add_test(tc, test_analogy_rules);
 	tcase_add_test(tc, test_pairs_rules);
+	tcase_add_test(tc, test_sts_rules);
 	tcase_add_test(tc, test_fixtures_match_gensim_reference);
 	suite_add_tcase(s, tc);
 	return s;

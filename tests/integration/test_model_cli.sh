@@ -84,6 +84,46 @@ grep -q '^Spearman rank-order correlation coefficient: 0.2736$' "$tmp/ev" || fai
 grep -q '^Pairs with unknown words: 244 ' "$tmp/ev" || fail "eval pairs oov"
 ok
 
+# eval sts: a static model and a BERT folder, same file
+printf 'g\tf\t2012\t1\t5.0\tthe man walked home\tthe man went home\n' > "$tmp/sts.tsv"
+printf 'g\tf\t2012\t2\t0.5\ther mother cried\tthe axe was heavy\textra\tfields\n' >> "$tmp/sts.tsv"
+printf 'g\tf\t2012\t3\t3.0\the said nothing\the did not speak\n' >> "$tmp/sts.tsv"
+for m in "$data/fasttext-crime-and-punishment.bin" "$data/bert-tiny/st-mean"; do
+	"$bin" eval sts --model "$m" "$tmp/sts.tsv" > "$tmp/ev" || fail "eval sts $m"
+	grep -q '^Spearman x100: -\{0,1\}[0-9]*\.[0-9][0-9]$' "$tmp/ev" || fail "eval sts $m: $(cat "$tmp/ev")"
+	grep -q '^Pairs evaluated: 3$' "$tmp/ev" || fail "eval sts $m: pairs"
+	ok
+done
+printf 'g\tf\t2012\t1\t5.0\tthe man\tthe man\ng\tf\t2012\t2\tfive\ta\tb\n' > "$tmp/bad.tsv"
+set +e
+msg=$("$bin" eval sts --model "$data/fasttext-toy.vec" "$tmp/bad.tsv" 2>&1 >/dev/null); rc=$?
+set -e
+[ $rc -eq 1 ] || fail "eval sts bad file: exit $rc"
+echo "$msg" | grep -q "bad.tsv:2: score 'five' is not a number" || fail "eval sts bad file: $msg"
+ok
+
+# retrofit: a lexicon applied to a subword model; OOV vectors unchanged
+printf '# tiny\nsyn man he him\nrel landlady young\nant was had\n' > "$tmp/lex.txt"
+"$bin" retrofit --model "$data/fasttext-crime-and-punishment.bin" --lexicon "$tmp/lex.txt" -o "$tmp/r.esm" 2>"$tmp/log" || fail "retrofit: $(cat "$tmp/log")"
+grep -q 'words moved' "$tmp/log" || fail "retrofit summary"
+"$bin" vectors --model "$data/fasttext-crime-and-punishment.bin" qqzzyx > "$tmp/a"
+"$bin" vectors --model "$tmp/r.esm" qqzzyx > "$tmp/b"
+cmp -s "$tmp/a" "$tmp/b" || fail "retrofit changed an unseen word's vector"
+"$bin" vectors --model "$tmp/r.esm" man > "$tmp/b"
+"$bin" vectors --model "$data/fasttext-crime-and-punishment.bin" man > "$tmp/a"
+cmp -s "$tmp/a" "$tmp/b" && fail "retrofit did not move a word of the lexicon"
+ok
+printf 'syn man woman\nsyn man\n' > "$tmp/badlex.txt"
+set +e
+msg=$("$bin" retrofit --model "$data/fasttext-toy.vec" --lexicon "$tmp/badlex.txt" -o "$tmp/nothing.esm" 2>&1); rc=$?
+[ $rc -eq 1 ] || fail "retrofit bad lexicon: exit $rc"
+echo "$msg" | grep -q "badlex.txt:2: 'syn' needs at least two words" || fail "retrofit bad lexicon: $msg"
+[ ! -e "$tmp/nothing.esm" ] || fail "retrofit wrote a model from a bad lexicon"
+"$bin" retrofit --model "$data/fasttext-toy.vec" -o "$tmp/nothing.esm" >/dev/null 2>&1; [ $? -eq 2 ] || fail "retrofit without --lexicon: not 2"
+"$bin" retrofit --model "$data/fasttext-toy.vec" --lexicon "$tmp/lex.txt" --gamma-ant 0.9 -o "$tmp/nothing.esm" >/dev/null 2>&1; [ $? -eq 2 ] || fail "retrofit bad gamma: not 2"
+set -e
+ok
+
 # errors: usage -> 2, runtime -> 1, with a message naming the file
 set +e
 "$bin" vectors the >/dev/null 2>&1; [ $? -eq 2 ] || fail "vectors without --model: not 2"
@@ -97,6 +137,14 @@ msg=$("$bin" neighbors --model "$data/fasttext-toy.vec" qqqqzzzz 2>&1 >/dev/null
 [ $rc -eq 1 ] || fail "unknown word: exit $rc"
 echo "$msg" | grep -q qqqqzzzz || fail "unknown word: message"
 "$bin" eval pairs --model "$data/fasttext-toy.vec" /no/such.tsv >/dev/null 2>&1; [ $? -eq 1 ] || fail "eval missing file: not 1"
+msg=$("$bin" convert --input "$data/fasttext-toy.vec" -o "$tmp/s.esm" --sample /no/such.txt 2>&1 >/dev/null); rc=$?
+[ $rc -eq 1 ] || fail "convert, missing --sample: exit $rc"
+echo "$msg" | grep -q "/no/such.txt" || fail "convert, missing --sample: message lacks the file: $msg"
 set -e
+# --sample: the common component from the first lines of a text file
+head -n 20 "$data/lee_background.cor" > "$tmp/sample.txt"
+"$bin" convert --input "$data/fasttext-toy.vec" -o "$tmp/s.esm" --sample "$tmp/sample.txt" --sample-lines 5 2>/dev/null || fail "convert --sample"
+[ -s "$tmp/s.esm" ] || fail "convert --sample wrote nothing"
+ok
 ok
 echo "model_cli: $pass passed, 0 failed"
