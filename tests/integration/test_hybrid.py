@@ -12,12 +12,13 @@ lexical index comes back after a SIGKILL (log replay) and after a snapshot.
 Standard library only.
 """
 import os
+import subprocess
 import sys
 import tempfile
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import es_server  # noqa: E402
-from es_server import LEE_MODEL as MODEL  # noqa: E402
+from es_server import BIN, LEE_MODEL as MODEL  # noqa: E402
 
 failures = []
 passed = 0
@@ -174,6 +175,31 @@ def api_checks(s):
     check(body["result"] == [], "a deleted point is gone from lexical search: %s" % body)
 
 
+def eval_checks(s, tmp):
+    """embedsrv eval retrieval against this server: TREC and BEIR qrels."""
+    q = os.path.join(tmp, "q.jsonl")
+    with open(q, "w") as f:
+        f.write('{"_id": "q1", "text": "Perth weather"}\n{"_id": 2, "text": "taxes"}\n'
+                '{"_id": "q3", "text": "unjudged"}\n')
+    trec = os.path.join(tmp, "r.trec")
+    with open(trec, "w") as f:
+        f.write("q1 0 2 1\n2 0 5 2\n2 0 1 0\n")
+    beir = os.path.join(tmp, "r.tsv")
+    with open(beir, "w") as f:
+        f.write("query-id\tcorpus-id\tscore\nq1\t2\t1\n2\t5\t2\n")
+    for qrels in (trec, beir):
+        r = subprocess.run([BIN, "eval", "retrieval", "--server", "127.0.0.1:%d" % s.port,
+                            "--collection", "h", "--queries", q, "--qrels", qrels,
+                            "--mode", "lexical"], capture_output=True, text=True, timeout=60)
+        check(r.returncode == 0 and "2 with relevant judgments" in r.stdout and
+              "nDCG@10 1.0000  MAP@100 1.0000  recall@100 1.0000" in r.stdout,
+              "eval retrieval (%s): %s %s" % (qrels, r.stdout, r.stderr))
+    r = subprocess.run([BIN, "eval", "retrieval", "--server", "127.0.0.1:%d" % s.port,
+                        "--collection", "nope", "--queries", q, "--qrels", trec],
+                       capture_output=True, text=True, timeout=60)
+    check(r.returncode == 1 and "404" in r.stderr, "eval of a missing collection: %s" % r.stderr)
+
+
 def state(s):
     out = []
     for q in ("Sydney", "quercus", "taxes", "Perth"):
@@ -224,8 +250,10 @@ def main():
     if not os.path.exists(MODEL):
         print("SKIP: no model at", MODEL)
         return 77
-    with es_server.Server("--model", MODEL, "--quiet") as s:
+    with es_server.Server("--model", MODEL, "--quiet") as s, \
+            tempfile.TemporaryDirectory() as tmp:
         api_checks(s)
+        eval_checks(s, tmp)
     with tempfile.TemporaryDirectory() as tmp:
         durability_checks(tmp)
     print("%d checks passed, %d failed" % (passed, len(failures)))
