@@ -78,6 +78,9 @@ int api_ctx_new(const api_config *cfg, api_ctx **out, es_error *err)
 	c->reg = cfg->registry;
 	c->threads = cfg->threads;
 	c->no_ui = cfg->no_ui;
+	c->read_only = cfg->read_only;
+	if (cfg->primary && *cfg->primary && !(c->primary = strdup(cfg->primary)))
+		goto oom;
 	char (*lab)[96] = calloc(api_route_count(), sizeof *lab);
 	if (!lab)
 		goto oom;
@@ -109,6 +112,7 @@ void api_ctx_free(api_ctx *c)
 	free(c->models);
 	free(c->api_key);
 	free(c->data_dir);
+	free(c->primary);
 	free(c);
 }
 

@@ -29,6 +29,8 @@ struct api_ctx {
 	void *snapshot_ctx;
 	double start_time;
 	int no_ui;
+	int read_only;  /* --read-only / --follow: ROUTE_WRITE routes answer 403 */
+	char *primary;  /* --primary / --follow URL (informational), or NULL */
 };
 
 typedef struct api_call {
