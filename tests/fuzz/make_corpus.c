@@ -323,6 +323,13 @@ static void store_ops(es_registry *reg, int phase)
 				in[i].id.num = (uint64_t)(i + phase * 10);
 			}
 		}
+		if (k == 0) { /* text: lexical entries, one point without a vector */
+			in[1].text = "the library catalogue of rare books";
+			in[1].text_len = strlen(in[1].text);
+			in[3].text = "Quercus robur";
+			in[3].text_len = strlen(in[3].text);
+			in[3].vector = NULL;
+		}
 		if (es_collection_upsert(c, in, 4, &err))
 			die("upsert", &err);
 		if (es_collection_delete(c, &in[0].id, 1, NULL, &err))
