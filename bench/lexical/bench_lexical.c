@@ -3,7 +3,7 @@
  * SQLite FTS5 (bm25() ranking) on the same lines, single thread, same run.
  *
  *   bench_lexical CORPUS [--lines N] [--queries Q] [--stem 0|1]
- *                 [--fts5-content] [--db PATH]
+ *                 [--stop 0|1] [--fts5-content] [--db PATH]
  *
  * Every line of CORPUS (up to N) is one document, its line number the
  * label / rowid.  Q queries (default 1000) of 2 to 4 words are drawn,
@@ -11,7 +11,8 @@
  * top 10 by BM25 over the OR of the words (FTS5: '"a" OR "b"' ... ORDER BY
  * rank LIMIT 10).  Analysis is matched: --stem 1 (default) is our Snowball
  * English stemmer against FTS5's 'porter unicode61'; --stem 0 plain
- * lowercased words against 'unicode61'.
+ * lowercased words against 'unicode61'.  Stop words stay (as in FTS5)
+ * unless --stop 1.
  *
  * FTS5 loads in one transaction with journal_mode=OFF, synchronous=OFF into
  * a contentless table (content='': the index only, as ours keeps no text;
@@ -116,7 +117,7 @@ int main(int argc, char **argv)
 {
 	const char *path = NULL, *dbpath = NULL;
 	size_t max_lines = SIZE_MAX, nq = 1000;
-	int stem = 1, content = 0, index_only = 0;
+	int stem = 1, stop = 0, content = 0, index_only = 0;
 	for (int i = 1; i < argc; i++) {
 		if (!strcmp(argv[i], "--lines") && i + 1 < argc)
 			max_lines = strtoull(argv[++i], NULL, 10);
@@ -124,6 +125,8 @@ int main(int argc, char **argv)
 			nq = strtoull(argv[++i], NULL, 10);
 		else if (!strcmp(argv[i], "--stem") && i + 1 < argc)
 			stem = atoi(argv[++i]);
+		else if (!strcmp(argv[i], "--stop") && i + 1 < argc)
+			stop = atoi(argv[++i]);
 		else if (!strcmp(argv[i], "--db") && i + 1 < argc)
 			dbpath = argv[++i];
 		else if (!strcmp(argv[i], "--fts5-content"))
@@ -194,6 +197,7 @@ int main(int argc, char **argv)
 	es_lexical_params p;
 	es_lexical_params_default(&p);
 	p.stemming = stem;
+	p.stopwords = stop; /* FTS5 keeps every word */
 	es_lexical *lx;
 	es_error err;
 	if (es_lexical_new(&p, &lx, &err))
@@ -268,8 +272,8 @@ int main(int argc, char **argv)
 	qsort(lo, nq, sizeof *lo, cmp_d);
 	qsort(lf, nq, sizeof *lf, cmp_d);
 	printf("lines %zu (%.1f MB), queries %zu (2-4 words, top 10), stemming %s, "
-	       "FTS5 contentless; CPU time\n",
-	       n, bytes / 1e6, nq, stem ? "snowball vs porter" : "off");
+	       "stop words %s, FTS5 contentless; CPU time\n",
+	       n, bytes / 1e6, nq, stem ? "snowball vs porter" : "off", stop ? "dropped" : "kept");
 	printf("%-22s %14s %14s %8s\n", "", "embedsrv", "FTS5", "ratio");
 	printf("%-22s %14.0f %14.0f %7.2fx\n", "index docs/s", n / our_index, n / fts_index,
 	       fts_index / our_index);
