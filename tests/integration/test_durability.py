@@ -325,6 +325,54 @@ def test_damage(tmp):
         check(rc == 1 and "in use" in err, "second server on one data dir refused: %s" % err[-200:])
 
 
+def lexical_ids(srv, text):
+    st, body = srv.req("POST", "/v1/collections/t/search",
+                       {"text": text, "mode": "lexical", "k": 50})
+    return st, sorted(h["id"] for h in (body or {}).get("result", []))
+
+
+def test_lexical_damage(tmp):
+    """Text points through a SIGKILL with a torn last record (UPSERT_TEXT),
+    and a damaged lexical index in a snapshot."""
+    data = os.path.join(tmp, "lexdamage")
+    srv = Server(data)
+    srv.req("PUT", "/v1/collections/t", {})
+    words = ["archive", "catalogue", "manuscript", "library"]
+    for b in range(4):
+        st, body = srv.req("PUT", "/v1/collections/t/points",
+                           {"points": [{"id": b * 10 + i, "text": "%s number %d quercus" %
+                                        (words[b], i)} for i in range(5)]})
+        check(st == 200, "lexical damage setup batch %d: %s" % (b, body))
+    srv.kill()
+    log = sorted(glob.glob(os.path.join(data, "wal", "*.log")))[-1]
+    os.truncate(log, os.path.getsize(log) - 9)
+    srv = Server(data)
+    st, ids = lexical_ids(srv, "library")
+    check(st == 200 and ids == [], "torn last text batch dropped: %s" % ids)
+    st, ids = lexical_ids(srv, "manuscript")
+    check(ids == [20, 21, 22, 23, 24], "earlier text batches replayed into the lexical index: %s"
+          % ids)
+    rc, err = srv.stop()
+    check(rc == 0, "stop writes a snapshot with the lexical index")
+    snaps = glob.glob(os.path.join(data, "snap", "*.snap"))
+    check(len(snaps) == 1, "one snapshot")
+    if snaps:
+        raw = open(snaps[0], "rb").read()
+        at = raw.find(b"ESLEXIDX")
+        check(at > 0, "the snapshot holds a lexical index")
+        srv = Server(data)
+        st, ids = lexical_ids(srv, "quercus")
+        check(len(ids) == 15, "the snapshot's lexical index answers: %s" % ids)
+        srv.stop()
+        snaps = glob.glob(os.path.join(data, "snap", "*.snap"))
+        at = open(snaps[0], "rb").read().find(b"ESLEXIDX")
+        flip(snaps[0], at + 40)
+        rc, err = Server(data, expect_fail=True).wait_exit(expect=1)
+        check(rc == 1 and os.path.basename(snaps[0]) in err,
+              "a damaged lexical index stops the start naming the snapshot: rc %s %s"
+              % (rc, err.strip()[-300:]))
+
+
 # ------------------------------------------------------------- 5. disk full
 def test_disk_full(tmp):
     """A real kernel write error: RLIMIT_FSIZE makes write() fail with EFBIG
@@ -405,6 +453,7 @@ def main():
     try:
         test_restart(tmp)
         test_damage(tmp)
+        test_lexical_damage(tmp)
         test_import(tmp)
         test_disk_full(tmp)
         test_crash(tmp)
