@@ -494,7 +494,7 @@ def test_read_only():
                     ("PUT", "/v1/collections/x", {"dim": 3}),
                     ("DELETE", "/v1/collections/c", None),
                     ("PUT", "/v1/collections/c/points", {"points": [{"id": 2, "vector": [0, 1, 0]}]}),
-                    ("POST", "/v1/collections/c/points/delete", {"ids": [1]})]:
+                    ("POST", "/v1/collections/c/points/delete", {"points": [1]})]:
                 st, js = r.req(method, path, body)
                 check(st == 403 and is_error(js, "read_only")
                       and "http://10.0.0.1:8080" in js["error"]["message"],
