@@ -482,8 +482,9 @@ def test_read_only():
     role."""
     d = tempfile.mkdtemp(prefix="es_ro_")
     try:
-        with es_server.Server("--model", MODEL, "--quiet", "--data-dir", d) as w:
-            check(w.req("PUT", "/v1/collections/c", {"dim": 3})[0] == 201, "ro: create")
+        with es_server.Server("--model", MODEL, "--quiet", "--data-dir", d, wait="readyz") as w:
+            st, js = w.req("PUT", "/v1/collections/c", {"dim": 3})
+            check(st == 201, "ro: create (%s %s)" % (st, js))
             check(w.req("PUT", "/v1/collections/c/points",
                         {"points": [{"id": 1, "vector": [1, 0, 0]}]})[0] == 200, "ro: upsert")
             check(w.req("GET", "/readyz")[1].get("role") == "primary", "ro: primary role")
