@@ -17,7 +17,7 @@
  * where u_i is word i's unit vector before retrofitting.  As in the paper,
  * b_ij = beta_kind / deg(i) (deg = the word's attract edges, so a word's
  * neighbours together weigh beta, whatever their number) and the start is
- * q = u.  The defaults (beta 0.5 / 0.2, no antonym term) are what the dev
+ * q = u.  The defaults (beta 0.5 / 0.5, no antonym term) are what the dev
  * sets chose for the default model (README "Default model"): the paper's
  * beta = 1 moved words far enough to lose analogy accuracy, and WordNet's
  * antonyms include king/queen and man/woman, whose repulsion breaks the
@@ -59,7 +59,7 @@ typedef struct es_retrofit_params {
 	uint32_t iterations; /* Jacobi iterations (10, as the paper) */
 	float alpha;         /* weight of the word's own vector (1) */
 	float beta_syn;      /* total weight of `syn` neighbours (0.5) */
-	float beta_rel;      /* total weight of `rel` neighbours (0.2) */
+	float beta_rel;      /* total weight of `rel` neighbours (0.5) */
 	float gamma_ant;     /* total weight of antonyms (0), < alpha / 2 */
 	float ngram_weight;  /* n-gram part of known words' start vector (1) */
 } es_retrofit_params;
