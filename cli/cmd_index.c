@@ -156,6 +156,54 @@ static void search_usage(FILE *o)
 		   "IDS: raw little-endian int32, k per query, row numbers of BASE (-1 pads).\n");
 }
 
+/* The graph of the n vectors v (labels 0..n-1) built on `threads` threads
+ * (0: every CPU) and written to output, with timings on stderr.  Returns the
+ * exit status. */
+static int build_save(const hnsw_params *p, uint32_t threads, const char *input,
+		      const char *output, const float *v, size_t n)
+{
+	int ret = 1;
+	hnsw *h = NULL;
+	uint64_t *labels = NULL;
+	es_pool *pool = NULL;
+	es_error err;
+	if (hnsw_new(p, &h, &err) != 0) {
+		fprintf(stderr, "embedsrv index build: %s\n", err.msg);
+		goto out;
+	}
+	labels = malloc(n * sizeof *labels);
+	pool = es_pool_new(threads);
+	if (!labels || !pool) {
+		fprintf(stderr, "embedsrv index build: out of memory\n");
+		goto out;
+	}
+	for (size_t i = 0; i < n; i++)
+		labels[i] = i;
+	double t0 = now_s();
+	if (hnsw_add_batch(h, labels, v, n, pool, &err) != 0) {
+		fprintf(stderr, "embedsrv index build: %s: %s\n", input, err.msg);
+		goto out;
+	}
+	double t1 = now_s();
+	if (hnsw_save(h, output, &err) != 0) {
+		fprintf(stderr, "embedsrv index build: %s\n", err.msg);
+		goto out;
+	}
+	fprintf(stderr, "built %zu vectors (dim %u, %s, M %u, efc %u, %s, %u threads) in %.3f s\n",
+		n, p->dim, es_metric_name(p->metric), p->M, p->ef_construction,
+		p->quantize_int8 ? "int8" : "float32", es_pool_size(pool), t1 - t0);
+	fprintf(stderr, "build_seconds %.3f\nindex_bytes %zu\nvector_bytes %zu\n"
+		"float_store_bytes %zu\n",
+		t1 - t0, hnsw_memory_bytes(h), hnsw_vector_bytes(h) * n,
+		hnsw_store_bytes(h));
+	ret = 0;
+out:
+	es_pool_free(pool);
+	free(labels);
+	hnsw_free(h);
+	return ret;
+}
+
 static int index_build(int argc, char **argv)
 {
 	static const struct option opts[] = {
@@ -238,45 +286,7 @@ static int index_build(int argc, char **argv)
 		return 1;
 	p.dim = dim;
 	p.initial_capacity = n;
-	int ret = 1;
-	hnsw *h = NULL;
-	uint64_t *labels = NULL;
-	es_pool *pool = NULL;
-	es_error err;
-	if (hnsw_new(&p, &h, &err) != 0) {
-		fprintf(stderr, "embedsrv index build: %s\n", err.msg);
-		goto out;
-	}
-	labels = malloc(n * sizeof *labels);
-	pool = es_pool_new(threads);
-	if (!labels || !pool) {
-		fprintf(stderr, "embedsrv index build: out of memory\n");
-		goto out;
-	}
-	for (size_t i = 0; i < n; i++)
-		labels[i] = i;
-	double t0 = now_s();
-	if (hnsw_add_batch(h, labels, v, n, pool, &err) != 0) {
-		fprintf(stderr, "embedsrv index build: %s: %s\n", input, err.msg);
-		goto out;
-	}
-	double t1 = now_s();
-	if (hnsw_save(h, output, &err) != 0) {
-		fprintf(stderr, "embedsrv index build: %s\n", err.msg);
-		goto out;
-	}
-	fprintf(stderr, "built %zu vectors (dim %u, %s, M %u, efc %u, %s, %u threads) in %.3f s\n",
-		n, dim, es_metric_name(p.metric), p.M, p.ef_construction,
-		p.quantize_int8 ? "int8" : "float32", es_pool_size(pool), t1 - t0);
-	fprintf(stderr, "build_seconds %.3f\nindex_bytes %zu\nvector_bytes %zu\n"
-		"float_store_bytes %zu\n",
-		t1 - t0, hnsw_memory_bytes(h), hnsw_vector_bytes(h) * n,
-		hnsw_store_bytes(h));
-	ret = 0;
-out:
-	es_pool_free(pool);
-	free(labels);
-	hnsw_free(h);
+	int ret = build_save(&p, threads, input, output, v, n);
 	free(v);
 	return ret;
 }

@@ -551,6 +551,36 @@ static int synthetic_sample(const es_model *m, size_t nsent, char ***texts,
 	return 0;
 }
 
+/* The first max lines of the file sample (malloc'ed, with their lengths)
+ * for the common component; fewer when the file is shorter, none if memory
+ * runs out.  0, or 1 when the file cannot be opened (message printed). */
+static int read_sample(const char *sample, size_t max, char ***textsp, size_t **lensp,
+		       size_t *ntp)
+{
+	FILE *f = fopen(sample, "r");
+	if (!f) {
+		fprintf(stderr, "embedsrv convert: %s: %s\n", sample, strerror(errno));
+		return 1;
+	}
+	char **texts = calloc(max, sizeof *texts);
+	size_t *lens = calloc(max, sizeof *lens), nt = 0;
+	while (texts && lens && nt < max) {
+		size_t cap = 0;
+		ssize_t l = read_line(f, &texts[nt], &cap);
+		if (l < 0) {
+			free(texts[nt]);
+			texts[nt] = NULL;
+			break;
+		}
+		lens[nt++] = (size_t)l;
+	}
+	fclose(f);
+	*textsp = texts;
+	*lensp = lens;
+	*ntp = nt;
+	return 0;
+}
+
 int cmd_convert(int argc, char **argv)
 {
 	static const struct option opts[] = {
@@ -624,27 +654,10 @@ int cmd_convert(int argc, char **argv)
 		char **texts = NULL;
 		size_t *lens = NULL, nt = 0;
 		if (sample) {
-			FILE *f = fopen(sample, "r");
-			if (!f) {
-				fprintf(stderr, "embedsrv convert: %s: %s\n", sample,
-					strerror(errno));
+			if (read_sample(sample, (size_t)sample_lines, &texts, &lens, &nt)) {
 				es_model_free(m);
 				return 1;
 			}
-			texts = calloc((size_t)sample_lines, sizeof *texts);
-			lens = calloc((size_t)sample_lines, sizeof *lens);
-			size_t cap = 0;
-			while (texts && lens && nt < (size_t)sample_lines) {
-				cap = 0;
-				ssize_t l = read_line(f, &texts[nt], &cap);
-				if (l < 0) {
-					free(texts[nt]);
-					texts[nt] = NULL;
-					break;
-				}
-				lens[nt++] = (size_t)l;
-			}
-			fclose(f);
 		} else {
 			nt = 10000;
 			if (synthetic_sample(m, nt, &texts, &lens))

@@ -61,6 +61,7 @@ static void usage(FILE *f)
 		"  --max-connections N   concurrent connections (default 4096; lowered to\n"
 		"                        what the open-files limit allows)\n"
 		"  --quiet               no access log\n"
+		"  --no-ui               do not serve the web explorer at /ui/\n"
 		"Each option can also be set as EMBEDSRV_<OPTION> (e.g. EMBEDSRV_PORT=9000);\n"
 		"command-line options win.\n");
 }
@@ -86,7 +87,7 @@ typedef struct serve_opts {
 	size_t nmodels;
 	const char *host, *port, *data_dir, *threads, *api_key, *max_body, *max_inputs,
 		*max_points, *timeout, *max_conns, *fsync, *snapshot_bytes;
-	int quiet, recover;
+	int quiet, recover, no_ui;
 } serve_opts;
 
 /* The options checked and turned into values. */
@@ -204,6 +205,7 @@ static int parse_flags(int argc, char **argv, serve_opts *o)
 		{"timeout", required_argument, NULL, 'T'},
 		{"max-connections", required_argument, NULL, 'c'},
 		{"quiet", no_argument, NULL, 'q'},
+		{"no-ui", no_argument, NULL, 'U'},
 		{"help", no_argument, NULL, 'h'},
 		{NULL, 0, NULL, 0},
 	};
@@ -233,6 +235,7 @@ static int parse_flags(int argc, char **argv, serve_opts *o)
 		case 'T': o->timeout = optarg; break;
 		case 'c': o->max_conns = optarg; break;
 		case 'q': o->quiet = 1; break;
+		case 'U': o->no_ui = 1; break;
 		case 'h': usage(stdout); return 0;
 		default: usage(stderr); return 2;
 		}
@@ -266,6 +269,8 @@ static void env_fallbacks(serve_opts *o)
 	if (!o->max_conns) o->max_conns = env("EMBEDSRV_MAX_CONNECTIONS");
 	if (!o->quiet && env("EMBEDSRV_QUIET") && strcmp(env("EMBEDSRV_QUIET"), "0") != 0)
 		o->quiet = 1;
+	if (!o->no_ui && env("EMBEDSRV_NO_UI") && strcmp(env("EMBEDSRV_NO_UI"), "0") != 0)
+		o->no_ui = 1;
 }
 
 /* 3. Numbers and policies, range-checked.  0, or -1 (message printed). */
@@ -367,6 +372,7 @@ static int serve(const serve_opts *o, const serve_config *c)
 	cfg.registry = reg;
 	cfg.data_dir = o->data_dir;
 	cfg.threads = c->threads;
+	cfg.no_ui = o->no_ui;
 	if (api_ctx_new(&cfg, &ctx, &err))
 		goto fail;
 	es_http_config hc = {o->host, (uint16_t)c->port, c->threads, o->quiet};

@@ -33,6 +33,17 @@ char *es_strdup(const char *s)
 	return d;
 }
 
+char *es_strndup(const char *s, size_t n)
+{
+	size_t l = strnlen(s, n);
+	char *d = es_malloc(l + 1);
+	if (d) {
+		memcpy(d, s, l);
+		d[l] = '\0';
+	}
+	return d;
+}
+
 void es_alloc_fail_after(long ok)
 {
 	atomic_store(&failed, 0);

@@ -57,8 +57,9 @@ static inline void es_free(void *p)
 	free(p);
 }
 
-/* strdup through es_malloc. */
+/* strdup / strndup through es_malloc. */
 char *es_strdup(const char *s);
+char *es_strndup(const char *s, size_t n);
 
 /* Tests: let `ok` more allocations succeed, then fail every one (ok >= 0);
  * es_alloc_fail_disarm turns failure injection off and returns how many

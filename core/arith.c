@@ -189,13 +189,10 @@ static int term_vector(const es_encoder *enc, const es_arith_term *t,
 	if (!t->word) {
 		if (!t->vec)
 			return es_err(err, ES_EINVAL, "term without word or vector");
-		const simd_kernels *k = simd_get();
-		float nn = sqrtf(k->dot(t->vec, t->vec, dim));
-		if (!(nn > 0) || !isfinite(nn))
+		memcpy(out, t->vec, dim * sizeof(float));
+		if (simd_normalize(out, dim) == 0)
 			return es_err(err, ES_EINVAL,
 				      "query vector is zero or not finite");
-		memcpy(out, t->vec, dim * sizeof(float));
-		k->scale(out, 1.0f / nn, dim);
 		return 0;
 	}
 	int rc = es_encoder_word_vector(enc, t->word, t->len, out, NULL, NULL);
@@ -257,9 +254,7 @@ int es_arith_most_similar(const es_encoder *enc, const es_arith_term *pos,
 		/* weighted mean as the single positive term */
 		const simd_kernels *kk = simd_get();
 		kk->scale(mean, (float)(1.0 / total), dim);
-		float nn = sqrtf(kk->dot(mean, mean, dim));
-		if (nn > 0)
-			kk->scale(mean, 1.0f / nn, dim);
+		simd_normalize(mean, dim);
 		rc = es_arith_most_similar_vectors(unit, n, dim, mean, 1, 0,
 						   method, excl, nexcl, k, out,
 						   nout, err);
@@ -408,9 +403,7 @@ int es_arith_doesnt_match(const es_encoder *enc, const char *const *words,
 	const simd_kernels *k = simd_get();
 	for (size_t i = 0; i < used; i++)
 		k->axpy(1.0f, v + i * dim, mean, dim);
-	float nn = sqrtf(k->dot(mean, mean, dim));
-	if (nn > 0)
-		k->scale(mean, 1.0f / nn, dim);
+	simd_normalize(mean, dim);
 	/* sorted(zip(dists, words))[0]: lowest score, ties by the word */
 	size_t best = 0;
 	float bs = k->dot(v, mean, dim);

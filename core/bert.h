@@ -39,7 +39,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "encoder.h"
+#include "encode_types.h"
 #include "error.h"
 #include "threadpool.h"
 #include "wordpiece.h"
@@ -93,12 +93,5 @@ int es_bert_encode_batch(const es_bert *b, const char *const *texts,
 			 const size_t *lens, size_t n, unsigned flags,
 			 float *out, es_encode_info *infos, es_pool *pool,
 			 es_error *err);
-
-/* The hook core/encoder calls for a directory (core/bert_encoder.c): open
- * the folder and return the BERT ops table and its implementation, which
- * the encoder then owns (ops->destroy frees it). */
-typedef struct es_encoder_ops es_encoder_ops;
-int es_bert_encoder_open(const char *dir, const es_encoder_ops **ops,
-			 void **impl, es_error *err);
 
 #endif

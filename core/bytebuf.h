@@ -1,61 +1,50 @@
 /*
- * bytebuf.h — a growable byte buffer for building on-disk records (WAL
- * payloads, snapshot sections).  Allocation failure is sticky: after the
- * first one every grow returns NULL and `oom` stays set, so a builder can
- * append a whole record without checking each step and test once at the
- * end.  Header-only, like le.h.
+ * bytebuf.h — the one growable buffer: on-disk records (WAL payloads,
+ * snapshot sections) in index/, hand-written JSON (server/json_util's
+ * ju_buf) and the Prometheus text (server/metrics' es_strbuf) above it.
+ *
+ * Allocation failure is sticky: after the first one every grow returns
+ * NULL and `oom` stays set, so a builder can append a whole record or
+ * response without checking each step and test once at the end.  The
+ * contents are always followed by a NUL byte (not counted in len), so a
+ * text buffer is a C string as it stands.  Memory comes from es_realloc
+ * (core/alloc.h), so the failing-allocator tests reach it.
+ *
+ * A zeroed struct is an empty buffer (es_bytebuf_init does that).
+ * Ownership: the buffer owns `data`; es_bytebuf_free releases it, or the
+ * caller takes it (then free() it).
  */
 #ifndef ES_BYTEBUF_H
 #define ES_BYTEBUF_H
 
+#include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
-#include <stdlib.h>
-#include <string.h>
 
 typedef struct es_bytebuf {
-	unsigned char *data;
+	union {
+		unsigned char *data;
+		char *s;        /* the same bytes, for text */
+	};
 	size_t len, cap;
 	int oom; /* an allocation failed; the contents are incomplete */
 } es_bytebuf;
 
-static inline void es_bytebuf_init(es_bytebuf *b)
-{
-	memset(b, 0, sizeof *b);
-}
-
-static inline void es_bytebuf_free(es_bytebuf *b)
-{
-	free(b->data);
-	memset(b, 0, sizeof *b);
-}
+void es_bytebuf_init(es_bytebuf *b);
+void es_bytebuf_free(es_bytebuf *b);
 
 /* Append n uninitialised bytes; a pointer to them, or NULL (and oom set)
  * when the buffer cannot grow or its length would pass PTRDIFF_MAX. */
-static inline unsigned char *es_bytebuf_grow(es_bytebuf *b, size_t n)
-{
-	if (b->oom)
-		return NULL;
-	/* no object is larger than PTRDIFF_MAX bytes */
-	if (n > (size_t)PTRDIFF_MAX - b->len) {
-		b->oom = 1;
-		return NULL;
-	}
-	if (b->len + n > b->cap) {
-		size_t need = b->len + n, cap = b->cap ? b->cap : 256;
-		while (cap < need)
-			cap = cap > (size_t)PTRDIFF_MAX / 2 ? need : cap * 2;
-		unsigned char *d = realloc(b->data, cap);
-		if (!d) {
-			b->oom = 1;
-			return NULL;
-		}
-		b->data = d;
-		b->cap = cap;
-	}
-	unsigned char *p = b->data + b->len;
-	b->len += n;
-	return p;
-}
+unsigned char *es_bytebuf_grow(es_bytebuf *b, size_t n);
+
+/* Room for n more bytes without appending them: 0, or -1 (oom set). */
+int es_bytebuf_reserve(es_bytebuf *b, size_t n);
+
+/* Append bytes / a C string / printf output (sticky on failure). */
+void es_bytebuf_put(es_bytebuf *b, const void *p, size_t n);
+void es_bytebuf_puts(es_bytebuf *b, const char *s);
+void es_bytebuf_printf(es_bytebuf *b, const char *fmt, ...)
+	__attribute__((format(printf, 2, 3)));
+void es_bytebuf_vprintf(es_bytebuf *b, const char *fmt, va_list ap);
 
 #endif

@@ -111,12 +111,6 @@ uint32_t crc32c(uint32_t crc, const void *data, size_t len)
 	return ~crc_sw_raw(~crc, data, len);
 }
 
-int crc32c_hw_available(void)
-{
-	pthread_once(&crc_once, crc_init);
-	return crc_st.hw;
-}
-
 /* ------------------------------------------------- legacy CRC-32 (IEEE) */
 
 static uint32_t ieee_table[256];

@@ -28,7 +28,4 @@ uint32_t crc32c_sw(uint32_t crc, const void *data, size_t len);
  * everything written today uses crc32c. */
 uint32_t es_crc32_ieee(uint32_t crc, const void *data, size_t len);
 
-/* Non-zero when crc32c() uses the hardware instruction on this CPU. */
-int crc32c_hw_available(void);
-
 #endif

@@ -13,8 +13,11 @@
 #include "simd.h"
 #include "tokenize.h"
 
-size_t es_model_sif_mean(const es_model *m, const char *text, size_t len,
-			 float *out, es_encode_info *info)
+/* SIF-weighted mean of the text's word vectors, without common-component
+ * removal or normalisation (what the common component is computed from).
+ * Returns the number of contributing tokens. */
+static size_t es_model_sif_mean(const es_model *m, const char *text,
+				size_t len, float *out, es_encode_info *info)
 {
 	uint32_t dim = m->p.dim;
 	const simd_kernels *k = simd_get();
@@ -75,65 +78,16 @@ int es_model_encode(const es_model *m, const char *text, size_t len,
 		float proj = k->dot(m->common_vec, out, dim);
 		k->axpy(-proj, m->common_vec, out, dim);
 	}
-	float nn = sqrtf(k->dot(out, out, dim));
-	if (!(nn > 1e-30f) || !isfinite(nn)) {
+	float nn = simd_normalize(out, dim);
+	if (!(nn > 1e-30f)) {
 		/* nothing known, or a vector entirely along the common
 		 * component: the documented zero result */
 		memset(out, 0, dim * sizeof(float));
 		info->empty = 1;
 		return 0;
 	}
-	k->scale(out, 1.0f / nn, dim);
 	info->empty = 0;
 	return 0;
-}
-
-typedef struct batch_ctx {
-	const es_model *m;
-	const char *const *texts;
-	const size_t *lens;
-	float *out;
-	es_encode_info *infos;
-	int *rcs;
-} batch_ctx;
-
-static void batch_fn(void *vctx, size_t begin, size_t end, unsigned worker)
-{
-	(void)worker;
-	batch_ctx *c = vctx;
-	uint32_t dim = c->m->p.dim;
-	for (size_t i = begin; i < end; i++)
-		c->rcs[i] = es_model_encode(c->m, c->texts[i], c->lens[i],
-					    c->out + i * dim,
-					    c->infos ? &c->infos[i] : NULL,
-					    NULL);
-}
-
-int es_model_encode_batch(const es_model *m, const char *const *texts,
-			  const size_t *lens, size_t n, float *out,
-			  es_encode_info *infos, es_pool *pool, es_error *err)
-{
-	if (n == 0)
-		return 0;
-	int *rcs = calloc(n, sizeof *rcs);
-	if (!rcs)
-		return es_err(err, ES_ENOMEM, "out of memory");
-	batch_ctx c = {m, texts, lens, out, infos, rcs};
-	es_pool_parallel_for(pool, n, n < 64 ? 1 : 0, batch_fn, &c);
-	int rc = 0;
-	for (size_t i = 0; i < n; i++) {
-		if (rcs[i]) {
-			float *tmp = malloc(m->p.dim * sizeof(float));
-			if (tmp)
-				es_model_encode(m, texts[i], lens[i], tmp, NULL,
-						err);
-			free(tmp);
-			rc = es_err_prefix(err, rcs[i], "input %zu", i);
-			break;
-		}
-	}
-	free(rcs);
-	return rc;
 }
 
 typedef struct mean_ctx {

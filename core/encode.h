@@ -25,7 +25,7 @@
 
 #include <stddef.h>
 
-#include "encoder.h"
+#include "encode_types.h"
 #include "model.h"
 #include "threadpool.h"
 
@@ -34,17 +34,7 @@
 int es_model_encode(const es_model *m, const char *text, size_t len,
 		    float *out, es_encode_info *info, es_error *err);
 
-/* n texts -> out[n * dim] on pool (NULL: inline).  infos may be NULL.  The
- * first failing text is named in the error. */
-int es_model_encode_batch(const es_model *m, const char *const *texts,
-			  const size_t *lens, size_t n, float *out,
-			  es_encode_info *infos, es_pool *pool, es_error *err);
 
-/* SIF-weighted mean of the text's word vectors, without common-component
- * removal or normalisation (what the common component is computed from).
- * Returns the number of contributing tokens. */
-size_t es_model_sif_mean(const es_model *m, const char *text, size_t len,
-			 float *out, es_encode_info *info);
 
 /* Power iteration for the top eigenvector of the symmetric dim x dim
  * matrix c (row-major): v holds a non-zero start; on return it holds C times

@@ -3,9 +3,6 @@
  * vectors: the static word-vector model (core/model + core/encode) and the
  * BERT encoder (core/bert).  The index and the server only ever see this.
  *
- * CONTRACT (written before the implementations; implementers may extend it,
- * and must keep these calls and their meaning).
- *
  * Threading: an opened encoder is immutable except for lazily built caches
  * that are guarded internally; every call may run from many threads at once.
  * Ownership: es_encoder_free() releases the model (and its mmap).
@@ -16,6 +13,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "encode_types.h"
 #include "error.h"
 #include "threadpool.h"
 
@@ -25,26 +23,6 @@ typedef enum es_encoder_kind {
 	ES_ENCODER_STATIC = 0, /* word vectors + subwords + SIF pooling */
 	ES_ENCODER_BERT = 1,   /* sentence-transformers BERT folder */
 } es_encoder_kind;
-
-/* Per-text result details. */
-typedef struct es_encode_info {
-	uint32_t tokens;    /* tokens counted for `usage` */
-	uint32_t known;     /* tokens that contributed to the vector */
-	int truncated;      /* text was cut to the model's max length */
-	int empty;          /* nothing contributed: the vector is all zeros */
-} es_encode_info;
-
-/* Flags for encode calls. */
-#define ES_ENC_NO_TRUNCATE 1u /* fail with ES_ERANGE instead of truncating */
-
-/* Token flags reported by es_encoder_tokenize(). */
-#define ES_TOK_KNOWN 1u    /* in the vocabulary */
-#define ES_TOK_SUBWORD 2u  /* vector built from subword n-grams / a ## piece */
-#define ES_TOK_UNKNOWN 4u  /* contributes nothing ([UNK] or no vector) */
-#define ES_TOK_SPECIAL 8u  /* [CLS], [SEP] and the like */
-
-typedef int (*es_token_fn)(void *ctx, const char *tok, size_t len,
-			   int32_t id, unsigned flags);
 
 /* Open a model: a directory is a sentence-transformers / Hugging Face BERT
  * folder; a file is read by core/model_io (format auto-detected).  `name` is
@@ -90,7 +68,7 @@ int es_encoder_word_vector(const es_encoder *enc, const char *word,
 int es_encoder_vocab(const es_encoder *enc, const char *const **words,
 		     const float **unit, size_t *count, es_error *err);
 
-/* --- extensions (core/model helper) --- */
+/* --- the static kind (core/static_encoder.c) --- */
 
 typedef struct es_model es_model;
 

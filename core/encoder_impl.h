@@ -6,11 +6,9 @@
  * kind provides the ops below; es_encoder_wrap() makes the public object.
  * Every op receives the implementation pointer, never the es_encoder.
  *
- * BERT hook: when core/bert.h exists in the build it must declare
- *   int es_bert_encoder_open(const char *dir, const es_encoder_ops **ops,
- *                            void **impl, es_error *err);
- * and es_encoder_open() calls it for directories.  Without it, a directory
- * is refused with "BERT models are not supported in this build".
+ * The two kinds open through the hooks at the end: es_encoder_open() calls
+ * es_bert_encoder_open for a directory and es_static_encoder_open for a
+ * file.
  */
 #ifndef ES_ENCODER_IMPL_H
 #define ES_ENCODER_IMPL_H
@@ -52,5 +50,16 @@ struct es_encoder {
  * ops->destroy(impl) is called).  name NULL: derived from path. */
 int es_encoder_wrap(const es_encoder_ops *ops, void *impl, const char *name,
 		    const char *path, es_encoder **out, es_error *err);
+
+/* The kinds' open hooks: the ops table and a new implementation, which the
+ * encoder then owns (ops->destroy frees it).  core/bert_encoder.c opens a
+ * sentence-transformers folder; core/static_encoder.c a model file. */
+int es_bert_encoder_open(const char *dir, const es_encoder_ops **ops,
+			 void **impl, es_error *err);
+int es_static_encoder_open(const char *path, const es_encoder_ops **ops,
+			   void **impl, es_error *err);
+
+/* The static kind's table (es_encoder_static_model compares with it). */
+extern const es_encoder_ops es_static_encoder_ops;
 
 #endif

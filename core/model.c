@@ -1,13 +1,14 @@
 /*
  * model.c — see model.h.  Building, lookups, fastText subword hashing.
  */
+#include "alloc.h"
 #include "model_internal.h"
 
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
 
-#include "encoder.h"
+#include "encode_types.h"
 #include "simd.h"
 
 static int check_params(const es_model_params *p, es_error *err)
@@ -33,7 +34,7 @@ int es_model_new(const es_model_params *p, es_model **out, es_error *err)
 	int rc = check_params(p, err);
 	if (rc)
 		return rc;
-	es_model *m = calloc(1, sizeof *m);
+	es_model *m = es_calloc(1, sizeof *m);
 	if (!m)
 		return es_err(err, ES_ENOMEM, "out of memory");
 	m->p = *p;
@@ -60,21 +61,21 @@ void es_model_free(es_model *m)
 		return;
 	es_vocab_free(m->vocab);
 	if (m->vectors_owned)
-		free(m->vectors);
+		es_free(m->vectors);
 	if (m->ngrams_owned)
-		free(m->ngrams);
-	free(m->common_vec);
+		es_free(m->ngrams);
+	es_free(m->common_vec);
 	for (size_t i = 0; i < m->nmeta; i++) {
-		free(m->meta_keys[i]);
-		free(m->meta_vals[i]);
+		es_free(m->meta_keys[i]);
+		es_free(m->meta_vals[i]);
 	}
-	free(m->meta_keys);
-	free(m->meta_vals);
-	free(m->unit);
+	es_free(m->meta_keys);
+	es_free(m->meta_vals);
+	es_free(m->unit);
 	if (m->map)
 		es_model_io_unmap(m->map, m->map_len);
 	pthread_mutex_destroy(&m->unit_lock);
-	free(m);
+	es_free(m);
 }
 
 int es_model_value_ok(float x)
@@ -100,7 +101,7 @@ int es_model_add_word(es_model *m, const char *word, size_t len,
 		size_t nc = m->vec_cap ? m->vec_cap * 2 : 256;
 		if (nc > SIZE_MAX / sizeof(float) / dim)
 			return es_err(err, ES_ENOMEM, "model too large");
-		float *nv = realloc(m->vectors, nc * dim * sizeof(float));
+		float *nv = es_realloc(m->vectors, nc * dim * sizeof(float));
 		if (!nv)
 			return es_err(err, ES_ENOMEM,
 				      "out of memory for %zu vectors", nc);
@@ -130,12 +131,12 @@ int es_model_set_ngrams(es_model *m, const float *rows, es_error *err)
 		return rows ? es_err(err, ES_EINVAL, "model has no n-gram buckets")
 			    : 0;
 	size_t nf = (size_t)m->p.bucket * m->p.dim;
-	float *c = malloc(nf * sizeof(float));
+	float *c = es_malloc(nf * sizeof(float));
 	if (!c)
 		return es_err(err, ES_ENOMEM, "out of memory for n-gram rows");
 	for (size_t i = 0; i < nf; i++) {
 		if (!es_model_value_ok(rows[i])) {
-			free(c);
+			es_free(c);
 			return es_err(err, ES_EINVAL,
 				      "n-gram row %zu is not finite or over 1e9 in magnitude",
 				      i / m->p.dim);
@@ -143,7 +144,7 @@ int es_model_set_ngrams(es_model *m, const float *rows, es_error *err)
 		c[i] = rows[i];
 	}
 	if (m->ngrams_owned)
-		free(m->ngrams);
+		es_free(m->ngrams);
 	m->ngrams = c;
 	m->ngrams_owned = 1;
 	return 0;
@@ -194,7 +195,7 @@ fail:
 int es_model_set_common(es_model *m, const float *u, es_error *err)
 {
 	if (!u) {
-		free(m->common_vec);
+		es_free(m->common_vec);
 		m->common_vec = NULL;
 		return 0;
 	}
@@ -208,7 +209,7 @@ int es_model_set_common(es_model *m, const float *u, es_error *err)
 	if (ss <= 0)
 		return es_err(err, ES_EINVAL, "common component is zero");
 	float *c = m->common_vec ? m->common_vec
-				 : malloc(m->p.dim * sizeof(float));
+				 : es_malloc(m->p.dim * sizeof(float));
 	if (!c)
 		return es_err(err, ES_ENOMEM, "out of memory");
 	double inv = 1.0 / sqrt(ss);
@@ -225,26 +226,26 @@ int es_model_set_meta(es_model *m, const char *key, const char *value,
 		return es_err(err, ES_EINVAL, "metadata key must be non-empty");
 	for (size_t i = 0; i < m->nmeta; i++) {
 		if (strcmp(m->meta_keys[i], key) == 0) {
-			char *v = strdup(value);
+			char *v = es_strdup(value);
 			if (!v)
 				return es_err(err, ES_ENOMEM, "out of memory");
-			free(m->meta_vals[i]);
+			es_free(m->meta_vals[i]);
 			m->meta_vals[i] = v;
 			return 0;
 		}
 	}
-	char **nk = realloc(m->meta_keys, (m->nmeta + 1) * sizeof *nk);
+	char **nk = es_realloc(m->meta_keys, (m->nmeta + 1) * sizeof *nk);
 	if (!nk)
 		return es_err(err, ES_ENOMEM, "out of memory");
 	m->meta_keys = nk;
-	char **nv = realloc(m->meta_vals, (m->nmeta + 1) * sizeof *nv);
+	char **nv = es_realloc(m->meta_vals, (m->nmeta + 1) * sizeof *nv);
 	if (!nv)
 		return es_err(err, ES_ENOMEM, "out of memory");
 	m->meta_vals = nv;
-	char *k = strdup(key), *v = strdup(value);
+	char *k = es_strdup(key), *v = es_strdup(value);
 	if (!k || !v) {
-		free(k);
-		free(v);
+		es_free(k);
+		es_free(v);
 		return es_err(err, ES_ENOMEM, "out of memory");
 	}
 	m->meta_keys[m->nmeta] = k;
@@ -314,7 +315,7 @@ size_t es_model_subword_ids(const es_model *m, const char *word, size_t len,
 		return 0;
 	/* "<" word ">" — fastText's BOW/EOW */
 	char stack[512];
-	char *w = len + 2 <= sizeof stack ? stack : malloc(len + 2);
+	char *w = len + 2 <= sizeof stack ? stack : es_malloc(len + 2);
 	if (!w)
 		return 0;
 	w[0] = '<';
@@ -340,7 +341,7 @@ size_t es_model_subword_ids(const es_model *m, const char *word, size_t len,
 		}
 	}
 	if (w != stack)
-		free(w);
+		es_free(w);
 	return total;
 }
 
@@ -357,7 +358,7 @@ int es_model_subword_vector(const es_model *m, const char *word, size_t len,
 		return ES_ENOTFOUND;
 	uint32_t *ids = stack_ids;
 	if (n > 512) {
-		ids = malloc(n * sizeof *ids);
+		ids = es_malloc(n * sizeof *ids);
 		if (!ids)
 			return ES_ENOMEM;
 		es_model_subword_ids(m, word, len, ids, n);
@@ -367,7 +368,7 @@ int es_model_subword_vector(const es_model *m, const char *word, size_t len,
 		k->axpy(1.0f, m->ngrams + (size_t)ids[i] * dim, out, dim);
 	k->scale(out, 1.0f / (float)n, dim);
 	if (ids != stack_ids)
-		free(ids);
+		es_free(ids);
 	return 0;
 }
 
@@ -397,16 +398,12 @@ const float *es_model_unit_vectors(const es_model *m, es_error *err)
 	if (!mm->unit) {
 		size_t n = es_vocab_size(m->vocab);
 		uint32_t dim = m->p.dim;
-		float *u = malloc((n ? n : 1) * dim * sizeof(float));
+		float *u = es_malloc((n ? n : 1) * dim * sizeof(float));
 		if (u) {
-			const simd_kernels *k = simd_get();
 			for (size_t i = 0; i < n; i++) {
-				const float *v = m->vectors + i * dim;
 				float *o = u + i * dim;
-				float nn = sqrtf(k->dot(v, v, dim));
-				memcpy(o, v, dim * sizeof(float));
-				if (nn > 0)
-					k->scale(o, 1.0f / nn, dim);
+				memcpy(o, m->vectors + i * dim, dim * sizeof(float));
+				simd_normalize(o, dim);
 			}
 			mm->unit = u;
 		}

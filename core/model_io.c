@@ -5,6 +5,7 @@
  * bounds checks; nothing trusts a size field before comparing it with the
  * bytes that are actually there.
  */
+#include "alloc.h"
 #include "model_internal.h"
 #include "model_io.h"
 #include "crc32c.h"
@@ -234,7 +235,7 @@ static int load_text(const mapped *mf, es_model **out, es_error *err)
 			continue;
 		if (ll + 1 > line_cap) {
 			size_t nc = ll + 1 > 256 ? ll + 1 : 256;
-			char *nlb = realloc(line, nc);
+			char *nlb = es_realloc(line, nc);
 			if (!nlb) {
 				rc = es_err(err, ES_ENOMEM, "out of memory");
 				goto out;
@@ -277,7 +278,7 @@ static int load_text(const mapped *mf, es_model **out, es_error *err)
 			rc = es_model_new(&mp, &m, err);
 			if (rc)
 				goto out;
-			vec = malloc(dim * sizeof(float));
+			vec = es_malloc(dim * sizeof(float));
 			if (!vec) {
 				rc = es_err(err, ES_ENOMEM, "out of memory");
 				goto out;
@@ -341,8 +342,8 @@ static int load_text(const mapped *mf, es_model **out, es_error *err)
 		goto out;
 	}
 out:
-	free(line);
-	free(vec);
+	es_free(line);
+	es_free(vec);
 	if (rc) {
 		es_model_free(m);
 		return rc;
@@ -380,7 +381,7 @@ static int load_w2v_bin(const mapped *mf, es_model **out, es_error *err)
 	int rc = es_model_new(&mp, &m, err);
 	if (rc)
 		return rc;
-	float *vec = malloc(dim * sizeof(float));
+	float *vec = es_malloc(dim * sizeof(float));
 	if (!vec) {
 		es_model_free(m);
 		return es_err(err, ES_ENOMEM, "out of memory");
@@ -428,7 +429,7 @@ static int load_w2v_bin(const mapped *mf, es_model **out, es_error *err)
 		}
 	}
 out:
-	free(vec);
+	es_free(vec);
 	if (rc) {
 		es_model_free(m);
 		return rc;
@@ -462,173 +463,176 @@ static int cur_take(cursor *c, size_t n, const unsigned char **at)
 		}                                                              \
 	} while (0)
 
-static int load_fasttext_bin(const mapped *mf, es_model **out, es_error *err)
+/* A fastText .bin being read: what the steps below pass on. */
+typedef struct ft_file {
+	const mapped *mf;
+	cursor c;
+	int32_t args[12];      /* dim ws epoch minCount neg wordNgrams loss
+				* model bucket minn maxn lrUpdateRate */
+	double t;
+	int32_t dim, bucket, minn, maxn, nwords;
+	int64_t ntokens;
+	size_t *woff;          /* nwords: offset of each word in the file */
+	uint64_t *wcounts;     /* nwords */
+	const unsigned char *mat; /* the input matrix, (nwords + bucket) x dim */
+} ft_file;
+
+static const char *const ft_arg_names[12] = {
+	"dim", "ws", "epoch", "minCount", "neg", "wordNgrams", "loss",
+	"model", "bucket", "minn", "maxn", "lrUpdateRate"};
+
+/* 1. Magic, version and the training arguments. */
+static int ft_header(ft_file *f, es_error *err)
 {
-	cursor c = {mf->p, mf->len, 0};
 	const unsigned char *at;
 	int rc = 0;
-	es_model *m = NULL;
-	float *vec = NULL;
-	uint32_t *sub = NULL;
-	uint64_t *wcounts = NULL;
-	size_t *woff = NULL;
-
-	TAKE(&c, 8, &at, "magic");
+	TAKE(&f->c, 8, &at, "magic");
 	int32_t version = (int32_t)get_u32(at + 4);
-	if (get_u32(at) != FT_MAGIC) {
-		rc = es_err(err, ES_ECORRUPT, "not a fastText model (bad magic)");
-		goto out;
-	}
-	if (version != 11 && version != 12) {
-		rc = es_err(err, ES_EUNSUPPORTED,
-			    "fastText model version %d not supported (need 11 or 12)",
-			    version);
-		goto out;
-	}
-	static const char *const arg_names[12] = {
-		"dim", "ws", "epoch", "minCount", "neg", "wordNgrams", "loss",
-		"model", "bucket", "minn", "maxn", "lrUpdateRate"};
-	int32_t args[12];
-	TAKE(&c, 12 * 4 + 8, &at, "arguments");
+	if (get_u32(at) != FT_MAGIC)
+		return es_err(err, ES_ECORRUPT, "not a fastText model (bad magic)");
+	if (version != 11 && version != 12)
+		return es_err(err, ES_EUNSUPPORTED,
+			      "fastText model version %d not supported (need 11 or 12)",
+			      version);
+	TAKE(&f->c, 12 * 4 + 8, &at, "arguments");
 	for (int i = 0; i < 12; i++)
-		args[i] = (int32_t)get_u32(at + 4 * i);
-	double t;
-	memcpy(&t, at + 48, 8);
-	int32_t dim = args[0], bucket = args[8], minn = args[9], maxn = args[10];
-	if (dim <= 0 || (uint32_t)dim > ES_MODEL_MAX_DIM) {
-		rc = es_err(err, ES_ECORRUPT, "dimension %d out of range 1..%u",
-			    dim, ES_MODEL_MAX_DIM);
-		goto out;
-	}
-	if (bucket < 0 || minn < 0 || maxn < 0 || maxn > (int32_t)ES_NGRAM_MAX_CHARS ||
-	    (maxn > 0 && minn > maxn)) {
-		rc = es_err(err, ES_ECORRUPT,
-			    "bad subword arguments bucket=%d minn=%d maxn=%d",
-			    bucket, minn, maxn);
-		goto out;
-	}
-	TAKE(&c, 12 + 16, &at, "dictionary header");
+		f->args[i] = (int32_t)get_u32(at + 4 * i);
+	memcpy(&f->t, at + 48, 8);
+	f->dim = f->args[0];
+	f->bucket = f->args[8];
+	f->minn = f->args[9];
+	f->maxn = f->args[10];
+	if (f->dim <= 0 || (uint32_t)f->dim > ES_MODEL_MAX_DIM)
+		return es_err(err, ES_ECORRUPT, "dimension %d out of range 1..%u",
+			      f->dim, ES_MODEL_MAX_DIM);
+	if (f->bucket < 0 || f->minn < 0 || f->maxn < 0 ||
+	    f->maxn > (int32_t)ES_NGRAM_MAX_CHARS || (f->maxn > 0 && f->minn > f->maxn))
+		return es_err(err, ES_ECORRUPT,
+			      "bad subword arguments bucket=%d minn=%d maxn=%d",
+			      f->bucket, f->minn, f->maxn);
+out:
+	return rc;
+}
+
+/* 2. The dictionary: each word's offset and count (labels are skipped). */
+static int ft_dictionary(ft_file *f, es_error *err)
+{
+	cursor *c = &f->c;
+	const unsigned char *at;
+	int rc = 0;
+	TAKE(c, 12 + 16, &at, "dictionary header");
 	int32_t size = (int32_t)get_u32(at), nwords = (int32_t)get_u32(at + 4),
 		nlabels = (int32_t)get_u32(at + 8);
-	int64_t ntokens = (int64_t)get_u64(at + 12),
-		pruneidx_size = (int64_t)get_u64(at + 20);
+	f->ntokens = (int64_t)get_u64(at + 12);
+	int64_t pruneidx_size = (int64_t)get_u64(at + 20);
 	/* every entry takes at least 1 + 1 + 8 + 1 bytes */
 	if (size < 0 || nwords < 0 || nlabels < 0 || nwords + (int64_t)nlabels != size ||
-	    (uint64_t)size > (c.len - c.pos) / 11 || nwords == 0) {
-		rc = es_err(err, ES_ECORRUPT,
-			    "bad dictionary sizes (size %d, words %d, labels %d) for a %zu-byte file",
-			    size, nwords, nlabels, c.len);
-		goto out;
-	}
-	(void)ntokens;
-	woff = malloc((size_t)nwords * sizeof *woff);
-	wcounts = malloc((size_t)nwords * sizeof *wcounts);
-	if (!woff || !wcounts) {
-		rc = es_err(err, ES_ENOMEM, "out of memory");
-		goto out;
-	}
+	    (uint64_t)size > (c->len - c->pos) / 11 || nwords == 0)
+		return es_err(err, ES_ECORRUPT,
+			      "bad dictionary sizes (size %d, words %d, labels %d) for a %zu-byte file",
+			      size, nwords, nlabels, c->len);
+	f->nwords = nwords;
+	f->woff = es_malloc((size_t)nwords * sizeof *f->woff);
+	f->wcounts = es_malloc((size_t)nwords * sizeof *f->wcounts);
+	if (!f->woff || !f->wcounts)
+		return es_err(err, ES_ENOMEM, "out of memory");
 	for (int32_t i = 0; i < size; i++) {
-		size_t ws = c.pos;
-		const unsigned char *z = memchr(c.p + ws, '\0', c.len - ws);
-		if (!z) {
-			rc = es_err(err, ES_ECORRUPT,
-				    "truncated in dictionary entry %d", i + 1);
-			goto out;
-		}
-		size_t wl = (size_t)(z - (c.p + ws));
-		c.pos = ws + wl + 1;
-		TAKE(&c, 9, &at, "dictionary entry");
+		size_t ws = c->pos;
+		const unsigned char *z = memchr(c->p + ws, '\0', c->len - ws);
+		if (!z)
+			return es_err(err, ES_ECORRUPT,
+				      "truncated in dictionary entry %d", i + 1);
+		size_t wl = (size_t)(z - (c->p + ws));
+		c->pos = ws + wl + 1;
+		TAKE(c, 9, &at, "dictionary entry");
 		int8_t type = (int8_t)at[8];
-		if (i < nwords) {
-			if (type != 0) {
-				rc = es_err(err, ES_ECORRUPT,
-					    "dictionary entry %d: expected a word, found type %d",
-					    i + 1, type);
-				goto out;
-			}
-			rc = check_word((const char *)c.p + ws, wl,
-					"dictionary entry", (uint64_t)i + 1, err);
-			if (rc)
-				goto out;
-			int64_t cnt = (int64_t)get_u64(at);
-			woff[i] = ws;
-			wcounts[i] = cnt > 0 ? (uint64_t)cnt : 0;
-		}
+		if (i >= nwords)
+			continue;
+		if (type != 0)
+			return es_err(err, ES_ECORRUPT,
+				      "dictionary entry %d: expected a word, found type %d",
+				      i + 1, type);
+		rc = check_word((const char *)c->p + ws, wl, "dictionary entry",
+				(uint64_t)i + 1, err);
+		if (rc)
+			return rc;
+		int64_t cnt = (int64_t)get_u64(at);
+		f->woff[i] = ws;
+		f->wcounts[i] = cnt > 0 ? (uint64_t)cnt : 0;
 	}
-	if (pruneidx_size > 0) {
-		rc = es_err(err, ES_EUNSUPPORTED,
-			    "pruned/quantized fastText models are not supported");
-		goto out;
-	}
-	TAKE(&c, 1, &at, "quantization flag");
-	if (at[0]) {
-		rc = es_err(err, ES_EUNSUPPORTED,
-			    "quantized fastText models (.ftz) are not supported");
-		goto out;
-	}
-	TAKE(&c, 16, &at, "input matrix header");
-	int64_t rows = (int64_t)get_u64(at), cols = (int64_t)get_u64(at + 8);
-	if (cols != dim || rows != (int64_t)nwords + bucket) {
-		rc = es_err(err, ES_ECORRUPT,
-			    "input matrix is %lld x %lld, expected %lld x %d (words + buckets)",
-			    (long long)rows, (long long)cols,
-			    (long long)nwords + bucket, dim);
-		goto out;
-	}
-	if ((uint64_t)rows > (c.len - c.pos) / ((size_t)dim * 4)) {
-		rc = es_err(err, ES_ECORRUPT,
-			    "truncated: input matrix of %lld x %d floats does not fit in the file",
-			    (long long)rows, dim);
-		goto out;
-	}
-	TAKE(&c, (size_t)rows * (size_t)dim * 4, &at, "input matrix");
-	const unsigned char *mat = at;
-	/* the rest (output matrix) is not needed for word vectors */
+	if (pruneidx_size > 0)
+		return es_err(err, ES_EUNSUPPORTED,
+			      "pruned/quantized fastText models are not supported");
+out:
+	return rc;
+}
 
-	es_model_params mp = {.dim = (uint32_t)dim,
-			      .minn = (uint32_t)minn,
-			      .maxn = (uint32_t)maxn,
-			      .bucket = (uint64_t)bucket,
-			      .has_counts = 1};
-	rc = es_model_new(&mp, &m, err);
-	if (rc)
-		goto out;
+/* 3. The input matrix (the output matrix after it is not needed for word
+ * vectors). */
+static int ft_matrix(ft_file *f, es_error *err)
+{
+	cursor *c = &f->c;
+	const unsigned char *at;
+	int rc = 0;
+	TAKE(c, 1, &at, "quantization flag");
+	if (at[0])
+		return es_err(err, ES_EUNSUPPORTED,
+			      "quantized fastText models (.ftz) are not supported");
+	TAKE(c, 16, &at, "input matrix header");
+	int64_t rows = (int64_t)get_u64(at), cols = (int64_t)get_u64(at + 8);
+	if (cols != f->dim || rows != (int64_t)f->nwords + f->bucket)
+		return es_err(err, ES_ECORRUPT,
+			      "input matrix is %lld x %lld, expected %lld x %d (words + buckets)",
+			      (long long)rows, (long long)cols,
+			      (long long)f->nwords + f->bucket, f->dim);
+	if ((uint64_t)rows > (c->len - c->pos) / ((size_t)f->dim * 4))
+		return es_err(err, ES_ECORRUPT,
+			      "truncated: input matrix of %lld x %d floats does not fit in the file",
+			      (long long)rows, f->dim);
+	TAKE(c, (size_t)rows * (size_t)f->dim * 4, &at, "input matrix");
+	f->mat = at;
+out:
+	return rc;
+}
+
+/* 4. The n-gram rows, then each word's vector as fastText computes it:
+ * the mean of its own row and its n-gram rows. */
+static int ft_vectors(const ft_file *f, es_model *m, es_error *err)
+{
+	const int32_t dim = f->dim;
+	int rc = 0;
 	if (m->p.bucket) {
-		size_t nf = (size_t)bucket * (size_t)dim;
-		m->ngrams = malloc(nf * sizeof(float));
-		if (!m->ngrams) {
-			rc = es_err(err, ES_ENOMEM, "out of memory for n-gram rows");
-			goto out;
-		}
-		memcpy(m->ngrams, mat + (size_t)nwords * dim * 4, nf * 4);
+		size_t nf = (size_t)f->bucket * (size_t)dim;
+		m->ngrams = es_malloc(nf * sizeof(float));
+		if (!m->ngrams)
+			return es_err(err, ES_ENOMEM, "out of memory for n-gram rows");
+		memcpy(m->ngrams, f->mat + (size_t)f->nwords * dim * 4, nf * 4);
 		for (size_t i = 0; i < nf; i++)
-			if (!es_model_value_ok(m->ngrams[i])) {
-				rc = es_err(err, ES_ECORRUPT,
-					    "n-gram row %zu is not finite or over 1e9 in magnitude",
-					    i / (size_t)dim);
-				goto out;
-			}
+			if (!es_model_value_ok(m->ngrams[i]))
+				return es_err(err, ES_ECORRUPT,
+					      "n-gram row %zu is not finite or over 1e9 in magnitude",
+					      i / (size_t)dim);
 	}
-	vec = malloc((size_t)dim * sizeof(float));
+	float *vec = es_malloc((size_t)dim * sizeof(float));
 	size_t subcap = 1024;
-	sub = malloc(subcap * sizeof *sub);
+	uint32_t *sub = es_malloc(subcap * sizeof *sub);
 	if (!vec || !sub) {
 		rc = es_err(err, ES_ENOMEM, "out of memory");
 		goto out;
 	}
-	for (int32_t i = 0; i < nwords; i++) {
-		const char *w = (const char *)mf->p + woff[i];
+	for (int32_t i = 0; i < f->nwords; i++) {
+		const char *w = (const char *)f->mf->p + f->woff[i];
 		size_t wl = strlen(w);
 		/* fastText: subwords = [the word's row] + its n-grams (none
 		 * for the end-of-sentence token "</s>") */
-		memcpy(vec, mat + (size_t)i * dim * 4, (size_t)dim * 4);
+		memcpy(vec, f->mat + (size_t)i * dim * 4, (size_t)dim * 4);
 		size_t ns = 0;
 		if (strcmp(w, "</s>") != 0) {
 			ns = es_model_subword_ids(m, w, wl, sub, subcap);
 			if (ns > subcap) {
-				free(sub);
+				es_free(sub);
 				subcap = ns;
-				sub = malloc(subcap * sizeof *sub);
+				sub = es_malloc(subcap * sizeof *sub);
 				if (!sub) {
 					rc = es_err(err, ES_ENOMEM, "out of memory");
 					goto out;
@@ -644,30 +648,63 @@ static int load_fasttext_bin(const mapped *mf, es_model **out, es_error *err)
 		float inv = 1.0f / (float)(ns + 1);
 		for (int32_t j = 0; j < dim; j++)
 			vec[j] *= inv;
-		rc = es_model_add_word(m, w, wl, wcounts[i], vec, NULL, err);
+		rc = es_model_add_word(m, w, wl, f->wcounts[i], vec, NULL, err);
 		if (rc) {
 			es_err_prefix(err, rc, "dictionary entry %d", i + 1);
 			goto out;
 		}
 	}
+out:
+	es_free(vec);
+	es_free(sub);
+	return rc;
+}
+
+/* 5. The training arguments as metadata ("fasttext.dim", ...). */
+static int ft_meta(const ft_file *f, es_model *m, es_error *err)
+{
 	char buf[64];
+	int rc;
 	for (int i = 0; i < 12; i++) {
 		char key[48];
-		snprintf(key, sizeof key, "fasttext.%s", arg_names[i]);
-		snprintf(buf, sizeof buf, "%d", args[i]);
+		snprintf(key, sizeof key, "fasttext.%s", ft_arg_names[i]);
+		snprintf(buf, sizeof buf, "%d", f->args[i]);
 		if ((rc = es_model_set_meta(m, key, buf, err)))
-			goto out;
+			return rc;
 	}
-	snprintf(buf, sizeof buf, "%g", t);
+	snprintf(buf, sizeof buf, "%g", f->t);
 	if ((rc = es_model_set_meta(m, "fasttext.t", buf, err)))
-		goto out;
-	snprintf(buf, sizeof buf, "%lld", (long long)ntokens);
-	rc = es_model_set_meta(m, "fasttext.ntokens", buf, err);
-out:
-	free(vec);
-	free(sub);
-	free(woff);
-	free(wcounts);
+		return rc;
+	snprintf(buf, sizeof buf, "%lld", (long long)f->ntokens);
+	return es_model_set_meta(m, "fasttext.ntokens", buf, err);
+}
+
+static int load_fasttext_bin(const mapped *mf, es_model **out, es_error *err)
+{
+	ft_file f;
+	memset(&f, 0, sizeof f);
+	f.mf = mf;
+	f.c = (cursor){mf->p, mf->len, 0};
+	es_model *m = NULL;
+	int rc = ft_header(&f, err);
+	if (!rc)
+		rc = ft_dictionary(&f, err);
+	if (!rc)
+		rc = ft_matrix(&f, err);
+	if (!rc) {
+		es_model_params mp = {.dim = (uint32_t)f.dim,
+				      .minn = (uint32_t)f.minn,
+				      .maxn = (uint32_t)f.maxn,
+				      .bucket = (uint64_t)f.bucket,
+				      .has_counts = 1};
+		rc = es_model_new(&mp, &m, err);
+	}
+	if (!rc)
+		rc = ft_vectors(&f, m, err);
+	if (!rc)
+		rc = ft_meta(&f, m, err);
+	es_free(f.woff);
+	es_free(f.wcounts);
 	if (rc) {
 		es_model_free(m);
 		return rc;
@@ -872,12 +909,12 @@ static int load_esm(const mapped *mf, unsigned flags, es_model **out,
 				if (cur_take(&c, sl[k], &str[k]) || memchr(str[k], 0, sl[k]))
 					goto badmeta;
 			}
-			char *key = strndup((const char *)str[0], sl[0]);
-			char *val = strndup((const char *)str[1], sl[1]);
+			char *key = es_strndup((const char *)str[0], sl[0]);
+			char *val = es_strndup((const char *)str[1], sl[1]);
 			rc = key && val ? es_model_set_meta(m, key, val, err)
 					: es_err(err, ES_ENOMEM, "out of memory");
-			free(key);
-			free(val);
+			es_free(key);
+			es_free(val);
 			if (rc)
 				goto fail;
 		}
@@ -947,10 +984,16 @@ int es_model_load(const char *path, es_model_format fmt, unsigned flags,
 	if (rc)
 		return es_err_prefix(err, rc, "%s (%s)", path,
 				     es_model_format_name(fmt));
-	if (fmt != ES_FORMAT_ESM) {
-		if (!es_model_meta(*out, "source_format"))
-			es_model_set_meta(*out, "source_format",
-					  es_model_format_name(fmt), NULL);
+	if (fmt != ES_FORMAT_ESM && !es_model_meta(*out, "source_format")) {
+		/* out of memory here must not give a model without it (found
+		 * by the failing-allocator test) */
+		rc = es_model_set_meta(*out, "source_format",
+				       es_model_format_name(fmt), err);
+		if (rc) {
+			es_model_free(*out);
+			*out = NULL;
+			return es_err_prefix(err, rc, "%s", path);
+		}
 	}
 	return 0;
 }

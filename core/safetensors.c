@@ -39,7 +39,7 @@ static const struct {
 	{"F8_E5M2", ES_ST_OTHER, 1},
 };
 
-float es_f16_to_f32(uint16_t h)
+static float es_f16_to_f32(uint16_t h)
 {
 	uint32_t sign = (uint32_t)(h & 0x8000u) << 16;
 	uint32_t exp = (h >> 10) & 0x1fu;
@@ -67,7 +67,7 @@ float es_f16_to_f32(uint16_t h)
 	return f;
 }
 
-float es_bf16_to_f32(uint16_t h)
+static float es_bf16_to_f32(uint16_t h)
 {
 	uint32_t bits = (uint32_t)h << 16;
 	float f;
@@ -256,11 +256,6 @@ out:
 size_t es_safetensors_count(const es_safetensors *st)
 {
 	return st->count;
-}
-
-const es_st_tensor *es_safetensors_at(const es_safetensors *st, size_t i)
-{
-	return i < st->count ? &st->tensors[i] : NULL;
 }
 
 static const es_st_tensor *find_exact(const es_safetensors *st, const char *name)

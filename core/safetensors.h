@@ -68,9 +68,8 @@ int es_safetensors_open(const char *path, es_safetensors **out, es_error *err);
 /* Unmap and free.  NULL is a no-op. */
 void es_safetensors_free(es_safetensors *st);
 
-/* Number of tensors and the i-th one (file order is not preserved). */
+/* Number of tensors. */
 size_t es_safetensors_count(const es_safetensors *st);
-const es_st_tensor *es_safetensors_at(const es_safetensors *st, size_t i);
 
 /* Find `name`, trying it as given, with a "bert." prefix added, and with a
  * "bert." prefix removed.  NULL when absent. */
@@ -90,9 +89,5 @@ int es_safetensors_load_f32(const es_safetensors *st, const char *name,
 int es_safetensors_read_f32(const es_safetensors *st, const char *name,
 			    uint32_t ndim, const uint64_t *shape, float *dst,
 			    es_error *err);
-
-/* Half-precision conversions (exposed for tests). */
-float es_f16_to_f32(uint16_t h);
-float es_bf16_to_f32(uint16_t h);
 
 #endif

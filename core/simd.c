@@ -119,10 +119,41 @@ static float l2_f_i8_scalar(const float *q, const int8_t *c, float s, size_t n)
 	return a0 + a1;
 }
 
+/* The cosine from the three sums of every path: 0 when a norm is zero (or
+ * not a number); the product of the squared norms in double, so it cannot
+ * overflow where each fits a float. */
+static float cos_finish(float ab, float aa, float bb)
+{
+	if (!(aa > 0.0f) || !(bb > 0.0f))
+		return 0.0f;
+	return (float)((double)ab / sqrt((double)aa * (double)bb));
+}
+
+static float cosine_scalar(const float *a, const float *b, size_t n)
+{
+	float ab[4] = {0}, aa[4] = {0}, bb[4] = {0};
+	size_t i = 0;
+	for (; i + 4 <= n; i += 4)
+		for (int j = 0; j < 4; j++) {
+			ab[j] += a[i + j] * b[i + j];
+			aa[j] += a[i + j] * a[i + j];
+			bb[j] += b[i + j] * b[i + j];
+		}
+	float sab = (ab[0] + ab[1]) + (ab[2] + ab[3]);
+	float saa = (aa[0] + aa[1]) + (aa[2] + aa[3]);
+	float sbb = (bb[0] + bb[1]) + (bb[2] + bb[3]);
+	for (; i < n; i++) {
+		sab += a[i] * b[i];
+		saa += a[i] * a[i];
+		sbb += b[i] * b[i];
+	}
+	return cos_finish(sab, saa, sbb);
+}
+
 static const simd_kernels k_scalar = {
 	SIMD_SCALAR, "scalar", dot_scalar, l2sq_scalar, axpy_scalar,
 	scale_scalar, dot_batch_scalar, dot_i8_scalar, dot_f_i8_scalar,
-	l2_f_i8_scalar,
+	l2_f_i8_scalar, cosine_scalar,
 };
 
 /* ------------------------------------------------------------------ AVX2 */
@@ -347,9 +378,30 @@ AVX2 static float l2_f_i8_avx2(const float *q, const int8_t *c, float s, size_t 
 	return t;
 }
 
+AVX2 static float cosine_avx2(const float *a, const float *b, size_t n)
+{
+	__m256 ab = _mm256_setzero_ps(), aa = _mm256_setzero_ps();
+	__m256 bb = _mm256_setzero_ps();
+	size_t i = 0;
+	for (; i + 8 <= n; i += 8) {
+		__m256 x = _mm256_loadu_ps(a + i), y = _mm256_loadu_ps(b + i);
+		ab = _mm256_fmadd_ps(x, y, ab);
+		aa = _mm256_fmadd_ps(x, x, aa);
+		bb = _mm256_fmadd_ps(y, y, bb);
+	}
+	if (i < n) {
+		__m256i m = avx2_tail_mask(n - i);
+		__m256 x = _mm256_maskload_ps(a + i, m), y = _mm256_maskload_ps(b + i, m);
+		ab = _mm256_fmadd_ps(x, y, ab);
+		aa = _mm256_fmadd_ps(x, x, aa);
+		bb = _mm256_fmadd_ps(y, y, bb);
+	}
+	return cos_finish(avx2_hsum(ab), avx2_hsum(aa), avx2_hsum(bb));
+}
+
 static const simd_kernels k_avx2 = {
 	SIMD_AVX2, "avx2", dot_avx2, l2sq_avx2, axpy_avx2, scale_avx2,
-	dot_batch_avx2, dot_i8_avx2, dot_f_i8_avx2, l2_f_i8_avx2,
+	dot_batch_avx2, dot_i8_avx2, dot_f_i8_avx2, l2_f_i8_avx2, cosine_avx2,
 };
 
 /* --------------------------------------------------------------- AVX-512 */
@@ -561,10 +613,32 @@ AVX512 static float l2_f_i8_avx512(const float *q, const int8_t *c, float s, siz
 	return _mm512_reduce_add_ps(_mm512_add_ps(_mm512_add_ps(s0, s1), _mm512_add_ps(s2, s3)));
 }
 
+AVX512 static float cosine_avx512(const float *a, const float *b, size_t n)
+{
+	__m512 ab = _mm512_setzero_ps(), aa = _mm512_setzero_ps();
+	__m512 bb = _mm512_setzero_ps();
+	size_t i = 0;
+	for (; i + 16 <= n; i += 16) {
+		__m512 x = _mm512_loadu_ps(a + i), y = _mm512_loadu_ps(b + i);
+		ab = _mm512_fmadd_ps(x, y, ab);
+		aa = _mm512_fmadd_ps(x, x, aa);
+		bb = _mm512_fmadd_ps(y, y, bb);
+	}
+	if (i < n) {
+		__mmask16 m = avx512_tail(n - i);
+		__m512 x = _mm512_maskz_loadu_ps(m, a + i), y = _mm512_maskz_loadu_ps(m, b + i);
+		ab = _mm512_fmadd_ps(x, y, ab);
+		aa = _mm512_fmadd_ps(x, x, aa);
+		bb = _mm512_fmadd_ps(y, y, bb);
+	}
+	return cos_finish(_mm512_reduce_add_ps(ab), _mm512_reduce_add_ps(aa),
+			  _mm512_reduce_add_ps(bb));
+}
+
 static const simd_kernels k_avx512 = {
 	SIMD_AVX512, "avx512", dot_avx512, l2sq_avx512, axpy_avx512,
 	scale_avx512, dot_batch_avx512, dot_i8_avx512, dot_f_i8_avx512,
-	l2_f_i8_avx512,
+	l2_f_i8_avx512, cosine_avx512,
 };
 #endif /* ES_X86 */
 
@@ -687,9 +761,28 @@ static float l2_f_i8_neon(const float *q, const int8_t *c, float s, size_t n)
 	return t;
 }
 
+static float cosine_neon(const float *a, const float *b, size_t n)
+{
+	float32x4_t ab = vdupq_n_f32(0), aa = vdupq_n_f32(0), bb = vdupq_n_f32(0);
+	size_t i = 0;
+	for (; i + 4 <= n; i += 4) {
+		float32x4_t x = vld1q_f32(a + i), y = vld1q_f32(b + i);
+		ab = vfmaq_f32(ab, x, y);
+		aa = vfmaq_f32(aa, x, x);
+		bb = vfmaq_f32(bb, y, y);
+	}
+	float sab = vaddvq_f32(ab), saa = vaddvq_f32(aa), sbb = vaddvq_f32(bb);
+	for (; i < n; i++) {
+		sab += a[i] * b[i];
+		saa += a[i] * a[i];
+		sbb += b[i] * b[i];
+	}
+	return cos_finish(sab, saa, sbb);
+}
+
 static const simd_kernels k_neon = {
 	SIMD_NEON, "neon", dot_neon, l2sq_neon, axpy_neon, scale_neon,
-	dot_batch_neon, dot_i8_neon, dot_f_i8_neon, l2_f_i8_neon,
+	dot_batch_neon, dot_i8_neon, dot_f_i8_neon, l2_f_i8_neon, cosine_neon,
 };
 #endif
 

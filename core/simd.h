@@ -54,6 +54,8 @@ typedef struct simd_kernels {
 	/* sum (q[i] - s*c[i])^2: squared L2 from a float query to the
 	 * dequantised vector s*c */
 	float (*l2_f_i8)(const float *q, const int8_t *c, float s, size_t n);
+	/* a.b / (|a| |b|) in one pass; 0 when either vector is zero */
+	float (*cosine)(const float *a, const float *b, size_t n);
 } simd_kernels;
 
 /* The kernels selected for this process (initialises on first call). */
@@ -88,6 +90,10 @@ static inline void simd_axpy(float alpha, const float *x, float *y, size_t n)
 static inline void simd_scale(float *x, float alpha, size_t n)
 {
 	simd_get()->scale(x, alpha, n);
+}
+static inline float simd_cosine(const float *a, const float *b, size_t n)
+{
+	return simd_get()->cosine(a, b, n);
 }
 static inline void simd_dot_batch(const float *q, const float *rows,
 				  size_t nrows, size_t stride, size_t n,

@@ -1,7 +1,7 @@
 /*
  * tokenize.c — the one word tokenizer shared by training and serving.
  *
- * Implements the CONTRACT in tokenize.h.  Decisions the contract leaves open,
+ * Implements the rules in tokenize.h.  Decisions the rules leave open,
  * fixed here so that a model trained with this code is served with the same
  * words:
  *  - "non-ASCII punctuation/space" is a fixed table of code-point ranges

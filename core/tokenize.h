@@ -2,7 +2,7 @@
  * tokenize.h — the one word tokenizer for training and serving static
  * models.
  *
- * CONTRACT (implementation in core/tokenize.c):
+ * Rules:
  *  - input is UTF-8; invalid sequences are an error from es_utf8_valid() and
  *    are never split mid-character by the tokenizer;
  *  - lowercases ASCII and Latin-1 letters (U+00C0..U+00DE -> +0x20, except

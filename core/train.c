@@ -321,9 +321,7 @@ void es_trained_free(es_trained *t)
 	free(t);
 }
 
-const es_train_params *es_trained_params(const es_trained *t) { return &t->p; }
 size_t es_trained_vocab_size(const es_trained *t) { return t->nwords; }
-uint32_t es_trained_dim(const es_trained *t) { return t->p.dim; }
 const char *es_trained_word(const es_trained *t, size_t id) { return t->words[id]; }
 uint64_t es_trained_count(const es_trained *t, size_t id) { return t->counts[id]; }
 uint64_t es_trained_tokens(const es_trained *t) { return t->ntokens; }
@@ -840,6 +838,325 @@ static int next_line(const char *text, size_t len, size_t *pos, size_t *b,
 	return 1;
 }
 
+/* es_train_text, step by step.  Each step returns 0 or an ES_E* code with
+ * err filled; whatever it allocated into tr / t is freed by the caller's
+ * cleanup (train_free). */
+
+/* Pass 1: count every token; *ntok tokens on *nlines lines with a word. */
+static int count_words(const char *text, size_t len, counter *cnt, size_t *ntok,
+		       size_t *nlines, es_error *err)
+{
+	size_t pos = 0, lb, le;
+	char buf[ES_TOKEN_MAX + 1];
+	*ntok = *nlines = 0;
+	while (next_line(text, len, &pos, &lb, &le)) {
+		es_tokenizer tk;
+		es_tokenizer_init(&tk, text + lb, le - lb);
+		size_t n;
+		int any = 0;
+		while ((n = es_tokenizer_next(&tk, buf, NULL, NULL)) > 0) {
+			if (counter_add(cnt, buf, n) < 0)
+				return es_err(err, ES_ENOMEM, "out of memory counting words");
+			(*ntok)++;
+			any = 1;
+		}
+		*nlines += any;
+	}
+	if (*ntok == 0)
+		return es_err(err, ES_EINVAL, "input has no words");
+	return 0;
+}
+
+/* The vocabulary of t from the sorted counter entries (the first nw pass
+ * min_count), and remap: counter index -> vocabulary id (ES_EOL: dropped). */
+static int fill_vocab(es_trained *t, const counter *cnt, const count_entry *sorted,
+		      size_t nw, uint32_t *remap, es_error *err)
+{
+	t->nwords = nw;
+	size_t alen = 0;
+	for (size_t i = 0; i < nw; i++)
+		alen += sorted[i].len + 1;
+	t->arena = malloc(alen);
+	t->words = malloc(nw * sizeof *t->words);
+	t->counts = malloc(nw * sizeof *t->counts);
+	t->nslots = 16;
+	while (t->nslots < nw * 2)
+		t->nslots *= 2;
+	t->slots = calloc(t->nslots, sizeof *t->slots);
+	if (!t->arena || !t->words || !t->counts || !t->slots)
+		return es_err(err, ES_ENOMEM, "out of memory");
+	for (size_t i = 0; i < cnt->n; i++)
+		remap[i] = ES_EOL;
+	/* map counter index -> vocab id: find each sorted entry's index by
+	 * its arena offset (offsets are unique, increasing with index) */
+	size_t off = 0;
+	for (size_t i = 0; i < nw; i++) {
+		const count_entry *e = &sorted[i];
+		memcpy(t->arena + off, cnt->arena + e->off, e->len + 1);
+		t->words[i] = t->arena + off;
+		t->counts[i] = e->count;
+		t->ntokens += e->count;
+		off += e->len + 1;
+		size_t h = e->hash & (t->nslots - 1);
+		while (t->slots[h])
+			h = (h + 1) & (t->nslots - 1);
+		t->slots[h] = (uint32_t)i + 1;
+	}
+	/* binary search over cnt->e by offset */
+	for (size_t i = 0; i < nw; i++) {
+		size_t lo = 0, hi = cnt->n;
+		while (lo < hi) {
+			size_t mid = (lo + hi) / 2;
+			if (cnt->e[mid].off < sorted[i].off)
+				lo = mid + 1;
+			else
+				hi = mid;
+		}
+		remap[lo] = (uint32_t)i;
+	}
+	return 0;
+}
+
+/* Vocabulary: count >= min_count, by count desc then bytes, into a new *tp;
+ * *remap as fill_vocab's. */
+static int build_vocab(trainer *tr, const counter *cnt, size_t ntok,
+		       es_trained **tp, uint32_t **remap, es_error *err)
+{
+	int rc = 0;
+	*remap = malloc(cnt->n * sizeof **remap);
+	count_entry *sorted = malloc(cnt->n * sizeof *sorted);
+	if (!*remap || !sorted) {
+		rc = es_err(err, ES_ENOMEM, "out of memory");
+		goto out;
+	}
+	memcpy(sorted, cnt->e, cnt->n * sizeof *sorted);
+	qsort_r(sorted, cnt->n, sizeof *sorted, cmp_entry, cnt->arena);
+	size_t nw = 0;
+	while (nw < cnt->n && sorted[nw].count >= tr->p.min_count)
+		nw++;
+	if (nw == 0) {
+		rc = es_err(err, ES_EINVAL,
+			    "no word occurs --min-count %u times (%zu distinct words, %zu tokens); lower --min-count or give more text",
+			    tr->p.min_count, cnt->n, ntok);
+		goto out;
+	}
+	*tp = calloc(1, sizeof **tp);
+	if (!*tp) {
+		rc = es_err(err, ES_ENOMEM, "out of memory");
+		goto out;
+	}
+	rc = fill_vocab(*tp, cnt, sorted, nw, *remap, err);
+	(*tp)->ntokens_all = ntok;
+	tr->nwords = nw;
+	tr->ntokens = (*tp)->ntokens;
+out:
+	free(sorted);
+	return rc;
+}
+
+/* Pass 2: the corpus as vocabulary ids, ES_EOL after each line. */
+static int corpus_ids(trainer *tr, const char *text, size_t len, counter *cnt,
+		      const uint32_t *remap, size_t ntokens, size_t nlines,
+		      uint32_t **corpus, es_error *err)
+{
+	size_t clen_max = ntokens + nlines + 1;
+	*corpus = malloc(clen_max * sizeof **corpus);
+	if (!*corpus)
+		return es_err(err, ES_ENOMEM, "out of memory for %zu tokens", clen_max);
+	uint32_t *c = *corpus;
+	size_t cl = 0, pos = 0, lb, le;
+	char buf[ES_TOKEN_MAX + 1];
+	while (next_line(text, len, &pos, &lb, &le)) {
+		es_tokenizer tk;
+		es_tokenizer_init(&tk, text + lb, le - lb);
+		size_t n, start = cl;
+		while ((n = es_tokenizer_next(&tk, buf, NULL, NULL)) > 0) {
+			long ci = counter_add(cnt, buf, n); /* finds; never inserts */
+			cnt->e[ci].count--;
+			uint32_t id = remap[ci];
+			if (id != ES_EOL)
+				c[cl++] = id;
+		}
+		if (cl > start)
+			c[cl++] = ES_EOL;
+	}
+	tr->corpus = c;
+	tr->clen = cl;
+	return 0;
+}
+
+/* Input rows per word: itself, then its n-grams. */
+static int input_rows(trainer *tr, const es_trained *t, es_error *err)
+{
+	size_t nw = t->nwords;
+	tr->rows_off = malloc((nw + 1) * sizeof *tr->rows_off);
+	size_t nrows = 0;
+	for (size_t i = 0; i < nw; i++)
+		nrows += 1 + es_train_ngrams(&tr->p, t->words[i],
+					     strlen(t->words[i]), NULL, 0);
+	if (nrows > UINT32_MAX)
+		return es_err(err, ES_ERANGE, "vocabulary too large");
+	tr->rows = malloc(nrows * sizeof *tr->rows);
+	if (!tr->rows_off || !tr->rows)
+		return es_err(err, ES_ENOMEM, "out of memory");
+	size_t at = 0;
+	for (size_t i = 0; i < nw; i++) {
+		tr->rows_off[i] = (uint32_t)at;
+		tr->rows[at++] = (uint32_t)i;
+		size_t k = es_train_ngrams(&tr->p, t->words[i], strlen(t->words[i]),
+					   tr->rows + at, nrows - at);
+		for (size_t j = 0; j < k; j++)
+			tr->rows[at + j] += (uint32_t)nw;
+		at += k;
+		uint32_t nr = (uint32_t)(at - tr->rows_off[i]);
+		if (nr > tr->max_rows)
+			tr->max_rows = nr;
+	}
+	tr->rows_off[nw] = (uint32_t)at;
+	return 0;
+}
+
+/* Matrices: input uniform(-1/dim, 1/dim) as fastText, output zero. */
+static int init_matrices(trainer *tr, es_error *err)
+{
+	size_t nw = tr->nwords;
+	size_t nin = (nw + tr->p.bucket) * (size_t)tr->dim;
+	tr->in = malloc(nin * sizeof(float));
+	tr->out = calloc((size_t)nw * tr->dim, sizeof(float));
+	if (!tr->in || !tr->out)
+		return es_err(err, ES_ENOMEM, "out of memory for %zu x %u matrices",
+			      nw + tr->p.bucket, tr->dim);
+	rng r;
+	rng_seed(&r, tr->p.seed, 0xC0FFEEull);
+	float a = 1.0f / (float)tr->dim;
+	for (size_t i = 0; i < nin; i++)
+		tr->in[i] = (rng_unif(&r) * 2.0f - 1.0f) * a;
+	return 0;
+}
+
+/* Subsampling thresholds and the negative table (unigram^ns_exponent). */
+static int sampling_tables(trainer *tr, const es_trained *t, es_error *err)
+{
+	size_t nw = t->nwords;
+	tr->keep = malloc(nw * sizeof *tr->keep);
+	if (!tr->keep)
+		return es_err(err, ES_ENOMEM, "out of memory");
+	for (size_t i = 0; i < nw; i++) {
+		double pk = 1.0;
+		if (tr->p.sample > 0) {
+			double f = (double)t->counts[i] / (double)t->ntokens;
+			double r = tr->p.sample / f;
+			pk = sqrt(r) + r;
+		}
+		tr->keep[i] = pk >= 1.0 ? UINT32_MAX : (uint32_t)(pk * 4294967296.0);
+	}
+	size_t ns = nw * 64;
+	if (ns < (1u << 16))
+		ns = 1u << 16;
+	if (ns > (1u << 24))
+		ns = 1u << 24;
+	tr->negtab = malloc(ns * sizeof *tr->negtab);
+	if (!tr->negtab)
+		return es_err(err, ES_ENOMEM, "out of memory");
+	double z = 0;
+	for (size_t i = 0; i < nw; i++)
+		z += pow((double)t->counts[i], tr->p.ns_exponent);
+	size_t j = 0;
+	double cum = 0;
+	for (size_t i = 0; i < nw && j < ns; i++) {
+		cum += pow((double)t->counts[i], tr->p.ns_exponent) / z;
+		size_t upto = (size_t)(cum * (double)ns + 0.5);
+		if (upto > ns || i == nw - 1)
+			upto = ns;
+		while (j < upto)
+			tr->negtab[j++] = (uint32_t)i;
+	}
+	tr->negsize = ns;
+	return 0;
+}
+
+/* Slices: cut the corpus into nthreads pieces at line ends. */
+static int slice_corpus(trainer *tr, es_error *err)
+{
+	tr->bounds = malloc((tr->nthreads + 1) * sizeof *tr->bounds);
+	tr->tloss = calloc(tr->nthreads, sizeof *tr->tloss);
+	tr->tcount = calloc(tr->nthreads, sizeof *tr->tcount);
+	if (!tr->bounds || !tr->tloss || !tr->tcount)
+		return es_err(err, ES_ENOMEM, "out of memory");
+	tr->bounds[0] = 0;
+	for (unsigned i = 1; i < tr->nthreads; i++) {
+		size_t b = tr->clen * i / tr->nthreads;
+		if (b < tr->bounds[i - 1])
+			b = tr->bounds[i - 1];
+		while (b < tr->clen && b > 0 && tr->corpus[b - 1] != ES_EOL)
+			b++;
+		tr->bounds[i] = b;
+	}
+	tr->bounds[tr->nthreads] = tr->clen;
+	return 0;
+}
+
+/* The epochs on nthreads workers; timing and losses into t. */
+static int run_epochs(trainer *tr, es_trained *t, es_train_progress_fn progress,
+		      void *pctx, es_error *err)
+{
+	es_pool *pool = NULL;
+	if (tr->nthreads > 1) {
+		pool = es_pool_new(tr->nthreads);
+		if (!pool)
+			return es_err(err, ES_ENOMEM, "cannot start %u threads", tr->nthreads);
+	}
+	tr->progress = progress;
+	tr->pctx = pctx;
+	tr->t0 = now_s();
+	es_pool_parallel_for(pool, tr->nthreads, 1, worker, tr);
+	double secs = now_s() - tr->t0;
+	es_pool_free(pool);
+	if (tr->failed)
+		return es_err(err, ES_ENOMEM, "out of memory in a training thread");
+	if (tr->cancel)
+		return es_err(err, ES_ECANCELED, "training canceled");
+	double last = 0;
+	report(tr, &last, 1);
+	t->seconds = secs;
+	t->wps_thread = secs > 0 ? (double)t->ntokens * tr->p.epochs / secs / tr->nthreads : 0;
+	t->loss_first = tr->first_n ? tr->first_sum / (double)tr->first_n : 0;
+	t->loss_last = tr->last_n ? tr->last_sum / (double)tr->last_n : 0;
+	return 0;
+}
+
+/* Final word vectors (mean of each word's input rows) and n-gram rows. */
+static int final_vectors(trainer *tr, es_trained *t, es_error *err)
+{
+	size_t nw = t->nwords;
+	t->vectors = malloc((size_t)nw * tr->dim * sizeof(float));
+	if (!t->vectors)
+		return es_err(err, ES_ENOMEM, "out of memory");
+	for (size_t i = 0; i < nw; i++)
+		input_mean(tr, (uint32_t)i, t->vectors + i * tr->dim);
+	if (tr->p.bucket) {
+		t->buckets = malloc((size_t)tr->p.bucket * tr->dim * sizeof(float));
+		if (!t->buckets)
+			return es_err(err, ES_ENOMEM, "out of memory");
+		memcpy(t->buckets, tr->in + (size_t)nw * tr->dim,
+		       (size_t)tr->p.bucket * tr->dim * sizeof(float));
+	}
+	return 0;
+}
+
+static void trainer_free(trainer *tr)
+{
+	free(tr->in);
+	free(tr->out);
+	free(tr->rows_off);
+	free(tr->rows);
+	free(tr->keep);
+	free(tr->negtab);
+	free(tr->bounds);
+	free(tr->tloss);
+	free(tr->tcount);
+}
+
 int es_train_text(const char *text, size_t len, const es_train_params *params,
 		  es_train_progress_fn progress, void *pctx, es_trained **out,
 		  es_error *err)
@@ -851,7 +1168,6 @@ int es_train_text(const char *text, size_t len, const es_train_params *params,
 	memset(&tr, 0, sizeof tr);
 	es_trained *t = NULL;
 	uint32_t *corpus = NULL, *remap = NULL;
-	es_pool *pool = NULL;
 	*out = NULL;
 
 	if ((rc = es_train_params_check(params, err)))
@@ -874,318 +1190,39 @@ int es_train_text(const char *text, size_t len, const es_train_params *params,
 	if (!es_utf8_valid(text, len, &bad))
 		return es_err(err, ES_EINVAL, "input is not valid UTF-8 (byte offset %zu)", bad);
 
-	/* pass 1: count words */
-	size_t pos = 0, lb, le, ntok = 0, nlines = 0;
-	char buf[ES_TOKEN_MAX + 1];
-	while (next_line(text, len, &pos, &lb, &le)) {
-		es_tokenizer tk;
-		es_tokenizer_init(&tk, text + lb, le - lb);
-		size_t n;
-		int any = 0;
-		while ((n = es_tokenizer_next(&tk, buf, NULL, NULL)) > 0) {
-			if (counter_add(&cnt, buf, n) < 0) {
-				rc = es_err(err, ES_ENOMEM, "out of memory counting words");
-				goto out;
-			}
-			ntok++;
-			any = 1;
-		}
-		nlines += any;
-	}
-	if (ntok == 0) {
-		rc = es_err(err, ES_EINVAL, "input has no words");
-		goto out;
-	}
-
-	/* vocabulary: count >= min_count, by count desc then bytes */
-	remap = malloc(cnt.n * sizeof *remap);
-	count_entry *sorted = malloc(cnt.n * sizeof *sorted);
-	if (!remap || !sorted) {
-		free(sorted);
-		rc = es_err(err, ES_ENOMEM, "out of memory");
-		goto out;
-	}
-	memcpy(sorted, cnt.e, cnt.n * sizeof *sorted);
-	qsort_r(sorted, cnt.n, sizeof *sorted, cmp_entry, cnt.arena);
-	size_t nw = 0;
-	while (nw < cnt.n && sorted[nw].count >= tr.p.min_count)
-		nw++;
-	if (nw == 0) {
-		free(sorted);
-		rc = es_err(err, ES_EINVAL,
-			    "no word occurs --min-count %u times (%zu distinct words, %zu tokens); lower --min-count or give more text",
-			    tr.p.min_count, cnt.n, ntok);
-		goto out;
-	}
-	t = calloc(1, sizeof *t);
-	if (!t) {
-		free(sorted);
-		rc = es_err(err, ES_ENOMEM, "out of memory");
-		goto out;
-	}
-	t->nwords = nw;
-	size_t alen = 0;
-	for (size_t i = 0; i < nw; i++)
-		alen += sorted[i].len + 1;
-	t->arena = malloc(alen);
-	t->words = malloc(nw * sizeof *t->words);
-	t->counts = malloc(nw * sizeof *t->counts);
-	t->nslots = 16;
-	while (t->nslots < nw * 2)
-		t->nslots *= 2;
-	t->slots = calloc(t->nslots, sizeof *t->slots);
-	if (!t->arena || !t->words || !t->counts || !t->slots) {
-		free(sorted);
-		rc = es_err(err, ES_ENOMEM, "out of memory");
-		goto out;
-	}
-	for (size_t i = 0; i < cnt.n; i++)
-		remap[i] = ES_EOL;
-	{
-		/* map counter index -> vocab id: find each sorted entry's index by
-		 * its arena offset (offsets are unique, increasing with index) */
-		size_t off = 0;
-		for (size_t i = 0; i < nw; i++) {
-			const count_entry *e = &sorted[i];
-			memcpy(t->arena + off, cnt.arena + e->off, e->len + 1);
-			t->words[i] = t->arena + off;
-			t->counts[i] = e->count;
-			t->ntokens += e->count;
-			off += e->len + 1;
-			size_t h = e->hash & (t->nslots - 1);
-			while (t->slots[h])
-				h = (h + 1) & (t->nslots - 1);
-			t->slots[h] = (uint32_t)i + 1;
-		}
-		/* binary search over cnt.e by offset */
-		for (size_t i = 0; i < nw; i++) {
-			size_t lo = 0, hi = cnt.n;
-			while (lo < hi) {
-				size_t mid = (lo + hi) / 2;
-				if (cnt.e[mid].off < sorted[i].off)
-					lo = mid + 1;
-				else
-					hi = mid;
-			}
-			remap[lo] = (uint32_t)i;
-		}
-	}
-	free(sorted);
-	t->ntokens_all = ntok;
-	tr.nwords = nw;
-	tr.ntokens = t->ntokens;
-
-	/* pass 2: corpus as ids */
-	size_t clen_max = t->ntokens + nlines + 1;
-	corpus = malloc(clen_max * sizeof *corpus);
-	if (!corpus) {
-		rc = es_err(err, ES_ENOMEM, "out of memory for %zu tokens", clen_max);
-		goto out;
-	}
-	size_t cl = 0;
-	pos = 0;
-	while (next_line(text, len, &pos, &lb, &le)) {
-		es_tokenizer tk;
-		es_tokenizer_init(&tk, text + lb, le - lb);
-		size_t n, start = cl;
-		while ((n = es_tokenizer_next(&tk, buf, NULL, NULL)) > 0) {
-			long ci = counter_add(&cnt, buf, n); /* finds; never inserts */
-			cnt.e[ci].count--;
-			uint32_t id = remap[ci];
-			if (id != ES_EOL)
-				corpus[cl++] = id;
-		}
-		if (cl > start)
-			corpus[cl++] = ES_EOL;
-	}
-	tr.corpus = corpus;
-	tr.clen = cl;
-	counter_free(&cnt);
-	memset(&cnt, 0, sizeof cnt);
-	free(remap);
-	remap = NULL;
-
-	/* input rows per word: itself, then its n-grams */
-	tr.rows_off = malloc((nw + 1) * sizeof *tr.rows_off);
-	size_t nrows = 0;
-	for (size_t i = 0; i < nw; i++)
-		nrows += 1 + es_train_ngrams(&tr.p, t->words[i],
-					     strlen(t->words[i]), NULL, 0);
-	if (nrows > UINT32_MAX) {
-		rc = es_err(err, ES_ERANGE, "vocabulary too large");
-		goto out;
-	}
-	tr.rows = malloc(nrows * sizeof *tr.rows);
-	if (!tr.rows_off || !tr.rows) {
-		rc = es_err(err, ES_ENOMEM, "out of memory");
-		goto out;
-	}
-	{
-		size_t at = 0;
-		for (size_t i = 0; i < nw; i++) {
-			tr.rows_off[i] = (uint32_t)at;
-			tr.rows[at++] = (uint32_t)i;
-			size_t k = es_train_ngrams(&tr.p, t->words[i],
-						   strlen(t->words[i]),
-						   tr.rows + at, nrows - at);
-			for (size_t j = 0; j < k; j++)
-				tr.rows[at + j] += (uint32_t)nw;
-			at += k;
-			uint32_t nr = (uint32_t)(at - tr.rows_off[i]);
-			if (nr > tr.max_rows)
-				tr.max_rows = nr;
-		}
-		tr.rows_off[nw] = (uint32_t)at;
-	}
-
-	/* matrices: input uniform(-1/dim, 1/dim) as fastText, output zero */
-	size_t nin = (nw + tr.p.bucket) * (size_t)tr.dim;
-	tr.in = malloc(nin * sizeof(float));
-	tr.out = calloc((size_t)nw * tr.dim, sizeof(float));
-	if (!tr.in || !tr.out) {
-		rc = es_err(err, ES_ENOMEM, "out of memory for %zu x %u matrices",
-			    nw + tr.p.bucket, tr.dim);
-		goto out;
-	}
-	{
-		rng r;
-		rng_seed(&r, tr.p.seed, 0xC0FFEEull);
-		float a = 1.0f / (float)tr.dim;
-		for (size_t i = 0; i < nin; i++)
-			tr.in[i] = (rng_unif(&r) * 2.0f - 1.0f) * a;
-	}
-
-	/* subsampling thresholds */
-	tr.keep = malloc(nw * sizeof *tr.keep);
-	if (!tr.keep) {
-		rc = es_err(err, ES_ENOMEM, "out of memory");
-		goto out;
-	}
-	for (size_t i = 0; i < nw; i++) {
-		double pk = 1.0;
-		if (tr.p.sample > 0) {
-			double f = (double)t->counts[i] / (double)t->ntokens;
-			double r = tr.p.sample / f;
-			pk = sqrt(r) + r;
-		}
-		tr.keep[i] = pk >= 1.0 ? UINT32_MAX : (uint32_t)(pk * 4294967296.0);
-	}
-
-	/* negative table: unigram^ns_exponent */
-	{
-		size_t ns = nw * 64;
-		if (ns < (1u << 16))
-			ns = 1u << 16;
-		if (ns > (1u << 24))
-			ns = 1u << 24;
-		tr.negtab = malloc(ns * sizeof *tr.negtab);
-		if (!tr.negtab) {
-			rc = es_err(err, ES_ENOMEM, "out of memory");
-			goto out;
-		}
-		double z = 0;
-		for (size_t i = 0; i < nw; i++)
-			z += pow((double)t->counts[i], tr.p.ns_exponent);
-		size_t j = 0;
-		double cum = 0;
-		for (size_t i = 0; i < nw && j < ns; i++) {
-			cum += pow((double)t->counts[i], tr.p.ns_exponent) / z;
-			size_t upto = (size_t)(cum * (double)ns + 0.5);
-			if (upto > ns || i == nw - 1)
-				upto = ns;
-			while (j < upto)
-				tr.negtab[j++] = (uint32_t)i;
-		}
-		tr.negsize = ns;
-	}
-	tables_init(&tr);
-	tr.k = simd_get();
-	tr.update_pair = update_pair_pick();
-
-	/* slices: cut the corpus into nthreads pieces at line ends */
-	tr.bounds = malloc((tr.nthreads + 1) * sizeof *tr.bounds);
-	tr.tloss = calloc(tr.nthreads, sizeof *tr.tloss);
-	tr.tcount = calloc(tr.nthreads, sizeof *tr.tcount);
-	if (!tr.bounds || !tr.tloss || !tr.tcount) {
-		rc = es_err(err, ES_ENOMEM, "out of memory");
-		goto out;
-	}
-	tr.bounds[0] = 0;
-	for (unsigned i = 1; i < tr.nthreads; i++) {
-		size_t b = tr.clen * i / tr.nthreads;
-		if (b < tr.bounds[i - 1])
-			b = tr.bounds[i - 1];
-		while (b < tr.clen && b > 0 && tr.corpus[b - 1] != ES_EOL)
-			b++;
-		tr.bounds[i] = b;
-	}
-	tr.bounds[tr.nthreads] = tr.clen;
-
-	if (tr.nthreads > 1) {
-		pool = es_pool_new(tr.nthreads);
-		if (!pool) {
-			rc = es_err(err, ES_ENOMEM, "cannot start %u threads", tr.nthreads);
-			goto out;
-		}
-	}
-	tr.progress = progress;
-	tr.pctx = pctx;
-	tr.t0 = now_s();
-	es_pool_parallel_for(pool, tr.nthreads, 1, worker, &tr);
-	double secs = now_s() - tr.t0;
-	if (tr.failed) {
-		rc = es_err(err, ES_ENOMEM, "out of memory in a training thread");
-		goto out;
-	}
-	if (tr.cancel) {
-		rc = es_err(err, ES_ECANCELED, "training canceled");
-		goto out;
-	}
-	{
-		double last = 0;
-		report(&tr, &last, 1);
-	}
-	t->seconds = secs;
-	t->wps_thread = secs > 0 ? (double)t->ntokens * tr.p.epochs / secs / tr.nthreads : 0;
-	t->loss_first = tr.first_n ? tr.first_sum / (double)tr.first_n : 0;
-	t->loss_last = tr.last_n ? tr.last_sum / (double)tr.last_n : 0;
-
-	/* final word vectors: mean of each word's input rows */
-	t->vectors = malloc((size_t)nw * tr.dim * sizeof(float));
-	if (!t->vectors) {
-		rc = es_err(err, ES_ENOMEM, "out of memory");
-		goto out;
-	}
-	for (size_t i = 0; i < nw; i++)
-		input_mean(&tr, (uint32_t)i, t->vectors + i * tr.dim);
-	if (tr.p.bucket) {
-		t->buckets = malloc((size_t)tr.p.bucket * tr.dim * sizeof(float));
-		if (!t->buckets) {
-			rc = es_err(err, ES_ENOMEM, "out of memory");
-			goto out;
-		}
-		memcpy(t->buckets, tr.in + (size_t)nw * tr.dim,
-		       (size_t)tr.p.bucket * tr.dim * sizeof(float));
-	}
-	if ((rc = abtt(t, &tr.p, err)))
-		goto out;
-	t->p = tr.p;
-	*out = t;
-	t = NULL;
-out:
-	es_pool_free(pool);
+	size_t ntok, nlines;
+	rc = count_words(text, len, &cnt, &ntok, &nlines, err);
+	if (!rc)
+		rc = build_vocab(&tr, &cnt, ntok, &t, &remap, err);
+	if (!rc)
+		rc = corpus_ids(&tr, text, len, &cnt, remap, t->ntokens, nlines, &corpus, err);
 	counter_free(&cnt);
 	free(remap);
+	if (!rc)
+		rc = input_rows(&tr, t, err);
+	if (!rc)
+		rc = init_matrices(&tr, err);
+	if (!rc)
+		rc = sampling_tables(&tr, t, err);
+	if (!rc) {
+		tables_init(&tr);
+		tr.k = simd_get();
+		tr.update_pair = update_pair_pick();
+		rc = slice_corpus(&tr, err);
+	}
+	if (!rc)
+		rc = run_epochs(&tr, t, progress, pctx, err);
+	if (!rc)
+		rc = final_vectors(&tr, t, err);
+	if (!rc)
+		rc = abtt(t, &tr.p, err);
+	if (!rc) {
+		t->p = tr.p;
+		*out = t;
+		t = NULL;
+	}
 	free(corpus);
-	free(tr.in);
-	free(tr.out);
-	free(tr.rows_off);
-	free(tr.rows);
-	free(tr.keep);
-	free(tr.negtab);
-	free(tr.bounds);
-	free(tr.tloss);
-	free(tr.tcount);
+	trainer_free(&tr);
 	es_trained_free(t);
 	return rc;
 }

@@ -127,13 +127,9 @@ int es_train_text(const char *text, size_t len, const es_train_params *p,
 
 void es_trained_free(es_trained *t);
 
-/* The parameters actually used (threads resolved). */
-const es_train_params *es_trained_params(const es_trained *t);
-
 /* Vocabulary size; words are ordered by count, most frequent first (ties by
  * byte order), so ids are deterministic. */
 size_t es_trained_vocab_size(const es_trained *t);
-uint32_t es_trained_dim(const es_trained *t);
 const char *es_trained_word(const es_trained *t, size_t id);
 uint64_t es_trained_count(const es_trained *t, size_t id);
 /* Tokens of the corpus counted in the vocabulary (after min_count) and in

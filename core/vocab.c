@@ -2,6 +2,7 @@
  * vocab.c — see vocab.h.  Open addressing with linear probing over a
  * power-of-two slot array kept at most half full.
  */
+#include "alloc.h"
 #include "vocab.h"
 
 #include <stdlib.h>
@@ -31,14 +32,14 @@ uint64_t es_vocab_hash(const char *word, size_t len)
 
 es_vocab *es_vocab_new(void)
 {
-	es_vocab *v = calloc(1, sizeof *v);
+	es_vocab *v = es_calloc(1, sizeof *v);
 	if (!v)
 		return NULL;
 	v->owned = 1;
 	v->cap = 64;
-	v->slots = calloc(v->cap, sizeof *v->slots);
+	v->slots = es_calloc(v->cap, sizeof *v->slots);
 	v->offs_cap = 64;
-	v->offs = calloc(v->offs_cap, sizeof *v->offs);
+	v->offs = es_calloc(v->offs_cap, sizeof *v->offs);
 	if (!v->slots || !v->offs) {
 		es_vocab_free(v);
 		return NULL;
@@ -51,12 +52,12 @@ void es_vocab_free(es_vocab *v)
 	if (!v)
 		return;
 	if (v->owned) {
-		free(v->offs);
-		free(v->blob);
-		free(v->counts);
-		free(v->slots);
+		es_free(v->offs);
+		es_free(v->blob);
+		es_free(v->counts);
+		es_free(v->slots);
 	}
-	free(v);
+	es_free(v);
 }
 
 /* Does the borrowed table index every word, so that es_vocab_find(word i)
@@ -71,7 +72,7 @@ static int view_check_slots(size_t n, const uint64_t *offs, const char *blob,
 			    const uint32_t *slots, uint64_t cap, es_error *err)
 {
 	const uint64_t mask = cap - 1;
-	unsigned char *seen = calloc(n / 8 + 1, 1);
+	unsigned char *seen = es_calloc(n / 8 + 1, 1);
 	if (!seen)
 		return es_err(err, ES_ENOMEM, "out of memory");
 	uint64_t z = 0;
@@ -107,7 +108,7 @@ static int view_check_slots(size_t n, const uint64_t *offs, const char *blob,
 	if (!rc && found != n)
 		rc = es_err(err, ES_ECORRUPT, "vocabulary hash table indexes %zu of %zu words",
 			    found, n);
-	free(seen);
+	es_free(seen);
 	return rc;
 }
 
@@ -122,7 +123,7 @@ int es_vocab_view(size_t n, const uint64_t *offs, const char *blob,
 	int rc = view_check_slots(n, offs, blob, slots, cap, err);
 	if (rc)
 		return rc;
-	es_vocab *v = calloc(1, sizeof *v);
+	es_vocab *v = es_calloc(1, sizeof *v);
 	if (!v)
 		return es_err(err, ES_ENOMEM, "out of memory");
 	v->n = n;
@@ -163,7 +164,7 @@ int64_t es_vocab_find(const es_vocab *v, const char *word, size_t len)
 static int grow_slots(es_vocab *v)
 {
 	uint64_t ncap = v->cap * 2;
-	uint32_t *ns = calloc(ncap, sizeof *ns);
+	uint32_t *ns = es_calloc(ncap, sizeof *ns);
 	if (!ns)
 		return ES_ENOMEM;
 	for (size_t id = 0; id < v->n; id++) {
@@ -174,7 +175,7 @@ static int grow_slots(es_vocab *v)
 			i = (i + 1) & (ncap - 1);
 		ns[i] = (uint32_t)(id + 1);
 	}
-	free(v->slots);
+	es_free(v->slots);
 	v->slots = ns;
 	v->cap = ncap;
 	return 0;
@@ -187,7 +188,7 @@ static int reserve(void **p, size_t *cap, size_t need, size_t elem)
 	size_t nc = *cap ? *cap : 64;
 	while (nc < need)
 		nc *= 2;
-	void *np = realloc(*p, nc * elem);
+	void *np = es_realloc(*p, nc * elem);
 	if (!np)
 		return ES_ENOMEM;
 	*p = np;

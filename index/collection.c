@@ -16,7 +16,11 @@
  * All-or-nothing upsert: everything that can fail for a reason other than
  * memory is validated before anything changes; copies of ids and payloads
  * are made up front; then points are applied one by one with an undo log, so
- * an allocation failure inside the index rolls the batch back.
+ * an allocation failure inside the index rolls the batch back.  Every
+ * point goes in at a fresh label (an update's old label leaves the id map
+ * but stays in the index until the batch has applied), so the rollback
+ * itself needs no memory and restores every vector bit for bit
+ * (tests/test_collection.c fails each allocation in turn).
  *
  * Write pipeline (group commit, see collection.h): a writer validates and
  * copies without locks, then under seq_mu hands the change to the observer,
@@ -458,15 +462,15 @@ static void turn_end(es_collection *c, commit_node *node)
 	pthread_cond_destroy(&node->head_cv);
 }
 
-/* Undo record for one applied point. */
+/* Undo record for one applied point.  Every point, new or an update,
+ * goes in at a fresh label; an update's old label stays as it was (out of
+ * the id map, still in the index) until the whole batch has applied, so
+ * undoing needs no memory: delete the new label, map the id back. */
 typedef struct undo {
-	uint64_t label;
-	int was_new;
-	int reused;            /* new point on a label from the free list */
-	float *old_vec;        /* updates: the vector before */
-	char *old_payload;
-	size_t old_plen;
-	void *old_parsed;
+	uint64_t label;        /* where the point went */
+	uint64_t old_label;    /* updates: the label it replaces */
+	int update;
+	int reused;            /* label came from the free list */
 } undo;
 
 /* An upsert batch on its way in: the caller's points, our copies of their
@@ -478,7 +482,6 @@ typedef struct batch {
 	size_t n;
 	pt *fresh;
 	undo *log;
-	float *oldv;           /* n x dim: vectors replaced by updates */
 } batch;
 
 /* 1. Validate: nothing after this fails except for memory. */
@@ -530,8 +533,7 @@ static int upsert_copy(batch *b)
 	es_collection *c = b->c;
 	b->fresh = es_calloc(b->n, sizeof *b->fresh);
 	b->log = es_calloc(b->n, sizeof *b->log);
-	b->oldv = es_malloc((size_t)b->n * c->p.dim * sizeof *b->oldv);
-	if (!b->fresh || !b->log || !b->oldv)
+	if (!b->fresh || !b->log)
 		return ES_ENOMEM;
 	for (size_t i = 0; i < b->n; i++) {
 		const es_point_in *in = &b->pts[i];
@@ -567,7 +569,6 @@ static void batch_free(batch *b)
 	}
 	es_free(b->fresh);
 	es_free(b->log);
-	es_free(b->oldv);
 }
 
 /* Room for `extra` more points in pts (write lock held): 0 or ES_ENOMEM. */
@@ -588,7 +589,8 @@ static int pts_reserve(es_collection *c, size_t extra)
 }
 
 /* Apply point i of the batch (write lock held), recording its undo entry:
- * 0, or hnsw_add's error with nothing of point i applied. */
+ * 0, or hnsw_add's error with nothing of point i applied.  Needs no memory
+ * but the index's: pts and the id map have room for the batch. */
 static int apply_one(batch *b, size_t i, es_error *err)
 {
 	es_collection *c = b->c;
@@ -596,43 +598,25 @@ static int apply_one(batch *b, size_t i, es_error *err)
 	undo *u = &b->log[i];
 	es_point_id id = pt_id(q);
 	long lab = tab_find(c, &id, q->hash);
-	if (lab < 0) {
-		u->was_new = 1;
-		u->reused = c->free_head != 0;
-		u->label = u->reused ? c->free_head - 1 : c->npts;
-	} else {
-		u->label = (uint64_t)lab;
-		u->old_vec = b->oldv + i * c->p.dim;
-		if (hnsw_get_vector(c->h, u->label, u->old_vec) != 0)
-			u->old_vec = NULL;
-	}
+	u->update = lab >= 0;
+	u->old_label = u->update ? (uint64_t)lab : 0;
+	u->reused = c->free_head != 0;
+	u->label = u->reused ? c->free_head - 1 : c->npts;
 	int rc = hnsw_add(c->h, u->label, b->pts[i].vector, err);
 	if (rc)
 		return rc;
-	if (u->was_new) {
-		if (u->reused)
-			c->free_head = c->pts[u->label].num;
-		else
-			c->npts++;
-		c->pts[u->label] = *q;
-		tab_put(c, u->label);
+	if (u->reused)
+		c->free_head = c->pts[u->label].num;
+	else
+		c->npts++;
+	c->pts[u->label] = *q;
+	memset(q, 0, sizeof *q); /* ownership moved */
+	c->payload_bytes += c->pts[u->label].plen;
+	if (u->update)
+		tab_remove(c, u->old_label);
+	else
 		c->live++;
-		c->payload_bytes += q->plen;
-		memset(q, 0, sizeof *q); /* ownership moved */
-	} else {
-		pt *old = &c->pts[u->label];
-		u->old_payload = old->payload;
-		u->old_plen = old->plen;
-		u->old_parsed = old->parsed;
-		c->payload_bytes += q->plen;
-		c->payload_bytes -= old->plen;
-		old->payload = q->payload;
-		old->plen = q->plen;
-		old->parsed = q->parsed;
-		q->payload = NULL;
-		q->parsed = NULL;
-		q->plen = 0;
-	}
+	tab_put(c, u->label); /* cannot grow: as many entries as before + new */
 	return 0;
 }
 
@@ -644,46 +628,35 @@ static void rollback(batch *b, size_t done)
 	while (done-- > 0) {
 		undo *u = &b->log[done];
 		pt *cur = &c->pts[u->label];
-		pt *q = &b->fresh[done];
-		if (u->was_new) {
-			hnsw_delete(c->h, u->label);
-			tab_remove(c, u->label);
+		hnsw_delete(c->h, u->label);
+		tab_remove(c, u->label);
+		if (u->update)
+			tab_put(c, u->old_label);
+		else
 			c->live--;
-			*q = *cur;
-			c->payload_bytes -= cur->plen;
-			memset(cur, 0, sizeof *cur);
-			/* in reverse order: appended labels first, then reused
-			 * ones go back on the list as they were */
-			if (u->reused)
-				label_free(c, u->label);
-			else
-				c->npts--;
-		} else {
-			if (u->old_vec)
-				hnsw_add(c->h, u->label, u->old_vec, NULL);
-			c->payload_bytes -= cur->plen;
-			c->payload_bytes += u->old_plen;
-			q->payload = cur->payload;
-			q->plen = cur->plen;
-			q->parsed = cur->parsed;
-			cur->payload = u->old_payload;
-			cur->plen = u->old_plen;
-			cur->parsed = u->old_parsed;
-			u->old_payload = NULL;
-			u->old_parsed = NULL;
-		}
+		c->payload_bytes -= cur->plen;
+		b->fresh[done] = *cur;
+		memset(cur, 0, sizeof *cur);
+		/* in reverse order: appended labels first, then reused ones go
+		 * back on the free list as they were */
+		if (u->reused)
+			label_free(c, u->label);
+		else
+			c->npts--;
 	}
 }
 
-/* After a whole batch applied: the payloads it replaced go. */
+/* After the whole batch applied: the labels that updates replaced go. */
 static void drop_replaced(batch *b)
 {
+	es_collection *c = b->c;
 	for (size_t i = 0; i < b->n; i++) {
-		if (b->log[i].old_parsed && b->c->hooks.free)
-			b->c->hooks.free(b->log[i].old_parsed);
-		es_free(b->log[i].old_payload);
-		b->log[i].old_payload = NULL;
-		b->log[i].old_parsed = NULL;
+		undo *u = &b->log[i];
+		if (!u->update)
+			continue;
+		hnsw_delete(c->h, u->old_label);
+		pt_clear(c, &c->pts[u->old_label]);
+		label_free(c, u->old_label);
 	}
 }
 
@@ -693,9 +666,9 @@ int es_collection_upsert(es_collection *c, const es_point_in *pts, size_t n,
 	int rc = upsert_validate(c, pts, n, err);
 	if (rc || n == 0)
 		return rc;
-	batch b = {c, pts, n, NULL, NULL, NULL};
+	batch b = {c, pts, n, NULL, NULL};
 	if (upsert_copy(&b) != 0) {
-		rc = es_err(err, ES_ENOMEM, "out of memory for a batch of %zu points", n);
+		rc = es_err(err, ES_ENOMEM, "out of memory copying a batch of %zu points", n);
 		goto out;
 	}
 	/* 3. the write-ahead log gets the batch and makes it durable (group
@@ -705,10 +678,11 @@ int es_collection_upsert(es_collection *c, const es_point_in *pts, size_t n,
 	if (rc)
 		goto out;
 	pthread_rwlock_wrlock(&c->lk);
-	/* 4. reserve slots and map room for every point.  Failing here (out
-	 * of memory) leaves a logged batch unapplied; see collection.h. */
+	/* 4. reserve slots and map room for every point.  Failing here or in
+	 * the index (out of memory) leaves a logged batch unapplied; see
+	 * es_collection_upsert in collection.h. */
 	if (pts_reserve(c, n) != 0 || tab_reserve(c, n) != 0) {
-		rc = es_err(err, ES_ENOMEM, "out of memory for a batch of %zu points", n);
+		rc = es_err(err, ES_ENOMEM, "out of memory applying a batch of %zu points", n);
 	} else {
 		/* 5. apply with an undo log; all or nothing */
 		size_t done = 0;

@@ -169,7 +169,15 @@ const es_collection_params *es_collection_get_params(const es_collection *c);
  * changes: ES_EINVAL / ES_EDIM with a message naming the point by index
  * ("points[3]: ...").  A point whose id appears twice in one batch: the last
  * one wins.  Logged through the observer (commit queue, see above), then
- * applied under the exclusive lock. */
+ * applied under the exclusive lock.
+ *
+ * Out of memory (ES_ENOMEM) leaves the collection as it was, whenever it
+ * happens.  KNOWN GAP: when it happens after the observer logged the batch
+ * (the message says "applying", or comes from "hnsw"), the record stays in
+ * the log and a restart replays it: the batch the caller was told failed
+ * comes back, whole (tests/test_store.c test_out_of_memory pins this).  A
+ * fix needs the apply to be unable to fail once logged (reserve index
+ * room first) or an abort record that replay honours. */
 int es_collection_upsert(es_collection *c, const es_point_in *pts, size_t n,
 			 es_error *err);
 

@@ -377,19 +377,19 @@ static void scratch_free(scratch *s)
 {
 	if (!s)
 		return;
-	free(s->visited);
-	free(s->cq);
-	free(s->rq);
-	free(s->sel);
-	free(s->qf);
-	free(s->tmp);
-	free(s);
+	es_free(s->visited);
+	es_free(s->cq);
+	es_free(s->rq);
+	es_free(s->sel);
+	es_free(s->qf);
+	es_free(s->tmp);
+	es_free(s);
 }
 
 static int scratch_reserve_heaps(scratch *s, size_t n)
 {
 	if (n > s->cq_cap) {
-		cand *a = realloc(s->cq, n * sizeof *a);
+		cand *a = es_realloc(s->cq, n * sizeof *a);
 		if (!a)
 			return ES_ENOMEM;
 		s->cq = a;
@@ -397,7 +397,7 @@ static int scratch_reserve_heaps(scratch *s, size_t n)
 	}
 	if (n <= s->heap_cap)
 		return 0;
-	cand *b = realloc(s->rq, n * sizeof *b);
+	cand *b = es_realloc(s->rq, n * sizeof *b);
 	if (!b)
 		return ES_ENOMEM;
 	s->rq = b;
@@ -409,7 +409,7 @@ static int scratch_reserve_sel(scratch *s, size_t n)
 {
 	if (n <= s->sel_cap)
 		return 0;
-	cand *a = realloc(s->sel, n * sizeof *a);
+	cand *a = es_realloc(s->sel, n * sizeof *a);
 	if (!a)
 		return ES_ENOMEM;
 	s->sel = a;
@@ -428,11 +428,11 @@ static int scratch_get(const hnsw *hc, scratch **out, es_error *err)
 		h->free_list = s->next_free;
 	pthread_mutex_unlock(&h->pool_lock);
 	if (!s) {
-		s = calloc(1, sizeof *s);
+		s = es_calloc(1, sizeof *s);
 		if (!s)
 			goto oom;
-		s->qf = malloc((size_t)h->dim * sizeof(float));
-		s->tmp = malloc((size_t)h->dim * sizeof(float));
+		s->qf = es_malloc((size_t)h->dim * sizeof(float));
+		s->tmp = es_malloc((size_t)h->dim * sizeof(float));
 		if (!s->qf || !s->tmp) {
 			scratch_free(s);
 			goto oom;
@@ -446,7 +446,7 @@ static int scratch_get(const hnsw *hc, scratch **out, es_error *err)
 	size_t need = atomic_load_explicit(&h->n_slots, memory_order_acquire);
 	if (need > s->visited_cap) {
 		size_t cap = need + need / 4 + 64;
-		uint16_t *v = realloc(s->visited, cap * sizeof *v);
+		uint16_t *v = es_realloc(s->visited, cap * sizeof *v);
 		if (!v) {
 			pthread_mutex_lock(&h->pool_lock);
 			s->next_free = h->free_list;
@@ -704,7 +704,7 @@ static void search_level(const hnsw *h, scratch *s, const query *q,
 				if (nc == s->cq_cap) {
 					/* rare: the frontier outgrew the
 					 * buffer; grow it once, keep it */
-					cand *g = realloc(s->cq, 2 * nc * sizeof *g);
+					cand *g = es_realloc(s->cq, 2 * nc * sizeof *g);
 					if (!g)
 						continue;
 					s->cq = cq = g;
@@ -905,7 +905,7 @@ static void free_tables(hnsw *h)
 				if (id >= atomic_load(&h->n_slots))
 					break;
 				node_hdr *nh = blk_hdr(h, c + (size_t)j * h->stride);
-				free(nh->upper);
+				es_free(nh->upper);
 			}
 		}
 	}
@@ -914,12 +914,12 @@ static void free_tables(hnsw *h)
 		h->arenas = a->next;
 		ARENA_UNPOISON(a->base, a->len);
 		munmap(a->base, a->len);
-		free(a);
+		es_free(a);
 	}
 	vecfile_free(h->vf); /* unmaps the float segments */
 	while (t) {
 		chunk_tab *p = t->prev;
-		free(t);
+		es_free(t);
 		t = p;
 	}
 }
@@ -935,7 +935,7 @@ void hnsw_free(hnsw *h)
 		scratch_free(s);
 		s = n;
 	}
-	free(h->ret);
+	es_free(h->ret);
 	es_u64map_destroy(&h->map);
 	for (unsigned i = 0; i < HNSW_NODE_LOCKS; i++)
 		pthread_mutex_destroy(&h->node_lock[i]);
@@ -945,8 +945,8 @@ void hnsw_free(hnsw *h)
 	pthread_mutex_destroy(&h->ep_lock);
 	pthread_mutex_destroy(&h->map_lock);
 	pthread_mutex_destroy(&h->pool_lock);
-	free(h->float_dir);
-	free(h);
+	es_free(h->float_dir);
+	es_free(h);
 }
 
 int hnsw_new(const hnsw_params *p, hnsw **out, es_error *err)
@@ -955,7 +955,7 @@ int hnsw_new(const hnsw_params *p, hnsw **out, es_error *err)
 	int rc = check_params(p, err);
 	if (rc)
 		return rc;
-	hnsw *h = calloc(1, sizeof *h);
+	hnsw *h = es_calloc(1, sizeof *h);
 	if (!h)
 		return es_err(err, ES_ENOMEM, "hnsw: out of memory");
 	h->p = *p;
@@ -979,7 +979,7 @@ int hnsw_new(const hnsw_params *p, hnsw **out, es_error *err)
 	atomic_init(&h->ep, (uint64_t)HNSW_NONE);
 	atomic_init(&h->epoch, 1);
 	atomic_init(&h->n_slots, 0);
-	chunk_tab *t = calloc(1, sizeof *t + 2 * 16 * sizeof(char *));
+	chunk_tab *t = es_calloc(1, sizeof *t + 2 * 16 * sizeof(char *));
 	if (!t) {
 		hnsw_free(h);
 		return es_err(err, ES_ENOMEM, "hnsw: out of memory");
@@ -989,7 +989,7 @@ int hnsw_new(const hnsw_params *p, hnsw **out, es_error *err)
 	atomic_init(&h->tab, t);
 	h->p.float_dir = NULL;
 	if (p->quantize_int8) {
-		if (p->float_dir && !(h->float_dir = strdup(p->float_dir))) {
+		if (p->float_dir && !(h->float_dir = es_strdup(p->float_dir))) {
 			hnsw_free(h);
 			return es_err(err, ES_ENOMEM, "hnsw: out of memory");
 		}
@@ -1092,7 +1092,7 @@ static char *chunk_alloc(hnsw *h)
 							  : HNSW_ARENA_MAX;
 		if (len < need)
 			len = need;
-		arena *a = malloc(sizeof *a);
+		arena *a = es_malloc(sizeof *a);
 		if (!a)
 			return NULL;
 		if (len >= HNSW_HUGE) {
@@ -1102,7 +1102,7 @@ static char *chunk_alloc(hnsw *h)
 			char *m = mmap(NULL, span, PROT_READ | PROT_WRITE,
 				       MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
 			if (m == MAP_FAILED) {
-				free(a);
+				es_free(a);
 				return NULL;
 			}
 			uintptr_t al = ((uintptr_t)m + HNSW_HUGE - 1) &
@@ -1120,7 +1120,7 @@ static char *chunk_alloc(hnsw *h)
 			a->base = mmap(NULL, len, PROT_READ | PROT_WRITE,
 				       MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
 			if (a->base == MAP_FAILED) {
-				free(a);
+				es_free(a);
 				return NULL;
 			}
 		}
@@ -1147,7 +1147,7 @@ static int ensure_chunk(hnsw *h, size_t c, es_error *err)
 		chunk_tab *t = atomic_load(&h->tab);
 		if (h->n_chunks == t->cap) {
 			size_t cap = t->cap * 2;
-			chunk_tab *nt = calloc(1, sizeof *nt + 2 * cap * sizeof(char *));
+			chunk_tab *nt = es_calloc(1, sizeof *nt + 2 * cap * sizeof(char *));
 			if (!nt)
 				return es_err(err, ES_ENOMEM, "hnsw: out of memory");
 			nt->cap = cap;
@@ -1223,12 +1223,12 @@ static int slot_retire_locked(hnsw *h, uint32_t slot, uint64_t e)
 {
 	if (h->ret_len == h->ret_cap) {
 		size_t cap = h->ret_cap ? h->ret_cap * 2 : 64;
-		retired *r = malloc(cap * sizeof *r);
+		retired *r = es_malloc(cap * sizeof *r);
 		if (!r)
 			return ES_ENOMEM;
 		for (size_t i = 0; i < h->ret_len; i++)
 			r[i] = h->ret[(h->ret_head + i) % h->ret_cap];
-		free(h->ret);
+		es_free(h->ret);
 		h->ret = r;
 		h->ret_cap = cap;
 		h->ret_head = 0;
@@ -1487,7 +1487,7 @@ int hnsw_add(hnsw *h, uint64_t label, const float *vec, es_error *err)
 	uint32_t *old_upper = nh->upper;
 	if (lvl) {
 		size_t ub = (size_t)lvl * (h->M + 1) * 4;
-		upper = calloc(1, ub);
+		upper = es_calloc(1, ub);
 		if (!upper) {
 			rc = es_err(err, ES_ENOMEM, "hnsw: out of memory");
 			goto out;
@@ -1510,7 +1510,7 @@ int hnsw_add(hnsw *h, uint64_t label, const float *vec, es_error *err)
 	nh->level = lvl;
 	nh->label = label;
 	__atomic_store_n(&nh->upper, upper, __ATOMIC_RELEASE);
-	free(old_upper);
+	es_free(old_upper);
 	upper = NULL;
 
 	/* replace an existing label (update) */
@@ -1582,7 +1582,7 @@ out_unlocked_scratch:
 		slot_retire_locked(h, id, 0);
 		pthread_mutex_unlock(&h->grow_lock);
 	}
-	free(upper);
+	es_free(upper);
 	pthread_mutex_unlock(lab);
 	return rc;
 }

@@ -1,10 +1,6 @@
 /*
  * hnsw.h — Hierarchical Navigable Small World graph (Malkov & Yashunin).
  *
- * CONTRACT (written before the implementation so index/collection and the
- * server can be built against it; the implementer may extend it, and must
- * keep these calls and their meaning).
- *
  * Labels are the caller's uint64 ids; internally points have dense uint32
  * slots.  Adding an existing label replaces its vector (update).  Deleted
  * labels are never returned by search.
@@ -98,7 +94,7 @@ int hnsw_load(const char *path, hnsw **out, es_error *err);
 int hnsw_write(const hnsw *h, FILE *f, es_error *err);
 int hnsw_read(FILE *f, hnsw **out, es_error *err);
 
-/* Extensions (beyond the original contract). */
+/* Sizes, the entry point and counters (reports, tests). */
 
 /* Bytes one vector takes in memory: 4*dim, or dim + 4 under int8 (codes
  * and scale); the rest of hnsw_memory_bytes is graph, ids and scratch. */

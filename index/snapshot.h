@@ -122,7 +122,7 @@ int snap_get_bytes(snap_cursor *c, size_t n, const void **p, es_error *err);
 int snap_cursor_end(const snap_cursor *c, es_error *err);
 
 /* Little-endian builders into a growable buffer, for section contents. */
-typedef es_bytebuf snap_buf; /* index/bytebuf.h */
+typedef es_bytebuf snap_buf; /* core/bytebuf.h */
 
 void snap_buf_init(snap_buf *b);
 void snap_buf_free(snap_buf *b);

@@ -29,6 +29,7 @@
  * body: the parameters for CREATE, nothing for DROP, wal.h's payload
  * formats for UPSERT and DELETE.
  */
+#include "alloc.h"
 #include "store.h"
 #include "fileio.h"
 
@@ -128,7 +129,7 @@ static int meta_add(es_store *s, const char *name, const es_collection_params *p
 {
 	if (s->nmeta == s->capmeta) {
 		size_t nc = s->capmeta ? s->capmeta * 2 : 8;
-		struct meta *m = realloc(s->metas, nc * sizeof *m);
+		struct meta *m = es_realloc(s->metas, nc * sizeof *m);
 		if (!m)
 			return ES_ENOMEM;
 		s->metas = m;
@@ -459,8 +460,8 @@ static int replay_upsert(es_collection *c, const void *d, size_t len, es_error *
 	if (r.dim != p->dim)
 		return es_err(err, ES_ECORRUPT, "upsert of dimension %u into a collection of "
 			      "dimension %u", r.dim, p->dim);
-	es_point_in *pts = calloc(r.n ? r.n : 1, sizeof *pts);
-	float *vecs = malloc((size_t)(r.n ? r.n : 1) * r.dim * sizeof *vecs);
+	es_point_in *pts = es_calloc(r.n ? r.n : 1, sizeof *pts);
+	float *vecs = es_malloc((size_t)(r.n ? r.n : 1) * r.dim * sizeof *vecs);
 	if (!pts || !vecs) {
 		rc = es_err(err, ES_ENOMEM, "out of memory replaying %u points", r.n);
 		goto out;
@@ -488,8 +489,8 @@ static int replay_upsert(es_collection *c, const void *d, size_t len, es_error *
 	if (!rc)
 		rc = es_collection_upsert(c, pts, r.n, err);
 out:
-	free(pts);
-	free(vecs);
+	es_free(pts);
+	es_free(vecs);
 	return rc;
 }
 
@@ -499,7 +500,7 @@ static int replay_delete(es_collection *c, const void *d, size_t len, es_error *
 	int rc = wal_delete_read_begin(&r, d, len, err);
 	if (rc)
 		return rc;
-	es_point_id *ids = calloc(r.n ? r.n : 1, sizeof *ids);
+	es_point_id *ids = es_calloc(r.n ? r.n : 1, sizeof *ids);
 	if (!ids)
 		return es_err(err, ES_ENOMEM, "out of memory replaying %u ids", r.n);
 	for (uint32_t i = 0; !rc && i < r.n; i++) {
@@ -516,7 +517,7 @@ static int replay_delete(es_collection *c, const void *d, size_t len, es_error *
 		rc = wal_read_end(&r, err);
 	if (!rc)
 		rc = es_collection_delete(c, ids, r.n, NULL, err);
-	free(ids);
+	es_free(ids);
 	return rc;
 }
 
@@ -608,7 +609,7 @@ static int segs_push(es_store *s, uint64_t base)
 {
 	if (s->nsegs == s->capsegs) {
 		size_t nc = s->capsegs ? s->capsegs * 2 : 8;
-		uint64_t *n = realloc(s->segs, nc * sizeof *n);
+		uint64_t *n = es_realloc(s->segs, nc * sizeof *n);
 		if (!n)
 			return ES_ENOMEM;
 		s->segs = n;
@@ -744,7 +745,7 @@ static int rebase_log(es_store *s, uint64_t claimed, es_error *err)
 			rc = snapshot_one(s, cols[i], claimed, claimed, err);
 		es_collection_release(cols[i]);
 	}
-	free(cols);
+	es_free(cols);
 	if (!rc)
 		rc = manifest_write(s, err);
 	if (rc)
@@ -837,9 +838,9 @@ int es_store_open(const char *dir, const es_store_options *opts, es_registry *re
 	es_store_stats st_local;
 	es_store_stats *st = stats ? stats : &st_local;
 	memset(st, 0, sizeof *st);
-	es_store *s = calloc(1, sizeof *s);
-	if (!s || !(s->dir = strdup(dir))) {
-		free(s);
+	es_store *s = es_calloc(1, sizeof *s);
+	if (!s || !(s->dir = es_strdup(dir))) {
+		es_free(s);
 		return es_err(err, ES_ENOMEM, "out of memory");
 	}
 	s->lock_fd = -1;
@@ -1100,7 +1101,7 @@ int es_store_checkpoint(es_store *s, const char *name, es_error *err)
 		rc = es_registry_get(s->reg, name, &c, err);
 		if (rc)
 			goto out;
-		cols = malloc(sizeof *cols);
+		cols = es_malloc(sizeof *cols);
 		if (!cols) {
 			es_collection_release(c);
 			rc = es_err(err, ES_ENOMEM, "out of memory");
@@ -1126,7 +1127,7 @@ int es_store_checkpoint(es_store *s, const char *name, es_error *err)
 out:
 	for (size_t i = 0; i < n; i++)
 		es_collection_release(cols[i]);
-	free(cols);
+	es_free(cols);
 	pthread_mutex_unlock(&s->ck_mu);
 	return rc;
 }
@@ -1179,10 +1180,10 @@ int es_store_close(es_store *s, int final_checkpoint, es_error *err)
 	pthread_mutex_destroy(&s->ck_mu);
 	pthread_mutex_destroy(&s->bg_mu);
 	pthread_cond_destroy(&s->bg_cv);
-	free(s->segs);
-	free(s->metas);
-	free(s->dir);
-	free(s);
+	es_free(s->segs);
+	es_free(s->metas);
+	es_free(s->dir);
+	es_free(s);
 	return rc;
 }
 

@@ -307,7 +307,7 @@ int wal_open(const char *path, const wal_options *opts, wal_replay_fn fn,
 	st->corrupt_offset = -1;
 	*out = NULL;
 
-	wal *w = calloc(1, sizeof *w);
+	wal *w = es_calloc(1, sizeof *w);
 	if (!w)
 		return es_err(err, ES_ENOMEM, "out of memory");
 	w->fd = -1;
@@ -328,7 +328,7 @@ int wal_open(const char *path, const wal_options *opts, wal_replay_fn fn,
 	pthread_cond_init(&w->sync_cv, NULL);
 	pthread_cond_init(&w->freeze_cv, NULL);
 	pthread_cond_init(&w->flush_cv, NULL);
-	w->path = strdup(path);
+	w->path = es_strdup(path);
 	if (!w->path) {
 		rc = es_err(err, ES_ENOMEM, "out of memory");
 		goto fail;
@@ -414,8 +414,8 @@ void wal_close(wal *w)
 	pthread_cond_destroy(&w->sync_cv);
 	pthread_cond_destroy(&w->freeze_cv);
 	pthread_cond_destroy(&w->flush_cv);
-	free(w->path);
-	free(w);
+	es_free(w->path);
+	es_free(w);
 }
 
 /* ------------------------------------------------------------------ append */

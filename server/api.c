@@ -77,6 +77,7 @@ int api_ctx_new(const api_config *cfg, api_ctx **out, es_error *err)
 	}
 	c->reg = cfg->registry;
 	c->threads = cfg->threads;
+	c->no_ui = cfg->no_ui;
 	char (*lab)[96] = calloc(api_route_count(), sizeof *lab);
 	if (!lab)
 		goto oom;
@@ -156,6 +157,9 @@ void api_error(api_response *out, int status, const char *param,
 	json_decref(out->body);
 	free(out->text);
 	out->text = NULL;
+	out->static_body = NULL;
+	out->static_len = 0;
+	out->etag = NULL;
 	out->status = status;
 	out->body = ju_error_body(status, param, code, msg);
 }
@@ -353,6 +357,14 @@ int api_response_serialize(const api_response *r, char **data, size_t *len)
 			return ES_ENOMEM;
 		memcpy(*data, r->text, r->text_len);
 		*len = r->text_len;
+		return 0;
+	}
+	if (r->static_body) {
+		*data = malloc(r->static_len ? r->static_len : 1);
+		if (!*data)
+			return ES_ENOMEM;
+		memcpy(*data, r->static_body, r->static_len);
+		*len = r->static_len;
 		return 0;
 	}
 	*data = r->body ? ju_dump(r->body, len) : NULL;

@@ -51,6 +51,7 @@ typedef struct api_config {
 	es_registry *registry;      /* collections */
 	const char *data_dir;       /* reported by /v1/info; may be NULL */
 	unsigned threads;           /* reported by /v1/info */
+	int no_ui;                  /* non-zero: /ui/ answers 404 (serve --no-ui) */
 } api_config;
 
 typedef struct api_ctx api_ctx;
@@ -83,6 +84,7 @@ typedef struct api_request {
 	size_t len;
 	const char *content_type;   /* NULL if absent */
 	const char *authorization;  /* NULL if absent */
+	const char *if_none_match;  /* NULL if absent (only /ui/ looks at it) */
 	int body_too_large;         /* set by the transport: answer 413 */
 	int query_has_nul;          /* set by the transport: a query key or
 				     * value decodes to a NUL byte (400) */
@@ -105,6 +107,11 @@ typedef struct api_response {
 	json_t *body;               /* JSON body (owned), or NULL */
 	char *text;                 /* non-JSON body (owned, malloc), or NULL */
 	size_t text_len;
+	const void *static_body;    /* or a body in static storage (not freed), */
+	size_t static_len;          /* e.g. a /ui/ asset; "" for a 304 */
+	const char *etag;           /* ETag header (static string), or NULL */
+	const char *const *headers; /* more headers: static NULL-terminated
+				     * name, value, name, value, ... or NULL */
 	const char *content_type;   /* static string */
 	char allow[64];             /* for 405: the Allow header */
 	int route;                  /* route table index (metrics), -1 none */

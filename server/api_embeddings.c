@@ -180,14 +180,6 @@ out:
 	free(lens);
 }
 
-static float cosine(const float *a, const float *b, uint32_t dim)
-{
-	const simd_kernels *k = simd_get();
-	float na = k->dot(a, a, dim), nb = k->dot(b, b, dim);
-	if (na <= 0 || nb <= 0)
-		return 0.0f;
-	return k->dot(a, b, dim) / sqrtf(na * nb);
-}
 
 /* Vector of a word or a text into v; on error writes out, returns -1. */
 static int one_vector(const api_ctx *ctx, const es_encoder *enc, int word,
@@ -282,7 +274,7 @@ void api_h_similarity(api_call *c, api_response *out)
 				json_decref(res);
 				goto out;
 			}
-			json_array_append_new(res, json_real(cosine(va, vb, dim)));
+			json_array_append_new(res, json_real(simd_cosine(va, vb, dim)));
 		}
 		api_ok(out, 200, json_pack("{s:o, s:s}", "result", res, "model",
 					   es_encoder_name(enc)));
@@ -297,7 +289,7 @@ void api_h_similarity(api_call *c, api_response *out)
 	    one_vector(c->ctx, enc, word, b, "b", vb, out))
 		goto out;
 	api_ok(out, 200, json_pack("{s:{s:f}, s:s}", "result", "score",
-				   (double)cosine(va, vb, dim), "model", es_encoder_name(enc)));
+				   (double)simd_cosine(va, vb, dim), "model", es_encoder_name(enc)));
 out:
 	free(va);
 }

@@ -28,6 +28,7 @@ struct api_ctx {
 	int (*snapshot)(void *fctx, const char *name, es_error *err);
 	void *snapshot_ctx;
 	double start_time;
+	int no_ui;
 };
 
 typedef struct api_call {
@@ -114,6 +115,8 @@ void api_h_search(api_call *c, api_response *out);
 void api_h_words_neighbors(api_call *c, api_response *out);
 void api_h_words_analogy(api_call *c, api_response *out);
 void api_h_arithmetic(api_call *c, api_response *out);
+void api_h_points_scroll(api_call *c, api_response *out);  /* api_scroll.c */
+void api_h_ui(api_call *c, api_response *out);             /* api_ui.c */
 
 /* Monotonic seconds. */
 double api_now(void);

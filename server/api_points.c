@@ -87,20 +87,30 @@ static int parse_point(const json_t *p, size_t i, uint32_t dim, es_point_in *pt,
 	return 0;
 }
 
-void api_h_points_upsert(api_call *c, api_response *out)
+/* The body's 'points' array, its only key; NULL with the error in out.
+ * `what` says what the array holds, for the message. */
+static json_t *points_array(const api_call *c, const char *what, api_response *out)
 {
 	static const char *const keys[] = {"points", NULL};
 	ju_err e;
 	if (ju_check_keys(c->json, keys, NULL, &e)) {
 		api_error_ju(out, &e);
-		return;
+		return NULL;
 	}
 	json_t *arr = json_object_get(c->json, "points");
 	if (!arr || !json_is_array(arr)) {
 		api_error(out, 400, "points", arr ? "invalid_type" : "missing_field",
-			  "'points' must be an array of {id, text|vector, payload}");
-		return;
+			  "'points' must be an array of %s", what);
+		return NULL;
 	}
+	return arr;
+}
+
+void api_h_points_upsert(api_call *c, api_response *out)
+{
+	json_t *arr = points_array(c, "{id, text|vector, payload}", out);
+	if (!arr)
+		return;
 	size_t n = json_array_size(arr);
 	if (n == 0 || n > c->ctx->limits.max_points) {
 		api_error(out, 422, "points", n ? "too_many_points" : "empty_batch",
@@ -210,18 +220,10 @@ void api_h_points_get(api_call *c, api_response *out)
 
 void api_h_points_delete(api_call *c, api_response *out)
 {
-	static const char *const keys[] = {"points", NULL};
+	json_t *arr = points_array(c, "ids", out);
+	if (!arr)
+		return;
 	ju_err e;
-	if (ju_check_keys(c->json, keys, NULL, &e)) {
-		api_error_ju(out, &e);
-		return;
-	}
-	json_t *arr = json_object_get(c->json, "points");
-	if (!arr || !json_is_array(arr)) {
-		api_error(out, 400, "points", arr ? "invalid_type" : "missing_field",
-			  "'points' must be an array of ids");
-		return;
-	}
 	size_t n = json_array_size(arr);
 	if (n > c->ctx->limits.max_points) {
 		api_error(out, 422, "points", "too_many_points",

@@ -25,14 +25,6 @@ typedef struct term {
 	float *vec;        /* unit vector (into a shared buffer) */
 } term;
 
-static void normalize(float *v, uint32_t dim)
-{
-	const simd_kernels *k = simd_get();
-	float n = k->dot(v, v, dim);
-	if (n > 0)
-		k->scale(v, 1.0f / sqrtf(n), dim);
-}
-
 /* Results as [{word, score}] (or NULL with out filled). */
 static json_t *scores_json(const es_encoder *enc, const es_word_score *ws, size_t n,
 			   api_response *out)
@@ -86,7 +78,7 @@ static json_t *vector_neighbors(const es_encoder *enc, float *q, const term *ter
 		return NULL;
 	}
 	uint32_t dim = es_encoder_dim(enc);
-	normalize(q, dim);
+	simd_normalize(q, dim);
 	size_t n = es_arith_topk(unit, count, dim, q, k, excl, nexcl, ws);
 	json_t *res = scores_json(enc, ws, n, out);
 	free(ws);
@@ -178,7 +170,7 @@ void api_h_words_neighbors(api_call *c, api_response *out)
 			api_error_ju(out, &e);
 			goto out;
 		}
-		normalize(q, dim);
+		simd_normalize(q, dim);
 	}
 	json_t *res = vector_neighbors(enc, q, &self, nself, k, rv, out);
 	if (res)
@@ -418,7 +410,7 @@ static json_t *arith_neighbors(const es_encoder *enc, es_collection *col,
 		return NULL;
 	}
 	memcpy(q, sum, dim * sizeof *q);
-	normalize(q, dim);
+	simd_normalize(q, dim);
 	json_t *nb = vector_neighbors(enc, q, words, nwords, k, rv, out);
 	free(q);
 	return nb;
@@ -487,7 +479,7 @@ void api_h_arithmetic(api_call *c, api_response *out)
 			goto out;
 		}
 	if (norm)
-		normalize(sum, dim);
+		simd_normalize(sum, dim);
 	/* 4. the result, with the neighbours when k > 0 */
 	json_t *result = json_object();
 	if (with_vec)

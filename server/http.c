@@ -152,6 +152,15 @@ static enum MHD_Result send_response(struct MHD_Connection *conn, req_state *rs,
 {
 	char *data = NULL;
 	size_t len = 0;
+	struct MHD_Response *resp;
+	if (r->static_body) { /* a /ui/ asset: sent from the binary's own bytes */
+		len = r->static_len;
+		resp = MHD_create_response_from_buffer(len, (void *)r->static_body,
+						       MHD_RESPMEM_PERSISTENT);
+		if (!resp)
+			return MHD_NO;
+		goto headers;
+	}
 	if (r->text) { /* hand the text body over instead of copying it */
 		data = r->text;
 		len = r->text_len;
@@ -166,12 +175,16 @@ static enum MHD_Result send_response(struct MHD_Connection *conn, req_state *rs,
 		if (!data)
 			return MHD_NO;
 	}
-	struct MHD_Response *resp =
-		MHD_create_response_from_buffer(len, data, MHD_RESPMEM_MUST_FREE);
+	resp = MHD_create_response_from_buffer(len, data, MHD_RESPMEM_MUST_FREE);
 	if (!resp) {
 		free(data);
 		return MHD_NO;
 	}
+headers:
+	if (r->etag)
+		MHD_add_response_header(resp, MHD_HTTP_HEADER_ETAG, r->etag);
+	for (const char *const *h = r->headers; h && h[0]; h += 2)
+		MHD_add_response_header(resp, h[0], h[1]);
 	MHD_add_response_header(resp, MHD_HTTP_HEADER_CONTENT_TYPE,
 				r->content_type ? r->content_type : "application/json");
 	if (r->allow[0])
@@ -218,6 +231,19 @@ static int query_has_nul(struct MHD_Connection *conn)
 	return found;
 }
 
+/* The request is complete (or refused early): stop watching the
+ * connection, run the handler, queue the response. */
+static enum MHD_Result answer(es_http *h, struct MHD_Connection *conn, req_state *rs,
+			      const api_request *req)
+{
+	api_response r;
+	watch_busy(rs);
+	api_dispatch(h->ctx, req, &r);
+	enum MHD_Result ret = send_response(conn, rs, &r);
+	api_response_free(&r);
+	return ret;
+}
+
 static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn,
 				  const char *url, const char *method,
 				  const char *version, const char *upload_data,
@@ -246,16 +272,12 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn,
 				rs->too_large = 1;
 				if (n / 64 > h->max_body) {
 					/* far too large to read and drop: answer now */
-					api_request req = {method, url, NULL, 0, NULL,
-							   MHD_lookup_connection_value(conn, MHD_HEADER_KIND,
-										       MHD_HTTP_HEADER_AUTHORIZATION),
-							   1, query_has_nul(conn)};
-					api_response r;
-					watch_busy(rs);
-					api_dispatch(h->ctx, &req, &r);
-					enum MHD_Result ret = send_response(conn, rs, &r);
-					api_response_free(&r);
-					return ret;
+					api_request req = {
+						.method = method, .path = url, .body_too_large = 1,
+						.query_has_nul = query_has_nul(conn),
+						.authorization = MHD_lookup_connection_value(
+							conn, MHD_HEADER_KIND, MHD_HTTP_HEADER_AUTHORIZATION)};
+					return answer(h, conn, rs, &req);
 				}
 			} else if (n > 0) {
 				rs->body = malloc((size_t)n + 1);
@@ -313,14 +335,11 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn,
 						       MHD_HTTP_HEADER_CONTENT_TYPE);
 	req.authorization = MHD_lookup_connection_value(conn, MHD_HEADER_KIND,
 							MHD_HTTP_HEADER_AUTHORIZATION);
+	req.if_none_match = MHD_lookup_connection_value(conn, MHD_HEADER_KIND,
+							MHD_HTTP_HEADER_IF_NONE_MATCH);
 	req.body_too_large = rs->too_large;
 	req.query_has_nul = query_has_nul(conn);
-	api_response r;
-	watch_busy(rs);
-	api_dispatch(h->ctx, &req, &r);
-	enum MHD_Result ret = send_response(conn, rs, &r);
-	api_response_free(&r);
-	return ret;
+	return answer(h, conn, rs, &req);
 }
 
 static void on_completed(void *cls, struct MHD_Connection *conn, void **req_cls,

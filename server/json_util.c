@@ -421,30 +421,9 @@ slow:
 	return (size_t)snprintf(buf, 32, "%.9g", (double)f);
 }
 
-static void buf_grow(ju_buf *b, size_t need)
-{
-	if (b->oom || b->len + need + 1 <= b->cap)
-		return;
-	size_t ncap = b->cap ? b->cap : 1024;
-	while (ncap < b->len + need + 1)
-		ncap *= 2;
-	char *ns = realloc(b->s, ncap);
-	if (!ns) {
-		b->oom = 1;
-		return;
-	}
-	b->s = ns;
-	b->cap = ncap;
-}
-
 void ju_buf_put(ju_buf *b, const char *s, size_t n)
 {
-	buf_grow(b, n);
-	if (b->oom)
-		return;
-	memcpy(b->s + b->len, s, n);
-	b->len += n;
-	b->s[b->len] = '\0';
+	es_bytebuf_put(b, s, n);
 }
 
 void ju_buf_str(ju_buf *b, const char *s)
@@ -478,8 +457,8 @@ void ju_buf_u64(ju_buf *b, uint64_t v)
 
 void ju_buf_floats(ju_buf *b, const float *v, size_t n)
 {
-	buf_grow(b, n * 20 + 2); /* <= 16 chars + comma each, NUL slack */
-	if (b->oom)
+	/* <= 16 chars + comma each */
+	if (es_bytebuf_reserve(b, n * 20 + 2))
 		return;
 	b->s[b->len++] = '[';
 	for (size_t i = 0; i < n; i++) {

@@ -18,6 +18,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "bytebuf.h"
+
 typedef struct ju_err {
 	int status;        /* HTTP status, 0 = no error */
 	char code[48];     /* machine-readable, e.g. "invalid_type" */
@@ -88,12 +90,9 @@ size_t ju_utf8_chars(const char *s, size_t len);
  * text always parses back to the same float. */
 size_t ju_fmt_float(float f, char *buf);
 
-/* A growable output buffer for hand-written JSON on hot paths. */
-typedef struct ju_buf {
-	char *s;
-	size_t len, cap;
-	int oom;
-} ju_buf;
+/* A growable output buffer for hand-written JSON on hot paths: the core
+ * buffer (core/bytebuf.h), so b.s is the text and b.oom sticky. */
+typedef es_bytebuf ju_buf;
 
 void ju_buf_put(ju_buf *b, const char *s, size_t n);
 void ju_buf_str(ju_buf *b, const char *s);         /* raw, no escaping */

@@ -37,33 +37,10 @@ struct api_metrics {
 
 void es_strbuf_printf(es_strbuf *b, const char *fmt, ...)
 {
-	if (b->oom)
-		return;
-	for (;;) {
-		size_t room = b->cap - b->len;
-		va_list ap;
-		va_start(ap, fmt);
-		int n = vsnprintf(b->s ? b->s + b->len : NULL, room, fmt, ap);
-		va_end(ap);
-		if (n < 0) {
-			b->oom = 1;
-			return;
-		}
-		if ((size_t)n < room) {
-			b->len += (size_t)n;
-			return;
-		}
-		size_t ncap = b->cap ? b->cap * 2 : 4096;
-		while (ncap < b->len + (size_t)n + 1)
-			ncap *= 2;
-		char *ns = realloc(b->s, ncap);
-		if (!ns) {
-			b->oom = 1;
-			return;
-		}
-		b->s = ns;
-		b->cap = ncap;
-	}
+	va_list ap;
+	va_start(ap, fmt);
+	es_bytebuf_vprintf(b, fmt, ap);
+	va_end(ap);
 }
 
 api_metrics *metrics_new(size_t nroutes, const char *const *labels)

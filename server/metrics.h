@@ -18,14 +18,12 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "bytebuf.h"
+
 typedef struct api_metrics api_metrics;
 
 /* A growable text buffer for rendering. */
-typedef struct es_strbuf {
-	char *s;
-	size_t len, cap;
-	int oom;
-} es_strbuf;
+typedef es_bytebuf es_strbuf; /* core/bytebuf.h */
 
 void es_strbuf_printf(es_strbuf *b, const char *fmt, ...)
 	__attribute__((format(printf, 2, 3)));

@@ -29,11 +29,14 @@ static const api_route route_table[] = {
 	{"PUT", "/v1/collections/{name}/points", api_h_points_upsert, ROUTE_JSON},
 	{"GET", "/v1/collections/{name}/points/{id}", api_h_points_get, 0},
 	{"POST", "/v1/collections/{name}/points/delete", api_h_points_delete, ROUTE_JSON},
+	{"POST", "/v1/collections/{name}/points/scroll", api_h_points_scroll, ROUTE_JSON_OPT},
 	{"POST", "/v1/collections/{name}/search", api_h_search, ROUTE_JSON},
 	{"POST", "/v1/collections/{name}/snapshot", api_h_coll_snapshot, ROUTE_JSON_OPT},
 	{"POST", "/v1/words/neighbors", api_h_words_neighbors, ROUTE_JSON},
 	{"POST", "/v1/words/analogy", api_h_words_analogy, ROUTE_JSON},
 	{"POST", "/v1/arithmetic", api_h_arithmetic, ROUTE_JSON},
+	{"GET", "/ui", api_h_ui, ROUTE_OPEN},
+	{"GET", "/ui/{file}", api_h_ui, ROUTE_OPEN},
 	{NULL, NULL, NULL, ROUTE_OPEN}, /* everything else: 404 */
 };
 
@@ -278,7 +281,7 @@ int api_dispatch(const api_ctx *ctx, const api_request *req, api_response *out)
 		goto done;
 	}
 	rt->handler(&c, out);
-	if (!out->body && !out->text)
+	if (!out->body && !out->text && !out->static_body)
 		api_error(out, 500, NULL, "internal_error", "handler produced no response");
 done:
 	if (path != pbuf)

@@ -14,6 +14,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "alloc.h"
 #include "collection.h"
 
 static es_collection_params params(uint32_t dim, es_metric m)
@@ -902,6 +903,137 @@ START_TEST(test_commit_queue_threads)
 }
 END_TEST
 
+/* --- failing allocator ---------------------------------------------------- */
+
+typedef struct dump_buf {
+	char **lines;
+	size_t n;
+} dump_buf;
+
+static int dump_one(void *ctx, const es_point_view *p)
+{
+	dump_buf *d = ctx;
+	char line[512];
+	int w = p->id.is_str ? snprintf(line, sizeof line, "s:%.*s|", (int)p->id.len, p->id.str)
+			     : snprintf(line, sizeof line, "n:%llu|", (unsigned long long)p->id.num);
+	w += snprintf(line + w, sizeof line - (size_t)w, "%.*s|", (int)p->payload_len,
+		      p->payload ? p->payload : "(none)");
+	for (int j = 0; j < 4; j++)
+		w += snprintf(line + w, sizeof line - (size_t)w, "%a,", (double)p->vector[j]);
+	d->lines = realloc(d->lines, (d->n + 1) * sizeof *d->lines);
+	d->lines[d->n++] = strdup(line);
+	return 0;
+}
+
+static int cmp_str(const void *a, const void *b)
+{
+	return strcmp(*(char *const *)a, *(char *const *)b);
+}
+
+/* Every point (id, payload, vector) as sorted text: the logical state. */
+static char *dump(es_collection *c)
+{
+	dump_buf d = {NULL, 0};
+	ck_assert_int_eq(es_collection_foreach(c, dump_one, &d), 0);
+	qsort(d.lines, d.n, sizeof *d.lines, cmp_str);
+	size_t len = 1;
+	for (size_t i = 0; i < d.n; i++)
+		len += strlen(d.lines[i]) + 1;
+	char *out = malloc(len);
+	out[0] = '\0';
+	for (size_t i = 0; i < d.n; i++) {
+		strcat(out, d.lines[i]);
+		strcat(out, "\n");
+		free(d.lines[i]);
+	}
+	free(d.lines);
+	return out;
+}
+
+/* An upsert whose Nth allocation fails, for every N (and every later one
+ * too, so the rollback itself runs out of memory), leaves the collection
+ * exactly as it was (points, payloads, vectors bit for bit, count) and
+ * still usable; with enough allocations it succeeds.  The batch mixes
+ * updates (with and without payloads), new numeric and string ids, and
+ * labels reused from deleted points, so the rollback of each kind runs. */
+START_TEST(test_upsert_out_of_memory)
+{
+	for (int q8 = 0; q8 < 2; q8++) {
+		es_collection_params p = params(4, ES_METRIC_COSINE);
+		p.quantize_int8 = q8;
+		es_collection *c;
+		es_error err;
+		ck_assert_int_eq(es_collection_new("oom", &p, NULL, &c, &err), 0);
+		float v[80][4];
+		es_point_in in[80];
+		char names[80][16], pay[80][32];
+		memset(in, 0, sizeof in);
+		for (int i = 0; i < 80; i++) {
+			for (int j = 0; j < 4; j++)
+				v[i][j] = (float)((i * 7 + j * 3) % 11) - 4.5f;
+			in[i].vector = v[i];
+			if (i % 3 == 0) {
+				snprintf(names[i], sizeof names[i], "doc-%d", i);
+				in[i].id = str_id(names[i]);
+			} else {
+				in[i].id = num_id((uint64_t)i);
+			}
+			if (i % 2 == 0) {
+				snprintf(pay[i], sizeof pay[i], "{\"i\":%d}", i);
+				in[i].payload = pay[i];
+				in[i].payload_len = strlen(pay[i]);
+			}
+		}
+		ck_assert_int_eq(es_collection_upsert(c, in, 60, &err), 0);
+		es_point_id gone[] = {num_id(4), num_id(5), str_id("doc-9")};
+		ck_assert_int_eq(es_collection_delete(c, gone, 3, NULL, &err), 0);
+		/* the batch: 12 updates of points 10..21, then 20 new points */
+		es_point_in batch[32];
+		float nv[32][4];
+		for (int i = 0; i < 32; i++) {
+			batch[i] = in[i < 12 ? 10 + i : 48 + i];
+			for (int j = 0; j < 4; j++)
+				nv[i][j] = v[i][j] + 1.0f;
+			batch[i].vector = nv[i];
+		}
+		char *before = dump(c);
+		size_t count = es_collection_count(c);
+		long n = 0, failures = 0;
+		for (;; n++) {
+			es_alloc_fail_after(n);
+			int rc = es_collection_upsert(c, batch, 32, &err);
+			long failed = es_alloc_fail_disarm();
+			if (rc == 0)
+				break;
+			ck_assert_int_eq(rc, ES_ENOMEM);
+			ck_assert_int_gt(failed, 0);
+			failures++;
+			char *now = dump(c);
+			ck_assert_msg(strcmp(now, before) == 0, "fail at %ld: state changed", n);
+			free(now);
+			ck_assert_uint_eq(es_collection_count(c), count);
+		}
+		ck_assert_int_gt(failures, 5);
+		ck_assert_uint_eq(es_collection_count(c), count + 20 - 0);
+		char *after = dump(c);
+		ck_assert_str_ne(after, before);
+		free(after);
+		free(before);
+		/* still searchable and consistent */
+		es_search_req req;
+		memset(&req, 0, sizeof req);
+		req.query = nv[3];
+		req.k = 5;
+		es_point_out *hits;
+		size_t nh;
+		ck_assert_int_eq(es_collection_search(c, &req, &hits, &nh, &err), 0);
+		ck_assert_uint_eq(nh, 5);
+		es_hits_free(hits, nh);
+		es_collection_release(c);
+	}
+}
+END_TEST
+
 Suite *collection_suite(void)
 {
 	Suite *s = suite_create("collection");
@@ -916,6 +1048,7 @@ Suite *collection_suite(void)
 	tcase_add_test(tc, test_registry);
 	tcase_add_test(tc, test_many_and_hash_churn);
 	tcase_add_test(tc, test_churn_memory_flat);
+	tcase_add_test(tc, test_upsert_out_of_memory);
 	suite_add_tcase(s, tc);
 
 	/* writers under threads; CI also runs this case under ThreadSanitizer */

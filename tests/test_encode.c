@@ -9,6 +9,7 @@
 #include <string.h>
 
 #include "encode.h"
+#include "encoder.h"
 #include "model.h"
 
 static es_model *model3(void)
@@ -131,7 +132,11 @@ START_TEST(test_batch)
 	float *out = malloc(N * 3 * sizeof(float));
 	es_encode_info infos[N];
 	es_pool *pool = es_pool_new(3);
-	ck_assert_int_eq(es_model_encode_batch(m, texts, lens, N, out, infos, pool, NULL), 0);
+	/* the batch loop is encoder.c's, over the static kind */
+	es_model *m2 = model3();
+	es_encoder *enc;
+	ck_assert_int_eq(es_encoder_from_model(m2, "m", &enc, NULL), 0);
+	ck_assert_int_eq(es_encoder_encode_batch(enc, texts, lens, N, 0, out, infos, pool, NULL), 0);
 	for (int i = 0; i < N; i++) {
 		float one[3];
 		es_encode_info inf;
@@ -142,8 +147,10 @@ START_TEST(test_batch)
 	texts[77] = "bad \xc3";
 	lens[77] = 5;
 	es_error err = {0};
-	ck_assert_int_eq(es_model_encode_batch(m, texts, lens, N, out, NULL, pool, &err), ES_EINVAL);
+	ck_assert_int_eq(es_encoder_encode_batch(enc, texts, lens, N, 0, out, NULL, pool, &err),
+			 ES_EINVAL);
 	ck_assert_ptr_nonnull(strstr(err.msg, "input 77"));
+	es_encoder_free(enc);
 	es_pool_free(pool);
 	free(out);
 	es_model_free(m);

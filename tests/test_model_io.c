@@ -13,6 +13,7 @@
 
 #include "es_test.h"
 #include "model.h"
+#include "alloc.h"
 #include "crc32c.h"
 #include "model_io.h"
 
@@ -537,6 +538,51 @@ START_TEST(test_crc)
 }
 END_TEST
 
+/* The failing allocator (core/alloc.h): loading a model whose Nth
+ * allocation fails, for every N, is ES_ENOMEM with nothing returned (and,
+ * under ASan, nothing leaked); with enough memory it loads.  Every reader:
+ * .esm (plain and verified), .vec text, word2vec binary, fastText .bin. */
+START_TEST(test_load_out_of_memory)
+{
+	es_model *m = load_ok(data("fasttext-toy.bin"), ES_FORMAT_AUTO);
+	const char *esm = tmp("oom.esm");
+	es_error err = {0};
+	ck_assert_int_eq(es_model_save_esm(m, esm, &err), 0);
+	es_model_free(m);
+	struct {
+		const char *path;
+		unsigned flags;
+	} cases[] = {
+		{esm, 0},
+		{esm, ES_LOAD_VERIFY},
+		{data("fasttext-toy.vec"), 0},
+		{data("fasttext-toy.bin"), 0},
+		{data("word2vec-text-1750x10.txt"), 0},
+	};
+	for (size_t c = 0; c < sizeof cases / sizeof *cases; c++) {
+		long n, failures = 0;
+		for (n = 0;; n++) {
+			m = NULL;
+			es_alloc_fail_after(n);
+			int rc = es_model_load(cases[c].path, ES_FORMAT_AUTO, cases[c].flags, &m,
+					       &err);
+			long failed = es_alloc_fail_disarm();
+			if (rc == 0) {
+				ck_assert_msg(failed == 0, "%s n=%ld: loaded with %ld failed allocations", cases[c].path, n, failed);
+				break;
+			}
+			ck_assert_msg(rc == ES_ENOMEM, "%s n=%ld: %d %s", cases[c].path, n, rc,
+				      err.msg);
+			ck_assert_ptr_null(m);
+			failures++;
+		}
+		ck_assert_ptr_nonnull(m);
+		ck_assert_int_gt(failures, 0);
+		es_model_free(m);
+	}
+}
+END_TEST
+
 Suite *model_io_suite(void)
 {
 	Suite *s = suite_create("model_io");
@@ -555,6 +601,7 @@ Suite *model_io_suite(void)
 	tcase_add_test(tc, test_hostile_esm);
 	tcase_add_test(tc, test_save_errors);
 	tcase_add_test(tc, test_fuzz_findings);
+	tcase_add_test(tc, test_load_out_of_memory);
 	suite_add_tcase(s, tc);
 	return s;
 }

@@ -12,6 +12,7 @@
 #include "api.h"
 #include "es_test.h"
 #include "routes.h"
+#include "ui_assets.h"
 
 START_TEST(test_match)
 {
@@ -48,7 +49,7 @@ typedef struct fixture {
 	api_ctx *ctx;
 } fixture;
 
-static void setup_ctx(fixture *f, const char *key)
+static void setup_ctx_ui(fixture *f, const char *key, int no_ui)
 {
 	char path[1024];
 	es_error err;
@@ -63,8 +64,14 @@ static void setup_ctx(fixture *f, const char *key)
 	cfg.models = &f->enc;
 	cfg.nmodels = 1;
 	cfg.registry = f->reg;
+	cfg.no_ui = no_ui;
 	ck_assert_int_eq(api_ctx_new(&cfg, &f->ctx, &err), 0);
 	api_ctx_set_ready(f->ctx, 1);
+}
+
+static void setup_ctx(fixture *f, const char *key)
+{
+	setup_ctx_ui(f, key, 0);
 }
 
 static void teardown_ctx(fixture *f)
@@ -315,6 +322,190 @@ START_TEST(test_truncate_flag)
 }
 END_TEST
 
+/* A GET of a /ui/ path with an optional If-None-Match; the response is
+ * left in *r (free it). */
+static int ui_get(fixture *f, const char *path, const char *inm, const char *key,
+		  api_response *r)
+{
+	api_request req;
+	memset(&req, 0, sizeof req);
+	req.method = "GET";
+	req.path = path;
+	req.if_none_match = inm;
+	req.authorization = key;
+	return api_dispatch(f->ctx, &req, r);
+}
+
+static const char *header_of(const api_response *r, const char *name)
+{
+	for (const char *const *h = r->headers; h && h[0]; h += 2)
+		if (strcmp(h[0], name) == 0)
+			return h[1];
+	return NULL;
+}
+
+START_TEST(test_ui)
+{
+	fixture f;
+	setup_ctx(&f, "k1"); /* the page loads without the key; it asks for it */
+	api_response r;
+	ck_assert_int_eq(ui_get(&f, "/ui/", NULL, NULL, &r), 200);
+	ck_assert_str_eq(r.content_type, "text/html; charset=utf-8");
+	ck_assert_ptr_nonnull(r.static_body);
+	ck_assert_int_eq(strncmp(r.static_body, "<!doctype html>", 15), 0);
+	const char *csp = header_of(&r, "Content-Security-Policy");
+	ck_assert_ptr_nonnull(csp);
+	ck_assert_ptr_nonnull(strstr(csp, "default-src 'none'"));
+	ck_assert_ptr_null(strstr(csp, "unsafe")); /* no unsafe-inline / unsafe-eval */
+	ck_assert_str_eq(header_of(&r, "X-Content-Type-Options"), "nosniff");
+	ck_assert_ptr_nonnull(r.etag);
+	char etag[64];
+	snprintf(etag, sizeof etag, "%s", r.etag);
+	/* the serialised body is the asset, byte for byte */
+	char *data;
+	size_t len;
+	ck_assert_int_eq(api_response_serialize(&r, &data, &len), 0);
+	ck_assert_uint_eq(len, r.static_len);
+	free(data);
+	api_response_free(&r);
+	ck_assert_int_eq(ui_get(&f, "/ui", NULL, NULL, &r), 200);
+	ck_assert_str_eq(r.etag, etag);
+	api_response_free(&r);
+	ck_assert_int_eq(ui_get(&f, "/ui/index.html", etag, NULL, &r), 304);
+	ck_assert_uint_eq(r.static_len, 0);
+	api_response_free(&r);
+	char list[160];
+	snprintf(list, sizeof list, "\"0000\", W/%s", etag);
+	ck_assert_int_eq(ui_get(&f, "/ui/", list, NULL, &r), 304);
+	api_response_free(&r);
+	ck_assert_int_eq(ui_get(&f, "/ui/", "*", NULL, &r), 304);
+	api_response_free(&r);
+	ck_assert_int_eq(ui_get(&f, "/ui/", "\"0000\"", NULL, &r), 200);
+	api_response_free(&r);
+	ck_assert_int_eq(ui_get(&f, "/ui/app.js", etag, NULL, &r), 200); /* another file's tag */
+	ck_assert_str_eq(r.content_type, "text/javascript; charset=utf-8");
+	ck_assert_str_ne(r.etag, etag);
+	api_response_free(&r);
+	ck_assert_int_eq(ui_get(&f, "/ui/style.css", NULL, NULL, &r), 200);
+	ck_assert_str_eq(r.content_type, "text/css; charset=utf-8");
+	api_response_free(&r);
+	ck_assert_int_eq(ui_get(&f, "/ui/nope.js", NULL, NULL, &r), 404);
+	ck_assert_str_eq(err_code(r.body), "not_found");
+	ck_assert_ptr_nonnull(header_of(&r, "Content-Security-Policy"));
+	api_response_free(&r);
+	ck_assert_int_eq(ui_get(&f, "/ui/a/b", NULL, NULL, &r), 401);
+	ck_assert_str_eq(err_code(r.body), "invalid_api_key"); /* no route: the key applies */
+	api_response_free(&r);
+	ck_assert_int_eq(ui_get(&f, "/v1/info", NULL, NULL, &r), 401); /* the API keeps its key */
+	api_response_free(&r);
+	teardown_ctx(&f);
+
+	setup_ctx_ui(&f, NULL, 1); /* serve --no-ui */
+	ck_assert_int_eq(ui_get(&f, "/ui/", NULL, NULL, &r), 404);
+	ck_assert_str_eq(err_code(r.body), "ui_disabled");
+	api_response_free(&r);
+	ck_assert_int_eq(ui_get(&f, "/ui/app.js", NULL, NULL, &r), 404);
+	api_response_free(&r);
+	teardown_ctx(&f);
+
+	/* the whole explorer stays small */
+	size_t total = 0;
+	for (size_t i = 0; i < ui_nassets; i++)
+		total += ui_assets[i].len;
+	ck_assert_uint_ge(ui_nassets, 3);
+	ck_assert_uint_lt(total, 150 * 1024);
+}
+END_TEST
+
+START_TEST(test_scroll)
+{
+	fixture f;
+	setup_ctx(&f, NULL);
+	json_t *j = NULL;
+	ck_assert_int_eq(call(&f, "PUT", "/v1/collections/sc", "{\"dim\": 2}", NULL), 201);
+	/* empty collection: one empty last page */
+	ck_assert_int_eq(call(&f, "POST", "/v1/collections/sc/points/scroll", NULL, &j), 200);
+	ck_assert_uint_eq(json_array_size(json_object_get(json_object_get(j, "result"), "points")), 0);
+	ck_assert(json_is_null(json_object_get(json_object_get(j, "result"), "next_offset")));
+	json_decref(j);
+	/* 7 points, 3 per batch (max_points is 3 in this fixture) */
+	for (int b = 0; b < 3; b++) {
+		char body[256];
+		snprintf(body, sizeof body,
+			 "{\"points\":[{\"id\":%d,\"vector\":[1,%d],\"payload\":{\"n\":%d}},"
+			 "{\"id\":\"s%d\",\"vector\":[2,%d]},{\"id\":%d,\"vector\":[3,%d]}]}",
+			 10 * b, b, b, b, b, 10 * b + 1, b);
+		ck_assert_int_eq(call(&f, "PUT", "/v1/collections/sc/points", body, NULL), 200);
+	}
+	ck_assert_int_eq(call(&f, "POST", "/v1/collections/sc/points/delete",
+			      "{\"points\":[\"s1\", 21]}", NULL), 200);
+	/* page through with limit 2: every live point exactly once */
+	int seen_n = 0, pages = 0;
+	char seen[16][16];
+	json_t *off = json_null();
+	for (;;) {
+		char *o = json_dumps(off, JSON_ENCODE_ANY);
+		char body[128];
+		snprintf(body, sizeof body, "{\"limit\": 2, \"offset\": %s, \"with_vector\": true}", o);
+		free(o);
+		json_decref(off);
+		ck_assert_int_eq(call(&f, "POST", "/v1/collections/sc/points/scroll", body, &j), 200);
+		json_t *res = json_object_get(j, "result");
+		json_t *pts = json_object_get(res, "points");
+		ck_assert_uint_le(json_array_size(pts), 2);
+		for (size_t i = 0; i < json_array_size(pts); i++) {
+			json_t *p = json_array_get(pts, i);
+			ck_assert_uint_eq(json_array_size(json_object_get(p, "vector")), 2);
+			ck_assert_ptr_nonnull(json_object_get(p, "payload")); /* null when none */
+			char *id = json_dumps(json_object_get(p, "id"), JSON_ENCODE_ANY);
+			for (int s = 0; s < seen_n; s++)
+				ck_assert_str_ne(seen[s], id);
+			ck_assert_int_lt(seen_n, 16);
+			snprintf(seen[seen_n++], sizeof seen[0], "%s", id);
+			free(id);
+		}
+		pages++;
+		off = json_incref(json_object_get(res, "next_offset"));
+		json_decref(j);
+		if (json_is_null(off))
+			break;
+		ck_assert_int_lt(pages, 10);
+	}
+	json_decref(off);
+	ck_assert_int_eq(seen_n, 7);
+	ck_assert_int_eq(pages, 4);
+	/* defaults: payload on, vector off, limit 10 */
+	ck_assert_int_eq(call(&f, "POST", "/v1/collections/sc/points/scroll", "{}", &j), 200);
+	json_t *p0 = json_array_get(json_object_get(json_object_get(j, "result"), "points"), 0);
+	ck_assert_int_eq(json_integer_value(json_object_get(json_object_get(p0, "payload"), "n")), 0);
+	ck_assert_ptr_null(json_object_get(p0, "vector"));
+	json_decref(j);
+	ck_assert_int_eq(call(&f, "POST", "/v1/collections/sc/points/scroll",
+			      "{\"with_payload\": false}", &j), 200);
+	p0 = json_array_get(json_object_get(json_object_get(j, "result"), "points"), 0);
+	ck_assert_ptr_null(json_object_get(p0, "payload"));
+	json_decref(j);
+	/* past the end: an empty last page */
+	ck_assert_int_eq(call(&f, "POST", "/v1/collections/sc/points/scroll", "{\"offset\": 1000}", &j), 200);
+	ck_assert_uint_eq(json_array_size(json_object_get(json_object_get(j, "result"), "points")), 0);
+	json_decref(j);
+	/* bad input: a clear 4xx */
+	static const char *const bad[] = {
+		"{\"limit\": 0}", "{\"limit\": 4}", "{\"limit\": \"2\"}", "{\"offset\": -1}",
+		"{\"offset\": 1.5}", "{\"offset\": \"x\"}", "{\"filter\": {}}", "[]",
+	};
+	for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+		int st = call(&f, "POST", "/v1/collections/sc/points/scroll", bad[i], &j);
+		ck_assert_msg(st == 400 || st == 422, "%s -> %d", bad[i], st);
+		ck_assert_ptr_nonnull(err_code(j));
+		json_decref(j);
+	}
+	ck_assert_int_eq(call(&f, "POST", "/v1/collections/nope/points/scroll", "{}", &j), 404);
+	json_decref(j);
+	teardown_ctx(&f);
+}
+END_TEST
+
 Suite *routes_suite(void)
 {
 	Suite *s = suite_create("routes");
@@ -325,6 +516,8 @@ Suite *routes_suite(void)
 	tcase_add_test(tc, test_handlers);
 	tcase_add_test(tc, test_truncate_flag);
 	tcase_add_test(tc, test_encoded_nul);
+	tcase_add_test(tc, test_ui);
+	tcase_add_test(tc, test_scroll);
 	suite_add_tcase(s, tc);
 	return s;
 }

@@ -60,6 +60,18 @@ static void check_path(const simd_kernels *k)
 				double d = (double)a[i] - b[i];
 				lref += d * d;
 			}
+			double aa = 0, bb = 0;
+			for (size_t i = 0; i < n; i++) {
+				aa += (double)a[i] * a[i];
+				bb += (double)b[i] * b[i];
+			}
+			double cref = dref / sqrt(aa * bb);
+			float gc = k->cosine(a, b, n);
+			ck_assert_msg(fabs(gc - cref) <= 1e-5 * dabs / sqrt(aa * bb) + 1e-6,
+				      "%s cosine n=%zu off=%d: %.9g vs %.9g", k->name,
+				      n, off, gc, cref);
+			ck_assert_msg(fabs(k->cosine(a, a, n) - 1.0) <= 1e-5,
+				      "%s cosine(a, a) n=%zu", k->name, n);
 			float got = k->dot(a, b, n);
 			ck_assert_msg(fabs(got - dref) <= 1e-5 * dabs + 1e-30,
 				      "%s dot n=%zu off=%d: %.9g vs %.9g", k->name,
@@ -259,6 +271,17 @@ START_TEST(test_all_paths)
 		ck_assert_ptr_nonnull(k->dot_f_i8);
 		ck_assert_ptr_nonnull(k->l2_f_i8);
 		check_f_i8(k);
+		/* cosine: zero vectors give 0, never NaN; huge ones do not
+		 * overflow */
+		float z[33] = {0}, o[33], h[33];
+		for (int i = 0; i < 33; i++) {
+			o[i] = (float)(i % 5) - 2.0f;
+			h[i] = 1e18f; /* |h|^2 fits a float, |h|^2 |h|^2 does not */
+		}
+		ck_assert(k->cosine(z, o, 33) == 0.0f && k->cosine(o, z, 33) == 0.0f);
+		ck_assert(k->cosine(z, z, 0) == 0.0f);
+		ck_assert_msg(fabs(k->cosine(h, h, 33) - 1.0) <= 1e-5, "%s cosine huge",
+			      k->name);
 		ran++;
 	}
 	ck_assert_int_ge(ran, 1);

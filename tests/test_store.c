@@ -17,6 +17,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "alloc.h"
 #include "store.h"
 
 static char dir[256];
@@ -797,6 +798,99 @@ START_TEST(test_group_commit_one_collection)
 }
 END_TEST
 
+static size_t points_of(const char *name, es_registry *r)
+{
+	es_collection *c;
+	es_error err;
+	ck_assert_int_eq(es_registry_get(r, name, &c, &err), 0);
+	size_t n = es_collection_count(c);
+	es_collection_release(c);
+	return n;
+}
+
+/* The failing allocator (core/alloc.h): an upsert (record encoding, log
+ * append, apply) and a snapshot (es_store_checkpoint) whose Nth allocation
+ * fails, for every N, return ES_ENOMEM and change nothing a reader sees; a
+ * failed snapshot leaves no temporary file, and after a restart the data
+ * is what was acknowledged (but for the known gap of collection.h: a batch
+ * that failed after it was logged comes back, whole). */
+START_TEST(test_out_of_memory)
+{
+	es_error err;
+	es_registry *r = new_reg();
+	es_store *s = open_store(r, NULL, NULL);
+	make_coll(r, "docs", DIM);
+	ck_assert_int_eq(put_range(r, "docs", 0, 60, 1, &err), 0);
+	char *before = dump_collection(r, "docs");
+	long n, failures = 0, logged = 0;
+	for (n = 0;; n++) {
+		es_alloc_fail_after(n);
+		/* each attempt its own ids, so a failed one that reappeared
+		 * after the restart would show */
+		int rc = put_range(r, "docs", 1000 + 40 * (uint64_t)n, 1040 + 40 * (uint64_t)n, 2,
+				   &err);
+		es_alloc_fail_disarm();
+		if (rc == 0)
+			break;
+		ck_assert_msg(rc == ES_ENOMEM, "n=%ld: %d %s", n, rc, err.msg);
+		if (strstr(err.msg, "applying") || strstr(err.msg, "hnsw"))
+			logged++;
+		failures++;
+		char *now = dump_collection(r, "docs");
+		ck_assert_msg(strcmp(before, now) == 0, "n=%ld: upsert changed the data", n);
+		free(now);
+	}
+	ck_assert_int_gt(failures, 3);
+	ck_assert_int_gt(logged, 0);
+	char *after = dump_collection(r, "docs");
+	ck_assert_str_ne(after, before);
+	/* the log replays to what was acknowledged plus, whole, each batch
+	 * that failed after it was logged (the known gap of collection.h) */
+	size_t count_after = points_of("docs", r);
+	ck_assert_int_eq(es_store_close(s, 0, &err), 0);
+	es_registry_free(r);
+	r = new_reg();
+	s = open_store(r, NULL, NULL);
+	ck_assert_uint_eq(points_of("docs", r), count_after + 40 * (size_t)logged);
+	char *replayed = dump_collection(r, "docs");
+	for (char *line = after; (line = strchr(line, '\n')) && line[1] != '\n'; line++) {
+		char want[512];
+		const char *e = strchr(line + 1, '\n');
+		if (!e || !strchr(line + 1, '|') || strchr(line + 1, '|') > e)
+			break; /* the search answers follow the points */
+		snprintf(want, sizeof want, "\n%.*s\n", (int)(e - line - 1), line + 1);
+		ck_assert_msg(strstr(replayed, want), "acknowledged point lost: %s", want);
+	}
+	free(after);
+	after = replayed; /* what the snapshots below must keep */
+	/* snapshots */
+	for (n = 0;; n++) {
+		es_alloc_fail_after(n);
+		int rc = es_store_checkpoint(s, NULL, &err);
+		es_alloc_fail_disarm();
+		ck_assert_uint_eq(count_files("snap", ".tmp"), 0);
+		if (rc == 0)
+			break;
+		ck_assert_msg(rc == ES_ENOMEM, "n=%ld: %d %s", n, rc, err.msg);
+		char *now = dump_collection(r, "docs");
+		ck_assert_str_eq(after, now);
+		free(now);
+	}
+	ck_assert_int_gt(n, 3);
+	ck_assert_int_eq(es_store_close(s, 0, &err), 0);
+	es_registry_free(r);
+	r = new_reg();
+	s = open_store(r, NULL, NULL);
+	char *now = dump_collection(r, "docs");
+	ck_assert_str_eq(after, now);
+	free(now);
+	ck_assert_int_eq(es_store_close(s, 0, &err), 0);
+	es_registry_free(r);
+	free(before);
+	free(after);
+}
+END_TEST
+
 Suite *store_suite(void)
 {
 	Suite *s = suite_create("store");
@@ -811,6 +905,7 @@ Suite *store_suite(void)
 	tcase_add_test(tc, test_bulk_insert_then_snapshot);
 	tcase_add_test(tc, test_idle_collection_not_rewritten);
 	tcase_add_test(tc, test_log_behind_snapshots);
+	tcase_add_test(tc, test_out_of_memory);
 	suite_add_tcase(s, tc);
 
 	/* writers under threads; CI also runs this case under ThreadSanitizer */

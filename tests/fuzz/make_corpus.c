@@ -32,6 +32,7 @@
 #include "encoder.h"
 #include "fuzz_common.h"
 #include "hnsw.h"
+#include "lexical.h"
 #include "model.h"
 #include "model_io.h"
 #include "store.h"
@@ -453,6 +454,47 @@ static void stores(void)
 
 /* ------------------------------------------------------------------ API */
 
+/* ------------------------------------------------------------- lexical */
+
+static void one_lexical(const char *name, int stem, int stop, const char *const *texts,
+			size_t n, int del)
+{
+	es_lexical_params p;
+	es_lexical_params_default(&p);
+	p.stemming = stem;
+	p.stopwords = stop;
+	es_lexical *lx;
+	es_error err;
+	if (es_lexical_new(&p, &lx, &err))
+		die("lexical", &err);
+	for (size_t i = 0; i < n; i++)
+		if (es_lexical_upsert(lx, i * 3 + 1, texts[i], strlen(texts[i]), &err))
+			die("lexical upsert", &err);
+	if (del && n)
+		es_lexical_delete(lx, 1);
+	unsigned char *b;
+	size_t len;
+	if (es_lexical_serialize(lx, &b, &len, &err))
+		die("lexical serialize", &err);
+	put("lexical", name, b, len);
+	free(b);
+	es_lexical_free(lx);
+}
+
+static void lexicals(void)
+{
+	static const char *const texts[] = {
+		"The Dewey Decimal Classification and its editions",
+		"Use made of technical libraries: a library survey",
+		"w1 w2 w3 w1 w1 catalogue cataloguing",
+		"Zürich naïve café, don't well-known",
+		"",
+	};
+	one_lexical("empty.lex", 0, 0, texts, 0, 0);
+	one_lexical("plain.lex", 0, 0, texts, 5, 0);
+	one_lexical("stem-stop-del.lex", 1, 1, texts, 5, 1);
+}
+
 static void api(void)
 {
 	static const char *const req[][2] = {
@@ -513,6 +555,7 @@ int main(int argc, char **argv)
 	models();
 	hnsws();
 	stores();
+	lexicals();
 	api();
 	return 0;
 }

@@ -137,6 +137,14 @@ msg=$("$bin" neighbors --model "$data/fasttext-toy.vec" qqqqzzzz 2>&1 >/dev/null
 [ $rc -eq 1 ] || fail "unknown word: exit $rc"
 echo "$msg" | grep -q qqqqzzzz || fail "unknown word: message"
 "$bin" eval pairs --model "$data/fasttext-toy.vec" /no/such.tsv >/dev/null 2>&1; [ $? -eq 1 ] || fail "eval missing file: not 1"
+msg=$("$bin" convert --input "$data/fasttext-toy.vec" -o "$tmp/s.esm" --sample /no/such.txt 2>&1 >/dev/null); rc=$?
+[ $rc -eq 1 ] || fail "convert, missing --sample: exit $rc"
+echo "$msg" | grep -q "/no/such.txt" || fail "convert, missing --sample: message lacks the file: $msg"
 set -e
+# --sample: the common component from the first lines of a text file
+head -n 20 "$data/lee_background.cor" > "$tmp/sample.txt"
+"$bin" convert --input "$data/fasttext-toy.vec" -o "$tmp/s.esm" --sample "$tmp/sample.txt" --sample-lines 5 2>/dev/null || fail "convert --sample"
+[ -s "$tmp/s.esm" ] || fail "convert --sample wrote nothing"
+ok
 ok
 echo "model_cli: $pass passed, 0 failed"

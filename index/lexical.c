@@ -1,0 +1,1774 @@
+/*
+ * lexical.c — inverted index and BM25 Block-Max WAND search (lexical.h).
+ *
+ * Layout:
+ *  - documents have dense uint32 ids in insertion order; an update gives the
+ *    label a new id and tombstones the old one, so every posting list is
+ *    appended in increasing id order and stays sorted without rewriting;
+ *  - a term's postings are (doc, tf) pairs in blocks of LEX_BLOCK, each
+ *    posting two LEB128 varints (doc gap, tf); the gap of a block's first
+ *    posting is from the previous block's last doc, so any block decodes
+ *    on its own.  Per block we keep its last doc and byte offset (to skip
+ *    without decoding) and the largest tf and smallest document length in
+ *    it: BM25 grows with tf and falls with length, so the term's score with
+ *    (max tf, min length) bounds every score in the block whatever N, df and
+ *    avgdl are at query time (Ding & Suel's block-max bounds, computed at
+ *    query time instead of stored as floats, so they never go stale);
+ *  - each document keeps its (term, tf) list, delta + varint coded: a delete
+ *    decrements the df of its terms exactly, and compaction and
+ *    serialisation rebuild the postings from these lists (one code path).
+ *
+ * Search (Ding & Suel 2011, Block-Max WAND): cursors sorted by current doc;
+ * the pivot is the first cursor where the sum of the terms' global bounds
+ * passes the k-th best score so far (theta); if the block bounds of the
+ * cursors up to the pivot still pass theta the pivot document is scored
+ * (or the cursors behind it jump to it), else every cursor up to the pivot
+ * jumps past the nearest block end.  A scored document's terms are summed in
+ * query order, exactly as the exhaustive search sums them, so both give the
+ * same double for the same document.
+ *
+ * Departures: the term dictionary and the label map are open-addressing
+ * tables private to this file.
+ *
+ * Threading: see lexical.h.  Search allocates its own scratch (cursors, the
+ * heap, a stemmer) per call and reads the index only.
+ */
+#include "lexical.h"
+
+#include <inttypes.h>
+#include <libstemmer.h>
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "crc32c.h"
+#include "le.h"
+#include "tokenize.h"
+
+#define LEX_BLOCK 128
+#define LEX_END UINT32_MAX
+#define LEX_COMPACT_MIN_DEAD 1024
+#define LEX_MAGIC "ESLEXIDX"
+#define LEX_VERSION 1u
+#define LEX_FLAG_STEM 1u
+#define LEX_FLAG_STOP 2u
+
+typedef struct lex_block {
+	uint32_t last_doc; /* doc id of the block's last posting */
+	uint32_t off;      /* byte offset of its first posting in data */
+	uint32_t max_tf;
+	uint32_t min_dl;
+} lex_block;
+
+/* Capacities are not stored: blocks has exactly nblocks(t) entries (or is
+ * NULL for one block) and data data_cap(len) bytes. */
+typedef struct lex_term {
+	uint32_t str_off, str_len; /* in lx->strs */
+	uint32_t df;               /* live documents containing the term */
+	uint32_t npost;            /* postings stored, dead documents included */
+	uint32_t len;              /* bytes of data */
+	uint32_t last_doc;         /* of the last posting */
+	lex_block *blocks;         /* NULL while the term has one block: most
+				    * terms are rare, and a single block's
+				    * bounds are computed when it is searched */
+	unsigned char *data;
+} lex_term;
+
+static inline uint32_t nblocks(const lex_term *t)
+{
+	return (t->npost + LEX_BLOCK - 1) / LEX_BLOCK;
+}
+
+/* Allocated size of a posting list of len bytes: 8, 12, 16, 24, 32, 48...
+ * (at most 1.5x the bytes used). */
+static size_t data_cap(size_t len)
+{
+	if (len <= 8)
+		return len ? 8 : 0;
+	size_t p = 8;
+	while (p < len) {
+		if (p + p / 2 >= len)
+			return p + p / 2;
+		p *= 2;
+	}
+	return p;
+}
+
+struct es_lexical {
+	es_lexical_params p;
+	struct sb_stemmer *stemmer; /* writers' stemmer (NULL: no stemming) */
+
+	/* dictionary */
+	lex_term *terms;
+	uint32_t nterms, capterms;
+	char *strs;
+	size_t strs_len, strs_cap;
+	uint32_t *tslots; /* term ids, LEX_END empty; power of two */
+	size_t tcap;
+
+	/* documents */
+	uint64_t *doc_label;
+	uint32_t *doc_len;
+	uint32_t *doc_fwd;  /* offset of [vN pairs][(term gap, tf) pairs] in fwd */
+	unsigned char *doc_alive;
+	uint32_t ndocs, capdocs;
+	unsigned char *fwd;
+	size_t fwd_len, fwd_cap;
+	size_t live, dead;
+	uint64_t total_len; /* sum of live lengths */
+
+	/* label -> live doc id.  While labels are small (a collection's are
+	 * its dense slot numbers) a direct array ldir[label]; after the first
+	 * label that is not, a hash table: linear probing over doc ids (the
+	 * key is doc_label[id]), backward-shift deletion. */
+	int dense;
+	uint32_t *ldir; /* LEX_END: none */
+	size_t ldcap;
+	uint32_t *lslots; /* LEX_END: empty */
+	size_t lcap, lcount;
+
+	/* writers' cache of analysed words: the term id of a raw (lowercased)
+	 * token, direct-mapped, so that a frequent word is stemmed and looked
+	 * up once, not at every occurrence.  Cleared when term ids change. */
+	struct wcache *wc;
+	size_t wcap;
+};
+
+#define WC_MAX_WORD 11 /* 16-byte entries; longer words are rarer */
+typedef struct wcache {
+	uint32_t term;           /* LEX_END: empty */
+	unsigned char len;
+	char s[WC_MAX_WORD + 1];
+} wcache;
+
+/* ------------------------------------------------------------ helpers */
+
+static size_t put_varint(unsigned char *p, uint32_t v)
+{
+	size_t n = 0;
+	while (v >= 0x80) {
+		p[n++] = (unsigned char)(v | 0x80);
+		v >>= 7;
+	}
+	p[n++] = (unsigned char)v;
+	return n;
+}
+
+/* Trusted data (built by this file). */
+static inline uint32_t get_varint(const unsigned char **pp)
+{
+	const unsigned char *p = *pp;
+	uint32_t v = *p & 0x7F;
+	unsigned shift = 7;
+	while (*p++ & 0x80) {
+		v |= (uint32_t)(*p & 0x7F) << shift;
+		shift += 7;
+	}
+	*pp = p;
+	return v;
+}
+
+/* A (gap, tf) pair, in postings and in document term lists: varint of
+ * gap << 1 | (tf > 1), then tf itself only when it is > 1 (most are 1). */
+static size_t put_pair(unsigned char *p, uint32_t gap, uint32_t tf)
+{
+	uint64_t v = (uint64_t)gap << 1 | (tf > 1);
+	size_t n = 0;
+	while (v >= 0x80) {
+		p[n++] = (unsigned char)(v | 0x80);
+		v >>= 7;
+	}
+	p[n++] = (unsigned char)v;
+	if (tf > 1)
+		n += put_varint(p + n, tf);
+	return n;
+}
+
+#define PAIR_MAX 10 /* bytes */
+
+static inline uint32_t get_pair(const unsigned char **pp, uint32_t *tf)
+{
+	const unsigned char *p = *pp;
+	uint64_t v = *p & 0x7F;
+	unsigned shift = 7;
+	while (*p++ & 0x80) {
+		v |= (uint64_t)(*p & 0x7F) << shift;
+		shift += 7;
+	}
+	*pp = p;
+	*tf = v & 1 ? get_varint(pp) : 1;
+	return (uint32_t)(v >> 1);
+}
+
+/* Hostile data: 0, or -1 when truncated or longer than 5 bytes / 32 bits. */
+static int read_varint(const unsigned char *buf, size_t len, size_t *off,
+		       uint32_t *out)
+{
+	uint64_t v = 0;
+	for (unsigned i = 0; i < 5; i++) {
+		if (*off >= len)
+			return -1;
+		unsigned char c = buf[(*off)++];
+		v |= (uint64_t)(c & 0x7F) << (7 * i);
+		if (!(c & 0x80)) {
+			if (v > UINT32_MAX)
+				return -1;
+			*out = (uint32_t)v;
+			return 0;
+		}
+	}
+	return -1;
+}
+
+/* Grow *p (elements of size sz) to hold need; 0 or -1. */
+static int grow(void **p, size_t *cap, size_t need, size_t sz)
+{
+	if (need <= *cap)
+		return 0;
+	size_t c = *cap ? *cap : 4;
+	while (c < need) { /* 1.5x: memory is what this index is judged on */
+		if (c > SIZE_MAX / 2 / sz)
+			return -1;
+		c += (c < (1u << 20) ? c / 2 : c / 4) + 4;
+	}
+	void *n = realloc(*p, c * sz);
+	if (!n)
+		return -1;
+	*p = n;
+	*cap = c;
+	return 0;
+}
+
+static int grow32(void **p, uint32_t *cap, size_t need, size_t sz)
+{
+	if (need > UINT32_MAX - 1)
+		return -1;
+	size_t c = *cap;
+	if (grow(p, &c, need, sz))
+		return -1;
+	if (c > UINT32_MAX - 1)
+		c = UINT32_MAX - 1; /* never used beyond need anyway */
+	*cap = (uint32_t)c;
+	return 0;
+}
+
+static uint64_t hash_bytes(const char *s, size_t n)
+{
+	uint64_t h = 1469598103934665603ull; /* FNV-1a */
+	for (size_t i = 0; i < n; i++) {
+		h ^= (unsigned char)s[i];
+		h *= 1099511628211ull;
+	}
+	return h ^ (h >> 29);
+}
+
+static uint64_t hash_u64(uint64_t x)
+{
+	x ^= x >> 33;
+	x *= 0xff51afd7ed558ccdull;
+	x ^= x >> 33;
+	x *= 0xc4ceb9fe1a85ec53ull;
+	return x ^ (x >> 33);
+}
+
+/* ------------------------------------------------------------ analysis */
+
+/* Lucene's EnglishAnalyzer stop set (sorted, for bsearch). */
+static const char *const stop_words[] = {
+	"a", "an", "and", "are", "as", "at", "be", "but", "by", "for", "if",
+	"in", "into", "is", "it", "no", "not", "of", "on", "or", "such", "that",
+	"the", "their", "then", "there", "these", "they", "this", "to", "was",
+	"will", "with",
+};
+
+static int cmp_str(const void *a, const void *b)
+{
+	return strcmp(*(const char *const *)a, *(const char *const *)b);
+}
+
+static int is_stop_word(const char *w)
+{
+	return bsearch(&w, stop_words, sizeof stop_words / sizeof *stop_words,
+		       sizeof *stop_words, cmp_str) != NULL;
+}
+
+typedef int (*term_fn)(void *ctx, const char *term, size_t tlen);
+
+static int analyze(const es_lexical_params *p, struct sb_stemmer *st,
+		   const char *text, size_t len, term_fn fn, void *ctx)
+{
+	es_tokenizer tk;
+	char buf[ES_TOKEN_MAX + 1];
+	size_t n;
+	es_tokenizer_init(&tk, text, len);
+	while ((n = es_tokenizer_next(&tk, buf, NULL, NULL)) > 0) {
+		if (p->stopwords && is_stop_word(buf))
+			continue;
+		const char *t = buf;
+		if (st) {
+			const sb_symbol *s = sb_stemmer_stem(st, (const sb_symbol *)buf, (int)n);
+			if (!s)
+				return ES_ENOMEM;
+			int sl = sb_stemmer_length(st);
+			if (sl > 0 && (size_t)sl <= ES_TOKEN_MAX) {
+				t = (const char *)s;
+				n = (size_t)sl;
+			}
+		}
+		int rc = fn(ctx, t, n);
+		if (rc)
+			return rc;
+	}
+	return 0;
+}
+
+static struct sb_stemmer *stemmer_new(const es_lexical_params *p, int *rc)
+{
+	*rc = 0;
+	if (!p->stemming)
+		return NULL;
+	struct sb_stemmer *s = sb_stemmer_new("english", "UTF_8");
+	if (!s)
+		*rc = ES_ENOMEM;
+	return s;
+}
+
+typedef struct user_term_ctx {
+	term_fn fn;
+	void *ctx;
+} user_term_ctx;
+
+static int user_term(void *ctx, const char *t, size_t n)
+{
+	user_term_ctx *u = ctx;
+	char buf[ES_TOKEN_MAX + 1];
+	memcpy(buf, t, n);
+	buf[n] = '\0';
+	return u->fn(u->ctx, buf, n);
+}
+
+int es_lexical_analyze(const es_lexical_params *p, const char *text,
+		       size_t len, term_fn fn, void *ctx)
+{
+	int rc;
+	struct sb_stemmer *st = stemmer_new(p, &rc);
+	if (rc)
+		return rc;
+	user_term_ctx u = {fn, ctx};
+	rc = analyze(p, st, text, len, user_term, &u);
+	if (st)
+		sb_stemmer_delete(st);
+	return rc < 0 ? rc : 0;
+}
+
+/* ------------------------------------------------------------ params */
+
+void es_lexical_params_default(es_lexical_params *p)
+{
+	p->k1 = ES_LEXICAL_DEFAULT_K1;
+	p->b = ES_LEXICAL_DEFAULT_B;
+	p->stemming = ES_LEXICAL_DEFAULT_STEMMING;
+	p->stopwords = ES_LEXICAL_DEFAULT_STOPWORDS;
+}
+
+int es_lexical_params_check(const es_lexical_params *p, es_error *err)
+{
+	if (!(p->k1 >= 0.0f && p->k1 <= ES_LEXICAL_MAX_K1))
+		return es_err(err, ES_EINVAL, "lexical k1 must be between 0 and %g",
+			      (double)ES_LEXICAL_MAX_K1);
+	if (!(p->b >= 0.0f && p->b <= 1.0f))
+		return es_err(err, ES_EINVAL, "lexical b must be between 0 and 1");
+	return 0;
+}
+
+/* ------------------------------------------------------------ tables */
+
+static int lmap_init(es_lexical *lx, size_t cap)
+{
+	uint32_t *v = malloc(cap * sizeof *v);
+	if (!v)
+		return -1;
+	for (size_t i = 0; i < cap; i++)
+		v[i] = LEX_END;
+	free(lx->lslots);
+	lx->lslots = v;
+	lx->lcap = cap;
+	lx->lcount = 0;
+	return 0;
+}
+
+/* Home slot of a label: any capacity, not only powers of two. */
+static inline size_t lmap_home(size_t cap, uint64_t label)
+{
+	return (size_t)(((hash_u64(label) >> 32) * (uint64_t)cap) >> 32);
+}
+
+static size_t lmap_find(const es_lexical *lx, uint64_t label)
+{
+	size_t i = lmap_home(lx->lcap, label);
+	while (lx->lslots[i] != LEX_END) {
+		if (lx->doc_label[lx->lslots[i]] == label)
+			return i;
+		if (++i == lx->lcap)
+			i = 0;
+	}
+	return SIZE_MAX;
+}
+
+static uint32_t lmap_get(const es_lexical *lx, uint64_t label)
+{
+	size_t i = lmap_find(lx, label);
+	return i == SIZE_MAX ? LEX_END : lx->lslots[i];
+}
+
+/* Make room for one more key (call before lmap_put). */
+static int lmap_reserve(es_lexical *lx)
+{
+	if ((lx->lcount + 1) * 5 <= lx->lcap * 4)
+		return 0;
+	if (lx->lcap > UINT32_MAX) /* capacities fit fastrange's 32 bits */
+		return -1;
+	uint32_t *ov = lx->lslots;
+	size_t ocap = lx->lcap, n = lx->lcount;
+	lx->lslots = NULL;
+	if (lmap_init(lx, ocap + ocap / 2)) {
+		lx->lslots = ov;
+		lx->lcap = ocap;
+		return -1;
+	}
+	for (size_t i = 0; i < ocap; i++) {
+		if (ov[i] == LEX_END)
+			continue;
+		size_t j = lmap_home(lx->lcap, lx->doc_label[ov[i]]);
+		while (lx->lslots[j] != LEX_END)
+			if (++j == lx->lcap)
+				j = 0;
+		lx->lslots[j] = ov[i];
+	}
+	lx->lcount = n;
+	free(ov);
+	return 0;
+}
+
+/* Point label (= doc_label[doc]) at doc; room must have been reserved. */
+static void lmap_put(es_lexical *lx, uint64_t label, uint32_t doc)
+{
+	size_t i = lmap_home(lx->lcap, label);
+	while (lx->lslots[i] != LEX_END) {
+		if (lx->doc_label[lx->lslots[i]] == label) {
+			lx->lslots[i] = doc;
+			return;
+		}
+		if (++i == lx->lcap)
+			i = 0;
+	}
+	lx->lslots[i] = doc;
+	lx->lcount++;
+}
+
+static void lmap_remove(es_lexical *lx, size_t i)
+{
+	size_t j = i;
+	lx->lslots[i] = LEX_END;
+	for (;;) {
+		if (++j == lx->lcap)
+			j = 0;
+		if (lx->lslots[j] == LEX_END)
+			break;
+		size_t home = lmap_home(lx->lcap, lx->doc_label[lx->lslots[j]]);
+		/* can the entry at j move to the hole at i? */
+		if ((j > i && (home <= i || home > j)) || (j < i && home <= i && home > j)) {
+			lx->lslots[i] = lx->lslots[j];
+			lx->lslots[j] = LEX_END;
+			i = j;
+		}
+	}
+	lx->lcount--;
+}
+
+static uint32_t label_get(const es_lexical *lx, uint64_t label)
+{
+	if (lx->dense)
+		return label < lx->ldcap ? lx->ldir[label] : LEX_END;
+	return lmap_get(lx, label);
+}
+
+/* Make room to map label (and leave dense mode for a label that is too
+ * large for the array); 0 or -1. */
+static int label_reserve(es_lexical *lx, uint64_t label)
+{
+	if (lx->dense && label < lx->ldcap)
+		return 0;
+	if (lx->dense && label < UINT32_MAX && label < 2 * (uint64_t)lx->live + 4096) {
+		size_t c = lx->ldcap + lx->ldcap / 2 + 64;
+		if (c <= label)
+			c = (size_t)label + 64;
+		uint32_t *d = realloc(lx->ldir, c * sizeof *d);
+		if (!d)
+			return -1;
+		for (size_t i = lx->ldcap; i < c; i++)
+			d[i] = LEX_END;
+		lx->ldir = d;
+		lx->ldcap = c;
+		return 0;
+	}
+	if (lx->dense) {
+		if (lmap_init(lx, (lx->live + 1) * 5 / 4 + 64))
+			return -1;
+		lx->dense = 0;
+		for (size_t l = 0; l < lx->ldcap; l++)
+			if (lx->ldir[l] != LEX_END)
+				lmap_put(lx, l, lx->ldir[l]);
+		free(lx->ldir);
+		lx->ldir = NULL;
+		lx->ldcap = 0;
+	}
+	return lmap_reserve(lx);
+}
+
+/* Map label (= doc_label[doc]) to doc; room must have been reserved. */
+static void label_put(es_lexical *lx, uint64_t label, uint32_t doc)
+{
+	if (lx->dense)
+		lx->ldir[label] = doc;
+	else
+		lmap_put(lx, label, doc);
+}
+
+/* Unmap label: its doc, or LEX_END when it had none. */
+static uint32_t label_take(es_lexical *lx, uint64_t label)
+{
+	if (lx->dense) {
+		if (label >= lx->ldcap)
+			return LEX_END;
+		uint32_t d = lx->ldir[label];
+		lx->ldir[label] = LEX_END;
+		return d;
+	}
+	size_t i = lmap_find(lx, label);
+	if (i == SIZE_MAX)
+		return LEX_END;
+	uint32_t d = lx->lslots[i];
+	lmap_remove(lx, i);
+	return d;
+}
+
+static const char *term_str(const es_lexical *lx, const lex_term *t)
+{
+	return lx->strs + t->str_off;
+}
+
+/* Term id of s[0..n), or LEX_END. */
+static uint32_t term_find(const es_lexical *lx, const char *s, size_t n)
+{
+	if (!lx->tcap)
+		return LEX_END;
+	size_t m = lx->tcap - 1, i = hash_bytes(s, n) & m;
+	for (;;) {
+		uint32_t id = lx->tslots[i];
+		if (id == LEX_END)
+			return LEX_END;
+		const lex_term *t = &lx->terms[id];
+		if (t->str_len == n && memcmp(term_str(lx, t), s, n) == 0)
+			return id;
+		i = (i + 1) & m;
+	}
+}
+
+static int tslots_rehash(es_lexical *lx, size_t cap)
+{
+	uint32_t *s = malloc(cap * sizeof *s);
+	if (!s)
+		return -1;
+	for (size_t i = 0; i < cap; i++)
+		s[i] = LEX_END;
+	size_t m = cap - 1;
+	for (uint32_t id = 0; id < lx->nterms; id++) {
+		const lex_term *t = &lx->terms[id];
+		size_t i = hash_bytes(term_str(lx, t), t->str_len) & m;
+		while (s[i] != LEX_END)
+			i = (i + 1) & m;
+		s[i] = id;
+	}
+	free(lx->tslots);
+	lx->tslots = s;
+	lx->tcap = cap;
+	return 0;
+}
+
+/* Term id of s[0..n), added if new; LEX_END when out of memory. */
+static uint32_t term_intern(es_lexical *lx, const char *s, size_t n)
+{
+	uint32_t id = term_find(lx, s, n);
+	if (id != LEX_END)
+		return id;
+	if (lx->nterms >= UINT32_MAX - 2)
+		return LEX_END;
+	if ((size_t)(lx->nterms + 1) * 4 > lx->tcap * 3 &&
+	    tslots_rehash(lx, lx->tcap ? lx->tcap * 2 : 1024))
+		return LEX_END;
+	if (grow32((void **)&lx->terms, &lx->capterms, lx->nterms + 1, sizeof *lx->terms))
+		return LEX_END;
+	if (lx->strs_len + n + 1 > UINT32_MAX ||
+	    grow((void **)&lx->strs, &lx->strs_cap, lx->strs_len + n + 1, 1))
+		return LEX_END;
+	id = lx->nterms++;
+	lex_term *t = &lx->terms[id];
+	memset(t, 0, sizeof *t);
+	t->str_off = (uint32_t)lx->strs_len;
+	t->str_len = (uint32_t)n;
+	memcpy(lx->strs + lx->strs_len, s, n);
+	lx->strs[lx->strs_len + n] = '\0';
+	lx->strs_len += n + 1;
+	size_t m = lx->tcap - 1, i = hash_bytes(s, n) & m;
+	while (lx->tslots[i] != LEX_END)
+		i = (i + 1) & m;
+	lx->tslots[i] = id;
+	return id;
+}
+
+/* ------------------------------------------------------------ life cycle */
+
+int es_lexical_new(const es_lexical_params *p, es_lexical **out, es_error *err)
+{
+	*out = NULL;
+	int rc = es_lexical_params_check(p, err);
+	if (rc)
+		return rc;
+	es_lexical *lx = calloc(1, sizeof *lx);
+	if (!lx)
+		return es_err(err, ES_ENOMEM, "out of memory for the lexical index");
+	lx->p = *p;
+	lx->p.stemming = !!p->stemming;
+	lx->p.stopwords = !!p->stopwords;
+	lx->stemmer = stemmer_new(&lx->p, &rc);
+	lx->dense = 1;
+	if (rc) {
+		es_lexical_free(lx);
+		return es_err(err, ES_ENOMEM, "out of memory for the lexical index");
+	}
+	*out = lx;
+	return 0;
+}
+
+static void free_contents(es_lexical *lx)
+{
+	for (uint32_t i = 0; i < lx->nterms; i++) {
+		free(lx->terms[i].blocks);
+		free(lx->terms[i].data);
+	}
+	free(lx->terms);
+	free(lx->strs);
+	free(lx->tslots);
+	free(lx->doc_label);
+	free(lx->doc_len);
+	free(lx->doc_fwd);
+	free(lx->doc_alive);
+	free(lx->fwd);
+	free(lx->lslots);
+	free(lx->ldir);
+	free(lx->wc);
+}
+
+void es_lexical_free(es_lexical *lx)
+{
+	if (!lx)
+		return;
+	free_contents(lx);
+	if (lx->stemmer)
+		sb_stemmer_delete(lx->stemmer);
+	free(lx);
+}
+
+const es_lexical_params *es_lexical_get_params(const es_lexical *lx)
+{
+	return &lx->p;
+}
+
+int es_lexical_contains(const es_lexical *lx, uint64_t label)
+{
+	return label_get(lx, label) != LEX_END;
+}
+
+size_t es_lexical_count(const es_lexical *lx) { return lx->live; }
+size_t es_lexical_dead(const es_lexical *lx) { return lx->dead; }
+size_t es_lexical_terms(const es_lexical *lx) { return lx->nterms; }
+
+size_t es_lexical_memory_bytes(const es_lexical *lx)
+{
+	size_t b = sizeof *lx;
+	b += (size_t)lx->capterms * sizeof(lex_term) + lx->strs_cap + lx->tcap * sizeof(uint32_t);
+	for (uint32_t i = 0; i < lx->nterms; i++)
+		b += (lx->terms[i].blocks ? (size_t)nblocks(&lx->terms[i]) * sizeof(lex_block) : 0) +
+		     data_cap(lx->terms[i].len);
+	b += (size_t)lx->capdocs * (sizeof(uint64_t) + sizeof(uint32_t) * 2 + 1);
+	b += lx->fwd_cap;
+	b += (lx->lcap + lx->ldcap) * sizeof(uint32_t);
+	b += lx->wcap * sizeof(wcache);
+	return b;
+}
+
+/* ------------------------------------------------------------ writing */
+
+typedef struct tf_pair {
+	uint32_t term, tf;
+} tf_pair;
+
+static int cmp_u32(const void *a, const void *b)
+{
+	uint32_t x = *(const uint32_t *)a, y = *(const uint32_t *)b;
+	return x < y ? -1 : x > y;
+}
+
+/* The bounds of a term's first block, from its postings. */
+static void first_block(const es_lexical *lx, const lex_term *t, lex_block *b)
+{
+	const unsigned char *p = t->data;
+	uint32_t n = t->npost < LEX_BLOCK ? t->npost : LEX_BLOCK, doc = 0, tf;
+	b->off = 0;
+	b->max_tf = 0;
+	b->min_dl = UINT32_MAX;
+	for (uint32_t i = 0; i < n; i++) {
+		doc += get_pair(&p, &tf);
+		if (tf > b->max_tf)
+			b->max_tf = tf;
+		if (lx->doc_len[doc] < b->min_dl)
+			b->min_dl = lx->doc_len[doc];
+	}
+	b->last_doc = doc;
+}
+
+/* Append one posting (doc, tf) of a document of length dl to term t. */
+static int term_append(const es_lexical *lx, lex_term *t, uint32_t doc,
+		       uint32_t tf, uint32_t dl)
+{
+	unsigned char tmp[PAIR_MAX];
+	uint32_t nb = nblocks(t);
+	size_t n = put_pair(tmp, doc - (t->npost ? t->last_doc : 0), tf);
+	if ((size_t)t->len + n > UINT32_MAX / 2 || t->npost == UINT32_MAX - 1)
+		return -1;
+	if (t->len + n > data_cap(t->len)) {
+		unsigned char *d = realloc(t->data, data_cap(t->len + n));
+		if (!d)
+			return -1;
+		t->data = d;
+	}
+	if (t->npost && t->npost % LEX_BLOCK == 0) {
+		/* a new block: from the second one on, bounds are kept */
+		lex_block *bl = realloc(t->blocks, (size_t)(nb + 1) * sizeof *bl);
+		if (!bl)
+			return -1;
+		if (!t->blocks)
+			first_block(lx, t, &bl[0]);
+		t->blocks = bl;
+		lex_block *b = &t->blocks[nb++];
+		b->off = t->len;
+		b->max_tf = tf;
+		b->min_dl = dl;
+	} else if (t->blocks) {
+		lex_block *b = &t->blocks[nb - 1];
+		if (tf > b->max_tf)
+			b->max_tf = tf;
+		if (dl < b->min_dl)
+			b->min_dl = dl;
+	}
+	if (t->blocks)
+		t->blocks[nb - 1].last_doc = doc;
+	t->last_doc = doc;
+	memcpy(t->data + t->len, tmp, n);
+	t->len += (uint32_t)n;
+	t->npost++;
+	return 0;
+}
+
+/* Make room for one more document. */
+static int docs_reserve(es_lexical *lx)
+{
+	if (lx->ndocs < lx->capdocs)
+		return 0;
+	if (lx->ndocs >= UINT32_MAX - 2)
+		return -1;
+	uint32_t c = lx->capdocs ? lx->capdocs : 16;
+	if (c > (UINT32_MAX - 2) / 5 * 4)
+		c = UINT32_MAX - 2;
+	else
+		c += c < (1u << 20) ? c / 2 : c / 4;
+	void *a = realloc(lx->doc_label, (size_t)c * sizeof(uint64_t));
+	if (!a)
+		return -1;
+	lx->doc_label = a;
+	a = realloc(lx->doc_len, (size_t)c * sizeof(uint32_t));
+	if (!a)
+		return -1;
+	lx->doc_len = a;
+	a = realloc(lx->doc_fwd, (size_t)c * sizeof(uint32_t));
+	if (!a)
+		return -1;
+	lx->doc_fwd = a;
+	a = realloc(lx->doc_alive, c);
+	if (!a)
+		return -1;
+	lx->doc_alive = a;
+	lx->capdocs = c;
+	return 0;
+}
+
+/* Doc d's (term, tf) list: the pair count, and p moved to the first pair. */
+static uint32_t doc_list(const es_lexical *lx, uint32_t d, const unsigned char **p)
+{
+	*p = lx->fwd + lx->doc_fwd[d];
+	return get_varint(p);
+}
+
+/* Tombstone doc d (alive): its statistics leave the index now. */
+static void doc_kill(es_lexical *lx, uint32_t d)
+{
+	const unsigned char *p;
+	uint32_t np = doc_list(lx, d, &p), term = 0;
+	for (uint32_t i = 0; i < np; i++) {
+		uint32_t tf;
+		term += get_pair(&p, &tf);
+		lx->terms[term].df--;
+	}
+	lx->doc_alive[d] = 0;
+	lx->live--;
+	lx->dead++;
+	lx->total_len -= lx->doc_len[d];
+}
+
+/* Add a document with its sorted (term, tf) pairs as a new doc id and map
+ * label to it; an older document of the label is tombstoned.  On error
+ * nothing visible changed (postings already appended point to a dead id). */
+static int doc_add(es_lexical *lx, uint64_t label, const tf_pair *pairs,
+		   uint32_t np)
+{
+	uint64_t dl = 0;
+	for (uint32_t i = 0; i < np; i++)
+		dl += pairs[i].tf;
+	if (dl > UINT32_MAX - 1)
+		return ES_ERANGE;
+	if (docs_reserve(lx) || label_reserve(lx, label))
+		return ES_ENOMEM;
+	size_t most = (size_t)np * PAIR_MAX + 5;
+	if (lx->fwd_len + most > UINT32_MAX) /* doc_fwd is 32-bit */
+		return ES_ERANGE;
+	if (grow((void **)&lx->fwd, &lx->fwd_cap, lx->fwd_len + most, 1))
+		return ES_ENOMEM;
+	uint32_t d = lx->ndocs;
+	lx->doc_label[d] = label;
+	lx->doc_len[d] = (uint32_t)dl;
+	lx->doc_fwd[d] = (uint32_t)lx->fwd_len;
+	lx->doc_alive[d] = 0;
+	lx->ndocs++; /* dead until complete */
+	for (uint32_t i = 0; i < np; i++) {
+		if (term_append(lx, &lx->terms[pairs[i].term], d, pairs[i].tf, (uint32_t)dl)) {
+			lx->dead++;
+			return ES_ENOMEM;
+		}
+	}
+	unsigned char *w = lx->fwd + lx->fwd_len;
+	uint32_t prev = 0;
+	w += put_varint(w, np);
+	for (uint32_t i = 0; i < np; i++) {
+		w += put_pair(w, pairs[i].term - prev, pairs[i].tf);
+		prev = pairs[i].term;
+		lx->terms[pairs[i].term].df++;
+	}
+	lx->fwd_len = (size_t)(w - lx->fwd);
+	uint32_t old = label_get(lx, label);
+	if (old != LEX_END)
+		doc_kill(lx, old);
+	label_put(lx, label, d);
+	lx->doc_alive[d] = 1;
+	lx->live++;
+	lx->total_len += dl;
+	return 0;
+}
+
+/* Size the word cache to the vocabulary (1024 .. 65536 entries, 1 MiB). */
+static void wcache_size(es_lexical *lx)
+{
+	size_t want = 1024;
+	while (want < lx->nterms && want < 65536)
+		want *= 2;
+	if (lx->wcap >= want)
+		return;
+	wcache *w = malloc(want * sizeof *w);
+	if (!w)
+		return; /* keep the smaller one: it is only a cache */
+	for (size_t i = 0; i < want; i++)
+		w[i].term = LEX_END;
+	free(lx->wc);
+	lx->wc = w;
+	lx->wcap = want;
+}
+
+#define LEX_STOP (UINT32_MAX - 1) /* cached: a stop word */
+
+static void sort_u32(uint32_t *a, size_t n)
+{
+	if (n > 48) {
+		qsort(a, n, sizeof *a, cmp_u32);
+		return;
+	}
+	for (size_t i = 1; i < n; i++) {
+		uint32_t x = a[i];
+		size_t j = i;
+		while (j && a[j - 1] > x) {
+			a[j] = a[j - 1];
+			j--;
+		}
+		a[j] = x;
+	}
+}
+
+/* The term ids of text (added to the dictionary), in text order; the same
+ * analysis as analyze(), through the word cache. */
+static int doc_terms(es_lexical *lx, const char *text, size_t len,
+		     uint32_t **ids, size_t *nids, size_t *cap)
+{
+	es_tokenizer tk;
+	char buf[ES_TOKEN_MAX + 1];
+	size_t n;
+	wcache_size(lx);
+	es_tokenizer_init(&tk, text, len);
+	while ((n = es_tokenizer_next(&tk, buf, NULL, NULL)) > 0) {
+		wcache *e = NULL;
+		uint32_t id;
+		if (lx->wcap && n <= WC_MAX_WORD) {
+			e = &lx->wc[hash_bytes(buf, n) & (lx->wcap - 1)];
+			if (e->term != LEX_END && e->len == n && memcmp(e->s, buf, n) == 0) {
+				id = e->term;
+				goto have;
+			}
+		}
+		if (lx->p.stopwords && is_stop_word(buf)) {
+			id = LEX_STOP;
+		} else {
+			const char *t = buf;
+			size_t tn = n;
+			if (lx->stemmer) {
+				const sb_symbol *s = sb_stemmer_stem(lx->stemmer,
+								     (const sb_symbol *)buf, (int)n);
+				if (!s)
+					return ES_ENOMEM;
+				int sl = sb_stemmer_length(lx->stemmer);
+				if (sl > 0 && (size_t)sl <= ES_TOKEN_MAX) {
+					t = (const char *)s;
+					tn = (size_t)sl;
+				}
+			}
+			id = term_intern(lx, t, tn);
+			if (id == LEX_END)
+				return ES_ENOMEM;
+		}
+		if (e) {
+			e->term = id;
+			e->len = (unsigned char)n;
+			memcpy(e->s, buf, n);
+		}
+have:
+		if (id == LEX_STOP)
+			continue;
+		if (grow((void **)ids, cap, *nids + 1, sizeof **ids))
+			return ES_ENOMEM;
+		(*ids)[(*nids)++] = id;
+	}
+	return 0;
+}
+
+/* Sorted term ids -> (term, tf) pairs; returns the pair count. */
+static uint32_t to_pairs(const uint32_t *ids, size_t n, tf_pair *pairs)
+{
+	uint32_t np = 0;
+	for (size_t i = 0; i < n; i++) {
+		if (np && pairs[np - 1].term == ids[i]) {
+			pairs[np - 1].tf++;
+		} else {
+			pairs[np].term = ids[i];
+			pairs[np].tf = 1;
+			np++;
+		}
+	}
+	return np;
+}
+
+static int maybe_compact(es_lexical *lx)
+{
+	if (lx->dead >= LEX_COMPACT_MIN_DEAD && lx->dead > lx->live)
+		return es_lexical_compact(lx, NULL); /* best effort */
+	return 0;
+}
+
+int es_lexical_upsert(es_lexical *lx, uint64_t label, const char *text,
+		      size_t len, es_error *err)
+{
+	uint32_t *ids = NULL;
+	size_t nids = 0, cap = 0;
+	tf_pair *pairs = NULL;
+	int rc = doc_terms(lx, text, len, &ids, &nids, &cap);
+	if (rc) {
+		rc = es_err(err, ES_ENOMEM, "out of memory analysing text");
+		goto out;
+	}
+	if (nids > UINT32_MAX - 1) {
+		rc = es_err(err, ES_ERANGE, "text has too many words");
+		goto out;
+	}
+	sort_u32(ids, nids);
+	pairs = malloc((nids ? nids : 1) * sizeof *pairs);
+	if (!pairs) {
+		rc = es_err(err, ES_ENOMEM, "out of memory analysing text");
+		goto out;
+	}
+	uint32_t np = to_pairs(ids, nids, pairs);
+	rc = doc_add(lx, label, pairs, np);
+	if (rc) {
+		es_err(err, rc, rc == ES_ERANGE ? "text has too many words"
+						: "out of memory in the lexical index");
+		goto out;
+	}
+	maybe_compact(lx);
+out:
+	free(ids);
+	free(pairs);
+	return rc;
+}
+
+int es_lexical_delete(es_lexical *lx, uint64_t label)
+{
+	uint32_t d = label_take(lx, label);
+	if (d == LEX_END)
+		return ES_ENOTFOUND;
+	doc_kill(lx, d);
+	maybe_compact(lx);
+	return 0;
+}
+
+/* Decode doc d's (term, tf) list into *pairs (grown as needed); returns
+ * the pair count, or LEX_END when out of memory. */
+static uint32_t doc_pairs(const es_lexical *lx, uint32_t d, tf_pair **pairs,
+			  size_t *cap)
+{
+	const unsigned char *p;
+	uint32_t np = doc_list(lx, d, &p), term = 0;
+	if (grow((void **)pairs, cap, (size_t)np + 1, sizeof **pairs))
+		return LEX_END;
+	for (uint32_t i = 0; i < np; i++) {
+		term += get_pair(&p, &(*pairs)[i].tf);
+		(*pairs)[i].term = term;
+	}
+	return np;
+}
+
+int es_lexical_compact(es_lexical *lx, es_error *err)
+{
+	es_lexical *nx = NULL;
+	tf_pair *pairs = NULL;
+	uint32_t *remap = NULL;
+	size_t cap = 0;
+	int rc = es_lexical_new(&lx->p, &nx, err);
+	if (rc)
+		return rc;
+	remap = malloc(((size_t)lx->nterms + 1) * sizeof *remap);
+	if (!remap)
+		goto oom;
+	/* terms some live document has, in their order: lists stay sorted */
+	for (uint32_t i = 0; i < lx->nterms; i++) {
+		const lex_term *ot = &lx->terms[i];
+		remap[i] = LEX_END;
+		if (ot->df && (remap[i] = term_intern(nx, term_str(lx, ot), ot->str_len)) == LEX_END)
+			goto oom;
+	}
+	for (uint32_t d = 0; d < lx->ndocs; d++) {
+		if (!lx->doc_alive[d])
+			continue;
+		uint32_t np = doc_pairs(lx, d, &pairs, &cap);
+		if (np == LEX_END)
+			goto oom;
+		for (uint32_t i = 0; i < np; i++)
+			pairs[i].term = remap[pairs[i].term];
+		if (doc_add(nx, lx->doc_label[d], pairs, np))
+			goto oom;
+	}
+	/* lx takes nx's contents and stemmer; the old ones go */
+	struct sb_stemmer *st = lx->stemmer;
+	free_contents(lx);
+	*lx = *nx;
+	free(nx);
+	if (st)
+		sb_stemmer_delete(st);
+	free(pairs);
+	free(remap);
+	return 0;
+oom:
+	es_lexical_free(nx);
+	free(pairs);
+	free(remap);
+	return es_err(err, ES_ENOMEM, "out of memory compacting the lexical index");
+}
+
+/* ------------------------------------------------------------ search */
+
+typedef struct qterm {
+	uint32_t term;
+	uint32_t qtf;
+} qterm;
+
+typedef struct query_ctx {
+	const es_lexical *lx;
+	qterm *q;
+	size_t n, cap;
+	int oom;
+} query_ctx;
+
+static int query_term(void *ctx, const char *t, size_t n)
+{
+	query_ctx *c = ctx;
+	uint32_t id = term_find(c->lx, t, n);
+	if (id == LEX_END || c->lx->terms[id].df == 0)
+		return 0;
+	for (size_t i = 0; i < c->n; i++)
+		if (c->q[i].term == id) {
+			c->q[i].qtf++;
+			return 0;
+		}
+	if (grow((void **)&c->q, &c->cap, c->n + 1, sizeof *c->q)) {
+		c->oom = 1;
+		return ES_ENOMEM;
+	}
+	c->q[c->n].term = id;
+	c->q[c->n].qtf = 1;
+	c->n++;
+	return 0;
+}
+
+/* Check k and analyse the query into distinct known terms (in first-seen
+ * order); *nout = 0. */
+static int query_terms(const es_lexical *lx, const char *query, size_t len,
+		       uint32_t k, query_ctx *qc, size_t *nout, es_error *err)
+{
+	int rc;
+	*nout = 0;
+	if (k == 0)
+		return es_err(err, ES_EINVAL, "k must be > 0");
+	memset(qc, 0, sizeof *qc);
+	qc->lx = lx;
+	struct sb_stemmer *st = stemmer_new(&lx->p, &rc);
+	if (!rc)
+		rc = analyze(&lx->p, st, query, len, query_term, qc);
+	if (st)
+		sb_stemmer_delete(st);
+	if (rc || qc->oom) {
+		free(qc->q);
+		qc->q = NULL;
+		return es_err(err, ES_ENOMEM, "out of memory analysing the query");
+	}
+	return 0;
+}
+
+typedef struct bm25 {
+	double k1p1, c1, c2; /* K(dl) = c1 + c2 * dl */
+	double N;
+} bm25;
+
+static void bm25_init(const es_lexical *lx, bm25 *s)
+{
+	double k1 = lx->p.k1, b = lx->p.b;
+	double avgdl = lx->live ? (double)lx->total_len / (double)lx->live : 1.0;
+	if (avgdl <= 0)
+		avgdl = 1.0;
+	s->k1p1 = k1 + 1.0;
+	s->c1 = k1 * (1.0 - b);
+	s->c2 = k1 * b / avgdl;
+	s->N = (double)lx->live;
+}
+
+static double bm25_idf(const bm25 *s, uint32_t df)
+{
+	return log(1.0 + (s->N - df + 0.5) / (df + 0.5));
+}
+
+static inline double bm25_term(const bm25 *s, double w, uint32_t tf, uint32_t dl)
+{
+	double t = tf;
+	return w * (t * s->k1p1) / (t + (s->c1 + s->c2 * dl));
+}
+
+/* A min-heap of the k best (score, label); ties: the larger label is
+ * worse, so it leaves first. */
+typedef struct topk {
+	es_hit *h;
+	size_t n, k;
+} topk;
+
+static int hit_worse(const es_hit *a, const es_hit *b)
+{
+	return a->score < b->score || (a->score == b->score && a->label > b->label);
+}
+
+static void topk_push(topk *t, uint64_t label, float score)
+{
+	es_hit x = {label, score};
+	size_t i;
+	if (t->n < t->k) {
+		i = t->n++;
+		while (i) {
+			size_t p = (i - 1) / 2;
+			if (!hit_worse(&x, &t->h[p]))
+				break;
+			t->h[i] = t->h[p];
+			i = p;
+		}
+		t->h[i] = x;
+		return;
+	}
+	if (!hit_worse(&t->h[0], &x))
+		return;
+	i = 0;
+	for (;;) {
+		size_t l = 2 * i + 1, r = l + 1, m = i;
+		const es_hit *best = &x;
+		if (l < t->n && hit_worse(&t->h[l], best)) {
+			m = l;
+			best = &t->h[l];
+		}
+		if (r < t->n && hit_worse(&t->h[r], best))
+			m = r;
+		if (m == i)
+			break;
+		t->h[i] = t->h[m];
+		i = m;
+	}
+	t->h[i] = x;
+}
+
+static int cmp_hit_best(const void *a, const void *b)
+{
+	const es_hit *x = a, *y = b;
+	if (hit_worse(x, y))
+		return 1;
+	if (hit_worse(y, x))
+		return -1;
+	return 0;
+}
+
+static void topk_finish(topk *t, es_hit *out, size_t *nout)
+{
+	qsort(t->h, t->n, sizeof *t->h, cmp_hit_best);
+	if (out != t->h)
+		memcpy(out, t->h, t->n * sizeof *out);
+	*nout = t->n;
+}
+
+static int accept(const es_lexical *lx, uint32_t d, es_lexical_filter_fn f,
+		  void *fctx)
+{
+	return lx->doc_alive[d] && (!f || f(fctx, lx->doc_label[d]));
+}
+
+int es_lexical_search_exhaustive(const es_lexical *lx, const char *query,
+				 size_t len, uint32_t k,
+				 es_lexical_filter_fn filter, void *filter_ctx,
+				 es_hit *out, size_t *nout, es_error *err)
+{
+	query_ctx qc;
+	int rc = query_terms(lx, query, len, k, &qc, nout, err);
+	if (rc)
+		return rc;
+	double *acc = NULL;
+	unsigned char *hit = NULL;
+	if (qc.n) {
+		acc = calloc(lx->ndocs ? lx->ndocs : 1, sizeof *acc);
+		hit = calloc(lx->ndocs ? lx->ndocs : 1, 1);
+		if (!acc || !hit) {
+			rc = es_err(err, ES_ENOMEM, "out of memory for the search");
+			goto out;
+		}
+	}
+	bm25 s;
+	bm25_init(lx, &s);
+	for (size_t i = 0; i < qc.n; i++) {
+		const lex_term *t = &lx->terms[qc.q[i].term];
+		double w = qc.q[i].qtf * bm25_idf(&s, t->df);
+		const unsigned char *p = t->data;
+		uint32_t doc = 0;
+		for (uint32_t j = 0; j < t->npost; j++) {
+			uint32_t tf;
+			doc += get_pair(&p, &tf);
+			acc[doc] += bm25_term(&s, w, tf, lx->doc_len[doc]);
+			hit[doc] = 1;
+		}
+	}
+	topk tk = {out, 0, k};
+	for (uint32_t d = 0; d < lx->ndocs && qc.n; d++)
+		if (hit[d] && accept(lx, d, filter, filter_ctx))
+			topk_push(&tk, lx->doc_label[d], (float)acc[d]);
+	topk_finish(&tk, out, nout);
+out:
+	free(acc);
+	free(hit);
+	free(qc.q);
+	return rc;
+}
+
+typedef struct cursor {
+	const lex_term *t;
+	double w;       /* qtf * idf */
+	double ub;      /* bound over all blocks */
+	uint32_t doc;   /* current doc, LEX_END when done */
+	uint32_t blk;   /* block of doc */
+	uint32_t pos, n; /* in the decoded block */
+	uint32_t decoded; /* block in docs/tfs, LEX_END none */
+	uint32_t sblk;  /* shallow position (block bounds only) */
+	uint32_t nb;    /* blocks of t */
+	const lex_block *bl; /* t->blocks, or &b0 for a single block */
+	lex_block b0;
+	uint32_t docs[LEX_BLOCK], tfs[LEX_BLOCK];
+} cursor;
+
+static void cur_decode(cursor *c, uint32_t b)
+{
+	const lex_term *t = c->t;
+	uint32_t base = b ? c->bl[b - 1].last_doc : 0;
+	uint32_t n = t->npost - b * LEX_BLOCK;
+	if (n > LEX_BLOCK)
+		n = LEX_BLOCK;
+	const unsigned char *p = t->data + c->bl[b].off;
+	for (uint32_t i = 0; i < n; i++) {
+		base += get_pair(&p, &c->tfs[i]);
+		c->docs[i] = base;
+	}
+	c->n = n;
+	c->decoded = b;
+	c->blk = b;
+	c->pos = 0;
+}
+
+static void cur_next_geq(cursor *c, uint32_t target)
+{
+	if (c->doc >= target)
+		return;
+	uint32_t b = c->blk;
+	while (b < c->nb && c->bl[b].last_doc < target)
+		b++;
+	if (b == c->nb) {
+		c->doc = LEX_END;
+		c->blk = b;
+		return;
+	}
+	if (b != c->decoded)
+		cur_decode(c, b);
+	while (c->docs[c->pos] < target)
+		c->pos++;
+	c->doc = c->docs[c->pos];
+}
+
+static void cur_next(cursor *c)
+{
+	if (++c->pos < c->n) {
+		c->doc = c->docs[c->pos];
+		return;
+	}
+	if (c->blk + 1 >= c->nb) {
+		c->doc = LEX_END;
+		c->blk = c->nb;
+		return;
+	}
+	cur_decode(c, c->blk + 1);
+	c->doc = c->docs[0];
+}
+
+static double block_bound(const bm25 *s, const cursor *c, uint32_t b)
+{
+	const lex_block *bl = &c->bl[b];
+	/* 1e-9: the sum of bounds is added in another order than a score */
+	return bm25_term(s, c->w, bl->max_tf, bl->min_dl) * (1.0 + 1e-9);
+}
+
+static void sort_cursors(cursor **cs, size_t n)
+{
+	for (size_t i = 1; i < n; i++) {
+		cursor *x = cs[i];
+		size_t j = i;
+		while (j && cs[j - 1]->doc > x->doc) {
+			cs[j] = cs[j - 1];
+			j--;
+		}
+		cs[j] = x;
+	}
+}
+
+int es_lexical_search(const es_lexical *lx, const char *query, size_t len,
+		      uint32_t k, es_lexical_filter_fn filter, void *filter_ctx,
+		      es_hit *out, size_t *nout, es_error *err)
+{
+	query_ctx qc;
+	int rc = query_terms(lx, query, len, k, &qc, nout, err);
+	if (rc)
+		return rc;
+	size_t n = qc.n;
+	cursor *cur = NULL;
+	cursor **cs = NULL;
+	if (!n)
+		goto out;
+	cur = malloc(n * sizeof *cur);
+	cs = malloc(n * sizeof *cs);
+	if (!cur || !cs) {
+		rc = es_err(err, ES_ENOMEM, "out of memory for the search");
+		goto out;
+	}
+	bm25 s;
+	bm25_init(lx, &s);
+	for (size_t i = 0; i < n; i++) {
+		cursor *c = &cur[i];
+		c->t = &lx->terms[qc.q[i].term];
+		c->w = qc.q[i].qtf * bm25_idf(&s, c->t->df);
+		c->ub = 0;
+		c->nb = nblocks(c->t);
+		if (c->t->blocks) {
+			c->bl = c->t->blocks;
+		} else {
+			first_block(lx, c->t, &c->b0);
+			c->bl = &c->b0;
+		}
+		for (uint32_t b = 0; b < c->nb; b++) {
+			double x = block_bound(&s, c, b);
+			if (x > c->ub)
+				c->ub = x;
+		}
+		c->decoded = LEX_END;
+		c->sblk = 0;
+		cur_decode(c, 0);
+		c->doc = c->docs[0];
+		cs[i] = c;
+	}
+	topk tk = {out, 0, k};
+	double theta = 0;
+	for (;;) {
+		sort_cursors(cs, n);
+		double acc = 0;
+		size_t p = n;
+		for (size_t i = 0; i < n && cs[i]->doc != LEX_END; i++) {
+			acc += cs[i]->ub;
+			if (acc > theta) {
+				p = i;
+				break;
+			}
+		}
+		if (p == n)
+			break;
+		uint32_t d = cs[p]->doc;
+		while (p + 1 < n && cs[p + 1]->doc == d)
+			p++;
+		double bsum = 0;
+		uint32_t minlast = LEX_END;
+		for (size_t i = 0; i <= p; i++) {
+			cursor *c = cs[i];
+			if (c->sblk < c->blk)
+				c->sblk = c->blk;
+			while (c->sblk < c->nb && c->bl[c->sblk].last_doc < d)
+				c->sblk++;
+			if (c->sblk < c->nb) {
+				bsum += block_bound(&s, c, c->sblk);
+				if (c->bl[c->sblk].last_doc < minlast)
+					minlast = c->bl[c->sblk].last_doc;
+			}
+		}
+		if (bsum > theta) {
+			if (cs[0]->doc == d) {
+				if (accept(lx, d, filter, filter_ctx)) {
+					/* sum in query order, as the exhaustive search */
+					double sc = 0;
+					uint32_t dl = lx->doc_len[d];
+					for (size_t i = 0; i < n; i++)
+						if (cur[i].doc == d)
+							sc += bm25_term(&s, cur[i].w,
+									cur[i].tfs[cur[i].pos], dl);
+					topk_push(&tk, lx->doc_label[d], (float)sc);
+					if (tk.n == tk.k)
+						theta = tk.h[0].score;
+				}
+				for (size_t i = 0; i <= p; i++)
+					cur_next(cs[i]);
+			} else {
+				/* no document before d can pass theta */
+				for (size_t i = 0; i < p && cs[i]->doc < d; i++)
+					cur_next_geq(cs[i], d);
+			}
+		} else {
+			/* nothing in [d, next) can pass theta */
+			uint32_t next = minlast == LEX_END ? LEX_END : minlast + 1;
+			if (p + 1 < n && cs[p + 1]->doc < next)
+				next = cs[p + 1]->doc;
+			for (size_t i = 0; i <= p; i++) {
+				if (next == LEX_END) {
+					cs[i]->doc = LEX_END;
+					cs[i]->blk = cs[i]->nb;
+				} else {
+					cur_next_geq(cs[i], next);
+				}
+			}
+		}
+	}
+	topk_finish(&tk, out, nout);
+out:
+	free(cur);
+	free(cs);
+	free(qc.q);
+	return rc;
+}
+
+/* ------------------------------------------------------------ bytes */
+
+typedef struct wbuf {
+	unsigned char *p;
+	size_t len, cap;
+	int oom;
+} wbuf;
+
+static unsigned char *wb_grow(wbuf *w, size_t n)
+{
+	if (w->oom)
+		return NULL;
+	if (n > SIZE_MAX - w->len || grow((void **)&w->p, &w->cap, w->len + n, 1)) {
+		w->oom = 1;
+		return NULL;
+	}
+	unsigned char *r = w->p + w->len;
+	w->len += n;
+	return r;
+}
+
+static void wb_u32(wbuf *w, uint32_t v)
+{
+	unsigned char *p = wb_grow(w, 4);
+	if (p)
+		put_u32(p, v);
+}
+
+static void wb_u64(wbuf *w, uint64_t v)
+{
+	unsigned char *p = wb_grow(w, 8);
+	if (p)
+		put_u64(p, v);
+}
+
+static void wb_varint(wbuf *w, uint32_t v)
+{
+	unsigned char tmp[5];
+	size_t n = put_varint(tmp, v);
+	unsigned char *p = wb_grow(w, n);
+	if (p)
+		memcpy(p, tmp, n);
+}
+
+static uint32_t f32_bits(float f)
+{
+	uint32_t u;
+	memcpy(&u, &f, 4);
+	return u;
+}
+
+static float bits_f32(uint32_t u)
+{
+	float f;
+	memcpy(&f, &u, 4);
+	return f;
+}
+
+/*
+ * Format (version 1), all integers little-endian, vN = LEB128 varint:
+ *   "ESLEXIDX" u32 version u32 flags (1 stemming, 2 stop words)
+ *   u32 k1 (float bits) u32 b (float bits)
+ *   u32 nterms u32 ndocs u64 total length
+ *   nterms x { vN length (1..ES_TOKEN_MAX), bytes }   distinct terms
+ *   ndocs x { u64 label, vN pairs, pairs x { vN term gap, vN tf } }
+ *            term ids strictly increasing (the first gap from 0), tf >= 1
+ *   u32 CRC-32C of everything before it
+ * Only live documents and the terms they use are written.
+ */
+int es_lexical_serialize(const es_lexical *lx, unsigned char **out,
+			 size_t *len, es_error *err)
+{
+	*out = NULL;
+	*len = 0;
+	wbuf w = {0};
+	uint32_t *remap = malloc(((size_t)lx->nterms + 1) * sizeof *remap);
+	if (!remap)
+		return es_err(err, ES_ENOMEM, "out of memory serialising the lexical index");
+	uint32_t nt = 0;
+	for (uint32_t i = 0; i < lx->nterms; i++)
+		remap[i] = lx->terms[i].df ? nt++ : LEX_END;
+	unsigned char *h = wb_grow(&w, 8);
+	if (h)
+		memcpy(h, LEX_MAGIC, 8);
+	wb_u32(&w, LEX_VERSION);
+	wb_u32(&w, (lx->p.stemming ? LEX_FLAG_STEM : 0) | (lx->p.stopwords ? LEX_FLAG_STOP : 0));
+	wb_u32(&w, f32_bits(lx->p.k1));
+	wb_u32(&w, f32_bits(lx->p.b));
+	wb_u32(&w, nt);
+	wb_u32(&w, (uint32_t)lx->live);
+	wb_u64(&w, lx->total_len);
+	for (uint32_t i = 0; i < lx->nterms; i++) {
+		const lex_term *t = &lx->terms[i];
+		if (remap[i] == LEX_END)
+			continue;
+		wb_varint(&w, t->str_len);
+		unsigned char *p = wb_grow(&w, t->str_len);
+		if (p)
+			memcpy(p, term_str(lx, t), t->str_len);
+	}
+	for (uint32_t d = 0; d < lx->ndocs; d++) {
+		if (!lx->doc_alive[d])
+			continue;
+		wb_u64(&w, lx->doc_label[d]);
+		const unsigned char *p;
+		uint32_t np = doc_list(lx, d, &p), term = 0, prev = 0;
+		wb_varint(&w, np);
+		for (uint32_t i = 0; i < np; i++) {
+			uint32_t tf;
+			term += get_pair(&p, &tf);
+			/* remap keeps the order: gaps stay positive */
+			wb_varint(&w, remap[term] - prev);
+			wb_varint(&w, tf);
+			prev = remap[term];
+		}
+	}
+	free(remap);
+	if (!w.oom)
+		wb_u32(&w, crc32c(0, w.p, w.len));
+	if (w.oom) {
+		free(w.p);
+		return es_err(err, ES_ENOMEM, "out of memory serialising the lexical index");
+	}
+	*out = w.p;
+	*len = w.len;
+	return 0;
+}
+
+#define BAD(...)                                                        \
+	do {                                                            \
+		rc = es_err(err, ES_ECORRUPT, "lexical index: " __VA_ARGS__); \
+		goto out;                                               \
+	} while (0)
+
+int es_lexical_deserialize(const unsigned char *buf, size_t len,
+			   es_lexical **out, es_error *err)
+{
+	*out = NULL;
+	es_lexical *lx = NULL;
+	uint32_t *ids = NULL;
+	tf_pair *pairs = NULL;
+	size_t pcap = 0;
+	int rc = 0;
+	if (len < 40 + 4)
+		BAD("%zu bytes is too short", len);
+	if (memcmp(buf, LEX_MAGIC, 8) != 0)
+		BAD("bad magic at offset 0");
+	uint32_t ver = get_u32(buf + 8);
+	if (ver > LEX_VERSION || ver == 0) {
+		rc = es_err(err, ES_EUNSUPPORTED,
+			    "lexical index: format version %u is not supported (this build reads 1)",
+			    ver);
+		goto out;
+	}
+	uint32_t stored = get_u32(buf + len - 4);
+	if (crc32c(0, buf, len - 4) != stored)
+		BAD("checksum mismatch (offset %zu)", len - 4);
+	len -= 4;
+	uint32_t flags = get_u32(buf + 12);
+	if (flags & ~(LEX_FLAG_STEM | LEX_FLAG_STOP))
+		BAD("unknown flags 0x%x at offset 12", flags);
+	es_lexical_params p;
+	p.k1 = bits_f32(get_u32(buf + 16));
+	p.b = bits_f32(get_u32(buf + 20));
+	p.stemming = !!(flags & LEX_FLAG_STEM);
+	p.stopwords = !!(flags & LEX_FLAG_STOP);
+	if (es_lexical_params_check(&p, NULL))
+		BAD("k1 %g / b %g out of range at offset 16", (double)p.k1, (double)p.b);
+	uint32_t nt = get_u32(buf + 24), nd = get_u32(buf + 28);
+	uint64_t total = get_u64(buf + 32);
+	size_t off = 40;
+	/* every term takes >= 2 bytes and every document >= 9 */
+	if (nt > (len - off) / 2 || nd > (len - off) / 9)
+		BAD("%u terms / %u documents cannot fit in %zu bytes", nt, nd, len);
+	rc = es_lexical_new(&p, &lx, err);
+	if (rc)
+		goto out;
+	ids = malloc(((size_t)nt + 1) * sizeof *ids);
+	if (!ids) {
+		rc = es_err(err, ES_ENOMEM, "out of memory loading the lexical index");
+		goto out;
+	}
+	for (uint32_t i = 0; i < nt; i++) {
+		uint32_t tl;
+		size_t at = off;
+		if (read_varint(buf, len, &off, &tl) || tl == 0 || tl > ES_TOKEN_MAX ||
+		    tl > len - off)
+			BAD("bad length of term %u at offset %zu", i, at);
+		const char *s = (const char *)buf + off;
+		if (memchr(s, '\0', tl))
+			BAD("term %u at offset %zu holds a NUL byte", i, at);
+		if (term_find(lx, s, tl) != LEX_END)
+			BAD("term %u at offset %zu is a duplicate", i, at);
+		ids[i] = term_intern(lx, s, tl);
+		if (ids[i] == LEX_END) {
+			rc = es_err(err, ES_ENOMEM, "out of memory loading the lexical index");
+			goto out;
+		}
+		off += tl;
+	}
+	uint64_t sum = 0;
+	for (uint32_t d = 0; d < nd; d++) {
+		size_t at = off;
+		if (len - off < 8)
+			BAD("document %u truncated at offset %zu", d, at);
+		uint64_t label = get_u64(buf + off);
+		off += 8;
+		uint32_t np;
+		if (read_varint(buf, len, &off, &np) || np > nt || np > (len - off) / 2)
+			BAD("bad term count of document %u at offset %zu", d, at);
+		if (grow((void **)&pairs, &pcap, (size_t)np + 1, sizeof *pairs)) {
+			rc = es_err(err, ES_ENOMEM, "out of memory loading the lexical index");
+			goto out;
+		}
+		uint64_t term = 0;
+		for (uint32_t i = 0; i < np; i++) {
+			uint32_t gap, tf;
+			size_t pat = off;
+			if (read_varint(buf, len, &off, &gap) || read_varint(buf, len, &off, &tf))
+				BAD("document %u truncated at offset %zu", d, pat);
+			term += gap;
+			if ((i > 0 && gap == 0) || term >= nt || tf == 0)
+				BAD("bad term %" PRIu64 " / frequency %u in document %u at offset %zu",
+				    term, tf, d, pat);
+			pairs[i].term = ids[term];
+			pairs[i].tf = tf;
+			sum += tf;
+		}
+		if (label_get(lx, label) != LEX_END)
+			BAD("document %u at offset %zu repeats label %" PRIu64, d, at, label);
+		rc = doc_add(lx, label, pairs, np);
+		if (rc == ES_ERANGE)
+			BAD("document %u at offset %zu is too long", d, at);
+		if (rc) {
+			es_err(err, rc, "out of memory loading the lexical index");
+			goto out;
+		}
+	}
+	if (off != len)
+		BAD("%zu unexpected bytes at offset %zu", len - off, off);
+	if (sum != total)
+		BAD("document lengths add up to %" PRIu64 ", the header says %" PRIu64, sum, total);
+	for (uint32_t i = 0; i < nt; i++)
+		if (lx->terms[ids[i]].df == 0)
+			BAD("term %u is in no document", i);
+	*out = lx;
+	lx = NULL;
+out:
+	es_lexical_free(lx);
+	free(ids);
+	free(pairs);
+	return rc;
+}

@@ -1,0 +1,131 @@
+/*
+ * lexical.h — the lexical (keyword) index of a collection: text analysis,
+ * an inverted index of compressed postings and BM25 top-k search with
+ * Block-Max WAND.
+ *
+ * Analysis (the same for documents and queries): the model's word tokenizer
+ * (core/tokenize.h: UTF-8 words, lowercased), then optionally dropping
+ * English stop words (the 33 words of Lucene's English list, see lexical.c)
+ * and optionally the Snowball English stemmer (libstemmer).  A document's
+ * length is the number of terms left after analysis.
+ *
+ * Scoring (BM25, as Lucene and most peers): for a query Q and document D,
+ *   score(D, Q) = sum over distinct terms t of Q with tf(t, D) > 0 of
+ *     qtf(t) * idf(t) * tf(t,D) * (k1 + 1) / (tf(t,D) + K(D)),
+ *   idf(t) = ln(1 + (N - df(t) + 0.5) / (df(t) + 0.5)),
+ *   K(D)  = k1 * (1 - b + b * |D| / avgdl),
+ * where qtf(t) is how often t occurs in the analysed query, N the number of
+ * documents, df(t) the number of documents containing t and avgdl the mean
+ * document length, all over the live (not deleted) documents.
+ *
+ * Labels are the caller's uint64 ids.  Upserting an existing label replaces
+ * its document.  Deletes tombstone: the document's statistics (N, df,
+ * lengths) change at once, its postings stay until a compaction rewrites
+ * every posting list without the dead documents, which happens on its own
+ * when the dead outnumber the live (and at least 1024 are dead), and in
+ * es_lexical_compact().  Serialisation writes only the live documents.
+ *
+ * Threading: any number of es_lexical_search calls may run at the same
+ * time; upsert, delete and compact need exclusive access (the collection's
+ * write lock).  Nothing here locks.
+ *
+ * Ownership: the index copies what it keeps (it keeps terms, not text);
+ * results go into caller-provided buffers.
+ */
+#ifndef ES_LEXICAL_H
+#define ES_LEXICAL_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "error.h"
+#include "metric.h"
+
+/* Defaults, chosen on the CISI collection (bench/lexical, bench/RESULTS.md). */
+#define ES_LEXICAL_DEFAULT_K1 0.9f
+#define ES_LEXICAL_DEFAULT_B 0.4f
+#define ES_LEXICAL_DEFAULT_STEMMING 1
+#define ES_LEXICAL_DEFAULT_STOPWORDS 0
+#define ES_LEXICAL_MAX_K1 10.0f
+
+typedef struct es_lexical es_lexical;
+
+typedef struct es_lexical_params {
+	float k1;      /* term-frequency saturation, 0 .. ES_LEXICAL_MAX_K1 */
+	float b;       /* length normalisation, 0 .. 1 */
+	int stemming;  /* Snowball English stemmer */
+	int stopwords; /* drop English stop words */
+} es_lexical_params;
+
+/* Return non-zero to accept a label as a result (as hnsw_filter_fn). */
+typedef int (*es_lexical_filter_fn)(void *ctx, uint64_t label);
+
+void es_lexical_params_default(es_lexical_params *p);
+
+/* ES_EINVAL naming the bad field, or 0. */
+int es_lexical_params_check(const es_lexical_params *p, es_error *err);
+
+int es_lexical_new(const es_lexical_params *p, es_lexical **out, es_error *err);
+void es_lexical_free(es_lexical *lx);
+const es_lexical_params *es_lexical_get_params(const es_lexical *lx);
+
+/* Index text[0..len) (UTF-8; invalid bytes separate words) under label,
+ * replacing the label's previous document.  A text with no terms is still a
+ * document (of length 0) that no query finds.  On error nothing changed. */
+int es_lexical_upsert(es_lexical *lx, uint64_t label, const char *text,
+		      size_t len, es_error *err);
+
+/* Remove a label's document: 0, or ES_ENOTFOUND. */
+int es_lexical_delete(es_lexical *lx, uint64_t label);
+
+int es_lexical_contains(const es_lexical *lx, uint64_t label);
+size_t es_lexical_count(const es_lexical *lx);  /* live documents */
+size_t es_lexical_dead(const es_lexical *lx);   /* tombstoned, not compacted */
+size_t es_lexical_terms(const es_lexical *lx);  /* distinct terms held */
+
+/* Heap bytes held by the index (dictionary, postings, block maxima,
+ * per-document lengths and term lists, label map). */
+size_t es_lexical_memory_bytes(const es_lexical *lx);
+
+/* Up to k best documents for the query text, best first (ties: smaller
+ * label first), into out[k]; *nout gets the count.  Scores are BM25 (above),
+ * always > 0; documents without a query term are never returned.  filter
+ * may be NULL.  Block-Max WAND: postings that cannot reach the current k-th
+ * score are skipped a block at a time. */
+int es_lexical_search(const es_lexical *lx, const char *query, size_t len,
+		      uint32_t k, es_lexical_filter_fn filter, void *filter_ctx,
+		      es_hit *out, size_t *nout, es_error *err);
+
+/* The same result by scoring every posting of every query term: the
+ * reference that tests compare es_lexical_search against. */
+int es_lexical_search_exhaustive(const es_lexical *lx, const char *query,
+				 size_t len, uint32_t k,
+				 es_lexical_filter_fn filter, void *filter_ctx,
+				 es_hit *out, size_t *nout, es_error *err);
+
+/* Rewrite the posting lists without the tombstoned documents and drop terms
+ * no live document has.  On error the index is unchanged. */
+int es_lexical_compact(es_lexical *lx, es_error *err);
+
+/* Serialise the live documents into a malloc'd buffer (*out, *len; the
+ * caller frees it): magic "ESLEXIDX", version, parameters, dictionary, each
+ * document's label and (term, frequency) list, CRC-32C.  Byte order is
+ * little-endian on every host. */
+int es_lexical_serialize(const es_lexical *lx, unsigned char **out,
+			 size_t *len, es_error *err);
+
+/* Rebuild an index from es_lexical_serialize bytes.  Every byte is treated
+ * as hostile: ES_ECORRUPT with the offset and what is wrong, never a crash;
+ * ES_EUNSUPPORTED for a newer version. */
+int es_lexical_deserialize(const unsigned char *buf, size_t len,
+			   es_lexical **out, es_error *err);
+
+/* The analysed terms of text, for tests and tools: calls fn for each term
+ * (NUL-terminated, at most ES_TOKEN_MAX bytes) in order; stops early when fn
+ * returns non-zero.  0 or ES_ENOMEM. */
+int es_lexical_analyze(const es_lexical_params *p, const char *text,
+		       size_t len, int (*fn)(void *ctx, const char *term,
+					      size_t tlen),
+		       void *ctx);
+
+#endif
