@@ -62,6 +62,10 @@ static void usage(FILE *f)
 		"                        what the open-files limit allows)\n"
 		"  --quiet               no access log\n"
 		"  --no-ui               do not serve the web explorer at /ui/\n"
+		"  --read-only           refuse every write (create/delete collection, upsert,\n"
+		"                        delete points) with 403; for read replicas\n"
+		"  --primary URL         the primary's address, named in that 403 and in\n"
+		"                        /v1/info (informational)\n"
 		"Each option can also be set as EMBEDSRV_<OPTION> (e.g. EMBEDSRV_PORT=9000);\n"
 		"command-line options win.\n");
 }
@@ -86,8 +90,8 @@ typedef struct serve_opts {
 	const char *models[MAX_MODELS];
 	size_t nmodels;
 	const char *host, *port, *data_dir, *threads, *api_key, *max_body, *max_inputs,
-		*max_points, *timeout, *max_conns, *fsync, *snapshot_bytes;
-	int quiet, recover, no_ui;
+		*max_points, *timeout, *max_conns, *fsync, *snapshot_bytes, *primary;
+	int quiet, recover, no_ui, read_only;
 } serve_opts;
 
 /* The options checked and turned into values. */
@@ -206,6 +210,8 @@ static int parse_flags(int argc, char **argv, serve_opts *o)
 		{"max-connections", required_argument, NULL, 'c'},
 		{"quiet", no_argument, NULL, 'q'},
 		{"no-ui", no_argument, NULL, 'U'},
+		{"read-only", no_argument, NULL, 'r'},
+		{"primary", required_argument, NULL, 'y'},
 		{"help", no_argument, NULL, 'h'},
 		{NULL, 0, NULL, 0},
 	};
@@ -236,6 +242,8 @@ static int parse_flags(int argc, char **argv, serve_opts *o)
 		case 'c': o->max_conns = optarg; break;
 		case 'q': o->quiet = 1; break;
 		case 'U': o->no_ui = 1; break;
+		case 'r': o->read_only = 1; break;
+		case 'y': o->primary = optarg; break;
 		case 'h': usage(stdout); return 0;
 		default: usage(stderr); return 2;
 		}
@@ -271,6 +279,9 @@ static void env_fallbacks(serve_opts *o)
 		o->quiet = 1;
 	if (!o->no_ui && env("EMBEDSRV_NO_UI") && strcmp(env("EMBEDSRV_NO_UI"), "0") != 0)
 		o->no_ui = 1;
+	if (!o->read_only && env("EMBEDSRV_READ_ONLY") && strcmp(env("EMBEDSRV_READ_ONLY"), "0") != 0)
+		o->read_only = 1;
+	if (!o->primary) o->primary = env("EMBEDSRV_PRIMARY");
 }
 
 /* 3. Numbers and policies, range-checked.  0, or -1 (message printed). */
@@ -373,6 +384,8 @@ static int serve(const serve_opts *o, const serve_config *c)
 	cfg.data_dir = o->data_dir;
 	cfg.threads = c->threads;
 	cfg.no_ui = o->no_ui;
+	cfg.read_only = o->read_only;
+	cfg.primary = o->primary;
 	if (api_ctx_new(&cfg, &ctx, &err))
 		goto fail;
 	es_http_config hc = {o->host, (uint16_t)c->port, c->threads, o->quiet};

@@ -366,6 +366,9 @@ static int eval_vocab(const es_encoder *enc, size_t restrict_vocab,
 	return 0;
 }
 
+/* Long on purpose (~130 lines): gensim's evaluate_word_analogies as one
+ * loop over the file (sections, lines, batches of pending questions), kept
+ * in gensim's order so the two can be read side by side. */
 int es_eval_analogy(const es_encoder *enc, const char *path,
 		    size_t restrict_vocab, int case_insensitive,
 		    es_analogy_method method, es_analogy_result *res,

@@ -191,6 +191,11 @@ static int check_word(const char *w, size_t len, const char *where,
 
 /* ------------------------------------------------------------- text */
 
+/* Long on purpose (~160 lines): one pass over the lines in which every
+ * line is split, checked and added with its line number in each message;
+ * the steps share the line buffer, the dimension that the header or the
+ * first line fixes, and the counts that the end checks against the
+ * header, so apart they would hand eight values back and forth. */
 static int load_text(const mapped *mf, es_model **out, es_error *err)
 {
 	const unsigned char *p = mf->p;
@@ -748,13 +753,19 @@ static int check_values(const float *v, uint64_t count, const char *what,
 	return 0;
 }
 
-static int load_esm(const mapped *mf, unsigned flags, es_model **out,
-		    es_error *err)
+/* An .esm header, checked field by field against the file's length. */
+typedef struct esm_hdr {
+	uint32_t dim, fl, minn, maxn;
+	uint64_t n, bucket;
+	float sif_a;
+	uint64_t offs, blob, bloblen, counts, slots, cap, vecs, ngr, com, meta,
+		 metalen, data, datalen;
+} esm_hdr;
+
+/* 1. Magic, version, header checksum and the scalar fields. */
+static int esm_header(const unsigned char *p, uint64_t len, esm_hdr *h,
+		      es_error *err)
 {
-	const unsigned char *p = mf->p;
-	uint64_t len = mf->len;
-	int rc = 0;
-	es_model *m = NULL;
 	if (len < ESM_HEADER_SIZE)
 		return es_err(err, ES_ECORRUPT,
 			      "truncated: %llu bytes, smaller than the .esm header",
@@ -775,52 +786,67 @@ static int load_esm(const mapped *mf, unsigned flags, es_model **out,
 		return es_err(err, ES_ECORRUPT,
 			      "file is %llu bytes but its header says %llu (truncated?)",
 			      (unsigned long long)len, (unsigned long long)flen);
-	uint32_t dim = get_u32(p + H_DIM), fl = get_u32(p + H_FLAGS);
-	uint64_t n = get_u64(p + H_NWORDS), bucket = get_u64(p + H_BUCKET);
-	uint32_t minn = get_u32(p + H_MINN), maxn = get_u32(p + H_MAXN);
-	float sif_a;
-	memcpy(&sif_a, p + H_SIFA, 4);
-	if (fl & ~ESM_F_KNOWN)
-		return es_err(err, ES_EUNSUPPORTED, "unknown flags 0x%x", fl);
-	if (dim == 0 || dim > ES_MODEL_MAX_DIM)
+	h->dim = get_u32(p + H_DIM);
+	h->fl = get_u32(p + H_FLAGS);
+	h->n = get_u64(p + H_NWORDS);
+	h->bucket = get_u64(p + H_BUCKET);
+	h->minn = get_u32(p + H_MINN);
+	h->maxn = get_u32(p + H_MAXN);
+	memcpy(&h->sif_a, p + H_SIFA, 4);
+	if (h->fl & ~ESM_F_KNOWN)
+		return es_err(err, ES_EUNSUPPORTED, "unknown flags 0x%x", h->fl);
+	if (h->dim == 0 || h->dim > ES_MODEL_MAX_DIM)
 		return es_err(err, ES_ECORRUPT, "dimension %u out of range 1..%u",
-			      dim, ES_MODEL_MAX_DIM);
-	if (n == 0 || n > ES_VOCAB_MAX_WORDS || n > len / ((uint64_t)dim * 4))
+			      h->dim, ES_MODEL_MAX_DIM);
+	if (h->n == 0 || h->n > ES_VOCAB_MAX_WORDS || h->n > len / ((uint64_t)h->dim * 4))
 		return es_err(err, ES_ECORRUPT,
 			      "word count %llu impossible for dimension %u in a %llu-byte file",
-			      (unsigned long long)n, dim, (unsigned long long)len);
-	if (!(fl & ESM_F_NGRAMS))
-		bucket = 0;
-	if (bucket > (uint64_t)INT32_MAX || maxn > ES_NGRAM_MAX_CHARS ||
-	    minn > maxn || (bucket && maxn == 0))
+			      (unsigned long long)h->n, h->dim, (unsigned long long)len);
+	if (!(h->fl & ESM_F_NGRAMS))
+		h->bucket = 0;
+	if (h->bucket > (uint64_t)INT32_MAX || h->maxn > ES_NGRAM_MAX_CHARS ||
+	    h->minn > h->maxn || (h->bucket && h->maxn == 0))
 		return es_err(err, ES_ECORRUPT,
 			      "bad subword parameters bucket=%llu minn=%u maxn=%u",
-			      (unsigned long long)bucket, minn, maxn);
-	if (!(sif_a > 0) || !isfinite(sif_a))
+			      (unsigned long long)h->bucket, h->minn, h->maxn);
+	if (!(h->sif_a > 0) || !isfinite(h->sif_a))
 		return es_err(err, ES_ECORRUPT, "bad SIF parameter a");
-	/* sections: [off, off + size) must lie inside the file, aligned */
-	uint64_t offs = get_u64(p + H_OFFS), blob = get_u64(p + H_BLOB),
-		 bloblen = get_u64(p + H_BLOBLEN), counts = get_u64(p + H_COUNTS),
-		 slots = get_u64(p + H_SLOTS), cap = get_u64(p + H_SLOTCAP),
-		 vecs = get_u64(p + H_VECS), ngr = get_u64(p + H_NGRAMS),
-		 com = get_u64(p + H_COMMON), meta = get_u64(p + H_META),
-		 metalen = get_u64(p + H_METALEN), data = get_u64(p + H_DATA),
-		 datalen = get_u64(p + H_DATALEN);
+	return 0;
+}
+
+/* 2. Sections: [off, off + size) must lie inside the file, aligned; the
+ * vocabulary checksum always, the data checksum and values when verifying. */
+static int esm_sections(const unsigned char *p, uint64_t len, unsigned flags,
+			esm_hdr *h, es_error *err)
+{
+	h->offs = get_u64(p + H_OFFS);
+	h->blob = get_u64(p + H_BLOB);
+	h->bloblen = get_u64(p + H_BLOBLEN);
+	h->counts = get_u64(p + H_COUNTS);
+	h->slots = get_u64(p + H_SLOTS);
+	h->cap = get_u64(p + H_SLOTCAP);
+	h->vecs = get_u64(p + H_VECS);
+	h->ngr = get_u64(p + H_NGRAMS);
+	h->com = get_u64(p + H_COMMON);
+	h->meta = get_u64(p + H_META);
+	h->metalen = get_u64(p + H_METALEN);
+	h->data = get_u64(p + H_DATA);
+	h->datalen = get_u64(p + H_DATALEN);
+	uint64_t n = h->n, dim = h->dim, cap = h->cap;
 	if (cap == 0 || (cap & (cap - 1)) || cap <= n || cap > 4 * n + 64)
 		return es_err(err, ES_ECORRUPT, "bad vocabulary hash table size");
 	struct {
 		uint64_t off, size, align;
 		const char *name;
 	} sec[] = {
-		{offs, (n + 1) * 8, 8, "word offsets"},
-		{blob, bloblen, 1, "words"},
-		{counts, n * 8, 8, "counts"},
-		{slots, cap * 4, 4, "hash table"},
-		{meta, metalen, 1, "metadata"},
-		{vecs, n * dim * 4, 64, "vectors"},
-		{ngr, bucket * dim * 4, 64, "n-gram rows"},
-		{com, (fl & ESM_F_COMMON) ? (uint64_t)dim * 4 : 0, 4,
-		 "common component"},
+		{h->offs, (n + 1) * 8, 8, "word offsets"},
+		{h->blob, h->bloblen, 1, "words"},
+		{h->counts, n * 8, 8, "counts"},
+		{h->slots, cap * 4, 4, "hash table"},
+		{h->meta, h->metalen, 1, "metadata"},
+		{h->vecs, n * dim * 4, 64, "vectors"},
+		{h->ngr, h->bucket * dim * 4, 64, "n-gram rows"},
+		{h->com, (h->fl & ESM_F_COMMON) ? dim * 4 : 0, 4, "common component"},
 	};
 	for (size_t i = 0; i < sizeof sec / sizeof sec[0]; i++) {
 		if (sec[i].size == 0)
@@ -831,103 +857,135 @@ static int load_esm(const mapped *mf, unsigned flags, es_model **out,
 				      "%s section out of the file's bounds (truncated?)",
 				      sec[i].name);
 	}
-	if (data < ESM_HEADER_SIZE || data > len || datalen > len - data ||
-	    vecs < data || vecs + n * dim * 4 > data + datalen)
+	if (h->data < ESM_HEADER_SIZE || h->data > len || h->datalen > len - h->data ||
+	    h->vecs < h->data || h->vecs + n * dim * 4 > h->data + h->datalen)
 		return es_err(err, ES_ECORRUPT, "bad data region");
-	if (crc32c(0, p + ESM_HEADER_SIZE, data - ESM_HEADER_SIZE) !=
+	if (crc32c(0, p + ESM_HEADER_SIZE, h->data - ESM_HEADER_SIZE) !=
 	    get_u32(p + H_INDEXCRC))
 		return es_err(err, ES_ECORRUPT,
 			      "vocabulary checksum mismatch (file damaged)");
-	if ((flags & ES_LOAD_VERIFY) &&
-	    crc32c(0, p + data, datalen) != get_u32(p + H_DATACRC))
+	if (!(flags & ES_LOAD_VERIFY))
+		return 0;
+	if (crc32c(0, p + h->data, h->datalen) != get_u32(p + H_DATACRC))
 		return es_err(err, ES_ECORRUPT,
 			      "vector data checksum mismatch (file damaged)");
-	if (flags & ES_LOAD_VERIFY) {
-		rc = check_values((const float *)(p + vecs), n * dim, "vectors", err);
-		if (!rc && bucket) /* ngr is only checked when there are rows */
-			rc = check_values((const float *)(p + ngr), bucket * dim, "n-gram rows", err);
-		if (rc)
-			return rc;
-	}
-	const uint64_t *o = (const uint64_t *)(p + offs);
-	const char *b = (const char *)(p + blob);
-	if (o[0] != 0 || o[n] != bloblen)
+	int rc = check_values((const float *)(p + h->vecs), n * dim, "vectors", err);
+	if (!rc && h->bucket) /* ngr is only checked when there are rows */
+		rc = check_values((const float *)(p + h->ngr), h->bucket * dim,
+				  "n-gram rows", err);
+	return rc;
+}
+
+/* 3. Word offsets and the words themselves. */
+static int esm_words(const unsigned char *p, const esm_hdr *h, es_error *err)
+{
+	const uint64_t *o = (const uint64_t *)(p + h->offs);
+	const char *b = (const char *)(p + h->blob);
+	if (o[0] != 0 || o[h->n] != h->bloblen)
 		return es_err(err, ES_ECORRUPT, "bad word offsets");
-	for (uint64_t i = 0; i < n; i++) {
-		if (o[i + 1] <= o[i] + 1 || o[i + 1] > bloblen ||
+	for (uint64_t i = 0; i < h->n; i++) {
+		if (o[i + 1] <= o[i] + 1 || o[i + 1] > h->bloblen ||
 		    b[o[i + 1] - 1] != '\0')
 			return es_err(err, ES_ECORRUPT, "word %llu: bad offset",
 				      (unsigned long long)i + 1);
-		rc = check_word(b + o[i], o[i + 1] - o[i] - 1, "word", i + 1,
-				err);
+		int rc = check_word(b + o[i], o[i + 1] - o[i] - 1, "word", i + 1, err);
 		if (rc)
 			return rc;
 	}
-	es_model_params mp = {.dim = dim, .minn = minn, .maxn = maxn,
-			      .bucket = bucket, .sif_a = sif_a,
-			      .has_counts = (fl & ESM_F_COUNTS) != 0};
+	return 0;
+}
+
+/* 4. Metadata: u32 count, then (u32 len, bytes) key, (u32 len, bytes)
+ * value, into m. */
+static int esm_meta(const unsigned char *p, const esm_hdr *h, es_model *m,
+		    es_error *err)
+{
+	if (!h->metalen)
+		return 0;
+	cursor c = {p + h->meta, h->metalen, 0};
+	const unsigned char *at;
+	if (cur_take(&c, 4, &at))
+		goto badmeta;
+	uint32_t nm = get_u32(at);
+	if (nm > h->metalen / 8)
+		goto badmeta;
+	for (uint32_t i = 0; i < nm; i++) {
+		/* the key and the value are both read before either is
+		 * copied, so a value cut short leaks no key (found by
+		 * tests/fuzz, fuzz_model_esm) */
+		const unsigned char *str[2];
+		uint32_t sl[2];
+		for (int k = 0; k < 2; k++) {
+			if (cur_take(&c, 4, &at))
+				goto badmeta;
+			sl[k] = get_u32(at);
+			if (cur_take(&c, sl[k], &str[k]) || memchr(str[k], 0, sl[k]))
+				goto badmeta;
+		}
+		char *key = es_strndup((const char *)str[0], sl[0]);
+		char *val = es_strndup((const char *)str[1], sl[1]);
+		int rc = key && val ? es_model_set_meta(m, key, val, err)
+				    : es_err(err, ES_ENOMEM, "out of memory");
+		es_free(key);
+		es_free(val);
+		if (rc)
+			return rc;
+	}
+	return 0;
+badmeta:
+	return es_err(err, ES_ECORRUPT, "bad metadata section");
+}
+
+static int load_esm(const mapped *mf, unsigned flags, es_model **out,
+		    es_error *err)
+{
+	const unsigned char *p = mf->p;
+	uint64_t len = mf->len;
+	esm_hdr h;
+	memset(&h, 0, sizeof h);
+	es_model *m = NULL;
+	int rc = esm_header(p, len, &h, err);
+	if (!rc)
+		rc = esm_sections(p, len, flags, &h, err);
+	if (!rc)
+		rc = esm_words(p, &h, err);
+	if (rc)
+		return rc;
+	es_model_params mp = {.dim = h.dim, .minn = h.minn, .maxn = h.maxn,
+			      .bucket = h.bucket, .sif_a = h.sif_a,
+			      .has_counts = (h.fl & ESM_F_COUNTS) != 0};
 	rc = es_model_new(&mp, &m, err);
 	if (rc)
 		return rc;
 	es_vocab_free(m->vocab);
 	m->vocab = NULL;
-	rc = es_vocab_view(n, o, b, (const uint64_t *)(p + counts),
-			   (const uint32_t *)(p + slots), cap, &m->vocab, err);
+	rc = es_vocab_view(h.n, (const uint64_t *)(p + h.offs), (const char *)(p + h.blob),
+			   (const uint64_t *)(p + h.counts), (const uint32_t *)(p + h.slots),
+			   h.cap, &m->vocab, err);
 	if (rc)
 		goto fail;
-	m->vectors = (float *)(p + vecs);
+	m->vectors = (float *)(p + h.vecs);
 	m->vectors_owned = 0;
-	m->vec_cap = n;
-	if (bucket) {
-		m->ngrams = (float *)(p + ngr);
+	m->vec_cap = h.n;
+	if (h.bucket) {
+		m->ngrams = (float *)(p + h.ngr);
 		m->ngrams_owned = 0;
 	}
-	if (fl & ESM_F_COMMON) {
-		rc = es_model_set_common(m, (const float *)(p + com), err);
+	if (h.fl & ESM_F_COMMON) {
+		rc = es_model_set_common(m, (const float *)(p + h.com), err);
 		if (rc)
 			goto fail;
 	}
-	/* metadata: u32 count, then (u32 len, bytes) key, (u32 len, bytes) value */
-	if (metalen) {
-		cursor c = {p + meta, metalen, 0};
-		const unsigned char *at;
-		if (cur_take(&c, 4, &at))
-			goto badmeta;
-		uint32_t nm = get_u32(at);
-		if (nm > metalen / 8)
-			goto badmeta;
-		for (uint32_t i = 0; i < nm; i++) {
-			/* the key and the value are both read before either is
-			 * copied, so a value cut short leaks no key (found by
-			 * tests/fuzz, fuzz_model_esm) */
-			const unsigned char *str[2];
-			uint32_t sl[2];
-			for (int k = 0; k < 2; k++) {
-				if (cur_take(&c, 4, &at))
-					goto badmeta;
-				sl[k] = get_u32(at);
-				if (cur_take(&c, sl[k], &str[k]) || memchr(str[k], 0, sl[k]))
-					goto badmeta;
-			}
-			char *key = es_strndup((const char *)str[0], sl[0]);
-			char *val = es_strndup((const char *)str[1], sl[1]);
-			rc = key && val ? es_model_set_meta(m, key, val, err)
-					: es_err(err, ES_ENOMEM, "out of memory");
-			es_free(key);
-			es_free(val);
-			if (rc)
-				goto fail;
-		}
-	}
+	rc = esm_meta(p, &h, m, err);
+	if (rc)
+		goto fail;
 	m->map = (void *)p;
 	m->map_len = len;
 	m->data_crc = get_u32(p + H_DATACRC);
-	m->data_off = data;
-	m->data_len = datalen;
+	m->data_off = h.data;
+	m->data_len = h.datalen;
 	*out = m;
 	return 0;
-badmeta:
-	rc = es_err(err, ES_ECORRUPT, "bad metadata section");
 fail:
 	es_model_free(m);
 	return rc;

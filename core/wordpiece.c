@@ -300,6 +300,10 @@ static const char *json_token_opt(json_t *cfg, const char *key, const char *def)
 	return def;
 }
 
+/* Long on purpose (~140 lines): it reads a folder's three optional
+ * config files in the order transformers gives them precedence, and each
+ * setting's default depends on what an earlier file said; the flat order
+ * is that precedence, written once. */
 int es_wordpiece_open(const char *dir, es_wordpiece **out, es_error *err)
 {
 	int rc = 0;

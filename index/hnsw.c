@@ -1455,6 +1455,10 @@ size_t hnsw_ep_scans(const hnsw *h)
 	return atomic_load(&((hnsw *)h)->ep_scans);
 }
 
+/* Long on purpose (~130 lines): one lock protocol from the slot allocation
+ * to the publication of the node (label lock, slot epoch, node locks while
+ * linking, ep_lock for a new top level); split, each piece would need the
+ * locks its caller holds spelled out again. */
 int hnsw_add(hnsw *h, uint64_t label, const float *vec, es_error *err)
 {
 	int rc = check_vector(h, vec, err);

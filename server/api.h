@@ -52,6 +52,10 @@ typedef struct api_config {
 	const char *data_dir;       /* reported by /v1/info; may be NULL */
 	unsigned threads;           /* reported by /v1/info */
 	int no_ui;                  /* non-zero: /ui/ answers 404 (serve --no-ui) */
+	int read_only;              /* non-zero: every route that changes
+				     * collections answers 403 read_only */
+	const char *primary;        /* the primary's URL, named in that 403 and
+				     * in /v1/info; may be NULL */
 } api_config;
 
 typedef struct api_ctx api_ctx;

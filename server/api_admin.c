@@ -16,6 +16,12 @@ void api_h_healthz(api_call *c, api_response *out)
 	api_ok(out, 200, b);
 }
 
+/* "primary" (takes writes) or "read-only" (--read-only: refuses them). */
+static const char *api_role(const api_ctx *ctx)
+{
+	return ctx->read_only ? "read-only" : "primary";
+}
+
 void api_h_readyz(api_call *c, api_response *out)
 {
 	if (!atomic_load(&c->ctx->ready)) {
@@ -23,7 +29,7 @@ void api_h_readyz(api_call *c, api_response *out)
 			  "not ready yet: loading the model or recovering data");
 		return;
 	}
-	api_ok(out, 200, json_pack("{s:s}", "status", "ready"));
+	api_ok(out, 200, json_pack("{s:s, s:s}", "status", "ready", "role", api_role(c->ctx)));
 }
 
 void api_h_metrics(api_call *c, api_response *out)
@@ -97,6 +103,8 @@ void api_h_info(api_call *c, api_response *out)
 			      "auth", ctx->api_key != NULL, "threads", (json_int_t)ctx->threads,
 			      "data_dir", ctx->data_dir ? json_string(ctx->data_dir) : json_null(),
 			      "uptime_seconds", api_now() - ctx->start_time);
+	json_object_set_new(b, "role", json_string(api_role(ctx)));
+	json_object_set_new(b, "primary", ctx->primary ? json_string(ctx->primary) : json_null());
 	api_ok(out, 200, b);
 }
 

@@ -29,6 +29,8 @@ struct api_ctx {
 	void *snapshot_ctx;
 	double start_time;
 	int no_ui;
+	int read_only;  /* --read-only / --follow: ROUTE_WRITE routes answer 403 */
+	char *primary;  /* --primary / --follow URL (informational), or NULL */
 };
 
 typedef struct api_call {
@@ -84,6 +86,13 @@ int api_encode_texts_flags(const api_ctx *ctx, const es_encoder *enc,
 			   const char *const *texts, const size_t *lens, size_t n,
 			   unsigned flags, const char *param, float *vecs,
 			   uint64_t *tokens, api_response *out);
+
+/* The same, noting in empty[i] (n bytes) which texts encoded to nothing
+ * (no word the model knows: an all-zero vector). */
+int api_encode_texts_empty(const api_ctx *ctx, const es_encoder *enc,
+			   const char *const *texts, const size_t *lens, size_t n,
+			   const char *param, float *vecs, unsigned char *empty,
+			   api_response *out);
 
 /* An id JSON value (integer >= 0 or string) -> es_point_id (borrows). */
 int api_point_id(const json_t *v, es_point_id *id, const char *param,

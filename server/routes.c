@@ -23,12 +23,12 @@ static const api_route route_table[] = {
 	{"POST", "/v1/similarity", api_h_similarity, ROUTE_JSON},
 	{"POST", "/v1/tokenize", api_h_tokenize, ROUTE_JSON},
 	{"GET", "/v1/collections", api_h_coll_list, 0},
-	{"PUT", "/v1/collections/{name}", api_h_coll_create, ROUTE_JSON_OPT},
+	{"PUT", "/v1/collections/{name}", api_h_coll_create, ROUTE_JSON_OPT | ROUTE_WRITE},
 	{"GET", "/v1/collections/{name}", api_h_coll_get, 0},
-	{"DELETE", "/v1/collections/{name}", api_h_coll_delete, 0},
-	{"PUT", "/v1/collections/{name}/points", api_h_points_upsert, ROUTE_JSON},
+	{"DELETE", "/v1/collections/{name}", api_h_coll_delete, ROUTE_WRITE},
+	{"PUT", "/v1/collections/{name}/points", api_h_points_upsert, ROUTE_JSON | ROUTE_WRITE},
 	{"GET", "/v1/collections/{name}/points/{id}", api_h_points_get, 0},
-	{"POST", "/v1/collections/{name}/points/delete", api_h_points_delete, ROUTE_JSON},
+	{"POST", "/v1/collections/{name}/points/delete", api_h_points_delete, ROUTE_JSON | ROUTE_WRITE},
 	{"POST", "/v1/collections/{name}/points/scroll", api_h_points_scroll, ROUTE_JSON_OPT},
 	{"POST", "/v1/collections/{name}/search", api_h_search, ROUTE_JSON},
 	{"POST", "/v1/collections/{name}/snapshot", api_h_coll_snapshot, ROUTE_JSON_OPT},
@@ -247,6 +247,18 @@ int api_dispatch(const api_ctx *ctx, const api_request *req, api_response *out)
 			  "%s is not allowed on %s (allowed: %s)", req->method,
 			  path, allow);
 		snprintf(out->allow, sizeof out->allow, "%s", allow);
+		goto done;
+	}
+	if ((rt->flags & ROUTE_WRITE) && ctx->read_only) {
+		/* before the body is read: a replica never looks at a write */
+		if (ctx->primary)
+			api_error(out, 403, NULL, "read_only",
+				  "this server is a read-only replica: send writes to the "
+				  "primary at %s", ctx->primary);
+		else
+			api_error(out, 403, NULL, "read_only",
+				  "this server is read-only (--read-only): send writes to the "
+				  "primary");
 		goto done;
 	}
 	if (req->body_too_large) {

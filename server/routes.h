@@ -17,6 +17,7 @@
 #define ROUTE_OPEN 1u      /* no API key needed (health probes) */
 #define ROUTE_JSON 2u      /* body must be a JSON object */
 #define ROUTE_JSON_OPT 4u  /* body optional; if present, a JSON object */
+#define ROUTE_WRITE 8u     /* changes collections: 403 on a read-only server */
 
 typedef struct api_route {
 	const char *method;

@@ -149,6 +149,90 @@ START_TEST(test_dispatch_errors)
 }
 END_TEST
 
+/* --read-only: every ROUTE_WRITE route answers 403 read_only naming the
+ * primary, before anything is parsed or changed; reads go on; /readyz and
+ * /v1/info say the role.  A writable ctx on the same registry makes the
+ * data the read-only one must refuse to change. */
+START_TEST(test_read_only)
+{
+	fixture f;
+	setup_ctx(&f, NULL);
+	api_config cfg;
+	memset(&cfg, 0, sizeof cfg);
+	api_limits_default(&cfg.limits);
+	cfg.models = &f.enc;
+	cfg.nmodels = 1;
+	cfg.registry = f.reg;
+	cfg.read_only = 1;
+	cfg.primary = "http://primary.example:8080";
+	api_ctx *ro;
+	es_error err;
+	ck_assert_int_eq(api_ctx_new(&cfg, &ro, &err), 0);
+	api_ctx_set_ready(ro, 1);
+	api_response r;
+	const char *pts = "{\"points\":[{\"id\":1,\"vector\":[1,0,0]}]}";
+	ck_assert_int_eq(api_handle(f.ctx, "PUT", "/v1/collections/c", "{\"dim\":3}", 9, &r), 201);
+	api_response_free(&r);
+	ck_assert_int_eq(api_handle(f.ctx, "PUT", "/v1/collections/c/points", pts, strlen(pts), &r), 200);
+	api_response_free(&r);
+	static const char *const writes[][3] = {
+		{"PUT", "/v1/collections/d", "{\"dim\":3}"},
+		{"PUT", "/v1/collections/c", ""},
+		{"DELETE", "/v1/collections/c", ""},
+		{"PUT", "/v1/collections/c/points", "{\"points\":[{\"id\":2,\"vector\":[0,1,0]}]}"},
+		{"POST", "/v1/collections/c/points/delete", "{\"points\":[1]}"},
+		/* refused before the body is parsed: bad JSON is still a 403 */
+		{"PUT", "/v1/collections/c/points", "{not json"},
+	};
+	for (size_t i = 0; i < sizeof writes / sizeof writes[0]; i++) {
+		ck_assert_int_eq(api_handle(ro, writes[i][0], writes[i][1], writes[i][2],
+					    strlen(writes[i][2]), &r), 403);
+		ck_assert_str_eq(err_code(r.body), "read_only");
+		const char *msg = json_string_value(
+			json_object_get(json_object_get(r.body, "error"), "message"));
+		ck_assert_ptr_nonnull(strstr(msg, "http://primary.example:8080"));
+		api_response_free(&r);
+	}
+	/* nothing changed; reads are served */
+	ck_assert_int_eq(api_handle(ro, "GET", "/v1/collections/c", NULL, 0, &r), 200);
+	ck_assert_int_eq(json_integer_value(json_object_get(json_object_get(r.body, "result"), "count")), 1);
+	api_response_free(&r);
+	ck_assert_int_eq(api_handle(ro, "GET", "/v1/collections/d", NULL, 0, &r), 404);
+	api_response_free(&r);
+	ck_assert_int_eq(api_handle(ro, "GET", "/v1/collections/c/points/1", NULL, 0, &r), 200);
+	api_response_free(&r);
+	const char *q = "{\"vector\":[1,0,0],\"k\":1}";
+	ck_assert_int_eq(api_handle(ro, "POST", "/v1/collections/c/search", q, strlen(q), &r), 200);
+	api_response_free(&r);
+	/* the role */
+	ck_assert_int_eq(api_handle(ro, "GET", "/readyz", NULL, 0, &r), 200);
+	ck_assert_str_eq(json_string_value(json_object_get(r.body, "role")), "read-only");
+	api_response_free(&r);
+	ck_assert_int_eq(api_handle(ro, "GET", "/v1/info", NULL, 0, &r), 200);
+	ck_assert_str_eq(json_string_value(json_object_get(r.body, "role")), "read-only");
+	ck_assert_str_eq(json_string_value(json_object_get(r.body, "primary")),
+			 "http://primary.example:8080");
+	api_response_free(&r);
+	ck_assert_int_eq(api_handle(f.ctx, "GET", "/readyz", NULL, 0, &r), 200);
+	ck_assert_str_eq(json_string_value(json_object_get(r.body, "role")), "primary");
+	api_response_free(&r);
+	ck_assert_int_eq(api_handle(f.ctx, "GET", "/v1/info", NULL, 0, &r), 200);
+	ck_assert(json_is_null(json_object_get(r.body, "primary")));
+	api_response_free(&r);
+	/* without --primary the message still says where writes go */
+	api_ctx_free(ro);
+	cfg.primary = NULL;
+	ck_assert_int_eq(api_ctx_new(&cfg, &ro, &err), 0);
+	api_ctx_set_ready(ro, 1);
+	ck_assert_int_eq(api_handle(ro, "DELETE", "/v1/collections/c", NULL, 0, &r), 403);
+	ck_assert_ptr_nonnull(strstr(json_string_value(json_object_get(
+		json_object_get(r.body, "error"), "message")), "read-only"));
+	api_response_free(&r);
+	api_ctx_free(ro);
+	teardown_ctx(&f);
+}
+END_TEST
+
 START_TEST(test_handlers)
 {
 	fixture f;
@@ -518,6 +602,7 @@ Suite *routes_suite(void)
 	tcase_add_test(tc, test_encoded_nul);
 	tcase_add_test(tc, test_ui);
 	tcase_add_test(tc, test_scroll);
+	tcase_add_test(tc, test_read_only);
 	suite_add_tcase(s, tc);
 	return s;
 }

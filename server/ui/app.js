@@ -218,23 +218,30 @@ async function loadCollections() {
       if (state.collections.some((c) => c.name === keep)) sel.value = keep;
     }
     renderCollections();
+    if (state.info) setupModes(state.info);
   });
 }
 
 // --- Search ---------------------------------------------------------------
 
-// The search modes the server offers: /v1/info lists them (as
-// "search_modes" or "search": {"modes": [...]}) once hybrid search exists;
-// until then there is no mode field and none is sent.
+// The search modes the server offers: the selected collection's
+// "search_modes", else /v1/info's ("search_modes" or "search": {"modes"}),
+// once hybrid search exists; until then there is no mode field and none is
+// sent.
 function setupModes(info) {
-  const modes = info.search_modes || (info.search && info.search.modes) || null;
+  const coll = state.collections.find((c) => c.name === $("s-coll").value);
+  const modes = (coll && coll.search_modes) || info.search_modes || (info.search && info.search.modes) || null;
+  const keep = $("s-mode").value;
   const sel = $("s-mode");
   const on = Array.isArray(modes) && modes.length > 0;
   sel.hidden = !on;
   $("s-mode-label").hidden = !on;
   clear(sel);
   if (on) for (const m of modes) sel.append(el("option", { value: String(m), text: String(m) }));
+  if (on && modes.includes(keep)) sel.value = keep;
 }
+
+$("s-coll").addEventListener("change", () => { if (state.info) setupModes(state.info); });
 
 function checkFilter() {
   const t = $("s-filter").value.trim();

@@ -537,6 +537,10 @@ static void api(void)
 			       "{\"word\":\"government\",\"weight\":-0.5},{\"vector\":[0,0,0,0,0,0,0,0,0,1]}],\"k\":3}"},
 		{"bad", "POST /v1/embeddings\n{\"input\":\n---\nPATCH /v1/collections/x\n---\n"
 			"GET /v1/nothing\n---\nPOST /v1/collections/x/search\n{\"k\":-1,\"score_treshold\":1}"},
+		{"scroll", "POST /v1/collections/x/points/scroll\n{\"limit\":1,\"with_vector\":true}\n---\n"
+			   "POST /v1/collections/x/points/scroll\n{\"limit\":2,\"offset\":1,\"with_payload\":false}\n---\n"
+			   "POST /v1/collections/q/points/scroll"},
+		{"ui", "GET /ui/\n---\nGET /ui/app.js\n---\nGET /ui/style.css\n---\nGET /ui/nope\n---\nGET /ui"},
 		{"encoded", "PUT /v1/collections/a%00b\n{}\n---\nGET /v1/collections/x/points/1%00junk\n---\n"
 			    "GET /v1/collections/%78/points/%31\n---\nDELETE /v1/collections/x%2500"},
 	};

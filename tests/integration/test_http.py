@@ -9,6 +9,8 @@ nothing, concurrent clients, the idle timeout and a clean SIGTERM exit.
 Standard library only; the server is started by es_server.py.
 """
 import base64
+import shutil
+import tempfile
 import os
 import signal
 import socket
@@ -240,7 +242,8 @@ def test_collections_points_search(s):
     expect(s, "GET", C + "/points/nope", None, 404, "not_found")
 
     # search
-    st, js, _ = s.req("POST", C + "/search", {"text": "the government said on Tuesday", "k": 3})
+    st, js, _ = s.req("POST", C + "/search", {"text": "the government said on Tuesday", "k": 3,
+                                            "mode": "dense"})
     res = js["result"]
     check(st == 200 and res[0]["id"] == 1 and abs(res[0]["score"] - 1) < 1e-4, "search by text %s" % js)
     check(all(res[i]["score"] >= res[i + 1]["score"] for i in range(len(res) - 1)), "best first")
@@ -263,7 +266,8 @@ def test_collections_points_search(s):
     st, js, _ = s.req("POST", C + "/search", {"text": "government", "k": 10,
                                             "filter": {"must": [{"key": "meta.src", "match": "x"}]}})
     check(st == 200 and [h["id"] for h in js["result"]] == ["doc-3"], "filter nested key %s" % js)
-    st, js, _ = s.req("POST", C + "/search", {"text": "the government said on Tuesday", "k": 10, "score_threshold": 0.999})
+    st, js, _ = s.req("POST", C + "/search", {"text": "the government said on Tuesday", "k": 10,
+                                            "score_threshold": 0.999, "mode": "dense"})
     check(st == 200 and [h["id"] for h in js["result"]] == [1], "score_threshold %s" % js)
     st, js, _ = s.req("POST", C + "/search", {"searches": [{"text": "police", "k": 1}, {"id": "doc-3", "k": 2}]})
     check(st == 200 and len(js["result"]) == 2 and len(js["result"][0]) == 1 and len(js["result"][1]) == 2, "batch search %s" % js)
@@ -473,6 +477,43 @@ def test_encoded_nul(s):
     check(s.req("GET", "/v1/collections")[1]["result"] == before, "collections as before")
 
 
+def test_read_only():
+    """--read-only over HTTP on a data directory a writable server filled:
+    every write is a 403 read_only naming --primary (EMBEDSRV_READ_ONLY
+    works too), nothing changes, reads go on, /readyz and /v1/info say the
+    role."""
+    d = tempfile.mkdtemp(prefix="es_ro_")
+    try:
+        with es_server.Server("--model", MODEL, "--quiet", "--data-dir", d, wait="readyz") as w:
+            st, js = w.req("PUT", "/v1/collections/c", {"dim": 3})
+            check(st == 201, "ro: create (%s %s)" % (st, js))
+            check(w.req("PUT", "/v1/collections/c/points",
+                        {"points": [{"id": 1, "vector": [1, 0, 0]}]})[0] == 200, "ro: upsert")
+            check(w.req("GET", "/readyz")[1].get("role") == "primary", "ro: primary role")
+        env = dict(os.environ, EMBEDSRV_READ_ONLY="1")
+        with es_server.Server("--model", MODEL, "--quiet", "--data-dir", d,
+                              "--primary", "http://10.0.0.1:8080", env=env, wait="readyz") as r:
+            for method, path, body in [
+                    ("PUT", "/v1/collections/x", {"dim": 3}),
+                    ("DELETE", "/v1/collections/c", None),
+                    ("PUT", "/v1/collections/c/points", {"points": [{"id": 2, "vector": [0, 1, 0]}]}),
+                    ("POST", "/v1/collections/c/points/delete", {"points": [1]})]:
+                st, js = r.req(method, path, body)
+                check(st == 403 and is_error(js, "read_only")
+                      and "http://10.0.0.1:8080" in js["error"]["message"],
+                      "ro: %s %s is 403 naming the primary (%s %s)" % (method, path, st, js))
+            st, js = r.req("GET", "/v1/collections/c")
+            check(st == 200 and js["result"]["count"] == 1, "ro: nothing changed")
+            st, js = r.req("POST", "/v1/collections/c/search", {"vector": [1, 0, 0], "k": 1})
+            check(st == 200 and js["result"][0]["id"] == 1, "ro: search served")
+            check(r.req("GET", "/readyz")[1].get("role") == "read-only", "ro: readyz role")
+            st, js = r.req("GET", "/v1/info")
+            check(js.get("role") == "read-only" and js.get("primary") == "http://10.0.0.1:8080",
+                  "ro: info role and primary")
+    finally:
+        shutil.rmtree(d, ignore_errors=True)
+
+
 def main():
     if not os.path.exists(BIN):
         print("SKIP: no binary at", BIN)
@@ -512,6 +553,7 @@ def main():
     check(r.returncode == 1 and b"deploy/run.sh" in r.stderr, "no default model explains how to get one")
     r = subprocess.run([BIN, "serve", "--port", "99999"], capture_output=True, timeout=30)
     check(r.returncode == 2, "bad port is a usage error")
+    test_read_only()
     print("http: %d passed, %d failed" % (passed, len(failures)))
     return 1 if failures else 0
 

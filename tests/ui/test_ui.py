@@ -399,6 +399,16 @@ def explore(d, srv, out, timings):
         r = subprocess.run(["sh", "-c", curl], capture_output=True, text=True, timeout=30)
         check(r.returncode == 0 and '"result"' in r.stdout, "the copied curl command runs: %r" % r.stdout[:200])
     shots(d, out, "search")
+    # a server that lists search modes in /v1/info gets a mode field, sent
+    # with the search (no server here has modes yet: hand the page an info)
+    d.js("setupModes(Object.assign({}, state.info, {search_modes: ['dense', 'lexical', 'hybrid']}));")
+    check(d.js("return getComputedStyle(document.getElementById('s-mode')).display !== 'none' &&"
+               " document.getElementById('s-mode').options.length === 3;"), "mode field from /v1/info's search_modes")
+    d.js("document.getElementById('s-mode').value = 'hybrid';")
+    d.click("button.curl[data-for='search']")
+    check('"mode":"hybrid"' in (d.text("curl-search") or ""), "the chosen mode is sent: %r" % d.text("curl-search"))
+    d.js("setupModes(state.info);")
+    check(d.js("return document.getElementById('s-mode').hidden;"), "no mode field again without modes")
     page_ms, curl_ms = round_trips(d, srv, "docs", {"text": "the queen and her crown", "k": 10})
     timings["search_page_ms"], timings["search_curl_ms"] = page_ms, curl_ms
     # search by a hit's id
