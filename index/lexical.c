@@ -28,7 +28,11 @@
  * same double for the same document.
  *
  * Departures: the term dictionary and the label map are open-addressing
- * tables private to this file.
+ * tables private to this file, not core/u64map: their slots are 4-byte ids
+ * keyed through the term arena or doc_label (u64map's entries are 16 bytes
+ * at load 1/2, ~4x the memory, and memory is what this index is judged on).
+ * Allocations go through core/alloc (the failing-allocator tests reach
+ * them); the serialised form is built in a core/bytebuf.
  *
  * Threading: see lexical.h.  Search allocates its own scratch (cursors, the
  * heap, a stemmer) per call and reads the index only.
@@ -41,6 +45,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "alloc.h"
+#include "bytebuf.h"
 #include "crc32c.h"
 #include "le.h"
 #include "tokenize.h"
@@ -231,7 +237,7 @@ static int grow(void **p, size_t *cap, size_t need, size_t sz)
 			return -1;
 		c += (c < (1u << 20) ? c / 2 : c / 4) + 4;
 	}
-	void *n = realloc(*p, c * sz);
+	void *n = es_realloc(*p, c * sz);
 	if (!n)
 		return -1;
 	*p = n;
@@ -385,12 +391,12 @@ int es_lexical_params_check(const es_lexical_params *p, es_error *err)
 
 static int lmap_init(es_lexical *lx, size_t cap)
 {
-	uint32_t *v = malloc(cap * sizeof *v);
+	uint32_t *v = es_malloc(cap * sizeof *v);
 	if (!v)
 		return -1;
 	for (size_t i = 0; i < cap; i++)
 		v[i] = LEX_END;
-	free(lx->lslots);
+	es_free(lx->lslots);
 	lx->lslots = v;
 	lx->lcap = cap;
 	lx->lcount = 0;
@@ -446,7 +452,7 @@ static int lmap_reserve(es_lexical *lx)
 		lx->lslots[j] = ov[i];
 	}
 	lx->lcount = n;
-	free(ov);
+	es_free(ov);
 	return 0;
 }
 
@@ -503,7 +509,7 @@ static int label_reserve(es_lexical *lx, uint64_t label)
 		size_t c = lx->ldcap + lx->ldcap / 2 + 64;
 		if (c <= label)
 			c = (size_t)label + 64;
-		uint32_t *d = realloc(lx->ldir, c * sizeof *d);
+		uint32_t *d = es_realloc(lx->ldir, c * sizeof *d);
 		if (!d)
 			return -1;
 		for (size_t i = lx->ldcap; i < c; i++)
@@ -519,7 +525,7 @@ static int label_reserve(es_lexical *lx, uint64_t label)
 		for (size_t l = 0; l < lx->ldcap; l++)
 			if (lx->ldir[l] != LEX_END)
 				lmap_put(lx, l, lx->ldir[l]);
-		free(lx->ldir);
+		es_free(lx->ldir);
 		lx->ldir = NULL;
 		lx->ldcap = 0;
 	}
@@ -577,7 +583,7 @@ static uint32_t term_find(const es_lexical *lx, const char *s, size_t n)
 
 static int tslots_rehash(es_lexical *lx, size_t cap)
 {
-	uint32_t *s = malloc(cap * sizeof *s);
+	uint32_t *s = es_malloc(cap * sizeof *s);
 	if (!s)
 		return -1;
 	for (size_t i = 0; i < cap; i++)
@@ -590,7 +596,7 @@ static int tslots_rehash(es_lexical *lx, size_t cap)
 			i = (i + 1) & m;
 		s[i] = id;
 	}
-	free(lx->tslots);
+	es_free(lx->tslots);
 	lx->tslots = s;
 	lx->tcap = cap;
 	return 0;
@@ -635,7 +641,7 @@ int es_lexical_new(const es_lexical_params *p, es_lexical **out, es_error *err)
 	int rc = es_lexical_params_check(p, err);
 	if (rc)
 		return rc;
-	es_lexical *lx = calloc(1, sizeof *lx);
+	es_lexical *lx = es_calloc(1, sizeof *lx);
 	if (!lx)
 		return es_err(err, ES_ENOMEM, "out of memory for the lexical index");
 	lx->p = *p;
@@ -654,20 +660,20 @@ int es_lexical_new(const es_lexical_params *p, es_lexical **out, es_error *err)
 static void free_contents(es_lexical *lx)
 {
 	for (uint32_t i = 0; i < lx->nterms; i++) {
-		free(lx->terms[i].blocks);
-		free(lx->terms[i].data);
+		es_free(lx->terms[i].blocks);
+		es_free(lx->terms[i].data);
 	}
-	free(lx->terms);
-	free(lx->strs);
-	free(lx->tslots);
-	free(lx->doc_label);
-	free(lx->doc_len);
-	free(lx->doc_fwd);
-	free(lx->doc_alive);
-	free(lx->fwd);
-	free(lx->lslots);
-	free(lx->ldir);
-	free(lx->wc);
+	es_free(lx->terms);
+	es_free(lx->strs);
+	es_free(lx->tslots);
+	es_free(lx->doc_label);
+	es_free(lx->doc_len);
+	es_free(lx->doc_fwd);
+	es_free(lx->doc_alive);
+	es_free(lx->fwd);
+	es_free(lx->lslots);
+	es_free(lx->ldir);
+	es_free(lx->wc);
 }
 
 void es_lexical_free(es_lexical *lx)
@@ -677,7 +683,7 @@ void es_lexical_free(es_lexical *lx)
 	free_contents(lx);
 	if (lx->stemmer)
 		sb_stemmer_delete(lx->stemmer);
-	free(lx);
+	es_free(lx);
 }
 
 const es_lexical_params *es_lexical_get_params(const es_lexical *lx)
@@ -748,14 +754,14 @@ static int term_append(const es_lexical *lx, lex_term *t, uint32_t doc,
 	if ((size_t)t->len + n > UINT32_MAX / 2 || t->npost == UINT32_MAX - 1)
 		return -1;
 	if (t->len + n > data_cap(t->len)) {
-		unsigned char *d = realloc(t->data, data_cap(t->len + n));
+		unsigned char *d = es_realloc(t->data, data_cap(t->len + n));
 		if (!d)
 			return -1;
 		t->data = d;
 	}
 	if (t->npost && t->npost % LEX_BLOCK == 0) {
 		/* a new block: from the second one on, bounds are kept */
-		lex_block *bl = realloc(t->blocks, (size_t)(nb + 1) * sizeof *bl);
+		lex_block *bl = es_realloc(t->blocks, (size_t)(nb + 1) * sizeof *bl);
 		if (!bl)
 			return -1;
 		if (!t->blocks)
@@ -793,19 +799,19 @@ static int docs_reserve(es_lexical *lx)
 		c = UINT32_MAX - 2;
 	else
 		c += c < (1u << 20) ? c / 2 : c / 4;
-	void *a = realloc(lx->doc_label, (size_t)c * sizeof(uint64_t));
+	void *a = es_realloc(lx->doc_label, (size_t)c * sizeof(uint64_t));
 	if (!a)
 		return -1;
 	lx->doc_label = a;
-	a = realloc(lx->doc_len, (size_t)c * sizeof(uint32_t));
+	a = es_realloc(lx->doc_len, (size_t)c * sizeof(uint32_t));
 	if (!a)
 		return -1;
 	lx->doc_len = a;
-	a = realloc(lx->doc_fwd, (size_t)c * sizeof(uint32_t));
+	a = es_realloc(lx->doc_fwd, (size_t)c * sizeof(uint32_t));
 	if (!a)
 		return -1;
 	lx->doc_fwd = a;
-	a = realloc(lx->doc_alive, c);
+	a = es_realloc(lx->doc_alive, c);
 	if (!a)
 		return -1;
 	lx->doc_alive = a;
@@ -893,12 +899,12 @@ static void wcache_size(es_lexical *lx)
 		want *= 2;
 	if (lx->wcap >= want)
 		return;
-	wcache *w = malloc(want * sizeof *w);
+	wcache *w = es_malloc(want * sizeof *w);
 	if (!w)
 		return; /* keep the smaller one: it is only a cache */
 	for (size_t i = 0; i < want; i++)
 		w[i].term = LEX_END;
-	free(lx->wc);
+	es_free(lx->wc);
 	lx->wc = w;
 	lx->wcap = want;
 }
@@ -1058,7 +1064,7 @@ int es_lexical_upsert_undoable(es_lexical *lx, uint64_t label,
 		goto out;
 	}
 	sort_u32(ids, nids);
-	pairs = malloc((nids ? nids : 1) * sizeof *pairs);
+	pairs = es_malloc((nids ? nids : 1) * sizeof *pairs);
 	if (!pairs) {
 		rc = es_err(err, ES_ENOMEM, "out of memory analysing text");
 		goto out;
@@ -1072,8 +1078,8 @@ int es_lexical_upsert_undoable(es_lexical *lx, uint64_t label,
 	}
 	u->new_doc = lx->ndocs - 1;
 out:
-	free(ids);
-	free(pairs);
+	es_free(ids);
+	es_free(pairs);
 	return rc;
 }
 
@@ -1123,7 +1129,7 @@ int es_lexical_compact(es_lexical *lx, es_error *err)
 	int rc = es_lexical_new(&lx->p, &nx, err);
 	if (rc)
 		return rc;
-	remap = malloc(((size_t)lx->nterms + 1) * sizeof *remap);
+	remap = es_malloc(((size_t)lx->nterms + 1) * sizeof *remap);
 	if (!remap)
 		goto oom;
 	/* terms some live document has, in their order: lists stay sorted */
@@ -1148,16 +1154,16 @@ int es_lexical_compact(es_lexical *lx, es_error *err)
 	struct sb_stemmer *st = lx->stemmer;
 	free_contents(lx);
 	*lx = *nx;
-	free(nx);
+	es_free(nx);
 	if (st)
 		sb_stemmer_delete(st);
-	free(pairs);
-	free(remap);
+	es_free(pairs);
+	es_free(remap);
 	return 0;
 oom:
 	es_lexical_free(nx);
-	free(pairs);
-	free(remap);
+	es_free(pairs);
+	es_free(remap);
 	return es_err(err, ES_ENOMEM, "out of memory compacting the lexical index");
 }
 
@@ -1213,7 +1219,7 @@ static int query_terms(const es_lexical *lx, const char *query, size_t len,
 	if (st)
 		sb_stemmer_delete(st);
 	if (rc || qc->oom) {
-		free(qc->q);
+		es_free(qc->q);
 		qc->q = NULL;
 		return es_err(err, ES_ENOMEM, "out of memory analysing the query");
 	}
@@ -1332,8 +1338,8 @@ int es_lexical_search_exhaustive(const es_lexical *lx, const char *query,
 	double *acc = NULL;
 	unsigned char *hit = NULL;
 	if (qc.n) {
-		acc = calloc(lx->ndocs ? lx->ndocs : 1, sizeof *acc);
-		hit = calloc(lx->ndocs ? lx->ndocs : 1, 1);
+		acc = es_calloc(lx->ndocs ? lx->ndocs : 1, sizeof *acc);
+		hit = es_calloc(lx->ndocs ? lx->ndocs : 1, 1);
 		if (!acc || !hit) {
 			rc = es_err(err, ES_ENOMEM, "out of memory for the search");
 			goto out;
@@ -1359,9 +1365,9 @@ int es_lexical_search_exhaustive(const es_lexical *lx, const char *query,
 			topk_push(&tk, lx->doc_label[d], (float)acc[d]);
 	topk_finish(&tk, out, nout);
 out:
-	free(acc);
-	free(hit);
-	free(qc.q);
+	es_free(acc);
+	es_free(hit);
+	es_free(qc.q);
 	return rc;
 }
 
@@ -1465,8 +1471,8 @@ int es_lexical_search(const es_lexical *lx, const char *query, size_t len,
 	cursor **cs = NULL;
 	if (!n)
 		goto out;
-	cur = malloc(n * sizeof *cur);
-	cs = malloc(n * sizeof *cs);
+	cur = es_malloc(n * sizeof *cur);
+	cs = es_malloc(n * sizeof *cs);
 	if (!cur || !cs) {
 		rc = es_err(err, ES_ENOMEM, "out of memory for the search");
 		goto out;
@@ -1566,52 +1572,33 @@ int es_lexical_search(const es_lexical *lx, const char *query, size_t len,
 	}
 	topk_finish(&tk, out, nout);
 out:
-	free(cur);
-	free(cs);
-	free(qc.q);
+	es_free(cur);
+	es_free(cs);
+	es_free(qc.q);
 	return rc;
 }
 
 /* ------------------------------------------------------------ bytes */
 
-typedef struct wbuf {
-	unsigned char *p;
-	size_t len, cap;
-	int oom;
-} wbuf;
-
-static unsigned char *wb_grow(wbuf *w, size_t n)
+static void wb_u32(es_bytebuf *w, uint32_t v)
 {
-	if (w->oom)
-		return NULL;
-	if (n > SIZE_MAX - w->len || grow((void **)&w->p, &w->cap, w->len + n, 1)) {
-		w->oom = 1;
-		return NULL;
-	}
-	unsigned char *r = w->p + w->len;
-	w->len += n;
-	return r;
-}
-
-static void wb_u32(wbuf *w, uint32_t v)
-{
-	unsigned char *p = wb_grow(w, 4);
+	unsigned char *p = es_bytebuf_grow(w, 4);
 	if (p)
 		put_u32(p, v);
 }
 
-static void wb_u64(wbuf *w, uint64_t v)
+static void wb_u64(es_bytebuf *w, uint64_t v)
 {
-	unsigned char *p = wb_grow(w, 8);
+	unsigned char *p = es_bytebuf_grow(w, 8);
 	if (p)
 		put_u64(p, v);
 }
 
-static void wb_varint(wbuf *w, uint32_t v)
+static void wb_varint(es_bytebuf *w, uint32_t v)
 {
 	unsigned char tmp[5];
 	size_t n = put_varint(tmp, v);
-	unsigned char *p = wb_grow(w, n);
+	unsigned char *p = es_bytebuf_grow(w, n);
 	if (p)
 		memcpy(p, tmp, n);
 }
@@ -1646,14 +1633,15 @@ int es_lexical_serialize(const es_lexical *lx, unsigned char **out,
 {
 	*out = NULL;
 	*len = 0;
-	wbuf w = {0};
-	uint32_t *remap = malloc(((size_t)lx->nterms + 1) * sizeof *remap);
+	es_bytebuf w;
+	es_bytebuf_init(&w);
+	uint32_t *remap = es_malloc(((size_t)lx->nterms + 1) * sizeof *remap);
 	if (!remap)
 		return es_err(err, ES_ENOMEM, "out of memory serialising the lexical index");
 	uint32_t nt = 0;
 	for (uint32_t i = 0; i < lx->nterms; i++)
 		remap[i] = lx->terms[i].df ? nt++ : LEX_END;
-	unsigned char *h = wb_grow(&w, 8);
+	unsigned char *h = es_bytebuf_grow(&w, 8);
 	if (h)
 		memcpy(h, LEX_MAGIC, 8);
 	wb_u32(&w, LEX_VERSION);
@@ -1668,7 +1656,7 @@ int es_lexical_serialize(const es_lexical *lx, unsigned char **out,
 		if (remap[i] == LEX_END)
 			continue;
 		wb_varint(&w, t->str_len);
-		unsigned char *p = wb_grow(&w, t->str_len);
+		unsigned char *p = es_bytebuf_grow(&w, t->str_len);
 		if (p)
 			memcpy(p, term_str(lx, t), t->str_len);
 	}
@@ -1688,14 +1676,14 @@ int es_lexical_serialize(const es_lexical *lx, unsigned char **out,
 			prev = remap[term];
 		}
 	}
-	free(remap);
+	es_free(remap);
 	if (!w.oom)
-		wb_u32(&w, crc32c(0, w.p, w.len));
+		wb_u32(&w, crc32c(0, w.data, w.len));
 	if (w.oom) {
-		free(w.p);
+		es_bytebuf_free(&w);
 		return es_err(err, ES_ENOMEM, "out of memory serialising the lexical index");
 	}
-	*out = w.p;
+	*out = w.data;
 	*len = w.len;
 	return 0;
 }
@@ -1749,7 +1737,7 @@ int es_lexical_deserialize(const unsigned char *buf, size_t len,
 	rc = es_lexical_new(&p, &lx, err);
 	if (rc)
 		goto out;
-	ids = malloc(((size_t)nt + 1) * sizeof *ids);
+	ids = es_malloc(((size_t)nt + 1) * sizeof *ids);
 	if (!ids) {
 		rc = es_err(err, ES_ENOMEM, "out of memory loading the lexical index");
 		goto out;
@@ -1821,7 +1809,7 @@ int es_lexical_deserialize(const unsigned char *buf, size_t len,
 	lx = NULL;
 out:
 	es_lexical_free(lx);
-	free(ids);
-	free(pairs);
+	es_free(ids);
+	es_free(pairs);
 	return rc;
 }
