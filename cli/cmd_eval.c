@@ -19,6 +19,8 @@ static int eval_usage(void)
 	       "                                        [--case-sensitive]\n"
 	       "       embedsrv eval pairs --model M FILE [--restrict N] [--case-sensitive]\n"
 	       "       embedsrv eval sts --model M FILE\n"
+	       "       embedsrv eval retrieval --server URL --collection C --queries Q --qrels R\n"
+	       "                               [--mode dense|lexical|hybrid]  (see retrieval --help)\n"
 	       "analogy: gensim evaluate_word_analogies (questions-words.txt format):\n"
 	       "  per-section and total accuracy over the first N words (default 300000).\n"
 	       "pairs: gensim evaluate_word_pairs (word<TAB>word<TAB>score, '#' comments):\n"
@@ -42,6 +44,8 @@ int cmd_eval(int argc, char **argv)
 		return eval_usage(), 2;
 	if (!strcmp(argv[1], "--help") || !strcmp(argv[1], "-h"))
 		return eval_usage();
+	if (!strcmp(argv[1], "retrieval"))
+		return cmd_eval_retrieval(argc - 1, argv + 1);
 	const char *what = argv[1];
 	int analogy = !strcmp(what, "analogy"), sts = !strcmp(what, "sts");
 	if (!analogy && !sts && strcmp(what, "pairs")) {

@@ -43,6 +43,8 @@ int cmd_convert(int argc, char **argv);
 int cmd_retrofit(int argc, char **argv);
 /* cli/cmd_eval.c */
 int cmd_eval(int argc, char **argv);
+/* cli/eval_retrieval.c: `eval retrieval` (argv[0] is "retrieval") */
+int cmd_eval_retrieval(int argc, char **argv);
 /* `embedsrv healthcheck`: GET /healthz, exit 0 when healthy (cmd_healthcheck.c). */
 int cmd_healthcheck(int argc, char **argv);
 

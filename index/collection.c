@@ -55,6 +55,7 @@
 
 #include "alloc.h"
 #include "hnsw.h"
+#include "tokenize.h"
 #include "lerw.h"
 #include "crc32c.h"
 #include "u64map.h"
@@ -69,6 +70,7 @@ typedef struct pt {
 	void *parsed;    /* hooks.parse result */
 	unsigned char live;
 	unsigned char is_str;
+	unsigned char novec;  /* stored without a vector: not in the graph */
 } pt;
 
 /* A writer's place in its collection's commit queue (on the writer's
@@ -90,6 +92,7 @@ struct es_collection {
 	es_collection_params p;
 	es_payload_hooks hooks;
 	hnsw *h;
+	es_lexical *lx;         /* terms of the points with text; label = slot */
 	pthread_rwlock_t lk;
 	atomic_int refs;
 	pt *pts;
@@ -270,7 +273,11 @@ static int params_check(es_collection_params *p, es_error *err)
 		return es_err(err, ES_EINVAL, "ef_construction must be in 1..%d (got %u)",
 			      HNSW_MAX_EF, p->ef_construction);
 	p->model[sizeof p->model - 1] = '\0';
-	return 0;
+	if (!p->lexical_set) {
+		es_lexical_params_default(&p->lexical);
+		p->lexical_set = 1;
+	}
+	return es_lexical_params_check(&p->lexical, err);
 }
 
 int es_collection_new(const char *name, const es_collection_params *p,
@@ -303,14 +310,22 @@ int es_collection_new(const char *name, const es_collection_params *p,
 		es_free(c);
 		return rc;
 	}
+	rc = es_lexical_new(&pp.lexical, &c->lx, err);
+	if (rc) {
+		hnsw_free(c->h);
+		es_free(c);
+		return rc;
+	}
 	if (pthread_rwlock_init(&c->lk, NULL) != 0) {
 		hnsw_free(c->h);
+		es_lexical_free(c->lx);
 		es_free(c);
 		return es_err(err, ES_ENOMEM, "cannot create a lock for collection '%s'", name);
 	}
 	if (pthread_mutex_init(&c->seq_mu, NULL) != 0) {
 		pthread_rwlock_destroy(&c->lk);
 		hnsw_free(c->h);
+		es_lexical_free(c->lx);
 		es_free(c);
 		return es_err(err, ES_ENOMEM, "cannot create a lock for collection '%s'", name);
 	}
@@ -350,6 +365,7 @@ static void collection_free(es_collection *c)
 	es_free(c->pts);
 	es_u64map_destroy(&c->ids);
 	hnsw_free(c->h);
+	es_lexical_free(c->lx);
 	pthread_rwlock_destroy(&c->lk);
 	pthread_mutex_destroy(&c->seq_mu);
 	es_free(c);
@@ -471,6 +487,7 @@ typedef struct undo {
 	uint64_t old_label;    /* updates: the label it replaces */
 	int update;
 	int reused;            /* label came from the free list */
+	es_lexical_undo lex;   /* the new label's lexical entry (step 6) */
 } undo;
 
 /* An upsert batch on its way in: the caller's points, our copies of their
@@ -493,8 +510,19 @@ static int upsert_validate(const es_collection *c, const es_point_in *pts,
 		int rc = es_point_id_check(&pts[i].id, err);
 		if (rc)
 			return es_err_prefix(err, rc, "points[%zu]", i);
-		if (!pts[i].vector)
-			return es_err(err, ES_EINVAL, "points[%zu]: no vector", i);
+		if (pts[i].text) {
+			size_t bad;
+			if (pts[i].text_len == 0)
+				return es_err(err, ES_EINVAL, "points[%zu]: text is empty", i);
+			if (!es_utf8_valid(pts[i].text, pts[i].text_len, &bad))
+				return es_err(err, ES_EINVAL,
+					      "points[%zu]: text is not valid UTF-8 at byte %zu", i, bad);
+		}
+		if (!pts[i].vector) {
+			if (pts[i].text)
+				continue; /* stored without a vector */
+			return es_err(err, ES_EINVAL, "points[%zu]: no vector and no text", i);
+		}
 		double norm = 0;
 		for (uint32_t j = 0; j < dim; j++) {
 			float v = pts[i].vector[j];
@@ -554,6 +582,7 @@ static int upsert_copy(batch *b)
 				q->parsed = c->hooks.parse(q->payload, q->plen);
 		}
 		q->live = 1;
+		q->novec = in->vector == NULL;
 	}
 	return 0;
 }
@@ -602,7 +631,9 @@ static int apply_one(batch *b, size_t i, es_error *err)
 	u->old_label = u->update ? (uint64_t)lab : 0;
 	u->reused = c->free_head != 0;
 	u->label = u->reused ? c->free_head - 1 : c->npts;
-	int rc = hnsw_add(c->h, u->label, b->pts[i].vector, err);
+	int rc = 0;
+	if (b->pts[i].vector) /* else stored without a vector, out of the graph */
+		rc = hnsw_add(c->h, u->label, b->pts[i].vector, err);
 	if (rc)
 		return rc;
 	if (u->reused)
@@ -618,6 +649,20 @@ static int apply_one(batch *b, size_t i, es_error *err)
 		c->live++;
 	tab_put(c, u->label); /* cannot grow: as many entries as before + new */
 	return 0;
+}
+
+/* Step 6 for point i: its text into the lexical index under its new
+ * label (an update's old label loses its entry in drop_replaced). */
+static int apply_lexical(batch *b, size_t i, es_error *err)
+{
+	const es_point_in *in = &b->pts[i];
+	undo *u = &b->log[i];
+	u->lex.label = u->label;
+	u->lex.new_doc = u->lex.old_doc = UINT32_MAX; /* nothing to undo */
+	if (!in->text)
+		return 0;
+	return es_lexical_upsert_undoable(b->c->lx, u->label, in->text, in->text_len, &u->lex,
+					  err);
 }
 
 /* Undo points [0, done) in reverse order (write lock held); what they
@@ -655,6 +700,8 @@ static void drop_replaced(batch *b)
 		if (!u->update)
 			continue;
 		hnsw_delete(c->h, u->old_label);
+		es_lexical_undo gone; /* no compaction inside a batch */
+		es_lexical_delete_undoable(c->lx, u->old_label, &gone);
 		pt_clear(c, &c->pts[u->old_label]);
 		label_free(c, u->old_label);
 	}
@@ -688,10 +735,18 @@ int es_collection_upsert(es_collection *c, const es_point_in *pts, size_t n,
 		size_t done = 0;
 		while (done < n && (rc = apply_one(&b, done, err)) == 0)
 			done++;
-		if (rc)
+		/* 6. the lexical index, undoably too */
+		size_t ldone = 0;
+		while (!rc && ldone < n && (rc = apply_lexical(&b, ldone, err)) == 0)
+			ldone++;
+		if (rc) {
+			while (ldone-- > 0)
+				es_lexical_rollback(c->lx, &b.log[ldone].lex);
 			rollback(&b, done);
-		else
+		} else {
 			drop_replaced(&b);
+			es_lexical_maybe_compact(c->lx);
+		}
 	}
 	turn_end(c, &node);
 	pthread_rwlock_unlock(&c->lk);
@@ -722,6 +777,7 @@ int es_collection_delete(es_collection *c, const es_point_id *ids, size_t n,
 		if (lab < 0)
 			continue;
 		hnsw_delete(c->h, (uint64_t)lab);
+		es_lexical_delete(c->lx, (uint64_t)lab);
 		tab_remove(c, (uint64_t)lab);
 		pt_clear(c, &c->pts[lab]);
 		label_free(c, (uint64_t)lab);
@@ -757,7 +813,7 @@ static int copy_out(es_collection *c, const pt *q, uint64_t label,
 		memcpy(out->payload, q->payload, q->plen + 1);
 		out->payload_len = q->plen;
 	}
-	if (want_vector) {
+	if (want_vector && !q->novec) {
 		out->vector = es_malloc((size_t)c->p.dim * sizeof(float));
 		if (!out->vector)
 			goto oom;
@@ -851,63 +907,210 @@ static int filter_tramp(void *ctx, uint64_t label)
 	return f->req->filter(f->req->filter_ctx, &v);
 }
 
+/* Hybrid search fuses the top HYBRID_DEPTH (or k, when larger) of each
+ * list (bench/RESULTS.md: CISI, chosen by measurement). */
+#define HYBRID_DEPTH 100
+
+/* One fused candidate. */
+typedef struct fused {
+	uint64_t label;
+	float score, dense, lexical;
+	int has_dense, has_lexical;
+} fused;
+
+static int cmp_fused_label(const void *a, const void *b)
+{
+	const fused *x = a, *y = b;
+	return x->label < y->label ? -1 : x->label > y->label;
+}
+
+static int cmp_fused_best(const void *a, const void *b)
+{
+	const fused *x = a, *y = b;
+	if (x->score != y->score)
+		return x->score > y->score ? -1 : 1;
+	return x->label < y->label ? -1 : x->label > y->label;
+}
+
+/* min-max normalisation of a list's score; higher is better in the result
+ * (an L2 distance is turned round). */
+static float norm01(float s, float lo, float hi, int lower_better)
+{
+	if (hi <= lo)
+		return 1.0f;
+	return lower_better ? (hi - s) / (hi - lo) : (s - lo) / (hi - lo);
+}
+
+/* Fuse the dense and lexical lists into f (nd + nl entries at most; returns
+ * how many), best first. */
+static size_t fuse(const es_search_req *req, es_metric metric, const es_hit *d,
+		   size_t nd, const es_hit *l, size_t nl, fused *f)
+{
+	size_t n = 0;
+	uint32_t rrf_k = req->rrf_k ? req->rrf_k : ES_RRF_K_DEFAULT;
+	float dlo = 0, dhi = 0, llo = 0, lhi = 0;
+	for (size_t i = 0; i < nd; i++) {
+		if (!i || d[i].score < dlo) dlo = d[i].score;
+		if (!i || d[i].score > dhi) dhi = d[i].score;
+	}
+	for (size_t i = 0; i < nl; i++) {
+		if (!i || l[i].score < llo) llo = l[i].score;
+		if (!i || l[i].score > lhi) lhi = l[i].score;
+	}
+	for (size_t i = 0; i < nd; i++) {
+		fused *x = &f[n++];
+		memset(x, 0, sizeof *x);
+		x->label = d[i].label;
+		x->dense = d[i].score;
+		x->has_dense = 1;
+		x->score = req->fusion == ES_FUSION_WEIGHTED
+				   ? req->alpha * norm01(d[i].score, dlo, dhi, metric == ES_METRIC_L2)
+				   : 1.0f / (float)(rrf_k + i + 1);
+	}
+	qsort(f, n, sizeof *f, cmp_fused_label);
+	size_t nd_sorted = n;
+	for (size_t i = 0; i < nl; i++) {
+		float part = req->fusion == ES_FUSION_WEIGHTED
+				     ? (1.0f - req->alpha) * norm01(l[i].score, llo, lhi, 0)
+				     : 1.0f / (float)(rrf_k + i + 1);
+		fused key = {.label = l[i].label};
+		fused *x = bsearch(&key, f, nd_sorted, sizeof *f, cmp_fused_label);
+		if (!x) {
+			x = &f[n++];
+			memset(x, 0, sizeof *x);
+			x->label = l[i].label;
+		}
+		x->score += part;
+		x->lexical = l[i].score;
+		x->has_lexical = 1;
+	}
+	qsort(f, n, sizeof *f, cmp_fused_best);
+	return n;
+}
+
+static int search_check(const es_collection *c, const es_search_req *req, es_error *err)
+{
+	if (req->k == 0)
+		return es_err(err, ES_EINVAL, "k must be at least 1");
+	if (req->mode != ES_SEARCH_DENSE && req->mode != ES_SEARCH_LEXICAL &&
+	    req->mode != ES_SEARCH_HYBRID)
+		return es_err(err, ES_EINVAL, "unknown search mode %d", req->mode);
+	if (req->mode != ES_SEARCH_DENSE && !req->text)
+		return es_err(err, ES_EINVAL, "%s search needs a query text",
+			      req->mode == ES_SEARCH_LEXICAL ? "lexical" : "hybrid");
+	if (req->mode == ES_SEARCH_DENSE && !req->query)
+		return es_err(err, ES_EINVAL, "dense search needs a query vector");
+	if (req->fusion != ES_FUSION_RRF && req->fusion != ES_FUSION_WEIGHTED)
+		return es_err(err, ES_EINVAL, "unknown fusion method %d", req->fusion);
+	if (req->fusion == ES_FUSION_WEIGHTED && !(req->alpha >= 0 && req->alpha <= 1))
+		return es_err(err, ES_EINVAL, "fusion alpha must be between 0 and 1");
+	for (uint32_t j = 0; req->query && req->mode != ES_SEARCH_LEXICAL && j < c->p.dim; j++)
+		if (!isfinite(req->query[j]))
+			return es_err(err, ES_EINVAL, "query vector[%u] is not a finite number", j);
+	return 0;
+}
+
+/* Does a hit with this mode's score pass the request's threshold? */
+static int passes(const es_collection *c, const es_search_req *req, float score)
+{
+	if (!req->has_threshold)
+		return 1;
+	if (req->mode == ES_SEARCH_DENSE && c->p.metric == ES_METRIC_L2)
+		return score <= req->threshold;
+	return score >= req->threshold;
+}
+
 int es_collection_search(es_collection *c, const es_search_req *req,
 			 es_point_out **hits_out, size_t *nhits, es_error *err)
 {
 	*hits_out = NULL;
 	*nhits = 0;
-	if (req->k == 0)
-		return es_err(err, ES_EINVAL, "k must be at least 1");
-	for (uint32_t j = 0; j < c->p.dim; j++)
-		if (!isfinite(req->query[j]))
-			return es_err(err, ES_EINVAL, "query vector[%u] is not a finite number", j);
-	uint32_t ef = req->ef ? req->ef : (req->k > HNSW_DEFAULT_EF_SEARCH ? req->k : HNSW_DEFAULT_EF_SEARCH);
-	if (ef < req->k)
-		ef = req->k;
-	int rc = 0;
-	es_hit *hits = es_malloc(req->k * sizeof *hits);
-	if (!hits)
-		return es_err(err, ES_ENOMEM, "out of memory for %u results", req->k);
+	int rc = search_check(c, req, err);
+	if (rc)
+		return rc;
+	uint32_t depth = req->k;
+	if (req->mode == ES_SEARCH_HYBRID && depth < HYBRID_DEPTH)
+		depth = HYBRID_DEPTH;
+	uint32_t ef = req->ef ? req->ef : (depth > HNSW_DEFAULT_EF_SEARCH ? depth : HNSW_DEFAULT_EF_SEARCH);
+	if (ef < depth)
+		ef = depth;
+	int want_dense = req->mode != ES_SEARCH_LEXICAL && req->query;
+	int want_lex = req->mode != ES_SEARCH_DENSE;
+	es_hit *dh = es_malloc(depth * sizeof *dh), *lh = es_malloc(depth * sizeof *lh);
+	fused *f = es_malloc(2 * (size_t)depth * sizeof *f);
 	es_point_out *outs = NULL;
-	size_t nh = 0, m = 0;
+	size_t nd = 0, nl = 0, nf = 0, m = 0;
+	if (!dh || !lh || !f) {
+		es_free(dh);
+		es_free(lh);
+		es_free(f);
+		return es_err(err, ES_ENOMEM, "out of memory for %u results", depth);
+	}
 
 	pthread_rwlock_rdlock(&c->lk);
 	filter_ctx fc = {c, req, -1};
 	if (req->exclude_self)
 		fc.self = tab_find(c, &req->self, id_hash(&req->self));
 	int need_filter = req->filter || fc.self >= 0;
-	if (c->live > 0) {
-		rc = hnsw_search(c->h, req->query, req->k, ef,
-				 need_filter ? filter_tramp : NULL, &fc, hits, &nh, err);
+	if (want_dense && hnsw_count(c->h) > 0) {
+		rc = hnsw_search(c->h, req->query, depth, ef,
+				 need_filter ? filter_tramp : NULL, &fc, dh, &nd, err);
 		if (rc)
 			goto out;
 	}
-	outs = es_calloc(nh ? nh : 1, sizeof *outs);
+	if (want_lex) {
+		rc = es_lexical_search(c->lx, req->text, req->text_len, depth,
+				       need_filter ? filter_tramp : NULL, &fc, lh, &nl, err);
+		if (rc)
+			goto out;
+	}
+	if (req->mode == ES_SEARCH_HYBRID) {
+		nf = fuse(req, c->p.metric, dh, nd, lh, nl, f);
+	} else {
+		const es_hit *src = req->mode == ES_SEARCH_DENSE ? dh : lh;
+		nf = req->mode == ES_SEARCH_DENSE ? nd : nl;
+		for (size_t i = 0; i < nf; i++) {
+			memset(&f[i], 0, sizeof f[i]);
+			f[i].label = src[i].label;
+			f[i].score = src[i].score;
+			if (req->mode == ES_SEARCH_DENSE) {
+				f[i].dense = src[i].score;
+				f[i].has_dense = 1;
+			} else {
+				f[i].lexical = src[i].score;
+				f[i].has_lexical = 1;
+			}
+		}
+	}
+	if (nf > req->k)
+		nf = req->k;
+	outs = es_calloc(nf ? nf : 1, sizeof *outs);
 	if (!outs) {
-		rc = es_err(err, ES_ENOMEM, "out of memory for %zu results", nh);
+		rc = es_err(err, ES_ENOMEM, "out of memory for %zu results", nf);
 		goto out;
 	}
-	for (size_t i = 0; i < nh; i++) {
-		uint64_t lab = hits[i].label;
-		if (lab >= c->npts || !c->pts[lab].live)
+	for (size_t i = 0; i < nf; i++) {
+		uint64_t lab = f[i].label;
+		if (lab >= c->npts || !c->pts[lab].live || !passes(c, req, f[i].score))
 			continue;
-		if (req->has_threshold) {
-			if (c->p.metric == ES_METRIC_L2 ? hits[i].score > req->threshold
-							: hits[i].score < req->threshold)
-				continue;
-		}
 		rc = copy_out(c, &c->pts[lab], lab, req->with_vector, req->with_payload,
 			      &outs[m]);
 		if (rc) {
 			es_err(err, rc, "out of memory copying results");
 			goto out;
 		}
-		outs[m].score = hits[i].score;
+		outs[m].score = f[i].score;
+		outs[m].dense_score = f[i].dense;
+		outs[m].has_dense = f[i].has_dense;
+		outs[m].lexical_score = f[i].lexical;
+		outs[m].has_lexical = f[i].has_lexical;
 		m++;
 	}
 out:
 	pthread_rwlock_unlock(&c->lk);
-	es_free(hits);
+	es_free(dh);
+	es_free(lh);
+	es_free(f);
 	if (rc) {
 		es_hits_free(outs, m);
 		return rc;
@@ -929,11 +1132,28 @@ size_t es_collection_memory_bytes(es_collection *c)
 {
 	pthread_rwlock_rdlock(&c->lk);
 	size_t b = sizeof *c + hnsw_memory_bytes(c->h) + c->cap * sizeof(pt) +
-		   es_u64map_bytes(&c->ids) + c->payload_bytes;
+		   es_u64map_bytes(&c->ids) + c->payload_bytes +
+		   es_lexical_memory_bytes(c->lx);
 	for (size_t i = 0; i < c->npts; i++)
 		b += c->pts[i].slen;
 	pthread_rwlock_unlock(&c->lk);
 	return b;
+}
+
+size_t es_collection_lexical_bytes(es_collection *c)
+{
+	pthread_rwlock_rdlock(&c->lk);
+	size_t b = es_lexical_memory_bytes(c->lx);
+	pthread_rwlock_unlock(&c->lk);
+	return b;
+}
+
+size_t es_collection_lexical_count(es_collection *c)
+{
+	pthread_rwlock_rdlock(&c->lk);
+	size_t n = es_lexical_count(c->lx);
+	pthread_rwlock_unlock(&c->lk);
+	return n;
 }
 
 size_t es_collection_store_bytes(es_collection *c)
@@ -1137,31 +1357,44 @@ int es_registry_list(es_registry *r, es_collection ***out, size_t *n,
 
 /* --- persistence (snapshots; index/store.c) ------------------------------
  *
- * Layout (little-endian): magic "ESCOLL01", u32 version 1, u32 dim,
- * u32 metric, u32 M, u32 ef_construction, u32 int8, 128 bytes model name,
- * u64 slots; per slot u8 live, and for live slots: u8 is_str, then u64 num
- * or (u32 len, bytes), u32 payload length (0xFFFFFFFF: none), payload bytes;
- * then the HNSW index (hnsw_write), whose labels are the slot numbers, so the
- * graph is restored as it was (no rebuild, vectors bit-exact).  The loader
- * treats every byte as hostile and cross-checks the index against the slots.
+ * Layout (little-endian): magic "ESCOLL01", u32 version (2; 1 is read),
+ * u32 dim, u32 metric, u32 M, u32 ef_construction, u32 int8, 128 bytes
+ * model name, [v2: u32 k1 (float bits), u32 b (float bits), u32 lexical
+ * flags (1 stemming, 2 stop words)], u64 slots; per slot u8 state (0 dead,
+ * 1 live, v2: 3 live without a vector), and for live slots: u8 is_str, then
+ * u64 num or (u32 len, bytes), u32 payload length (0xFFFFFFFF: none),
+ * payload bytes; then the HNSW index (hnsw_write), whose labels are the slot
+ * numbers, so the graph is restored as it was (no rebuild, vectors
+ * bit-exact); v2: then u64 length and the lexical index
+ * (es_lexical_serialize, labels = slot numbers; its own magic and CRC).
+ * The loader treats every byte as hostile and cross-checks the index and
+ * the lexical index against the slots.  A version-1 file has no lexical
+ * index (the default parameters, no entries).
  */
 #define COLL_MAGIC "ESCOLL01"
+#define COLL_VERSION 2u
 #define COLL_NO_PAYLOAD 0xFFFFFFFFu
 
 static void write_slots(const es_collection *c, es_writer *w)
 {
 	es_w_bytes(w, COLL_MAGIC, 8);
-	es_w_u32(w, 1);
+	es_w_u32(w, COLL_VERSION);
 	es_w_u32(w, c->p.dim);
 	es_w_u32(w, (uint32_t)c->p.metric);
 	es_w_u32(w, c->p.M);
 	es_w_u32(w, c->p.ef_construction);
 	es_w_u32(w, (uint32_t)c->p.quantize_int8);
 	es_w_bytes(w, c->p.model, sizeof c->p.model);
+	uint32_t k1, b;
+	memcpy(&k1, &c->p.lexical.k1, 4);
+	memcpy(&b, &c->p.lexical.b, 4);
+	es_w_u32(w, k1);
+	es_w_u32(w, b);
+	es_w_u32(w, (c->p.lexical.stemming ? 1u : 0) | (c->p.lexical.stopwords ? 2u : 0));
 	es_w_u64(w, c->npts);
 	for (size_t i = 0; i < c->npts; i++) {
 		const pt *q = &c->pts[i];
-		es_w_u8(w, q->live ? 1 : 0);
+		es_w_u8(w, q->live ? (q->novec ? 3 : 1) : 0);
 		if (!q->live)
 			continue;
 		es_w_u8(w, q->is_str ? 1 : 0);
@@ -1197,13 +1430,26 @@ int es_collection_save(es_collection *c, FILE *f,
 		rc = es_err(err, ES_EIO, "collection '%s': writing the snapshot failed", c->name);
 	else
 		rc = hnsw_write(c->h, f, err);
+	if (!rc) {
+		unsigned char *lb = NULL;
+		size_t ll = 0;
+		rc = es_lexical_serialize(c->lx, &lb, &ll, err);
+		if (!rc) {
+			unsigned char len8[8];
+			put_u64(len8, ll);
+			if (fwrite(len8, 1, 8, f) != 8 || fwrite(lb, 1, ll, f) != ll)
+				rc = es_err(err, ES_EIO, "collection '%s': writing the snapshot failed",
+					    c->name);
+		}
+		free(lb);
+	}
 	pthread_rwlock_unlock(&c->lk);
 	return rc;
 }
 
 /* The header: a new, empty collection with its parameters. */
 static int load_header(es_reader *r, const char *name, const es_payload_hooks *hooks,
-		       es_collection **out, es_error *err)
+		       es_collection **out, uint32_t *version, es_error *err)
 {
 	char magic[8];
 	uint32_t ver, dim, metric, M, efc, q8;
@@ -1215,8 +1461,21 @@ static int load_header(es_reader *r, const char *name, const es_payload_hooks *h
 	    es_r_u32(r, &M) || es_r_u32(r, &efc) || es_r_u32(r, &q8) ||
 	    es_r_bytes(r, p.model, sizeof p.model))
 		return es_err(err, ES_ECORRUPT, "collection '%s': header cut short", name);
-	if (ver != 1)
+	if (ver != 1 && ver != COLL_VERSION)
 		return es_err(err, ES_EUNSUPPORTED, "collection '%s': format version %u", name, ver);
+	*version = ver;
+	if (ver >= 2) {
+		uint32_t k1, b, flags;
+		if (es_r_u32(r, &k1) || es_r_u32(r, &b) || es_r_u32(r, &flags))
+			return es_err(err, ES_ECORRUPT, "collection '%s': header cut short", name);
+		if (flags > 3)
+			return es_err(err, ES_ECORRUPT, "collection '%s': bad lexical flags", name);
+		memcpy(&p.lexical.k1, &k1, 4);
+		memcpy(&p.lexical.b, &b, 4);
+		p.lexical.stemming = flags & 1;
+		p.lexical.stopwords = (flags & 2) != 0;
+		p.lexical_set = 1;
+	}
 	if (metric > ES_METRIC_L2 || q8 > 1)
 		return es_err(err, ES_ECORRUPT, "collection '%s': bad metric or flags", name);
 	p.model[sizeof p.model - 1] = '\0';
@@ -1296,7 +1555,7 @@ static int load_point(es_collection *c, es_reader *r, pt *q, uint64_t i, es_erro
 
 /* The slots: grown as they are read, so a hostile count cannot force a
  * huge allocation. */
-static int load_slots(es_collection *c, es_reader *r, es_error *err)
+static int load_slots(es_collection *c, es_reader *r, uint32_t ver, es_error *err)
 {
 	uint64_t n;
 	if (es_r_u64(r, &n) || n > ((uint64_t)1 << 40))
@@ -1306,20 +1565,77 @@ static int load_slots(es_collection *c, es_reader *r, es_error *err)
 			return es_err(err, ES_ENOMEM, "out of memory loading '%s'", c->name);
 		pt *q = &c->pts[c->npts++];
 		uint8_t live;
-		if (es_r_u8(r, &live) || live > 1)
+		if (es_r_u8(r, &live) || (live > 1 && !(ver >= 2 && live == 3)))
 			return es_err(err, ES_ECORRUPT, "collection '%s': slot %" PRIu64 ": bad flags",
 				      c->name, i);
 		if (live) {
 			int rc = load_point(c, r, q, i, err);
 			if (rc)
 				return rc;
+			q->novec = live == 3;
 		}
 	}
 	return 0;
 }
 
+/* The lexical index of a version-2 file, cross-checked against the slots
+ * and the header, replaces c's empty one.  Read in chunks, so a hostile
+ * length cannot force a huge allocation before the bytes are there. */
+static int load_lexical(es_collection *c, FILE *f, es_error *err)
+{
+	unsigned char len8[8];
+	if (fread(len8, 1, 8, f) != 8)
+		return es_err(err, ES_ECORRUPT, "collection '%s': lexical index missing", c->name);
+	uint64_t len = get_u64(len8);
+	if (len > ((uint64_t)1 << 40))
+		return es_err(err, ES_ECORRUPT, "collection '%s': lexical index of %" PRIu64
+			      " bytes", c->name, len);
+	unsigned char *buf = NULL;
+	size_t have = 0;
+	int rc = 0;
+	while (have < len) {
+		size_t chunk = len - have < ((size_t)1 << 24) ? (size_t)(len - have) : (size_t)1 << 24;
+		unsigned char *nb = es_realloc(buf, have + chunk);
+		if (!nb) {
+			rc = es_err(err, ES_ENOMEM, "out of memory loading '%s'", c->name);
+			goto out;
+		}
+		buf = nb;
+		if (fread(buf + have, 1, chunk, f) != chunk) {
+			rc = es_err(err, ES_ECORRUPT, "collection '%s': lexical index cut short",
+				    c->name);
+			goto out;
+		}
+		have += chunk;
+	}
+	es_lexical *lx;
+	rc = es_lexical_deserialize(buf, have, &lx, err);
+	if (rc) {
+		es_err_prefix(err, rc, "collection '%s'", c->name);
+		goto out;
+	}
+	const es_lexical_params *lp = es_lexical_get_params(lx);
+	size_t bad = SIZE_MAX;
+	for (size_t i = 0; i < c->npts && bad == SIZE_MAX; i++)
+		if (!c->pts[i].live && es_lexical_contains(lx, i))
+			bad = i;
+	if (lp->k1 != c->p.lexical.k1 || lp->b != c->p.lexical.b ||
+	    lp->stemming != c->p.lexical.stemming || lp->stopwords != c->p.lexical.stopwords ||
+	    es_lexical_count(lx) > c->live || bad != SIZE_MAX) {
+		es_lexical_free(lx);
+		rc = es_err(err, ES_ECORRUPT, "collection '%s': lexical index does not match its "
+			    "points", c->name);
+		goto out;
+	}
+	es_lexical_free(c->lx);
+	c->lx = lx;
+out:
+	es_free(buf);
+	return rc;
+}
+
 /* The HNSW index, cross-checked against the slots, replaces c's empty one. */
-static int load_index(es_collection *c, FILE *f, es_error *err)
+static int load_index(es_collection *c, FILE *f, uint32_t ver, es_error *err)
 {
 	const char *name = c->name;
 	const es_collection_params *p = &c->p;
@@ -1328,22 +1644,27 @@ static int load_index(es_collection *c, FILE *f, es_error *err)
 	if (rc)
 		return es_err_prefix(err, rc, "collection '%s'", name);
 	const hnsw_params *hp = hnsw_get_params(h);
+	size_t with_vec = 0;
+	for (size_t i = 0; i < c->npts; i++)
+		with_vec += c->pts[i].live && !c->pts[i].novec;
 	if (hp->dim != p->dim || hp->metric != p->metric ||
-	    hp->quantize_int8 != p->quantize_int8 || hnsw_count(h) != c->live) {
+	    hp->quantize_int8 != p->quantize_int8 || hnsw_count(h) != with_vec) {
 		/* the message reads the index, so it is freed only after (found by
 		 * tests/fuzz, fuzz_snapshot: a use after free) */
 		rc = es_err(err, ES_ECORRUPT, "collection '%s': index does not match its points "
 			    "(dim %u/%u, metric %d/%d, int8 %d/%d, %zu/%zu points)", name, hp->dim,
 			    p->dim, (int)hp->metric, (int)p->metric, hp->quantize_int8,
-			    p->quantize_int8, hnsw_count(h), c->live);
+			    p->quantize_int8, hnsw_count(h), with_vec);
 		goto fail;
 	}
 	for (size_t i = 0; i < c->npts; i++)
-		if (c->pts[i].live && !hnsw_contains(h, i)) {
+		if (c->pts[i].live && !c->pts[i].novec && !hnsw_contains(h, i)) {
 			rc = es_err(err, ES_ECORRUPT, "collection '%s': point in slot %zu is missing "
 				    "from the index", name, i);
 			goto fail;
 		}
+	if (ver >= 2 && (rc = load_lexical(c, f, err)) != 0)
+		goto fail;
 	if (fgetc(f) != EOF) {
 		rc = es_err(err, ES_ECORRUPT, "collection '%s': stray bytes after the index", name);
 		goto fail;
@@ -1363,12 +1684,13 @@ int es_collection_load(FILE *f, const char *name, const es_payload_hooks *hooks,
 	es_reader r;
 	es_reader_file(&r, f, NULL);
 	es_collection *c = NULL;
-	int rc = load_header(&r, name, hooks, &c, err);
+	uint32_t ver = 0;
+	int rc = load_header(&r, name, hooks, &c, &ver, err);
 	if (rc)
 		return rc;
-	rc = load_slots(c, &r, err);
+	rc = load_slots(c, &r, ver, err);
 	if (!rc)
-		rc = load_index(c, f, err);
+		rc = load_index(c, f, ver, err);
 	if (rc) {
 		es_collection_release(c);
 		return rc;

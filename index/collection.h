@@ -54,6 +54,7 @@
 #include <stdio.h>
 
 #include "error.h"
+#include "lexical.h"
 #include "metric.h"
 #include "threadpool.h"
 
@@ -87,6 +88,8 @@ typedef struct es_collection_params {
 	uint32_t ef_construction; /* 0: HNSW_DEFAULT_EF_CONSTRUCTION */
 	int quantize_int8;
 	char model[128];          /* name of the model that encodes its text ("" none) */
+	es_lexical_params lexical; /* the lexical index's analysis and BM25 */
+	int lexical_set;          /* 0: es_collection_new fills in the defaults */
 } es_collection_params;
 
 /* Payload hooks: the server parses each payload once, when it enters the
@@ -98,12 +101,18 @@ typedef struct es_payload_hooks {
 	void (*free)(void *parsed);
 } es_payload_hooks;
 
-/* One point for upsert: borrowed by the call, copied by the collection. */
+/* One point for upsert: borrowed by the call, copied by the collection.
+ * A point with text gets a lexical entry (the collection keeps its terms,
+ * not the text).  vector may be NULL only for a point with text: it is
+ * then stored, found by id, filter and lexical search, and absent from
+ * the HNSW graph (text whose words the model does not know). */
 typedef struct es_point_in {
 	es_point_id id;
-	const float *vector;   /* dim floats */
+	const float *vector;   /* dim floats, or NULL (see above) */
 	const char *payload;   /* JSON bytes, or NULL for no payload */
 	size_t payload_len;
+	const char *text;      /* UTF-8, not empty, or NULL for none */
+	size_t text_len;
 } es_point_in;
 
 /* A point as seen by the filter callback and by es_collection_foreach:
@@ -114,7 +123,8 @@ typedef struct es_point_view {
 	const char *payload;    /* NULL if none */
 	size_t payload_len;
 	const void *parsed;     /* es_payload_hooks.parse result, or NULL */
-	const float *vector;    /* foreach only (as stored); NULL in filters */
+	const float *vector;    /* foreach only (as stored); NULL in filters and
+				 * for a point without a vector */
 } es_point_view;
 
 /* Return non-zero to accept the point as a search result.  Called from the
@@ -125,18 +135,44 @@ typedef int (*es_point_filter_fn)(void *ctx, const es_point_view *p);
  * es_hits_free). */
 typedef struct es_point_out {
 	es_point_id id;         /* str is owned (malloc'd) when is_str */
-	float score;            /* search only */
+	float score;            /* search only: the mode's score (see es_search_req) */
+	float dense_score;      /* hybrid and lexical search: each list's own */
+	float lexical_score;    /* score, when the point was in that list */
+	int has_dense, has_lexical;
 	char *payload;          /* owned, NUL-terminated, NULL if none/not asked */
 	size_t payload_len;
-	float *vector;          /* owned, dim floats, NULL if not asked */
+	float *vector;          /* owned, dim floats, NULL if not asked or the
+				 * point has none */
 } es_point_out;
 
 void es_point_out_free(es_point_out *p);          /* frees members only */
 void es_hits_free(es_point_out *hits, size_t n);  /* members + the array */
 
-/* Search request. */
+/* Search modes and fusion methods (es_search_req). */
+enum {
+	ES_SEARCH_DENSE = 0,   /* HNSW over the vectors: score = the metric's */
+	ES_SEARCH_LEXICAL = 1, /* BM25 over the texts: score = BM25 (> 0) */
+	ES_SEARCH_HYBRID = 2,  /* both lists fused: score = the fused score */
+};
+enum {
+	ES_FUSION_RRF = 0,      /* sum of 1 / (rrf_k + rank) over the lists */
+	ES_FUSION_WEIGHTED = 1, /* alpha * dense + (1 - alpha) * lexical, each
+				 * min-max normalised over its candidates */
+};
+#define ES_RRF_K_DEFAULT 60
+
+/* Search request.  Dense needs query; lexical needs text; hybrid needs
+ * text and uses query when there is one (text the model cannot encode
+ * falls back to the lexical list alone).  The threshold applies to the
+ * mode's score. */
 typedef struct es_search_req {
-	const float *query;      /* dim floats */
+	int mode;                /* ES_SEARCH_* */
+	const float *query;      /* dim floats, or NULL (lexical, see above) */
+	const char *text;        /* lexical and hybrid: the query text */
+	size_t text_len;
+	int fusion;              /* ES_FUSION_* */
+	float alpha;             /* weighted fusion: weight of dense, 0..1 */
+	uint32_t rrf_k;          /* 0: ES_RRF_K_DEFAULT */
 	uint32_t k;
 	uint32_t ef;             /* 0: default (max(64, k)) */
 	int has_threshold;       /* keep score >= t (cosine/dot), dist <= t (l2) */
@@ -204,7 +240,9 @@ int es_collection_search(es_collection *c, const es_search_req *req,
 			 es_point_out **hits, size_t *nhits, es_error *err);
 
 size_t es_collection_count(es_collection *c);
-size_t es_collection_memory_bytes(es_collection *c);
+size_t es_collection_memory_bytes(es_collection *c); /* lexical included */
+size_t es_collection_lexical_bytes(es_collection *c); /* the lexical index */
+size_t es_collection_lexical_count(es_collection *c); /* points with text */
 /* Bytes of the int8 index's file-backed float originals (page cache, not
  * in es_collection_memory_bytes); 0 for a float32 collection. */
 size_t es_collection_store_bytes(es_collection *c);

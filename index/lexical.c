@@ -993,16 +993,58 @@ static uint32_t to_pairs(const uint32_t *ids, size_t n, tf_pair *pairs)
 	return np;
 }
 
-static int maybe_compact(es_lexical *lx)
+void es_lexical_maybe_compact(es_lexical *lx)
 {
 	if (lx->dead >= LEX_COMPACT_MIN_DEAD && lx->dead > lx->live)
-		return es_lexical_compact(lx, NULL); /* best effort */
-	return 0;
+		es_lexical_compact(lx, NULL); /* best effort */
+}
+
+/* Bring a tombstoned doc d back (undo of its kill): its label must map to
+ * nothing and have room in the map (it had an entry just before). */
+static void doc_revive(es_lexical *lx, uint32_t d)
+{
+	const unsigned char *p;
+	uint32_t np = doc_list(lx, d, &p), term = 0;
+	for (uint32_t i = 0; i < np; i++) {
+		uint32_t tf;
+		term += get_pair(&p, &tf);
+		lx->terms[term].df++;
+	}
+	lx->doc_alive[d] = 1;
+	lx->live++;
+	lx->dead--;
+	lx->total_len += lx->doc_len[d];
+	label_reserve(lx, lx->doc_label[d]); /* cannot fail: it was mapped */
+	label_put(lx, lx->doc_label[d], d);
+}
+
+void es_lexical_rollback(es_lexical *lx, const es_lexical_undo *u)
+{
+	if (u->new_doc != LEX_END) {
+		doc_kill(lx, u->new_doc);
+		label_take(lx, u->label);
+	}
+	if (u->old_doc != LEX_END)
+		doc_revive(lx, u->old_doc);
 }
 
 int es_lexical_upsert(es_lexical *lx, uint64_t label, const char *text,
 		      size_t len, es_error *err)
 {
+	es_lexical_undo u;
+	int rc = es_lexical_upsert_undoable(lx, label, text, len, &u, err);
+	if (!rc)
+		es_lexical_maybe_compact(lx);
+	return rc;
+}
+
+int es_lexical_upsert_undoable(es_lexical *lx, uint64_t label,
+			       const char *text, size_t len,
+			       es_lexical_undo *u, es_error *err)
+{
+	u->label = label;
+	u->old_doc = label_get(lx, label);
+	u->new_doc = LEX_END;
 	uint32_t *ids = NULL;
 	size_t nids = 0, cap = 0;
 	tf_pair *pairs = NULL;
@@ -1028,7 +1070,7 @@ int es_lexical_upsert(es_lexical *lx, uint64_t label, const char *text,
 						: "out of memory in the lexical index");
 		goto out;
 	}
-	maybe_compact(lx);
+	u->new_doc = lx->ndocs - 1;
 out:
 	free(ids);
 	free(pairs);
@@ -1037,11 +1079,22 @@ out:
 
 int es_lexical_delete(es_lexical *lx, uint64_t label)
 {
-	uint32_t d = label_take(lx, label);
-	if (d == LEX_END)
+	es_lexical_undo u;
+	int rc = es_lexical_delete_undoable(lx, label, &u);
+	if (!rc)
+		es_lexical_maybe_compact(lx);
+	return rc;
+}
+
+int es_lexical_delete_undoable(es_lexical *lx, uint64_t label,
+			       es_lexical_undo *u)
+{
+	u->label = label;
+	u->new_doc = LEX_END;
+	u->old_doc = label_take(lx, label);
+	if (u->old_doc == LEX_END)
 		return ES_ENOTFOUND;
-	doc_kill(lx, d);
-	maybe_compact(lx);
+	doc_kill(lx, u->old_doc);
 	return 0;
 }
 

@@ -41,11 +41,13 @@
 #include "error.h"
 #include "metric.h"
 
-/* Defaults, chosen on the CISI collection (bench/lexical, bench/RESULTS.md). */
-#define ES_LEXICAL_DEFAULT_K1 0.9f
-#define ES_LEXICAL_DEFAULT_B 0.4f
+/* Defaults, chosen on the CISI collection (bench/lexical/cisi.py sweep: the
+ * best nDCG@10 of k1 0.6..2, b 0.3..0.75, stemming and stop words on or off;
+ * bench/RESULTS.md). */
+#define ES_LEXICAL_DEFAULT_K1 1.2f
+#define ES_LEXICAL_DEFAULT_B 0.75f
 #define ES_LEXICAL_DEFAULT_STEMMING 1
-#define ES_LEXICAL_DEFAULT_STOPWORDS 0
+#define ES_LEXICAL_DEFAULT_STOPWORDS 1
 #define ES_LEXICAL_MAX_K1 10.0f
 
 typedef struct es_lexical es_lexical;
@@ -77,6 +79,25 @@ int es_lexical_upsert(es_lexical *lx, uint64_t label, const char *text,
 
 /* Remove a label's document: 0, or ES_ENOTFOUND. */
 int es_lexical_delete(es_lexical *lx, uint64_t label);
+
+/* Batches that must be all or nothing (a collection's upsert): the same
+ * changes, never compacting, each recording in *u how to take it back with
+ * es_lexical_rollback (in reverse order, before any other change).  Call
+ * es_lexical_maybe_compact once the batch stands. */
+typedef struct es_lexical_undo {
+	uint64_t label;
+	uint32_t new_doc, old_doc; /* UINT32_MAX: none */
+} es_lexical_undo;
+
+int es_lexical_upsert_undoable(es_lexical *lx, uint64_t label,
+			       const char *text, size_t len,
+			       es_lexical_undo *u, es_error *err);
+/* 0, or ES_ENOTFOUND (nothing to undo then: u->old_doc is none). */
+int es_lexical_delete_undoable(es_lexical *lx, uint64_t label,
+			       es_lexical_undo *u);
+void es_lexical_rollback(es_lexical *lx, const es_lexical_undo *u);
+/* Compact when the dead documents outnumber the live (best effort). */
+void es_lexical_maybe_compact(es_lexical *lx);
 
 int es_lexical_contains(const es_lexical *lx, uint64_t label);
 size_t es_lexical_count(const es_lexical *lx);  /* live documents */

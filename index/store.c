@@ -51,7 +51,7 @@
 #define TAG_MANIFEST 0x494e414du /* "MANI" */
 #define TAG_META 0x4154454du     /* "META" */
 #define TAG_COLL 0x4c4c4f43u     /* "COLL" */
-#define PARAMS_BYTES (5 * 4 + 128)
+#define PARAMS_BYTES (5 * 4 + 128) /* + 12 of lexical parameters since v2 */
 
 struct meta {
 	char name[ES_COLLECTION_NAME_MAX + 1];
@@ -164,9 +164,23 @@ static void put_params(snap_buf *b, const es_collection_params *p)
 	memset(model, 0, sizeof model);
 	snprintf(model, sizeof model, "%s", p->model);
 	snap_put_bytes(b, model, sizeof model);
+	es_lexical_params lp = p->lexical; /* unset: the defaults it gets */
+	if (!p->lexical_set)
+		es_lexical_params_default(&lp);
+	uint32_t k1, bb;
+	memcpy(&k1, &lp.k1, 4);
+	memcpy(&bb, &lp.b, 4);
+	snap_put_u32(b, k1);
+	snap_put_u32(b, bb);
+	snap_put_u32(b, (lp.stemming ? 1u : 0) | (lp.stopwords ? 2u : 0));
 }
 
-static int get_params(snap_cursor *c, es_collection_params *p, es_error *err)
+/* How get_params finds the lexical parameters: a version-1 manifest has
+ * none, a version-2 one has them, and a CREATE record has them when its
+ * bytes go on (records written before the lexical index do not). */
+enum { LEX_NONE, LEX_ALWAYS, LEX_IF_MORE };
+
+static int get_params(snap_cursor *c, es_collection_params *p, int lex, es_error *err)
 {
 	uint32_t metric, q8;
 	const void *model;
@@ -186,6 +200,24 @@ static int get_params(snap_cursor *c, es_collection_params *p, es_error *err)
 	p->quantize_int8 = (int)q8;
 	memcpy(p->model, model, sizeof p->model);
 	p->model[sizeof p->model - 1] = '\0';
+	if (lex == LEX_NONE || (lex == LEX_IF_MORE && c->pos == c->len))
+		return 0; /* es_collection_new fills in the defaults */
+	uint32_t k1, b, flags;
+	rc = snap_get_u32(c, &k1, err);
+	if (!rc) rc = snap_get_u32(c, &b, err);
+	if (!rc) rc = snap_get_u32(c, &flags, err);
+	if (rc)
+		return rc;
+	if (flags > 3)
+		return es_err(err, ES_ECORRUPT, "%s: bad lexical flags %u", c->what, flags);
+	memcpy(&p->lexical.k1, &k1, 4);
+	memcpy(&p->lexical.b, &b, 4);
+	p->lexical.stemming = flags & 1;
+	p->lexical.stopwords = (flags & 2) != 0;
+	p->lexical_set = 1;
+	if (es_lexical_params_check(&p->lexical, NULL))
+		return es_err(err, ES_ECORRUPT, "%s: lexical k1 %g / b %g out of range", c->what,
+			      (double)p->lexical.k1, (double)p->lexical.b);
 	return 0;
 }
 
@@ -223,7 +255,7 @@ static int manifest_write(es_store *s, es_error *err)
 	snap_buf_init(&b);
 	pthread_mutex_lock(&s->man_mu);
 	pthread_mutex_lock(&s->meta_mu);
-	snap_put_u32(&b, 1);
+	snap_put_u32(&b, 2); /* version 2: lexical parameters */
 	snap_put_u32(&b, (uint32_t)s->nmeta);
 	for (size_t i = 0; i < s->nmeta; i++) {
 		put_name(&b, s->metas[i].name);
@@ -269,7 +301,7 @@ static int manifest_read(es_store *s, uint64_t *lsn, es_error *err)
 	snap_cursor_init(&c, d, len, path);
 	uint32_t ver, n;
 	rc = snap_get_u32(&c, &ver, err);
-	if (!rc && ver != 1)
+	if (!rc && ver != 1 && ver != 2)
 		rc = es_err(err, ES_EUNSUPPORTED, "%s: manifest version %u", path, ver);
 	if (!rc)
 		rc = snap_get_u32(&c, &n, err);
@@ -278,7 +310,7 @@ static int manifest_read(es_store *s, uint64_t *lsn, es_error *err)
 		es_collection_params p;
 		uint64_t cl, sl;
 		rc = get_name(&c, name, err);
-		if (!rc) rc = get_params(&c, &p, err);
+		if (!rc) rc = get_params(&c, &p, ver >= 2 ? LEX_ALWAYS : LEX_NONE, err);
 		if (!rc) rc = snap_get_u64(&c, &cl, err);
 		if (!rc) rc = snap_get_u64(&c, &sl, err);
 		if (!rc && meta_find(s, name))
@@ -399,12 +431,25 @@ static int obs_upsert(void *ctx, es_collection *c, const es_point_in *pts,
 	const es_collection_params *p = es_collection_get_params(c);
 	wal_buf body;
 	wal_buf_init(&body);
-	int rc = wal_upsert_begin(&body, p->dim, (uint32_t)n);
+	int text = 0; /* a batch without text logs as before (UPSERT) */
+	for (size_t i = 0; i < n; i++)
+		text |= pts[i].text != NULL || pts[i].vector == NULL;
+	int rc = 0;
+	for (size_t i = 0; text && i < n; i++)
+		if (pts[i].text_len > UINT32_MAX)
+			rc = ES_EINVAL;
+	if (!rc)
+		rc = wal_upsert_begin(&body, p->dim, (uint32_t)n);
 	for (size_t i = 0; !rc && i < n; i++) {
 		wal_id id;
 		to_wal_id(&pts[i].id, &id);
-		rc = wal_upsert_add(&body, &id, pts[i].vector, p->dim,
-				    pts[i].payload, (uint32_t)pts[i].payload_len);
+		if (text)
+			rc = wal_upsert_text_add(&body, &id, pts[i].vector, p->dim,
+						 pts[i].payload, (uint32_t)pts[i].payload_len,
+						 pts[i].text, (uint32_t)pts[i].text_len);
+		else
+			rc = wal_upsert_add(&body, &id, pts[i].vector, p->dim,
+					    pts[i].payload, (uint32_t)pts[i].payload_len);
 	}
 	if (rc) {
 		wal_buf_free(&body);
@@ -415,8 +460,8 @@ static int obs_upsert(void *ctx, es_collection *c, const es_point_in *pts,
 	put_name(&b, es_collection_name(c));
 	snap_put_bytes(&b, body.data, body.len);
 	wal_buf_free(&body);
-	rc = append_record(s, WAL_REC_UPSERT, &b, es_collection_name(c), NULL, turn,
-			   err);
+	rc = append_record(s, text ? WAL_REC_UPSERT_TEXT : WAL_REC_UPSERT, &b,
+			   es_collection_name(c), NULL, turn, err);
 	snap_buf_free(&b);
 	return rc;
 }
@@ -450,10 +495,12 @@ static int obs_delete(void *ctx, es_collection *c, const es_point_id *ids,
 
 /* ------------------------------------------------------------------ replay */
 
-static int replay_upsert(es_collection *c, const void *d, size_t len, es_error *err)
+static int replay_upsert(es_collection *c, const void *d, size_t len, int text,
+			 es_error *err)
 {
 	wal_reader r;
-	int rc = wal_upsert_read_begin(&r, d, len, err);
+	int rc = text ? wal_upsert_text_read_begin(&r, d, len, err)
+		      : wal_upsert_read_begin(&r, d, len, err);
 	if (rc)
 		return rc;
 	const es_collection_params *p = es_collection_get_params(c);
@@ -469,11 +516,21 @@ static int replay_upsert(es_collection *c, const void *d, size_t len, es_error *
 	for (uint32_t i = 0; !rc && i < r.n; i++) {
 		wal_id id;
 		const void *pl;
-		uint32_t plen;
+		const char *tx = NULL;
+		uint32_t plen, tlen = 0;
+		int has_vec = 1;
 		float *v = vecs + (size_t)i * r.dim;
-		rc = wal_upsert_read_next(&r, &id, v, &pl, &plen, err);
+		if (text)
+			rc = wal_upsert_text_read_next(&r, &id, v, &has_vec, &pl, &plen, &tx,
+						       &tlen, err);
+		else
+			rc = wal_upsert_read_next(&r, &id, v, &pl, &plen, err);
 		if (rc)
 			break;
+		pts[i].text = tx;
+		pts[i].text_len = tlen;
+		if (!has_vec)
+			v = NULL;
 		pts[i].id.is_str = id.is_str;
 		pts[i].id.num = id.num;
 		pts[i].id.str = id.str;
@@ -536,7 +593,7 @@ static int replay_record(void *ctx, uint64_t lsn, uint32_t type, const void *dat
 	struct meta *m = meta_find(s, name);
 	if (type == WAL_REC_CREATE) {
 		es_collection_params p;
-		rc = get_params(&c, &p, err);
+		rc = get_params(&c, &p, LEX_IF_MORE, err);
 		if (!rc)
 			rc = snap_cursor_end(&c, err);
 		if (rc)
@@ -569,8 +626,8 @@ static int replay_record(void *ctx, uint64_t lsn, uint32_t type, const void *dat
 	if (rc)
 		return rc;
 	m->last_lsn = lsn;
-	if (type == WAL_REC_UPSERT)
-		rc = replay_upsert(col, body, blen, err);
+	if (type == WAL_REC_UPSERT || type == WAL_REC_UPSERT_TEXT)
+		rc = replay_upsert(col, body, blen, type == WAL_REC_UPSERT_TEXT, err);
 	else
 		rc = replay_delete(col, body, blen, err);
 	es_collection_release(col);

@@ -163,7 +163,7 @@ static int write_fresh_header(wal *w, uint64_t base, es_error *err)
 
 static int valid_type(uint32_t t)
 {
-	return t >= WAL_REC_CREATE && t <= WAL_REC_DELETE;
+	return t >= WAL_REC_CREATE && t <= WAL_REC_UPSERT_TEXT;
 }
 
 /* Check the record at off.  Returns NULL when valid (sets *plen), else a
@@ -690,6 +690,37 @@ int wal_upsert_add(wal_buf *b, const wal_id *id, const float *vec, uint32_t dim,
 	return 0;
 }
 
+int wal_upsert_text_add(wal_buf *b, const wal_id *id, const float *vec,
+			uint32_t dim, const void *payload, uint32_t payload_len,
+			const char *text, uint32_t text_len)
+{
+	if (text && text_len == 0)
+		return ES_EINVAL;
+	int rc = put_id(b, id);
+	if (rc)
+		return rc;
+	size_t vb = vec ? (size_t)dim * 4 : 0, tb = text ? 4 + (size_t)text_len : 0;
+	unsigned char *p = es_bytebuf_grow(b, 1 + vb + 4 + payload_len + tb);
+	if (!p)
+		return ES_ENOMEM;
+	*p++ = (unsigned char)((vec ? 1 : 0) | (text ? 2 : 0));
+	for (uint32_t i = 0; vec && i < dim; i++) {
+		uint32_t bits;
+		memcpy(&bits, &vec[i], 4);
+		put_u32(p + 4 * (size_t)i, bits);
+	}
+	p += vb;
+	put_u32(p, payload_len);
+	if (payload_len)
+		memcpy(p + 4, payload, payload_len);
+	p += 4 + payload_len;
+	if (text) {
+		put_u32(p, text_len);
+		memcpy(p + 4, text, text_len);
+	}
+	return 0;
+}
+
 int wal_delete_begin(wal_buf *b, uint32_t n)
 {
 	b->len = 0;
@@ -791,6 +822,80 @@ int wal_upsert_read_next(wal_reader *r, wal_id *id, float *vec,
 	*payload = r->p + r->pos;
 	*payload_len = plen;
 	r->pos += plen;
+	r->i++;
+	return 0;
+}
+
+int wal_upsert_text_read_begin(wal_reader *r, const void *data, size_t len,
+			       es_error *err)
+{
+	memset(r, 0, sizeof *r);
+	r->p = data;
+	r->len = len;
+	int rc = rd_need(r, 8, err);
+	if (rc)
+		return rc;
+	r->dim = get_u32(r->p);
+	r->n = get_u32(r->p + 4);
+	r->pos = 8;
+	if (r->dim == 0 || r->dim > (1u << 20))
+		return es_err(err, ES_ECORRUPT, "upsert record dimension %u out of range", r->dim);
+	/* the shortest point: an id, the flags, a payload length */
+	if (r->n > (len - 8) / (WAL_MIN_ID_BYTES + 1 + 4))
+		return es_err(err, ES_ECORRUPT, "upsert record claims %u points in %zu bytes",
+			      r->n, len);
+	return 0;
+}
+
+int wal_upsert_text_read_next(wal_reader *r, wal_id *id, float *vec,
+			      int *has_vec, const void **payload,
+			      uint32_t *payload_len, const char **text,
+			      uint32_t *text_len, es_error *err)
+{
+	if (r->i >= r->n)
+		return es_err(err, ES_ECORRUPT, "read past the last point of the record");
+	int rc = rd_id(r, id, err);
+	if (!rc)
+		rc = rd_need(r, 1, err);
+	if (rc)
+		return rc;
+	uint8_t flags = r->p[r->pos++];
+	if (flags > 3 || flags == 0)
+		return es_err(err, ES_ECORRUPT, "point flags %u at byte %zu", flags, r->pos - 1);
+	*has_vec = flags & 1;
+	if (*has_vec) {
+		if ((rc = rd_need(r, (size_t)r->dim * 4, err)))
+			return rc;
+		for (uint32_t i = 0; i < r->dim; i++) {
+			uint32_t bits = get_u32(r->p + r->pos + 4 * (size_t)i);
+			memcpy(&vec[i], &bits, 4);
+		}
+		r->pos += (size_t)r->dim * 4;
+	}
+	if ((rc = rd_need(r, 4, err)))
+		return rc;
+	uint32_t plen = get_u32(r->p + r->pos);
+	r->pos += 4;
+	if ((rc = rd_need(r, plen, err)))
+		return rc;
+	*payload = r->p + r->pos;
+	*payload_len = plen;
+	r->pos += plen;
+	*text = NULL;
+	*text_len = 0;
+	if (flags & 2) {
+		if ((rc = rd_need(r, 4, err)))
+			return rc;
+		uint32_t tl = get_u32(r->p + r->pos);
+		r->pos += 4;
+		if (tl == 0)
+			return es_err(err, ES_ECORRUPT, "empty text at byte %zu", r->pos - 4);
+		if ((rc = rd_need(r, tl, err)))
+			return rc;
+		*text = (const char *)r->p + r->pos;
+		*text_len = tl;
+		r->pos += tl;
+	}
 	r->i++;
 	return 0;
 }

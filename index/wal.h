@@ -87,6 +87,8 @@ enum {
 	WAL_REC_DROP = 2,
 	WAL_REC_UPSERT = 3,
 	WAL_REC_DELETE = 4,
+	WAL_REC_UPSERT_TEXT = 5, /* UPSERT whose points may have text and may
+				  * lack a vector (below) */
 };
 
 typedef enum wal_fsync_policy {
@@ -188,6 +190,10 @@ int wal_failed(wal *w);
  * UPSERT: u32 dim, u32 n, then per point: u8 id kind (0 num, 1 str),
  *         u64 num | (u32 len, bytes), dim x f32, u32 payload len, bytes.
  * DELETE: u32 n, then per id: kind and value as above.
+ * UPSERT_TEXT: u32 dim, u32 n, then per point: the id as above, u8 flags
+ *         (1 has a vector, 2 has text), [dim x f32], u32 payload len,
+ *         bytes, [u32 text len (>= 1), bytes].  A batch with no text and
+ *         every vector is logged as UPSERT, as before.
  */
 #define WAL_MAX_ID_LEN 4096u
 
@@ -209,6 +215,10 @@ void wal_buf_free(wal_buf *b);
 int wal_upsert_begin(wal_buf *b, uint32_t dim, uint32_t n);
 int wal_upsert_add(wal_buf *b, const wal_id *id, const float *vec, uint32_t dim,
 		   const void *payload, uint32_t payload_len);
+/* UPSERT_TEXT (begun with wal_upsert_begin): vec and text may be NULL. */
+int wal_upsert_text_add(wal_buf *b, const wal_id *id, const float *vec,
+			uint32_t dim, const void *payload, uint32_t payload_len,
+			const char *text, uint32_t text_len);
 int wal_delete_begin(wal_buf *b, uint32_t n);
 int wal_delete_add(wal_buf *b, const wal_id *id);
 
@@ -227,6 +237,14 @@ int wal_upsert_read_begin(wal_reader *r, const void *data, size_t len,
 int wal_upsert_read_next(wal_reader *r, wal_id *id, float *vec,
 			 const void **payload, uint32_t *payload_len,
 			 es_error *err);
+/* UPSERT_TEXT: begin with wal_upsert_text_read_begin; *has_vec says
+ * whether vec[dim] was filled, *text is NULL when the point has none. */
+int wal_upsert_text_read_begin(wal_reader *r, const void *data, size_t len,
+			       es_error *err);
+int wal_upsert_text_read_next(wal_reader *r, wal_id *id, float *vec,
+			      int *has_vec, const void **payload,
+			      uint32_t *payload_len, const char **text,
+			      uint32_t *text_len, es_error *err);
 int wal_delete_read_begin(wal_reader *r, const void *data, size_t len,
 			  es_error *err);
 int wal_delete_read_next(wal_reader *r, wal_id *id, es_error *err);

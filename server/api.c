@@ -261,18 +261,39 @@ const es_encoder *api_collection_model(const api_ctx *ctx,
 	return enc;
 }
 
+static int encode_texts(const api_ctx *ctx, const es_encoder *enc,
+			const char *const *texts, const size_t *lens, size_t n,
+			unsigned flags, const char *param, float *vecs,
+			uint64_t *tokens, unsigned char *empty, api_response *out);
+
 int api_encode_texts(const api_ctx *ctx, const es_encoder *enc,
 		     const char *const *texts, const size_t *lens, size_t n,
 		     const char *param, float *vecs, uint64_t *tokens,
 		     api_response *out)
 {
-	return api_encode_texts_flags(ctx, enc, texts, lens, n, 0, param, vecs, tokens, out);
+	return encode_texts(ctx, enc, texts, lens, n, 0, param, vecs, tokens, NULL, out);
 }
 
 int api_encode_texts_flags(const api_ctx *ctx, const es_encoder *enc,
 			   const char *const *texts, const size_t *lens, size_t n,
 			   unsigned flags, const char *param, float *vecs,
 			   uint64_t *tokens, api_response *out)
+{
+	return encode_texts(ctx, enc, texts, lens, n, flags, param, vecs, tokens, NULL, out);
+}
+
+int api_encode_texts_empty(const api_ctx *ctx, const es_encoder *enc,
+			   const char *const *texts, const size_t *lens, size_t n,
+			   const char *param, float *vecs, unsigned char *empty,
+			   api_response *out)
+{
+	return encode_texts(ctx, enc, texts, lens, n, 0, param, vecs, NULL, empty, out);
+}
+
+static int encode_texts(const api_ctx *ctx, const es_encoder *enc,
+			const char *const *texts, const size_t *lens, size_t n,
+			unsigned flags, const char *param, float *vecs,
+			uint64_t *tokens, unsigned char *empty, api_response *out)
 {
 	for (size_t i = 0; i < n; i++) {
 		size_t chars = ju_utf8_chars(texts[i], lens[i]);
@@ -306,8 +327,11 @@ int api_encode_texts_flags(const api_ctx *ctx, const es_encoder *enc,
 		return -1;
 	}
 	uint64_t t = 0;
-	for (size_t i = 0; i < n; i++)
+	for (size_t i = 0; i < n; i++) {
 		t += infos[i].tokens;
+		if (empty)
+			empty[i] = infos[i].empty != 0;
+	}
 	if (infos != stackinfo)
 		free(infos);
 	metrics_add_encoded(ctx->metrics, n, t);

@@ -12,7 +12,12 @@
 static json_t *coll_json(es_collection *col)
 {
 	const es_collection_params *p = es_collection_get_params(col);
-	return json_pack("{s:s, s:I, s:s, s:I, s:I, s:o, s:o, s:I, s:I, s:I}", "name",
+	const es_lexical_params *lp = &p->lexical;
+	json_t *lex = json_pack("{s:f, s:f, s:b, s:b, s:I, s:I}", "k1", (double)lp->k1, "b",
+				(double)lp->b, "stemming", lp->stemming, "stopwords",
+				lp->stopwords, "count", (json_int_t)es_collection_lexical_count(col),
+				"memory_bytes", (json_int_t)es_collection_lexical_bytes(col));
+	return json_pack("{s:s, s:I, s:s, s:I, s:I, s:o, s:o, s:I, s:I, s:I, s:o}", "name",
 			 es_collection_name(col), "dim", (json_int_t)p->dim, "metric",
 			 es_metric_name(p->metric), "m", (json_int_t)p->M, "ef_construction",
 			 (json_int_t)p->ef_construction, "quantization",
@@ -20,7 +25,39 @@ static json_t *coll_json(es_collection *col)
 			 p->model[0] ? json_string(p->model) : json_null(), "count",
 			 (json_int_t)es_collection_count(col), "memory_bytes",
 			 (json_int_t)es_collection_memory_bytes(col), "vector_store_bytes",
-			 (json_int_t)es_collection_store_bytes(col));
+			 (json_int_t)es_collection_store_bytes(col), "lexical", lex);
+}
+
+/* "lexical": {"k1", "b", "stemming", "stopwords"} into p (defaults for what
+ * is absent).  0, or -1 with e filled. */
+static int parse_lexical(const json_t *j, es_lexical_params *p, ju_err *e)
+{
+	static const char *const keys[] = {"k1", "b", "stemming", "stopwords", NULL};
+	es_lexical_params_default(p);
+	if (!j || json_is_null(j))
+		return 0;
+	if (!json_is_object(j))
+		return ju_fail(e, 400, "lexical", "invalid_type",
+			       "'lexical' must be {\"k1\", \"b\", \"stemming\", \"stopwords\"}");
+	int has;
+	float v;
+	if (ju_check_keys(j, keys, "lexical", e))
+		return -1;
+	if (ju_get_float(j, "k1", &has, &v, e))
+		return -1;
+	if (has)
+		p->k1 = v;
+	if (ju_get_float(j, "b", &has, &v, e))
+		return -1;
+	if (has)
+		p->b = v;
+	if (ju_get_bool(j, "stemming", p->stemming, &p->stemming, e) ||
+	    ju_get_bool(j, "stopwords", p->stopwords, &p->stopwords, e))
+		return -1;
+	es_error err;
+	if (es_lexical_params_check(p, &err))
+		return ju_fail(e, 422, "lexical", "invalid_value", "%s", err.msg);
+	return 0;
 }
 
 void api_h_coll_list(api_call *c, api_response *out)
@@ -45,7 +82,7 @@ void api_h_coll_list(api_call *c, api_response *out)
 void api_h_coll_create(api_call *c, api_response *out)
 {
 	static const char *const keys[] = {"dim", "metric", "m", "ef_construction",
-					   "quantization", "model", NULL};
+					   "quantization", "model", "lexical", NULL};
 	ju_err e;
 	es_error err;
 	if (es_collection_name_check(c->name, &err)) {
@@ -61,7 +98,9 @@ void api_h_coll_create(api_call *c, api_response *out)
 		  ju_get_str(j, "model", 0, &model_name, NULL, &e) ||
 		  ju_get_u32(j, "m", HNSW_DEFAULT_M, 2, HNSW_MAX_M, &p.M, &e) ||
 		  ju_get_u32(j, "ef_construction", HNSW_DEFAULT_EF_CONSTRUCTION, 1,
-			     HNSW_MAX_EF, &p.ef_construction, &e);
+			     HNSW_MAX_EF, &p.ef_construction, &e) ||
+		  parse_lexical(json_object_get(j, "lexical"), &p.lexical, &e);
+	p.lexical_set = 1;
 	if (!bad) {
 		json_t *q = json_object_get(j, "quantization");
 		if (q && !json_is_null(q) && !json_is_string(q))

@@ -87,6 +87,13 @@ int api_encode_texts_flags(const api_ctx *ctx, const es_encoder *enc,
 			   unsigned flags, const char *param, float *vecs,
 			   uint64_t *tokens, api_response *out);
 
+/* The same, noting in empty[i] (n bytes) which texts encoded to nothing
+ * (no word the model knows: an all-zero vector). */
+int api_encode_texts_empty(const api_ctx *ctx, const es_encoder *enc,
+			   const char *const *texts, const size_t *lens, size_t n,
+			   const char *param, float *vecs, unsigned char *empty,
+			   api_response *out);
+
 /* An id JSON value (integer >= 0 or string) -> es_point_id (borrows). */
 int api_point_id(const json_t *v, es_point_id *id, const char *param,
 		 ju_err *e);

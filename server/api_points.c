@@ -5,7 +5,10 @@
  * Every point of a batch is checked (id, exactly one of text/vector,
  * dimension, finite values, payload an object) and every text encoded
  * before the collection is touched; es_collection_upsert then applies the
- * whole batch or none of it.
+ * whole batch or none of it.  A text point keeps its text for the lexical
+ * index; one whose text has no word the model knows is stored without a
+ * vector (found by id, filter and lexical search), and the response lists
+ * it under "without_vector".
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -127,9 +130,10 @@ void api_h_points_upsert(api_call *c, api_response *out)
 	const char **texts = malloc(n * sizeof *texts);
 	size_t *tlens = malloc(n * sizeof *tlens);
 	size_t *tidx = malloc(n * sizeof *tidx);
+	unsigned char *empty = malloc(n ? n : 1);
 	float *tvecs = NULL;
 	size_t nt = 0;
-	if (!pts || !vecs || !payloads || !texts || !tlens || !tidx) {
+	if (!pts || !vecs || !payloads || !texts || !tlens || !tidx || !empty) {
 		api_error(out, 503, NULL, "out_of_memory", "out of memory");
 		goto out;
 	}
@@ -139,6 +143,8 @@ void api_h_points_upsert(api_call *c, api_response *out)
 				&payloads[i], &text, &tlens[nt], out))
 			goto out;
 		if (text) {
+			pts[i].text = text;
+			pts[i].text_len = tlens[nt];
 			texts[nt] = text;
 			tidx[nt++] = i;
 		}
@@ -152,11 +158,14 @@ void api_h_points_upsert(api_call *c, api_response *out)
 			api_error(out, 503, NULL, "out_of_memory", "out of memory");
 			goto out;
 		}
-		if (api_encode_texts(c->ctx, enc, texts, tlens, nt, "points.text", tvecs,
-				     NULL, out))
+		if (api_encode_texts_empty(c->ctx, enc, texts, tlens, nt, "points.text", tvecs,
+					   empty, out))
 			goto out;
-		for (size_t k = 0; k < nt; k++)
+		for (size_t k = 0; k < nt; k++) {
 			memcpy(vecs + tidx[k] * dim, tvecs + k * dim, dim * sizeof *vecs);
+			if (empty[k] && tlens[k])
+				pts[tidx[k]].vector = NULL; /* stored without a vector */
+		}
 	}
 	es_error err;
 	es_error_clear(&err);
@@ -165,7 +174,18 @@ void api_h_points_upsert(api_call *c, api_response *out)
 		api_error_es(out, rc, &err, "points");
 		goto out;
 	}
-	api_ok(out, 200, json_pack("{s:{s:I}}", "result", "upserted", (json_int_t)n));
+	json_t *res = json_pack("{s:I}", "upserted", (json_int_t)n);
+	json_t *novec = NULL;
+	for (size_t i = 0; i < n; i++) {
+		if (pts[i].vector)
+			continue;
+		if (!novec)
+			novec = json_array();
+		json_array_append_new(novec, api_point_id_json(&pts[i].id));
+	}
+	if (novec)
+		json_object_set_new(res, "without_vector", novec);
+	api_ok(out, 200, json_pack("{s:o}", "result", res));
 out:
 	if (payloads)
 		for (size_t i = 0; i < n; i++)
@@ -176,6 +196,7 @@ out:
 	free(texts);
 	free(tlens);
 	free(tidx);
+	free(empty);
 	free(tvecs);
 	es_collection_release(col);
 }

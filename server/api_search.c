@@ -10,6 +10,15 @@
  * holds, and (if there are any) at least one should holds.  Filters run
  * inside the HNSW search (hnsw filter callback) on payloads parsed once at
  * upsert (api_payload_hooks), so a search never parses JSON per candidate.
+ * The same filter runs inside the lexical (BM25) search.
+ *
+ * Modes: "dense" (HNSW over the vectors), "lexical" (BM25 over the texts),
+ * "hybrid" (both lists fused, "fusion": {"method": "rrf" | "weighted",
+ * "alpha", "rrf_k"}).  A text query defaults to API_TEXT_MODE with
+ * API_FUSION at API_FUSION_ALPHA, chosen by measurement on CISI
+ * (bench/RESULTS.md: the best nDCG@10 of dense, lexical, RRF and weighted
+ * alphas); vector and id queries are dense only.  Lexical and hybrid hits carry "scores": {"dense", "lexical"} with
+ * each list's own score where the point was in that list.
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -18,6 +27,9 @@
 #include "api_internal.h"
 
 #define FILTER_MAX_CONDS 64
+#define API_TEXT_MODE ES_SEARCH_HYBRID
+#define API_FUSION ES_FUSION_WEIGHTED /* by measurement, as the mode */
+#define API_FUSION_ALPHA 0.3f
 
 typedef struct cond {
 	const char *key;      /* borrowed from the request JSON */
@@ -170,7 +182,7 @@ static int filter_fn(void *ctx, const es_point_view *p)
 
 /* One hit as JSON text.  Payloads are stored as compact JSON (written by
  * ju_dump at upsert), so they are copied through without re-parsing. */
-static void put_hit(ju_buf *b, const es_point_out *h, uint32_t dim)
+static void put_hit(ju_buf *b, const es_point_out *h, uint32_t dim, int scores)
 {
 	char num[32];
 	ju_buf_str(b, "{\"id\":");
@@ -181,6 +193,18 @@ static void put_hit(ju_buf *b, const es_point_out *h, uint32_t dim)
 	}
 	ju_buf_str(b, ",\"score\":");
 	ju_buf_put(b, num, ju_fmt_float(h->score, num));
+	if (scores) {
+		ju_buf_str(b, ",\"scores\":{");
+		if (h->has_dense) {
+			ju_buf_str(b, "\"dense\":");
+			ju_buf_put(b, num, ju_fmt_float(h->dense_score, num));
+		}
+		if (h->has_lexical) {
+			ju_buf_str(b, h->has_dense ? ",\"lexical\":" : "\"lexical\":");
+			ju_buf_put(b, num, ju_fmt_float(h->lexical_score, num));
+		}
+		ju_buf_put(b, "}", 1);
+	}
 	if (h->payload) {
 		ju_buf_str(b, ",\"payload\":");
 		ju_buf_put(b, h->payload, h->payload_len);
@@ -192,13 +216,67 @@ static void put_hit(ju_buf *b, const es_point_out *h, uint32_t dim)
 	ju_buf_put(b, "}", 1);
 }
 
+/* "mode" and "fusion" of a search into rq; 0 or -1 with e filled. */
+static int parse_mode(const json_t *q, int is_text, es_search_req *rq, ju_err *e)
+{
+	const char *mode = NULL;
+	if (ju_get_str(q, "mode", 0, &mode, NULL, e))
+		return -1;
+	rq->mode = is_text ? API_TEXT_MODE : ES_SEARCH_DENSE;
+	if (mode && strcmp(mode, "dense") == 0)
+		rq->mode = ES_SEARCH_DENSE;
+	else if (mode && strcmp(mode, "lexical") == 0)
+		rq->mode = ES_SEARCH_LEXICAL;
+	else if (mode && strcmp(mode, "hybrid") == 0)
+		rq->mode = ES_SEARCH_HYBRID;
+	else if (mode)
+		return ju_fail(e, 422, "mode", "invalid_value",
+			       "'mode' must be \"dense\", \"lexical\" or \"hybrid\" (got '%s')",
+			       mode);
+	if (rq->mode != ES_SEARCH_DENSE && !is_text)
+		return ju_fail(e, 422, "mode", "invalid_value",
+			       "'mode' \"%s\" searches by words: it needs a 'text' query", mode);
+	rq->fusion = API_FUSION;
+	rq->alpha = API_FUSION_ALPHA;
+	rq->rrf_k = ES_RRF_K_DEFAULT;
+	const json_t *f = json_object_get(q, "fusion");
+	if (!f || json_is_null(f))
+		return 0;
+	static const char *const fkeys[] = {"method", "alpha", "rrf_k", NULL};
+	if (!json_is_object(f))
+		return ju_fail(e, 400, "fusion", "invalid_type",
+			       "'fusion' must be {\"method\", \"alpha\", \"rrf_k\"}");
+	const char *method = NULL;
+	int has;
+	float alpha;
+	if (ju_check_keys(f, fkeys, "fusion", e) ||
+	    ju_get_str(f, "method", 0, &method, NULL, e) ||
+	    ju_get_float(f, "alpha", &has, &alpha, e) ||
+	    ju_get_u32(f, "rrf_k", ES_RRF_K_DEFAULT, 1, 100000, &rq->rrf_k, e))
+		return -1;
+	if (method && strcmp(method, "weighted") == 0)
+		rq->fusion = ES_FUSION_WEIGHTED;
+	else if (method && strcmp(method, "rrf") == 0)
+		rq->fusion = ES_FUSION_RRF;
+	else if (method)
+		return ju_fail(e, 422, "fusion.method", "invalid_value",
+			       "'fusion.method' must be \"rrf\" or \"weighted\" (got '%s')", method);
+	if (has) {
+		if (!(alpha >= 0 && alpha <= 1))
+			return ju_fail(e, 422, "fusion.alpha", "invalid_value",
+				       "'fusion.alpha' must be between 0 and 1");
+		rq->alpha = alpha;
+	}
+	return 0;
+}
+
 /* One query: appends a JSON array of hits to b; -1 with out filled. */
 static int run_query(api_call *c, es_collection *col, const json_t *q,
 		     const char *prefix, ju_buf *b, api_response *out)
 {
 	static const char *const keys[] = {"text", "vector", "id", "k", "ef",
 					   "score_threshold", "filter", "with_payload",
-					   "with_vector", NULL};
+					   "with_vector", "mode", "fusion", NULL};
 	const api_limits *lim = &c->ctx->limits;
 	ju_err e;
 	e.status = 0;
@@ -244,18 +322,28 @@ static int run_query(api_call *c, es_collection *col, const json_t *q,
 			  "a search needs exactly one of 'text', 'vector' or 'id'");
 		goto out;
 	}
-	if (tv && !json_is_null(tv)) {
+	int is_text = tv && !json_is_null(tv);
+	if (parse_mode(q, is_text, &rq, &e))
+		goto bad;
+	if (is_text) {
 		if (!json_is_string(tv)) {
 			api_error(out, 400, "text", "invalid_type", "'text' must be a string");
 			goto out;
 		}
-		const es_encoder *enc = api_collection_model(c->ctx, col, out);
-		if (!enc)
-			goto out;
 		const char *t = json_string_value(tv);
 		size_t len = json_string_length(tv);
-		if (api_encode_texts(c->ctx, enc, &t, &len, 1, "text", qv, NULL, out))
-			goto out;
+		rq.text = t;
+		rq.text_len = len;
+		if (rq.mode != ES_SEARCH_LEXICAL) {
+			const es_encoder *enc = api_collection_model(c->ctx, col, out);
+			if (!enc)
+				goto out;
+			unsigned char empty = 0;
+			if (api_encode_texts_empty(c->ctx, enc, &t, &len, 1, "text", qv, &empty, out))
+				goto out;
+			if (empty && rq.mode == ES_SEARCH_HYBRID)
+				rq.query = NULL; /* no word the model knows: lexical alone */
+		}
 	} else if (vv && !json_is_null(vv)) {
 		if (ju_vector(vv, dim, qv, "vector", &e))
 			goto bad;
@@ -284,7 +372,7 @@ static int run_query(api_call *c, es_collection *col, const json_t *q,
 	for (size_t i = 0; i < nh; i++) {
 		if (i)
 			ju_buf_put(b, ",", 1);
-		put_hit(b, &hits[i], dim);
+		put_hit(b, &hits[i], dim, rq.mode != ES_SEARCH_DENSE);
 	}
 	ju_buf_put(b, "]", 1);
 	es_hits_free(hits, nh);

@@ -72,9 +72,9 @@ START_TEST(test_upsert_get_delete)
 	ck_assert_int_eq(es_collection_new("t", &p, NULL, &c, &err), 0);
 	float v[3][3] = {{1, 0, 0}, {0, 2, 0}, {0, 0, 3}};
 	es_point_in in[3] = {
-		{num_id(7), v[0], "{\"a\":1}", 7},
-		{str_id("doc-8"), v[1], NULL, 0},
-		{num_id(9), v[2], "{}", 2},
+		{num_id(7), v[0], "{\"a\":1}", 7, NULL, 0},
+		{str_id("doc-8"), v[1], NULL, 0, NULL, 0},
+		{num_id(9), v[2], "{}", 2, NULL, 0},
 	};
 	ck_assert_int_eq(es_collection_upsert(c, in, 3, &err), 0);
 	ck_assert_uint_eq(es_collection_count(c), 3);
@@ -95,7 +95,7 @@ START_TEST(test_upsert_get_delete)
 	es_point_out_free(&o);
 
 	/* replace: same id, new payload */
-	es_point_in up = {num_id(7), v[1], "{\"a\":2}", 7};
+	es_point_in up = {num_id(7), v[1], "{\"a\":2}", 7, NULL, 0};
 	ck_assert_int_eq(es_collection_upsert(c, &up, 1, &err), 0);
 	ck_assert_uint_eq(es_collection_count(c), 3);
 	ck_assert_int_eq(es_collection_get(c, &q, 1, 1, &o, &err), 0);
@@ -124,7 +124,7 @@ START_TEST(test_upsert_all_or_nothing)
 	es_collection_params p = params(2, ES_METRIC_COSINE);
 	ck_assert_int_eq(es_collection_new("t", &p, NULL, &c, &err), 0);
 	float good[2] = {1, 1}, nan[2] = {1, NAN}, zero[2] = {0, 0};
-	es_point_in in[2] = {{num_id(1), good, NULL, 0}, {num_id(2), nan, NULL, 0}};
+	es_point_in in[2] = {{num_id(1), good, NULL, 0, NULL, 0}, {num_id(2), nan, NULL, 0, NULL, 0}};
 	ck_assert_int_eq(es_collection_upsert(c, in, 2, &err), ES_EINVAL);
 	ck_assert_ptr_nonnull(strstr(err.msg, "points[1]"));
 	ck_assert_uint_eq(es_collection_count(c), 0);
@@ -162,7 +162,7 @@ START_TEST(test_huge_vectors_refused)
 	ck_assert_int_eq(es_collection_new("h", &p, NULL, &c, &err), 0);
 	float huge[3] = {3e38f, 3e38f, 3e38f};
 	float big[3] = {9e18f, 0, 0}; /* squared norm 8.1e37 < FLT_MAX / 4 */
-	es_point_in in[1] = {{num_id(1), huge, NULL, 0}};
+	es_point_in in[1] = {{num_id(1), huge, NULL, 0, NULL, 0}};
 	ck_assert_int_eq(es_collection_upsert(c, in, 1, &err), ES_EINVAL);
 	ck_assert_ptr_nonnull(strstr(err.msg, "too large"));
 	ck_assert_uint_eq(es_collection_count(c), 0);
@@ -207,7 +207,7 @@ START_TEST(test_load_index_mismatch)
 	es_collection_params p = params(3, ES_METRIC_DOT);
 	ck_assert_int_eq(es_collection_new("m", &p, NULL, &c, &err), 0);
 	float v[3] = {1, 2, 3};
-	es_point_in in[1] = {{num_id(4), v, NULL, 0}};
+	es_point_in in[1] = {{num_id(4), v, NULL, 0, NULL, 0}};
 	ck_assert_int_eq(es_collection_upsert(c, in, 1, &err), 0);
 	char *buf = NULL;
 	size_t len = 0;
@@ -379,6 +379,193 @@ static int parsed_is_7(void *ctx, const es_point_view *p)
 	return p->parsed && *(const size_t *)p->parsed == 7;
 }
 
+/* Ids of a search's hits, in order, into ids[]; returns the count. */
+static size_t text_search(es_collection *c, int mode, const char *text, const float *q,
+			  es_point_filter_fn filter, uint64_t *ids, es_point_out **keep)
+{
+	es_search_req rq;
+	memset(&rq, 0, sizeof rq);
+	rq.mode = mode;
+	rq.text = text;
+	rq.text_len = text ? strlen(text) : 0;
+	rq.query = q;
+	rq.k = 10;
+	rq.filter = filter;
+	es_point_out *hits;
+	size_t nh;
+	es_error err;
+	ck_assert_msg(es_collection_search(c, &rq, &hits, &nh, &err) == 0, "%s", err.msg);
+	for (size_t i = 0; i < nh; i++) {
+		ids[i] = hits[i].id.num;
+		ck_assert(mode == ES_SEARCH_DENSE || hits[i].score > 0);
+		if (mode == ES_SEARCH_LEXICAL)
+			ck_assert(hits[i].has_lexical && !hits[i].has_dense &&
+				  hits[i].lexical_score == hits[i].score);
+		if (i)
+			ck_assert(hits[i - 1].score >= hits[i].score);
+	}
+	if (keep)
+		*keep = hits;
+	else
+		es_hits_free(hits, nh);
+	return nh;
+}
+
+static es_point_in text_pt(uint64_t id, const float *v, const char *text)
+{
+	es_point_in in;
+	memset(&in, 0, sizeof in);
+	in.id = num_id(id);
+	in.vector = v;
+	in.text = text;
+	in.text_len = text ? strlen(text) : 0;
+	return in;
+}
+
+/* Text points: lexical entries, points without a vector, every mode,
+ * filters, updates, deletes, validation, all or nothing under failing
+ * allocations, and a snapshot round trip. */
+START_TEST(test_text_points)
+{
+	es_error err;
+	es_collection *c;
+	es_collection_params p = params(3, ES_METRIC_COSINE);
+	p.lexical.k1 = 1.2f;
+	p.lexical.b = 0.75f;
+	p.lexical.stemming = 1;
+	p.lexical_set = 1;
+	ck_assert_int_eq(es_collection_new("t", &p, NULL, &c, &err), 0);
+	float v[3][3] = {{1, 0, 0}, {0, 1, 0}, {0, 0, 1}};
+	es_point_in in[4] = {
+		text_pt(1, v[0], "rare manuscripts in the archive"),
+		text_pt(2, v[1], "digital newspaper archives"),
+		text_pt(3, NULL, "Quercus robur, Fagus sylvatica"), /* no vector */
+		text_pt(4, v[2], NULL),                             /* no text */
+	};
+	ck_assert_int_eq(es_collection_upsert(c, in, 4, &err), 0);
+	ck_assert_uint_eq(es_collection_count(c), 4);
+	ck_assert_uint_eq(es_collection_lexical_count(c), 3);
+	ck_assert_uint_gt(es_collection_lexical_bytes(c), 0);
+	ck_assert_uint_gt(es_collection_memory_bytes(c), es_collection_lexical_bytes(c));
+	es_point_out o;
+	es_point_id id3 = num_id(3);
+	ck_assert_int_eq(es_collection_get(c, &id3, 1, 1, &o, &err), 0);
+	ck_assert_ptr_null(o.vector);
+	es_point_out_free(&o);
+
+	uint64_t ids[10];
+	ck_assert_uint_eq(text_search(c, ES_SEARCH_LEXICAL, "archive", NULL, NULL, ids, NULL), 2);
+	ck_assert_uint_eq(text_search(c, ES_SEARCH_LEXICAL, "quercus", NULL, NULL, ids, NULL), 1);
+	ck_assert_uint_eq(ids[0], 3);
+	ck_assert_uint_eq(text_search(c, ES_SEARCH_LEXICAL, "archive", NULL, only_even, ids, NULL), 1);
+	ck_assert_uint_eq(ids[0], 2);
+	/* dense never finds the point without a vector */
+	size_t n = text_search(c, ES_SEARCH_DENSE, NULL, v[0], NULL, ids, NULL);
+	ck_assert_uint_eq(n, 3);
+	for (size_t i = 0; i < n; i++)
+		ck_assert_uint_ne(ids[i], 3);
+	/* hybrid: both lists; the point first in both is first, with both scores */
+	es_point_out *hits;
+	n = text_search(c, ES_SEARCH_HYBRID, "archive", v[1], NULL, ids, &hits);
+	ck_assert_uint_eq(ids[0], 2);
+	ck_assert(hits[0].has_dense && hits[0].has_lexical);
+	ck_assert_float_eq_tol(hits[0].score, 2.0f / 61, 1e-6);
+	ck_assert_float_eq_tol(hits[0].dense_score, 1.0f, 1e-5);
+	es_hits_free(hits, n);
+	/* hybrid without a query vector (text the model cannot encode) */
+	ck_assert_uint_eq(text_search(c, ES_SEARCH_HYBRID, "quercus", NULL, NULL, ids, NULL), 1);
+	/* weighted fusion: alpha 1 is the dense order */
+	es_search_req rq;
+	memset(&rq, 0, sizeof rq);
+	rq.mode = ES_SEARCH_HYBRID;
+	rq.text = "archive";
+	rq.text_len = 7;
+	rq.query = v[0];
+	rq.k = 10;
+	rq.fusion = ES_FUSION_WEIGHTED;
+	rq.alpha = 1.0f;
+	size_t nh;
+	ck_assert_int_eq(es_collection_search(c, &rq, &hits, &nh, &err), 0);
+	ck_assert_uint_eq(hits[0].id.num, 1);
+	ck_assert_float_eq_tol(hits[0].score, 1.0f, 1e-6);
+	es_hits_free(hits, nh);
+	rq.alpha = 1.5f;
+	ck_assert_int_eq(es_collection_search(c, &rq, &hits, &nh, &err), ES_EINVAL);
+	rq.alpha = 0.5f;
+	rq.text = NULL;
+	ck_assert_int_eq(es_collection_search(c, &rq, &hits, &nh, &err), ES_EINVAL);
+
+	/* validation: nothing changes */
+	es_point_in bad[2] = {text_pt(5, v[0], "fine"), text_pt(6, v[0], "")};
+	bad[1].text_len = 0;
+	ck_assert_int_eq(es_collection_upsert(c, bad, 2, &err), ES_EINVAL);
+	ck_assert_ptr_nonnull(strstr(err.msg, "points[1]: text is empty"));
+	bad[1] = text_pt(6, NULL, NULL);
+	ck_assert_int_eq(es_collection_upsert(c, bad, 2, &err), ES_EINVAL);
+	float zero[3] = {0, 0, 0};
+	bad[1] = text_pt(6, zero, "zero vector");
+	ck_assert_int_eq(es_collection_upsert(c, bad, 2, &err), ES_EINVAL);
+	bad[1] = text_pt(6, v[0], "bad \xff utf-8");
+	ck_assert_int_eq(es_collection_upsert(c, bad, 2, &err), ES_EINVAL);
+	ck_assert_uint_eq(es_collection_count(c), 4);
+
+	/* all or nothing when an allocation fails anywhere in a text batch */
+	es_point_in batch[3] = {
+		text_pt(1, v[2], "catalogue of maps"), /* update */
+		text_pt(7, NULL, "Betula pendula"),    /* new, no vector */
+		text_pt(3, v[0], "oak and beech"),     /* gains a vector */
+	};
+	int applied = 0;
+	for (long ok = 0; ok < 400 && !applied; ok++) {
+		es_alloc_fail_after(ok);
+		int rc = es_collection_upsert(c, batch, 3, &err);
+		es_alloc_fail_disarm();
+		if (rc == 0) {
+			applied = 1;
+			break;
+		}
+		ck_assert_int_eq(rc, ES_ENOMEM);
+		ck_assert_uint_eq(es_collection_count(c), 4);
+		ck_assert_uint_eq(es_collection_lexical_count(c), 3);
+		ck_assert_uint_eq(text_search(c, ES_SEARCH_LEXICAL, "manuscripts", NULL, NULL, ids,
+					      NULL), 1);
+		ck_assert_uint_eq(text_search(c, ES_SEARCH_LEXICAL, "betula", NULL, NULL, ids, NULL), 0);
+		ck_assert_uint_eq(text_search(c, ES_SEARCH_DENSE, NULL, v[0], NULL, ids, NULL), 3);
+	}
+	ck_assert(applied);
+	ck_assert_uint_eq(text_search(c, ES_SEARCH_LEXICAL, "manuscripts", NULL, NULL, ids, NULL), 0);
+	ck_assert_uint_eq(text_search(c, ES_SEARCH_LEXICAL, "maps", NULL, NULL, ids, NULL), 1);
+	ck_assert_uint_eq(text_search(c, ES_SEARCH_DENSE, NULL, v[0], NULL, ids, NULL), 4);
+
+	/* an update without text drops the lexical entry; a delete too */
+	es_point_in vonly = text_pt(1, v[2], NULL);
+	ck_assert_int_eq(es_collection_upsert(c, &vonly, 1, &err), 0);
+	ck_assert_uint_eq(text_search(c, ES_SEARCH_LEXICAL, "maps", NULL, NULL, ids, NULL), 0);
+	es_point_id id2 = num_id(2);
+	ck_assert_int_eq(es_collection_delete(c, &id2, 1, NULL, &err), 0);
+	ck_assert_uint_eq(text_search(c, ES_SEARCH_LEXICAL, "newspaper", NULL, NULL, ids, NULL), 0);
+
+	/* snapshot round trip: parameters, entries, the point without a vector */
+	FILE *f = tmpfile();
+	ck_assert_int_eq(es_collection_save(c, f, NULL, NULL, &err), 0);
+	rewind(f);
+	es_collection *back;
+	ck_assert_msg(es_collection_load(f, "t", NULL, &back, &err) == 0, "%s", err.msg);
+	fclose(f);
+	const es_collection_params *bp = es_collection_get_params(back);
+	ck_assert(bp->lexical.k1 == 1.2f && bp->lexical.b == 0.75f && bp->lexical.stemming);
+	ck_assert_uint_eq(es_collection_count(back), es_collection_count(c));
+	ck_assert_uint_eq(es_collection_lexical_count(back), es_collection_lexical_count(c));
+	ck_assert_uint_eq(text_search(back, ES_SEARCH_LEXICAL, "betula", NULL, NULL, ids, NULL), 1);
+	es_point_id id7 = num_id(7);
+	ck_assert_int_eq(es_collection_get(back, &id7, 1, 1, &o, &err), 0);
+	ck_assert_ptr_null(o.vector);
+	es_point_out_free(&o);
+	es_collection_release(back);
+	es_collection_release(c);
+}
+END_TEST
+
 START_TEST(test_registry)
 {
 	es_error err;
@@ -400,7 +587,7 @@ START_TEST(test_registry)
 	ck_assert_int_eq(l.creates, 2);
 
 	float v[2][2] = {{1, 2}, {3, 4}};
-	es_point_in in[2] = {{num_id(1), v[0], "{\"k\":1}", 7}, {num_id(2), v[1], "{}", 2}};
+	es_point_in in[2] = {{num_id(1), v[0], "{\"k\":1}", 7, NULL, 0}, {num_id(2), v[1], "{}", 2, NULL, 0}};
 	l.fail_upsert = 1;
 	ck_assert_int_eq(es_collection_upsert(c, in, 2, &err), ES_ENOSPC);
 	ck_assert_uint_eq(es_collection_count(c), 0);
@@ -462,8 +649,8 @@ START_TEST(test_many_and_hash_churn)
 	char names[N][16];
 	for (int i = 0; i < N; i++) {
 		snprintf(names[i], sizeof names[i], "s%d", i);
-		es_point_in a = {num_id((uint64_t)i * 7919), v, NULL, 0};
-		es_point_in b = {str_id(names[i]), v, NULL, 0};
+		es_point_in a = {num_id((uint64_t)i * 7919), v, NULL, 0, NULL, 0};
+		es_point_in b = {str_id(names[i]), v, NULL, 0, NULL, 0};
 		ck_assert_int_eq(es_collection_upsert(c, &a, 1, &err), 0);
 		ck_assert_int_eq(es_collection_upsert(c, &b, 1, &err), 0);
 	}
@@ -550,7 +737,7 @@ static void churn_rounds(es_collection *c, uint32_t *round, uint32_t from, uint3
 			round[i] = r + 1;
 			churn_vec(v[j], i, round[i]);
 			snprintf(pl[j], sizeof pl[j], "{\"r\":%05u}", round[i]);
-			in[j] = (es_point_in){num_id(i), v[j], pl[j], strlen(pl[j])};
+			in[j] = (es_point_in){num_id(i), v[j], pl[j], strlen(pl[j]), NULL, 0};
 		}
 		ck_assert_int_eq(es_collection_upsert(c, in, 10, &err), 0);
 		ck_assert_uint_eq(es_collection_count(c), CHURN_N);
@@ -569,7 +756,7 @@ START_TEST(test_churn_memory_flat)
 		char pl[32];
 		churn_vec(v, i, 0);
 		snprintf(pl, sizeof pl, "{\"r\":%05u}", 0u);
-		es_point_in in = {num_id(i), v, pl, strlen(pl)};
+		es_point_in in = {num_id(i), v, pl, strlen(pl), NULL, 0};
 		ck_assert_int_eq(es_collection_upsert(c, &in, 1, &err), 0);
 	}
 	size_t mem0 = es_collection_memory_bytes(c);
@@ -583,7 +770,7 @@ START_TEST(test_churn_memory_flat)
 		del[j] = num_id(CHURN_N + j);
 	float v[4] = {1, 2, 3, 4};
 	for (uint32_t j = 0; j < 20; j++) {
-		es_point_in in = {del[j], v, NULL, 0};
+		es_point_in in = {del[j], v, NULL, 0, NULL, 0};
 		ck_assert_int_eq(es_collection_upsert(c, &in, 1, &err), 0);
 	}
 	ck_assert_int_eq(es_collection_delete(c, del, 20, NULL, &err), 0);
@@ -683,7 +870,7 @@ static void *writer_main(void *arg)
 		es_point_id d = num_id(w->id);
 		w->rc = es_collection_delete(w->c, &d, 1, &w->deleted, &err);
 	} else {
-		es_point_in in = {num_id(w->id), w->v, NULL, 0};
+		es_point_in in = {num_id(w->id), w->v, NULL, 0, NULL, 0};
 		w->rc = es_collection_upsert(w->c, &in, 1, &err);
 	}
 	return NULL;
@@ -850,8 +1037,8 @@ static void *stress_main(void *vp)
 	es_error err;
 	for (int i = 0; i < ST_N; i++) {
 		float v[2] = {(float)(a->t * 1000 + i), 1};
-		es_point_in in[2] = {{num_id((uint64_t)(1 + a->t * 10 + i % 10)), v, NULL, 0},
-				     {num_id(0), v, NULL, 0}};
+		es_point_in in[2] = {{num_id((uint64_t)(1 + a->t * 10 + i % 10)), v, NULL, 0, NULL, 0},
+				     {num_id(0), v, NULL, 0, NULL, 0}};
 		st_cur_val = v[0];
 		/* the shared point 0 in every fourth batch */
 		ck_assert_int_eq(es_collection_upsert(a->c, in, i % 4 == 0 ? 2 : 1, &err), 0);
@@ -1045,6 +1232,7 @@ Suite *collection_suite(void)
 	tcase_add_test(tc, test_huge_vectors_refused);
 	tcase_add_test(tc, test_load_index_mismatch);
 	tcase_add_test(tc, test_search);
+	tcase_add_test(tc, test_text_points);
 	tcase_add_test(tc, test_registry);
 	tcase_add_test(tc, test_many_and_hash_churn);
 	tcase_add_test(tc, test_churn_memory_flat);

@@ -479,6 +479,45 @@ START_TEST(damaged_bytes_rejected)
 }
 END_TEST
 
+/* A batch taken back with es_lexical_rollback leaves the index as it was:
+ * the same bytes when serialised, the same answers. */
+START_TEST(undo_restores)
+{
+	for (int mode = 0; mode < 2; mode++) {
+		es_lexical *lx = make(0.9f, 0.4f, 1, 0);
+		uint64_t base = mode ? (1ull << 60) : 0; /* hash map, direct array */
+		put(lx, base + 1, "rare manuscripts in the archive");
+		put(lx, base + 2, "digital archives of newspapers");
+		put(lx, base + 3, "maps and atlases");
+		unsigned char *before, *after;
+		size_t lb, la;
+		es_error err;
+		ck_assert_int_eq(es_lexical_serialize(lx, &before, &lb, &err), 0);
+		es_lexical_undo u[4];
+		const char *t = "catalogues of manuscripts";
+		ck_assert_int_eq(es_lexical_upsert_undoable(lx, base + 1, t, strlen(t), &u[0], &err), 0);
+		ck_assert_int_eq(es_lexical_delete_undoable(lx, base + 2, &u[1]), 0);
+		ck_assert_int_eq(es_lexical_upsert_undoable(lx, base + 9, t, strlen(t), &u[2], &err), 0);
+		ck_assert_int_eq(es_lexical_delete_undoable(lx, base + 7, &u[3]), ES_ENOTFOUND);
+		ck_assert(!es_lexical_contains(lx, base + 2));
+		for (int i = 2; i >= 0; i--)
+			es_lexical_rollback(lx, &u[i]);
+		ck_assert_uint_eq(es_lexical_count(lx), 3);
+		ck_assert(!es_lexical_contains(lx, base + 9));
+		ck_assert_int_eq(es_lexical_serialize(lx, &after, &la, &err), 0);
+		ck_assert_uint_eq(la, lb);
+		ck_assert_int_eq(memcmp(before, after, la), 0);
+		es_hit h[4];
+		size_t n;
+		ck_assert_int_eq(es_lexical_search(lx, "archive", 7, 4, NULL, NULL, h, &n, &err), 0);
+		ck_assert_uint_eq(n, 2);
+		free(before);
+		free(after);
+		es_lexical_free(lx);
+	}
+}
+END_TEST
+
 Suite *lexical_suite(void)
 {
 	Suite *s = suite_create("lexical");
@@ -493,6 +532,7 @@ Suite *lexical_suite(void)
 	tcase_add_test(tc, memory_grows_and_compaction_shrinks);
 	tcase_add_test(tc, serialize_round_trip);
 	tcase_add_test(tc, damaged_bytes_rejected);
+	tcase_add_test(tc, undo_restores);
 	suite_add_tcase(s, tc);
 	return s;
 }

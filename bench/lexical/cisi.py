@@ -23,6 +23,15 @@ independent reference BM25 to check embedsrv's lexical index against.
   cisi.py sweep OUT_DIR
       the reference over a grid of k1, b, stemming and stop words.
 
+  cisi.py http URL OUT_DIR [--collection C] [--lexical JSON] [--runs N]
+      through a running server: creates collection C (default "cisi",
+      dropped first if it exists) with the given "lexical" parameters,
+      upserts every document by text, then for each mode (dense, lexical,
+      hybrid RRF, hybrid weighted at several alphas) searches every query
+      with k 100 and prints the metrics, and the p50 of single top-10
+      queries (N rounds, default 3; the median over queries of each query's
+      median).
+
 The reference shares nothing with the C code but the definitions:
   analysis  words as core/tokenize.h defines them (runs of ASCII letters and
             digits and of non-ASCII characters that are not punctuation; an
@@ -277,6 +286,71 @@ def write_run(run, path, tag):
                 f.write(f"{q} Q0 {d} {i + 1} {s:.6f} {tag}\n")
 
 
+def http_eval(url, out, a):
+    import http.client
+    import time
+    import urllib.parse
+    u = urllib.parse.urlparse(url)
+    conn = http.client.HTTPConnection(u.hostname, u.port or 80, timeout=600)
+
+    def req(method, path, body=None):
+        conn.request(method, path, body=json.dumps(body) if body is not None else None,
+                     headers={"Content-Type": "application/json"})
+        r = conn.getresponse()
+        data = r.read()
+        return r.status, (json.loads(data) if data else None)
+
+    name = opt(a, "--collection", "cisi", str)
+    lex = json.loads(opt(a, "--lexical", "null", str))
+    runs = int(opt(a, "--runs", 3))
+    docs, queries, qrels = load(out)
+    req("DELETE", f"/v1/collections/{name}")
+    st, body = req("PUT", f"/v1/collections/{name}", {"lexical": lex} if lex else {})
+    if st != 201:
+        sys.exit(f"create: {st} {body}")
+    novec = []
+    for i in range(0, len(docs), 200):
+        pts = [{"id": int(d["_id"]), "text": doc_text(d)} for d in docs[i:i + 200]]
+        st, body = req("PUT", f"/v1/collections/{name}/points", {"points": pts})
+        if st != 200:
+            sys.exit(f"upsert: {st} {body}")
+        novec += body["result"].get("without_vector", [])
+    st, body = req("GET", f"/v1/collections/{name}")
+    info = body["result"]
+    print(f"{info['count']} documents ({len(novec)} without a vector), memory "
+          f"{info['memory_bytes']} bytes, lexical {info['lexical']}")
+    modes = [("dense", {"mode": "dense"}), ("lexical", {"mode": "lexical"}),
+             ("hybrid rrf", {"mode": "hybrid"})]
+    for alpha in (0.2, 0.3, 0.5):
+        modes.append((f"hybrid weighted a={alpha}",
+                      {"mode": "hybrid", "fusion": {"method": "weighted", "alpha": alpha}}))
+    print("| mode | nDCG@10 | MAP@100 | recall@100 | p50 top-10 ms |")
+    print("|---|---|---|---|---|")
+    for label, extra in modes:
+        run = {}
+        for i in range(0, len(queries), 50):
+            batch = [dict(extra, text=q["text"], k=100, with_payload=False)
+                     for q in queries[i:i + 50]]
+            st, body = req("POST", f"/v1/collections/{name}/search", {"searches": batch})
+            if st != 200:
+                sys.exit(f"search: {st} {body}")
+            for q, hits in zip(queries[i:i + 50], body["result"]):
+                run[q["_id"]] = [(str(h["id"]), h["score"]) for h in hits]
+        m = metrics(run, qrels)
+        lat = []
+        for q in queries:
+            ts = []
+            for _ in range(runs):
+                t0 = time.perf_counter()
+                st, _ = req("POST", f"/v1/collections/{name}/search",
+                            dict(extra, text=q["text"], k=10, with_payload=False))
+                ts.append(time.perf_counter() - t0)
+            lat.append(sorted(ts)[len(ts) // 2])
+        lat.sort()
+        print(f"| {label} | {m[0]:.4f} | {m[1]:.4f} | {m[2]:.4f} | "
+              f"{lat[len(lat) // 2] * 1000:.3f} |", flush=True)
+
+
 def opt(args, name, default, conv=float):
     if name in args:
         return conv(args[args.index(name) + 1])
@@ -301,6 +375,8 @@ def main(argv):
         _, _, qrels = load(argv[1])
         m = metrics(read_run(argv[2]), qrels)
         print(f"{argv[2]}: nDCG@10 {m[0]:.4f}  MAP@100 {m[1]:.4f}  recall@100 {m[2]:.4f}")
+    elif len(argv) >= 3 and argv[0] == "http":
+        http_eval(argv[1], argv[2], argv[3:])
     elif len(argv) >= 2 and argv[0] == "sweep":
         docs, queries, qrels = load(argv[1])
         print("| k1 | b | stemming | stop words | nDCG@10 | MAP@100 | recall@100 |")

@@ -242,7 +242,8 @@ def test_collections_points_search(s):
     expect(s, "GET", C + "/points/nope", None, 404, "not_found")
 
     # search
-    st, js, _ = s.req("POST", C + "/search", {"text": "the government said on Tuesday", "k": 3})
+    st, js, _ = s.req("POST", C + "/search", {"text": "the government said on Tuesday", "k": 3,
+                                            "mode": "dense"})
     res = js["result"]
     check(st == 200 and res[0]["id"] == 1 and abs(res[0]["score"] - 1) < 1e-4, "search by text %s" % js)
     check(all(res[i]["score"] >= res[i + 1]["score"] for i in range(len(res) - 1)), "best first")
@@ -265,7 +266,8 @@ def test_collections_points_search(s):
     st, js, _ = s.req("POST", C + "/search", {"text": "government", "k": 10,
                                             "filter": {"must": [{"key": "meta.src", "match": "x"}]}})
     check(st == 200 and [h["id"] for h in js["result"]] == ["doc-3"], "filter nested key %s" % js)
-    st, js, _ = s.req("POST", C + "/search", {"text": "the government said on Tuesday", "k": 10, "score_threshold": 0.999})
+    st, js, _ = s.req("POST", C + "/search", {"text": "the government said on Tuesday", "k": 10,
+                                            "score_threshold": 0.999, "mode": "dense"})
     check(st == 200 and [h["id"] for h in js["result"]] == [1], "score_threshold %s" % js)
     st, js, _ = s.req("POST", C + "/search", {"searches": [{"text": "police", "k": 1}, {"id": "doc-3", "k": 2}]})
     check(st == 200 and len(js["result"]) == 2 and len(js["result"][0]) == 1 and len(js["result"][1]) == 2, "batch search %s" % js)
