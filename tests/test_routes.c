@@ -180,7 +180,7 @@ START_TEST(test_read_only)
 		{"PUT", "/v1/collections/c", ""},
 		{"DELETE", "/v1/collections/c", ""},
 		{"PUT", "/v1/collections/c/points", "{\"points\":[{\"id\":2,\"vector\":[0,1,0]}]}"},
-		{"POST", "/v1/collections/c/points/delete", "{\"ids\":[1]}"},
+		{"POST", "/v1/collections/c/points/delete", "{\"points\":[1]}"},
 		/* refused before the body is parsed: bad JSON is still a 403 */
 		{"PUT", "/v1/collections/c/points", "{not json"},
 	};

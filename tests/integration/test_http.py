@@ -474,8 +474,9 @@ def test_read_only():
     role."""
     d = tempfile.mkdtemp(prefix="es_ro_")
     try:
-        with es_server.Server("--model", MODEL, "--quiet", "--data-dir", d) as w:
-            check(w.req("PUT", "/v1/collections/c", {"dim": 3})[0] == 201, "ro: create")
+        with es_server.Server("--model", MODEL, "--quiet", "--data-dir", d, wait="readyz") as w:
+            st, js = w.req("PUT", "/v1/collections/c", {"dim": 3})
+            check(st == 201, "ro: create (%s %s)" % (st, js))
             check(w.req("PUT", "/v1/collections/c/points",
                         {"points": [{"id": 1, "vector": [1, 0, 0]}]})[0] == 200, "ro: upsert")
             check(w.req("GET", "/readyz")[1].get("role") == "primary", "ro: primary role")
@@ -486,7 +487,7 @@ def test_read_only():
                     ("PUT", "/v1/collections/x", {"dim": 3}),
                     ("DELETE", "/v1/collections/c", None),
                     ("PUT", "/v1/collections/c/points", {"points": [{"id": 2, "vector": [0, 1, 0]}]}),
-                    ("POST", "/v1/collections/c/points/delete", {"ids": [1]})]:
+                    ("POST", "/v1/collections/c/points/delete", {"points": [1]})]:
                 st, js = r.req(method, path, body)
                 check(st == 403 and is_error(js, "read_only")
                       and "http://10.0.0.1:8080" in js["error"]["message"],

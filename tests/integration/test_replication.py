@@ -1,0 +1,228 @@
+#!/usr/bin/env python3
+"""test_replication.py — one primary and two read-only replicas behind real
+nginx, routed by deploy/nginx/embedsrv-readwrite.conf (deploy/SCALING.md,
+section 2).
+
+The test starts Debian's nginx on 127.0.0.1 and a free port with a
+generated nginx.conf that includes the deploy file as it is (only the three
+upstream addresses and the listen port are substituted), and checks:
+  - writes sent through nginx (create, upsert, delete points, snapshot)
+    land on the primary and are acknowledged;
+  - reads through nginx (search, get) are answered by the replicas,
+    round-robin (each replica's /metrics counts its own searches), never by
+    the primary;
+  - a write sent straight to a replica is refused (403 read_only naming
+    the primary) and changes nothing;
+  - a replica started on a copy of the primary's data directory taken after
+    a snapshot (the refresh procedure of SCALING.md) serves what the
+    primary held at the copy, and not what was written after it: replicas
+    refreshed by copying are stale until the next copy (the limit that log
+    shipping, issue 22 part 2, is to remove).
+Skips (exit 77) with a message when nginx is not installed.
+"""
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import es_server  # noqa: E402
+from es_server import HOST, LEE_MODEL as MODEL, ROOT, SLOW  # noqa: E402
+
+CONF = os.path.join(ROOT, "deploy", "nginx", "embedsrv-readwrite.conf")
+failures = []
+passed = 0
+
+
+def check(cond, what):
+    global passed
+    if cond:
+        passed += 1
+    else:
+        failures.append(what)
+        print("FAIL:", what, file=sys.stderr)
+
+
+def find_nginx():
+    for p in (shutil.which("nginx"), "/usr/sbin/nginx"):
+        if p and os.access(p, os.X_OK):
+            return p
+    return None
+
+
+class Nginx:
+    """nginx in the foreground with everything (pid, logs, temp files) under
+    a private prefix directory, on a free port."""
+
+    def __init__(self, binary, primary, replicas):
+        self.dir = tempfile.mkdtemp(prefix="es_nginx_")
+        self.port = es_server.free_port()
+        with open(CONF) as f:
+            routing = f.read()
+        subst = {"embedsrv-primary:8080": "%s:%d" % (HOST, primary.port),
+                 "embedsrv-replica-0:8080": "%s:%d" % (HOST, replicas[0].port),
+                 "embedsrv-replica-1:8080": "%s:%d" % (HOST, replicas[1].port),
+                 "listen 8080;": "listen %s:%d;" % (HOST, self.port)}
+        for k, v in subst.items():
+            if k not in routing:
+                raise RuntimeError("%s no longer holds '%s'" % (CONF, k))
+            routing = routing.replace(k, v)
+        with open(os.path.join(self.dir, "routing.conf"), "w") as f:
+            f.write(routing)
+        user = "user root;\n" if os.getuid() == 0 else ""
+        main = (user + "worker_processes 1;\ndaemon off;\npid %(d)s/nginx.pid;\n"
+                "error_log %(d)s/error.log warn;\n"
+                "events { worker_connections 256; }\n"
+                "http {\n  access_log %(d)s/access.log;\n"
+                "  client_body_temp_path %(d)s/body;\n  proxy_temp_path %(d)s/proxy;\n"
+                "  fastcgi_temp_path %(d)s/fcgi;\n  uwsgi_temp_path %(d)s/uwsgi;\n"
+                "  scgi_temp_path %(d)s/scgi;\n  include %(d)s/routing.conf;\n}\n"
+                % {"d": self.dir})
+        self.conf = os.path.join(self.dir, "nginx.conf")
+        with open(self.conf, "w") as f:
+            f.write(main)
+        t = subprocess.run([binary, "-t", "-p", self.dir, "-c", self.conf],
+                           capture_output=True, text=True)
+        if t.returncode != 0:
+            raise RuntimeError("nginx -t refused the generated config:\n" + t.stderr)
+        self.proc = subprocess.Popen([binary, "-p", self.dir, "-c", self.conf],
+                                     stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
+                                     stderr=subprocess.DEVNULL)
+        # a Server-like handle for requests through nginx
+        self.http = es_server.Server.__new__(es_server.Server)
+        self.http.port = self.port
+        deadline = time.time() + 20 * SLOW
+        while True:
+            try:
+                if self.http.request("GET", "/healthz", timeout=2)[0] == 200:
+                    break
+            except OSError:
+                pass
+            if self.proc.poll() is not None or time.time() > deadline:
+                raise RuntimeError("nginx did not come up: " + self.error_log())
+            time.sleep(0.05)
+
+    def error_log(self):
+        try:
+            with open(os.path.join(self.dir, "error.log")) as f:
+                return f.read()
+        except OSError:
+            return ""
+
+    def stop(self):
+        if self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGQUIT)
+            try:
+                self.proc.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+        shutil.rmtree(self.dir, ignore_errors=True)
+
+
+def searches(srv):
+    """Searches this server answered with 200 (its own /metrics)."""
+    v = srv.metric('embedsrv_http_requests_total{route="POST /v1/collections/{name}/search",'
+                   'status="200"}')
+    return int(v or 0)
+
+
+def copy_data_dir(src, dst):
+    shutil.copytree(src, dst, ignore=shutil.ignore_patterns("LOCK"))
+
+
+def main():
+    nginx_bin = find_nginx()
+    if not nginx_bin:
+        print("SKIP: nginx is not installed (apt-get install nginx; it is in "
+              "deploy/packages-build.txt)")
+        return 77
+    tmp = tempfile.mkdtemp(prefix="es_repl_")
+    servers = []
+    ng = None
+    try:
+        pdir = os.path.join(tmp, "primary")
+        primary = es_server.Server("--model", MODEL, "--quiet", "--data-dir", pdir,
+                                   wait="readyz")
+        servers.append(primary)
+        purl = "http://%s:%d" % (HOST, primary.port)
+        check(primary.req("PUT", "/v1/collections/c", {"dim": 3, "metric": "l2"})[0] == 201,
+              "create on the primary")
+        pts = [{"id": i, "vector": [float(i), 0.0, 1.0], "payload": {"n": i}} for i in range(1, 21)]
+        check(primary.req("PUT", "/v1/collections/c/points", {"points": pts})[0] == 200,
+              "first points on the primary")
+        # the refresh procedure: snapshot, copy (without LOCK), start read-only
+        check(primary.req("POST", "/v1/collections/c/snapshot")[0] == 200, "snapshot")
+        replicas = []
+        for k in range(2):
+            rdir = os.path.join(tmp, "replica%d" % k)
+            copy_data_dir(pdir, rdir)
+            r = es_server.Server("--model", MODEL, "--quiet", "--data-dir", rdir,
+                                 "--read-only", "--primary", purl, wait="readyz")
+            servers.append(r)
+            replicas.append(r)
+        ng = Nginx(nginx_bin, primary, replicas)
+        via = ng.http
+
+        # writes through nginx land on the primary
+        st, js = via.req("PUT", "/v1/collections/c/points",
+                         {"points": [{"id": 100, "vector": [100.0, 0.0, 1.0]}]})
+        check(st == 200, "upsert through nginx acknowledged (%s %s)" % (st, js))
+        st, js = via.req("POST", "/v1/collections/c/points/delete", {"points": [1]})
+        check(st == 200, "delete through nginx acknowledged (%s %s)" % (st, js))
+        st, js = via.req("PUT", "/v1/collections/d", {"dim": 3})
+        check(st == 201, "create through nginx (%s %s)" % (st, js))
+        check(via.req("DELETE", "/v1/collections/d")[0] == 200, "drop through nginx")
+        check(via.req("POST", "/v1/collections/c/snapshot")[0] == 200, "snapshot through nginx")
+        st, js = primary.req("GET", "/v1/collections/c")
+        check(st == 200 and js["result"]["count"] == 20, "the primary holds the writes (%s)" % js)
+        check(primary.req("GET", "/v1/collections/c/points/100")[0] == 200, "primary has 100")
+        check(primary.req("GET", "/v1/collections/c/points/1")[0] == 404, "primary deleted 1")
+
+        # reads through nginx go round-robin to the replicas, never the primary
+        before = [searches(s) for s in servers]
+        n = 40
+        ok = 0
+        for i in range(n):
+            st, js = via.req("POST", "/v1/collections/c/search", {"vector": [5.0, 0.0, 1.0], "k": 1})
+            ok += st == 200 and js["result"][0]["id"] == 5
+        check(ok == n, "searches through nginx answered (%d of %d)" % (ok, n))
+        after = [searches(s) for s in servers]
+        got = [a - b for a, b in zip(after, before)]
+        check(got[0] == 0, "the primary served no read (%s)" % got)
+        check(got[1] + got[2] == n and got[1] >= n // 4 and got[2] >= n // 4,
+              "both replicas served reads, round-robin (%s)" % got)
+
+        # replicas refreshed by copying hold what the primary had at the copy
+        st, js = via.req("GET", "/v1/collections/c/points/1")
+        check(st == 200, "a copied replica still has point 1 (stale until refreshed)")
+        check(via.req("GET", "/v1/collections/c/points/100")[0] == 404,
+              "a copied replica does not have point 100 yet")
+
+        # a write sent straight to a replica is refused and changes nothing
+        for r in replicas:
+            st, js = r.req("PUT", "/v1/collections/c/points",
+                           {"points": [{"id": 7, "vector": [0.0, 0.0, 0.0]}]})
+            check(st == 403 and js["error"]["code"] == "read_only" and purl in js["error"]["message"],
+                  "direct write to a replica is 403 naming the primary (%s %s)" % (st, js))
+            st, js = r.req("GET", "/v1/collections/c/points/7")
+            check(st == 200 and js["result"]["vector"] == [7.0, 0.0, 1.0],
+                  "the refused write changed nothing (%s)" % js)
+        check(not any("[emerg]" in l or "[crit]" in l for l in ng.error_log().splitlines()),
+              "nginx logged no critical error")
+    finally:
+        if ng:
+            ng.stop()
+        for s in servers:
+            rc, log = s.stop()
+            check(rc == 0, "%s exits 0 (%s)" % (" ".join(s.argv[3:7]), rc))
+        shutil.rmtree(tmp, ignore_errors=True)
+    print("replication: %d passed, %d failed" % (passed, len(failures)))
+    return 1 if failures else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
