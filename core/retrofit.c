@@ -25,9 +25,9 @@ void es_retrofit_params_default(es_retrofit_params *p)
 {
 	p->iterations = 10;
 	p->alpha = 1.0f;
-	p->beta_syn = 1.0f;
+	p->beta_syn = 0.5f;
 	p->beta_rel = 0.5f;
-	p->gamma_ant = 0.2f;
+	p->gamma_ant = 0.0f;
 	p->ngram_weight = 1.0f;
 }
 

@@ -17,7 +17,11 @@
  * where u_i is word i's unit vector before retrofitting.  As in the paper,
  * b_ij = beta_kind / deg(i) (deg = the word's attract edges, so a word's
  * neighbours together weigh beta, whatever their number) and the start is
- * q = u.  DEPARTURES from the paper, and why:
+ * q = u.  The defaults (beta 0.5 / 0.5, no antonym term) are what the dev
+ * sets chose for the default model (README "Default model"): the paper's
+ * beta = 1 moved words far enough to lose analogy accuracy, and WordNet's
+ * antonyms include king/queen and man/woman, whose repulsion breaks the
+ * gender analogies.  DEPARTURES from the paper, and why:
  *  - antonym edges (the repel term, after counter-fitting: Mrksic et al.,
  *    NAACL 2016) with total weight gamma per word; gamma < alpha / 2 keeps
  *    the objective bounded (the update stays a contraction around u);
@@ -54,9 +58,9 @@
 typedef struct es_retrofit_params {
 	uint32_t iterations; /* Jacobi iterations (10, as the paper) */
 	float alpha;         /* weight of the word's own vector (1) */
-	float beta_syn;      /* total weight of `syn` neighbours (1) */
+	float beta_syn;      /* total weight of `syn` neighbours (0.5) */
 	float beta_rel;      /* total weight of `rel` neighbours (0.5) */
-	float gamma_ant;     /* total weight of antonyms (0.2), < alpha / 2 */
+	float gamma_ant;     /* total weight of antonyms (0), < alpha / 2 */
 	float ngram_weight;  /* n-gram part of known words' start vector (1) */
 } es_retrofit_params;
 

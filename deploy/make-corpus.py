@@ -16,7 +16,15 @@ cross-references {word} keep their words.  Every sense becomes one line that
 starts with its headword, so the headword shares a context window with its
 definition; the trainer never lets a window cross a line.
 
-Usage: make-corpus.py OUTPUT   (writes OUTPUT.tmp, then renames)
+Extra sources, named on the command line (deploy/default-model.sh names
+the ones the dev sets kept; README "Default model" has the measurements):
+  - fortunes   fortune cookies (fortunes: /usr/share/games/fortunes), one
+               cookie per line, the ASCII-art files skipped;
+  - foldoc, jargon, devil   the dictd databases of dict-foldoc (computing),
+               dict-jargon (hacker slang) and dict-devil (Bierce), one
+               paragraph per line.
+
+Usage: make-corpus.py OUTPUT [EXTRA...]   (writes OUTPUT.tmp, then renames)
 Standard library only.
 """
 import gzip
@@ -139,11 +147,65 @@ def wordnet(out):
     return n
 
 
+DICTD = "/usr/share/dictd"
+FORTUNES = "/usr/share/games/fortunes"
+# fortune files that are pictures, not prose
+FORTUNE_SKIP = {"ascii-art", "art"}
+PARA = re.compile(r"\n\s*\n")
+
+
+def dictd(out, name):
+    """A dictd database: every paragraph of every entry is one line."""
+    with gzip.open(os.path.join(DICTD, name + ".dict.dz"), "rt",
+                   encoding="utf-8", errors="replace") as f:
+        text = f.read()
+    n = 0
+    for para in PARA.split(text):
+        line = tokens(clean(SPACE.sub(" ", para)))
+        if line.count(" ") >= 2:
+            out.write(line + "\n")
+            n += 1
+    return n
+
+
+def fortunes(out):
+    n = 0
+    for name in sorted(os.listdir(FORTUNES)):
+        path = os.path.join(FORTUNES, name)
+        if "." in name or name in FORTUNE_SKIP or not os.path.isfile(path):
+            continue
+        with open(path, encoding="utf-8", errors="replace") as f:
+            text = f.read()
+        for cookie in re.split(r"^%$", text, flags=re.M):
+            line = tokens(cookie)
+            if line.count(" ") >= 2:
+                out.write(line + "\n")
+                n += 1
+    return n
+
+
+# Sources after GCIDE and WordNet, in order: name -> (test path, writer,
+# package).  Which ones the default model uses: deploy/default-model.sh.
+EXTRA = {
+    "fortunes": (FORTUNES, fortunes, "fortunes"),
+    "foldoc": (DICTD + "/foldoc.dict.dz", lambda o: dictd(o, "foldoc"), "dict-foldoc"),
+    "jargon": (DICTD + "/jargon.dict.dz", lambda o: dictd(o, "jargon"), "dict-jargon"),
+    "devil": (DICTD + "/devil.dict.dz", lambda o: dictd(o, "devil"), "dict-devil"),
+}
+
+
 def main():
-    if len(sys.argv) != 2:
-        sys.stderr.write("usage: make-corpus.py OUTPUT\n")
+    if len(sys.argv) < 2:
+        sys.stderr.write("usage: make-corpus.py OUTPUT [EXTRA...]  (extras: %s)\n"
+                         % " ".join(EXTRA))
         return 2
     dst = sys.argv[1]
+    extras = sys.argv[2:]
+    for e in extras:
+        if e not in EXTRA:
+            sys.stderr.write("make-corpus: unknown source '%s' (extras: %s)\n"
+                             % (e, " ".join(EXTRA)))
+            return 2
     tmp = dst + ".tmp"
     have = 0
     with open(tmp, "w", encoding="utf-8", newline="\n") as out:
@@ -159,6 +221,14 @@ def main():
             have += 1
         else:
             sys.stderr.write("make-corpus: %s missing (package wordnet-base), skipped\n" % WORDNET)
+        for e in extras:
+            path, writer, pkg = EXTRA[e]
+            if os.path.exists(path):
+                n = writer(out)
+                sys.stderr.write("make-corpus: %s: %d lines\n" % (e, n))
+                have += 1
+            else:
+                sys.stderr.write("make-corpus: %s missing (package %s), skipped\n" % (path, pkg))
         out.flush()
         os.fsync(out.fileno())
     if not have:

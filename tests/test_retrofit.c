@@ -73,6 +73,9 @@ START_TEST(test_attract_repel_keep)
 	es_lexicon *lx = lex("syn happy glad unknownword\nant hot cold\nrel Big small\n");
 	es_retrofit_params p;
 	es_retrofit_params_default(&p);
+	p.beta_syn = 1;
+	p.beta_rel = 0.5f;
+	p.gamma_ant = 0.2f;
 	es_retrofit_stats st;
 	es_error err = {0};
 	ck_assert_msg(es_retrofit(m, lx, &p, &r, &st, &err) == 0, "%s", err.msg);
@@ -123,6 +126,7 @@ START_TEST(test_synonym_pair_fixed_point)
 	es_lexicon *lx = lex("syn glad happy\n");
 	es_retrofit_params p;
 	es_retrofit_params_default(&p);
+	p.beta_syn = 1;
 	p.iterations = 60;
 	ck_assert_int_eq(es_retrofit(m, lx, &p, &r, NULL, NULL), 0);
 	const float *h = vec(m, "happy"), *g = vec(m, "glad");
