@@ -366,6 +366,41 @@ static int eval_vocab(const es_encoder *enc, size_t restrict_vocab,
 	return 0;
 }
 
+/* What both word-list evaluations start from: the vocabulary they answer
+ * from, the question file read whole, and the lookup of allowed words. */
+typedef struct {
+	const char *const *words;
+	const float *unit;
+	size_t n;
+	uint32_t dim;
+	char *buf;
+	size_t len;
+	okvocab ok;
+} eval_input;
+
+/* On failure *in is still safe to pass to eval_input_free. */
+static int eval_input_open(const es_encoder *enc, const char *path,
+			   size_t restrict_vocab, int case_insensitive,
+			   eval_input *in, es_error *err)
+{
+	memset(in, 0, sizeof *in);
+	int rc = eval_vocab(enc, restrict_vocab, &in->words, &in->unit, &in->n,
+			    err);
+	if (rc)
+		return rc;
+	in->dim = es_encoder_dim(enc);
+	rc = slurp(path, &in->buf, &in->len, err);
+	if (rc)
+		return rc;
+	return okvocab_build(in->words, in->n, case_insensitive, &in->ok, err);
+}
+
+static void eval_input_free(eval_input *in)
+{
+	free(in->buf);
+	okvocab_free(&in->ok);
+}
+
 /* Long on purpose (~130 lines): gensim's evaluate_word_analogies as one
  * loop over the file (sections, lines, batches of pending questions), kept
  * in gensim's order so the two can be read side by side. */
@@ -375,28 +410,22 @@ int es_eval_analogy(const es_encoder *enc, const char *path,
 		    es_error *err)
 {
 	memset(res, 0, sizeof *res);
-	const char *const *words;
-	const float *unit;
-	size_t n;
-	int rc = eval_vocab(enc, restrict_vocab, &words, &unit, &n, err);
-	if (rc)
-		return rc;
-	uint32_t dim = es_encoder_dim(enc);
-	char *buf = NULL;
-	size_t len, pos = 0, lineno = 0, np = 0, seccap = 0;
-	okvocab ok = {0};
+	size_t pos = 0, lineno = 0, np = 0, seccap = 0;
+	eval_input in;
 	pending *pd = malloc(EVAL_BATCH * sizeof *pd);
 	if (!pd)
 		return es_err(err, ES_ENOMEM, "out of memory");
-	rc = slurp(path, &buf, &len, err);
+	int rc = eval_input_open(enc, path, restrict_vocab, case_insensitive,
+				 &in, err);
 	if (rc)
 		goto out;
-	rc = okvocab_build(words, n, case_insensitive, &ok, err);
-	if (rc)
-		goto out;
+	const char *const *words = in.words;
+	const float *unit = in.unit;
+	size_t n = in.n;
+	uint32_t dim = in.dim;
 	const char *ls;
 	size_t ll;
-	while (next_line(buf, len, &pos, &ls, &ll)) {
+	while (next_line(in.buf, in.len, &pos, &ls, &ll)) {
 		lineno++;
 		size_t bad;
 		if (!es_utf8_valid(ls, ll, &bad)) {
@@ -469,7 +498,7 @@ int es_eval_analogy(const es_encoder *enc, const char *path,
 				p->keys[k][wl[k]] = '\0';
 				ul = wl[k];
 			}
-			ids[k] = ok_find(&ok, p->keys[k], ul);
+			ids[k] = ok_find(&in.ok, p->keys[k], ul);
 			if (ids[k] < 0)
 				oov = 1;
 		}
@@ -496,8 +525,7 @@ int es_eval_analogy(const es_encoder *enc, const char *path,
 			 np, res, err);
 out:
 	free(pd);
-	free(buf);
-	okvocab_free(&ok);
+	eval_input_free(&in);
 	if (rc)
 		es_analogy_result_free(res);
 	return rc;
@@ -515,29 +543,21 @@ int es_eval_pairs(const es_encoder *enc, const char *path,
 		  es_pairs_result *res, es_error *err)
 {
 	memset(res, 0, sizeof *res);
-	const char *const *words;
-	const float *unit;
-	size_t n;
-	int rc = eval_vocab(enc, restrict_vocab, &words, &unit, &n, err);
-	if (rc)
-		return rc;
-	uint32_t dim = es_encoder_dim(enc);
-	char *buf = NULL;
-	size_t len, pos = 0, lineno = 0, cap = 0;
+	size_t pos = 0, lineno = 0, cap = 0;
 	double *gold = NULL, *model = NULL;
-	okvocab ok = {0};
+	eval_input in;
 	char *key = malloc(8 * ES_TOKEN_MAX + 8);
 	if (!key)
 		return es_err(err, ES_ENOMEM, "out of memory");
-	rc = slurp(path, &buf, &len, err);
+	int rc = eval_input_open(enc, path, restrict_vocab, case_insensitive,
+				 &in, err);
 	if (rc)
 		goto out;
-	rc = okvocab_build(words, n, case_insensitive, &ok, err);
-	if (rc)
-		goto out;
+	const float *unit = in.unit;
+	uint32_t dim = in.dim;
 	const char *ls;
 	size_t ll;
-	while (next_line(buf, len, &pos, &ls, &ll)) {
+	while (next_line(in.buf, in.len, &pos, &ls, &ll)) {
 		lineno++;
 		if (ll > 0 && ls[0] == '#')
 			continue;
@@ -575,11 +595,11 @@ int es_eval_pairs(const es_encoder *enc, const char *path,
 			size_t ul = case_insensitive ? es_eval_upper(ls, al, key) : al;
 			if (!case_insensitive)
 				memcpy(key, ls, al);
-			ia = ok_find(&ok, key, ul);
+			ia = ok_find(&in.ok, key, ul);
 			ul = case_insensitive ? es_eval_upper(t1 + 1, bl, key) : bl;
 			if (!case_insensitive)
 				memcpy(key, t1 + 1, bl);
-			ib = ok_find(&ok, key, ul);
+			ib = ok_find(&in.ok, key, ul);
 		}
 		if (ia < 0 || ib < 0) {
 			res->oov++;
@@ -616,10 +636,9 @@ int es_eval_pairs(const es_encoder *enc, const char *path,
 	res->oov_ratio = 100.0 * (double)res->oov / (double)(res->pairs + res->oov);
 out:
 	free(key);
-	free(buf);
+	eval_input_free(&in);
 	free(gold);
 	free(model);
-	okvocab_free(&ok);
 	return rc;
 }
 

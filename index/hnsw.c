@@ -386,35 +386,29 @@ static void scratch_free(scratch *s)
 	es_free(s);
 }
 
-static int scratch_reserve_heaps(scratch *s, size_t n)
+/* Grow the candidate array *a (capacity *cap) to hold n; the contents
+ * are kept. */
+static int cand_reserve(cand **a, size_t *cap, size_t n)
 {
-	if (n > s->cq_cap) {
-		cand *a = es_realloc(s->cq, n * sizeof *a);
-		if (!a)
-			return ES_ENOMEM;
-		s->cq = a;
-		s->cq_cap = n;
-	}
-	if (n <= s->heap_cap)
+	if (n <= *cap)
 		return 0;
-	cand *b = es_realloc(s->rq, n * sizeof *b);
+	cand *b = es_realloc(*a, n * sizeof *b);
 	if (!b)
 		return ES_ENOMEM;
-	s->rq = b;
-	s->heap_cap = n;
+	*a = b;
+	*cap = n;
 	return 0;
+}
+
+static int scratch_reserve_heaps(scratch *s, size_t n)
+{
+	int rc = cand_reserve(&s->cq, &s->cq_cap, n);
+	return rc ? rc : cand_reserve(&s->rq, &s->heap_cap, n);
 }
 
 static int scratch_reserve_sel(scratch *s, size_t n)
 {
-	if (n <= s->sel_cap)
-		return 0;
-	cand *a = es_realloc(s->sel, n * sizeof *a);
-	if (!a)
-		return ES_ENOMEM;
-	s->sel = a;
-	s->sel_cap = n;
-	return 0;
+	return cand_reserve(&s->sel, &s->sel_cap, n);
 }
 
 /* Take a scratch context and publish the current epoch in it.  Allocates
@@ -704,11 +698,10 @@ static void search_level(const hnsw *h, scratch *s, const query *q,
 				if (nc == s->cq_cap) {
 					/* rare: the frontier outgrew the
 					 * buffer; grow it once, keep it */
-					cand *g = es_realloc(s->cq, 2 * nc * sizeof *g);
-					if (!g)
+					if (cand_reserve(&s->cq, &s->cq_cap,
+							 2 * nc))
 						continue;
-					s->cq = cq = g;
-					s->cq_cap = 2 * nc;
+					cq = s->cq;
 				}
 				minheap_push(cq, &nc, (cand){d, id});
 				if (!filter || filter(fctx, nh->label)) {

@@ -25,24 +25,37 @@ typedef struct term {
 	float *vec;        /* unit vector (into a shared buffer) */
 } term;
 
+/* The encoder's vocabulary: its words and their unit vectors. */
+typedef struct vocab_view {
+	const char *const *words;
+	const float *unit;
+	size_t count;
+} vocab_view;
+
+/* Fills *v, or returns -1 with the error written to out. */
+static int vocab_or_error(const es_encoder *enc, vocab_view *v, api_response *out)
+{
+	es_error err;
+	es_error_clear(&err);
+	int rc = es_encoder_vocab(enc, &v->words, &v->unit, &v->count, &err);
+	if (rc) {
+		api_error_es(out, rc, &err, NULL);
+		return -1;
+	}
+	return 0;
+}
+
 /* Results as [{word, score}] (or NULL with out filled). */
 static json_t *scores_json(const es_encoder *enc, const es_word_score *ws, size_t n,
 			   api_response *out)
 {
-	const char *const *words;
-	const float *unit;
-	size_t count;
-	es_error err;
-	es_error_clear(&err);
-	int rc = es_encoder_vocab(enc, &words, &unit, &count, &err);
-	if (rc) {
-		api_error_es(out, rc, &err, NULL);
+	vocab_view v;
+	if (vocab_or_error(enc, &v, out))
 		return NULL;
-	}
 	json_t *arr = json_array();
 	for (size_t i = 0; i < n; i++)
-		if (ws[i].id < count)
-			json_array_append_new(arr, json_pack("{s:s, s:f}", "word", words[ws[i].id],
+		if (ws[i].id < v.count)
+			json_array_append_new(arr, json_pack("{s:s, s:f}", "word", v.words[ws[i].id],
 							     "score", (double)ws[i].score));
 	return arr;
 }
@@ -53,18 +66,11 @@ static json_t *vector_neighbors(const es_encoder *enc, float *q, const term *ter
 				size_t nterms, uint32_t k, size_t restrict_vocab,
 				api_response *out)
 {
-	const char *const *words;
-	const float *unit;
-	size_t count;
-	es_error err;
-	es_error_clear(&err);
-	int rc = es_encoder_vocab(enc, &words, &unit, &count, &err);
-	if (rc) {
-		api_error_es(out, rc, &err, NULL);
+	vocab_view v;
+	if (vocab_or_error(enc, &v, out))
 		return NULL;
-	}
-	if (restrict_vocab && restrict_vocab < count)
-		count = restrict_vocab;
+	if (restrict_vocab && restrict_vocab < v.count)
+		v.count = restrict_vocab;
 	uint32_t excl[MAX_TERMS];
 	size_t nexcl = 0;
 	for (size_t i = 0; i < nterms; i++) {
@@ -79,7 +85,7 @@ static json_t *vector_neighbors(const es_encoder *enc, float *q, const term *ter
 	}
 	uint32_t dim = es_encoder_dim(enc);
 	simd_normalize(q, dim);
-	size_t n = es_arith_topk(unit, count, dim, q, k, excl, nexcl, ws);
+	size_t n = es_arith_topk(v.unit, v.count, dim, q, k, excl, nexcl, ws);
 	json_t *res = scores_json(enc, ws, n, out);
 	free(ws);
 	return res;

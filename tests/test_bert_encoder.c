@@ -13,17 +13,14 @@
 
 #include "encoder.h"
 #include "es_test.h"
+#include "es_test_json.h"
 #include "wordpiece.h"
 
 static json_t *ref;
 
 static void setup(void)
 {
-	char p[512];
-	json_error_t jerr;
-	es_test_path(p, sizeof p, "tests/data/bert-tiny/reference.json");
-	ref = json_load_file(p, 0, &jerr);
-	ck_assert_msg(ref != NULL, "%s: %s", p, jerr.text);
+	ref = es_test_load_json("tests/data/bert-tiny/reference.json");
 }
 
 static void teardown(void)

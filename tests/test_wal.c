@@ -384,6 +384,19 @@ static int slow_fdatasync(void *ctx, int fd)
 	return r;
 }
 
+/* The log at path, opened with the default options and its I/O through
+ * hooks (wal_open copies both). */
+static wal *open_hooked(const wal_io_hooks *hooks)
+{
+	wal_options o;
+	wal_options_default(&o);
+	o.hooks = hooks;
+	wal *w;
+	es_error err;
+	ck_assert_int_eq(wal_open(path, &o, NULL, NULL, NULL, &w, &err), 0);
+	return w;
+}
+
 /* the batch policy's flusher counts from its own thread */
 static int sync_calls(struct slow_sync *s)
 {
@@ -467,12 +480,8 @@ START_TEST(test_group_commit_threads)
 {
 	struct slow_sync s = {0, -1, 0, 0, 0, 0};
 	wal_io_hooks hooks = {&s, NULL, slow_fdatasync};
-	wal_options o;
-	wal_options_default(&o);
-	o.hooks = &hooks;
-	wal *w;
+	wal *w = open_hooked(&hooks);
 	es_error err;
-	ck_assert_int_eq(wal_open(path, &o, NULL, NULL, NULL, &w, &err), 0);
 	int base_calls = sync_calls(&s);
 	struct gc_arg args[GC_T];
 	gc_run(w, &s, args);
@@ -514,12 +523,8 @@ START_TEST(test_group_commit_sync_failure)
 {
 	struct slow_sync s = {0, -1, 0, 0, 0, 0};
 	wal_io_hooks hooks = {&s, NULL, slow_fdatasync};
-	wal_options o;
-	wal_options_default(&o);
-	o.hooks = &hooks;
-	wal *w;
+	wal *w = open_hooked(&hooks);
 	es_error err;
-	ck_assert_int_eq(wal_open(path, &o, NULL, NULL, NULL, &w, &err), 0);
 	s.fail_on_call = sync_calls(&s) + 6;
 	struct gc_arg args[GC_T];
 	gc_run(w, &s, args);
@@ -603,12 +608,8 @@ START_TEST(test_enospc_partial_write)
 {
 	struct slow_sync s = {0, -1, 0, 0, 0, 0};
 	wal_io_hooks hooks = {&s, failing_pwritev, slow_fdatasync};
-	wal_options o;
-	wal_options_default(&o);
-	o.hooks = &hooks;
-	wal *w;
+	wal *w = open_hooked(&hooks);
 	es_error err;
-	ck_assert_int_eq(wal_open(path, &o, NULL, NULL, NULL, &w, &err), 0);
 	uint64_t lsn;
 	ck_assert_int_eq(wal_append(w, WAL_REC_CREATE, "first", 5, &lsn, &err), 0);
 	off_t before = file_size(path);
@@ -639,12 +640,8 @@ START_TEST(test_fsync_eio_fails_until_reset)
 {
 	struct slow_sync s = {0, -1, 0, 0, 0, 0};
 	wal_io_hooks hooks = {&s, NULL, slow_fdatasync};
-	wal_options o;
-	wal_options_default(&o);
-	o.hooks = &hooks;
-	wal *w;
+	wal *w = open_hooked(&hooks);
 	es_error err;
-	ck_assert_int_eq(wal_open(path, &o, NULL, NULL, NULL, &w, &err), 0);
 	uint64_t lsn;
 	ck_assert_int_eq(wal_append(w, WAL_REC_CREATE, "ok", 2, &lsn, &err), 0);
 	off_t good = file_size(path);

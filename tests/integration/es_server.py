@@ -64,6 +64,23 @@ def free_port():
     return port
 
 
+class Checks:
+    """The pass/fail tally each test keeps: check(cond, what) counts a pass,
+    or records the failure and prints it to stderr.  passed and failures
+    are read for the summary line and the exit status."""
+
+    def __init__(self):
+        self.passed = 0
+        self.failures = []
+
+    def __call__(self, cond, what):
+        if cond:
+            self.passed += 1
+        else:
+            self.failures.append(what)
+            print("FAIL:", what, file=sys.stderr)
+
+
 def _tail(text, n=2000):
     return text if len(text) <= n else "..." + text[-n:]
 

@@ -15,23 +15,13 @@ import subprocess
 import sys
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from es_server import BIN, ROOT, SLOW, Server  # noqa: E402
+from es_server import BIN, ROOT, SLOW, Checks, Server  # noqa: E402
 
 DATA = os.path.join(ROOT, "tests", "data", "bert-tiny")
 REF = json.load(open(os.path.join(DATA, "reference.json"), encoding="utf-8"))
 TOL = 1e-5
 
-failures = []
-passed = 0
-
-
-def check(cond, what):
-    global passed
-    if cond:
-        passed += 1
-    else:
-        failures.append(what)
-        print("FAIL:", what, file=sys.stderr)
+check = Checks()
 
 
 def maxdiff(a, b):
@@ -108,8 +98,8 @@ def main():
     test_cli()
     with tempfile.TemporaryDirectory() as tmp:
         test_http(tmp)
-    print("bert: %d passed, %d failed" % (passed, len(failures)))
-    sys.exit(1 if failures else 0)
+    print("bert: %d passed, %d failed" % (check.passed, len(check.failures)))
+    sys.exit(1 if check.failures else 0)
 
 
 if __name__ == "__main__":

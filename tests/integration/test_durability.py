@@ -43,17 +43,7 @@ from es_server import BIN, LEE_MODEL as MODEL  # noqa: E402
 
 DIM = 10
 ROUNDS = 24
-failures = []
-passed = 0
-
-
-def check(cond, what):
-    global passed
-    if cond:
-        passed += 1
-    else:
-        failures.append(what)
-        print("FAIL:", what, file=sys.stderr)
+check = es_server.Checks()
 
 
 class Server(es_server.Server):
@@ -410,8 +400,8 @@ def main():
         test_crash(tmp)
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
-    print("%d checks passed, %d failed, %.1f s" % (passed, len(failures), time.time() - t0))
-    return 1 if failures else 0
+    print("%d checks passed, %d failed, %.1f s" % (check.passed, len(check.failures), time.time() - t0))
+    return 1 if check.failures else 0
 
 
 if __name__ == "__main__":

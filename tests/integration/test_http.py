@@ -27,17 +27,7 @@ from es_server import BIN, LEE_MODEL as MODEL  # noqa: E402
 KEY = "s3cret-key"
 DIM = 10
 
-failures = []
-passed = 0
-
-
-def check(cond, what):
-    global passed
-    if cond:
-        passed += 1
-    else:
-        failures.append(what)
-        print("FAIL:", what, file=sys.stderr)
+check = es_server.Checks()
 
 
 class Server(es_server.Server):
@@ -554,8 +544,8 @@ def main():
     r = subprocess.run([BIN, "serve", "--port", "99999"], capture_output=True, timeout=30)
     check(r.returncode == 2, "bad port is a usage error")
     test_read_only()
-    print("http: %d passed, %d failed" % (passed, len(failures)))
-    return 1 if failures else 0
+    print("http: %d passed, %d failed" % (check.passed, len(check.failures)))
+    return 1 if check.failures else 0
 
 
 if __name__ == "__main__":

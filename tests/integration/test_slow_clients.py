@@ -38,17 +38,7 @@ N_IDLE = 1000
 # connections (generous: CI runs this under ASan on shared cores)
 PROMPT_S = 2.0
 
-failures = []
-passed = 0
-
-
-def check(cond, what):
-    global passed
-    if cond:
-        passed += 1
-    else:
-        failures.append(what)
-        print("FAIL:", what, file=sys.stderr)
+check = es_server.Checks()
 
 
 class Server(es_server.Server):
@@ -381,8 +371,8 @@ def main():
     check("POST /v1/embeddings 408" in err, "the cut body is logged as 408")
     test_many_idle(10)
     test_connection_limit()
-    print("slow_clients: %d passed, %d failed" % (passed, len(failures)))
-    return 1 if failures else 0
+    print("slow_clients: %d passed, %d failed" % (check.passed, len(check.failures)))
+    return 1 if check.failures else 0
 
 
 if __name__ == "__main__":
