@@ -204,6 +204,38 @@ START_TEST(test_read_only)
 	const char *q = "{\"vector\":[1,0,0],\"k\":1}";
 	ck_assert_int_eq(api_handle(ro, "POST", "/v1/collections/c/search", q, strlen(q), &r), 200);
 	api_response_free(&r);
+	/* every route that can change data is refused, whatever the table
+	 * grows into: PUT and DELETE anywhere, POST .../points/delete; and no
+	 * read is */
+	for (size_t i = 0; i < api_route_count(); i++) {
+		const char *m = api_route_method(i), *pat = api_route_pattern(i);
+		char path[256];
+		size_t o = 0;
+		for (const char *t = pat; *t && o + 8 < sizeof path;) {
+			if (strncmp(t, "{name}", 6) == 0) {
+				o += (size_t)snprintf(path + o, sizeof path - o, "c");
+				t += 6;
+			} else if (*t == '{') { /* {id}, {file} */
+				o += (size_t)snprintf(path + o, sizeof path - o, "1");
+				t = strchr(t, '}') + 1;
+			} else {
+				path[o++] = *t++;
+			}
+		}
+		path[o] = '\0';
+		int write = strcmp(m, "PUT") == 0 || strcmp(m, "DELETE") == 0 ||
+			    strstr(pat, "/points/delete") != NULL;
+		api_handle(ro, m, path, "{}", 2, &r);
+		if (write)
+			ck_assert_msg(r.status == 403, "%s %s answered %d on a read-only server", m, pat,
+				      r.status);
+		else
+			ck_assert_msg(r.status != 403, "%s %s refused on a read-only server", m, pat);
+		api_response_free(&r);
+	}
+	ck_assert_int_eq(api_handle(ro, "GET", "/v1/collections/c", NULL, 0, &r), 200);
+	ck_assert_int_eq(json_integer_value(json_object_get(json_object_get(r.body, "result"), "count")), 1);
+	api_response_free(&r);
 	/* the role */
 	ck_assert_int_eq(api_handle(ro, "GET", "/readyz", NULL, 0, &r), 200);
 	ck_assert_str_eq(json_string_value(json_object_get(r.body, "role")), "read-only");
