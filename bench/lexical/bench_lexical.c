@@ -184,7 +184,8 @@ int main(int argc, char **argv)
 				continue;
 			strcpy(words[nw++], buf);
 		}
-		char a[1024] = "", b[2048] = "";
+		/* 8 words of at most ES_TOKEN_MAX bytes, quoted and joined by " OR " */
+		char a[8 * (ES_TOKEN_MAX + 1) + 1] = "", b[8 * (ES_TOKEN_MAX + 6) + 1] = "";
 		for (int i = 0; i < nw; i++) {
 			snprintf(a + strlen(a), sizeof a - strlen(a), "%s%s", i ? " " : "", words[i]);
 			snprintf(b + strlen(b), sizeof b - strlen(b), "%s\"%s\"", i ? " OR " : "", words[i]);
