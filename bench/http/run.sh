@@ -54,10 +54,12 @@ wrk.method = "POST"
 wrk.headers["Content-Type"] = "application/json"
 wrk.body = '{"input": "w12 w345 w6789 w42", "model": "bench"}'
 LUA
-cat > "$out/search.lua" <<'LUA'
+# SEARCH_EXTRA adds fields to the search body, e.g. ', "mode": "dense"' (text
+# queries default to hybrid since issue 17; dense compares with older builds).
+cat > "$out/search.lua" <<LUA
 wrk.method = "POST"
 wrk.headers["Content-Type"] = "application/json"
-wrk.body = '{"text": "w12 w345 w6789 w42", "k": 10}'
+wrk.body = '{"text": "w12 w345 w6789 w42", "k": 10${SEARCH_EXTRA:-}}'
 LUA
 
 summ() { # name conns file
@@ -90,7 +92,7 @@ for rate in ${PACED_RATES:-5000 10000}; do
 	cat > "$out/paced.lua" <<LUA
 wrk.method = "POST"
 wrk.headers["Content-Type"] = "application/json"
-wrk.body = '{"text": "w12 w345 w6789 w42", "k": 10}'
+wrk.body = '{"text": "w12 w345 w6789 w42", "k": 10${SEARCH_EXTRA:-}}'
 function delay()
 	return math.floor(-math.log(1 - math.random()) * $think + 0.5)
 end
