@@ -105,6 +105,9 @@ void api_h_info(api_call *c, api_response *out)
 			      "uptime_seconds", api_now() - ctx->start_time);
 	json_object_set_new(b, "role", json_string(api_role(ctx)));
 	json_object_set_new(b, "primary", ctx->primary ? json_string(ctx->primary) : json_null());
+	/* the search modes of POST .../search (issue 17); the web explorer shows its
+	 * mode picker from this list */
+	json_object_set_new(b, "search_modes", json_pack("[s,s,s]", "dense", "lexical", "hybrid"));
 	api_ok(out, 200, b);
 }
 

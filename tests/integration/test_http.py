@@ -480,6 +480,7 @@ def test_read_only():
             check(w.req("PUT", "/v1/collections/c/points",
                         {"points": [{"id": 1, "vector": [1, 0, 0]}]})[0] == 200, "ro: upsert")
             check(w.req("GET", "/readyz")[1].get("role") == "primary", "ro: primary role")
+            check(w.req("GET", "/v1/info")[1].get("search_modes") == ["dense", "lexical", "hybrid"], "info: search modes")
         env = dict(os.environ, EMBEDSRV_READ_ONLY="1")
         with es_server.Server("--model", MODEL, "--quiet", "--data-dir", d,
                               "--primary", "http://10.0.0.1:8080", env=env, wait="readyz") as r:
