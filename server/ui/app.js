@@ -288,7 +288,9 @@ function searchRequest() {
   body.k = k;
   const ef = $("s-ef").value.trim();
   if (ef) body.ef = parseInt(ef, 10);
-  if (!$("s-mode").hidden && $("s-mode").value) body.mode = $("s-mode").value;
+  // the mode picks how a TEXT query is answered; vector and id queries are
+  // always dense, and the server refuses a mode that needs words without text
+  if (kind === "text" && !$("s-mode").hidden && $("s-mode").value) body.mode = $("s-mode").value;
   const f = checkFilter();
   if (!f.ok) throw new Error(f.error);
   if (f.value) body.filter = f.value;

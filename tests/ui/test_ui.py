@@ -302,10 +302,12 @@ def explore(d, srv, out, timings):
     ready(d)
     check(d.js("return document.title;") == "embedsrv explorer", "page title")
     check("v" in (d.text("server-line") or ""), "header shows the server version")
-    check(d.js("return document.getElementById('s-mode').hidden;"), "no mode selector without search modes in /v1/info")
+    check(not d.js("return document.getElementById('s-mode').hidden;") and
+          d.js("return document.getElementById('s-mode').options.length;") == 3,
+          "a mode selector with the server's search_modes from /v1/info")
     check(d.js("return getComputedStyle(document.getElementById('auth')).display;") == "none",
           "no key prompt on a server without --api-key")
-    check(d.js("return getComputedStyle(document.getElementById('s-mode')).display;") == "none", "the hidden mode field is not displayed")
+    check(d.js("return getComputedStyle(document.getElementById('s-mode')).display;") != "none", "the mode field is displayed")
     timings["first_paint_ms"], timings["html_received_ms"] = first_paint(d, base)
     timings["blank_page_paint_ms"] = paint_floor(d)
     d.get(base)
@@ -399,16 +401,16 @@ def explore(d, srv, out, timings):
         r = subprocess.run(["sh", "-c", curl], capture_output=True, text=True, timeout=30)
         check(r.returncode == 0 and '"result"' in r.stdout, "the copied curl command runs: %r" % r.stdout[:200])
     shots(d, out, "search")
-    # a server that lists search modes in /v1/info gets a mode field, sent
-    # with the search (no server here has modes yet: hand the page an info)
-    d.js("setupModes(Object.assign({}, state.info, {search_modes: ['dense', 'lexical', 'hybrid']}));")
+    # an older server without search_modes gets no mode field; this one
+    # lists them, and the chosen mode is sent with a text search (only)
+    d.js("setupModes(Object.assign({}, state.info, {search_modes: null}));")
+    check(d.js("return document.getElementById('s-mode').hidden;"), "no mode field without search modes")
+    d.js("setupModes(state.info);")
     check(d.js("return getComputedStyle(document.getElementById('s-mode')).display !== 'none' &&"
                " document.getElementById('s-mode').options.length === 3;"), "mode field from /v1/info's search_modes")
     d.js("document.getElementById('s-mode').value = 'hybrid';")
     d.click("button.curl[data-for='search']")
     check('"mode":"hybrid"' in (d.text("curl-search") or ""), "the chosen mode is sent: %r" % d.text("curl-search"))
-    d.js("setupModes(state.info);")
-    check(d.js("return document.getElementById('s-mode').hidden;"), "no mode field again without modes")
     page_ms, curl_ms = round_trips(d, srv, "docs", {"text": "the queen and her crown", "k": 10})
     timings["search_page_ms"], timings["search_curl_ms"] = page_ms, curl_ms
     # search by a hit's id
