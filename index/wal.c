@@ -779,7 +779,8 @@ static int rd_id(wal_reader *r, wal_id *id, es_error *err)
 	return 0;
 }
 
-int wal_upsert_read_begin(wal_reader *r, const void *data, size_t len, es_error *err)
+/* The header both upsert record kinds open with: dimension and point count. */
+static int upsert_header(wal_reader *r, const void *data, size_t len, es_error *err)
 {
 	memset(r, 0, sizeof *r);
 	r->p = data;
@@ -792,6 +793,14 @@ int wal_upsert_read_begin(wal_reader *r, const void *data, size_t len, es_error 
 	r->pos = 8;
 	if (r->dim == 0 || r->dim > (1u << 20))
 		return es_err(err, ES_ECORRUPT, "upsert record dimension %u out of range", r->dim);
+	return 0;
+}
+
+int wal_upsert_read_begin(wal_reader *r, const void *data, size_t len, es_error *err)
+{
+	int rc = upsert_header(r, data, len, err);
+	if (rc)
+		return rc;
 	/* callers allocate n points before reading them: a count the payload
 	 * cannot hold is damage, not a reason to allocate gigabytes */
 	if (r->n > (len - 8) / (WAL_MIN_ID_BYTES + (size_t)r->dim * 4 + 4))
@@ -829,17 +838,9 @@ int wal_upsert_read_next(wal_reader *r, wal_id *id, float *vec,
 int wal_upsert_text_read_begin(wal_reader *r, const void *data, size_t len,
 			       es_error *err)
 {
-	memset(r, 0, sizeof *r);
-	r->p = data;
-	r->len = len;
-	int rc = rd_need(r, 8, err);
+	int rc = upsert_header(r, data, len, err);
 	if (rc)
 		return rc;
-	r->dim = get_u32(r->p);
-	r->n = get_u32(r->p + 4);
-	r->pos = 8;
-	if (r->dim == 0 || r->dim > (1u << 20))
-		return es_err(err, ES_ECORRUPT, "upsert record dimension %u out of range", r->dim);
 	/* the shortest point: an id, the flags, a payload length */
 	if (r->n > (len - 8) / (WAL_MIN_ID_BYTES + 1 + 4))
 		return es_err(err, ES_ECORRUPT, "upsert record claims %u points in %zu bytes",
