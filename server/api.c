@@ -4,6 +4,7 @@
  * ids, payload hooks.  See api.h / api_internal.h.
  */
 #include "api_internal.h"
+#include "points.h"
 
 #include <stdarg.h>
 #include <stdio.h>
@@ -43,7 +44,8 @@ static void payload_free(void *p)
 	json_decref(p);
 }
 
-static const es_payload_hooks hooks = {payload_parse, payload_free};
+static const es_payload_hooks hooks = {payload_parse, payload_free, api_payload_op_compile,
+					  api_payload_op_apply, api_payload_op_free};
 
 const es_payload_hooks *api_payload_hooks(void)
 {

@@ -125,6 +125,12 @@ void api_h_words_neighbors(api_call *c, api_response *out);
 void api_h_words_analogy(api_call *c, api_response *out);
 void api_h_arithmetic(api_call *c, api_response *out);
 void api_h_points_scroll(api_call *c, api_response *out);  /* api_scroll.c */
+void api_h_points_count(api_call *c, api_response *out);   /* api_scroll.c */
+void api_h_points_get_many(api_call *c, api_response *out); /* api_scroll.c */
+void api_h_payload_set(api_call *c, api_response *out);
+void api_h_payload_overwrite(api_call *c, api_response *out);
+void api_h_payload_delete(api_call *c, api_response *out);
+void api_h_payload_clear(api_call *c, api_response *out);
 void api_h_ui(api_call *c, api_response *out);             /* api_ui.c */
 
 /* Monotonic seconds. */
