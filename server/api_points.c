@@ -81,6 +81,12 @@ static int parse_point(const json_t *p, size_t i, uint32_t dim, es_point_in *pt,
 			api_error(out, 400, pp, "invalid_type", "'%s' must be a JSON object", pp);
 			return -1;
 		}
+		if (ju_has_u64(pl)) {
+			snprintf(pp, sizeof pp, "%s.payload", param);
+			api_error(out, 422, pp, "invalid_value",
+				  "'%s' holds an integer above 2^63-1: only point ids may", pp);
+			return -1;
+		}
 		*payload = ju_dump(pl, &pt->payload_len);
 		if (!*payload) {
 			api_error(out, 503, NULL, "out_of_memory", "out of memory");
@@ -223,7 +229,7 @@ void api_h_points_get(api_call *c, api_response *out)
 	if (!col)
 		return;
 	es_point_id id;
-	es_point_id_from_text(c->id, c->id_len, &id);
+	api_point_id_from_path(c->id, &c->id_len, &id);
 	es_point_out p;
 	es_error err;
 	es_error_clear(&err);

@@ -325,6 +325,9 @@ int api_payload_req_parse(const json_t *body, api_payload_kind kind, int strict,
 		if (!json_is_object(r->payload))
 			return ju_fail(e, 400, "payload", r->payload ? "invalid_type" : "missing_field",
 				       "'payload' must be a JSON object");
+		if (ju_has_u64(r->payload))
+			return ju_fail(e, 422, "payload", "invalid_value",
+				       "'payload' holds an integer above 2^63-1: only point ids may");
 	}
 	if (kind == API_PAYLOAD_SET) {
 		const json_t *k = json_object_get(body, "key");

@@ -183,6 +183,44 @@ def delete_by_filter(s):
     check(st == 200 and b["result"]["deleted"] == 0, "delete by a filter matching nothing: %s" % b)
 
 
+def id_checks(s):
+    big = 18446744073709551615
+    raw = ('{"points": [{"id": 18446744073709551615, "vector": [1,2,3,4,5,6,7,8,9,10], "payload": {"k": "max"}},'
+           ' {"id": 9223372036854775808, "vector": [1,1,1,1,1,1,1,1,1,2]},'
+           ' {"id": "0A1B2C3D4E5F60718293A4B5C6D7E8F9", "vector": [2,1,1,1,1,1,1,1,1,1], "payload": {"k": "uuid"}}]}')
+    st, b, _ = s.request("PUT", "/v1/collections/ids/points", raw=raw.encode())
+    check(st == 200, "upsert with u64 and UUID ids: %s %s" % (st, b))
+    st, b = s.req("POST", "/v1/collections/ids/points/get",
+                  {"ids": [big, 9223372036854775808, "0a1b2c3d-4e5f-6071-8293-a4b5c6d7e8f9"]})
+    got = [p["id"] for p in b["result"]] if st == 200 else None
+    check(got == [big, 9223372036854775808, "0a1b2c3d-4e5f-6071-8293-a4b5c6d7e8f9"],
+          "u64 ids come back as integers, the UUID canonical: %s" % (b,))
+    st, b = s.req("GET", "/v1/collections/ids/points/18446744073709551615")
+    check(st == 200 and b["result"]["id"] == big and b["result"]["payload"]["k"] == "max",
+          "GET by the largest id: %s %s" % (st, b))
+    for spelling in ["0a1b2c3d4e5f60718293a4b5c6d7e8f9", "0A1B2C3D-4E5F-6071-8293-A4B5C6D7E8F9",
+                     "0a1b2c3d-4e5f-6071-8293-a4b5c6d7e8f9"]:
+        st, b = s.req("GET", "/v1/collections/ids/points/" + spelling)
+        check(st == 200 and b["result"]["payload"]["k"] == "uuid", "GET %s: %s %s" % (spelling, st, b))
+        st, b = s.req("POST", "/v1/collections/ids/points/count", {"filter": {"must": {"has_id": [spelling]}}})
+        check(st == 200 and b["result"]["count"] == 1, "has_id %s: %s" % (spelling, b))
+    st, b = s.req("POST", "/v1/collections/ids/search", {"vector": [1] * 9 + [1.01], "k": 3})
+    check(st == 200 and big in [h["id"] for h in b["result"]], "search hits carry the u64 id: %s" % b)
+    st, b = s.req("POST", "/v1/collections/ids/points/scroll", {"limit": 10})
+    check(st == 200 and big in [p["id"] for p in b["result"]["points"]], "scroll carries the u64 id")
+    # too large, negative, a big number in a payload: refused, nothing changed
+    for raw, want in [('{"points": [{"id": 18446744073709551616, "vector": [1,1,1,1,1,1,1,1,1,1]}]}', 400),
+                      ('{"points": [{"id": -1, "vector": [1,1,1,1,1,1,1,1,1,1]}]}', 422),
+                      ('{"points": [{"id": 5, "vector": [1,1,1,1,1,1,1,1,1,1], "payload": {"n": 18446744073709551615}}]}', 422)]:
+        st, b, _ = s.request("PUT", "/v1/collections/ids/points", raw=raw.encode())
+        check(st == want, "%s -> %s %s" % (raw, st, b))
+    st, b = s.req("POST", "/v1/collections/ids/points/count", {})
+    check(st == 200 and b["result"]["count"] == 3, "still 3 points: %s" % b)
+    st, b, _ = s.request("POST", "/v1/collections/ids/points/delete",
+                         raw=b'{"points": [18446744073709551615, "0A1B2C3D4E5F60718293A4B5C6D7E8F9"]}')
+    check(st == 200 and b["result"]["deleted"] == 2, "delete by u64 and UUID: %s %s" % (st, b))
+
+
 def state(s):
     return sorted((str(p["id"]), repr(p.get("payload"))) for p in scroll_all(s, None, limit=50))
 
@@ -238,6 +276,8 @@ def main():
         payload_updates(s)
         bad_input(s)
         delete_by_filter(s)
+        st, b = s.req("PUT", "/v1/collections/ids", {"dim": 10})
+        id_checks(s)
     with tempfile.TemporaryDirectory() as tmp:
         durability(tmp)
     print("points: %d passed, %d failed" % (check.passed, len(check.failures)))
