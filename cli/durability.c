@@ -70,3 +70,8 @@ int durability_snapshot(void *d, const char *name, es_error *err)
 {
 	return es_store_checkpoint(((durability *)d)->store, name, err);
 }
+
+struct es_store *durability_store(durability *d)
+{
+	return d->store;
+}

@@ -45,4 +45,7 @@ void durability_close(durability *d);
  * api_ctx_set_snapshot). */
 int durability_snapshot(void *d, const char *name, es_error *err);
 
+/* The store (for log shipping: server/api_replication.c). */
+struct es_store *durability_store(durability *d);
+
 #endif
