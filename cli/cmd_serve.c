@@ -51,6 +51,10 @@ static void usage(FILE *f)
 		"                        last good record (drops what follows)\n"
 		"  --snapshot-bytes N    snapshot automatically once the log passes N bytes\n"
 		"                        (default 268435456)\n"
+		"  --wal-retain-bytes N  keep up to N bytes of log that snapshots already\n"
+		"                        cover, so followers that fell behind catch up from\n"
+		"                        the log instead of bootstrapping again (default\n"
+		"                        67108864; 0 deletes it at once)\n"
 		"  --threads N           HTTP worker threads (default: CPU count)\n"
 		"  --api-key KEY         require 'Authorization: Bearer KEY' (not /healthz, /readyz)\n"
 		"  --max-body BYTES      largest request body (default 16777216)\n"
@@ -97,7 +101,7 @@ typedef struct serve_opts {
 	const char *models[MAX_MODELS];
 	size_t nmodels;
 	const char *host, *port, *data_dir, *threads, *api_key, *max_body, *max_inputs,
-		*max_points, *timeout, *max_conns, *fsync, *snapshot_bytes, *primary, *follow,
+		*max_points, *timeout, *max_conns, *fsync, *snapshot_bytes, *retain_bytes, *primary, *follow,
 		*follow_api_key;
 	int quiet, recover, no_ui, read_only;
 } serve_opts;
@@ -108,6 +112,7 @@ typedef struct serve_config {
 	unsigned port, threads;
 	wal_fsync_policy fsync;
 	unsigned long long snapshot_bytes;
+	unsigned long long retain_bytes;
 } serve_config;
 
 static const char *env(const char *name)
@@ -209,6 +214,7 @@ static int parse_flags(int argc, char **argv, serve_opts *o)
 		{"fsync", required_argument, NULL, 'F'},
 		{"recover", no_argument, NULL, 'R'},
 		{"snapshot-bytes", required_argument, NULL, 'S'},
+		{"wal-retain-bytes", required_argument, NULL, 'W'},
 		{"threads", required_argument, NULL, 't'},
 		{"api-key", required_argument, NULL, 'k'},
 		{"max-body", required_argument, NULL, 'b'},
@@ -243,6 +249,7 @@ static int parse_flags(int argc, char **argv, serve_opts *o)
 		case 'F': o->fsync = optarg; break;
 		case 'R': o->recover = 1; break;
 		case 'S': o->snapshot_bytes = optarg; break;
+		case 'W': o->retain_bytes = optarg; break;
 		case 't': o->threads = optarg; break;
 		case 'k': o->api_key = optarg; break;
 		case 'b': o->max_body = optarg; break;
@@ -278,6 +285,7 @@ static void env_fallbacks(serve_opts *o)
 	if (!o->data_dir) o->data_dir = env("EMBEDSRV_DATA_DIR");
 	if (!o->fsync) o->fsync = env("EMBEDSRV_FSYNC");
 	if (!o->snapshot_bytes) o->snapshot_bytes = env("EMBEDSRV_SNAPSHOT_BYTES");
+	if (!o->retain_bytes) o->retain_bytes = env("EMBEDSRV_WAL_RETAIN_BYTES");
 	if (!o->recover && env("EMBEDSRV_RECOVER") && strcmp(env("EMBEDSRV_RECOVER"), "0") != 0)
 		o->recover = 1;
 	if (!o->threads) o->threads = env("EMBEDSRV_THREADS");
@@ -339,6 +347,10 @@ static int parse_values(const serve_opts *o, serve_config *c)
 	c->snapshot_bytes = 0;
 	if (o->snapshot_bytes &&
 	    parse_num("snapshot-bytes", o->snapshot_bytes, 4096, ~0ull, &c->snapshot_bytes))
+		return -1;
+	c->retain_bytes = (unsigned long long)64 << 20;
+	if (o->retain_bytes &&
+	    parse_num("wal-retain-bytes", o->retain_bytes, 0, ~0ull, &c->retain_bytes))
 		return -1;
 	if (o->max_conns) {
 		if (parse_num("max-connections", o->max_conns, 1, 1u << 20, &v)) return -1;
@@ -437,7 +449,8 @@ static int serve(const serve_opts *o, const serve_config *c)
 		api_ctx_set_snapshot(ctx, follower_snapshot, fol);
 	} else {
 		if (o->data_dir) {
-			durability_opts dopts = {o->data_dir, c->fsync, o->recover, c->snapshot_bytes};
+			durability_opts dopts = {o->data_dir, c->fsync, o->recover, c->snapshot_bytes,
+						 c->retain_bytes};
 			if (durability_open(&dopts, reg, &dur, &err))
 				goto fail;
 			api_ctx_set_snapshot(ctx, durability_snapshot, dur);

@@ -32,6 +32,7 @@ int durability_open(const durability_opts *o, es_registry *reg, durability **out
 	so.recover = o->recover;
 	if (o->snapshot_bytes)
 		so.checkpoint_bytes = o->snapshot_bytes;
+	so.retain_bytes = o->retain_bytes;
 	es_store_stats st;
 	int rc = es_store_open(o->data_dir, &so, reg, &st, &d->store, err);
 	if (rc) {

@@ -28,6 +28,7 @@ typedef struct durability_opts {
 	wal_fsync_policy fsync;  /* --fsync always|batch|never */
 	int recover;             /* --recover: truncate damaged logs */
 	uint64_t snapshot_bytes; /* --snapshot-bytes: snapshot past this log size; 0 default */
+	uint64_t retain_bytes;   /* --wal-retain-bytes: covered log kept for followers */
 } durability_opts;
 
 typedef struct durability durability;

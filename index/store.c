@@ -1134,9 +1134,10 @@ out:
 	return rc;
 }
 
-static void delete_covered_segments(es_store *s)
+/* The lsn up to which every collection's snapshot (or creation) covers the
+ * log: records after it are needed.  Caller holds meta_mu. */
+static uint64_t covered_lsn(es_store *s)
 {
-	pthread_mutex_lock(&s->meta_mu);
 	uint64_t covered = UINT64_MAX;
 	for (size_t i = 0; i < s->nmeta; i++) {
 		uint64_t need = s->metas[i].snap_lsn > s->metas[i].create_lsn
@@ -1144,12 +1145,33 @@ static void delete_covered_segments(es_store *s)
 		if (need < covered)
 			covered = need;
 	}
+	return covered;
+}
+
+static void delete_covered_segments(es_store *s)
+{
+	pthread_mutex_lock(&s->meta_mu);
+	uint64_t covered = covered_lsn(s);
 	pthread_mutex_unlock(&s->meta_mu);
 	pthread_rwlock_rdlock(&s->wal_lk);
-	size_t k = 0;
+	size_t k = 0, ndel = 0;
 	char path[4096];
 	/* segment k holds lsns (segs[k], segs[k+1]] */
-	while (k + 1 < s->nsegs && s->segs[k + 1] <= covered) {
+	while (ndel + 1 < s->nsegs && s->segs[ndel + 1] <= covered)
+		ndel++;
+	/* keep the newest covered segments up to retain_bytes, for followers
+	 * that fell behind (log shipping) */
+	uint64_t kept = 0;
+	while (ndel > 0 && s->o.retain_bytes) {
+		struct stat sb;
+		seg_path(s, s->segs[ndel - 1], path, sizeof path);
+		uint64_t sz = stat(path, &sb) == 0 ? (uint64_t)sb.st_size : 0;
+		if (kept + sz > s->o.retain_bytes)
+			break;
+		kept += sz;
+		ndel--;
+	}
+	while (k < ndel) {
 		seg_path(s, s->segs[k], path, sizeof path);
 		if (unlink(path) != 0 && errno != ENOENT)
 			break;
@@ -1497,7 +1519,15 @@ int es_store_bundle(es_store *s, int out, uint64_t *lsn_out, es_error *err)
 		rc = wal_sync(s->w, err);
 	if (!rc)
 		wal_shippable(s->w, &ship, &ship_end);
-	for (size_t k = 0; k < s->nsegs && !rc; k++) {
+	/* the segments some collection still needs (not those kept only for
+	 * followers that fell behind: this one starts from the snapshots) */
+	pthread_mutex_lock(&s->meta_mu);
+	uint64_t covered = covered_lsn(s);
+	pthread_mutex_unlock(&s->meta_mu);
+	size_t k0 = 0;
+	while (k0 + 1 < s->nsegs && s->segs[k0 + 1] <= covered)
+		k0++;
+	for (size_t k = k0; k < s->nsegs && !rc; k++) {
 		char rel[64];
 		snprintf(rel, sizeof rel, "wal/%016" PRIx64 ".log", s->segs[k]);
 		rc = bundle_add(&fs, &n, &cap, s->dir, rel,

@@ -64,6 +64,10 @@ typedef struct es_store_options {
 	int recover;                  /* truncate damaged logs at the last good record */
 	uint64_t checkpoint_bytes;    /* auto checkpoint past this; 0 = default, UINT64_MAX = off */
 	const wal_io_hooks *hooks;    /* tests: injected log I/O errors */
+	uint64_t retain_bytes;        /* keep up to this many bytes of log segments
+				       * that snapshots already cover, newest
+				       * first, for followers that fell behind;
+				       * 0: delete them at once */
 	int follower;                 /* a follower's store: no mutation observer;
 				       * records come from es_store_follow_apply */
 } es_store_options;
