@@ -1128,6 +1128,15 @@ static void *pa_main(void *arg)
 	return NULL;
 }
 
+/* vector[0] of point id (dim PA_D), or NAN when absent */
+static float pa_x(es_collection *c, uint64_t id)
+{
+	es_point_id pid = num_id(id);
+	float v[PA_D];
+	es_error err;
+	return es_collection_get_vector(c, &pid, v, &err) ? NAN : v[0];
+}
+
 /* hits of an exact-vector query: how many, and whether the first is id */
 static size_t pa_search(es_collection *c, const float *q, uint64_t id, int *first)
 {
@@ -1177,7 +1186,7 @@ START_TEST(test_parallel_apply_prefix)
 	int first;
 	for (int k = 0; k < 2; k++)
 		for (int i = 0; i < PA_N; i += 37) {
-			ck_assert(isnan(point_x(c, w[k].base + (uint64_t)i)));
+			ck_assert(isnan(pa_x(c, w[k].base + (uint64_t)i)));
 			ck_assert_uint_eq(pa_search(c, w[k].v + (size_t)i * PA_D, 0, &first), 0);
 		}
 	ck_assert_uint_eq(es_collection_count(c), 0);
@@ -1204,7 +1213,7 @@ START_TEST(test_parallel_apply_prefix)
 	size_t found = 0;
 	for (int k = 0; k < 2; k++)
 		for (int i = 0; i < PA_N; i++) {
-			ck_assert_float_eq(point_x(c, w[k].base + (uint64_t)i),
+			ck_assert_float_eq(pa_x(c, w[k].base + (uint64_t)i),
 					   w[k].v[(size_t)i * PA_D]);
 			pa_search(c, w[k].v + (size_t)i * PA_D, w[k].base + (uint64_t)i, &first);
 			found += first != 0;
