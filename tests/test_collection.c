@@ -1301,7 +1301,7 @@ START_TEST(test_parallel_apply_prefix)
 	memset(&g, 0, sizeof g);
 	pthread_mutex_init(&g.mu, NULL);
 	pthread_cond_init(&g.cv, NULL);
-	es_mutation_observer o = {&g, NULL, NULL, g_upsert, g_delete};
+	es_mutation_observer o = {&g, NULL, NULL, g_upsert, g_delete, NULL};
 	es_registry_set_observer(r, &o);
 	es_collection_params p = params(PA_D, ES_METRIC_L2);
 	es_collection *c;
