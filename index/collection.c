@@ -907,10 +907,6 @@ static int filter_tramp(void *ctx, uint64_t label)
 	return f->req->filter(f->req->filter_ctx, &v);
 }
 
-/* Hybrid search fuses the top HYBRID_DEPTH (or k, when larger) of each
- * list (bench/RESULTS.md: CISI, chosen by measurement). */
-#define HYBRID_DEPTH 100
-
 /* One fused candidate. */
 typedef struct fused {
 	uint64_t label;
@@ -1004,18 +1000,21 @@ static int search_check(const es_collection *c, const es_search_req *req, es_err
 		return es_err(err, ES_EINVAL, "unknown fusion method %d", req->fusion);
 	if (req->fusion == ES_FUSION_WEIGHTED && !(req->alpha >= 0 && req->alpha <= 1))
 		return es_err(err, ES_EINVAL, "fusion alpha must be between 0 and 1");
+	if (req->candidates > ES_HYBRID_CANDIDATES_MAX)
+		return es_err(err, ES_EINVAL, "fusion candidates must be at most %u",
+			      ES_HYBRID_CANDIDATES_MAX);
 	for (uint32_t j = 0; req->query && req->mode != ES_SEARCH_LEXICAL && j < c->p.dim; j++)
 		if (!isfinite(req->query[j]))
 			return es_err(err, ES_EINVAL, "query vector[%u] is not a finite number", j);
 	return 0;
 }
 
-/* Does a hit with this mode's score pass the request's threshold? */
-static int passes(const es_collection *c, const es_search_req *req, float score)
+/* Does a hit with mode's score pass the request's threshold? */
+static int passes(const es_collection *c, const es_search_req *req, int mode, float score)
 {
 	if (!req->has_threshold)
 		return 1;
-	if (req->mode == ES_SEARCH_DENSE && c->p.metric == ES_METRIC_L2)
+	if (mode == ES_SEARCH_DENSE && c->p.metric == ES_METRIC_L2)
 		return score <= req->threshold;
 	return score >= req->threshold;
 }
@@ -1028,26 +1027,33 @@ int es_collection_search(es_collection *c, const es_search_req *req,
 	int rc = search_check(c, req, err);
 	if (rc)
 		return rc;
+	es_hit *dh = NULL, *lh = NULL;
+	fused *f = NULL;
+	es_point_out *outs = NULL;
+	size_t nd = 0, nl = 0, nf = 0, m = 0;
+
+	pthread_rwlock_rdlock(&c->lk);
+	int mode = req->mode;
+	/* Vector-only points have no lexical entries: fusing an empty list
+	 * would only cost the deeper dense search (bench/http). */
+	if (mode == ES_SEARCH_HYBRID && req->query && es_lexical_count(c->lx) == 0)
+		mode = ES_SEARCH_DENSE;
 	uint32_t depth = req->k;
-	if (req->mode == ES_SEARCH_HYBRID && depth < HYBRID_DEPTH)
-		depth = HYBRID_DEPTH;
+	uint32_t cand = req->candidates ? req->candidates : ES_HYBRID_CANDIDATES_DEFAULT;
+	if (mode == ES_SEARCH_HYBRID && depth < cand)
+		depth = cand;
 	uint32_t ef = req->ef ? req->ef : (depth > HNSW_DEFAULT_EF_SEARCH ? depth : HNSW_DEFAULT_EF_SEARCH);
 	if (ef < depth)
 		ef = depth;
-	int want_dense = req->mode != ES_SEARCH_LEXICAL && req->query;
-	int want_lex = req->mode != ES_SEARCH_DENSE;
-	es_hit *dh = es_malloc(depth * sizeof *dh), *lh = es_malloc(depth * sizeof *lh);
-	fused *f = es_malloc(2 * (size_t)depth * sizeof *f);
-	es_point_out *outs = NULL;
-	size_t nd = 0, nl = 0, nf = 0, m = 0;
+	int want_dense = mode != ES_SEARCH_LEXICAL && req->query;
+	int want_lex = mode != ES_SEARCH_DENSE;
+	dh = es_malloc(depth * sizeof *dh);
+	lh = es_malloc(depth * sizeof *lh);
+	f = es_malloc(2 * (size_t)depth * sizeof *f);
 	if (!dh || !lh || !f) {
-		es_free(dh);
-		es_free(lh);
-		es_free(f);
-		return es_err(err, ES_ENOMEM, "out of memory for %u results", depth);
+		rc = es_err(err, ES_ENOMEM, "out of memory for %u results", depth);
+		goto out;
 	}
-
-	pthread_rwlock_rdlock(&c->lk);
 	filter_ctx fc = {c, req, -1};
 	if (req->exclude_self)
 		fc.self = tab_find(c, &req->self, id_hash(&req->self));
@@ -1064,16 +1070,16 @@ int es_collection_search(es_collection *c, const es_search_req *req,
 		if (rc)
 			goto out;
 	}
-	if (req->mode == ES_SEARCH_HYBRID) {
+	if (mode == ES_SEARCH_HYBRID) {
 		nf = fuse(req, c->p.metric, dh, nd, lh, nl, f);
 	} else {
-		const es_hit *src = req->mode == ES_SEARCH_DENSE ? dh : lh;
-		nf = req->mode == ES_SEARCH_DENSE ? nd : nl;
+		const es_hit *src = mode == ES_SEARCH_DENSE ? dh : lh;
+		nf = mode == ES_SEARCH_DENSE ? nd : nl;
 		for (size_t i = 0; i < nf; i++) {
 			memset(&f[i], 0, sizeof f[i]);
 			f[i].label = src[i].label;
 			f[i].score = src[i].score;
-			if (req->mode == ES_SEARCH_DENSE) {
+			if (mode == ES_SEARCH_DENSE) {
 				f[i].dense = src[i].score;
 				f[i].has_dense = 1;
 			} else {
@@ -1091,7 +1097,7 @@ int es_collection_search(es_collection *c, const es_search_req *req,
 	}
 	for (size_t i = 0; i < nf; i++) {
 		uint64_t lab = f[i].label;
-		if (lab >= c->npts || !c->pts[lab].live || !passes(c, req, f[i].score))
+		if (lab >= c->npts || !c->pts[lab].live || !passes(c, req, mode, f[i].score))
 			continue;
 		rc = copy_out(c, &c->pts[lab], lab, req->with_vector, req->with_payload,
 			      &outs[m]);

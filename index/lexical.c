@@ -54,6 +54,7 @@
 #define LEX_BLOCK 128
 #define LEX_END UINT32_MAX
 #define LEX_COMPACT_MIN_DEAD 1024
+#define LEX_TAAT_RATIO 4 /* term at a time when postings * this >= documents */
 #define LEX_MAGIC "ESLEXIDX"
 #define LEX_VERSION 1u
 #define LEX_FLAG_STEM 1u
@@ -1326,18 +1327,19 @@ static int accept(const es_lexical *lx, uint32_t d, es_lexical_filter_fn f,
 	return lx->doc_alive[d] && (!f || f(fctx, lx->doc_label[d]));
 }
 
-int es_lexical_search_exhaustive(const es_lexical *lx, const char *query,
-				 size_t len, uint32_t k,
-				 es_lexical_filter_fn filter, void *filter_ctx,
-				 es_hit *out, size_t *nout, es_error *err)
+/* Term at a time: every posting of every query term into one accumulator
+ * per document, then the k best.  O(postings + documents): the reference
+ * for tests, and the faster plan when the query's postings cover much of
+ * the collection (long queries, see es_lexical_search).  Frees qc->q. */
+static int search_taat(const es_lexical *lx, query_ctx *qc, uint32_t k,
+		       es_lexical_filter_fn filter, void *filter_ctx, es_hit *out,
+		       size_t *nout, es_error *err)
 {
-	query_ctx qc;
-	int rc = query_terms(lx, query, len, k, &qc, nout, err);
-	if (rc)
-		return rc;
+	int rc = 0;
 	double *acc = NULL;
 	unsigned char *hit = NULL;
-	if (qc.n) {
+	*nout = 0;
+	if (qc->n) {
 		acc = es_calloc(lx->ndocs ? lx->ndocs : 1, sizeof *acc);
 		hit = es_calloc(lx->ndocs ? lx->ndocs : 1, 1);
 		if (!acc || !hit) {
@@ -1347,9 +1349,9 @@ int es_lexical_search_exhaustive(const es_lexical *lx, const char *query,
 	}
 	bm25 s;
 	bm25_init(lx, &s);
-	for (size_t i = 0; i < qc.n; i++) {
-		const lex_term *t = &lx->terms[qc.q[i].term];
-		double w = qc.q[i].qtf * bm25_idf(&s, t->df);
+	for (size_t i = 0; i < qc->n; i++) {
+		const lex_term *t = &lx->terms[qc->q[i].term];
+		double w = qc->q[i].qtf * bm25_idf(&s, t->df);
 		const unsigned char *p = t->data;
 		uint32_t doc = 0;
 		for (uint32_t j = 0; j < t->npost; j++) {
@@ -1360,15 +1362,28 @@ int es_lexical_search_exhaustive(const es_lexical *lx, const char *query,
 		}
 	}
 	topk tk = {out, 0, k};
-	for (uint32_t d = 0; d < lx->ndocs && qc.n; d++)
+	for (uint32_t d = 0; d < lx->ndocs && qc->n; d++)
 		if (hit[d] && accept(lx, d, filter, filter_ctx))
 			topk_push(&tk, lx->doc_label[d], (float)acc[d]);
 	topk_finish(&tk, out, nout);
 out:
 	es_free(acc);
 	es_free(hit);
-	es_free(qc.q);
+	es_free(qc->q);
+	qc->q = NULL;
 	return rc;
+}
+
+int es_lexical_search_exhaustive(const es_lexical *lx, const char *query,
+				 size_t len, uint32_t k,
+				 es_lexical_filter_fn filter, void *filter_ctx,
+				 es_hit *out, size_t *nout, es_error *err)
+{
+	query_ctx qc;
+	int rc = query_terms(lx, query, len, k, &qc, nout, err);
+	if (rc)
+		return rc;
+	return search_taat(lx, &qc, k, filter, filter_ctx, out, nout, err);
 }
 
 typedef struct cursor {
@@ -1458,15 +1473,24 @@ static void sort_cursors(cursor **cs, size_t n)
 	}
 }
 
-int es_lexical_search(const es_lexical *lx, const char *query, size_t len,
-		      uint32_t k, es_lexical_filter_fn filter, void *filter_ctx,
-		      es_hit *out, size_t *nout, es_error *err)
+static int search_plan(const es_lexical *lx, const char *query, size_t len,
+		       uint32_t k, es_lexical_filter_fn filter, void *filter_ctx,
+		       es_hit *out, size_t *nout, int auto_plan, es_error *err)
 {
 	query_ctx qc;
 	int rc = query_terms(lx, query, len, k, &qc, nout, err);
 	if (rc)
 		return rc;
 	size_t n = qc.n;
+	/* Long queries (CISI's are ~40 terms) touch most of a small
+	 * collection: document-at-a-time pivoting then costs more per posting
+	 * than it skips, and one pass per term into an accumulator is several
+	 * times faster (bench/RESULTS.md).  Same scores, same order. */
+	uint64_t npost = 0;
+	for (size_t i = 0; i < n; i++)
+		npost += lx->terms[qc.q[i].term].npost;
+	if (auto_plan && n > 1 && npost * LEX_TAAT_RATIO >= lx->ndocs)
+		return search_taat(lx, &qc, k, filter, filter_ctx, out, nout, err);
 	cursor *cur = NULL;
 	cursor **cs = NULL;
 	if (!n)
@@ -1576,6 +1600,20 @@ out:
 	es_free(cs);
 	es_free(qc.q);
 	return rc;
+}
+
+int es_lexical_search(const es_lexical *lx, const char *query, size_t len,
+		      uint32_t k, es_lexical_filter_fn filter, void *filter_ctx,
+		      es_hit *out, size_t *nout, es_error *err)
+{
+	return search_plan(lx, query, len, k, filter, filter_ctx, out, nout, 1, err);
+}
+
+int es_lexical_search_wand(const es_lexical *lx, const char *query, size_t len,
+			   uint32_t k, es_lexical_filter_fn filter, void *filter_ctx,
+			   es_hit *out, size_t *nout, es_error *err)
+{
+	return search_plan(lx, query, len, k, filter, filter_ctx, out, nout, 0, err);
 }
 
 /* ------------------------------------------------------------ bytes */

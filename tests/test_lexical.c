@@ -198,17 +198,29 @@ static int even_only(void *ctx, uint64_t label)
 	return label % 2 == 0;
 }
 
+static void same_results_plan(const es_lexical *lx, const es_lexical *ref,
+			      const char *q, uint32_t k, int filter, int plan);
+
 /* WAND result == exhaustive result: same scores in the same order, and
  * every returned label has the exhaustive score of that label. */
 static void same_results(const es_lexical *lx, const es_lexical *ref,
 			 const char *q, uint32_t k, int filter)
 {
+	for (int plan = 0; plan < 2; plan++)
+		same_results_plan(lx, ref, q, k, filter, plan);
+}
+
+/* plan 0: es_lexical_search (either plan by cost), 1: WAND always. */
+static void same_results_plan(const es_lexical *lx, const es_lexical *ref,
+			      const char *q, uint32_t k, int filter, int plan)
+{
 	es_hit *a = malloc(k * sizeof *a), *b = malloc(k * sizeof *b);
 	size_t na, nb;
 	es_error err;
 	even_ctx ec = {0};
-	ck_assert_int_eq(es_lexical_search(lx, q, strlen(q), k, filter ? even_only : NULL,
-					   &ec, a, &na, &err), 0);
+	ck_assert_int_eq((plan ? es_lexical_search_wand : es_lexical_search)(
+				 lx, q, strlen(q), k, filter ? even_only : NULL, &ec, a, &na, &err),
+			 0);
 	ck_assert_int_eq(es_lexical_search_exhaustive(ref, q, strlen(q), k,
 						      filter ? even_only : NULL, &ec,
 						      b, &nb, &err), 0);
