@@ -54,7 +54,11 @@
 #define LEX_BLOCK 128
 #define LEX_END UINT32_MAX
 #define LEX_COMPACT_MIN_DEAD 1024
-#define LEX_TAAT_RATIO 4 /* term at a time when postings * this >= documents */
+/* Term at a time (search_taat) for queries of at least LEX_TAAT_MIN_TERMS
+ * distinct terms whose postings times LEX_TAAT_RATIO reach the document
+ * count; Block-Max WAND otherwise (short queries skip best with it). */
+#define LEX_TAAT_RATIO 4
+#define LEX_TAAT_MIN_TERMS 8
 #define LEX_MAGIC "ESLEXIDX"
 #define LEX_VERSION 1u
 #define LEX_FLAG_STEM 1u
@@ -1489,7 +1493,7 @@ static int search_plan(const es_lexical *lx, const char *query, size_t len,
 	uint64_t npost = 0;
 	for (size_t i = 0; i < n; i++)
 		npost += lx->terms[qc.q[i].term].npost;
-	if (auto_plan && n > 1 && npost * LEX_TAAT_RATIO >= lx->ndocs)
+	if (auto_plan && n >= LEX_TAAT_MIN_TERMS && npost * LEX_TAAT_RATIO >= lx->ndocs)
 		return search_taat(lx, &qc, k, filter, filter_ctx, out, nout, err);
 	cursor *cur = NULL;
 	cursor **cs = NULL;

@@ -113,9 +113,10 @@ size_t es_lexical_memory_bytes(const es_lexical *lx);
  * always > 0; documents without a query term are never returned.  filter
  * may be NULL.  Two plans, the same answer: Block-Max WAND (postings that
  * cannot reach the current k-th score are skipped a block at a time), or,
- * when the query's postings number at least a quarter of the documents
- * (long queries on small collections, where WAND skips little and pivots a
- * lot), one pass per term into a per-document accumulator. */
+ * for a query of 8 or more distinct terms whose postings number at least
+ * a quarter of the documents (long queries on small collections, where
+ * WAND skips little and pivots a lot), one pass per term into a
+ * per-document accumulator. */
 int es_lexical_search(const es_lexical *lx, const char *query, size_t len,
 		      uint32_t k, es_lexical_filter_fn filter, void *filter_ctx,
 		      es_hit *out, size_t *nout, es_error *err);
