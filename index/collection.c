@@ -914,12 +914,6 @@ typedef struct fused {
 	int has_dense, has_lexical;
 } fused;
 
-static int cmp_fused_label(const void *a, const void *b)
-{
-	const fused *x = a, *y = b;
-	return x->label < y->label ? -1 : x->label > y->label;
-}
-
 static int cmp_fused_best(const void *a, const void *b)
 {
 	const fused *x = a, *y = b;
@@ -937,10 +931,54 @@ static float norm01(float s, float lo, float hi, int lower_better)
 	return lower_better ? (hi - s) / (hi - lo) : (s - lo) / (hi - lo);
 }
 
-/* Fuse the dense and lexical lists into f (nd + nl entries at most; returns
- * how many), best first. */
+static inline uint64_t label_mix(uint64_t x)
+{
+	x *= 0x9E3779B97F4A7C15ull;
+	return x ^ (x >> 29);
+}
+
+/* Restore the heap f[0..n) (worst on top) below i. */
+static void fused_sift(fused *f, size_t n, size_t i)
+{
+	for (;;) {
+		size_t l = 2 * i + 1, r = l + 1, m = i;
+		if (l < n && cmp_fused_best(&f[l], &f[m]) > 0)
+			m = l;
+		if (r < n && cmp_fused_best(&f[r], &f[m]) > 0)
+			m = r;
+		if (m == i)
+			return;
+		fused t = f[i];
+		f[i] = f[m];
+		f[m] = t;
+		i = m;
+	}
+}
+
+/* The k best of f[0..n) into f[0..min(n, k)), best first: a heap of k
+ * over the rest (the fusion reads 2 x candidates to return k). */
+static size_t fused_top(fused *f, size_t n, size_t k)
+{
+	if (n > k) {
+		for (size_t i = k / 2; i-- > 0;)
+			fused_sift(f, k, i);
+		for (size_t i = k; i < n; i++)
+			if (cmp_fused_best(&f[i], &f[0]) < 0) {
+				f[0] = f[i];
+				fused_sift(f, k, 0);
+			}
+		n = k;
+	}
+	qsort(f, n, sizeof *f, cmp_fused_best);
+	return n;
+}
+
+/* Fuse the dense and lexical lists into f (room for nd + nl) and return
+ * the best k, best first.  slots (nslots, a power of two >= 2 (nd + nl))
+ * is scratch for the join on labels. */
 static size_t fuse(const es_search_req *req, es_metric metric, const es_hit *d,
-		   size_t nd, const es_hit *l, size_t nl, fused *f)
+		   size_t nd, const es_hit *l, size_t nl, fused *f, uint32_t *slots,
+		   size_t nslots, size_t k)
 {
 	size_t n = 0;
 	uint32_t rrf_k = req->rrf_k ? req->rrf_k : ES_RRF_K_DEFAULT;
@@ -953,8 +991,9 @@ static size_t fuse(const es_search_req *req, es_metric metric, const es_hit *d,
 		if (!i || l[i].score < llo) llo = l[i].score;
 		if (!i || l[i].score > lhi) lhi = l[i].score;
 	}
+	memset(slots, 0xff, nslots * sizeof *slots);
 	for (size_t i = 0; i < nd; i++) {
-		fused *x = &f[n++];
+		fused *x = &f[n];
 		memset(x, 0, sizeof *x);
 		x->label = d[i].label;
 		x->dense = d[i].score;
@@ -962,15 +1001,24 @@ static size_t fuse(const es_search_req *req, es_metric metric, const es_hit *d,
 		x->score = req->fusion == ES_FUSION_WEIGHTED
 				   ? req->alpha * norm01(d[i].score, dlo, dhi, metric == ES_METRIC_L2)
 				   : 1.0f / (float)(rrf_k + i + 1);
+		size_t h = (size_t)label_mix(x->label) & (nslots - 1);
+		while (slots[h] != UINT32_MAX)
+			h = (h + 1) & (nslots - 1);
+		slots[h] = (uint32_t)n++;
 	}
-	qsort(f, n, sizeof *f, cmp_fused_label);
-	size_t nd_sorted = n;
 	for (size_t i = 0; i < nl; i++) {
 		float part = req->fusion == ES_FUSION_WEIGHTED
 				     ? (1.0f - req->alpha) * norm01(l[i].score, llo, lhi, 0)
 				     : 1.0f / (float)(rrf_k + i + 1);
-		fused key = {.label = l[i].label};
-		fused *x = bsearch(&key, f, nd_sorted, sizeof *f, cmp_fused_label);
+		size_t h = (size_t)label_mix(l[i].label) & (nslots - 1);
+		fused *x = NULL;
+		while (slots[h] != UINT32_MAX) {
+			if (f[slots[h]].label == l[i].label) {
+				x = &f[slots[h]];
+				break;
+			}
+			h = (h + 1) & (nslots - 1);
+		}
 		if (!x) {
 			x = &f[n++];
 			memset(x, 0, sizeof *x);
@@ -980,8 +1028,7 @@ static size_t fuse(const es_search_req *req, es_metric metric, const es_hit *d,
 		x->lexical = l[i].score;
 		x->has_lexical = 1;
 	}
-	qsort(f, n, sizeof *f, cmp_fused_best);
-	return n;
+	return fused_top(f, n, k);
 }
 
 static int search_check(const es_collection *c, const es_search_req *req, es_error *err)
@@ -1029,6 +1076,7 @@ int es_collection_search(es_collection *c, const es_search_req *req,
 		return rc;
 	es_hit *dh = NULL, *lh = NULL;
 	fused *f = NULL;
+	uint32_t *slots = NULL;
 	es_point_out *outs = NULL;
 	size_t nd = 0, nl = 0, nf = 0, m = 0;
 
@@ -1047,10 +1095,15 @@ int es_collection_search(es_collection *c, const es_search_req *req,
 		ef = depth;
 	int want_dense = mode != ES_SEARCH_LEXICAL && req->query;
 	int want_lex = mode != ES_SEARCH_DENSE;
+	size_t nslots = 16;
+	while (nslots < 4 * (size_t)depth)
+		nslots *= 2;
 	dh = es_malloc(depth * sizeof *dh);
 	lh = es_malloc(depth * sizeof *lh);
 	f = es_malloc(2 * (size_t)depth * sizeof *f);
-	if (!dh || !lh || !f) {
+	if (mode == ES_SEARCH_HYBRID)
+		slots = es_malloc(nslots * sizeof *slots);
+	if (!dh || !lh || !f || (mode == ES_SEARCH_HYBRID && !slots)) {
 		rc = es_err(err, ES_ENOMEM, "out of memory for %u results", depth);
 		goto out;
 	}
@@ -1071,7 +1124,7 @@ int es_collection_search(es_collection *c, const es_search_req *req,
 			goto out;
 	}
 	if (mode == ES_SEARCH_HYBRID) {
-		nf = fuse(req, c->p.metric, dh, nd, lh, nl, f);
+		nf = fuse(req, c->p.metric, dh, nd, lh, nl, f, slots, nslots, req->k);
 	} else {
 		const es_hit *src = mode == ES_SEARCH_DENSE ? dh : lh;
 		nf = mode == ES_SEARCH_DENSE ? nd : nl;
@@ -1117,6 +1170,7 @@ out:
 	es_free(dh);
 	es_free(lh);
 	es_free(f);
+	es_free(slots);
 	if (rc) {
 		es_hits_free(outs, m);
 		return rc;

@@ -166,7 +166,7 @@ enum {
 #define ES_TEXT_MODE_DEFAULT ES_SEARCH_HYBRID
 #define ES_FUSION_DEFAULT ES_FUSION_WEIGHTED
 #define ES_FUSION_ALPHA_DEFAULT 0.3f
-#define ES_HYBRID_CANDIDATES_DEFAULT 100
+#define ES_HYBRID_CANDIDATES_DEFAULT 50
 #define ES_HYBRID_CANDIDATES_MAX 10000
 
 /* Search request.  Dense needs query; lexical needs text; hybrid needs
