@@ -88,6 +88,7 @@ typedef struct api_request {
 	size_t len;
 	const char *content_type;   /* NULL if absent */
 	const char *authorization;  /* NULL if absent */
+	const char *api_key;        /* the api-key header (Qdrant's), NULL if absent */
 	const char *if_none_match;  /* NULL if absent (only /ui/ looks at it) */
 	int body_too_large;         /* set by the transport: answer 413 */
 	int query_has_nul;          /* set by the transport: a query key or

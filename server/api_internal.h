@@ -127,6 +127,29 @@ void api_h_arithmetic(api_call *c, api_response *out);
 void api_h_points_scroll(api_call *c, api_response *out);  /* api_scroll.c */
 void api_h_ui(api_call *c, api_response *out);             /* api_ui.c */
 
+/* Qdrant's dialect (api_qdrant.c, api_qdrant_points.c). */
+void api_h_qd_root(api_call *c, api_response *out);
+void api_h_qd_coll_list(api_call *c, api_response *out);
+void api_h_qd_coll_exists(api_call *c, api_response *out);
+void api_h_qd_coll_create(api_call *c, api_response *out);
+void api_h_qd_coll_get(api_call *c, api_response *out);
+void api_h_qd_coll_delete(api_call *c, api_response *out);
+void api_h_qd_index(api_call *c, api_response *out);
+void api_h_qd_points_upsert(api_call *c, api_response *out);
+void api_h_qd_points_retrieve(api_call *c, api_response *out);
+void api_h_qd_points_get(api_call *c, api_response *out);
+void api_h_qd_points_delete(api_call *c, api_response *out);
+void api_h_qd_points_scroll(api_call *c, api_response *out);
+void api_h_qd_points_count(api_call *c, api_response *out);
+void api_h_qd_query(api_call *c, api_response *out);
+void api_h_qd_query_batch(api_call *c, api_response *out);
+void api_h_qd_search(api_call *c, api_response *out);
+void api_h_qd_search_batch(api_call *c, api_response *out);
+/* Wrap a finished answer in Qdrant's envelope: {"result", "status": "ok",
+ * "time"} for a success, {"status": {"error"}, "time"} for an error (the
+ * status code kept).  api_dispatch calls it for ROUTE_QDRANT routes. */
+void api_qdrant_envelope(api_response *out, double seconds);
+
 /* Monotonic seconds. */
 double api_now(void);
 
