@@ -56,6 +56,10 @@ typedef struct api_config {
 				     * collections answers 403 read_only */
 	const char *primary;        /* the primary's URL, named in that 403 and
 				     * in /v1/info; may be NULL */
+	const char *const *model_aliases; /* naliases "NAME=MODEL": requests may
+				     * name MODEL (a loaded model) as NAME, e.g.
+				     * text-embedding-3-small (serve --model-alias) */
+	size_t naliases;
 } api_config;
 
 typedef struct api_ctx api_ctx;

@@ -31,6 +31,9 @@ struct api_ctx {
 	int no_ui;
 	int read_only;  /* --read-only / --follow: ROUTE_WRITE routes answer 403 */
 	char *primary;  /* --primary / --follow URL (informational), or NULL */
+	char **alias_names;           /* --model-alias NAME=MODEL: NAME ... */
+	const es_encoder **alias_models; /* ... and the model it names */
+	size_t naliases;
 };
 
 typedef struct api_call {
@@ -63,9 +66,10 @@ es_collection *api_get_collection(const api_call *c, const char *name,
  * a buffer that ran out of memory becomes a 503 instead. */
 void api_ok_text(api_response *out, ju_buf *b);
 
-/* The model named `name` (NULL or "": the default).  With one model loaded
- * any name is accepted (OpenAI clients send their own model names); with
- * several an unknown name is a 404 written to out, and NULL is returned. */
+/* The model named `name` (NULL or "": the default), or by an alias
+ * (--model-alias).  With one model loaded any name is accepted (OpenAI
+ * clients send their own model names); with several an unknown name is a
+ * 404 written to out, and NULL is returned. */
 const es_encoder *api_pick_model(const api_ctx *ctx, const char *name,
 				 api_response *out);
 /* The model that encodes a collection's text, or an error in out. */
