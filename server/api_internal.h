@@ -34,6 +34,9 @@ struct api_ctx {
 	char **alias_names;           /* --model-alias NAME=MODEL: NAME ... */
 	const es_encoder **alias_models; /* ... and the model it names */
 	size_t naliases;
+	struct es_store *store; /* a primary's data directory (log shipping) */
+	void (*follower)(void *fctx, api_repl_status *st); /* NULL: not a follower */
+	void *follower_ctx;
 };
 
 typedef struct api_call {
@@ -130,6 +133,8 @@ void api_h_words_analogy(api_call *c, api_response *out);
 void api_h_arithmetic(api_call *c, api_response *out);
 void api_h_points_scroll(api_call *c, api_response *out);  /* api_scroll.c */
 void api_h_ui(api_call *c, api_response *out);             /* api_ui.c */
+void api_h_repl_snapshot(api_call *c, api_response *out);  /* api_replication.c */
+void api_h_repl_wal(api_call *c, api_response *out);
 
 /* Qdrant's dialect (api_qdrant.c, api_qdrant_points.c). */
 void api_h_qd_root(api_call *c, api_response *out);
