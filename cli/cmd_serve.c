@@ -22,6 +22,7 @@
 #include <unistd.h>
 
 #include "api.h"
+#include "batcher.h"
 #include "blas.h"
 #include "commands.h"
 #include "durability.h"
@@ -51,6 +52,11 @@ static void usage(FILE *f)
 		"  --snapshot-bytes N    snapshot automatically once the log passes N bytes\n"
 		"                        (default 268435456)\n"
 		"  --threads N           HTTP worker threads (default: CPU count)\n"
+		"  --batch-max N         BERT models: encode concurrent requests together,\n"
+		"                        up to N texts per forward pass (default 32; 0 = off)\n"
+		"  --batch-wait-us N     wait up to N microseconds for a fuller batch when\n"
+		"                        fewer than --batch-max texts are queued (default 0:\n"
+		"                        batch only what queued while the model was busy)\n"
 		"  --api-key KEY         require 'Authorization: Bearer KEY' (not /healthz, /readyz)\n"
 		"  --max-body BYTES      largest request body (default 16777216)\n"
 		"  --max-inputs N        texts per embeddings request (default 2048)\n"
@@ -90,7 +96,8 @@ typedef struct serve_opts {
 	const char *models[MAX_MODELS];
 	size_t nmodels;
 	const char *host, *port, *data_dir, *threads, *api_key, *max_body, *max_inputs,
-		*max_points, *timeout, *max_conns, *fsync, *snapshot_bytes, *primary;
+		*max_points, *timeout, *max_conns, *fsync, *snapshot_bytes, *primary,
+		*batch_max, *batch_wait_us;
 	int quiet, recover, no_ui, read_only;
 } serve_opts;
 
@@ -100,6 +107,7 @@ typedef struct serve_config {
 	unsigned port, threads;
 	wal_fsync_policy fsync;
 	unsigned long long snapshot_bytes;
+	uint32_t batch_max, batch_wait_us;
 } serve_config;
 
 static const char *env(const char *name)
@@ -212,6 +220,8 @@ static int parse_flags(int argc, char **argv, serve_opts *o)
 		{"no-ui", no_argument, NULL, 'U'},
 		{"read-only", no_argument, NULL, 'r'},
 		{"primary", required_argument, NULL, 'y'},
+		{"batch-max", required_argument, NULL, 'B'},
+		{"batch-wait-us", required_argument, NULL, 'W'},
 		{"help", no_argument, NULL, 'h'},
 		{NULL, 0, NULL, 0},
 	};
@@ -244,6 +254,8 @@ static int parse_flags(int argc, char **argv, serve_opts *o)
 		case 'U': o->no_ui = 1; break;
 		case 'r': o->read_only = 1; break;
 		case 'y': o->primary = optarg; break;
+		case 'B': o->batch_max = optarg; break;
+		case 'W': o->batch_wait_us = optarg; break;
 		case 'h': usage(stdout); return 0;
 		default: usage(stderr); return 2;
 		}
@@ -282,6 +294,8 @@ static void env_fallbacks(serve_opts *o)
 	if (!o->read_only && env("EMBEDSRV_READ_ONLY") && strcmp(env("EMBEDSRV_READ_ONLY"), "0") != 0)
 		o->read_only = 1;
 	if (!o->primary) o->primary = env("EMBEDSRV_PRIMARY");
+	if (!o->batch_max) o->batch_max = env("EMBEDSRV_BATCH_MAX");
+	if (!o->batch_wait_us) o->batch_wait_us = env("EMBEDSRV_BATCH_WAIT_US");
 }
 
 /* 3. Numbers and policies, range-checked.  0, or -1 (message printed). */
@@ -325,6 +339,16 @@ static int parse_values(const serve_opts *o, serve_config *c)
 	if (o->max_conns) {
 		if (parse_num("max-connections", o->max_conns, 1, 1u << 20, &v)) return -1;
 		c->lim.max_connections = (uint32_t)v;
+	}
+	c->batch_max = ES_BATCHER_MAX_BATCH;
+	c->batch_wait_us = ES_BATCHER_MAX_WAIT_US;
+	if (o->batch_max) {
+		if (parse_num("batch-max", o->batch_max, 0, 4096, &v)) return -1;
+		c->batch_max = (uint32_t)v;
+	}
+	if (o->batch_wait_us) {
+		if (parse_num("batch-wait-us", o->batch_wait_us, 0, 1000000, &v)) return -1;
+		c->batch_wait_us = (uint32_t)v;
 	}
 	return 0;
 }
@@ -386,6 +410,8 @@ static int serve(const serve_opts *o, const serve_config *c)
 	cfg.no_ui = o->no_ui;
 	cfg.read_only = o->read_only;
 	cfg.primary = o->primary;
+	cfg.batch_max = c->batch_max;
+	cfg.batch_wait_us = c->batch_wait_us;
 	if (api_ctx_new(&cfg, &ctx, &err))
 		goto fail;
 	es_http_config hc = {o->host, (uint16_t)c->port, c->threads, o->quiet};
