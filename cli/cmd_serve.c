@@ -51,7 +51,8 @@ static void usage(FILE *f)
 		"                        last good record (drops what follows)\n"
 		"  --snapshot-bytes N    snapshot automatically once the log passes N bytes\n"
 		"                        (default 268435456)\n"
-		"  --threads N           HTTP worker threads (default: CPU count)\n"
+		"  --threads N           HTTP worker threads (default: CPU count; with a\n"
+		"                        batched BERT model at least --batch-max)\n"
 		"  --batch-max N         BERT models: encode concurrent requests together,\n"
 		"                        up to N texts per forward pass (default 32; 0 = off)\n"
 		"  --batch-wait-us N     wait up to N microseconds for a fuller batch when\n"
@@ -369,6 +370,21 @@ static int wait_for_stop(const sigset_t *set)
 	}
 }
 
+/* HTTP worker threads: --threads, else the CPU count, raised to
+ * --batch-max when a BERT model is batched: a handler blocks while its
+ * texts wait in the batcher, so a full batch of one-text requests needs
+ * that many handlers at once (measured: bench/RESULTS.md). */
+static unsigned http_threads(const serve_opts *o, const serve_config *c,
+			     es_encoder *const *encs, size_t nenc)
+{
+	if (o->threads || !c->batch_max)
+		return c->threads;
+	for (size_t i = 0; i < nenc; i++)
+		if (es_encoder_kind_of(encs[i]) == ES_ENCODER_BERT)
+			return c->threads > c->batch_max ? c->threads : c->batch_max;
+	return c->threads;
+}
+
 /* 5. Run: models, registry, HTTP server, data directory, ready; then wait
  * for a signal, finish in-flight requests, snapshot, free.  Returns the
  * exit status. */
@@ -406,20 +422,21 @@ static int serve(const serve_opts *o, const serve_config *c)
 	cfg.nmodels = nenc;
 	cfg.registry = reg;
 	cfg.data_dir = o->data_dir;
-	cfg.threads = c->threads;
 	cfg.no_ui = o->no_ui;
 	cfg.read_only = o->read_only;
 	cfg.primary = o->primary;
 	cfg.batch_max = c->batch_max;
 	cfg.batch_wait_us = c->batch_wait_us;
+	unsigned threads = http_threads(o, c, encs, nenc);
+	cfg.threads = threads;
 	if (api_ctx_new(&cfg, &ctx, &err))
 		goto fail;
-	es_http_config hc = {o->host, (uint16_t)c->port, c->threads, o->quiet};
+	es_http_config hc = {o->host, (uint16_t)c->port, threads, o->quiet};
 	if (es_http_start(&hc, ctx, &http, &err))
 		goto fail;
 	fprintf(stderr, "embedsrv serve: listening on http://%s%s%s:%u (model %s, dim %u, %u threads)\n",
 		strchr(o->host, ':') ? "[" : "", o->host, strchr(o->host, ':') ? "]" : "",
-		es_http_port(http), es_encoder_name(encs[0]), es_encoder_dim(encs[0]), c->threads);
+		es_http_port(http), es_encoder_name(encs[0]), es_encoder_dim(encs[0]), threads);
 	if (o->data_dir) {
 		durability_opts dopts = {o->data_dir, c->fsync, o->recover, c->snapshot_bytes};
 		if (durability_open(&dopts, reg, &dur, &err))
