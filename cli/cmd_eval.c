@@ -55,6 +55,8 @@ int cmd_eval(int argc, char **argv)
 	const char *model = NULL;
 	size_t restrict_vocab = 0;
 	int method = ES_ANALOGY_3COSADD, ci = 1, c;
+	const char *given = NULL; /* the last word-level option seen, for sts/pairs refusals */
+	int given_method = 0;
 	optind = 1;
 	while ((c = getopt_long(argc - 1, argv + 1, "m:r:M:ch", opts, NULL)) != -1) {
 		switch (c) {
@@ -68,6 +70,7 @@ int cmd_eval(int argc, char **argv)
 				return 2;
 			}
 			restrict_vocab = (size_t)v;
+			given = "--restrict";
 			break;
 		}
 		case 'M':
@@ -76,14 +79,31 @@ int cmd_eval(int argc, char **argv)
 				fprintf(stderr, "embedsrv eval: --method must be 3cosadd or 3cosmul\n");
 				return 2;
 			}
+			given = "--method";
+			given_method = 1;
 			break;
-		case 'c': ci = 0; break;
+		case 'c':
+			ci = 0;
+			given = "--case-sensitive";
+			break;
 		case 'h': return eval_usage();
 		default: return 2;
 		}
 	}
 	if (!model || optind != argc - 2) {
 		fprintf(stderr, "embedsrv eval: need --model M and one FILE (try `embedsrv eval --help`)\n");
+		return 2;
+	}
+	/* Options that an evaluation does not use are refused, not ignored: a
+	 * user who asks for `eval sts --restrict 1000` must not believe the
+	 * number they get was restricted. */
+	if (sts && given) {
+		fprintf(stderr, "embedsrv eval: %s applies to analogy and pairs, not sts "
+				"(sts compares whole sentences with the model's own encoder)\n", given);
+		return 2;
+	}
+	if (!analogy && !sts && given_method) {
+		fprintf(stderr, "embedsrv eval: --method applies to analogy, not pairs\n");
 		return 2;
 	}
 	const char *file = argv[1 + optind];

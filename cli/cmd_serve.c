@@ -26,10 +26,13 @@
 #include "blas.h"
 #include "commands.h"
 #include "durability.h"
+#include "follower.h"
 #include "http.h"
 #include "threadpool.h"
 
 #define MAX_MODELS 16
+
+enum { OPT_BATCH_MAX = 1000, OPT_BATCH_WAIT_US }; /* long-only options */
 #define DEFAULT_MODEL_PATH "models/default.esm"
 
 static void usage(FILE *f)
@@ -51,6 +54,10 @@ static void usage(FILE *f)
 		"                        last good record (drops what follows)\n"
 		"  --snapshot-bytes N    snapshot automatically once the log passes N bytes\n"
 		"                        (default 268435456)\n"
+		"  --wal-retain-bytes N  keep up to N bytes of log that snapshots already\n"
+		"                        cover, so followers that fell behind catch up from\n"
+		"                        the log instead of bootstrapping again (default\n"
+		"                        67108864; 0 deletes it at once)\n"
 		"  --threads N           HTTP worker threads (default: CPU count; with a\n"
 		"                        batched BERT model at least --batch-max)\n"
 		"  --batch-max N         BERT models: encode concurrent requests together,\n"
@@ -73,6 +80,12 @@ static void usage(FILE *f)
 		"                        delete points) with 403; for read replicas\n"
 		"  --primary URL         the primary's address, named in that 403 and in\n"
 		"                        /v1/info (informational)\n"
+		"  --follow URL          follow the primary at URL (http://HOST:PORT) by log\n"
+		"                        shipping: bootstrap --data-dir from its snapshot,\n"
+		"                        then apply its log as it grows; implies --read-only\n"
+		"                        and --primary URL (API key: --follow-api-key or\n"
+		"                        EMBEDSRV_FOLLOW_API_KEY, else --api-key's)\n"
+		"  --follow-api-key KEY  the primary's API key, when it differs from ours\n"
 		"Each option can also be set as EMBEDSRV_<OPTION> (e.g. EMBEDSRV_PORT=9000);\n"
 		"command-line options win.\n");
 }
@@ -97,8 +110,8 @@ typedef struct serve_opts {
 	const char *models[MAX_MODELS];
 	size_t nmodels;
 	const char *host, *port, *data_dir, *threads, *api_key, *max_body, *max_inputs,
-		*max_points, *timeout, *max_conns, *fsync, *snapshot_bytes, *primary,
-		*batch_max, *batch_wait_us;
+		*max_points, *timeout, *max_conns, *fsync, *snapshot_bytes, *retain_bytes, *primary, *follow,
+		*follow_api_key, *batch_max, *batch_wait_us;
 	int quiet, recover, no_ui, read_only;
 } serve_opts;
 
@@ -109,6 +122,7 @@ typedef struct serve_config {
 	wal_fsync_policy fsync;
 	unsigned long long snapshot_bytes;
 	uint32_t batch_max, batch_wait_us;
+	unsigned long long retain_bytes;
 } serve_config;
 
 static const char *env(const char *name)
@@ -210,6 +224,7 @@ static int parse_flags(int argc, char **argv, serve_opts *o)
 		{"fsync", required_argument, NULL, 'F'},
 		{"recover", no_argument, NULL, 'R'},
 		{"snapshot-bytes", required_argument, NULL, 'S'},
+		{"wal-retain-bytes", required_argument, NULL, 'W'},
 		{"threads", required_argument, NULL, 't'},
 		{"api-key", required_argument, NULL, 'k'},
 		{"max-body", required_argument, NULL, 'b'},
@@ -221,8 +236,10 @@ static int parse_flags(int argc, char **argv, serve_opts *o)
 		{"no-ui", no_argument, NULL, 'U'},
 		{"read-only", no_argument, NULL, 'r'},
 		{"primary", required_argument, NULL, 'y'},
-		{"batch-max", required_argument, NULL, 'B'},
-		{"batch-wait-us", required_argument, NULL, 'W'},
+		{"follow", required_argument, NULL, 'f'},
+		{"follow-api-key", required_argument, NULL, 'K'},
+		{"batch-max", required_argument, NULL, OPT_BATCH_MAX},
+		{"batch-wait-us", required_argument, NULL, OPT_BATCH_WAIT_US},
 		{"help", no_argument, NULL, 'h'},
 		{NULL, 0, NULL, 0},
 	};
@@ -244,6 +261,7 @@ static int parse_flags(int argc, char **argv, serve_opts *o)
 		case 'F': o->fsync = optarg; break;
 		case 'R': o->recover = 1; break;
 		case 'S': o->snapshot_bytes = optarg; break;
+		case 'W': o->retain_bytes = optarg; break;
 		case 't': o->threads = optarg; break;
 		case 'k': o->api_key = optarg; break;
 		case 'b': o->max_body = optarg; break;
@@ -255,8 +273,10 @@ static int parse_flags(int argc, char **argv, serve_opts *o)
 		case 'U': o->no_ui = 1; break;
 		case 'r': o->read_only = 1; break;
 		case 'y': o->primary = optarg; break;
-		case 'B': o->batch_max = optarg; break;
-		case 'W': o->batch_wait_us = optarg; break;
+		case 'f': o->follow = optarg; break;
+		case 'K': o->follow_api_key = optarg; break;
+		case OPT_BATCH_MAX: o->batch_max = optarg; break;
+		case OPT_BATCH_WAIT_US: o->batch_wait_us = optarg; break;
 		case 'h': usage(stdout); return 0;
 		default: usage(stderr); return 2;
 		}
@@ -279,6 +299,7 @@ static void env_fallbacks(serve_opts *o)
 	if (!o->data_dir) o->data_dir = env("EMBEDSRV_DATA_DIR");
 	if (!o->fsync) o->fsync = env("EMBEDSRV_FSYNC");
 	if (!o->snapshot_bytes) o->snapshot_bytes = env("EMBEDSRV_SNAPSHOT_BYTES");
+	if (!o->retain_bytes) o->retain_bytes = env("EMBEDSRV_WAL_RETAIN_BYTES");
 	if (!o->recover && env("EMBEDSRV_RECOVER") && strcmp(env("EMBEDSRV_RECOVER"), "0") != 0)
 		o->recover = 1;
 	if (!o->threads) o->threads = env("EMBEDSRV_THREADS");
@@ -295,6 +316,12 @@ static void env_fallbacks(serve_opts *o)
 	if (!o->read_only && env("EMBEDSRV_READ_ONLY") && strcmp(env("EMBEDSRV_READ_ONLY"), "0") != 0)
 		o->read_only = 1;
 	if (!o->primary) o->primary = env("EMBEDSRV_PRIMARY");
+	if (!o->follow) o->follow = env("EMBEDSRV_FOLLOW");
+	if (!o->follow_api_key) o->follow_api_key = env("EMBEDSRV_FOLLOW_API_KEY");
+	if (o->follow) { /* a follower takes writes only from its primary's log */
+		o->read_only = 1;
+		o->primary = o->follow;
+	}
 	if (!o->batch_max) o->batch_max = env("EMBEDSRV_BATCH_MAX");
 	if (!o->batch_wait_us) o->batch_wait_us = env("EMBEDSRV_BATCH_WAIT_US");
 }
@@ -337,9 +364,26 @@ static int parse_values(const serve_opts *o, serve_config *c)
 	if (o->snapshot_bytes &&
 	    parse_num("snapshot-bytes", o->snapshot_bytes, 4096, ~0ull, &c->snapshot_bytes))
 		return -1;
+	c->retain_bytes = (unsigned long long)64 << 20;
+	if (o->retain_bytes &&
+	    parse_num("wal-retain-bytes", o->retain_bytes, 0, ~0ull, &c->retain_bytes))
+		return -1;
 	if (o->max_conns) {
 		if (parse_num("max-connections", o->max_conns, 1, 1u << 20, &v)) return -1;
 		c->lim.max_connections = (uint32_t)v;
+	}
+	if (o->follow) {
+		char host[256], port[16];
+		es_error e;
+		if (follower_parse_url(o->follow, host, sizeof host, port, sizeof port, &e)) {
+			fprintf(stderr, "embedsrv serve: %s\n", e.msg);
+			return -1;
+		}
+		if (!o->data_dir) {
+			fprintf(stderr, "embedsrv serve: --follow needs --data-dir (the follower "
+				"keeps its own copy of the primary's data directory)\n");
+			return -1;
+		}
 	}
 	c->batch_max = ES_BATCHER_MAX_BATCH;
 	c->batch_wait_us = ES_BATCHER_MAX_WAIT_US;
@@ -407,6 +451,7 @@ static int serve(const serve_opts *o, const serve_config *c)
 	api_ctx *ctx = NULL;
 	es_http *http = NULL;
 	durability *dur = NULL;
+	follower *fol = NULL;
 	es_error err;
 	es_error_clear(&err);
 
@@ -437,13 +482,26 @@ static int serve(const serve_opts *o, const serve_config *c)
 	fprintf(stderr, "embedsrv serve: listening on http://%s%s%s:%u (model %s, dim %u, %u threads)\n",
 		strchr(o->host, ':') ? "[" : "", o->host, strchr(o->host, ':') ? "]" : "",
 		es_http_port(http), es_encoder_name(encs[0]), es_encoder_dim(encs[0]), threads);
-	if (o->data_dir) {
-		durability_opts dopts = {o->data_dir, c->fsync, o->recover, c->snapshot_bytes};
-		if (durability_open(&dopts, reg, &dur, &err))
+	if (o->follow) {
+		/* ready once the data directory holds data (now, or after the
+		 * bootstrap): the follower thread says so */
+		follower_opts fo = {o->follow, o->follow_api_key ? o->follow_api_key : o->api_key,
+				    o->data_dir, c->fsync, c->snapshot_bytes, o->recover, 0};
+		if (follower_start(&fo, reg, ctx, &fol, &err))
 			goto fail;
-		api_ctx_set_snapshot(ctx, durability_snapshot, dur);
+		api_ctx_set_follower(ctx, follower_status, fol);
+		api_ctx_set_snapshot(ctx, follower_snapshot, fol);
+	} else {
+		if (o->data_dir) {
+			durability_opts dopts = {o->data_dir, c->fsync, o->recover, c->snapshot_bytes,
+						 c->retain_bytes};
+			if (durability_open(&dopts, reg, &dur, &err))
+				goto fail;
+			api_ctx_set_snapshot(ctx, durability_snapshot, dur);
+			api_ctx_set_store(ctx, durability_store(dur));
+		}
+		api_ctx_set_ready(ctx, 1);
 	}
-	api_ctx_set_ready(ctx, 1);
 
 	int sig = wait_for_stop(&set);
 	fprintf(stderr, "embedsrv serve: %s: finishing %u in-flight request(s)\n",
@@ -458,6 +516,7 @@ fail:
 out:
 	es_http_stop(http, 5.0);
 	durability_close(dur); /* after the last request: the final snapshot */
+	follower_stop(fol);
 	api_ctx_free(ctx);
 	es_registry_free(reg);
 	for (size_t i = 0; i < nenc; i++)

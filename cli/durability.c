@@ -32,6 +32,7 @@ int durability_open(const durability_opts *o, es_registry *reg, durability **out
 	so.recover = o->recover;
 	if (o->snapshot_bytes)
 		so.checkpoint_bytes = o->snapshot_bytes;
+	so.retain_bytes = o->retain_bytes;
 	es_store_stats st;
 	int rc = es_store_open(o->data_dir, &so, reg, &st, &d->store, err);
 	if (rc) {
@@ -69,4 +70,9 @@ void durability_close(durability *d)
 int durability_snapshot(void *d, const char *name, es_error *err)
 {
 	return es_store_checkpoint(((durability *)d)->store, name, err);
+}
+
+struct es_store *durability_store(durability *d)
+{
+	return d->store;
 }

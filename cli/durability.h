@@ -28,6 +28,7 @@ typedef struct durability_opts {
 	wal_fsync_policy fsync;  /* --fsync always|batch|never */
 	int recover;             /* --recover: truncate damaged logs */
 	uint64_t snapshot_bytes; /* --snapshot-bytes: snapshot past this log size; 0 default */
+	uint64_t retain_bytes;   /* --wal-retain-bytes: covered log kept for followers */
 } durability_opts;
 
 typedef struct durability durability;
@@ -44,5 +45,8 @@ void durability_close(durability *d);
 /* Snapshot collection `name` now; d is a durability (void * to fit
  * api_ctx_set_snapshot). */
 int durability_snapshot(void *d, const char *name, es_error *err);
+
+/* The store (for log shipping: server/api_replication.c). */
+struct es_store *durability_store(durability *d);
 
 #endif

@@ -3,18 +3,36 @@
  */
 #include "lerw.h"
 
+#include <assert.h>
 #include <errno.h>
 #include <string.h>
 
 #include "alloc.h"
 
-int es_writer_init(es_writer *w, FILE *f, es_crc_fn crc_fn)
+/* es_writer_init's sink: appends, whatever the offset (a FILE* may be a
+ * pipe or a cookie stream); es_writer_patch never hands it an earlier one. */
+static int file_sink(void *ctx, const void *p, size_t n, uint64_t off)
+{
+	(void)off;
+	errno = 0;
+	if (fwrite(p, 1, n, ctx) != n)
+		return errno ? errno : EIO;
+	return 0;
+}
+
+int es_writer_init_sink(es_writer *w, es_sink_fn sink, void *ctx, es_crc_fn crc_fn)
 {
 	memset(w, 0, sizeof *w);
-	w->f = f;
+	w->sink = sink;
+	w->sink_ctx = ctx;
 	w->crc_fn = crc_fn;
 	w->buf = es_malloc(ES_WRITER_BUF);
 	return w->buf ? 0 : ES_ENOMEM;
+}
+
+int es_writer_init(es_writer *w, FILE *f, es_crc_fn crc_fn)
+{
+	return es_writer_init_sink(w, file_sink, f, crc_fn);
 }
 
 static void fold_crc(es_writer *w)
@@ -27,8 +45,8 @@ static void fold_crc(es_writer *w)
 static void flush(es_writer *w)
 {
 	fold_crc(w);
-	if (w->n && !w->err && fwrite(w->buf, 1, w->n, w->f) != w->n)
-		w->err = errno ? errno : EIO;
+	if (w->n && !w->err)
+		w->err = w->sink(w->sink_ctx, w->buf, w->n, w->pos - w->n);
 	w->n = w->crc_from = 0;
 }
 
@@ -41,10 +59,16 @@ int es_writer_finish(es_writer *w)
 	return w->err;
 }
 
+void es_writer_discard(es_writer *w)
+{
+	es_free(w->buf);
+	w->buf = NULL;
+	w->n = w->crc_from = 0;
+}
+
 void es_w_bytes(es_writer *w, const void *p, size_t n)
 {
 	const unsigned char *c = p;
-	w->pos += n;
 	while (n) {
 		if (w->n == ES_WRITER_BUF)
 			flush(w);
@@ -53,6 +77,7 @@ void es_w_bytes(es_writer *w, const void *p, size_t n)
 			t = n;
 		memcpy(w->buf + w->n, c, t);
 		w->n += t;
+		w->pos += t; /* as it is buffered: flush() writes at pos - n */
 		c += t;
 		n -= t;
 	}
@@ -82,6 +107,24 @@ void es_w_pad(es_writer *w, uint64_t align)
 	static const unsigned char zero[64];
 	uint64_t to = (w->pos + align - 1) & ~(align - 1);
 	es_w_bytes(w, zero, (size_t)(to - w->pos));
+}
+
+void es_writer_patch(es_writer *w, uint64_t off, const void *p, size_t n)
+{
+	assert(off <= w->pos && n <= w->pos - off);
+	uint64_t buf_off = w->pos - w->n; /* output offset of buf[0] */
+	fold_crc(w);
+	if (off >= buf_off) {
+		memcpy(w->buf + (off - buf_off), p, n);
+		return;
+	}
+	flush(w);
+	if (w->err)
+		return;
+	if (w->sink == file_sink)
+		w->err = ESPIPE;
+	else
+		w->err = w->sink(w->sink_ctx, p, n, off);
 }
 
 uint32_t es_writer_crc(es_writer *w)

@@ -3,11 +3,16 @@
  * binary files (HNSW indexes, collection sections of snapshots, .esm
  * models), each keeping a running checksum of what passed through it.
  *
- * The writer fills a 64 KiB buffer and hands it to a FILE* when full; the
- * checksum is folded in lazily (at each flush or when asked), so writing a
- * u32 costs a store, not a CRC call.  Write errors are sticky: the first
- * failing fwrite sets `err` (an errno value) and later writes do nothing,
- * so a serialiser writes everything and checks once at the end.
+ * The writer fills a 64 KiB buffer and hands it to its sink when full: a
+ * FILE* (es_writer_init) or a function that writes at a file offset
+ * (es_writer_init_sink; index/snapshot.c's pwrite, with its failure hooks).
+ * The checksum is folded in lazily (at each flush or when asked), so
+ * writing a u32 costs a store, not a CRC call.  Write errors are sticky:
+ * the first failing write sets `err` (an errno value) and later writes do
+ * nothing, so a serialiser writes everything and checks once at the end.
+ * es_writer_patch() overwrites bytes already written (a header whose sizes
+ * are known only at the end): in the buffer while they are still there,
+ * else through an offset sink.
  *
  * The reader reads from a FILE* or from memory; each read either delivers
  * all n bytes (and extends the checksum over them) or fails without a
@@ -31,10 +36,15 @@
 
 typedef uint32_t (*es_crc_fn)(uint32_t crc, const void *data, size_t len);
 
+/* Write all n bytes at byte offset off of the writer's output (offsets
+ * count from the writer's first byte): 0, or an errno value. */
+typedef int (*es_sink_fn)(void *ctx, const void *p, size_t n, uint64_t off);
+
 #define ES_WRITER_BUF ((size_t)1 << 16)
 
 typedef struct es_writer {
-	FILE *f;
+	es_sink_fn sink;
+	void *sink_ctx;     /* the FILE* for es_writer_init */
 	es_crc_fn crc_fn;   /* NULL: no checksum */
 	uint32_t crc;       /* of the bytes before buf[crc_from] */
 	size_t crc_from;
@@ -44,11 +54,17 @@ typedef struct es_writer {
 	int err;            /* errno of the first failure; sticky */
 } es_writer;
 
-/* 0, or ES_ENOMEM (no buffer; nothing to release). */
+/* 0, or ES_ENOMEM (no buffer; nothing to release).  Appends to f
+ * sequentially (it need not be seekable). */
 int es_writer_init(es_writer *w, FILE *f, es_crc_fn crc_fn);
+/* The same with every flush going to sink(ctx, bytes, n, offset). */
+int es_writer_init_sink(es_writer *w, es_sink_fn sink, void *ctx, es_crc_fn crc_fn);
 
 /* Flush what is buffered and free the buffer: 0, or the sticky errno. */
 int es_writer_finish(es_writer *w);
+/* Free the buffer without writing what it holds (the output is being
+ * thrown away). */
+void es_writer_discard(es_writer *w);
 
 void es_w_bytes(es_writer *w, const void *p, size_t n);
 void es_w_u8(es_writer *w, uint8_t v);
@@ -56,6 +72,12 @@ void es_w_u32(es_writer *w, uint32_t v);
 void es_w_u64(es_writer *w, uint64_t v);
 /* Zero bytes up to the next multiple of align (a power of two, <= 64). */
 void es_w_pad(es_writer *w, uint64_t align);
+
+/* Overwrite the n bytes at offset off, all written already (off + n <=
+ * pos).  The running checksum keeps the bytes as first written.  Bytes that
+ * left the buffer are rewritten through the sink at off, so that needs an
+ * offset sink: an es_writer_init writer fails with ESPIPE then. */
+void es_writer_patch(es_writer *w, uint64_t off, const void *p, size_t n);
 
 /* The checksum of everything written since init or the last restart. */
 uint32_t es_writer_crc(es_writer *w);

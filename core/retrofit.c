@@ -5,7 +5,9 @@
  * vocabulary ids, both directions of every pair, sorted and merged so that
  * a pair counts once (an antonym pair is only an antonym pair; syn wins
  * over rel); then CSR rows per word.  Iterates in double over unit vectors,
- * two buffers (Jacobi).
+ * two buffers (Jacobi).  es_retrofit runs the steps in that order on one
+ * rf_work: start_vectors, build_edges, edge_weights, iterate (update_word
+ * per word), output_model.
  */
 #include "retrofit.h"
 
@@ -229,6 +231,217 @@ static int meta_num(es_model *m, const char *key, double v, es_error *err)
 	return es_model_set_meta(m, key, buf, err);
 }
 
+/* What es_retrofit works on: n words of dim, per word its starting vector
+ * (base, float, as the model stores it), its length and unit vector (u),
+ * the two Jacobi buffers (q: the current iterate, nq: the next), the CSR
+ * rows of its edges and the per-edge weight of each kind (wdeg) with their
+ * signed sum (wsum). */
+typedef struct rf_work {
+	size_t n;
+	uint32_t dim;
+	float *base;
+	double *u, *q, *nq, *norm, *sum;
+	size_t *row;
+	double *wsum;
+	double *wdeg[ES_LEX_KINDS];
+	edge *e;
+	size_t ne;
+} rf_work;
+
+static void work_free(rf_work *w)
+{
+	free(w->base);
+	free(w->u);
+	free(w->q);
+	free(w->nq);
+	free(w->norm);
+	free(w->sum);
+	free(w->row);
+	free(w->wsum);
+	for (int k = 0; k < ES_LEX_KINDS; k++)
+		free(w->wdeg[k]);
+	free(w->e);
+}
+
+static int work_alloc(rf_work *w, size_t n, uint32_t dim, es_error *err)
+{
+	size_t n1 = n ? n : 1;
+	memset(w, 0, sizeof *w);
+	w->n = n;
+	w->dim = dim;
+	w->base = malloc(n1 * dim * sizeof *w->base);
+	w->u = malloc(n1 * dim * sizeof *w->u);
+	w->q = malloc(n1 * dim * sizeof *w->q);
+	w->nq = malloc(n1 * dim * sizeof *w->nq);
+	w->norm = malloc(n1 * sizeof *w->norm);
+	w->sum = malloc(dim * sizeof *w->sum);
+	w->row = calloc(n + 1, sizeof *w->row);
+	w->wsum = calloc(n1, sizeof *w->wsum);
+	int ok = w->base && w->u && w->q && w->nq && w->norm && w->sum && w->row && w->wsum;
+	for (int k = 0; k < ES_LEX_KINDS && ok; k++)
+		ok = (w->wdeg[k] = calloc(n1, sizeof(double))) != NULL;
+	return ok ? 0 : es_err(err, ES_ENOMEM, "out of memory");
+}
+
+/* Each word's starting vector (its n-grams reweighted when asked), its
+ * length and its unit vector. */
+static int start_vectors(const es_model *in, const es_retrofit_params *p,
+			 rf_work *w, es_error *err)
+{
+	uint32_t dim = w->dim;
+	int rew = p->ngram_weight != 1.0f && es_model_has_subwords(in);
+	for (size_t i = 0; i < w->n; i++) {
+		float *b = w->base + i * dim;
+		if (rew) {
+			if (reweight_ngrams(in, (uint32_t)i, p->ngram_weight, b, w->sum))
+				return es_err(err, ES_ENOMEM, "out of memory");
+		} else {
+			memcpy(b, es_model_vector(in, (uint32_t)i), dim * sizeof *b);
+		}
+		double s = 0;
+		for (uint32_t j = 0; j < dim; j++)
+			s += (double)b[j] * b[j];
+		w->norm[i] = sqrt(s);
+		double inv = w->norm[i] > 0 ? 1.0 / w->norm[i] : 0;
+		for (uint32_t j = 0; j < dim; j++)
+			w->u[i * dim + j] = (double)b[j] * inv;
+	}
+	return 0;
+}
+
+/* CSR rows of the edges (sorted by i) and the per-edge weights: a kind's
+ * total over its edges; attract kinds share beta by their share of the
+ * word's attract edges.  Counts the words that will move. */
+static void edge_weights(const es_retrofit_params *p, rf_work *w, es_retrofit_stats *st)
+{
+	for (size_t r = 0; r < w->ne; r++) {
+		w->row[w->e[r].i + 1]++;
+		w->wdeg[w->e[r].kind][w->e[r].i] += 1;
+	}
+	for (size_t i = 0; i < w->n; i++)
+		w->row[i + 1] += w->row[i];
+	const float beta[ES_LEX_KINDS] = {p->beta_syn, p->beta_rel, 0};
+	for (size_t i = 0; i < w->n; i++) {
+		double attract = w->wdeg[ES_LEX_SYN][i] + w->wdeg[ES_LEX_REL][i];
+		double ws = 0;
+		for (int k = 0; k < ES_LEX_KINDS; k++) {
+			double c = w->wdeg[k][i];
+			if (c == 0)
+				continue;
+			if (k == ES_LEX_ANT) {
+				w->wdeg[k][i] = (double)p->gamma_ant / c;
+				ws -= p->gamma_ant;
+			} else {
+				w->wdeg[k][i] = (double)beta[k] / attract;
+				ws += (double)beta[k] * c / attract;
+			}
+		}
+		w->wsum[i] = ws;
+		st->words_moved += w->row[i + 1] > w->row[i];
+	}
+}
+
+/* Word i's next iterate into nq from its neighbours in q (retrofit.h's
+ * update); a word without edges, or of length 0, keeps its unit vector. */
+static void update_word(const es_retrofit_params *p, rf_work *w, size_t i)
+{
+	uint32_t dim = w->dim;
+	double *o = w->nq + i * dim;
+	const double *ui = w->u + i * dim;
+	if (w->row[i + 1] == w->row[i] || w->norm[i] == 0) {
+		memcpy(o, ui, dim * sizeof *o);
+		return;
+	}
+	for (uint32_t j = 0; j < dim; j++)
+		o[j] = (double)p->alpha * ui[j];
+	for (size_t r = w->row[i]; r < w->row[i + 1]; r++) {
+		uint32_t k = w->e[r].kind;
+		double wt = w->wdeg[k][i];
+		if (k == ES_LEX_ANT)
+			wt = -wt;
+		const double *qj = w->q + (size_t)w->e[r].j * dim;
+		for (uint32_t j = 0; j < dim; j++)
+			o[j] += wt * qj[j];
+	}
+	double den = (double)p->alpha + w->wsum[i];
+	for (uint32_t j = 0; j < dim; j++)
+		o[j] /= den;
+}
+
+/* Jacobi iterations from q = u; the result is in w->q. */
+static void iterate(const es_retrofit_params *p, rf_work *w)
+{
+	memcpy(w->q, w->u, w->n * w->dim * sizeof *w->q);
+	for (uint32_t it = 0; it < p->iterations; it++) {
+		for (size_t i = 0; i < w->n; i++)
+			update_word(p, w, i);
+		double *t = w->q;
+		w->q = w->nq;
+		w->nq = t;
+	}
+}
+
+/* The parameters and the count of words moved, as retrofit.* metadata. */
+static int retrofit_meta(es_model *m, const es_retrofit_params *p,
+			 const es_retrofit_stats *st, es_error *err)
+{
+	int rc;
+	if ((rc = meta_num(m, "retrofit.iterations", p->iterations, err)) ||
+	    (rc = meta_num(m, "retrofit.alpha", p->alpha, err)) ||
+	    (rc = meta_num(m, "retrofit.beta_syn", p->beta_syn, err)) ||
+	    (rc = meta_num(m, "retrofit.beta_rel", p->beta_rel, err)) ||
+	    (rc = meta_num(m, "retrofit.gamma_ant", p->gamma_ant, err)) ||
+	    (rc = meta_num(m, "retrofit.ngram_weight", p->ngram_weight, err)))
+		return rc;
+	return meta_num(m, "retrofit.words_moved", (double)st->words_moved, err);
+}
+
+/* The output model: in's words with the retrofitted vectors scaled back to
+ * each word's length, in's n-gram rows, common component and metadata, and
+ * the parameters as retrofit.* metadata. */
+static int output_model(const es_model *in, const es_retrofit_params *p,
+			rf_work *w, const es_retrofit_stats *st, es_model **out,
+			es_error *err)
+{
+	uint32_t dim = w->dim;
+	es_model_params mp;
+	es_model_get_params(in, &mp);
+	es_model *m = NULL;
+	int rc = es_model_new(&mp, &m, err);
+	if (rc)
+		return rc;
+	const es_vocab *voc = es_model_vocab(in);
+	for (size_t i = 0; i < w->n && !rc; i++) {
+		float *b = w->base + i * dim;
+		const double *qi = w->q + i * dim;
+		double s = 0;
+		for (uint32_t j = 0; j < dim; j++)
+			s += qi[j] * qi[j];
+		double scale = s > 0 ? w->norm[i] / sqrt(s) : 0;
+		if (w->norm[i] > 0)
+			for (uint32_t j = 0; j < dim; j++)
+				b[j] = (float)(qi[j] * scale);
+		int added;
+		rc = es_model_add_word(m, es_vocab_word(voc, (uint32_t)i),
+				       es_vocab_word_len(voc, (uint32_t)i),
+				       es_vocab_count(voc, (uint32_t)i), b, &added, err);
+	}
+	if (!rc && es_model_has_subwords(in))
+		rc = es_model_set_ngrams(m, es_model_ngrams(in), err);
+	if (!rc && es_model_common(in))
+		rc = es_model_set_common(m, es_model_common(in), err);
+	if (!rc)
+		rc = copy_meta(in, m, err);
+	if (!rc)
+		rc = retrofit_meta(m, p, st, err);
+	if (rc) {
+		es_model_free(m);
+		return rc;
+	}
+	*out = m;
+	return 0;
+}
+
 int es_retrofit(const es_model *in, const es_lexicon *lx,
 		const es_retrofit_params *p, es_model **out,
 		es_retrofit_stats *stats, es_error *err)
@@ -239,165 +452,16 @@ int es_retrofit(const es_model *in, const es_lexicon *lx,
 		return rc;
 	es_retrofit_stats st;
 	memset(&st, 0, sizeof st);
-	size_t n = es_model_size(in);
-	uint32_t dim = es_model_dim(in);
-	float *base = malloc((n ? n : 1) * dim * sizeof *base);
-	double *u = malloc((n ? n : 1) * dim * sizeof *u);
-	double *q = malloc((n ? n : 1) * dim * sizeof *q);
-	double *nq = malloc((n ? n : 1) * dim * sizeof *nq);
-	double *norm = malloc((n ? n : 1) * sizeof *norm);
-	double *sum = malloc(dim * sizeof *sum);
-	size_t *row = calloc(n + 1, sizeof *row);
-	double *wsum = calloc(n ? n : 1, sizeof *wsum);
-	double *wdeg[ES_LEX_KINDS] = {NULL, NULL, NULL};
-	edge *e = NULL;
-	size_t ne = 0;
-	es_model *m = NULL;
-	if (!base || !u || !q || !nq || !norm || !sum || !row || !wsum) {
-		rc = es_err(err, ES_ENOMEM, "out of memory");
-		goto out;
+	rf_work w;
+	if (!(rc = work_alloc(&w, es_model_size(in), es_model_dim(in), err)) &&
+	    !(rc = start_vectors(in, p, &w, err)) &&
+	    !(rc = build_edges(in, lx, &w.e, &w.ne, &st, err))) {
+		edge_weights(p, &w, &st);
+		iterate(p, &w);
+		rc = output_model(in, p, &w, &st, out, err);
 	}
-	for (int k = 0; k < ES_LEX_KINDS; k++)
-		if (!(wdeg[k] = calloc(n ? n : 1, sizeof(double)))) {
-			rc = es_err(err, ES_ENOMEM, "out of memory");
-			goto out;
-		}
-
-	/* starting vectors */
-	int rew = p->ngram_weight != 1.0f && es_model_has_subwords(in);
-	for (size_t i = 0; i < n; i++) {
-		float *b = base + i * dim;
-		if (rew) {
-			if (reweight_ngrams(in, (uint32_t)i, p->ngram_weight, b, sum)) {
-				rc = es_err(err, ES_ENOMEM, "out of memory");
-				goto out;
-			}
-		} else {
-			memcpy(b, es_model_vector(in, (uint32_t)i), dim * sizeof *b);
-		}
-		double s = 0;
-		for (uint32_t j = 0; j < dim; j++)
-			s += (double)b[j] * b[j];
-		norm[i] = sqrt(s);
-		double inv = norm[i] > 0 ? 1.0 / norm[i] : 0;
-		for (uint32_t j = 0; j < dim; j++)
-			u[i * dim + j] = (double)b[j] * inv;
-	}
-
-	if ((rc = build_edges(in, lx, &e, &ne, &st, err)))
-		goto out;
-	/* CSR rows (edges are sorted by i) and per-word weights */
-	for (size_t r = 0; r < ne; r++) {
-		row[e[r].i + 1]++;
-		wdeg[e[r].kind][e[r].i] += 1;
-	}
-	for (size_t i = 0; i < n; i++)
-		row[i + 1] += row[i];
-	const float beta[ES_LEX_KINDS] = {p->beta_syn, p->beta_rel, 0};
-	for (size_t i = 0; i < n; i++) {
-		/* per-edge weights: a kind's total over its edges; attract
-		 * kinds share beta by their share of the word's attract edges */
-		double attract = wdeg[ES_LEX_SYN][i] + wdeg[ES_LEX_REL][i];
-		double ws = 0;
-		for (int k = 0; k < ES_LEX_KINDS; k++) {
-			double c = wdeg[k][i];
-			if (c == 0)
-				continue;
-			if (k == ES_LEX_ANT) {
-				wdeg[k][i] = (double)p->gamma_ant / c;
-				ws -= p->gamma_ant;
-			} else {
-				wdeg[k][i] = (double)beta[k] / attract;
-				ws += (double)beta[k] * c / attract;
-			}
-		}
-		wsum[i] = ws;
-		st.words_moved += row[i + 1] > row[i];
-	}
-
-	memcpy(q, u, n * dim * sizeof *q);
-	for (uint32_t it = 0; it < p->iterations; it++) {
-		for (size_t i = 0; i < n; i++) {
-			double *o = nq + i * dim;
-			const double *ui = u + i * dim;
-			if (row[i + 1] == row[i] || norm[i] == 0) {
-				memcpy(o, ui, dim * sizeof *o);
-				continue;
-			}
-			for (uint32_t j = 0; j < dim; j++)
-				o[j] = (double)p->alpha * ui[j];
-			for (size_t r = row[i]; r < row[i + 1]; r++) {
-				uint32_t k = e[r].kind;
-				double w = wdeg[k][i];
-				if (k == ES_LEX_ANT)
-					w = -w;
-				const double *qj = q + (size_t)e[r].j * dim;
-				for (uint32_t j = 0; j < dim; j++)
-					o[j] += w * qj[j];
-			}
-			double den = (double)p->alpha + wsum[i];
-			for (uint32_t j = 0; j < dim; j++)
-				o[j] /= den;
-		}
-		double *t = q;
-		q = nq;
-		nq = t;
-	}
-
-	/* back to each word's length; output model */
-	es_model_params mp;
-	es_model_get_params(in, &mp);
-	if ((rc = es_model_new(&mp, &m, err)))
-		goto out;
-	const es_vocab *voc = es_model_vocab(in);
-	for (size_t i = 0; i < n; i++) {
-		float *b = base + i * dim;
-		const double *qi = q + i * dim;
-		double s = 0;
-		for (uint32_t j = 0; j < dim; j++)
-			s += qi[j] * qi[j];
-		double scale = s > 0 ? norm[i] / sqrt(s) : 0;
-		if (norm[i] > 0)
-			for (uint32_t j = 0; j < dim; j++)
-				b[j] = (float)(qi[j] * scale);
-		int added;
-		if ((rc = es_model_add_word(m, es_vocab_word(voc, (uint32_t)i),
-					    es_vocab_word_len(voc, (uint32_t)i),
-					    es_vocab_count(voc, (uint32_t)i), b,
-					    &added, err)))
-			goto out;
-	}
-	if (es_model_has_subwords(in) &&
-	    (rc = es_model_set_ngrams(m, es_model_ngrams(in), err)))
-		goto out;
-	if (es_model_common(in) &&
-	    (rc = es_model_set_common(m, es_model_common(in), err)))
-		goto out;
-	if ((rc = copy_meta(in, m, err)) ||
-	    (rc = meta_num(m, "retrofit.iterations", p->iterations, err)) ||
-	    (rc = meta_num(m, "retrofit.alpha", p->alpha, err)) ||
-	    (rc = meta_num(m, "retrofit.beta_syn", p->beta_syn, err)) ||
-	    (rc = meta_num(m, "retrofit.beta_rel", p->beta_rel, err)) ||
-	    (rc = meta_num(m, "retrofit.gamma_ant", p->gamma_ant, err)) ||
-	    (rc = meta_num(m, "retrofit.ngram_weight", p->ngram_weight, err)) ||
-	    (rc = meta_num(m, "retrofit.words_moved", (double)st.words_moved, err)))
-		goto out;
-	*out = m;
-	m = NULL;
-	if (stats)
+	if (!rc && stats)
 		*stats = st;
-out:
-	es_model_free(m);
-	free(base);
-	free(u);
-	free(q);
-	free(nq);
-	free(norm);
-	free(sum);
-	free(row);
-	free(wsum);
-	for (int k = 0; k < ES_LEX_KINDS; k++)
-		free(wdeg[k]);
-	free(e);
+	work_free(&w);
 	return rc;
 }

@@ -1,8 +1,10 @@
 /*
- * snapshot.c — see snapshot.h.  Writes go through a 1 MiB buffer and pwrite
- * at explicit offsets, so section headers can be patched in place when a
- * streamed section ends.  Errors are sticky: after the first failed write
- * every call returns that error and commit removes the temporary file.
+ * snapshot.c — see snapshot.h.  Writes go through core/lerw's buffered
+ * writer with a pwrite sink (the failure hooks of snapshot_io_hooks), so a
+ * section header is patched at its offset once the section ends, and the
+ * writer's running CRC-32C, restarted at each section, is the section's
+ * data checksum.  Errors are sticky: after the first failed write every
+ * call returns that error and commit removes the temporary file.
  */
 #include "snapshot.h"
 
@@ -19,21 +21,17 @@
 #include "crc32c.h"
 #include "fileio.h"
 #include "le.h"
-
-#define SNAP_BUF_SIZE ((size_t)1 << 20)
+#include "lerw.h"
 
 struct snapshot_writer {
 	es_tmpfile t;       /* t.fd, t.tmp: the file being written */
 	snapshot_io_hooks hooks;
+	es_writer w;        /* w.buf NULL: not set up yet */
 	uint64_t lsn;
-	unsigned char *buf;
-	size_t buf_len;
-	uint64_t buf_off;   /* file offset of buf[0] */
 	uint32_t nsections;
 	int in_section;
 	uint64_t sec_hdr_off;
-	uint64_t sec_len;
-	uint32_t sec_tag, sec_crc;
+	uint32_t sec_tag;
 	int rc;             /* sticky error */
 	es_error err;
 };
@@ -60,6 +58,24 @@ static ssize_t real_pwrite(void *ctx, int fd, const void *buf, size_t n, off_t o
 
 /* ------------------------------------------------------------------ writer */
 
+/* The es_writer sink: all n bytes at off through the pwrite hook. */
+static int pwrite_sink(void *ctx, const void *p, size_t n, uint64_t off)
+{
+	snapshot_writer *w = ctx;
+	const unsigned char *c = p;
+	while (n) {
+		ssize_t r = w->hooks.pwrite(w->hooks.ctx, w->t.fd, c, n, (off_t)off);
+		if (r < 0 && errno == EINTR)
+			continue;
+		if (r <= 0)
+			return r < 0 ? errno : EIO;
+		c += r;
+		n -= (size_t)r;
+		off += (uint64_t)r;
+	}
+	return 0;
+}
+
 static int w_fail(snapshot_writer *w, int e, const char *what)
 {
 	if (!w->rc)
@@ -67,52 +83,21 @@ static int w_fail(snapshot_writer *w, int e, const char *what)
 	return w->rc;
 }
 
-static int w_pwrite_all(snapshot_writer *w, const unsigned char *p, size_t n, uint64_t off)
+/* The sticky error, turning a write error of the es_writer into it. */
+static int w_status(snapshot_writer *w)
 {
-	while (n) {
-		ssize_t r = w->hooks.pwrite(w->hooks.ctx, w->t.fd, p, n, (off_t)off);
-		if (r < 0 && errno == EINTR)
-			continue;
-		if (r <= 0)
-			return w_fail(w, r < 0 ? errno : EIO, "write");
-		p += r;
-		n -= (size_t)r;
-		off += (uint64_t)r;
-	}
-	return 0;
-}
-
-static int w_flush(snapshot_writer *w)
-{
-	if (w->rc)
-		return w->rc;
-	int rc = w_pwrite_all(w, w->buf, w->buf_len, w->buf_off);
-	w->buf_off += w->buf_len;
-	w->buf_len = 0;
-	return rc;
-}
-
-static int w_put(snapshot_writer *w, const void *data, size_t len)
-{
-	const unsigned char *p = data;
-	while (len && !w->rc) {
-		size_t room = SNAP_BUF_SIZE - w->buf_len;
-		if (room == 0) {
-			w_flush(w);
-			continue;
-		}
-		size_t n = len < room ? len : room;
-		memcpy(w->buf + w->buf_len, p, n);
-		w->buf_len += n;
-		p += n;
-		len -= n;
-	}
+	if (w->w.err)
+		w_fail(w, w->w.err, "write");
 	return w->rc;
 }
 
-static uint64_t w_pos(const snapshot_writer *w)
+/* w_status, copied to *err when there is one. */
+static int w_report(snapshot_writer *w, es_error *err)
 {
-	return w->buf_off + w->buf_len;
+	int rc = w_status(w);
+	if (rc && err)
+		*err = w->err;
+	return rc;
 }
 
 int snapshot_writer_new(const char *path, uint64_t lsn,
@@ -129,8 +114,7 @@ int snapshot_writer_new(const char *path, uint64_t lsn,
 		w->hooks = *hooks;
 	if (!w->hooks.pwrite)
 		w->hooks.pwrite = real_pwrite;
-	w->buf = es_malloc(SNAP_BUF_SIZE);
-	if (!w->buf) {
+	if (es_writer_init_sink(&w->w, pwrite_sink, w, NULL) != 0) {
 		snapshot_writer_abort(w);
 		return es_err(err, ES_ENOMEM, "out of memory");
 	}
@@ -142,7 +126,7 @@ int snapshot_writer_new(const char *path, uint64_t lsn,
 	w->t.fsync = w->hooks.fsync;
 	w->t.fsync_ctx = w->hooks.ctx;
 	unsigned char zero[SNAPSHOT_HEADER_SIZE] = {0};
-	w_put(w, zero, sizeof zero); /* the real header is written at commit */
+	es_w_bytes(&w->w, zero, sizeof zero); /* the real header is written at commit */
 	*out = w;
 	return 0;
 }
@@ -158,13 +142,12 @@ int snapshot_section_begin(snapshot_writer *w, uint32_t tag, es_error *err)
 		return es_err(err, ES_EINVAL, "snapshot section misuse (nested or too many)");
 	w->in_section = 1;
 	w->sec_tag = tag;
-	w->sec_len = 0;
-	w->sec_crc = 0;
-	w->sec_hdr_off = w_pos(w);
+	w->sec_hdr_off = w->w.pos;
 	unsigned char zero[SNAPSHOT_SECTION_HEADER_SIZE] = {0};
-	if (w_put(w, zero, sizeof zero) && err)
-		*err = w->err;
-	return w->rc;
+	es_w_bytes(&w->w, zero, sizeof zero); /* patched at section end */
+	w->w.crc_fn = crc32c;
+	es_writer_crc_restart(&w->w);
+	return w_report(w, err);
 }
 
 int snapshot_section_append(snapshot_writer *w, const void *data, size_t len,
@@ -172,16 +155,9 @@ int snapshot_section_append(snapshot_writer *w, const void *data, size_t len,
 {
 	if (!w->in_section)
 		return es_err(err, ES_EINVAL, "snapshot section append outside a section");
-	if (w->rc) {
-		if (err)
-			*err = w->err;
-		return w->rc;
-	}
-	w->sec_crc = crc32c(w->sec_crc, data, len);
-	w->sec_len += len;
-	if (w_put(w, data, len) && err)
-		*err = w->err;
-	return w->rc;
+	if (!w_status(w))
+		es_w_bytes(&w->w, data, len);
+	return w_report(w, err);
 }
 
 static ssize_t cookie_write(void *cookie, const char *buf, size_t size)
@@ -207,27 +183,21 @@ int snapshot_section_end(snapshot_writer *w, es_error *err)
 	if (!w->in_section)
 		return es_err(err, ES_EINVAL, "snapshot section end outside a section");
 	w->in_section = 0;
+	uint64_t len = w->w.pos - w->sec_hdr_off - SNAPSHOT_SECTION_HEADER_SIZE;
+	uint32_t crc = es_writer_crc(&w->w);
+	w->w.crc_fn = NULL;
 	static const unsigned char pad[8] = {0};
-	size_t npad = (size_t)((8 - (w->sec_len & 7)) & 7);
-	w_put(w, pad, npad);
+	es_w_bytes(&w->w, pad, (size_t)((8 - (len & 7)) & 7));
 	unsigned char h[SNAPSHOT_SECTION_HEADER_SIZE];
 	put_u32(h, w->sec_tag);
 	put_u32(h + 4, 0);
-	put_u64(h + 8, w->sec_len);
-	put_u32(h + 16, w->sec_crc);
+	put_u64(h + 8, len);
+	put_u32(h + 16, crc);
 	put_u32(h + 20, crc32c(0, h, 20));
-	if (w->sec_hdr_off >= w->buf_off) {
-		memcpy(w->buf + (w->sec_hdr_off - w->buf_off), h, sizeof h);
-	} else {
-		w_flush(w);
-		if (!w->rc)
-			w_pwrite_all(w, h, sizeof h, w->sec_hdr_off);
-	}
-	if (!w->rc)
+	es_writer_patch(&w->w, w->sec_hdr_off, h, sizeof h);
+	if (!w_status(w))
 		w->nsections++;
-	if (w->rc && err)
-		*err = w->err;
-	return w->rc;
+	return w_report(w, err);
 }
 
 int snapshot_write_section(snapshot_writer *w, uint32_t tag, const void *data,
@@ -246,7 +216,7 @@ void snapshot_writer_abort(snapshot_writer *w)
 	if (!w)
 		return;
 	es_tmpfile_abort(&w->t);
-	es_free(w->buf);
+	es_writer_discard(&w->w);
 	es_free(w);
 }
 
@@ -254,25 +224,21 @@ int snapshot_writer_commit(snapshot_writer *w, es_error *err)
 {
 	if (w->in_section)
 		w_fail(w, EINVAL, "commit inside an open section");
-	w_flush(w);
-	if (!w->rc) {
+	if (!w_status(w)) {
 		unsigned char h[SNAPSHOT_HEADER_SIZE] = {0};
 		memcpy(h, SNAPSHOT_MAGIC, 8);
 		put_u32(h + 8, SNAPSHOT_VERSION);
 		put_u32(h + 12, SNAPSHOT_HEADER_SIZE);
 		put_u64(h + 16, w->lsn);
-		put_u64(h + 24, w->buf_off);
+		put_u64(h + 24, w->w.pos);
 		put_u32(h + 32, w->nsections);
 		put_u32(h + 60, crc32c(0, h, 60));
-		w_pwrite_all(w, h, sizeof h, 0);
+		es_writer_patch(&w->w, 0, h, sizeof h);
 	}
-	int rc = w->rc;
-	if (rc) {
-		if (err)
-			*err = w->err;
-	} else {
+	es_writer_finish(&w->w);
+	int rc = w_report(w, err);
+	if (!rc)
 		rc = es_tmpfile_commit(&w->t, err); /* fsync, rename, fsync dir */
-	}
 	snapshot_writer_abort(w);
 	return rc;
 }

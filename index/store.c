@@ -31,7 +31,9 @@
  */
 #include "alloc.h"
 #include "store.h"
+#include "crc32c.h"
 #include "fileio.h"
+#include "le.h"
 
 #include <dirent.h>
 #include <errno.h>
@@ -86,6 +88,15 @@ struct es_store {
 	pthread_cond_t bg_cv;
 
 	es_store_stats *st; /* during open only */
+
+	/* log shipping: where the last reads ended, so a follower's next read
+	 * (from where it left off) does not scan its segment from the start */
+	pthread_mutex_t hint_mu;
+	struct ship_hint {
+		uint64_t seg;
+		wal_ship_pos pos;
+	} hints[8];
+	unsigned hint_next;
 };
 
 void es_store_options_default(es_store_options *o)
@@ -605,7 +616,7 @@ static int replay_record(void *ctx, uint64_t lsn, uint32_t type, const void *dat
 		rc = es_registry_create(s->reg, name, &p, NULL, err);
 		if (!rc && meta_add(s, name, &p, lsn, 0))
 			rc = es_err(err, ES_ENOMEM, "out of memory");
-		if (!rc)
+		if (!rc && s->st)
 			s->st->records_replayed++;
 		return rc;
 	}
@@ -615,7 +626,8 @@ static int replay_record(void *ctx, uint64_t lsn, uint32_t type, const void *dat
 		rc = es_registry_drop(s->reg, name, err);
 		if (!rc) {
 			meta_remove(s, name);
-			s->st->records_replayed++;
+			if (s->st)
+				s->st->records_replayed++;
 		}
 		return rc;
 	}
@@ -637,7 +649,7 @@ static int replay_record(void *ctx, uint64_t lsn, uint32_t type, const void *dat
 			err->code = ES_ECORRUPT;
 		rc = ES_ECORRUPT;
 	}
-	if (!rc)
+	if (!rc && s->st)
 		s->st->records_replayed++;
 	return rc;
 }
@@ -923,6 +935,7 @@ int es_store_open(const char *dir, const es_store_options *opts, es_registry *re
 	pthread_mutex_init(&s->ck_mu, NULL);
 	pthread_mutex_init(&s->bg_mu, NULL);
 	pthread_cond_init(&s->bg_cv, NULL);
+	pthread_mutex_init(&s->hint_mu, NULL);
 
 	char path[4096];
 	int rc = mkdir_p(dir, err);
@@ -965,8 +978,10 @@ int es_store_open(const char *dir, const es_store_options *opts, es_registry *re
 		rc = rebase_log(s, start, err);
 	if (rc)
 		goto fail;
-	es_mutation_observer obs = {s, obs_create, obs_drop, obs_upsert, obs_delete};
-	es_registry_set_observer(reg, &obs);
+	if (!s->o.follower) {
+		es_mutation_observer obs = {s, obs_create, obs_drop, obs_upsert, obs_delete};
+		es_registry_set_observer(reg, &obs);
+	}
 	if (pthread_create(&s->bg, NULL, bg_main, s) == 0)
 		s->bg_on = 1;
 	clock_gettime(CLOCK_MONOTONIC, &t1);
@@ -1098,6 +1113,7 @@ static int rotate(es_store *s, es_error *err)
 	wo.policy = s->o.policy;
 	wo.batch_interval_ms = s->o.batch_interval_ms;
 	wo.base_lsn = last;
+	wo.base_crc = wal_last_crc(s->w); /* a follower's check across segments */
 	wo.hooks = s->o.hooks;
 	unlink(path); /* a leftover from a failed earlier attempt */
 	wal *nw;
@@ -1118,9 +1134,10 @@ out:
 	return rc;
 }
 
-static void delete_covered_segments(es_store *s)
+/* The lsn up to which every collection's snapshot (or creation) covers the
+ * log: records after it are needed.  Caller holds meta_mu. */
+static uint64_t covered_lsn(es_store *s)
 {
-	pthread_mutex_lock(&s->meta_mu);
 	uint64_t covered = UINT64_MAX;
 	for (size_t i = 0; i < s->nmeta; i++) {
 		uint64_t need = s->metas[i].snap_lsn > s->metas[i].create_lsn
@@ -1128,12 +1145,33 @@ static void delete_covered_segments(es_store *s)
 		if (need < covered)
 			covered = need;
 	}
+	return covered;
+}
+
+static void delete_covered_segments(es_store *s)
+{
+	pthread_mutex_lock(&s->meta_mu);
+	uint64_t covered = covered_lsn(s);
 	pthread_mutex_unlock(&s->meta_mu);
 	pthread_rwlock_rdlock(&s->wal_lk);
-	size_t k = 0;
+	size_t k = 0, ndel = 0;
 	char path[4096];
 	/* segment k holds lsns (segs[k], segs[k+1]] */
-	while (k + 1 < s->nsegs && s->segs[k + 1] <= covered) {
+	while (ndel + 1 < s->nsegs && s->segs[ndel + 1] <= covered)
+		ndel++;
+	/* keep the newest covered segments up to retain_bytes, for followers
+	 * that fell behind (log shipping) */
+	uint64_t kept = 0;
+	while (ndel > 0 && s->o.retain_bytes) {
+		struct stat sb;
+		seg_path(s, s->segs[ndel - 1], path, sizeof path);
+		uint64_t sz = stat(path, &sb) == 0 ? (uint64_t)sb.st_size : 0;
+		if (kept + sz > s->o.retain_bytes)
+			break;
+		kept += sz;
+		ndel--;
+	}
+	while (k < ndel) {
 		seg_path(s, s->segs[k], path, sizeof path);
 		if (unlink(path) != 0 && errno != ENOENT)
 			break;
@@ -1226,7 +1264,7 @@ int es_store_close(es_store *s, int final_checkpoint, es_error *err)
 	}
 	if (final_checkpoint && s->w)
 		rc = es_store_checkpoint(s, NULL, err);
-	if (s->w) /* opened: the observer is ours */
+	if (s->w && !s->o.follower) /* opened: the observer is ours */
 		es_registry_set_observer(s->reg, NULL);
 	wal_close(s->w);
 	if (s->lock_fd >= 0)
@@ -1237,6 +1275,7 @@ int es_store_close(es_store *s, int final_checkpoint, es_error *err)
 	pthread_mutex_destroy(&s->ck_mu);
 	pthread_mutex_destroy(&s->bg_mu);
 	pthread_cond_destroy(&s->bg_cv);
+	pthread_mutex_destroy(&s->hint_mu);
 	es_free(s->segs);
 	es_free(s->metas);
 	es_free(s->dir);
@@ -1258,4 +1297,610 @@ uint64_t es_store_last_lsn(es_store *s)
 	uint64_t b = wal_last_lsn(s->w);
 	pthread_rwlock_unlock(&s->wal_lk);
 	return b;
+}
+
+uint32_t es_store_last_crc(es_store *s)
+{
+	pthread_rwlock_rdlock(&s->wal_lk);
+	uint32_t c = wal_last_crc(s->w);
+	pthread_rwlock_unlock(&s->wal_lk);
+	return c;
+}
+
+/* ============================================================ log shipping */
+
+/* ------------------------------------------------------------ primary side */
+
+int es_store_ship_log(es_store *s, uint64_t from, size_t max_bytes, wal_buf *out,
+		      es_store_ship *info, es_error *err)
+{
+	memset(info, 0, sizeof *info);
+	uint64_t ship, ship_end;
+	pthread_rwlock_rdlock(&s->wal_lk);
+	wal_shippable(s->w, &ship, &ship_end);
+	info->last_lsn = ship;
+	info->first_lsn = s->segs[0];
+	if (from > ship) {
+		pthread_rwlock_unlock(&s->wal_lk);
+		return es_err(err, ES_ERANGE, "lsn %" PRIu64 " is past the end of this log (its "
+			      "last record is lsn %" PRIu64 "): the follower holds records this "
+			      "server does not have (was it restored from an older backup?)",
+			      from, ship);
+	}
+	if (from < s->segs[0]) {
+		pthread_rwlock_unlock(&s->wal_lk);
+		return es_err(err, ES_ENOTFOUND, "lsn %" PRIu64 " is older than the log this "
+			      "server keeps (it starts after lsn %" PRIu64 "; older records are in "
+			      "snapshots): bootstrap again from GET /v1/replication/snapshot",
+			      from, s->segs[0]);
+	}
+	size_t k = s->nsegs - 1;
+	while (s->segs[k] > from)
+		k--;
+	uint64_t seg = s->segs[k];
+	int current = k + 1 == s->nsegs;
+	char path[4096];
+	seg_path(s, seg, path, sizeof path);
+	/* opened under the lock: a checkpoint may delete the file right after */
+	int fd = open(path, O_RDONLY | O_CLOEXEC);
+	int e = errno;
+	pthread_rwlock_unlock(&s->wal_lk);
+	if (fd < 0)
+		return es_err(err, ES_EIO, "%s: %s", path, strerror(e));
+	uint64_t limit = ship_end;
+	struct stat sb;
+	if (!current) {
+		if (fstat(fd, &sb) != 0) {
+			close(fd);
+			return es_err(err, ES_EIO, "%s: %s", path, strerror(errno));
+		}
+		limit = (uint64_t)sb.st_size;
+	}
+	wal_ship_pos hint = {0, 0, 0}, prev, end;
+	int have_hint = 0;
+	pthread_mutex_lock(&s->hint_mu);
+	for (size_t i = 0; i < sizeof s->hints / sizeof s->hints[0]; i++)
+		if (s->hints[i].seg == seg && s->hints[i].pos.lsn == from && s->hints[i].pos.off) {
+			hint = s->hints[i].pos;
+			have_hint = 1;
+			break;
+		}
+	pthread_mutex_unlock(&s->hint_mu);
+	int rc = wal_ship_read(fd, limit, from, have_hint ? &hint : NULL, max_bytes, out,
+			       &prev, &end, err);
+	close(fd);
+	if (rc) {
+		es_err_prefix(err, rc, "%s", path);
+		return rc == ES_ENOMEM ? rc : ES_EIO;
+	}
+	if (end.lsn > from) {
+		pthread_mutex_lock(&s->hint_mu);
+		unsigned slot = s->hint_next++ % (sizeof s->hints / sizeof s->hints[0]);
+		for (size_t i = 0; i < sizeof s->hints / sizeof s->hints[0]; i++)
+			if (s->hints[i].seg == seg && s->hints[i].pos.lsn == from)
+				slot = (unsigned)i; /* move this follower's place forward */
+		s->hints[slot].seg = seg;
+		s->hints[slot].pos = end;
+		pthread_mutex_unlock(&s->hint_mu);
+	}
+	info->prev_crc = prev.crc;
+	info->records = end.lsn - from;
+	return 0;
+}
+
+#define BUNDLE_MAGIC "ESREPL01"
+#define BUNDLE_MAX_FILES 65536u
+
+struct bundle_file {
+	char rel[ES_COLLECTION_NAME_MAX + 64];
+	int fd;
+	uint64_t size;
+};
+
+static int write_full(int fd, const void *buf, size_t n)
+{
+	const unsigned char *p = buf;
+	while (n) {
+		ssize_t w = write(fd, p, n);
+		if (w < 0 && errno == EINTR)
+			continue;
+		if (w <= 0)
+			return -1;
+		p += w;
+		n -= (size_t)w;
+	}
+	return 0;
+}
+
+/* One entry: u16 path length, path, u64 size, the bytes, u32 CRC32C. */
+static int bundle_put(int out, const struct bundle_file *f, unsigned char *buf,
+		      size_t bufsz, es_error *err)
+{
+	unsigned char h[10];
+	size_t plen = strlen(f->rel);
+	put_u16(h, (uint16_t)plen);
+	if (write_full(out, h, 2) || write_full(out, f->rel, plen))
+		goto werr;
+	put_u64(h, f->size);
+	if (write_full(out, h, 8))
+		goto werr;
+	uint32_t crc = 0;
+	for (uint64_t off = 0; off < f->size;) {
+		size_t n = f->size - off < bufsz ? (size_t)(f->size - off) : bufsz;
+		ssize_t r = pread(f->fd, buf, n, (off_t)off);
+		if (r < 0 && errno == EINTR)
+			continue;
+		if (r <= 0)
+			return es_err(err, ES_EIO, "%s: read failed: %s", f->rel,
+				      r < 0 ? strerror(errno) : "file shrank");
+		crc = crc32c(crc, buf, (size_t)r);
+		if (write_full(out, buf, (size_t)r))
+			goto werr;
+		off += (uint64_t)r;
+	}
+	put_u32(h, crc);
+	if (write_full(out, h, 4))
+		goto werr;
+	return 0;
+werr:
+	return es_err(err, es_errno_code(errno), "writing the snapshot bundle: %s",
+		      strerror(errno));
+}
+
+static int bundle_add(struct bundle_file **fs, size_t *n, size_t *cap, const char *dir,
+		      const char *rel, uint64_t size_limit, es_error *err)
+{
+	if (*n == *cap) {
+		size_t nc = *cap ? *cap * 2 : 16;
+		struct bundle_file *x = es_realloc(*fs, nc * sizeof *x);
+		if (!x || nc > BUNDLE_MAX_FILES)
+			return es_err(err, ES_ENOMEM, "out of memory");
+		*fs = x;
+		*cap = nc;
+	}
+	char path[4400];
+	snprintf(path, sizeof path, "%s/%s", dir, rel);
+	int fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0) {
+		if (errno == ENOENT)
+			return 0; /* a manifest not written yet, a snapshot just dropped */
+		return es_err(err, ES_EIO, "%s: %s", path, strerror(errno));
+	}
+	struct stat sb;
+	if (fstat(fd, &sb) != 0) {
+		close(fd);
+		return es_err(err, ES_EIO, "%s: %s", path, strerror(errno));
+	}
+	struct bundle_file *f = &(*fs)[(*n)++];
+	snprintf(f->rel, sizeof f->rel, "%s", rel);
+	f->fd = fd;
+	f->size = (uint64_t)sb.st_size < size_limit ? (uint64_t)sb.st_size : size_limit;
+	return 0;
+}
+
+int es_store_bundle(es_store *s, int out, uint64_t *lsn_out, es_error *err)
+{
+	/* a fresh snapshot first: the bundle is then mostly snapshots (which load
+	 * without rebuilding the graph) and a short log */
+	int rc = es_store_checkpoint(s, NULL, err);
+	if (rc)
+		return rc;
+	struct bundle_file *fs = NULL;
+	size_t n = 0, cap = 0;
+	uint64_t ship = 0, ship_end = 0;
+	/* No checkpoint runs (ck_mu) and no manifest is written (man_mu) while
+	 * the files are opened; what is open stays readable whatever happens
+	 * to the names after. */
+	pthread_mutex_lock(&s->ck_mu);
+	pthread_mutex_lock(&s->man_mu);
+	rc = bundle_add(&fs, &n, &cap, s->dir, "MANIFEST", UINT64_MAX, err);
+	char path[4096];
+	snprintf(path, sizeof path, "%s/snap", s->dir);
+	DIR *d = rc ? NULL : opendir(path);
+	if (!rc && !d)
+		rc = es_err(err, ES_EIO, "%s: %s", path, strerror(errno));
+	struct dirent *e;
+	while (d && !rc && (e = readdir(d))) {
+		size_t l = strlen(e->d_name);
+		if (l > 5 && l < ES_COLLECTION_NAME_MAX + 40 &&
+		    strcmp(e->d_name + l - 5, ".snap") == 0) {
+			char rel[ES_COLLECTION_NAME_MAX + 64];
+			snprintf(rel, sizeof rel, "snap/%s", e->d_name);
+			rc = bundle_add(&fs, &n, &cap, s->dir, rel, UINT64_MAX, err);
+		}
+	}
+	if (d)
+		closedir(d);
+	pthread_mutex_unlock(&s->man_mu);
+	/* Every lsn the manifest and the snapshots claim was written before
+	 * this sync, so the log copied below reaches at least that far. */
+	pthread_rwlock_rdlock(&s->wal_lk);
+	if (!rc)
+		rc = wal_sync(s->w, err);
+	if (!rc)
+		wal_shippable(s->w, &ship, &ship_end);
+	/* the segments some collection still needs (not those kept only for
+	 * followers that fell behind: this one starts from the snapshots) */
+	pthread_mutex_lock(&s->meta_mu);
+	uint64_t covered = covered_lsn(s);
+	pthread_mutex_unlock(&s->meta_mu);
+	size_t k0 = 0;
+	while (k0 + 1 < s->nsegs && s->segs[k0 + 1] <= covered)
+		k0++;
+	for (size_t k = k0; k < s->nsegs && !rc; k++) {
+		char rel[64];
+		snprintf(rel, sizeof rel, "wal/%016" PRIx64 ".log", s->segs[k]);
+		rc = bundle_add(&fs, &n, &cap, s->dir, rel,
+				k + 1 == s->nsegs ? ship_end : UINT64_MAX, err);
+	}
+	pthread_rwlock_unlock(&s->wal_lk);
+	pthread_mutex_unlock(&s->ck_mu);
+
+	unsigned char *buf = rc ? NULL : es_malloc(1 << 20);
+	if (!rc && !buf)
+		rc = es_err(err, ES_ENOMEM, "out of memory");
+	if (!rc) {
+		unsigned char h[16];
+		memcpy(h, BUNDLE_MAGIC, 8);
+		put_u64(h + 8, ship);
+		if (write_full(out, h, 16))
+			rc = es_err(err, es_errno_code(errno), "writing the snapshot bundle: %s",
+				    strerror(errno));
+	}
+	for (size_t i = 0; i < n && !rc; i++)
+		rc = bundle_put(out, &fs[i], buf, 1 << 20, err);
+	if (!rc) {
+		unsigned char z[2] = {0, 0};
+		if (write_full(out, z, 2))
+			rc = es_err(err, es_errno_code(errno), "writing the snapshot bundle: %s",
+				    strerror(errno));
+	}
+	for (size_t i = 0; i < n; i++)
+		close(fs[i].fd);
+	es_free(fs);
+	es_free(buf);
+	if (!rc && lsn_out)
+		*lsn_out = ship;
+	return rc;
+}
+
+/* ----------------------------------------------------------- follower side */
+
+/* Which names a bundle may hold: the data directory's own files, nothing
+ * that leaves it. */
+static int bundle_name_ok(const char *rel)
+{
+	if (strcmp(rel, "MANIFEST") == 0)
+		return 1;
+	size_t l = strlen(rel);
+	if (strncmp(rel, "wal/", 4) == 0) {
+		if (l != 24 || strcmp(rel + 20, ".log") != 0)
+			return 0;
+		for (size_t i = 4; i < 20; i++)
+			if (!strchr("0123456789abcdef", rel[i]) || !rel[i])
+				return 0;
+		return 1;
+	}
+	if (strncmp(rel, "snap/", 5) != 0 || l < 5 + 1 + 1 + 1 + 5 ||
+	    strcmp(rel + l - 5, ".snap") != 0)
+		return 0;
+	const char *at = strrchr(rel, '@');
+	if (!at || at < rel + 6 || at + 1 >= rel + l - 5)
+		return 0;
+	for (const char *p = at + 1; p < rel + l - 5; p++)
+		if (*p < '0' || *p > '9')
+			return 0;
+	char name[ES_COLLECTION_NAME_MAX + 1];
+	size_t nl = (size_t)(at - (rel + 5));
+	if (nl > ES_COLLECTION_NAME_MAX)
+		return 0;
+	memcpy(name, rel + 5, nl);
+	name[nl] = '\0';
+	return es_collection_name_check(name, NULL) == 0;
+}
+
+/* Remove the files a data directory of ours holds under dir (MANIFEST,
+ * snap/, wal/), the directories themselves only when rmdirs is set. */
+static void wipe_store_files(const char *dir, int rmdirs)
+{
+	char path[4400];
+	const char *subs[] = {"snap", "wal"};
+	for (size_t i = 0; i < 2; i++) {
+		snprintf(path, sizeof path, "%s/%s", dir, subs[i]);
+		DIR *d = opendir(path);
+		struct dirent *e;
+		while (d && (e = readdir(d))) {
+			if (e->d_name[0] == '.')
+				continue;
+			char full[4700];
+			snprintf(full, sizeof full, "%s/%s", path, e->d_name);
+			unlink(full);
+		}
+		if (d)
+			closedir(d);
+		if (rmdirs)
+			rmdir(path);
+	}
+	snprintf(path, sizeof path, "%s/MANIFEST", dir);
+	unlink(path);
+}
+
+static int read_exact(FILE *in, void *buf, size_t n, es_error *err)
+{
+	if (n && fread(buf, 1, n, in) != n)
+		return es_err(err, ferror(in) ? ES_EIO : ES_ECORRUPT,
+			      "snapshot bundle: %s", ferror(in) ? "read failed" : "cut short");
+	return 0;
+}
+
+static int bundle_extract(FILE *in, const char *tmpdir, uint64_t *lsn, es_error *err)
+{
+	unsigned char h[16];
+	int rc = read_exact(in, h, 16, err);
+	if (rc)
+		return rc;
+	if (memcmp(h, BUNDLE_MAGIC, 8) != 0)
+		return es_err(err, ES_ECORRUPT, "snapshot bundle: bad magic (not an embedsrv "
+			      "snapshot bundle)");
+	*lsn = get_u64(h + 8);
+	unsigned char *buf = es_malloc(1 << 20);
+	if (!buf)
+		return es_err(err, ES_ENOMEM, "out of memory");
+	int manifest = 0;
+	for (unsigned files = 0; !rc; files++) {
+		unsigned char b8[8];
+		if ((rc = read_exact(in, b8, 2, err)))
+			break;
+		uint16_t plen = get_u16(b8);
+		if (plen == 0)
+			break;
+		char rel[ES_COLLECTION_NAME_MAX + 64];
+		if (files >= BUNDLE_MAX_FILES || plen >= sizeof rel) {
+			rc = es_err(err, ES_ECORRUPT, "snapshot bundle: entry %u: bad name length %u",
+				    files, plen);
+			break;
+		}
+		if ((rc = read_exact(in, rel, plen, err)))
+			break;
+		rel[plen] = '\0';
+		if (memchr(rel, '\0', plen) || !bundle_name_ok(rel)) {
+			rc = es_err(err, ES_ECORRUPT, "snapshot bundle: entry %u: '%.80s' is not a "
+				    "file of a data directory", files, rel);
+			break;
+		}
+		manifest |= strcmp(rel, "MANIFEST") == 0;
+		if ((rc = read_exact(in, b8, 8, err)))
+			break;
+		uint64_t size = get_u64(b8);
+		char path[4400];
+		snprintf(path, sizeof path, "%s/%s", tmpdir, rel);
+		int fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0644);
+		if (fd < 0) {
+			rc = es_err(err, errno == EEXIST ? ES_ECORRUPT : es_errno_code(errno),
+				    "snapshot bundle: %s: %s", rel,
+				    errno == EEXIST ? "listed twice" : strerror(errno));
+			break;
+		}
+		uint32_t crc = 0;
+		for (uint64_t left = size; left && !rc;) {
+			size_t n = left < (1 << 20) ? (size_t)left : (1 << 20);
+			rc = read_exact(in, buf, n, err);
+			if (!rc && write_full(fd, buf, n))
+				rc = es_err(err, es_errno_code(errno), "%s: %s", path, strerror(errno));
+			crc = crc32c(crc, buf, n);
+			left -= n;
+		}
+		if (!rc && (rc = read_exact(in, b8, 4, err)) == 0 && get_u32(b8) != crc)
+			rc = es_err(err, ES_ECORRUPT, "snapshot bundle: %s: checksum mismatch", rel);
+		if (!rc && fsync(fd) != 0)
+			rc = es_err(err, es_errno_code(errno), "%s: fsync: %s", path, strerror(errno));
+		close(fd);
+	}
+	if (!rc && fgetc(in) != EOF)
+		rc = es_err(err, ES_ECORRUPT, "snapshot bundle: bytes after the end");
+	if (!rc && !manifest && *lsn)
+		rc = es_err(err, ES_ECORRUPT, "snapshot bundle: no MANIFEST");
+	es_free(buf);
+	return rc;
+}
+
+int es_store_install_bundle(const char *dir, FILE *in, uint64_t *lsn, es_error *err)
+{
+	char tmp[4096], path[4400], marker[4400];
+	int rc = mkdir_p(dir, err);
+	if (rc)
+		return rc;
+	snprintf(tmp, sizeof tmp, "%s/bootstrap.tmp", dir);
+	wipe_store_files(tmp, 1);
+	rmdir(tmp);
+	if ((rc = mkdir_p(tmp, err)))
+		return rc;
+	snprintf(path, sizeof path, "%s/snap", tmp);
+	if (!rc)
+		rc = mkdir_p(path, err);
+	snprintf(path, sizeof path, "%s/wal", tmp);
+	if (!rc)
+		rc = mkdir_p(path, err);
+	if (!rc)
+		rc = bundle_extract(in, tmp, lsn, err);
+	if (rc) {
+		wipe_store_files(tmp, 1);
+		rmdir(tmp);
+		return rc;
+	}
+	/* From here until the marker goes, the directory is half replaced: a
+	 * follower that finds the marker at its start bootstraps again. */
+	snprintf(marker, sizeof marker, "%s/BOOTSTRAP", dir);
+	int fd = open(marker, O_WRONLY | O_CREAT | O_CLOEXEC, 0644);
+	if (fd < 0 || fsync(fd) != 0 || es_fsync_parent_dir(marker, NULL) != 0) {
+		rc = es_err(err, es_errno_code(errno), "%s: %s", marker, strerror(errno));
+		if (fd >= 0)
+			close(fd);
+		return rc;
+	}
+	close(fd);
+	wipe_store_files(dir, 0);
+	const char *subs[] = {"snap", "wal"};
+	for (size_t i = 0; i < 2 && !rc; i++) {
+		snprintf(path, sizeof path, "%s/%s", dir, subs[i]);
+		rc = mkdir_p(path, err);
+		char from[4400];
+		snprintf(from, sizeof from, "%s/%s", tmp, subs[i]);
+		DIR *d = rc ? NULL : opendir(from);
+		struct dirent *e;
+		while (d && !rc && (e = readdir(d))) {
+			if (e->d_name[0] == '.')
+				continue;
+			char a[4700], b[4700];
+			snprintf(a, sizeof a, "%s/%s", from, e->d_name);
+			snprintf(b, sizeof b, "%s/%s", path, e->d_name);
+			if (rename(a, b) != 0)
+				rc = es_err(err, ES_EIO, "rename %s: %s", a, strerror(errno));
+		}
+		if (d)
+			closedir(d);
+		if (!rc) {
+			snprintf(path, sizeof path, "%s/%s/x", dir, subs[i]);
+			rc = es_fsync_parent_dir(path, err);
+		}
+	}
+	if (!rc) {
+		char a[4400];
+		snprintf(a, sizeof a, "%s/MANIFEST", tmp);
+		snprintf(path, sizeof path, "%s/MANIFEST", dir);
+		if (rename(a, path) != 0 && errno != ENOENT)
+			rc = es_err(err, ES_EIO, "rename %s: %s", a, strerror(errno));
+	}
+	wipe_store_files(tmp, 1);
+	rmdir(tmp);
+	if (!rc && unlink(marker) != 0)
+		rc = es_err(err, ES_EIO, "%s: %s", marker, strerror(errno));
+	if (!rc)
+		rc = es_fsync_parent_dir(marker, err);
+	return rc;
+}
+
+int es_store_needs_bootstrap(const char *dir)
+{
+	char path[4400];
+	snprintf(path, sizeof path, "%s/BOOTSTRAP", dir);
+	if (access(path, F_OK) == 0)
+		return 1; /* an install was cut short */
+	snprintf(path, sizeof path, "%s/MANIFEST", dir);
+	if (access(path, F_OK) == 0)
+		return 0;
+	snprintf(path, sizeof path, "%s/wal", dir);
+	DIR *d = opendir(path);
+	if (!d)
+		return 1;
+	struct dirent *e;
+	int any = 0;
+	while (!any && (e = readdir(d)))
+		any = strlen(e->d_name) == 20 && strcmp(e->d_name + 16, ".log") == 0;
+	closedir(d);
+	return !any;
+}
+
+/* Apply one shipped record that is already in the follower's log: the
+ * recovery path (replay_record), plus what the observer does for the
+ * catalog (the manifest, a dropped collection's snapshot).  ck_mu held. */
+static int follow_apply_one(es_store *s, uint64_t lsn, uint32_t type, const void *data,
+			    size_t len, es_error *err)
+{
+	char dropped[ES_COLLECTION_NAME_MAX + 1] = "";
+	uint64_t dropped_cl = 0;
+	if (type == WAL_REC_DROP) {
+		snap_cursor c;
+		snap_cursor_init(&c, data, len, "log record");
+		struct meta *m;
+		if (get_name(&c, dropped, NULL) == 0 && (m = meta_find(s, dropped)) &&
+		    m->create_lsn < lsn)
+			dropped_cl = m->create_lsn;
+		else
+			dropped[0] = '\0';
+	}
+	int rc = replay_record(s, lsn, type, data, len, err);
+	if (rc)
+		return rc;
+	if (type == WAL_REC_CREATE || dropped[0]) {
+		manifest_write(s, NULL); /* as obs_create / obs_drop: the log has it */
+		if (dropped[0]) {
+			char path[4096];
+			snap_path(s, dropped, dropped_cl, path, sizeof path);
+			unlink(path);
+		}
+	}
+	return 0;
+}
+
+int es_store_follow_apply(es_store *s, const void *recs, size_t len, uint64_t *applied,
+			  es_error *err)
+{
+	*applied = 0;
+	if (!s->o.follower)
+		return es_err(err, ES_EINVAL, "not a follower's store");
+	struct rec {
+		uint32_t type;
+		const void *p;
+		size_t n;
+	} *rv = NULL;
+	size_t nr = 0, cap = 0, off = 0;
+	int rc = 0, prc = 0;
+	es_error perr;
+	es_error_clear(&perr);
+	pthread_mutex_lock(&s->ck_mu); /* no snapshot between log and apply */
+	pthread_rwlock_rdlock(&s->wal_lk);
+	uint64_t first = wal_last_lsn(s->w) + 1, lsn = first;
+	while (off < len) {
+		struct rec r;
+		size_t rl;
+		prc = wal_record_parse((const unsigned char *)recs + off, len - off, lsn, &r.type,
+				       &r.p, &r.n, &rl, &perr);
+		if (prc)
+			break;
+		if (nr == cap) {
+			size_t nc = cap ? cap * 2 : 64;
+			struct rec *x = es_realloc(rv, nc * sizeof *x);
+			if (!x) {
+				rc = es_err(err, ES_ENOMEM, "out of memory");
+				break;
+			}
+			rv = x;
+			cap = nc;
+		}
+		uint64_t got;
+		if ((rc = wal_write(s->w, r.type, r.p, r.n, &got, err)))
+			break;
+		rv[nr++] = r;
+		off += rl;
+		lsn++;
+	}
+	if (nr && (s->o.policy == WAL_FSYNC_ALWAYS ? wal_sync(s->w, NULL) : 0) != 0 && !rc)
+		rc = es_err(err, ES_EIO, "fdatasync of the follower's log failed");
+	uint64_t size = wal_size_bytes(s->w);
+	pthread_rwlock_unlock(&s->wal_lk);
+	/* what is in the log is applied, even when a later record failed: the
+	 * next start would replay it anyway */
+	for (size_t i = 0; i < nr; i++) {
+		int arc = follow_apply_one(s, first + i, rv[i].type, rv[i].p, rv[i].n,
+					   rc ? NULL : err);
+		if (arc && !rc)
+			rc = arc;
+		if (!arc)
+			*applied = first + i;
+	}
+	pthread_mutex_unlock(&s->ck_mu);
+	es_free(rv);
+	if (!rc && prc) {
+		if (err)
+			*err = perr;
+		rc = prc;
+	}
+	if (size > s->o.checkpoint_bytes) {
+		pthread_mutex_lock(&s->bg_mu);
+		s->bg_kick = 1;
+		pthread_cond_signal(&s->bg_cv);
+		pthread_mutex_unlock(&s->bg_mu);
+	}
+	return rc;
 }

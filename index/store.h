@@ -64,6 +64,12 @@ typedef struct es_store_options {
 	int recover;                  /* truncate damaged logs at the last good record */
 	uint64_t checkpoint_bytes;    /* auto checkpoint past this; 0 = default, UINT64_MAX = off */
 	const wal_io_hooks *hooks;    /* tests: injected log I/O errors */
+	uint64_t retain_bytes;        /* keep up to this many bytes of log segments
+				       * that snapshots already cover, newest
+				       * first, for followers that fell behind;
+				       * 0: delete them at once */
+	int follower;                 /* a follower's store: no mutation observer;
+				       * records come from es_store_follow_apply */
 } es_store_options;
 
 /* What the start found (for the server's start-up log line). */
@@ -100,5 +106,59 @@ int es_store_close(es_store *s, int final_checkpoint, es_error *err);
 /* Bytes in the current log segment, and the last lsn written. */
 uint64_t es_store_log_bytes(es_store *s);
 uint64_t es_store_last_lsn(es_store *s);
+/* The payload CRC of the last record (0 unknown): see wal_last_crc. */
+uint32_t es_store_last_crc(es_store *s);
+
+/* ---------------------------------------------------------------------
+ * Log shipping.  A follower's data directory is a copy of the primary's
+ * (same files, same lsns): it starts from a bundle of the primary's
+ * manifest, snapshots and log segments, and then appends the primary's
+ * records, byte for byte, to its own log and applies them through the
+ * recovery path (the same checks and rules as a restart).  So a follower
+ * restarts like any server, from its own directory, and resumes after its
+ * last lsn.
+ *
+ * Primary side. */
+
+typedef struct es_store_ship {
+	uint64_t last_lsn;  /* the last record that may be shipped (wal_shippable) */
+	uint64_t first_lsn; /* the oldest `from` the kept log can serve */
+	uint32_t prev_crc;  /* payload CRC of record `from` (0 unknown) */
+	uint64_t records;   /* records copied */
+} es_store_ship;
+
+/* Append to out the log records after lsn `from` (file format, at most
+ * max_bytes, at least one record when one follows; only from one segment,
+ * so a read may return fewer than there are).  ES_ENOTFOUND when `from` is
+ * older than the kept log (the follower must bootstrap again), ES_ERANGE
+ * when it is past the last shippable record (the follower holds records
+ * this log does not: diverged); info is filled either way. */
+int es_store_ship_log(es_store *s, uint64_t from, size_t max_bytes, wal_buf *out,
+		      es_store_ship *info, es_error *err);
+
+/* Snapshot every collection, then write to fd a bundle of the data
+ * directory's files (consistent: what a start from them recovers is the
+ * state at *lsn).  Format: "ESREPL01", u64 lsn, then per file: u16 path
+ * length, path (MANIFEST, snap/NAME@N.snap, wal/BASE.log), u64 size, the
+ * bytes, u32 CRC32C of them; a zero path length ends it. */
+int es_store_bundle(es_store *s, int fd, uint64_t *lsn, es_error *err);
+
+/* Follower side. */
+
+/* Replace the data directory dir's files with the bundle read from in
+ * (every name, size and checksum checked; extracted next to it first, so a
+ * bad bundle changes nothing).  The directory must not be open.  A
+ * marker file makes a start after a crash mid-way bootstrap again. */
+int es_store_install_bundle(const char *dir, FILE *in, uint64_t *lsn, es_error *err);
+
+/* Whether dir holds no data directory yet (or a cut-short install). */
+int es_store_needs_bootstrap(const char *dir);
+
+/* Append the shipped records in recs (file format, lsns continuing this
+ * log) to the log, sync it per the policy, and apply them as replay does.
+ * *applied: the last lsn applied.  Records before a bad one are kept and
+ * applied; the bad one is ES_ECORRUPT. */
+int es_store_follow_apply(es_store *s, const void *recs, size_t len, uint64_t *applied,
+			  es_error *err);
 
 #endif

@@ -44,6 +44,7 @@ struct wal {
 	uint64_t last_lsn;    /* last lsn appended */
 	uint64_t durable_lsn; /* last lsn known fdatasynced */
 	uint64_t durable_end; /* file size at durable_lsn */
+	uint32_t last_crc;    /* payload CRC of record last_lsn (0 unknown) */
 	int syncing;          /* a leader is in fdatasync */
 	int frozen;
 	int failed;           /* 0 or ES_EIO */
@@ -134,22 +135,24 @@ static int write_all(wal *w, struct iovec *iov, int iovcnt, off_t off)
 }
 
 
-static void file_header(unsigned char h[WAL_FILE_HEADER_SIZE], uint64_t base)
+static void file_header(unsigned char h[WAL_FILE_HEADER_SIZE], uint64_t base,
+			uint32_t base_crc)
 {
 	memset(h, 0, WAL_FILE_HEADER_SIZE);
 	memcpy(h, WAL_MAGIC, 8);
 	put_u32(h + 8, WAL_VERSION);
 	put_u32(h + 12, WAL_FILE_HEADER_SIZE);
 	put_u64(h + 16, base);
-	put_u32(h + 24, 0);
+	put_u32(h + 24, base_crc);
 	put_u32(h + 28, crc32c(0, h, 28));
 }
 
 /* Write a fresh header at offset 0 of fd and cut the file after it. */
-static int write_fresh_header(wal *w, uint64_t base, es_error *err)
+static int write_fresh_header(wal *w, uint64_t base, uint32_t base_crc, es_error *err)
 {
 	unsigned char h[WAL_FILE_HEADER_SIZE];
-	file_header(h, base);
+	file_header(h, base, base_crc);
+	w->last_crc = base_crc;
 	struct iovec iov = {h, sizeof h};
 	if (write_all(w, &iov, 1, 0) != 0 ||
 	    ftruncate(w->fd, WAL_FILE_HEADER_SIZE) != 0 ||
@@ -235,17 +238,19 @@ static int replay(wal *w, uint64_t size, wal_replay_fn fn, void *ctx,
 		map = NULL;
 		w->last_lsn = w->o.base_lsn;
 		st->base_lsn = w->o.base_lsn;
-		rc = write_fresh_header(w, w->o.base_lsn, err);
+		rc = write_fresh_header(w, w->o.base_lsn, w->o.base_crc, err);
 		w->end = WAL_FILE_HEADER_SIZE;
 		goto out;
 	}
 	uint64_t base = get_u64(h + 16);
 	st->base_lsn = base;
+	w->last_crc = get_u32(h + 24);
 	uint64_t off = WAL_FILE_HEADER_SIZE, expect = base + 1;
 	while (off < size) {
 		size_t len = 0;
 		const char *why = check_record(map, size, off, expect, &len);
 		if (!why) {
+			w->last_crc = get_u32(map + off + 16);
 			if (fn) {
 				rc = fn(ctx, expect, get_u32(map + off + 4),
 					map + off + WAL_RECORD_HEADER_SIZE, len, err);
@@ -347,7 +352,7 @@ int wal_open(const char *path, const wal_options *opts, wal_replay_fn fn,
 	uint64_t size = (uint64_t)sb.st_size;
 	if (size == 0) {
 		/* new, or created by a crash before its header reached the disk */
-		rc = write_fresh_header(w, w->o.base_lsn, err);
+		rc = write_fresh_header(w, w->o.base_lsn, w->o.base_crc, err);
 		if (!rc && created)
 			rc = es_fsync_parent_dir(path, err);
 		if (rc)
@@ -365,7 +370,7 @@ int wal_open(const char *path, const wal_options *opts, wal_replay_fn fn,
 		}
 		st->truncated_bytes = size;
 		st->corrupt_offset = 0;
-		rc = write_fresh_header(w, w->o.base_lsn, err);
+		rc = write_fresh_header(w, w->o.base_lsn, w->o.base_crc, err);
 		if (rc)
 			goto fail;
 		w->end = WAL_FILE_HEADER_SIZE;
@@ -479,6 +484,7 @@ int wal_write(wal *w, uint32_t type, const void *data, size_t len,
 	}
 	w->end += sizeof h + len;
 	w->last_lsn = lsn;
+	w->last_crc = payload_crc;
 	if (lsn_out)
 		*lsn_out = lsn;
 out:
@@ -582,7 +588,7 @@ int wal_reset(wal *w, uint64_t base_lsn, es_error *err)
 	t.fsync_ctx = w->hooks.ctx;
 	int old = w->fd, fd;
 	w->fd = t.fd; /* write_fresh_header goes through the hooks on w->fd */
-	rc = write_fresh_header(w, base_lsn, err);
+	rc = write_fresh_header(w, base_lsn, 0, err);
 	w->fd = old;
 	if (rc) {
 		es_tmpfile_abort(&t);
@@ -595,6 +601,7 @@ int wal_reset(wal *w, uint64_t base_lsn, es_error *err)
 	w->fd = fd;
 	w->end = w->durable_end = WAL_FILE_HEADER_SIZE;
 	w->last_lsn = w->durable_lsn = base_lsn;
+	w->last_crc = 0;
 	w->failed = 0;
 out:
 	pthread_mutex_unlock(&w->m);
@@ -623,6 +630,144 @@ int wal_failed(wal *w)
 	int f = w->failed;
 	pthread_mutex_unlock(&w->m);
 	return f;
+}
+
+uint32_t wal_last_crc(wal *w)
+{
+	pthread_mutex_lock(&w->m);
+	uint32_t c = w->last_crc;
+	pthread_mutex_unlock(&w->m);
+	return c;
+}
+
+void wal_shippable(wal *w, uint64_t *lsn, uint64_t *end)
+{
+	pthread_mutex_lock(&w->m);
+	if (w->o.policy == WAL_FSYNC_ALWAYS) {
+		*lsn = w->durable_lsn;
+		*end = w->durable_end;
+	} else {
+		*lsn = w->last_lsn;
+		*end = w->end;
+	}
+	pthread_mutex_unlock(&w->m);
+}
+
+/* ------------------------------------------------------- read side (shipping) */
+
+int wal_record_parse(const void *buf, size_t len, uint64_t expect_lsn,
+		     uint32_t *type, const void **payload, size_t *plen,
+		     size_t *rec_len, es_error *err)
+{
+	const unsigned char *b = buf;
+	size_t n = 0;
+	const char *why = check_record(b, len, 0, expect_lsn, &n);
+	if (why)
+		return es_err(err, ES_ECORRUPT, "log record lsn %" PRIu64 ": %s", expect_lsn, why);
+	*type = get_u32(b + 4);
+	*payload = b + WAL_RECORD_HEADER_SIZE;
+	*plen = n;
+	*rec_len = WAL_RECORD_HEADER_SIZE + n;
+	return 0;
+}
+
+static int pread_all(int fd, void *buf, size_t n, uint64_t off)
+{
+	unsigned char *p = buf;
+	while (n) {
+		ssize_t r = pread(fd, p, n, (off_t)off);
+		if (r < 0 && errno == EINTR)
+			continue;
+		if (r <= 0)
+			return -1;
+		p += r;
+		n -= (size_t)r;
+		off += (uint64_t)r;
+	}
+	return 0;
+}
+
+/* The record header at off: checked like replay does (payload aside).  0
+ * with *len, or ES_ECORRUPT / ES_EIO. */
+static int ship_header(int fd, uint64_t limit, uint64_t off, uint64_t expect,
+		       unsigned char h[WAL_RECORD_HEADER_SIZE], uint32_t *len,
+		       es_error *err)
+{
+	if (pread_all(fd, h, WAL_RECORD_HEADER_SIZE, off) != 0)
+		return es_err(err, ES_EIO, "log read at offset %" PRIu64 ": %s", off,
+			      strerror(errno ? errno : EIO));
+	const char *why = NULL;
+	*len = get_u32(h);
+	if (crc32c(0, h, 20) != get_u32(h + 20))
+		why = "record header checksum mismatch";
+	else if (*len > WAL_MAX_RECORD || !valid_type(get_u32(h + 4)))
+		why = "bad record length or type";
+	else if (get_u64(h + 8) != expect)
+		why = "record lsn out of sequence";
+	else if (limit - off - WAL_RECORD_HEADER_SIZE < *len)
+		why = "record payload cut short";
+	if (why)
+		return es_err(err, ES_ECORRUPT, "log record at offset %" PRIu64 " (lsn %" PRIu64
+			      "): %s", off, expect, why);
+	return 0;
+}
+
+int wal_ship_read(int fd, uint64_t limit, uint64_t from, const wal_ship_pos *hint,
+		  size_t max_bytes, wal_buf *out, wal_ship_pos *prev,
+		  wal_ship_pos *end, es_error *err)
+{
+	unsigned char h[WAL_FILE_HEADER_SIZE];
+	if (limit < WAL_FILE_HEADER_SIZE || pread_all(fd, h, sizeof h, 0) != 0)
+		return es_err(err, ES_EIO, "log header cannot be read");
+	if (memcmp(h, WAL_MAGIC, 8) != 0 || crc32c(0, h, 28) != get_u32(h + 28))
+		return es_err(err, ES_ECORRUPT, "log header damaged");
+	uint64_t base = get_u64(h + 16);
+	if (from < base)
+		return es_err(err, ES_ENOTFOUND, "lsn %" PRIu64 " is before this log (base %"
+			      PRIu64 ")", from, base);
+	wal_ship_pos pos = {base, WAL_FILE_HEADER_SIZE, get_u32(h + 24)};
+	unsigned char rh[WAL_RECORD_HEADER_SIZE];
+	uint32_t len;
+	int rc;
+	if (hint && hint->lsn == from && hint->off <= limit && hint->lsn >= base)
+		pos = *hint;
+	while (pos.lsn < from) { /* scan to the record `from` */
+		if (limit - pos.off < WAL_RECORD_HEADER_SIZE)
+			return es_err(err, ES_ERANGE, "lsn %" PRIu64 " is past this log's "
+				      "last record (lsn %" PRIu64 ")", from, pos.lsn);
+		if ((rc = ship_header(fd, limit, pos.off, pos.lsn + 1, rh, &len, err)))
+			return rc;
+		pos.lsn++;
+		pos.off += WAL_RECORD_HEADER_SIZE + len;
+		pos.crc = get_u32(rh + 16);
+	}
+	*prev = pos;
+	size_t total = 0;
+	while (limit - pos.off >= WAL_RECORD_HEADER_SIZE) {
+		if ((rc = ship_header(fd, limit, pos.off, pos.lsn + 1, rh, &len, err)))
+			return rc;
+		size_t n = WAL_RECORD_HEADER_SIZE + (size_t)len;
+		if (total && total + n > max_bytes)
+			break;
+		unsigned char *dst = es_bytebuf_grow(out, n);
+		if (!dst)
+			return es_err(err, ES_ENOMEM, "out of memory reading %zu log bytes", n);
+		memcpy(dst, rh, WAL_RECORD_HEADER_SIZE);
+		if (len && pread_all(fd, dst + WAL_RECORD_HEADER_SIZE, len,
+				     pos.off + WAL_RECORD_HEADER_SIZE) != 0)
+			return es_err(err, ES_EIO, "log read at offset %" PRIu64 ": %s", pos.off,
+				      strerror(errno ? errno : EIO));
+		if (crc32c(0, dst + WAL_RECORD_HEADER_SIZE, len) != get_u32(rh + 16))
+			return es_err(err, ES_ECORRUPT, "log record at offset %" PRIu64 " (lsn %"
+				      PRIu64 "): record payload checksum mismatch", pos.off,
+				      pos.lsn + 1);
+		total += n;
+		pos.lsn++;
+		pos.off += n;
+		pos.crc = get_u32(rh + 16);
+	}
+	*end = pos;
+	return 0;
 }
 
 /* ---------------------------------------------------------------- payloads */

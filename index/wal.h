@@ -3,7 +3,10 @@
  *
  * File layout (little-endian):
  *   header, 32 bytes: magic "ESWAL001", u32 version (1), u32 header size (32),
- *                     u64 base_lsn, u32 reserved (0), u32 CRC32C of bytes 0..27
+ *                     u64 base_lsn, u32 base CRC, u32 CRC32C of bytes 0..27
+ *                     (base CRC: the payload CRC of record base_lsn, which
+ *                     ends the previous segment, or 0 when unknown; logs
+ *                     before log shipping wrote 0 there, replay ignores it)
  *   records, each:    u32 payload length, u32 type, u64 lsn,
  *                     u32 CRC32C of the payload, u32 CRC32C of bytes 0..19
  *                     of this record header, then the payload.
@@ -115,6 +118,7 @@ typedef struct wal_options {
 	uint32_t batch_interval_ms; /* WAL_FSYNC_BATCH; 0 = default */
 	int recover;                /* truncate at the last good record */
 	uint64_t base_lsn;          /* base lsn of a newly created file */
+	uint32_t base_crc;          /* its header's base CRC (0 = unknown) */
 	const wal_io_hooks *hooks;  /* NULL = real system calls */
 } wal_options;
 
@@ -250,5 +254,48 @@ int wal_delete_read_begin(wal_reader *r, const void *data, size_t len,
 int wal_delete_read_next(wal_reader *r, wal_id *id, es_error *err);
 /* ES_ECORRUPT unless every byte of the payload was consumed. */
 int wal_read_end(const wal_reader *r, es_error *err);
+
+/* ---------------------------------------------------------------------
+ * Log shipping (server/api_replication.c, cli/follower.c).  A follower
+ * checks that the primary's log continues its own by the payload CRC of
+ * the last record both should share, so a log remembers that CRC: of its
+ * last record, or (no record yet) its header's base CRC. */
+uint32_t wal_last_crc(wal *w);
+
+/* The end of what may be shipped: under WAL_FSYNC_ALWAYS the records known
+ * durable (a record whose fdatasync fails is cut off the file, and must not
+ * reach a follower either), else every record written.  lsn and the file
+ * size after it. */
+void wal_shippable(wal *w, uint64_t *lsn, uint64_t *end);
+
+/* A place in a log file: record lsn (or the base lsn) ends at off; crc is
+ * its payload CRC (0 unknown). */
+typedef struct wal_ship_pos {
+	uint64_t lsn;
+	uint64_t off;
+	uint32_t crc;
+} wal_ship_pos;
+
+/* Copy the records after lsn `from` out of the log file open at fd (the
+ * first `limit` bytes of it, whole records), exactly as they are in the
+ * file (header + payload), each checked as replay checks it, appending to
+ * out at most max_bytes (but always one record when one follows).  *prev
+ * receives record `from`'s place (its CRC), *end the place after the last
+ * record copied (equal to *prev when none).  hint: a place a previous read
+ * ended at; when its lsn is `from`, the scan for record `from` starts
+ * there instead of at the file's start.  ES_ENOTFOUND when `from` is
+ * before the file's base, ES_ERANGE when past its last record,
+ * ES_ECORRUPT / ES_EIO for a damaged or unreadable file. */
+int wal_ship_read(int fd, uint64_t limit, uint64_t from, const wal_ship_pos *hint,
+		  size_t max_bytes, wal_buf *out, wal_ship_pos *prev,
+		  wal_ship_pos *end, es_error *err);
+
+/* One record of a shipped stream (the file's record format) at buf: checked
+ * as replay checks it (header CRC, length bound, type, lsn == expect_lsn,
+ * payload CRC).  0 with its type, payload and whole length (header +
+ * payload) in *rec_len, or ES_ECORRUPT saying what is wrong. */
+int wal_record_parse(const void *buf, size_t len, uint64_t expect_lsn,
+		     uint32_t *type, const void **payload, size_t *plen,
+		     size_t *rec_len, es_error *err);
 
 #endif

@@ -9,6 +9,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 #include <time.h>
 
 double api_now(void)
@@ -146,6 +147,18 @@ void api_ctx_set_snapshot(api_ctx *ctx,
 {
 	ctx->snapshot = fn;
 	ctx->snapshot_ctx = fctx;
+}
+
+void api_ctx_set_store(api_ctx *ctx, struct es_store *store)
+{
+	ctx->store = store;
+}
+
+void api_ctx_set_follower(api_ctx *ctx, void (*fn)(void *fctx, api_repl_status *st),
+			  void *fctx)
+{
+	ctx->follower = fn;
+	ctx->follower_ctx = fctx;
 }
 
 void api_ctx_set_ready(api_ctx *ctx, int ready)
@@ -436,6 +449,11 @@ void api_response_free(api_response *r)
 		return;
 	json_decref(r->body);
 	free(r->text);
+	free(r->own_headers);
+	if (r->has_body_fd)
+		close(r->body_fd);
 	r->body = NULL;
 	r->text = NULL;
+	r->own_headers = NULL;
+	r->has_body_fd = 0;
 }

@@ -78,6 +78,28 @@ void api_ctx_set_snapshot(api_ctx *ctx,
 			  int (*fn)(void *fctx, const char *name, es_error *err),
 			  void *fctx);
 
+/* Log shipping (server/api_replication.c).  A primary's data directory,
+ * served by GET /v1/replication/snapshot and /v1/replication/wal (without
+ * one they answer 409).  Set before ready. */
+struct es_store;
+void api_ctx_set_store(api_ctx *ctx, struct es_store *store);
+
+/* A follower's state, for /readyz, /v1/info and /metrics. */
+typedef struct api_repl_status {
+	const char *state;      /* "bootstrapping", "following", "diverged", ... */
+	int healthy;            /* 0: /readyz answers 503 with `error` */
+	int connected;          /* the last request to the primary succeeded */
+	uint64_t applied_lsn;   /* last record applied here */
+	uint64_t primary_lsn;   /* the primary's last record, as last seen */
+	double lag_seconds;     /* 0 when caught up at the last poll, else the
+				 * time since it last was */
+	char error[512];        /* why not healthy / the last failure, or "" */
+} api_repl_status;
+
+/* On a follower: fn fills *st (any thread may call it). */
+void api_ctx_set_follower(api_ctx *ctx, void (*fn)(void *fctx, api_repl_status *st),
+			  void *fctx);
+
 api_metrics *api_ctx_metrics(const api_ctx *ctx);
 const api_limits *api_ctx_limits(const api_ctx *ctx);
 
@@ -97,6 +119,10 @@ typedef struct api_request {
 	int body_too_large;         /* set by the transport: answer 413 */
 	int query_has_nul;          /* set by the transport: a query key or
 				     * value decodes to a NUL byte (400) */
+	/* a query parameter's value as sent (percent-encoded) or NULL;
+	 * query may be NULL (no query parameters at all) */
+	const char *(*query)(void *qctx, const char *key);
+	void *qctx;
 } api_request;
 
 /* Percent-decoding of a request path or query parameter as sent, the way
@@ -121,6 +147,13 @@ typedef struct api_response {
 	const char *etag;           /* ETag header (static string), or NULL */
 	const char *const *headers; /* more headers: static NULL-terminated
 				     * name, value, name, value, ... or NULL */
+	char *own_headers;          /* more headers, owned (malloc): "Name:
+				     * value" lines each ended by '\n', or NULL */
+	int body_fd;                /* with has_body_fd: the body is this open
+				     * file's first body_fd_len bytes (owned: */
+	int has_body_fd;            /* closed by the transport or by
+				     * api_response_free) */
+	uint64_t body_fd_len;
 	const char *content_type;   /* static string */
 	char allow[64];             /* for 405: the Allow header */
 	int route;                  /* route table index (metrics), -1 none */

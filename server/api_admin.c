@@ -1,12 +1,14 @@
 /*
  * api_admin.c — GET /healthz, /readyz, /metrics, /v1/info, /v1/models.
  */
+#include <inttypes.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "api_internal.h"
 #include "es_config.h"
 #include "simd.h"
+#include "store.h"
 #include "version.h"
 
 void api_h_healthz(api_call *c, api_response *out)
@@ -16,10 +18,16 @@ void api_h_healthz(api_call *c, api_response *out)
 	api_ok(out, 200, b);
 }
 
-/* "primary" (takes writes) or "read-only" (--read-only: refuses them). */
+/* "primary" (takes writes), "follower" (--follow: a read-only replica fed
+ * by log shipping) or "read-only" (--read-only: refuses writes). */
 static const char *api_role(const api_ctx *ctx)
 {
-	return ctx->read_only ? "read-only" : "primary";
+	return ctx->follower ? "follower" : ctx->read_only ? "read-only" : "primary";
+}
+
+static uint64_t lag_records(const api_repl_status *st)
+{
+	return st->primary_lsn > st->applied_lsn ? st->primary_lsn - st->applied_lsn : 0;
 }
 
 void api_h_readyz(api_call *c, api_response *out)
@@ -28,6 +36,15 @@ void api_h_readyz(api_call *c, api_response *out)
 		api_error(out, 503, NULL, "not_ready",
 			  "not ready yet: loading the model or recovering data");
 		return;
+	}
+	if (c->ctx->follower) {
+		api_repl_status st;
+		c->ctx->follower(c->ctx->follower_ctx, &st);
+		if (!st.healthy) {
+			api_error(out, 503, NULL, "replication_error", "follower %s: %s", st.state,
+				  st.error);
+			return;
+		}
 	}
 	api_ok(out, 200, json_pack("{s:s, s:s}", "status", "ready", "role", api_role(c->ctx)));
 }
@@ -80,6 +97,31 @@ void api_h_metrics(api_call *c, api_response *out)
 			     "# TYPE embedsrv_uptime_seconds gauge\n"
 			     "embedsrv_uptime_seconds %.3f\n",
 			 api_now() - c->ctx->start_time);
+	if (c->ctx->follower) {
+		api_repl_status st;
+		c->ctx->follower(c->ctx->follower_ctx, &st);
+		es_strbuf_printf(&b, "# HELP embedsrv_replication_lag_records Records the primary "
+				     "has that this follower has not applied (as of its last poll).\n"
+				     "# TYPE embedsrv_replication_lag_records gauge\n"
+				     "embedsrv_replication_lag_records %" PRIu64 "\n"
+				     "# HELP embedsrv_replication_lag_seconds 0 when caught up at the "
+				     "last poll, else seconds since this follower last was.\n"
+				     "# TYPE embedsrv_replication_lag_seconds gauge\n"
+				     "embedsrv_replication_lag_seconds %.3f\n"
+				     "# HELP embedsrv_replication_applied_lsn Last log record applied.\n"
+				     "# TYPE embedsrv_replication_applied_lsn gauge\n"
+				     "embedsrv_replication_applied_lsn %" PRIu64 "\n"
+				     "# HELP embedsrv_replication_connected 1 when the last request to "
+				     "the primary succeeded.\n"
+				     "# TYPE embedsrv_replication_connected gauge\n"
+				     "embedsrv_replication_connected %d\n"
+				     "# HELP embedsrv_replication_healthy 0 when the follower stopped "
+				     "applying (diverged log, failed bootstrap).\n"
+				     "# TYPE embedsrv_replication_healthy gauge\n"
+				     "embedsrv_replication_healthy %d\n",
+				 lag_records(&st), st.lag_seconds, st.applied_lsn, st.connected,
+				 st.healthy);
+	}
 	if (b.oom) {
 		free(b.s);
 		api_error(out, 503, NULL, "out_of_memory", "out of memory rendering metrics");
@@ -127,6 +169,22 @@ void api_h_info(api_call *c, api_response *out)
 			      "uptime_seconds", api_now() - ctx->start_time);
 	json_object_set_new(b, "role", json_string(api_role(ctx)));
 	json_object_set_new(b, "primary", ctx->primary ? json_string(ctx->primary) : json_null());
+	if (ctx->follower) {
+		api_repl_status st;
+		ctx->follower(ctx->follower_ctx, &st);
+		json_object_set_new(b, "replication",
+				    json_pack("{s:s, s:b, s:b, s:I, s:I, s:I, s:f, s:s?}", "state",
+					      st.state, "healthy", st.healthy, "connected",
+					      st.connected, "applied_lsn", (json_int_t)st.applied_lsn,
+					      "primary_lsn", (json_int_t)st.primary_lsn,
+					      "lag_records", (json_int_t)lag_records(&st),
+					      "lag_seconds", st.lag_seconds, "error",
+					      st.error[0] ? st.error : NULL));
+	} else if (ctx->store) {
+		json_object_set_new(b, "replication",
+				    json_pack("{s:s, s:I}", "state", "primary", "last_lsn",
+					      (json_int_t)es_store_last_lsn(ctx->store)));
+	}
 	/* the search modes of POST .../search (issue 17); the web explorer shows its
 	 * mode picker from this list */
 	json_object_set_new(b, "search_modes", json_pack("[s,s,s]", "dense", "lexical", "hybrid"));

@@ -33,6 +33,9 @@ struct api_ctx {
 	int no_ui;
 	int read_only;  /* --read-only / --follow: ROUTE_WRITE routes answer 403 */
 	char *primary;  /* --primary / --follow URL (informational), or NULL */
+	struct es_store *store; /* a primary's data directory (log shipping) */
+	void (*follower)(void *fctx, api_repl_status *st); /* NULL: not a follower */
+	void *follower_ctx;
 };
 
 typedef struct api_call {
@@ -128,6 +131,8 @@ void api_h_words_analogy(api_call *c, api_response *out);
 void api_h_arithmetic(api_call *c, api_response *out);
 void api_h_points_scroll(api_call *c, api_response *out);  /* api_scroll.c */
 void api_h_ui(api_call *c, api_response *out);             /* api_ui.c */
+void api_h_repl_snapshot(api_call *c, api_response *out);  /* api_replication.c */
+void api_h_repl_wal(api_call *c, api_response *out);
 
 /* Monotonic seconds. */
 double api_now(void);

@@ -2,12 +2,7 @@
  * api_search.c — POST /v1/collections/{name}/search, single and batch
  * ({"searches": [...]}), and the payload filter.
  *
- * Filter: {"must": [cond], "must_not": [cond], "should": [cond]} where a
- * cond is {"key": "a.b", "match": <scalar> | {"value": <scalar>} |
- * {"any": [<scalar>, ...]}}.  A key is a dotted path into the payload
- * object; when the value found is an array, any element may match.
- * Numbers compare by value (1 == 1.0).  Every must holds, no must_not
- * holds, and (if there are any) at least one should holds.  Filters run
+ * Filter: see filter.h (shared with the Qdrant dialect).  Filters run
  * inside the HNSW search (hnsw filter callback) on payloads parsed once at
  * upsert (api_payload_hooks), so a search never parses JSON per candidate.
  * The same filter runs inside the lexical (BM25) search.
@@ -25,160 +20,11 @@
 #include <string.h>
 
 #include "api_internal.h"
+#include "filter.h"
 
-#define FILTER_MAX_CONDS 64
 #define API_TEXT_MODE ES_SEARCH_HYBRID
 #define API_FUSION ES_FUSION_WEIGHTED /* by measurement, as the mode */
 #define API_FUSION_ALPHA 0.3f
-
-typedef struct cond {
-	const char *key;      /* borrowed from the request JSON */
-	const json_t *value;  /* a scalar, or */
-	const json_t *any;    /* an array of scalars */
-} cond;
-
-typedef struct filter {
-	cond must[FILTER_MAX_CONDS], must_not[FILTER_MAX_CONDS], should[FILTER_MAX_CONDS];
-	size_t nmust, nmust_not, nshould;
-} filter;
-
-static int is_scalar(const json_t *v)
-{
-	return json_is_string(v) || json_is_number(v) || json_is_boolean(v);
-}
-
-static int parse_conds(const json_t *arr, const char *name, cond *out,
-		       size_t *n, ju_err *e)
-{
-	*n = 0;
-	if (!arr || json_is_null(arr))
-		return 0;
-	if (!json_is_array(arr))
-		return ju_fail(e, 400, name, "invalid_type",
-			       "'%s' must be an array of conditions", name);
-	if (json_array_size(arr) > FILTER_MAX_CONDS)
-		return ju_fail(e, 422, name, "too_many_conditions",
-			       "'%s' has %zu conditions; the limit is %d", name,
-			       json_array_size(arr), FILTER_MAX_CONDS);
-	for (size_t i = 0; i < json_array_size(arr); i++) {
-		const json_t *c = json_array_get(arr, i);
-		char param[64];
-		snprintf(param, sizeof param, "%s[%zu]", name, i);
-		static const char *const keys[] = {"key", "match", NULL};
-		if (!json_is_object(c))
-			return ju_fail(e, 400, param, "invalid_type",
-				       "'%s' must be {\"key\": ..., \"match\": ...}", param);
-		if (ju_check_keys(c, keys, param, e))
-			return -1;
-		const json_t *k = json_object_get(c, "key");
-		const json_t *m = json_object_get(c, "match");
-		if (!json_is_string(k) || json_string_length(k) == 0)
-			return ju_fail(e, 400, param, "invalid_type",
-				       "'%s.key' must be a non-empty string", param);
-		cond *o = &out[*n];
-		memset(o, 0, sizeof *o);
-		o->key = json_string_value(k);
-		if (m && is_scalar(m)) {
-			o->value = m;
-		} else if (json_is_object(m) && json_object_size(m) == 1 &&
-			   is_scalar(json_object_get(m, "value"))) {
-			o->value = json_object_get(m, "value");
-		} else if (json_is_object(m) && json_object_size(m) == 1 &&
-			   json_is_array(json_object_get(m, "any"))) {
-			o->any = json_object_get(m, "any");
-			for (size_t j = 0; j < json_array_size(o->any); j++)
-				if (!is_scalar(json_array_get(o->any, j)))
-					return ju_fail(e, 400, param, "invalid_type",
-						       "'%s.match.any' must hold strings, numbers or booleans",
-						       param);
-		} else {
-			return ju_fail(e, 400, param, "invalid_type",
-				       "'%s.match' must be a string, number or boolean, "
-				       "{\"value\": ...} or {\"any\": [...]}", param);
-		}
-		(*n)++;
-	}
-	return 0;
-}
-
-static int parse_filter(const json_t *f, filter *out, ju_err *e)
-{
-	static const char *const keys[] = {"must", "must_not", "should", NULL};
-	if (!json_is_object(f))
-		return ju_fail(e, 400, "filter", "invalid_type", "'filter' must be an object");
-	if (ju_check_keys(f, keys, "filter", e))
-		return -1;
-	if (parse_conds(json_object_get(f, "must"), "filter.must", out->must, &out->nmust, e) ||
-	    parse_conds(json_object_get(f, "must_not"), "filter.must_not", out->must_not,
-			&out->nmust_not, e) ||
-	    parse_conds(json_object_get(f, "should"), "filter.should", out->should,
-			&out->nshould, e))
-		return -1;
-	return 0;
-}
-
-static int scalar_eq(const json_t *a, const json_t *b)
-{
-	if (json_is_number(a) && json_is_number(b))
-		return json_number_value(a) == json_number_value(b);
-	return json_equal((json_t *)a, (json_t *)b);
-}
-
-static int value_matches(const json_t *v, const cond *c)
-{
-	if (c->value)
-		return scalar_eq(v, c->value);
-	for (size_t j = 0; j < json_array_size(c->any); j++)
-		if (scalar_eq(v, json_array_get(c->any, j)))
-			return 1;
-	return 0;
-}
-
-static int cond_holds(const json_t *payload, const cond *c)
-{
-	const json_t *v = payload;
-	const char *k = c->key;
-	char part[256];
-	while (v && *k) {
-		size_t n = strcspn(k, ".");
-		if (n >= sizeof part || !json_is_object(v))
-			return 0;
-		memcpy(part, k, n);
-		part[n] = '\0';
-		v = json_object_get(v, part);
-		k += n;
-		if (*k == '.')
-			k++;
-	}
-	if (!v)
-		return 0;
-	if (json_is_array(v)) {
-		for (size_t i = 0; i < json_array_size(v); i++)
-			if (value_matches(json_array_get(v, i), c))
-				return 1;
-		return 0;
-	}
-	return value_matches(v, c);
-}
-
-static int filter_fn(void *ctx, const es_point_view *p)
-{
-	const filter *f = ctx;
-	const json_t *pl = p->parsed;
-	for (size_t i = 0; i < f->nmust; i++)
-		if (!pl || !cond_holds(pl, &f->must[i]))
-			return 0;
-	for (size_t i = 0; i < f->nmust_not; i++)
-		if (pl && cond_holds(pl, &f->must_not[i]))
-			return 0;
-	if (f->nshould) {
-		for (size_t i = 0; i < f->nshould; i++)
-			if (pl && cond_holds(pl, &f->should[i]))
-				return 1;
-		return 0;
-	}
-	return 1;
-}
 
 /* One hit as JSON text.  Payloads are stored as compact JSON (written by
  * ju_dump at upsert), so they are copied through without re-parsing. */
@@ -282,7 +128,7 @@ static int run_query(api_call *c, es_collection *col, const json_t *q,
 	e.status = 0;
 	uint32_t dim = es_collection_get_params(col)->dim;
 	int res = -1;
-	filter *flt = NULL;
+	api_filter *flt = NULL;
 	float *qv = malloc(dim * sizeof *qv);
 	if (!qv) {
 		api_error(out, 503, NULL, "out_of_memory", "out of memory");
@@ -302,16 +148,10 @@ static int run_query(api_call *c, es_collection *col, const json_t *q,
 	    ju_get_bool(q, "with_payload", 1, &rq.with_payload, &e) ||
 	    ju_get_bool(q, "with_vector", 0, &rq.with_vector, &e))
 		goto bad;
-	json_t *fj = json_object_get(q, "filter");
-	if (fj && !json_is_null(fj)) {
-		flt = calloc(1, sizeof *flt);
-		if (!flt) {
-			api_error(out, 503, NULL, "out_of_memory", "out of memory");
-			goto out;
-		}
-		if (parse_filter(fj, flt, &e))
-			goto bad;
-		rq.filter = filter_fn;
+	if (api_filter_parse(json_object_get(q, "filter"), "filter", &flt, &e))
+		goto bad;
+	if (flt) {
+		rq.filter = api_filter_fn;
 		rq.filter_ctx = flt;
 	}
 	json_t *tv = json_object_get(q, "text"), *vv = json_object_get(q, "vector"),
@@ -382,7 +222,7 @@ bad:
 	api_error_ju(out, &e);
 out:
 	free(qv);
-	free(flt);
+	api_filter_free(flt);
 	return res;
 }
 

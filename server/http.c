@@ -153,6 +153,14 @@ static enum MHD_Result send_response(struct MHD_Connection *conn, req_state *rs,
 	char *data = NULL;
 	size_t len = 0;
 	struct MHD_Response *resp;
+	if (r->has_body_fd) { /* a file (the replication bundle): MHD sends and closes it */
+		len = (size_t)r->body_fd_len;
+		resp = MHD_create_response_from_fd64(r->body_fd_len, r->body_fd);
+		if (!resp)
+			return MHD_NO;
+		r->has_body_fd = 0;
+		goto headers;
+	}
 	if (r->static_body) { /* a /ui/ asset: sent from the binary's own bytes */
 		len = r->static_len;
 		resp = MHD_create_response_from_buffer(len, (void *)r->static_body,
@@ -185,6 +193,14 @@ headers:
 		MHD_add_response_header(resp, MHD_HTTP_HEADER_ETAG, r->etag);
 	for (const char *const *h = r->headers; h && h[0]; h += 2)
 		MHD_add_response_header(resp, h[0], h[1]);
+	for (char *line = r->own_headers, *nl; line && (nl = strchr(line, '\n')); line = nl + 1) {
+		char *colon = memchr(line, ':', (size_t)(nl - line));
+		if (!colon)
+			continue;
+		*colon = '\0';
+		*nl = '\0';
+		MHD_add_response_header(resp, line, colon + 1 + (colon[1] == ' '));
+	}
 	MHD_add_response_header(resp, MHD_HTTP_HEADER_CONTENT_TYPE,
 				r->content_type ? r->content_type : "application/json");
 	if (r->allow[0])
@@ -221,6 +237,12 @@ static enum MHD_Result nul_arg(void *cls, enum MHD_ValueKind kind, const char *k
 		return MHD_NO; /* stop iterating */
 	}
 	return MHD_YES;
+}
+
+/* api_request.query: a query parameter as sent. */
+static const char *query_arg(void *qctx, const char *key)
+{
+	return MHD_lookup_connection_value(qctx, MHD_GET_ARGUMENT_KIND, key);
 }
 
 /* Whether a query key or value of this request decodes to a NUL byte. */
@@ -339,6 +361,8 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn,
 							MHD_HTTP_HEADER_IF_NONE_MATCH);
 	req.body_too_large = rs->too_large;
 	req.query_has_nul = query_has_nul(conn);
+	req.query = query_arg;
+	req.qctx = conn;
 	return answer(h, conn, rs, &req);
 }
 

@@ -35,6 +35,8 @@ static const api_route route_table[] = {
 	{"POST", "/v1/words/neighbors", api_h_words_neighbors, ROUTE_JSON},
 	{"POST", "/v1/words/analogy", api_h_words_analogy, ROUTE_JSON},
 	{"POST", "/v1/arithmetic", api_h_arithmetic, ROUTE_JSON},
+	{"GET", "/v1/replication/snapshot", api_h_repl_snapshot, 0},
+	{"GET", "/v1/replication/wal", api_h_repl_wal, 0},
 	{"GET", "/ui", api_h_ui, ROUTE_OPEN},
 	{"GET", "/ui/{file}", api_h_ui, ROUTE_OPEN},
 	{NULL, NULL, NULL, ROUTE_OPEN}, /* everything else: 404 */
@@ -293,7 +295,7 @@ int api_dispatch(const api_ctx *ctx, const api_request *req, api_response *out)
 		goto done;
 	}
 	rt->handler(&c, out);
-	if (!out->body && !out->text && !out->static_body)
+	if (!out->body && !out->text && !out->static_body && !out->has_body_fd)
 		api_error(out, 500, NULL, "internal_error", "handler produced no response");
 done:
 	if (path != pbuf)

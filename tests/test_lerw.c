@@ -1,8 +1,10 @@
 /* test_lerw.c — core/lerw: the writer's bytes are little-endian and its
  * lazy checksum equals crc32c of the bytes, across buffer boundaries and
  * restarts; the reader reads them back from memory and from a FILE*,
- * refuses to read past the end, and its checksum matches. */
+ * refuses to read past the end, and its checksum matches; an offset sink
+ * and es_writer_patch() (index/snapshot.c's header patching). */
 #include <check.h>
+#include <errno.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -92,12 +94,116 @@ START_TEST(test_write_error)
 }
 END_TEST
 
+/* An offset sink: what the writer flushes lands where it says, and
+ * es_writer_patch() rewrites bytes in the buffer or, once flushed, through
+ * the sink at their offset; the checksum keeps the bytes as first written. */
+struct mem_sink {
+	unsigned char data[4 * ES_WRITER_BUF];
+	size_t calls;
+	size_t fail_at; /* 1-based call that fails with ENOSPC; 0 never */
+};
+
+static int mem_sink_write(void *ctx, const void *p, size_t n, uint64_t off)
+{
+	struct mem_sink *m = ctx;
+	if (++m->calls == m->fail_at)
+		return ENOSPC;
+	ck_assert_uint_le(off + n, sizeof m->data);
+	memcpy(m->data + off, p, n);
+	return 0;
+}
+
+START_TEST(test_sink_and_patch)
+{
+	static struct mem_sink m;
+	memset(&m, 0, sizeof m);
+	unsigned char *want = calloc(1, sizeof m.data);
+	es_writer w;
+	ck_assert_int_eq(es_writer_init_sink(&w, mem_sink_write, &m, crc32c), 0);
+	size_t total = 3 * ES_WRITER_BUF + 5;
+	for (size_t i = 0; i < total; i++) {
+		want[i] = (unsigned char)(i * 13 + 1);
+		es_w_u8(&w, want[i]);
+	}
+	ck_assert_uint_eq(w.pos, total);
+	/* one patch still in the buffer, one flushed long ago, one across the
+	 * buffer's start */
+	size_t at[] = {total - 3, 10, 3 * ES_WRITER_BUF - 2};
+	for (size_t k = 0; k < 3; k++) {
+		unsigned char p[4] = {0xf0, 0xf1, (unsigned char)k, 0xf3};
+		size_t n = at[k] + 4 > total ? total - at[k] : 4;
+		es_writer_patch(&w, at[k], p, n);
+		memcpy(want + at[k], p, n);
+	}
+	/* the checksum is of the bytes as written first */
+	unsigned char *orig = malloc(total);
+	for (size_t i = 0; i < total; i++)
+		orig[i] = (unsigned char)(i * 13 + 1);
+	ck_assert_uint_eq(es_writer_crc(&w), crc32c(0, orig, total));
+	es_w_u32(&w, 0xa1b2c3d4u);
+	put_u32(want + total, 0xa1b2c3d4u);
+	ck_assert_int_eq(es_writer_finish(&w), 0);
+	ck_assert_mem_eq(m.data, want, total + 4);
+
+	/* a sink failure is sticky: nothing is written after it */
+	memset(&m, 0, sizeof m);
+	m.fail_at = 2;
+	ck_assert_int_eq(es_writer_init_sink(&w, mem_sink_write, &m, NULL), 0);
+	for (size_t i = 0; i < total; i++)
+		es_w_u8(&w, 1);
+	es_writer_patch(&w, 0, "x", 1);
+	ck_assert_int_eq(es_writer_finish(&w), ENOSPC);
+	ck_assert_uint_eq(m.calls, 2);
+	ck_assert_uint_eq(m.data[0], 1);
+
+	/* discard frees the buffer and writes nothing */
+	memset(&m, 0, sizeof m);
+	ck_assert_int_eq(es_writer_init_sink(&w, mem_sink_write, &m, NULL), 0);
+	es_w_u32(&w, 7);
+	es_writer_discard(&w);
+	ck_assert_uint_eq(m.calls, 0);
+	free(orig);
+	free(want);
+}
+END_TEST
+
+/* A FILE* writer patches in its buffer, and cannot seek back past it. */
+START_TEST(test_file_patch)
+{
+	char *buf;
+	size_t len;
+	FILE *f = open_memstream(&buf, &len);
+	es_writer w;
+	ck_assert_int_eq(es_writer_init(&w, f, NULL), 0);
+	es_w_u32(&w, 0);
+	es_w_u32(&w, 5);
+	es_writer_patch(&w, 0, "\x09\0\0\0", 4);
+	ck_assert_int_eq(es_writer_finish(&w), 0);
+	fflush(f);
+	ck_assert_uint_eq(len, 8);
+	ck_assert_mem_eq(buf, "\x09\0\0\0\x05\0\0\0", 8);
+	fclose(f);
+	free(buf);
+
+	f = open_memstream(&buf, &len);
+	ck_assert_int_eq(es_writer_init(&w, f, NULL), 0);
+	for (size_t i = 0; i < ES_WRITER_BUF + 1; i++)
+		es_w_u8(&w, 0);
+	es_writer_patch(&w, 0, "x", 1);
+	ck_assert_int_eq(es_writer_finish(&w), ESPIPE);
+	fclose(f);
+	free(buf);
+}
+END_TEST
+
 Suite *lerw_suite(void)
 {
 	Suite *s = suite_create("lerw");
 	TCase *tc = tcase_create("core");
 	tcase_add_test(tc, test_round_trip);
 	tcase_add_test(tc, test_write_error);
+	tcase_add_test(tc, test_sink_and_patch);
+	tcase_add_test(tc, test_file_patch);
 	suite_add_tcase(s, tc);
 	return s;
 }

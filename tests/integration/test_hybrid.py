@@ -20,17 +20,7 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import es_server  # noqa: E402
 from es_server import BIN, LEE_MODEL as MODEL  # noqa: E402
 
-failures = []
-passed = 0
-
-
-def check(cond, what):
-    global passed
-    if cond:
-        passed += 1
-    else:
-        failures.append(what)
-        print("FAIL:", what, file=sys.stderr)
+check = es_server.Checks()
 
 
 DOCS = [
@@ -256,8 +246,8 @@ def main():
         eval_checks(s, tmp)
     with tempfile.TemporaryDirectory() as tmp:
         durability_checks(tmp)
-    print("%d checks passed, %d failed" % (passed, len(failures)))
-    return 1 if failures else 0
+    print("hybrid: %d passed, %d failed" % (check.passed, len(check.failures)))
+    return 1 if check.failures else 0
 
 
 if __name__ == "__main__":

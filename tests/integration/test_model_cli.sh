@@ -101,6 +101,19 @@ set -e
 [ $rc -eq 1 ] || fail "eval sts bad file: exit $rc"
 echo "$msg" | grep -q "bad.tsv:2: score 'five' is not a number" || fail "eval sts bad file: $msg"
 ok
+# options sts does not use are refused (exit 2, naming the option), not ignored
+set +e
+for o in "--restrict 10" "--method 3cosmul" "--case-sensitive"; do
+	# shellcheck disable=SC2086
+	msg=$("$bin" eval sts --model "$data/fasttext-toy.vec" $o "$tmp/sts.tsv" 2>&1 >/dev/null); rc=$?
+	[ $rc -eq 2 ] || fail "eval sts $o: exit $rc"
+	echo "$msg" | grep -q -- "${o%% *} applies to analogy and pairs, not sts" || fail "eval sts $o: $msg"
+done
+msg=$("$bin" eval pairs --model "$data/fasttext-toy.vec" --method 3cosmul "$data/wordsim353.tsv" 2>&1 >/dev/null); rc=$?
+[ $rc -eq 2 ] || fail "eval pairs --method: exit $rc"
+echo "$msg" | grep -q -- "--method applies to analogy, not pairs" || fail "eval pairs --method: $msg"
+set -e
+ok
 
 # retrofit: a lexicon applied to a subword model; OOV vectors unchanged
 printf '# tiny\nsyn man he him\nrel landlady young\nant was had\n' > "$tmp/lex.txt"

@@ -33,17 +33,7 @@ import es_server  # noqa: E402
 from es_server import HOST, LEE_MODEL as MODEL, ROOT, SLOW  # noqa: E402
 
 CONF = os.path.join(ROOT, "deploy", "nginx", "embedsrv-readwrite.conf")
-failures = []
-passed = 0
-
-
-def check(cond, what):
-    global passed
-    if cond:
-        passed += 1
-    else:
-        failures.append(what)
-        print("FAIL:", what, file=sys.stderr)
+check = es_server.Checks()
 
 
 def find_nginx():
@@ -220,8 +210,8 @@ def main():
             rc, log = s.stop()
             check(rc == 0, "%s exits 0 (%s)" % (" ".join(s.argv[3:7]), rc))
         shutil.rmtree(tmp, ignore_errors=True)
-    print("replication: %d passed, %d failed" % (passed, len(failures)))
-    return 1 if failures else 0
+    print("replication: %d passed, %d failed" % (check.passed, len(check.failures)))
+    return 1 if check.failures else 0
 
 
 if __name__ == "__main__":

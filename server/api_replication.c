@@ -1,0 +1,172 @@
+/*
+ * api_replication.c — the primary's side of log shipping (index/store.h):
+ *
+ *   GET /v1/replication/snapshot        a bundle of the data directory's
+ *       files (manifest, snapshots, log), consistent at the lsn in the
+ *       X-Embedsrv-Lsn header; a follower starts from it.
+ *   GET /v1/replication/wal?from=LSN[&max_bytes=N]   the log records after
+ *       LSN exactly as the log file holds them (each with its header and
+ *       payload checksums), up to max_bytes (default 4 MiB, at least one
+ *       record).  Headers: X-Embedsrv-Last-Lsn (the last record that may
+ *       be shipped), X-Embedsrv-First-Lsn (the oldest `from` served),
+ *       X-Embedsrv-Prev-Crc (the payload CRC of record LSN, so the follower
+ *       can check that this log continues its own; 0 unknown).
+ *       410 lsn_gone: LSN is older than the kept log (bootstrap again);
+ *       409 lsn_ahead: LSN is past this log's end (the follower holds
+ *       records this server does not have: it was restored from an older
+ *       backup, or lost a log tail).
+ *
+ * Both need the API key like every route.  The answer is immediate (no
+ * long poll): a request holds one of the single-threaded HTTP workers
+ * while it runs, so the follower polls instead (cli/follower.c).
+ *
+ * Threading: handlers run on any HTTP worker; the store locks itself.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "api_internal.h"
+#include "store.h"
+
+#define SHIP_DEFAULT_BYTES ((size_t)4 << 20)
+#define SHIP_MAX_BYTES ((size_t)64 << 20)
+
+static int no_store(const api_call *c, api_response *out)
+{
+	if (c->ctx->store)
+		return 0;
+	if (c->ctx->follower)
+		api_error(out, 409, NULL, "replication_unavailable",
+			  "this server is a follower: followers replicate from the primary "
+			  "(%s), not from each other", c->ctx->primary ? c->ctx->primary : "?");
+	else
+		api_error(out, 409, NULL, "replication_unavailable",
+			  "log shipping needs a data directory: start the primary with "
+			  "--data-dir");
+	return 1;
+}
+
+/* An unsigned decimal query parameter; 1 when absent (*v untouched), 0
+ * when parsed, -1 (400 written) when malformed or out of [min, max]. */
+static int query_u64(const api_call *c, const char *key, uint64_t min, uint64_t max,
+		     uint64_t *v, api_response *out)
+{
+	const char *s = c->req->query ? c->req->query(c->req->qctx, key) : NULL;
+	if (!s)
+		return 1;
+	char *end;
+	errno = 0;
+	unsigned long long x = strtoull(s, &end, 10);
+	if (!*s || *s == '-' || *s == '+' || *s == ' ' || *end || errno || x < min || x > max) {
+		api_error(out, 400, key, "invalid_parameter",
+			  "query parameter '%s' must be a whole number in %" PRIu64 "..%" PRIu64
+			  " (got '%.40s')", key, min, max, s);
+		return -1;
+	}
+	*v = x;
+	return 0;
+}
+
+/* A file that disappears when closed, next to the data (it may be large). */
+static int anon_file(const api_ctx *ctx)
+{
+	int fd = -1;
+#ifdef O_TMPFILE
+	if (ctx->data_dir)
+		fd = open(ctx->data_dir, O_TMPFILE | O_RDWR | O_CLOEXEC, 0600);
+#endif
+	if (fd < 0) {
+		char tmpl[] = "/tmp/embedsrv-bundle-XXXXXX";
+		fd = mkostemp(tmpl, O_CLOEXEC);
+		if (fd >= 0)
+			unlink(tmpl);
+	}
+	return fd;
+}
+
+void api_h_repl_snapshot(api_call *c, api_response *out)
+{
+	if (no_store(c, out))
+		return;
+	int fd = anon_file(c->ctx);
+	if (fd < 0) {
+		api_error(out, 507, NULL, "storage_error",
+			  "cannot create a temporary file for the bundle: %s", strerror(errno));
+		return;
+	}
+	es_error err;
+	es_error_clear(&err);
+	uint64_t lsn = 0;
+	int rc = es_store_bundle(c->ctx->store, fd, &lsn, &err);
+	off_t len = rc ? 0 : lseek(fd, 0, SEEK_END);
+	if (rc || len < 0) {
+		close(fd);
+		if (!rc)
+			err.code = ES_EIO;
+		api_error_es(out, rc ? rc : ES_EIO, &err, NULL);
+		return;
+	}
+	char *h = malloc(64);
+	if (!h) {
+		close(fd);
+		api_error(out, 503, NULL, "out_of_memory", "out of memory");
+		return;
+	}
+	snprintf(h, 64, "X-Embedsrv-Lsn: %" PRIu64 "\n", lsn);
+	out->status = 200;
+	out->own_headers = h;
+	out->has_body_fd = 1;
+	out->body_fd = fd;
+	out->body_fd_len = (uint64_t)len;
+	out->content_type = "application/octet-stream";
+}
+
+void api_h_repl_wal(api_call *c, api_response *out)
+{
+	if (no_store(c, out))
+		return;
+	uint64_t from = 0, max = SHIP_DEFAULT_BYTES;
+	int q = query_u64(c, "from", 0, UINT64_MAX, &from, out);
+	if (q < 0)
+		return;
+	if (q > 0) {
+		api_error(out, 400, "from", "missing_parameter",
+			  "query parameter 'from' (the last lsn the follower holds) is required");
+		return;
+	}
+	if (query_u64(c, "max_bytes", 1, SHIP_MAX_BYTES, &max, out) < 0)
+		return;
+	wal_buf b;
+	wal_buf_init(&b);
+	es_store_ship info;
+	es_error err;
+	es_error_clear(&err);
+	int rc = es_store_ship_log(c->ctx->store, from, (size_t)max, &b, &info, &err);
+	char *h = malloc(160);
+	if (h)
+		snprintf(h, 160, "X-Embedsrv-Last-Lsn: %" PRIu64 "\nX-Embedsrv-First-Lsn: %" PRIu64
+			 "\nX-Embedsrv-Prev-Crc: %08" PRIx32 "\n", info.last_lsn, info.first_lsn,
+			 info.prev_crc);
+	if (rc == ES_ENOTFOUND)
+		api_error(out, 410, "from", "lsn_gone", "%s", err.msg);
+	else if (rc == ES_ERANGE)
+		api_error(out, 409, "from", "lsn_ahead", "%s", err.msg);
+	else if (rc)
+		api_error_es(out, rc, &err, NULL);
+	else if (!h || (!b.data && !(b.data = malloc(1))))
+		api_error(out, 503, NULL, "out_of_memory", "out of memory");
+	else {
+		out->status = 200;
+		out->text = b.s;
+		out->text_len = b.len;
+		out->content_type = "application/octet-stream";
+		b.data = NULL;
+	}
+	wal_buf_free(&b);
+	out->own_headers = h;
+}

@@ -1,0 +1,329 @@
+/* test_replication.c — log shipping at the store level (index/store.h):
+ * a follower's data directory bootstrapped from a primary's bundle and fed
+ * with the primary's log records gives back exactly what the primary holds
+ * (every point bit-exact, the same search answers), across the primary's
+ * checkpoints (segment switches and deletions), creates and drops, and the
+ * follower's own restart (it resumes at its last lsn with the same
+ * checksum); the primary refuses an lsn past its log (a follower ahead:
+ * diverged) and one older than its kept log (gone); damaged or hostile
+ * bundles and records are refused and change nothing. */
+#include <check.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "alloc.h"
+#include "es_test_store.h"
+#include "store.h"
+
+static char pdir[256], fdir[256];
+
+static void setup(void)
+{
+	snprintf(pdir, sizeof pdir, "/tmp/es_replp_XXXXXX");
+	snprintf(fdir, sizeof fdir, "/tmp/es_replf_XXXXXX");
+	ck_assert_ptr_nonnull(mkdtemp(pdir));
+	ck_assert_ptr_nonnull(mkdtemp(fdir));
+}
+
+static void teardown(void)
+{
+	char cmd[600];
+	snprintf(cmd, sizeof cmd, "rm -rf '%s' '%s'", pdir, fdir);
+	ck_assert_int_eq(system(cmd), 0);
+}
+
+static es_store *open_at(const char *d, es_registry *r, int follower, uint64_t retain)
+{
+	es_store_options o;
+	es_store_options_default(&o);
+	o.follower = follower;
+	o.retain_bytes = retain;
+	es_store *s;
+	es_error err;
+	int rc = es_store_open(d, &o, r, NULL, &s, &err);
+	ck_assert_msg(rc == 0, "open %s: %s", d, err.msg);
+	return s;
+}
+
+static void create(es_registry *r, const char *name)
+{
+	es_collection_params p;
+	memset(&p, 0, sizeof p);
+	p.dim = DIM;
+	p.metric = ES_METRIC_COSINE;
+	es_error err;
+	ck_assert_int_eq(es_registry_create(r, name, &p, NULL, &err), 0);
+}
+
+/* The bundle of the primary, as a FILE to read from. */
+static FILE *bundle_of(es_store *p)
+{
+	FILE *f = tmpfile();
+	ck_assert_ptr_nonnull(f);
+	es_error err;
+	uint64_t lsn;
+	int rc = es_store_bundle(p, fileno(f), &lsn, &err);
+	ck_assert_msg(rc == 0, "bundle: %s", err.msg);
+	ck_assert_uint_eq(lsn, es_store_last_lsn(p));
+	rewind(f);
+	return f;
+}
+
+/* Ship everything the follower lacks, in reads of max bytes; checks the
+ * primary's CRC of the follower's last record against the follower's own. */
+static void catch_up(es_store *p, es_store *f, size_t max)
+{
+	for (int guard = 0; guard < 100000; guard++) {
+		uint64_t from = es_store_last_lsn(f);
+		wal_buf b;
+		wal_buf_init(&b);
+		es_store_ship info;
+		es_error err;
+		int rc = es_store_ship_log(p, from, max, &b, &info, &err);
+		ck_assert_msg(rc == 0, "ship from %llu: %s", (unsigned long long)from, err.msg);
+		if (es_store_last_crc(f) && info.prev_crc)
+			ck_assert_uint_eq(info.prev_crc, es_store_last_crc(f));
+		if (b.len == 0) {
+			wal_buf_free(&b);
+			if (from == info.last_lsn)
+				return;
+			continue; /* a segment ended exactly at `from`: the next one */
+		}
+		uint64_t applied;
+		rc = es_store_follow_apply(f, b.data, b.len, &applied, &err);
+		ck_assert_msg(rc == 0, "apply: %s", err.msg);
+		ck_assert_uint_eq(applied, from + info.records);
+		wal_buf_free(&b);
+	}
+	ck_abort_msg("did not catch up");
+}
+
+static void same(es_registry *a, es_registry *b, const char *name)
+{
+	char *x = dump_collection(a, name), *y = dump_collection(b, name);
+	ck_assert_str_eq(x, y);
+	free(x);
+	free(y);
+}
+
+START_TEST(follows_across_checkpoints_and_restarts)
+{
+	es_error err;
+	es_registry *pr = new_reg(), *fr = new_reg();
+	es_store *p = open_at(pdir, pr, 0, 1 << 30);
+	create(pr, "a");
+	ck_assert_int_eq(put_range(pr, "a", 0, 300, 1, &err), 0);
+	ck_assert_int_eq(del_range(pr, "a", 10, 20, &err), 0);
+
+	FILE *bf = bundle_of(p);
+	uint64_t lsn;
+	ck_assert_int_eq(es_store_needs_bootstrap(fdir), 1);
+	ck_assert_int_eq(es_store_install_bundle(fdir, bf, &lsn, &err), 0);
+	fclose(bf);
+	ck_assert_int_eq(es_store_needs_bootstrap(fdir), 0);
+	es_store *f = open_at(fdir, fr, 1, 0);
+	ck_assert_uint_eq(es_store_last_lsn(f), lsn);
+	same(pr, fr, "a");
+
+	/* more writes, a create and a drop, a checkpoint that switches and
+	 * deletes segments in the middle; shipped in small reads */
+	for (uint32_t round = 0; round < 4; round++) {
+		ck_assert_int_eq(put_range(pr, "a", round * 50, round * 50 + 120, round + 2, &err), 0);
+		ck_assert_int_eq(del_range(pr, "a", round * 7, round * 7 + 3, &err), 0);
+		if (round == 1) {
+			create(pr, "b");
+			ck_assert_int_eq(put_range(pr, "b", 0, 40, 9, &err), 0);
+		}
+		if (round == 2)
+			ck_assert_int_eq(es_registry_drop(pr, "b", &err), 0);
+		if (round % 2 == 0)
+			ck_assert_int_eq(es_store_checkpoint(p, NULL, &err), 0);
+		catch_up(p, f, round == 3 ? 1 : 4096);
+		ck_assert_uint_eq(es_store_last_lsn(f), es_store_last_lsn(p));
+		same(pr, fr, "a");
+		if (round == 1)
+			same(pr, fr, "b");
+	}
+	es_collection *gone;
+	ck_assert_int_eq(es_registry_get(fr, "b", &gone, &err), ES_ENOTFOUND);
+
+	/* the follower checkpoints and restarts like any server */
+	ck_assert_int_eq(es_store_checkpoint(f, NULL, &err), 0);
+	ck_assert_int_eq(put_range(pr, "a", 500, 520, 7, &err), 0);
+	catch_up(p, f, 1 << 20);
+	uint64_t at = es_store_last_lsn(f);
+	uint32_t crc = es_store_last_crc(f);
+	ck_assert_uint_ne(crc, 0);
+	ck_assert_int_eq(es_store_close(f, 0, &err), 0);
+	es_registry_free(fr);
+	fr = new_reg();
+	f = open_at(fdir, fr, 1, 0);
+	ck_assert_uint_eq(es_store_last_lsn(f), at);
+	ck_assert_uint_eq(es_store_last_crc(f), crc);
+	same(pr, fr, "a");
+
+	/* a follower never logs a change of its own */
+	create(fr, "local");
+	ck_assert_uint_eq(es_store_last_lsn(f), at);
+
+	ck_assert_int_eq(es_store_close(f, 1, &err), 0);
+	ck_assert_int_eq(es_store_close(p, 1, &err), 0);
+	es_registry_free(fr);
+	es_registry_free(pr);
+}
+END_TEST
+
+START_TEST(primary_refuses_ahead_and_gone)
+{
+	es_error err;
+	es_registry *pr = new_reg();
+	es_store *p = open_at(pdir, pr, 0, 0);
+	create(pr, "a");
+	ck_assert_int_eq(put_range(pr, "a", 0, 30, 1, &err), 0);
+	uint64_t last = es_store_last_lsn(p);
+	wal_buf b;
+	wal_buf_init(&b);
+	es_store_ship info;
+	ck_assert_int_eq(es_store_ship_log(p, last + 1, 1 << 20, &b, &info, &err), ES_ERANGE);
+	ck_assert_ptr_nonnull(strstr(err.msg, "older backup"));
+	ck_assert_uint_eq(info.last_lsn, last);
+	ck_assert_int_eq(es_store_ship_log(p, last, 1 << 20, &b, &info, &err), 0);
+	ck_assert_uint_eq(b.len, 0);
+	/* after a checkpoint the old segment is gone: lsn 0 can no longer be served */
+	ck_assert_int_eq(put_range(pr, "a", 30, 40, 1, &err), 0);
+	ck_assert_int_eq(es_store_checkpoint(p, NULL, &err), 0);
+	ck_assert_int_eq(es_store_ship_log(p, 0, 1 << 20, &b, &info, &err), ES_ENOTFOUND);
+	ck_assert_ptr_nonnull(strstr(err.msg, "bootstrap again"));
+	/* from the new segment's base: the CRC comes from its header */
+	ck_assert_int_eq(es_store_ship_log(p, info.first_lsn, 1 << 20, &b, &info, &err), 0);
+	ck_assert_uint_eq(info.prev_crc, es_store_last_crc(p));
+	ck_assert_uint_ne(info.prev_crc, 0);
+	wal_buf_free(&b);
+	ck_assert_int_eq(es_store_close(p, 0, &err), 0);
+	es_registry_free(pr);
+}
+END_TEST
+
+/* A bundle with one byte changed at `off` (from the end when negative). */
+static FILE *damaged(es_store *p, long off, unsigned char x)
+{
+	FILE *f = bundle_of(p);
+	fseek(f, off, off < 0 ? SEEK_END : SEEK_SET);
+	long at = ftell(f);
+	int c = fgetc(f);
+	fseek(f, at, SEEK_SET);
+	fputc(c ^ x, f);
+	rewind(f);
+	return f;
+}
+
+static FILE *bytes_file(const void *p, size_t n)
+{
+	FILE *f = tmpfile();
+	fwrite(p, 1, n, f);
+	rewind(f);
+	return f;
+}
+
+START_TEST(bad_bundles_change_nothing)
+{
+	es_error err;
+	es_registry *pr = new_reg();
+	es_store *p = open_at(pdir, pr, 0, 0);
+	create(pr, "a");
+	ck_assert_int_eq(put_range(pr, "a", 0, 50, 1, &err), 0);
+	/* a follower directory with data of its own */
+	FILE *good = bundle_of(p);
+	uint64_t lsn;
+	ck_assert_int_eq(es_store_install_bundle(fdir, good, &lsn, &err), 0);
+	fclose(good);
+	char before[300];
+	snprintf(before, sizeof before, "%s/MANIFEST", fdir);
+	struct stat sb0;
+	ck_assert_int_eq(stat(before, &sb0), 0);
+
+	FILE *bad[5];
+	bad[0] = damaged(p, 0, 0x20);   /* magic */
+	bad[1] = damaged(p, -3, 0x01);  /* a file's checksum (the last one) */
+	bad[2] = damaged(p, -10, 0x40); /* a log byte */
+	static const unsigned char trav[] = "ESREPL01\0\0\0\0\0\0\0\0\x0b\0../../etc/x"
+					    "\x01\0\0\0\0\0\0\0Z\0\0\0\0\0\0";
+	bad[3] = bytes_file(trav, sizeof trav - 1);
+	static const unsigned char cut[] = "ESREPL01\0\0\0\0\0\0\0\0\x08\0MANIFEST\xff\xff";
+	bad[4] = bytes_file(cut, sizeof cut - 1);
+	for (int i = 0; i < 5; i++) {
+		int rc = es_store_install_bundle(fdir, bad[i], &lsn, &err);
+		ck_assert_msg(rc == ES_ECORRUPT, "bundle %d: %d %s", i, rc, err.msg);
+		fclose(bad[i]);
+		ck_assert_int_eq(es_store_needs_bootstrap(fdir), 0);
+	}
+	struct stat sb1;
+	ck_assert_int_eq(stat(before, &sb1), 0);
+	ck_assert_int_eq(sb0.st_ino, sb1.st_ino);
+	es_registry *fr = new_reg();
+	es_store *f = open_at(fdir, fr, 1, 0);
+	same(pr, fr, "a");
+
+	/* a damaged record: the ones before it are applied, it is refused */
+	ck_assert_int_eq(put_range(pr, "a", 100, 103, 1, &err), 0);
+	ck_assert_int_eq(put_range(pr, "a", 103, 106, 1, &err), 0);
+	wal_buf b;
+	wal_buf_init(&b);
+	es_store_ship info;
+	uint64_t from = es_store_last_lsn(f);
+	ck_assert_int_eq(es_store_ship_log(p, from, 1 << 20, &b, &info, &err), 0);
+	ck_assert_uint_eq(info.records, 2);
+	b.data[b.len - 1] ^= 1;
+	uint64_t applied;
+	ck_assert_int_eq(es_store_follow_apply(f, b.data, b.len, &applied, &err), ES_ECORRUPT);
+	ck_assert_uint_eq(applied, from + 1);
+	ck_assert_uint_eq(es_store_last_lsn(f), from + 1);
+	/* records that do not continue the log (lsn from+1 again) are refused */
+	b.data[b.len - 1] ^= 1;
+	ck_assert_int_eq(es_store_follow_apply(f, b.data, b.len, &applied, &err), ES_ECORRUPT);
+	ck_assert_uint_eq(es_store_last_lsn(f), from + 1);
+	wal_buf_free(&b);
+	catch_up(p, f, 1 << 20);
+	same(pr, fr, "a");
+	/* a primary's store is not fed this way */
+	ck_assert_int_eq(es_store_follow_apply(p, "", 0, &applied, &err), ES_EINVAL);
+
+	ck_assert_int_eq(es_store_close(f, 0, &err), 0);
+	ck_assert_int_eq(es_store_close(p, 0, &err), 0);
+	es_registry_free(fr);
+	es_registry_free(pr);
+}
+END_TEST
+
+START_TEST(record_parse_checks_like_replay)
+{
+	es_error err;
+	unsigned char rec[64];
+	memset(rec, 0, sizeof rec);
+	uint32_t type;
+	const void *pl;
+	size_t plen, rl;
+	/* too short, then a zeroed header (its checksum does not match) */
+	ck_assert_int_eq(wal_record_parse(rec, 10, 1, &type, &pl, &plen, &rl, &err), ES_ECORRUPT);
+	ck_assert_int_eq(wal_record_parse(rec, sizeof rec, 1, &type, &pl, &plen, &rl, &err),
+			 ES_ECORRUPT);
+}
+END_TEST
+
+Suite *replication_suite(void)
+{
+	Suite *s = suite_create("replication");
+	TCase *t = tcase_create("core");
+	tcase_add_checked_fixture(t, setup, teardown);
+	tcase_set_timeout(t, 120);
+	tcase_add_test(t, follows_across_checkpoints_and_restarts);
+	tcase_add_test(t, primary_refuses_ahead_and_gone);
+	tcase_add_test(t, bad_bundles_change_nothing);
+	tcase_add_test(t, record_parse_checks_like_replay);
+	suite_add_tcase(s, t);
+	return s;
+}
