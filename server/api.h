@@ -61,6 +61,10 @@ typedef struct api_config {
 	 * forwards at once (0: CPU count). */
 	uint32_t batch_max, batch_wait_us;
 	unsigned batch_workers;
+	const char *const *model_aliases; /* naliases "NAME=MODEL": requests may
+				     * name MODEL (a loaded model) as NAME, e.g.
+				     * text-embedding-3-small (serve --model-alias) */
+	size_t naliases;
 } api_config;
 
 typedef struct api_ctx api_ctx;
@@ -115,6 +119,7 @@ typedef struct api_request {
 	size_t len;
 	const char *content_type;   /* NULL if absent */
 	const char *authorization;  /* NULL if absent */
+	const char *api_key;        /* the api-key header (Qdrant's), NULL if absent */
 	const char *if_none_match;  /* NULL if absent (only /ui/ looks at it) */
 	int body_too_large;         /* set by the transport: answer 413 */
 	int query_has_nul;          /* set by the transport: a query key or
