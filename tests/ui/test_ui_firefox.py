@@ -17,28 +17,15 @@ installs it (deploy/packages-ui-test.txt).
 import base64
 import json
 import os
-import shutil
 import socket
 import struct
 import subprocess
 import sys
-import tempfile
 import time
 
-HERE = os.path.dirname(os.path.abspath(__file__))
-sys.path.insert(0, os.path.join(HERE, "..", "integration"))
-sys.path.insert(0, HERE)
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from ui_common import SIDEWAYS_JS, check, find_browser, session, set_value_js, skip, summary  # noqa: E402
 from es_server import SLOW, Server, free_port  # noqa: E402
-from test_ui import write_model  # noqa: E402
-
-fails = []
-
-
-def check(cond, what):
-    if not cond:
-        fails.append(what)
-        print("FAIL:", what, file=sys.stderr)
-    return cond
 
 
 class WebSocket:
@@ -205,8 +192,7 @@ class Firefox:
 
 
 def set_value(f, elid, value):
-    f.js("const e = document.getElementById(%s); e.value = %s;"
-         "e.dispatchEvent(new Event('input', {bubbles: true}));" % (json.dumps(elid), json.dumps(value)))
+    f.js(set_value_js(elid, value))
 
 
 def click(f, css):
@@ -258,7 +244,7 @@ def explore(f, srv, out):
     f.wait("/version/.test(document.getElementById('st-info').textContent)", "status")
     f.cmd("browsingContext.setViewport", {"context": f.ctx, "viewport": {"width": 375, "height": 900}})
     time.sleep(0.2)
-    over = f.js("return document.documentElement.scrollWidth - window.innerWidth;")
+    over = f.js(SIDEWAYS_JS)
     check(over <= 1, "firefox: the status panel at 375 px scrolls sideways by %s px" % over)
     f.screenshot(os.path.join(out, "firefox-status-375.png"))
     errs = [e for e in f.console_errors() if e]
@@ -266,17 +252,10 @@ def explore(f, srv, out):
 
 
 def main():
-    binary = os.environ.get("ES_FIREFOX") or shutil.which("firefox-esr") or shutil.which("firefox")
+    binary = find_browser("ES_FIREFOX", "firefox-esr", "firefox")
     if not binary:
-        print("SKIP: the Firefox UI test needs Debian's firefox-esr "
-              "(sh deploy/install-deps.sh deploy/packages-ui-test.txt)")
-        return 77
-    out = os.path.join(os.environ.get("ES_BUILD_ROOT", "build"), "ui-screenshots")
-    os.makedirs(out, exist_ok=True)
-    tmp = tempfile.mkdtemp(prefix="es_ui_ff_")
-    try:
-        model = os.path.join(tmp, "royal-8d.vec")
-        write_model(model)
+        return skip("the Firefox UI test needs Debian's firefox-esr")
+    with session("es_ui_ff_") as (out, tmp, model):
         profile = os.path.join(tmp, "profile")
         os.makedirs(profile)
         f = Firefox(binary, profile)
@@ -285,11 +264,7 @@ def main():
                 explore(f, srv, out)
         finally:
             f.quit()
-    finally:
-        shutil.rmtree(tmp, ignore_errors=True)
-    print("ui (firefox): %d problems" % len(fails))
-    return 1 if fails else 0
-
+    return summary("ui (firefox)")
 
 if __name__ == "__main__":
     sys.exit(main())
