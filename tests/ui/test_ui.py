@@ -38,7 +38,8 @@ import urllib.error
 import urllib.request
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from ui_common import SIDEWAYS_JS, check, find_browser, session, set_value_js, skip, summary  # noqa: E402
+from ui_common import (SIDEWAYS_JS, check, find_browser, session, set_value_js, shown_js,  # noqa: E402
+                       skip, summary, wait_for)
 from es_server import ROOT, SLOW, Server  # noqa: E402
 
 ELEMENT = "element-6066-11e4-a52e-4f735466cecf"
@@ -127,17 +128,8 @@ class Driver:
         return self.js("const e = document.getElementById(arguments[0]); return e ? e.textContent : null;", elid)
 
     def wait(self, script, what, timeout=10, *args):
-        deadline = time.time() + timeout * SLOW
-        while True:
-            v = self.js(script, *args)
-            if v:
-                return v
-            if time.time() > deadline:
-                shown = self.js("return [...document.querySelectorAll('.err, .hint, #s-summary')]"
-                                ".filter(e => e.textContent).map(e => e.id + ': ' + e.textContent);")
-                check(False, "timed out waiting for %s (page shows %r)" % (what, shown))
-                return v
-            time.sleep(0.05)
+        return wait_for(lambda: self.js(script, *args), what, timeout,
+                        lambda: self.js(shown_js(".err, .hint, #s-summary")))
 
     def resize(self, w, h):
         self.cmd("POST", "/window/rect", {"width": w, "height": h})

@@ -24,7 +24,8 @@ import sys
 import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from ui_common import SIDEWAYS_JS, check, find_browser, session, set_value_js, skip, summary  # noqa: E402
+from ui_common import (SIDEWAYS_JS, check, find_browser, session, set_value_js, shown_js,  # noqa: E402
+                       skip, summary, wait_for)
 from es_server import SLOW, Server, free_port  # noqa: E402
 
 
@@ -156,17 +157,8 @@ class Firefox:
         return json.loads(v) if v is not None else None
 
     def wait(self, cond, what, timeout=15):
-        deadline = time.time() + timeout * SLOW
-        while True:
-            v = self.js("return %s;" % cond)
-            if v:
-                return v
-            if time.time() > deadline:
-                shown = self.js("return [...document.querySelectorAll('.err')].filter(e => e.textContent)"
-                                ".map(e => e.id + ': ' + e.textContent);")
-                check(False, "firefox: timed out waiting for %s (page shows %r)" % (what, shown))
-                return v
-            time.sleep(0.05)
+        return wait_for(lambda: self.js("return %s;" % cond), "firefox: " + what, timeout,
+                        lambda: self.js(shown_js(".err")))
 
     def screenshot(self, path):
         r = self.cmd("browsingContext.captureScreenshot", {"context": self.ctx, "origin": "document"})

@@ -20,6 +20,7 @@ import os
 import shutil
 import sys
 import tempfile
+import time
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, os.path.join(HERE, "..", "integration"))
@@ -38,6 +39,29 @@ def set_value_js(elid, value):
             "e.dispatchEvent(new Event('input', {bubbles: true}));"
             "e.dispatchEvent(new Event('change', {bubbles: true}));"
             % (json.dumps(elid), json.dumps(value)))
+
+
+def shown_js(css):
+    """A page script: 'id: text' of each element matching css that has text
+    (the error and hint lines a timed-out wait reports)."""
+    return ("return [...document.querySelectorAll(%s)].filter(e => e.textContent)"
+            ".map(e => e.id + ': ' + e.textContent);" % json.dumps(css))
+
+
+def wait_for(probe, what, timeout, shown):
+    """Call probe() every 50 ms until it returns something true, and return
+    that.  After timeout seconds (times ES_TIMEOUT_SCALE) record a failed
+    check naming what and shown() (what the page shows), and return
+    probe's last value."""
+    deadline = time.time() + timeout * es_server.SLOW
+    while True:
+        v = probe()
+        if v:
+            return v
+        if time.time() > deadline:
+            check(False, "timed out waiting for %s (page shows %r)" % (what, shown()))
+            return v
+        time.sleep(0.05)
 
 
 def write_model(path):
