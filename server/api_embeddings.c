@@ -16,7 +16,6 @@
  * Extension: `"truncate": false` makes a text longer than the model's
  * max_seq_length a 422 instead of being cut (BERT models).
  */
-#include <math.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -106,14 +105,7 @@ static void truncate_vectors(float *vecs, size_t n, uint32_t dim, uint32_t odim)
 	for (size_t i = 0; i < n; i++) {
 		float *dst = vecs + i * odim;
 		memmove(dst, vecs + i * dim, odim * sizeof *dst);
-		double ss = 0;
-		for (uint32_t k = 0; k < odim; k++)
-			ss += (double)dst[k] * dst[k];
-		if (ss > 0) {
-			float inv = (float)(1.0 / sqrt(ss));
-			for (uint32_t k = 0; k < odim; k++)
-				dst[k] *= inv;
-		}
+		simd_normalize(dst, odim);
 	}
 }
 
