@@ -21,6 +21,8 @@
 #include <string.h>
 
 #include "api_qdrant.h"
+#include "filter.h"
+#include "points.h"
 
 /* A Qdrant "vector" value into the /v1 point or query object o: "vector"
  * or "text".  0 or -1 with e filled. */
@@ -322,17 +324,27 @@ void api_h_qd_points_scroll(api_call *c, api_response *out)
 void api_h_qd_points_count(api_call *c, api_response *out)
 {
 	const json_t *flt = c->json ? json_object_get(c->json, "filter") : NULL;
-	if (flt && !json_is_null(flt)) {
-		api_error(out, 400, "filter", "unsupported",
-			  "counting with a filter is not available yet; count without one");
+	api_filter *f = NULL;
+	ju_err e;
+	if (flt && !json_is_null(flt) && api_filter_parse(flt, "filter", &f, &e)) {
+		api_error_ju(out, &e);
 		return;
 	}
 	es_collection *col = api_get_collection(c, c->name, "name", out);
-	if (!col)
+	if (!col) {
+		api_filter_free(f);
 		return;
-	size_t n = es_collection_count(col);
+	}
+	size_t n = 0;
+	es_error err;
+	es_error_clear(&err);
+	int rc = api_points_count(col, f, &n, &err); /* always exact, as /v1 */
 	es_collection_release(col);
-	api_ok(out, 200, json_pack("{s:{s:I}}", "result", "count", (json_int_t)n));
+	api_filter_free(f);
+	if (rc)
+		api_error_es(out, rc, &err, NULL);
+	else
+		api_ok(out, 200, json_pack("{s:{s:I}}", "result", "count", (json_int_t)n));
 }
 
 /* ---- search ----------------------------------------------------------- */
@@ -359,9 +371,23 @@ static int put_query(const json_t *q, json_t *o, int legacy, ju_err *e)
 		return put_vector(q, o, p, e);
 	}
 	if (json_is_object(q) && json_object_get(q, "nearest")) {
-		if (json_object_get(q, "mmr"))
-			return ju_fail(e, 400, "query.mmr", "unsupported",
-				       "'mmr' is not available yet; send {\"nearest\": ...} alone");
+		/* {"nearest": v, "mmr": {"diversity", "candidates_limit"}}: the
+		 * /v1 search's own MMR; Qdrant ignores other keys, so do we */
+		const json_t *mmr = json_object_get(q, "mmr");
+		if (mmr && !json_is_null(mmr)) {
+			if (!json_is_object(mmr))
+				return ju_fail(e, 400, "query.mmr", "invalid_type",
+					       "'mmr' must be {\"diversity\": 0..1, "
+					       "\"candidates_limit\": n}");
+			json_t *m = json_object();
+			const char *const mk[] = {"diversity", "candidates_limit"};
+			for (size_t i = 0; i < 2; i++) {
+				json_t *v = json_object_get(mmr, mk[i]);
+				if (v && !json_is_null(v))
+					json_object_set(m, mk[i], v);
+			}
+			json_object_set_new(o, "mmr", m);
+		}
 		q = json_object_get(q, "nearest");
 	}
 	if (json_is_integer(q) || json_is_string(q)) {

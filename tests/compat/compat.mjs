@@ -158,6 +158,10 @@ await check('qdrant: upsert 25 points (UUID and integer ids), count, scroll ever
   const r = await client.upsert(RAW, { wait: true, points });
   assert.equal(r.status, 'completed');
   assert.equal((await client.count(RAW, { exact: true })).count, 25);
+  const odd = { must: [{ key: 'parity', match: { value: 'odd' } }] };
+  assert.equal((await client.count(RAW, { filter: odd, exact: true })).count, 12);
+  const mid = { must: [{ key: 'i', range: { gte: 5, lt: 10 } }], must_not: [{ has_id: [7] }] };
+  assert.equal((await client.count(RAW, { filter: mid })).count, 4);
   const seen = new Set();
   let offset, pages = 0;
   do {
@@ -238,6 +242,19 @@ await check('langchain: similaritySearch without and with a metadata filter', as
   const scored = await store.similaritySearchWithScore(DOCS[3][0], 1);
   assert.equal(scored[0][0].pageContent, DOCS[3][0]);
   assert.ok(scored[0][1] > 0.999);
+});
+
+await check('langchain: maxMarginalRelevanceSearch (Qdrant query {nearest, mmr})', async () => {
+  // the client sends {query: {nearest, mmr: {diversity: lambda ?? null,
+  // candidates_limit: fetchK}}, limit: k, with_payload: [keys], with_vector: true}
+  const plain = await store.similaritySearch(DOCS[1][0], 3);
+  const mmr = await store.maxMarginalRelevanceSearch(DOCS[1][0], { k: 3, fetchK: DOCS.length, lambda: 0.5 });
+  assert.equal(mmr.length, 3);
+  assert.equal(mmr[0].pageContent, DOCS[1][0]); // the best match stays first
+  assert.equal(new Set(mmr.map((d) => d.pageContent)).size, 3);
+  for (const d of mmr) assert.ok(DOCS.some(([t, m]) => t === d.pageContent && JSON.stringify(m) === JSON.stringify(d.metadata)));
+  const none = await store.maxMarginalRelevanceSearch(DOCS[1][0], { k: 3, fetchK: DOCS.length, lambda: 0 });
+  assert.deepEqual(none.map((d) => d.pageContent), plain.map((d) => d.pageContent)); // diversity 0 = plain order
 });
 
 await check('langchain: delete by ids', async () => {
