@@ -410,6 +410,7 @@ static int serve(const serve_opts *o, const serve_config *c)
 	api_ctx *ctx = NULL;
 	es_http *http = NULL;
 	durability *dur = NULL;
+	es_pool *ingest = NULL;
 	follower *fol = NULL;
 	es_error err;
 	es_error_clear(&err);
@@ -418,6 +419,13 @@ static int serve(const serve_opts *o, const serve_config *c)
 		goto out;
 	if (es_registry_new(api_payload_hooks(), &reg, &err))
 		goto fail;
+	/* builds the graph nodes of upsert batches (and of the replay) on
+	 * every core: one writer's batch need not wait for a second writer */
+	if (!(ingest = es_pool_new(0))) {
+		es_err(&err, ES_ENOMEM, "cannot start the ingest threads");
+		goto fail;
+	}
+	es_registry_set_pool(reg, ingest);
 	api_config cfg;
 	memset(&cfg, 0, sizeof cfg);
 	cfg.limits = c->lim;
@@ -475,6 +483,7 @@ out:
 	follower_stop(fol);
 	api_ctx_free(ctx);
 	es_registry_free(reg);
+	es_pool_free(ingest);
 	for (size_t i = 0; i < nenc; i++)
 		es_encoder_free(encs[i]);
 	if (status == 0)

@@ -14,30 +14,36 @@
  * hash; two ids of one hash are told apart by comparing the points.
  *
  * All-or-nothing upsert: everything that can fail for a reason other than
- * memory is validated before anything changes; copies of ids and payloads
- * are made up front; then points are applied one by one with an undo log, so
- * an allocation failure inside the index rolls the batch back.  Every
- * point goes in at a fresh label (an update's old label leaves the id map
- * but stays in the index until the batch has applied), so the rollback
- * itself needs no memory and restores every vector bit for bit
- * (tests/test_collection.c fails each allocation in turn).
+ * memory is validated before anything changes; copies of ids and payloads,
+ * the labels, the id map's room and the graph nodes (pending, invisible)
+ * are made before the log write; publishing then has an undo log for the
+ * one part that can still fail (the lexical index).  Every point goes in at
+ * a fresh label (an update's old label leaves the id map but stays in the
+ * index until the batch has published), so the rollback itself needs no
+ * memory and restores every vector bit for bit (tests/test_collection.c
+ * fails each allocation in turn).
  *
- * Write pipeline (group commit, see collection.h): a writer validates and
- * copies without locks, then under seq_mu hands the change to the observer,
- * which writes the log record and calls es_log_placed: that puts the writer
- * at the tail of the collection's commit queue and releases seq_mu, so the
- * next writer can write its record while this one waits for the fsync (with
- * no collection lock held; concurrent waiters share one fsync).  Once the
- * observer returned, the writer waits to be the head of the queue, applies
- * under the write lock, and leaves the queue before dropping the write lock.
- * So changes are applied in log order, each only after it is durable, and a
- * reader never sees a change that a crash could take back.
+ * Write pipeline (group commit, see collection.h "Write path"): a writer
+ * validates, copies, reserves labels (write lock, briefly) and builds its
+ * graph nodes as pending (graph_lk shared, no collection lock), then under
+ * seq_mu hands the change to the observer, which writes the log record and
+ * calls es_log_placed: that puts the writer at the tail of the collection's
+ * commit queue and releases seq_mu, so the next writer can write its record
+ * while this one waits for the fsync (with no collection lock held;
+ * concurrent waiters share one fsync).  Once the observer returned, the
+ * writer waits to be the head of the queue, publishes under the write lock,
+ * and leaves the queue before dropping the write lock.  So changes become
+ * visible in log order, each only after it is durable, and a reader never
+ * sees a change that a crash could take back.
  *
  * Threading: one pthread rwlock per collection (readers: get, search, count,
  * foreach, save; writers: upsert and delete while applying, drop while
  * detaching).  seq_mu orders log placement and guards the commit queue;
  * each queued writer sleeps on its own condition variable, signalled when
- * it becomes the head.  Lock order: lk -> seq_mu -> the observer's locks;
+ * it becomes the head.  graph_lk: graph builds outside lk take it shared,
+ * es_collection_save exclusive inside lk shared (a build never waits for
+ * lk while holding it).  Lock order: lk -> graph_lk; lk -> seq_mu -> the
+ * observer's locks;
  * a writer holds seq_mu and calls the observer, and takes lk only after it
  * has dropped seq_mu.  Reference counts are atomic.  The registry's mutex
  * guards only its table of names.
@@ -102,6 +108,9 @@ struct es_collection {
 	size_t live;
 	size_t payload_bytes;
 	es_registry *reg;       /* for the observer; NULL when detached */
+	size_t reserved;        /* map room held for unpublished batches (lk) */
+	pthread_rwlock_t graph_lk; /* shared: building the graph outside lk;
+				    * exclusive: es_collection_save */
 	pthread_mutex_t seq_mu; /* log placement order; the commit queue */
 	commit_node *qhead, *qtail;
 };
@@ -114,6 +123,7 @@ struct es_registry {
 	int has_obs;
 	es_collection **cols;
 	size_t n, cap;
+	es_pool *pool;          /* builds batches' graph nodes; may be NULL */
 };
 
 /* --- ids ---------------------------------------------------------------- */
@@ -329,6 +339,14 @@ int es_collection_new(const char *name, const es_collection_params *p,
 		es_free(c);
 		return es_err(err, ES_ENOMEM, "cannot create a lock for collection '%s'", name);
 	}
+	if (pthread_rwlock_init(&c->graph_lk, NULL) != 0) {
+		pthread_mutex_destroy(&c->seq_mu);
+		pthread_rwlock_destroy(&c->lk);
+		hnsw_free(c->h);
+		es_lexical_free(c->lx);
+		es_free(c);
+		return es_err(err, ES_ENOMEM, "cannot create a lock for collection '%s'", name);
+	}
 	*out = c;
 	return 0;
 }
@@ -368,6 +386,7 @@ static void collection_free(es_collection *c)
 	es_lexical_free(c->lx);
 	pthread_rwlock_destroy(&c->lk);
 	pthread_mutex_destroy(&c->seq_mu);
+	pthread_rwlock_destroy(&c->graph_lk);
 	es_free(c);
 }
 
@@ -478,27 +497,34 @@ static void turn_end(es_collection *c, commit_node *node)
 	pthread_cond_destroy(&node->head_cv);
 }
 
-/* Undo record for one applied point.  Every point, new or an update,
- * goes in at a fresh label; an update's old label stays as it was (out of
- * the id map, still in the index) until the whole batch has applied, so
- * undoing needs no memory: delete the new label, map the id back. */
+/* Undo record for one point.  Every point, new or an update, goes in at a
+ * fresh label, reserved before the change is logged; an update's old label
+ * stays as it was (out of the id map, still in the index) until the whole
+ * batch has been published, so undoing needs no memory: delete the new
+ * label, map the id back. */
 typedef struct undo {
-	uint64_t label;        /* where the point went */
+	uint64_t label;        /* reserved for the point (prepare) */
 	uint64_t old_label;    /* updates: the label it replaces */
 	int update;
 	int reused;            /* label came from the free list */
-	es_lexical_undo lex;   /* the new label's lexical entry (step 6) */
+	es_lexical_undo lex;   /* the new label's lexical entry */
 } undo;
 
 /* An upsert batch on its way in: the caller's points, our copies of their
- * ids and payloads (`fresh`, moved into the collection as they apply) and
- * the undo log. */
+ * ids and payloads (`fresh`, moved into the collection as they publish),
+ * the undo log, and the labels and rows of the points with a vector (for
+ * the graph). */
 typedef struct batch {
 	es_collection *c;
 	const es_point_in *pts;
 	size_t n;
 	pt *fresh;
 	undo *log;
+	uint64_t *vlabels;
+	float *vrows;
+	size_t nv;
+	int reserved;          /* labels and map room are held (prepare) */
+	int in_graph;          /* the vectors are in the graph, pending */
 } batch;
 
 /* 1. Validate: nothing after this fails except for memory. */
@@ -598,6 +624,8 @@ static void batch_free(batch *b)
 	}
 	es_free(b->fresh);
 	es_free(b->log);
+	es_free(b->vlabels);
+	es_free(b->vrows);
 }
 
 /* Room for `extra` more points in pts (write lock held): 0 or ES_ENOMEM. */
@@ -617,10 +645,116 @@ static int pts_reserve(es_collection *c, size_t extra)
 	return 0;
 }
 
-/* Apply point i of the batch (write lock held), recording its undo entry:
- * 0, or hnsw_add's error with nothing of point i applied.  Needs no memory
- * but the index's: pts and the id map have room for the batch. */
-static int apply_one(batch *b, size_t i, es_error *err)
+/* 3. Under the write lock, briefly: a label for every point (free list
+ * first) and room in the id map for all of them, so that publishing needs
+ * no memory for either.  A reserved label is neither live nor on the free
+ * list; c->reserved counts the map room promised to batches not yet
+ * published.  0 or ES_ENOMEM (nothing reserved). */
+static int reserve_labels(batch *b, es_error *err)
+{
+	es_collection *c = b->c;
+	int rc = 0;
+	pthread_rwlock_wrlock(&c->lk);
+	if (pts_reserve(c, b->n) != 0 || tab_reserve(c, c->reserved + b->n) != 0) {
+		rc = es_err(err, ES_ENOMEM, "out of memory reserving room for %zu points", b->n);
+		goto out;
+	}
+	for (size_t i = 0; i < b->n; i++) {
+		undo *u = &b->log[i];
+		u->reused = c->free_head != 0;
+		if (u->reused) {
+			u->label = c->free_head - 1;
+			c->free_head = c->pts[u->label].num;
+			c->pts[u->label].num = 0;
+		} else {
+			u->label = c->npts++;
+		}
+	}
+	c->reserved += b->n;
+	b->reserved = 1;
+out:
+	pthread_rwlock_unlock(&c->lk);
+	return rc;
+}
+
+/* Give the reserved labels back, in reverse order so the free list is as
+ * it was (write lock held).  A label past others' reservations cannot
+ * shrink npts: it goes on the free list. */
+static void release_labels(batch *b)
+{
+	es_collection *c = b->c;
+	for (size_t i = b->n; i-- > 0;) {
+		uint64_t label = b->log[i].label;
+		if (!b->log[i].reused && label + 1 == c->npts)
+			c->npts--;
+		else
+			label_free(c, label);
+	}
+	c->reserved -= b->n;
+	b->reserved = 0;
+}
+
+/* 4. The vectors into the graph as pending nodes (hnsw_add_pending: walked
+ * through, never returned), on the registry's pool, with no collection
+ * lock held: concurrent writers of one collection build at the same time,
+ * and the build overlaps the log's fsyncs.  graph_lk shared keeps a
+ * snapshot's hnsw_write out meanwhile.  0, or the index's error with every
+ * node of the batch taken out again. */
+static int graph_insert(batch *b, es_error *err)
+{
+	es_collection *c = b->c;
+	const size_t dim = c->p.dim;
+	for (size_t i = 0; i < b->n; i++)
+		b->nv += b->pts[i].vector != NULL;
+	if (b->nv == 0)
+		return 0;
+	b->vlabels = es_malloc(b->nv * sizeof *b->vlabels);
+	b->vrows = es_malloc(b->nv * dim * sizeof *b->vrows);
+	if (!b->vlabels || !b->vrows)
+		return es_err(err, ES_ENOMEM, "out of memory copying a batch of %zu points",
+			      b->n);
+	for (size_t i = 0, j = 0; i < b->n; i++) {
+		if (!b->pts[i].vector)
+			continue;
+		b->vlabels[j] = b->log[i].label;
+		memcpy(b->vrows + j * dim, b->pts[i].vector, dim * sizeof(float));
+		j++;
+	}
+	pthread_mutex_lock(&c->seq_mu); /* c->reg changes under it (drop) */
+	es_pool *pool = c->reg ? c->reg->pool : NULL;
+	pthread_mutex_unlock(&c->seq_mu);
+	pthread_rwlock_rdlock(&c->graph_lk);
+	int rc = hnsw_add_pending_batch(c->h, b->vlabels, b->vrows, b->nv,
+					b->nv >= 64 ? pool : NULL, err);
+	if (rc)
+		for (size_t j = 0; j < b->nv; j++)
+			hnsw_delete(c->h, b->vlabels[j]); /* ES_ENOTFOUND: never went in */
+	pthread_rwlock_unlock(&c->graph_lk);
+	b->in_graph = rc == 0;
+	return rc;
+}
+
+/* Undo steps 3 and 4 of a batch that will not be published (its log
+ * write failed, or it is rolled back): no lock held on entry. */
+static void unprepare(batch *b)
+{
+	es_collection *c = b->c;
+	if (b->in_graph) {
+		pthread_rwlock_rdlock(&c->graph_lk);
+		for (size_t j = 0; j < b->nv; j++)
+			hnsw_delete(c->h, b->vlabels[j]);
+		pthread_rwlock_unlock(&c->graph_lk);
+	}
+	if (b->reserved) {
+		pthread_rwlock_wrlock(&c->lk);
+		release_labels(b);
+		pthread_rwlock_unlock(&c->lk);
+	}
+}
+
+/* Publish point i at its reserved label (write lock held), recording its
+ * undo entry.  Needs no memory: pts and the id map have room. */
+static void publish_one(batch *b, size_t i)
 {
 	es_collection *c = b->c;
 	pt *q = &b->fresh[i];
@@ -629,17 +763,6 @@ static int apply_one(batch *b, size_t i, es_error *err)
 	long lab = tab_find(c, &id, q->hash);
 	u->update = lab >= 0;
 	u->old_label = u->update ? (uint64_t)lab : 0;
-	u->reused = c->free_head != 0;
-	u->label = u->reused ? c->free_head - 1 : c->npts;
-	int rc = 0;
-	if (b->pts[i].vector) /* else stored without a vector, out of the graph */
-		rc = hnsw_add(c->h, u->label, b->pts[i].vector, err);
-	if (rc)
-		return rc;
-	if (u->reused)
-		c->free_head = c->pts[u->label].num;
-	else
-		c->npts++;
 	c->pts[u->label] = *q;
 	memset(q, 0, sizeof *q); /* ownership moved */
 	c->payload_bytes += c->pts[u->label].plen;
@@ -647,13 +770,12 @@ static int apply_one(batch *b, size_t i, es_error *err)
 		tab_remove(c, u->old_label);
 	else
 		c->live++;
-	tab_put(c, u->label); /* cannot grow: as many entries as before + new */
-	return 0;
+	tab_put(c, u->label); /* room was reserved */
 }
 
-/* Step 6 for point i: its text into the lexical index under its new
- * label (an update's old label loses its entry in drop_replaced). */
-static int apply_lexical(batch *b, size_t i, es_error *err)
+/* Its text into the lexical index under its new label (an update's old
+ * label loses its entry in drop_replaced). */
+static int publish_lexical(batch *b, size_t i, es_error *err)
 {
 	const es_point_in *in = &b->pts[i];
 	undo *u = &b->log[i];
@@ -665,15 +787,15 @@ static int apply_lexical(batch *b, size_t i, es_error *err)
 					  err);
 }
 
-/* Undo points [0, done) in reverse order (write lock held); what they
- * brought goes back to `fresh`, to be freed with the batch. */
+/* Unpublish points [0, done) in reverse order (write lock held); what they
+ * brought goes back to `fresh`, to be freed with the batch.  Their labels
+ * stay reserved (unprepare gives them back). */
 static void rollback(batch *b, size_t done)
 {
 	es_collection *c = b->c;
 	while (done-- > 0) {
 		undo *u = &b->log[done];
 		pt *cur = &c->pts[u->label];
-		hnsw_delete(c->h, u->label);
 		tab_remove(c, u->label);
 		if (u->update)
 			tab_put(c, u->old_label);
@@ -682,19 +804,16 @@ static void rollback(batch *b, size_t done)
 		c->payload_bytes -= cur->plen;
 		b->fresh[done] = *cur;
 		memset(cur, 0, sizeof *cur);
-		/* in reverse order: appended labels first, then reused ones go
-		 * back on the free list as they were */
-		if (u->reused)
-			label_free(c, u->label);
-		else
-			c->npts--;
 	}
 }
 
-/* After the whole batch applied: the labels that updates replaced go. */
+/* After the whole batch is published: the labels that updates replaced
+ * go, and the batch's nodes become search results. */
 static void drop_replaced(batch *b)
 {
 	es_collection *c = b->c;
+	for (size_t j = 0; j < b->nv; j++)
+		hnsw_publish(c->h, b->vlabels[j]);
 	for (size_t i = 0; i < b->n; i++) {
 		undo *u = &b->log[i];
 		if (!u->update)
@@ -705,51 +824,65 @@ static void drop_replaced(batch *b)
 		pt_clear(c, &c->pts[u->old_label]);
 		label_free(c, u->old_label);
 	}
+	c->reserved -= b->n;
+	b->reserved = 0;
 }
 
+/* 6. Publish the whole batch (write lock held, head of the commit queue):
+ * ids, payloads, then texts; all or nothing.  Only the lexical index can
+ * fail here (memory); on failure everything published is taken back and
+ * the caller unprepares. */
+static int publish(batch *b, es_error *err)
+{
+	es_collection *c = b->c;
+	for (size_t i = 0; i < b->n; i++)
+		publish_one(b, i);
+	int rc = 0;
+	size_t ldone = 0;
+	while (ldone < b->n && (rc = publish_lexical(b, ldone, err)) == 0)
+		ldone++;
+	if (rc) {
+		while (ldone-- > 0)
+			es_lexical_rollback(c->lx, &b->log[ldone].lex);
+		rollback(b, b->n);
+		return rc;
+	}
+	drop_replaced(b);
+	es_lexical_maybe_compact(c->lx);
+	return 0;
+}
+
+/* Long-ish on purpose: the numbered steps are the write path of
+ * collection.h ("Write path"), each a call; what is left is the order. */
 int es_collection_upsert(es_collection *c, const es_point_in *pts, size_t n,
 			 es_error *err)
 {
 	int rc = upsert_validate(c, pts, n, err);
 	if (rc || n == 0)
 		return rc;
-	batch b = {c, pts, n, NULL, NULL};
+	batch b = {.c = c, .pts = pts, .n = n};
 	if (upsert_copy(&b) != 0) {
 		rc = es_err(err, ES_ENOMEM, "out of memory copying a batch of %zu points", n);
 		goto out;
 	}
-	/* 3. the write-ahead log gets the batch and makes it durable (group
+	/* 3, 4: everything that needs memory, before the log has the batch */
+	if ((rc = reserve_labels(&b, err)) != 0 || (rc = graph_insert(&b, err)) != 0)
+		goto out_unprepare;
+	/* 5. the write-ahead log gets the batch and makes it durable (group
 	 * commit, no collection lock held while it waits); then our turn */
 	commit_node node;
 	rc = turn_begin(c, &node, pts, NULL, n, err);
 	if (rc)
-		goto out;
+		goto out_unprepare;
 	pthread_rwlock_wrlock(&c->lk);
-	/* 4. reserve slots and map room for every point.  Failing here or in
-	 * the index (out of memory) leaves a logged batch unapplied; see
-	 * es_collection_upsert in collection.h. */
-	if (pts_reserve(c, n) != 0 || tab_reserve(c, n) != 0) {
-		rc = es_err(err, ES_ENOMEM, "out of memory applying a batch of %zu points", n);
-	} else {
-		/* 5. apply with an undo log; all or nothing */
-		size_t done = 0;
-		while (done < n && (rc = apply_one(&b, done, err)) == 0)
-			done++;
-		/* 6. the lexical index, undoably too */
-		size_t ldone = 0;
-		while (!rc && ldone < n && (rc = apply_lexical(&b, ldone, err)) == 0)
-			ldone++;
-		if (rc) {
-			while (ldone-- > 0)
-				es_lexical_rollback(c->lx, &b.log[ldone].lex);
-			rollback(&b, done);
-		} else {
-			drop_replaced(&b);
-			es_lexical_maybe_compact(c->lx);
-		}
-	}
+	rc = publish(&b, err);
 	turn_end(c, &node);
 	pthread_rwlock_unlock(&c->lk);
+	if (rc) /* see collection.h: the one failure after the log write */
+		es_err_prefix(err, rc, "applying a logged batch of %zu points", n);
+out_unprepare:
+	if (rc)
+		unprepare(&b);
 out:
 	batch_free(&b);
 	return rc;
@@ -1233,6 +1366,13 @@ void es_registry_set_observer(es_registry *r, const es_mutation_observer *o)
 	pthread_mutex_unlock(&r->mu);
 }
 
+void es_registry_set_pool(es_registry *r, es_pool *pool)
+{
+	pthread_mutex_lock(&r->mu);
+	r->pool = pool;
+	pthread_mutex_unlock(&r->mu);
+}
+
 static long reg_find(es_registry *r, const char *name)
 {
 	for (size_t i = 0; i < r->n; i++)
@@ -1426,10 +1566,16 @@ int es_collection_save(es_collection *c, FILE *f,
 		pthread_mutex_unlock(&c->seq_mu);
 	}
 	write_slots(c, &w);
-	if (es_writer_finish(&w) != 0)
+	if (es_writer_finish(&w) != 0) {
 		rc = es_err(err, ES_EIO, "collection '%s': writing the snapshot failed", c->name);
-	else
+	} else {
+		/* no graph builds meanwhile (hnsw_write needs no concurrent
+		 * inserts); their pending nodes are written as deleted, their
+		 * slots as dead: those changes are not in this snapshot */
+		pthread_rwlock_wrlock(&c->graph_lk);
 		rc = hnsw_write(c->h, f, err);
+		pthread_rwlock_unlock(&c->graph_lk);
+	}
 	if (!rc) {
 		unsigned char *lb = NULL;
 		size_t ll = 0;
@@ -1742,7 +1888,7 @@ int es_collection_bulk_insert(es_collection *c, const uint64_t *ids,
 	if (!labels)
 		return es_err(err, ES_ENOMEM, "out of memory for %zu labels", n);
 	pthread_rwlock_wrlock(&c->lk);
-	if (pts_reserve(c, n) != 0 || tab_reserve(c, n) != 0) {
+	if (pts_reserve(c, n) != 0 || tab_reserve(c, c->reserved + n) != 0) {
 		rc = es_err(err, ES_ENOMEM, "out of memory for %zu points", n);
 		goto out;
 	}

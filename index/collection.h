@@ -15,29 +15,52 @@
  * write (ENOSPC, EIO) leaves nothing applied.  Replay (WAL recovery) uses the
  * same calls with the observer not yet installed.
  *
- * Upserts and deletes go through a commit queue per collection (group
- * commit): the observer is called under a short per-collection mutex that
- * orders log placement, writes the record and calls es_log_placed, which
- * queues the writer and releases that mutex; the observer then waits for
- * the record to be durable with no collection lock held, so concurrent
- * writers to one collection share fsyncs.  Writers then apply one at a
- * time, in the order they were placed in the log, under the write lock.
+ * Write path of an upsert, in two phases around the log write:
+ *   prepare (before the record is logged, concurrent with other writers
+ *   of the collection): validate; copy ids and payloads; under the write
+ *   lock, briefly, reserve a fresh label per point and room in the id map;
+ *   then, with no collection lock held, insert the vectors into the graph
+ *   as PENDING nodes (hnsw_add_pending: searches walk through them, never
+ *   return them) — a batch's points on the registry's thread pool
+ *   (es_registry_set_pool), several writers' batches at the same time.
+ *   log: the commit queue (group commit): the observer is called under a
+ *   short per-collection mutex that orders log placement, writes the record
+ *   and calls es_log_placed, which queues the writer and releases that
+ *   mutex; the observer then waits for the record to be durable with no
+ *   collection lock held, so concurrent writers share fsyncs (and build
+ *   their graph nodes while others wait for theirs).
+ *   publish (after the observer returned 0, when the writer is the head of
+ *   the queue, so in log order, under the write lock): map the ids to the
+ *   new labels, store payloads, index texts (lexical), make the graph nodes
+ *   results (hnsw_publish), drop the labels that updates replaced.  Cheap:
+ *   the graph work is done.  Deletes have only this phase.
+ * A failure in prepare or in the log write takes the pending nodes out
+ * and gives the labels back: nothing of the change was ever visible.
  *
- * Visibility rule: a change becomes visible to readers only after the
- * observer returned 0, i.e. after its record is durable under the fsync
- * policy.  So a reader never sees (and cannot act on) a write that a crash
- * could take back, and what readers see is always a prefix of the log per
- * collection — the state a restart rebuilds.  The price: a write's own
- * latency includes the fsync; throughput does not, since the fsyncs are
- * shared.  If applying a durable change fails for lack of memory the call
- * fails (nothing of it visible); the change is in the log, so it may come
- * back at the next start (whole) — the outcome of a failed call is unknown,
- * as for any write whose acknowledgement was lost.
+ * Visibility rule: a change becomes visible to readers only when it is
+ * published, which is after the observer returned 0, i.e. after its record
+ * is durable under the fsync policy, and in the order of the log.  Pending
+ * graph nodes are invisible (no search returns them, no id maps to them,
+ * count ignores them), so although graph builds run in parallel and in any
+ * order, a reader never sees (and cannot act on) a write that a crash could
+ * take back, and what readers see is always a prefix of the log per
+ * collection — the state a restart rebuilds.  A snapshot
+ * (es_collection_save) writes pending nodes as deleted slots and their
+ * labels as dead: those changes are after the snapshot's log position and
+ * are replayed on top of it.  (tests/test_collection.c
+ * test_parallel_apply_prefix holds an earlier writer's fsync and checks
+ * that a later writer's built batch stays invisible until then.)  The
+ * price: a write's own latency includes the fsync; throughput does not,
+ * since the fsyncs are shared and the graph builds overlap them.  Memory:
+ * everything the publish needs is reserved in prepare, except the lexical
+ * index's growth for points with text: see es_collection_upsert.
  *
  * Threading: every collection has a readers-writer lock.  get / search /
  * count / foreach / save take it shared; upsert / delete take it exclusive
- * while applying (applies of one collection are serialised; the log write
- * and fsync wait are not under it).  The registry has its own mutex for
+ * to reserve labels and to publish (publishes of one collection are
+ * serialised; graph builds, the log write and the fsync wait are not under
+ * it).  A second readers-writer lock keeps graph builds (shared) and
+ * snapshots' hnsw_write (exclusive) apart.  The registry has its own mutex for
  * its name table; collections are reference-counted so a DELETE of a
  * collection never frees it under a running search: es_registry_get returns
  * a reference that es_collection_release drops.
@@ -204,16 +227,16 @@ const es_collection_params *es_collection_get_params(const es_collection *c);
  * NaN/Inf, zero vectors under cosine, payload size) happens before anything
  * changes: ES_EINVAL / ES_EDIM with a message naming the point by index
  * ("points[3]: ...").  A point whose id appears twice in one batch: the last
- * one wins.  Logged through the observer (commit queue, see above), then
- * applied under the exclusive lock.
+ * one wins.  Prepared (graph built), logged through the observer, then
+ * published: see "Write path" above.
  *
  * Out of memory (ES_ENOMEM) leaves the collection as it was, whenever it
- * happens.  KNOWN GAP: when it happens after the observer logged the batch
- * (the message says "applying", or comes from "hnsw"), the record stays in
- * the log and a restart replays it: the batch the caller was told failed
- * comes back, whole (tests/test_store.c test_out_of_memory pins this).  A
- * fix needs the apply to be unable to fail once logged (reserve index
- * room first) or an abort record that replay honours. */
+ * happens, and happens before the batch is logged (labels, map room and
+ * graph nodes are all in place first), so a failed batch never comes back
+ * at a restart (tests/test_store.c test_out_of_memory).  One exception is
+ * left: the lexical index of points with text grows at publish; if that
+ * fails (the message says "applying a logged batch") the record is in the
+ * log and a restart replays it, whole. */
 int es_collection_upsert(es_collection *c, const es_point_in *pts, size_t n,
 			 es_error *err);
 
@@ -296,6 +319,11 @@ void es_registry_free(es_registry *r); /* releases its references */
 /* Install (or with NULL remove) the observer.  Not thread-safe against
  * concurrent mutations: call at start-up, after recovery. */
 void es_registry_set_observer(es_registry *r, const es_mutation_observer *o);
+
+/* The pool (may be NULL, the default) that builds the graph nodes of a
+ * batch of 64 or more vectors (es_collection_upsert step 4).  The registry
+ * does not own it; it must outlive every upsert.  Call at start-up. */
+void es_registry_set_pool(es_registry *r, es_pool *pool);
 
 /* Create a collection: ES_EEXIST if the name is taken, ES_EINVAL for a bad
  * name or params.  *out (may be NULL) receives a new reference. */

@@ -111,6 +111,7 @@
 #define HNSW_NONE UINT32_MAX
 #define HNSW_MAX_SLOTS (UINT32_MAX - 1u)
 #define HNSW_F_DELETED 1u
+#define HNSW_F_PENDING 2u /* in the graph, not yet a result (hnsw_add_pending) */
 
 #define HNSW_FILE_MAGIC "ESHNSW\r\n"
 #define HNSW_FILE_VERSION 3u
@@ -118,7 +119,7 @@
 
 /* Block header after the level-0 links.  Offsets are fixed per index. */
 typedef struct node_hdr {
-	uint32_t flags;  /* atomic: HNSW_F_DELETED */
+	uint32_t flags;  /* atomic: HNSW_F_DELETED, HNSW_F_PENDING */
 	uint32_t level;
 	uint64_t label;
 	uint32_t *upper; /* atomic pointer: levels 1..level, (M+1) words each */
@@ -624,15 +625,16 @@ static inline void overflow_keep(cand *ov, size_t *nov, size_t ov_cap, cand c)
 }
 
 /* Beam search on one level from entry ep.  On return s->rq holds up to ef
- * accepted (live, filter-passing) nodes as a max-heap; *nres its size.
+ * accepted (live, not flagged `skip`, filter-passing) nodes as a max-heap;
+ * *nres its size.
  * With ov_cap > 0 the best ov_cap accepted nodes that were pushed out of
  * the ef best are kept too, at s->rq + ef + 1 (*nov of them): the int8
  * search re-ranks them with the ef best, as the approximate distance may
  * have pushed out a true neighbour. */
 static void search_level(const hnsw *h, scratch *s, const query *q,
 			 uint32_t ep, float epd, uint32_t level, uint32_t ef,
-			 hnsw_filter_fn filter, void *fctx, size_t *nres,
-			 size_t ov_cap, size_t *nov)
+			 uint32_t skip, hnsw_filter_fn filter, void *fctx,
+			 size_t *nres, size_t ov_cap, size_t *nov)
 {
 	cand *cq = s->cq, *rq = s->rq;
 	cand *ov = rq + ef + 1;
@@ -643,7 +645,7 @@ static void search_level(const hnsw *h, scratch *s, const query *q,
 	visit(s, ep);
 	char *eb = node_blk(h, ep);
 	node_hdr *eh = blk_hdr(h, eb);
-	if (!(load_flags(eh) & HNSW_F_DELETED) &&
+	if (!(load_flags(eh) & (HNSW_F_DELETED | skip)) &&
 	    (!filter || filter(fctx, eh->label))) {
 		maxheap_push(rq, &nr, (cand){epd, ep});
 		if (nr >= ef)
@@ -691,7 +693,8 @@ static void search_level(const hnsw *h, scratch *s, const query *q,
 			}
 			char *nb = blk_fast(h, s, id);
 			node_hdr *nh = blk_hdr(h, nb);
-			if ((load_flags(nh) & HNSW_F_DELETED) || nh->level < level)
+			uint32_t fl = load_flags(nh);
+			if ((fl & HNSW_F_DELETED) || nh->level < level)
 				continue;
 			float d = dist_node(h, s->tab, q, id, nb);
 			if (nr < ef || d < bound) {
@@ -704,7 +707,11 @@ static void search_level(const hnsw *h, scratch *s, const query *q,
 					cq = s->cq;
 				}
 				minheap_push(cq, &nc, (cand){d, id});
-				if (!filter || filter(fctx, nh->label)) {
+				/* a pending node is a waypoint, not a
+				 * search's result (skip), but a neighbour
+				 * for construction */
+				if (!(fl & skip) &&
+				    (!filter || filter(fctx, nh->label))) {
 					maxheap_push(rq, &nr, (cand){d, id});
 					if (nr > ef) {
 						if (ov_cap)
@@ -799,7 +806,8 @@ int hnsw_search(const hnsw *h, const float *q, uint32_t k, uint32_t ef,
 	for (uint32_t l = top; l > 0; l--)
 		greedy_level(h, &qq, l, &cur, &curd);
 	size_t nr, nov;
-	search_level(h, s, &qq, cur, curd, 0, ef, filter, filter_ctx, &nr,
+	search_level(h, s, &qq, cur, curd, 0, ef, HNSW_F_PENDING, filter,
+		     filter_ctx, &nr,
 		     ov_cap, &nov);
 	cand *r = s->rq;
 	if (h->vf) {
@@ -1327,7 +1335,7 @@ static void connect_node(hnsw *h, scratch *s, uint32_t id, uint32_t lvl,
 	uint32_t start = lvl < top ? lvl : top;
 	for (uint32_t l = start + 1; l-- > 0;) {
 		size_t nr;
-		search_level(h, s, &q, cur, curd, l, h->p.ef_construction, NULL,
+		search_level(h, s, &q, cur, curd, l, h->p.ef_construction, 0, NULL,
 			     NULL, &nr, 0, NULL);
 		cand *c = s->sel;
 		size_t m = 0;
@@ -1452,7 +1460,8 @@ size_t hnsw_ep_scans(const hnsw *h)
  * to the publication of the node (label lock, slot epoch, node locks while
  * linking, ep_lock for a new top level); split, each piece would need the
  * locks its caller holds spelled out again. */
-int hnsw_add(hnsw *h, uint64_t label, const float *vec, es_error *err)
+static int add_node(hnsw *h, uint64_t label, const float *vec, uint32_t pub,
+		    es_error *err)
 {
 	int rc = check_vector(h, vec, err);
 	if (rc)
@@ -1530,8 +1539,8 @@ int hnsw_add(hnsw *h, uint64_t label, const float *vec, es_error *err)
 		delete_slot(h, s, old);
 	}
 
-	/* publish */
-	__atomic_store_n(&nh->flags, 0, __ATOMIC_RELEASE);
+	/* publish (as a waypoint only, when pending) */
+	__atomic_store_n(&nh->flags, pub, __ATOMIC_RELEASE);
 	atomic_fetch_add(&h->live, 1);
 	atomic_fetch_add(&h->lvl_live[lvl], 1);
 	uint64_t ep = atomic_load(&h->ep);
@@ -1582,6 +1591,30 @@ out_unlocked_scratch:
 	es_free(upper);
 	pthread_mutex_unlock(lab);
 	return rc;
+}
+
+int hnsw_add(hnsw *h, uint64_t label, const float *vec, es_error *err)
+{
+	return add_node(h, label, vec, 0, err);
+}
+
+int hnsw_add_pending(hnsw *h, uint64_t label, const float *vec, es_error *err)
+{
+	return add_node(h, label, vec, HNSW_F_PENDING, err);
+}
+
+int hnsw_publish(hnsw *h, uint64_t label)
+{
+	pthread_mutex_t *lab = llock(h, label);
+	pthread_mutex_lock(lab);
+	pthread_mutex_lock(&h->map_lock);
+	uint32_t slot = map_find(h, label);
+	pthread_mutex_unlock(&h->map_lock);
+	if (slot != HNSW_NONE)
+		__atomic_fetch_and(&blk_hdr(h, node_blk(h, slot))->flags,
+				   ~HNSW_F_PENDING, __ATOMIC_RELEASE);
+	pthread_mutex_unlock(lab);
+	return slot == HNSW_NONE ? ES_ENOTFOUND : 0;
 }
 
 /* Re-link the out-neighbours of deleted node `d` at level l that point back
@@ -1735,6 +1768,7 @@ typedef struct batch_ctx {
 	const uint64_t *labels;
 	const float *vecs;
 	size_t off;
+	uint32_t pub; /* flags a node is published with */
 	_Atomic int failed;
 	pthread_mutex_t err_lock;
 	es_error err;
@@ -1750,8 +1784,8 @@ static void batch_fn(void *vctx, size_t begin, size_t end, unsigned worker)
 		if (atomic_load_explicit(&c->failed, memory_order_relaxed))
 			return;
 		es_error e;
-		int rc = hnsw_add(c->h, c->labels[i],
-				  c->vecs + i * (size_t)c->h->dim, &e);
+		int rc = add_node(c->h, c->labels[i],
+				  c->vecs + i * (size_t)c->h->dim, c->pub, &e);
 		if (rc) {
 			pthread_mutex_lock(&c->err_lock);
 			if (!c->rc) {
@@ -1765,14 +1799,15 @@ static void batch_fn(void *vctx, size_t begin, size_t end, unsigned worker)
 	}
 }
 
-int hnsw_add_batch(hnsw *h, const uint64_t *labels, const float *vecs,
-		   size_t n, es_pool *pool, es_error *err)
+/* head: how many points go in one by one first */
+static int add_batch(hnsw *h, const uint64_t *labels, const float *vecs,
+		     size_t n, es_pool *pool, uint32_t pub, size_t head,
+		     es_error *err)
 {
-	batch_ctx c = {.h = h, .labels = labels, .vecs = vecs};
+	batch_ctx c = {.h = h, .labels = labels, .vecs = vecs, .pub = pub};
 	pthread_mutex_init(&c.err_lock, NULL);
-	/* the first points one by one, so the workers start on a real graph
-	 * rather than all racing to be the entry point */
-	size_t head = n < 256 ? n : 256;
+	if (head > n)
+		head = n;
 	batch_fn(&c, 0, head, 0);
 	if (!c.rc && n > head) {
 		/* small grains: per-item cost varies; the pool hands out
@@ -1789,6 +1824,24 @@ int hnsw_add_batch(hnsw *h, const uint64_t *labels, const float *vecs,
 		return c.rc;
 	}
 	return 0;
+}
+
+int hnsw_add_batch(hnsw *h, const uint64_t *labels, const float *vecs,
+		   size_t n, es_pool *pool, es_error *err)
+{
+	/* the first points one by one, so the workers start on a real graph
+	 * rather than all racing to be the entry point */
+	return add_batch(h, labels, vecs, n, pool, 0, 256, err);
+}
+
+int hnsw_add_pending_batch(hnsw *h, const uint64_t *labels, const float *vecs,
+			   size_t n, es_pool *pool, es_error *err)
+{
+	/* one by one only while the graph is too small to spread the
+	 * workers (the same reason as hnsw_add_batch's first points) */
+	size_t live = atomic_load(&h->live);
+	return add_batch(h, labels, vecs, n, pool, HNSW_F_PENDING,
+			 live < 256 ? 256 - live : 0, err);
 }
 
 /* -------------------------------------------------------- persistence */
@@ -1812,9 +1865,9 @@ int hnsw_add_batch(hnsw *h, const uint64_t *labels, const float *vecs,
  * and are reused after loading.
  */
 
-static void write_header(const hnsw *h, es_writer *w, uint32_t n)
+static void write_header(const hnsw *h, es_writer *w, uint32_t n,
+			 uint64_t ep, uint64_t live)
 {
-	uint64_t ep = atomic_load(&((hnsw *)h)->ep);
 	es_w_bytes(w, HNSW_FILE_MAGIC, 8);
 	es_w_u32(w, HNSW_FILE_VERSION);
 	es_w_u32(w, HNSW_FILE_ENDIAN);
@@ -1830,7 +1883,35 @@ static void write_header(const hnsw *h, es_writer *w, uint32_t n)
 	es_w_u32(w, (uint32_t)ep);
 	es_w_u32(w, (uint32_t)ep == HNSW_NONE ? 0 : (uint32_t)(ep >> 32));
 	es_w_u32(w, 0);
-	es_w_u64(w, atomic_load(&((hnsw *)h)->live));
+	es_w_u64(w, live);
+}
+
+/* The entry point and live count a file records: pending nodes are written
+ * as deleted slots (their change is not applied yet: whoever saves replays
+ * it), so when one of them is the entry point the file's is the first
+ * written node of the highest written level. */
+static void written_ep(hnsw *h, uint32_t n, uint64_t *ep, uint64_t *live)
+{
+	uint64_t e = atomic_load(&h->ep);
+	bool pending = false;
+	uint32_t best = HNSW_NONE, bl = 0;
+	*live = 0;
+	for (uint32_t i = 0; i < n; i++) {
+		node_hdr *nh = blk_hdr(h, node_blk(h, i));
+		uint32_t fl = load_flags(nh);
+		if (fl & HNSW_F_PENDING)
+			pending = true;
+		if (fl)
+			continue;
+		++*live;
+		if (best == HNSW_NONE || nh->level > bl) {
+			best = i;
+			bl = nh->level;
+		}
+	}
+	if (pending)
+		e = best == HNSW_NONE ? HNSW_NONE : ((uint64_t)bl << 32) | best;
+	*ep = e;
 }
 
 int hnsw_write(const hnsw *hc, FILE *f, es_error *err)
@@ -1840,11 +1921,13 @@ int hnsw_write(const hnsw *hc, FILE *f, es_error *err)
 	if (es_writer_init(&w, f, crc32c) != 0)
 		return es_err(err, ES_ENOMEM, "hnsw: out of memory");
 	uint32_t n = atomic_load(&h->n_slots);
-	write_header(h, &w, n);
+	uint64_t ep, live;
+	written_ep(h, n, &ep, &live);
+	write_header(h, &w, n, ep, live);
 	for (uint32_t i = 0; i < n; i++) {
 		char *b = node_blk(h, i);
 		node_hdr *nh = blk_hdr(h, b);
-		uint32_t fl = load_flags(nh) & HNSW_F_DELETED;
+		uint32_t fl = load_flags(nh) ? HNSW_F_DELETED : 0;
 		es_w_u32(&w, fl);
 		if (fl)
 			continue;

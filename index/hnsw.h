@@ -65,6 +65,20 @@ int hnsw_add(hnsw *h, uint64_t label, const float *vec, es_error *err);
 int hnsw_add_batch(hnsw *h, const uint64_t *labels, const float *vecs,
 		   size_t n, es_pool *pool, es_error *err);
 
+/* Two-phase insert, for a writer that must build the graph before its
+ * change may be seen (index/collection.c builds while the change's log
+ * record is being made durable): hnsw_add_pending links the node into the
+ * graph like hnsw_add, but searches only walk through it (a waypoint) and
+ * never return it, until hnsw_publish(label) makes it a result (needs no
+ * memory; ES_ENOTFOUND for an unknown label).  hnsw_delete takes a pending
+ * node out as any other.  Files (hnsw_write) hold pending nodes as deleted
+ * slots: whoever saves with changes pending replays them after loading.
+ * hnsw_count counts pending nodes. */
+int hnsw_add_pending(hnsw *h, uint64_t label, const float *vec, es_error *err);
+int hnsw_add_pending_batch(hnsw *h, const uint64_t *labels, const float *vecs,
+			   size_t n, es_pool *pool, es_error *err);
+int hnsw_publish(hnsw *h, uint64_t label);
+
 /* Delete a label: 0, or ES_ENOTFOUND. */
 int hnsw_delete(hnsw *h, uint64_t label);
 

@@ -1090,6 +1090,146 @@ START_TEST(test_commit_queue_threads)
 }
 END_TEST
 
+/* Parallel apply keeps the visibility rule: two writers build their
+ * batches' graph nodes (on a pool) before their records are placed, so both
+ * batches are in the graph, pending, while they wait for their "fsync";
+ * the later one's sync ends first and still nothing of it is visible (no
+ * id, no count, no search hit, not in a snapshot) until the earlier one's
+ * ends: readers see a prefix of the log. */
+enum { PA_N = 300, PA_D = 8 };
+typedef struct pa_writer {
+	es_collection *c;
+	uint64_t base;
+	float *v;
+	int rc;
+	pthread_t th;
+} pa_writer;
+
+static void pa_vec(uint64_t id, float *v)
+{
+	uint64_t s = id * 0x9e3779b97f4a7c15ULL + 1;
+	for (int j = 0; j < PA_D; j++) {
+		s = s * 6364136223846793005ULL + 1442695040888963407ULL;
+		v[j] = (float)((s >> 33) % 2001) / 1000.0f - 1.0f;
+	}
+}
+
+static void *pa_main(void *arg)
+{
+	pa_writer *w = arg;
+	es_point_in *in = calloc(PA_N, sizeof *in);
+	for (int i = 0; i < PA_N; i++) {
+		in[i].id = num_id(w->base + (uint64_t)i);
+		in[i].vector = w->v + (size_t)i * PA_D;
+	}
+	es_error err;
+	w->rc = es_collection_upsert(w->c, in, PA_N, &err);
+	free(in);
+	return NULL;
+}
+
+/* vector[0] of point id (dim PA_D), or NAN when absent */
+static float pa_x(es_collection *c, uint64_t id)
+{
+	es_point_id pid = num_id(id);
+	float v[PA_D];
+	es_error err;
+	return es_collection_get_vector(c, &pid, v, &err) ? NAN : v[0];
+}
+
+/* hits of an exact-vector query: how many, and whether the first is id */
+static size_t pa_search(es_collection *c, const float *q, uint64_t id, int *first)
+{
+	es_search_req rq;
+	memset(&rq, 0, sizeof rq);
+	rq.query = q;
+	rq.k = 10;
+	es_point_out *hits;
+	size_t nh;
+	es_error err;
+	ck_assert_int_eq(es_collection_search(c, &rq, &hits, &nh, &err), 0);
+	*first = nh > 0 && !hits[0].id.is_str && hits[0].id.num == id;
+	es_hits_free(hits, nh);
+	return nh;
+}
+
+START_TEST(test_parallel_apply_prefix)
+{
+	es_error err;
+	es_registry *r;
+	ck_assert_int_eq(es_registry_new(NULL, &r, &err), 0);
+	es_pool *pool = es_pool_new(3);
+	es_registry_set_pool(r, pool);
+	gate g;
+	memset(&g, 0, sizeof g);
+	pthread_mutex_init(&g.mu, NULL);
+	pthread_cond_init(&g.cv, NULL);
+	es_mutation_observer o = {&g, NULL, NULL, g_upsert, g_delete};
+	es_registry_set_observer(r, &o);
+	es_collection_params p = params(PA_D, ES_METRIC_L2);
+	es_collection *c;
+	ck_assert_int_eq(es_registry_create(r, "pa", &p, &c, &err), 0);
+	pa_writer w[2];
+	for (int k = 0; k < 2; k++) {
+		w[k].c = c;
+		w[k].base = 1000 * (uint64_t)(k + 1);
+		w[k].v = malloc((size_t)PA_N * PA_D * sizeof(float));
+		for (int i = 0; i < PA_N; i++)
+			pa_vec(w[k].base + (uint64_t)i, w[k].v + (size_t)i * PA_D);
+	}
+	ck_assert_int_eq(pthread_create(&w[0].th, NULL, pa_main, &w[0]), 0);
+	gate_wait_placed(&g, 1);
+	ck_assert_int_eq(pthread_create(&w[1].th, NULL, pa_main, &w[1]), 0);
+	gate_wait_placed(&g, 2); /* both batches are in the graph now, pending */
+	gate_release(&g, 2, 0);
+	usleep(20000);
+	int first;
+	for (int k = 0; k < 2; k++)
+		for (int i = 0; i < PA_N; i += 37) {
+			ck_assert(isnan(pa_x(c, w[k].base + (uint64_t)i)));
+			ck_assert_uint_eq(pa_search(c, w[k].v + (size_t)i * PA_D, 0, &first), 0);
+		}
+	ck_assert_uint_eq(es_collection_count(c), 0);
+	/* a snapshot now holds neither batch: both are replayed after it */
+	FILE *f = tmpfile();
+	struct save_note n = {-1, 0};
+	ck_assert_int_eq(es_collection_save(c, f, note_queue, &n, &err), 0);
+	ck_assert_int_eq(n.pending, 1);
+	ck_assert_uint_eq(n.oldest, 1);
+	rewind(f);
+	es_collection *snap;
+	ck_assert_int_eq(es_collection_load(f, "pa", NULL, &snap, &err), 0);
+	fclose(f);
+	ck_assert_uint_eq(es_collection_count(snap), 0);
+	ck_assert_uint_eq(pa_search(snap, w[0].v, 0, &first), 0);
+	es_collection_release(snap);
+
+	gate_release(&g, 1, 0);
+	for (int k = 0; k < 2; k++) {
+		pthread_join(w[k].th, NULL);
+		ck_assert_int_eq(w[k].rc, 0);
+	}
+	ck_assert_uint_eq(es_collection_count(c), 2 * PA_N);
+	size_t found = 0;
+	for (int k = 0; k < 2; k++)
+		for (int i = 0; i < PA_N; i++) {
+			ck_assert_float_eq(pa_x(c, w[k].base + (uint64_t)i),
+					   w[k].v[(size_t)i * PA_D]);
+			pa_search(c, w[k].v + (size_t)i * PA_D, w[k].base + (uint64_t)i, &first);
+			found += first != 0;
+		}
+	/* the batches built in parallel make one searchable graph */
+	ck_assert_uint_ge(found, 2 * PA_N * 99 / 100);
+	for (int k = 0; k < 2; k++)
+		free(w[k].v);
+	es_collection_release(c);
+	es_registry_free(r);
+	es_pool_free(pool);
+	pthread_mutex_destroy(&g.mu);
+	pthread_cond_destroy(&g.cv);
+}
+END_TEST
+
 /* --- failing allocator ---------------------------------------------------- */
 
 typedef struct dump_buf {
@@ -1244,6 +1384,7 @@ Suite *collection_suite(void)
 	tcase_set_timeout(cc, 120);
 	tcase_add_test(cc, test_commit_queue);
 	tcase_add_test(cc, test_commit_queue_threads);
+	tcase_add_test(cc, test_parallel_apply_prefix);
 	suite_add_tcase(s, cc);
 	return s;
 }

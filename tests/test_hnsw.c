@@ -563,6 +563,107 @@ static int read_buf(const char *buf, size_t len, hnsw **out, es_error *err)
 	return rc;
 }
 
+/* A graph built by 3 threads (pending nodes too: the collection's path)
+ * answers as well as one built by one thread, within noise. */
+START_TEST(test_parallel_recall_matches_serial)
+{
+	const size_t n = 8000;
+	float *v = clustered(n + NQ, D, 60, 0.35f, 52);
+	float *qs = v + n * D;
+	uint64_t *labels = malloc(n * sizeof *labels);
+	for (size_t i = 0; i < n; i++)
+		labels[i] = i;
+	hnsw *serial = build(ES_METRIC_COSINE, v, n, D, 100, 0, 9);
+	double rs = recall(serial, ES_METRIC_COSINE, v, n, D, NULL, qs, NQ, 10, 12);
+	hnsw_free(serial);
+	es_pool *pool = es_pool_new(3);
+	hnsw_params p;
+	hnsw_params_default(&p, D);
+	p.ef_construction = 100;
+	p.seed = 9;
+	for (int pend = 0; pend < 2; pend++) {
+		hnsw *h = NULL;
+		es_error err;
+		ck_assert_int_eq(hnsw_new(&p, &h, &err), 0);
+		if (pend) {
+			/* in batches of 500, as REST writers send them */
+			for (size_t off = 0; off < n; off += 500) {
+				ck_assert_int_eq(hnsw_add_pending_batch(h, labels + off, v + off * D,
+									500, pool, &err), 0);
+				for (size_t i = off; i < off + 500; i++)
+					ck_assert_int_eq(hnsw_publish(h, i), 0);
+			}
+		} else {
+			ck_assert_int_eq(hnsw_add_batch(h, labels, v, n, pool, &err), 0);
+		}
+		double rp = recall(h, ES_METRIC_COSINE, v, n, D, NULL, qs, NQ, 10, 12);
+		fprintf(stderr, "hnsw: recall@10 ef12 serial %.4f, parallel%s %.4f\n", rs,
+			pend ? " (pending, batches)" : "", rp);
+		ck_assert(rp >= rs - 0.02);
+		hnsw_free(h);
+	}
+	es_pool_free(pool);
+	free(labels);
+	free(v);
+}
+END_TEST
+
+/* Pending nodes: walked through, never returned, until published; a file
+ * holds them as deleted slots (also when one is the entry point). */
+START_TEST(test_pending)
+{
+	const size_t n = 400;
+	float *v = clustered(n, D, 10, 0.4f, 53);
+	hnsw_params p;
+	hnsw_params_default(&p, D);
+	hnsw *h = NULL;
+	es_error err;
+	ck_assert_int_eq(hnsw_new(&p, &h, &err), 0);
+	for (size_t i = 0; i < n; i++)
+		ck_assert_int_eq(hnsw_add_pending(h, i, v + i * D, &err), 0);
+	es_hit hits[10];
+	size_t nh;
+	ck_assert_int_eq(hnsw_search(h, v, 10, 64, NULL, NULL, hits, &nh, &err), 0);
+	ck_assert_uint_eq(nh, 0);
+	/* the file: every pending node a deleted slot, the entry point too */
+	char *buf;
+	size_t len;
+	FILE *f = open_memstream(&buf, &len);
+	ck_assert_int_eq(hnsw_write(h, f, &err), 0);
+	fclose(f);
+	hnsw *e = NULL;
+	ck_assert_int_eq(read_buf(buf, len, &e, &err), 0);
+	ck_assert_uint_eq(hnsw_count(e), 0);
+	hnsw_free(e);
+	free(buf);
+	/* publish half: only those come back, and the graph built from
+	 * pending nodes finds them */
+	for (size_t i = 0; i < n; i += 2)
+		ck_assert_int_eq(hnsw_publish(h, i), 0);
+	ck_assert_int_eq(hnsw_publish(h, n + 5), ES_ENOTFOUND);
+	size_t self = 0;
+	for (size_t i = 0; i < n; i++) {
+		ck_assert_int_eq(hnsw_search(h, v + i * D, 10, 64, NULL, NULL, hits, &nh, &err), 0);
+		for (size_t j = 0; j < nh; j++)
+			ck_assert_uint_eq(hits[j].label % 2, 0);
+		self += nh && hits[0].label == i;
+	}
+	ck_assert_uint_ge(self, n / 2 - 2);
+	f = open_memstream(&buf, &len);
+	ck_assert_int_eq(hnsw_write(h, f, &err), 0);
+	fclose(f);
+	ck_assert_int_eq(read_buf(buf, len, &e, &err), 0);
+	ck_assert_uint_eq(hnsw_count(e), n / 2);
+	ck_assert_int_eq(hnsw_search(e, v + 2 * D, 10, 64, NULL, NULL, hits, &nh, &err), 0);
+	ck_assert_uint_eq(hits[0].label, 2);
+	hnsw_free(e);
+	free(buf);
+	hnsw_free(h);
+	free(v);
+}
+END_TEST
+
+
 /* Patch a u32 at off and fix the CRC, so structural checks (not just the
  * checksum) are exercised. */
 static void patch_u32(char *buf, size_t len, size_t off, uint32_t val)
@@ -1031,9 +1132,17 @@ static void *writer(void *arg)
 				atomic_store(&s->bad, 3);
 			atomic_store(&s->state[i], 0);
 			atomic_fetch_add(&s->dels, 1);
-		} else {
+		} else if (rng_next(&r) & 1) {
 			if (hnsw_add(s->h, i, s->v + i * D, &err) != 0)
 				atomic_store(&s->bad, 4);
+			atomic_store(&s->state[i], 1);
+			atomic_fetch_add(&s->adds, 1);
+		} else {
+			/* the collection's two-phase insert: pending, then
+			 * published (searchers never see it in between) */
+			if (hnsw_add_pending(s->h, i, s->v + i * D, &err) != 0 ||
+			    hnsw_publish(s->h, i) != 0)
+				atomic_store(&s->bad, 5);
 			atomic_store(&s->state[i], 1);
 			atomic_fetch_add(&s->adds, 1);
 		}
@@ -1140,6 +1249,8 @@ Suite *hnsw_suite(void)
 	tcase_add_test(tc, test_update);
 	tcase_add_test(tc, test_filter);
 	tcase_add_test(tc, test_batch_and_determinism);
+	tcase_add_test(tc, test_parallel_recall_matches_serial);
+	tcase_add_test(tc, test_pending);
 	tcase_add_test(tc, test_hostile_files);
 	tcase_add_test(tc, test_int8_tiny_vector);
 	tcase_add_test(tc, test_read_version1);
