@@ -30,6 +30,7 @@
 #include "threadpool.h"
 
 #define MAX_MODELS 16
+#define MAX_ALIASES 32
 #define DEFAULT_MODEL_PATH "models/default.esm"
 
 static void usage(FILE *f)
@@ -40,6 +41,10 @@ static void usage(FILE *f)
 		"                        sentence-transformers folder; repeat for several\n"
 		"                        models (the first is the default).\n"
 		"                        Default: $EMBEDSRV_MODEL, else " DEFAULT_MODEL_PATH "\n"
+		"  --model-alias NAME=MODEL  requests may name the loaded model MODEL as\n"
+		"                        NAME (e.g. text-embedding-3-small=default, for\n"
+		"                        clients' default names); repeatable.\n"
+		"                        $EMBEDSRV_MODEL_ALIAS: NAME=MODEL[,NAME=MODEL...]\n"
 		"  --host ADDR           address to bind (default 127.0.0.1)\n"
 		"  --port N              port (default 8080; 0 = any free port)\n"
 		"  --data-dir DIR        where collections are persisted (write-ahead log +\n"
@@ -100,6 +105,9 @@ static int parse_num(const char *name, const char *s, unsigned long long min,
 typedef struct serve_opts {
 	const char *models[MAX_MODELS];
 	size_t nmodels;
+	const char *aliases[MAX_ALIASES]; /* --model-alias NAME=MODEL */
+	size_t naliases;
+	char *alias_env;                  /* EMBEDSRV_MODEL_ALIAS, split (owned) */
 	const char *host, *port, *data_dir, *threads, *api_key, *max_body, *max_inputs,
 		*max_points, *timeout, *max_conns, *fsync, *snapshot_bytes, *retain_bytes, *primary, *follow,
 		*follow_api_key;
@@ -208,6 +216,7 @@ static int parse_flags(int argc, char **argv, serve_opts *o)
 {
 	static const struct option longopts[] = {
 		{"model", required_argument, NULL, 'm'},
+		{"model-alias", required_argument, NULL, 'a'},
 		{"host", required_argument, NULL, 'H'},
 		{"port", required_argument, NULL, 'p'},
 		{"data-dir", required_argument, NULL, 'd'},
@@ -243,6 +252,13 @@ static int parse_flags(int argc, char **argv, serve_opts *o)
 			}
 			o->models[o->nmodels++] = optarg;
 			break;
+		case 'a':
+			if (o->naliases == MAX_ALIASES) {
+				fprintf(stderr, "embedsrv serve: at most %d model aliases\n", MAX_ALIASES);
+				return 2;
+			}
+			o->aliases[o->naliases++] = optarg;
+			break;
 		case 'H': o->host = optarg; break;
 		case 'p': o->port = optarg; break;
 		case 'd': o->data_dir = optarg; break;
@@ -275,9 +291,23 @@ static int parse_flags(int argc, char **argv, serve_opts *o)
 	return -1;
 }
 
-/* 2. EMBEDSRV_<FLAG> for every flag the command line did not give. */
-static void env_fallbacks(serve_opts *o)
+/* 2. EMBEDSRV_<FLAG> for every flag the command line did not give.  -1
+ * (message printed) when EMBEDSRV_MODEL_ALIAS cannot be taken. */
+static int env_fallbacks(serve_opts *o)
 {
+	if (!o->naliases && env("EMBEDSRV_MODEL_ALIAS")) {
+		o->alias_env = strdup(env("EMBEDSRV_MODEL_ALIAS"));
+		if (!o->alias_env)
+			return -1;
+		char *save = NULL;
+		for (char *t = strtok_r(o->alias_env, ",", &save); t; t = strtok_r(NULL, ",", &save)) {
+			if (o->naliases == MAX_ALIASES) {
+				fprintf(stderr, "embedsrv serve: at most %d model aliases\n", MAX_ALIASES);
+				return -1;
+			}
+			o->aliases[o->naliases++] = t;
+		}
+	}
 	if (!o->nmodels)
 		o->models[o->nmodels++] = env("EMBEDSRV_MODEL") ? env("EMBEDSRV_MODEL") : DEFAULT_MODEL_PATH;
 	if (!o->host) o->host = env("EMBEDSRV_HOST") ? env("EMBEDSRV_HOST") : "127.0.0.1";
@@ -308,6 +338,7 @@ static void env_fallbacks(serve_opts *o)
 		o->read_only = 1;
 		o->primary = o->follow;
 	}
+	return 0;
 }
 
 /* 3. Numbers and policies, range-checked.  0, or -1 (message printed). */
@@ -438,6 +469,8 @@ static int serve(const serve_opts *o, const serve_config *c)
 	cfg.no_ui = o->no_ui;
 	cfg.read_only = o->read_only;
 	cfg.primary = o->primary;
+	cfg.model_aliases = o->aliases;
+	cfg.naliases = o->naliases;
 	if (api_ctx_new(&cfg, &ctx, &err))
 		goto fail;
 	es_http_config hc = {o->host, (uint16_t)c->port, c->threads, o->quiet};
@@ -498,10 +531,13 @@ int cmd_serve(int argc, char **argv)
 	int rc = parse_flags(argc, argv, &o);
 	if (rc >= 0)
 		return rc;
-	env_fallbacks(&o);
 	serve_config c;
-	if (parse_values(&o, &c))
+	if (env_fallbacks(&o) || parse_values(&o, &c)) {
+		free(o.alias_env);
 		return 2;
+	}
 	fit_nofile(&c.lim.max_connections);
-	return serve(&o, &c);
+	rc = serve(&o, &c);
+	free(o.alias_env);
+	return rc;
 }

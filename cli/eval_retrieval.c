@@ -1,18 +1,32 @@
 /*
  * eval_retrieval.c — `embedsrv eval retrieval` (see eval_retrieval.h):
  *
- *   embedsrv eval retrieval --server URL --collection C --queries Q
- *                           --qrels R [--mode dense|lexical|hybrid]
- *                           [--fusion rrf|weighted] [--alpha A] [--k N]
+ *   embedsrv eval retrieval (--server URL | --data-dir DIR [--model PATH])
+ *                           --collection C --queries Q --qrels R
+ *                           [--mode dense|lexical|hybrid]
+ *                           [--fusion rrf|weighted] [--alpha A]
+ *                           [--candidates N] [--k N]
  *
  * Q is BEIR-style JSONL ({"_id": ..., "text": ...} a line); R is TREC qrels
  * ("qid iter docid rel") or BEIR's TSV ("query-id<TAB>corpus-id<TAB>score",
  * with a header line).  Point ids are compared as text (an integer id as
- * its decimal digits).  The queries go to POST /v1/collections/C/search in
- * batches of 32 with k 100 (the mode and fusion as given, else the
- * server's defaults); EMBEDSRV_API_KEY is sent as a bearer token.  The HTTP
- * client is the least that talks to embedsrv: HTTP/1.1, Connection: close,
- * the body read to the end.
+ * its decimal digits).
+ *
+ * --server: the queries go to POST /v1/collections/C/search in batches of
+ * 32 with k 100 (the mode and fusion as given, else the server's
+ * defaults); EMBEDSRV_API_KEY is sent as a bearer token.  The HTTP client
+ * is the least that talks to embedsrv: HTTP/1.1, Connection: close, the
+ * body read to the end.
+ *
+ * --data-dir: no server.  The data directory is opened as `serve
+ * --data-dir` opens it (index/store.h: its lock, snapshots, log replay;
+ * closed without a snapshot), the model (--model, else $EMBEDSRV_MODEL,
+ * else models/default.esm; not needed for --mode lexical) encodes each
+ * query and es_collection_search runs it with the API's defaults
+ * (index/collection.h).  Also prints the median and 99th percentile over
+ * the queries of a query's encode + search time (wall clock, one thread;
+ * after a first pass that ranks and warms the pages, the median of
+ * LAT_RUNS more runs).
  */
 #include "eval_retrieval.h"
 
@@ -25,11 +39,17 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 
+#include "collection.h"
 #include "commands.h"
+#include "encoder.h"
+#include "store.h"
 
 #define BATCH 32
+#define LAT_RUNS 5
 
 int es_retrieval_metrics(const char *const *ranked, size_t nranked,
 			 const es_judged *j, double *ndcg10, double *ap100,
@@ -87,6 +107,8 @@ typedef struct query {
 	char **docs;
 	int *rel;
 	size_t n, cap;
+	char **ranked; /* the system's answer, best first */
+	size_t nranked;
 } query;
 
 typedef struct qset {
@@ -111,6 +133,9 @@ static void qset_free(qset *s)
 			free(s->q[i].docs[k]);
 		free(s->q[i].docs);
 		free(s->q[i].rel);
+		for (size_t k = 0; k < s->q[i].nranked; k++)
+			free(s->q[i].ranked[k]);
+		free(s->q[i].ranked);
 	}
 	free(s->q);
 }
@@ -298,89 +323,73 @@ fail:
 
 /* ------------------------------------------------------------ command */
 
+typedef struct eval_opts {
+	const char *server, *data_dir, *model, *coll, *qpath, *rpath;
+	const char *mode, *fusion;
+	double alpha;   /* < 0: default */
+	long candidates; /* 0: default */
+	long k;
+} eval_opts;
+
 static int usage(void)
 {
-	printf("usage: embedsrv eval retrieval --server URL --collection C --queries Q.jsonl\n"
-	       "                               --qrels R [--mode dense|lexical|hybrid]\n"
-	       "                               [--fusion rrf|weighted] [--alpha A] [--k N]\n"
-	       "A collection's ranking through a running server on a judged query set:\n"
-	       "nDCG@10, MAP@100 and recall@100 over the queries with relevant judgments.\n"
+	printf("usage: embedsrv eval retrieval (--server URL | --data-dir DIR [--model PATH])\n"
+	       "                               --collection C --queries Q.jsonl --qrels R\n"
+	       "                               [--mode dense|lexical|hybrid]\n"
+	       "                               [--fusion rrf|weighted] [--alpha A]\n"
+	       "                               [--candidates N] [--k N]\n"
+	       "A collection's ranking on a judged query set: nDCG@10, MAP@100 and\n"
+	       "recall@100 over the queries with relevant judgments.\n"
+	       "--server asks a running server; --data-dir loads the collection from a\n"
+	       "data directory as `serve` would (not while a server holds it) and also\n"
+	       "prints the query latency; --model (default $EMBEDSRV_MODEL, else\n"
+	       "models/default.esm) encodes the queries there.\n"
 	       "Q: BEIR JSONL ({\"_id\", \"text\"} per line); R: TREC qrels (qid iter doc rel)\n"
 	       "or BEIR TSV (query-id corpus-id score, with a header).  k defaults to 100.\n");
 	return 0;
 }
 
-int cmd_eval_retrieval(int argc, char **argv)
+/* Parse "host:port" out of URL into host/port and the search path. */
+static int parse_server(const eval_opts *o, char *host, size_t hcap, char *port,
+			size_t pcap, char *path, size_t pathcap)
 {
-	static const struct option opts[] = {
-		{"server", required_argument, NULL, 's'},
-		{"collection", required_argument, NULL, 'c'},
-		{"queries", required_argument, NULL, 'q'},
-		{"qrels", required_argument, NULL, 'r'},
-		{"mode", required_argument, NULL, 'm'},
-		{"fusion", required_argument, NULL, 'f'},
-		{"alpha", required_argument, NULL, 'a'},
-		{"k", required_argument, NULL, 'k'},
-		{"help", no_argument, NULL, 'h'},
-		{NULL, 0, NULL, 0}};
-	const char *server = NULL, *coll = NULL, *qpath = NULL, *rpath = NULL;
-	const char *mode = NULL, *fusion = NULL;
-	double alpha = -1;
-	long k = 100;
-	int c;
-	optind = 1;
-	while ((c = getopt_long(argc, argv, "s:c:q:r:m:f:a:k:h", opts, NULL)) != -1) {
-		switch (c) {
-		case 's': server = optarg; break;
-		case 'c': coll = optarg; break;
-		case 'q': qpath = optarg; break;
-		case 'r': rpath = optarg; break;
-		case 'm': mode = optarg; break;
-		case 'f': fusion = optarg; break;
-		case 'a': alpha = strtod(optarg, NULL); break;
-		case 'k': k = strtol(optarg, NULL, 10); break;
-		case 'h': return usage();
-		default: return 2;
-		}
-	}
-	if (!server || !coll || !qpath || !rpath || k < 1 || k > 10000) {
-		fprintf(stderr, "embedsrv eval retrieval: needs --server, --collection, --queries "
-			"and --qrels (k 1..10000); see --help\n");
-		return 2;
-	}
-	char host[256], port[16] = "80", path[512];
-	const char *hp = strncmp(server, "http://", 7) == 0 ? server + 7 : server;
+	const char *hp = strncmp(o->server, "http://", 7) == 0 ? o->server + 7 : o->server;
 	size_t hlen = strcspn(hp, ":/");
-	if (hlen == 0 || hlen >= sizeof host) {
-		fprintf(stderr, "embedsrv eval retrieval: bad --server '%s'\n", server);
-		return 2;
+	if (hlen == 0 || hlen >= hcap) {
+		fprintf(stderr, "embedsrv eval retrieval: bad --server '%s'\n", o->server);
+		return -1;
 	}
 	memcpy(host, hp, hlen);
 	host[hlen] = '\0';
+	snprintf(port, pcap, "80");
 	if (hp[hlen] == ':')
-		snprintf(port, sizeof port, "%.*s", (int)strcspn(hp + hlen + 1, "/"), hp + hlen + 1);
-	snprintf(path, sizeof path, "/v1/collections/%s/search", coll);
+		snprintf(port, pcap, "%.*s", (int)strcspn(hp + hlen + 1, "/"), hp + hlen + 1);
+	snprintf(path, pathcap, "/v1/collections/%s/search", o->coll);
+	return 0;
+}
 
-	qset s = {0};
-	size_t njudged;
-	int rc = 1;
-	if (read_queries(qpath, &s) || read_qrels(rpath, &s, &njudged))
-		goto out;
-	double sum_ndcg = 0, sum_ap = 0, sum_rec = 0;
-	size_t evaluated = 0;
-	for (size_t i = 0; i < s.n; i += BATCH) {
+/* Every query's ranking through the server (batches of BATCH). */
+static int rank_http(const eval_opts *o, qset *s)
+{
+	char host[256], port[16], path[512];
+	if (parse_server(o, host, sizeof host, port, sizeof port, path, sizeof path))
+		return -1;
+	for (size_t i = 0; i < s->n; i += BATCH) {
 		json_t *arr = json_array();
-		for (size_t j = i; j < s.n && j < i + BATCH; j++) {
-			json_t *q = json_pack("{s:s, s:I, s:b}", "text", s.q[j].text, "k",
-					      (json_int_t)k, "with_payload", 0);
-			if (mode)
-				json_object_set_new(q, "mode", json_string(mode));
-			if (fusion || alpha >= 0) {
+		for (size_t j = i; j < s->n && j < i + BATCH; j++) {
+			json_t *q = json_pack("{s:s, s:I, s:b}", "text", s->q[j].text, "k",
+					      (json_int_t)o->k, "with_payload", 0);
+			if (o->mode)
+				json_object_set_new(q, "mode", json_string(o->mode));
+			if (o->fusion || o->alpha >= 0 || o->candidates) {
 				json_t *f = json_object();
-				if (fusion)
-					json_object_set_new(f, "method", json_string(fusion));
-				if (alpha >= 0)
-					json_object_set_new(f, "alpha", json_real(alpha));
+				if (o->fusion)
+					json_object_set_new(f, "method", json_string(o->fusion));
+				if (o->alpha >= 0)
+					json_object_set_new(f, "alpha", json_real(o->alpha));
+				if (o->candidates)
+					json_object_set_new(f, "candidates",
+							    json_integer(o->candidates));
 				json_object_set_new(q, "fusion", f);
 			}
 			json_array_append_new(arr, q);
@@ -392,48 +401,305 @@ int cmd_eval_retrieval(int argc, char **argv)
 		char *resp = body ? http_post(host, port, path, body, &status) : NULL;
 		free(body);
 		if (!resp)
-			goto out;
+			return -1;
 		json_t *js = json_loads(resp, 0, NULL);
 		if (status != 200 || !js || !json_is_array(json_object_get(js, "result"))) {
 			fprintf(stderr, "embedsrv eval retrieval: search answered %d: %.300s\n",
 				status, resp);
 			free(resp);
 			json_decref(js);
-			goto out;
+			return -1;
 		}
 		free(resp);
 		json_t *results = json_object_get(js, "result");
-		for (size_t j = i; j < s.n && j < i + BATCH; j++) {
+		for (size_t j = i; j < s->n && j < i + BATCH; j++) {
 			json_t *hits = json_array_get(results, j - i);
 			size_t nh = json_array_size(hits);
-			char **ranked = calloc(nh ? nh : 1, sizeof *ranked);
+			query *q = &s->q[j];
+			q->ranked = calloc(nh ? nh : 1, sizeof *q->ranked);
 			for (size_t h = 0; h < nh; h++) {
 				char buf[32];
 				const char *id = id_text(json_object_get(json_array_get(hits, h), "id"),
 							 buf, sizeof buf);
-				ranked[h] = strdup(id ? id : "");
+				q->ranked[h] = strdup(id ? id : "");
 			}
-			es_judged jd = {(const char *const *)s.q[j].docs, s.q[j].rel, s.q[j].n};
-			double nd, ap, rec;
-			if (es_retrieval_metrics((const char *const *)ranked, nh, &jd, &nd, &ap,
-						 &rec) == 0) {
-				sum_ndcg += nd;
-				sum_ap += ap;
-				sum_rec += rec;
-				evaluated++;
-			}
-			for (size_t h = 0; h < nh; h++)
-				free(ranked[h]);
-			free(ranked);
+			q->nranked = nh;
 		}
 		json_decref(js);
+	}
+	return 0;
+}
+
+/* The request of one text query: the API's defaults (api_search.c) with
+ * the options' overrides; 0 or -1 with a message. */
+static int local_request(const eval_opts *o, es_search_req *rq)
+{
+	memset(rq, 0, sizeof *rq);
+	rq->mode = ES_TEXT_MODE_DEFAULT;
+	rq->fusion = ES_FUSION_DEFAULT;
+	rq->alpha = ES_FUSION_ALPHA_DEFAULT;
+	rq->rrf_k = ES_RRF_K_DEFAULT;
+	rq->candidates = o->candidates ? (uint32_t)o->candidates : ES_HYBRID_CANDIDATES_DEFAULT;
+	rq->k = (uint32_t)o->k;
+	if (o->mode && strcmp(o->mode, "dense") == 0)
+		rq->mode = ES_SEARCH_DENSE;
+	else if (o->mode && strcmp(o->mode, "lexical") == 0)
+		rq->mode = ES_SEARCH_LEXICAL;
+	else if (o->mode && strcmp(o->mode, "hybrid") == 0)
+		rq->mode = ES_SEARCH_HYBRID;
+	else if (o->mode) {
+		fprintf(stderr, "embedsrv eval retrieval: --mode must be dense, lexical or hybrid\n");
+		return -1;
+	}
+	if (o->fusion && strcmp(o->fusion, "rrf") == 0)
+		rq->fusion = ES_FUSION_RRF;
+	else if (o->fusion && strcmp(o->fusion, "weighted") == 0)
+		rq->fusion = ES_FUSION_WEIGHTED;
+	else if (o->fusion) {
+		fprintf(stderr, "embedsrv eval retrieval: --fusion must be rrf or weighted\n");
+		return -1;
+	}
+	if (o->alpha >= 0) {
+		if (o->alpha > 1) {
+			fprintf(stderr, "embedsrv eval retrieval: --alpha must be between 0 and 1\n");
+			return -1;
+		}
+		rq->alpha = (float)o->alpha;
+	}
+	return 0;
+}
+
+static int cmp_double(const void *a, const void *b)
+{
+	double x = *(const double *)a, y = *(const double *)b;
+	return x < y ? -1 : x > y;
+}
+
+/* One query through the collection: encode (unless lexical), search, keep
+ * the ranked ids.  *us gets the time both took. */
+static int local_query(const es_encoder *enc, es_collection *col, es_search_req rq,
+		       float *qv, query *q, double *us)
+{
+	struct timespec t0, t1;
+	es_error err;
+	es_error_clear(&err);
+	clock_gettime(CLOCK_MONOTONIC, &t0);
+	rq.text = q->text;
+	rq.text_len = strlen(q->text);
+	rq.query = NULL;
+	if (rq.mode != ES_SEARCH_LEXICAL) {
+		es_encode_info info;
+		int rc = es_encoder_encode(enc, rq.text, rq.text_len, 0, qv, &info, &err);
+		if (rc) {
+			fprintf(stderr, "embedsrv eval retrieval: query %s: %s\n", q->id,
+				err.msg[0] ? err.msg : es_strerror(rc));
+			return -1;
+		}
+		/* as the API: text the model cannot encode is lexical alone in
+		 * hybrid, and finds nothing dense */
+		if (!info.empty)
+			rq.query = qv;
+	}
+	es_point_out *hits = NULL;
+	size_t nh = 0;
+	if (rq.query || rq.mode != ES_SEARCH_DENSE) {
+		int rc = es_collection_search(col, &rq, &hits, &nh, &err);
+		if (rc) {
+			fprintf(stderr, "embedsrv eval retrieval: query %s: %s\n", q->id,
+				err.msg[0] ? err.msg : es_strerror(rc));
+			return -1;
+		}
+	}
+	clock_gettime(CLOCK_MONOTONIC, &t1);
+	*us = (double)(t1.tv_sec - t0.tv_sec) * 1e6 + (double)(t1.tv_nsec - t0.tv_nsec) / 1e3;
+	q->ranked = calloc(nh ? nh : 1, sizeof *q->ranked);
+	for (size_t h = 0; h < nh; h++) {
+		char buf[32];
+		if (hits[h].id.is_str) {
+			q->ranked[h] = strndup(hits[h].id.str, hits[h].id.len);
+		} else {
+			snprintf(buf, sizeof buf, "%llu", (unsigned long long)hits[h].id.num);
+			q->ranked[h] = strdup(buf);
+		}
+	}
+	q->nranked = nh;
+	es_hits_free(hits, nh);
+	return 0;
+}
+
+/* Every query's ranking straight from the data directory. */
+static int rank_local(const eval_opts *o, qset *s)
+{
+	char path[4096];
+	struct stat st;
+	snprintf(path, sizeof path, "%s/MANIFEST", o->data_dir);
+	if (stat(path, &st) != 0) {
+		fprintf(stderr, "embedsrv eval retrieval: %s is not a data directory (no MANIFEST)\n",
+			o->data_dir);
+		return -1;
+	}
+	es_search_req rq;
+	if (local_request(o, &rq))
+		return -1;
+	es_registry *reg = NULL;
+	es_store *store = NULL;
+	es_encoder *enc = NULL;
+	es_collection *col = NULL;
+	float *qv = NULL;
+	double *us = NULL;
+	es_error err;
+	es_error_clear(&err);
+	int rc = -1;
+	if (es_registry_new(NULL, &reg, &err))
+		goto fail;
+	es_store_options so;
+	es_store_options_default(&so);
+	so.checkpoint_bytes = UINT64_MAX;
+	int src = es_store_open(o->data_dir, &so, reg, NULL, &store, &err);
+	if (src == ES_EBUSY) {
+		fprintf(stderr, "embedsrv eval retrieval: a server holds %s; use --server, or "
+			"stop it first\n", o->data_dir);
+		goto out;
+	}
+	if (src)
+		goto fail;
+	if (es_registry_get(reg, o->coll, &col, &err))
+		goto fail;
+	uint32_t dim = es_collection_get_params(col)->dim;
+	if (rq.mode != ES_SEARCH_LEXICAL) {
+		const char *mp = o->model ? o->model
+			       : getenv("EMBEDSRV_MODEL") ? getenv("EMBEDSRV_MODEL")
+							   : "models/default.esm";
+		if (es_encoder_open(mp, NULL, &enc, &err)) {
+			fprintf(stderr, "embedsrv eval retrieval: model %s: ", mp);
+			goto fail;
+		}
+		if (es_encoder_dim(enc) != dim) {
+			fprintf(stderr, "embedsrv eval retrieval: collection '%s' has dimension %u "
+				"but model %s makes %u\n", o->coll, dim, mp, es_encoder_dim(enc));
+			goto out;
+		}
+	}
+	qv = malloc((size_t)dim * sizeof *qv);
+	us = malloc((s->n ? s->n : 1) * sizeof *us);
+	if (!qv || !us) {
+		fprintf(stderr, "embedsrv eval retrieval: out of memory\n");
+		goto out;
+	}
+	/* the ranking from the first pass (which also warms the model's and
+	 * the index's pages); a query's latency is the median of LAT_RUNS more */
+	for (size_t i = 0; i < s->n; i++)
+		if (local_query(enc, col, rq, qv, &s->q[i], &us[i]))
+			goto out;
+	for (size_t i = 0; i < s->n; i++) {
+		double t[LAT_RUNS];
+		for (int r = 0; r < LAT_RUNS; r++) {
+			query q = s->q[i];
+			q.ranked = NULL;
+			q.nranked = 0;
+			if (local_query(enc, col, rq, qv, &q, &t[r]))
+				goto out;
+			for (size_t h = 0; h < q.nranked; h++)
+				free(q.ranked[h]);
+			free(q.ranked);
+		}
+		qsort(t, LAT_RUNS, sizeof *t, cmp_double);
+		us[i] = t[LAT_RUNS / 2];
+	}
+	if (s->n) {
+		qsort(us, s->n, sizeof *us, cmp_double);
+		printf("latency (encode + search, one thread, median of %d runs) p50 %.1f us  "
+		       "p99 %.1f us over %zu queries\n", LAT_RUNS, us[s->n / 2],
+		       us[(s->n * 99) / 100], s->n);
+	}
+	rc = 0;
+	goto out;
+fail:
+	fprintf(stderr, "embedsrv eval retrieval: %s\n", err.msg[0] ? err.msg : es_strerror(err.code));
+out:
+	free(qv);
+	free(us);
+	if (col)
+		es_collection_release(col);
+	es_store_close(store, 0, NULL);
+	es_registry_free(reg);
+	es_encoder_free(enc);
+	return rc;
+}
+
+int cmd_eval_retrieval(int argc, char **argv)
+{
+	static const struct option opts[] = {
+		{"server", required_argument, NULL, 's'},
+		{"data-dir", required_argument, NULL, 'd'},
+		{"model", required_argument, NULL, 'M'},
+		{"collection", required_argument, NULL, 'c'},
+		{"queries", required_argument, NULL, 'q'},
+		{"qrels", required_argument, NULL, 'r'},
+		{"mode", required_argument, NULL, 'm'},
+		{"fusion", required_argument, NULL, 'f'},
+		{"alpha", required_argument, NULL, 'a'},
+		{"candidates", required_argument, NULL, 'C'},
+		{"k", required_argument, NULL, 'k'},
+		{"help", no_argument, NULL, 'h'},
+		{NULL, 0, NULL, 0}};
+	eval_opts o = {0};
+	o.alpha = -1;
+	o.k = 100;
+	int c;
+	optind = 1;
+	while ((c = getopt_long(argc, argv, "s:d:M:c:q:r:m:f:a:C:k:h", opts, NULL)) != -1) {
+		switch (c) {
+		case 's': o.server = optarg; break;
+		case 'd': o.data_dir = optarg; break;
+		case 'M': o.model = optarg; break;
+		case 'c': o.coll = optarg; break;
+		case 'q': o.qpath = optarg; break;
+		case 'r': o.rpath = optarg; break;
+		case 'm': o.mode = optarg; break;
+		case 'f': o.fusion = optarg; break;
+		case 'a': o.alpha = strtod(optarg, NULL); break;
+		case 'C': o.candidates = strtol(optarg, NULL, 10); break;
+		case 'k': o.k = strtol(optarg, NULL, 10); break;
+		case 'h': return usage();
+		default: return 2;
+		}
+	}
+	if (!o.server == !o.data_dir || !o.coll || !o.qpath || !o.rpath || o.k < 1 ||
+	    o.k > 10000 || o.candidates < 0 || o.candidates > ES_HYBRID_CANDIDATES_MAX ||
+	    (o.model && !o.data_dir)) {
+		fprintf(stderr, "embedsrv eval retrieval: needs one of --server and --data-dir "
+			"(--model only with --data-dir), --collection, --queries and --qrels "
+			"(k 1..10000, candidates 1..%d); see --help\n", ES_HYBRID_CANDIDATES_MAX);
+		return 2;
+	}
+	qset s = {0};
+	size_t njudged;
+	int rc = 1;
+	if (read_queries(o.qpath, &s) || read_qrels(o.rpath, &s, &njudged))
+		goto out;
+	if (o.server ? rank_http(&o, &s) : rank_local(&o, &s))
+		goto out;
+	double sum_ndcg = 0, sum_ap = 0, sum_rec = 0;
+	size_t evaluated = 0;
+	for (size_t i = 0; i < s.n; i++) {
+		query *q = &s.q[i];
+		es_judged jd = {(const char *const *)q->docs, q->rel, q->n};
+		double nd, ap, rec;
+		if (es_retrieval_metrics((const char *const *)q->ranked, q->nranked, &jd, &nd,
+					 &ap, &rec) == 0) {
+			sum_ndcg += nd;
+			sum_ap += ap;
+			sum_rec += rec;
+			evaluated++;
+		}
 	}
 	if (!evaluated) {
 		fprintf(stderr, "embedsrv eval retrieval: no query has a relevant judgment\n");
 		goto out;
 	}
 	printf("queries %zu (%zu with relevant judgments, %zu judgments), k %ld, mode %s\n",
-	       s.n, evaluated, njudged, k, mode ? mode : "server default");
+	       s.n, evaluated, njudged, o.k, o.mode ? o.mode : "default");
 	printf("nDCG@10 %.4f  MAP@100 %.4f  recall@100 %.4f\n", sum_ndcg / evaluated,
 	       sum_ap / evaluated, sum_rec / evaluated);
 	rc = 0;

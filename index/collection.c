@@ -1040,22 +1040,12 @@ static int filter_tramp(void *ctx, uint64_t label)
 	return f->req->filter(f->req->filter_ctx, &v);
 }
 
-/* Hybrid search fuses the top HYBRID_DEPTH (or k, when larger) of each
- * list (bench/RESULTS.md: CISI, chosen by measurement). */
-#define HYBRID_DEPTH 100
-
 /* One fused candidate. */
 typedef struct fused {
 	uint64_t label;
 	float score, dense, lexical;
 	int has_dense, has_lexical;
 } fused;
-
-static int cmp_fused_label(const void *a, const void *b)
-{
-	const fused *x = a, *y = b;
-	return x->label < y->label ? -1 : x->label > y->label;
-}
 
 static int cmp_fused_best(const void *a, const void *b)
 {
@@ -1074,10 +1064,54 @@ static float norm01(float s, float lo, float hi, int lower_better)
 	return lower_better ? (hi - s) / (hi - lo) : (s - lo) / (hi - lo);
 }
 
-/* Fuse the dense and lexical lists into f (nd + nl entries at most; returns
- * how many), best first. */
+static inline uint64_t label_mix(uint64_t x)
+{
+	x *= 0x9E3779B97F4A7C15ull;
+	return x ^ (x >> 29);
+}
+
+/* Restore the heap f[0..n) (worst on top) below i. */
+static void fused_sift(fused *f, size_t n, size_t i)
+{
+	for (;;) {
+		size_t l = 2 * i + 1, r = l + 1, m = i;
+		if (l < n && cmp_fused_best(&f[l], &f[m]) > 0)
+			m = l;
+		if (r < n && cmp_fused_best(&f[r], &f[m]) > 0)
+			m = r;
+		if (m == i)
+			return;
+		fused t = f[i];
+		f[i] = f[m];
+		f[m] = t;
+		i = m;
+	}
+}
+
+/* The k best of f[0..n) into f[0..min(n, k)), best first: a heap of k
+ * over the rest (the fusion reads 2 x candidates to return k). */
+static size_t fused_top(fused *f, size_t n, size_t k)
+{
+	if (n > k) {
+		for (size_t i = k / 2; i-- > 0;)
+			fused_sift(f, k, i);
+		for (size_t i = k; i < n; i++)
+			if (cmp_fused_best(&f[i], &f[0]) < 0) {
+				f[0] = f[i];
+				fused_sift(f, k, 0);
+			}
+		n = k;
+	}
+	qsort(f, n, sizeof *f, cmp_fused_best);
+	return n;
+}
+
+/* Fuse the dense and lexical lists into f (room for nd + nl) and return
+ * the best k, best first.  slots (nslots, a power of two >= 2 (nd + nl))
+ * is scratch for the join on labels. */
 static size_t fuse(const es_search_req *req, es_metric metric, const es_hit *d,
-		   size_t nd, const es_hit *l, size_t nl, fused *f)
+		   size_t nd, const es_hit *l, size_t nl, fused *f, uint32_t *slots,
+		   size_t nslots, size_t k)
 {
 	size_t n = 0;
 	uint32_t rrf_k = req->rrf_k ? req->rrf_k : ES_RRF_K_DEFAULT;
@@ -1090,8 +1124,9 @@ static size_t fuse(const es_search_req *req, es_metric metric, const es_hit *d,
 		if (!i || l[i].score < llo) llo = l[i].score;
 		if (!i || l[i].score > lhi) lhi = l[i].score;
 	}
+	memset(slots, 0xff, nslots * sizeof *slots);
 	for (size_t i = 0; i < nd; i++) {
-		fused *x = &f[n++];
+		fused *x = &f[n];
 		memset(x, 0, sizeof *x);
 		x->label = d[i].label;
 		x->dense = d[i].score;
@@ -1099,15 +1134,24 @@ static size_t fuse(const es_search_req *req, es_metric metric, const es_hit *d,
 		x->score = req->fusion == ES_FUSION_WEIGHTED
 				   ? req->alpha * norm01(d[i].score, dlo, dhi, metric == ES_METRIC_L2)
 				   : 1.0f / (float)(rrf_k + i + 1);
+		size_t h = (size_t)label_mix(x->label) & (nslots - 1);
+		while (slots[h] != UINT32_MAX)
+			h = (h + 1) & (nslots - 1);
+		slots[h] = (uint32_t)n++;
 	}
-	qsort(f, n, sizeof *f, cmp_fused_label);
-	size_t nd_sorted = n;
 	for (size_t i = 0; i < nl; i++) {
 		float part = req->fusion == ES_FUSION_WEIGHTED
 				     ? (1.0f - req->alpha) * norm01(l[i].score, llo, lhi, 0)
 				     : 1.0f / (float)(rrf_k + i + 1);
-		fused key = {.label = l[i].label};
-		fused *x = bsearch(&key, f, nd_sorted, sizeof *f, cmp_fused_label);
+		size_t h = (size_t)label_mix(l[i].label) & (nslots - 1);
+		fused *x = NULL;
+		while (slots[h] != UINT32_MAX) {
+			if (f[slots[h]].label == l[i].label) {
+				x = &f[slots[h]];
+				break;
+			}
+			h = (h + 1) & (nslots - 1);
+		}
 		if (!x) {
 			x = &f[n++];
 			memset(x, 0, sizeof *x);
@@ -1117,8 +1161,7 @@ static size_t fuse(const es_search_req *req, es_metric metric, const es_hit *d,
 		x->lexical = l[i].score;
 		x->has_lexical = 1;
 	}
-	qsort(f, n, sizeof *f, cmp_fused_best);
-	return n;
+	return fused_top(f, n, k);
 }
 
 static int search_check(const es_collection *c, const es_search_req *req, es_error *err)
@@ -1137,18 +1180,21 @@ static int search_check(const es_collection *c, const es_search_req *req, es_err
 		return es_err(err, ES_EINVAL, "unknown fusion method %d", req->fusion);
 	if (req->fusion == ES_FUSION_WEIGHTED && !(req->alpha >= 0 && req->alpha <= 1))
 		return es_err(err, ES_EINVAL, "fusion alpha must be between 0 and 1");
+	if (req->candidates > ES_HYBRID_CANDIDATES_MAX)
+		return es_err(err, ES_EINVAL, "fusion candidates must be at most %u",
+			      ES_HYBRID_CANDIDATES_MAX);
 	for (uint32_t j = 0; req->query && req->mode != ES_SEARCH_LEXICAL && j < c->p.dim; j++)
 		if (!isfinite(req->query[j]))
 			return es_err(err, ES_EINVAL, "query vector[%u] is not a finite number", j);
 	return 0;
 }
 
-/* Does a hit with this mode's score pass the request's threshold? */
-static int passes(const es_collection *c, const es_search_req *req, float score)
+/* Does a hit with mode's score pass the request's threshold? */
+static int passes(const es_collection *c, const es_search_req *req, int mode, float score)
 {
 	if (!req->has_threshold)
 		return 1;
-	if (req->mode == ES_SEARCH_DENSE && c->p.metric == ES_METRIC_L2)
+	if (mode == ES_SEARCH_DENSE && c->p.metric == ES_METRIC_L2)
 		return score <= req->threshold;
 	return score >= req->threshold;
 }
@@ -1161,26 +1207,39 @@ int es_collection_search(es_collection *c, const es_search_req *req,
 	int rc = search_check(c, req, err);
 	if (rc)
 		return rc;
+	es_hit *dh = NULL, *lh = NULL;
+	fused *f = NULL;
+	uint32_t *slots = NULL;
+	es_point_out *outs = NULL;
+	size_t nd = 0, nl = 0, nf = 0, m = 0;
+
+	pthread_rwlock_rdlock(&c->lk);
+	int mode = req->mode;
+	/* Vector-only points have no lexical entries: fusing an empty list
+	 * would only cost the deeper dense search (bench/http). */
+	if (mode == ES_SEARCH_HYBRID && req->query && es_lexical_count(c->lx) == 0)
+		mode = ES_SEARCH_DENSE;
 	uint32_t depth = req->k;
-	if (req->mode == ES_SEARCH_HYBRID && depth < HYBRID_DEPTH)
-		depth = HYBRID_DEPTH;
+	uint32_t cand = req->candidates ? req->candidates : ES_HYBRID_CANDIDATES_DEFAULT;
+	if (mode == ES_SEARCH_HYBRID && depth < cand)
+		depth = cand;
 	uint32_t ef = req->ef ? req->ef : (depth > HNSW_DEFAULT_EF_SEARCH ? depth : HNSW_DEFAULT_EF_SEARCH);
 	if (ef < depth)
 		ef = depth;
-	int want_dense = req->mode != ES_SEARCH_LEXICAL && req->query;
-	int want_lex = req->mode != ES_SEARCH_DENSE;
-	es_hit *dh = es_malloc(depth * sizeof *dh), *lh = es_malloc(depth * sizeof *lh);
-	fused *f = es_malloc(2 * (size_t)depth * sizeof *f);
-	es_point_out *outs = NULL;
-	size_t nd = 0, nl = 0, nf = 0, m = 0;
-	if (!dh || !lh || !f) {
-		es_free(dh);
-		es_free(lh);
-		es_free(f);
-		return es_err(err, ES_ENOMEM, "out of memory for %u results", depth);
+	int want_dense = mode != ES_SEARCH_LEXICAL && req->query;
+	int want_lex = mode != ES_SEARCH_DENSE;
+	size_t nslots = 16;
+	while (nslots < 4 * (size_t)depth)
+		nslots *= 2;
+	dh = es_malloc(depth * sizeof *dh);
+	lh = es_malloc(depth * sizeof *lh);
+	f = es_malloc(2 * (size_t)depth * sizeof *f);
+	if (mode == ES_SEARCH_HYBRID)
+		slots = es_malloc(nslots * sizeof *slots);
+	if (!dh || !lh || !f || (mode == ES_SEARCH_HYBRID && !slots)) {
+		rc = es_err(err, ES_ENOMEM, "out of memory for %u results", depth);
+		goto out;
 	}
-
-	pthread_rwlock_rdlock(&c->lk);
 	filter_ctx fc = {c, req, -1};
 	if (req->exclude_self)
 		fc.self = tab_find(c, &req->self, id_hash(&req->self));
@@ -1197,16 +1256,16 @@ int es_collection_search(es_collection *c, const es_search_req *req,
 		if (rc)
 			goto out;
 	}
-	if (req->mode == ES_SEARCH_HYBRID) {
-		nf = fuse(req, c->p.metric, dh, nd, lh, nl, f);
+	if (mode == ES_SEARCH_HYBRID) {
+		nf = fuse(req, c->p.metric, dh, nd, lh, nl, f, slots, nslots, req->k);
 	} else {
-		const es_hit *src = req->mode == ES_SEARCH_DENSE ? dh : lh;
-		nf = req->mode == ES_SEARCH_DENSE ? nd : nl;
+		const es_hit *src = mode == ES_SEARCH_DENSE ? dh : lh;
+		nf = mode == ES_SEARCH_DENSE ? nd : nl;
 		for (size_t i = 0; i < nf; i++) {
 			memset(&f[i], 0, sizeof f[i]);
 			f[i].label = src[i].label;
 			f[i].score = src[i].score;
-			if (req->mode == ES_SEARCH_DENSE) {
+			if (mode == ES_SEARCH_DENSE) {
 				f[i].dense = src[i].score;
 				f[i].has_dense = 1;
 			} else {
@@ -1224,7 +1283,7 @@ int es_collection_search(es_collection *c, const es_search_req *req,
 	}
 	for (size_t i = 0; i < nf; i++) {
 		uint64_t lab = f[i].label;
-		if (lab >= c->npts || !c->pts[lab].live || !passes(c, req, f[i].score))
+		if (lab >= c->npts || !c->pts[lab].live || !passes(c, req, mode, f[i].score))
 			continue;
 		rc = copy_out(c, &c->pts[lab], lab, req->with_vector, req->with_payload,
 			      &outs[m]);
@@ -1244,6 +1303,7 @@ out:
 	es_free(dh);
 	es_free(lh);
 	es_free(f);
+	es_free(slots);
 	if (rc) {
 		es_hits_free(outs, m);
 		return rc;

@@ -183,10 +183,20 @@ enum {
 				 * min-max normalised over its candidates */
 };
 #define ES_RRF_K_DEFAULT 60
+/* The defaults of a text query (the API's and `eval retrieval`'s), chosen by
+ * measurement on CISI (bench/RESULTS.md): hybrid, weighted fusion at alpha
+ * 0.3 over the top ES_HYBRID_CANDIDATES_DEFAULT of each list. */
+#define ES_TEXT_MODE_DEFAULT ES_SEARCH_HYBRID
+#define ES_FUSION_DEFAULT ES_FUSION_WEIGHTED
+#define ES_FUSION_ALPHA_DEFAULT 0.3f
+#define ES_HYBRID_CANDIDATES_DEFAULT 50
+#define ES_HYBRID_CANDIDATES_MAX 10000
 
 /* Search request.  Dense needs query; lexical needs text; hybrid needs
  * text and uses query when there is one (text the model cannot encode
- * falls back to the lexical list alone).  The threshold applies to the
+ * falls back to the lexical list alone).  Hybrid on a collection whose
+ * lexical index is empty (vector-only points) is the dense search at k:
+ * score = the dense score, no fusion.  The threshold applies to the
  * mode's score. */
 typedef struct es_search_req {
 	int mode;                /* ES_SEARCH_* */
@@ -196,6 +206,8 @@ typedef struct es_search_req {
 	int fusion;              /* ES_FUSION_* */
 	float alpha;             /* weighted fusion: weight of dense, 0..1 */
 	uint32_t rrf_k;          /* 0: ES_RRF_K_DEFAULT */
+	uint32_t candidates;     /* hybrid: fuse the top max(k, candidates) of
+				  * each list; 0: ES_HYBRID_CANDIDATES_DEFAULT */
 	uint32_t k;
 	uint32_t ef;             /* 0: default (max(64, k)) */
 	int has_threshold;       /* keep score >= t (cosine/dot), dist <= t (l2) */

@@ -54,6 +54,11 @@
 #define LEX_BLOCK 128
 #define LEX_END UINT32_MAX
 #define LEX_COMPACT_MIN_DEAD 1024
+/* Term at a time (search_taat) for queries of at least LEX_TAAT_MIN_TERMS
+ * distinct terms whose postings times LEX_TAAT_RATIO reach the document
+ * count; Block-Max WAND otherwise (short queries skip best with it). */
+#define LEX_TAAT_RATIO 4
+#define LEX_TAAT_MIN_TERMS 8
 #define LEX_MAGIC "ESLEXIDX"
 #define LEX_VERSION 1u
 #define LEX_FLAG_STEM 1u
@@ -113,7 +118,7 @@ struct es_lexical {
 	size_t tcap;
 
 	/* documents */
-	uint64_t *doc_label;
+	void *doc_label;    /* uint32_t while dense (labels < 2^32), else uint64_t */
 	uint32_t *doc_len;
 	uint32_t *doc_fwd;  /* offset of [vN pairs][(term gap, tf) pairs] in fwd */
 	unsigned char *doc_alive;
@@ -146,6 +151,23 @@ typedef struct wcache {
 	unsigned char len;
 	char s[WC_MAX_WORD + 1];
 } wcache;
+
+/* Document d's label; labels are 32-bit while the label map is dense (a
+ * collection's labels are its slot numbers), which saves 4 bytes a
+ * document. */
+static inline uint64_t dlabel(const es_lexical *lx, uint32_t d)
+{
+	return lx->dense ? ((const uint32_t *)lx->doc_label)[d]
+			 : ((const uint64_t *)lx->doc_label)[d];
+}
+
+static inline void dlabel_set(es_lexical *lx, uint32_t d, uint64_t label)
+{
+	if (lx->dense)
+		((uint32_t *)lx->doc_label)[d] = (uint32_t)label;
+	else
+		((uint64_t *)lx->doc_label)[d] = label;
+}
 
 /* ------------------------------------------------------------ helpers */
 
@@ -413,7 +435,7 @@ static size_t lmap_find(const es_lexical *lx, uint64_t label)
 {
 	size_t i = lmap_home(lx->lcap, label);
 	while (lx->lslots[i] != LEX_END) {
-		if (lx->doc_label[lx->lslots[i]] == label)
+		if (dlabel(lx, lx->lslots[i]) == label)
 			return i;
 		if (++i == lx->lcap)
 			i = 0;
@@ -445,7 +467,7 @@ static int lmap_reserve(es_lexical *lx)
 	for (size_t i = 0; i < ocap; i++) {
 		if (ov[i] == LEX_END)
 			continue;
-		size_t j = lmap_home(lx->lcap, lx->doc_label[ov[i]]);
+		size_t j = lmap_home(lx->lcap, dlabel(lx, ov[i]));
 		while (lx->lslots[j] != LEX_END)
 			if (++j == lx->lcap)
 				j = 0;
@@ -461,7 +483,7 @@ static void lmap_put(es_lexical *lx, uint64_t label, uint32_t doc)
 {
 	size_t i = lmap_home(lx->lcap, label);
 	while (lx->lslots[i] != LEX_END) {
-		if (lx->doc_label[lx->lslots[i]] == label) {
+		if (dlabel(lx, lx->lslots[i]) == label) {
 			lx->lslots[i] = doc;
 			return;
 		}
@@ -481,7 +503,7 @@ static void lmap_remove(es_lexical *lx, size_t i)
 			j = 0;
 		if (lx->lslots[j] == LEX_END)
 			break;
-		size_t home = lmap_home(lx->lcap, lx->doc_label[lx->lslots[j]]);
+		size_t home = lmap_home(lx->lcap, dlabel(lx, lx->lslots[j]));
 		/* can the entry at j move to the hole at i? */
 		if ((j > i && (home <= i || home > j)) || (j < i && home <= i && home > j)) {
 			lx->lslots[i] = lx->lslots[j];
@@ -519,8 +541,18 @@ static int label_reserve(es_lexical *lx, uint64_t label)
 		return 0;
 	}
 	if (lx->dense) {
-		if (lmap_init(lx, (lx->live + 1) * 5 / 4 + 64))
+		/* 64-bit labels from now on: widen them before the map reads them */
+		uint64_t *wide = es_malloc((lx->capdocs ? lx->capdocs : 1) * sizeof *wide);
+		if (!wide)
 			return -1;
+		for (uint32_t d = 0; d < lx->ndocs; d++)
+			wide[d] = ((const uint32_t *)lx->doc_label)[d];
+		if (lmap_init(lx, (lx->live + 1) * 5 / 4 + 64)) {
+			es_free(wide);
+			return -1;
+		}
+		es_free(lx->doc_label);
+		lx->doc_label = wide;
 		lx->dense = 0;
 		for (size_t l = 0; l < lx->ldcap; l++)
 			if (lx->ldir[l] != LEX_END)
@@ -707,7 +739,8 @@ size_t es_lexical_memory_bytes(const es_lexical *lx)
 	for (uint32_t i = 0; i < lx->nterms; i++)
 		b += (lx->terms[i].blocks ? (size_t)nblocks(&lx->terms[i]) * sizeof(lex_block) : 0) +
 		     data_cap(lx->terms[i].len);
-	b += (size_t)lx->capdocs * (sizeof(uint64_t) + sizeof(uint32_t) * 2 + 1);
+	b += (size_t)lx->capdocs * ((lx->dense ? sizeof(uint32_t) : sizeof(uint64_t)) +
+				   sizeof(uint32_t) * 2 + 1);
 	b += lx->fwd_cap;
 	b += (lx->lcap + lx->ldcap) * sizeof(uint32_t);
 	b += lx->wcap * sizeof(wcache);
@@ -799,7 +832,8 @@ static int docs_reserve(es_lexical *lx)
 		c = UINT32_MAX - 2;
 	else
 		c += c < (1u << 20) ? c / 2 : c / 4;
-	void *a = es_realloc(lx->doc_label, (size_t)c * sizeof(uint64_t));
+	void *a = es_realloc(lx->doc_label, (size_t)c * (lx->dense ? sizeof(uint32_t)
+								: sizeof(uint64_t)));
 	if (!a)
 		return -1;
 	lx->doc_label = a;
@@ -861,7 +895,7 @@ static int doc_add(es_lexical *lx, uint64_t label, const tf_pair *pairs,
 	if (grow((void **)&lx->fwd, &lx->fwd_cap, lx->fwd_len + most, 1))
 		return ES_ENOMEM;
 	uint32_t d = lx->ndocs;
-	lx->doc_label[d] = label;
+	dlabel_set(lx, d, label);
 	lx->doc_len[d] = (uint32_t)dl;
 	lx->doc_fwd[d] = (uint32_t)lx->fwd_len;
 	lx->doc_alive[d] = 0;
@@ -1020,8 +1054,8 @@ static void doc_revive(es_lexical *lx, uint32_t d)
 	lx->live++;
 	lx->dead--;
 	lx->total_len += lx->doc_len[d];
-	label_reserve(lx, lx->doc_label[d]); /* cannot fail: it was mapped */
-	label_put(lx, lx->doc_label[d], d);
+	label_reserve(lx, dlabel(lx, d)); /* cannot fail: it was mapped */
+	label_put(lx, dlabel(lx, d), d);
 }
 
 void es_lexical_rollback(es_lexical *lx, const es_lexical_undo *u)
@@ -1147,7 +1181,7 @@ int es_lexical_compact(es_lexical *lx, es_error *err)
 			goto oom;
 		for (uint32_t i = 0; i < np; i++)
 			pairs[i].term = remap[pairs[i].term];
-		if (doc_add(nx, lx->doc_label[d], pairs, np))
+		if (doc_add(nx, dlabel(lx, d), pairs, np))
 			goto oom;
 	}
 	/* lx takes nx's contents and stemmer; the old ones go */
@@ -1323,7 +1357,54 @@ static void topk_finish(topk *t, es_hit *out, size_t *nout)
 static int accept(const es_lexical *lx, uint32_t d, es_lexical_filter_fn f,
 		  void *fctx)
 {
-	return lx->doc_alive[d] && (!f || f(fctx, lx->doc_label[d]));
+	return lx->doc_alive[d] && (!f || f(fctx, dlabel(lx, d)));
+}
+
+/* Term at a time: every posting of every query term into one accumulator
+ * per document, then the k best.  O(postings + documents): the reference
+ * for tests, and the faster plan when the query's postings cover much of
+ * the collection (long queries, see es_lexical_search).  Frees qc->q. */
+static int search_taat(const es_lexical *lx, query_ctx *qc, uint32_t k,
+		       es_lexical_filter_fn filter, void *filter_ctx, es_hit *out,
+		       size_t *nout, es_error *err)
+{
+	int rc = 0;
+	double *acc = NULL;
+	unsigned char *hit = NULL;
+	*nout = 0;
+	if (qc->n) {
+		acc = es_calloc(lx->ndocs ? lx->ndocs : 1, sizeof *acc);
+		hit = es_calloc(lx->ndocs ? lx->ndocs : 1, 1);
+		if (!acc || !hit) {
+			rc = es_err(err, ES_ENOMEM, "out of memory for the search");
+			goto out;
+		}
+	}
+	bm25 s;
+	bm25_init(lx, &s);
+	for (size_t i = 0; i < qc->n; i++) {
+		const lex_term *t = &lx->terms[qc->q[i].term];
+		double w = qc->q[i].qtf * bm25_idf(&s, t->df);
+		const unsigned char *p = t->data;
+		uint32_t doc = 0;
+		for (uint32_t j = 0; j < t->npost; j++) {
+			uint32_t tf;
+			doc += get_pair(&p, &tf);
+			acc[doc] += bm25_term(&s, w, tf, lx->doc_len[doc]);
+			hit[doc] = 1;
+		}
+	}
+	topk tk = {out, 0, k};
+	for (uint32_t d = 0; d < lx->ndocs && qc->n; d++)
+		if (hit[d] && accept(lx, d, filter, filter_ctx))
+			topk_push(&tk, dlabel(lx, d), (float)acc[d]);
+	topk_finish(&tk, out, nout);
+out:
+	es_free(acc);
+	es_free(hit);
+	es_free(qc->q);
+	qc->q = NULL;
+	return rc;
 }
 
 int es_lexical_search_exhaustive(const es_lexical *lx, const char *query,
@@ -1335,40 +1416,7 @@ int es_lexical_search_exhaustive(const es_lexical *lx, const char *query,
 	int rc = query_terms(lx, query, len, k, &qc, nout, err);
 	if (rc)
 		return rc;
-	double *acc = NULL;
-	unsigned char *hit = NULL;
-	if (qc.n) {
-		acc = es_calloc(lx->ndocs ? lx->ndocs : 1, sizeof *acc);
-		hit = es_calloc(lx->ndocs ? lx->ndocs : 1, 1);
-		if (!acc || !hit) {
-			rc = es_err(err, ES_ENOMEM, "out of memory for the search");
-			goto out;
-		}
-	}
-	bm25 s;
-	bm25_init(lx, &s);
-	for (size_t i = 0; i < qc.n; i++) {
-		const lex_term *t = &lx->terms[qc.q[i].term];
-		double w = qc.q[i].qtf * bm25_idf(&s, t->df);
-		const unsigned char *p = t->data;
-		uint32_t doc = 0;
-		for (uint32_t j = 0; j < t->npost; j++) {
-			uint32_t tf;
-			doc += get_pair(&p, &tf);
-			acc[doc] += bm25_term(&s, w, tf, lx->doc_len[doc]);
-			hit[doc] = 1;
-		}
-	}
-	topk tk = {out, 0, k};
-	for (uint32_t d = 0; d < lx->ndocs && qc.n; d++)
-		if (hit[d] && accept(lx, d, filter, filter_ctx))
-			topk_push(&tk, lx->doc_label[d], (float)acc[d]);
-	topk_finish(&tk, out, nout);
-out:
-	es_free(acc);
-	es_free(hit);
-	es_free(qc.q);
-	return rc;
+	return search_taat(lx, &qc, k, filter, filter_ctx, out, nout, err);
 }
 
 typedef struct cursor {
@@ -1458,15 +1506,24 @@ static void sort_cursors(cursor **cs, size_t n)
 	}
 }
 
-int es_lexical_search(const es_lexical *lx, const char *query, size_t len,
-		      uint32_t k, es_lexical_filter_fn filter, void *filter_ctx,
-		      es_hit *out, size_t *nout, es_error *err)
+static int search_plan(const es_lexical *lx, const char *query, size_t len,
+		       uint32_t k, es_lexical_filter_fn filter, void *filter_ctx,
+		       es_hit *out, size_t *nout, int auto_plan, es_error *err)
 {
 	query_ctx qc;
 	int rc = query_terms(lx, query, len, k, &qc, nout, err);
 	if (rc)
 		return rc;
 	size_t n = qc.n;
+	/* Long queries (CISI's are ~40 terms) touch most of a small
+	 * collection: document-at-a-time pivoting then costs more per posting
+	 * than it skips, and one pass per term into an accumulator is several
+	 * times faster (bench/RESULTS.md).  Same scores, same order. */
+	uint64_t npost = 0;
+	for (size_t i = 0; i < n; i++)
+		npost += lx->terms[qc.q[i].term].npost;
+	if (auto_plan && n >= LEX_TAAT_MIN_TERMS && npost * LEX_TAAT_RATIO >= lx->ndocs)
+		return search_taat(lx, &qc, k, filter, filter_ctx, out, nout, err);
 	cursor *cur = NULL;
 	cursor **cs = NULL;
 	if (!n)
@@ -1544,7 +1601,7 @@ int es_lexical_search(const es_lexical *lx, const char *query, size_t len,
 						if (cur[i].doc == d)
 							sc += bm25_term(&s, cur[i].w,
 									cur[i].tfs[cur[i].pos], dl);
-					topk_push(&tk, lx->doc_label[d], (float)sc);
+					topk_push(&tk, dlabel(lx, d), (float)sc);
 					if (tk.n == tk.k)
 						theta = tk.h[0].score;
 				}
@@ -1576,6 +1633,20 @@ out:
 	es_free(cs);
 	es_free(qc.q);
 	return rc;
+}
+
+int es_lexical_search(const es_lexical *lx, const char *query, size_t len,
+		      uint32_t k, es_lexical_filter_fn filter, void *filter_ctx,
+		      es_hit *out, size_t *nout, es_error *err)
+{
+	return search_plan(lx, query, len, k, filter, filter_ctx, out, nout, 1, err);
+}
+
+int es_lexical_search_wand(const es_lexical *lx, const char *query, size_t len,
+			   uint32_t k, es_lexical_filter_fn filter, void *filter_ctx,
+			   es_hit *out, size_t *nout, es_error *err)
+{
+	return search_plan(lx, query, len, k, filter, filter_ctx, out, nout, 0, err);
 }
 
 /* ------------------------------------------------------------ bytes */
@@ -1663,7 +1734,7 @@ int es_lexical_serialize(const es_lexical *lx, unsigned char **out,
 	for (uint32_t d = 0; d < lx->ndocs; d++) {
 		if (!lx->doc_alive[d])
 			continue;
-		wb_u64(&w, lx->doc_label[d]);
+		wb_u64(&w, dlabel(lx, d));
 		const unsigned char *p;
 		uint32_t np = doc_list(lx, d, &p), term = 0, prev = 0;
 		wb_varint(&w, np);

@@ -111,11 +111,20 @@ size_t es_lexical_memory_bytes(const es_lexical *lx);
 /* Up to k best documents for the query text, best first (ties: smaller
  * label first), into out[k]; *nout gets the count.  Scores are BM25 (above),
  * always > 0; documents without a query term are never returned.  filter
- * may be NULL.  Block-Max WAND: postings that cannot reach the current k-th
- * score are skipped a block at a time. */
+ * may be NULL.  Two plans, the same answer: Block-Max WAND (postings that
+ * cannot reach the current k-th score are skipped a block at a time), or,
+ * for a query of 8 or more distinct terms whose postings number at least
+ * a quarter of the documents (long queries on small collections, where
+ * WAND skips little and pivots a lot), one pass per term into a
+ * per-document accumulator. */
 int es_lexical_search(const es_lexical *lx, const char *query, size_t len,
 		      uint32_t k, es_lexical_filter_fn filter, void *filter_ctx,
 		      es_hit *out, size_t *nout, es_error *err);
+
+/* The same, always with Block-Max WAND (for tests and benchmarks). */
+int es_lexical_search_wand(const es_lexical *lx, const char *query, size_t len,
+			   uint32_t k, es_lexical_filter_fn filter, void *filter_ctx,
+			   es_hit *out, size_t *nout, es_error *err);
 
 /* The same result by scoring every posting of every query term: the
  * reference that tests compare es_lexical_search against. */

@@ -51,6 +51,36 @@ const es_payload_hooks *api_payload_hooks(void)
 	return &hooks;
 }
 
+/* --model-alias NAME=MODEL, each MODEL a loaded model's name. */
+static int set_aliases(api_ctx *c, const api_config *cfg, es_error *err)
+{
+	c->alias_names = calloc(cfg->naliases, sizeof *c->alias_names);
+	c->alias_models = calloc(cfg->naliases, sizeof *c->alias_models);
+	if (!c->alias_names || !c->alias_models)
+		return es_err(err, ES_ENOMEM, "out of memory");
+	for (size_t i = 0; i < cfg->naliases; i++) {
+		const char *a = cfg->model_aliases[i], *eq = strchr(a, '=');
+		if (!eq || eq == a || !eq[1])
+			return es_err(err, ES_EINVAL,
+				      "model alias '%s' must be NAME=MODEL (e.g. "
+				      "text-embedding-3-small=default)", a);
+		const es_encoder *enc = NULL;
+		for (size_t m = 0; m < c->nmodels; m++)
+			if (strcmp(es_encoder_name(c->models[m]), eq + 1) == 0)
+				enc = c->models[m];
+		if (!enc)
+			return es_err(err, ES_EINVAL,
+				      "model alias '%s': no loaded model is named '%s' (the default is '%s')",
+				      a, eq + 1, es_encoder_name(c->models[0]));
+		c->alias_names[i] = strndup(a, (size_t)(eq - a));
+		if (!c->alias_names[i])
+			return es_err(err, ES_ENOMEM, "out of memory");
+		c->alias_models[i] = enc;
+		c->naliases = i + 1;
+	}
+	return 0;
+}
+
 int api_ctx_new(const api_config *cfg, api_ctx **out, es_error *err)
 {
 	if (!cfg->nmodels || !cfg->models || !cfg->registry)
@@ -82,6 +112,14 @@ int api_ctx_new(const api_config *cfg, api_ctx **out, es_error *err)
 	c->read_only = cfg->read_only;
 	if (cfg->primary && *cfg->primary && !(c->primary = strdup(cfg->primary)))
 		goto oom;
+	if (cfg->naliases) {
+		int rc = set_aliases(c, cfg, err);
+		if (rc) {
+			free(labels);
+			api_ctx_free(c);
+			return rc;
+		}
+	}
 	char (*lab)[96] = calloc(api_route_count(), sizeof *lab);
 	if (!lab)
 		goto oom;
@@ -114,6 +152,10 @@ void api_ctx_free(api_ctx *c)
 	free(c->api_key);
 	free(c->data_dir);
 	free(c->primary);
+	for (size_t i = 0; i < c->naliases; i++)
+		free(c->alias_names[i]);
+	free(c->alias_names);
+	free(c->alias_models);
 	free(c);
 }
 
@@ -228,7 +270,12 @@ void api_ok_text(api_response *out, ju_buf *b)
 const es_encoder *api_pick_model(const api_ctx *ctx, const char *name,
 				 api_response *out)
 {
-	if (!name || !*name || ctx->nmodels == 1)
+	if (!name || !*name)
+		return ctx->models[0];
+	for (size_t i = 0; i < ctx->naliases; i++)
+		if (strcmp(ctx->alias_names[i], name) == 0)
+			return ctx->alias_models[i];
+	if (ctx->nmodels == 1)
 		return ctx->models[0];
 	for (size_t i = 0; i < ctx->nmodels; i++)
 		if (strcmp(es_encoder_name(ctx->models[i]), name) == 0)

@@ -56,6 +56,10 @@ typedef struct api_config {
 				     * collections answers 403 read_only */
 	const char *primary;        /* the primary's URL, named in that 403 and
 				     * in /v1/info; may be NULL */
+	const char *const *model_aliases; /* naliases "NAME=MODEL": requests may
+				     * name MODEL (a loaded model) as NAME, e.g.
+				     * text-embedding-3-small (serve --model-alias) */
+	size_t naliases;
 } api_config;
 
 typedef struct api_ctx api_ctx;
@@ -110,6 +114,7 @@ typedef struct api_request {
 	size_t len;
 	const char *content_type;   /* NULL if absent */
 	const char *authorization;  /* NULL if absent */
+	const char *api_key;        /* the api-key header (Qdrant's), NULL if absent */
 	const char *if_none_match;  /* NULL if absent (only /ui/ looks at it) */
 	int body_too_large;         /* set by the transport: answer 413 */
 	int query_has_nul;          /* set by the transport: a query key or

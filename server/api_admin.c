@@ -177,5 +177,10 @@ void api_h_models(api_call *c, api_response *out)
 						      es_encoder_name(c->ctx->models[i]),
 						      "object", "model", "created", 0,
 						      "owned_by", "embedsrv"));
+	for (size_t i = 0; i < c->ctx->naliases; i++) /* --model-alias */
+		json_array_append_new(data, json_pack("{s:s, s:s, s:i, s:s, s:s}", "id",
+						      c->ctx->alias_names[i], "object", "model",
+						      "created", 0, "owned_by", "embedsrv", "alias_of",
+						      es_encoder_name(c->ctx->alias_models[i])));
 	api_ok(out, 200, json_pack("{s:s, s:o}", "object", "list", "data", data));
 }

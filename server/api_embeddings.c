@@ -5,9 +5,14 @@
  * /v1/embeddings follows OpenAI exactly so that an OpenAI client library
  * works unchanged: `input` a string or an array of strings (token-id arrays
  * are a 422: this server has no shared token ids), `encoding_format`
- * float | base64 (little-endian float32, what the Python client asks for by
- * default), `dimensions` accepted only when it equals the model's, unknown
- * fields ignored as OpenAI's own server tolerates new client fields.
+ * float | base64 (little-endian float32, what the Python and JS clients ask
+ * for by default), `dimensions` up to the model's (a smaller one keeps the
+ * first `dimensions` components and re-normalises them to unit length:
+ * Matryoshka truncation, as OpenAI's text-embedding-3, TEI, Infinity and
+ * Ollama do), unknown fields ignored as OpenAI's own server tolerates new
+ * client fields.  Token-id input (what OpenAI accepts from tiktoken) is a
+ * 422 that says to send the text: ids of OpenAI's tokenizer mean nothing to
+ * this server's models.
  * Extension: `"truncate": false` makes a text longer than the model's
  * max_seq_length a 422 instead of being cut (BERT models).
  */
@@ -17,6 +22,13 @@
 
 #include "api_internal.h"
 #include "simd.h"
+
+/* What a token-id input gets told (%s: where the ids were). */
+#define TOKEN_IDS_MSG                                                                  \
+	"%s holds token ids; this server tokenizes text with its own model, so "         \
+	"send the text itself: a string or an array of strings (LangChain Python: "      \
+	"OpenAIEmbeddings(check_embedding_ctx_length=False); LlamaIndex and the OpenAI " \
+	"clients send text already)"
 
 /* Collect `input` (string or array of strings) into texts/lens. */
 static int collect_inputs(const api_ctx *ctx, const json_t *input,
@@ -47,8 +59,7 @@ static int collect_inputs(const api_ctx *ctx, const json_t *input,
 			return -1;
 		}
 	} else if (json_is_integer(input)) {
-		api_error(out, 422, "input", "token_input_unsupported",
-			  "token-id input is not supported; send text");
+		api_error(out, 422, "input", "token_input_unsupported", TOKEN_IDS_MSG, "'input'");
 		return -1;
 	} else {
 		api_error(out, 400, "input", "invalid_type",
@@ -66,9 +77,11 @@ static int collect_inputs(const api_ctx *ctx, const json_t *input,
 	for (size_t i = 0; i < cnt; i++) {
 		const json_t *v = json_is_string(input) ? input : json_array_get(input, i);
 		if (!json_is_string(v)) {
+			char what[48];
+			snprintf(what, sizeof what, "input[%zu]", i);
 			if (json_is_integer(v) || json_is_array(v))
 				api_error(out, 422, "input", "token_input_unsupported",
-					  "input[%zu]: token-id input is not supported; send text", i);
+					  TOKEN_IDS_MSG, json_is_integer(v) ? "'input'" : what);
 			else
 				api_error(out, 400, "input", "invalid_type",
 					  "input[%zu] must be a string", i);
@@ -83,6 +96,25 @@ static int collect_inputs(const api_ctx *ctx, const json_t *input,
 	*lens = l;
 	*n = cnt;
 	return 0;
+}
+
+/* Matryoshka truncation in place: the first odim components of each of the
+ * n dim-vectors, packed to stride odim and scaled to unit length (a vector
+ * whose first odim components are all zero stays zero). */
+static void truncate_vectors(float *vecs, size_t n, uint32_t dim, uint32_t odim)
+{
+	for (size_t i = 0; i < n; i++) {
+		float *dst = vecs + i * odim;
+		memmove(dst, vecs + i * dim, odim * sizeof *dst);
+		double ss = 0;
+		for (uint32_t k = 0; k < odim; k++)
+			ss += (double)dst[k] * dst[k];
+		if (ss > 0) {
+			float inv = (float)(1.0 / sqrt(ss));
+			for (uint32_t k = 0; k < odim; k++)
+				dst[k] *= inv;
+		}
+	}
 }
 
 void api_h_embeddings(api_call *c, api_response *out)
@@ -113,7 +145,7 @@ void api_h_embeddings(api_call *c, api_response *out)
 	const es_encoder *enc = api_pick_model(ctx, model_name, out);
 	if (!enc)
 		return;
-	uint32_t dim = es_encoder_dim(enc);
+	uint32_t dim = es_encoder_dim(enc), odim = dim; /* odim: what is sent back */
 	json_t *dj = json_object_get(j, "dimensions");
 	if (dj && !json_is_null(dj)) {
 		if (!json_is_integer(dj)) {
@@ -121,12 +153,14 @@ void api_h_embeddings(api_call *c, api_response *out)
 				  "'dimensions' must be an integer");
 			return;
 		}
-		if (json_integer_value(dj) != (json_int_t)dim) {
+		json_int_t d = json_integer_value(dj);
+		if (d < 1 || d > (json_int_t)dim) {
 			api_error(out, 422, "dimensions", "dimension_mismatch",
-				  "model '%s' makes %u-dimensional vectors; 'dimensions' %lld cannot be served",
-				  es_encoder_name(enc), dim, (long long)json_integer_value(dj));
+				  "model '%s' makes %u-dimensional vectors; 'dimensions' must be 1..%u "
+				  "(got %lld)", es_encoder_name(enc), dim, dim, (long long)d);
 			return;
 		}
+		odim = (uint32_t)d;
 	}
 	const char **texts;
 	size_t *lens, n;
@@ -141,6 +175,8 @@ void api_h_embeddings(api_call *c, api_response *out)
 	if (api_encode_texts_flags(ctx, enc, texts, lens, n, truncate ? 0 : ES_ENC_NO_TRUNCATE,
 				   "input", vecs, &tokens, out))
 		goto out;
+	if (odim < dim)
+		truncate_vectors(vecs, n, dim, odim);
 	/* Written by hand: this is the hottest route, and jansson's number
 	 * formatting (printf per float) was most of its cost. */
 	ju_buf b = {0};
@@ -152,7 +188,7 @@ void api_h_embeddings(api_call *c, api_response *out)
 		ju_buf_str(&b, ",\"embedding\":");
 		if (b64) {
 			size_t blen;
-			char *s64 = ju_base64(vecs + i * dim, dim * sizeof(float), &blen);
+			char *s64 = ju_base64(vecs + i * odim, odim * sizeof(float), &blen);
 			if (!s64) {
 				b.oom = 1;
 				break;
@@ -162,7 +198,7 @@ void api_h_embeddings(api_call *c, api_response *out)
 			ju_buf_put(&b, "\"", 1);
 			free(s64);
 		} else {
-			ju_buf_floats(&b, vecs + i * dim, dim);
+			ju_buf_floats(&b, vecs + i * odim, odim);
 		}
 		ju_buf_put(&b, "}", 1);
 	}

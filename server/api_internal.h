@@ -31,6 +31,9 @@ struct api_ctx {
 	int no_ui;
 	int read_only;  /* --read-only / --follow: ROUTE_WRITE routes answer 403 */
 	char *primary;  /* --primary / --follow URL (informational), or NULL */
+	char **alias_names;           /* --model-alias NAME=MODEL: NAME ... */
+	const es_encoder **alias_models; /* ... and the model it names */
+	size_t naliases;
 	struct es_store *store; /* a primary's data directory (log shipping) */
 	void (*follower)(void *fctx, api_repl_status *st); /* NULL: not a follower */
 	void *follower_ctx;
@@ -66,9 +69,10 @@ es_collection *api_get_collection(const api_call *c, const char *name,
  * a buffer that ran out of memory becomes a 503 instead. */
 void api_ok_text(api_response *out, ju_buf *b);
 
-/* The model named `name` (NULL or "": the default).  With one model loaded
- * any name is accepted (OpenAI clients send their own model names); with
- * several an unknown name is a 404 written to out, and NULL is returned. */
+/* The model named `name` (NULL or "": the default), or by an alias
+ * (--model-alias).  With one model loaded any name is accepted (OpenAI
+ * clients send their own model names); with several an unknown name is a
+ * 404 written to out, and NULL is returned. */
 const es_encoder *api_pick_model(const api_ctx *ctx, const char *name,
 				 api_response *out);
 /* The model that encodes a collection's text, or an error in out. */
@@ -131,6 +135,29 @@ void api_h_points_scroll(api_call *c, api_response *out);  /* api_scroll.c */
 void api_h_ui(api_call *c, api_response *out);             /* api_ui.c */
 void api_h_repl_snapshot(api_call *c, api_response *out);  /* api_replication.c */
 void api_h_repl_wal(api_call *c, api_response *out);
+
+/* Qdrant's dialect (api_qdrant.c, api_qdrant_points.c). */
+void api_h_qd_root(api_call *c, api_response *out);
+void api_h_qd_coll_list(api_call *c, api_response *out);
+void api_h_qd_coll_exists(api_call *c, api_response *out);
+void api_h_qd_coll_create(api_call *c, api_response *out);
+void api_h_qd_coll_get(api_call *c, api_response *out);
+void api_h_qd_coll_delete(api_call *c, api_response *out);
+void api_h_qd_index(api_call *c, api_response *out);
+void api_h_qd_points_upsert(api_call *c, api_response *out);
+void api_h_qd_points_retrieve(api_call *c, api_response *out);
+void api_h_qd_points_get(api_call *c, api_response *out);
+void api_h_qd_points_delete(api_call *c, api_response *out);
+void api_h_qd_points_scroll(api_call *c, api_response *out);
+void api_h_qd_points_count(api_call *c, api_response *out);
+void api_h_qd_query(api_call *c, api_response *out);
+void api_h_qd_query_batch(api_call *c, api_response *out);
+void api_h_qd_search(api_call *c, api_response *out);
+void api_h_qd_search_batch(api_call *c, api_response *out);
+/* Wrap a finished answer in Qdrant's envelope: {"result", "status": "ok",
+ * "time"} for a success, {"status": {"error"}, "time"} for an error (the
+ * status code kept).  api_dispatch calls it for ROUTE_QDRANT routes. */
+void api_qdrant_envelope(api_response *out, double seconds);
 
 /* Monotonic seconds. */
 double api_now(void);

@@ -9,8 +9,10 @@
  *
  * Modes: "dense" (HNSW over the vectors), "lexical" (BM25 over the texts),
  * "hybrid" (both lists fused, "fusion": {"method": "rrf" | "weighted",
- * "alpha", "rrf_k"}).  A text query defaults to API_TEXT_MODE with
- * API_FUSION at API_FUSION_ALPHA, chosen by measurement on CISI
+ * "alpha", "rrf_k"}).  A text query defaults to ES_TEXT_MODE_DEFAULT with
+ * ES_FUSION_DEFAULT at ES_FUSION_ALPHA_DEFAULT over
+ * ES_HYBRID_CANDIDATES_DEFAULT candidates per list (index/collection.h),
+ * chosen by measurement on CISI
  * (bench/RESULTS.md: the best nDCG@10 of dense, lexical, RRF and weighted
  * alphas); vector and id queries are dense only.  Lexical and hybrid hits carry "scores": {"dense", "lexical"} with
  * each list's own score where the point was in that list.
@@ -22,9 +24,6 @@
 #include "api_internal.h"
 #include "filter.h"
 
-#define API_TEXT_MODE ES_SEARCH_HYBRID
-#define API_FUSION ES_FUSION_WEIGHTED /* by measurement, as the mode */
-#define API_FUSION_ALPHA 0.3f
 
 /* One hit as JSON text.  Payloads are stored as compact JSON (written by
  * ju_dump at upsert), so they are copied through without re-parsing. */
@@ -68,7 +67,7 @@ static int parse_mode(const json_t *q, int is_text, es_search_req *rq, ju_err *e
 	const char *mode = NULL;
 	if (ju_get_str(q, "mode", 0, &mode, NULL, e))
 		return -1;
-	rq->mode = is_text ? API_TEXT_MODE : ES_SEARCH_DENSE;
+	rq->mode = is_text ? ES_TEXT_MODE_DEFAULT : ES_SEARCH_DENSE;
 	if (mode && strcmp(mode, "dense") == 0)
 		rq->mode = ES_SEARCH_DENSE;
 	else if (mode && strcmp(mode, "lexical") == 0)
@@ -82,23 +81,26 @@ static int parse_mode(const json_t *q, int is_text, es_search_req *rq, ju_err *e
 	if (rq->mode != ES_SEARCH_DENSE && !is_text)
 		return ju_fail(e, 422, "mode", "invalid_value",
 			       "'mode' \"%s\" searches by words: it needs a 'text' query", mode);
-	rq->fusion = API_FUSION;
-	rq->alpha = API_FUSION_ALPHA;
+	rq->fusion = ES_FUSION_DEFAULT;
+	rq->alpha = ES_FUSION_ALPHA_DEFAULT;
 	rq->rrf_k = ES_RRF_K_DEFAULT;
+	rq->candidates = ES_HYBRID_CANDIDATES_DEFAULT;
 	const json_t *f = json_object_get(q, "fusion");
 	if (!f || json_is_null(f))
 		return 0;
-	static const char *const fkeys[] = {"method", "alpha", "rrf_k", NULL};
+	static const char *const fkeys[] = {"method", "alpha", "rrf_k", "candidates", NULL};
 	if (!json_is_object(f))
 		return ju_fail(e, 400, "fusion", "invalid_type",
-			       "'fusion' must be {\"method\", \"alpha\", \"rrf_k\"}");
+			       "'fusion' must be {\"method\", \"alpha\", \"rrf_k\", \"candidates\"}");
 	const char *method = NULL;
 	int has;
 	float alpha;
 	if (ju_check_keys(f, fkeys, "fusion", e) ||
 	    ju_get_str(f, "method", 0, &method, NULL, e) ||
 	    ju_get_float(f, "alpha", &has, &alpha, e) ||
-	    ju_get_u32(f, "rrf_k", ES_RRF_K_DEFAULT, 1, 100000, &rq->rrf_k, e))
+	    ju_get_u32(f, "rrf_k", ES_RRF_K_DEFAULT, 1, 100000, &rq->rrf_k, e) ||
+	    ju_get_u32(f, "candidates", ES_HYBRID_CANDIDATES_DEFAULT, 1,
+		       ES_HYBRID_CANDIDATES_MAX, &rq->candidates, e))
 		return -1;
 	if (method && strcmp(method, "weighted") == 0)
 		rq->fusion = ES_FUSION_WEIGHTED;

@@ -298,7 +298,9 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn,
 						.method = method, .path = url, .body_too_large = 1,
 						.query_has_nul = query_has_nul(conn),
 						.authorization = MHD_lookup_connection_value(
-							conn, MHD_HEADER_KIND, MHD_HTTP_HEADER_AUTHORIZATION)};
+							conn, MHD_HEADER_KIND, MHD_HTTP_HEADER_AUTHORIZATION),
+						.api_key = MHD_lookup_connection_value(
+							conn, MHD_HEADER_KIND, "api-key")};
 					return answer(h, conn, rs, &req);
 				}
 			} else if (n > 0) {
@@ -357,6 +359,7 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn,
 						       MHD_HTTP_HEADER_CONTENT_TYPE);
 	req.authorization = MHD_lookup_connection_value(conn, MHD_HEADER_KIND,
 							MHD_HTTP_HEADER_AUTHORIZATION);
+	req.api_key = MHD_lookup_connection_value(conn, MHD_HEADER_KIND, "api-key");
 	req.if_none_match = MHD_lookup_connection_value(conn, MHD_HEADER_KIND,
 							MHD_HTTP_HEADER_IF_NONE_MATCH);
 	req.body_too_large = rs->too_large;

@@ -13,6 +13,8 @@
 #include <string.h>
 #include <strings.h>
 
+#define QD ROUTE_QDRANT
+
 static const api_route route_table[] = {
 	{"GET", "/healthz", api_h_healthz, ROUTE_OPEN},
 	{"GET", "/readyz", api_h_readyz, ROUTE_OPEN},
@@ -37,6 +39,25 @@ static const api_route route_table[] = {
 	{"POST", "/v1/arithmetic", api_h_arithmetic, ROUTE_JSON},
 	{"GET", "/v1/replication/snapshot", api_h_repl_snapshot, 0},
 	{"GET", "/v1/replication/wal", api_h_repl_wal, 0},
+	/* Qdrant's REST dialect (api_qdrant*.c): Qdrant's paths and envelope */
+	{"GET", "/", api_h_qd_root, ROUTE_OPEN},
+	{"GET", "/collections", api_h_qd_coll_list, QD},
+	{"GET", "/collections/{name}/exists", api_h_qd_coll_exists, QD},
+	{"PUT", "/collections/{name}", api_h_qd_coll_create, QD | ROUTE_JSON | ROUTE_WRITE},
+	{"GET", "/collections/{name}", api_h_qd_coll_get, QD},
+	{"DELETE", "/collections/{name}", api_h_qd_coll_delete, QD | ROUTE_WRITE},
+	{"PUT", "/collections/{name}/index", api_h_qd_index, QD | ROUTE_JSON | ROUTE_WRITE},
+	{"DELETE", "/collections/{name}/index/{id}", api_h_qd_index, QD | ROUTE_WRITE},
+	{"PUT", "/collections/{name}/points", api_h_qd_points_upsert, QD | ROUTE_JSON | ROUTE_WRITE},
+	{"POST", "/collections/{name}/points", api_h_qd_points_retrieve, QD | ROUTE_JSON},
+	{"GET", "/collections/{name}/points/{id}", api_h_qd_points_get, QD},
+	{"POST", "/collections/{name}/points/delete", api_h_qd_points_delete, QD | ROUTE_JSON | ROUTE_WRITE},
+	{"POST", "/collections/{name}/points/scroll", api_h_qd_points_scroll, QD | ROUTE_JSON_OPT},
+	{"POST", "/collections/{name}/points/count", api_h_qd_points_count, QD | ROUTE_JSON_OPT},
+	{"POST", "/collections/{name}/points/query", api_h_qd_query, QD | ROUTE_JSON},
+	{"POST", "/collections/{name}/points/query/batch", api_h_qd_query_batch, QD | ROUTE_JSON},
+	{"POST", "/collections/{name}/points/search", api_h_qd_search, QD | ROUTE_JSON},
+	{"POST", "/collections/{name}/points/search/batch", api_h_qd_search_batch, QD | ROUTE_JSON},
 	{"GET", "/ui", api_h_ui, ROUTE_OPEN},
 	{"GET", "/ui/{file}", api_h_ui, ROUTE_OPEN},
 	{NULL, NULL, NULL, ROUTE_OPEN}, /* everything else: 404 */
@@ -164,14 +185,24 @@ int routes_match(const char *method, const char *path, api_call *c,
 	return any ? -1 : -2;
 }
 
-/* Constant-time comparison of the bearer token. */
-static int auth_ok(const api_ctx *ctx, const char *hdr)
+/* Constant-time comparison of the key: "Authorization: Bearer KEY", or
+ * Qdrant's "api-key: KEY" header. */
+static int key_ok(const api_ctx *ctx, const char *tok);
+
+static int auth_ok(const api_ctx *ctx, const api_request *req)
 {
 	if (!ctx->api_key || !ctx->api_key_len)
 		return 1;
+	if (req->api_key && key_ok(ctx, req->api_key))
+		return 1;
+	const char *hdr = req->authorization;
 	if (!hdr || strncasecmp(hdr, "Bearer ", 7) != 0)
 		return 0;
-	const char *tok = hdr + 7;
+	return key_ok(ctx, hdr + 7);
+}
+
+static int key_ok(const api_ctx *ctx, const char *tok)
+{
 	while (*tok == ' ')
 		tok++;
 	size_t n = strlen(tok);
@@ -210,6 +241,7 @@ int api_dispatch(const api_ctx *ctx, const api_request *req, api_response *out)
 	 * known, so that "%00" is refused instead of cutting the path short
 	 * ("PUT /v1/collections/a%00b" must not create "a"). */
 	char pbuf[512], *path = pbuf;
+	unsigned rt_flags = 0;
 	size_t rawlen = strlen(req->path);
 	int r = -2;
 	if (rawlen >= sizeof pbuf && !(path = malloc(rawlen + 1))) {
@@ -231,11 +263,13 @@ int api_dispatch(const api_ctx *ctx, const api_request *req, api_response *out)
 	char allow[64];
 	r = routes_match(req->method, path, &c, allow, sizeof allow);
 	const api_route *rt = routes_get(r >= 0 ? (size_t)r : NROUTES);
+	rt_flags = r >= 0 ? rt->flags : 0;
 	out->route = r >= 0 ? r : -1;
 	if (!(rt->flags & ROUTE_OPEN) || r < 0) {
-		if (!auth_ok(ctx, req->authorization)) {
+		if (!auth_ok(ctx, req)) {
 			api_error(out, 401, NULL, "invalid_api_key",
-				  "missing or wrong API key: send 'Authorization: Bearer <key>'");
+				  "missing or wrong API key: send 'Authorization: Bearer <key>' "
+				  "or 'api-key: <key>'");
 			goto done;
 		}
 	}
@@ -288,7 +322,8 @@ int api_dispatch(const api_ctx *ctx, const api_request *req, api_response *out)
 	/* Collections are being recovered until ready: a write now would not be
 	 * logged and a read would see half the data.  (Routes that only encode
 	 * text need nothing recovered.) */
-	if (strncmp(rt->pattern, "/v1/collections", 15) == 0 && !atomic_load(&ctx->ready)) {
+	if ((strncmp(rt->pattern, "/v1/collections", 15) == 0 ||
+	     strncmp(rt->pattern, "/collections", 12) == 0) && !atomic_load(&ctx->ready)) {
 		api_error(out, 503, NULL, "not_ready",
 			  "not ready yet: recovering collections from the data directory; "
 			  "retry when GET /readyz answers 200");
@@ -298,6 +333,8 @@ int api_dispatch(const api_ctx *ctx, const api_request *req, api_response *out)
 	if (!out->body && !out->text && !out->static_body && !out->has_body_fd)
 		api_error(out, 500, NULL, "internal_error", "handler produced no response");
 done:
+	if (rt_flags & ROUTE_QDRANT)
+		api_qdrant_envelope(out, api_now() - t0);
 	if (path != pbuf)
 		free(path);
 	json_decref(c.json);

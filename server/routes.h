@@ -18,6 +18,8 @@
 #define ROUTE_JSON 2u      /* body must be a JSON object */
 #define ROUTE_JSON_OPT 4u  /* body optional; if present, a JSON object */
 #define ROUTE_WRITE 8u     /* changes collections: 403 on a read-only server */
+#define ROUTE_QDRANT 16u   /* Qdrant dialect: answers (errors included) in
+			    * Qdrant's envelope (api_qdrant_envelope) */
 
 typedef struct api_route {
 	const char *method;

@@ -198,17 +198,29 @@ static int even_only(void *ctx, uint64_t label)
 	return label % 2 == 0;
 }
 
+static void same_results_plan(const es_lexical *lx, const es_lexical *ref,
+			      const char *q, uint32_t k, int filter, int plan);
+
 /* WAND result == exhaustive result: same scores in the same order, and
  * every returned label has the exhaustive score of that label. */
 static void same_results(const es_lexical *lx, const es_lexical *ref,
 			 const char *q, uint32_t k, int filter)
 {
+	for (int plan = 0; plan < 2; plan++)
+		same_results_plan(lx, ref, q, k, filter, plan);
+}
+
+/* plan 0: es_lexical_search (either plan by cost), 1: WAND always. */
+static void same_results_plan(const es_lexical *lx, const es_lexical *ref,
+			      const char *q, uint32_t k, int filter, int plan)
+{
 	es_hit *a = malloc(k * sizeof *a), *b = malloc(k * sizeof *b);
 	size_t na, nb;
 	es_error err;
 	even_ctx ec = {0};
-	ck_assert_int_eq(es_lexical_search(lx, q, strlen(q), k, filter ? even_only : NULL,
-					   &ec, a, &na, &err), 0);
+	ck_assert_int_eq((plan ? es_lexical_search_wand : es_lexical_search)(
+				 lx, q, strlen(q), k, filter ? even_only : NULL, &ec, a, &na, &err),
+			 0);
 	ck_assert_int_eq(es_lexical_search_exhaustive(ref, q, strlen(q), k,
 						      filter ? even_only : NULL, &ec,
 						      b, &nb, &err), 0);
@@ -244,6 +256,12 @@ START_TEST(wand_equals_exhaustive)
 	const uint32_t ks[] = {1, 3, 10, 100, 1000};
 	for (int q = 0; q < 200; q++) {
 		random_text(buf, sizeof buf, vocab, 1 + (int)(rnd() % 12));
+		same_results(lx, lx, buf, ks[q % 5], q % 3 == 0);
+	}
+	/* long queries (CISI's have ~40 terms): es_lexical_search takes the
+	 * term-at-a-time plan, WAND must still agree */
+	for (int q = 0; q < 40; q++) {
+		random_text(buf, sizeof buf, vocab, 40 + (int)(rnd() % 80));
 		same_results(lx, lx, buf, ks[q % 5], q % 3 == 0);
 	}
 	es_lexical_free(lx);
@@ -518,12 +536,54 @@ START_TEST(undo_restores)
 }
 END_TEST
 
+/* Labels are kept in 32 bits while they are small; the first large label
+ * widens them: every earlier label must survive, in search results,
+ * contains, deletes and a serialisation round trip. */
+START_TEST(labels_widen)
+{
+	es_lexical *lx = make(0.9f, 0.4f, 0, 0);
+	char buf[64];
+	for (uint64_t l = 0; l < 300; l++) {
+		snprintf(buf, sizeof buf, "common w%u", (unsigned)l);
+		put(lx, l, buf);
+	}
+	uint64_t big = (1ull << 40) + 5;
+	put(lx, big, "common rare");
+	ck_assert_int_eq(es_lexical_delete(lx, 7), 0);
+	es_hit h[400];
+	size_t n;
+	es_error err;
+	ck_assert_int_eq(es_lexical_search(lx, "w123", 4, 5, NULL, NULL, h, &n, &err), 0);
+	ck_assert_uint_eq(n, 1);
+	ck_assert_uint_eq(h[0].label, 123);
+	ck_assert_int_eq(es_lexical_search(lx, "rare", 4, 5, NULL, NULL, h, &n, &err), 0);
+	ck_assert_uint_eq(n, 1);
+	ck_assert(h[0].label == big);
+	ck_assert(!es_lexical_contains(lx, 7) && es_lexical_contains(lx, 299));
+	unsigned char *bytes;
+	size_t len;
+	ck_assert_int_eq(es_lexical_serialize(lx, &bytes, &len, &err), 0);
+	es_lexical *back;
+	ck_assert_int_eq(es_lexical_deserialize(bytes, len, &back, &err), 0);
+	ck_assert_int_eq(es_lexical_search(back, "common", 6, 400, NULL, NULL, h, &n, &err), 0);
+	ck_assert_uint_eq(n, 300); /* 0..299 but 7, and big */
+	uint64_t sum = 0;
+	for (size_t i = 0; i < n; i++)
+		sum += h[i].label;
+	ck_assert(sum == 299ull * 300 / 2 - 7 + big);
+	free(bytes);
+	es_lexical_free(back);
+	es_lexical_free(lx);
+}
+END_TEST
+
 Suite *lexical_suite(void)
 {
 	Suite *s = suite_create("lexical");
 	TCase *tc = tcase_create("core");
 	tcase_set_timeout(tc, 120);
 	tcase_add_test(tc, analysis);
+	tcase_add_test(tc, labels_widen);
 	tcase_add_test(tc, params_checked);
 	tcase_add_test(tc, bm25_formula);
 	tcase_add_loop_test(tc, wand_equals_exhaustive, 0, 4);

@@ -5,6 +5,7 @@
  * point) on a small real model.
  */
 #include <check.h>
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -224,7 +225,8 @@ START_TEST(test_read_only)
 		}
 		path[o] = '\0';
 		int write = strcmp(m, "PUT") == 0 || strcmp(m, "DELETE") == 0 ||
-			    strstr(pat, "/points/delete") != NULL;
+			    strstr(pat, "/points/delete") != NULL ||
+			    strstr(pat, "/points/payload") != NULL;
 		api_handle(ro, m, path, "{}", 2, &r);
 		if (write)
 			ck_assert_msg(r.status == 403, "%s %s answered %d on a read-only server", m, pat,
@@ -622,6 +624,106 @@ START_TEST(test_scroll)
 }
 END_TEST
 
+/* OpenAI's /v1/embeddings the rest of the way (issue 20): dimensions below
+ * the model's truncate and re-normalise; token ids are a 422 that says to
+ * send text; --model-alias names resolve when several models are loaded. */
+START_TEST(test_openai_extras)
+{
+	char path[1024];
+	es_error err;
+	es_encoder *encs[2];
+	es_registry *reg;
+	api_ctx *ctx;
+	es_test_path(path, sizeof path, "tests/data/lee-10d.vec");
+	ck_assert_int_eq(es_encoder_open(path, "small", &encs[0], &err), 0);
+	ck_assert_int_eq(es_encoder_open(path, "other", &encs[1], &err), 0);
+	ck_assert_int_eq(es_registry_new(api_payload_hooks(), &reg, &err), 0);
+	api_config cfg;
+	memset(&cfg, 0, sizeof cfg);
+	api_limits_default(&cfg.limits);
+	cfg.models = encs;
+	cfg.nmodels = 2;
+	cfg.registry = reg;
+	const char *bad_aliases[][1] = {{"x=nosuch"}, {"=small"}, {"noequals"}, {"y="}};
+	for (size_t i = 0; i < 4; i++) {
+		cfg.model_aliases = bad_aliases[i];
+		cfg.naliases = 1;
+		ck_assert_int_eq(api_ctx_new(&cfg, &ctx, &err), ES_EINVAL);
+	}
+	const char *aliases[] = {"text-embedding-3-small=other", "text-embedding-ada-002=small"};
+	cfg.model_aliases = aliases;
+	cfg.naliases = 2;
+	ck_assert_msg(api_ctx_new(&cfg, &ctx, &err) == 0, "%s", err.msg);
+	api_ctx_set_ready(ctx, 1);
+	api_response r;
+	json_t *j;
+	const char *full = "{\"input\":\"the government said\"}";
+	ck_assert_int_eq(api_handle(ctx, "POST", "/v1/embeddings", full, strlen(full), &r), 200);
+	j = json_loadb(r.text, r.text_len, 0, NULL);
+	api_response_free(&r);
+	json_t *v = json_object_get(json_array_get(json_object_get(j, "data"), 0), "embedding");
+	float v10[10];
+	for (size_t i = 0; i < 10; i++)
+		v10[i] = (float)json_number_value(json_array_get(v, i));
+	json_decref(j);
+	const char *trunc = "{\"input\":\"the government said\",\"dimensions\":4,"
+			    "\"model\":\"text-embedding-3-small\"}";
+	ck_assert_int_eq(api_handle(ctx, "POST", "/v1/embeddings", trunc, strlen(trunc), &r), 200);
+	j = json_loadb(r.text, r.text_len, 0, NULL);
+	api_response_free(&r);
+	ck_assert_str_eq(json_string_value(json_object_get(j, "model")), "other");
+	v = json_object_get(json_array_get(json_object_get(j, "data"), 0), "embedding");
+	ck_assert_uint_eq(json_array_size(v), 4);
+	double n4 = 0, ss = 0;
+	for (size_t i = 0; i < 4; i++)
+		n4 += (double)v10[i] * v10[i];
+	n4 = sqrt(n4);
+	for (size_t i = 0; i < 4; i++) {
+		double x = json_number_value(json_array_get(v, i));
+		ck_assert_double_eq_tol(x, v10[i] / n4, 1e-5);
+		ss += x * x;
+	}
+	ck_assert_double_eq_tol(ss, 1.0, 1e-5);
+	json_decref(j);
+	/* aliases pick their model; an unknown name is still a 404 */
+	const char *ada = "{\"input\":\"x\",\"model\":\"text-embedding-ada-002\"}";
+	ck_assert_int_eq(api_handle(ctx, "POST", "/v1/embeddings", ada, strlen(ada), &r), 200);
+	j = json_loadb(r.text, r.text_len, 0, NULL);
+	ck_assert_str_eq(json_string_value(json_object_get(j, "model")), "small");
+	json_decref(j);
+	api_response_free(&r);
+	const char *unk = "{\"input\":\"x\",\"model\":\"text-embedding-3-large\"}";
+	ck_assert_int_eq(api_handle(ctx, "POST", "/v1/embeddings", unk, strlen(unk), &r), 404);
+	api_response_free(&r);
+	/* /v1/models lists the aliases */
+	ck_assert_int_eq(api_handle(ctx, "GET", "/v1/models", NULL, 0, &r), 200);
+	ck_assert_uint_eq(json_array_size(json_object_get(r.body, "data")), 4);
+	ck_assert_str_eq(json_string_value(json_object_get(
+		json_array_get(json_object_get(r.body, "data"), 2), "alias_of")), "other");
+	api_response_free(&r);
+	/* token ids: 422 naming what to send instead */
+	static const char *const toks[] = {"{\"input\":[1,2,3]}", "{\"input\":[[1,2],[3]]}",
+					   "{\"input\":7}"};
+	for (size_t i = 0; i < 3; i++) {
+		ck_assert_int_eq(api_handle(ctx, "POST", "/v1/embeddings", toks[i], strlen(toks[i]), &r), 422);
+		ck_assert_str_eq(err_code(r.body), "token_input_unsupported");
+		ck_assert_ptr_nonnull(strstr(json_string_value(json_object_get(
+			json_object_get(r.body, "error"), "message")), "send the text"));
+		api_response_free(&r);
+	}
+	static const char *const dims[] = {"{\"input\":\"x\",\"dimensions\":0}",
+					   "{\"input\":\"x\",\"dimensions\":11}"};
+	for (size_t i = 0; i < 2; i++) {
+		ck_assert_int_eq(api_handle(ctx, "POST", "/v1/embeddings", dims[i], strlen(dims[i]), &r), 422);
+		api_response_free(&r);
+	}
+	api_ctx_free(ctx);
+	es_registry_free(reg);
+	es_encoder_free(encs[0]);
+	es_encoder_free(encs[1]);
+}
+END_TEST
+
 Suite *routes_suite(void)
 {
 	Suite *s = suite_create("routes");
@@ -635,6 +737,7 @@ Suite *routes_suite(void)
 	tcase_add_test(tc, test_ui);
 	tcase_add_test(tc, test_scroll);
 	tcase_add_test(tc, test_read_only);
+	tcase_add_test(tc, test_openai_extras);
 	suite_add_tcase(s, tc);
 	return s;
 }

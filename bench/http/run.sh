@@ -11,7 +11,11 @@
 #   1. POST /v1/embeddings with one short text;
 #   2. POST /v1/collections/bench/search, k = 10, by text;
 # then the same search paced at PACED_RATES offered req/s (default
-# "5000 10000") over 64 connections, REPEAT times each (see below).
+# "5000 10000") over 64 connections, REPEAT times each (see below);
+# then the Qdrant dialect's translation cost (issue 20): the same vector
+# search, k = 10 with payloads, through POST /v1/collections/bench/search
+# and through Qdrant's POST /collections/bench/points/query, interleaved,
+# REPEAT times at 16 and 64 connections.  AB_ONLY=1 runs only that part.
 # wrk runs on the same machine (2 threads), so server and load generator
 # share the cores.  Output: one summary line per run, raw wrk output in
 # bench/out/http/.  Needs wrk (bench/packages.txt) and /usr/bin/python3 with
@@ -71,7 +75,7 @@ summ() { # name conns file
 }
 # REPEAT rounds (default 3), interleaved, so a burst of load from other
 # users of a shared machine hits every configuration alike; quote medians.
-for r in $(seq 1 "${REPEAT:-3}"); do
+[ "${AB_ONLY:-0}" = 1 ] || for r in $(seq 1 "${REPEAT:-3}"); do
 	for c in 16 64; do
 		wrk -t2 -c$c -d${dur}s --latency -s "$out/embed.lua" "$url/v1/embeddings" >"$out/embed-c$c-r$r.txt"
 		summ embeddings $c "$out/embed-c$c-r$r.txt"
@@ -87,6 +91,7 @@ done
 # less ~1 ms of service) between its requests, the way many independent
 # clients arrive.  wrk reports the rate achieved and the latency of each
 # request from its send to its answer.
+[ "${AB_ONLY:-0}" = 1 ] && PACED_RATES=" "
 for rate in ${PACED_RATES:-5000 10000}; do
 	think=$(awk "BEGIN { t = 64000 / $rate - 1; print (t < 0 ? 0 : t) }")
 	cat > "$out/paced.lua" <<LUA
@@ -100,6 +105,30 @@ LUA
 	for r in $(seq 1 "${REPEAT:-3}"); do
 		wrk -t2 -c64 -d${dur}s --latency -s "$out/paced.lua" "$url/v1/collections/bench/search" >"$out/paced-$rate-r$r.txt"
 		summ "paced$rate" 64 "$out/paced-$rate-r$r.txt"
+	done
+done
+# The two dialects on one query vector (a stored point's, so the search is
+# the same work): /v1 search vs Qdrant's points/query.  Each answer carries
+# the 10 hits with payloads; the Qdrant one is re-shaped by the translation
+# layer (server/api_qdrant_points.c) and wrapped in Qdrant's envelope.
+vec=$(curl -sf "$url/v1/collections/bench/points/77" |
+	/usr/bin/python3 -c 'import json,sys; print(json.dumps(json.load(sys.stdin)["result"]["vector"]))')
+cat > "$out/ab-v1.lua" <<LUA
+wrk.method = "POST"
+wrk.headers["Content-Type"] = "application/json"
+wrk.body = '{"vector": $vec, "k": 10, "with_payload": true}'
+LUA
+cat > "$out/ab-qdrant.lua" <<LUA
+wrk.method = "POST"
+wrk.headers["Content-Type"] = "application/json"
+wrk.body = '{"query": $vec, "limit": 10, "with_payload": true}'
+LUA
+for r in $(seq 1 "${REPEAT:-3}"); do
+	for c in 16 64; do
+		wrk -t2 -c$c -d${dur}s --latency -s "$out/ab-v1.lua" "$url/v1/collections/bench/search" >"$out/ab-v1-c$c-r$r.txt"
+		summ v1-search $c "$out/ab-v1-c$c-r$r.txt"
+		wrk -t2 -c$c -d${dur}s --latency -s "$out/ab-qdrant.lua" "$url/collections/bench/points/query" >"$out/ab-qdrant-c$c-r$r.txt"
+		summ qd-query $c "$out/ab-qdrant-c$c-r$r.txt"
 	done
 done
 kill -TERM $pid

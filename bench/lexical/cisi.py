@@ -24,6 +24,10 @@ independent reference BM25 to check embedsrv's lexical index against.
       the reference over a grid of k1, b, stemming and stop words.
 
   cisi.py http URL OUT_DIR [--collection C] [--lexical JSON] [--runs N]
+  cisi.py latency URL OUT_DIR [--collection C] [--runs 7] [--hybrid JSON]
+      dense against the default text search (or the --hybrid request
+      fields) over HTTP, interleaved per query; prints both p50s and the
+      median per-query ratio
       through a running server: creates collection C (default "cisi",
       dropped first if it exists) with the given "lexical" parameters,
       upserts every document by text, then for each mode (dense, lexical,
@@ -53,6 +57,7 @@ Standard library only (plus libstemmer0d for --stem).
 """
 import ctypes
 import json
+import statistics
 import math
 import os
 import re
@@ -320,7 +325,7 @@ def http_eval(url, out, a):
     print(f"{info['count']} documents ({len(novec)} without a vector), memory "
           f"{info['memory_bytes']} bytes, lexical {info['lexical']}")
     modes = [("dense", {"mode": "dense"}), ("lexical", {"mode": "lexical"}),
-             ("hybrid rrf", {"mode": "hybrid"})]
+             ("hybrid rrf", {"mode": "hybrid", "fusion": {"method": "rrf"}})]
     for alpha in (0.2, 0.3, 0.5):
         modes.append((f"hybrid weighted a={alpha}",
                       {"mode": "hybrid", "fusion": {"method": "weighted", "alpha": alpha}}))
@@ -351,6 +356,52 @@ def http_eval(url, out, a):
               f"{lat[len(lat) // 2] * 1000:.3f} |", flush=True)
 
 
+def http_latency(url, out, a):
+    """Dense against the default text search (hybrid) over HTTP, interleaved:
+    each query R times in each mode, alternating which goes first; a query's
+    latency is its median; prints the medians over queries and the median
+    of the per-query ratios (top 10, one client, keep-alive)."""
+    import http.client
+    import time
+    import urllib.parse
+    u = urllib.parse.urlparse(url)
+    conn = http.client.HTTPConnection(u.hostname, u.port or 80, timeout=600)
+    name = opt(a, "--collection", "cisi", str)
+    reps = int(opt(a, "--runs", 7))
+    extra = json.loads(opt(a, "--hybrid", "{}", str))
+    _, queries, _ = load(out)
+
+    def once(body):
+        t0 = time.perf_counter()
+        conn.request("POST", f"/v1/collections/{name}/search", json.dumps(body),
+                     headers={"Content-Type": "application/json"})
+        r = conn.getresponse()
+        r.read()
+        if r.status != 200:
+            sys.exit(f"search: {r.status}")
+        return time.perf_counter() - t0
+
+    dense, hybrid, ratio = [], [], []
+    for q in queries:
+        td, th = [], []
+        for i in range(reps):
+            bd = {"text": q["text"], "k": 10, "with_payload": False, "mode": "dense"}
+            bh = dict(extra, text=q["text"], k=10, with_payload=False)
+            if i % 2:
+                th.append(once(bh))
+                td.append(once(bd))
+            else:
+                td.append(once(bd))
+                th.append(once(bh))
+        d, h = statistics.median(td), statistics.median(th)
+        dense.append(d)
+        hybrid.append(h)
+        ratio.append(h / d)
+    print(f"dense p50 {statistics.median(dense) * 1000:.3f} ms, hybrid {extra or 'default'} "
+          f"p50 {statistics.median(hybrid) * 1000:.3f} ms, median per-query ratio "
+          f"{statistics.median(ratio):.3f} ({len(queries)} queries x {reps} runs)")
+
+
 def opt(args, name, default, conv=float):
     if name in args:
         return conv(args[args.index(name) + 1])
@@ -375,6 +426,8 @@ def main(argv):
         _, _, qrels = load(argv[1])
         m = metrics(read_run(argv[2]), qrels)
         print(f"{argv[2]}: nDCG@10 {m[0]:.4f}  MAP@100 {m[1]:.4f}  recall@100 {m[2]:.4f}")
+    elif len(argv) >= 3 and argv[0] == "latency":
+        http_latency(argv[1], argv[2], argv[3:])
     elif len(argv) >= 3 and argv[0] == "http":
         http_eval(argv[1], argv[2], argv[3:])
     elif len(argv) >= 2 and argv[0] == "sweep":

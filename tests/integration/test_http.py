@@ -143,7 +143,14 @@ def test_embeddings(s):
     # OpenAI client style: unknown model name with a single model loaded, user field
     st, _, _ = s.req("POST", "/v1/embeddings", {"input": "x", "model": "text-embedding-3-small", "user": "u"})
     check(st == 200, "any model name with one model")
-    expect(s, "POST", "/v1/embeddings", {"input": "x", "dimensions": 3}, 422, "dimension_mismatch")
+    # dimensions below the model's: the first ones, re-normalised (Matryoshka)
+    st, js3, _ = s.req("POST", "/v1/embeddings", {"input": "the government said", "dimensions": 3})
+    v3 = js3["data"][0]["embedding"] if st == 200 else []
+    n3 = sum(x * x for x in v[:3]) ** 0.5
+    check(st == 200 and len(v3) == 3 and all(abs(a - b / n3) < 1e-5 for a, b in zip(v3, v)),
+          "dimensions 3 truncates and re-normalises %s" % js3)
+    expect(s, "POST", "/v1/embeddings", {"input": "x", "dimensions": DIM + 1}, 422, "dimension_mismatch")
+    expect(s, "POST", "/v1/embeddings", {"input": "x", "dimensions": 0}, 422, "dimension_mismatch")
     expect(s, "POST", "/v1/embeddings", {"input": [1, 2, 3]}, 422, "token_input_unsupported")
     expect(s, "POST", "/v1/embeddings", {"input": [[1, 2]]}, 422, "token_input_unsupported")
     expect(s, "POST", "/v1/embeddings", {"input": []}, 422, "empty_input")

@@ -1,0 +1,163 @@
+#!/usr/bin/env python3
+"""test_hybrid_options.py — hybrid search's request options and offline
+evaluation, over real HTTP and the real binary.
+
+Starts `embedsrv serve` on the Lee model (tests/data/lee-10d.vec) and checks:
+"fusion": {"candidates": N} (bad values are 4xx; with candidates below k the
+depth is k; a small depth changes which points the fusion sees); a hybrid
+search of a collection with no texts (vector-only points) is the dense
+search (same ids, the dense score, no fusion); and `embedsrv eval retrieval
+--data-dir` answers the same metrics offline as --server, refuses while a
+server holds the directory, and names a missing collection or directory.
+Standard library only.
+"""
+import os
+import subprocess
+import sys
+import tempfile
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import es_server  # noqa: E402
+from es_server import BIN, LEE_MODEL as MODEL  # noqa: E402
+
+check = es_server.Checks()
+
+DOCS = [
+    {"id": 1, "text": "The hurricane hit the coast of Florida"},
+    {"id": 2, "text": "Police arrested two suspects in Sydney"},
+    {"id": 3, "text": "Bushfires burned homes near Sydney"},
+    {"id": 4, "text": "The government announced new taxes in Sydney"},
+    {"id": 5, "text": "rain and storms over Sydney harbour"},
+    {"id": 6, "text": "Quercus robur, Fagus sylvatica"},
+]
+
+
+def search(s, name, body):
+    return s.req("POST", "/v1/collections/%s/search" % name, body)
+
+
+def ids(body):
+    return [h["id"] for h in body["result"]]
+
+
+def candidates_checks(s):
+    st, _ = s.req("PUT", "/v1/collections/c", {})
+    check(st == 201, "create c: %s" % st)
+    st, body = s.req("PUT", "/v1/collections/c/points", {"points": DOCS})
+    check(st == 200, "upsert: %s" % body)
+    for bad, want in ((0, 422), (10001, 422), ("5", 400), (1.5, 400)):
+        st, body = search(s, "c", {"text": "Sydney", "fusion": {"candidates": bad}})
+        check(st == want and "candidates" in str(body),
+              "fusion.candidates %r is %d: %s %s" % (bad, want, st, body))
+    # with enough candidates the default and an explicit depth agree
+    st, a = search(s, "c", {"text": "Sydney storms", "k": 6})
+    st2, b = search(s, "c", {"text": "Sydney storms", "k": 6,
+                             "fusion": {"candidates": 100}})
+    check(st == 200 and st2 == 200 and a == b, "the default depth (50) and 100 agree on 6 points: %s %s" % (a, b))
+    # candidates below k: the depth is k, every list reaches k
+    st, c1 = search(s, "c", {"text": "Sydney storms", "k": 6, "fusion": {"candidates": 1}})
+    check(st == 200 and ids(c1) == ids(a), "candidates < k fuse the top k: %s %s" % (c1, a))
+    # one candidate per list at k 1: the fused best is the best of the two heads
+    st, one = search(s, "c", {"text": "Sydney storms", "k": 1, "fusion": {"candidates": 1},
+                              "mode": "hybrid"})
+    st2, lex = search(s, "c", {"text": "Sydney storms", "k": 1, "mode": "lexical"})
+    st3, den = search(s, "c", {"text": "Sydney storms", "k": 1, "mode": "dense"})
+    check(st == 200 and len(one["result"]) == 1 and
+          one["result"][0]["id"] in (lex["result"][0]["id"], den["result"][0]["id"]),
+          "one candidate per list: %s (lexical %s, dense %s)" % (one, lex, den))
+
+
+def vector_only_checks(s):
+    st, _ = s.req("PUT", "/v1/collections/v", {})
+    check(st == 201, "create v: %s" % st)
+    st, body = s.req("POST", "/v1/embeddings", {"input": [d["text"] for d in DOCS[:5]]})
+    check(st == 200, "embeddings: %s" % st)
+    pts = [{"id": d["id"], "vector": e["embedding"]} for d, e in zip(DOCS, body["data"])]
+    st, body = s.req("PUT", "/v1/collections/v/points", {"points": pts})
+    check(st == 200, "vector-only upsert: %s" % body)
+    st, h = search(s, "v", {"text": "Sydney storms", "k": 3})
+    st2, d = search(s, "v", {"text": "Sydney storms", "k": 3, "mode": "dense"})
+    check(st == 200 and st2 == 200 and ids(h) == ids(d) and len(ids(h)) == 3,
+          "hybrid on vector-only points = dense: %s %s" % (h, d))
+    check(all(abs(x["score"] - y["score"]) < 1e-6 and abs(x["scores"]["dense"] - y["score"]) < 1e-6
+              and "lexical" not in x["scores"] for x, y in zip(h["result"], d["result"])),
+          "the dense score, not a fused one: %s %s" % (h, d))
+    # once one point has text, hybrid fuses again (fused scores are at most 1)
+    st, _ = s.req("PUT", "/v1/collections/v/points", {"points": [DOCS[4]]})
+    st, h = search(s, "v", {"text": "Sydney storms", "k": 3})
+    check(st == 200 and any("lexical" in x["scores"] for x in h["result"]),
+          "with a text, hybrid fuses: %s" % h)
+
+
+def eval_checks(tmp):
+    data = os.path.join(tmp, "data")
+    q = os.path.join(tmp, "q.jsonl")
+    with open(q, "w") as f:
+        f.write('{"_id": "q1", "text": "police suspects"}\n{"_id": 2, "text": "government"}\n')
+    qrels = os.path.join(tmp, "r.trec")
+    with open(qrels, "w") as f:
+        f.write("q1 0 2 1\n2 0 4 1\n")
+
+    def run(*extra):
+        return subprocess.run([BIN, "eval", "retrieval", "--collection", "c", "--queries", q,
+                               "--qrels", qrels] + list(extra),
+                              capture_output=True, text=True, timeout=60)
+
+    s = es_server.Server("--model", MODEL, "--quiet", "--data-dir", data, wait="readyz")
+    s.req("PUT", "/v1/collections/c", {})
+    st, body = s.req("PUT", "/v1/collections/c/points", {"points": DOCS})
+    check(st == 200, "upsert on a data dir: %s" % body)
+    online = {}
+    for mode in ("dense", "lexical", "hybrid"):
+        r = run("--server", "127.0.0.1:%d" % s.port, "--mode", mode)
+        check(r.returncode == 0, "eval --server %s: %s %s" % (mode, r.stdout, r.stderr))
+        online[mode] = r.stdout.splitlines()[-1]
+    r = run("--data-dir", data, "--model", MODEL)
+    check(r.returncode == 1 and "a server holds" in r.stderr,
+          "eval --data-dir while the server runs: %s %s" % (r.returncode, r.stderr))
+    s.kill()  # no snapshot: the offline run replays the log as serve does
+    for mode in ("dense", "lexical", "hybrid"):
+        r = run("--data-dir", data, "--model", MODEL, "--mode", mode)
+        last = r.stdout.splitlines()[-1] if r.stdout else ""
+        check(r.returncode == 0 and last == online[mode] and "latency" in r.stdout,
+              "eval --data-dir %s = --server: %r vs %r (%s)" % (mode, last, online[mode],
+                                                                r.stderr))
+    r = run("--data-dir", data, "--mode", "lexical")
+    check(r.returncode == 0 and "nDCG@10 1.0000" in r.stdout,
+          "lexical needs no model: %s %s" % (r.stdout, r.stderr))
+    r = run("--data-dir", data, "--model", MODEL, "--candidates", "1")
+    check(r.returncode == 0, "--candidates: %s %s" % (r.stdout, r.stderr))
+    r = run("--data-dir", data, "--model", MODEL, "--candidates", "0", "--server", "x:1")
+    check(r.returncode == 2, "both --data-dir and --server is a usage error: %s" % r.stderr)
+    r = run("--data-dir", os.path.join(tmp, "none"), "--model", MODEL)
+    check(r.returncode == 1 and "not a data directory" in r.stderr and
+          not os.path.exists(os.path.join(tmp, "none")),
+          "a missing data directory is named and not created: %s" % r.stderr)
+    r = subprocess.run([BIN, "eval", "retrieval", "--data-dir", data, "--model", MODEL,
+                        "--collection", "nope", "--queries", q, "--qrels", qrels],
+                       capture_output=True, text=True, timeout=60)
+    check(r.returncode == 1 and "nope" in r.stderr, "a missing collection: %s" % r.stderr)
+    # the directory still serves after the offline runs
+    s = es_server.Server("--model", MODEL, "--quiet", "--data-dir", data, wait="readyz")
+    r = run("--server", "127.0.0.1:%d" % s.port, "--mode", "hybrid")
+    check(r.returncode == 0 and r.stdout.splitlines()[-1] == online["hybrid"],
+          "served again, same answers: %s" % r.stdout)
+    rc, _ = s.stop()
+    check(rc == 0, "clean stop: %s" % rc)
+
+
+def main():
+    if not os.path.exists(MODEL):
+        print("SKIP: no model at", MODEL)
+        return 77
+    with es_server.Server("--model", MODEL, "--quiet") as s:
+        candidates_checks(s)
+        vector_only_checks(s)
+    with tempfile.TemporaryDirectory() as tmp:
+        eval_checks(tmp)
+    print("%d checks passed, %d failed" % (check.passed, len(check.failures)))
+    return 1 if check.failures else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
