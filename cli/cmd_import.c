@@ -18,6 +18,7 @@
 #include <sys/stat.h>
 #include <time.h>
 
+#include "api.h"
 #include "commands.h"
 #include "store.h"
 #include "threadpool.h"
@@ -176,7 +177,7 @@ int cmd_import(int argc, char **argv)
 	if (read_rows(input, (uint32_t)dim, p.metric, first, &v, &ids, &n))
 		goto out;
 	double t0 = now_s();
-	if (es_registry_new(NULL, &reg, &err))
+	if (es_registry_new(api_payload_hooks(), &reg, &err)) /* replays payload updates */
 		goto fail;
 	es_store_options so;
 	es_store_options_default(&so);

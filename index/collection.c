@@ -449,13 +449,15 @@ void es_log_placed(es_log_turn *t, uint64_t token)
 	pthread_mutex_unlock(&t->c->seq_mu);
 }
 
-/* Hand the change (pts for an upsert, else ids for a delete) to the
+/* Hand the change (pts for an upsert, op and ids for a payload update,
+ * else ids for a delete) to the
  * observer and wait for this writer's turn.  Returns 0 with node at the head
  * of the queue: the caller applies under the write lock, then calls
  * turn_end.  On an error the node is not (or no longer) in the queue and
  * nothing may be applied. */
 static int turn_begin(es_collection *c, commit_node *node, const es_point_in *pts,
-		      const es_point_id *ids, size_t n, es_error *err)
+		      const es_point_id *ids, size_t n, const char *op, size_t oplen,
+		      es_error *err)
 {
 	int rc = 0;
 	es_log_turn t = {c, node, 0};
@@ -464,7 +466,9 @@ static int turn_begin(es_collection *c, commit_node *node, const es_point_in *pt
 	const es_mutation_observer *obs = observer_of(c);
 	if (obs && pts && obs->on_upsert)
 		rc = obs->on_upsert(obs->ctx, c, pts, n, &t, err);
-	else if (obs && !pts && obs->on_delete)
+	else if (obs && op && obs->on_payload)
+		rc = obs->on_payload(obs->ctx, c, op, oplen, ids, n, &t, err);
+	else if (obs && !pts && !op && obs->on_delete)
 		rc = obs->on_delete(obs->ctx, c, ids, n, &t, err);
 	if (!t.placed) {
 		if (!rc)
@@ -871,7 +875,7 @@ int es_collection_upsert(es_collection *c, const es_point_in *pts, size_t n,
 	/* 5. the write-ahead log gets the batch and makes it durable (group
 	 * commit, no collection lock held while it waits); then our turn */
 	commit_node node;
-	rc = turn_begin(c, &node, pts, NULL, n, err);
+	rc = turn_begin(c, &node, pts, NULL, n, NULL, 0, err);
 	if (rc)
 		goto out_unprepare;
 	pthread_rwlock_wrlock(&c->lk);
@@ -901,7 +905,7 @@ int es_collection_delete(es_collection *c, const es_point_id *ids, size_t n,
 	if (n == 0)
 		goto out_nolock;
 	commit_node node;
-	rc = turn_begin(c, &node, NULL, ids, n, err);
+	rc = turn_begin(c, &node, NULL, ids, n, NULL, 0, err);
 	if (rc)
 		goto out_nolock;
 	pthread_rwlock_wrlock(&c->lk);
@@ -922,6 +926,110 @@ int es_collection_delete(es_collection *c, const es_point_id *ids, size_t n,
 out_nolock:
 	if (deleted)
 		*deleted = count;
+	return rc;
+}
+
+static int cmp_long(const void *a, const void *b)
+{
+	long x = *(const long *)a, y = *(const long *)b;
+	return (x > y) - (x < y);
+}
+
+/* Payload updates: every new payload is computed (op_apply, then parsed)
+ * under the write lock, in this writer's turn, before any is swapped in,
+ * so a failure changes nothing and the op sees exactly the state that
+ * replay will show it.  An id listed twice gets the same new payload twice
+ * (computed from the state before the update) and counts once. */
+int es_collection_update_payload(es_collection *c, const char *op, size_t oplen,
+				 const es_point_id *ids, size_t n, size_t *updated,
+				 es_error *err)
+{
+	int rc = 0;
+	size_t count = 0;
+	void *cop = NULL;
+	char **np = NULL;
+	size_t *nl = NULL;
+	void **npar = NULL;
+	long *labs = NULL;
+	const es_payload_hooks *h = &c->hooks;
+	if (!h->op_compile || !h->op_apply || !h->op_free) {
+		rc = es_err(err, ES_EUNSUPPORTED, "collection '%s' cannot update payloads here",
+			    c->name);
+		goto out;
+	}
+	for (size_t i = 0; i < n; i++) {
+		rc = es_point_id_check(&ids[i], err);
+		if (rc) {
+			es_err_prefix(err, rc, "points[%zu]", i);
+			goto out;
+		}
+	}
+	if (n == 0)
+		goto out;
+	np = es_calloc(n, sizeof *np);
+	nl = es_calloc(n, sizeof *nl);
+	npar = es_calloc(n, sizeof *npar);
+	labs = es_malloc(n * sizeof *labs);
+	if (!np || !nl || !npar || !labs) {
+		rc = es_err(err, ES_ENOMEM, "out of memory updating %zu payloads", n);
+		goto out;
+	}
+	if (!(cop = h->op_compile(op, oplen))) {
+		rc = es_err(err, ES_EINVAL, "a payload update the server cannot read (or out of memory)");
+		goto out;
+	}
+	commit_node node;
+	rc = turn_begin(c, &node, NULL, ids, n, op, oplen, err);
+	if (rc)
+		goto out;
+	pthread_rwlock_wrlock(&c->lk);
+	for (size_t i = 0; i < n && !rc; i++) {
+		labs[i] = tab_find(c, &ids[i], id_hash(&ids[i]));
+		if (labs[i] < 0)
+			continue;
+		const pt *q = &c->pts[labs[i]];
+		if (h->op_apply(cop, q->payload, q->payload ? q->plen : 0, &np[i], &nl[i]) != 0)
+			rc = es_err(err, ES_ENOMEM, "out of memory updating payloads");
+		else if (np[i] && h->parse)
+			npar[i] = h->parse(np[i], nl[i]);
+	}
+	if (!rc) {
+		for (size_t i = 0; i < n; i++) {
+			if (labs[i] < 0)
+				continue;
+			pt *q = &c->pts[labs[i]];
+			if (q->parsed && h->free)
+				h->free(q->parsed);
+			if (q->payload)
+				c->payload_bytes -= q->plen;
+			es_free(q->payload);
+			q->payload = np[i];
+			q->plen = np[i] ? nl[i] : 0;
+			q->parsed = npar[i];
+			c->payload_bytes += q->plen;
+			np[i] = NULL;
+			npar[i] = NULL;
+		}
+		qsort(labs, n, sizeof *labs, cmp_long);
+		for (size_t i = 0; i < n; i++)
+			count += labs[i] >= 0 && (i == 0 || labs[i] != labs[i - 1]);
+	}
+	turn_end(c, &node);
+	pthread_rwlock_unlock(&c->lk);
+out:
+	for (size_t i = 0; np && npar && i < n; i++) {
+		if (npar[i] && h->free)
+			h->free(npar[i]);
+		es_free(np[i]);
+	}
+	es_free(np);
+	es_free(nl);
+	es_free(npar);
+	es_free(labs);
+	if (cop)
+		h->op_free(cop);
+	if (updated)
+		*updated = count;
 	return rc;
 }
 

@@ -6,10 +6,10 @@
  * to dense internal labels, and an opaque payload per point (JSON bytes; this
  * layer never parses them — the server does, through es_payload_hooks).
  *
- * Mutations are funnelled through four calls so that the durability layer
+ * Mutations are funnelled through five calls so that the durability layer
  * can log them (write-ahead) in one place:
  *     es_registry_create   es_registry_drop
- *     es_collection_upsert es_collection_delete
+ *     es_collection_upsert es_collection_delete es_collection_update_payload
  * Each validates first, then calls the registry's es_mutation_observer (if
  * one is set), and applies only if the observer returned 0.  A failing log
  * write (ENOSPC, EIO) leaves nothing applied.  Replay (WAL recovery) uses the
@@ -33,7 +33,8 @@
  *   the queue, so in log order, under the write lock): map the ids to the
  *   new labels, store payloads, index texts (lexical), make the graph nodes
  *   results (hnsw_publish), drop the labels that updates replaced.  Cheap:
- *   the graph work is done.  Deletes have only this phase.
+ *   the graph work is done.  Deletes and payload updates
+ *   (es_collection_update_payload) have only this phase.
  * A failure in prepare or in the log write takes the pending nodes out
  * and gives the labels back: nothing of the change was ever visible.
  *
@@ -118,10 +119,26 @@ typedef struct es_collection_params {
 /* Payload hooks: the server parses each payload once, when it enters the
  * collection (upsert, replay, snapshot load), and keeps the parsed form for
  * filters.  parse may return NULL (the point then never matches a filter
- * that needs its payload).  Both may be NULL. */
+ * that needs its payload).  Both may be NULL.
+ *
+ * Payload updates (es_collection_update_payload) carry an opaque op (bytes
+ * the server defines, logged as they are) that these hooks interpret, so
+ * this layer never parses a payload: op_compile turns the op bytes into a
+ * compiled op (NULL: out of memory, or bytes it does not understand);
+ * op_apply computes one point's new payload from its current one (NULL/0
+ * when it has none) into *out (malloc'd and NUL-terminated, *outlen not
+ * counting the NUL, taken over by the collection; NULL for "no payload"):
+ * 0 or ES_ENOMEM.  op_apply must be a pure function
+ * of (op, old payload) — replay runs it again on the same state — and must
+ * not fail for any other reason than memory.  op_free frees a compiled op.
+ * A registry without them refuses payload updates (ES_EUNSUPPORTED). */
 typedef struct es_payload_hooks {
 	void *(*parse)(const char *payload, size_t len);
 	void (*free)(void *parsed);
+	void *(*op_compile)(const char *op, size_t len);
+	int (*op_apply)(const void *op, const char *old, size_t oldlen, char **out,
+			size_t *outlen);
+	void (*op_free)(void *op);
 } es_payload_hooks;
 
 /* One point for upsert: borrowed by the call, copied by the collection.
@@ -258,6 +275,21 @@ int es_collection_upsert(es_collection *c, const es_point_in *pts, size_t n,
 int es_collection_delete(es_collection *c, const es_point_id *ids, size_t n,
 			 size_t *deleted, es_error *err);
 
+/* Replace the payloads of the points with these ids by op (see
+ * es_payload_hooks: the new payload of each is op_apply(op, its current
+ * one)); ids that are not present are ignored.  Vectors and lexical
+ * entries are untouched.  All or none: every new payload is computed
+ * before any is swapped in.  *updated (may be NULL) receives how many
+ * points changed.  Logged through the observer (on_payload) and applied
+ * like an upsert, in log order, so an update never loses a concurrent
+ * write to the same point and replay recomputes the same payloads.
+ * ES_EINVAL for a bad id or an op the hooks do not compile,
+ * ES_EUNSUPPORTED without hooks, ES_ENOMEM (the known gap of
+ * es_collection_upsert applies: a logged update may come back at restart). */
+int es_collection_update_payload(es_collection *c, const char *op, size_t oplen,
+				 const es_point_id *ids, size_t n, size_t *updated,
+				 es_error *err);
+
 /* Copy one point: 0 or ES_ENOTFOUND.  want_vector / want_payload select
  * what is copied into *out (free with es_point_out_free). */
 int es_collection_get(es_collection *c, const es_point_id *id,
@@ -309,7 +341,9 @@ void es_log_placed(es_log_turn *t, uint64_t token);
  * then wait until the record is durable and return.  An observer that
  * never calls es_log_placed keeps the placement mutex for the whole call
  * (correct, but writers of the collection then wait for each other's
- * fsyncs).  A non-zero return (negative ES_E*; fill err) cancels the change:
+ * fsyncs).  on_payload (es_collection_update_payload) is called like
+ * on_delete, with the op bytes beside the ids.
+ * A non-zero return (negative ES_E*; fill err) cancels the change:
  * nothing is applied, whether or not the record was placed.  Any member may
  * be NULL. */
 typedef struct es_mutation_observer {
@@ -321,6 +355,9 @@ typedef struct es_mutation_observer {
 			 size_t n, es_log_turn *turn, es_error *err);
 	int (*on_delete)(void *ctx, es_collection *c, const es_point_id *ids,
 			 size_t n, es_log_turn *turn, es_error *err);
+	int (*on_payload)(void *ctx, es_collection *c, const char *op, size_t oplen,
+			  const es_point_id *ids, size_t n, es_log_turn *turn,
+			  es_error *err);
 } es_mutation_observer;
 
 /* hooks (may be NULL) are given to every collection the registry creates. */

@@ -504,6 +504,34 @@ static int obs_delete(void *ctx, es_collection *c, const es_point_id *ids,
 	return rc;
 }
 
+static int obs_payload(void *ctx, es_collection *c, const char *op, size_t oplen,
+		       const es_point_id *ids, size_t n, es_log_turn *turn, es_error *err)
+{
+	es_store *s = ctx;
+	if (oplen > UINT32_MAX || n > UINT32_MAX)
+		return es_err(err, ES_EINVAL, "payload update too large for the log");
+	wal_buf body;
+	wal_buf_init(&body);
+	int rc = wal_payload_begin(&body, op, (uint32_t)oplen, (uint32_t)n);
+	for (size_t i = 0; !rc && i < n; i++) {
+		wal_id id;
+		to_wal_id(&ids[i], &id);
+		rc = wal_delete_add(&body, &id);
+	}
+	if (rc) {
+		wal_buf_free(&body);
+		return es_err(err, rc, "cannot encode the payload update for the log");
+	}
+	snap_buf b;
+	snap_buf_init(&b);
+	put_name(&b, es_collection_name(c));
+	snap_put_bytes(&b, body.data, body.len);
+	wal_buf_free(&body);
+	rc = append_record(s, WAL_REC_PAYLOAD, &b, es_collection_name(c), NULL, turn, err);
+	snap_buf_free(&b);
+	return rc;
+}
+
 /* ------------------------------------------------------------------ replay */
 
 static int replay_upsert(es_collection *c, const void *d, size_t len, int text,
@@ -589,6 +617,35 @@ static int replay_delete(es_collection *c, const void *d, size_t len, es_error *
 	return rc;
 }
 
+static int replay_payload(es_collection *c, const void *d, size_t len, es_error *err)
+{
+	wal_reader r;
+	const void *op;
+	uint32_t oplen;
+	int rc = wal_payload_read_begin(&r, d, len, &op, &oplen, err);
+	if (rc)
+		return rc;
+	es_point_id *ids = es_calloc(r.n ? r.n : 1, sizeof *ids);
+	if (!ids)
+		return es_err(err, ES_ENOMEM, "out of memory replaying %u ids", r.n);
+	for (uint32_t i = 0; !rc && i < r.n; i++) {
+		wal_id id;
+		rc = wal_delete_read_next(&r, &id, err);
+		if (!rc) {
+			ids[i].is_str = id.is_str;
+			ids[i].num = id.num;
+			ids[i].str = id.str;
+			ids[i].len = id.len;
+		}
+	}
+	if (!rc)
+		rc = wal_read_end(&r, err);
+	if (!rc)
+		rc = es_collection_update_payload(c, op, oplen, ids, r.n, NULL, err);
+	es_free(ids);
+	return rc;
+}
+
 static int replay_record(void *ctx, uint64_t lsn, uint32_t type, const void *data,
 			 size_t len, es_error *err)
 {
@@ -640,6 +697,8 @@ static int replay_record(void *ctx, uint64_t lsn, uint32_t type, const void *dat
 	m->last_lsn = lsn;
 	if (type == WAL_REC_UPSERT || type == WAL_REC_UPSERT_TEXT)
 		rc = replay_upsert(col, body, blen, type == WAL_REC_UPSERT_TEXT, err);
+	else if (type == WAL_REC_PAYLOAD)
+		rc = replay_payload(col, body, blen, err);
 	else
 		rc = replay_delete(col, body, blen, err);
 	es_collection_release(col);
@@ -979,7 +1038,8 @@ int es_store_open(const char *dir, const es_store_options *opts, es_registry *re
 	if (rc)
 		goto fail;
 	if (!s->o.follower) {
-		es_mutation_observer obs = {s, obs_create, obs_drop, obs_upsert, obs_delete};
+		es_mutation_observer obs = {s, obs_create, obs_drop, obs_upsert, obs_delete,
+					    obs_payload};
 		es_registry_set_observer(reg, &obs);
 	}
 	if (pthread_create(&s->bg, NULL, bg_main, s) == 0)

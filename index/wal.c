@@ -166,7 +166,7 @@ static int write_fresh_header(wal *w, uint64_t base, uint32_t base_crc, es_error
 
 static int valid_type(uint32_t t)
 {
-	return t >= WAL_REC_CREATE && t <= WAL_REC_UPSERT_TEXT;
+	return t >= WAL_REC_CREATE && t <= WAL_REC_PAYLOAD;
 }
 
 /* Check the record at off.  Returns NULL when valid (sets *plen), else a
@@ -882,6 +882,20 @@ int wal_delete_add(wal_buf *b, const wal_id *id)
 	return put_id(b, id);
 }
 
+int wal_payload_begin(wal_buf *b, const void *op, uint32_t oplen, uint32_t n)
+{
+	b->len = 0;
+	b->oom = 0;
+	unsigned char *p = es_bytebuf_grow(b, 8 + (size_t)oplen);
+	if (!p)
+		return ES_ENOMEM;
+	put_u32(p, oplen);
+	if (oplen)
+		memcpy(p + 4, op, oplen);
+	put_u32(p + 4 + oplen, n);
+	return 0;
+}
+
 /* The shortest encoded id: kind byte, u32 length, one byte of string. */
 #define WAL_MIN_ID_BYTES 6u
 
@@ -1058,6 +1072,30 @@ int wal_delete_read_begin(wal_reader *r, const void *data, size_t len, es_error 
 	r->pos = 4;
 	if (r->n > (len - 4) / WAL_MIN_ID_BYTES) /* as in wal_upsert_read_begin */
 		return es_err(err, ES_ECORRUPT, "delete record claims %u ids in %zu bytes",
+			      r->n, len);
+	return 0;
+}
+
+int wal_payload_read_begin(wal_reader *r, const void *data, size_t len,
+			   const void **op, uint32_t *oplen, es_error *err)
+{
+	memset(r, 0, sizeof *r);
+	r->p = data;
+	r->len = len;
+	int rc = rd_need(r, 4, err);
+	if (rc)
+		return rc;
+	uint32_t ol = get_u32(r->p);
+	r->pos = 4;
+	if ((rc = rd_need(r, (size_t)ol + 4, err)))
+		return rc;
+	*op = r->p + 4;
+	*oplen = ol;
+	r->pos += ol;
+	r->n = get_u32(r->p + r->pos);
+	r->pos += 4;
+	if (r->n > (len - r->pos) / WAL_MIN_ID_BYTES)
+		return es_err(err, ES_ECORRUPT, "payload record claims %u ids in %zu bytes",
 			      r->n, len);
 	return 0;
 }

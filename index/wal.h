@@ -92,6 +92,7 @@ enum {
 	WAL_REC_DELETE = 4,
 	WAL_REC_UPSERT_TEXT = 5, /* UPSERT whose points may have text and may
 				  * lack a vector (below) */
+	WAL_REC_PAYLOAD = 6,     /* payload update: an op and the ids (below) */
 };
 
 typedef enum wal_fsync_policy {
@@ -198,6 +199,8 @@ int wal_failed(wal *w);
  *         (1 has a vector, 2 has text), [dim x f32], u32 payload len,
  *         bytes, [u32 text len (>= 1), bytes].  A batch with no text and
  *         every vector is logged as UPSERT, as before.
+ * PAYLOAD: u32 op len, op bytes (opaque here: the server's payload update,
+ *         es_collection_update_payload), u32 n, then the ids as in DELETE.
  */
 #define WAL_MAX_ID_LEN 4096u
 
@@ -225,6 +228,8 @@ int wal_upsert_text_add(wal_buf *b, const wal_id *id, const float *vec,
 			const char *text, uint32_t text_len);
 int wal_delete_begin(wal_buf *b, uint32_t n);
 int wal_delete_add(wal_buf *b, const wal_id *id);
+/* PAYLOAD: the op, then n ids added with wal_delete_add. */
+int wal_payload_begin(wal_buf *b, const void *op, uint32_t oplen, uint32_t n);
 
 /* Reading: a cursor over a payload; every field is bounds-checked. */
 typedef struct wal_reader {
@@ -252,6 +257,10 @@ int wal_upsert_text_read_next(wal_reader *r, wal_id *id, float *vec,
 int wal_delete_read_begin(wal_reader *r, const void *data, size_t len,
 			  es_error *err);
 int wal_delete_read_next(wal_reader *r, wal_id *id, es_error *err);
+/* PAYLOAD: *op points into the record; then the ids with
+ * wal_delete_read_next. */
+int wal_payload_read_begin(wal_reader *r, const void *data, size_t len,
+			   const void **op, uint32_t *oplen, es_error *err);
 /* ES_ECORRUPT unless every byte of the payload was consumed. */
 int wal_read_end(const wal_reader *r, es_error *err);
 

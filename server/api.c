@@ -4,6 +4,7 @@
  * ids, payload hooks.  See api.h / api_internal.h.
  */
 #include "api_internal.h"
+#include "points.h"
 
 #include <stdarg.h>
 #include <stdio.h>
@@ -44,7 +45,8 @@ static void payload_free(void *p)
 	json_decref(p);
 }
 
-static const es_payload_hooks hooks = {payload_parse, payload_free};
+static const es_payload_hooks hooks = {payload_parse, payload_free, api_payload_op_compile,
+					  api_payload_op_apply, api_payload_op_free};
 
 const es_payload_hooks *api_payload_hooks(void)
 {
@@ -400,20 +402,66 @@ static int encode_texts(const api_ctx *ctx, const es_encoder *enc,
 	return 0;
 }
 
+static int hexval(char c)
+{
+	if (c >= '0' && c <= '9')
+		return c - '0';
+	if (c >= 'a' && c <= 'f')
+		return c - 'a' + 10;
+	if (c >= 'A' && c <= 'F')
+		return c - 'A' + 10;
+	return -1;
+}
+
+int api_uuid_canonical(const char *s, size_t len, char out[37])
+{
+	static const int dash[] = {8, 13, 18, 23};
+	char hex[32];
+	size_t h = 0;
+	if (len == 32) {
+		memcpy(hex, s, 32);
+		h = 32;
+	} else if (len == 36) {
+		for (size_t i = 0, d = 0; i < 36; i++) {
+			if (d < 4 && (int)i == dash[d]) {
+				if (s[i] != '-')
+					return 0;
+				d++;
+			} else {
+				hex[h++] = s[i];
+			}
+		}
+	} else {
+		return 0;
+	}
+	for (size_t i = 0; i < 32; i++)
+		if (hexval(hex[i]) < 0)
+			return 0;
+	for (size_t i = 0, o = 0; i < 32; i++) {
+		if (o == 8 || o == 13 || o == 18 || o == 23)
+			out[o++] = '-';
+		out[o++] = (char)("0123456789abcdef"[hexval(hex[i])]);
+	}
+	out[36] = '\0';
+	return 1;
+}
+
 int api_point_id(const json_t *v, es_point_id *id, const char *param,
 		 ju_err *e)
 {
 	memset(id, 0, sizeof *id);
-	if (json_is_integer(v)) {
-		json_int_t x = json_integer_value(v);
-		if (x < 0)
-			return ju_fail(e, 422, param, "invalid_id",
-				       "'%s' must be an unsigned integer or a string (got %lld)",
-				       param, (long long)x);
-		id->num = (uint64_t)x;
+	if (ju_u64_value(v, &id->num))
 		return 0;
-	}
+	if (json_is_integer(v))
+		return ju_fail(e, 422, param, "invalid_id",
+			       "'%s' must be an unsigned integer or a string (got %lld)",
+			       param, (long long)json_integer_value(v));
 	if (json_is_string(v)) {
+		char canon[37];
+		if (api_uuid_canonical(json_string_value(v), json_string_length(v), canon) &&
+		    memcmp(canon, json_string_value(v), 36) != 0 &&
+		    json_string_setn((json_t *)v, canon, 36) != 0)
+			return ju_fail(e, 503, NULL, "out_of_memory", "out of memory");
 		id->is_str = 1;
 		id->str = json_string_value(v);
 		id->len = json_string_length(v);
@@ -424,17 +472,27 @@ int api_point_id(const json_t *v, es_point_id *id, const char *param,
 	}
 	if (json_is_real(v))
 		return ju_fail(e, 422, param, "invalid_id",
-			       "'%s' must be an unsigned integer or a string, not a fractional number "
-			       "(integers above 2^63-1 are not accepted in JSON)", param);
+			       "'%s' must be an unsigned integer (up to 2^64-1) or a string, not a "
+			       "fractional number", param);
 	return ju_fail(e, 400, param, "invalid_type",
 		       "'%s' must be an unsigned integer or a string", param);
+}
+
+void api_point_id_from_path(char *seg, size_t *len, es_point_id *out)
+{
+	char canon[37];
+	if (api_uuid_canonical(seg, *len, canon)) {
+		memcpy(seg, canon, 37);
+		*len = 36;
+	}
+	es_point_id_from_text(seg, *len, out);
 }
 
 json_t *api_point_id_json(const es_point_id *id)
 {
 	if (id->is_str)
 		return json_stringn(id->str, id->len);
-	return json_integer((json_int_t)id->num);
+	return ju_u64_new(id->num);
 }
 
 int api_response_serialize(const api_response *r, char **data, size_t *len)
@@ -458,6 +516,7 @@ int api_response_serialize(const api_response *r, char **data, size_t *len)
 	*data = r->body ? ju_dump(r->body, len) : NULL;
 	if (!*data)
 		return ES_ENOMEM;
+	ju_u64_unmark(*data, len); /* ids above 2^63-1 back to bare numbers */
 	return 0;
 }
 

@@ -101,10 +101,21 @@ int api_encode_texts_empty(const api_ctx *ctx, const es_encoder *enc,
 			   const char *param, float *vecs, unsigned char *empty,
 			   api_response *out);
 
-/* An id JSON value (integer >= 0 or string) -> es_point_id (borrows). */
+/* An id JSON value -> es_point_id (borrows v's string).  Integers 0 ..
+ * 2^64-1 (above 2^63-1 as ju_parse_object's markers, json_util.h) and
+ * strings; a string that is a UUID (32 hex digits, or dashed 8-4-4-4-12,
+ * any case) is rewritten IN v to its canonical form (dashed, lower case), so
+ * every spelling names one point.  Negative or fractional numbers: 422;
+ * other types: 400. */
 int api_point_id(const json_t *v, es_point_id *id, const char *param,
 		 ju_err *e);
-/* es_point_id -> new JSON value. */
+/* The same for a URL path segment ({id}): a UUID is canonicalised in place
+ * (seg must have room for 37 bytes), then es_point_id_from_text. */
+void api_point_id_from_path(char *seg, size_t *len, es_point_id *out);
+/* 1 and out = the canonical UUID (36 chars + NUL) when s is a UUID. */
+int api_uuid_canonical(const char *s, size_t len, char out[37]);
+/* es_point_id -> new JSON value (a marker above 2^63-1, unmarked when the
+ * response is serialised). */
 json_t *api_point_id_json(const es_point_id *id);
 
 /* A point or search hit as JSON ({id, score?, payload?, vector?}). */
@@ -132,6 +143,12 @@ void api_h_words_neighbors(api_call *c, api_response *out);
 void api_h_words_analogy(api_call *c, api_response *out);
 void api_h_arithmetic(api_call *c, api_response *out);
 void api_h_points_scroll(api_call *c, api_response *out);  /* api_scroll.c */
+void api_h_points_count(api_call *c, api_response *out);   /* api_scroll.c */
+void api_h_points_get_many(api_call *c, api_response *out); /* api_scroll.c */
+void api_h_payload_set(api_call *c, api_response *out);
+void api_h_payload_overwrite(api_call *c, api_response *out);
+void api_h_payload_delete(api_call *c, api_response *out);
+void api_h_payload_clear(api_call *c, api_response *out);
 void api_h_ui(api_call *c, api_response *out);             /* api_ui.c */
 void api_h_repl_snapshot(api_call *c, api_response *out);  /* api_replication.c */
 void api_h_repl_wal(api_call *c, api_response *out);

@@ -15,6 +15,7 @@
 #include <string.h>
 
 #include "api_internal.h"
+#include "points.h"
 
 /* points[i] = p of an upsert into pt: its id; its vector into vec or, for
  * a text point, the text in *text (the texts are encoded afterwards, in one
@@ -78,6 +79,12 @@ static int parse_point(const json_t *p, size_t i, uint32_t dim, es_point_in *pt,
 		if (!json_is_object(pl)) {
 			snprintf(pp, sizeof pp, "%s.payload", param);
 			api_error(out, 400, pp, "invalid_type", "'%s' must be a JSON object", pp);
+			return -1;
+		}
+		if (ju_has_u64(pl)) {
+			snprintf(pp, sizeof pp, "%s.payload", param);
+			api_error(out, 422, pp, "invalid_value",
+				  "'%s' holds an integer above 2^63-1: only point ids may", pp);
 			return -1;
 		}
 		*payload = ju_dump(pl, &pt->payload_len);
@@ -222,7 +229,7 @@ void api_h_points_get(api_call *c, api_response *out)
 	if (!col)
 		return;
 	es_point_id id;
-	es_point_id_from_text(c->id, c->id_len, &id);
+	api_point_id_from_path(c->id, &c->id_len, &id);
 	es_point_out p;
 	es_error err;
 	es_error_clear(&err);
@@ -241,42 +248,72 @@ void api_h_points_get(api_call *c, api_response *out)
 
 void api_h_points_delete(api_call *c, api_response *out)
 {
-	json_t *arr = points_array(c, "ids", out);
-	if (!arr)
-		return;
+	static const char *const keys[] = {"points", "filter", NULL};
 	ju_err e;
-	size_t n = json_array_size(arr);
-	if (n > c->ctx->limits.max_points) {
-		api_error(out, 422, "points", "too_many_points",
-			  "'points' holds %zu ids; the limit is %u", n, c->ctx->limits.max_points);
+	api_selector sel;
+	memset(&sel, 0, sizeof sel);
+	if (ju_check_keys(c->json, keys, NULL, &e) ||
+	    api_selector_parse(c->json, c->ctx->limits.max_points, &sel, &e)) {
+		api_error_ju(out, &e);
 		return;
 	}
 	es_collection *col = api_get_collection(c, c->name, "name", out);
 	if (!col)
-		return;
-	es_point_id *ids = calloc(n ? n : 1, sizeof *ids);
-	if (!ids) {
-		api_error(out, 503, NULL, "out_of_memory", "out of memory");
 		goto out;
-	}
-	for (size_t i = 0; i < n; i++) {
-		char param[64];
-		snprintf(param, sizeof param, "points[%zu]", i);
-		if (api_point_id(json_array_get(arr, i), &ids[i], param, &e)) {
-			api_error_ju(out, &e);
-			goto out;
-		}
-	}
 	size_t deleted = 0;
 	es_error err;
 	es_error_clear(&err);
-	int rc = es_collection_delete(col, ids, n, &deleted, &err);
-	if (rc) {
-		api_error_es(out, rc, &err, "points");
-		goto out;
-	}
-	api_ok(out, 200, json_pack("{s:{s:I}}", "result", "deleted", (json_int_t)deleted));
-out:
-	free(ids);
+	int rc = api_points_delete_sel(col, &sel, &deleted, &err);
 	es_collection_release(col);
+	if (rc)
+		api_error_es(out, rc, &err, "points");
+	else
+		api_ok(out, 200, json_pack("{s:{s:I}}", "result", "deleted", (json_int_t)deleted));
+out:
+	api_selector_free(&sel);
+}
+
+/* The four payload updates: one body parser and one engine call (points.c). */
+static void payload_update(api_call *c, api_payload_kind kind, api_response *out)
+{
+	ju_err e;
+	api_payload_req r;
+	if (api_payload_req_parse(c->json, kind, 1, c->ctx->limits.max_points, &r, &e)) {
+		api_error_ju(out, &e);
+		return;
+	}
+	es_collection *col = api_get_collection(c, c->name, "name", out);
+	if (!col)
+		goto out;
+	size_t updated = 0;
+	es_error err;
+	es_error_clear(&err);
+	int rc = api_payload_update(col, &r, &updated, &err);
+	es_collection_release(col);
+	if (rc)
+		api_error_es(out, rc, &err, "points");
+	else
+		api_ok(out, 200, json_pack("{s:{s:I}}", "result", "updated", (json_int_t)updated));
+out:
+	api_payload_req_free(&r);
+}
+
+void api_h_payload_set(api_call *c, api_response *out)
+{
+	payload_update(c, API_PAYLOAD_SET, out);
+}
+
+void api_h_payload_overwrite(api_call *c, api_response *out)
+{
+	payload_update(c, API_PAYLOAD_OVERWRITE, out);
+}
+
+void api_h_payload_delete(api_call *c, api_response *out)
+{
+	payload_update(c, API_PAYLOAD_DELETE, out);
+}
+
+void api_h_payload_clear(api_call *c, api_response *out)
+{
+	payload_update(c, API_PAYLOAD_CLEAR, out);
 }

@@ -1,12 +1,16 @@
 /*
- * api_scroll.c — POST /v1/collections/{name}/points/scroll: page through
- * every point of a collection.
+ * api_scroll.c — reading many points of a collection:
+ *   POST /v1/collections/{name}/points/scroll  page through them
+ *   POST /v1/collections/{name}/points/count   how many (match a filter)
+ *   POST /v1/collections/{name}/points/get     retrieve by a list of ids
+ * (the engine is points.c, shared with the Qdrant dialect).
  *
- * Body (every field optional): {"limit": 1..limits.max_points_per_request
- * (default 10), "offset": cursor (default 0: the start), "with_payload":
- * true, "with_vector": false}.  Answer: {"result": {"points": [{id,
- * payload, vector?}], "next_offset": cursor or null}}: pass next_offset
- * back as offset for the next page; null means this was the last page.
+ * Scroll body (every field optional): {"limit": 1..limits.max_points_per_request
+ * (default 10), "offset": cursor (default 0: the start), "filter": Filter,
+ * "with_payload": true, "with_vector": false}.  Answer: {"result":
+ * {"points": [{id, payload, vector?}], "next_offset": cursor or null}}: pass
+ * next_offset back as offset for the next page; null means this was the
+ * last page.
  *
  * The cursor is the collection's internal slot number (an opaque unsigned
  * integer to clients), so a page costs one walk up to the cursor and no
@@ -16,73 +20,37 @@
  * collection's shared lock (es_collection_foreach); copies are turned into
  * JSON after the lock is released.
  */
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "api_internal.h"
+#include "points.h"
 
-typedef struct scroll_ctx {
-	uint64_t from;          /* first slot to return */
-	size_t limit;
-	int with_payload, with_vector;
-	uint32_t dim;
-	es_point_out *pts;      /* limit entries */
-	size_t n;
-	int has_next;
-	uint64_t next;
-	int oom;
-} scroll_ctx;
-
-static int scroll_fn(void *ctx, const es_point_view *v)
+/* An array of points as JSON ("payload": null for one without, when
+ * payloads were asked for). */
+static json_t *points_json(const es_point_out *pts, size_t n, uint32_t dim, int with_payload)
 {
-	scroll_ctx *s = ctx;
-	if (v->label < s->from)
-		return 0;
-	if (s->n == s->limit) { /* one more live point: the next page starts here */
-		s->has_next = 1;
-		s->next = v->label;
-		return 1;
+	json_t *arr = json_array();
+	for (size_t i = 0; i < n; i++) {
+		json_t *o = api_point_json(&pts[i], dim, 0);
+		if (with_payload && !json_object_get(o, "payload"))
+			json_object_set_new(o, "payload", json_null());
+		json_array_append_new(arr, o);
 	}
-	es_point_out *p = &s->pts[s->n];
-	memset(p, 0, sizeof *p);
-	p->id = v->id;
-	if (v->id.is_str) {
-		char *str = malloc(v->id.len + 1);
-		if (!str)
-			goto oom;
-		memcpy(str, v->id.str, v->id.len);
-		str[v->id.len] = '\0';
-		p->id.str = str;
-	}
-	s->n++; /* from here on es_hits_free frees what p holds */
-	if (s->with_payload && v->payload) {
-		p->payload = malloc(v->payload_len + 1);
-		if (!p->payload)
-			goto oom;
-		memcpy(p->payload, v->payload, v->payload_len);
-		p->payload[v->payload_len] = '\0';
-		p->payload_len = v->payload_len;
-	}
-	if (s->with_vector) {
-		p->vector = malloc((size_t)s->dim * sizeof *p->vector);
-		if (!p->vector)
-			goto oom;
-		memcpy(p->vector, v->vector, (size_t)s->dim * sizeof *p->vector);
-	}
-	return 0;
-oom:
-	s->oom = 1;
-	return 1;
+	return arr;
 }
 
 void api_h_points_scroll(api_call *c, api_response *out)
 {
-	static const char *const keys[] = {"limit", "offset", "with_payload", "with_vector", NULL};
-	scroll_ctx s;
-	memset(&s, 0, sizeof s);
+	static const char *const keys[] = {"limit", "offset", "filter", "with_payload",
+					   "with_vector", NULL};
 	ju_err e;
 	e.status = 0;
 	uint32_t limit;
+	int with_payload, with_vector;
+	uint64_t from = 0;
+	api_filter *f = NULL;
 	json_t *empty = c->json ? NULL : json_object(); /* no body: the defaults */
 	const json_t *body = c->json ? c->json : empty;
 	if (!body) {
@@ -91,8 +59,9 @@ void api_h_points_scroll(api_call *c, api_response *out)
 	}
 	if (ju_check_keys(body, keys, NULL, &e) ||
 	    ju_get_u32(body, "limit", 10, 1, c->ctx->limits.max_points, &limit, &e) ||
-	    ju_get_bool(body, "with_payload", 1, &s.with_payload, &e) ||
-	    ju_get_bool(body, "with_vector", 0, &s.with_vector, &e)) {
+	    ju_get_bool(body, "with_payload", 1, &with_payload, &e) ||
+	    ju_get_bool(body, "with_vector", 0, &with_vector, &e) ||
+	    api_filter_parse(json_object_get(body, "filter"), "filter", &f, &e)) {
 		api_error_ju(out, &e);
 		goto done;
 	}
@@ -103,32 +72,112 @@ void api_h_points_scroll(api_call *c, api_response *out)
 				  "'offset' must be a 'next_offset' from an earlier page (an unsigned integer) or null");
 			goto done;
 		}
-		s.from = (uint64_t)json_integer_value(off);
+		from = (uint64_t)json_integer_value(off);
 	}
 	es_collection *col = api_get_collection(c, c->name, "name", out);
 	if (!col)
 		goto done;
-	s.limit = limit;
-	s.dim = es_collection_get_params(col)->dim;
-	s.pts = calloc(limit, sizeof *s.pts);
-	int rc = s.pts ? es_collection_foreach(col, scroll_fn, &s) : ES_ENOMEM;
+	uint32_t dim = es_collection_get_params(col)->dim;
+	api_page pg;
+	es_error err;
+	es_error_clear(&err);
+	int rc = api_points_page(col, f, from, limit, with_payload, with_vector, &pg, &err);
 	es_collection_release(col);
-	if (rc < 0 || s.oom) {
-		api_error(out, 503, NULL, "out_of_memory", "out of memory reading the points");
-		goto free_pts;
+	if (rc) {
+		api_error_es(out, rc, &err, NULL);
+		goto done;
 	}
-	json_t *arr = json_array();
-	for (size_t i = 0; i < s.n; i++) {
-		json_t *o = api_point_json(&s.pts[i], s.dim, 0);
-		if (s.with_payload && !json_object_get(o, "payload"))
-			json_object_set_new(o, "payload", json_null());
-		json_array_append_new(arr, o);
-	}
+	json_t *arr = points_json(pg.pts, pg.n, dim, with_payload);
 	api_ok(out, 200, json_pack("{s:{s:o, s:o}}", "result", "points", arr, "next_offset",
-				   s.has_next ? json_integer((json_int_t)s.next) : json_null()));
-free_pts:
-	if (s.pts)
-		es_hits_free(s.pts, s.n);
+				   pg.has_next ? json_integer((json_int_t)pg.next) : json_null()));
+	api_page_free(&pg);
 done:
+	api_filter_free(f);
 	json_decref(empty);
+}
+
+void api_h_points_count(api_call *c, api_response *out)
+{
+	static const char *const keys[] = {"filter", "exact", NULL};
+	ju_err e;
+	api_filter *f = NULL;
+	int exact;
+	if (c->json && (ju_check_keys(c->json, keys, NULL, &e) ||
+			ju_get_bool(c->json, "exact", 1, &exact, &e) ||
+			api_filter_parse(json_object_get(c->json, "filter"), "filter", &f, &e))) {
+		api_error_ju(out, &e);
+		return;
+	}
+	es_collection *col = api_get_collection(c, c->name, "name", out);
+	if (!col)
+		goto done;
+	size_t n = 0;
+	es_error err;
+	es_error_clear(&err);
+	int rc = api_points_count(col, f, &n, &err); /* always exact */
+	es_collection_release(col);
+	if (rc)
+		api_error_es(out, rc, &err, NULL);
+	else
+		api_ok(out, 200, json_pack("{s:{s:I}}", "result", "count", (json_int_t)n));
+done:
+	api_filter_free(f);
+}
+
+void api_h_points_get_many(api_call *c, api_response *out)
+{
+	static const char *const keys[] = {"ids", "with_payload", "with_vector", NULL};
+	ju_err e;
+	int with_payload, with_vector;
+	if (ju_check_keys(c->json, keys, NULL, &e) ||
+	    ju_get_bool(c->json, "with_payload", 1, &with_payload, &e) ||
+	    ju_get_bool(c->json, "with_vector", 0, &with_vector, &e)) {
+		api_error_ju(out, &e);
+		return;
+	}
+	const json_t *arr = json_object_get(c->json, "ids");
+	if (!json_is_array(arr)) {
+		api_error(out, 400, "ids", arr ? "invalid_type" : "missing_field",
+			  "'ids' must be an array of point ids");
+		return;
+	}
+	size_t n = json_array_size(arr);
+	if (n > c->ctx->limits.max_points) {
+		api_error(out, 422, "ids", "too_many_points", "'ids' holds %zu ids; the limit is %u",
+			  n, c->ctx->limits.max_points);
+		return;
+	}
+	es_point_id *ids = calloc(n ? n : 1, sizeof *ids);
+	if (!ids) {
+		api_error(out, 503, NULL, "out_of_memory", "out of memory");
+		return;
+	}
+	for (size_t i = 0; i < n; i++) {
+		char param[48];
+		snprintf(param, sizeof param, "ids[%zu]", i);
+		if (api_point_id(json_array_get(arr, i), &ids[i], param, &e)) {
+			api_error_ju(out, &e);
+			free(ids);
+			return;
+		}
+	}
+	es_collection *col = api_get_collection(c, c->name, "name", out);
+	if (!col) {
+		free(ids);
+		return;
+	}
+	uint32_t dim = es_collection_get_params(col)->dim;
+	es_point_out *pts;
+	size_t np;
+	es_error err;
+	es_error_clear(&err);
+	int rc = api_points_get_many(col, ids, n, with_payload, with_vector, &pts, &np, &err);
+	es_collection_release(col);
+	free(ids);
+	if (rc) {
+		api_error_es(out, rc, &err, NULL);
+		return;
+	}
+	api_ok(out, 200, json_pack("{s:o}", "result", points_json(pts, np, dim, with_payload)));
+	es_hits_free(pts, np);
 }

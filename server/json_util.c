@@ -107,6 +107,153 @@ int ju_depth(const char *s, size_t len, int limit)
 	return max;
 }
 
+/* body with every integer token in (2^63-1, 2^64-1] outside strings
+ * replaced by a marker string; NUL-terminated, malloc'd; NULL when out of
+ * memory.  A token that is not such an integer is copied as it is, so a
+ * document that was malformed stays malformed. */
+static char *u64_mark(const char *body, size_t len)
+{
+	char *o = malloc(len * 2 + 16);
+	if (!o)
+		return NULL;
+	size_t k = 0, i = 0;
+	while (i < len) {
+		char ch = body[i];
+		if (ch == '"') { /* copy the string through, escapes and all */
+			o[k++] = body[i++];
+			while (i < len && body[i] != '"') {
+				if (body[i] == '\\' && i + 1 < len)
+					o[k++] = body[i++];
+				o[k++] = body[i++];
+			}
+			if (i < len)
+				o[k++] = body[i++];
+			continue;
+		}
+		if (ch >= '0' && ch <= '9' && (i == 0 || !strchr("-+.eE0123456789", body[i - 1]))) {
+			size_t j = i;
+			while (j < len && body[j] >= '0' && body[j] <= '9')
+				j++;
+			int plain = j == len || !strchr(".eE", body[j]);
+			uint64_t v = 0;
+			int fits = j - i <= 20;
+			for (size_t t = i; fits && t < j; t++) {
+				unsigned d = (unsigned)(body[t] - '0');
+				if (v > (UINT64_MAX - d) / 10)
+					fits = 0;
+				else
+					v = v * 10 + d;
+			}
+			if (plain && fits && v > (uint64_t)INT64_MAX && body[i] != '0') {
+				k += (size_t)sprintf(o + k, "\"\\u001fu64:");
+				memcpy(o + k, body + i, j - i);
+				k += j - i;
+				o[k++] = '"';
+			} else {
+				memcpy(o + k, body + i, j - i);
+				k += j - i;
+			}
+			i = j;
+			continue;
+		}
+		o[k++] = body[i++];
+	}
+	o[k] = '\0';
+	return o;
+}
+
+int ju_u64_value(const json_t *v, uint64_t *out)
+{
+	if (json_is_integer(v)) {
+		if (json_integer_value(v) < 0)
+			return 0;
+		*out = (uint64_t)json_integer_value(v);
+		return 1;
+	}
+	if (!json_is_string(v) || json_string_length(v) <= JU_U64_MARK_LEN ||
+	    memcmp(json_string_value(v), JU_U64_MARK, JU_U64_MARK_LEN) != 0)
+		return 0;
+	const char *d = json_string_value(v) + JU_U64_MARK_LEN;
+	size_t n = json_string_length(v) - JU_U64_MARK_LEN;
+	if (n > 20)
+		return 0;
+	uint64_t x = 0;
+	for (size_t i = 0; i < n; i++) {
+		if (d[i] < '0' || d[i] > '9')
+			return 0;
+		unsigned dg = (unsigned)(d[i] - '0');
+		if (x > (UINT64_MAX - dg) / 10)
+			return 0;
+		x = x * 10 + dg;
+	}
+	*out = x;
+	return 1;
+}
+
+json_t *ju_u64_new(uint64_t x)
+{
+	if (x <= (uint64_t)INT64_MAX)
+		return json_integer((json_int_t)x);
+	char buf[JU_U64_MARK_LEN + 24];
+	int n = snprintf(buf, sizeof buf, "%s%llu", JU_U64_MARK, (unsigned long long)x);
+	return json_stringn(buf, (size_t)n);
+}
+
+int ju_has_u64(const json_t *v)
+{
+	if (json_is_string(v))
+		return json_string_length(v) >= JU_U64_MARK_LEN &&
+		       memcmp(json_string_value(v), JU_U64_MARK, JU_U64_MARK_LEN) == 0;
+	if (json_is_array(v)) {
+		for (size_t i = 0; i < json_array_size(v); i++)
+			if (ju_has_u64(json_array_get(v, i)))
+				return 1;
+		return 0;
+	}
+	if (json_is_object(v)) {
+		const char *k;
+		json_t *x;
+		json_object_foreach((json_t *)v, k, x)
+			if (ju_has_u64(x))
+				return 1;
+	}
+	return 0;
+}
+
+/* At r (n bytes left): a marker as jansson writes it, "\u001Fu64: (either
+ * case of the F)?  Returns its length or 0. */
+static size_t mark_at(const char *r, size_t n)
+{
+	if (n < 12 || memcmp(r, "\"\\u001", 6) != 0 || (r[6] != 'f' && r[6] != 'F') ||
+	    memcmp(r + 7, "u64:", 4) != 0)
+		return 0;
+	return 11;
+}
+
+void ju_u64_unmark(char *s, size_t *len)
+{
+	char *end = s + *len, *r = s, *w = s;
+	if (!memmem(s, *len, "u64:", 4))
+		return;
+	while (r < end) {
+		size_t ml = *r == '"' ? mark_at(r, (size_t)(end - r)) : 0;
+		if (ml) {
+			char *d = r + ml, *q = d;
+			while (q < end && *q >= '0' && *q <= '9')
+				q++;
+			if (q < end && *q == '"' && q > d && !(q + 1 < end && q[1] == ':')) {
+				/* (a key is never a number: left alone) */
+				memmove(w, d, (size_t)(q - d));
+				w += q - d;
+				r = q + 1;
+				continue;
+			}
+		}
+		*w++ = *r++;
+	}
+	*len = (size_t)(w - s);
+}
+
 int ju_parse_object(const char *body, size_t len, int max_depth,
 		    json_t **out, ju_err *e)
 {
@@ -120,6 +267,15 @@ int ju_parse_object(const char *body, size_t len, int max_depth,
 			       "JSON nesting is deeper than the limit of %d levels", max_depth);
 	json_error_t je;
 	json_t *v = json_loadb(body, len, 0, &je);
+	if (!v && strstr(je.text, "too big integer")) {
+		/* numbers above 2^63-1: read again with them as markers */
+		char *marked = u64_mark(body, len);
+		if (marked) {
+			json_error_t je2;
+			v = json_loads(marked, 0, &je2);
+			free(marked);
+		}
+	}
 	if (!v)
 		return ju_fail(e, 400, NULL, "invalid_json",
 			       "malformed JSON at line %d column %d: %s", je.line,

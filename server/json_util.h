@@ -51,6 +51,29 @@ int ju_depth(const char *s, size_t len, int limit);
 int ju_parse_object(const char *body, size_t len, int max_depth,
 		    json_t **out, ju_err *e);
 
+/* Unsigned 64-bit integers.  jansson's integers are signed, so a request
+ * number above 2^63-1 (up to 2^64-1) is read by ju_parse_object as a marker
+ * string: JU_U64_MARK followed by its decimal digits.  Point ids accept it
+ * (api_point_id); every other place treats it as the string it is, and
+ * payloads refuse it (ju_has_u64: a payload keeps no number it could not
+ * give back).  On the way out, ju_u64_new makes such a marker for a value
+ * above 2^63-1 and ju_u64_unmark turns every marker of a serialised body
+ * back into the bare number, so 18446744073709551615 round-trips as an
+ * integer.  A client string that starts with the marker (it needs a
+ * \u001f escape) is read the same way. */
+#define JU_U64_MARK "\x1fu64:"
+#define JU_U64_MARK_LEN 5
+
+/* 1 and *out when v is an integer >= 0 or a marker string. */
+int ju_u64_value(const json_t *v, uint64_t *out);
+/* New reference: an integer, or a marker above 2^63-1. */
+json_t *ju_u64_new(uint64_t x);
+/* 1 when v (recursively) holds a marker string. */
+int ju_has_u64(const json_t *v);
+/* Replace every "\u001fu64:DIGITS" (as ju_dump writes a marker) in the
+ * text s[*len] by DIGITS, in place; *len shrinks. */
+void ju_u64_unmark(char *s, size_t *len);
+
 /* Refuse keys not in the NULL-terminated list `allowed` (400, names the
  * key), so a typo like "score_treshold" is not silently ignored. */
 int ju_check_keys(const json_t *obj, const char *const *allowed,

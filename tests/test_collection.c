@@ -566,15 +566,152 @@ START_TEST(test_text_points)
 }
 END_TEST
 
+/* Payload updates through test hooks: the op is "old payload + op bytes"
+ * (or "!": fail with ES_ENOMEM on the second point), so the test needs no
+ * JSON. */
+typedef struct pl_obs {
+	int calls, fail;
+	size_t last_n;
+	char last_op[32];
+} pl_obs;
+
+static int o_payload(void *ctx, es_collection *c, const char *op, size_t oplen,
+		     const es_point_id *ids, size_t n, es_log_turn *turn, es_error *err)
+{
+	(void)c;
+	(void)ids;
+	(void)turn;
+	pl_obs *o = ctx;
+	o->calls++;
+	o->last_n = n;
+	snprintf(o->last_op, sizeof o->last_op, "%.*s", (int)oplen, op);
+	return o->fail ? es_err(err, ES_ENOSPC, "disk full (test)") : 0;
+}
+
+static void *op_compile_t(const char *op, size_t len)
+{
+	return len && op[0] == '?' ? NULL : strndup(op, len);
+}
+
+static int op_calls;
+
+static int op_apply_t(const void *op, const char *old, size_t oldlen, char **out,
+		      size_t *outlen)
+{
+	if (strcmp(op, "!") == 0 && ++op_calls == 2)
+		return ES_ENOMEM;
+	if (strcmp(op, "-") == 0) { /* clear */
+		*out = NULL;
+		*outlen = 0;
+		return 0;
+	}
+	*outlen = oldlen + strlen(op);
+	*out = malloc(*outlen + 1);
+	memcpy(*out, old ? old : "", oldlen);
+	strcpy(*out + oldlen, op);
+	return 0;
+}
+
+static void payload_is(es_collection *c, uint64_t id, const char *want)
+{
+	es_point_out o;
+	es_error err;
+	es_point_id pid = num_id(id);
+	ck_assert_int_eq(es_collection_get(c, &pid, 1, 1, &o, &err), 0);
+	if (want)
+		ck_assert_str_eq(o.payload, want);
+	else
+		ck_assert_ptr_null(o.payload);
+	ck_assert_ptr_nonnull(o.vector); /* the vector stays */
+	ck_assert_float_eq(o.vector[0], (float)id);
+	es_point_out_free(&o);
+}
+
+START_TEST(test_update_payload)
+{
+	es_error err;
+	es_registry *r;
+	es_payload_hooks hooks = {parse_len, free, op_compile_t, op_apply_t, free};
+	ck_assert_int_eq(es_registry_new(&hooks, &r, &err), 0);
+	pl_obs ob;
+	memset(&ob, 0, sizeof ob);
+	es_mutation_observer o = {&ob, NULL, NULL, NULL, NULL, o_payload};
+	es_registry_set_observer(r, &o);
+	es_collection_params p = params(2, ES_METRIC_L2);
+	es_collection *c;
+	ck_assert_int_eq(es_registry_create(r, "pl", &p, &c, &err), 0);
+	float v[3][2] = {{1, 0}, {2, 0}, {3, 0}};
+	es_point_in in[3] = {{num_id(1), v[0], "a", 1, NULL, 0},
+			     {num_id(2), v[1], NULL, 0, NULL, 0},
+			     {num_id(3), v[2], "c", 1, "three words here", 16}};
+	ck_assert_int_eq(es_collection_upsert(c, in, 3, &err), 0);
+
+	es_point_id ids[4] = {num_id(1), num_id(2), num_id(9), num_id(1)};
+	size_t up = 99;
+	ck_assert_int_eq(es_collection_update_payload(c, "X", 1, ids, 4, &up, &err), 0);
+	ck_assert_uint_eq(up, 2); /* 9 is absent; 1 twice counts once */
+	ck_assert_int_eq(ob.calls, 1);
+	ck_assert_uint_eq(ob.last_n, 4);
+	ck_assert_str_eq(ob.last_op, "X");
+	payload_is(c, 1, "aX"); /* computed once from the state before */
+	payload_is(c, 2, "X");
+	payload_is(c, 3, "c");
+
+	/* a failing log write changes nothing */
+	ob.fail = 1;
+	ck_assert_int_eq(es_collection_update_payload(c, "Y", 1, ids, 2, &up, &err), ES_ENOSPC);
+	ck_assert_uint_eq(up, 0);
+	ob.fail = 0;
+	payload_is(c, 1, "aX");
+	/* all or nothing: the second point's op fails, the first keeps its payload */
+	op_calls = 0;
+	ck_assert_int_eq(es_collection_update_payload(c, "!", 1, ids, 2, &up, &err), ES_ENOMEM);
+	payload_is(c, 1, "aX");
+	payload_is(c, 2, "X");
+	/* clear; an op the hooks cannot compile; bad ids */
+	es_point_id three = num_id(3);
+	ck_assert_int_eq(es_collection_update_payload(c, "-", 1, &three, 1, &up, &err), 0);
+	payload_is(c, 3, NULL);
+	ck_assert_int_eq(es_collection_update_payload(c, "?", 1, &three, 1, &up, &err), ES_EINVAL);
+	es_point_id bad = {1, 0, "", 0};
+	ck_assert_int_eq(es_collection_update_payload(c, "X", 1, &bad, 1, &up, &err), ES_EINVAL);
+	int calls = ob.calls;
+	ck_assert_int_eq(es_collection_update_payload(c, "X", 1, ids, 0, &up, &err), 0);
+	ck_assert_int_eq(ob.calls, calls); /* nothing to log */
+	/* the lexical entry of point 3 is untouched */
+	es_search_req rq;
+	memset(&rq, 0, sizeof rq);
+	rq.mode = ES_SEARCH_LEXICAL;
+	rq.text = "words";
+	rq.text_len = 5;
+	rq.k = 3;
+	es_point_out *hits;
+	size_t nh;
+	ck_assert_int_eq(es_collection_search(c, &rq, &hits, &nh, &err), 0);
+	ck_assert_uint_eq(nh, 1);
+	ck_assert_uint_eq(hits[0].id.num, 3);
+	es_hits_free(hits, nh);
+	es_collection_release(c);
+	es_registry_free(r);
+
+	/* without op hooks: refused */
+	ck_assert_int_eq(es_registry_new(NULL, &r, &err), 0);
+	ck_assert_int_eq(es_registry_create(r, "np", &p, &c, &err), 0);
+	ck_assert_int_eq(es_collection_update_payload(c, "X", 1, ids, 1, &up, &err), ES_EUNSUPPORTED);
+	es_collection_release(c);
+	es_registry_free(r);
+}
+END_TEST
+
 START_TEST(test_registry)
 {
 	es_error err;
 	es_registry *r;
-	es_payload_hooks hooks = {parse_len, free};
+	es_payload_hooks hooks = {parse_len, free, NULL, NULL, NULL};
 	ck_assert_int_eq(es_registry_new(&hooks, &r, &err), 0);
 	obs_log l;
 	memset(&l, 0, sizeof l);
-	es_mutation_observer o = {&l, o_create, o_drop, o_upsert, o_delete};
+	es_mutation_observer o = {&l, o_create, o_drop, o_upsert, o_delete, NULL};
 	es_registry_set_observer(r, &o);
 	es_collection_params p = params(2, ES_METRIC_L2);
 	es_collection *c;
@@ -930,7 +1067,7 @@ START_TEST(test_commit_queue)
 	memset(&g, 0, sizeof g);
 	pthread_mutex_init(&g.mu, NULL);
 	pthread_cond_init(&g.cv, NULL);
-	es_mutation_observer o = {&g, NULL, NULL, g_upsert, g_delete};
+	es_mutation_observer o = {&g, NULL, NULL, g_upsert, g_delete, NULL};
 	es_registry_set_observer(r, &o);
 	es_collection_params p = params(2, ES_METRIC_L2);
 	es_collection *c;
@@ -1054,7 +1191,7 @@ START_TEST(test_commit_queue_threads)
 	stress s;
 	memset(&s, 0, sizeof s);
 	pthread_mutex_init(&s.mu, NULL);
-	es_mutation_observer o = {&s, NULL, NULL, s_upsert, NULL};
+	es_mutation_observer o = {&s, NULL, NULL, s_upsert, NULL, NULL};
 	es_registry_set_observer(r, &o);
 	es_collection_params p = params(2, ES_METRIC_L2);
 	es_collection *c;
@@ -1164,7 +1301,7 @@ START_TEST(test_parallel_apply_prefix)
 	memset(&g, 0, sizeof g);
 	pthread_mutex_init(&g.mu, NULL);
 	pthread_cond_init(&g.cv, NULL);
-	es_mutation_observer o = {&g, NULL, NULL, g_upsert, g_delete};
+	es_mutation_observer o = {&g, NULL, NULL, g_upsert, g_delete, NULL};
 	es_registry_set_observer(r, &o);
 	es_collection_params p = params(PA_D, ES_METRIC_L2);
 	es_collection *c;
@@ -1374,6 +1511,7 @@ Suite *collection_suite(void)
 	tcase_add_test(tc, test_search);
 	tcase_add_test(tc, test_text_points);
 	tcase_add_test(tc, test_registry);
+	tcase_add_test(tc, test_update_payload);
 	tcase_add_test(tc, test_many_and_hash_churn);
 	tcase_add_test(tc, test_churn_memory_flat);
 	tcase_add_test(tc, test_upsert_out_of_memory);

@@ -31,6 +31,51 @@ START_TEST(test_parse_and_depth)
 }
 END_TEST
 
+START_TEST(test_u64_ids)
+{
+	json_t *o;
+	ju_err e;
+	const char *body = "{\"a\":18446744073709551615,\"b\":[9223372036854775808, 7, -3],"
+			   "\"s\":\"18446744073709551615 in a string\",\"f\":1e30,\"e\":\"\\\"x\"}";
+	ck_assert_int_eq(ju_parse_object(body, strlen(body), 32, &o, &e), 0);
+	uint64_t v = 0;
+	ck_assert(ju_u64_value(json_object_get(o, "a"), &v));
+	ck_assert(v == UINT64_MAX);
+	json_t *b = json_object_get(o, "b");
+	ck_assert(ju_u64_value(json_array_get(b, 0), &v));
+	ck_assert(v == (uint64_t)1 << 63);
+	ck_assert(ju_u64_value(json_array_get(b, 1), &v) && v == 7);
+	ck_assert(!ju_u64_value(json_array_get(b, 2), &v)); /* negative */
+	ck_assert_str_eq(json_string_value(json_object_get(o, "s")),
+			 "18446744073709551615 in a string");
+	ck_assert_str_eq(json_string_value(json_object_get(o, "e")), "\"x");
+	ck_assert(json_is_real(json_object_get(o, "f")));
+	ck_assert(ju_has_u64(o));
+	ck_assert(!ju_has_u64(json_object_get(o, "s")));
+	/* out again as bare numbers */
+	json_t *r = json_pack("{s:o,s:o,s:s}", "x", ju_u64_new(UINT64_MAX), "y", ju_u64_new(5),
+			      "z", "keep \"quotes\"");
+	json_object_set_new(r, "\x1fu64:7", json_true()); /* a key stays a string */
+	size_t len;
+	char *txt = ju_dump(r, &len);
+	ju_u64_unmark(txt, &len);
+	txt[len] = '\0';
+	ck_assert_str_eq(txt, "{\"x\":18446744073709551615,\"y\":5,\"z\":\"keep \\\"quotes\\\"\","
+			      "\"\\u001Fu64:7\":true}");
+	free(txt);
+	json_decref(r);
+	json_decref(o);
+	/* past 2^64-1, and negatives past -2^63: still malformed */
+	const char *big = "{\"a\":18446744073709551616}";
+	ck_assert_int_ne(ju_parse_object(big, strlen(big), 32, &o, &e), 0);
+	ck_assert_int_eq(e.status, 400);
+	const char *neg = "{\"a\":-18446744073709551615}";
+	ck_assert_int_ne(ju_parse_object(neg, strlen(neg), 32, &o, &e), 0);
+	const char *broken = "{\"a\":18446744073709551615,}";
+	ck_assert_int_ne(ju_parse_object(broken, strlen(broken), 32, &o, &e), 0);
+}
+END_TEST
+
 START_TEST(test_getters)
 {
 	json_t *o = json_loads("{\"s\":\"hi\",\"n\":5,\"neg\":-1,\"b\":true,\"f\":0.5,"
@@ -198,6 +243,7 @@ Suite *json_util_suite(void)
 	tcase_set_timeout(tc, 60);
 	tcase_add_test(tc, test_parse_and_depth);
 	tcase_add_test(tc, test_getters);
+	tcase_add_test(tc, test_u64_ids);
 	tcase_add_test(tc, test_errors_and_codes);
 	tcase_add_test(tc, test_base64_utf8_dump);
 	tcase_add_test(tc, test_fmt_float_roundtrip);

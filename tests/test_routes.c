@@ -610,7 +610,8 @@ START_TEST(test_scroll)
 	/* bad input: a clear 4xx */
 	static const char *const bad[] = {
 		"{\"limit\": 0}", "{\"limit\": 4}", "{\"limit\": \"2\"}", "{\"offset\": -1}",
-		"{\"offset\": 1.5}", "{\"offset\": \"x\"}", "{\"filter\": {}}", "[]",
+		"{\"offset\": 1.5}", "{\"offset\": \"x\"}", "{\"filter\": []}", "[]",
+		"{\"filter\": {\"must\": {\"key\": \"t\"}}}",
 	};
 	for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
 		int st = call(&f, "POST", "/v1/collections/sc/points/scroll", bad[i], &j);

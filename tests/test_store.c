@@ -18,6 +18,7 @@
 #include <unistd.h>
 
 #include "alloc.h"
+#include "api.h"
 #include "store.h"
 
 static char dir[256];
@@ -74,6 +75,105 @@ static size_t count_files(const char *sub, const char *suffix)
 	closedir(d);
 	return n;
 }
+
+static es_registry *new_reg_hooks(void)
+{
+	es_registry *r;
+	es_error err;
+	ck_assert_int_eq(es_registry_new(api_payload_hooks(), &r, &err), 0);
+	return r;
+}
+
+static void payload_of(es_registry *r, uint64_t id, const char *want)
+{
+	es_collection *c;
+	es_error err;
+	ck_assert_int_eq(es_registry_get(r, "pl", &c, &err), 0);
+	es_point_id pid = {0, id, NULL, 0};
+	es_point_out o;
+	ck_assert_int_eq(es_collection_get(c, &pid, 0, 1, &o, &err), 0);
+	if (want)
+		ck_assert_str_eq(o.payload, want);
+	else
+		ck_assert_ptr_null(o.payload);
+	es_point_out_free(&o);
+	es_collection_release(c);
+}
+
+static void update(es_registry *r, const char *op, uint64_t id)
+{
+	es_collection *c;
+	es_error err;
+	ck_assert_int_eq(es_registry_get(r, "pl", &c, &err), 0);
+	es_point_id pid = {0, id, NULL, 0};
+	size_t up;
+	ck_assert_int_eq(es_collection_update_payload(c, op, strlen(op), &pid, 1, &up, &err), 0);
+	ck_assert_uint_eq(up, 1);
+	es_collection_release(c);
+}
+
+/* Payload updates are logged (WAL_REC_PAYLOAD), replayed after a crash on
+ * top of the log or of a snapshot, and covered by snapshots. */
+START_TEST(test_payload_update_durable)
+{
+	es_error err;
+	es_registry *r = new_reg_hooks();
+	es_store_stats st;
+	es_store *s = open_store(r, NULL, &st);
+	make_coll(r, "pl", 2);
+	es_collection *c;
+	ck_assert_int_eq(es_registry_get(r, "pl", &c, &err), 0);
+	float v[2][2] = {{1, 0}, {0, 1}};
+	es_point_in in[2] = {{{0, 1, NULL, 0}, v[0], "{\"a\":1}", 7, NULL, 0},
+			     {{0, 2, NULL, 0}, v[1], NULL, 0, NULL, 0}};
+	ck_assert_int_eq(es_collection_upsert(c, in, 2, &err), 0);
+	es_collection_release(c);
+	update(r, "{\"op\":\"set\",\"payload\":{\"b\":2}}", 1);
+	update(r, "{\"op\":\"set\",\"payload\":{\"x\":true},\"key\":\"m.n\"}", 2);
+	payload_of(r, 1, "{\"a\":1,\"b\":2}");
+	/* crash: everything from the log */
+	ck_assert_int_eq(es_store_close(s, 0, &err), 0);
+	es_registry_free(r);
+	r = new_reg_hooks();
+	s = open_store(r, NULL, &st);
+	ck_assert_uint_eq(st.records_replayed, 3);
+	payload_of(r, 1, "{\"a\":1,\"b\":2}");
+	payload_of(r, 2, "{\"m\":{\"n\":{\"x\":true}}}");
+	/* snapshot, then more updates, crash: snapshot + log */
+	ck_assert_int_eq(es_store_checkpoint(s, "pl", &err), 0);
+	update(r, "{\"op\":\"delete\",\"keys\":[\"a\"]}", 1);
+	update(r, "{\"op\":\"clear\"}", 2);
+	ck_assert_int_eq(es_store_close(s, 0, &err), 0);
+	es_registry_free(r);
+	r = new_reg_hooks();
+	s = open_store(r, NULL, &st);
+	ck_assert_uint_eq(st.snapshots_loaded, 1);
+	ck_assert_uint_eq(st.records_replayed, 2);
+	payload_of(r, 1, "{\"b\":2}");
+	payload_of(r, 2, NULL);
+	/* clean shutdown: the snapshot holds them */
+	ck_assert_int_eq(es_store_close(s, 1, &err), 0);
+	es_registry_free(r);
+	r = new_reg_hooks();
+	s = open_store(r, NULL, &st);
+	ck_assert_uint_eq(st.records_replayed, 0);
+	payload_of(r, 1, "{\"b\":2}");
+	payload_of(r, 2, NULL);
+	ck_assert_int_eq(es_store_close(s, 0, &err), 0);
+	es_registry_free(r);
+	/* a registry without payload hooks cannot replay them: named, not silent */
+	r = new_reg_hooks();
+	s = open_store(r, NULL, &st);
+	update(r, "{\"op\":\"overwrite\",\"payload\":{\"z\":1}}", 1);
+	ck_assert_int_eq(es_store_close(s, 0, &err), 0);
+	es_registry_free(r);
+	r = new_reg();
+	es_store *s2;
+	ck_assert_int_eq(es_store_open(dir, NULL, r, NULL, &s2, &err), ES_ECORRUPT);
+	ck_assert_ptr_nonnull(strstr(err.msg, "pl"));
+	es_registry_free(r);
+}
+END_TEST
 
 START_TEST(test_restart_log_snapshot_clean)
 {
@@ -730,6 +830,7 @@ Suite *store_suite(void)
 	tcase_add_checked_fixture(tc, setup, teardown);
 	tcase_set_timeout(tc, 120);
 	tcase_add_test(tc, test_restart_log_snapshot_clean);
+	tcase_add_test(tc, test_payload_update_durable);
 	tcase_add_test(tc, test_drop_and_recreate);
 	tcase_add_test(tc, test_disk_errors_change_nothing);
 	tcase_add_test(tc, test_damaged_files);
