@@ -26,6 +26,7 @@
 #include <sys/stat.h>
 #include <time.h>
 
+#include "cli_args.h"
 #include "commands.h"
 #include "hnsw.h"
 #include "threadpool.h"
@@ -37,11 +38,6 @@ static double now_s(void)
 	return (double)ts.tv_sec + ts.tv_nsec * 1e-9;
 }
 
-static int ends_with(const char *s, const char *suf)
-{
-	size_t a = strlen(s), b = strlen(suf);
-	return a >= b && strcmp(s + a - b, suf) == 0;
-}
 
 /* Read float32 rows from path.  *dim == 0 means "take it from the file"
  * (only possible for .fvecs).  Returns 0 or prints a message and -1. */
@@ -60,7 +56,7 @@ static int read_vectors(const char *cmd, const char *path, uint32_t *dim,
 		goto fail;
 	}
 	size_t size = (size_t)st.st_size;
-	if (ends_with(path, ".fvecs")) {
+	if (cli_ends_with(path, ".fvecs")) {
 		int32_t d;
 		if (fread(&d, 4, 1, f) != 1 || d <= 0 || d > HNSW_MAX_DIM) {
 			fprintf(stderr, "embedsrv index %s: %s: bad .fvecs row dimension\n", cmd, path);
@@ -124,21 +120,6 @@ fail:
 	free(v);
 	fclose(f);
 	return -1;
-}
-
-static int parse_u32(const char *cmd, const char *opt, const char *s,
-		     uint32_t lo, uint32_t hi, uint32_t *out)
-{
-	char *end;
-	errno = 0;
-	unsigned long long v = strtoull(s, &end, 10);
-	if (errno || *end || !*s || s[0] == '-' || v < lo || v > hi) {
-		fprintf(stderr, "embedsrv index %s: %s wants an integer in %u..%u, got '%s'\n",
-			cmd, opt, lo, hi, s);
-		return -1;
-	}
-	*out = (uint32_t)v;
-	return 0;
 }
 
 static void build_usage(FILE *o)
@@ -230,7 +211,7 @@ static int index_build(int argc, char **argv)
 		case 'i': input = optarg; break;
 		case 'o': output = optarg; break;
 		case 'd':
-			if (parse_u32("build", "--dim", optarg, 1, HNSW_MAX_DIM, &dim)) return 2;
+			if (cli_u32("index build", "--dim", optarg, 1, HNSW_MAX_DIM, &dim)) return 2;
 			break;
 		case 'm':
 			if (es_metric_parse(optarg, &p.metric) != 0) {
@@ -239,13 +220,13 @@ static int index_build(int argc, char **argv)
 			}
 			break;
 		case 'M':
-			if (parse_u32("build", "--M", optarg, 2, HNSW_MAX_M, &p.M)) return 2;
+			if (cli_u32("index build", "--M", optarg, 2, HNSW_MAX_M, &p.M)) return 2;
 			break;
 		case 'e':
-			if (parse_u32("build", "--ef-construction", optarg, 1, HNSW_MAX_EF, &p.ef_construction)) return 2;
+			if (cli_u32("index build", "--ef-construction", optarg, 1, HNSW_MAX_EF, &p.ef_construction)) return 2;
 			break;
 		case 't':
-			if (parse_u32("build", "--threads", optarg, 0, 1024, &threads)) return 2;
+			if (cli_u32("index build", "--threads", optarg, 0, 1024, &threads)) return 2;
 			break;
 		case 'q':
 			if (strcmp(optarg, "int8") == 0)
@@ -276,7 +257,7 @@ static int index_build(int argc, char **argv)
 		build_usage(stderr);
 		return 2;
 	}
-	if (!dim && !ends_with(input, ".fvecs")) {
+	if (!dim && !cli_ends_with(input, ".fvecs")) {
 		fprintf(stderr, "embedsrv index build: --dim is required for raw float32 input\n");
 		return 2;
 	}
@@ -342,13 +323,13 @@ static int index_search(int argc, char **argv)
 		case 'Q': qpath = optarg; break;
 		case 'o': output = optarg; break;
 		case 'k':
-			if (parse_u32("search", "--k", optarg, 1, HNSW_MAX_EF, &k)) return 2;
+			if (cli_u32("index search", "--k", optarg, 1, HNSW_MAX_EF, &k)) return 2;
 			break;
 		case 'e':
-			if (parse_u32("search", "--ef", optarg, 1, HNSW_MAX_EF, &ef)) return 2;
+			if (cli_u32("index search", "--ef", optarg, 1, HNSW_MAX_EF, &ef)) return 2;
 			break;
 		case 't':
-			if (parse_u32("search", "--threads", optarg, 0, 1024, &threads)) return 2;
+			if (cli_u32("index search", "--threads", optarg, 0, 1024, &threads)) return 2;
 			break;
 		case 'h': search_usage(stdout); return 0;
 		default: search_usage(stderr); return 2;

@@ -18,6 +18,7 @@
 #include <string.h>
 
 #include "arith.h"
+#include "cli_args.h"
 #include "commands.h"
 #include "encode.h"
 #include "encoder.h"
@@ -31,18 +32,12 @@ static int fail(const char *cmd, const es_error *err)
 	return 1;
 }
 
-static int usage_err(const char *cmd, const char *msg)
-{
-	fprintf(stderr, "embedsrv %s: %s (try `embedsrv %s --help`)\n", cmd, msg,
-		cmd);
-	return 2;
-}
 
 static int open_model(const char *cmd, const char *path, es_encoder **enc)
 {
 	es_error err = {0};
 	if (!path)
-		return usage_err(cmd, "--model is required");
+		return cli_usage_error(cmd, "--model is required");
 	if (es_encoder_open(path, NULL, enc, &err) != 0)
 		return fail(cmd, &err);
 	return 0;
@@ -183,7 +178,7 @@ int cmd_encode(int argc, char **argv)
 		case 't':
 			threads = strtol(optarg, NULL, 10);
 			if (threads < 0 || threads > 1024)
-				return usage_err("encode", "--threads must be 0..1024");
+				return cli_usage_error("encode", "--threads must be 0..1024");
 			break;
 		case 'h':
 			printf("usage: embedsrv encode --model M [--threads N]\n"
@@ -195,7 +190,7 @@ int cmd_encode(int argc, char **argv)
 		}
 	}
 	if (optind < argc)
-		return usage_err("encode", "unexpected argument");
+		return cli_usage_error("encode", "unexpected argument");
 	es_encoder *enc;
 	int rc = open_model("encode", model, &enc);
 	if (rc)
@@ -271,7 +266,7 @@ static int parse_k(const char *cmd, const char *s, size_t *k)
 	errno = 0;
 	long v = strtol(s, &e, 10);
 	if (*e || errno || v < 1 || v > 100000)
-		return usage_err(cmd, "--k must be an integer 1..100000");
+		return cli_usage_error(cmd, "--k must be an integer 1..100000");
 	*k = (size_t)v;
 	return 0;
 }
@@ -282,7 +277,7 @@ static int parse_restrict(const char *cmd, const char *s, size_t *r)
 	errno = 0;
 	long long v = strtoll(s, &e, 10);
 	if (*e || errno || v < 0)
-		return usage_err(cmd, "--restrict must be an integer >= 0");
+		return cli_usage_error(cmd, "--restrict must be an integer >= 0");
 	*r = (size_t)v;
 	return 0;
 }
@@ -352,9 +347,9 @@ int cmd_neighbors(int argc, char **argv)
 		}
 	}
 	if (!text && optind >= argc)
-		return usage_err("neighbors", "give a WORD or --text");
+		return cli_usage_error("neighbors", "give a WORD or --text");
 	if (text && optind < argc)
-		return usage_err("neighbors", "give WORDs or --text, not both");
+		return cli_usage_error("neighbors", "give WORDs or --text, not both");
 	es_encoder *enc;
 	int rc = open_model("neighbors", model, &enc);
 	if (rc)
@@ -425,7 +420,7 @@ int cmd_analogy(int argc, char **argv)
 			else if (list == 2)
 				parse_term(optarg, &neg[nn++]);
 			else
-				rc = usage_err("analogy", "words must follow --positive or --negative");
+				rc = cli_usage_error("analogy", "words must follow --positive or --negative");
 			break;
 		case 'k':
 			if (parse_k("analogy", optarg, &k))
@@ -438,7 +433,7 @@ int cmd_analogy(int argc, char **argv)
 		case 'M':
 			method = es_analogy_method_parse(optarg);
 			if (method < 0)
-				rc = usage_err("analogy", "--method must be 3cosadd or 3cosmul");
+				rc = cli_usage_error("analogy", "--method must be 3cosadd or 3cosmul");
 			break;
 		case 'h':
 			printf("usage: embedsrv analogy --model M --positive W... [--negative W...]\n"
@@ -454,7 +449,7 @@ int cmd_analogy(int argc, char **argv)
 			goto out;
 	}
 	if (np == 0) {
-		rc = usage_err("analogy", "--positive needs at least one word");
+		rc = cli_usage_error("analogy", "--positive needs at least one word");
 		goto out;
 	}
 	es_encoder *enc;
@@ -483,11 +478,6 @@ out:
 
 /* ---------------------------------------------------------------- convert */
 
-static int ends_with(const char *s, const char *suf)
-{
-	size_t a = strlen(s), b = strlen(suf);
-	return a >= b && strcmp(s + a - b, suf) == 0;
-}
 
 /* Synthetic sample for the common component when no --sample is given:
  * 10-word "sentences" drawn from the model's unigram distribution (counts,
@@ -607,17 +597,17 @@ int cmd_convert(int argc, char **argv)
 		case 'n':
 			sample_lines = strtol(optarg, NULL, 10);
 			if (sample_lines < 1 || sample_lines > 10000000)
-				return usage_err("convert", "--sample-lines must be 1..10000000");
+				return cli_usage_error("convert", "--sample-lines must be 1..10000000");
 			break;
 		case 'a':
 			sif_a = strtof(optarg, NULL);
 			if (!(sif_a > 0) || !isfinite(sif_a))
-				return usage_err("convert", "--sif-a must be > 0");
+				return cli_usage_error("convert", "--sif-a must be > 0");
 			break;
 		case 'f':
 			fmt = es_model_format_parse(optarg);
 			if (fmt < 0)
-				return usage_err("convert",
+				return cli_usage_error("convert",
 						 "--format must be auto, word2vec-bin, text, fasttext-bin or esm");
 			break;
 		case 'h':
@@ -635,14 +625,15 @@ int cmd_convert(int argc, char **argv)
 		}
 	}
 	if (!in)
-		return usage_err("convert", "--input is required");
+		return cli_usage_error("convert", "--input is required");
 	if (!outp)
-		return usage_err("convert", "-o OUT is required");
+		return cli_usage_error("convert", "-o OUT is required");
 	if (optind < argc)
-		return usage_err("convert", "unexpected argument");
-	int to_esm = ends_with(outp, ".esm");
-	if (!to_esm && !ends_with(outp, ".vec"))
-		return usage_err("convert", "OUT must end in .esm or .vec");
+		return cli_usage_error("convert", "unexpected argument");
+	int to_vec = cli_model_output("convert", "-o", outp);
+	if (to_vec < 0)
+		return 2;
+	int to_esm = !to_vec;
 	es_model *m;
 	es_error err = {0};
 	if (es_model_load(in, (es_model_format)fmt, ES_LOAD_VERIFY, &m, &err))

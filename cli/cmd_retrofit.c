@@ -3,14 +3,13 @@
  * lexicon of word relations to a static model (core/retrofit, README
  * "Lexicon-informed vectors").
  */
-#include <errno.h>
 #include <getopt.h>
-#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
 
+#include "cli_args.h"
 #include "commands.h"
 #include "lexicon.h"
 #include "model.h"
@@ -44,29 +43,10 @@ static int retrofit_usage(void)
 	return 0;
 }
 
-static int bad_usage(const char *msg)
+/* The value of a float option. */
+static int float_opt(const char *opt, float *out)
 {
-	fprintf(stderr, "embedsrv retrofit: %s (try `embedsrv retrofit --help`)\n", msg);
-	return 2;
-}
-
-static int parse_float(const char *flag, const char *s, float *out)
-{
-	char *e;
-	errno = 0;
-	float v = strtof(s, &e);
-	if (!*s || *e || errno || !isfinite(v)) {
-		fprintf(stderr, "embedsrv retrofit: %s needs a number, not '%s'\n", flag, s);
-		return -1;
-	}
-	*out = v;
-	return 0;
-}
-
-static int ends_with(const char *s, const char *suf)
-{
-	size_t a = strlen(s), b = strlen(suf);
-	return a >= b && strcmp(s + a - b, suf) == 0;
+	return cli_float("retrofit", opt, optarg, out);
 }
 
 int cmd_retrofit(int argc, char **argv)
@@ -87,46 +67,38 @@ int cmd_retrofit(int argc, char **argv)
 	const char *model = NULL, *lexicon = NULL, *outp = NULL;
 	es_retrofit_params p;
 	es_retrofit_params_default(&p);
-	int c, bad = 0;
+	int c;
 	optind = 1;
-	while ((c = getopt_long(argc, argv, "m:l:o:h", opts, NULL)) != -1) {
+	opterr = 0;
+	while ((c = getopt_long(argc, argv, ":m:l:o:h", opts, NULL)) != -1) {
+		int bad = 0;
 		switch (c) {
 		case 'm': model = optarg; break;
 		case 'l': lexicon = optarg; break;
 		case 'o': outp = optarg; break;
-		case O_ITER: {
-			char *e;
-			errno = 0;
-			unsigned long v = strtoul(optarg, &e, 10);
-			if (!*optarg || *e || errno || v > 1000 || optarg[0] == '-') {
-				fprintf(stderr, "embedsrv retrofit: --iterations must be 0..1000\n");
-				return 2;
-			}
-			p.iterations = (uint32_t)v;
-			break;
-		}
-		case O_ALPHA: bad = parse_float("--alpha", optarg, &p.alpha); break;
-		case O_BSYN: bad = parse_float("--beta-syn", optarg, &p.beta_syn); break;
-		case O_BREL: bad = parse_float("--beta-rel", optarg, &p.beta_rel); break;
-		case O_GANT: bad = parse_float("--gamma-ant", optarg, &p.gamma_ant); break;
-		case O_NGW: bad = parse_float("--ngram-weight", optarg, &p.ngram_weight); break;
+		case O_ITER: bad = cli_u32("retrofit", "--iterations", optarg, 0, 1000, &p.iterations); break;
+		case O_ALPHA: bad = float_opt("--alpha", &p.alpha); break;
+		case O_BSYN: bad = float_opt("--beta-syn", &p.beta_syn); break;
+		case O_BREL: bad = float_opt("--beta-rel", &p.beta_rel); break;
+		case O_GANT: bad = float_opt("--gamma-ant", &p.gamma_ant); break;
+		case O_NGW: bad = float_opt("--ngram-weight", &p.ngram_weight); break;
 		case 'h': return retrofit_usage();
-		default: return 2;
+		default: return cli_getopt_error("retrofit", c, argv);
 		}
 		if (bad)
 			return 2;
 	}
 	if (!model)
-		return bad_usage("--model is required");
+		return cli_usage_error("retrofit", "--model is required");
 	if (!lexicon)
-		return bad_usage("--lexicon is required");
+		return cli_usage_error("retrofit", "--lexicon is required");
 	if (!outp)
-		return bad_usage("-o OUT is required");
+		return cli_usage_error("retrofit", "-o OUT is required");
 	if (optind < argc)
-		return bad_usage("unexpected argument");
-	int to_esm = ends_with(outp, ".esm");
-	if (!to_esm && !ends_with(outp, ".vec"))
-		return bad_usage("OUT must end in .esm or .vec");
+		return cli_usage_error("retrofit", "unexpected argument '%s'", argv[optind]);
+	int to_vec = cli_model_output("retrofit", "-o", outp);
+	if (to_vec < 0)
+		return 2;
 	es_error err = {0};
 	if (es_retrofit_params_check(&p, &err)) {
 		fprintf(stderr, "embedsrv retrofit: %s\n", err.msg);
@@ -145,8 +117,8 @@ int cmd_retrofit(int argc, char **argv)
 	es_retrofit_stats st;
 	if (es_retrofit(in, lx, &p, &m, &st, &err) ||
 	    es_model_set_meta(m, "retrofit.lexicon", lexicon, &err) ||
-	    (to_esm ? es_model_save_esm(m, outp, &err)
-		    : es_model_save_vec(m, outp, &err))) {
+	    (to_vec ? es_model_save_vec(m, outp, &err)
+		    : es_model_save_esm(m, outp, &err))) {
 		fprintf(stderr, "embedsrv retrofit: %s\n", err.msg);
 		goto out;
 	}

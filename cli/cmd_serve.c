@@ -22,6 +22,7 @@
 #include <unistd.h>
 
 #include "api.h"
+#include "batcher.h"
 #include "blas.h"
 #include "commands.h"
 #include "durability.h"
@@ -31,6 +32,8 @@
 
 #define MAX_MODELS 16
 #define MAX_ALIASES 32
+
+enum { OPT_BATCH_MAX = 1000, OPT_BATCH_WAIT_US }; /* long-only options */
 #define DEFAULT_MODEL_PATH "models/default.esm"
 
 static void usage(FILE *f)
@@ -60,7 +63,13 @@ static void usage(FILE *f)
 		"                        cover, so followers that fell behind catch up from\n"
 		"                        the log instead of bootstrapping again (default\n"
 		"                        67108864; 0 deletes it at once)\n"
-		"  --threads N           HTTP worker threads (default: CPU count)\n"
+		"  --threads N           HTTP worker threads (default: CPU count; with a\n"
+		"                        batched BERT model at least --batch-max)\n"
+		"  --batch-max N         BERT models: encode concurrent requests together,\n"
+		"                        up to N texts per forward pass (default 32; 0 = off)\n"
+		"  --batch-wait-us N     wait up to N microseconds for a fuller batch when\n"
+		"                        fewer than --batch-max texts are queued (default 0:\n"
+		"                        batch only what queued while the model was busy)\n"
 		"  --api-key KEY         require 'Authorization: Bearer KEY' (not /healthz, /readyz)\n"
 		"  --max-body BYTES      largest request body (default 16777216)\n"
 		"  --max-inputs N        texts per embeddings request (default 2048)\n"
@@ -110,7 +119,7 @@ typedef struct serve_opts {
 	char *alias_env;                  /* EMBEDSRV_MODEL_ALIAS, split (owned) */
 	const char *host, *port, *data_dir, *threads, *api_key, *max_body, *max_inputs,
 		*max_points, *timeout, *max_conns, *fsync, *snapshot_bytes, *retain_bytes, *primary, *follow,
-		*follow_api_key;
+		*follow_api_key, *batch_max, *batch_wait_us;
 	int quiet, recover, no_ui, read_only;
 } serve_opts;
 
@@ -120,6 +129,7 @@ typedef struct serve_config {
 	unsigned port, threads;
 	wal_fsync_policy fsync;
 	unsigned long long snapshot_bytes;
+	uint32_t batch_max, batch_wait_us;
 	unsigned long long retain_bytes;
 } serve_config;
 
@@ -237,6 +247,8 @@ static int parse_flags(int argc, char **argv, serve_opts *o)
 		{"primary", required_argument, NULL, 'y'},
 		{"follow", required_argument, NULL, 'f'},
 		{"follow-api-key", required_argument, NULL, 'K'},
+		{"batch-max", required_argument, NULL, OPT_BATCH_MAX},
+		{"batch-wait-us", required_argument, NULL, OPT_BATCH_WAIT_US},
 		{"help", no_argument, NULL, 'h'},
 		{NULL, 0, NULL, 0},
 	};
@@ -279,6 +291,8 @@ static int parse_flags(int argc, char **argv, serve_opts *o)
 		case 'y': o->primary = optarg; break;
 		case 'f': o->follow = optarg; break;
 		case 'K': o->follow_api_key = optarg; break;
+		case OPT_BATCH_MAX: o->batch_max = optarg; break;
+		case OPT_BATCH_WAIT_US: o->batch_wait_us = optarg; break;
 		case 'h': usage(stdout); return 0;
 		default: usage(stderr); return 2;
 		}
@@ -338,6 +352,8 @@ static int env_fallbacks(serve_opts *o)
 		o->read_only = 1;
 		o->primary = o->follow;
 	}
+	if (!o->batch_max) o->batch_max = env("EMBEDSRV_BATCH_MAX");
+	if (!o->batch_wait_us) o->batch_wait_us = env("EMBEDSRV_BATCH_WAIT_US");
 	return 0;
 }
 
@@ -400,6 +416,16 @@ static int parse_values(const serve_opts *o, serve_config *c)
 			return -1;
 		}
 	}
+	c->batch_max = ES_BATCHER_MAX_BATCH;
+	c->batch_wait_us = ES_BATCHER_MAX_WAIT_US;
+	if (o->batch_max) {
+		if (parse_num("batch-max", o->batch_max, 0, 4096, &v)) return -1;
+		c->batch_max = (uint32_t)v;
+	}
+	if (o->batch_wait_us) {
+		if (parse_num("batch-wait-us", o->batch_wait_us, 0, 1000000, &v)) return -1;
+		c->batch_wait_us = (uint32_t)v;
+	}
 	return 0;
 }
 
@@ -417,6 +443,21 @@ static int wait_for_stop(const sigset_t *set)
 		if ((s = es_stop_requested()) != 0)
 			return s;
 	}
+}
+
+/* HTTP worker threads: --threads, else the CPU count, raised to
+ * --batch-max when a BERT model is batched: a handler blocks while its
+ * texts wait in the batcher, so a full batch of one-text requests needs
+ * that many handlers at once (measured: bench/RESULTS.md). */
+static unsigned http_threads(const serve_opts *o, const serve_config *c,
+			     es_encoder *const *encs, size_t nenc)
+{
+	if (o->threads || !c->batch_max)
+		return c->threads;
+	for (size_t i = 0; i < nenc; i++)
+		if (es_encoder_kind_of(encs[i]) == ES_ENCODER_BERT)
+			return c->threads > c->batch_max ? c->threads : c->batch_max;
+	return c->threads;
 }
 
 /* 5. Run: models, registry, HTTP server, data directory, ready; then wait
@@ -465,20 +506,23 @@ static int serve(const serve_opts *o, const serve_config *c)
 	cfg.nmodels = nenc;
 	cfg.registry = reg;
 	cfg.data_dir = o->data_dir;
-	cfg.threads = c->threads;
 	cfg.no_ui = o->no_ui;
 	cfg.read_only = o->read_only;
 	cfg.primary = o->primary;
+	cfg.batch_max = c->batch_max;
+	cfg.batch_wait_us = c->batch_wait_us;
+	unsigned threads = http_threads(o, c, encs, nenc);
+	cfg.threads = threads;
 	cfg.model_aliases = o->aliases;
 	cfg.naliases = o->naliases;
 	if (api_ctx_new(&cfg, &ctx, &err))
 		goto fail;
-	es_http_config hc = {o->host, (uint16_t)c->port, c->threads, o->quiet};
+	es_http_config hc = {o->host, (uint16_t)c->port, threads, o->quiet};
 	if (es_http_start(&hc, ctx, &http, &err))
 		goto fail;
 	fprintf(stderr, "embedsrv serve: listening on http://%s%s%s:%u (model %s, dim %u, %u threads)\n",
 		strchr(o->host, ':') ? "[" : "", o->host, strchr(o->host, ':') ? "]" : "",
-		es_http_port(http), es_encoder_name(encs[0]), es_encoder_dim(encs[0]), c->threads);
+		es_http_port(http), es_encoder_name(encs[0]), es_encoder_dim(encs[0]), threads);
 	if (o->follow) {
 		/* ready once the data directory holds data (now, or after the
 		 * bootstrap): the follower thread says so */

@@ -24,6 +24,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "cli_args.h"
 #include "commands.h"
 #include "model.h"
 #include "model_io.h"
@@ -114,37 +115,11 @@ static int on_progress(void *ctx, const es_train_progress *p)
 	return 0;
 }
 
-static int parse_u32(const char *opt, const char *s, uint32_t *out)
+/* The value of an unbounded integer option (es_train_params_check says
+ * what is too large). */
+static int u32_opt(const char *opt, uint32_t *out)
 {
-	char *end;
-	errno = 0;
-	unsigned long long v = strtoull(s, &end, 10);
-	if (errno || end == s || *end || s[0] == '-' || v > UINT32_MAX) {
-		fprintf(stderr, "embedsrv train: %s wants a non-negative integer, got '%s'\n",
-			opt, s);
-		return -1;
-	}
-	*out = (uint32_t)v;
-	return 0;
-}
-
-static int parse_float(const char *opt, const char *s, float *out)
-{
-	char *end;
-	errno = 0;
-	float v = strtof(s, &end);
-	if (errno || end == s || *end) {
-		fprintf(stderr, "embedsrv train: %s wants a number, got '%s'\n", opt, s);
-		return -1;
-	}
-	*out = v;
-	return 0;
-}
-
-static int ends_with(const char *s, const char *suf)
-{
-	size_t a = strlen(s), b = strlen(suf);
-	return a >= b && strcasecmp(s + a - b, suf) == 0;
+	return cli_u32("train", opt, optarg, 0, UINT32_MAX, out);
 }
 
 /* Fail before hours of training if the output cannot be written. */
@@ -219,7 +194,7 @@ static int parse_args(int argc, char **argv, train_args *a)
 	a->quiet = 0;
 	a->common = COMMON_SAMPLE_DEFAULT;
 	int pcs_given = 0;
-	uint32_t u;
+	uint32_t u = 0;
 	int c;
 	optind = 1;
 	opterr = 0;
@@ -228,29 +203,29 @@ static int parse_args(int argc, char **argv, train_args *a)
 		switch (c) {
 		case 'i': a->in = optarg; break;
 		case 'o': a->out = optarg; break;
-		case O_DIM: bad = parse_u32("--dim", optarg, &pp->dim); break;
-		case O_EPOCHS: bad = parse_u32("--epochs", optarg, &pp->epochs); break;
-		case O_WINDOW: bad = parse_u32("--window", optarg, &pp->window); break;
-		case O_NEG: bad = parse_u32("--neg", optarg, &pp->neg); break;
-		case O_MINCOUNT: bad = parse_u32("--min-count", optarg, &pp->min_count); break;
-		case O_MINN: bad = parse_u32("--minn", optarg, &pp->minn); break;
-		case O_MAXN: bad = parse_u32("--maxn", optarg, &pp->maxn); break;
-		case O_BUCKET: bad = parse_u32("--bucket", optarg, &pp->bucket); break;
+		case O_DIM: bad = u32_opt("--dim", &pp->dim); break;
+		case O_EPOCHS: bad = u32_opt("--epochs", &pp->epochs); break;
+		case O_WINDOW: bad = u32_opt("--window", &pp->window); break;
+		case O_NEG: bad = u32_opt("--neg", &pp->neg); break;
+		case O_MINCOUNT: bad = u32_opt("--min-count", &pp->min_count); break;
+		case O_MINN: bad = u32_opt("--minn", &pp->minn); break;
+		case O_MAXN: bad = u32_opt("--maxn", &pp->maxn); break;
+		case O_BUCKET: bad = u32_opt("--bucket", &pp->bucket); break;
 		case O_NOSUB: pp->subwords = 0; break;
-		case O_LR: bad = parse_float("--lr", optarg, &pp->lr); break;
-		case O_SAMPLE: bad = parse_float("--sample", optarg, &pp->sample); break;
-		case O_NSEXP: bad = parse_float("--ns-exponent", optarg, &pp->ns_exponent); break;
+		case O_LR: bad = cli_float("train", "--lr", optarg, &pp->lr); break;
+		case O_SAMPLE: bad = cli_float("train", "--sample", optarg, &pp->sample); break;
+		case O_NSEXP: bad = cli_float("train", "--ns-exponent", optarg, &pp->ns_exponent); break;
 		case O_DROPPCS:
-			bad = parse_u32("--drop-pcs", optarg, &pp->drop_pcs);
+			bad = u32_opt("--drop-pcs", &pp->drop_pcs);
 			pcs_given = 1;
 			break;
 		case O_NOCENTER: pp->center = 0; break;
 		case O_THREADS:
-			bad = parse_u32("--threads", optarg, &u);
+			bad = u32_opt("--threads", &u);
 			pp->threads = u;
 			break;
 		case O_SEED:
-			bad = parse_u32("--seed", optarg, &u);
+			bad = u32_opt("--seed", &u);
 			pp->seed = u;
 			break;
 		case O_MODE:
@@ -265,33 +240,19 @@ static int parse_args(int argc, char **argv, train_args *a)
 			}
 			break;
 		case O_QUIET: a->quiet = 1; break;
-		case O_COMMON: bad = parse_u32("--common-sample", optarg, &a->common); break;
+		case O_COMMON: bad = u32_opt("--common-sample", &a->common); break;
 		case 'h': usage(stdout); return 0;
-		case ':':
-			fprintf(stderr, "embedsrv train: %s needs a value\n", argv[optind - 1]);
-			return 2;
-		default:
-			fprintf(stderr, "embedsrv train: unknown option '%s'\n", argv[optind - 1]);
-			usage(stderr);
-			return 2;
+		default: return cli_getopt_error("train", c, argv);
 		}
 		if (bad)
 			return 2;
 	}
-	if (optind < argc) {
-		fprintf(stderr, "embedsrv train: unexpected argument '%s'\n", argv[optind]);
+	if (optind < argc)
+		return cli_usage_error("train", "unexpected argument '%s'", argv[optind]);
+	if (!a->in || !a->out)
+		return cli_usage_error("train", "--input and --output are required");
+	if ((a->vec = cli_model_output("train", "--output", a->out)) < 0)
 		return 2;
-	}
-	if (!a->in || !a->out) {
-		fprintf(stderr, "embedsrv train: --input and --output are required\n");
-		usage(stderr);
-		return 2;
-	}
-	a->vec = ends_with(a->out, ".vec");
-	if (!a->vec && !ends_with(a->out, ".esm")) {
-		fprintf(stderr, "embedsrv train: --output must end in .esm or .vec, got %s\n", a->out);
-		return 2;
-	}
 	if (!pp->center && !pcs_given)
 		pp->drop_pcs = 0; /* --no-center: raw vectors */
 	es_error err;

@@ -49,7 +49,12 @@
  *    only ever hold one node lock at a time (no lock-order cycles).
  *  - A node becomes visible through its flags word: the inserter writes the
  *    vector, then clears HNSW_F_DELETED with a release store; readers load
- *    flags with acquire before reading a vector.
+ *    flags with acquire before reading a vector.  hnsw_add_pending stores
+ *    HNSW_F_PENDING instead: traversals (searches and inserts) walk through
+ *    the node and inserts link to it, but a search never returns it until
+ *    hnsw_publish clears the bit (an atomic and; a concurrent delete's
+ *    store of HNSW_F_DELETED wins either way).  Files hold pending nodes as
+ *    deleted slots (written_ep).
  *  - Every operation (search, add, delete) takes a scratch context from a
  *    pool and publishes the global epoch in it for its duration.  A deleted
  *    slot is tagged with the epoch at deletion and reused only when every

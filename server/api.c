@@ -53,6 +53,22 @@ const es_payload_hooks *api_payload_hooks(void)
 	return &hooks;
 }
 
+/* A batcher for every BERT model (static models encode a text in
+ * microseconds: queueing would only add latency). */
+static int make_batchers(api_ctx *c, const api_config *cfg, es_error *err)
+{
+	c->batchers = calloc(c->nmodels, sizeof *c->batchers);
+	if (!c->batchers)
+		return es_err(err, ES_ENOMEM, "out of memory");
+	es_batcher_config bc = {cfg->batch_max, cfg->batch_wait_us,
+				cfg->batch_workers ? cfg->batch_workers : es_cpu_count()};
+	for (size_t i = 0; i < c->nmodels; i++)
+		if (es_encoder_kind_of(c->models[i]) == ES_ENCODER_BERT &&
+		    es_batcher_new(c->models[i], &bc, &c->batchers[i], err))
+			return -1;
+	return 0;
+}
+
 /* --model-alias NAME=MODEL, each MODEL a loaded model's name. */
 static int set_aliases(api_ctx *c, const api_config *cfg, es_error *err)
 {
@@ -110,6 +126,11 @@ int api_ctx_new(const api_config *cfg, api_ctx **out, es_error *err)
 	}
 	c->reg = cfg->registry;
 	c->threads = cfg->threads;
+	if (cfg->batch_max && make_batchers(c, cfg, err)) {
+		free(labels);
+		api_ctx_free(c);
+		return -1;
+	}
 	c->no_ui = cfg->no_ui;
 	c->read_only = cfg->read_only;
 	if (cfg->primary && *cfg->primary && !(c->primary = strdup(cfg->primary)))
@@ -150,6 +171,9 @@ void api_ctx_free(api_ctx *c)
 	if (!c)
 		return;
 	metrics_free(c->metrics);
+	for (size_t i = 0; c->batchers && i < c->nmodels; i++)
+		es_batcher_free(c->batchers[i]);
+	free(c->batchers);
 	free(c->models);
 	free(c->api_key);
 	free(c->data_dir);
@@ -374,7 +398,12 @@ static int encode_texts(const api_ctx *ctx, const es_encoder *enc,
 	}
 	es_error err;
 	es_error_clear(&err);
-	int rc = es_encoder_encode_batch(enc, texts, lens, n, flags, vecs, infos, NULL, &err);
+	es_batcher *bat = NULL;
+	for (size_t i = 0; ctx->batchers && i < ctx->nmodels; i++)
+		if (ctx->models[i] == enc)
+			bat = ctx->batchers[i];
+	int rc = bat ? es_batcher_encode(bat, texts, lens, n, flags, vecs, infos, &err)
+		     : es_encoder_encode_batch(enc, texts, lens, n, flags, vecs, infos, NULL, &err);
 	if (rc == ES_ERANGE && (flags & ES_ENC_NO_TRUNCATE)) {
 		api_error(out, 422, param, "input_too_long", "%s (\"truncate\": false)",
 			  err.msg[0] ? err.msg : "a text is longer than the model's max_seq_length");

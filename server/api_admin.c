@@ -71,6 +71,28 @@ void api_h_metrics(api_call *c, api_response *out)
 			es_collection_release(cols[i]);
 		free(cols);
 	}
+	if (c->ctx->batchers) { /* dynamic batching (server/batcher.h) */
+		static const char *const names[3] = {"requests", "texts", "forwards"};
+		static const char *const help[3] = {
+			"Encode requests served through the batcher.",
+			"Texts encoded through the batcher.",
+			"Forward passes the batcher ran (texts / forwards = mean batch)."};
+		for (int k = 0; k < 3; k++) {
+			es_strbuf_printf(&b, "# HELP embedsrv_batch_%s_total %s\n"
+					     "# TYPE embedsrv_batch_%s_total counter\n",
+					 names[k], help[k], names[k]);
+			for (size_t i = 0; i < c->ctx->nmodels; i++) {
+				if (!c->ctx->batchers[i])
+					continue;
+				es_batcher_stats st;
+				es_batcher_get_stats(c->ctx->batchers[i], &st);
+				uint64_t v = k == 0 ? st.requests : k == 1 ? st.texts : st.forwards;
+				es_strbuf_printf(&b, "embedsrv_batch_%s_total{model=\"%s\"} %llu\n",
+						 names[k], es_encoder_name(c->ctx->models[i]),
+						 (unsigned long long)v);
+			}
+		}
+	}
 	es_strbuf_printf(&b, "# HELP embedsrv_uptime_seconds Seconds since start.\n"
 			     "# TYPE embedsrv_uptime_seconds gauge\n"
 			     "embedsrv_uptime_seconds %.3f\n",

@@ -12,6 +12,7 @@
 #include <stdatomic.h>
 
 #include "api.h"
+#include "batcher.h"
 #include "json_util.h"
 
 struct api_ctx {
@@ -19,6 +20,7 @@ struct api_ctx {
 	char *api_key;
 	size_t api_key_len;
 	es_encoder **models;
+	es_batcher **batchers; /* per model: NULL where not batched */
 	size_t nmodels;
 	es_registry *reg;
 	char *data_dir;

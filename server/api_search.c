@@ -23,6 +23,7 @@
 
 #include "api_internal.h"
 #include "filter.h"
+#include "mmr.h"
 
 
 /* One hit as JSON text.  Payloads are stored as compact JSON (written by
@@ -118,13 +119,55 @@ static int parse_mode(const json_t *q, int is_text, es_search_req *rq, ju_err *e
 	return 0;
 }
 
+/* "mmr": {"diversity": 0..1, "candidates_limit": n}: the search fetches
+ * max(k, candidates_limit) candidates with their vectors and api_mmr keeps k
+ * of them (mmr.h).  Dense searches only. */
+typedef struct mmr_req {
+	int on;
+	uint32_t k;         /* the k asked for */
+	float diversity;
+	int with_vector;    /* what the caller asked for */
+} mmr_req;
+
+static int parse_mmr(const json_t *q, es_search_req *rq, const api_limits *lim, mmr_req *m,
+		     ju_err *e)
+{
+	static const char *const keys[] = {"diversity", "candidates_limit", NULL};
+	const json_t *j = json_object_get(q, "mmr");
+	if (!j || json_is_null(j))
+		return 0;
+	if (!json_is_object(j))
+		return ju_fail(e, 400, "mmr", "invalid_type",
+			       "'mmr' must be {\"diversity\": 0..1, \"candidates_limit\": n}");
+	int has;
+	float div;
+	uint32_t cand;
+	if (ju_check_keys(j, keys, "mmr", e) || ju_get_float(j, "diversity", &has, &div, e) ||
+	    ju_get_u32(j, "candidates_limit", rq->k, 1, lim->max_k, &cand, e))
+		return -1;
+	if (has && !(div >= 0 && div <= 1))
+		return ju_fail(e, 422, "mmr.diversity", "invalid_value",
+			       "'mmr.diversity' must be between 0 and 1");
+	if (rq->mode != ES_SEARCH_DENSE)
+		return ju_fail(e, 422, "mmr", "invalid_value",
+			       "'mmr' reranks a dense search: use a vector or id query, or "
+			       "\"mode\": \"dense\" with a text");
+	m->on = 1;
+	m->k = rq->k;
+	m->diversity = has ? div : API_MMR_DIVERSITY_DEFAULT;
+	m->with_vector = rq->with_vector;
+	rq->k = cand > rq->k ? cand : rq->k;
+	rq->with_vector = 1;
+	return 0;
+}
+
 /* One query: appends a JSON array of hits to b; -1 with out filled. */
 static int run_query(api_call *c, es_collection *col, const json_t *q,
 		     const char *prefix, ju_buf *b, api_response *out)
 {
 	static const char *const keys[] = {"text", "vector", "id", "k", "ef",
 					   "score_threshold", "filter", "with_payload",
-					   "with_vector", "mode", "fusion", NULL};
+					   "with_vector", "mode", "fusion", "mmr", NULL};
 	const api_limits *lim = &c->ctx->limits;
 	ju_err e;
 	e.status = 0;
@@ -139,6 +182,7 @@ static int run_query(api_call *c, es_collection *col, const json_t *q,
 	es_search_req rq;
 	memset(&rq, 0, sizeof rq);
 	rq.query = qv;
+	mmr_req mmr = {0, 0, 0, 0};
 	if (!json_is_object(q)) {
 		api_error(out, 400, prefix, "invalid_type", "each search must be an object");
 		goto out;
@@ -166,6 +210,8 @@ static int run_query(api_call *c, es_collection *col, const json_t *q,
 	}
 	int is_text = tv && !json_is_null(tv);
 	if (parse_mode(q, is_text, &rq, &e))
+		goto bad;
+	if (parse_mmr(q, &rq, lim, &mmr, &e))
 		goto bad;
 	if (is_text) {
 		if (!json_is_string(tv)) {
@@ -209,6 +255,14 @@ static int run_query(api_call *c, es_collection *col, const json_t *q,
 	if (rc) {
 		api_error_es(out, rc, &err, NULL);
 		goto out;
+	}
+	if (mmr.on) {
+		nh = api_mmr(hits, nh, mmr.k, mmr.diversity, es_collection_get_params(col)->metric,
+			     dim);
+		for (size_t i = 0; !mmr.with_vector && i < nh; i++) {
+			free(hits[i].vector);
+			hits[i].vector = NULL;
+		}
 	}
 	ju_buf_put(b, "[", 1);
 	for (size_t i = 0; i < nh; i++) {

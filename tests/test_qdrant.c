@@ -274,6 +274,40 @@ START_TEST(test_points_and_search)
 			       "{\"query\":[1,0,0,0,0,0,0,0,0,0],\"score_threshold\":0.99}", &j), 200);
 	ck_assert_uint_eq(json_array_size(json_object_get(RESULT(j), "points")), 1);
 	json_decref(j);
+	/* the answer is re-shaped as text (shape_hits_text): payloads holding
+	 * objects, braces and escaped quotes in strings come through intact,
+	 * and "version" goes into each hit only */
+	ck_assert_int_eq(qcall(&f, "PUT", "/collections/c/points",
+			       "{\"points\":[{\"id\":6,\"vector\":[0,0,0,0,0,0,0,0,0,1],"
+			       "\"payload\":{\"x\":{\"id\":1,\"s\":\"a\\\"{[b}\\\\\"},\"y\":[{},{\"z\":[]}]}}]}",
+			       NULL), 200);
+	for (int legacy = 0; legacy < 2; legacy++) {
+		ck_assert_int_eq(qcall(&f, "POST", legacy ? "/collections/c/points/search"
+							   : "/collections/c/points/query",
+				       legacy ? "{\"vector\":[0,0,0,0,0,0,0,0,0,1],\"limit\":2,\"with_payload\":true}"
+					      : "{\"query\":[0,0,0,0,0,0,0,0,0,1],\"limit\":2,\"with_payload\":true}",
+				       &j), 200);
+		pts = legacy ? RESULT(j) : json_object_get(RESULT(j), "points");
+		ck_assert_uint_eq(json_array_size(pts), 2);
+		json_t *h = json_array_get(pts, 0);
+		ck_assert_int_eq(json_integer_value(json_object_get(h, "id")), 6);
+		ck_assert_int_eq(json_integer_value(json_object_get(h, "version")), 0);
+		json_t *x = json_object_get(json_object_get(h, "payload"), "x");
+		ck_assert_uint_eq(json_object_size(x), 2);
+		ck_assert_str_eq(json_string_value(json_object_get(x, "s")), "a\"{[b}\\");
+		json_t *y = json_object_get(json_object_get(h, "payload"), "y");
+		ck_assert_uint_eq(json_object_size(json_array_get(y, 0)), 0);
+		ck_assert_uint_eq(json_object_size(json_array_get(y, 1)), 1);
+		ck_assert_ptr_nonnull(json_object_get(json_array_get(pts, 1), "version"));
+		json_decref(j);
+	}
+	ck_assert_int_eq(qcall(&f, "POST", "/collections/c/points/query",
+			       "{\"query\":[1,0,0,0,0,0,0,0,0,0],\"filter\":{\"must\":[{\"key\":\"k\","
+			       "\"match\":{\"value\":\"none\"}}]}}", &j), 200);
+	ck_assert(json_is_array(json_object_get(RESULT(j), "points")));
+	ck_assert_uint_eq(json_array_size(json_object_get(RESULT(j), "points")), 0);
+	json_decref(j);
+	ck_assert_int_eq(qcall(&f, "POST", "/collections/c/points/delete", "{\"points\":[6]}", NULL), 200);
 	/* the legacy search: a bare list, and {"name", "vector"} */
 	ck_assert_int_eq(qcall(&f, "POST", "/collections/c/points/search",
 			       "{\"vector\":{\"name\":\"\",\"vector\":[0,1,0,0,0,0,0,0,0,0]},"

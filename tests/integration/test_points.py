@@ -221,6 +221,39 @@ def id_checks(s):
     check(st == 200 and b["result"]["deleted"] == 2, "delete by u64 and UUID: %s %s" % (st, b))
 
 
+def mmr_checks(s):
+    M = "/v1/collections/mmr"
+    st, b = s.req("PUT", M, {"dim": 10})
+    base = [1.0, 0, 0, 0, 0, 0, 0, 0, 0, 0]
+    dup = [1.0, 0.02, 0, 0, 0, 0, 0, 0, 0, 0]
+    other = [0.7, 0, 0.7, 0, 0, 0, 0, 0, 0, 0]
+    points = [{"id": 1, "vector": base}, {"id": 2, "vector": dup},
+              {"id": 3, "vector": [1.0, 0.03, 0, 0, 0, 0, 0, 0, 0, 0]}, {"id": 4, "vector": other},
+              {"id": 5, "vector": [0, 0, 0, 0, 0, 0, 0, 0, 1.0, 0]}]
+    st, b = s.req("PUT", M + "/points", {"points": points})
+    check(st == 200, "mmr upsert: %s %s" % (st, b))
+    st, b = s.req("POST", M + "/search", {"vector": base, "k": 2})
+    check(st == 200 and [h["id"] for h in b["result"]] == [1, 2], "plain search: near-duplicates %s" % b)
+    st, b = s.req("POST", M + "/search", {"vector": base, "k": 2,
+                                          "mmr": {"diversity": 0.7, "candidates_limit": 4}})
+    check(st == 200 and [h["id"] for h in b["result"]] == [1, 4] and "vector" not in b["result"][0],
+          "mmr picks the other direction over the duplicates: %s %s" % (st, b))
+    st, b = s.req("POST", M + "/search", {"vector": base, "k": 2, "with_vector": True,
+                                          "mmr": {"diversity": 0, "candidates_limit": 5}})
+    check(st == 200 and [h["id"] for h in b["result"]] == [1, 2] and len(b["result"][0]["vector"]) == 10,
+          "mmr diversity 0 is relevance order: %s" % b)
+    st, b = s.req("POST", M + "/search", {"searches": [{"id": 1, "k": 1, "mmr": {}}]})
+    check(st == 200 and len(b["result"][0]) == 1, "mmr in a batch, by id: %s %s" % (st, b))
+    for body, want in [({"vector": base, "mmr": {"diversity": 2}}, 422),
+                       ({"vector": base, "mmr": {"diversity": "x"}}, 400),
+                       ({"vector": base, "mmr": []}, 400),
+                       ({"vector": base, "mmr": {"candidates": 5}}, 400),
+                       ({"vector": base, "mmr": {"candidates_limit": 0}}, 422),
+                       ({"text": "hurricane", "mode": "lexical", "mmr": {}}, 422)]:
+        st, b = s.req("POST", M + "/search", body)
+        check(st == want, "mmr bad %s -> %s %s" % (body, st, b))
+
+
 def state(s):
     return sorted((str(p["id"]), repr(p.get("payload"))) for p in scroll_all(s, None, limit=50))
 
@@ -278,6 +311,7 @@ def main():
         delete_by_filter(s)
         st, b = s.req("PUT", "/v1/collections/ids", {"dim": 10})
         id_checks(s)
+        mmr_checks(s)
     with tempfile.TemporaryDirectory() as tmp:
         durability(tmp)
     print("points: %d passed, %d failed" % (check.passed, len(check.failures)))

@@ -33,13 +33,13 @@ import socket
 import statistics
 import subprocess
 import sys
-import tempfile
 import time
 import urllib.error
 import urllib.request
 
-HERE = os.path.dirname(os.path.abspath(__file__))
-sys.path.insert(0, os.path.join(HERE, "..", "integration"))
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from ui_common import (SIDEWAYS_JS, check, find_browser, session, set_value_js, shown_js,  # noqa: E402
+                       skip, summary, wait_for)
 from es_server import ROOT, SLOW, Server  # noqa: E402
 
 ELEMENT = "element-6066-11e4-a52e-4f735466cecf"
@@ -47,41 +47,6 @@ FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-
          "--disable-background-networking", "--disable-component-update", "--disable-sync",
          "--disable-dev-shm-usage"]
 WIDTHS = {"wide": (1440, 1000), "narrow": (375, 900)}
-fails = []
-
-
-def check(cond, what):
-    if not cond:
-        fails.append(what)
-        print("FAIL:", what, file=sys.stderr)
-    return cond
-
-
-# --------------------------------------------------------------- the model
-def write_model(path):
-    """Word vectors on axes royal, male, female, person, animal, fruit,
-    young, misc, with a little fixed noise: king - man + woman = queen."""
-    axes = {"royal": 0, "male": 1, "female": 2, "person": 3, "animal": 4, "fruit": 5, "young": 6, "misc": 7}
-    words = {
-        "the": ["misc"], "a": ["misc"], "and": ["misc"], "on": ["misc"], "sat": ["misc", "animal"],
-        "king": ["royal", "male"], "queen": ["royal", "female"],
-        "man": ["male", "person"], "woman": ["female", "person"],
-        "prince": ["royal", "male", "young"], "princess": ["royal", "female", "young"],
-        "boy": ["male", "person", "young"], "girl": ["female", "person", "young"],
-        "cat": ["animal"], "dog": ["animal", "male"], "kitten": ["animal", "young"],
-        "apple": ["fruit"], "banana": ["fruit", "misc"], "cherry": ["fruit", "young"],
-        "throne": ["royal", "misc"], "crown": ["royal"], "palace": ["royal", "misc", "person"],
-    }
-    seed = 12345
-    lines = ["%d %d" % (len(words), len(axes))]
-    for w, on in words.items():
-        v = []
-        for a in range(len(axes)):
-            seed = (seed * 1103515245 + 12345) % (1 << 31)
-            v.append((1.0 if any(axes[x] == a for x in on) else 0.0) + (seed / (1 << 31) - 0.5) * 0.06)
-        lines.append(w + " " + " ".join("%.5f" % x for x in v))
-    with open(path, "w") as f:
-        f.write("\n".join(lines) + "\n")
 
 
 # --------------------------------------------------------------- WebDriver
@@ -157,25 +122,14 @@ class Driver:
 
     def set(self, elid, value):
         """Set a field's value the way a user's edit would (input event)."""
-        self.js("const e = document.getElementById(arguments[0]); e.value = arguments[1];"
-                "e.dispatchEvent(new Event('input', {bubbles: true}));"
-                "e.dispatchEvent(new Event('change', {bubbles: true}));", elid, value)
+        self.js(set_value_js(elid, value))
 
     def text(self, elid):
         return self.js("const e = document.getElementById(arguments[0]); return e ? e.textContent : null;", elid)
 
     def wait(self, script, what, timeout=10, *args):
-        deadline = time.time() + timeout * SLOW
-        while True:
-            v = self.js(script, *args)
-            if v:
-                return v
-            if time.time() > deadline:
-                shown = self.js("return [...document.querySelectorAll('.err, .hint, #s-summary')]"
-                                ".filter(e => e.textContent).map(e => e.id + ': ' + e.textContent);")
-                check(False, "timed out waiting for %s (page shows %r)" % (what, shown))
-                return v
-            time.sleep(0.05)
+        return wait_for(lambda: self.js(script, *args), what, timeout,
+                        lambda: self.js(shown_js(".err, .hint, #s-summary")))
 
     def resize(self, w, h):
         self.cmd("POST", "/window/rect", {"width": w, "height": h})
@@ -223,7 +177,7 @@ def shots(d, out, name):
         d.resize(w, max(h, min(int(full) + 140, 4000)))
         time.sleep(0.15)
         if tag == "narrow":
-            over = d.js("return document.documentElement.scrollWidth - window.innerWidth;")
+            over = d.js(SIDEWAYS_JS)
             check(over <= 1, "%s at 375 px scrolls sideways by %s px" % (name, over))
         d.screenshot(os.path.join(out, "%s-%d.png" % (name, w)))
     d.resize(*WIDTHS["wide"])
@@ -611,20 +565,13 @@ def default_model_queen(d):
 
 
 def main():
-    chromium = os.environ.get("ES_CHROMIUM") or shutil.which("chromium") or shutil.which("chromium-browser")
-    chromedriver = os.environ.get("ES_CHROMEDRIVER") or shutil.which("chromedriver")
+    chromium = find_browser("ES_CHROMIUM", "chromium", "chromium-browser")
+    chromedriver = find_browser("ES_CHROMEDRIVER", "chromedriver")
     if not chromium or not chromedriver:
-        print("SKIP: the UI test needs Debian's chromium and chromium-driver "
-              "(sh deploy/install-deps.sh deploy/packages-ui-test.txt)")
-        return 77
+        return skip("the UI test needs Debian's chromium and chromium-driver")
     total = static_checks()
-    out = os.path.join(os.environ.get("ES_BUILD_ROOT", "build"), "ui-screenshots")
-    os.makedirs(out, exist_ok=True)
-    tmp = tempfile.mkdtemp(prefix="es_ui_")
     timings = {"assets_bytes": total}
-    try:
-        model = os.path.join(tmp, "royal-8d.vec")
-        write_model(model)
+    with session("es_ui_") as (out, tmp, model):
         d = Driver(chromium, chromedriver, tmp)
         try:
             with Server("--model", model, "--quiet") as srv:
@@ -634,15 +581,11 @@ def main():
             default_model_queen(d)
         finally:
             d.quit()
-    finally:
-        shutil.rmtree(tmp, ignore_errors=True)
     with open(os.path.join(out, "timings.json"), "w") as f:
         json.dump(timings, f, indent=1)
     print("ui timings: " + json.dumps(timings))
     print("screenshots in " + out)
-    print("ui: %d problems" % len(fails))
-    return 1 if fails else 0
-
+    return summary("ui")
 
 if __name__ == "__main__":
     sys.exit(main())

@@ -17,28 +17,16 @@ installs it (deploy/packages-ui-test.txt).
 import base64
 import json
 import os
-import shutil
 import socket
 import struct
 import subprocess
 import sys
-import tempfile
 import time
 
-HERE = os.path.dirname(os.path.abspath(__file__))
-sys.path.insert(0, os.path.join(HERE, "..", "integration"))
-sys.path.insert(0, HERE)
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from ui_common import (SIDEWAYS_JS, check, find_browser, session, set_value_js, shown_js,  # noqa: E402
+                       skip, summary, wait_for)
 from es_server import SLOW, Server, free_port  # noqa: E402
-from test_ui import write_model  # noqa: E402
-
-fails = []
-
-
-def check(cond, what):
-    if not cond:
-        fails.append(what)
-        print("FAIL:", what, file=sys.stderr)
-    return cond
 
 
 class WebSocket:
@@ -169,17 +157,8 @@ class Firefox:
         return json.loads(v) if v is not None else None
 
     def wait(self, cond, what, timeout=15):
-        deadline = time.time() + timeout * SLOW
-        while True:
-            v = self.js("return %s;" % cond)
-            if v:
-                return v
-            if time.time() > deadline:
-                shown = self.js("return [...document.querySelectorAll('.err')].filter(e => e.textContent)"
-                                ".map(e => e.id + ': ' + e.textContent);")
-                check(False, "firefox: timed out waiting for %s (page shows %r)" % (what, shown))
-                return v
-            time.sleep(0.05)
+        return wait_for(lambda: self.js("return %s;" % cond), "firefox: " + what, timeout,
+                        lambda: self.js(shown_js(".err")))
 
     def screenshot(self, path):
         r = self.cmd("browsingContext.captureScreenshot", {"context": self.ctx, "origin": "document"})
@@ -205,8 +184,7 @@ class Firefox:
 
 
 def set_value(f, elid, value):
-    f.js("const e = document.getElementById(%s); e.value = %s;"
-         "e.dispatchEvent(new Event('input', {bubbles: true}));" % (json.dumps(elid), json.dumps(value)))
+    f.js(set_value_js(elid, value))
 
 
 def click(f, css):
@@ -258,7 +236,7 @@ def explore(f, srv, out):
     f.wait("/version/.test(document.getElementById('st-info').textContent)", "status")
     f.cmd("browsingContext.setViewport", {"context": f.ctx, "viewport": {"width": 375, "height": 900}})
     time.sleep(0.2)
-    over = f.js("return document.documentElement.scrollWidth - window.innerWidth;")
+    over = f.js(SIDEWAYS_JS)
     check(over <= 1, "firefox: the status panel at 375 px scrolls sideways by %s px" % over)
     f.screenshot(os.path.join(out, "firefox-status-375.png"))
     errs = [e for e in f.console_errors() if e]
@@ -266,17 +244,10 @@ def explore(f, srv, out):
 
 
 def main():
-    binary = os.environ.get("ES_FIREFOX") or shutil.which("firefox-esr") or shutil.which("firefox")
+    binary = find_browser("ES_FIREFOX", "firefox-esr", "firefox")
     if not binary:
-        print("SKIP: the Firefox UI test needs Debian's firefox-esr "
-              "(sh deploy/install-deps.sh deploy/packages-ui-test.txt)")
-        return 77
-    out = os.path.join(os.environ.get("ES_BUILD_ROOT", "build"), "ui-screenshots")
-    os.makedirs(out, exist_ok=True)
-    tmp = tempfile.mkdtemp(prefix="es_ui_ff_")
-    try:
-        model = os.path.join(tmp, "royal-8d.vec")
-        write_model(model)
+        return skip("the Firefox UI test needs Debian's firefox-esr")
+    with session("es_ui_ff_") as (out, tmp, model):
         profile = os.path.join(tmp, "profile")
         os.makedirs(profile)
         f = Firefox(binary, profile)
@@ -285,11 +256,7 @@ def main():
                 explore(f, srv, out)
         finally:
             f.quit()
-    finally:
-        shutil.rmtree(tmp, ignore_errors=True)
-    print("ui (firefox): %d problems" % len(fails))
-    return 1 if fails else 0
-
+    return summary("ui (firefox)")
 
 if __name__ == "__main__":
     sys.exit(main())
