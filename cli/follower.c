@@ -35,7 +35,7 @@
 #define SLICE_MS 500
 #define IO_TIMEOUT_S 30.0
 #define BACKOFF_MIN_MS 100
-#define BACKOFF_MAX_MS 5000
+#define BACKOFF_MAX_MS 1000
 #define SHIP_BYTES (4u << 20)
 #define MAX_WAL_BODY ((size_t)80 << 20)
 

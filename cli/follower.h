@@ -15,7 +15,7 @@
  * /v1/info, and keeps serving what it has.  A primary that no longer keeps
  * the records the follower needs (410) makes it bootstrap again.  While the
  * primary is unreachable the follower retries with a backoff (0.1 s up to
- * 5 s), one log line when the link goes down and one when it is back.
+ * 1 s), one log line when the link goes down and one when it is back.
  *
  * Lag: records the primary had at the last poll that are not applied
  * here, and seconds since the follower last was caught up (0 when it is).

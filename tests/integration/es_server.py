@@ -93,14 +93,16 @@ class Server:
     fail; then wait_exit()).  env: the whole environment of the server
     (default: this process's).  preexec_fn: run in the child before exec
     (e.g. resource limits).  Raises ServerError when the server exits or
-    does not answer 200 within start_timeout seconds.
+    does not answer 200 within start_timeout seconds.  port: listen there
+    instead of on a free port (a restart at the same address).
     """
 
     def __init__(self, *args, wait="healthz", env=None, preexec_fn=None,
-                 start_timeout=60.0):
+                 start_timeout=60.0, port=None):
         if wait not in ("healthz", "readyz", None):
             raise ValueError("wait must be 'healthz', 'readyz' or None")
         self.args = [str(a) for a in args]
+        self._fixed_port = port  # a restart at the same address (replication)
         self.rc = None
         self._log_text = None
         # a port can be taken between free_port() and the server's bind:
@@ -113,13 +115,14 @@ class Server:
                 self._wait_ok("/" + wait, start_timeout)
                 return
             except ServerError:
-                if self.rc is not None and "cannot listen" in self.log() and attempt < 2:
+                if (self.rc is not None and "cannot listen" in self.log() and attempt < 2
+                        and not self._fixed_port):
                     self._cleanup_log()
                     continue
                 raise
 
     def _start(self, env, preexec_fn):
-        self.port = free_port()
+        self.port = self._fixed_port or free_port()
         self._log_text = None
         fd, self.log_path = tempfile.mkstemp(prefix="es_server_%d_" % self.port, suffix=".log")
         self._log_file = os.fdopen(fd, "wb")

@@ -16,8 +16,16 @@ upstream addresses and the listen port are substituted), and checks:
   - a replica started on a copy of the primary's data directory taken after
     a snapshot (the refresh procedure of SCALING.md) serves what the
     primary held at the copy, and not what was written after it: replicas
-    refreshed by copying are stale until the next copy (the limit that log
-    shipping, issue 22 part 2, is to remove).
+    refreshed by copying are stale until the next copy;
+and then the same routing with two followers fed by log shipping
+(serve --follow, issue 22): under a steady write load through nginx,
+  - every write read back through nginx (from a follower) within a bounded
+    lag;
+  - a follower SIGKILLed and restarted, then the primary SIGKILLed and
+    restarted (same address, same data directory), while writes go on;
+  - once caught up, every acknowledged write is on every follower, no
+    follower ever accepted a write (their /metrics), and both report lag 0
+    (/metrics and /v1/info).
 Skips (exit 77) with a message when nginx is not installed.
 """
 import os
@@ -26,6 +34,7 @@ import signal
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
@@ -124,6 +133,169 @@ def copy_data_dir(src, dst):
     shutil.copytree(src, dst, ignore=shutil.ignore_patterns("LOCK"))
 
 
+def info_repl(srv):
+    st, js = srv.req("GET", "/v1/info")
+    return js.get("replication", {}) if st == 200 else {}
+
+
+def wait_caught_up(primary, followers, limit):
+    """Until every follower applied the primary's last lsn; the seconds it took."""
+    t0 = time.time()
+    while time.time() - t0 < limit * SLOW:
+        last = info_repl(primary).get("last_lsn")
+        reps = [info_repl(f) for f in followers]
+        if last is not None and all(r.get("applied_lsn") == last and r.get("lag_records") == 0
+                                    for r in reps):
+            return time.time() - t0
+        time.sleep(0.05)
+    return None
+
+
+class Writer(threading.Thread):
+    """Upserts through nginx, one point per request, ids 1000, 1001, ...;
+    remembers which were acknowledged (200) and how long each took to be
+    readable through nginx (the read goes to a follower)."""
+
+    def __init__(self, via):
+        super().__init__(daemon=True)
+        self.via = via
+        self.stop = threading.Event()
+        self.acked = []
+        self.refused = 0
+        self.lags = []
+        self.next = 1000
+
+    def run(self):
+        while not self.stop.is_set():
+            i = self.next
+            self.next += 1
+            try:
+                st, _ = self.via.req("PUT", "/v1/collections/s/points",
+                                     {"points": [{"id": i, "vector": [float(i % 97), 1.0, 0.5, 0.25],
+                                                  "payload": {"i": i}}]}, timeout=10)
+            except OSError:
+                st = 0
+            if st != 200:
+                self.refused += 1  # the primary is down: not acknowledged
+                time.sleep(0.02)
+                continue
+            self.acked.append(i)
+            if i % 10 == 0:  # read your write through nginx
+                t0 = time.time()
+                while time.time() - t0 < 10:
+                    try:
+                        if self.via.req("GET", "/v1/collections/s/points/%d" % i, timeout=5)[0] == 200:
+                            self.lags.append(time.time() - t0)
+                            break
+                    except OSError:
+                        pass
+                    time.sleep(0.005)
+                else:
+                    self.lags.append(None)
+            time.sleep(0.005)
+
+
+def writes_taken(srv):
+    """Write requests this server answered 2xx (its own /metrics)."""
+    _, text = srv.req("GET", "/metrics")
+    n = 0
+    for line in (text or "").splitlines():
+        if line.startswith("embedsrv_http_requests_total{") and 'status="2' in line and \
+                any(m in line for m in ('route="PUT ', 'route="DELETE ', '/points/delete"')):
+            n += int(float(line.rsplit(" ", 1)[1]))
+    return n
+
+
+def test_followers(nginx_bin, tmp):
+    """One primary, two --follow followers behind the same nginx routing."""
+    servers = {}
+    ng = None
+    try:
+        pdir = os.path.join(tmp, "fprimary")
+        pargs = ["--model", MODEL, "--quiet", "--data-dir", pdir]
+        servers["p"] = es_server.Server(*pargs, wait="readyz")
+        pport = servers["p"].port
+        purl = "http://%s:%d" % (HOST, pport)
+        check(servers["p"].req("PUT", "/v1/collections/s", {"dim": 4, "metric": "l2"})[0] == 201,
+              "create on the primary")
+        pts = [{"id": i, "vector": [float(i), 0.0, 1.0, 0.0]} for i in range(1, 101)]
+        check(servers["p"].req("PUT", "/v1/collections/s/points", {"points": pts})[0] == 200,
+              "first points on the primary")
+        fargs = {}
+        for k in range(2):
+            fargs[k] = ["--model", MODEL, "--quiet", "--data-dir", os.path.join(tmp, "f%d" % k),
+                        "--follow", purl]
+            servers[k] = es_server.Server(*fargs[k], wait="readyz")
+        for k in range(2):
+            st, js = servers[k].req("GET", "/v1/collections/s")
+            check(st == 200 and js["result"]["count"] == 100,
+                  "follower %d bootstrapped with the primary's points (%s)" % (k, js))
+            st, js = servers[k].req("GET", "/readyz")
+            check(st == 200 and js.get("role") == "follower", "follower %d ready (%s)" % (k, js))
+        ng = Nginx(nginx_bin, servers["p"], [servers[0], servers[1]])
+        via = ng.http
+
+        w = Writer(via)
+        w.start()
+        time.sleep(2.0 * SLOW)
+        # a follower crashes and comes back under the write load
+        servers[0].kill()
+        time.sleep(0.5)
+        servers[0] = es_server.Server(*fargs[0], wait="readyz", port=servers[0].port)
+        time.sleep(1.0 * SLOW)
+        # the primary crashes and comes back
+        servers["p"].kill()
+        time.sleep(0.5)
+        servers["p"] = es_server.Server(*pargs, wait="readyz", port=pport)
+        time.sleep(2.0 * SLOW)
+        w.stop.set()
+        w.join(30)
+        check(len(w.acked) > 50, "writes acknowledged under the load (%d, %d refused while the "
+              "primary was down)" % (len(w.acked), w.refused))
+        took = wait_caught_up(servers["p"], [servers[0], servers[1]], 20)
+        check(took is not None, "both followers caught up with the primary (%s s)" % took)
+        lags = [x for x in w.lags if x is not None]
+        # bound: a poll (20 ms) at most 1 s of reconnect backoff after the
+        # primary's restart, and the machine's noise
+        check(len(lags) == len(w.lags) and lags and max(lags) < 3.0 * SLOW,
+              "every write read back through nginx within 3 s (%d reads, max %.3f s, "
+              "median %.3f s; %d never)" % (len(w.lags), max(lags or [0]),
+                                             sorted(lags or [0])[len(lags) // 2],
+                                             len(w.lags) - len(lags)))
+        for k in range(2):
+            missing = [i for i in w.acked
+                       if servers[k].req("GET", "/v1/collections/s/points/%d" % i)[0] != 200]
+            check(not missing, "follower %d holds every acknowledged write (%d missing of %d: %s)"
+                  % (k, len(missing), len(w.acked), missing[:10]))
+            st, js = servers[k].req("PUT", "/v1/collections/s/points",
+                                    {"points": [{"id": 5, "vector": [0.0, 0.0, 0.0, 0.0]}]})
+            check(st == 403 and js["error"]["code"] == "read_only" and purl in js["error"]["message"],
+                  "direct write to follower %d refused (%s %s)" % (k, st, js))
+            check(writes_taken(servers[k]) == 0, "follower %d accepted no write" % k)
+            rep = info_repl(servers[k])
+            check(rep.get("state") == "following" and rep.get("healthy") is True and
+                  rep.get("lag_records") == 0 and rep.get("lag_seconds") == 0,
+                  "follower %d reports lag 0 in /v1/info (%s)" % (k, rep))
+            check(servers[k].metric("embedsrv_replication_lag_records") == 0 and
+                  servers[k].metric("embedsrv_replication_lag_seconds") == 0,
+                  "follower %d reports lag 0 in /metrics" % k)
+        st, js = servers["p"].req("GET", "/v1/collections/s")
+        check(st == 200 and js["result"]["count"] >= 100 + len(set(w.acked) - set(range(1, 101))),
+              "the primary holds every acknowledged write (%s)" % js.get("result", {}).get("count"))
+        print("followers: %d writes acknowledged, %d refused while the primary was down; "
+              "read-your-write through nginx: median %.3f s, max %.3f s; caught up %.2f s "
+              "after the load" % (len(w.acked), w.refused, sorted(lags or [0])[len(lags) // 2],
+                                   max(lags or [0]), took or -1))
+        check(not any("[emerg]" in l or "[crit]" in l for l in ng.error_log().splitlines()),
+              "nginx logged no critical error")
+    finally:
+        if ng:
+            ng.stop()
+        for s in servers.values():
+            rc, log = s.stop()
+            check(rc == 0, "%s exits 0 (%s)" % (" ".join(s.argv[3:9]), rc))
+
+
 def main():
     nginx_bin = find_nginx()
     if not nginx_bin:
@@ -209,6 +381,11 @@ def main():
         for s in servers:
             rc, log = s.stop()
             check(rc == 0, "%s exits 0 (%s)" % (" ".join(s.argv[3:7]), rc))
+        shutil.rmtree(tmp, ignore_errors=True)
+    tmp = tempfile.mkdtemp(prefix="es_follow_")
+    try:
+        test_followers(nginx_bin, tmp)
+    finally:
         shutil.rmtree(tmp, ignore_errors=True)
     print("replication: %d passed, %d failed" % (check.passed, len(check.failures)))
     return 1 if check.failures else 0
