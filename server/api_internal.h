@@ -171,6 +171,10 @@ void api_h_qd_points_scroll(api_call *c, api_response *out);
 void api_h_qd_points_count(api_call *c, api_response *out);
 void api_h_qd_query(api_call *c, api_response *out);
 void api_h_qd_query_batch(api_call *c, api_response *out);
+void api_h_qd_payload_set(api_call *c, api_response *out);
+void api_h_qd_payload_overwrite(api_call *c, api_response *out);
+void api_h_qd_payload_delete(api_call *c, api_response *out);
+void api_h_qd_payload_clear(api_call *c, api_response *out);
 void api_h_qd_search(api_call *c, api_response *out);
 void api_h_qd_search_batch(api_call *c, api_response *out);
 /* Wrap a finished answer in Qdrant's envelope: {"result", "status": "ok",

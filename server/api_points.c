@@ -15,6 +15,7 @@
 #include <string.h>
 
 #include "api_internal.h"
+#include "api_qdrant.h"
 #include "points.h"
 
 /* points[i] = p of an upsert into pt: its id; its vector into vec or, for
@@ -273,12 +274,14 @@ out:
 	api_selector_free(&sel);
 }
 
-/* The four payload updates: one body parser and one engine call (points.c). */
-static void payload_update(api_call *c, api_payload_kind kind, api_response *out)
+/* The four payload updates, in both dialects: one body parser and one
+ * engine call (points.c).  The Qdrant dialect ignores unknown body keys
+ * and answers Qdrant's update result instead of the count. */
+void api_payload_route(api_call *c, api_payload_kind kind, int qdrant, api_response *out)
 {
 	ju_err e;
 	api_payload_req r;
-	if (api_payload_req_parse(c->json, kind, 1, c->ctx->limits.max_points, &r, &e)) {
+	if (api_payload_req_parse(c->json, kind, !qdrant, c->ctx->limits.max_points, &r, &e)) {
 		api_error_ju(out, &e);
 		return;
 	}
@@ -292,6 +295,8 @@ static void payload_update(api_call *c, api_payload_kind kind, api_response *out
 	es_collection_release(col);
 	if (rc)
 		api_error_es(out, rc, &err, "points");
+	else if (qdrant)
+		qd_ok_update(out);
 	else
 		api_ok(out, 200, json_pack("{s:{s:I}}", "result", "updated", (json_int_t)updated));
 out:
@@ -300,20 +305,20 @@ out:
 
 void api_h_payload_set(api_call *c, api_response *out)
 {
-	payload_update(c, API_PAYLOAD_SET, out);
+	api_payload_route(c, API_PAYLOAD_SET, 0, out);
 }
 
 void api_h_payload_overwrite(api_call *c, api_response *out)
 {
-	payload_update(c, API_PAYLOAD_OVERWRITE, out);
+	api_payload_route(c, API_PAYLOAD_OVERWRITE, 0, out);
 }
 
 void api_h_payload_delete(api_call *c, api_response *out)
 {
-	payload_update(c, API_PAYLOAD_DELETE, out);
+	api_payload_route(c, API_PAYLOAD_DELETE, 0, out);
 }
 
 void api_h_payload_clear(api_call *c, api_response *out)
 {
-	payload_update(c, API_PAYLOAD_CLEAR, out);
+	api_payload_route(c, API_PAYLOAD_CLEAR, 0, out);
 }

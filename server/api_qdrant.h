@@ -15,6 +15,7 @@
 #define ES_API_QDRANT_H
 
 #include "api_internal.h"
+#include "points.h"
 
 /* The Qdrant API version GET / reports: the newest the pinned clients
  * (tests/compat) accept without a warning. */
@@ -51,5 +52,8 @@ void qd_select_payload(json_t *pts, const json_t *sel);
  * write here is applied before the answer (Qdrant's wait=true), and there
  * are no operation ids to poll, so the id is always 0. */
 void qd_ok_update(api_response *out);
+/* The payload updates' one implementation; qdrant: Qdrant's body rules and
+ * answer (api_points.c; the Qdrant routes below call it). */
+void api_payload_route(api_call *c, api_payload_kind kind, int qdrant, api_response *out);
 
 #endif

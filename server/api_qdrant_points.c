@@ -347,6 +347,28 @@ void api_h_qd_points_count(api_call *c, api_response *out)
 		api_ok(out, 200, json_pack("{s:{s:I}}", "result", "count", (json_int_t)n));
 }
 
+/* ---- payload: set / overwrite / delete keys / clear, by ids or filter --- */
+
+void api_h_qd_payload_set(api_call *c, api_response *out)
+{
+	api_payload_route(c, API_PAYLOAD_SET, 1, out);
+}
+
+void api_h_qd_payload_overwrite(api_call *c, api_response *out)
+{
+	api_payload_route(c, API_PAYLOAD_OVERWRITE, 1, out);
+}
+
+void api_h_qd_payload_delete(api_call *c, api_response *out)
+{
+	api_payload_route(c, API_PAYLOAD_DELETE, 1, out);
+}
+
+void api_h_qd_payload_clear(api_call *c, api_response *out)
+{
+	api_payload_route(c, API_PAYLOAD_CLEAR, 1, out);
+}
+
 /* ---- search ----------------------------------------------------------- */
 
 /* A query's ask for the translation back: offset, the payload selector. */

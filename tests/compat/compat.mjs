@@ -178,6 +178,34 @@ await check('qdrant: upsert 25 points (UUID and integer ids), count, scroll ever
   assert.equal(pages, 4);
 });
 
+await check('qdrant: payload set / overwrite / delete keys / clear, by ids and by filter', async () => {
+  // the client sends POST|PUT .../points/payload {payload, points|filter, key?},
+  // POST .../payload/delete {keys, points|filter}, POST .../payload/clear
+  // {points|filter}, each with ?wait=true, and expects {operation_id, status}
+  const id = uuids[0];
+  const get = async () => (await client.retrieve(RAW, { ids: [id], with_payload: true }))[0].payload;
+  const before = await get();
+  let r = await client.setPayload(RAW, { payload: { tag: 'x', nested: { a: 1 } }, points: [id] });
+  assert.equal(r.status, 'completed');
+  assert.deepEqual(await get(), { ...before, tag: 'x', nested: { a: 1 } });
+  await client.setPayload(RAW, { payload: { b: 2 }, points: [id], key: 'nested' });
+  assert.deepEqual((await get()).nested, { a: 1, b: 2 });
+  await client.overwritePayload(RAW, { payload: { only: 1, drop: true }, points: [id] });
+  assert.deepEqual(await get(), { only: 1, drop: true });
+  await client.deletePayload(RAW, { keys: ['drop'], points: [id] });
+  assert.deepEqual(await get(), { only: 1 });
+  await client.clearPayload(RAW, { points: [id] });
+  assert.ok([null, undefined].includes(await get()) || Object.keys(await get()).length === 0);
+  await client.overwritePayload(RAW, { payload: before, points: [id] });
+  const odd = { must: [{ key: 'parity', match: { value: 'odd' } }] };
+  await client.setPayload(RAW, { payload: { flag: 'o' }, filter: odd });
+  const flagged = { must: [{ key: 'flag', match: { value: 'o' } }] };
+  assert.equal((await client.count(RAW, { filter: flagged })).count, 12);
+  await client.deletePayload(RAW, { keys: ['flag'], filter: flagged });
+  assert.equal((await client.count(RAW, { filter: flagged })).count, 0);
+  await assert.rejects(client.setPayload(RAW, { payload: 'nope', points: [id] }), (e) => e.status === 400);
+});
+
 await check('qdrant: retrieve by UUID in both spellings', async () => {
   const dashed = uuids[0], plain = dashed.replace(/-/g, '').toUpperCase();
   const a = await client.retrieve(RAW, { ids: [dashed], with_vector: true });
