@@ -288,7 +288,9 @@ static int parse_cond(parser *ps, const json_t *c, const char *param, node **out
 		return ju_fail(ps->e, 400, param, "invalid_type",
 			       "'%s' must be a condition object ({\"key\": ..., \"match\": ...}, "
 			       "{\"has_id\": ...}, a nested filter, ...)", param);
-	if (!json_object_get(c, "key") && is_filter_object(c))
+	/* {} is an empty nested filter (matches every point), as Qdrant reads
+	 * it: every accepted filter is also an accepted condition */
+	if (!json_object_get(c, "key") && (is_filter_object(c) || json_object_size(c) == 0))
 		return parse_filter(ps, c, param, out);
 	node *n = node_new(ps, N_VALUE, param);
 	if (!n)

@@ -204,7 +204,11 @@ START_TEST(test_clauses)
 	ck_assert(!m("{\"must\":[{\"should\":[{\"key\":\"a\",\"match\":9},{\"key\":\"a\",\"match\":8}]}]}",
 		     pl));
 	ck_assert(m("{\"must_not\":[{\"must\":[{\"key\":\"a\",\"match\":1},{\"key\":\"b\",\"match\":9}]}]}",
-		    pl));
+		    pl));	/* {} as a condition is the empty filter (every accepted filter is an
+	 * accepted condition; found by fuzz_filter's must_not invariant) */
+	ck_assert(m("{\"must\":[{}]}", pl));
+	ck_assert(!m("{\"must_not\":[{}]}", pl));
+	ck_assert(m("{\"should\":{}}", pl));
 }
 END_TEST
 
