@@ -488,7 +488,8 @@ int api_point_id(const json_t *v, es_point_id *id, const char *param,
 	if (json_is_string(v)) {
 		char canon[37];
 		if (api_uuid_canonical(json_string_value(v), json_string_length(v), canon) &&
-		    memcmp(canon, json_string_value(v), 36) != 0 &&
+		    (json_string_length(v) != 36 ||
+		     memcmp(canon, json_string_value(v), 36) != 0) &&
 		    json_string_setn((json_t *)v, canon, 36) != 0)
 			return ju_fail(e, 503, NULL, "out_of_memory", "out of memory");
 		id->is_str = 1;
