@@ -1,8 +1,9 @@
 #!/usr/bin/env python3
-"""test_sharding.py — collections spread over two embedsrv owners behind
-real nginx, routed by deploy/nginx/embedsrv-sharding.conf (an nginx `map`
-from the collection name in the path to its owner; deploy/SCALING.md,
-section 3).
+"""test_sharding.py — the arrangements of deploy/SCALING.md without
+replication, behind real nginx: collections spread over two embedsrv owners,
+routed by deploy/nginx/embedsrv-sharding.conf (an nginx `map` from the
+collection name in the path to its owner; section 3), and two stateless
+encoders behind deploy/nginx/embedsrv-encoders.conf (section 1).
 
 The test starts two owners and Debian's nginx on 127.0.0.1 and free ports
 with a generated nginx.conf that includes the deploy file as it is (only
@@ -16,7 +17,10 @@ the two owner addresses and the listen port are substituted), and checks:
   - routes that name no collection (/v1/info, /v1/embeddings) go to the
     default owner;
   - listing collections through nginx lists only the default owner's
-    collections (the documented limit), while each owner lists its own.
+    collections (the documented limit), while each owner lists its own;
+  - encoders: embeddings through nginx are answered by both instances,
+    round-robin, with the same vectors as one instance gives directly; a
+    collection route is refused there (404), never created on one encoder.
 Skips (exit 77) with a message when nginx is not installed.
 """
 import os
@@ -27,6 +31,7 @@ import es_server  # noqa: E402
 from es_server import HOST, LEE_MODEL as MODEL, ROOT  # noqa: E402
 
 CONF = os.path.join(ROOT, "deploy", "nginx", "embedsrv-sharding.conf")
+ENCODERS = os.path.join(ROOT, "deploy", "nginx", "embedsrv-encoders.conf")
 check = es_server.Checks()
 
 
@@ -89,6 +94,44 @@ def exercise(via, name, dialect):
 def count(srv, name):
     st, js = srv.req("GET", "/v1/collections/%s" % name)
     return js["result"]["count"] if st == 200 else None
+
+
+def embeddings_served(srv):
+    v = srv.metric('embedsrv_http_requests_total{route="POST /v1/embeddings",status="200"}')
+    return int(v or 0)
+
+
+def test_encoders(nginx_bin):
+    encs = []
+    ng = None
+    try:
+        for _ in range(2):
+            encs.append(es_server.Server("--model", MODEL, "--quiet", wait="readyz"))
+        ng = es_server.Nginx(ENCODERS, {
+            "embedsrv-encoder-0:8080": "%s:%d" % (HOST, encs[0].port),
+            "embedsrv-encoder-1:8080": "%s:%d" % (HOST, encs[1].port)}, binary=nginx_bin)
+        body = {"input": ["the cat sat", "a dog ran"]}
+        st, direct = encs[0].req("POST", "/v1/embeddings", body)
+        want = [d["embedding"] for d in direct["data"]] if st == 200 else None
+        before = [embeddings_served(e) for e in encs]
+        n, same = 20, 0
+        for _ in range(n):
+            st, js = ng.req("POST", "/v1/embeddings", body)
+            same += st == 200 and [d["embedding"] for d in js["data"]] == want
+        got = [embeddings_served(e) - b for e, b in zip(encs, before)]
+        check(same == n, "embeddings through nginx equal one instance's (%d of %d)" % (same, n))
+        check(sum(got) == n and min(got) >= n // 4,
+              "both encoders answered, round-robin (%s)" % got)
+        st, _ = ng.req("PUT", "/v1/collections/x", {"dim": 4})
+        check(st == 404 and all(e.req("GET", "/v1/collections/x")[0] == 404 for e in encs),
+              "a collection route is refused by the encoders' nginx (%s)" % st)
+        check(not ng.critical_errors(), "nginx logged no critical error (encoders)")
+    finally:
+        if ng:
+            ng.stop()
+        for e in encs:
+            rc, _ = e.stop()
+            check(rc == 0, "encoder exits 0 (%s)" % rc)
 
 
 def main():
@@ -164,6 +207,7 @@ def main():
         for s in owners.values():
             rc, _ = s.stop()
             check(rc == 0, "owner on port %d exits 0 (%s)" % (s.port, rc))
+    test_encoders(nginx_bin)
     print("sharding: %d passed, %d failed" % (check.passed, len(check.failures)))
     return 1 if check.failures else 0
 
