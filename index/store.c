@@ -442,10 +442,15 @@ static int obs_drop(void *ctx, const char *name, es_error *err)
 }
 
 /* A point record: the collection's name, then body (wal.h's encoding of
- * the batch), which is freed. */
+ * the batch), which is freed.  enc_rc: how encoding the body went (not 0:
+ * "cannot encode WHAT for the log", and nothing is written). */
 static int append_body(es_store *s, uint32_t type, es_collection *c, wal_buf *body,
-		       es_log_turn *turn, es_error *err)
+		       int enc_rc, const char *what, es_log_turn *turn, es_error *err)
 {
+	if (enc_rc) {
+		wal_buf_free(body);
+		return es_err(err, enc_rc, "cannot encode %s for the log", what);
+	}
 	es_bytebuf b;
 	es_writer w;
 	build_begin(&w, &b);
@@ -463,6 +468,26 @@ static void to_wal_id(const es_point_id *in, wal_id *out)
 	out->num = in->num;
 	out->str = in->str;
 	out->len = (uint32_t)in->len;
+}
+
+static void from_wal_id(const wal_id *in, es_point_id *out)
+{
+	out->is_str = in->is_str;
+	out->num = in->num;
+	out->str = in->str;
+	out->len = in->len;
+}
+
+/* The ids of a DELETE or PAYLOAD body, after its header. */
+static int add_ids(wal_buf *body, const es_point_id *ids, size_t n)
+{
+	int rc = 0;
+	for (size_t i = 0; !rc && i < n; i++) {
+		wal_id id;
+		to_wal_id(&ids[i], &id);
+		rc = wal_delete_add(body, &id);
+	}
+	return rc;
 }
 
 static int obs_upsert(void *ctx, es_collection *c, const es_point_in *pts,
@@ -492,12 +517,8 @@ static int obs_upsert(void *ctx, es_collection *c, const es_point_in *pts,
 			rc = wal_upsert_add(&body, &id, pts[i].vector, p->dim,
 					    pts[i].payload, (uint32_t)pts[i].payload_len);
 	}
-	if (rc) {
-		wal_buf_free(&body);
-		return es_err(err, rc, "cannot encode the batch for the log");
-	}
-	return append_body(s, text ? WAL_REC_UPSERT_TEXT : WAL_REC_UPSERT, c, &body,
-			   turn, err);
+	return append_body(s, text ? WAL_REC_UPSERT_TEXT : WAL_REC_UPSERT, c, &body, rc,
+			   "the batch", turn, err);
 }
 
 static int obs_delete(void *ctx, es_collection *c, const es_point_id *ids,
@@ -507,16 +528,9 @@ static int obs_delete(void *ctx, es_collection *c, const es_point_id *ids,
 	wal_buf body;
 	wal_buf_init(&body);
 	int rc = wal_delete_begin(&body, (uint32_t)n);
-	for (size_t i = 0; !rc && i < n; i++) {
-		wal_id id;
-		to_wal_id(&ids[i], &id);
-		rc = wal_delete_add(&body, &id);
-	}
-	if (rc) {
-		wal_buf_free(&body);
-		return es_err(err, rc, "cannot encode the ids for the log");
-	}
-	return append_body(s, WAL_REC_DELETE, c, &body, turn, err);
+	if (!rc)
+		rc = add_ids(&body, ids, n);
+	return append_body(s, WAL_REC_DELETE, c, &body, rc, "the ids", turn, err);
 }
 
 static int obs_payload(void *ctx, es_collection *c, const char *op, size_t oplen,
@@ -528,16 +542,10 @@ static int obs_payload(void *ctx, es_collection *c, const char *op, size_t oplen
 	wal_buf body;
 	wal_buf_init(&body);
 	int rc = wal_payload_begin(&body, op, (uint32_t)oplen, (uint32_t)n);
-	for (size_t i = 0; !rc && i < n; i++) {
-		wal_id id;
-		to_wal_id(&ids[i], &id);
-		rc = wal_delete_add(&body, &id);
-	}
-	if (rc) {
-		wal_buf_free(&body);
-		return es_err(err, rc, "cannot encode the payload update for the log");
-	}
-	return append_body(s, WAL_REC_PAYLOAD, c, &body, turn, err);
+	if (!rc)
+		rc = add_ids(&body, ids, n);
+	return append_body(s, WAL_REC_PAYLOAD, c, &body, rc, "the payload update", turn,
+			   err);
 }
 
 /* ------------------------------------------------------------------ replay */
@@ -578,10 +586,7 @@ static int replay_upsert(es_collection *c, const void *d, size_t len, int text,
 		pts[i].text_len = tlen;
 		if (!has_vec)
 			v = NULL;
-		pts[i].id.is_str = id.is_str;
-		pts[i].id.num = id.num;
-		pts[i].id.str = id.str;
-		pts[i].id.len = id.len;
+		from_wal_id(&id, &pts[i].id);
 		pts[i].vector = v;
 		/* an upsert logs a point without payload with length 0 too; both
 		 * read back as "no payload" */
@@ -598,27 +603,30 @@ out:
 	return rc;
 }
 
+/* The ids of a DELETE or PAYLOAD record after its header (r.n of them),
+ * then the end check; *out is freed by the caller. */
+static int replay_ids(wal_reader *r, es_point_id **out, es_error *err)
+{
+	es_point_id *ids = *out = es_calloc(r->n ? r->n : 1, sizeof *ids);
+	if (!ids)
+		return es_err(err, ES_ENOMEM, "out of memory replaying %u ids", r->n);
+	int rc = 0;
+	for (uint32_t i = 0; !rc && i < r->n; i++) {
+		wal_id id;
+		rc = wal_delete_read_next(r, &id, err);
+		if (!rc)
+			from_wal_id(&id, &ids[i]);
+	}
+	return rc ? rc : wal_read_end(r, err);
+}
+
 static int replay_delete(es_collection *c, const void *d, size_t len, es_error *err)
 {
 	wal_reader r;
+	es_point_id *ids = NULL;
 	int rc = wal_delete_read_begin(&r, d, len, err);
-	if (rc)
-		return rc;
-	es_point_id *ids = es_calloc(r.n ? r.n : 1, sizeof *ids);
-	if (!ids)
-		return es_err(err, ES_ENOMEM, "out of memory replaying %u ids", r.n);
-	for (uint32_t i = 0; !rc && i < r.n; i++) {
-		wal_id id;
-		rc = wal_delete_read_next(&r, &id, err);
-		if (!rc) {
-			ids[i].is_str = id.is_str;
-			ids[i].num = id.num;
-			ids[i].str = id.str;
-			ids[i].len = id.len;
-		}
-	}
 	if (!rc)
-		rc = wal_read_end(&r, err);
+		rc = replay_ids(&r, &ids, err);
 	if (!rc)
 		rc = es_collection_delete(c, ids, r.n, NULL, err);
 	es_free(ids);
@@ -630,24 +638,10 @@ static int replay_payload(es_collection *c, const void *d, size_t len, es_error 
 	wal_reader r;
 	const void *op;
 	uint32_t oplen;
+	es_point_id *ids = NULL;
 	int rc = wal_payload_read_begin(&r, d, len, &op, &oplen, err);
-	if (rc)
-		return rc;
-	es_point_id *ids = es_calloc(r.n ? r.n : 1, sizeof *ids);
-	if (!ids)
-		return es_err(err, ES_ENOMEM, "out of memory replaying %u ids", r.n);
-	for (uint32_t i = 0; !rc && i < r.n; i++) {
-		wal_id id;
-		rc = wal_delete_read_next(&r, &id, err);
-		if (!rc) {
-			ids[i].is_str = id.is_str;
-			ids[i].num = id.num;
-			ids[i].str = id.str;
-			ids[i].len = id.len;
-		}
-	}
 	if (!rc)
-		rc = wal_read_end(&r, err);
+		rc = replay_ids(&r, &ids, err);
 	if (!rc)
 		rc = es_collection_update_payload(c, op, oplen, ids, r.n, NULL, err);
 	es_free(ids);
@@ -1356,28 +1350,28 @@ int es_store_close(es_store *s, int final_checkpoint, es_error *err)
 	return rc;
 }
 
-uint64_t es_store_log_bytes(es_store *s)
+/* The log's counters under wal_lk, so a segment switch is never half seen. */
+static wal_state log_state(es_store *s)
 {
 	pthread_rwlock_rdlock(&s->wal_lk);
-	uint64_t b = wal_size_bytes(s->w);
+	wal_state st = wal_get_state(s->w);
 	pthread_rwlock_unlock(&s->wal_lk);
-	return b;
+	return st;
+}
+
+uint64_t es_store_log_bytes(es_store *s)
+{
+	return log_state(s).end;
 }
 
 uint64_t es_store_last_lsn(es_store *s)
 {
-	pthread_rwlock_rdlock(&s->wal_lk);
-	uint64_t b = wal_last_lsn(s->w);
-	pthread_rwlock_unlock(&s->wal_lk);
-	return b;
+	return log_state(s).last_lsn;
 }
 
 uint32_t es_store_last_crc(es_store *s)
 {
-	pthread_rwlock_rdlock(&s->wal_lk);
-	uint32_t c = wal_last_crc(s->w);
-	pthread_rwlock_unlock(&s->wal_lk);
-	return c;
+	return log_state(s).last_crc;
 }
 
 /* ============================================================ log shipping */
