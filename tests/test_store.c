@@ -928,6 +928,7 @@ START_TEST(test_old_manifest_and_records_load)
 			ck_assert_uint_eq(p->M, 16);
 			ck_assert_str_eq(p->model, "old-model");
 			ck_assert(p->lexical.k1 == def.k1 && p->lexical.b == def.b);
+			es_collection_release(c);
 		}
 		ck_assert_int_eq(es_store_close(s, 1, &err), 0);
 		es_registry_free(r);
