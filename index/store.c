@@ -551,15 +551,16 @@ static int obs_payload(void *ctx, es_collection *c, const char *op, size_t oplen
 static int obs_index(void *ctx, es_collection *c, const char *field, int kind,
 		     es_log_turn *turn, es_error *err)
 {
-	snap_buf b;
-	snap_buf_init(&b);
-	put_name(&b, es_collection_name(c));
-	snap_put_u8(&b, (uint8_t)kind);
-	snap_put_u32(&b, (uint32_t)strlen(field));
-	snap_put_bytes(&b, field, strlen(field));
-	int rc = append_record(ctx, WAL_REC_PINDEX, &b, es_collection_name(c), NULL, turn,
+	es_bytebuf b;
+	es_writer w;
+	build_begin(&w, &b);
+	put_name(&w, es_collection_name(c));
+	es_w_u8(&w, (uint8_t)kind);
+	es_w_u32(&w, (uint32_t)strlen(field));
+	es_w_bytes(&w, field, strlen(field));
+	int rc = append_record(ctx, WAL_REC_PINDEX, &w, &b, es_collection_name(c), NULL, turn,
 			       err);
-	snap_buf_free(&b);
+	es_bytebuf_free(&b);
 	return rc;
 }
 
@@ -567,20 +568,21 @@ static int obs_index(void *ctx, es_collection *c, const char *field, int kind,
 
 static int replay_index(es_collection *c, const void *d, size_t len, es_error *err)
 {
-	snap_cursor r;
-	snap_cursor_init(&r, d, len, "payload index record");
+	es_reader r;
+	es_reader_mem(&r, d, len, NULL);
+	r.what = "payload index record";
 	uint8_t kind;
-	uint32_t flen;
+	uint32_t flen = 0;
 	const void *fp;
-	int rc = snap_get_u8(&r, &kind, err);
+	int rc = es_rd_u8(&r, &kind, err);
 	if (!rc)
-		rc = snap_get_u32(&r, &flen, err);
+		rc = es_rd_u32(&r, &flen, err);
 	if (!rc && flen > ES_PINDEX_FIELD_MAX)
 		rc = es_err(err, ES_ECORRUPT, "payload index field of %u bytes", flen);
 	if (!rc)
-		rc = snap_get_bytes(&r, flen, &fp, err);
+		rc = es_rd_view(&r, flen, &fp, err);
 	if (!rc)
-		rc = snap_cursor_end(&r, err);
+		rc = es_reader_end(&r, err);
 	if (rc)
 		return rc;
 	char field[ES_PINDEX_FIELD_MAX + 1];
