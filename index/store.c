@@ -558,8 +558,8 @@ static int obs_index(void *ctx, es_collection *c, const char *field, int kind,
 	es_w_u8(&w, (uint8_t)kind);
 	es_w_u32(&w, (uint32_t)strlen(field));
 	es_w_bytes(&w, field, strlen(field));
-	int rc = append_record(ctx, WAL_REC_PINDEX, &w, &b, es_collection_name(c), NULL, turn,
-			       err);
+	int rc = append_record(ctx, WAL_REC_PINDEX, &w, &b, es_collection_name(c), NULL,
+			       turn, err);
 	es_bytebuf_free(&b);
 	return rc;
 }
