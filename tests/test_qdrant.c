@@ -149,6 +149,10 @@ END_TEST
 
 static const char *const UUID_DASHED = "5c56c793-69f3-4fbf-87e6-c4bf54c28c4a";
 
+/* Long on purpose (~200 lines): one collection driven through Qdrant's
+ * point routes in the order a client uses them (upsert forms, id
+ * spellings, retrieve, search, query, scroll, count, delete), each answer
+ * checked against the points the earlier calls left. */
 START_TEST(test_points_and_search)
 {
 	fixture f;
