@@ -17,18 +17,16 @@
 # Both peers check their 32 x 32-token embeddings against embedsrv's.
 # Needs: sh deploy/install-deps.sh bench/packages.txt (python3-numpy,
 # python3-torch, nodejs).  Uses /usr/bin/python3 (Debian's, which has torch).
-# EMBEDSRV_SIMD=avx2 (or scalar) in the environment measures that path.
+# EMBEDSRV_SIMD=avx2 (or scalar) in the environment measures that path,
+# EMBEDSRV_GEMM_TILE=NAME one tile shape (core/gemm.h; tiles.sh compares
+# them all).
 set -eu
 cd "$(dirname "$0")/../.."
 reps=${1:-5}
 out=bench/out
 model=$out/minilm-random
 mkdir -p "$out"
-sh deploy/build.sh >/dev/null
-cc -O2 -std=c11 -D_GNU_SOURCE -Icore -Ibuild/core $(pkg-config --cflags openblas) \
-	bench/encoder/bench_encoder.c build/core/libes_core.a \
-	$(pkg-config --libs openblas jansson libutf8proc) -lm -lpthread \
-	-o "$out/bench_encoder"
+sh bench/encoder/build_bench.sh
 [ -f "$model/model.safetensors" ] || /usr/bin/python3 bench/encoder/make_model.py "$model"
 [ -f "$model.onnx" ] || /usr/bin/python3 bench/encoder/export_onnx.py "$model" "$model.onnx" 2>/dev/null
 [ -d bench/encoder/node_modules/onnxruntime-node ] ||
