@@ -15,6 +15,10 @@
 # counted.  Prints one line per run (texts/s = req/s x texts per
 # request) and, at the end, medians per configuration; raw wrk output in
 # bench/out/serve/.  wrk runs on the same machine (2 threads).
+# BODIES (default "one many") and CONNS (default "1 16 64") narrow a run;
+# SERVE_ARGS is passed to every server; a CONFIGS entry BATCHMAX:N (or
+# BATCHMAX/THREADS:N) sets --batch-threads N (N = 1: one single-thread
+# batch per CPU side by side, the layout before issue 23's second pass).
 set -eu
 cd "$(dirname "$0")/../.."
 bin=${1:-build/embedsrv}
@@ -40,23 +44,25 @@ PY
 : > "$out/results.txt"
 for r in $(seq 1 "${REPEAT:-3}"); do
 	for cfg in ${CONFIGS:-0 0/32 32}; do
-		bm=${cfg%/*}
-		th=; [ "$cfg" = "$bm" ] || th=${cfg#*/}
+		bt=; c0=${cfg%:*}; [ "$c0" = "$cfg" ] || bt=${cfg##*:}
+		bm=${c0%/*}
+		th=; [ "$c0" = "$bm" ] || th=${c0#*/}
 		port=$(/usr/bin/python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
 		"$bin" serve --model "$model" --port "$port" --quiet --batch-max "$bm" \
-			${th:+--threads "$th"} \
-			${BATCH_WAIT_US:+--batch-wait-us "$BATCH_WAIT_US"} 2>"$out/server.log" &
+			${th:+--threads "$th"} ${bt:+--batch-threads "$bt"} \
+			${BATCH_WAIT_US:+--batch-wait-us "$BATCH_WAIT_US"} ${SERVE_ARGS:-} \
+			2>"$out/server.log" &
 		pid=$!
 		i=0
 		until curl -sf "http://127.0.0.1:$port/healthz" >/dev/null; do
 			i=$((i + 1)); [ $i -lt 600 ] || { echo "server did not start" >&2; cat "$out/server.log" >&2; kill $pid; exit 1; }
 			sleep 0.1
 		done
-		for body in one many; do
+		for body in ${BODIES:-one many}; do
 			n=1; [ $body = one ] || n=32
-			for c in 1 16 64; do
+			for c in ${CONNS:-1 16 64}; do
 				t=2; [ $c -gt 1 ] || t=1
-				f="$out/b$bm-t${th:-default}-$body-c$c-r$r.txt"
+				f="$out/b$bm-t${th:-default}-bt${bt:-default}-$body-c$c-r$r.txt"
 				wrk -t$t -c$c -d${dur}s --timeout 30s --latency -s "$out/$body.lua" \
 					"http://127.0.0.1:$port/v1/embeddings" >"$f"
 				awk -v bm="$cfg" -v body="$body" -v c="$c" -v n="$n" '
