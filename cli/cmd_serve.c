@@ -71,7 +71,7 @@ static void usage(FILE *f)
 		"                        fewer than --batch-max texts are queued (default 0:\n"
 		"                        batch only what queued while the model was busy)\n"
 		"  --batch-threads N     threads per batched forward; CPU count / N batches\n"
-		"                        run side by side (default: CPU count, one at a time)\n"
+		"                        run side by side (default 1: one batch per CPU)\n"
 		"  --api-key KEY         require 'Authorization: Bearer KEY' (not /healthz, /readyz)\n"
 		"  --max-body BYTES      largest request body (default 16777216)\n"
 		"  --max-inputs N        texts per embeddings request (default 2048)\n"
@@ -424,6 +424,7 @@ static int parse_values(const serve_opts *o, serve_config *c)
 	}
 	c->batch_max = ES_BATCHER_MAX_BATCH;
 	c->batch_wait_us = ES_BATCHER_MAX_WAIT_US;
+	c->batch_threads = 0; /* 1 */
 	if (o->batch_max) {
 		if (parse_num("batch-max", o->batch_max, 0, 4096, &v)) return -1;
 		c->batch_max = (uint32_t)v;

@@ -61,7 +61,7 @@ static int make_batchers(api_ctx *c, const api_config *cfg, es_error *err)
 	if (!c->batchers)
 		return es_err(err, ES_ENOMEM, "out of memory");
 	unsigned cpus = es_cpu_count();
-	unsigned th = cfg->batch_threads ? cfg->batch_threads : cpus;
+	unsigned th = cfg->batch_threads ? cfg->batch_threads : 1;
 	unsigned workers = cfg->batch_workers ? cfg->batch_workers
 			   : th < cpus ? cpus / th : 1;
 	es_batcher_config bc = {cfg->batch_max, cfg->batch_wait_us, workers, th};

@@ -58,8 +58,8 @@ typedef struct api_config {
 				     * in /v1/info; may be NULL */
 	/* Dynamic batching (server/batcher.h) of BERT models' encodes:
 	 * batch_max texts per forward (0: off), batch_wait_us, batch_threads
-	 * per forward (0: CPU count) and batch_workers forwards at once (0: CPU
-	 * count / batch_threads, at least 1). */
+	 * per forward (0: 1) and batch_workers forwards at once (0: CPU count /
+	 * batch_threads, at least 1). */
 	uint32_t batch_max, batch_wait_us;
 	unsigned batch_threads, batch_workers;
 	const char *const *model_aliases; /* naliases "NAME=MODEL": requests may

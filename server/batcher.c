@@ -59,6 +59,12 @@ static void add_us(struct timespec *t, uint32_t us)
 	}
 }
 
+static uint64_t us_between(const struct timespec *a, const struct timespec *b)
+{
+	int64_t ns = (int64_t)(b->tv_sec - a->tv_sec) * 1000000000 + (b->tv_nsec - a->tv_nsec);
+	return ns > 0 ? (uint64_t)ns / 1000 : 0;
+}
+
 /* Texts queued that the head's batch could take (same flags, in order,
  * within max_batch); also the last job it would take. */
 static size_t batch_extent(const es_batcher *b, job **last)
@@ -152,6 +158,13 @@ static void *worker(void *arg)
 				continue; /* another worker took it meanwhile */
 			total = batch_extent(b, &last);
 		}
+		struct timespec t0;
+		clock_gettime(CLOCK_MONOTONIC, &t0);
+		for (job *j = b->head;; j = j->next) {
+			b->st.wait_us += us_between(&j->queued, &t0);
+			if (j == last)
+				break;
+		}
 		job *first = b->head;
 		b->head = last->next;
 		if (!b->head)
@@ -163,11 +176,15 @@ static void *worker(void *arg)
 		pthread_mutex_unlock(&b->mu);
 
 		run_batch(b, first, total, pool);
+		struct timespec t1;
+		clock_gettime(CLOCK_MONOTONIC, &t1);
+		uint64_t fwd = us_between(&t0, &t1);
 
 		pthread_mutex_lock(&b->mu);
 		for (job *j = first, *nx; j; j = nx) {
 			nx = j->next; /* j may be gone once done is seen */
 			b->st.requests++;
+			b->st.forward_us += fwd;
 			b->st.texts += j->n;
 			j->done = 1;
 			pthread_cond_signal(&j->cv);

@@ -55,6 +55,10 @@ typedef struct es_batcher_stats {
 	uint64_t texts;    /* texts encoded */
 	uint64_t forwards; /* combined forward passes run */
 	uint32_t max_seen; /* most texts in one forward */
+	/* where a request's time goes, summed over requests (divide by
+	 * requests for means): queued until a worker took it, then the
+	 * forward it was part of (tokenising and pooling included) */
+	uint64_t wait_us, forward_us;
 } es_batcher_stats;
 
 /* ES_EINVAL for a config outside the ranges above. */

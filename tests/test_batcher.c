@@ -288,6 +288,13 @@ START_TEST(test_max_wait_is_waited_and_bounded)
 	ck_assert_msg(dt < 5.0 * slow(), "took %.3f s", dt);
 	reference(0, want);
 	ck_assert_float_le(max_diff(v, want, DIM), 1e-6f);
+	/* the stats split its time: ~max_wait queued, then its forward */
+	es_batcher_stats st;
+	es_batcher_get_stats(b, &st);
+	ck_assert_uint_eq(st.requests, 1);
+	ck_assert_uint_ge(st.wait_us, 99000);
+	ck_assert_uint_gt(st.forward_us, 0);
+	ck_assert_uint_le(st.wait_us + st.forward_us, (uint64_t)(dt * 1e6) + 1000);
 	/* with max_wait 0 nothing waits for a timer */
 	es_batcher_free(b);
 	cfg.max_wait_us = 0;
