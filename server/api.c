@@ -265,6 +265,23 @@ void api_error_es(api_response *out, int code, const es_error *err,
 	api_error(out, ju_status_of(code), param, ju_code_of(code), "%s", msg);
 }
 
+int api_array_object(const json_t *v, const char *array, size_t i,
+		     const char *const *keys, char *param, size_t n,
+		     api_response *out)
+{
+	snprintf(param, n, "%s[%zu]", array, i);
+	if (!json_is_object(v)) {
+		api_error(out, 400, param, "invalid_type", "'%s' must be an object", param);
+		return -1;
+	}
+	ju_err e;
+	if (ju_check_keys(v, keys, param, &e)) {
+		api_error_ju(out, &e);
+		return -1;
+	}
+	return 0;
+}
+
 es_collection *api_get_collection(const api_call *c, const char *name,
 				  const char *param, api_response *out)
 {

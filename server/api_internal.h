@@ -62,6 +62,13 @@ void api_error_ju(api_response *out, const ju_err *e);
 void api_error_es(api_response *out, int code, const es_error *err,
 		  const char *param);
 
+/* Element i of the request array `array` must be an object with no keys
+ * but `keys` (NULL-terminated): 0 with its name "ARRAY[i]" in param (n
+ * bytes), or -1 with the 400 written to out. */
+int api_array_object(const json_t *v, const char *array, size_t i,
+		     const char *const *keys, char *param, size_t n,
+		     api_response *out);
+
 /* The collection `name` (a reference: es_collection_release it), or NULL
  * with a 404 (or other error) naming `param` written to out. */
 es_collection *api_get_collection(const api_call *c, const char *name,

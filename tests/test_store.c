@@ -19,6 +19,8 @@
 
 #include "alloc.h"
 #include "api.h"
+#include "lerw.h"
+#include "snapshot.h"
 #include "store.h"
 
 static char dir[256];
@@ -823,6 +825,117 @@ START_TEST(test_out_of_memory)
 }
 END_TEST
 
+/* A collection's name and parameters as written before the lexical index
+ * (they end after the 128-byte model name). */
+static void old_name_params(es_writer *w, const char *name)
+{
+	es_w_u8(w, (uint8_t)strlen(name));
+	es_w_bytes(w, name, strlen(name));
+	es_w_u32(w, DIM);
+	es_w_u32(w, (uint32_t)ES_METRIC_COSINE);
+	es_w_u32(w, 16);
+	es_w_u32(w, 100);
+	es_w_u32(w, 0);
+	char model[128] = "old-model";
+	es_w_bytes(w, model, sizeof model);
+}
+
+static void old_append(wal *w, uint32_t type, es_bytebuf *b)
+{
+	es_error err;
+	uint64_t lsn;
+	ck_assert_int_eq(wal_append(w, type, b->data, b->len, &lsn, &err), 0);
+	es_bytebuf_free(b);
+}
+
+static void old_upsert(wal *w, const char *name, uint64_t id)
+{
+	wal_buf body;
+	wal_buf_init(&body);
+	float v[DIM];
+	vec_for(id, 0, v);
+	wal_id wid = {.num = id};
+	ck_assert_int_eq(wal_upsert_begin(&body, DIM, 1), 0);
+	ck_assert_int_eq(wal_upsert_add(&body, &wid, v, DIM, NULL, 0), 0);
+	es_bytebuf b;
+	es_writer ew;
+	es_bytebuf_init(&b);
+	es_writer_init_mem(&ew, &b, NULL);
+	es_w_u8(&ew, (uint8_t)strlen(name));
+	es_w_bytes(&ew, name, strlen(name));
+	es_w_bytes(&ew, body.data, body.len);
+	ck_assert_int_eq(es_writer_finish(&ew), 0);
+	wal_buf_free(&body);
+	old_append(w, WAL_REC_UPSERT, &b);
+}
+
+/* Files from before the lexical index still load: a version-1 manifest
+ * and CREATE records without lexical parameters; the collections get the
+ * default ones, and a restart after the checkpoint (which writes today's
+ * formats) gives the same. */
+START_TEST(test_old_manifest_and_records_load)
+{
+	char path[600];
+	es_error err;
+	snprintf(path, sizeof path, "%s/wal", dir);
+	ck_assert_int_eq(mkdir(path, 0755), 0);
+	snprintf(path, sizeof path, "%s/wal/%016x.log", dir, 0u);
+	wal_options wo;
+	wal_options_default(&wo);
+	wal *w;
+	ck_assert_int_eq(wal_open(path, &wo, NULL, NULL, NULL, &w, &err), 0);
+	es_bytebuf b;
+	es_writer ew;
+	es_bytebuf_init(&b);
+	es_writer_init_mem(&ew, &b, NULL);
+	old_name_params(&ew, "old1"); /* lsn 1, also in the manifest */
+	ck_assert_int_eq(es_writer_finish(&ew), 0);
+	old_append(w, WAL_REC_CREATE, &b);
+	es_bytebuf_init(&b);
+	es_writer_init_mem(&ew, &b, NULL);
+	old_name_params(&ew, "old2"); /* lsn 2: only in the log */
+	ck_assert_int_eq(es_writer_finish(&ew), 0);
+	old_append(w, WAL_REC_CREATE, &b);
+	old_upsert(w, "old1", 10);
+	old_upsert(w, "old2", 20);
+	wal_close(w);
+
+	es_bytebuf_init(&b);
+	es_writer_init_mem(&ew, &b, NULL);
+	es_w_u32(&ew, 1); /* manifest version 1 */
+	es_w_u32(&ew, 1);
+	old_name_params(&ew, "old1");
+	es_w_u64(&ew, 1); /* created at lsn 1 */
+	es_w_u64(&ew, 0); /* no snapshot */
+	ck_assert_int_eq(es_writer_finish(&ew), 0);
+	snprintf(path, sizeof path, "%s/MANIFEST", dir);
+	ck_assert_int_eq(snapshot_write_file(path, 1, 0x494e414du /* "MANI" */, b.data,
+					     b.len, &err), 0);
+	es_bytebuf_free(&b);
+
+	es_lexical_params def;
+	es_lexical_params_default(&def);
+	for (int round = 0; round < 2; round++) {
+		es_registry *r;
+		ck_assert_int_eq(es_registry_new(api_payload_hooks(), &r, &err), 0);
+		es_store *s = open_store(r, NULL, NULL);
+		for (int k = 0; k < 2; k++) {
+			es_collection *c;
+			ck_assert_int_eq(es_registry_get(r, k ? "old2" : "old1", &c, &err), 0);
+			ck_assert_uint_eq(es_collection_count(c), 1);
+			const es_collection_params *p = es_collection_get_params(c);
+			ck_assert_uint_eq(p->dim, DIM);
+			ck_assert_uint_eq(p->M, 16);
+			ck_assert_str_eq(p->model, "old-model");
+			ck_assert(p->lexical.k1 == def.k1 && p->lexical.b == def.b);
+			es_collection_release(c);
+		}
+		ck_assert_int_eq(es_store_close(s, 1, &err), 0);
+		es_registry_free(r);
+	}
+}
+END_TEST
+
 Suite *store_suite(void)
 {
 	Suite *s = suite_create("store");
@@ -839,6 +952,7 @@ Suite *store_suite(void)
 	tcase_add_test(tc, test_idle_collection_not_rewritten);
 	tcase_add_test(tc, test_log_behind_snapshots);
 	tcase_add_test(tc, test_out_of_memory);
+	tcase_add_test(tc, test_old_manifest_and_records_load);
 	suite_add_tcase(s, tc);
 
 	/* writers under threads; CI also runs this case under ThreadSanitizer */
