@@ -117,12 +117,10 @@ void api_h_metrics(api_call *c, api_response *out)
 				char lab[512];
 				label_escape(es_encoder_name(c->ctx->models[i]), lab, sizeof lab);
 				if (k < 3)
-					es_strbuf_printf(&b, "embedsrv_batch_%s_total{model=\"%s\"} %llu
-",
+					es_strbuf_printf(&b, "embedsrv_batch_%s_total{model=\"%s\"} %llu\n",
 							 names[k], lab, (unsigned long long)v);
 				else
-					es_strbuf_printf(&b, "embedsrv_batch_%s_total{model=\"%s\"} %.6f
-",
+					es_strbuf_printf(&b, "embedsrv_batch_%s_total{model=\"%s\"} %.6f\n",
 							 names[k], lab, (double)v / 1e6);
 			}
 		}
