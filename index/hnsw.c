@@ -664,6 +664,14 @@ static void search_level(const hnsw *h, scratch *s, const query *q,
 		/* the entry may be newer than our table snapshot; every other
 		 * candidate passed visit() and so is below s->limit */
 		char *b = c.id < s->limit ? blk_fast(h, s, c.id) : node_blk(h, c.id);
+		/* the next candidate's link list (the block's first lines,
+		 * not fetched when it was scored): its load overlaps this
+		 * candidate's distance computations */
+		if (nc && level == 0 && cq[0].id < s->limit) {
+			const char *nb = blk_fast(h, s, cq[0].id);
+			__builtin_prefetch(nb);
+			__builtin_prefetch(nb + 64);
+		}
 		const uint32_t *l = blk_links(h, b, level);
 		uint32_t n = link_cnt(l);
 		if (n > level_max(level, (hnsw *)h))

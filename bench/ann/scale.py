@@ -7,8 +7,15 @@ Data: bench/ann/run.py's generator (clustered, L2-normalised, held-out
 noisy queries), ground truth by exact inner product.  Both build with the
 same M / ef_construction / thread count; searches are single-threaded.
 
-    flock /work/bench.lock timeout 1200 /usr/bin/python3 bench/ann/scale.py \
-        [--n 1000000] [--threads 2] [--ef 40 80 160]
+    nice -n 19 /usr/bin/python3 bench/ann/scale.py --phase build [--n 1000000] [--threads 2]
+    flock /work/bench.lock /usr/bin/python3 bench/ann/scale.py --phase search [--ef 40 80 160]
+
+Two phases, because a 1M build takes many minutes on a shared machine:
+"build" makes the data, ground truth and both indexes (wall-clock build time
+on a shared machine is only indicative there: CPU seconds, user + sys, are
+reported beside it); "search" loads each index and searches it, under the
+benchmark lock, and prints the tables (with the build phase's figures, kept
+in bench/data/scale_build.json).
 
 Peak RSS covers everything each process holds: for the build, the input
 rows (ours reads the file into memory, hnswlib's numpy array) and the
@@ -16,7 +23,7 @@ index; for load+search, the loaded index and the queries.  hnswlib's
 processes also hold the Python interpreter and numpy (reported as
 "python baseline", measured by a process that only imports them).
 """
-import argparse, os, re, subprocess, sys, time
+import argparse, json, os, re, subprocess, sys, time
 import numpy as np
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from run import ROOT, make_data, ground_truth, recall
@@ -58,6 +65,12 @@ else:
 """
 
 
+def cpu_s(err):
+    u = re.search(r"User time \(seconds\): ([0-9.]+)", err)
+    s = re.search(r"System time \(seconds\): ([0-9.]+)", err)
+    return float(u.group(1)) + float(s.group(1))
+
+
 def timed(cmd):
     """Run cmd under /usr/bin/time -v: (stderr key/values, peak RSS bytes, wall s)."""
     t0 = time.time()
@@ -79,6 +92,7 @@ def kv(err, key):
 
 def main():
     ap = argparse.ArgumentParser()
+    ap.add_argument("--phase", choices=["build", "search"], required=True)
     ap.add_argument("--n", type=int, default=1000000)
     ap.add_argument("--nq", type=int, default=1000)
     ap.add_argument("--dim", type=int, default=100)
@@ -92,21 +106,39 @@ def main():
     tmp = os.path.join(ROOT, "bench", "data")
     os.makedirs(tmp, exist_ok=True)
     base, qfile = os.path.join(tmp, "scale_base.f32"), os.path.join(tmp, "scale_queries.f32")
-    x, q = make_data(a.n, a.nq, a.dim, 12345)
-    x.tofile(base)
-    q.tofile(qfile)
-    gt = ground_truth(x, q, 10)
-    del x
-    print(time.strftime("%H:%M:%S"), "data and ground truth ready", file=sys.stderr, flush=True)
-    rows = []
-    curves = {}
-    # ours
+    gtfile, info = os.path.join(tmp, "scale_gt.npy"), os.path.join(tmp, "scale_build.json")
     idx = os.path.join(tmp, "scale_ours.hnsw")
-    err, rss_b, _ = timed([a.binary, "index", "build", "--input", base, "--dim", str(a.dim),
-                           "--metric", "cosine", "--M", str(a.M), "--ef-construction", str(a.efc),
-                           "--threads", str(a.threads), "-o", idx])
-    build_s, save_s = kv(err, "build_seconds"), kv(err, "save_seconds")
-    print(time.strftime("%H:%M:%S"), "ours built in %.1f s" % build_s, file=sys.stderr, flush=True)
+    hp = os.path.join(tmp, "scale_hnswlib.bin")
+    peers = [p for p in a.peers.split(",") if p]
+    py = ["/usr/bin/python3", "-c", PEER]
+    if a.phase == "build":
+        x, q = make_data(a.n, a.nq, a.dim, 12345)
+        x.tofile(base)
+        q.tofile(qfile)
+        np.save(gtfile, ground_truth(x, q, 10))
+        del x
+        print(time.strftime("%H:%M:%S"), "data and ground truth ready", file=sys.stderr, flush=True)
+        built = {"n": a.n, "M": a.M, "efc": a.efc, "threads": a.threads}
+        err, rss, wall = timed([a.binary, "index", "build", "--input", base, "--dim", str(a.dim),
+                                "--metric", "cosine", "--M", str(a.M), "--ef-construction", str(a.efc),
+                                "--threads", str(a.threads), "-o", idx])
+        built["ours"] = {"build_s": kv(err, "build_seconds"), "save_s": kv(err, "save_seconds"),
+                         "cpu_s": cpu_s(err), "rss": rss, "file": os.path.getsize(idx)}
+        print(time.strftime("%H:%M:%S"), "ours", built["ours"], file=sys.stderr, flush=True)
+        if "hnswlib" in peers:
+            common = [base, qfile, hp, str(a.dim), str(a.M), str(a.efc), str(a.threads)]
+            err, rss, wall = timed(py + ["build"] + common)
+            built["hnswlib"] = {"build_s": kv(err, "build_seconds"), "save_s": kv(err, "save_seconds"),
+                                "cpu_s": cpu_s(err), "rss": rss, "file": os.path.getsize(hp)}
+            print(time.strftime("%H:%M:%S"), "hnswlib", built["hnswlib"], file=sys.stderr, flush=True)
+        with open(info, "w") as f:
+            json.dump(built, f)
+        return
+    with open(info) as f:
+        built = json.load(f)
+    gt = np.load(gtfile)
+    nq = len(gt)
+    rows, curves = [], {}
     out = os.path.join(tmp, "scale_ids")
     load_s, rss_s = [], 0
     curves["ours"] = {}
@@ -116,35 +148,32 @@ def main():
                              "-o", out])
         load_s.append(kv(err, "load_seconds"))
         rss_s = max(rss_s, rss)
-        ids = np.fromfile(out, dtype=np.int32).reshape(a.nq, 10)
+        ids = np.fromfile(out, dtype=np.int32).reshape(nq, 10)
         curves["ours"][ef] = (recall(ids, gt), kv(err, "queries_per_second"))
-    rows.append(("ours", build_s, save_s, min(load_s), rss_b, rss_s, os.path.getsize(idx)))
-    if "hnswlib" in a.peers.split(","):
-        hp = os.path.join(tmp, "scale_hnswlib.bin")
-        common = [base, qfile, hp, str(a.dim), str(a.M), str(a.efc), str(a.threads)]
-        py = ["/usr/bin/python3", "-c", PEER]
+    rows.append(("ours", built["ours"], min(load_s), rss_s))
+    if "hnswlib" in peers and "hnswlib" in built:
+        common = [base, qfile, hp, str(a.dim), str(a.M), str(a.efc), str(built["threads"])]
         _, rss0, _ = timed(py + ["baseline"] + common)
-        err, rss_b, _ = timed(py + ["build"] + common)
-        build_s, save_s = kv(err, "build_seconds"), kv(err, "save_seconds")
-        print(time.strftime("%H:%M:%S"), "hnswlib built in %.1f s" % build_s, file=sys.stderr, flush=True)
         err, rss_s, _ = timed(py + ["search"] + common + [str(e) for e in a.ef])
         curves["hnswlib"] = {}
         for ef in a.ef:
-            ids = np.fromfile(hp + ".ids%d" % ef, dtype=np.int32).reshape(a.nq, 10)
+            ids = np.fromfile(hp + ".ids%d" % ef, dtype=np.int32).reshape(nq, 10)
             qps = [float(l.split()[2]) for l in err.splitlines() if l.startswith("qps %d " % ef)][0]
             curves["hnswlib"][ef] = (recall(ids, gt), qps)
-        rows.append(("hnswlib", build_s, save_s, kv(err, "load_seconds"), rss_b, rss_s,
-                     os.path.getsize(hp)))
+        rows.append(("hnswlib", built["hnswlib"], kv(err, "load_seconds"), rss_s))
         print("\npython baseline (interpreter + numpy + hnswlib imported): peak RSS %.0f MiB" %
               (rss0 / 2**20))
     print("\nN=%d d=%d queries=%d M=%d efc=%d build threads=%d (%s)\n" %
-          (a.n, a.dim, a.nq, a.M, a.efc, a.threads, time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime())))
-    print("| index | build s | save s | load s | build peak RSS MiB | load+search peak RSS MiB | file MiB |")
-    print("|---|---|---|---|---|---|---|")
-    for r in rows:
-        print("| %s | %.1f | %.2f | %.2f | %.0f | %.0f | %.0f |" %
-              (r[0], r[1], r[2], r[3], r[4] / 2**20, r[5] / 2**20, r[6] / 2**20))
-    print("\nrecall@10 / queries per second, 1 search thread\n")
+          (built["n"], a.dim, nq, built["M"], built["efc"], built["threads"],
+           time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime())))
+    print("| index | build s (wall) | build CPU s | save s | load s | build peak RSS MiB | "
+          "load+search peak RSS MiB | file MiB |")
+    print("|---|---|---|---|---|---|---|---|")
+    for name, b, ls, rs in rows:
+        print("| %s | %.1f | %.1f | %.2f | %.2f | %.0f | %.0f | %.0f |" %
+              (name, b["build_s"], b["cpu_s"], b["save_s"], ls, b["rss"] / 2**20, rs / 2**20,
+               b["file"] / 2**20))
+    print("\nrecall@10 / queries per second, 1 search thread (fastest of 3 passes)\n")
     print("| ef | " + " | ".join(curves) + " |")
     print("|---|" + "---|" * len(curves))
     for ef in a.ef:
