@@ -65,6 +65,7 @@
 #include "lerw.h"
 #include "crc32c.h"
 #include "u64map.h"
+#include "simd.h"
 
 typedef struct pt {
 	uint64_t hash;
@@ -113,6 +114,8 @@ struct es_collection {
 				    * exclusive: es_collection_save */
 	pthread_mutex_t seq_mu; /* log placement order; the commit queue */
 	commit_node *qhead, *qtail;
+	es_pindex *pidx[ES_PINDEX_MAX]; /* payload indexes (lk), by field */
+	size_t npidx;
 };
 
 struct es_registry {
@@ -351,8 +354,11 @@ int es_collection_new(const char *name, const es_collection_params *p,
 	return 0;
 }
 
+static void pidx_point(es_collection *c, uint64_t label, const void *parsed, int add);
+
 static void pt_clear(es_collection *c, pt *q)
 {
+	pidx_point(c, (uint64_t)(q - c->pts), q->parsed, 0);
 	if (q->parsed && c->hooks.free)
 		c->hooks.free(q->parsed);
 	if (q->payload)
@@ -378,6 +384,9 @@ static void label_free(es_collection *c, uint64_t label)
 
 static void collection_free(es_collection *c)
 {
+	for (size_t i = 0; i < c->npidx; i++)
+		es_pindex_free(c->pidx[i]);
+	c->npidx = 0;
 	for (size_t i = 0; i < c->npts; i++)
 		pt_clear(c, &c->pts[i]);
 	es_free(c->pts);
@@ -769,6 +778,7 @@ static void publish_one(batch *b, size_t i)
 	u->old_label = u->update ? (uint64_t)lab : 0;
 	c->pts[u->label] = *q;
 	memset(q, 0, sizeof *q); /* ownership moved */
+	pidx_point(c, u->label, c->pts[u->label].parsed, 1);
 	c->payload_bytes += c->pts[u->label].plen;
 	if (u->update)
 		tab_remove(c, u->old_label);
@@ -806,6 +816,7 @@ static void rollback(batch *b, size_t done)
 		else
 			c->live--;
 		c->payload_bytes -= cur->plen;
+		pidx_point(c, u->label, cur->parsed, 0);
 		b->fresh[done] = *cur;
 		memset(cur, 0, sizeof *cur);
 	}
@@ -998,6 +1009,8 @@ int es_collection_update_payload(es_collection *c, const char *op, size_t oplen,
 			if (labs[i] < 0)
 				continue;
 			pt *q = &c->pts[labs[i]];
+			pidx_point(c, (uint64_t)labs[i], q->parsed, 0);
+			pidx_point(c, (uint64_t)labs[i], npar[i], 1);
 			if (q->parsed && h->free)
 				h->free(q->parsed);
 			if (q->payload)
@@ -1307,6 +1320,10 @@ static int passes(const es_collection *c, const es_search_req *req, int mode, fl
 	return score >= req->threshold;
 }
 
+static int dense_search(es_collection *c, const es_search_req *req, uint32_t depth,
+			uint32_t ef, hnsw_filter_fn filt, void *fctx, es_hit *out, size_t *nout,
+			es_error *err);
+
 int es_collection_search(es_collection *c, const es_search_req *req,
 			 es_point_out **hits_out, size_t *nhits, es_error *err)
 {
@@ -1353,8 +1370,8 @@ int es_collection_search(es_collection *c, const es_search_req *req,
 		fc.self = tab_find(c, &req->self, id_hash(&req->self));
 	int need_filter = req->filter || fc.self >= 0;
 	if (want_dense && hnsw_count(c->h) > 0) {
-		rc = hnsw_search(c->h, req->query, depth, ef,
-				 need_filter ? filter_tramp : NULL, &fc, dh, &nd, err);
+		rc = dense_search(c, req, depth, ef, need_filter ? filter_tramp : NULL, &fc, dh,
+				  &nd, err);
 		if (rc)
 			goto out;
 	}
@@ -1429,12 +1446,14 @@ size_t es_collection_count(es_collection *c)
 	return n;
 }
 
+static size_t pidx_bytes(const es_collection *c);
+
 size_t es_collection_memory_bytes(es_collection *c)
 {
 	pthread_rwlock_rdlock(&c->lk);
 	size_t b = sizeof *c + hnsw_memory_bytes(c->h) + c->cap * sizeof(pt) +
 		   es_u64map_bytes(&c->ids) + c->payload_bytes +
-		   es_lexical_memory_bytes(c->lx);
+		   es_lexical_memory_bytes(c->lx) + pidx_bytes(c);
 	for (size_t i = 0; i < c->npts; i++)
 		b += c->pts[i].slen;
 	pthread_rwlock_unlock(&c->lk);
@@ -1485,6 +1504,395 @@ int es_collection_foreach(es_collection *c,
 	}
 	pthread_rwlock_unlock(&c->lk);
 	es_free(vec);
+	return rc;
+}
+
+/* --- payload indexes ----------------------------------------------------- */
+
+typedef struct pidx_emit {
+	es_pindex *x;
+	uint64_t label;
+	int add;
+} pidx_emit;
+
+static void pidx_emit_fn(void *ctx, const es_pval *v)
+{
+	pidx_emit *e = ctx;
+	if (e->add)
+		es_pindex_add(e->x, e->label, v);
+	else
+		es_pindex_remove(e->x, e->label, v);
+}
+
+/* Add (or remove) the values of one point's parsed payload to (from)
+ * every payload index (write lock held).  Needs memory only to add; a
+ * failure there marks that index unusable (payload_index.h). */
+static void pidx_point(es_collection *c, uint64_t label, const void *parsed, int add)
+{
+	if (!parsed || !c->hooks.extract)
+		return;
+	for (size_t i = 0; i < c->npidx; i++) {
+		pidx_emit e = {c->pidx[i], label, add};
+		c->hooks.extract(parsed, es_pindex_field(c->pidx[i]), pidx_emit_fn, &e);
+	}
+}
+
+static long pidx_find(const es_collection *c, const char *field)
+{
+	for (size_t i = 0; i < c->npidx; i++)
+		if (strcmp(es_pindex_field(c->pidx[i]), field) == 0)
+			return (long)i;
+	return -1;
+}
+
+/* A new index of field over every live point (lock held). */
+static int pidx_build(es_collection *c, const char *field, es_pindex_kind kind,
+		      es_pindex **out)
+{
+	int rc = es_pindex_new(field, kind, out);
+	if (rc)
+		return rc;
+	for (size_t i = 0; i < c->npts; i++)
+		if (c->pts[i].live && c->pts[i].parsed) {
+			pidx_emit e = {*out, i, 1};
+			c->hooks.extract(c->pts[i].parsed, field, pidx_emit_fn, &e);
+		}
+	if (!es_pindex_usable(*out)) {
+		es_pindex_free(*out);
+		*out = NULL;
+		return ES_ENOMEM;
+	}
+	return 0;
+}
+
+/* Put x in as field's index (replacing one of another kind), keeping the
+ * array sorted by field (lock held; room checked by the caller). */
+static void pidx_install(es_collection *c, es_pindex *x)
+{
+	long at = pidx_find(c, es_pindex_field(x));
+	if (at >= 0) {
+		es_pindex_free(c->pidx[at]);
+		c->pidx[at] = x;
+		return;
+	}
+	size_t i = c->npidx;
+	while (i > 0 && strcmp(es_pindex_field(c->pidx[i - 1]), es_pindex_field(x)) > 0) {
+		c->pidx[i] = c->pidx[i - 1];
+		i--;
+	}
+	c->pidx[i] = x;
+	c->npidx++;
+}
+
+static void pidx_remove_at(es_collection *c, size_t at)
+{
+	es_pindex_free(c->pidx[at]);
+	memmove(&c->pidx[at], &c->pidx[at + 1], (c->npidx - at - 1) * sizeof *c->pidx);
+	c->npidx--;
+}
+
+/* Log an index change (kind 0: drop) and take this writer's turn. */
+static int pidx_turn(es_collection *c, commit_node *node, const char *field, int kind,
+		     es_error *err)
+{
+	int rc = 0;
+	es_log_turn t = {c, node, 0};
+	pthread_cond_init(&node->head_cv, NULL);
+	pthread_mutex_lock(&c->seq_mu);
+	const es_mutation_observer *obs = observer_of(c);
+	if (obs && obs->on_index)
+		rc = obs->on_index(obs->ctx, c, field, kind, &t, err);
+	if (!t.placed) {
+		if (!rc)
+			queue_push(c, node);
+		pthread_mutex_unlock(&c->seq_mu);
+		if (rc) {
+			pthread_cond_destroy(&node->head_cv);
+			return rc;
+		}
+	}
+	pthread_mutex_lock(&c->seq_mu);
+	while (c->qhead != node)
+		pthread_cond_wait(&node->head_cv, &c->seq_mu);
+	if (rc)
+		queue_pop(c, node);
+	pthread_mutex_unlock(&c->seq_mu);
+	if (rc)
+		pthread_cond_destroy(&node->head_cv);
+	return rc;
+}
+
+int es_collection_create_index(es_collection *c, const char *field, es_pindex_kind kind,
+			       es_error *err)
+{
+	int rc = es_pindex_check(field, (int)kind, err);
+	if (rc)
+		return rc;
+	if (!c->hooks.extract)
+		return es_err(err, ES_EUNSUPPORTED, "collection '%s' cannot index payloads here",
+			      c->name);
+	pthread_rwlock_rdlock(&c->lk);
+	long at = pidx_find(c, field);
+	int same = at >= 0 && es_pindex_kind_of(c->pidx[at]) == kind;
+	int full = at < 0 && c->npidx == ES_PINDEX_MAX;
+	pthread_rwlock_unlock(&c->lk);
+	if (same)
+		return 0;
+	if (full)
+		return es_err(err, ES_EINVAL, "collection '%s' has %d payload indexes, the most "
+			      "it may have", c->name, ES_PINDEX_MAX);
+	commit_node node;
+	if ((rc = pidx_turn(c, &node, field, (int)kind, err)) != 0)
+		return rc;
+	pthread_rwlock_wrlock(&c->lk);
+	es_pindex *x = NULL;
+	if (pidx_find(c, field) < 0 && c->npidx == ES_PINDEX_MAX)
+		rc = es_err(err, ES_EINVAL, "collection '%s' has %d payload indexes", c->name,
+			    ES_PINDEX_MAX);
+	else if ((rc = pidx_build(c, field, kind, &x)) != 0)
+		es_err(err, rc, "out of memory building the index of '%s'", field);
+	else
+		pidx_install(c, x);
+	turn_end(c, &node);
+	pthread_rwlock_unlock(&c->lk);
+	return rc;
+}
+
+int es_collection_drop_index(es_collection *c, const char *field, es_error *err)
+{
+	pthread_rwlock_rdlock(&c->lk);
+	long at = field ? pidx_find(c, field) : -1;
+	pthread_rwlock_unlock(&c->lk);
+	if (at < 0)
+		return es_err(err, ES_ENOTFOUND, "collection '%s' has no payload index on '%s'",
+			      c->name, field ? field : "");
+	commit_node node;
+	int rc = pidx_turn(c, &node, field, 0, err);
+	if (rc)
+		return rc;
+	pthread_rwlock_wrlock(&c->lk);
+	if ((at = pidx_find(c, field)) >= 0)
+		pidx_remove_at(c, (size_t)at);
+	turn_end(c, &node);
+	pthread_rwlock_unlock(&c->lk);
+	return 0;
+}
+
+int es_collection_list_indexes(es_collection *c, es_index_info **out, size_t *n)
+{
+	*out = NULL;
+	*n = 0;
+	pthread_rwlock_rdlock(&c->lk);
+	es_index_info *v = es_calloc(c->npidx ? c->npidx : 1, sizeof *v);
+	if (!v) {
+		pthread_rwlock_unlock(&c->lk);
+		return ES_ENOMEM;
+	}
+	for (size_t i = 0; i < c->npidx; i++) {
+		snprintf(v[i].field, sizeof v[i].field, "%s", es_pindex_field(c->pidx[i]));
+		v[i].kind = es_pindex_kind_of(c->pidx[i]);
+		v[i].usable = es_pindex_usable(c->pidx[i]);
+		v[i].points = es_pindex_points(c->pidx[i], c->npts);
+	}
+	*n = c->npidx;
+	pthread_rwlock_unlock(&c->lk);
+	*out = v;
+	return 0;
+}
+
+void es_index_info_free(es_index_info *v)
+{
+	es_free(v);
+}
+
+static size_t pidx_bytes(const es_collection *c)
+{
+	size_t n = 0;
+	for (size_t i = 0; i < c->npidx; i++)
+		n += es_pindex_bytes(c->pidx[i]);
+	return n;
+}
+
+/* The plan's cheapest term that a usable index answers, if its estimate
+ * is at most limit: its candidates (sorted labels) into *labs / *n and 1;
+ * 0 when no index helps; ES_ENOMEM (lock held shared). */
+static int plan_candidates(const es_collection *c, const es_pquery *plan, size_t limit,
+			   uint64_t **labs, size_t *n)
+{
+	*labs = NULL;
+	*n = 0;
+	const es_pindex *best = NULL;
+	const es_pterm *bt = NULL;
+	size_t best_n = SIZE_MAX;
+	for (size_t t = 0; plan && c->hooks.extract && t < plan->n; t++)
+		for (size_t i = 0; i < c->npidx; i++) {
+			const es_pindex *x = c->pidx[i];
+			if (!es_pindex_usable(x) || !es_pindex_answers(x, &plan->terms[t]))
+				continue;
+			size_t e = es_pindex_estimate(x, &plan->terms[t]);
+			if (e < best_n) {
+				best_n = e;
+				best = x;
+				bt = &plan->terms[t];
+			}
+		}
+	if (!best || best_n > limit)
+		return 0;
+	if (es_pindex_collect(best, bt, labs, n) != 0)
+		return ES_ENOMEM;
+	return 1;
+}
+
+static int cmp_hit_desc(const void *a, const void *b)
+{
+	const es_hit *x = a, *y = b;
+	if (x->score != y->score)
+		return x->score > y->score ? -1 : 1;
+	return (x->label > y->label) - (x->label < y->label);
+}
+
+static int cmp_hit_asc(const void *a, const void *b)
+{
+	const es_hit *x = a, *y = b;
+	if (x->score != y->score)
+		return x->score < y->score ? -1 : 1;
+	return (x->label > y->label) - (x->label < y->label);
+}
+
+/* Score the candidates exactly (those the filter accepts), the best
+ * `depth` into out (lock held shared): 0 or ES_ENOMEM. */
+static int exact_search(es_collection *c, const float *query, const uint64_t *labs, size_t n,
+			uint32_t depth, hnsw_filter_fn filt, void *fctx, es_hit *out,
+			size_t *nout)
+{
+	uint32_t dim = c->p.dim;
+	float *q = es_malloc(2 * (size_t)dim * sizeof *q);
+	es_hit *all = es_malloc((n ? n : 1) * sizeof *all);
+	if (!q || !all) {
+		es_free(q);
+		es_free(all);
+		return ES_ENOMEM;
+	}
+	float *v = q + dim;
+	memcpy(q, query, (size_t)dim * sizeof *q);
+	if (c->p.metric == ES_METRIC_COSINE)
+		simd_normalize(q, dim);
+	size_t m = 0;
+	for (size_t i = 0; i < n; i++) {
+		uint64_t l = labs[i];
+		if (l >= c->npts || !c->pts[l].live || c->pts[l].novec)
+			continue;
+		if ((filt && !filt(fctx, l)) || hnsw_get_vector(c->h, l, v) != 0)
+			continue;
+		float s = c->p.metric == ES_METRIC_L2 ? sqrtf(simd_l2sq(q, v, dim))
+						      : simd_dot(q, v, dim);
+		all[m].label = l;
+		all[m].score = s;
+		m++;
+	}
+	qsort(all, m, sizeof *all, c->p.metric == ES_METRIC_L2 ? cmp_hit_asc : cmp_hit_desc);
+	*nout = m < depth ? m : depth;
+	memcpy(out, all, *nout * sizeof *out);
+	es_free(q);
+	es_free(all);
+	return 0;
+}
+
+/* The dense list: exact over the plan's candidates when an index makes
+ * them few (Qdrant's full-scan threshold in bytes of vectors), else the
+ * graph walk with the filter as a predicate (lock held shared). */
+static int dense_search(es_collection *c, const es_search_req *req, uint32_t depth,
+			uint32_t ef, hnsw_filter_fn filt, void *fctx, es_hit *out, size_t *nout,
+			es_error *err)
+{
+	uint64_t *labs = NULL;
+	size_t n = 0;
+	int rc = plan_candidates(c, req->plan, ES_PLAN_EXACT_BYTES / ((size_t)c->p.dim * 4),
+				 &labs, &n);
+	if (rc == 1)
+		rc = exact_search(c, req->query, labs, n, depth, filt, fctx, out, nout);
+	else if (rc == 0)
+		rc = hnsw_search(c->h, req->query, depth, ef, filt, fctx, out, nout, err);
+	es_free(labs);
+	if (rc == ES_ENOMEM)
+		es_err(err, rc, "out of memory searching");
+	return rc;
+}
+
+int es_collection_foreach_plan(es_collection *c, const es_pquery *plan, uint64_t from,
+			       int want_vector,
+			       int (*fn)(void *ctx, const es_point_view *p), void *ctx)
+{
+	float *vec = want_vector ? es_malloc((size_t)c->p.dim * sizeof *vec) : NULL;
+	if (want_vector && !vec)
+		return ES_ENOMEM;
+	uint64_t *labs = NULL;
+	size_t n = 0;
+	pthread_rwlock_rdlock(&c->lk);
+	int rc = plan_candidates(c, plan, SIZE_MAX, &labs, &n);
+	int planned = rc == 1;
+	if (rc < 0)
+		goto out;
+	rc = 0;
+	size_t i = 0;
+	if (planned)
+		while (i < n && labs[i] < from)
+			i++;
+	for (uint64_t l = planned ? 0 : from; rc == 0; i++) {
+		if (planned) {
+			if (i >= n)
+				break;
+			l = labs[i];
+		} else if (i > 0) {
+			l++;
+		}
+		if (l >= c->npts)
+			break;
+		const pt *q = &c->pts[l];
+		/* as es_collection_foreach: points with a vector */
+		if (!q->live || q->novec || (vec && hnsw_get_vector(c->h, l, vec) != 0))
+			continue;
+		es_point_view v = {pt_id(q), l, q->payload, q->plen, q->parsed, vec};
+		rc = fn(ctx, &v);
+	}
+out:
+	pthread_rwlock_unlock(&c->lk);
+	es_free(labs);
+	es_free(vec);
+	return rc;
+}
+
+int es_collection_foreach_ordered(es_collection *c, const char *field, int desc,
+				  int (*fn)(void *ctx, const es_point_view *p, int64_t value),
+				  void *ctx, es_error *err)
+{
+	int64_t *pairs = NULL;
+	size_t n = 0;
+	int rc = 0;
+	pthread_rwlock_rdlock(&c->lk);
+	long at = pidx_find(c, field);
+	if (at < 0 || es_pindex_kind_of(c->pidx[at]) != ES_PINDEX_INTEGER ||
+	    !es_pindex_usable(c->pidx[at])) {
+		rc = es_err(err, ES_ENOTFOUND, "no integer payload index on '%s'", field);
+		goto out;
+	}
+	if (es_pindex_sorted(c->pidx[at], desc, &pairs, &n) != 0) {
+		rc = es_err(err, ES_ENOMEM, "out of memory ordering by '%s'", field);
+		goto out;
+	}
+	for (size_t i = 0; i < n && rc == 0; i++) {
+		uint64_t l = (uint64_t)pairs[2 * i + 1];
+		if (l >= c->npts || !c->pts[l].live || c->pts[l].novec)
+			continue;
+		const pt *q = &c->pts[l];
+		es_point_view v = {pt_id(q), l, q->payload, q->plen, q->parsed, NULL};
+		rc = fn(ctx, &v, pairs[2 * i]);
+	}
+	if (rc > 0)
+		rc = 0;
+out:
+	pthread_rwlock_unlock(&c->lk);
+	es_free(pairs);
 	return rc;
 }
 
@@ -1680,8 +2088,61 @@ int es_registry_list(es_registry *r, es_collection ***out, size_t *n,
  * index (the default parameters, no entries).
  */
 #define COLL_MAGIC "ESCOLL01"
-#define COLL_VERSION 2u
+#define COLL_VERSION 3u
 #define COLL_NO_PAYLOAD 0xFFFFFFFFu
+
+/* Version 3: the payload index definitions after the lexical index, as
+ * u32 count, then per index u8 kind and u32 length + the field's bytes.
+ * The contents are not saved: es_collection_load rebuilds them from the
+ * payloads. */
+static int pidx_write(const es_collection *c, FILE *f)
+{
+	unsigned char b[5];
+	put_u32(b, (uint32_t)c->npidx);
+	if (fwrite(b, 1, 4, f) != 4)
+		return -1;
+	for (size_t i = 0; i < c->npidx; i++) {
+		const char *field = es_pindex_field(c->pidx[i]);
+		size_t len = strlen(field);
+		b[0] = (unsigned char)es_pindex_kind_of(c->pidx[i]);
+		put_u32(b + 1, (uint32_t)len);
+		if (fwrite(b, 1, 5, f) != 5 || fwrite(field, 1, len, f) != len)
+			return -1;
+	}
+	return 0;
+}
+
+/* The definitions (hostile bytes), installed empty; filled by
+ * pidx_fill once the slots are in. */
+static int pidx_read(es_collection *c, FILE *f, es_error *err)
+{
+	unsigned char b[5];
+	if (fread(b, 1, 4, f) != 4)
+		return es_err(err, ES_ECORRUPT, "collection '%s': payload indexes missing", c->name);
+	uint32_t n = get_u32(b);
+	if (n > ES_PINDEX_MAX)
+		return es_err(err, ES_ECORRUPT, "collection '%s': %u payload indexes", c->name, n);
+	for (uint32_t i = 0; i < n; i++) {
+		char field[ES_PINDEX_FIELD_MAX + 1];
+		if (fread(b, 1, 5, f) != 5)
+			return es_err(err, ES_ECORRUPT, "collection '%s': payload index cut short",
+				      c->name);
+		uint32_t len = get_u32(b + 1);
+		if (len > ES_PINDEX_FIELD_MAX || fread(field, 1, len, f) != len)
+			return es_err(err, ES_ECORRUPT, "collection '%s': bad payload index field",
+				      c->name);
+		field[len] = '\0';
+		if (strlen(field) != len || es_pindex_check(field, b[0], NULL) != 0 ||
+		    pidx_find(c, field) >= 0)
+			return es_err(err, ES_ECORRUPT, "collection '%s': bad payload index %u",
+				      c->name, i);
+		es_pindex *x;
+		if (es_pindex_new(field, (es_pindex_kind)b[0], &x) != 0)
+			return es_err(err, ES_ENOMEM, "out of memory loading '%s'", c->name);
+		pidx_install(c, x);
+	}
+	return 0;
+}
 
 static void write_slots(const es_collection *c, es_writer *w)
 {
@@ -1757,6 +2218,8 @@ int es_collection_save(es_collection *c, FILE *f,
 		}
 		free(lb);
 	}
+	if (!rc && pidx_write(c, f) != 0)
+		rc = es_err(err, ES_EIO, "collection '%s': writing the snapshot failed", c->name);
 	pthread_rwlock_unlock(&c->lk);
 	return rc;
 }
@@ -1775,7 +2238,7 @@ static int load_header(es_reader *r, const char *name, const es_payload_hooks *h
 	    es_r_u32(r, &M) || es_r_u32(r, &efc) || es_r_u32(r, &q8) ||
 	    es_r_bytes(r, p.model, sizeof p.model))
 		return es_err(err, ES_ECORRUPT, "collection '%s': header cut short", name);
-	if (ver != 1 && ver != COLL_VERSION)
+	if (ver < 1 || ver > COLL_VERSION)
 		return es_err(err, ES_EUNSUPPORTED, "collection '%s': format version %u", name, ver);
 	*version = ver;
 	if (ver >= 2) {
@@ -1979,6 +2442,8 @@ static int load_index(es_collection *c, FILE *f, uint32_t ver, es_error *err)
 		}
 	if (ver >= 2 && (rc = load_lexical(c, f, err)) != 0)
 		goto fail;
+	if (ver >= 3 && (rc = pidx_read(c, f, err)) != 0)
+		goto fail;
 	if (fgetc(f) != EOF) {
 		rc = es_err(err, ES_ECORRUPT, "collection '%s': stray bytes after the index", name);
 		goto fail;
@@ -2005,6 +2470,11 @@ int es_collection_load(FILE *f, const char *name, const es_payload_hooks *hooks,
 	rc = load_slots(c, &r, ver, err);
 	if (!rc)
 		rc = load_index(c, f, ver, err);
+	for (size_t i = 0; !rc && i < c->npts; i++)
+		pidx_point(c, i, c->pts[i].live ? c->pts[i].parsed : NULL, 1);
+	for (size_t i = 0; !rc && i < c->npidx; i++)
+		if (!es_pindex_usable(c->pidx[i]))
+			rc = es_err(err, ES_ENOMEM, "out of memory loading '%s'", name);
 	if (rc) {
 		es_collection_release(c);
 		return rc;

@@ -80,6 +80,7 @@
 #include "error.h"
 #include "lexical.h"
 #include "metric.h"
+#include "payload_index.h"
 #include "threadpool.h"
 
 #define ES_COLLECTION_NAME_MAX 64 /* bytes; [A-Za-z0-9_.-], not starting '.' */
@@ -139,6 +140,12 @@ typedef struct es_payload_hooks {
 	int (*op_apply)(const void *op, const char *old, size_t oldlen, char **out,
 			size_t *outlen);
 	void (*op_free)(void *op);
+	/* Payload indexes (index/payload_index.h): call emit once per value
+	 * found at the dotted path in parsed (an array value: per element),
+	 * as the filter reads it.  NULL: collections have no payload indexes
+	 * (es_collection_create_index answers ES_EUNSUPPORTED). */
+	void (*extract)(const void *parsed, const char *path,
+			void (*emit)(void *ctx, const es_pval *v), void *ctx);
 } es_payload_hooks;
 
 /* One point for upsert: borrowed by the call, copied by the collection.
@@ -231,6 +238,12 @@ typedef struct es_search_req {
 	float threshold;
 	es_point_filter_fn filter; /* may be NULL */
 	void *filter_ctx;
+	/* The filter's index plan (may be NULL): every point the filter
+	 * accepts satisfies it.  When a payload index answers one of its
+	 * terms with few enough candidates (ES_PLAN_EXACT_BYTES of vectors),
+	 * a dense search scores those candidates exactly (with the filter)
+	 * instead of walking the graph with the filter as a predicate. */
+	const es_pquery *plan;
 	int with_payload;
 	int with_vector;
 	int exclude_self;        /* skip the point whose id is `self` */
@@ -321,6 +334,52 @@ int es_collection_foreach(es_collection *c,
 			  int (*fn)(void *ctx, const es_point_view *p),
 			  void *ctx);
 
+/* es_collection_foreach in label order from label `from`, over only the
+ * candidates of plan when a payload index answers one of its terms (every
+ * point the plan admits is visited; fn still decides).  want_vector 0
+ * leaves the view's vector NULL (cheaper).  ES_ENOMEM, or fn's value. */
+int es_collection_foreach_plan(es_collection *c, const es_pquery *plan, uint64_t from,
+			       int want_vector,
+			       int (*fn)(void *ctx, const es_point_view *p), void *ctx);
+
+/* --- payload indexes ------------------------------------------------------ */
+
+/* Qdrant's full-scan threshold (10000 KB of vectors): a planned search
+ * whose candidates' vectors take fewer bytes is scored exactly. */
+#define ES_PLAN_EXACT_BYTES ((size_t)10000 * 1024)
+#define ES_PINDEX_MAX 64 /* indexes per collection */
+
+/* Create (or, for another kind, replace) the payload index of field, logged
+ * through the observer (on_index) and built from the current points under
+ * the write lock.  Creating an index that exists with the same kind is a
+ * no-op (0, not logged).  ES_EINVAL for a bad field or kind or past
+ * ES_PINDEX_MAX, ES_EUNSUPPORTED without extract hooks, ES_ENOMEM. */
+int es_collection_create_index(es_collection *c, const char *field, es_pindex_kind kind,
+			       es_error *err);
+
+/* Drop the payload index of field (logged): 0, or ES_ENOTFOUND. */
+int es_collection_drop_index(es_collection *c, const char *field, es_error *err);
+
+/* The payload indexes, sorted by field: a malloc'd array (*n; free with
+ * es_index_info_free) of field, kind and the number of points indexed. */
+typedef struct es_index_info {
+	char field[ES_PINDEX_FIELD_MAX + 1];
+	es_pindex_kind kind;
+	size_t points;
+	int usable;
+} es_index_info;
+int es_collection_list_indexes(es_collection *c, es_index_info **out, size_t *n);
+void es_index_info_free(es_index_info *v);
+
+/* Order by an integer index (scroll's order_by): the (value, label)
+ * pairs of field's integer index as es_pindex_sorted gives them, then fn
+ * on each live point in that order from position `skip`, until fn
+ * returns non-zero.  ES_ENOTFOUND when field has no usable integer index
+ * (the API answers 400), ES_ENOMEM. */
+int es_collection_foreach_ordered(es_collection *c, const char *field, int desc,
+				  int (*fn)(void *ctx, const es_point_view *p, int64_t value),
+				  void *ctx, es_error *err);
+
 /* --- registry ------------------------------------------------------------ */
 
 /* A writer's turn in its collection's commit queue, handed to on_upsert /
@@ -358,6 +417,9 @@ typedef struct es_mutation_observer {
 	int (*on_payload)(void *ctx, es_collection *c, const char *op, size_t oplen,
 			  const es_point_id *ids, size_t n, es_log_turn *turn,
 			  es_error *err);
+	/* payload index created (kind > 0) or dropped (kind 0) */
+	int (*on_index)(void *ctx, es_collection *c, const char *field, int kind,
+			es_log_turn *turn, es_error *err);
 } es_mutation_observer;
 
 /* hooks (may be NULL) are given to every collection the registry creates. */

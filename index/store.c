@@ -532,7 +532,50 @@ static int obs_payload(void *ctx, es_collection *c, const char *op, size_t oplen
 	return rc;
 }
 
+static int obs_index(void *ctx, es_collection *c, const char *field, int kind,
+		     es_log_turn *turn, es_error *err)
+{
+	snap_buf b;
+	snap_buf_init(&b);
+	put_name(&b, es_collection_name(c));
+	snap_put_u8(&b, (uint8_t)kind);
+	snap_put_u32(&b, (uint32_t)strlen(field));
+	snap_put_bytes(&b, field, strlen(field));
+	int rc = append_record(ctx, WAL_REC_PINDEX, &b, es_collection_name(c), NULL, turn,
+			       err);
+	snap_buf_free(&b);
+	return rc;
+}
+
 /* ------------------------------------------------------------------ replay */
+
+static int replay_index(es_collection *c, const void *d, size_t len, es_error *err)
+{
+	snap_cursor r;
+	snap_cursor_init(&r, d, len, "payload index record");
+	uint8_t kind;
+	uint32_t flen;
+	const void *fp;
+	int rc = snap_get_u8(&r, &kind, err);
+	if (!rc)
+		rc = snap_get_u32(&r, &flen, err);
+	if (!rc && flen > ES_PINDEX_FIELD_MAX)
+		rc = es_err(err, ES_ECORRUPT, "payload index field of %u bytes", flen);
+	if (!rc)
+		rc = snap_get_bytes(&r, flen, &fp, err);
+	if (!rc)
+		rc = snap_cursor_end(&r, err);
+	if (rc)
+		return rc;
+	char field[ES_PINDEX_FIELD_MAX + 1];
+	memcpy(field, fp, flen);
+	field[flen] = '\0';
+	if (kind == 0) { /* two racing drops log twice: the second finds none */
+		rc = es_collection_drop_index(c, field, err);
+		return rc == ES_ENOTFOUND ? 0 : rc;
+	}
+	return es_collection_create_index(c, field, (es_pindex_kind)kind, err);
+}
 
 static int replay_upsert(es_collection *c, const void *d, size_t len, int text,
 			 es_error *err)
@@ -699,6 +742,8 @@ static int replay_record(void *ctx, uint64_t lsn, uint32_t type, const void *dat
 		rc = replay_upsert(col, body, blen, type == WAL_REC_UPSERT_TEXT, err);
 	else if (type == WAL_REC_PAYLOAD)
 		rc = replay_payload(col, body, blen, err);
+	else if (type == WAL_REC_PINDEX)
+		rc = replay_index(col, body, blen, err);
 	else
 		rc = replay_delete(col, body, blen, err);
 	es_collection_release(col);
@@ -1039,7 +1084,7 @@ int es_store_open(const char *dir, const es_store_options *opts, es_registry *re
 		goto fail;
 	if (!s->o.follower) {
 		es_mutation_observer obs = {s, obs_create, obs_drop, obs_upsert, obs_delete,
-					    obs_payload};
+					    obs_payload, obs_index};
 		es_registry_set_observer(reg, &obs);
 	}
 	if (pthread_create(&s->bg, NULL, bg_main, s) == 0)

@@ -166,7 +166,7 @@ static int write_fresh_header(wal *w, uint64_t base, uint32_t base_crc, es_error
 
 static int valid_type(uint32_t t)
 {
-	return t >= WAL_REC_CREATE && t <= WAL_REC_PAYLOAD;
+	return t >= WAL_REC_CREATE && t <= WAL_REC_PINDEX;
 }
 
 /* Check the record at off.  Returns NULL when valid (sets *plen), else a

@@ -93,6 +93,8 @@ enum {
 	WAL_REC_UPSERT_TEXT = 5, /* UPSERT whose points may have text and may
 				  * lack a vector (below) */
 	WAL_REC_PAYLOAD = 6,     /* payload update: an op and the ids (below) */
+	WAL_REC_PINDEX = 7,      /* payload index created or dropped: u8 kind
+				  * (0: drop), u32 length, the field (store.c) */
 };
 
 typedef enum wal_fsync_policy {

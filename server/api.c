@@ -46,7 +46,8 @@ static void payload_free(void *p)
 }
 
 static const es_payload_hooks hooks = {payload_parse, payload_free, api_payload_op_compile,
-					  api_payload_op_apply, api_payload_op_free};
+					  api_payload_op_apply, api_payload_op_free,
+					  api_filter_extract};
 
 const es_payload_hooks *api_payload_hooks(void)
 {

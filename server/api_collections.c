@@ -17,7 +17,7 @@ static json_t *coll_json(es_collection *col)
 				(double)lp->b, "stemming", lp->stemming, "stopwords",
 				lp->stopwords, "count", (json_int_t)es_collection_lexical_count(col),
 				"memory_bytes", (json_int_t)es_collection_lexical_bytes(col));
-	return json_pack("{s:s, s:I, s:s, s:I, s:I, s:o, s:o, s:I, s:I, s:I, s:o}", "name",
+	return json_pack("{s:s, s:I, s:s, s:I, s:I, s:o, s:o, s:I, s:I, s:I, s:o, s:o}", "name",
 			 es_collection_name(col), "dim", (json_int_t)p->dim, "metric",
 			 es_metric_name(p->metric), "m", (json_int_t)p->M, "ef_construction",
 			 (json_int_t)p->ef_construction, "quantization",
@@ -25,7 +25,8 @@ static json_t *coll_json(es_collection *col)
 			 p->model[0] ? json_string(p->model) : json_null(), "count",
 			 (json_int_t)es_collection_count(col), "memory_bytes",
 			 (json_int_t)es_collection_memory_bytes(col), "vector_store_bytes",
-			 (json_int_t)es_collection_store_bytes(col), "lexical", lex);
+			 (json_int_t)es_collection_store_bytes(col), "lexical", lex,
+			 "payload_indexes", api_index_list_json(col));
 }
 
 /* "lexical": {"k1", "b", "stemming", "stopwords"} into p (defaults for what

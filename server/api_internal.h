@@ -151,6 +151,13 @@ void api_h_payload_set(api_call *c, api_response *out);
 void api_h_payload_overwrite(api_call *c, api_response *out);
 void api_h_payload_delete(api_call *c, api_response *out);
 void api_h_payload_clear(api_call *c, api_response *out);
+void api_h_index_create(api_call *c, api_response *out);  /* api_index.c */
+void api_h_index_drop(api_call *c, api_response *out);
+/* Create (kind: es_pindex_kind) or drop (kind 0) the payload index of
+ * field in collection c->name: 0, or -1 with the error in out. */
+int api_index_apply(api_call *c, const char *field, int kind, api_response *out);
+/* The collection's payload indexes: [{"field", "type", "points", "usable"}]. */
+json_t *api_index_list_json(es_collection *col);
 void api_h_ui(api_call *c, api_response *out);             /* api_ui.c */
 void api_h_repl_snapshot(api_call *c, api_response *out);  /* api_replication.c */
 void api_h_repl_wal(api_call *c, api_response *out);

@@ -377,6 +377,8 @@ void api_h_qd_coll_create(api_call *c, api_response *out)
 	api_ok(out, 200, json_pack("{s:b}", "result", 1));
 }
 
+static json_t *qd_payload_schema(const json_t *idx);
+
 void api_h_qd_coll_get(api_call *c, api_response *out)
 {
 	qd_call(c, api_h_coll_get, NULL, out);
@@ -401,7 +403,7 @@ void api_h_qd_coll_get(api_call *c, api_response *out)
 		"    s:{s:O, s:O, s:i, s:i, s:b},"
 		"    s:{s:f, s:i, s:i, s:n, s:n, s:i, s:i, s:n},"
 		"    s:{s:i, s:i}, s:o},"
-		" s:{}, s:O}",
+		" s:o, s:O}",
 		"status", "green", "optimizer_status", "ok",
 		"indexed_vectors_count", count, "points_count", count, "segments_count", 1,
 		"config", "params", "vectors", "size", json_object_get(r, "dim"), "distance", dist,
@@ -416,7 +418,8 @@ void api_h_qd_coll_get(api_call *c, api_response *out)
 		"max_optimization_threads",
 		"wal_config", "wal_capacity_mb", 32, "wal_segments_ahead", 0,
 		"quantization_config", quant,
-		"payload_schema", "embedsrv", r);
+		"payload_schema", qd_payload_schema(json_object_get(r, "payload_indexes")),
+		"embedsrv", r);
 	json_decref(r);
 	api_ok(out, 200, json_pack("{s:o}", "result", res));
 }
@@ -435,18 +438,72 @@ void api_h_qd_coll_delete(api_call *c, api_response *out)
 	api_ok(out, 200, json_pack("{s:b}", "result", 1));
 }
 
-/* PUT /collections/{c}/index, DELETE /collections/{c}/index/{field}:
- * accepted.  Filters here run on payloads parsed once at upsert, inside the
- * HNSW walk, and need no index; the collection must exist. */
+/* Qdrant's field schemas: the two this server indexes, and the others it
+ * accepts without building anything (filters on such fields work as
+ * without an index: evaluated on the parsed payloads). */
+static const char *const qd_schemas_accepted[] = {"float", "geo", "text", "bool", "datetime",
+						  "uuid", NULL};
+
+/* PUT /collections/{c}/index {"field_name", "field_schema": "keyword" |
+ * {"type": "keyword", ...}}: a real payload index for keyword and
+ * integer (api_index.c); DELETE /collections/{c}/index/{field} drops it
+ * (a field without an index: still "completed", as Qdrant answers). */
 void api_h_qd_index(api_call *c, api_response *out)
 {
+	if (!c->json) { /* DELETE */
+		es_collection *col = api_get_collection(c, c->name, "name", out);
+		if (!col)
+			return;
+		es_error err;
+		es_error_clear(&err);
+		int rc = es_collection_drop_index(col, c->id, &err);
+		es_collection_release(col);
+		if (rc && rc != ES_ENOTFOUND)
+			api_error_es(out, rc, &err, NULL);
+		else
+			qd_ok_update(out);
+		return;
+	}
+	const json_t *f = json_object_get(c->json, "field_name");
+	const json_t *s = json_object_get(c->json, "field_schema");
+	if (!json_is_string(f)) {
+		api_error(out, 400, "field_name", "invalid_type", "'field_name' must be a string");
+		return;
+	}
+	if (json_is_object(s))
+		s = json_object_get(s, "type");
+	const char *type = json_string_value(s);
+	es_pindex_kind kind = 0;
+	int known = 0;
+	for (size_t i = 0; type && qd_schemas_accepted[i]; i++)
+		known |= strcmp(type, qd_schemas_accepted[i]) == 0;
+	if (s && !json_is_null(s) && !known && (!type || es_pindex_kind_parse(type, &kind) != 0)) {
+		api_error(out, 400, "field_schema", "invalid_type",
+			  "'field_schema' must be one of keyword, integer, float, geo, text, bool, "
+			  "datetime, uuid (or {\"type\": ...})");
+		return;
+	}
+	if (kind) {
+		if (api_index_apply(c, json_string_value(f), kind, out) == 0)
+			qd_ok_update(out);
+		return;
+	}
 	es_collection *col = api_get_collection(c, c->name, "name", out);
 	if (!col)
 		return;
 	es_collection_release(col);
-	if (c->json && !json_is_string(json_object_get(c->json, "field_name"))) {
-		api_error(out, 400, "field_name", "invalid_type", "'field_name' must be a string");
-		return;
-	}
 	qd_ok_update(out);
+}
+
+/* Qdrant's payload_schema from our "payload_indexes". */
+static json_t *qd_payload_schema(const json_t *idx)
+{
+	json_t *o = json_object();
+	for (size_t i = 0; o && i < json_array_size(idx); i++) {
+		const json_t *x = json_array_get(idx, i);
+		json_object_set_new(o, json_string_value(json_object_get(x, "field")),
+				    json_pack("{s:O, s:O}", "data_type", json_object_get(x, "type"),
+					      "points", json_object_get(x, "points")));
+	}
+	return o;
 }

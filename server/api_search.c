@@ -199,6 +199,7 @@ static int run_query(api_call *c, es_collection *col, const json_t *q,
 	if (flt) {
 		rq.filter = api_filter_fn;
 		rq.filter_ctx = flt;
+		rq.plan = api_filter_plan(flt);
 	}
 	json_t *tv = json_object_get(q, "text"), *vv = json_object_get(q, "vector"),
 	       *iv = json_object_get(q, "id");

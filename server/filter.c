@@ -8,9 +8,11 @@
  */
 #include "filter.h"
 
+#include <math.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <stdint.h>
 #include <string.h>
 
 #include "api_internal.h"
@@ -52,10 +54,19 @@ struct node {
 	node *sub;             /* N_NESTED: the filter for each element */
 };
 
+#define API_FILTER_PLAN_TERMS 16
+
 struct api_filter {
 	json_t *root;  /* reference held: strings are borrowed from it */
 	node *top;
+	es_pterm terms[API_FILTER_PLAN_TERMS]; /* the index plan (api_filter_plan) */
+	size_t nterms;
+	es_pquery plan;
+	void *owned[3 * API_FILTER_PLAN_TERMS]; /* the terms' value arrays */
+	size_t nowned;
 };
+
+static void plan_node(api_filter *f, const node *n);
 
 typedef struct parser {
 	size_t count;  /* nodes so far */
@@ -435,6 +446,9 @@ int api_filter_parse(const json_t *j, const char *param, api_filter **out, ju_er
 		return -1;
 	}
 	f->root = json_incref((json_t *)j);
+	plan_node(f, f->top);
+	f->plan.terms = f->terms;
+	f->plan.n = f->nterms;
 	*out = f;
 	return 0;
 }
@@ -444,6 +458,8 @@ void api_filter_free(api_filter *f)
 	if (!f)
 		return;
 	node_free(f->top);
+	for (size_t i = 0; i < f->nowned; i++)
+		free(f->owned[i]);
 	json_decref(f->root);
 	free(f);
 }
@@ -476,8 +492,9 @@ static int contains(const char *hay, size_t hn, const char *needle, size_t nn)
 }
 
 /* One value found at the key (an element when the value was an array). */
-static int leaf_holds(const json_t *v, const node *n)
+static int leaf_holds(const json_t *v, const void *arg)
 {
+	const node *n = arg;
 	switch (n->kind) {
 	case N_VALUE:
 		return scalar_eq(v, n->value);
@@ -504,9 +521,9 @@ static int leaf_holds(const json_t *v, const node *n)
 /* The values at path k under v.  For each, fn(value): flatten = 1 calls it
  * per element of an array value (an empty array: not at all).  Returns 1 as
  * soon as fn does. */
-typedef int (*visit_fn)(const json_t *v, const node *n);
+typedef int (*visit_fn)(const json_t *v, const void *arg);
 
-static int visit(const json_t *v, const char *k, int flatten, visit_fn fn, const node *n)
+static int visit(const json_t *v, const char *k, int flatten, visit_fn fn, const void *n)
 {
 	if (!v)
 		return 0;
@@ -542,7 +559,7 @@ static int visit(const json_t *v, const char *k, int flatten, visit_fn fn, const
 	return visit(json_object_get(v, part), rest, flatten, fn, n);
 }
 
-static int is_null_fn(const json_t *v, const node *n)
+static int is_null_fn(const json_t *v, const void *n)
 {
 	(void)n;
 	return json_is_null(v);
@@ -550,8 +567,9 @@ static int is_null_fn(const json_t *v, const node *n)
 
 static int eval(const node *n, const json_t *pl, const es_point_id *id);
 
-static int nested_fn(const json_t *v, const node *n)
+static int nested_fn(const json_t *v, const void *arg)
 {
+	const node *n = arg;
 	return json_is_object(v) && eval(n->sub, v, NULL);
 }
 
@@ -623,4 +641,146 @@ int api_filter_match(const api_filter *f, const es_point_view *p)
 int api_filter_fn(void *ctx, const es_point_view *p)
 {
 	return api_filter_match(ctx, p);
+}
+
+/* ------------------------------------------------------ payload indexes */
+
+#define EXACT_INT 9007199254740992.0 /* 2^53: doubles below are exact integers */
+
+typedef struct extract_ctx {
+	void (*emit)(void *ctx, const es_pval *v);
+	void *ctx;
+} extract_ctx;
+
+static int extract_fn(const json_t *v, const void *arg)
+{
+	const extract_ctx *x = arg;
+	es_pval pv = {0, NULL, 0, 0};
+	if (json_is_string(v)) {
+		pv.kind = ES_PVAL_STR;
+		pv.s = json_string_value(v);
+		pv.len = json_string_length(v);
+	} else if (json_is_integer(v)) {
+		pv.kind = ES_PVAL_INT;
+		pv.i = (int64_t)json_integer_value(v);
+	} else if (json_is_real(v)) {
+		double d = json_real_value(v);
+		/* integral and within int64 (-2^63 <= d < 2^63): the same key as
+		 * the integer that equals it */
+		if (d >= -9223372036854775808.0 && d < 9223372036854775808.0 && d == floor(d)) {
+			pv.kind = ES_PVAL_INT;
+			pv.i = (int64_t)d;
+		} else {
+			pv.kind = ES_PVAL_NUM;
+		}
+	} else {
+		return 0;
+	}
+	x->emit(x->ctx, &pv);
+	return 0;
+}
+
+void api_filter_extract(const void *parsed, const char *path,
+			void (*emit)(void *ctx, const es_pval *v), void *ctx)
+{
+	extract_ctx x = {emit, ctx};
+	visit(parsed, path, 1, extract_fn, &x);
+}
+
+/* An integral number below 2^53 (exact in a double) into *out. */
+static int small_int(const json_t *v, int64_t *out)
+{
+	if (json_is_integer(v)) {
+		json_int_t i = json_integer_value(v);
+		if (i <= -(json_int_t)EXACT_INT || i >= (json_int_t)EXACT_INT)
+			return 0;
+		*out = (int64_t)i;
+		return 1;
+	}
+	if (!json_is_real(v))
+		return 0;
+	double d = json_real_value(v);
+	if (!(d > -EXACT_INT && d < EXACT_INT) || d != (double)(int64_t)d)
+		return 0;
+	*out = (int64_t)d;
+	return 1;
+}
+
+/* The term a leaf condition implies, if an index could answer it (a
+ * superset of the points the leaf accepts; see payload_index.h). */
+static int leaf_term(api_filter *f, const node *n, es_pterm *t)
+{
+	memset(t, 0, sizeof *t);
+	t->field = n->key;
+	if (n->kind == N_RANGE) {
+		/* loose integer bounds (the filter decides exactly): [floor(lower),
+		 * ceil(upper)]; a bound past 2^53 is dropped */
+		t->kind = ES_PINDEX_INTEGER;
+		t->is_range = 1;
+		t->lo = INT64_MIN;
+		t->hi = INT64_MAX;
+		for (int i = 0; i < 4; i++) {
+			if (!(n->rset & (1u << i)) || !(fabs(n->r[i]) < EXACT_INT))
+				continue;
+			if (i < 2 && floor(n->r[i]) > (double)t->lo)
+				t->lo = (int64_t)floor(n->r[i]);
+			else if (i >= 2 && ceil(n->r[i]) < (double)t->hi)
+				t->hi = (int64_t)ceil(n->r[i]);
+		}
+		return 1;
+	}
+	if (n->kind != N_VALUE && n->kind != N_ANY)
+		return 0;
+	size_t cnt = n->kind == N_VALUE ? 1 : json_array_size(n->value);
+	const json_t *first = n->kind == N_VALUE ? n->value : json_array_get(n->value, 0);
+	int strs = cnt == 0 || json_is_string(first);
+	const char **sv = calloc(cnt ? cnt : 1, sizeof *sv);
+	size_t *lv = calloc(cnt ? cnt : 1, sizeof *lv);
+	int64_t *iv = calloc(cnt ? cnt : 1, sizeof *iv);
+	int ok = sv && lv && iv;
+	for (size_t i = 0; ok && i < cnt; i++) {
+		const json_t *v = n->kind == N_VALUE ? n->value : json_array_get(n->value, i);
+		if (strs && json_is_string(v)) {
+			sv[i] = json_string_value(v);
+			lv[i] = json_string_length(v);
+		} else if (strs || !small_int(v, &iv[i])) {
+			ok = 0;
+		}
+	}
+	if (!ok) {
+		free(sv);
+		free(lv);
+		free(iv);
+		return 0;
+	}
+	t->kind = strs ? ES_PINDEX_KEYWORD : ES_PINDEX_INTEGER;
+	t->n = cnt;
+	t->strs = sv;
+	t->lens = lv;
+	t->ints = iv;
+	/* the arrays are the filter's: freed with it */
+	f->owned[f->nowned++] = sv;
+	f->owned[f->nowned++] = lv;
+	f->owned[f->nowned++] = iv;
+	return 1;
+}
+
+/* Conditions that every accepted point satisfies: the musts (and a
+ * should of one condition), through filters nested in them. */
+static void plan_node(api_filter *f, const node *n)
+{
+	if (n->kind == N_FILTER) {
+		for (size_t i = 0; i < n->must.n; i++)
+			plan_node(f, n->must.v[i]);
+		if (n->should.n == 1)
+			plan_node(f, n->should.v[0]);
+		return;
+	}
+	if (f->nterms < API_FILTER_PLAN_TERMS && leaf_term(f, n, &f->terms[f->nterms]))
+		f->nterms++;
+}
+
+const es_pquery *api_filter_plan(const api_filter *f)
+{
+	return f && f->plan.n ? &f->plan : NULL;
 }

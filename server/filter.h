@@ -66,4 +66,15 @@ int api_filter_match(const api_filter *f, const es_point_view *p);
 /* es_point_filter_fn adapter: ctx is the api_filter. */
 int api_filter_fn(void *ctx, const es_point_view *p);
 
+/* The filter's payload-index plan (collection.h es_search_req.plan): the
+ * equality (match value/any on strings or integers) and range conditions
+ * that every accepted point satisfies (its musts, through nested musts,
+ * and a lone should); NULL when there are none or f is NULL.  Owned by f. */
+const es_pquery *api_filter_plan(const api_filter *f);
+
+/* es_payload_hooks.extract: the values at the dotted path of a parsed
+ * payload, read as the filter reads them (each element of an array). */
+void api_filter_extract(const void *parsed, const char *path,
+			void (*emit)(void *ctx, const es_pval *v), void *ctx);
+
 #endif

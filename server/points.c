@@ -1,9 +1,10 @@
 /*
  * points.c — point operations shared by both dialects; see points.h.
  *
- * Reads walk the collection with es_collection_foreach (shared lock held
- * for the walk; what is kept is copied) and run the filter on each point's
- * parsed payload.  Writes by filter select the ids first, then go through
+ * Reads walk the collection with es_collection_foreach_plan (shared lock
+ * held for the walk; what is kept is copied; only the candidates of a
+ * payload index when the filter's plan has one) and run the filter on each
+ * point's parsed payload.  Writes by filter select the ids first, then go through
  * the collection's logged calls.  The payload op is JSON text of our own:
  *   {"op":"set","payload":{...},"key":"a.b"}  {"op":"overwrite","payload":{...}}
  *   {"op":"delete","keys":["a","b.c"]}       {"op":"clear"}
@@ -95,7 +96,8 @@ int api_points_page(es_collection *col, const api_filter *f, uint64_t from, size
 	out->pts = calloc(limit ? limit : 1, sizeof *out->pts);
 	if (!out->pts)
 		return es_err(err, ES_ENOMEM, "out of memory reading the points");
-	int rc = es_collection_foreach(col, page_fn, &s);
+	int rc = es_collection_foreach_plan(col, api_filter_plan(f), from, with_vector, page_fn,
+					    &s);
 	if (rc < 0 || s.oom) {
 		api_page_free(out);
 		return es_err(err, ES_ENOMEM, "out of memory reading the points");
@@ -126,13 +128,13 @@ static int count_fn(void *ctx, const es_point_view *v)
 
 int api_points_count(es_collection *col, const api_filter *f, size_t *count, es_error *err)
 {
-	(void)err;
 	if (!f) {
 		*count = es_collection_count(col);
 		return 0;
 	}
 	count_ctx s = {f, 0};
-	es_collection_foreach(col, count_fn, &s);
+	if (es_collection_foreach_plan(col, api_filter_plan(f), 0, 0, count_fn, &s) < 0)
+		return es_err(err, ES_ENOMEM, "out of memory counting the points");
 	*count = s.n;
 	return 0;
 }
@@ -200,7 +202,8 @@ int api_points_select(es_collection *col, const api_filter *f, es_point_id **ids
 		      es_error *err)
 {
 	sel_ctx s = {f, NULL, 0, 0, 0};
-	es_collection_foreach(col, sel_fn, &s);
+	if (es_collection_foreach_plan(col, api_filter_plan(f), 0, 0, sel_fn, &s) < 0)
+		s.oom = 1;
 	if (s.oom) {
 		api_ids_free(s.ids, s.n);
 		*ids = NULL;

@@ -39,6 +39,8 @@ static const api_route route_table[] = {
 	{"POST", "/v1/collections/{name}/points/payload/delete", api_h_payload_delete, ROUTE_JSON | ROUTE_WRITE},
 	{"POST", "/v1/collections/{name}/points/payload/clear", api_h_payload_clear, ROUTE_JSON | ROUTE_WRITE},
 	{"POST", "/v1/collections/{name}/search", api_h_search, ROUTE_JSON},
+	{"PUT", "/v1/collections/{name}/index", api_h_index_create, ROUTE_JSON | ROUTE_WRITE},
+	{"DELETE", "/v1/collections/{name}/index/{id}", api_h_index_drop, ROUTE_WRITE},
 	{"POST", "/v1/collections/{name}/snapshot", api_h_coll_snapshot, ROUTE_JSON_OPT},
 	{"POST", "/v1/words/neighbors", api_h_words_neighbors, ROUTE_JSON},
 	{"POST", "/v1/words/analogy", api_h_words_analogy, ROUTE_JSON},

@@ -631,11 +631,11 @@ START_TEST(test_update_payload)
 {
 	es_error err;
 	es_registry *r;
-	es_payload_hooks hooks = {parse_len, free, op_compile_t, op_apply_t, free};
+	es_payload_hooks hooks = {parse_len, free, op_compile_t, op_apply_t, free, NULL};
 	ck_assert_int_eq(es_registry_new(&hooks, &r, &err), 0);
 	pl_obs ob;
 	memset(&ob, 0, sizeof ob);
-	es_mutation_observer o = {&ob, NULL, NULL, NULL, NULL, o_payload};
+	es_mutation_observer o = {&ob, NULL, NULL, NULL, NULL, o_payload, NULL};
 	es_registry_set_observer(r, &o);
 	es_collection_params p = params(2, ES_METRIC_L2);
 	es_collection *c;
@@ -707,11 +707,11 @@ START_TEST(test_registry)
 {
 	es_error err;
 	es_registry *r;
-	es_payload_hooks hooks = {parse_len, free, NULL, NULL, NULL};
+	es_payload_hooks hooks = {parse_len, free, NULL, NULL, NULL, NULL};
 	ck_assert_int_eq(es_registry_new(&hooks, &r, &err), 0);
 	obs_log l;
 	memset(&l, 0, sizeof l);
-	es_mutation_observer o = {&l, o_create, o_drop, o_upsert, o_delete, NULL};
+	es_mutation_observer o = {&l, o_create, o_drop, o_upsert, o_delete, NULL, NULL};
 	es_registry_set_observer(r, &o);
 	es_collection_params p = params(2, ES_METRIC_L2);
 	es_collection *c;
@@ -1067,7 +1067,7 @@ START_TEST(test_commit_queue)
 	memset(&g, 0, sizeof g);
 	pthread_mutex_init(&g.mu, NULL);
 	pthread_cond_init(&g.cv, NULL);
-	es_mutation_observer o = {&g, NULL, NULL, g_upsert, g_delete, NULL};
+	es_mutation_observer o = {&g, NULL, NULL, g_upsert, g_delete, NULL, NULL};
 	es_registry_set_observer(r, &o);
 	es_collection_params p = params(2, ES_METRIC_L2);
 	es_collection *c;
@@ -1191,7 +1191,7 @@ START_TEST(test_commit_queue_threads)
 	stress s;
 	memset(&s, 0, sizeof s);
 	pthread_mutex_init(&s.mu, NULL);
-	es_mutation_observer o = {&s, NULL, NULL, s_upsert, NULL, NULL};
+	es_mutation_observer o = {&s, NULL, NULL, s_upsert, NULL, NULL, NULL};
 	es_registry_set_observer(r, &o);
 	es_collection_params p = params(2, ES_METRIC_L2);
 	es_collection *c;
@@ -1301,7 +1301,7 @@ START_TEST(test_parallel_apply_prefix)
 	memset(&g, 0, sizeof g);
 	pthread_mutex_init(&g.mu, NULL);
 	pthread_cond_init(&g.cv, NULL);
-	es_mutation_observer o = {&g, NULL, NULL, g_upsert, g_delete, NULL};
+	es_mutation_observer o = {&g, NULL, NULL, g_upsert, g_delete, NULL, NULL};
 	es_registry_set_observer(r, &o);
 	es_collection_params p = params(PA_D, ES_METRIC_L2);
 	es_collection *c;
