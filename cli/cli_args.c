@@ -6,6 +6,7 @@
 #include <ctype.h>
 #include <errno.h>
 #include <getopt.h>
+#include <inttypes.h>
 #include <math.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -13,21 +14,31 @@
 #include <string.h>
 #include <strings.h>
 
-int cli_u32(const char *cmd, const char *opt, const char *s, uint32_t lo,
-	    uint32_t hi, uint32_t *out)
+int cli_u64(const char *cmd, const char *opt, const char *s, uint64_t lo,
+	    uint64_t hi, uint64_t *out)
 {
 	char *end;
 	errno = 0;
 	unsigned long long v = strtoull(s, &end, 10);
 	if (!isdigit((unsigned char)s[0]) || errno || *end || v < lo || v > hi) {
-		if (lo == 0 && hi == UINT32_MAX)
+		if (lo == 0 && (hi == UINT32_MAX || hi == UINT64_MAX))
 			fprintf(stderr, "embedsrv %s: %s wants a non-negative integer, got '%s'\n",
 				cmd, opt, s);
 		else
-			fprintf(stderr, "embedsrv %s: %s wants an integer in %u..%u, got '%s'\n",
-				cmd, opt, lo, hi, s);
+			fprintf(stderr, "embedsrv %s: %s wants an integer in %" PRIu64 "..%" PRIu64
+				", got '%s'\n", cmd, opt, lo, hi, s);
 		return -1;
 	}
+	*out = v;
+	return 0;
+}
+
+int cli_u32(const char *cmd, const char *opt, const char *s, uint32_t lo,
+	    uint32_t hi, uint32_t *out)
+{
+	uint64_t v;
+	if (cli_u64(cmd, opt, s, lo, hi, &v))
+		return -1;
 	*out = (uint32_t)v;
 	return 0;
 }

@@ -19,6 +19,9 @@
  * says "a non-negative integer". */
 int cli_u32(const char *cmd, const char *opt, const char *s, uint32_t lo,
 	    uint32_t hi, uint32_t *out);
+/* The same for 64-bit values; 0..UINT64_MAX says "a non-negative integer". */
+int cli_u64(const char *cmd, const char *opt, const char *s, uint64_t lo,
+	    uint64_t hi, uint64_t *out);
 
 /* A finite number (strtof), nothing after it. */
 int cli_float(const char *cmd, const char *opt, const char *s, float *out);

@@ -19,6 +19,7 @@
 #include <time.h>
 
 #include "api.h"
+#include "cli_args.h"
 #include "commands.h"
 #include "store.h"
 #include "threadpool.h"
@@ -39,21 +40,6 @@ static double now_s(void)
 	struct timespec ts;
 	clock_gettime(CLOCK_MONOTONIC, &ts);
 	return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
-}
-
-static int num(const char *name, const char *s, unsigned long long max,
-	       unsigned long long *out)
-{
-	char *end;
-	errno = 0;
-	unsigned long long v = strtoull(s, &end, 10);
-	if (errno || end == s || *end || s[0] == '-' || v > max) {
-		fprintf(stderr, "embedsrv import: --%s must be a number up to %llu (got '%s')\n",
-			name, max, s);
-		return -1;
-	}
-	*out = v;
-	return 0;
 }
 
 /* The rows of BASE (raw float32, dim per row) into *v, checked (finite;
@@ -132,7 +118,8 @@ int cmd_import(int argc, char **argv)
 		{NULL, 0, NULL, 0},
 	};
 	const char *dir = NULL, *name = NULL, *input = NULL, *metric = "cosine";
-	unsigned long long dim = 0, M = 0, efc = 0, threads = 0, first = 0;
+	uint32_t dim = 0, M = 0, efc = 0, threads = 0;
+	uint64_t first = 0;
 	int c;
 	optind = 1;
 	while ((c = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
@@ -141,11 +128,11 @@ int cmd_import(int argc, char **argv)
 		case 'c': name = optarg; break;
 		case 'i': input = optarg; break;
 		case 'm': metric = optarg; break;
-		case 'D': if (num("dim", optarg, 65536, &dim)) return 2; break;
-		case 'M': if (num("M", optarg, 1024, &M)) return 2; break;
-		case 'e': if (num("ef-construction", optarg, 100000, &efc)) return 2; break;
-		case 't': if (num("threads", optarg, 1024, &threads)) return 2; break;
-		case 'f': if (num("first-id", optarg, ~0ull, &first)) return 2; break;
+		case 'D': if (cli_u32("import", "--dim", optarg, 0, 65536, &dim)) return 2; break;
+		case 'M': if (cli_u32("import", "--M", optarg, 0, 1024, &M)) return 2; break;
+		case 'e': if (cli_u32("import", "--ef-construction", optarg, 0, 100000, &efc)) return 2; break;
+		case 't': if (cli_u32("import", "--threads", optarg, 0, 1024, &threads)) return 2; break;
+		case 'f': if (cli_u64("import", "--first-id", optarg, 0, UINT64_MAX, &first)) return 2; break;
 		case 'h': usage(stdout); return 0;
 		default: usage(stderr); return 2;
 		}
@@ -156,9 +143,9 @@ int cmd_import(int argc, char **argv)
 	}
 	es_collection_params p;
 	memset(&p, 0, sizeof p);
-	p.dim = (uint32_t)dim;
-	p.M = (uint32_t)M;
-	p.ef_construction = (uint32_t)efc;
+	p.dim = dim;
+	p.M = M;
+	p.ef_construction = efc;
 	if (es_metric_parse(metric, &p.metric) != 0) {
 		fprintf(stderr, "embedsrv import: --metric must be cosine, dot or l2\n");
 		return 2;
@@ -174,7 +161,7 @@ int cmd_import(int argc, char **argv)
 	es_error err;
 	es_error_clear(&err);
 	size_t n;
-	if (read_rows(input, (uint32_t)dim, p.metric, first, &v, &ids, &n))
+	if (read_rows(input, dim, p.metric, first, &v, &ids, &n))
 		goto out;
 	double t0 = now_s();
 	if (es_registry_new(api_payload_hooks(), &reg, &err)) /* replays payload updates */
@@ -189,7 +176,7 @@ int cmd_import(int argc, char **argv)
 	    es_registry_create(reg, name, &p, &col, &err) != 0)
 		goto fail;
 	if (es_collection_get_params(col)->dim != dim) {
-		es_err(&err, ES_EDIM, "collection '%s' has dimension %u, the input %llu", name,
+		es_err(&err, ES_EDIM, "collection '%s' has dimension %u, the input %u", name,
 		       es_collection_get_params(col)->dim, dim);
 		goto fail;
 	}

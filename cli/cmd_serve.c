@@ -24,6 +24,7 @@
 #include "api.h"
 #include "batcher.h"
 #include "blas.h"
+#include "cli_args.h"
 #include "commands.h"
 #include "durability.h"
 #include "follower.h"
@@ -95,22 +96,6 @@ static void usage(FILE *f)
 		"command-line options win.\n");
 }
 
-/* Parse an unsigned number in [min, max]; -1 on error (message printed). */
-static int parse_num(const char *name, const char *s, unsigned long long min,
-		     unsigned long long max, unsigned long long *out)
-{
-	char *end;
-	errno = 0;
-	unsigned long long v = strtoull(s, &end, 10);
-	if (errno || end == s || *end || s[0] == '-' || v < min || v > max) {
-		fprintf(stderr, "embedsrv serve: --%s must be a number in %llu..%llu (got '%s')\n",
-			name, min, max, s);
-		return -1;
-	}
-	*out = v;
-	return 0;
-}
-
 typedef struct serve_opts {
 	const char *models[MAX_MODELS];
 	size_t nmodels;
@@ -128,9 +113,9 @@ typedef struct serve_config {
 	api_limits lim;
 	unsigned port, threads;
 	wal_fsync_policy fsync;
-	unsigned long long snapshot_bytes;
+	uint64_t snapshot_bytes;
 	uint32_t batch_max, batch_wait_us;
-	unsigned long long retain_bytes;
+	uint64_t retain_bytes;
 } serve_config;
 
 static const char *env(const char *name)
@@ -360,29 +345,29 @@ static int env_fallbacks(serve_opts *o)
 /* 3. Numbers and policies, range-checked.  0, or -1 (message printed). */
 static int parse_values(const serve_opts *o, serve_config *c)
 {
-	unsigned long long v;
+	uint64_t v;
 	api_limits_default(&c->lim);
 	c->threads = es_cpu_count();
-	if (parse_num("port", o->port, 0, 65535, &v)) return -1;
+	if (cli_u64("serve", "--port", o->port, 0, 65535, &v)) return -1;
 	c->port = (unsigned)v;
 	if (o->threads) {
-		if (parse_num("threads", o->threads, 1, 1024, &v)) return -1;
+		if (cli_u64("serve", "--threads", o->threads, 1, 1024, &v)) return -1;
 		c->threads = (unsigned)v;
 	}
 	if (o->max_body) {
-		if (parse_num("max-body", o->max_body, 64, 1ull << 34, &v)) return -1;
+		if (cli_u64("serve", "--max-body", o->max_body, 64, 1ull << 34, &v)) return -1;
 		c->lim.max_body_bytes = (size_t)v;
 	}
 	if (o->max_inputs) {
-		if (parse_num("max-inputs", o->max_inputs, 1, 1u << 20, &v)) return -1;
+		if (cli_u64("serve", "--max-inputs", o->max_inputs, 1, 1u << 20, &v)) return -1;
 		c->lim.max_inputs = (uint32_t)v;
 	}
 	if (o->max_points) {
-		if (parse_num("max-points", o->max_points, 1, 1u << 24, &v)) return -1;
+		if (cli_u64("serve", "--max-points", o->max_points, 1, 1u << 24, &v)) return -1;
 		c->lim.max_points = (uint32_t)v;
 	}
 	if (o->timeout) {
-		if (parse_num("timeout", o->timeout, 1, 86400, &v)) return -1;
+		if (cli_u64("serve", "--timeout", o->timeout, 1, 86400, &v)) return -1;
 		c->lim.timeout_s = (uint32_t)v;
 	}
 	c->fsync = WAL_FSYNC_ALWAYS;
@@ -393,14 +378,14 @@ static int parse_values(const serve_opts *o, serve_config *c)
 	}
 	c->snapshot_bytes = 0;
 	if (o->snapshot_bytes &&
-	    parse_num("snapshot-bytes", o->snapshot_bytes, 4096, ~0ull, &c->snapshot_bytes))
+	    cli_u64("serve", "--snapshot-bytes", o->snapshot_bytes, 4096, UINT64_MAX, &c->snapshot_bytes))
 		return -1;
-	c->retain_bytes = (unsigned long long)64 << 20;
+	c->retain_bytes = (uint64_t)64 << 20;
 	if (o->retain_bytes &&
-	    parse_num("wal-retain-bytes", o->retain_bytes, 0, ~0ull, &c->retain_bytes))
+	    cli_u64("serve", "--wal-retain-bytes", o->retain_bytes, 0, UINT64_MAX, &c->retain_bytes))
 		return -1;
 	if (o->max_conns) {
-		if (parse_num("max-connections", o->max_conns, 1, 1u << 20, &v)) return -1;
+		if (cli_u64("serve", "--max-connections", o->max_conns, 1, 1u << 20, &v)) return -1;
 		c->lim.max_connections = (uint32_t)v;
 	}
 	if (o->follow) {
@@ -419,11 +404,11 @@ static int parse_values(const serve_opts *o, serve_config *c)
 	c->batch_max = ES_BATCHER_MAX_BATCH;
 	c->batch_wait_us = ES_BATCHER_MAX_WAIT_US;
 	if (o->batch_max) {
-		if (parse_num("batch-max", o->batch_max, 0, 4096, &v)) return -1;
+		if (cli_u64("serve", "--batch-max", o->batch_max, 0, 4096, &v)) return -1;
 		c->batch_max = (uint32_t)v;
 	}
 	if (o->batch_wait_us) {
-		if (parse_num("batch-wait-us", o->batch_wait_us, 0, 1000000, &v)) return -1;
+		if (cli_u64("serve", "--batch-wait-us", o->batch_wait_us, 0, 1000000, &v)) return -1;
 		c->batch_wait_us = (uint32_t)v;
 	}
 	return 0;

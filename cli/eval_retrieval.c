@@ -1,7 +1,7 @@
 /*
  * eval_retrieval.c — `embedsrv eval retrieval` (see eval_retrieval.h):
  *
- *   embedsrv eval retrieval (--server URL | --data-dir DIR [--model PATH])
+ *   embedsrv eval retrieval (--server URL | --data-dir DIR [--model [NAME=]PATH]...)
  *                           --collection C --queries Q --qrels R
  *                           [--mode dense|lexical|hybrid]
  *                           [--fusion rrf|weighted] [--alpha A]
@@ -20,9 +20,12 @@
  *
  * --data-dir: no server.  The data directory is opened as `serve
  * --data-dir` opens it (index/store.h: its lock, snapshots, log replay;
- * closed without a snapshot), the model (--model, else $EMBEDSRV_MODEL,
- * else models/default.esm; not needed for --mode lexical) encodes each
- * query and es_collection_search runs it with the API's defaults
+ * closed without a snapshot), the collection's own model encodes each
+ * query: of the models loaded (--model [NAME=]PATH, as `serve` takes them;
+ * else $EMBEDSRV_MODEL, else models/default.esm; none for --mode lexical),
+ * the one named as the collection records (a collection with no model
+ * name: the first), else an error naming it; es_collection_search runs
+ * the query with the API's defaults
  * (index/collection.h).  Also prints the median and 99th percentile over
  * the queries of a query's encode + search time (wall clock, one thread;
  * after a first pass that ranks and warms the pages, the median of
@@ -50,6 +53,7 @@
 
 #define BATCH 32
 #define LAT_RUNS 5
+#define MAX_MODELS 8
 
 int es_retrieval_metrics(const char *const *ranked, size_t nranked,
 			 const es_judged *j, double *ndcg10, double *ap100,
@@ -324,7 +328,9 @@ fail:
 /* ------------------------------------------------------------ command */
 
 typedef struct eval_opts {
-	const char *server, *data_dir, *model, *coll, *qpath, *rpath;
+	const char *server, *data_dir, *coll, *qpath, *rpath;
+	const char *models[MAX_MODELS]; /* --model [NAME=]PATH */
+	size_t nmodels;
 	const char *mode, *fusion;
 	double alpha;   /* < 0: default */
 	long candidates; /* 0: default */
@@ -333,7 +339,7 @@ typedef struct eval_opts {
 
 static int usage(void)
 {
-	printf("usage: embedsrv eval retrieval (--server URL | --data-dir DIR [--model PATH])\n"
+	printf("usage: embedsrv eval retrieval (--server URL | --data-dir DIR [--model [NAME=]PATH]...)\n"
 	       "                               --collection C --queries Q.jsonl --qrels R\n"
 	       "                               [--mode dense|lexical|hybrid]\n"
 	       "                               [--fusion rrf|weighted] [--alpha A]\n"
@@ -342,8 +348,9 @@ static int usage(void)
 	       "recall@100 over the queries with relevant judgments.\n"
 	       "--server asks a running server; --data-dir loads the collection from a\n"
 	       "data directory as `serve` would (not while a server holds it) and also\n"
-	       "prints the query latency; --model (default $EMBEDSRV_MODEL, else\n"
-	       "models/default.esm) encodes the queries there.\n"
+	       "prints the query latency; there the collection's own model encodes the\n"
+	       "queries: the --model (as serve takes them; default $EMBEDSRV_MODEL, else\n"
+	       "models/default.esm) whose name the collection records.\n"
 	       "Q: BEIR JSONL ({\"_id\", \"text\"} per line); R: TREC qrels (qid iter doc rel)\n"
 	       "or BEIR TSV (query-id corpus-id score, with a header).  k defaults to 100.\n");
 	return 0;
@@ -527,69 +534,68 @@ static int local_query(const es_encoder *enc, es_collection *col, es_search_req 
 	return 0;
 }
 
-/* Every query's ranking straight from the data directory. */
-static int rank_local(const eval_opts *o, qset *s)
+/* The collection's own model among --model's (as the server picks it,
+ * server/api.c api_collection_model, but never another model's vectors):
+ * *enc, or -1 with a message.  encs[] holds what was loaded. */
+static int local_model(const eval_opts *o, const es_collection *col, es_encoder **encs,
+		       size_t *nenc, const es_encoder **enc)
 {
-	char path[4096];
-	struct stat st;
-	snprintf(path, sizeof path, "%s/MANIFEST", o->data_dir);
-	if (stat(path, &st) != 0) {
-		fprintf(stderr, "embedsrv eval retrieval: %s is not a data directory (no MANIFEST)\n",
-			o->data_dir);
+	const es_collection_params *p = es_collection_get_params(col);
+	const char *deflt = getenv("EMBEDSRV_MODEL") ? getenv("EMBEDSRV_MODEL")
+						     : "models/default.esm";
+	size_t n = o->nmodels ? o->nmodels : 1;
+	*enc = NULL;
+	for (size_t i = 0; i < n; i++) {
+		const char *spec = o->nmodels ? o->models[i] : deflt, *eq = strchr(spec, '=');
+		char name[128];
+		const char *path = spec, *namep = NULL;
+		if (eq && eq != spec && (size_t)(eq - spec) < sizeof name) {
+			snprintf(name, sizeof name, "%.*s", (int)(eq - spec), spec);
+			path = eq + 1;
+			namep = name;
+		}
+		es_error err;
+		es_error_clear(&err);
+		if (es_encoder_open(path, namep, &encs[*nenc], &err)) {
+			fprintf(stderr, "embedsrv eval retrieval: model %s: %s\n", path,
+				err.msg[0] ? err.msg : es_strerror(err.code));
+			return -1;
+		}
+		const es_encoder *e = encs[(*nenc)++];
+		if (!*enc && (!p->model[0] || strcmp(es_encoder_name(e), p->model) == 0))
+			*enc = e;
+	}
+	if (!*enc) {
+		fprintf(stderr, "embedsrv eval retrieval: collection '%s' encodes text with model "
+			"'%s', which no --model is (loaded: %s%s); pass --model %s=PATH\n",
+			o->coll, p->model, es_encoder_name(encs[0]), *nenc > 1 ? ", ..." : "",
+			p->model);
 		return -1;
 	}
-	es_search_req rq;
-	if (local_request(o, &rq))
+	if (es_encoder_dim(*enc) != p->dim) {
+		fprintf(stderr, "embedsrv eval retrieval: collection '%s' has dimension %u "
+			"but model %s makes %u\n", o->coll, p->dim, es_encoder_name(*enc),
+			es_encoder_dim(*enc));
 		return -1;
-	es_registry *reg = NULL;
-	es_store *store = NULL;
-	es_encoder *enc = NULL;
-	es_collection *col = NULL;
-	float *qv = NULL;
-	double *us = NULL;
-	es_error err;
-	es_error_clear(&err);
+	}
+	return 0;
+}
+
+/* Rank every query (the first pass, which also warms the model's and the
+ * index's pages), then time each LAT_RUNS more times and print the p50 and
+ * p99 of the per-query medians.  0 or -1. */
+static int local_rank_and_time(const es_encoder *enc, es_collection *col,
+			       const es_search_req *rq, qset *s)
+{
 	int rc = -1;
-	if (es_registry_new(NULL, &reg, &err))
-		goto fail;
-	es_store_options so;
-	es_store_options_default(&so);
-	so.checkpoint_bytes = UINT64_MAX;
-	int src = es_store_open(o->data_dir, &so, reg, NULL, &store, &err);
-	if (src == ES_EBUSY) {
-		fprintf(stderr, "embedsrv eval retrieval: a server holds %s; use --server, or "
-			"stop it first\n", o->data_dir);
-		goto out;
-	}
-	if (src)
-		goto fail;
-	if (es_registry_get(reg, o->coll, &col, &err))
-		goto fail;
-	uint32_t dim = es_collection_get_params(col)->dim;
-	if (rq.mode != ES_SEARCH_LEXICAL) {
-		const char *mp = o->model ? o->model
-			       : getenv("EMBEDSRV_MODEL") ? getenv("EMBEDSRV_MODEL")
-							   : "models/default.esm";
-		if (es_encoder_open(mp, NULL, &enc, &err)) {
-			fprintf(stderr, "embedsrv eval retrieval: model %s: ", mp);
-			goto fail;
-		}
-		if (es_encoder_dim(enc) != dim) {
-			fprintf(stderr, "embedsrv eval retrieval: collection '%s' has dimension %u "
-				"but model %s makes %u\n", o->coll, dim, mp, es_encoder_dim(enc));
-			goto out;
-		}
-	}
-	qv = malloc((size_t)dim * sizeof *qv);
-	us = malloc((s->n ? s->n : 1) * sizeof *us);
+	float *qv = malloc((size_t)es_collection_get_params(col)->dim * sizeof *qv);
+	double *us = malloc((s->n ? s->n : 1) * sizeof *us);
 	if (!qv || !us) {
 		fprintf(stderr, "embedsrv eval retrieval: out of memory\n");
 		goto out;
 	}
-	/* the ranking from the first pass (which also warms the model's and
-	 * the index's pages); a query's latency is the median of LAT_RUNS more */
 	for (size_t i = 0; i < s->n; i++)
-		if (local_query(enc, col, rq, qv, &s->q[i], &us[i]))
+		if (local_query(enc, col, *rq, qv, &s->q[i], &us[i]))
 			goto out;
 	for (size_t i = 0; i < s->n; i++) {
 		double t[LAT_RUNS];
@@ -597,7 +603,7 @@ static int rank_local(const eval_opts *o, qset *s)
 			query q = s->q[i];
 			q.ranked = NULL;
 			q.nranked = 0;
-			if (local_query(enc, col, rq, qv, &q, &t[r]))
+			if (local_query(enc, col, *rq, qv, &q, &t[r]))
 				goto out;
 			for (size_t h = 0; h < q.nranked; h++)
 				free(q.ranked[h]);
@@ -613,21 +619,67 @@ static int rank_local(const eval_opts *o, qset *s)
 		       us[(s->n * 99) / 100], s->n);
 	}
 	rc = 0;
+out:
+	free(qv);
+	free(us);
+	return rc;
+}
+
+/* Every query's ranking straight from the data directory: opened as
+ * `serve` opens it, the collection's model, then local_rank_and_time. */
+static int rank_local(const eval_opts *o, qset *s)
+{
+	char path[4096];
+	struct stat st;
+	snprintf(path, sizeof path, "%s/MANIFEST", o->data_dir);
+	if (stat(path, &st) != 0) {
+		fprintf(stderr, "embedsrv eval retrieval: %s is not a data directory (no MANIFEST)\n",
+			o->data_dir);
+		return -1;
+	}
+	es_search_req rq;
+	if (local_request(o, &rq))
+		return -1;
+	es_registry *reg = NULL;
+	es_store *store = NULL;
+	es_encoder *encs[MAX_MODELS];
+	size_t nenc = 0;
+	const es_encoder *enc = NULL;
+	es_collection *col = NULL;
+	es_error err;
+	es_error_clear(&err);
+	int rc = -1;
+	if (es_registry_new(NULL, &reg, &err))
+		goto fail;
+	es_store_options so;
+	es_store_options_default(&so);
+	so.checkpoint_bytes = UINT64_MAX;
+	int src = es_store_open(o->data_dir, &so, reg, NULL, &store, &err);
+	if (src == ES_EBUSY) {
+		fprintf(stderr, "embedsrv eval retrieval: a server holds %s; use --server, or "
+			"stop it first\n", o->data_dir);
+		goto out;
+	}
+	if (src || es_registry_get(reg, o->coll, &col, &err))
+		goto fail;
+	if (rq.mode != ES_SEARCH_LEXICAL && local_model(o, col, encs, &nenc, &enc))
+		goto out;
+	rc = local_rank_and_time(enc, col, &rq, s);
 	goto out;
 fail:
 	fprintf(stderr, "embedsrv eval retrieval: %s\n", err.msg[0] ? err.msg : es_strerror(err.code));
 out:
-	free(qv);
-	free(us);
 	if (col)
 		es_collection_release(col);
 	es_store_close(store, 0, NULL);
 	es_registry_free(reg);
-	es_encoder_free(enc);
+	for (size_t i = 0; i < nenc; i++)
+		es_encoder_free(encs[i]);
 	return rc;
 }
 
-int cmd_eval_retrieval(int argc, char **argv)
+/* The command line into o: -1 to go on, else the exit status. */
+static int parse_args(int argc, char **argv, eval_opts *o)
 {
 	static const struct option opts[] = {
 		{"server", required_argument, NULL, 's'},
@@ -643,47 +695,54 @@ int cmd_eval_retrieval(int argc, char **argv)
 		{"k", required_argument, NULL, 'k'},
 		{"help", no_argument, NULL, 'h'},
 		{NULL, 0, NULL, 0}};
-	eval_opts o = {0};
-	o.alpha = -1;
-	o.k = 100;
+	memset(o, 0, sizeof *o);
+	o->alpha = -1;
+	o->k = 100;
 	int c;
 	optind = 1;
 	while ((c = getopt_long(argc, argv, "s:d:M:c:q:r:m:f:a:C:k:h", opts, NULL)) != -1) {
 		switch (c) {
-		case 's': o.server = optarg; break;
-		case 'd': o.data_dir = optarg; break;
-		case 'M': o.model = optarg; break;
-		case 'c': o.coll = optarg; break;
-		case 'q': o.qpath = optarg; break;
-		case 'r': o.rpath = optarg; break;
-		case 'm': o.mode = optarg; break;
-		case 'f': o.fusion = optarg; break;
-		case 'a': o.alpha = strtod(optarg, NULL); break;
-		case 'C': o.candidates = strtol(optarg, NULL, 10); break;
-		case 'k': o.k = strtol(optarg, NULL, 10); break;
+		case 's': o->server = optarg; break;
+		case 'd': o->data_dir = optarg; break;
+		case 'M':
+			if (o->nmodels == MAX_MODELS) {
+				fprintf(stderr, "embedsrv eval retrieval: at most %d models\n",
+					MAX_MODELS);
+				return 2;
+			}
+			o->models[o->nmodels++] = optarg;
+			break;
+		case 'c': o->coll = optarg; break;
+		case 'q': o->qpath = optarg; break;
+		case 'r': o->rpath = optarg; break;
+		case 'm': o->mode = optarg; break;
+		case 'f': o->fusion = optarg; break;
+		case 'a': o->alpha = strtod(optarg, NULL); break;
+		case 'C': o->candidates = strtol(optarg, NULL, 10); break;
+		case 'k': o->k = strtol(optarg, NULL, 10); break;
 		case 'h': return usage();
 		default: return 2;
 		}
 	}
-	if (!o.server == !o.data_dir || !o.coll || !o.qpath || !o.rpath || o.k < 1 ||
-	    o.k > 10000 || o.candidates < 0 || o.candidates > ES_HYBRID_CANDIDATES_MAX ||
-	    (o.model && !o.data_dir)) {
+	if (!o->server == !o->data_dir || !o->coll || !o->qpath || !o->rpath || o->k < 1 ||
+	    o->k > 10000 || o->candidates < 0 || o->candidates > ES_HYBRID_CANDIDATES_MAX ||
+	    (o->nmodels && !o->data_dir)) {
 		fprintf(stderr, "embedsrv eval retrieval: needs one of --server and --data-dir "
 			"(--model only with --data-dir), --collection, --queries and --qrels "
 			"(k 1..10000, candidates 1..%d); see --help\n", ES_HYBRID_CANDIDATES_MAX);
 		return 2;
 	}
-	qset s = {0};
-	size_t njudged;
-	int rc = 1;
-	if (read_queries(o.qpath, &s) || read_qrels(o.rpath, &s, &njudged))
-		goto out;
-	if (o.server ? rank_http(&o, &s) : rank_local(&o, &s))
-		goto out;
+	return -1;
+}
+
+/* The means over the queries with relevant judgments, printed: 0, or -1
+ * when no query has one. */
+static int print_metrics(const eval_opts *o, const qset *s, size_t njudged)
+{
 	double sum_ndcg = 0, sum_ap = 0, sum_rec = 0;
 	size_t evaluated = 0;
-	for (size_t i = 0; i < s.n; i++) {
-		query *q = &s.q[i];
+	for (size_t i = 0; i < s->n; i++) {
+		const query *q = &s->q[i];
 		es_judged jd = {(const char *const *)q->docs, q->rel, q->n};
 		double nd, ap, rec;
 		if (es_retrieval_metrics((const char *const *)q->ranked, q->nranked, &jd, &nd,
@@ -696,14 +755,28 @@ int cmd_eval_retrieval(int argc, char **argv)
 	}
 	if (!evaluated) {
 		fprintf(stderr, "embedsrv eval retrieval: no query has a relevant judgment\n");
-		goto out;
+		return -1;
 	}
 	printf("queries %zu (%zu with relevant judgments, %zu judgments), k %ld, mode %s\n",
-	       s.n, evaluated, njudged, o.k, o.mode ? o.mode : "default");
+	       s->n, evaluated, njudged, o->k, o->mode ? o->mode : "default");
 	printf("nDCG@10 %.4f  MAP@100 %.4f  recall@100 %.4f\n", sum_ndcg / evaluated,
 	       sum_ap / evaluated, sum_rec / evaluated);
-	rc = 0;
-out:
+	return 0;
+}
+
+int cmd_eval_retrieval(int argc, char **argv)
+{
+	eval_opts o;
+	int rc = parse_args(argc, argv, &o);
+	if (rc >= 0)
+		return rc;
+	qset s = {0};
+	size_t njudged;
+	rc = 1;
+	if (!read_queries(o.qpath, &s) && !read_qrels(o.rpath, &s, &njudged) &&
+	    !(o.server ? rank_http(&o, &s) : rank_local(&o, &s)) &&
+	    !print_metrics(&o, &s, njudged))
+		rc = 0;
 	qset_free(&s);
 	return rc;
 }

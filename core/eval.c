@@ -10,6 +10,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "simd.h"
 #include "tokenize.h"
 #include "vocab.h"
 
@@ -283,16 +284,12 @@ static int flush_batch(const es_encoder *enc, const float *unit, size_t n,
 		ex[i] = pd[i].ids;
 		nex[i] = pd[i].nex;
 		if (method == ES_ANALOGY_3COSADD) {
-			/* gensim: (b + c - a) / 3, then unit length */
+			/* gensim: (b + c - a) / 3, then unit length as numpy
+			 * rounds it */
 			float *m = q + i * dim;
-			double ss = 0;
-			for (uint32_t j = 0; j < dim; j++) {
-				m[j] = (b[j] + c[j] - a[j]) / 3.0f;
-				ss += (double)m[j] * m[j];
-			}
-			float inv = ss > 0 ? (float)(1.0 / sqrt(ss)) : 0;
 			for (uint32_t j = 0; j < dim; j++)
-				m[j] *= inv;
+				m[j] = (b[j] + c[j] - a[j]) / 3.0f;
+			simd_normalize_f64(m, dim);
 		} else {
 			float *t = q + i * 3 * dim;
 			memcpy(t, b, dim * sizeof(float));

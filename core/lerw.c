@@ -35,15 +35,38 @@ int es_writer_init(es_writer *w, FILE *f, es_crc_fn crc_fn)
 	return es_writer_init_sink(w, file_sink, f, crc_fn);
 }
 
+int es_writer_init_mem(es_writer *w, es_bytebuf *out, es_crc_fn crc_fn)
+{
+	memset(w, 0, sizeof *w);
+	w->mem = out;
+	w->mem_base = w->crc_from = out->len;
+	w->crc_fn = crc_fn;
+	if (out->oom)
+		w->err = ENOMEM;
+	return out->oom ? ES_ENOMEM : 0;
+}
+
+/* The bytes not yet handed to the sink (for a memory writer: all of its
+ * output, at buffer offsets) and how many there are. */
+static unsigned char *staged(es_writer *w, size_t *n)
+{
+	*n = w->mem ? w->mem->len : w->n;
+	return w->mem ? w->mem->data : w->buf;
+}
+
 static void fold_crc(es_writer *w)
 {
-	if (w->crc_fn && w->n > w->crc_from)
-		w->crc = w->crc_fn(w->crc, w->buf + w->crc_from, w->n - w->crc_from);
-	w->crc_from = w->n;
+	size_t n;
+	unsigned char *b = staged(w, &n);
+	if (w->crc_fn && n > w->crc_from)
+		w->crc = w->crc_fn(w->crc, b + w->crc_from, n - w->crc_from);
+	w->crc_from = n;
 }
 
 static void flush(es_writer *w)
 {
+	if (w->mem)
+		return; /* nothing staged: the bytes are in place */
 	fold_crc(w);
 	if (w->n && !w->err)
 		w->err = w->sink(w->sink_ctx, w->buf, w->n, w->pos - w->n);
@@ -63,11 +86,27 @@ void es_writer_discard(es_writer *w)
 {
 	es_free(w->buf);
 	w->buf = NULL;
-	w->n = w->crc_from = 0;
+	w->n = 0;
+	w->crc_from = w->mem ? w->mem->len : 0;
+}
+
+static void mem_bytes(es_writer *w, const void *p, size_t n)
+{
+	if (w->err || n == 0)
+		return;
+	es_bytebuf_put(w->mem, p, n);
+	if (w->mem->oom)
+		w->err = ENOMEM;
+	else
+		w->pos += n;
 }
 
 void es_w_bytes(es_writer *w, const void *p, size_t n)
 {
+	if (w->mem) {
+		mem_bytes(w, p, n);
+		return;
+	}
 	const unsigned char *c = p;
 	while (n) {
 		if (w->n == ES_WRITER_BUF)
@@ -112,6 +151,11 @@ void es_w_pad(es_writer *w, uint64_t align)
 void es_writer_patch(es_writer *w, uint64_t off, const void *p, size_t n)
 {
 	assert(off <= w->pos && n <= w->pos - off);
+	if (w->mem) {
+		fold_crc(w);
+		memcpy(w->mem->data + w->mem_base + off, p, n);
+		return;
+	}
 	uint64_t buf_off = w->pos - w->n; /* output offset of buf[0] */
 	fold_crc(w);
 	if (off >= buf_off) {
@@ -170,6 +214,22 @@ int es_r_bytes(es_reader *r, void *p, size_t n)
 	return 0;
 }
 
+int es_r_view(es_reader *r, size_t n, const void **p)
+{
+	if (r->f || n > r->len - r->off)
+		return -1;
+	*p = r->p + r->off;
+	if (r->crc_fn)
+		r->crc = r->crc_fn(r->crc, *p, n);
+	r->off += n;
+	return 0;
+}
+
+size_t es_r_left(const es_reader *r)
+{
+	return r->f ? 0 : (size_t)(r->len - r->off);
+}
+
 int es_r_u8(es_reader *r, uint8_t *v)
 {
 	return es_r_bytes(r, v, 1);
@@ -196,6 +256,37 @@ int es_r_u64(es_reader *r, uint64_t *v)
 int es_reader_truncated(const es_reader *r, size_t n, es_error *err)
 {
 	return es_err(err, ES_ECORRUPT,
-		      "truncated: ends within the %zu bytes at offset %llu", n,
+		      "%s%struncated: ends within the %zu bytes at offset %llu",
+		      r->what ? r->what : "", r->what ? ": " : "", n,
 		      (unsigned long long)r->off);
+}
+
+int es_rd_u8(es_reader *r, uint8_t *v, es_error *err)
+{
+	return es_r_u8(r, v) ? es_reader_truncated(r, 1, err) : 0;
+}
+
+int es_rd_u32(es_reader *r, uint32_t *v, es_error *err)
+{
+	return es_r_u32(r, v) ? es_reader_truncated(r, 4, err) : 0;
+}
+
+int es_rd_u64(es_reader *r, uint64_t *v, es_error *err)
+{
+	return es_r_u64(r, v) ? es_reader_truncated(r, 8, err) : 0;
+}
+
+int es_rd_view(es_reader *r, size_t n, const void **p, es_error *err)
+{
+	return es_r_view(r, n, p) ? es_reader_truncated(r, n, err) : 0;
+}
+
+int es_reader_end(const es_reader *r, es_error *err)
+{
+	size_t left = es_r_left(r);
+	if (left)
+		return es_err(err, ES_ECORRUPT, "%s%s%zu stray bytes at offset %llu",
+			      r->what ? r->what : "", r->what ? ": " : "", left,
+			      (unsigned long long)r->off);
+	return 0;
 }

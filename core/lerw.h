@@ -14,9 +14,20 @@
  * are known only at the end): in the buffer while they are still there,
  * else through an offset sink.
  *
+ * The writer can also append to memory (es_writer_init_mem: a growable
+ * es_bytebuf, for WAL records and snapshot sections built before they are
+ * written); there is no staging buffer then and running out of memory is
+ * the sticky ENOMEM.
+ *
  * The reader reads from a FILE* or from memory; each read either delivers
  * all n bytes (and extends the checksum over them) or fails without a
- * partial result.  es_reader_truncated() writes the standard message.
+ * partial result.  es_reader_truncated() writes the standard message.  A
+ * memory reader also hands out views (es_r_view: a pointer to the next n
+ * bytes where they lie, no copy: section data of a mapped snapshot, a log
+ * record) and says how much is left.  The es_rd_* reads are the same reads
+ * for parsers that return es_error codes: a short read is ES_ECORRUPT with
+ * es_reader_truncated's message, prefixed with the reader's `what` (the
+ * file or section it reads) when that is set.
  *
  * The checksum function is the caller's: crc32c (core/crc32c.h) for every
  * current format; es_crc32_ieee only for reading HNSW files of versions 1
@@ -31,6 +42,7 @@
 #include <stdint.h>
 #include <stdio.h>
 
+#include "bytebuf.h"
 #include "error.h"
 #include "le.h"
 
@@ -52,6 +64,8 @@ typedef struct es_writer {
 	size_t n;           /* bytes in buf */
 	uint64_t pos;       /* bytes written in all (flushed or not) */
 	int err;            /* errno of the first failure; sticky */
+	es_bytebuf *mem;    /* es_writer_init_mem: appended to directly */
+	size_t mem_base;    /* mem->len at init: the writer's byte 0 */
 } es_writer;
 
 /* 0, or ES_ENOMEM (no buffer; nothing to release).  Appends to f
@@ -59,6 +73,11 @@ typedef struct es_writer {
 int es_writer_init(es_writer *w, FILE *f, es_crc_fn crc_fn);
 /* The same with every flush going to sink(ctx, bytes, n, offset). */
 int es_writer_init_sink(es_writer *w, es_sink_fn sink, void *ctx, es_crc_fn crc_fn);
+
+/* The same appending to out (whose earlier contents stay before the
+ * writer's byte 0): 0, or ES_ENOMEM when out has already failed.  The
+ * caller owns out; es_writer_finish then only reports the sticky error. */
+int es_writer_init_mem(es_writer *w, es_bytebuf *out, es_crc_fn crc_fn);
 
 /* Flush what is buffered and free the buffer: 0, or the sticky errno. */
 int es_writer_finish(es_writer *w);
@@ -91,6 +110,7 @@ typedef struct es_reader {
 	uint64_t off;           /* bytes consumed */
 	es_crc_fn crc_fn;
 	uint32_t crc;
+	const char *what;       /* names the input in es_rd_* messages; may be NULL */
 } es_reader;
 
 void es_reader_file(es_reader *r, FILE *f, es_crc_fn crc_fn);
@@ -103,7 +123,22 @@ int es_r_u8(es_reader *r, uint8_t *v);
 int es_r_u32(es_reader *r, uint32_t *v);
 int es_r_u64(es_reader *r, uint64_t *v);
 
-/* ES_ECORRUPT: "truncated: ends within the N bytes at offset O". */
+/* Memory readers only (a FILE* reader fails): the next n bytes where they
+ * lie, no copy; 0, or -1 when fewer are left (nothing consumed). */
+int es_r_view(es_reader *r, size_t n, const void **p);
+/* Bytes not yet consumed by a memory reader (0 for a FILE* reader). */
+size_t es_r_left(const es_reader *r);
+
+/* ES_ECORRUPT: "[WHAT: ]truncated: ends within the N bytes at offset O". */
 int es_reader_truncated(const es_reader *r, size_t n, es_error *err);
+
+/* The reads above returning 0 or es_reader_truncated()'s error. */
+int es_rd_u8(es_reader *r, uint8_t *v, es_error *err);
+int es_rd_u32(es_reader *r, uint32_t *v, es_error *err);
+int es_rd_u64(es_reader *r, uint64_t *v, es_error *err);
+int es_rd_view(es_reader *r, size_t n, const void **p, es_error *err);
+/* ES_ECORRUPT ("[WHAT: ]N stray bytes at offset O") unless a memory
+ * reader consumed everything. */
+int es_reader_end(const es_reader *r, es_error *err);
 
 #endif

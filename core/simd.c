@@ -890,3 +890,15 @@ float simd_normalize(float *x, size_t n)
 	simd_get()->scale(x, 1.0f / nrm, n);
 	return nrm;
 }
+
+float simd_normalize_f64(float *x, size_t n)
+{
+	double ss = 0;
+	for (size_t j = 0; j < n; j++)
+		ss += (double)x[j] * x[j];
+	if (!(ss > 0) || !isfinite(ss))
+		return 0.0f;
+	double nrm = sqrt(ss);
+	simd_get()->scale(x, (float)(1.0 / nrm), n);
+	return (float)nrm;
+}

@@ -109,4 +109,10 @@ float simd_norm(const float *x, size_t n);
  * non-finite-norm) vector is left unchanged and 0 is returned. */
 float simd_normalize(float *x, size_t n);
 
+/* The same rounded as numpy rounds a float32 vector's normalisation: the
+ * sum of squares in double, one float multiplier (float)(1 / sqrt(sum)).
+ * core/eval needs it so that its analogy answers match gensim's to the
+ * last tie; it is slower (a scalar double loop), so nothing else should. */
+float simd_normalize_f64(float *x, size_t n);
+
 #endif

@@ -520,7 +520,6 @@ typedef struct undo {
 	uint64_t old_label;    /* updates: the label it replaces */
 	int update;
 	int reused;            /* label came from the free list */
-	es_lexical_undo lex;   /* the new label's lexical entry */
 } undo;
 
 /* An upsert batch on its way in: the caller's points, our copies of their
@@ -537,6 +536,7 @@ typedef struct batch {
 	float *vrows;
 	size_t nv;
 	int reserved;          /* labels and map room are held (prepare) */
+	es_lexical_batch *lex; /* the texts, analysed, their room reserved */
 	int in_graph;          /* the vectors are in the graph, pending */
 } batch;
 
@@ -658,6 +658,38 @@ static int pts_reserve(es_collection *c, size_t extra)
 	return 0;
 }
 
+static void release_labels(batch *b);
+
+/* The batch's texts analysed into the lexical index's terms, with room
+ * reserved for their postings (write lock held): publishing them then
+ * needs no memory.  0, ES_ENOMEM or ES_ERANGE. */
+static int lexical_prepare(batch *b, es_error *err)
+{
+	size_t nt = 0;
+	for (size_t i = 0; i < b->n; i++)
+		nt += b->pts[i].text != NULL;
+	if (!nt)
+		return 0;
+	uint64_t *labels = es_malloc(b->n * sizeof *labels);
+	const char **texts = es_malloc(b->n * sizeof *texts);
+	size_t *lens = es_malloc(b->n * sizeof *lens);
+	int rc = ES_ENOMEM;
+	if (labels && texts && lens) {
+		for (size_t i = 0; i < b->n; i++) {
+			labels[i] = b->log[i].label;
+			texts[i] = b->pts[i].text;
+			lens[i] = b->pts[i].text_len;
+		}
+		rc = es_lexical_batch_prepare(b->c->lx, labels, texts, lens, b->n, &b->lex, err);
+	} else {
+		es_err(err, rc, "out of memory copying a batch of %zu points", b->n);
+	}
+	es_free(labels);
+	es_free(texts);
+	es_free(lens);
+	return rc;
+}
+
 /* 3. Under the write lock, briefly: a label for every point (free list
  * first) and room in the id map for all of them, so that publishing needs
  * no memory for either.  A reserved label is neither live nor on the free
@@ -685,6 +717,8 @@ static int reserve_labels(batch *b, es_error *err)
 	}
 	c->reserved += b->n;
 	b->reserved = 1;
+	if ((rc = lexical_prepare(b, err)) != 0)
+		release_labels(b);
 out:
 	pthread_rwlock_unlock(&c->lk);
 	return rc;
@@ -760,6 +794,8 @@ static void unprepare(batch *b)
 	}
 	if (b->reserved) {
 		pthread_rwlock_wrlock(&c->lk);
+		es_lexical_batch_free(c->lx, b->lex);
+		b->lex = NULL;
 		release_labels(b);
 		pthread_rwlock_unlock(&c->lk);
 	}
@@ -787,41 +823,6 @@ static void publish_one(batch *b, size_t i)
 	tab_put(c, u->label); /* room was reserved */
 }
 
-/* Its text into the lexical index under its new label (an update's old
- * label loses its entry in drop_replaced). */
-static int publish_lexical(batch *b, size_t i, es_error *err)
-{
-	const es_point_in *in = &b->pts[i];
-	undo *u = &b->log[i];
-	u->lex.label = u->label;
-	u->lex.new_doc = u->lex.old_doc = UINT32_MAX; /* nothing to undo */
-	if (!in->text)
-		return 0;
-	return es_lexical_upsert_undoable(b->c->lx, u->label, in->text, in->text_len, &u->lex,
-					  err);
-}
-
-/* Unpublish points [0, done) in reverse order (write lock held); what they
- * brought goes back to `fresh`, to be freed with the batch.  Their labels
- * stay reserved (unprepare gives them back). */
-static void rollback(batch *b, size_t done)
-{
-	es_collection *c = b->c;
-	while (done-- > 0) {
-		undo *u = &b->log[done];
-		pt *cur = &c->pts[u->label];
-		tab_remove(c, u->label);
-		if (u->update)
-			tab_put(c, u->old_label);
-		else
-			c->live--;
-		c->payload_bytes -= cur->plen;
-		pidx_point(c, u->label, cur->parsed, 0);
-		b->fresh[done] = *cur;
-		memset(cur, 0, sizeof *cur);
-	}
-}
-
 /* After the whole batch is published: the labels that updates replaced
  * go, and the batch's nodes become search results. */
 static void drop_replaced(batch *b)
@@ -844,27 +845,20 @@ static void drop_replaced(batch *b)
 }
 
 /* 6. Publish the whole batch (write lock held, head of the commit queue):
- * ids, payloads, then texts; all or nothing.  Only the lexical index can
- * fail here (memory); on failure everything published is taken back and
- * the caller unprepares. */
-static int publish(batch *b, es_error *err)
+ * ids, payloads, then texts (their room was reserved in step 3).  Needs
+ * no memory, cannot fail. */
+static void publish(batch *b)
 {
 	es_collection *c = b->c;
 	for (size_t i = 0; i < b->n; i++)
 		publish_one(b, i);
-	int rc = 0;
-	size_t ldone = 0;
-	while (ldone < b->n && (rc = publish_lexical(b, ldone, err)) == 0)
-		ldone++;
-	if (rc) {
-		while (ldone-- > 0)
-			es_lexical_rollback(c->lx, &b->log[ldone].lex);
-		rollback(b, b->n);
-		return rc;
+	if (b->lex) {
+		es_lexical_batch_apply(c->lx, b->lex, NULL, 0);
+		es_lexical_batch_free(c->lx, b->lex);
+		b->lex = NULL;
 	}
 	drop_replaced(b);
 	es_lexical_maybe_compact(c->lx);
-	return 0;
 }
 
 /* Long-ish on purpose: the numbered steps are the write path of
@@ -890,11 +884,9 @@ int es_collection_upsert(es_collection *c, const es_point_in *pts, size_t n,
 	if (rc)
 		goto out_unprepare;
 	pthread_rwlock_wrlock(&c->lk);
-	rc = publish(&b, err);
+	publish(&b);
 	turn_end(c, &node);
 	pthread_rwlock_unlock(&c->lk);
-	if (rc) /* see collection.h: the one failure after the log write */
-		es_err_prefix(err, rc, "applying a logged batch of %zu points", n);
 out_unprepare:
 	if (rc)
 		unprepare(&b);

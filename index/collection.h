@@ -53,8 +53,9 @@
  * that a later writer's built batch stays invisible until then.)  The
  * price: a write's own latency includes the fsync; throughput does not,
  * since the fsyncs are shared and the graph builds overlap them.  Memory:
- * everything the publish needs is reserved in prepare, except the lexical
- * index's growth for points with text: see es_collection_upsert.
+ * everything the publish needs is reserved in prepare, the lexical index's
+ * growth for points with text included (es_lexical_batch_prepare, under
+ * the write lock with the labels: the texts are analysed there too).
  *
  * Threading: every collection has a readers-writer lock.  get / search /
  * count / foreach / save take it shared; upsert / delete take it exclusive
@@ -275,10 +276,8 @@ const es_collection_params *es_collection_get_params(const es_collection *c);
  * Out of memory (ES_ENOMEM) leaves the collection as it was, whenever it
  * happens, and happens before the batch is logged (labels, map room and
  * graph nodes are all in place first), so a failed batch never comes back
- * at a restart (tests/test_store.c test_out_of_memory).  One exception is
- * left: the lexical index of points with text grows at publish; if that
- * fails (the message says "applying a logged batch") the record is in the
- * log and a restart replays it, whole. */
+ * at a restart (tests/test_store.c test_out_of_memory, with points with
+ * text too): publishing needs no memory. */
 int es_collection_upsert(es_collection *c, const es_point_in *pts, size_t n,
 			 es_error *err);
 
@@ -297,8 +296,9 @@ int es_collection_delete(es_collection *c, const es_point_id *ids, size_t n,
  * like an upsert, in log order, so an update never loses a concurrent
  * write to the same point and replay recomputes the same payloads.
  * ES_EINVAL for a bad id or an op the hooks do not compile,
- * ES_EUNSUPPORTED without hooks, ES_ENOMEM (the known gap of
- * es_collection_upsert applies: a logged update may come back at restart). */
+ * ES_EUNSUPPORTED without hooks, ES_ENOMEM (new payloads are computed after
+ * the record is logged: an update that then runs out of memory may come
+ * back at restart). */
 int es_collection_update_payload(es_collection *c, const char *op, size_t oplen,
 				 const es_point_id *ids, size_t n, size_t *updated,
 				 es_error *err);

@@ -143,7 +143,22 @@ struct es_lexical {
 	 * up once, not at every occurrence.  Cleared when term ids change. */
 	struct wcache *wc;
 	size_t wcap;
+
+	/* Room promised to prepared batches not yet applied or freed
+	 * (es_lexical_batch_prepare): documents, forward-list bytes, and per
+	 * term the postings and their bytes (an open-addressing table, only
+	 * while batches are out; a term's data holds at least
+	 * data_cap(len + bytes) and its block array nblocks(npost + posts)
+	 * entries when that is more than one). */
+	size_t resv_docs, resv_fwd, resv_batches;
+	struct lex_resv *rt;
+	size_t rtcap, rtn;
 };
+
+typedef struct lex_resv {
+	uint32_t term; /* LEX_END: empty */
+	uint32_t posts, bytes;
+} lex_resv;
 
 #define WC_MAX_WORD 11 /* 16-byte entries; longer words are rarer */
 typedef struct wcache {
@@ -449,17 +464,19 @@ static uint32_t lmap_get(const es_lexical *lx, uint64_t label)
 	return i == SIZE_MAX ? LEX_END : lx->lslots[i];
 }
 
-/* Make room for one more key (call before lmap_put). */
-static int lmap_reserve(es_lexical *lx)
+/* Make room for extra more keys (call before lmap_put). */
+static int lmap_room(es_lexical *lx, size_t extra)
 {
-	if ((lx->lcount + 1) * 5 <= lx->lcap * 4)
+	if ((lx->lcount + extra) * 5 <= lx->lcap * 4)
 		return 0;
-	if (lx->lcap > UINT32_MAX) /* capacities fit fastrange's 32 bits */
+	size_t ocap = lx->lcap, n = lx->lcount, ncap = ocap + ocap / 2;
+	if (ncap < (n + extra) * 5 / 4 + 64)
+		ncap = (n + extra) * 5 / 4 + 64;
+	if (ncap > UINT32_MAX) /* capacities fit fastrange's 32 bits */
 		return -1;
 	uint32_t *ov = lx->lslots;
-	size_t ocap = lx->lcap, n = lx->lcount;
 	lx->lslots = NULL;
-	if (lmap_init(lx, ocap + ocap / 2)) {
+	if (lmap_init(lx, ncap)) {
 		lx->lslots = ov;
 		lx->lcap = ocap;
 		return -1;
@@ -561,7 +578,7 @@ static int label_reserve(es_lexical *lx, uint64_t label)
 		lx->ldir = NULL;
 		lx->ldcap = 0;
 	}
-	return lmap_reserve(lx);
+	return lmap_room(lx, 1);
 }
 
 /* Map label (= doc_label[doc]) to doc; room must have been reserved. */
@@ -706,6 +723,7 @@ static void free_contents(es_lexical *lx)
 	es_free(lx->lslots);
 	es_free(lx->ldir);
 	es_free(lx->wc);
+	es_free(lx->rt);
 }
 
 void es_lexical_free(es_lexical *lx)
@@ -744,6 +762,7 @@ size_t es_lexical_memory_bytes(const es_lexical *lx)
 	b += lx->fwd_cap;
 	b += (lx->lcap + lx->ldcap) * sizeof(uint32_t);
 	b += lx->wcap * sizeof(wcache);
+	b += lx->rtcap * sizeof(lex_resv);
 	return b;
 }
 
@@ -777,29 +796,37 @@ static void first_block(const es_lexical *lx, const lex_term *t, lex_block *b)
 	b->last_doc = doc;
 }
 
-/* Append one posting (doc, tf) of a document of length dl to term t. */
+/* Append one posting (doc, tf) of a document of length dl to term t.
+ * reserved: es_lexical_batch_prepare made room for it (no allocation,
+ * cannot fail); else the room is allocated here (0 or -1). */
 static int term_append(const es_lexical *lx, lex_term *t, uint32_t doc,
-		       uint32_t tf, uint32_t dl)
+		       uint32_t tf, uint32_t dl, int reserved)
 {
 	unsigned char tmp[PAIR_MAX];
 	uint32_t nb = nblocks(t);
 	size_t n = put_pair(tmp, doc - (t->npost ? t->last_doc : 0), tf);
-	if ((size_t)t->len + n > UINT32_MAX / 2 || t->npost == UINT32_MAX - 1)
-		return -1;
-	if (t->len + n > data_cap(t->len)) {
-		unsigned char *d = es_realloc(t->data, data_cap(t->len + n));
-		if (!d)
+	if (!reserved) {
+		if ((size_t)t->len + n > UINT32_MAX / 2 || t->npost == UINT32_MAX - 1)
 			return -1;
-		t->data = d;
+		if (t->len + n > data_cap(t->len)) {
+			unsigned char *d = es_realloc(t->data, data_cap(t->len + n));
+			if (!d)
+				return -1;
+			t->data = d;
+		}
+		if (t->npost && t->npost % LEX_BLOCK == 0) {
+			/* a new block: from the second one on, bounds are kept */
+			lex_block *bl = es_realloc(t->blocks, (size_t)(nb + 1) * sizeof *bl);
+			if (!bl)
+				return -1;
+			if (!t->blocks)
+				first_block(lx, t, &bl[0]);
+			t->blocks = bl;
+		}
 	}
-	if (t->npost && t->npost % LEX_BLOCK == 0) {
-		/* a new block: from the second one on, bounds are kept */
-		lex_block *bl = es_realloc(t->blocks, (size_t)(nb + 1) * sizeof *bl);
-		if (!bl)
-			return -1;
-		if (!t->blocks)
-			first_block(lx, t, &bl[0]);
-		t->blocks = bl;
+	if (t->blocks && t->npost % LEX_BLOCK == 0) {
+		/* a new block (a reservation may have made the array before the
+		 * term's first posting) */
 		lex_block *b = &t->blocks[nb++];
 		b->off = t->len;
 		b->max_tf = tf;
@@ -820,18 +847,20 @@ static int term_append(const es_lexical *lx, lex_term *t, uint32_t doc,
 	return 0;
 }
 
-/* Make room for one more document. */
-static int docs_reserve(es_lexical *lx)
+/* Room for need documents. */
+static int docs_room(es_lexical *lx, size_t need)
 {
-	if (lx->ndocs < lx->capdocs)
+	if (need <= lx->capdocs)
 		return 0;
-	if (lx->ndocs >= UINT32_MAX - 2)
+	if (need >= UINT32_MAX - 2)
 		return -1;
 	uint32_t c = lx->capdocs ? lx->capdocs : 16;
-	if (c > (UINT32_MAX - 2) / 5 * 4)
-		c = UINT32_MAX - 2;
-	else
-		c += c < (1u << 20) ? c / 2 : c / 4;
+	while (c < need) {
+		if (c > (UINT32_MAX - 2) / 5 * 4)
+			c = UINT32_MAX - 2;
+		else
+			c += c < (1u << 20) ? c / 2 : c / 4;
+	}
 	void *a = es_realloc(lx->doc_label, (size_t)c * (lx->dense ? sizeof(uint32_t)
 								: sizeof(uint64_t)));
 	if (!a)
@@ -851,6 +880,12 @@ static int docs_reserve(es_lexical *lx)
 	lx->doc_alive = a;
 	lx->capdocs = c;
 	return 0;
+}
+
+/* Make room for one more document. */
+static int docs_reserve(es_lexical *lx)
+{
+	return docs_room(lx, (size_t)lx->ndocs + 1);
 }
 
 /* Doc d's (term, tf) list: the pair count, and p moved to the first pair. */
@@ -901,7 +936,7 @@ static int doc_add(es_lexical *lx, uint64_t label, const tf_pair *pairs,
 	lx->doc_alive[d] = 0;
 	lx->ndocs++; /* dead until complete */
 	for (uint32_t i = 0; i < np; i++) {
-		if (term_append(lx, &lx->terms[pairs[i].term], d, pairs[i].tf, (uint32_t)dl)) {
+		if (term_append(lx, &lx->terms[pairs[i].term], d, pairs[i].tf, (uint32_t)dl, 0)) {
 			lx->dead++;
 			return ES_ENOMEM;
 		}
@@ -1035,7 +1070,7 @@ static uint32_t to_pairs(const uint32_t *ids, size_t n, tf_pair *pairs)
 
 void es_lexical_maybe_compact(es_lexical *lx)
 {
-	if (lx->dead >= LEX_COMPACT_MIN_DEAD && lx->dead > lx->live)
+	if (lx->resv_batches == 0 && lx->dead >= LEX_COMPACT_MIN_DEAD && lx->dead > lx->live)
 		es_lexical_compact(lx, NULL); /* best effort */
 }
 
@@ -1078,43 +1113,446 @@ int es_lexical_upsert(es_lexical *lx, uint64_t label, const char *text,
 	return rc;
 }
 
+/* ------------------------------------------------------------ batches */
+
+/* A prepared batch: its documents (those with text) in input order, each
+ * one's sorted (term, tf) pairs, and the same postings grouped by term
+ * (in document order within a term), so applying touches each term once. */
+typedef struct lex_group {
+	uint32_t term, n;  /* postings of the batch */
+	uint32_t bytes;    /* room reserved for them */
+	uint32_t start;    /* first in post[] */
+	uint32_t alloc;    /* bytes the reservation gave t->data, 0: none */
+} lex_group;
+
+struct es_lexical_batch {
+	size_t n;          /* documents (inputs with text) */
+	size_t *idx;       /* input index of each */
+	uint64_t *labels;
+	uint32_t *np, *dl; /* pairs and length of each */
+	size_t *off;       /* first pair of each */
+	tf_pair *pairs;
+	lex_group *g;
+	size_t ng;
+	tf_pair *post;     /* .term: the document's number in the batch */
+	size_t fwd;        /* forward-list bytes reserved */
+	int held;          /* reservations held (until applied or freed) */
+	int applied;
+};
+
+/* Room for a posting of frequency tf whatever its gap (< 2^32). */
+static uint32_t posting_room(uint32_t tf)
+{
+	unsigned char tmp[PAIR_MAX];
+	return 5 + (tf > 1 ? (uint32_t)put_varint(tmp, tf) : 0);
+}
+
+static size_t rt_home(size_t cap, uint32_t term)
+{
+	return ((uint32_t)(term * 2654435761u)) & (cap - 1);
+}
+
+/* The reservation entry of term, or NULL. */
+static lex_resv *rt_find(const es_lexical *lx, uint32_t term)
+{
+	if (!lx->rtcap)
+		return NULL;
+	for (size_t i = rt_home(lx->rtcap, term);; i = (i + 1) & (lx->rtcap - 1)) {
+		if (lx->rt[i].term == term)
+			return &lx->rt[i];
+		if (lx->rt[i].term == LEX_END)
+			return NULL;
+	}
+}
+
+/* Room for extra more entries (load at most 1/2); 0 or -1. */
+static int rt_room(es_lexical *lx, size_t extra)
+{
+	if ((lx->rtn + extra) * 2 <= lx->rtcap)
+		return 0;
+	size_t cap = lx->rtcap ? lx->rtcap : 64;
+	while (cap < (lx->rtn + extra) * 2)
+		cap *= 2;
+	lex_resv *t = es_malloc(cap * sizeof *t);
+	if (!t)
+		return -1;
+	for (size_t i = 0; i < cap; i++)
+		t[i].term = LEX_END;
+	for (size_t i = 0; i < lx->rtcap; i++) {
+		if (lx->rt[i].term == LEX_END)
+			continue;
+		size_t j = rt_home(cap, lx->rt[i].term);
+		while (t[j].term != LEX_END)
+			j = (j + 1) & (cap - 1);
+		t[j] = lx->rt[i];
+	}
+	es_free(lx->rt);
+	lx->rt = t;
+	lx->rtcap = cap;
+	return 0;
+}
+
+/* The entry of term, added (zero) if new; room must have been made. */
+static lex_resv *rt_get(es_lexical *lx, uint32_t term)
+{
+	size_t i = rt_home(lx->rtcap, term);
+	while (lx->rt[i].term != term && lx->rt[i].term != LEX_END)
+		i = (i + 1) & (lx->rtcap - 1);
+	if (lx->rt[i].term == LEX_END) {
+		lx->rt[i].term = term;
+		lx->rt[i].posts = lx->rt[i].bytes = 0;
+		lx->rtn++;
+	}
+	return &lx->rt[i];
+}
+
+/* Give back what a batch reserved (once). */
+static void batch_release(es_lexical *lx, es_lexical_batch *b)
+{
+	if (!b->held)
+		return;
+	for (size_t i = 0; i < b->ng; i++) {
+		lex_resv *e = rt_find(lx, b->g[i].term);
+		e->posts -= b->g[i].n;
+		e->bytes -= b->g[i].bytes;
+	}
+	lx->resv_docs -= b->n;
+	lx->resv_fwd -= b->fwd;
+	b->held = 0;
+	if (--lx->resv_batches == 0) {
+		es_free(lx->rt);
+		lx->rt = NULL;
+		lx->rtcap = lx->rtn = 0;
+	}
+}
+
+/* After an applied batch, when no other batch holds room: posting lists
+ * back to data_cap(len) (a reservation counts every gap as 5 bytes).  Best
+ * effort: a failed shrink keeps the larger block. */
+static void batch_trim(es_lexical *lx, const es_lexical_batch *b)
+{
+	for (size_t i = 0; i < b->ng; i++) {
+		lex_term *t = &lx->terms[b->g[i].term];
+		if (b->g[i].alloc > data_cap(t->len) && t->len) {
+			unsigned char *d = es_realloc(t->data, data_cap(t->len));
+			if (d)
+				t->data = d;
+		}
+	}
+}
+
+void es_lexical_batch_free(es_lexical *lx, es_lexical_batch *b)
+{
+	if (!b)
+		return;
+	batch_release(lx, b);
+	if (b->applied && lx->resv_batches == 0)
+		batch_trim(lx, b);
+	es_free(b->idx);
+	es_free(b->labels);
+	es_free(b->np);
+	es_free(b->dl);
+	es_free(b->off);
+	es_free(b->pairs);
+	es_free(b->g);
+	es_free(b->post);
+	es_free(b);
+}
+
+/* Analyse the texts into each document's sorted (term, tf) pairs (new
+ * words join the dictionary). */
+static int batch_analyse(es_lexical *lx, es_lexical_batch *b,
+			 const char *const *texts, const size_t *lens,
+			 es_error *err)
+{
+	uint32_t *ids = NULL;
+	size_t nids = 0, cap = 0;
+	int rc = 0;
+	for (size_t j = 0; j < b->n; j++) {
+		size_t start = nids, i = b->idx[j];
+		if (doc_terms(lx, texts[i], lens[i], &ids, &nids, &cap)) {
+			rc = es_err(err, ES_ENOMEM, "out of memory analysing text");
+			goto out;
+		}
+		if (nids - start > UINT32_MAX - 1) {
+			rc = es_err(err, ES_ERANGE, "text has too many words");
+			goto out;
+		}
+		sort_u32(ids + start, nids - start);
+		b->off[j] = start;
+		b->dl[j] = (uint32_t)(nids - start);
+	}
+	b->pairs = es_malloc((nids ? nids : 1) * sizeof *b->pairs);
+	if (!b->pairs) {
+		rc = es_err(err, ES_ENOMEM, "out of memory analysing text");
+		goto out;
+	}
+	for (size_t j = 0; j < b->n; j++)
+		b->np[j] = to_pairs(ids + b->off[j], b->dl[j], b->pairs + b->off[j]);
+out:
+	es_free(ids);
+	return rc;
+}
+
+/* Group the batch's postings by term: b->g, b->post. */
+static int batch_group(es_lexical_batch *b)
+{
+	size_t total = 0;
+	for (size_t j = 0; j < b->n; j++)
+		total += b->np[j];
+	size_t hcap = 16;
+	while (hcap < total * 2)
+		hcap *= 2;
+	uint32_t *h = es_malloc(hcap * sizeof *h);          /* group + 1, 0 empty */
+	uint32_t *gi = es_malloc((total ? total : 1) * sizeof *gi); /* per pair */
+	b->g = es_malloc((total ? total : 1) * sizeof *b->g);
+	b->post = es_malloc((total ? total : 1) * sizeof *b->post);
+	int rc = -1;
+	if (!h || !gi || !b->g || !b->post || total > UINT32_MAX - 1)
+		goto out;
+	memset(h, 0, hcap * sizeof *h);
+	size_t k = 0;
+	for (size_t j = 0; j < b->n; j++) {
+		const tf_pair *pr = b->pairs + b->off[j];
+		for (uint32_t q = 0; q < b->np[j]; q++, k++) {
+			size_t s = rt_home(hcap, pr[q].term);
+			while (h[s] && b->g[h[s] - 1].term != pr[q].term)
+				s = (s + 1) & (hcap - 1);
+			if (!h[s]) {
+				b->g[b->ng] = (lex_group){pr[q].term, 0, 0, 0, 0};
+				h[s] = (uint32_t)++b->ng;
+			}
+			lex_group *g = &b->g[h[s] - 1];
+			g->n++;
+			g->bytes += posting_room(pr[q].tf);
+			gi[k] = h[s] - 1;
+		}
+	}
+	uint32_t at = 0;
+	for (size_t i = 0; i < b->ng; i++) {
+		b->g[i].start = at;
+		at += b->g[i].n;
+		b->g[i].n = 0; /* refilled below */
+	}
+	k = 0;
+	for (size_t j = 0; j < b->n; j++) {
+		const tf_pair *pr = b->pairs + b->off[j];
+		for (uint32_t q = 0; q < b->np[j]; q++, k++) {
+			lex_group *g = &b->g[gi[k]];
+			b->post[g->start + g->n++] = (tf_pair){(uint32_t)j, pr[q].tf};
+		}
+	}
+	rc = 0;
+out:
+	es_free(h);
+	es_free(gi);
+	return rc;
+}
+
+/* Room in term t for posts more postings of bytes more bytes, on top of
+ * what other batches hold (e: the term's entry, or NULL).  0, -1 (memory)
+ * or ES_ERANGE. */
+static int term_room(es_lexical *lx, lex_term *t, const lex_resv *e,
+		     uint32_t posts, uint32_t bytes, uint32_t *alloc)
+{
+	uint64_t op = e ? e->posts : 0, ob = e ? e->bytes : 0;
+	uint64_t np = (uint64_t)t->npost + op + posts, nb = (uint64_t)t->len + ob + bytes;
+	if (np >= UINT32_MAX - 1 || nb > UINT32_MAX / 2)
+		return ES_ERANGE;
+	/* t->data holds at least data_cap(len + ob) bytes (see es_lexical) */
+	if (data_cap(nb) > data_cap(t->len + ob)) {
+		unsigned char *d = es_realloc(t->data, data_cap(nb));
+		if (!d)
+			return -1;
+		t->data = d;
+		*alloc = (uint32_t)data_cap(nb);
+	}
+	uint32_t need = (uint32_t)((np + LEX_BLOCK - 1) / LEX_BLOCK);
+	uint32_t have = t->blocks ? (uint32_t)((t->npost + op + LEX_BLOCK - 1) / LEX_BLOCK) : 0;
+	if (need > 1 && need > have) {
+		lex_block *bl = es_realloc(t->blocks, (size_t)need * sizeof *bl);
+		if (!bl)
+			return -1;
+		if (!t->blocks && t->npost)
+			first_block(lx, t, &bl[0]);
+		t->blocks = bl;
+	}
+	return 0;
+}
+
+/* Reserve room for everything applying the batch needs. */
+static int batch_reserve(es_lexical *lx, es_lexical_batch *b, es_error *err)
+{
+	size_t fwd = 0; /* exact: the term ids are known */
+	unsigned char tmp[PAIR_MAX];
+	for (size_t j = 0; j < b->n; j++) {
+		const tf_pair *pr = b->pairs + b->off[j];
+		fwd += put_varint(tmp, b->np[j]);
+		for (uint32_t q = 0; q < b->np[j]; q++)
+			fwd += put_pair(tmp, pr[q].term - (q ? pr[q - 1].term : 0), pr[q].tf);
+	}
+	if ((uint64_t)lx->ndocs + lx->resv_docs + b->n >= UINT32_MAX - 2 ||
+	    lx->fwd_len + lx->resv_fwd + fwd > UINT32_MAX) /* doc_fwd is 32-bit */
+		return es_err(err, ES_ERANGE, "the lexical index is full");
+	if (docs_room(lx, lx->ndocs + lx->resv_docs + b->n) ||
+	    grow((void **)&lx->fwd, &lx->fwd_cap, lx->fwd_len + lx->resv_fwd + fwd, 1))
+		goto oom;
+	for (size_t j = 0; j < b->n; j++)
+		if (label_reserve(lx, b->labels[j]))
+			goto oom;
+	if (!lx->dense && lmap_room(lx, lx->resv_docs + b->n))
+		goto oom;
+	if (rt_room(lx, b->ng))
+		goto oom;
+	for (size_t i = 0; i < b->ng; i++) {
+		lex_group *g = &b->g[i];
+		int rc = term_room(lx, &lx->terms[g->term], rt_find(lx, g->term), g->n, g->bytes,
+				   &g->alloc);
+		if (rc == ES_ERANGE)
+			return es_err(err, ES_ERANGE, "a word is in too many documents");
+		if (rc)
+			goto oom;
+	}
+	/* nothing can fail from here on */
+	for (size_t i = 0; i < b->ng; i++) {
+		lex_resv *e = rt_get(lx, b->g[i].term);
+		e->posts += b->g[i].n;
+		e->bytes += b->g[i].bytes;
+	}
+	lx->resv_docs += b->n;
+	lx->resv_fwd += fwd;
+	lx->resv_batches++;
+	b->fwd = fwd;
+	b->held = 1;
+	return 0;
+oom:
+	return es_err(err, ES_ENOMEM, "out of memory in the lexical index");
+}
+
+int es_lexical_batch_prepare(es_lexical *lx, const uint64_t *labels,
+			     const char *const *texts, const size_t *lens,
+			     size_t n, es_lexical_batch **out, es_error *err)
+{
+	*out = NULL;
+	es_lexical_batch *b = es_calloc(1, sizeof *b);
+	if (!b)
+		return es_err(err, ES_ENOMEM, "out of memory analysing text");
+	size_t nd = 0;
+	for (size_t i = 0; i < n; i++)
+		nd += texts[i] != NULL;
+	size_t m = nd ? nd : 1;
+	b->idx = es_malloc(m * sizeof *b->idx);
+	b->labels = es_malloc(m * sizeof *b->labels);
+	b->np = es_malloc(m * sizeof *b->np);
+	b->dl = es_malloc(m * sizeof *b->dl);
+	b->off = es_malloc(m * sizeof *b->off);
+	int rc;
+	if (!b->idx || !b->labels || !b->np || !b->dl || !b->off) {
+		rc = es_err(err, ES_ENOMEM, "out of memory analysing text");
+		goto fail;
+	}
+	for (size_t i = 0; i < n; i++)
+		if (texts[i]) {
+			b->idx[b->n] = i;
+			b->labels[b->n++] = labels[i];
+		}
+	if ((rc = batch_analyse(lx, b, texts, lens, err)) != 0)
+		goto fail;
+	if (batch_group(b)) {
+		rc = es_err(err, ES_ENOMEM, "out of memory analysing text");
+		goto fail;
+	}
+	if ((rc = batch_reserve(lx, b, err)) != 0)
+		goto fail;
+	*out = b;
+	return 0;
+fail:
+	es_lexical_batch_free(lx, b);
+	return rc;
+}
+
+void es_lexical_batch_apply(es_lexical *lx, es_lexical_batch *b,
+			    es_lexical_undo *undo, size_t n)
+{
+	for (size_t i = 0; undo && i < n; i++)
+		undo[i].new_doc = undo[i].old_doc = LEX_END;
+	uint32_t base = lx->ndocs;
+	/* documents, dead until complete, with their forward lists */
+	for (size_t j = 0; j < b->n; j++) {
+		uint32_t d = lx->ndocs++;
+		const tf_pair *pr = b->pairs + b->off[j];
+		dlabel_set(lx, d, b->labels[j]);
+		lx->doc_len[d] = b->dl[j];
+		lx->doc_fwd[d] = (uint32_t)lx->fwd_len;
+		lx->doc_alive[d] = 0;
+		unsigned char *w = lx->fwd + lx->fwd_len;
+		uint32_t prev = 0;
+		w += put_varint(w, b->np[j]);
+		for (uint32_t q = 0; q < b->np[j]; q++) {
+			w += put_pair(w, pr[q].term - prev, pr[q].tf);
+			prev = pr[q].term;
+			lx->terms[pr[q].term].df++;
+		}
+		lx->fwd_len = (size_t)(w - lx->fwd);
+	}
+	/* postings, a term at a time */
+	for (size_t i = 0; i < b->ng; i++) {
+		const lex_group *g = &b->g[i];
+		lex_term *t = &lx->terms[g->term];
+		for (uint32_t q = 0; q < g->n; q++) {
+			const tf_pair *p = &b->post[g->start + q];
+			term_append(lx, t, base + p->term, p->tf, b->dl[p->term], 1);
+		}
+	}
+	/* then they replace the labels' documents */
+	for (size_t j = 0; j < b->n; j++) {
+		uint32_t d = base + (uint32_t)j;
+		uint64_t label = b->labels[j];
+		uint32_t old = label_get(lx, label);
+		if (old != LEX_END)
+			doc_kill(lx, old);
+		label_put(lx, label, d);
+		lx->doc_alive[d] = 1;
+		lx->live++;
+		lx->total_len += b->dl[j];
+		if (undo) {
+			es_lexical_undo *u = &undo[b->idx[j]];
+			u->label = label;
+			u->old_doc = old;
+			u->new_doc = d;
+		}
+	}
+	b->applied = 1;
+	batch_release(lx, b);
+}
+
+int es_lexical_upsert_batch(es_lexical *lx, const uint64_t *labels,
+			    const char *const *texts, const size_t *lens,
+			    size_t n, es_error *err)
+{
+	es_lexical_batch *b;
+	int rc = es_lexical_batch_prepare(lx, labels, texts, lens, n, &b, err);
+	if (rc)
+		return rc;
+	es_lexical_batch_apply(lx, b, NULL, 0);
+	es_lexical_batch_free(lx, b);
+	es_lexical_maybe_compact(lx);
+	return 0;
+}
+
 int es_lexical_upsert_undoable(es_lexical *lx, uint64_t label,
 			       const char *text, size_t len,
 			       es_lexical_undo *u, es_error *err)
 {
 	u->label = label;
-	u->old_doc = label_get(lx, label);
-	u->new_doc = LEX_END;
-	uint32_t *ids = NULL;
-	size_t nids = 0, cap = 0;
-	tf_pair *pairs = NULL;
-	int rc = doc_terms(lx, text, len, &ids, &nids, &cap);
-	if (rc) {
-		rc = es_err(err, ES_ENOMEM, "out of memory analysing text");
-		goto out;
-	}
-	if (nids > UINT32_MAX - 1) {
-		rc = es_err(err, ES_ERANGE, "text has too many words");
-		goto out;
-	}
-	sort_u32(ids, nids);
-	pairs = es_malloc((nids ? nids : 1) * sizeof *pairs);
-	if (!pairs) {
-		rc = es_err(err, ES_ENOMEM, "out of memory analysing text");
-		goto out;
-	}
-	uint32_t np = to_pairs(ids, nids, pairs);
-	rc = doc_add(lx, label, pairs, np);
-	if (rc) {
-		es_err(err, rc, rc == ES_ERANGE ? "text has too many words"
-						: "out of memory in the lexical index");
-		goto out;
-	}
-	u->new_doc = lx->ndocs - 1;
-out:
-	es_free(ids);
-	es_free(pairs);
-	return rc;
+	u->new_doc = u->old_doc = LEX_END;
+	es_lexical_batch *b;
+	int rc = es_lexical_batch_prepare(lx, &label, &text, &len, 1, &b, err);
+	if (rc)
+		return rc;
+	es_lexical_batch_apply(lx, b, u, 1);
+	es_lexical_batch_free(lx, b);
+	return 0;
 }
 
 int es_lexical_delete(es_lexical *lx, uint64_t label)
@@ -1160,6 +1598,8 @@ int es_lexical_compact(es_lexical *lx, es_error *err)
 	tf_pair *pairs = NULL;
 	uint32_t *remap = NULL;
 	size_t cap = 0;
+	if (lx->resv_batches) /* their term ids must stay */
+		return es_err(err, ES_EBUSY, "prepared batches hold the lexical index");
 	int rc = es_lexical_new(&lx->p, &nx, err);
 	if (rc)
 		return rc;

@@ -77,6 +77,13 @@ const es_lexical_params *es_lexical_get_params(const es_lexical *lx);
 int es_lexical_upsert(es_lexical *lx, uint64_t label, const char *text,
 		      size_t len, es_error *err);
 
+/* Index a batch: texts[i] (lens[i] bytes) under labels[i], as n calls of
+ * es_lexical_upsert (a NULL text is skipped), but with the postings
+ * appended a term at a time (faster).  On error nothing visible changed. */
+int es_lexical_upsert_batch(es_lexical *lx, const uint64_t *labels,
+			    const char *const *texts, const size_t *lens,
+			    size_t n, es_error *err);
+
 /* Remove a label's document: 0, or ES_ENOTFOUND. */
 int es_lexical_delete(es_lexical *lx, uint64_t label);
 
@@ -98,6 +105,29 @@ int es_lexical_delete_undoable(es_lexical *lx, uint64_t label,
 void es_lexical_rollback(es_lexical *lx, const es_lexical_undo *u);
 /* Compact when the dead documents outnumber the live (best effort). */
 void es_lexical_maybe_compact(es_lexical *lx);
+
+/* The same in two steps, for writers that must not fail once they have
+ * committed to a change (a collection logs its batch in between):
+ * es_lexical_batch_prepare analyses the texts and reserves everything
+ * applying them needs (dictionary entries for new words, room in the
+ * posting lists, the documents' arrays and the label map);
+ * es_lexical_batch_apply then cannot fail.  Reservations add up: several
+ * batches may be prepared before any is applied, in any order, as long as
+ * every change to the index goes through a batch meanwhile (deletes are
+ * fine; compaction waits until no batch is out: es_lexical_compact says
+ * ES_EBUSY).  es_lexical_batch_free gives back what was not applied.  All
+ * three need exclusive access.  prepare: 0, ES_ENOMEM or ES_ERANGE, and
+ * nothing visible changed on error. */
+typedef struct es_lexical_batch es_lexical_batch;
+int es_lexical_batch_prepare(es_lexical *lx, const uint64_t *labels,
+			     const char *const *texts, const size_t *lens,
+			     size_t n, es_lexical_batch **out, es_error *err);
+/* Apply a prepared batch (once).  undo (may be NULL): n entries, by input
+ * index, each taking back its document with es_lexical_rollback (in
+ * reverse order); an input without text gets an entry that does nothing. */
+void es_lexical_batch_apply(es_lexical *lx, es_lexical_batch *b,
+			    es_lexical_undo *undo, size_t n);
+void es_lexical_batch_free(es_lexical *lx, es_lexical_batch *b);
 
 int es_lexical_contains(const es_lexical *lx, uint64_t label);
 size_t es_lexical_count(const es_lexical *lx);  /* live documents */

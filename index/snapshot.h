@@ -22,8 +22,10 @@
  * size against the real one, every section header and data checksum, and
  * that the sections end exactly at the end of the file.  Any mismatch is
  * ES_ECORRUPT with "PATH: offset N: what".  Section data stays hostile to
- * the parser that reads it: snap_cursor bounds-checks every field.  Section
- * padding must be zero, so no byte of the file goes unchecked.
+ * the parser that reads it: a core/lerw memory reader (es_reader_mem, with
+ * es_r_view for fields used in place) bounds-checks every field, and
+ * section contents are built with its memory writer (es_writer_init_mem).
+ * Section padding must be zero, so no byte of the file goes unchecked.
  *
  * Threading: a writer or reader is used by one thread at a time; distinct
  * objects are independent.  Ownership: the reader owns its mapping; section
@@ -36,7 +38,6 @@
 #include <stdint.h>
 #include <stdio.h>
 
-#include "bytebuf.h"
 #include "error.h"
 
 #define SNAPSHOT_MAGIC "ESSNAP01"
@@ -101,36 +102,5 @@ int snapshot_section(const snapshot *s, uint32_t tag, const void **data,
 /* A read-only FILE* over a section (for hnsw_read); NULL when absent or on
  * error.  Close it with fclose before snapshot_close. */
 FILE *snapshot_section_fopen(const snapshot *s, uint32_t tag);
-
-/* ------------------------------------------------------------------------
- * Bounds-checked little-endian cursor for parsing section data.  Each getter
- * returns 0 or ES_ECORRUPT ("section X: N bytes short at byte M"). */
-typedef struct snap_cursor {
-	const unsigned char *p;
-	size_t len, pos;
-	const char *what; /* names the section in messages */
-} snap_cursor;
-
-void snap_cursor_init(snap_cursor *c, const void *data, size_t len,
-		      const char *what);
-int snap_get_u8(snap_cursor *c, uint8_t *v, es_error *err);
-int snap_get_u32(snap_cursor *c, uint32_t *v, es_error *err);
-int snap_get_u64(snap_cursor *c, uint64_t *v, es_error *err);
-/* A pointer to the next n bytes (no copy). */
-int snap_get_bytes(snap_cursor *c, size_t n, const void **p, es_error *err);
-/* ES_ECORRUPT unless every byte was consumed. */
-int snap_cursor_end(const snap_cursor *c, es_error *err);
-
-/* Little-endian builders into a growable buffer, for section contents. */
-typedef es_bytebuf snap_buf; /* core/bytebuf.h */
-
-void snap_buf_init(snap_buf *b);
-void snap_buf_free(snap_buf *b);
-void snap_put_u8(snap_buf *b, uint8_t v);
-void snap_put_u32(snap_buf *b, uint32_t v);
-void snap_put_u64(snap_buf *b, uint64_t v);
-void snap_put_bytes(snap_buf *b, const void *p, size_t n);
-/* 0, or ES_ENOMEM when any put failed. */
-int snap_buf_status(const snap_buf *b);
 
 #endif

@@ -48,6 +48,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "lerw.h"
 #include "snapshot.h"
 
 #define TAG_MANIFEST 0x494e414du /* "MANI" */
@@ -164,26 +165,26 @@ static void meta_remove(es_store *s, const char *name)
 
 /* ------------------------------------------------------------ encodings */
 
-static void put_params(snap_buf *b, const es_collection_params *p)
+static void put_params(es_writer *b, const es_collection_params *p)
 {
-	snap_put_u32(b, p->dim);
-	snap_put_u32(b, (uint32_t)p->metric);
-	snap_put_u32(b, p->M);
-	snap_put_u32(b, p->ef_construction);
-	snap_put_u32(b, (uint32_t)p->quantize_int8);
+	es_w_u32(b, p->dim);
+	es_w_u32(b, (uint32_t)p->metric);
+	es_w_u32(b, p->M);
+	es_w_u32(b, p->ef_construction);
+	es_w_u32(b, (uint32_t)p->quantize_int8);
 	char model[128];
 	memset(model, 0, sizeof model);
 	snprintf(model, sizeof model, "%s", p->model);
-	snap_put_bytes(b, model, sizeof model);
+	es_w_bytes(b, model, sizeof model);
 	es_lexical_params lp = p->lexical; /* unset: the defaults it gets */
 	if (!p->lexical_set)
 		es_lexical_params_default(&lp);
 	uint32_t k1, bb;
 	memcpy(&k1, &lp.k1, 4);
 	memcpy(&bb, &lp.b, 4);
-	snap_put_u32(b, k1);
-	snap_put_u32(b, bb);
-	snap_put_u32(b, (lp.stemming ? 1u : 0) | (lp.stopwords ? 2u : 0));
+	es_w_u32(b, k1);
+	es_w_u32(b, bb);
+	es_w_u32(b, (lp.stemming ? 1u : 0) | (lp.stopwords ? 2u : 0));
 }
 
 /* How get_params finds the lexical parameters: a version-1 manifest has
@@ -191,17 +192,17 @@ static void put_params(snap_buf *b, const es_collection_params *p)
  * bytes go on (records written before the lexical index do not). */
 enum { LEX_NONE, LEX_ALWAYS, LEX_IF_MORE };
 
-static int get_params(snap_cursor *c, es_collection_params *p, int lex, es_error *err)
+static int get_params(es_reader *c, es_collection_params *p, int lex, es_error *err)
 {
 	uint32_t metric, q8;
 	const void *model;
 	memset(p, 0, sizeof *p);
-	int rc = snap_get_u32(c, &p->dim, err);
-	if (!rc) rc = snap_get_u32(c, &metric, err);
-	if (!rc) rc = snap_get_u32(c, &p->M, err);
-	if (!rc) rc = snap_get_u32(c, &p->ef_construction, err);
-	if (!rc) rc = snap_get_u32(c, &q8, err);
-	if (!rc) rc = snap_get_bytes(c, 128, &model, err);
+	int rc = es_rd_u32(c, &p->dim, err);
+	if (!rc) rc = es_rd_u32(c, &metric, err);
+	if (!rc) rc = es_rd_u32(c, &p->M, err);
+	if (!rc) rc = es_rd_u32(c, &p->ef_construction, err);
+	if (!rc) rc = es_rd_u32(c, &q8, err);
+	if (!rc) rc = es_rd_view(c, 128, &model, err);
 	if (rc)
 		return rc;
 	if (metric > ES_METRIC_L2 || q8 > 1)
@@ -211,12 +212,12 @@ static int get_params(snap_cursor *c, es_collection_params *p, int lex, es_error
 	p->quantize_int8 = (int)q8;
 	memcpy(p->model, model, sizeof p->model);
 	p->model[sizeof p->model - 1] = '\0';
-	if (lex == LEX_NONE || (lex == LEX_IF_MORE && c->pos == c->len))
+	if (lex == LEX_NONE || (lex == LEX_IF_MORE && es_r_left(c) == 0))
 		return 0; /* es_collection_new fills in the defaults */
 	uint32_t k1, b, flags;
-	rc = snap_get_u32(c, &k1, err);
-	if (!rc) rc = snap_get_u32(c, &b, err);
-	if (!rc) rc = snap_get_u32(c, &flags, err);
+	rc = es_rd_u32(c, &k1, err);
+	if (!rc) rc = es_rd_u32(c, &b, err);
+	if (!rc) rc = es_rd_u32(c, &flags, err);
 	if (rc)
 		return rc;
 	if (flags > 3)
@@ -232,15 +233,15 @@ static int get_params(snap_cursor *c, es_collection_params *p, int lex, es_error
 	return 0;
 }
 
-static int get_name(snap_cursor *c, char name[ES_COLLECTION_NAME_MAX + 1], es_error *err)
+static int get_name(es_reader *c, char name[ES_COLLECTION_NAME_MAX + 1], es_error *err)
 {
 	uint8_t len;
 	const void *p;
-	int rc = snap_get_u8(c, &len, err);
+	int rc = es_rd_u8(c, &len, err);
 	if (!rc && (len == 0 || len > ES_COLLECTION_NAME_MAX))
 		rc = es_err(err, ES_ECORRUPT, "%s: collection name length %u", c->what, len);
 	if (!rc)
-		rc = snap_get_bytes(c, len, &p, err);
+		rc = es_rd_view(c, len, &p, err);
 	if (rc)
 		return rc;
 	memcpy(name, p, len);
@@ -250,11 +251,19 @@ static int get_name(snap_cursor *c, char name[ES_COLLECTION_NAME_MAX + 1], es_er
 	return 0;
 }
 
-static void put_name(snap_buf *b, const char *name)
+static void put_name(es_writer *b, const char *name)
 {
 	size_t len = strlen(name);
-	snap_put_u8(b, (uint8_t)len);
-	snap_put_bytes(b, name, len);
+	es_w_u8(b, (uint8_t)len);
+	es_w_bytes(b, name, len);
+}
+
+/* A memory writer over b for building a record or a section (the header
+ * says how running out of memory shows). */
+static void build_begin(es_writer *w, es_bytebuf *b)
+{
+	es_bytebuf_init(b);
+	es_writer_init_mem(w, b, NULL);
 }
 
 /* ---------------------------------------------------------------- manifest */
@@ -262,20 +271,21 @@ static void put_name(snap_buf *b, const char *name)
 /* Write the manifest from the current metas.  Caller holds no store lock. */
 static int manifest_write(es_store *s, es_error *err)
 {
-	snap_buf b;
-	snap_buf_init(&b);
+	es_bytebuf b;
+	es_writer w;
+	build_begin(&w, &b);
 	pthread_mutex_lock(&s->man_mu);
 	pthread_mutex_lock(&s->meta_mu);
-	snap_put_u32(&b, 2); /* version 2: lexical parameters */
-	snap_put_u32(&b, (uint32_t)s->nmeta);
+	es_w_u32(&w, 2); /* version 2: lexical parameters */
+	es_w_u32(&w, (uint32_t)s->nmeta);
 	for (size_t i = 0; i < s->nmeta; i++) {
-		put_name(&b, s->metas[i].name);
-		put_params(&b, &s->metas[i].p);
-		snap_put_u64(&b, s->metas[i].create_lsn);
-		snap_put_u64(&b, s->metas[i].snap_lsn);
+		put_name(&w, s->metas[i].name);
+		put_params(&w, &s->metas[i].p);
+		es_w_u64(&w, s->metas[i].create_lsn);
+		es_w_u64(&w, s->metas[i].snap_lsn);
 	}
 	pthread_mutex_unlock(&s->meta_mu);
-	int rc = snap_buf_status(&b);
+	int rc = es_writer_finish(&w) ? ES_ENOMEM : 0;
 	if (rc) {
 		es_err(err, rc, "out of memory writing the manifest");
 	} else {
@@ -285,7 +295,7 @@ static int manifest_write(es_store *s, es_error *err)
 					 b.len, err);
 	}
 	pthread_mutex_unlock(&s->man_mu);
-	snap_buf_free(&b);
+	es_bytebuf_free(&b);
 	return rc;
 }
 
@@ -308,29 +318,30 @@ static int manifest_read(es_store *s, uint64_t *lsn, es_error *err)
 		rc = es_err(err, ES_ECORRUPT, "%s: no manifest section", path);
 		goto out;
 	}
-	snap_cursor c;
-	snap_cursor_init(&c, d, len, path);
+	es_reader c;
+	es_reader_mem(&c, d, len, NULL);
+	c.what = path;
 	uint32_t ver, n;
-	rc = snap_get_u32(&c, &ver, err);
+	rc = es_rd_u32(&c, &ver, err);
 	if (!rc && ver != 1 && ver != 2)
 		rc = es_err(err, ES_EUNSUPPORTED, "%s: manifest version %u", path, ver);
 	if (!rc)
-		rc = snap_get_u32(&c, &n, err);
+		rc = es_rd_u32(&c, &n, err);
 	for (uint32_t i = 0; !rc && i < n; i++) {
 		char name[ES_COLLECTION_NAME_MAX + 1];
 		es_collection_params p;
 		uint64_t cl, sl;
 		rc = get_name(&c, name, err);
 		if (!rc) rc = get_params(&c, &p, ver >= 2 ? LEX_ALWAYS : LEX_NONE, err);
-		if (!rc) rc = snap_get_u64(&c, &cl, err);
-		if (!rc) rc = snap_get_u64(&c, &sl, err);
+		if (!rc) rc = es_rd_u64(&c, &cl, err);
+		if (!rc) rc = es_rd_u64(&c, &sl, err);
 		if (!rc && meta_find(s, name))
 			rc = es_err(err, ES_ECORRUPT, "%s: collection '%s' listed twice", path, name);
 		if (!rc && meta_add(s, name, &p, cl, sl))
 			rc = es_err(err, ES_ENOMEM, "out of memory");
 	}
 	if (!rc)
-		rc = snap_cursor_end(&c, err);
+		rc = es_reader_end(&c, err);
 out:
 	snapshot_close(sn);
 	return rc;
@@ -345,11 +356,12 @@ out:
  * for CREATE, the metadata is added.  turn (upserts and deletes): placed in
  * the collection's commit queue right after the write, before the fsync
  * wait, so other writers of the collection can join this fsync. */
-static int append_record(es_store *s, uint32_t type, const snap_buf *b,
-			 const char *name, const es_collection_params *create_params,
-			 es_log_turn *turn, es_error *err)
+static int append_record(es_store *s, uint32_t type, es_writer *rec,
+			 const es_bytebuf *b, const char *name,
+			 const es_collection_params *create_params, es_log_turn *turn,
+			 es_error *err)
 {
-	if (snap_buf_status(b))
+	if (es_writer_finish(rec) != 0)
 		return es_err(err, ES_ENOMEM, "out of memory encoding a log record");
 	uint64_t lsn;
 	pthread_rwlock_rdlock(&s->wal_lk);
@@ -386,12 +398,13 @@ static int obs_create(void *ctx, const char *name, const es_collection_params *p
 		      es_error *err)
 {
 	es_store *s = ctx;
-	snap_buf b;
-	snap_buf_init(&b);
-	put_name(&b, name);
-	put_params(&b, p);
-	int rc = append_record(s, WAL_REC_CREATE, &b, name, p, NULL, err);
-	snap_buf_free(&b);
+	es_bytebuf b;
+	es_writer w;
+	build_begin(&w, &b);
+	put_name(&w, name);
+	put_params(&w, p);
+	int rc = append_record(s, WAL_REC_CREATE, &w, &b, name, p, NULL, err);
+	es_bytebuf_free(&b);
 	if (rc)
 		return rc;
 	/* The log already makes the create durable; the manifest is the catalog
@@ -404,11 +417,12 @@ static int obs_create(void *ctx, const char *name, const es_collection_params *p
 static int obs_drop(void *ctx, const char *name, es_error *err)
 {
 	es_store *s = ctx;
-	snap_buf b;
-	snap_buf_init(&b);
-	put_name(&b, name);
-	int rc = append_record(s, WAL_REC_DROP, &b, name, NULL, NULL, err);
-	snap_buf_free(&b);
+	es_bytebuf b;
+	es_writer w;
+	build_begin(&w, &b);
+	put_name(&w, name);
+	int rc = append_record(s, WAL_REC_DROP, &w, &b, name, NULL, NULL, err);
+	es_bytebuf_free(&b);
 	if (rc)
 		return rc;
 	uint64_t create_lsn = 0;
@@ -427,12 +441,53 @@ static int obs_drop(void *ctx, const char *name, es_error *err)
 	return 0;
 }
 
+/* A point record: the collection's name, then body (wal.h's encoding of
+ * the batch), which is freed.  enc_rc: how encoding the body went (not 0:
+ * "cannot encode WHAT for the log", and nothing is written). */
+static int append_body(es_store *s, uint32_t type, es_collection *c, wal_buf *body,
+		       int enc_rc, const char *what, es_log_turn *turn, es_error *err)
+{
+	if (enc_rc) {
+		wal_buf_free(body);
+		return es_err(err, enc_rc, "cannot encode %s for the log", what);
+	}
+	es_bytebuf b;
+	es_writer w;
+	build_begin(&w, &b);
+	put_name(&w, es_collection_name(c));
+	es_w_bytes(&w, body->data, body->len);
+	wal_buf_free(body);
+	int rc = append_record(s, type, &w, &b, es_collection_name(c), NULL, turn, err);
+	es_bytebuf_free(&b);
+	return rc;
+}
+
 static void to_wal_id(const es_point_id *in, wal_id *out)
 {
 	out->is_str = in->is_str;
 	out->num = in->num;
 	out->str = in->str;
 	out->len = (uint32_t)in->len;
+}
+
+static void from_wal_id(const wal_id *in, es_point_id *out)
+{
+	out->is_str = in->is_str;
+	out->num = in->num;
+	out->str = in->str;
+	out->len = in->len;
+}
+
+/* The ids of a DELETE or PAYLOAD body, after its header. */
+static int add_ids(wal_buf *body, const es_point_id *ids, size_t n)
+{
+	int rc = 0;
+	for (size_t i = 0; !rc && i < n; i++) {
+		wal_id id;
+		to_wal_id(&ids[i], &id);
+		rc = wal_delete_add(body, &id);
+	}
+	return rc;
 }
 
 static int obs_upsert(void *ctx, es_collection *c, const es_point_in *pts,
@@ -462,19 +517,8 @@ static int obs_upsert(void *ctx, es_collection *c, const es_point_in *pts,
 			rc = wal_upsert_add(&body, &id, pts[i].vector, p->dim,
 					    pts[i].payload, (uint32_t)pts[i].payload_len);
 	}
-	if (rc) {
-		wal_buf_free(&body);
-		return es_err(err, rc, "cannot encode the batch for the log");
-	}
-	snap_buf b;
-	snap_buf_init(&b);
-	put_name(&b, es_collection_name(c));
-	snap_put_bytes(&b, body.data, body.len);
-	wal_buf_free(&body);
-	rc = append_record(s, text ? WAL_REC_UPSERT_TEXT : WAL_REC_UPSERT, &b,
-			   es_collection_name(c), NULL, turn, err);
-	snap_buf_free(&b);
-	return rc;
+	return append_body(s, text ? WAL_REC_UPSERT_TEXT : WAL_REC_UPSERT, c, &body, rc,
+			   "the batch", turn, err);
 }
 
 static int obs_delete(void *ctx, es_collection *c, const es_point_id *ids,
@@ -484,24 +528,9 @@ static int obs_delete(void *ctx, es_collection *c, const es_point_id *ids,
 	wal_buf body;
 	wal_buf_init(&body);
 	int rc = wal_delete_begin(&body, (uint32_t)n);
-	for (size_t i = 0; !rc && i < n; i++) {
-		wal_id id;
-		to_wal_id(&ids[i], &id);
-		rc = wal_delete_add(&body, &id);
-	}
-	if (rc) {
-		wal_buf_free(&body);
-		return es_err(err, rc, "cannot encode the ids for the log");
-	}
-	snap_buf b;
-	snap_buf_init(&b);
-	put_name(&b, es_collection_name(c));
-	snap_put_bytes(&b, body.data, body.len);
-	wal_buf_free(&body);
-	rc = append_record(s, WAL_REC_DELETE, &b, es_collection_name(c), NULL, turn,
-			   err);
-	snap_buf_free(&b);
-	return rc;
+	if (!rc)
+		rc = add_ids(&body, ids, n);
+	return append_body(s, WAL_REC_DELETE, c, &body, rc, "the ids", turn, err);
 }
 
 static int obs_payload(void *ctx, es_collection *c, const char *op, size_t oplen,
@@ -513,37 +542,25 @@ static int obs_payload(void *ctx, es_collection *c, const char *op, size_t oplen
 	wal_buf body;
 	wal_buf_init(&body);
 	int rc = wal_payload_begin(&body, op, (uint32_t)oplen, (uint32_t)n);
-	for (size_t i = 0; !rc && i < n; i++) {
-		wal_id id;
-		to_wal_id(&ids[i], &id);
-		rc = wal_delete_add(&body, &id);
-	}
-	if (rc) {
-		wal_buf_free(&body);
-		return es_err(err, rc, "cannot encode the payload update for the log");
-	}
-	snap_buf b;
-	snap_buf_init(&b);
-	put_name(&b, es_collection_name(c));
-	snap_put_bytes(&b, body.data, body.len);
-	wal_buf_free(&body);
-	rc = append_record(s, WAL_REC_PAYLOAD, &b, es_collection_name(c), NULL, turn, err);
-	snap_buf_free(&b);
-	return rc;
+	if (!rc)
+		rc = add_ids(&body, ids, n);
+	return append_body(s, WAL_REC_PAYLOAD, c, &body, rc, "the payload update", turn,
+			   err);
 }
 
 static int obs_index(void *ctx, es_collection *c, const char *field, int kind,
 		     es_log_turn *turn, es_error *err)
 {
-	snap_buf b;
-	snap_buf_init(&b);
-	put_name(&b, es_collection_name(c));
-	snap_put_u8(&b, (uint8_t)kind);
-	snap_put_u32(&b, (uint32_t)strlen(field));
-	snap_put_bytes(&b, field, strlen(field));
-	int rc = append_record(ctx, WAL_REC_PINDEX, &b, es_collection_name(c), NULL, turn,
-			       err);
-	snap_buf_free(&b);
+	es_bytebuf b;
+	es_writer w;
+	build_begin(&w, &b);
+	put_name(&w, es_collection_name(c));
+	es_w_u8(&w, (uint8_t)kind);
+	es_w_u32(&w, (uint32_t)strlen(field));
+	es_w_bytes(&w, field, strlen(field));
+	int rc = append_record(ctx, WAL_REC_PINDEX, &w, &b, es_collection_name(c), NULL,
+			       turn, err);
+	es_bytebuf_free(&b);
 	return rc;
 }
 
@@ -551,20 +568,21 @@ static int obs_index(void *ctx, es_collection *c, const char *field, int kind,
 
 static int replay_index(es_collection *c, const void *d, size_t len, es_error *err)
 {
-	snap_cursor r;
-	snap_cursor_init(&r, d, len, "payload index record");
+	es_reader r;
+	es_reader_mem(&r, d, len, NULL);
+	r.what = "payload index record";
 	uint8_t kind;
 	uint32_t flen;
 	const void *fp;
-	int rc = snap_get_u8(&r, &kind, err);
+	int rc = es_rd_u8(&r, &kind, err);
 	if (!rc)
-		rc = snap_get_u32(&r, &flen, err);
+		rc = es_rd_u32(&r, &flen, err);
 	if (!rc && flen > ES_PINDEX_FIELD_MAX)
 		rc = es_err(err, ES_ECORRUPT, "payload index field of %u bytes", flen);
 	if (!rc)
-		rc = snap_get_bytes(&r, flen, &fp, err);
+		rc = es_rd_view(&r, flen, &fp, err);
 	if (!rc)
-		rc = snap_cursor_end(&r, err);
+		rc = es_reader_end(&r, err);
 	if (rc)
 		return rc;
 	char field[ES_PINDEX_FIELD_MAX + 1];
@@ -613,10 +631,7 @@ static int replay_upsert(es_collection *c, const void *d, size_t len, int text,
 		pts[i].text_len = tlen;
 		if (!has_vec)
 			v = NULL;
-		pts[i].id.is_str = id.is_str;
-		pts[i].id.num = id.num;
-		pts[i].id.str = id.str;
-		pts[i].id.len = id.len;
+		from_wal_id(&id, &pts[i].id);
 		pts[i].vector = v;
 		/* an upsert logs a point without payload with length 0 too; both
 		 * read back as "no payload" */
@@ -633,27 +648,30 @@ out:
 	return rc;
 }
 
+/* The ids of a DELETE or PAYLOAD record after its header (r.n of them),
+ * then the end check; *out is freed by the caller. */
+static int replay_ids(wal_reader *r, es_point_id **out, es_error *err)
+{
+	es_point_id *ids = *out = es_calloc(r->n ? r->n : 1, sizeof *ids);
+	if (!ids)
+		return es_err(err, ES_ENOMEM, "out of memory replaying %u ids", r->n);
+	int rc = 0;
+	for (uint32_t i = 0; !rc && i < r->n; i++) {
+		wal_id id;
+		rc = wal_delete_read_next(r, &id, err);
+		if (!rc)
+			from_wal_id(&id, &ids[i]);
+	}
+	return rc ? rc : wal_read_end(r, err);
+}
+
 static int replay_delete(es_collection *c, const void *d, size_t len, es_error *err)
 {
 	wal_reader r;
+	es_point_id *ids = NULL;
 	int rc = wal_delete_read_begin(&r, d, len, err);
-	if (rc)
-		return rc;
-	es_point_id *ids = es_calloc(r.n ? r.n : 1, sizeof *ids);
-	if (!ids)
-		return es_err(err, ES_ENOMEM, "out of memory replaying %u ids", r.n);
-	for (uint32_t i = 0; !rc && i < r.n; i++) {
-		wal_id id;
-		rc = wal_delete_read_next(&r, &id, err);
-		if (!rc) {
-			ids[i].is_str = id.is_str;
-			ids[i].num = id.num;
-			ids[i].str = id.str;
-			ids[i].len = id.len;
-		}
-	}
 	if (!rc)
-		rc = wal_read_end(&r, err);
+		rc = replay_ids(&r, &ids, err);
 	if (!rc)
 		rc = es_collection_delete(c, ids, r.n, NULL, err);
 	es_free(ids);
@@ -665,24 +683,10 @@ static int replay_payload(es_collection *c, const void *d, size_t len, es_error 
 	wal_reader r;
 	const void *op;
 	uint32_t oplen;
+	es_point_id *ids = NULL;
 	int rc = wal_payload_read_begin(&r, d, len, &op, &oplen, err);
-	if (rc)
-		return rc;
-	es_point_id *ids = es_calloc(r.n ? r.n : 1, sizeof *ids);
-	if (!ids)
-		return es_err(err, ES_ENOMEM, "out of memory replaying %u ids", r.n);
-	for (uint32_t i = 0; !rc && i < r.n; i++) {
-		wal_id id;
-		rc = wal_delete_read_next(&r, &id, err);
-		if (!rc) {
-			ids[i].is_str = id.is_str;
-			ids[i].num = id.num;
-			ids[i].str = id.str;
-			ids[i].len = id.len;
-		}
-	}
 	if (!rc)
-		rc = wal_read_end(&r, err);
+		rc = replay_ids(&r, &ids, err);
 	if (!rc)
 		rc = es_collection_update_payload(c, op, oplen, ids, r.n, NULL, err);
 	es_free(ids);
@@ -693,20 +697,23 @@ static int replay_record(void *ctx, uint64_t lsn, uint32_t type, const void *dat
 			 size_t len, es_error *err)
 {
 	es_store *s = ctx;
-	snap_cursor c;
-	snap_cursor_init(&c, data, len, "log record");
+	es_reader c;
+	es_reader_mem(&c, data, len, NULL);
+	c.what = "log record";
 	char name[ES_COLLECTION_NAME_MAX + 1];
 	int rc = get_name(&c, name, err);
 	if (rc)
 		return rc;
-	const void *body = c.p + c.pos;
-	size_t blen = c.len - c.pos;
+	es_reader rest = c; /* the body after the name, for the point records */
+	const void *body;
+	size_t blen = es_r_left(&rest);
+	es_r_view(&rest, blen, &body);
 	struct meta *m = meta_find(s, name);
 	if (type == WAL_REC_CREATE) {
 		es_collection_params p;
 		rc = get_params(&c, &p, LEX_IF_MORE, err);
 		if (!rc)
-			rc = snap_cursor_end(&c, err);
+			rc = es_reader_end(&c, err);
 		if (rc)
 			return rc;
 		if (m && m->create_lsn >= lsn)
@@ -853,15 +860,16 @@ static int load_snapshot(es_store *s, struct meta *m, es_error *err)
 	es_collection *c = NULL;
 	char name[ES_COLLECTION_NAME_MAX + 1];
 	uint64_t cl = 0;
-	snap_cursor cur;
+	es_reader cur;
 	if (snapshot_section(sn, TAG_META, &d, &len) != 0) {
 		rc = es_err(err, ES_ECORRUPT, "%s: no META section", path);
 		goto out;
 	}
-	snap_cursor_init(&cur, d, len, path);
+	es_reader_mem(&cur, d, len, NULL);
+	cur.what = path;
 	rc = get_name(&cur, name, err);
 	if (!rc)
-		rc = snap_get_u64(&cur, &cl, err);
+		rc = es_rd_u64(&cur, &cl, err);
 	if (!rc && (strcmp(name, m->name) != 0 || cl != m->create_lsn))
 		rc = es_err(err, ES_ECORRUPT, "%s: holds collection '%s' created at lsn %" PRIu64
 			    ", not the one the manifest names", path, name, cl);
@@ -1142,13 +1150,14 @@ static int snapshot_one(es_store *s, es_collection *c, uint64_t rot,
 	int rc = snapshot_writer_new(path, 0, NULL, &w, err);
 	if (rc)
 		return rc;
-	snap_buf b;
-	snap_buf_init(&b);
-	put_name(&b, name);
-	snap_put_u64(&b, cl);
-	rc = snap_buf_status(&b) ? es_err(err, ES_ENOMEM, "out of memory")
-				 : snapshot_write_section(w, TAG_META, b.data, b.len, err);
-	snap_buf_free(&b);
+	es_bytebuf b;
+	es_writer mw;
+	build_begin(&mw, &b);
+	put_name(&mw, name);
+	es_w_u64(&mw, cl);
+	rc = es_writer_finish(&mw) ? es_err(err, ES_ENOMEM, "out of memory")
+				   : snapshot_write_section(w, TAG_META, b.data, b.len, err);
+	es_bytebuf_free(&b);
 	struct lsn_note note = {s, 0};
 	if (!rc)
 		rc = snapshot_section_begin(w, TAG_COLL, err);
@@ -1388,28 +1397,28 @@ int es_store_close(es_store *s, int final_checkpoint, es_error *err)
 	return rc;
 }
 
-uint64_t es_store_log_bytes(es_store *s)
+/* The log's counters under wal_lk, so a segment switch is never half seen. */
+static wal_state log_state(es_store *s)
 {
 	pthread_rwlock_rdlock(&s->wal_lk);
-	uint64_t b = wal_size_bytes(s->w);
+	wal_state st = wal_get_state(s->w);
 	pthread_rwlock_unlock(&s->wal_lk);
-	return b;
+	return st;
+}
+
+uint64_t es_store_log_bytes(es_store *s)
+{
+	return log_state(s).end;
 }
 
 uint64_t es_store_last_lsn(es_store *s)
 {
-	pthread_rwlock_rdlock(&s->wal_lk);
-	uint64_t b = wal_last_lsn(s->w);
-	pthread_rwlock_unlock(&s->wal_lk);
-	return b;
+	return log_state(s).last_lsn;
 }
 
 uint32_t es_store_last_crc(es_store *s)
 {
-	pthread_rwlock_rdlock(&s->wal_lk);
-	uint32_t c = wal_last_crc(s->w);
-	pthread_rwlock_unlock(&s->wal_lk);
-	return c;
+	return log_state(s).last_crc;
 }
 
 /* ============================================================ log shipping */
@@ -1915,8 +1924,8 @@ static int follow_apply_one(es_store *s, uint64_t lsn, uint32_t type, const void
 	char dropped[ES_COLLECTION_NAME_MAX + 1] = "";
 	uint64_t dropped_cl = 0;
 	if (type == WAL_REC_DROP) {
-		snap_cursor c;
-		snap_cursor_init(&c, data, len, "log record");
+		es_reader c;
+		es_reader_mem(&c, data, len, NULL);
 		struct meta *m;
 		if (get_name(&c, dropped, NULL) == 0 && (m = meta_find(s, dropped)) &&
 		    m->create_lsn < lsn)

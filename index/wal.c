@@ -608,36 +608,32 @@ out:
 	return rc;
 }
 
-uint64_t wal_size_bytes(wal *w)
+wal_state wal_get_state(wal *w)
 {
 	pthread_mutex_lock(&w->m);
-	uint64_t s = w->end;
+	wal_state st = {w->end, w->last_lsn, w->last_crc, w->failed};
 	pthread_mutex_unlock(&w->m);
-	return s;
+	return st;
+}
+
+uint64_t wal_size_bytes(wal *w)
+{
+	return wal_get_state(w).end;
 }
 
 uint64_t wal_last_lsn(wal *w)
 {
-	pthread_mutex_lock(&w->m);
-	uint64_t s = w->last_lsn;
-	pthread_mutex_unlock(&w->m);
-	return s;
+	return wal_get_state(w).last_lsn;
 }
 
 int wal_failed(wal *w)
 {
-	pthread_mutex_lock(&w->m);
-	int f = w->failed;
-	pthread_mutex_unlock(&w->m);
-	return f;
+	return wal_get_state(w).failed;
 }
 
 uint32_t wal_last_crc(wal *w)
 {
-	pthread_mutex_lock(&w->m);
-	uint32_t c = w->last_crc;
-	pthread_mutex_unlock(&w->m);
-	return c;
+	return wal_get_state(w).last_crc;
 }
 
 void wal_shippable(wal *w, uint64_t *lsn, uint64_t *end)

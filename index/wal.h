@@ -184,6 +184,16 @@ void wal_thaw(wal *w);
 /* fdatasync now (any policy).  0, or ES_EIO and the failed state. */
 int wal_sync(wal *w, es_error *err);
 
+/* The log's counters, read together under its mutex. */
+typedef struct wal_state {
+	uint64_t end;      /* current file size */
+	uint64_t last_lsn;
+	uint32_t last_crc; /* see wal_last_crc */
+	int failed;        /* see wal_failed */
+} wal_state;
+wal_state wal_get_state(wal *w);
+
+/* One counter each (wal_get_state reads them all at once). */
 uint64_t wal_size_bytes(wal *w);   /* current file size */
 uint64_t wal_last_lsn(wal *w);
 /* 0, or the ES_E* code of the failed state (ES_EIO). */

@@ -190,8 +190,8 @@ void api_ctx_set_snapshot(api_ctx *ctx,
 			  int (*fn)(void *fctx, const char *name, es_error *err),
 			  void *fctx)
 {
-	ctx->snapshot = fn;
 	ctx->snapshot_ctx = fctx;
+	ctx->snapshot = fn; /* after its ctx: see api_internal.h */
 }
 
 void api_ctx_set_store(api_ctx *ctx, struct es_store *store)
@@ -202,8 +202,8 @@ void api_ctx_set_store(api_ctx *ctx, struct es_store *store)
 void api_ctx_set_follower(api_ctx *ctx, void (*fn)(void *fctx, api_repl_status *st),
 			  void *fctx)
 {
-	ctx->follower = fn;
 	ctx->follower_ctx = fctx;
+	ctx->follower = fn; /* after its ctx: see api_internal.h */
 }
 
 void api_ctx_set_ready(api_ctx *ctx, int ready)
@@ -260,6 +260,23 @@ void api_error_es(api_response *out, int code, const es_error *err,
 {
 	const char *msg = (err && err->msg[0]) ? err->msg : es_strerror(code);
 	api_error(out, ju_status_of(code), param, ju_code_of(code), "%s", msg);
+}
+
+int api_array_object(const json_t *v, const char *array, size_t i,
+		     const char *const *keys, char *param, size_t n,
+		     api_response *out)
+{
+	snprintf(param, n, "%s[%zu]", array, i);
+	if (!json_is_object(v)) {
+		api_error(out, 400, param, "invalid_type", "'%s' must be an object", param);
+		return -1;
+	}
+	ju_err e;
+	if (ju_check_keys(v, keys, param, &e)) {
+		api_error_ju(out, &e);
+		return -1;
+	}
+	return 0;
 }
 
 es_collection *api_get_collection(const api_call *c, const char *name,

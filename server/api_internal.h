@@ -27,7 +27,11 @@ struct api_ctx {
 	unsigned threads;
 	api_metrics *metrics;
 	atomic_int ready;
-	int (*snapshot)(void *fctx, const char *name, es_error *err);
+	/* The hooks below are set by the main thread after the HTTP workers
+	 * started (so that /healthz answers during recovery or a bootstrap):
+	 * atomic, and each set after its ctx, so a worker that sees one
+	 * non-NULL sees its ctx too. */
+	int (*_Atomic snapshot)(void *fctx, const char *name, es_error *err);
 	void *snapshot_ctx;
 	double start_time;
 	int no_ui;
@@ -36,8 +40,8 @@ struct api_ctx {
 	char **alias_names;           /* --model-alias NAME=MODEL: NAME ... */
 	const es_encoder **alias_models; /* ... and the model it names */
 	size_t naliases;
-	struct es_store *store; /* a primary's data directory (log shipping) */
-	void (*follower)(void *fctx, api_repl_status *st); /* NULL: not a follower */
+	struct es_store *_Atomic store; /* a primary's data directory (log shipping) */
+	void (*_Atomic follower)(void *fctx, api_repl_status *st); /* NULL: not a follower */
 	void *follower_ctx;
 };
 
@@ -61,6 +65,13 @@ void api_error_ju(api_response *out, const ju_err *e);
 /* From an ES_E* code and its message. */
 void api_error_es(api_response *out, int code, const es_error *err,
 		  const char *param);
+
+/* Element i of the request array `array` must be an object with no keys
+ * but `keys` (NULL-terminated): 0 with its name "ARRAY[i]" in param (n
+ * bytes), or -1 with the 400 written to out. */
+int api_array_object(const json_t *v, const char *array, size_t i,
+		     const char *const *keys, char *param, size_t n,
+		     api_response *out);
 
 /* The collection `name` (a reference: es_collection_release it), or NULL
  * with a 404 (or other error) naming `param` written to out. */

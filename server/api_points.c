@@ -29,15 +29,8 @@ static int parse_point(const json_t *p, size_t i, uint32_t dim, es_point_in *pt,
 	static const char *const pkeys[] = {"id", "text", "vector", "payload", NULL};
 	ju_err e;
 	char param[64];
-	snprintf(param, sizeof param, "points[%zu]", i);
-	if (!json_is_object(p)) {
-		api_error(out, 400, param, "invalid_type", "'%s' must be an object", param);
+	if (api_array_object(p, "points", i, pkeys, param, sizeof param, out))
 		return -1;
-	}
-	if (ju_check_keys(p, pkeys, param, &e)) {
-		api_error_ju(out, &e);
-		return -1;
-	}
 	char pp[80];
 	snprintf(pp, sizeof pp, "%s.id", param);
 	json_t *idv = json_object_get(p, "id");

@@ -321,14 +321,11 @@ static int add_term(api_call *c, const es_encoder *enc, json_t *t, size_t i,
 	static const char *const tkeys[] = {"word", "text", "vector", "weight", NULL};
 	ju_err e;
 	char param[48];
-	snprintf(param, sizeof param, "terms[%zu]", i);
-	if (!json_is_object(t)) {
-		api_error(out, 400, param, "invalid_type", "'%s' must be an object", param);
+	if (api_array_object(t, "terms", i, tkeys, param, sizeof param, out))
 		return -1;
-	}
 	float w = 1.0f;
 	int has;
-	if (ju_check_keys(t, tkeys, param, &e) || ju_get_float(t, "weight", &has, &w, &e)) {
+	if (ju_get_float(t, "weight", &has, &w, &e)) {
 		api_error_ju(out, &e);
 		return -1;
 	}

@@ -56,6 +56,29 @@ START_TEST(test_u32)
 }
 END_TEST
 
+/* The 64-bit parser (serve's byte sizes, import's --first-id) says the
+ * same things; values past 2^32 and up to 2^64-1 fit. */
+START_TEST(test_u64)
+{
+	uint64_t v = 77;
+	ck_assert_int_eq(cli_u64("serve", "--snapshot-bytes", "8589934592", 4096, UINT64_MAX,
+				 &v), 0);
+	ck_assert_uint_eq(v, 8589934592ull);
+	ck_assert_int_eq(cli_u64("import", "--first-id", "18446744073709551615", 0, UINT64_MAX,
+				 &v), 0);
+	ck_assert_uint_eq(v, UINT64_MAX);
+	v = 77;
+	ck_assert_int_eq(CAPTURE(cli_u64("import", "--first-id", "18446744073709551616", 0,
+					 UINT64_MAX, &v)), -1);
+	ck_assert_uint_eq(v, 77);
+	ck_assert_str_eq(said, "embedsrv import: --first-id wants a non-negative integer, "
+			       "got '18446744073709551616'\n");
+	ck_assert_int_eq(CAPTURE(cli_u64("serve", "--port", "65536", 0, 65535, &v)), -1);
+	ck_assert_str_eq(said, "embedsrv serve: --port wants an integer in 0..65535, got '65536'\n");
+	ck_assert_uint_eq(v, 77);
+}
+END_TEST
+
 START_TEST(test_float)
 {
 	float f = 9;
@@ -123,6 +146,7 @@ Suite *cli_args_suite(void)
 	Suite *s = suite_create("cli_args");
 	TCase *tc = tcase_create("core");
 	tcase_add_test(tc, test_u32);
+	tcase_add_test(tc, test_u64);
 	tcase_add_test(tc, test_float);
 	tcase_add_test(tc, test_suffixes);
 	tcase_add_test(tc, test_usage_errors);

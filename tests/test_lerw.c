@@ -8,6 +8,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "alloc.h"
+#include "bytebuf.h"
 #include "crc32c.h"
 #include "lerw.h"
 
@@ -196,6 +198,78 @@ START_TEST(test_file_patch)
 }
 END_TEST
 
+/* The memory writer appends after what the buffer held, checksums and
+ * patches at its own offsets; the memory reader's views point into the
+ * bytes in place, and its es_rd_* errors name the input. */
+START_TEST(test_mem_writer_and_views)
+{
+	es_bytebuf b;
+	es_bytebuf_init(&b);
+	es_bytebuf_put(&b, "HDR", 3); /* not the writer's: before its byte 0 */
+	es_writer w;
+	ck_assert_int_eq(es_writer_init_mem(&w, &b, crc32c), 0);
+	es_w_u8(&w, 7);
+	es_w_u32(&w, 0xdeadbeef);
+	es_w_u64(&w, 0x0123456789abcdefull);
+	es_w_bytes(&w, "xyz", 3);
+	ck_assert_uint_eq(w.pos, 16);
+	ck_assert_uint_eq(es_writer_crc(&w), crc32c(0, b.data + 3, 16));
+	es_writer_patch(&w, 1, "\x01\x02\x03\x04", 4);
+	ck_assert_int_eq(es_writer_finish(&w), 0);
+	ck_assert_uint_eq(b.len, 19);
+	ck_assert(memcmp(b.data, "HDR\x07\x01\x02\x03\x04\xef\xcd\xab\x89\x67\x45\x23\x01xyz",
+			 19) == 0);
+
+	es_reader r;
+	es_reader_mem(&r, b.data + 3, 16, crc32c);
+	r.what = "test section";
+	es_error err;
+	uint8_t u8;
+	uint32_t u32;
+	uint64_t u64;
+	const void *p;
+	ck_assert_int_eq(es_rd_u8(&r, &u8, &err), 0);
+	ck_assert_uint_eq(u8, 7);
+	ck_assert_int_eq(es_rd_u32(&r, &u32, &err), 0);
+	ck_assert_uint_eq(u32, 0x04030201);
+	ck_assert_uint_eq(es_r_left(&r), 11);
+	ck_assert_int_eq(es_reader_end(&r, &err), ES_ECORRUPT);
+	ck_assert_msg(strstr(err.msg, "test section: 11 stray bytes at offset 5"), "%s",
+		      err.msg);
+	ck_assert_int_eq(es_rd_u64(&r, &u64, &err), 0);
+	ck_assert_uint_eq(u64, 0x0123456789abcdefull);
+	ck_assert_int_eq(es_rd_view(&r, 4, &p, &err), ES_ECORRUPT);
+	ck_assert_msg(strstr(err.msg, "test section: truncated"), "%s", err.msg);
+	ck_assert_uint_eq(es_r_left(&r), 3); /* a failed view consumes nothing */
+	ck_assert_int_eq(es_rd_view(&r, 3, &p, &err), 0);
+	ck_assert_ptr_eq(p, b.data + 16); /* in place, no copy */
+	ck_assert_int_eq(es_rd_u8(&r, &u8, &err), ES_ECORRUPT);
+	ck_assert_int_eq(es_reader_end(&r, &err), 0);
+	/* the views were checksummed like reads */
+	ck_assert_uint_eq(r.crc, crc32c(0, b.data + 3, 16));
+
+	/* a FILE* reader has no views */
+	FILE *f = fmemopen(b.data, b.len, "r");
+	ck_assert_ptr_nonnull(f);
+	es_reader_file(&r, f, NULL);
+	ck_assert_int_eq(es_r_view(&r, 1, &p), -1);
+	ck_assert_uint_eq(es_r_left(&r), 0);
+	fclose(f);
+	es_bytebuf_free(&b);
+
+	/* running out of memory is the sticky ENOMEM of the writer */
+	es_bytebuf_init(&b);
+	ck_assert_int_eq(es_writer_init_mem(&w, &b, NULL), 0);
+	es_alloc_fail_after(0);
+	es_w_u64(&w, 1);
+	es_alloc_fail_disarm();
+	es_w_u64(&w, 2);
+	ck_assert_uint_eq(w.pos, 0);
+	ck_assert_int_eq(es_writer_finish(&w), ENOMEM);
+	es_bytebuf_free(&b);
+}
+END_TEST
+
 Suite *lerw_suite(void)
 {
 	Suite *s = suite_create("lerw");
@@ -204,6 +278,7 @@ Suite *lerw_suite(void)
 	tcase_add_test(tc, test_write_error);
 	tcase_add_test(tc, test_sink_and_patch);
 	tcase_add_test(tc, test_file_patch);
+	tcase_add_test(tc, test_mem_writer_and_views);
 	suite_add_tcase(s, tc);
 	return s;
 }

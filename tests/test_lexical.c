@@ -12,6 +12,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "alloc.h"
 #include "crc32c.h"
 #include "lexical.h"
 
@@ -536,6 +537,147 @@ START_TEST(undo_restores)
 }
 END_TEST
 
+enum { BT_N = 2400 };
+static char bt_texts[BT_N][400];
+
+static es_lexical_batch *bt_prepare(es_lexical *lx, const uint64_t *labels, int from, int n)
+{
+	const char *t[BT_N];
+	size_t l[BT_N];
+	for (int i = 0; i < n; i++) {
+		/* every fifth input without text: no document */
+		t[i] = (from + i) % 5 == 4 ? NULL : bt_texts[from + i];
+		l[i] = t[i] ? strlen(t[i]) : 0;
+	}
+	es_lexical_batch *b;
+	es_error err;
+	ck_assert_msg(es_lexical_batch_prepare(lx, labels + from, t, l, (size_t)n, &b, &err) == 0,
+		      "%s", err.msg);
+	return b;
+}
+
+/* Batches prepared together and applied in another order (as a
+ * collection's concurrent writers do), one freed unapplied, equal the same
+ * documents upserted one at a time in the order applied; applying needs
+ * no allocation at all; compaction waits while a batch is out. */
+START_TEST(batches_match_single_upserts)
+{
+	rng_state = 777;
+	static uint64_t labels[BT_N];
+	for (int i = 0; i < BT_N; i++) {
+		/* small vocabulary: terms past a block of 128 postings, new
+		 * terms with many postings within one batch; some updates */
+		random_text(bt_texts[i], sizeof bt_texts[i], i < 1200 ? 300 : 900,
+			    1 + (int)(rnd() % 40));
+		labels[i] = i % 7 == 6 ? labels[i / 3] : (uint64_t)i * 3 + 1;
+	}
+	es_lexical *lx = make(1.2f, 0.75f, 1, 1), *ref = make(1.2f, 0.75f, 1, 1);
+	es_error err;
+	/* X = [0, 1000), Y = [1000, 1800), Z = [1800, 2400) */
+	es_lexical_batch *x = bt_prepare(lx, labels, 0, 1000);
+	es_lexical_batch *y = bt_prepare(lx, labels, 1000, 800);
+	es_lexical_batch *z = bt_prepare(lx, labels, 1800, 600);
+	ck_assert_int_eq(es_lexical_compact(lx, &err), ES_EBUSY);
+	es_alloc_fail_after(0);
+	es_lexical_batch_apply(lx, y, NULL, 0);
+	es_lexical_batch_apply(lx, x, NULL, 0);
+	ck_assert_int_eq(es_alloc_fail_disarm(), 0); /* nothing was allocated */
+	es_lexical_batch_free(lx, y);
+	es_lexical_batch_free(lx, x);
+	es_lexical_batch_free(lx, z); /* never applied: nothing of it shows */
+	for (int pass = 0; pass < 2; pass++)
+		for (int i = pass ? 0 : 1000; i < (pass ? 1000 : 1800); i++)
+			if (i % 5 != 4)
+				put(ref, labels[i], bt_texts[i]);
+	ck_assert_uint_eq(es_lexical_count(lx), es_lexical_count(ref));
+	for (int i = 0; i < BT_N; i++)
+		ck_assert_int_eq(es_lexical_contains(lx, labels[i]), es_lexical_contains(ref, labels[i]));
+	char qb[400];
+	for (int q = 0; q < 60; q++) {
+		random_text(qb, sizeof qb, q % 2 ? 300 : 900, 1 + (int)(rnd() % (q % 3 ? 5 : 40)));
+		same_results(lx, ref, qb, q % 2 ? 10 : 100, q % 4 == 0);
+		same_results(lx, lx, qb, 20, 0);
+	}
+	/* and the one-call form; compaction works again */
+	const char *t[600];
+	size_t l[600];
+	for (int i = 0; i < 600; i++) {
+		t[i] = bt_texts[1800 + i];
+		l[i] = strlen(t[i]);
+		put(ref, labels[1800 + i], t[i]);
+	}
+	ck_assert_int_eq(es_lexical_upsert_batch(lx, labels + 1800, t, l, 600, &err), 0);
+	ck_assert_int_eq(es_lexical_compact(lx, &err), 0);
+	for (int q = 0; q < 30; q++) {
+		random_text(qb, sizeof qb, 900, 1 + (int)(rnd() % 8));
+		same_results(lx, ref, qb, 10, q % 4 == 0);
+	}
+	es_lexical_free(lx);
+	es_lexical_free(ref);
+}
+END_TEST
+
+/* A prepare whose Nth allocation fails, for every N: ES_ENOMEM and the
+ * index serialises to the same bytes (new words it took in are in no
+ * document, so they are not written) and applies later batches right. */
+START_TEST(batch_prepare_out_of_memory)
+{
+	rng_state = 4242;
+	static uint64_t labels[BT_N];
+	for (int i = 0; i < 600; i++) {
+		random_text(bt_texts[i], sizeof bt_texts[i], 400, 1 + (int)(rnd() % 40));
+		labels[i] = (uint64_t)i * 5;
+	}
+	labels[500] = 1ull << 40; /* leaves the direct label array */
+	es_lexical *lx = make(0.9f, 0.4f, 1, 1);
+	es_lexical_batch *b0 = bt_prepare(lx, labels, 0, 300);
+	es_lexical_batch_apply(lx, b0, NULL, 0);
+	es_lexical_batch_free(lx, b0);
+	unsigned char *before, *now;
+	size_t lb, ln;
+	es_error err;
+	ck_assert_int_eq(es_lexical_serialize(lx, &before, &lb, &err), 0);
+	const char *t[300];
+	size_t l[300];
+	for (int i = 0; i < 300; i++) {
+		t[i] = bt_texts[300 + i];
+		l[i] = strlen(t[i]);
+	}
+	long n, failures = 0;
+	for (n = 0;; n++) {
+		es_lexical_batch *b;
+		es_alloc_fail_after(n);
+		int rc = es_lexical_batch_prepare(lx, labels + 300, t, l, 300, &b, &err);
+		es_alloc_fail_disarm();
+		if (rc == 0) {
+			es_lexical_batch_apply(lx, b, NULL, 0);
+			es_lexical_batch_free(lx, b);
+			break;
+		}
+		ck_assert_int_eq(rc, ES_ENOMEM);
+		failures++;
+		ck_assert_int_eq(es_lexical_serialize(lx, &now, &ln, &err), 0);
+		ck_assert_uint_eq(ln, lb);
+		ck_assert_int_eq(memcmp(now, before, lb), 0);
+		free(now);
+	}
+	ck_assert_int_gt(failures, 5);
+	es_lexical *ref = make(0.9f, 0.4f, 1, 1);
+	for (int i = 0; i < 600; i++)
+		if (i >= 300 || i % 5 != 4) /* the second batch: every text */
+			put(ref, labels[i], bt_texts[i]);
+	ck_assert_uint_eq(es_lexical_count(lx), es_lexical_count(ref));
+	char qb[400];
+	for (int q = 0; q < 30; q++) {
+		random_text(qb, sizeof qb, 400, 1 + (int)(rnd() % 8));
+		same_results(lx, ref, qb, 10, 0);
+	}
+	free(before);
+	es_lexical_free(lx);
+	es_lexical_free(ref);
+}
+END_TEST
+
 /* Labels are kept in 32 bits while they are small; the first large label
  * widens them: every earlier label must survive, in search results,
  * contains, deletes and a serialisation round trip. */
@@ -593,6 +735,8 @@ Suite *lexical_suite(void)
 	tcase_add_test(tc, serialize_round_trip);
 	tcase_add_test(tc, damaged_bytes_rejected);
 	tcase_add_test(tc, undo_restores);
+	tcase_add_test(tc, batches_match_single_upserts);
+	tcase_add_test(tc, batch_prepare_out_of_memory);
 	suite_add_tcase(s, tc);
 	return s;
 }

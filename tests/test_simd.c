@@ -327,6 +327,27 @@ START_TEST(test_norm_normalize)
 }
 END_TEST
 
+/* The double variant is numpy's rounding to the bit: the sum of squares in
+ * double, x[i] * (float)(1 / sqrt(sum)) in float. */
+START_TEST(test_normalize_f64_rounding)
+{
+	float x[37], want[37];
+	double ss = 0;
+	for (int i = 0; i < 37; i++) {
+		x[i] = (float)sin(i * 0.7 + 0.1) / 3.0f;
+		ss += (double)x[i] * x[i];
+	}
+	float inv = (float)(1.0 / sqrt(ss));
+	for (int i = 0; i < 37; i++)
+		want[i] = x[i] * inv;
+	ck_assert_float_eq_tol(simd_normalize_f64(x, 37), (float)sqrt(ss), 1e-6);
+	ck_assert(memcmp(x, want, sizeof x) == 0);
+	float z[3] = {0};
+	ck_assert_float_eq(simd_normalize_f64(z, 3), 0.0f);
+	ck_assert(z[0] == 0 && z[1] == 0 && z[2] == 0);
+}
+END_TEST
+
 /* EMBEDSRV_SIMD picks the path (checked in a child process, since the
  * choice is made once per process); an unknown or unavailable name falls
  * back to the automatic choice. */
@@ -380,6 +401,7 @@ Suite *simd_suite(void)
 	tcase_add_test(tc, test_scalar_always_available);
 	tcase_add_test(tc, test_x86_paths_detected);
 	tcase_add_test(tc, test_norm_normalize);
+	tcase_add_test(tc, test_normalize_f64_rounding);
 	tcase_add_test(tc, test_path_names);
 	tcase_add_test(tc, test_env_override);
 	suite_add_tcase(s, tc);

@@ -806,7 +806,7 @@ START_TEST(test_hostile_files)
 }
 END_TEST
 
-/* index/bytebuf.h, behind wal_buf and snap_buf: growth keeps the bytes,
+/* core/bytebuf.h, behind wal_buf and the lerw memory writer: growth keeps the bytes,
  * and a length overflow is a sticky failure, not a wrap-around. */
 START_TEST(test_bytebuf_grow_and_sticky_oom)
 {

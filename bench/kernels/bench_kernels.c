@@ -110,6 +110,148 @@ static float frand(unsigned long long *s)
 	return (float)((*s >> 11) * (1.0 / 9007199254740992.0)) * 2.0f - 1.0f;
 }
 
+/* The implementations measured, in column order: measurement m is path
+ * m / 2's dot (m even) or dot_batch (m odd); m == 2 * np is cblas_sdot. */
+typedef struct impls {
+	const simd_kernels *paths[SIMD_PATH_COUNT];
+	int np;
+} impls;
+
+static int impl_count(const impls *im)
+{
+	return 2 * im->np + 1;
+}
+
+static kind impl_kind(const impls *im, int m, const simd_kernels **k)
+{
+	*k = m == 2 * im->np ? NULL : im->paths[m / 2];
+	return m == 2 * im->np ? K_SDOT : m % 2 ? K_BATCH : K_DOT;
+}
+
+/* Every path this CPU runs, and the header line that names them. */
+static void find_impls(impls *im, int reps)
+{
+	im->np = 0;
+	for (int p = 0; p < SIMD_PATH_COUNT; p++)
+		if ((im->paths[im->np] = simd_kernels_for((simd_path)p)))
+			im->np++;
+	char compiled[64];
+	simd_compiled_paths(compiled, sizeof compiled);
+	printf("# bench_kernels: single thread, median of %d repetitions\n", reps);
+	printf("# simd compiled: %s; runnable here:", compiled);
+	for (int i = 0; i < im->np; i++)
+		printf(" %s", im->paths[i]->name);
+	printf("; selected: %s; OpenBLAS threads: %d\n", simd_get()->name,
+	       es_blas_threads());
+}
+
+static void cache_header(const impls *im)
+{
+	printf("\n## in cache (%d rows), ns per dot product\n", ROWS);
+	printf("%-6s", "d");
+	for (int i = 0; i < im->np; i++)
+		printf(" %10s %12s", im->paths[i]->name, "+dot_batch");
+	printf(" %11s", "cblas_sdot");
+	for (int i = 0; i < im->np; i++)
+		printf(" %14s", "sdot/");
+	printf("\n%-6s", "");
+	for (int i = 0; i < im->np; i++)
+		printf(" %10s %12s", "dot", "");
+	printf(" %11s", "");
+	for (int i = 0; i < im->np; i++)
+		printf(" %14s", im->paths[i]->name);
+	printf("\n");
+}
+
+/* One row of the in-cache table (dimension d): returns 1 when a kernel
+ * disagreed with cblas_sdot.  ts: room for every measurement's reps. */
+static int cache_row(const impls *im, size_t d, int reps, const float *q,
+		     const float *rows, float *out, double *ts, double *sum)
+{
+	int nm = impl_count(im), bad = 0;
+	float ref[ROWS];
+	int passes[2 * SIMD_PATH_COUNT + 1];
+	const simd_kernels *k;
+	for (size_t r = 0; r < ROWS; r++)
+		ref[r] = cblas_sdot((int)d, q, 1, rows + r * d, 1);
+	for (int m = 0; m < nm; m++) {
+		kind kd = impl_kind(im, m, &k);
+		passes[m] = calibrate(kd, k, q, rows, ROWS, d, out);
+		for (size_t r = 0; r < ROWS; r++)
+			if (fabsf(out[r] - ref[r]) > 1e-4f * (float)d)
+				bad = 1;
+	}
+	for (int rep = 0; rep < reps; rep++)
+		for (int m = 0; m < nm; m++) {
+			kind kd = impl_kind(im, m, &k);
+			ts[m * reps + rep] = run_once(kd, k, q, rows, ROWS, d, passes[m], out,
+						      sum) /
+					     ((double)passes[m] * ROWS) * 1e9;
+		}
+	double med[2 * SIMD_PATH_COUNT + 1];
+	for (int m = 0; m < nm; m++)
+		med[m] = median(ts + m * reps, reps);
+	double ns_s = med[2 * im->np];
+	printf("%-6zu", d);
+	for (int i = 0; i < im->np; i++)
+		printf(" %10.2f %12.2f", med[2 * i], med[2 * i + 1]);
+	printf(" %11.2f", ns_s);
+	for (int i = 0; i < im->np; i++) {
+		double best = med[2 * i] < med[2 * i + 1] ? med[2 * i] : med[2 * i + 1];
+		printf(" %13.2fx", ns_s / best);
+	}
+	printf("\n");
+	return bad;
+}
+
+/* memory-bound: ~256 MiB of rows, round-robin over the implementations:
+ * each path's dot row by row (what index/flat scans with), its
+ * dot_batch, and cblas_sdot row by row.  0, or 1 when out of memory. */
+static int memory_table(const impls *im, int reps, const float *q,
+			unsigned long long *seed, double *sum)
+{
+	printf("\n## from memory (~256 MiB of rows), ns per row and GB/s\n");
+	printf("%-6s %-8s %-10s %10s %8s\n", "d", "rows", "impl", "ns/row", "GB/s");
+	const size_t big_bytes = (size_t)256 << 20;
+	float *big = aligned_alloc(64, big_bytes);
+	float *bout = malloc(big_bytes / (64 * sizeof(float)) * sizeof *bout);
+	if (!big || !bout) {
+		free(big);
+		free(bout);
+		return 1;
+	}
+	for (size_t i = 0; i < big_bytes / sizeof(float); i++)
+		big[i] = frand(seed);
+	int mreps = reps < 7 ? reps : 7, nmm = impl_count(im);
+	const simd_kernels *k;
+	for (size_t di = 0; di < NDIMS; di++) {
+		size_t d = dims[di], n = big_bytes / (d * sizeof(float));
+		double mt[2 * SIMD_PATH_COUNT + 1][7];
+		for (int r = 0; r < mreps; r++)
+			for (int m = 0; m < nmm; m++) {
+				kind kd = impl_kind(im, m, &k);
+				double s = 0;
+				mt[m][r] = run_once(kd, k, q, big, n, d, 1, bout, &s);
+				*sum += s;
+			}
+		for (int m = 0; m < nmm; m++) {
+			char name[32];
+			if (m == 2 * im->np)
+				snprintf(name, sizeof name, "sdot");
+			else
+				snprintf(name, sizeof name, "%s%s", im->paths[m / 2]->name,
+					 m % 2 ? "/batch" : "");
+			double t = median(mt[m], mreps);
+			printf("%-6zu %-8zu %-10s %10.2f %8.2f\n", d, n, name,
+			       t / (double)n * 1e9,
+			       (double)(n * d * sizeof(float)) / t * 1e-9);
+		}
+	}
+	free(big);
+	free(bout);
+	return 0;
+}
+
 int main(int argc, char **argv)
 {
 	int reps = argc > 1 ? atoi(argv[1]) : 31;
@@ -118,26 +260,16 @@ int main(int argc, char **argv)
 		return 2;
 	}
 	es_blas_init();
-	const simd_kernels *paths[SIMD_PATH_COUNT];
-	int np = 0;
-	for (int p = 0; p < SIMD_PATH_COUNT; p++)
-		if ((paths[np] = simd_kernels_for((simd_path)p)))
-			np++;
-	char compiled[64];
-	simd_compiled_paths(compiled, sizeof compiled);
-	printf("# bench_kernels: single thread, median of %d repetitions\n", reps);
-	printf("# simd compiled: %s; runnable here:", compiled);
-	for (int i = 0; i < np; i++)
-		printf(" %s", paths[i]->name);
-	printf("; selected: %s; OpenBLAS threads: %d\n", simd_get()->name,
-	       es_blas_threads());
+	impls im;
+	find_impls(&im, reps);
 
 	size_t maxd = dims[NDIMS - 1];
 	unsigned long long seed = 12345;
 	float *q = aligned_alloc(64, maxd * sizeof *q);
 	float *rows = aligned_alloc(64, ROWS * maxd * sizeof *rows);
 	float *out = malloc(ROWS * sizeof *out);
-	if (!q || !rows || !out)
+	double *ts = malloc((size_t)impl_count(&im) * reps * sizeof *ts);
+	if (!q || !rows || !out || !ts)
 		return 1;
 	for (size_t i = 0; i < maxd; i++)
 		q[i] = frand(&seed);
@@ -146,102 +278,13 @@ int main(int argc, char **argv)
 
 	int bad = 0;
 	double sum = 0;
-	printf("\n## in cache (%d rows), ns per dot product\n", ROWS);
-	printf("%-6s", "d");
-	for (int i = 0; i < np; i++)
-		printf(" %10s %12s", paths[i]->name, "+dot_batch");
-	printf(" %11s", "cblas_sdot");
-	for (int i = 0; i < np; i++)
-		printf(" %14s", "sdot/");
-	printf("\n%-6s", "");
-	for (int i = 0; i < np; i++)
-		printf(" %10s %12s", "dot", "");
-	printf(" %11s", "");
-	for (int i = 0; i < np; i++)
-		printf(" %14s", paths[i]->name);
-	printf("\n");
-	/* measurement m: 2*i = path i dot, 2*i+1 = path i dot_batch, 2*np = sdot */
-	int nm = 2 * np + 1;
-	double *ts = malloc((size_t)nm * reps * sizeof *ts);
-	for (size_t di = 0; di < NDIMS; di++) {
-		size_t d = dims[di];
-		float ref[ROWS];
-		int passes[2 * SIMD_PATH_COUNT + 1];
-		for (size_t r = 0; r < ROWS; r++)
-			ref[r] = cblas_sdot((int)d, q, 1, rows + r * d, 1);
-		for (int m = 0; m < nm; m++) {
-			kind kd = m == 2 * np ? K_SDOT : m % 2 ? K_BATCH : K_DOT;
-			const simd_kernels *k = m == 2 * np ? NULL : paths[m / 2];
-			passes[m] = calibrate(kd, k, q, rows, ROWS, d, out);
-			for (size_t r = 0; r < ROWS; r++)
-				if (fabsf(out[r] - ref[r]) > 1e-4f * (float)d)
-					bad = 1;
-		}
-		for (int rep = 0; rep < reps; rep++)
-			for (int m = 0; m < nm; m++) {
-				kind kd = m == 2 * np ? K_SDOT : m % 2 ? K_BATCH : K_DOT;
-				const simd_kernels *k = m == 2 * np ? NULL : paths[m / 2];
-				ts[m * reps + rep] = run_once(kd, k, q, rows, ROWS, d,
-							      passes[m], out, &sum) /
-						     ((double)passes[m] * ROWS) * 1e9;
-			}
-		double med[2 * SIMD_PATH_COUNT + 1];
-		for (int m = 0; m < nm; m++)
-			med[m] = median(ts + m * reps, reps);
-		double ns_s = med[2 * np];
-		printf("%-6zu", d);
-		for (int i = 0; i < np; i++)
-			printf(" %10.2f %12.2f", med[2 * i], med[2 * i + 1]);
-		printf(" %11.2f", ns_s);
-		for (int i = 0; i < np; i++) {
-			double best = med[2 * i] < med[2 * i + 1] ? med[2 * i] : med[2 * i + 1];
-			printf(" %13.2fx", ns_s / best);
-		}
-		printf("\n");
-	}
+	cache_header(&im);
+	for (size_t di = 0; di < NDIMS; di++)
+		bad |= cache_row(&im, dims[di], reps, q, rows, out, ts, &sum);
 	free(ts);
-
-	/* memory-bound: ~256 MiB of rows, round-robin over the implementations:
-	 * each path's dot row by row (what index/flat scans with), its
-	 * dot_batch, and cblas_sdot row by row */
-	printf("\n## from memory (~256 MiB of rows), ns per row and GB/s\n");
-	printf("%-6s %-8s %-10s %10s %8s\n", "d", "rows", "impl", "ns/row", "GB/s");
-	const size_t big_bytes = (size_t)256 << 20;
-	float *big = aligned_alloc(64, big_bytes);
-	float *bout = malloc(big_bytes / (64 * sizeof(float)) * sizeof *bout);
-	if (!big || !bout)
+	if (memory_table(&im, reps, q, &seed, &sum))
 		return 1;
-	for (size_t i = 0; i < big_bytes / sizeof(float); i++)
-		big[i] = frand(&seed);
-	int mreps = reps < 7 ? reps : 7;
-	int nmm = 2 * np + 1;
-	for (size_t di = 0; di < NDIMS; di++) {
-		size_t d = dims[di], n = big_bytes / (d * sizeof(float));
-		double mt[2 * SIMD_PATH_COUNT + 1][7];
-		for (int r = 0; r < mreps; r++)
-			for (int m = 0; m < nmm; m++) {
-				kind kd = m == 2 * np ? K_SDOT : m % 2 ? K_BATCH : K_DOT;
-				const simd_kernels *k = m == 2 * np ? NULL : paths[m / 2];
-				double s = 0;
-				mt[m][r] = run_once(kd, k, q, big, n, d, 1, bout, &s);
-				sum += s;
-			}
-		for (int m = 0; m < nmm; m++) {
-			char name[32];
-			if (m == 2 * np)
-				snprintf(name, sizeof name, "sdot");
-			else
-				snprintf(name, sizeof name, "%s%s", paths[m / 2]->name,
-					 m % 2 ? "/batch" : "");
-			double t = median(mt[m], mreps);
-			printf("%-6zu %-8zu %-10s %10.2f %8.2f\n", d, n, name,
-			       t / (double)n * 1e9,
-			       (double)(n * d * sizeof(float)) / t * 1e-9);
-		}
-	}
 	printf("\n# checksum %.6g\n", sum);
-	free(big);
-	free(bout);
 	free(q);
 	free(rows);
 	free(out);

@@ -7,8 +7,9 @@ Starts `embedsrv serve` on the Lee model (tests/data/lee-10d.vec) and checks:
 depth is k; a small depth changes which points the fusion sees); a hybrid
 search of a collection with no texts (vector-only points) is the dense
 search (same ids, the dense score, no fusion); and `embedsrv eval retrieval
---data-dir` answers the same metrics offline as --server, refuses while a
-server holds the directory, and names a missing collection or directory.
+--data-dir` answers the same metrics offline as --server (encoding with the
+collection's own model, refusing another), refuses while a server holds the
+directory, and names a missing collection or directory.
 Standard library only.
 """
 import os
@@ -122,6 +123,14 @@ def eval_checks(tmp):
         check(r.returncode == 0 and last == online[mode] and "latency" in r.stdout,
               "eval --data-dir %s = --server: %r vs %r (%s)" % (mode, last, online[mode],
                                                                 r.stderr))
+    # the collection's own model encodes the queries: the --model whose name
+    # it records, wherever it is in the list; another model is refused
+    r = run("--data-dir", data, "--model", "other=" + MODEL, "--model", MODEL, "--mode", "dense")
+    check(r.returncode == 0 and r.stdout.splitlines()[-1] == online["dense"],
+          "eval --data-dir picks the collection's model: %s %s" % (r.stdout, r.stderr))
+    r = run("--data-dir", data, "--model", "other=" + MODEL, "--mode", "hybrid")
+    check(r.returncode == 1 and "encodes text with model" in r.stderr and
+          "--model " in r.stderr, "another model is refused: %s %s" % (r.stdout, r.stderr))
     r = run("--data-dir", data, "--mode", "lexical")
     check(r.returncode == 0 and "nDCG@10 1.0000" in r.stdout,
           "lexical needs no model: %s %s" % (r.stdout, r.stderr))
