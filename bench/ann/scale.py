@@ -112,11 +112,13 @@ def main():
     peers = [p for p in a.peers.split(",") if p]
     py = ["/usr/bin/python3", "-c", PEER]
     if a.phase == "build":
-        x, q = make_data(a.n, a.nq, a.dim, 12345)
-        x.tofile(base)
-        q.tofile(qfile)
-        np.save(gtfile, ground_truth(x, q, 10))
-        del x
+        if not (os.path.exists(gtfile) and os.path.exists(base) and os.path.getsize(base) == a.n * a.dim * 4 and
+                np.load(gtfile).shape == (a.nq, 10)):
+            x, q = make_data(a.n, a.nq, a.dim, 12345)
+            x.tofile(base)
+            q.tofile(qfile)
+            np.save(gtfile, ground_truth(x, q, 10))
+            del x
         print(time.strftime("%H:%M:%S"), "data and ground truth ready", file=sys.stderr, flush=True)
         built = {"n": a.n, "M": a.M, "efc": a.efc, "threads": a.threads}
         err, rss, wall = timed([a.binary, "index", "build", "--input", base, "--dim", str(a.dim),
