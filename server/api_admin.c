@@ -72,12 +72,16 @@ void api_h_metrics(api_call *c, api_response *out)
 		free(cols);
 	}
 	if (c->ctx->batchers) { /* dynamic batching (server/batcher.h) */
-		static const char *const names[3] = {"requests", "texts", "forwards"};
-		static const char *const help[3] = {
+		static const char *const names[5] = {"requests", "texts", "forwards",
+						     "wait_seconds", "forward_seconds"};
+		static const char *const help[5] = {
 			"Encode requests served through the batcher.",
 			"Texts encoded through the batcher.",
-			"Forward passes the batcher ran (texts / forwards = mean batch)."};
-		for (int k = 0; k < 3; k++) {
+			"Forward passes the batcher ran (texts / forwards = mean batch).",
+			"Seconds requests waited queued, summed (/ requests = mean wait).",
+			"Seconds of the forwards requests were part of, summed over "
+			"requests (/ requests = mean)."};
+		for (int k = 0; k < 5; k++) {
 			es_strbuf_printf(&b, "# HELP embedsrv_batch_%s_total %s\n"
 					     "# TYPE embedsrv_batch_%s_total counter\n",
 					 names[k], help[k], names[k]);
@@ -86,10 +90,17 @@ void api_h_metrics(api_call *c, api_response *out)
 					continue;
 				es_batcher_stats st;
 				es_batcher_get_stats(c->ctx->batchers[i], &st);
-				uint64_t v = k == 0 ? st.requests : k == 1 ? st.texts : st.forwards;
-				es_strbuf_printf(&b, "embedsrv_batch_%s_total{model=\"%s\"} %llu\n",
-						 names[k], es_encoder_name(c->ctx->models[i]),
-						 (unsigned long long)v);
+				uint64_t v = k == 0 ? st.requests : k == 1 ? st.texts
+					     : k == 2 ? st.forwards : k == 3 ? st.wait_us
+					     : st.forward_us;
+				if (k < 3)
+					es_strbuf_printf(&b, "embedsrv_batch_%s_total{model=\"%s\"} %llu\n",
+							 names[k], es_encoder_name(c->ctx->models[i]),
+							 (unsigned long long)v);
+				else
+					es_strbuf_printf(&b, "embedsrv_batch_%s_total{model=\"%s\"} %.6f\n",
+							 names[k], es_encoder_name(c->ctx->models[i]),
+							 (double)v / 1e6);
 			}
 		}
 	}
