@@ -1855,12 +1855,16 @@ out:
 }
 
 int es_collection_foreach_ordered(es_collection *c, const char *field, int desc,
+				  int want_vector,
 				  int (*fn)(void *ctx, const es_point_view *p, int64_t value),
 				  void *ctx, es_error *err)
 {
 	int64_t *pairs = NULL;
 	size_t n = 0;
 	int rc = 0;
+	float *vec = want_vector ? es_malloc((size_t)c->p.dim * sizeof *vec) : NULL;
+	if (want_vector && !vec)
+		return es_err(err, ES_ENOMEM, "out of memory ordering by '%s'", field);
 	pthread_rwlock_rdlock(&c->lk);
 	long at = pidx_find(c, field);
 	if (at < 0 || es_pindex_kind_of(c->pidx[at]) != ES_PINDEX_INTEGER ||
@@ -1874,10 +1878,11 @@ int es_collection_foreach_ordered(es_collection *c, const char *field, int desc,
 	}
 	for (size_t i = 0; i < n && rc == 0; i++) {
 		uint64_t l = (uint64_t)pairs[2 * i + 1];
-		if (l >= c->npts || !c->pts[l].live || c->pts[l].novec)
+		if (l >= c->npts || !c->pts[l].live || c->pts[l].novec ||
+		    (vec && hnsw_get_vector(c->h, l, vec) != 0))
 			continue;
 		const pt *q = &c->pts[l];
-		es_point_view v = {pt_id(q), l, q->payload, q->plen, q->parsed, NULL};
+		es_point_view v = {pt_id(q), l, q->payload, q->plen, q->parsed, vec};
 		rc = fn(ctx, &v, pairs[2 * i]);
 	}
 	if (rc > 0)
@@ -1885,6 +1890,7 @@ int es_collection_foreach_ordered(es_collection *c, const char *field, int desc,
 out:
 	pthread_rwlock_unlock(&c->lk);
 	es_free(pairs);
+	es_free(vec);
 	return rc;
 }
 

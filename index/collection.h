@@ -371,12 +371,15 @@ typedef struct es_index_info {
 int es_collection_list_indexes(es_collection *c, es_index_info **out, size_t *n);
 void es_index_info_free(es_index_info *v);
 
-/* Order by an integer index (scroll's order_by): the (value, label)
- * pairs of field's integer index as es_pindex_sorted gives them, then fn
- * on each live point in that order from position `skip`, until fn
- * returns non-zero.  ES_ENOTFOUND when field has no usable integer index
- * (the API answers 400), ES_ENOMEM. */
+/* Order by an integer index (scroll's order_by): fn on each live point
+ * with a vector (as es_collection_foreach) in the order of the (value,
+ * label) pairs of field's integer index (es_pindex_sorted: a point with
+ * several values comes once per value), shared lock held, until fn
+ * returns non-zero.  want_vector 0 leaves the view's vector NULL.
+ * ES_ENOTFOUND when field has no usable integer index (the API answers
+ * 400), ES_ENOMEM. */
 int es_collection_foreach_ordered(es_collection *c, const char *field, int desc,
+				  int want_vector,
 				  int (*fn)(void *ctx, const es_point_view *p, int64_t value),
 				  void *ctx, es_error *err);
 

@@ -572,7 +572,7 @@ static int replay_index(es_collection *c, const void *d, size_t len, es_error *e
 	es_reader_mem(&r, d, len, NULL);
 	r.what = "payload index record";
 	uint8_t kind;
-	uint32_t flen;
+	uint32_t flen = 0;
 	const void *fp;
 	int rc = es_rd_u8(&r, &kind, err);
 	if (!rc)

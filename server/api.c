@@ -190,8 +190,8 @@ void api_ctx_set_snapshot(api_ctx *ctx,
 			  int (*fn)(void *fctx, const char *name, es_error *err),
 			  void *fctx)
 {
-	ctx->snapshot = fn;
 	ctx->snapshot_ctx = fctx;
+	ctx->snapshot = fn; /* after its ctx: see api_internal.h */
 }
 
 void api_ctx_set_store(api_ctx *ctx, struct es_store *store)
@@ -202,8 +202,8 @@ void api_ctx_set_store(api_ctx *ctx, struct es_store *store)
 void api_ctx_set_follower(api_ctx *ctx, void (*fn)(void *fctx, api_repl_status *st),
 			  void *fctx)
 {
-	ctx->follower = fn;
 	ctx->follower_ctx = fctx;
+	ctx->follower = fn; /* after its ctx: see api_internal.h */
 }
 
 void api_ctx_set_ready(api_ctx *ctx, int ready)

@@ -162,12 +162,26 @@ typedef struct api_response {
 	const char *content_type;   /* static string */
 	char allow[64];             /* for 405: the Allow header */
 	int route;                  /* route table index (metrics), -1 none */
+	/* Work that would hold an HTTP worker (and every other connection it
+	 * serves) for long, such as building the replication bundle: the
+	 * handler sets deferred and deferred_arg and fills nothing else.  The
+	 * transport then calls api_response_run_deferred on a thread of its
+	 * own while the connection waits (server/http.c suspends it), and
+	 * sends what that fills. */
+	void (*deferred)(const api_ctx *ctx, void *arg, struct api_response *out);
+	void *deferred_arg;
+	double t0;                  /* when dispatch began (metrics) */
 } api_response;
 
 /* Route, authenticate, check Content-Type, run the handler, record
  * metrics.  Always fills *out (errors become error bodies).  Returns the
  * HTTP status. */
 int api_dispatch(const api_ctx *ctx, const api_request *req, api_response *out);
+
+/* Run a deferred handler's work (out->deferred, see api_response) on the
+ * calling thread: fills *out as api_dispatch does and records the metrics
+ * then.  Returns the HTTP status.  api_handle runs it inline. */
+int api_response_run_deferred(const api_ctx *ctx, api_response *out);
 
 /* The fuzzing / test entry point: a request with Content-Type
  * application/json and no Authorization header.  Build the ctx with

@@ -27,7 +27,11 @@ struct api_ctx {
 	unsigned threads;
 	api_metrics *metrics;
 	atomic_int ready;
-	int (*snapshot)(void *fctx, const char *name, es_error *err);
+	/* The hooks below are set by the main thread after the HTTP workers
+	 * started (so that /healthz answers during recovery or a bootstrap):
+	 * atomic, and each set after its ctx, so a worker that sees one
+	 * non-NULL sees its ctx too. */
+	int (*_Atomic snapshot)(void *fctx, const char *name, es_error *err);
 	void *snapshot_ctx;
 	double start_time;
 	int no_ui;
@@ -36,8 +40,8 @@ struct api_ctx {
 	char **alias_names;           /* --model-alias NAME=MODEL: NAME ... */
 	const es_encoder **alias_models; /* ... and the model it names */
 	size_t naliases;
-	struct es_store *store; /* a primary's data directory (log shipping) */
-	void (*follower)(void *fctx, api_repl_status *st); /* NULL: not a follower */
+	struct es_store *_Atomic store; /* a primary's data directory (log shipping) */
+	void (*_Atomic follower)(void *fctx, api_repl_status *st); /* NULL: not a follower */
 	void *follower_ctx;
 };
 

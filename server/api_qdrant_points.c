@@ -309,6 +309,9 @@ void api_h_qd_points_scroll(api_call *c, api_response *out)
 	}
 	if (flt && !json_is_null(flt))
 		json_object_set(b, "filter", (json_t *)flt);
+	const json_t *ob = json_object_get(j, "order_by");
+	if (ob && !json_is_null(ob)) /* as /v1: an integer index on the key, or 400 */
+		json_object_set(b, "order_by", (json_t *)ob);
 	qd_call(c, api_h_points_scroll, b, out);
 	json_t *r = qd_take_result(out);
 	if (!r)

@@ -16,9 +16,11 @@
  *       records this server does not have: it was restored from an older
  *       backup, or lost a log tail).
  *
- * Both need the API key like every route.  The answer is immediate (no
- * long poll): a request holds one of the single-threaded HTTP workers
- * while it runs, so the follower polls instead (cli/follower.c).
+ * Both need the API key like every route.  The log answer is immediate
+ * (no long poll): a request holds one of the single-threaded HTTP workers
+ * while it runs, so the follower polls instead (cli/follower.c).  The
+ * bundle is built off the worker (build_bundle, deferred): the worker's
+ * other connections are answered meanwhile.
  *
  * Threading: handlers run on any HTTP worker; the store locks itself.
  */
@@ -89,11 +91,15 @@ static int anon_file(const api_ctx *ctx)
 	return fd;
 }
 
-void api_h_repl_snapshot(api_call *c, api_response *out)
+/* The bundle itself: a checkpoint of every collection, then a copy of the
+ * files.  At a million points that is seconds of disk work, so it runs on
+ * a thread of its own (api_response.deferred; server/http.c suspends the
+ * connection meanwhile) and the HTTP worker goes on serving its other
+ * connections. */
+static void build_bundle(const api_ctx *ctx, void *arg, api_response *out)
 {
-	if (no_store(c, out))
-		return;
-	int fd = anon_file(c->ctx);
+	(void)arg;
+	int fd = anon_file(ctx);
 	if (fd < 0) {
 		api_error(out, 507, NULL, "storage_error",
 			  "cannot create a temporary file for the bundle: %s", strerror(errno));
@@ -102,7 +108,7 @@ void api_h_repl_snapshot(api_call *c, api_response *out)
 	es_error err;
 	es_error_clear(&err);
 	uint64_t lsn = 0;
-	int rc = es_store_bundle(c->ctx->store, fd, &lsn, &err);
+	int rc = es_store_bundle(ctx->store, fd, &lsn, &err);
 	off_t len = rc ? 0 : lseek(fd, 0, SEEK_END);
 	if (rc || len < 0) {
 		close(fd);
@@ -124,6 +130,13 @@ void api_h_repl_snapshot(api_call *c, api_response *out)
 	out->body_fd = fd;
 	out->body_fd_len = (uint64_t)len;
 	out->content_type = "application/octet-stream";
+}
+
+void api_h_repl_snapshot(api_call *c, api_response *out)
+{
+	if (no_store(c, out))
+		return;
+	out->deferred = build_bundle;
 }
 
 void api_h_repl_wal(api_call *c, api_response *out)

@@ -7,7 +7,11 @@
  *
  * Scroll body (every field optional): {"limit": 1..limits.max_points_per_request
  * (default 10), "offset": cursor (default 0: the start), "filter": Filter,
- * "with_payload": true, "with_vector": false}.  Answer: {"result":
+ * "with_payload": true, "with_vector": false, "order_by": key or {"key",
+ * "direction", "start_from"}}.  order_by (Qdrant's) needs an integer
+ * payload index on the key (else 400, as Qdrant), orders by its values
+ * (a point with several values once per value), adds "order_value" to each
+ * point, and has no next_offset (continue with start_from), as Qdrant.  Answer: {"result":
  * {"points": [{id, payload, vector?}], "next_offset": cursor or null}}: pass
  * next_offset back as offset for the next page; null means this was the
  * last page.
@@ -44,7 +48,7 @@ static json_t *points_json(const es_point_out *pts, size_t n, uint32_t dim, int 
 void api_h_points_scroll(api_call *c, api_response *out)
 {
 	static const char *const keys[] = {"limit", "offset", "filter", "with_payload",
-					   "with_vector", NULL};
+					   "with_vector", "order_by", NULL};
 	ju_err e;
 	e.status = 0;
 	uint32_t limit;
@@ -74,6 +78,19 @@ void api_h_points_scroll(api_call *c, api_response *out)
 		}
 		from = (uint64_t)json_integer_value(off);
 	}
+	const json_t *ob = json_object_get(body, "order_by");
+	api_order order;
+	int ordered = ob && !json_is_null(ob);
+	if (ordered && api_order_parse(ob, &order, &e)) {
+		api_error_ju(out, &e);
+		goto done;
+	}
+	if (ordered && off && !json_is_null(off)) {
+		api_error(out, 400, "offset", "invalid_request",
+			  "'offset' cannot be used with 'order_by': continue with "
+			  "order_by.start_from");
+		goto done;
+	}
 	es_collection *col = api_get_collection(c, c->name, "name", out);
 	if (!col)
 		goto done;
@@ -81,13 +98,22 @@ void api_h_points_scroll(api_call *c, api_response *out)
 	api_page pg;
 	es_error err;
 	es_error_clear(&err);
-	int rc = api_points_page(col, f, from, limit, with_payload, with_vector, &pg, &err);
+	int rc = ordered ? api_points_ordered(col, f, &order, limit, with_payload, with_vector,
+					      &pg, &err)
+			 : api_points_page(col, f, from, limit, with_payload, with_vector, &pg, &err);
 	es_collection_release(col);
+	if (rc == ES_EINVAL && ordered) { /* no range index on the key: Qdrant's 400 */
+		api_error(out, 400, "order_by", "invalid_request", "%s", err.msg);
+		goto done;
+	}
 	if (rc) {
 		api_error_es(out, rc, &err, NULL);
 		goto done;
 	}
 	json_t *arr = points_json(pg.pts, pg.n, dim, with_payload);
+	for (size_t i = 0; pg.values && i < pg.n; i++)
+		json_object_set_new(json_array_get(arr, i), "order_value",
+				    json_integer((json_int_t)pg.values[i]));
 	api_ok(out, 200, json_pack("{s:{s:o, s:o}}", "result", "points", arr, "next_offset",
 				   pg.has_next ? json_integer((json_int_t)pg.next) : json_null()));
 	api_page_free(&pg);

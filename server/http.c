@@ -34,6 +34,16 @@
  * single-threaded MHD daemons in turn (MHD_add_connection;
  * MHD_USE_NO_LISTEN_SOCKET), and the connection limit is checked there.
  *
+ * Deferred answers.  A handler whose work takes long (the replication
+ * bundle: seconds of disk work at a million points) sets
+ * api_response.deferred instead of answering; its connection is then
+ * suspended (MHD_suspend_connection), the work runs on a detached thread
+ * of its own (defer_main), and that thread resumes the connection, whose
+ * request callback then sends the answer.  The daemon's thread meanwhile
+ * serves its other connections.  es_http_stop waits for such threads
+ * before stopping the daemons (MHD refuses to stop with a connection
+ * suspended).
+ *
  * Threading: each daemon's thread runs the callbacks of its connections;
  * the acceptor blocks in poll(2) on the listening socket and a stop pipe;
  * one watchdog thread scans the list four times a second.  The list is
@@ -103,6 +113,10 @@ struct es_http {
 	unsigned timeout_s;
 	atomic_uint inflight;
 	uint16_t port;
+	/* deferred answers being worked out (defer_main threads), under
+	 * watch_lock; defer_done is signalled when one finishes */
+	unsigned deferring;
+	pthread_cond_t defer_done;
 	/* the watch list and its watchdog */
 	pthread_mutex_t watch_lock;
 	pthread_cond_t watch_wake;
@@ -112,8 +126,17 @@ struct es_http {
 	pthread_t watchdog;
 };
 
+/* A deferred answer: worked out on its own thread, then sent. */
+typedef struct defer_job {
+	es_http *h;
+	struct MHD_Connection *conn;
+	api_response r;
+	atomic_int done;        /* r is filled; the connection was resumed */
+} defer_job;
+
 typedef struct req_state {
 	double t0;
+	defer_job *job;         /* a deferred answer, or NULL */
 	conn_watch *watch;      /* NULL if the connection is not watched (OOM) */
 	char *body;
 	size_t len, cap;
@@ -253,14 +276,71 @@ static int query_has_nul(struct MHD_Connection *conn)
 	return found;
 }
 
+static void *defer_main(void *arg)
+{
+	defer_job *j = arg;
+	es_http *h = j->h;
+	api_response_run_deferred(h->ctx, &j->r);
+	atomic_store(&j->done, 1);
+	MHD_resume_connection(j->conn); /* its request callback sends j->r */
+	pthread_mutex_lock(&h->watch_lock);
+	h->deferring--;
+	pthread_cond_broadcast(&h->defer_done);
+	pthread_mutex_unlock(&h->watch_lock);
+	return NULL;
+}
+
+/* Hand a deferred answer to a thread of its own and suspend the
+ * connection.  0 done; -1 when no thread could start (the caller then
+ * runs the work here). */
+static int defer(es_http *h, struct MHD_Connection *conn, req_state *rs, api_response *r)
+{
+	defer_job *j = calloc(1, sizeof *j);
+	if (!j)
+		return -1;
+	j->h = h;
+	j->conn = conn;
+	j->r = *r;
+	atomic_init(&j->done, 0);
+	pthread_attr_t a;
+	pthread_t t;
+	if (pthread_attr_init(&a) != 0) {
+		free(j);
+		return -1;
+	}
+	pthread_attr_setdetachstate(&a, PTHREAD_CREATE_DETACHED);
+	rs->job = j;
+	MHD_suspend_connection(conn);
+	pthread_mutex_lock(&h->watch_lock);
+	h->deferring++;
+	pthread_mutex_unlock(&h->watch_lock);
+	int rc = pthread_create(&t, &a, defer_main, j);
+	pthread_attr_destroy(&a);
+	if (rc != 0) {
+		pthread_mutex_lock(&h->watch_lock);
+		h->deferring--;
+		pthread_mutex_unlock(&h->watch_lock);
+		MHD_resume_connection(conn);
+		rs->job = NULL;
+		free(j);
+		return -1;
+	}
+	return 0;
+}
+
 /* The request is complete (or refused early): stop watching the
- * connection, run the handler, queue the response. */
+ * connection, run the handler, queue the response (or defer it). */
 static enum MHD_Result answer(es_http *h, struct MHD_Connection *conn, req_state *rs,
 			      const api_request *req)
 {
 	api_response r;
 	watch_busy(rs);
 	api_dispatch(h->ctx, req, &r);
+	if (r.deferred) {
+		if (defer(h, conn, rs, &r) == 0)
+			return MHD_YES;
+		api_response_run_deferred(h->ctx, &r);
+	}
 	enum MHD_Result ret = send_response(conn, rs, &r);
 	api_response_free(&r);
 	return ret;
@@ -345,6 +425,16 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn,
 		rs->len += n;
 		return MHD_YES;
 	}
+	if (rs->job) { /* resumed: the deferred answer is ready (or not yet: wait) */
+		defer_job *j = rs->job;
+		if (!atomic_load(&j->done))
+			return MHD_YES;
+		rs->job = NULL;
+		enum MHD_Result ret = send_response(conn, rs, &j->r);
+		api_response_free(&j->r);
+		free(j);
+		return ret;
+	}
 	if (rs->status)
 		return MHD_YES;
 	if (rs->body)
@@ -387,6 +477,10 @@ static void on_completed(void *cls, struct MHD_Connection *conn, void **req_cls,
 		atomic_store(&rs->watch->phase, CONN_HEADERS);
 	}
 	log_line(h, rs);
+	if (rs->job && atomic_load(&rs->job->done)) { /* resumed, then the client left */
+		api_response_free(&rs->job->r);
+		free(rs->job);
+	}
 	free(rs->body);
 	free(rs);
 	*req_cls = NULL;
@@ -497,6 +591,7 @@ static void http_free(es_http *h)
 	free(h->d);
 	free(h->workers);
 	pthread_cond_destroy(&h->watch_wake);
+	pthread_cond_destroy(&h->defer_done);
 	pthread_mutex_destroy(&h->watch_lock);
 	free(h);
 }
@@ -620,6 +715,10 @@ int es_http_start(const es_http_config *cfg, api_ctx *ctx, es_http **out,
 	pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
 	int prc = pthread_cond_init(&h->watch_wake, &ca);
 	pthread_condattr_destroy(&ca);
+	if (!prc && pthread_cond_init(&h->defer_done, NULL) != 0) {
+		pthread_cond_destroy(&h->watch_wake);
+		prc = 1;
+	}
 	if (prc) {
 		free(h);
 		return es_err(err, ES_ENOMEM, "cannot create the connection watchdog");
@@ -642,7 +741,8 @@ int es_http_start(const es_http_config *cfg, api_ctx *ctx, es_http **out,
 		return rc;
 	}
 	unsigned flags = MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_AUTO | MHD_USE_ITC |
-			 MHD_USE_TURBO | MHD_USE_ERROR_LOG | MHD_USE_NO_LISTEN_SOCKET;
+			 MHD_USE_TURBO | MHD_USE_ERROR_LOG | MHD_USE_NO_LISTEN_SOCKET |
+			 MHD_ALLOW_SUSPEND_RESUME;
 	for (unsigned i = 0; i < h->nd; i++) {
 		h->workers[i].h = h;
 		h->workers[i].idx = i;
@@ -718,6 +818,12 @@ void es_http_stop(es_http *h, double drain_s)
 		struct timespec ts = {0, 2 * 1000 * 1000};
 		nanosleep(&ts, NULL);
 	}
+	/* a deferred answer still being worked out holds its connection
+	 * suspended, and MHD cannot stop with one suspended: wait for it */
+	pthread_mutex_lock(&h->watch_lock);
+	while (h->deferring)
+		pthread_cond_wait(&h->defer_done, &h->watch_lock);
+	pthread_mutex_unlock(&h->watch_lock);
 	stop_daemons(h);
 	if (h->watchdog_running) {
 		pthread_mutex_lock(&h->watch_lock);

@@ -109,7 +109,100 @@ void api_page_free(api_page *p)
 {
 	if (p->pts)
 		es_hits_free(p->pts, p->n);
+	free(p->values);
 	memset(p, 0, sizeof *p);
+}
+
+/* -------------------------------------------------------------- order_by */
+
+int api_order_parse(const json_t *v, api_order *o, ju_err *e)
+{
+	memset(o, 0, sizeof *o);
+	if (json_is_string(v)) {
+		o->key = json_string_value(v);
+	} else if (json_is_object(v)) {
+		/* unknown keys are ignored, as Qdrant ignores them */
+		const json_t *k = json_object_get(v, "key"), *d = json_object_get(v, "direction");
+		const json_t *s = json_object_get(v, "start_from");
+		if (!json_is_string(k))
+			return ju_fail(e, 400, "order_by.key", "invalid_type",
+				       "'order_by.key' must be a string");
+		o->key = json_string_value(k);
+		if (d && !json_is_null(d)) {
+			const char *ds = json_string_value(d);
+			if (!ds || (strcmp(ds, "asc") != 0 && strcmp(ds, "desc") != 0))
+				return ju_fail(e, 400, "order_by.direction", "invalid_type",
+					       "'order_by.direction' must be \"asc\" or \"desc\"");
+			o->desc = strcmp(ds, "desc") == 0;
+		}
+		if (s && !json_is_null(s)) {
+			if (!json_is_number(s))
+				return ju_fail(e, 400, "order_by.start_from", "invalid_type",
+					       "'order_by.start_from' must be a number");
+			o->has_start = 1;
+			o->start = json_number_value(s);
+		}
+	} else {
+		return ju_fail(e, 400, "order_by", "invalid_type",
+			       "'order_by' must be a key or {\"key\", \"direction\", \"start_from\"}");
+	}
+	if (!*o->key)
+		return ju_fail(e, 400, "order_by.key", "invalid_type",
+			       "'order_by.key' must not be empty");
+	return 0;
+}
+
+typedef struct order_ctx {
+	page_ctx pc;
+	const api_order *o;
+} order_ctx;
+
+static int order_fn(void *ctx, const es_point_view *v, int64_t value)
+{
+	order_ctx *s = ctx;
+	const api_order *o = s->o;
+	if (o->has_start && (o->desc ? (double)value > o->start : (double)value < o->start))
+		return 0;
+	if (!api_filter_match(s->pc.f, v))
+		return 0;
+	api_page *pg = s->pc.pg;
+	if (pg->n == s->pc.limit)
+		return 1;
+	pg->values[pg->n] = value;
+	int rc = copy_view(v, s->pc.with_payload, s->pc.with_vector, s->pc.dim, &pg->pts[pg->n]);
+	pg->n++;
+	if (rc) {
+		s->pc.oom = 1;
+		return 1;
+	}
+	return 0;
+}
+
+int api_points_ordered(es_collection *col, const api_filter *f, const api_order *o,
+		       size_t limit, int with_payload, int with_vector, api_page *out,
+		       es_error *err)
+{
+	memset(out, 0, sizeof *out);
+	order_ctx s = {{f, 0, limit, with_payload, with_vector, es_collection_get_params(col)->dim,
+			out, 0}, o};
+	out->pts = calloc(limit ? limit : 1, sizeof *out->pts);
+	out->values = calloc(limit ? limit : 1, sizeof *out->values);
+	if (!out->pts || !out->values) {
+		api_page_free(out);
+		return es_err(err, ES_ENOMEM, "out of memory reading the points");
+	}
+	int rc = es_collection_foreach_ordered(col, o->key, o->desc, with_vector, order_fn, &s,
+					       err);
+	if (rc == ES_ENOTFOUND) {
+		api_page_free(out);
+		return es_err(err, ES_EINVAL, "no range index for order_by key '%s': create an "
+			      "integer payload index on it (PUT .../index) to use order_by", o->key);
+	}
+	if (rc < 0 || s.pc.oom) {
+		api_page_free(out);
+		return es_err(err, ES_ENOMEM, "out of memory reading the points");
+	}
+	return 0;
 }
 
 /* ----------------------------------------------------------------- count */

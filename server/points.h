@@ -53,12 +53,33 @@ typedef struct api_page {
 	size_t n;
 	int has_next;
 	uint64_t next;
+	int64_t *values;  /* api_points_ordered: each point's order value */
 } api_page;
 
 int api_points_page(es_collection *col, const api_filter *f, uint64_t from,
 		    size_t limit, int with_payload, int with_vector,
 		    api_page *out, es_error *err);
 void api_page_free(api_page *p);
+
+/* scroll's order_by {"key", "direction", "start_from"}. */
+typedef struct api_order {
+	const char *key;
+	int desc;
+	int has_start;
+	double start;      /* asc: values >= start; desc: values <= start */
+} api_order;
+
+/* Parse order_by (a key string or {"key", "direction": "asc"|"desc",
+ * "start_from": number}) into *o: 0, or -1 with e (400). */
+int api_order_parse(const json_t *v, api_order *o, ju_err *e);
+
+/* One page in the order of an integer payload index on o->key (Qdrant's
+ * order_by: a point with several values comes once per value; there is no
+ * next page cursor: continue with start_from).  ES_ENOTFOUND (the API's
+ * 400) when the key has no usable integer index. */
+int api_points_ordered(es_collection *col, const api_filter *f, const api_order *o,
+		       size_t limit, int with_payload, int with_vector, api_page *out,
+		       es_error *err);
 
 /* Exact number of points matching f (NULL: all of them). */
 int api_points_count(es_collection *col, const api_filter *f, size_t *count,

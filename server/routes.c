@@ -342,6 +342,13 @@ int api_dispatch(const api_ctx *ctx, const api_request *req, api_response *out)
 		goto done;
 	}
 	rt->handler(&c, out);
+	if (out->deferred) { /* answered later: api_response_run_deferred */
+		if (path != pbuf)
+			free(path);
+		json_decref(c.json);
+		out->t0 = t0;
+		return 0;
+	}
 	if (!out->body && !out->text && !out->static_body && !out->has_body_fd)
 		api_error(out, 500, NULL, "internal_error", "handler produced no response");
 done:
@@ -357,6 +364,26 @@ done:
 	return out->status;
 }
 
+int api_response_run_deferred(const api_ctx *ctx, api_response *out)
+{
+	void (*fn)(const api_ctx *, void *, api_response *) = out->deferred;
+	void *arg = out->deferred_arg;
+	int route = out->route;
+	double t0 = out->t0;
+	if (!fn)
+		return out->status;
+	memset(out, 0, sizeof *out);
+	out->route = route;
+	fn(ctx, arg, out);
+	if (!out->body && !out->text && !out->static_body && !out->has_body_fd)
+		api_error(out, 500, NULL, "internal_error", "handler produced no response");
+	if (!out->content_type)
+		out->content_type = out->text ? "text/plain; charset=utf-8" : "application/json";
+	metrics_observe(ctx->metrics, route >= 0 ? (size_t)route : NROUTES, out->status,
+			api_now() - t0);
+	return out->status;
+}
+
 int api_handle(const api_ctx *ctx, const char *method, const char *path,
 	       const char *body, size_t len, api_response *out)
 {
@@ -367,5 +394,6 @@ int api_handle(const api_ctx *ctx, const char *method, const char *path,
 	req.body = body;
 	req.len = len;
 	req.content_type = "application/json";
-	return api_dispatch(ctx, &req, out);
+	api_dispatch(ctx, &req, out);
+	return api_response_run_deferred(ctx, out);
 }

@@ -218,6 +218,35 @@ await check('qdrant: retrieve by UUID in both spellings', async () => {
   assert.equal(a[0].vector.length, DIM);
 });
 
+await check('qdrant: payload indexes (keyword, integer) used by filters; scroll order_by', async () => {
+  // createPayloadIndex (qdrant-client.js) is PUT .../index?wait= {field_name,
+  // field_schema}; deletePayloadIndex is DELETE .../index/{field}; scroll
+  // passes order_by (a key or {key, direction, start_from}) in the body
+  const odd = { must: [{ key: 'parity', match: { value: 'odd' } }] };
+  const probe = (await client.retrieve(RAW, { ids: [3], with_vector: true }))[0].vector;
+  const before = await client.query(RAW, { query: probe, limit: 5, filter: odd });
+  await assert.rejects(client.scroll(RAW, { limit: 3, order_by: 'i' }),
+    (e) => e.status === 400 && /index/.test(e.data.status.error), 'order_by needs a range index');
+  let r = await client.createPayloadIndex(RAW, { wait: true, field_name: 'parity', field_schema: 'keyword' });
+  assert.equal(r.status, 'completed');
+  r = await client.createPayloadIndex(RAW, { wait: true, field_name: 'i', field_schema: 'integer' });
+  assert.equal(r.status, 'completed');
+  const info = await client.getCollection(RAW);
+  assert.deepEqual(info.payload_schema.parity, { data_type: 'keyword', points: 25 });
+  assert.deepEqual(info.payload_schema.i, { data_type: 'integer', points: 25 });
+  const after = await client.query(RAW, { query: probe, limit: 5, filter: odd });
+  assert.deepEqual(after.points.map((p) => p.id), before.points.map((p) => p.id));
+  assert.equal((await client.count(RAW, { filter: odd })).count, 12);
+  const desc = await client.scroll(RAW, { limit: 4, order_by: { key: 'i', direction: 'desc' } });
+  assert.deepEqual(desc.points.map((p) => p.payload.i), [24, 23, 22, 21]);
+  assert.ok(desc.next_page_offset === null || desc.next_page_offset === undefined);
+  const from = await client.scroll(RAW, { limit: 3, filter: odd, order_by: { key: 'i', start_from: 10 } });
+  assert.deepEqual(from.points.map((p) => p.payload.i), [11, 13, 15]);
+  r = await client.deletePayloadIndex(RAW, 'i', { wait: true });
+  assert.equal(r.status, 'completed');
+  assert.equal((await client.getCollection(RAW)).payload_schema.i, undefined);
+});
+
 await check('qdrant: query by vector, by id, legacy search, batch', async () => {
   const [p] = await client.retrieve(RAW, { ids: [3], with_vector: true });
   const res = await client.query(RAW, { query: p.vector, limit: 3, with_payload: true });

@@ -185,12 +185,19 @@ void fz_fix_wal(unsigned char *p, size_t len)
 	if (len < 32 || memcmp(p, "ESWAL001", 8) != 0)
 		return;
 	put_u32(p + 28, crc32c(0, p, 28));
-	size_t off = 32;
-	while (len - off >= 24) {
+	fz_fix_records(p + 32, len - 32, 0);
+}
+
+void fz_fix_records(unsigned char *p, size_t len, uint64_t first_lsn)
+{
+	size_t off = 0;
+	for (uint64_t lsn = first_lsn; len - off >= 24; lsn += lsn != 0) {
 		unsigned char *h = p + off;
 		uint32_t plen = get_u32(h);
 		if (plen > len - off - 24)
 			break;
+		if (lsn)
+			put_u64(h + 8, lsn);
 		put_u32(h + 16, crc32c(0, h + 24, plen));
 		put_u32(h + 20, crc32c(0, h, 20));
 		off += 24 + (size_t)plen;

@@ -52,6 +52,9 @@ void fz_write_file(const char *path, const void *data, size_t len);
  * bounds. */
 void fz_fix_hnsw(unsigned char *p, size_t len);     /* CRC-32 before "HNSWEND\n" */
 void fz_fix_wal(unsigned char *p, size_t len);      /* header + record CRC-32Cs */
+/* Log records without a segment header (what log shipping sends): their
+ * CRC-32Cs, and their lsns first_lsn, first_lsn + 1, ... (0: kept). */
+void fz_fix_records(unsigned char *p, size_t len, uint64_t first_lsn);
 void fz_fix_snapshot(unsigned char *p, size_t len); /* size, header, sections */
 void fz_fix_esm(unsigned char *p, size_t len);      /* size, index/data/header CRCs */
 /* By magic: whichever of the above applies (none: unchanged). */

@@ -15,21 +15,38 @@
  *                  snapshots (index/snapshot.h container, collection format,
  *                  embedded HNSW graph) are read before the log is replayed.
  *
+ *   fuzz_repl_bundle  (-DFUZZ_STORE_BUNDLE)  the input is a replication
+ *                  bundle as GET /v1/replication/snapshot sends it (store.h:
+ *                  "ESREPL01", lsn, entries of path, size, bytes, CRC32C):
+ *                  a follower installs it into its empty data directory
+ *                  (es_store_install_bundle) and opens that as a follower.
+ *   fuzz_repl_wal  (-DFUZZ_STORE_SHIPPED)  the input is what GET
+ *                  /v1/replication/wal answers: log records without a
+ *                  segment header, applied by a follower with an empty data
+ *                  directory (es_store_follow_apply).
+ *
  * Each input runs twice: as it is, and with every file's checksums
  * recomputed (fz_fix_any) and recover mode on, so mutations get past the
  * CRCs into the parsers.
  *
  * Invariants after a successful open: the recovered collections can be
  * searched and written to; a final checkpoint succeeds; and the directory it
- * leaves opens again with the same collections and counts.
+ * leaves opens again with the same collections and counts.  Log shipping
+ * adds: a refused bundle leaves the directory still to bootstrap; a follower
+ * restarted from its own directory holds exactly what it held before (after
+ * shipped records, and again after its checkpoint); the directory a bundle
+ * or the shipped records left opens as a primary too (a promoted follower)
+ * with the invariants above.
  */
 #include <inttypes.h>
 #include <stdio.h>
+#include <sys/stat.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "api.h"
 #include "collection.h"
+#include "crc32c.h"
 #include "fuzz_common.h"
 #include "le.h"
 #include "store.h"
@@ -181,6 +198,64 @@ static void recover_once(int recover)
 	es_registry_free(reg);
 }
 
+#if defined(FUZZ_STORE_BUNDLE) || defined(FUZZ_STORE_SHIPPED)
+
+static void same_counts(const seen *a, const seen *b, const char *when)
+{
+	if (a->n != b->n)
+		fz_fail("%s: %zu collections, %zu before", when, b->n, a->n);
+	for (size_t i = 0; i < a->n; i++)
+		if (strcmp(a->name[i], b->name[i]) != 0 || a->count[i] != b->count[i])
+			fz_fail("%s: collection %s has %zu points; %s had %zu before", when,
+				b->name[i], b->count[i], a->name[i], a->count[i]);
+}
+
+/* Open dir as a follower does (cli/follower.c open_store). */
+static int open_follower(es_registry **reg, es_store **s, es_error *err)
+{
+	es_store_options o;
+	es_store_stats st;
+	es_store_options_default(&o);
+	o.policy = WAL_FSYNC_NEVER;
+	o.follower = 1;
+	o.checkpoint_bytes = UINT64_MAX;
+	if (es_registry_new(api_payload_hooks(), reg, err) != 0)
+		fz_fail("registry: %s", err->msg);
+	int rc = es_store_open(dir, &o, *reg, &st, s, err);
+	if (rc) {
+		es_registry_free(*reg);
+		*reg = NULL;
+	}
+	return rc;
+}
+
+/* A follower holding `expect` restarts from its own directory with the
+ * same collections and counts; then checkpoints and restarts again. */
+static void follower_restarts(const seen *expect)
+{
+	es_registry *reg;
+	es_store *s;
+	es_error err;
+	seen now;
+	if (open_follower(&reg, &s, &err) != 0)
+		fz_fail("the follower's directory does not open again: %s", err.msg);
+	snapshot_counts(reg, &now);
+	same_counts(expect, &now, "follower restarted");
+	if (es_store_close(s, 1, &err) != 0)
+		fz_fail("the follower's checkpoint failed: %s", err.msg);
+	es_registry_free(reg);
+	if (open_follower(&reg, &s, &err) != 0)
+		fz_fail("the follower's directory does not open after its checkpoint: %s",
+			err.msg);
+	snapshot_counts(reg, &now);
+	same_counts(expect, &now, "follower restarted after its checkpoint");
+	es_store_close(s, 0, NULL);
+	es_registry_free(reg);
+}
+
+#endif
+
+#if !defined(FUZZ_STORE_BUNDLE) && !defined(FUZZ_STORE_SHIPPED)
 /* Write a file of the directory, with its checksums recomputed if fixed. */
 static void write_maybe_fixed(const char *path, const uint8_t *data, size_t len,
 			      int fixed)
@@ -197,8 +272,122 @@ static void write_maybe_fixed(const char *path, const uint8_t *data, size_t len,
 	fz_write_file(path, copy, len);
 	free(copy);
 }
+#endif
 
-#ifdef FUZZ_STORE_WAL
+#if defined(FUZZ_STORE_BUNDLE)
+
+/* Recompute every entry's CRC32C (after fz_fix_any on its bytes, so that
+ * MANIFEST, snapshots and log segments get past their own checks). */
+static void fix_bundle(unsigned char *p, size_t len)
+{
+	size_t off = 16;
+	while (len - off >= 2 && off <= len) {
+		size_t plen = get_u16(p + off);
+		if (!plen || plen > len - off - 2 || len - off - 2 - plen < 8)
+			return;
+		off += 2 + plen;
+		uint64_t sz = get_u64(p + off);
+		off += 8;
+		if (sz > len - off || len - off - sz < 4)
+			return;
+		fz_fix_any(p + off, (size_t)sz);
+		put_u32(p + off + sz, crc32c(0, p + off, (size_t)sz));
+		off += (size_t)sz + 4;
+	}
+}
+
+static void run(const uint8_t *data, size_t size, int fixed)
+{
+	fz_clear_dir(fz_scratch_dir());
+	unsigned char *copy = malloc(size + 1);
+	if (!copy)
+		return;
+	memcpy(copy, data, size);
+	if (fixed && size >= 16)
+		fix_bundle(copy, size);
+	FILE *in = tmpfile();
+	if (!in || fwrite(copy, 1, size, in) != size || fflush(in) != 0)
+		fz_fail("tmpfile: cannot hold the input");
+	rewind(in);
+	free(copy);
+	uint64_t lsn = 0;
+	es_error err;
+	mkdir(dir, 0755);
+	int rc = es_store_install_bundle(dir, in, &lsn, &err);
+	fclose(in);
+	if (getenv("FUZZ_VERBOSE"))
+		fprintf(stderr, "%s install: %s (lsn %" PRIu64 ")\n", fixed ? "fixed" : "raw",
+			rc ? err.msg : "ok", lsn);
+	if (rc) {
+		if (!es_store_needs_bootstrap(dir))
+			fz_fail("a refused bundle (%s) left a data directory behind", err.msg);
+		return;
+	}
+	if (es_store_needs_bootstrap(dir))
+		fz_fail("an installed bundle still needs a bootstrap");
+	es_registry *reg;
+	es_store *s;
+	if (open_follower(&reg, &s, &err) != 0)
+		return; /* a bundle whose files do not recover: the follower says so */
+	seen held;
+	snapshot_counts(reg, &held);
+	es_store_close(s, 0, NULL);
+	es_registry_free(reg);
+	follower_restarts(&held);
+	recover_once(0); /* promoted: opened as a primary */
+}
+
+#elif defined(FUZZ_STORE_SHIPPED)
+
+static void run(const uint8_t *data, size_t size, int fixed)
+{
+	fz_clear_dir(fz_scratch_dir());
+	mkdir(dir, 0755);
+	es_registry *reg;
+	es_store *s;
+	es_error err;
+	if (open_follower(&reg, &s, &err) != 0)
+		fz_fail("an empty follower directory does not open: %s", err.msg);
+	uint64_t last = es_store_last_lsn(s);
+	unsigned char *copy = malloc(size + 1);
+	if (!copy)
+		fz_fail("out of memory");
+	memcpy(copy, data, size);
+	if (fixed) /* the lsns this follower expects next, and the CRCs */
+		fz_fix_records(copy, size, last + 1);
+	uint64_t applied = 0;
+	int rc = es_store_follow_apply(s, copy, size, &applied, &err);
+	free(copy);
+	if (getenv("FUZZ_VERBOSE"))
+		fprintf(stderr, "%s apply: %s (applied %" PRIu64 ", log at %" PRIu64 ")\n",
+			fixed ? "fixed" : "raw", rc ? err.msg : "ok", applied,
+			es_store_last_lsn(s));
+	if (applied > es_store_last_lsn(s))
+		fz_fail("applied lsn %" PRIu64 " past the log's last %" PRIu64, applied,
+			es_store_last_lsn(s));
+	if (!rc && size && applied <= last)
+		fz_fail("%zu bytes of records accepted and nothing applied", size);
+	seen held;
+	snapshot_counts(reg, &held);
+	es_store_close(s, 0, NULL);
+	es_registry_free(reg);
+	if (rc) {
+		/* what reached the log was applied; a restart may refuse a
+		 * record the apply refused, but must not crash or differ */
+		if (open_follower(&reg, &s, &err) == 0) {
+			seen now;
+			snapshot_counts(reg, &now);
+			es_store_close(s, 0, NULL);
+			es_registry_free(reg);
+			(void)now;
+		}
+		return;
+	}
+	follower_restarts(&held);
+	recover_once(0); /* promoted: opened as a primary */
+}
+
+#elif defined(FUZZ_STORE_WAL)
 
 static void place(const uint8_t *data, size_t size, int fixed)
 {
@@ -262,6 +451,7 @@ static void place(const uint8_t *data, size_t size, int fixed)
 
 #endif
 
+#if !defined(FUZZ_STORE_BUNDLE) && !defined(FUZZ_STORE_SHIPPED)
 /* The data directory is rebuilt from the input before each run. */
 static void run(const uint8_t *data, size_t size, int fixed)
 {
@@ -269,6 +459,7 @@ static void run(const uint8_t *data, size_t size, int fixed)
 	place(data, size, fixed);
 	recover_once(fixed);
 }
+#endif
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {

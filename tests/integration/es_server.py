@@ -16,6 +16,10 @@ resource limit).
     s.kill()                       # SIGKILL, for crash tests
     rc, log = s.stop()             # SIGTERM; exit status and the server's output
 
+    c = Client(port)               # requests to any HTTP server on 127.0.0.1
+    with Nginx(conf, {"upstream:8080": "127.0.0.1:%d" % s.port}) as ng:
+        ng.req("GET", "/v1/info")  # nginx with a deploy/nginx file, see Nginx
+
 The server runs as `$ES_BINARY serve --host 127.0.0.1 --port P ARGS...` on a
 free port P.  Its stdout and stderr go to a log file (never a pipe, so it can
 never block on a full pipe); stop(), wait_exit() and log() read it back.  A
@@ -35,6 +39,7 @@ which open their own connection per call and may run concurrently.
 import http.client
 import json
 import os
+import shutil
 import signal
 import socket
 import subprocess
@@ -85,7 +90,59 @@ def _tail(text, n=2000):
     return text if len(text) <= n else "..." + text[-n:]
 
 
-class Server:
+class Client:
+    """HTTP requests to a server on HOST:port (an embedsrv, or nginx in
+    front of some): one fresh connection per request."""
+
+    def __init__(self, port, host=HOST):
+        self.host = host
+        self.port = port
+
+    def request(self, method, path, body=None, headers=None, raw=None,
+                ctype="application/json", timeout=30):
+        """One request on a fresh connection.  body: sent as JSON; raw:
+        bytes sent as they are; Content-Type ctype when there is a body
+        (headers may override it).  Returns (status, parsed, headers):
+        parsed is the JSON body, else its text, None when empty; header
+        names are lower case."""
+        c = http.client.HTTPConnection(self.host, self.port, timeout=timeout * SLOW)
+        try:
+            data = raw
+            if body is not None:
+                data = json.dumps(body).encode()
+            h = {}
+            if data is not None and ctype:
+                h["Content-Type"] = ctype
+            if headers:
+                h.update(headers)
+            c.request(method, path, body=data, headers=h)
+            r = c.getresponse()
+            payload = r.read()
+            hdrs = dict((k.lower(), v) for k, v in r.getheaders())
+        finally:
+            c.close()
+        if not payload:
+            return r.status, None, hdrs
+        try:
+            return r.status, json.loads(payload), hdrs
+        except ValueError:
+            return r.status, payload.decode(errors="replace"), hdrs
+
+    def req(self, method, path, body=None, **kw):
+        """request() without the headers: (status, parsed)."""
+        st, parsed, _ = self.request(method, path, body, **kw)
+        return st, parsed
+
+    def metric(self, name):
+        """The value of one Prometheus sample line (name with labels), or None."""
+        _, text = self.req("GET", "/metrics")
+        for line in (text or "").splitlines():
+            if line.startswith(name + " "):
+                return float(line.split()[-1])
+        return None
+
+
+class Server(Client):
     """`embedsrv serve ARGS` on 127.0.0.1 and a free port.
 
     wait: "healthz" (alive: the socket answers), "readyz" (model loaded and
@@ -122,7 +179,7 @@ class Server:
                 raise
 
     def _start(self, env, preexec_fn):
-        self.port = self._fixed_port or free_port()
+        Client.__init__(self, self._fixed_port or free_port())
         self._log_text = None
         fd, self.log_path = tempfile.mkstemp(prefix="es_server_%d_" % self.port, suffix=".log")
         self._log_file = os.fdopen(fd, "wb")
@@ -152,50 +209,6 @@ class Server:
                                   "(stopped: status %s): %s\n%s"
                                   % (path, limit, rc, " ".join(self.argv), _tail(log)))
             time.sleep(0.05)
-
-    # ---------------------------------------------------------------- HTTP
-    def request(self, method, path, body=None, headers=None, raw=None,
-                ctype="application/json", timeout=30):
-        """One request on a fresh connection.  body: sent as JSON; raw:
-        bytes sent as they are; Content-Type ctype when there is a body
-        (headers may override it).  Returns (status, parsed, headers):
-        parsed is the JSON body, else its text, None when empty; header
-        names are lower case."""
-        c = http.client.HTTPConnection(HOST, self.port, timeout=timeout * SLOW)
-        try:
-            data = raw
-            if body is not None:
-                data = json.dumps(body).encode()
-            h = {}
-            if data is not None and ctype:
-                h["Content-Type"] = ctype
-            if headers:
-                h.update(headers)
-            c.request(method, path, body=data, headers=h)
-            r = c.getresponse()
-            payload = r.read()
-            hdrs = dict((k.lower(), v) for k, v in r.getheaders())
-        finally:
-            c.close()
-        if not payload:
-            return r.status, None, hdrs
-        try:
-            return r.status, json.loads(payload), hdrs
-        except ValueError:
-            return r.status, payload.decode(errors="replace"), hdrs
-
-    def req(self, method, path, body=None, **kw):
-        """request() without the headers: (status, parsed)."""
-        st, parsed, _ = self.request(method, path, body, **kw)
-        return st, parsed
-
-    def metric(self, name):
-        """The value of one Prometheus sample line (name with labels), or None."""
-        _, text = self.req("GET", "/metrics")
-        for line in (text or "").splitlines():
-            if line.startswith(name + " "):
-                return float(line.split()[-1])
-        return None
 
     # ------------------------------------------------------------ process
     def log(self):
@@ -270,4 +283,102 @@ class Server:
         if exc_type is None and rc != 0:
             raise ServerError("server exit status %s after SIGTERM: %s\n%s"
                               % (rc, " ".join(self.argv), _tail(log)))
+        return False
+
+
+def find_nginx():
+    """Debian's nginx binary, or None when it is not installed."""
+    for p in (shutil.which("nginx"), "/usr/sbin/nginx"):
+        if p and os.access(p, os.X_OK):
+            return p
+    return None
+
+
+class Nginx(Client):
+    """Real nginx in the foreground on HOST and a free port, routing with a
+    deploy/nginx/*.conf file as it is, but for the substitutions subst
+    (e.g. {"embedsrv-primary:8080": "127.0.0.1:41234"}; each key must occur
+    in the file, so a renamed address fails the test instead of being
+    silently kept).  The file's "listen 8080;" becomes this port.
+    Everything (pid, logs, temp files) lives in a private prefix directory.
+    Waits until GET /healthz through it answers 200."""
+
+    def __init__(self, conf, subst, binary=None):
+        self.binary = binary or find_nginx()
+        if not self.binary:
+            raise RuntimeError("nginx is not installed")
+        self.dir = tempfile.mkdtemp(prefix="es_nginx_")
+        Client.__init__(self, free_port())
+        self.proc = None
+        with open(conf) as f:
+            routing = f.read()
+        subst = dict(subst)
+        subst["listen 8080;"] = "listen %s:%d;" % (HOST, self.port)
+        for k, v in subst.items():
+            if k not in routing:
+                raise RuntimeError("%s no longer holds '%s'" % (conf, k))
+            routing = routing.replace(k, v)
+        self.routing = routing
+        with open(os.path.join(self.dir, "routing.conf"), "w") as f:
+            f.write(routing)
+        user = "user root;\n" if os.getuid() == 0 else ""
+        main = (user + "worker_processes 1;\ndaemon off;\npid %(d)s/nginx.pid;\n"
+                "error_log %(d)s/error.log warn;\n"
+                "events { worker_connections 256; }\n"
+                "http {\n  access_log %(d)s/access.log;\n"
+                "  client_body_temp_path %(d)s/body;\n  proxy_temp_path %(d)s/proxy;\n"
+                "  fastcgi_temp_path %(d)s/fcgi;\n  uwsgi_temp_path %(d)s/uwsgi;\n"
+                "  scgi_temp_path %(d)s/scgi;\n  include %(d)s/routing.conf;\n}\n"
+                % {"d": self.dir})
+        self.conf = os.path.join(self.dir, "nginx.conf")
+        with open(self.conf, "w") as f:
+            f.write(main)
+        t = subprocess.run([self.binary, "-t", "-p", self.dir, "-c", self.conf],
+                           capture_output=True, text=True)
+        if t.returncode != 0:
+            self.stop()
+            raise RuntimeError("nginx -t refused the generated config:\n" + t.stderr)
+        self.proc = subprocess.Popen([self.binary, "-p", self.dir, "-c", self.conf],
+                                     stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
+                                     stderr=subprocess.DEVNULL)
+        deadline = time.time() + 20 * SLOW
+        while True:
+            try:
+                if self.request("GET", "/healthz", timeout=2)[0] == 200:
+                    break
+            except (OSError, http.client.HTTPException):
+                pass
+            if self.proc.poll() is not None or time.time() > deadline:
+                err = self.error_log()
+                self.stop()
+                raise RuntimeError("nginx did not come up: " + err)
+            time.sleep(0.05)
+
+    def error_log(self):
+        try:
+            with open(os.path.join(self.dir, "error.log")) as f:
+                return f.read()
+        except OSError:
+            return ""
+
+    def critical_errors(self):
+        """nginx's [emerg], [alert] and [crit] lines so far."""
+        return [ln for ln in self.error_log().splitlines()
+                if "[emerg]" in ln or "[alert]" in ln or "[crit]" in ln]
+
+    def stop(self):
+        if self.proc is not None and self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGQUIT)
+            try:
+                self.proc.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+        shutil.rmtree(self.dir, ignore_errors=True)
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, exc_type, exc, tb):
+        self.stop()
         return False

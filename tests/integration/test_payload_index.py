@@ -5,9 +5,10 @@ Creates a collection of 600 points with keyword, integer, float and array
 payloads, then for many filters (indexed and unindexed conditions mixed,
 nested musts, a lone should, ranges with fractional bounds, values that are
 floats equal to integers, arrays) checks that count, every scroll page,
-delete-by-filter's selection and filtered search give the SAME answers with
-the indexes as without them, and that search equals a brute-force ground
-truth computed here (the planner scores the candidates exactly).  Then:
+delete-by-filter's selection give the SAME answers with the indexes as
+without them, and that filtered search with the indexes equals a
+brute-force ground truth computed here (the planner scores the candidates
+exactly; without an index the HNSW walk is approximate).  Then:
 indexes listed with their point counts (/v1 payload_indexes, Qdrant
 payload_schema); kept up to date by upsert, delete and the four payload
 updates; bad requests are 4xx and change nothing; with --data-dir the index
@@ -119,25 +120,34 @@ def brute(points, ids, vec, k=10):
     return [(i, round(-sc, 4)) for sc, i in scored[:k]]
 
 
-def answers(s, points, vecs):
+def answers(s, points, vecs, exact):
+    """count, scroll and search of every filter.  Search against the ground
+    truth over the ids the filter selects (scroll is the filter's own
+    judgement): exact = 1 must equal it (the planned path scores the
+    candidates exactly); without an index the HNSW walk with the filter as a
+    predicate is approximate even at ef >= n (a node the graph cannot reach
+    from the entry point is never found), so it must only come close."""
     out = []
     for f in FILTERS:
         ids = scroll_ids(s, f)
         res = {"count": count(s, f), "scroll": ids,
                "search": [[i for i, _ in search(s, f, v, ef=2000)] for v in vecs]}
-        # the search must be exact: equal to the ground truth over the ids
-        # that the filter selects (scroll is the filter's own judgement)
         for v, got in zip(vecs, res["search"]):
             want = [i for i, _ in brute(points, set(ids), v)]
-            check(got == want, "search %s: %s vs brute force %s" % (f, got, want))
+            if exact:
+                check(got == want, "search %s: %s vs brute force %s" % (f, got, want))
+            else:
+                check(len(set(got) & set(want)) >= 0.8 * len(want),
+                      "unindexed search %s: %s vs brute force %s" % (f, got, want))
         out.append(res)
     return out
 
 
 def compare(s, points, vecs, base, what):
-    now = answers(s, points, vecs)
+    now = answers(s, points, vecs, 1)
     for f, a, b in zip(FILTERS, base, now):
-        check(a == b, "%s: %s differs: %s vs %s" % (what, f, a, b))
+        check(a["count"] == b["count"] and a["scroll"] == b["scroll"],
+              "%s: %s differs: %s vs %s" % (what, f, a, b))
 
 
 def schema(s):
@@ -148,7 +158,7 @@ def schema(s):
 
 def index_checks(s, points, rng):
     vecs = [[rng.uniform(-1, 1) for _ in range(10)] for _ in range(3)]
-    base = answers(s, points, vecs)
+    base = answers(s, points, vecs, 0)
     st, b = s.req("PUT", C + "/index", {"field": "tag", "type": "keyword"})
     check(st == 200, "create keyword index: %s %s" % (st, b))
     st, b = s.req("PUT", Q + "/index", {"field_name": "n", "field_schema": "integer"})
@@ -189,6 +199,34 @@ def index_checks(s, points, rng):
     check(st == 200, "drop a missing index (qdrant): %s %s" % (st, b))
     check(set(schema(s)) == {"tag", "n", "labels", "grp.k"}, "indexes after bad requests")
     return vecs
+
+
+def order_by(s, points):
+    """scroll's order_by (Qdrant's): an integer index on the key, or 400."""
+    st, b = s.req("POST", C + "/points/scroll", {"order_by": "grp.k", "limit": 3})
+    check(st == 400 and b["error"]["param"] == "order_by", "order_by without a range index: %s %s" % (st, b))
+    st, b = s.req("POST", C + "/points/scroll", {"order_by": "n", "limit": 3, "offset": 5})
+    check(st == 400, "order_by with offset: %s %s" % (st, b))
+    st, b = s.req("POST", C + "/points/scroll", {"order_by": {"key": "n", "direction": "up"}})
+    check(st == 400, "order_by bad direction: %s" % st)
+    ints = sorted((int(p["payload"]["n"]), p["id"]) for p in points
+                  if float(p["payload"]["n"]).is_integer())
+    for body, want in [({"order_by": "n", "limit": 25}, ints[:25]),
+                       ({"order_by": {"key": "n", "direction": "desc"}, "limit": 25},
+                        sorted(ints, reverse=True)[:25]),
+                       ({"order_by": {"key": "n", "start_from": 30}, "limit": 40},
+                        [x for x in ints if x[0] >= 30][:40]),
+                       ({"order_by": {"key": "n", "start_from": 30.5}, "limit": 20,
+                         "filter": {"must": {"key": "tag", "match": "t3"}}},
+                        [x for x in ints if x[0] >= 31 and points[x[1]]["payload"].get("tag") == "t3"][:20])]:
+        st, b = s.req("POST", C + "/points/scroll", body)
+        got = [(p["order_value"], p["id"]) for p in b["result"]["points"]] if st == 200 else None
+        check(st == 200 and got == want and b["result"]["next_offset"] is None,
+              "order_by %s: %s %s, want %s" % (body, st, got, want))
+    st, b = s.req("POST", Q + "/points/scroll", {"order_by": {"key": "n", "direction": "desc"},
+                                                 "limit": 2, "with_payload": ["n"]})
+    check(st == 200 and [p["id"] for p in b["result"]["points"]] == [x[1] for x in sorted(ints, reverse=True)[:2]]
+          and b["result"]["next_page_offset"] is None, "qdrant order_by: %s %s" % (st, b))
 
 
 def maintenance(s, points, vecs, rng):
@@ -272,6 +310,7 @@ def main():
             st, b = s.req("PUT", C + "/points", {"points": points[i:i + 200]})
             check(st == 200, "upsert: %s %s" % (st, b))
         vecs = index_checks(s, points, rng)
+        order_by(s, points)
         maintenance(s, points, vecs, rng)
     with tempfile.TemporaryDirectory() as tmp:
         durability(tmp, points)

@@ -25,13 +25,16 @@ and then the same routing with two followers fed by log shipping
     restarted (same address, same data directory), while writes go on;
   - once caught up, every acknowledged write is on every follower, no
     follower ever accepted a write (their /metrics), and both report lag 0
-    (/metrics and /v1/info).
+    (/metrics and /v1/info);
+and that a follower's bootstrap bundle, seconds of disk work at scale, is
+built off the HTTP worker: with one worker thread, /healthz is answered
+while it is built.
 Skips (exit 77) with a message when nginx is not installed.
 """
+import http.client
 import os
+import re
 import shutil
-import signal
-import subprocess
 import sys
 import tempfile
 import threading
@@ -45,81 +48,25 @@ CONF = os.path.join(ROOT, "deploy", "nginx", "embedsrv-readwrite.conf")
 check = es_server.Checks()
 
 
-def find_nginx():
-    for p in (shutil.which("nginx"), "/usr/sbin/nginx"):
-        if p and os.access(p, os.X_OK):
-            return p
-    return None
+def nginx_for(binary, primary, replicas):
+    """nginx routing with deploy/nginx/embedsrv-readwrite.conf to these."""
+    return es_server.Nginx(CONF, {
+        "embedsrv-primary:8080": "%s:%d" % (HOST, primary.port),
+        "embedsrv-replica-0:8080": "%s:%d" % (HOST, replicas[0].port),
+        "embedsrv-replica-1:8080": "%s:%d" % (HOST, replicas[1].port)}, binary=binary)
 
 
-class Nginx:
-    """nginx in the foreground with everything (pid, logs, temp files) under
-    a private prefix directory, on a free port."""
-
-    def __init__(self, binary, primary, replicas):
-        self.dir = tempfile.mkdtemp(prefix="es_nginx_")
-        self.port = es_server.free_port()
-        with open(CONF) as f:
-            routing = f.read()
-        subst = {"embedsrv-primary:8080": "%s:%d" % (HOST, primary.port),
-                 "embedsrv-replica-0:8080": "%s:%d" % (HOST, replicas[0].port),
-                 "embedsrv-replica-1:8080": "%s:%d" % (HOST, replicas[1].port),
-                 "listen 8080;": "listen %s:%d;" % (HOST, self.port)}
-        for k, v in subst.items():
-            if k not in routing:
-                raise RuntimeError("%s no longer holds '%s'" % (CONF, k))
-            routing = routing.replace(k, v)
-        with open(os.path.join(self.dir, "routing.conf"), "w") as f:
-            f.write(routing)
-        user = "user root;\n" if os.getuid() == 0 else ""
-        main = (user + "worker_processes 1;\ndaemon off;\npid %(d)s/nginx.pid;\n"
-                "error_log %(d)s/error.log warn;\n"
-                "events { worker_connections 256; }\n"
-                "http {\n  access_log %(d)s/access.log;\n"
-                "  client_body_temp_path %(d)s/body;\n  proxy_temp_path %(d)s/proxy;\n"
-                "  fastcgi_temp_path %(d)s/fcgi;\n  uwsgi_temp_path %(d)s/uwsgi;\n"
-                "  scgi_temp_path %(d)s/scgi;\n  include %(d)s/routing.conf;\n}\n"
-                % {"d": self.dir})
-        self.conf = os.path.join(self.dir, "nginx.conf")
-        with open(self.conf, "w") as f:
-            f.write(main)
-        t = subprocess.run([binary, "-t", "-p", self.dir, "-c", self.conf],
-                           capture_output=True, text=True)
-        if t.returncode != 0:
-            raise RuntimeError("nginx -t refused the generated config:\n" + t.stderr)
-        self.proc = subprocess.Popen([binary, "-p", self.dir, "-c", self.conf],
-                                     stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
-                                     stderr=subprocess.DEVNULL)
-        # a Server-like handle for requests through nginx
-        self.http = es_server.Server.__new__(es_server.Server)
-        self.http.port = self.port
-        deadline = time.time() + 20 * SLOW
-        while True:
-            try:
-                if self.http.request("GET", "/healthz", timeout=2)[0] == 200:
-                    break
-            except OSError:
-                pass
-            if self.proc.poll() is not None or time.time() > deadline:
-                raise RuntimeError("nginx did not come up: " + self.error_log())
-            time.sleep(0.05)
-
-    def error_log(self):
-        try:
-            with open(os.path.join(self.dir, "error.log")) as f:
-                return f.read()
-        except OSError:
-            return ""
-
-    def stop(self):
-        if self.proc.poll() is None:
-            self.proc.send_signal(signal.SIGQUIT)
-            try:
-                self.proc.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait()
-        shutil.rmtree(self.dir, ignore_errors=True)
+def write_routes():
+    """(method, path) of every ROUTE_WRITE route in server/routes.c, with
+    {name} as "c" and any other {param} as "1"."""
+    with open(os.path.join(ROOT, "server", "routes.c")) as f:
+        text = f.read()
+    out = []
+    for m in re.finditer(r'\{"([A-Z]+)", "([^"]+)", \w+, ([^}]*)\}', text):
+        if "ROUTE_WRITE" in m.group(3):
+            path = m.group(2).replace("{name}", "c")
+            out.append((m.group(1), re.sub(r"\{[a-z_]+\}", "1", path)))
+    return out
 
 
 def searches(srv):
@@ -232,8 +179,8 @@ def test_followers(nginx_bin, tmp):
                   "follower %d bootstrapped with the primary's points (%s)" % (k, js))
             st, js = servers[k].req("GET", "/readyz")
             check(st == 200 and js.get("role") == "follower", "follower %d ready (%s)" % (k, js))
-        ng = Nginx(nginx_bin, servers["p"], [servers[0], servers[1]])
-        via = ng.http
+        ng = nginx_for(nginx_bin, servers["p"], [servers[0], servers[1]])
+        via = ng
 
         w = Writer(via)
         w.start()
@@ -286,8 +233,8 @@ def test_followers(nginx_bin, tmp):
               "read-your-write through nginx: median %.3f s, max %.3f s; caught up %.2f s "
               "after the load" % (len(w.acked), w.refused, sorted(lags or [0])[len(lags) // 2],
                                    max(lags or [0]), took or -1))
-        check(not any("[emerg]" in l or "[crit]" in l for l in ng.error_log().splitlines()),
-              "nginx logged no critical error")
+        check(not ng.critical_errors(), "nginx logged no critical error (%s)"
+              % ng.critical_errors()[:3])
     finally:
         if ng:
             ng.stop()
@@ -296,8 +243,87 @@ def test_followers(nginx_bin, tmp):
             check(rc == 0, "%s exits 0 (%s)" % (" ".join(s.argv[3:9]), rc))
 
 
+def test_bundle_off_worker(tmp):
+    """A follower's bootstrap (GET /v1/replication/snapshot: a checkpoint of
+    every collection, each snapshot fsynced, then a copy of every file)
+    takes seconds at scale; it is built off the HTTP worker (server/http.c
+    defers it), so with ONE worker thread a /healthz sent meanwhile is
+    answered at once, not after the bundle.  The build is made slow with
+    many collections written since the last checkpoint (one fsync each);
+    on a fast disk more are added until the bundle's first byte takes
+    over 0.15 s."""
+    srv = es_server.Server("--model", MODEL, "--quiet", "--data-dir",
+                           os.path.join(tmp, "bundle"), "--threads", "1", wait="readyz")
+    ncoll = 0
+    try:
+        for attempt in range(4):
+            for c in range(ncoll, ncoll + 60):
+                srv.req("PUT", "/v1/collections/c%d" % c, {"dim": 100, "m": 4,
+                                                           "ef_construction": 8})
+                pts = [{"id": i, "vector": [float((i * 31 + j * 7) % 101) + 1.0
+                                            for j in range(100)]} for i in range(100)]
+                if srv.req("PUT", "/v1/collections/c%d/points" % c, {"points": pts})[0] != 200:
+                    check(False, "upsert into c%d refused" % c)
+                    return
+            ncoll += 60
+            # a write in every collection since the last checkpoint
+            for c in range(ncoll):
+                srv.req("PUT", "/v1/collections/c%d/points" % c,
+                        {"points": [{"id": 1000 + attempt, "vector": [1.0] * 100}]})
+            res = {}
+
+            def bundle():
+                t0 = time.time()
+                c = http.client.HTTPConnection(HOST, srv.port, timeout=120 * SLOW)
+                try:
+                    c.request("GET", "/v1/replication/snapshot")
+                    r = c.getresponse()
+                    res["ttfb"] = time.time() - t0  # the build is done
+                    res["st"], res["len"] = r.status, len(r.read())
+                    res["lsn"] = r.getheader("X-Embedsrv-Lsn")
+                except (OSError, http.client.HTTPException) as e:
+                    res["st"] = str(e)
+                finally:
+                    c.close()
+
+            t = threading.Thread(target=bundle)
+            t.start()
+            time.sleep(0.02)
+            lat = []
+            bad = []
+            while t.is_alive():
+                t0 = time.time()
+                st, _ = srv.req("GET", "/healthz", timeout=60)
+                if "ttfb" not in res:  # answered while the bundle was being built
+                    lat.append(time.time() - t0)
+                if st != 200:
+                    bad.append(st)
+                time.sleep(0.005)
+            check(not bad, "/healthz answered 200 during the bundle (%s)" % bad[:5])
+            t.join()
+            ttfb = res.get("ttfb", 0)
+            if ttfb > 0.15:
+                break
+        check(res.get("st") == 200 and res.get("len", 0) > ncoll * 100 * 400 and res.get("lsn"),
+              "the bundle of %d collections arrived (%s, %s bytes, lsn %s)"
+              % (ncoll, res.get("st"), res.get("len"), res.get("lsn")))
+        # the check means something only when the build is slow
+        check(ttfb > 0.15, "the bundle took long enough to build (%.3f s, %d collections)"
+              % (ttfb, ncoll))
+        check(len(lat) >= 2 and max(lat) < ttfb / 3,
+              "with one HTTP worker, /healthz answered while the bundle was built "
+              "(%d answers, max %.3f s; bundle built in %.3f s)" % (len(lat), max(lat or [0]), ttfb))
+        check(srv.metric('embedsrv_http_requests_total{route="GET /v1/replication/snapshot",'
+                         'status="200"}') == attempt + 1, "the deferred answers are in /metrics")
+        print("bundle of %d collections: built in %.3f s; /healthz meanwhile: %d answers, "
+              "max %.3f s" % (ncoll, ttfb, len(lat), max(lat or [0])))
+    finally:
+        rc, _ = srv.stop()
+        check(rc == 0, "bundle server exits 0 (%s)" % rc)
+
+
 def main():
-    nginx_bin = find_nginx()
+    nginx_bin = es_server.find_nginx()
     if not nginx_bin:
         print("SKIP: nginx is not installed (apt-get install nginx; it is in "
               "deploy/packages-build.txt)")
@@ -326,8 +352,8 @@ def main():
                                  "--read-only", "--primary", purl, wait="readyz")
             servers.append(r)
             replicas.append(r)
-        ng = Nginx(nginx_bin, primary, replicas)
-        via = ng.http
+        ng = nginx_for(nginx_bin, primary, replicas)
+        via = ng
 
         # writes through nginx land on the primary
         st, js = via.req("PUT", "/v1/collections/c/points",
@@ -339,6 +365,17 @@ def main():
         check(st == 201, "create through nginx (%s %s)" % (st, js))
         check(via.req("DELETE", "/v1/collections/d")[0] == 200, "drop through nginx")
         check(via.req("POST", "/v1/collections/c/snapshot")[0] == 200, "snapshot through nginx")
+        # every write route of the server (both dialects) reaches the
+        # primary: a replica would answer 403 read_only, the primary 4xx
+        # for a collection it does not have
+        routes = write_routes()
+        check(len(routes) >= 18, "write routes found in server/routes.c (%d)" % len(routes))
+        for method, path in routes:
+            path = path.replace("/collections/c", "/collections/nosuch")
+            body = {} if method in ("PUT", "POST") else None
+            st, js = via.req(method, path, body)
+            check(st != 403, "%s %s through nginx reaches the primary (%s %s)"
+                  % (method, path, st, js))
         st, js = primary.req("GET", "/v1/collections/c")
         check(st == 200 and js["result"]["count"] == 20, "the primary holds the writes (%s)" % js)
         check(primary.req("GET", "/v1/collections/c/points/100")[0] == 200, "primary has 100")
@@ -373,8 +410,8 @@ def main():
             st, js = r.req("GET", "/v1/collections/c/points/7")
             check(st == 200 and js["result"]["vector"] == [7.0, 0.0, 1.0],
                   "the refused write changed nothing (%s)" % js)
-        check(not any("[emerg]" in l or "[crit]" in l for l in ng.error_log().splitlines()),
-              "nginx logged no critical error")
+        check(not ng.critical_errors(), "nginx logged no critical error (%s)"
+              % ng.critical_errors()[:3])
     finally:
         if ng:
             ng.stop()
@@ -385,6 +422,7 @@ def main():
     tmp = tempfile.mkdtemp(prefix="es_follow_")
     try:
         test_followers(nginx_bin, tmp)
+        test_bundle_off_worker(tmp)
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
     print("replication: %d passed, %d failed" % (check.passed, len(check.failures)))
