@@ -34,7 +34,7 @@
 #define MAX_MODELS 16
 #define MAX_ALIASES 32
 
-enum { OPT_BATCH_MAX = 1000, OPT_BATCH_WAIT_US }; /* long-only options */
+enum { OPT_BATCH_MAX = 1000, OPT_BATCH_WAIT_US, OPT_BATCH_THREADS }; /* long-only options */
 #define DEFAULT_MODEL_PATH "models/default.esm"
 
 static void usage(FILE *f)
@@ -71,6 +71,8 @@ static void usage(FILE *f)
 		"  --batch-wait-us N     wait up to N microseconds for a fuller batch when\n"
 		"                        fewer than --batch-max texts are queued (default 0:\n"
 		"                        batch only what queued while the model was busy)\n"
+		"  --batch-threads N     threads per batched forward; CPU count / N batches\n"
+		"                        run side by side (default 1: one batch per CPU)\n"
 		"  --api-key KEY         require 'Authorization: Bearer KEY' (not /healthz, /readyz)\n"
 		"  --max-body BYTES      largest request body (default 16777216)\n"
 		"  --max-inputs N        texts per embeddings request (default 2048)\n"
@@ -104,7 +106,7 @@ typedef struct serve_opts {
 	char *alias_env;                  /* EMBEDSRV_MODEL_ALIAS, split (owned) */
 	const char *host, *port, *data_dir, *threads, *api_key, *max_body, *max_inputs,
 		*max_points, *timeout, *max_conns, *fsync, *snapshot_bytes, *retain_bytes, *primary, *follow,
-		*follow_api_key, *batch_max, *batch_wait_us;
+		*follow_api_key, *batch_max, *batch_wait_us, *batch_threads;
 	int quiet, recover, no_ui, read_only;
 } serve_opts;
 
@@ -115,6 +117,7 @@ typedef struct serve_config {
 	wal_fsync_policy fsync;
 	uint64_t snapshot_bytes;
 	uint32_t batch_max, batch_wait_us;
+	unsigned batch_threads; /* 0: 1 */
 	uint64_t retain_bytes;
 } serve_config;
 
@@ -234,6 +237,7 @@ static int parse_flags(int argc, char **argv, serve_opts *o)
 		{"follow-api-key", required_argument, NULL, 'K'},
 		{"batch-max", required_argument, NULL, OPT_BATCH_MAX},
 		{"batch-wait-us", required_argument, NULL, OPT_BATCH_WAIT_US},
+		{"batch-threads", required_argument, NULL, OPT_BATCH_THREADS},
 		{"help", no_argument, NULL, 'h'},
 		{NULL, 0, NULL, 0},
 	};
@@ -278,6 +282,7 @@ static int parse_flags(int argc, char **argv, serve_opts *o)
 		case 'K': o->follow_api_key = optarg; break;
 		case OPT_BATCH_MAX: o->batch_max = optarg; break;
 		case OPT_BATCH_WAIT_US: o->batch_wait_us = optarg; break;
+		case OPT_BATCH_THREADS: o->batch_threads = optarg; break;
 		case 'h': usage(stdout); return 0;
 		default: usage(stderr); return 2;
 		}
@@ -339,6 +344,7 @@ static int env_fallbacks(serve_opts *o)
 	}
 	if (!o->batch_max) o->batch_max = env("EMBEDSRV_BATCH_MAX");
 	if (!o->batch_wait_us) o->batch_wait_us = env("EMBEDSRV_BATCH_WAIT_US");
+	if (!o->batch_threads) o->batch_threads = env("EMBEDSRV_BATCH_THREADS");
 	return 0;
 }
 
@@ -403,6 +409,7 @@ static int parse_values(const serve_opts *o, serve_config *c)
 	}
 	c->batch_max = ES_BATCHER_MAX_BATCH;
 	c->batch_wait_us = ES_BATCHER_MAX_WAIT_US;
+	c->batch_threads = 0; /* 1 */
 	if (o->batch_max) {
 		if (cli_u64("serve", "--batch-max", o->batch_max, 0, 4096, &v)) return -1;
 		c->batch_max = (uint32_t)v;
@@ -410,6 +417,10 @@ static int parse_values(const serve_opts *o, serve_config *c)
 	if (o->batch_wait_us) {
 		if (cli_u64("serve", "--batch-wait-us", o->batch_wait_us, 0, 1000000, &v)) return -1;
 		c->batch_wait_us = (uint32_t)v;
+	}
+	if (o->batch_threads) {
+		if (cli_u64("serve", "--batch-threads", o->batch_threads, 1, 1024, &v)) return -1;
+		c->batch_threads = (unsigned)v;
 	}
 	return 0;
 }
@@ -496,6 +507,7 @@ static int serve(const serve_opts *o, const serve_config *c)
 	cfg.primary = o->primary;
 	cfg.batch_max = c->batch_max;
 	cfg.batch_wait_us = c->batch_wait_us;
+	cfg.batch_threads = c->batch_threads;
 	unsigned threads = http_threads(o, c, encs, nenc);
 	cfg.threads = threads;
 	cfg.model_aliases = o->aliases;

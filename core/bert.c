@@ -29,6 +29,12 @@
 #include "safetensors.h"
 
 #define GROUP_TOKENS 4096
+/* A batch with a pool is cut into one run of texts per worker (each on one
+ * thread, no barriers) when every worker gets at least this many tokens;
+ * below, each product is split by columns across the pool instead
+ * (measured: bench/RESULTS.md, issue 23).  EMBEDSRV_ROW_SPLIT_TOKENS
+ * overrides it for benchmarks (0: always split a batch of 2+ texts). */
+#define ROW_SPLIT_TOKENS 48
 
 /* snprintf into a path buffer; an over-long path becomes "" (and then fails
  * to open with a clear message naming the file). */
@@ -895,17 +901,128 @@ static void pool_rows(const es_bert *b, const float *h, uint32_t L, float *out)
 static int lower_copy(const char *t, size_t len, char **out, size_t *olen,
 		      es_error *err);
 
+static size_t split_tokens = ROW_SPLIT_TOKENS;
+static pthread_once_t split_once = PTHREAD_ONCE_INIT;
+
+static void split_init(void)
+{
+	const char *e = getenv("EMBEDSRV_ROW_SPLIT_TOKENS");
+	char *end;
+	if (e && *e) {
+		unsigned long v = strtoul(e, &end, 10);
+		if (*end || v > 1000000)
+			fprintf(stderr, "embedsrv: EMBEDSRV_ROW_SPLIT_TOKENS=%s is not a "
+				"number up to 1000000; using %d\n", e, ROW_SPLIT_TOKENS);
+		else
+			split_tokens = v;
+	}
+}
+
+static size_t row_split_tokens(void)
+{
+	pthread_once(&split_once, split_init);
+	return split_tokens;
+}
+
+/* Texts [i0, i1) of a tokenised batch, encoded in groups of consecutive
+ * texts up to GROUP_TOKENS packed tokens, into out + i0 * dim. */
+typedef struct part {
+	const es_bert *b;
+	int32_t *const *tok;
+	const uint32_t *ntok;
+	size_t i0, i1;
+	float *out;
+	es_pool *pool; /* for the products inside each forward; may be NULL */
+	int rc;
+	es_error err;
+} part;
+
+static void encode_part(part *pt)
+{
+	const es_bert *b = pt->b;
+	size_t H = b->cfg.hidden, dim = es_bert_dim(b), all = 0;
+	for (size_t k = pt->i0; k < pt->i1; k++)
+		all += pt->ntok[k];
+	size_t cap = GROUP_TOKENS > b->max_seq ? GROUP_TOKENS : b->max_seq;
+	if (all < cap)
+		cap = all ? all : 1; /* one group */
+	int32_t *ids = malloc(cap * sizeof *ids);
+	float *hid = falloc(cap * H);
+	pt->rc = 0;
+	if (!ids || !hid) {
+		pt->rc = es_err(&pt->err, ES_ENOMEM, "out of memory");
+		goto out;
+	}
+	for (size_t i = pt->i0; i < pt->i1;) {
+		size_t j = i, T = 0;
+		while (j < pt->i1 && T + pt->ntok[j] <= cap) {
+			memcpy(ids + T, pt->tok[j], pt->ntok[j] * sizeof *ids);
+			T += pt->ntok[j];
+			j++;
+		}
+		if ((pt->rc = es_bert_forward(b, ids, pt->ntok + i, j - i, hid, NULL,
+					      pt->pool, &pt->err)))
+			goto out;
+		size_t r = 0;
+		for (size_t k = i; k < j; k++) {
+			pool_rows(b, hid + r * H, pt->ntok[k], pt->out + k * dim);
+			r += pt->ntok[k];
+		}
+		i = j;
+	}
+out:
+	free(ids);
+	free(hid);
+}
+
+static void part_range(void *ctx, size_t begin, size_t end, unsigned worker)
+{
+	(void)worker;
+	part *parts = ctx;
+	for (size_t p = begin; p < end; p++)
+		encode_part(&parts[p]);
+}
+
+/* The batch cut into one run of consecutive texts per pool worker, of about
+ * equal tokens, each encoded on one thread: no barrier inside a forward,
+ * at the price of every worker streaming all the weights (which a batch
+ * of ROW_SPLIT_TOKENS tokens per worker amortises). */
+static int encode_split(const es_bert *b, int32_t *const *tok,
+			const uint32_t *ntok, size_t n, size_t all, float *out,
+			es_pool *pool, es_error *err)
+{
+	size_t nw = es_pool_size(pool);
+	if (nw > n)
+		nw = n;
+	part *parts = calloc(nw, sizeof *parts);
+	if (!parts)
+		return es_err(err, ES_ENOMEM, "out of memory");
+	size_t i = 0, done = 0;
+	for (size_t p = 0; p < nw; p++) {
+		/* texts until this part's share of the tokens, leaving at least
+		 * one text for each later part */
+		size_t want = all * (p + 1) / nw, i0 = i;
+		while (i < n - (nw - 1 - p) && (i == i0 || done + ntok[i] / 2 < want))
+			done += ntok[i++];
+		parts[p] = (part){b, tok, ntok, i0, i, out, NULL, 0, {0}};
+	}
+	es_pool_parallel_for(pool, nw, 1, part_range, parts);
+	int rc = 0;
+	for (size_t p = 0; p < nw && !rc; p++)
+		if ((rc = parts[p].rc) && err)
+			*err = parts[p].err;
+	free(parts);
+	return rc;
+}
+
 int es_bert_encode_batch(const es_bert *b, const char *const *texts,
 			 const size_t *lens, size_t n, unsigned flags,
 			 float *out, es_encode_info *infos, es_pool *pool,
 			 es_error *err)
 {
 	int rc = 0;
-	size_t H = b->cfg.hidden, dim = es_bert_dim(b);
 	int32_t **tok = calloc(n ? n : 1, sizeof *tok);
 	uint32_t *ntok = calloc(n ? n : 1, sizeof *ntok);
-	int32_t *ids = NULL;
-	float *hid = NULL;
 	if (!tok || !ntok) {
 		rc = es_err(err, ES_ENOMEM, "out of memory");
 		goto out;
@@ -945,34 +1062,17 @@ int es_bert_encode_batch(const es_bert *b, const char *const *texts,
 			infos[i].empty = 0;
 		}
 	}
-	/* groups of consecutive texts up to GROUP_TOKENS packed tokens */
-	size_t cap = GROUP_TOKENS > b->max_seq ? GROUP_TOKENS : b->max_seq, all = 0;
+	size_t all = 0;
 	for (size_t k = 0; k < n; k++)
 		all += ntok[k];
-	if (all < cap)
-		cap = all ? all : 1; /* one group */
-	ids = malloc(cap * sizeof *ids);
-	hid = falloc(cap * H);
-	if (!ids || !hid) {
-		rc = es_err(err, ES_ENOMEM, "out of memory");
-		goto out;
-	}
-	size_t i = 0;
-	while (i < n) {
-		size_t j = i, T = 0;
-		while (j < n && T + ntok[j] <= cap) {
-			memcpy(ids + T, tok[j], ntok[j] * sizeof *ids);
-			T += ntok[j];
-			j++;
-		}
-		if ((rc = es_bert_forward(b, ids, ntok + i, j - i, hid, NULL, pool, err)))
-			goto out;
-		size_t r = 0;
-		for (size_t k = i; k < j; k++) {
-			pool_rows(b, hid + r * H, ntok[k], out + k * dim);
-			r += ntok[k];
-		}
-		i = j;
+	unsigned nw = pool ? es_pool_size(pool) : 1;
+	if (nw > 1 && n >= 2 && all >= row_split_tokens() * nw) {
+		rc = encode_split(b, tok, ntok, n, all, out, pool, err);
+	} else {
+		part pt = {b, tok, ntok, 0, n, out, pool, 0, {0}};
+		encode_part(&pt);
+		if ((rc = pt.rc) && err)
+			*err = pt.err;
 	}
 out:
 	if (tok)
@@ -980,8 +1080,6 @@ out:
 			free(tok[k]);
 	free(tok);
 	free(ntok);
-	free(ids);
-	free(hid);
 	return rc;
 }
 

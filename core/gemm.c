@@ -20,6 +20,8 @@
 
 #include <cblas.h>
 #include <math.h>
+#include <pthread.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -27,6 +29,7 @@
 
 #if defined(__x86_64__) && defined(__GNUC__)
 #define ES_GEMM_X86 1
+#include <cpuid.h>
 #include <immintrin.h>
 #endif
 
@@ -201,7 +204,7 @@ typedef struct tile_args {
 #ifdef ES_GEMM_X86
 /* ------------------------------------------------------------ AVX-512F */
 #define AVX512 __attribute__((target("avx512f")))
-#define MR512 12
+#define MR512 14 /* the most rows a tile512 takes (28 accumulators) */
 
 AVX512 static inline __m512 gelu512(__m512 v)
 {
@@ -247,7 +250,7 @@ tile512(const int mr, size_t k, const float *a, size_t lda, const float *bp,
 	__mmask16 m0 = nc >= 16 ? (__mmask16)0xffff : (__mmask16)((1u << nc) - 1);
 	__mmask16 m1 = nc >= 32 ? (__mmask16)0xffff
 		       : nc > 16 ? (__mmask16)((1u << (nc - 16)) - 1) : 0;
-#pragma GCC unroll 12
+#pragma GCC unroll 14
 	for (int i = 0; i < mr; i++) {
 		c0[i] = _mm512_setzero_ps();
 		c1[i] = _mm512_setzero_ps();
@@ -255,7 +258,7 @@ tile512(const int mr, size_t k, const float *a, size_t lda, const float *bp,
 	for (size_t kk = 0; kk < k; kk++) {
 		__m512 b0 = _mm512_load_ps(bp + kk * NR);
 		__m512 b1 = _mm512_load_ps(bp + kk * NR + 16);
-#pragma GCC unroll 12
+#pragma GCC unroll 14
 		for (int i = 0; i < mr; i++) {
 			__m512 av = _mm512_set1_ps(a[(size_t)i * lda + kk]);
 			c0[i] = _mm512_fmadd_ps(av, b0, c0[i]);
@@ -265,7 +268,7 @@ tile512(const int mr, size_t k, const float *a, size_t lda, const float *bp,
 	const float *bias = t->bias, *res = t->res;
 	__m512 bb0 = bias ? _mm512_maskz_loadu_ps(m0, bias) : _mm512_setzero_ps();
 	__m512 bb1 = bias ? _mm512_maskz_loadu_ps(m1, bias + 16) : _mm512_setzero_ps();
-#pragma GCC unroll 12
+#pragma GCC unroll 14
 	for (int i = 0; i < mr; i++) {
 		const float *rr = res ? res + (size_t)i * t->ldres : NULL;
 		store512(c + (size_t)i * ldc, c0[i], m0, bb0, t->gelu, rr);
@@ -285,7 +288,7 @@ AVX512 static void tile512_any(int mr, size_t k, const float *a, size_t lda,
 			       const tile_args *t)
 {
 	switch (mr) {
-		TILE512_CASE(12) TILE512_CASE(11) TILE512_CASE(10) TILE512_CASE(9)
+		TILE512_CASE(14) TILE512_CASE(13) TILE512_CASE(12) TILE512_CASE(11) TILE512_CASE(10) TILE512_CASE(9)
 		TILE512_CASE(8) TILE512_CASE(7) TILE512_CASE(6) TILE512_CASE(5)
 		TILE512_CASE(4) TILE512_CASE(3) TILE512_CASE(2) TILE512_CASE(1)
 	default:
@@ -647,9 +650,9 @@ static size_t block_rows(size_t k, size_t mr)
 
 /* Blocks of rows; within a block, every panel over every tile of rows
  * (the panel stays in L2 while the block's tiles use it). */
-static void run_x86(simd_path path, const es_gemm_b *b, size_t m, const float *a,
-		    size_t lda, float *c, size_t ldc, size_t p0, size_t p1,
-		    const es_gemm_epi *e)
+static void run_x86(simd_path path, size_t mr, const es_gemm_b *b, size_t m,
+		    const float *a, size_t lda, float *c, size_t ldc, size_t p0,
+		    size_t p1, const es_gemm_epi *e)
 {
 #ifdef ES_GEMM_X86
 	tile_args t = {0};
@@ -657,7 +660,6 @@ static void run_x86(simd_path path, const es_gemm_b *b, size_t m, const float *a
 	t.ldres = e->ldres;
 	/* the tanh form goes through epi_row after the tile, before res */
 	const float *res = e->act == ES_GEMM_ACT_GELU_TANH ? NULL : e->res;
-	size_t mr = path == SIMD_AVX512 ? MR512 : MR256;
 	size_t mb = block_rows(b->k, mr);
 	for (size_t r0 = 0; r0 < m; r0 += mb) {
 		size_t r1 = r0 + mb < m ? r0 + mb : m;
@@ -693,13 +695,125 @@ static void run_x86(simd_path path, const es_gemm_b *b, size_t m, const float *a
 	}
 #else
 	(void)path;
+	(void)mr;
 	run_cblas(b, m, a, lda, c, ldc, p0, p1, e);
 #endif
 }
 
-void es_gemm_run_path(simd_path path, const es_gemm_b *b, size_t m,
-		      const float *a, size_t lda, float *c, size_t ldc,
-		      size_t p0, size_t p1, const es_gemm_epi *epi)
+/* ---- tile shapes: measured per CPU kind, picked once ---- */
+
+static const struct {
+	const char *name;
+	simd_path path;
+	unsigned mr; /* rows; columns: 32 (AVX-512, a panel) or 16 (AVX2) */
+} tiles[] = {
+	{"avx512-12x32", SIMD_AVX512, 12},
+	{"avx512-14x32", SIMD_AVX512, 14},
+	{"avx512-8x32", SIMD_AVX512, 8},
+	{"avx512-4x32", SIMD_AVX512, 4},
+	{"avx2-6x16", SIMD_AVX2, 6},
+	{"avx2-4x16", SIMD_AVX2, 4},
+};
+#define NTILES (sizeof tiles / sizeof tiles[0])
+
+int es_gemm_tile_count(void)
+{
+	return (int)NTILES;
+}
+
+const char *es_gemm_tile_name(int t)
+{
+	return t >= 0 && (size_t)t < NTILES ? tiles[t].name : "cblas";
+}
+
+simd_path es_gemm_tile_path(int t)
+{
+	return t >= 0 && (size_t)t < NTILES ? tiles[t].path : SIMD_SCALAR;
+}
+
+int es_gemm_tile_parse(const char *name)
+{
+	for (size_t t = 0; t < NTILES; t++)
+		if (!strcmp(name, tiles[t].name))
+			return (int)t;
+	return -1;
+}
+
+static int tile_index(const char *name)
+{
+	int t = es_gemm_tile_parse(name);
+	return t < 0 ? 0 : t; /* names below are in the table */
+}
+
+/* x86 family and model as cpuid leaf 1 reports them (family 0 elsewhere). */
+static void cpu_family(unsigned *vendor_amd, unsigned *family, unsigned *model)
+{
+	*vendor_amd = *family = *model = 0;
+#ifdef ES_GEMM_X86
+	unsigned a, b, c, d;
+	if (!__get_cpuid(0, &a, &b, &c, &d))
+		return;
+	*vendor_amd = b == 0x68747541u; /* "Auth"enticAMD */
+	if (!__get_cpuid(1, &a, &b, &c, &d))
+		return;
+	unsigned base = (a >> 8) & 0xf;
+	*family = base == 0xf ? base + ((a >> 20) & 0xff) : base;
+	*model = ((a >> 4) & 0xf) | (base >= 0x6 ? ((a >> 16) & 0xf) << 4 : 0);
+#endif
+}
+
+/* The tile this CPU kind runs fastest on `path` (bench/RESULTS.md,
+ * "tile shapes"): see gemm.h for the table and what was measured. */
+static int default_tile(simd_path path)
+{
+	unsigned amd, fam, model;
+	cpu_family(&amd, &fam, &model);
+	(void)model;
+	if (path == SIMD_AVX2)
+		return tile_index("avx2-6x16");
+	if (amd && fam == 0x19) /* Zen 4: 512-bit ops on 256-bit units */
+		return tile_index("avx512-12x32");
+	if (amd && fam >= 0x1a) /* Zen 5 */
+		return tile_index("avx512-12x32");
+	return tile_index("avx512-12x32");
+}
+
+static int chosen[SIMD_PATH_COUNT];
+static pthread_once_t tile_once = PTHREAD_ONCE_INIT;
+
+static void tile_init(void)
+{
+	for (int p = 0; p < SIMD_PATH_COUNT; p++)
+		chosen[p] = p == SIMD_AVX512 || p == SIMD_AVX2 ? default_tile((simd_path)p) : -1;
+	const char *env = getenv("EMBEDSRV_GEMM_TILE");
+	if (!env || !*env)
+		return;
+	int t = es_gemm_tile_parse(env);
+	if (t < 0) {
+		fprintf(stderr, "embedsrv: EMBEDSRV_GEMM_TILE=%s is not a tile (", env);
+		for (size_t i = 0; i < NTILES; i++)
+			fprintf(stderr, "%s%s", i ? ", " : "", tiles[i].name);
+		fprintf(stderr, "); using the CPU's default\n");
+		return;
+	}
+	if (!simd_kernels_for(tiles[t].path)) {
+		fprintf(stderr, "embedsrv: EMBEDSRV_GEMM_TILE=%s needs %s, which this "
+			"CPU or build lacks; using the CPU's default\n", env,
+			simd_path_name(tiles[t].path));
+		return;
+	}
+	chosen[tiles[t].path] = t;
+}
+
+int es_gemm_tile_for(simd_path path)
+{
+	pthread_once(&tile_once, tile_init);
+	return path < SIMD_PATH_COUNT && x86_path(path) != SIMD_SCALAR ? chosen[path] : -1;
+}
+
+void es_gemm_run_tile(int t, const es_gemm_b *b, size_t m, const float *a,
+		      size_t lda, float *c, size_t ldc, size_t p0, size_t p1,
+		      const es_gemm_epi *epi)
 {
 	static const es_gemm_epi none = {0};
 	if (!epi)
@@ -708,10 +822,17 @@ void es_gemm_run_path(simd_path path, const es_gemm_b *b, size_t m,
 		p1 = b->panels;
 	if (!m || p0 >= p1)
 		return;
-	if (x86_path(path) != SIMD_SCALAR)
-		run_x86(path, b, m, a, lda, c, ldc, p0, p1, epi);
+	if (t >= 0 && (size_t)t < NTILES && x86_path(tiles[t].path) != SIMD_SCALAR)
+		run_x86(tiles[t].path, tiles[t].mr, b, m, a, lda, c, ldc, p0, p1, epi);
 	else
 		run_cblas(b, m, a, lda, c, ldc, p0, p1, epi);
+}
+
+void es_gemm_run_path(simd_path path, const es_gemm_b *b, size_t m,
+		      const float *a, size_t lda, float *c, size_t ldc,
+		      size_t p0, size_t p1, const es_gemm_epi *epi)
+{
+	es_gemm_run_tile(es_gemm_tile_for(path), b, m, a, lda, c, ldc, p0, p1, epi);
 }
 
 void es_gemm_run(const es_gemm_b *b, size_t m, const float *a, size_t lda,

@@ -92,6 +92,34 @@ void es_gemm_run_path(simd_path path, const es_gemm_b *b, size_t m,
 		      const float *a, size_t lda, float *c, size_t ldc,
 		      size_t p0, size_t p1, const es_gemm_epi *epi);
 
+/* Tile shapes.  A tile is the block of C a micro-kernel keeps in
+ * registers over the whole k loop: "avx512-12x32" is 12 rows x one 32-column
+ * panel (24 zmm accumulators), -14x32 (28), -8x32 (16), -4x32 (8);
+ * "avx2-6x16" is 6 rows x half a panel (12 ymm), -4x16 (8).  More rows
+ * read each panel row from L2 fewer times per FMA; fewer leave registers
+ * and load ports to spare.  Which wins is a property of the core (FMA
+ * width and count, load ports), so the shape is picked once per process
+ * from cpuid's vendor and family — measured rows in bench/RESULTS.md
+ * ("tile shapes"): Zen 5 (AMD family 0x1a, two 512-bit FMA pipes) runs
+ * avx512-12x32; Zen 4 (family 0x19, AVX-512 double-pumped on 256-bit
+ * units) and Intel cores were not measured here and keep avx512-12x32,
+ * whose 24 accumulators also cover Zen 4's FMA latency x throughput; the
+ * AVX2 path runs avx2-6x16 everywhere.  EMBEDSRV_GEMM_TILE=NAME overrides
+ * the pick for its path (benchmarks; a name the CPU cannot run is refused
+ * with a warning on stderr).  Every tile computes the same products
+ * (tests/test_gemm.c runs them all). */
+int es_gemm_tile_count(void);
+const char *es_gemm_tile_name(int t);    /* "cblas" for an index out of range */
+simd_path es_gemm_tile_path(int t);
+int es_gemm_tile_parse(const char *name); /* -1 if unknown */
+/* The tile `path` runs in this process, or -1 (the cblas path). */
+int es_gemm_tile_for(simd_path path);
+/* es_gemm_run on one tile (tests, benchmarks); a tile this CPU or build
+ * cannot run, or -1, runs the cblas path. */
+void es_gemm_run_tile(int t, const es_gemm_b *b, size_t m, const float *a,
+		      size_t lda, float *c, size_t ldc, size_t p0, size_t p1,
+		      const es_gemm_epi *epi);
+
 /* GELU (erf form) of n floats in place, with the same approximation as the
  * epilogue; exposed for tests. */
 void es_gemm_gelu(float *x, size_t n);

@@ -61,8 +61,11 @@ static int make_batchers(api_ctx *c, const api_config *cfg, es_error *err)
 	c->batchers = calloc(c->nmodels, sizeof *c->batchers);
 	if (!c->batchers)
 		return es_err(err, ES_ENOMEM, "out of memory");
-	es_batcher_config bc = {cfg->batch_max, cfg->batch_wait_us,
-				cfg->batch_workers ? cfg->batch_workers : es_cpu_count()};
+	unsigned cpus = es_cpu_count();
+	unsigned th = cfg->batch_threads ? cfg->batch_threads : 1;
+	unsigned workers = cfg->batch_workers ? cfg->batch_workers
+			   : th < cpus ? cpus / th : 1;
+	es_batcher_config bc = {cfg->batch_max, cfg->batch_wait_us, workers, th};
 	for (size_t i = 0; i < c->nmodels; i++)
 		if (es_encoder_kind_of(c->models[i]) == ES_ENCODER_BERT &&
 		    es_batcher_new(c->models[i], &bc, &c->batchers[i], err))

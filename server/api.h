@@ -57,10 +57,11 @@ typedef struct api_config {
 	const char *primary;        /* the primary's URL, named in that 403 and
 				     * in /v1/info; may be NULL */
 	/* Dynamic batching (server/batcher.h) of BERT models' encodes:
-	 * batch_max texts per forward (0: off), batch_wait_us, batch_workers
-	 * forwards at once (0: CPU count). */
+	 * batch_max texts per forward (0: off), batch_wait_us, batch_threads
+	 * per forward (0: 1) and batch_workers forwards at once (0: CPU count /
+	 * batch_threads, at least 1). */
 	uint32_t batch_max, batch_wait_us;
-	unsigned batch_workers;
+	unsigned batch_threads, batch_workers;
 	const char *const *model_aliases; /* naliases "NAME=MODEL": requests may
 				     * name MODEL (a loaded model) as NAME, e.g.
 				     * text-embedding-3-small (serve --model-alias) */

@@ -49,6 +49,27 @@ void api_h_readyz(api_call *c, api_response *out)
 	api_ok(out, 200, json_pack("{s:s, s:s}", "status", "ready", "role", api_role(c->ctx)));
 }
 
+/* A label value in Prometheus' text format: backslash, double quote and
+ * line feed escaped (a model name is a file name: it may hold any of them);
+ * cut short (whole escapes only) to fit n. */
+static void label_escape(const char *v, char *out, size_t n)
+{
+	size_t k = 0;
+	for (; *v; v++) {
+		const char *rep = *v == '\\' ? "\\\\" : *v == '"' ? "\\\"" : *v == '\n' ? "\\n" : NULL;
+		size_t need = rep ? 2 : 1;
+		if (k + need >= n)
+			break;
+		if (rep) {
+			out[k++] = rep[0];
+			out[k++] = rep[1];
+		} else {
+			out[k++] = *v;
+		}
+	}
+	out[k] = '\0';
+}
+
 void api_h_metrics(api_call *c, api_response *out)
 {
 	es_strbuf b = {0};
@@ -72,12 +93,16 @@ void api_h_metrics(api_call *c, api_response *out)
 		free(cols);
 	}
 	if (c->ctx->batchers) { /* dynamic batching (server/batcher.h) */
-		static const char *const names[3] = {"requests", "texts", "forwards"};
-		static const char *const help[3] = {
+		static const char *const names[5] = {"requests", "texts", "forwards",
+						     "wait_seconds", "forward_seconds"};
+		static const char *const help[5] = {
 			"Encode requests served through the batcher.",
 			"Texts encoded through the batcher.",
-			"Forward passes the batcher ran (texts / forwards = mean batch)."};
-		for (int k = 0; k < 3; k++) {
+			"Forward passes the batcher ran (texts / forwards = mean batch).",
+			"Seconds requests waited queued, summed (/ requests = mean wait).",
+			"Seconds of the forwards requests were part of, summed over "
+			"requests (/ requests = mean)."};
+		for (int k = 0; k < 5; k++) {
 			es_strbuf_printf(&b, "# HELP embedsrv_batch_%s_total %s\n"
 					     "# TYPE embedsrv_batch_%s_total counter\n",
 					 names[k], help[k], names[k]);
@@ -86,10 +111,17 @@ void api_h_metrics(api_call *c, api_response *out)
 					continue;
 				es_batcher_stats st;
 				es_batcher_get_stats(c->ctx->batchers[i], &st);
-				uint64_t v = k == 0 ? st.requests : k == 1 ? st.texts : st.forwards;
-				es_strbuf_printf(&b, "embedsrv_batch_%s_total{model=\"%s\"} %llu\n",
-						 names[k], es_encoder_name(c->ctx->models[i]),
-						 (unsigned long long)v);
+				uint64_t v = k == 0 ? st.requests : k == 1 ? st.texts
+					     : k == 2 ? st.forwards : k == 3 ? st.wait_us
+					     : st.forward_us;
+				char lab[512];
+				label_escape(es_encoder_name(c->ctx->models[i]), lab, sizeof lab);
+				if (k < 3)
+					es_strbuf_printf(&b, "embedsrv_batch_%s_total{model=\"%s\"} %llu\n",
+							 names[k], lab, (unsigned long long)v);
+				else
+					es_strbuf_printf(&b, "embedsrv_batch_%s_total{model=\"%s\"} %.6f\n",
+							 names[k], lab, (double)v / 1e6);
 			}
 		}
 	}

@@ -284,6 +284,23 @@ void api_payload_route(api_call *c, api_payload_kind kind, int qdrant, api_respo
 	size_t updated = 0;
 	es_error err;
 	es_error_clear(&err);
+	/* Qdrant answers 404 "No point with id X found" for a listed id that is
+	 * missing, and changes nothing (checked first: a point deleted between
+	 * the check and the update is skipped, as /v1 skips it) */
+	for (size_t i = 0; qdrant && i < r.sel.n; i++) {
+		es_point_out po;
+		if (es_collection_get(col, &r.sel.ids[i], 0, 0, &po, NULL) != 0) {
+			es_collection_release(col);
+			if (r.sel.ids[i].is_str)
+				api_error(out, 404, "points", "not_found", "No point with id %.*s found",
+					  (int)r.sel.ids[i].len, r.sel.ids[i].str);
+			else
+				api_error(out, 404, "points", "not_found", "No point with id %llu found",
+					  (unsigned long long)r.sel.ids[i].num);
+			goto out;
+		}
+		es_point_out_free(&po);
+	}
 	int rc = api_payload_update(col, &r, &updated, &err);
 	es_collection_release(col);
 	if (rc)

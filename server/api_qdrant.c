@@ -103,16 +103,8 @@ void api_qdrant_envelope(api_response *out, double seconds)
 
 /* ---- ids -------------------------------------------------------------- */
 
-static int hexval(int ch)
-{
-	if (ch >= '0' && ch <= '9')
-		return ch - '0';
-	ch = tolower(ch);
-	return ch >= 'a' && ch <= 'f' ? ch - 'a' + 10 : -1;
-}
-
-/* A UUID spelled as the uuid crate accepts it -> lowercase dashed into
- * out[37]; 0 or -1. */
+/* A UUID spelled as the uuid crate accepts it (also "urn:uuid:..." and
+ * "{...}") -> lowercase dashed into out[37] (api_uuid_canonical); 0 or -1. */
 static int uuid_norm(const char *s, size_t len, char out[37])
 {
 	if (len == 45 && strncasecmp(s, "urn:uuid:", 9) == 0) {
@@ -123,28 +115,14 @@ static int uuid_norm(const char *s, size_t len, char out[37])
 		s++;
 		len -= 2;
 	}
-	int dashed = len == 36;
-	if (!dashed && len != 32)
-		return -1;
-	size_t o = 0;
-	for (size_t i = 0; i < len; i++) {
-		if (dashed && (i == 8 || i == 13 || i == 18 || i == 23)) {
-			if (s[i] != '-')
-				return -1;
-			continue;
-		}
-		if (hexval((unsigned char)s[i]) < 0)
-			return -1;
-		if (o == 8 || o == 13 || o == 18 || o == 23)
-			out[o++] = '-';
-		out[o++] = (char)tolower((unsigned char)s[i]);
-	}
-	out[o] = '\0';
-	return 0;
+	return api_uuid_canonical(s, len, out) ? 0 : -1;
 }
 
 json_t *qd_id(const json_t *v, const char *param, ju_err *e)
 {
+	uint64_t big;
+	if (ju_u64_value(v, &big)) /* up to 2^64-1, as the /v1 parser reads it */
+		return json_incref((json_t *)v);
 	if (json_is_integer(v)) {
 		if (json_integer_value(v) < 0) {
 			ju_fail(e, 400, param, "invalid_id",

@@ -155,24 +155,6 @@ static json_t *get_one(api_call *c, const char *id, api_response *out)
 	return qd_take_result(out);
 }
 
-/* The text of a normalised id (integer or UUID string) into buf. */
-static void id_text(const json_t *id, char *buf, size_t len)
-{
-	if (json_is_integer(id))
-		snprintf(buf, len, "%lld", (long long)json_integer_value(id));
-	else
-		snprintf(buf, len, "%s", json_string_value(id));
-}
-
-/* A record as Qdrant returns it: vector dropped unless wanted. */
-static void shape_record(json_t *rec, int want_payload, int want_vector)
-{
-	if (!want_vector)
-		json_object_del(rec, "vector");
-	if (!want_payload)
-		json_object_del(rec, "payload");
-}
-
 void api_h_qd_points_get(api_call *c, api_response *out)
 {
 	ju_err e;
@@ -208,35 +190,28 @@ void api_h_qd_points_retrieve(api_call *c, api_response *out)
 		api_error_ju(out, &e);
 		return;
 	}
-	es_collection *col = api_get_collection(c, c->name, "name", out);
-	if (!col)
-		return;
-	es_collection_release(col);
-	json_t *arr = json_array();
+	/* one /v1 retrieve-many (api_points_get_many) with the ids normalised:
+	 * missing ids are left out, as Qdrant leaves them out */
+	json_t *nids = json_array();
 	size_t i;
 	json_t *idv;
 	json_array_foreach(ids, i, idv) {
-		char param[48], text[64];
+		char param[48];
 		snprintf(param, sizeof param, "ids[%zu]", i);
 		json_t *nid = qd_id(idv, param, &e);
 		if (!nid) {
-			json_decref(arr);
+			json_decref(nids);
 			api_error_ju(out, &e);
 			return;
 		}
-		id_text(nid, text, sizeof text);
-		json_decref(nid);
-		json_t *rec = get_one(c, text, out);
-		if (!rec) {
-			if (out->status == 404) /* Qdrant leaves missing ids out */
-				continue;
-			json_decref(arr);
-			return;
-		}
-		shape_record(rec, want_payload, want_vector);
-		json_array_append_new(arr, rec);
+		json_array_append_new(nids, nid);
 	}
-	api_response_free(out);
+	qd_call(c, api_h_points_get_many,
+		json_pack("{s:o, s:b, s:b}", "ids", nids, "with_payload", want_payload,
+			  "with_vector", want_vector), out);
+	json_t *arr = qd_take_result(out);
+	if (!arr)
+		return;
 	if (want_payload)
 		qd_select_payload(arr, wp);
 	api_ok(out, 200, json_pack("{s:o}", "result", arr));

@@ -14,6 +14,8 @@
 #include <string.h>
 #include <time.h>
 
+#include "threadpool.h"
+
 typedef struct job {
 	const char *const *texts;
 	const size_t *lens;
@@ -40,7 +42,13 @@ struct es_batcher {
 	es_batcher_stats st;
 	pthread_t *threads;
 	unsigned nthreads;
+	es_pool **pools; /* per worker, NULL entries with threads <= 1 */
 };
+
+typedef struct worker_arg {
+	es_batcher *b;
+	es_pool *pool;
+} worker_arg;
 
 static void add_us(struct timespec *t, uint32_t us)
 {
@@ -49,6 +57,12 @@ static void add_us(struct timespec *t, uint32_t us)
 		t->tv_nsec -= 1000000000L;
 		t->tv_sec++;
 	}
+}
+
+static uint64_t us_between(const struct timespec *a, const struct timespec *b)
+{
+	int64_t ns = (int64_t)(b->tv_sec - a->tv_sec) * 1000000000 + (b->tv_nsec - a->tv_nsec);
+	return ns > 0 ? (uint64_t)ns / 1000 : 0;
 }
 
 /* Texts queued that the head's batch could take (same flags, in order,
@@ -68,19 +82,19 @@ static size_t batch_extent(const es_batcher *b, job **last)
 	return total;
 }
 
-static void run_alone(const es_batcher *b, job *j)
+static void run_alone(const es_batcher *b, job *j, es_pool *pool)
 {
 	es_error_clear(&j->err);
 	j->rc = es_encoder_encode_batch(b->enc, j->texts, j->lens, j->n, j->flags,
-					j->out, j->infos, NULL, &j->err);
+					j->out, j->infos, pool, &j->err);
 }
 
 /* Encode jobs first..last (a detached list) as one forward; on failure
  * each job alone, so errors stay per request. */
-static void run_batch(es_batcher *b, job *first, size_t total)
+static void run_batch(es_batcher *b, job *first, size_t total, es_pool *pool)
 {
 	if (!first->next) {
-		run_alone(b, first);
+		run_alone(b, first, pool);
 		return;
 	}
 	const char **texts = malloc(total * sizeof *texts);
@@ -98,11 +112,11 @@ static void run_batch(es_batcher *b, job *first, size_t total)
 			o += j->n;
 		}
 		rc = es_encoder_encode_batch(b->enc, texts, lens, total, first->flags,
-					     out, infos, NULL, &err);
+					     out, infos, pool, &err);
 	}
 	if (rc) {
 		for (job *j = first; j; j = j->next)
-			run_alone(b, j);
+			run_alone(b, j, pool);
 	} else {
 		size_t o = 0;
 		for (job *j = first; j; j = j->next) {
@@ -121,7 +135,9 @@ static void run_batch(es_batcher *b, job *first, size_t total)
 
 static void *worker(void *arg)
 {
-	es_batcher *b = arg;
+	es_batcher *b = ((worker_arg *)arg)->b;
+	es_pool *pool = ((worker_arg *)arg)->pool;
+	free(arg);
 	pthread_mutex_lock(&b->mu);
 	for (;;) {
 		while (!b->head && !b->stop)
@@ -142,6 +158,13 @@ static void *worker(void *arg)
 				continue; /* another worker took it meanwhile */
 			total = batch_extent(b, &last);
 		}
+		struct timespec t0;
+		clock_gettime(CLOCK_MONOTONIC, &t0);
+		for (job *j = b->head;; j = j->next) {
+			b->st.wait_us += us_between(&j->queued, &t0);
+			if (j == last)
+				break;
+		}
 		job *first = b->head;
 		b->head = last->next;
 		if (!b->head)
@@ -152,12 +175,16 @@ static void *worker(void *arg)
 			b->st.max_seen = (uint32_t)total;
 		pthread_mutex_unlock(&b->mu);
 
-		run_batch(b, first, total);
+		run_batch(b, first, total, pool);
+		struct timespec t1;
+		clock_gettime(CLOCK_MONOTONIC, &t1);
+		uint64_t fwd = us_between(&t0, &t1);
 
 		pthread_mutex_lock(&b->mu);
 		for (job *j = first, *nx; j; j = nx) {
 			nx = j->next; /* j may be gone once done is seen */
 			b->st.requests++;
+			b->st.forward_us += fwd;
 			b->st.texts += j->n;
 			j->done = 1;
 			pthread_cond_signal(&j->cv);
@@ -179,6 +206,9 @@ int es_batcher_new(const es_encoder *enc, const es_batcher_config *cfg,
 	if (!cfg->workers || cfg->workers > 1024)
 		return es_err(err, ES_EINVAL, "batch workers must be 1..1024 (got %u)",
 			      cfg->workers);
+	if (cfg->threads > 1024)
+		return es_err(err, ES_EINVAL, "threads per forward must be 0..1024 (got %u)",
+			      cfg->threads);
 	es_batcher *b = calloc(1, sizeof *b);
 	if (!b)
 		return es_err(err, ES_ENOMEM, "out of memory");
@@ -192,12 +222,21 @@ int es_batcher_new(const es_encoder *enc, const es_batcher_config *cfg,
 	pthread_cond_init(&b->work, &ca);
 	pthread_condattr_destroy(&ca);
 	b->threads = calloc(cfg->workers, sizeof *b->threads);
-	if (!b->threads) {
+	b->pools = calloc(cfg->workers, sizeof *b->pools);
+	if (!b->threads || !b->pools) {
 		es_batcher_free(b);
 		return es_err(err, ES_ENOMEM, "out of memory");
 	}
 	for (unsigned i = 0; i < cfg->workers; i++) {
-		if (pthread_create(&b->threads[i], NULL, worker, b)) {
+		if (cfg->threads > 1 && !(b->pools[i] = es_pool_new(cfg->threads))) {
+			es_batcher_free(b);
+			return es_err(err, ES_EIO, "cannot start the threads of batch worker %u", i);
+		}
+		worker_arg *wa = malloc(sizeof *wa);
+		if (wa)
+			*wa = (worker_arg){b, b->pools[i]};
+		if (!wa || pthread_create(&b->threads[i], NULL, worker, wa)) {
+			free(wa);
 			es_batcher_free(b);
 			return es_err(err, ES_EIO, "cannot start batch worker %u", i);
 		}
@@ -217,6 +256,9 @@ void es_batcher_free(es_batcher *b)
 	pthread_mutex_unlock(&b->mu);
 	for (unsigned i = 0; i < b->nthreads; i++)
 		pthread_join(b->threads[i], NULL);
+	for (unsigned i = 0; b->pools && i < b->cfg.workers; i++)
+		es_pool_free(b->pools[i]);
+	free(b->pools);
 	free(b->threads);
 	pthread_cond_destroy(&b->work);
 	pthread_mutex_destroy(&b->mu);

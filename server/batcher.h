@@ -23,8 +23,10 @@
  * computed independently of its batch companions).
  *
  * Threading: es_batcher_encode() may be called from any number of threads;
- * it blocks until its texts are encoded.  `workers` threads run forwards
- * (one thread each: requests already keep the cores busy).
+ * it blocks until its texts are encoded.  `workers` threads run forwards,
+ * each with a pool of `threads` threads for its forward (core/bert cuts a
+ * batch into one run of texts per thread, or splits each product of a
+ * short one by columns).
  * Ownership: the encoder is borrowed and must outlive the batcher;
  * es_batcher_free() encodes what is still queued, then joins the workers.
  */
@@ -45,6 +47,7 @@ typedef struct es_batcher_config {
 	uint32_t max_batch;   /* texts per forward, >= 1 */
 	uint32_t max_wait_us; /* see above; <= 1000000 */
 	unsigned workers;     /* forwards at once, >= 1 */
+	unsigned threads;     /* threads per forward, 0 or 1: the worker alone */
 } es_batcher_config;
 
 typedef struct es_batcher_stats {
@@ -52,6 +55,10 @@ typedef struct es_batcher_stats {
 	uint64_t texts;    /* texts encoded */
 	uint64_t forwards; /* combined forward passes run */
 	uint32_t max_seen; /* most texts in one forward */
+	/* where a request's time goes, summed over requests (divide by
+	 * requests for means): queued until a worker took it, then the
+	 * forward it was part of (tokenising and pooling included) */
+	uint64_t wait_us, forward_us;
 } es_batcher_stats;
 
 /* ES_EINVAL for a config outside the ranges above. */

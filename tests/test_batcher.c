@@ -127,7 +127,7 @@ START_TEST(test_concurrent_requests_share_a_forward)
 {
 	/* one worker that waits (up to 1 s) for 4 texts: four concurrent
 	 * requests are one forward, and each gets its own vector */
-	es_batcher_config cfg = {4, 1000000, 1};
+	es_batcher_config cfg = {4, 1000000, 1, 1};
 	es_batcher *b;
 	es_error err;
 	ck_assert_int_eq(es_batcher_new(enc, &cfg, &b, &err), 0);
@@ -164,7 +164,7 @@ START_TEST(test_errors_stay_per_request)
 {
 	/* three requests in one forward, the middle one invalid UTF-8: it
 	 * fails alone, the other two get their vectors */
-	es_batcher_config cfg = {3, 1000000, 1};
+	es_batcher_config cfg = {3, 1000000, 1, 1};
 	es_batcher *b;
 	es_error err;
 	ck_assert_int_eq(es_batcher_new(enc, &cfg, &b, &err), 0);
@@ -204,7 +204,7 @@ START_TEST(test_no_truncate_error_is_the_long_requests_own)
 	for (int i = 0; i < 200; i++)
 		strcat(longt, "hello ");
 	const char *lt[] = {longt};
-	es_batcher_config cfg = {2, 1000000, 1};
+	es_batcher_config cfg = {2, 1000000, 1, 1};
 	es_batcher *b;
 	es_error err;
 	ck_assert_int_eq(es_batcher_new(enc, &cfg, &b, &err), 0);
@@ -240,7 +240,7 @@ START_TEST(test_max_batch_and_flags_bound_a_forward)
 	/* max_batch 3: two requests of 2 texts never share a forward; a
 	 * request of 5 texts runs alone (not split); different flags are not
 	 * mixed */
-	es_batcher_config cfg = {3, 200000, 1};
+	es_batcher_config cfg = {3, 200000, 1, 1};
 	es_batcher *b;
 	es_error err;
 	ck_assert_int_eq(es_batcher_new(enc, &cfg, &b, &err), 0);
@@ -275,7 +275,7 @@ END_TEST
 START_TEST(test_max_wait_is_waited_and_bounded)
 {
 	/* alone, a request waits max_wait_us for company, then runs */
-	es_batcher_config cfg = {32, 100000, 1};
+	es_batcher_config cfg = {32, 100000, 1, 1};
 	es_batcher *b;
 	es_error err;
 	ck_assert_int_eq(es_batcher_new(enc, &cfg, &b, &err), 0);
@@ -288,6 +288,13 @@ START_TEST(test_max_wait_is_waited_and_bounded)
 	ck_assert_msg(dt < 5.0 * slow(), "took %.3f s", dt);
 	reference(0, want);
 	ck_assert_float_le(max_diff(v, want, DIM), 1e-6f);
+	/* the stats split its time: ~max_wait queued, then its forward */
+	es_batcher_stats st;
+	es_batcher_get_stats(b, &st);
+	ck_assert_uint_eq(st.requests, 1);
+	ck_assert_uint_ge(st.wait_us, 99000);
+	ck_assert_uint_gt(st.forward_us, 0);
+	ck_assert_uint_le(st.wait_us + st.forward_us, (uint64_t)(dt * 1e6) + 1000);
 	/* with max_wait 0 nothing waits for a timer */
 	es_batcher_free(b);
 	cfg.max_wait_us = 0;
@@ -306,14 +313,17 @@ START_TEST(test_bad_config)
 {
 	es_batcher *b = (es_batcher *)1;
 	es_error err;
-	es_batcher_config cfg = {0, 0, 1};
+	es_batcher_config cfg = {0, 0, 1, 1};
 	ck_assert_int_eq(es_batcher_new(enc, &cfg, &b, &err), ES_EINVAL);
 	ck_assert_ptr_null(b);
 	ck_assert(strstr(err.msg, "batch size"));
-	cfg = (es_batcher_config){8, 1000001, 1};
+	cfg = (es_batcher_config){8, 1000001, 1, 1};
 	ck_assert_int_eq(es_batcher_new(enc, &cfg, &b, &err), ES_EINVAL);
-	cfg = (es_batcher_config){8, 0, 0};
+	cfg = (es_batcher_config){8, 0, 0, 1};
 	ck_assert_int_eq(es_batcher_new(enc, &cfg, &b, &err), ES_EINVAL);
+	cfg = (es_batcher_config){8, 0, 1, 1025};
+	ck_assert_int_eq(es_batcher_new(enc, &cfg, &b, &err), ES_EINVAL);
+	ck_assert(strstr(err.msg, "threads per forward"));
 	es_batcher_free(NULL);
 }
 END_TEST
@@ -353,7 +363,7 @@ static void *stress_client(void *arg)
 
 START_TEST(test_concurrency)
 {
-	es_batcher_config cfg = {6, 0, 2};
+	es_batcher_config cfg = {6, 0, 2, 1};
 	es_batcher *b;
 	es_error err;
 	ck_assert_int_eq(es_batcher_new(enc, &cfg, &b, &err), 0);
@@ -386,6 +396,23 @@ START_TEST(test_concurrency)
 		bad += a[i].bad;
 	}
 	ck_assert_int_eq(bad, 0);
+	es_batcher_free(b);
+	/* one worker whose forwards run on a pool of 2 threads (core/bert
+	 * cuts a batch into runs of texts or splits products by columns) */
+	cfg = (es_batcher_config){6, 0, 1, 2};
+	ck_assert_int_eq(es_batcher_new(enc, &cfg, &b, &err), 0);
+	for (unsigned i = 0; i < 8; i++) {
+		a[i] = (stress_arg){b, 7 + i, 0};
+		ck_assert_int_eq(pthread_create(&th[i], NULL, stress_client, &a[i]), 0);
+	}
+	for (unsigned i = 0; i < 8; i++) {
+		pthread_join(th[i], NULL);
+		bad += a[i].bad;
+	}
+	ck_assert_int_eq(bad, 0);
+	es_batcher_stats st2;
+	es_batcher_get_stats(b, &st2);
+	ck_assert_uint_eq(st2.requests, 8 * 12);
 	es_batcher_free(b);
 }
 END_TEST

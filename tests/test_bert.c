@@ -179,6 +179,22 @@ START_TEST(test_embeddings_threads)
 }
 END_TEST
 
+/* Pools of 3 and 5 cut the 20 sentences into runs of texts, one per
+ * worker, each encoded on one thread (ROW_SPLIT_TOKENS per worker fits in
+ * their ~300 tokens); 16 workers are too many for that and split each
+ * product by columns instead.  Every way gives the reference vectors. */
+START_TEST(test_embeddings_row_split)
+{
+	const unsigned sizes[] = {3, 5, 16};
+	for (size_t i = 0; i < sizeof sizes / sizeof sizes[0]; i++) {
+		es_pool *pool = es_pool_new(sizes[i]);
+		check_embeddings("tests/data/bert-tiny/st-mean", "embeddings_mean", pool, 0);
+		check_embeddings("tests/data/bert-tiny/st-cls", "embeddings_cls", pool, 0);
+		es_pool_free(pool);
+	}
+}
+END_TEST
+
 /* Callers on several threads share one model (and its kept scratch
  * arenas): each gets bitwise the vectors of the same call made alone,
  * whatever mix of short and long batches runs at the same time. */
@@ -316,6 +332,7 @@ Suite *bert_suite(void)
 	tcase_add_test(tc, test_embeddings_mean);
 	tcase_add_test(tc, test_embeddings_cls);
 	tcase_add_test(tc, test_embeddings_threads);
+	tcase_add_test(tc, test_embeddings_row_split);
 	tcase_add_test(tc, test_concurrent_callers);
 	tcase_add_test(tc, test_no_truncate);
 	tcase_add_test(tc, test_bad_folders);

@@ -53,10 +53,17 @@ static int runnable(simd_path p)
 	return p == SIMD_SCALAR || simd_kernels_for(p) != NULL;
 }
 
-/* One product with epilogue `act` (+ bias when use_bias, + res when
- * use_res) on columns of panels [p0, p1) against the double reference;
+/* Tile -1 is the cblas path; every tile the CPU runs is checked, not only
+ * the one this CPU picks. */
+static int tile_runnable(int t)
+{
+	return t < 0 || simd_kernels_for(es_gemm_tile_path(t)) != NULL;
+}
+
+/* One product on `tile` with epilogue `act` (+ bias when use_bias, + res
+ * when use_res) on columns of panels [p0, p1) against the double reference;
  * everything outside those columns must stay untouched. */
-static void check_product(simd_path path, size_t m, size_t k, size_t n, int use_bias,
+static void check_product(int tile, size_t m, size_t k, size_t n, int use_bias,
 			  es_gemm_act act, int use_res, size_t p0, size_t p1,
 			  int transposed)
 {
@@ -90,7 +97,7 @@ static void check_product(simd_path path, size_t m, size_t k, size_t n, int use_
 	ck_assert_uint_eq(es_gemm_cols(b), n);
 	ck_assert_uint_eq(es_gemm_panels(b), (n + 31) / 32);
 	es_gemm_epi e = {use_bias ? bias : NULL, act, use_res ? res : NULL, ldc};
-	es_gemm_run_path(path, b, m, a, lda, c, ldc, p0, p1, &e);
+	es_gemm_run_tile(tile, b, m, a, lda, c, ldc, p0, p1, &e);
 	size_t c0 = p0 * 32, c1 = p1 * 32 < n ? p1 * 32 : n;
 	for (size_t i = 0; i < m; i++)
 		for (size_t j = 0; j < ldc; j++) {
@@ -98,7 +105,7 @@ static void check_product(simd_path path, size_t m, size_t k, size_t n, int use_
 			if (j < c0 || j >= c1) {
 				ck_assert_msg(got == 777.0f,
 					      "%s m%zu k%zu n%zu: C[%zu][%zu] outside panels "
-					      "[%zu, %zu) written", simd_path_name(path), m, k,
+					      "[%zu, %zu) written", es_gemm_tile_name(tile), m, k,
 					      n, i, j, p0, p1);
 				continue;
 			}
@@ -125,7 +132,7 @@ static void check_product(simd_path path, size_t m, size_t k, size_t n, int use_
 			}
 			ck_assert_msg(fabs(got - ref) <= tol,
 				      "%s m%zu k%zu n%zu act%d: C[%zu][%zu] = %.9g, ref %.9g",
-				      simd_path_name(path), m, k, n, (int)act, i, j, got, ref);
+				      es_gemm_tile_name(tile), m, k, n, (int)act, i, j, got, ref);
 		}
 	es_gemm_free(b);
 	free(a);
@@ -138,17 +145,19 @@ static void check_product(simd_path path, size_t m, size_t k, size_t n, int use_
 
 START_TEST(test_products_all_paths)
 {
-	static const size_t ms[] = {1, 2, 5, 6, 7, 11, 12, 13, 25, 100};
-	static const size_t ns[] = {1, 7, 8, 9, 15, 16, 17, 31, 32, 33, 64, 100};
-	static const size_t ks[] = {1, 3, 17, 64};
-	for (size_t pi = 0; pi < NPATHS; pi++) {
-		if (!runnable(paths[pi]))
+	/* row counts around every tile height (4, 6, 8, 12, 14) and its
+	 * multiples; columns around the 8/16/32-wide vectors and panels */
+	static const size_t ms[] = {1, 3, 4, 5, 7, 8, 9, 12, 13, 14, 15, 29};
+	static const size_t ns[] = {1, 8, 9, 16, 17, 31, 32, 33, 100};
+	static const size_t ks[] = {1, 17, 64};
+	for (int ti = -1; ti < es_gemm_tile_count(); ti++) {
+		if (!tile_runnable(ti))
 			continue;
 		for (size_t mi = 0; mi < sizeof ms / sizeof *ms; mi++)
 			for (size_t ni = 0; ni < sizeof ns / sizeof *ns; ni++)
 				for (size_t ki = 0; ki < sizeof ks / sizeof *ks; ki++) {
 					size_t np = (ns[ni] + 31) / 32;
-					check_product(paths[pi], ms[mi], ks[ki], ns[ni], 0,
+					check_product(ti, ms[mi], ks[ki], ns[ni], 0,
 						      ES_GEMM_ACT_NONE, 0, 0, np,
 						      (mi + ni) % 2);
 				}
@@ -162,15 +171,15 @@ START_TEST(test_epilogues_all_paths)
 	 * encoder's own k */
 	static const es_gemm_act acts[] = {ES_GEMM_ACT_NONE, ES_GEMM_ACT_GELU,
 					   ES_GEMM_ACT_GELU_TANH};
-	for (size_t pi = 0; pi < NPATHS; pi++) {
-		if (!runnable(paths[pi]))
+	for (int ti = -1; ti < es_gemm_tile_count(); ti++) {
+		if (!tile_runnable(ti))
 			continue;
 		for (int bias = 0; bias < 2; bias++)
 			for (size_t ai = 0; ai < 3; ai++)
 				for (int res = 0; res < 2; res++) {
-					check_product(paths[pi], 13, 384, 70, bias, acts[ai],
+					check_product(ti, 13, 384, 70, bias, acts[ai],
 						      res, 0, 3, 0);
-					check_product(paths[pi], 30, 40, 17, bias, acts[ai],
+					check_product(ti, 30, 40, 17, bias, acts[ai],
 						      res, 0, 1, 1);
 				}
 	}
@@ -180,13 +189,13 @@ END_TEST
 START_TEST(test_panel_ranges)
 {
 	/* callers split the columns over threads by panel ranges */
-	for (size_t pi = 0; pi < NPATHS; pi++) {
-		if (!runnable(paths[pi]))
+	for (int ti = -1; ti < es_gemm_tile_count(); ti++) {
+		if (!tile_runnable(ti))
 			continue;
-		check_product(paths[pi], 9, 20, 100, 1, ES_GEMM_ACT_GELU, 1, 1, 3, 0);
-		check_product(paths[pi], 9, 20, 100, 1, ES_GEMM_ACT_NONE, 0, 3, 4, 0);
-		check_product(paths[pi], 9, 20, 100, 1, ES_GEMM_ACT_NONE, 0, 2, 2, 0);
-		check_product(paths[pi], 9, 20, 100, 1, ES_GEMM_ACT_NONE, 0, 0, 99, 0);
+		check_product(ti, 9, 20, 100, 1, ES_GEMM_ACT_GELU, 1, 1, 3, 0);
+		check_product(ti, 9, 20, 100, 1, ES_GEMM_ACT_NONE, 0, 3, 4, 0);
+		check_product(ti, 9, 20, 100, 1, ES_GEMM_ACT_NONE, 0, 2, 2, 0);
+		check_product(ti, 9, 20, 100, 1, ES_GEMM_ACT_NONE, 0, 0, 99, 0);
 	}
 }
 END_TEST
@@ -201,22 +210,58 @@ START_TEST(test_residual_in_place)
 	fill(c0, sizeof c0 / sizeof *c0, 1.0f);
 	es_gemm_b *b;
 	ck_assert_int_eq(es_gemm_pack(w, k, n, n, 1, &b, NULL), 0);
-	for (size_t pi = 0; pi < NPATHS; pi++) {
-		if (!runnable(paths[pi]))
+	for (int ti = -1; ti < es_gemm_tile_count(); ti++) {
+		if (!tile_runnable(ti))
 			continue;
 		memcpy(c, c0, sizeof c);
 		es_gemm_epi e = {NULL, ES_GEMM_ACT_NONE, c, n};
-		es_gemm_run_path(paths[pi], b, m, a, k, c, n, 0, es_gemm_panels(b), &e);
+		es_gemm_run_tile(ti, b, m, a, k, c, n, 0, es_gemm_panels(b), &e);
 		for (size_t i = 0; i < m; i++)
 			for (size_t j = 0; j < n; j++) {
 				double ref = c0[i * n + j];
 				for (size_t q = 0; q < k; q++)
 					ref += (double)a[i * k + q] * w[q * n + j];
 				ck_assert_msg(fabs(c[i * n + j] - ref) < 1e-4, "%s [%zu][%zu]",
-					      simd_path_name(paths[pi]), i, j);
+					      es_gemm_tile_name(ti), i, j);
 			}
 	}
 	es_gemm_free(b);
+}
+END_TEST
+
+START_TEST(test_tile_choice)
+{
+	/* names parse back; each x86 path runs a tile of its own kind */
+	for (int t = 0; t < es_gemm_tile_count(); t++)
+		ck_assert_int_eq(es_gemm_tile_parse(es_gemm_tile_name(t)), t);
+	ck_assert_int_eq(es_gemm_tile_parse("avx512-99x32"), -1);
+	ck_assert_str_eq(es_gemm_tile_name(-1), "cblas");
+	ck_assert_int_eq(es_gemm_tile_for(SIMD_SCALAR), -1);
+	for (size_t pi = 1; pi < NPATHS; pi++) {
+		int t = es_gemm_tile_for(paths[pi]);
+		if (!runnable(paths[pi]))
+			ck_assert_int_eq(t, -1);
+		else
+			ck_assert_int_eq(es_gemm_tile_path(t), paths[pi]);
+	}
+}
+END_TEST
+
+/* EMBEDSRV_GEMM_TILE picks the tile (read once per process: Check runs
+ * each test in its own child, so it is set before the first use here). */
+START_TEST(test_tile_env_override)
+{
+	const char *fork = getenv("CK_FORK");
+	if (fork && !strcmp(fork, "no"))
+		return;
+	if (!runnable(SIMD_AVX2))
+		return;
+	setenv("EMBEDSRV_GEMM_TILE", "avx2-4x16", 1);
+	ck_assert_str_eq(es_gemm_tile_name(es_gemm_tile_for(SIMD_AVX2)), "avx2-4x16");
+	if (runnable(SIMD_AVX512)) /* the other path keeps its default */
+		ck_assert_int_eq(es_gemm_tile_path(es_gemm_tile_for(SIMD_AVX512)),
+				 SIMD_AVX512);
+	unsetenv("EMBEDSRV_GEMM_TILE");
 }
 END_TEST
 
@@ -365,6 +410,8 @@ Suite *gemm_suite(void)
 	tcase_add_test(tc, test_epilogues_all_paths);
 	tcase_add_test(tc, test_panel_ranges);
 	tcase_add_test(tc, test_residual_in_place);
+	tcase_add_test(tc, test_tile_choice);
+	tcase_add_test(tc, test_tile_env_override);
 	tcase_add_test(tc, test_pack_into_scale);
 	tcase_add_test(tc, test_pack_rejects_empty);
 	tcase_add_test(tc, test_gelu_accuracy);

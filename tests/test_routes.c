@@ -11,7 +11,7 @@
 #include <string.h>
 
 #include "api.h"
-#include "es_test.h"
+#include "es_test_api.h"
 #include "routes.h"
 #include "ui_assets.h"
 
@@ -44,30 +44,11 @@ START_TEST(test_match)
 }
 END_TEST
 
-typedef struct fixture {
-	es_encoder *enc;
-	es_registry *reg;
-	api_ctx *ctx;
-} fixture;
+typedef es_test_api fixture;
 
 static void setup_ctx_ui(fixture *f, const char *key, int no_ui)
 {
-	char path[1024];
-	es_error err;
-	es_test_path(path, sizeof path, "tests/data/lee-10d.vec");
-	ck_assert_msg(es_encoder_open(path, "small", &f->enc, &err) == 0, "%s", err.msg);
-	ck_assert_int_eq(es_registry_new(api_payload_hooks(), &f->reg, &err), 0);
-	api_config cfg;
-	memset(&cfg, 0, sizeof cfg);
-	api_limits_default(&cfg.limits);
-	cfg.limits.max_points = 3;
-	cfg.api_key = key;
-	cfg.models = &f->enc;
-	cfg.nmodels = 1;
-	cfg.registry = f->reg;
-	cfg.no_ui = no_ui;
-	ck_assert_int_eq(api_ctx_new(&cfg, &f->ctx, &err), 0);
-	api_ctx_set_ready(f->ctx, 1);
+	es_test_api_setup(f, (es_test_api_opts){.key = key, .no_ui = no_ui, .max_points = 3});
 }
 
 static void setup_ctx(fixture *f, const char *key)
@@ -75,27 +56,8 @@ static void setup_ctx(fixture *f, const char *key)
 	setup_ctx_ui(f, key, 0);
 }
 
-static void teardown_ctx(fixture *f)
-{
-	api_ctx_free(f->ctx);
-	es_registry_free(f->reg);
-	es_encoder_free(f->enc);
-}
-
-static int call(fixture *f, const char *m, const char *p, const char *body,
-		json_t **out)
-{
-	api_response r;
-	int st = api_handle(f->ctx, m, p, body, body ? strlen(body) : 0, &r);
-	ck_assert_int_eq(st, r.status);
-	if (out) {
-		*out = r.body ? json_incref(r.body) : NULL;
-		if (!r.body && r.text && strncmp(r.content_type, "application/json", 16) == 0)
-			*out = json_loadb(r.text, r.text_len, 0, NULL); /* hand-written JSON */
-	}
-	api_response_free(&r);
-	return st;
-}
+#define teardown_ctx es_test_api_teardown
+#define call es_test_api_call
 
 static const char *err_code(json_t *j)
 {

@@ -2,8 +2,8 @@
  * bench_encoder.c — texts/s of core/bert on a model folder for batches of 1
  * and 32 texts of 8, 32 and 128 tokens, with 1 thread (no pool) and with a
  * pool of N threads.  Prints one JSON object per configuration on stdout:
- *   {"impl":"embedsrv","threads":1,"batch":32,"tokens":128,"median_s":..,
- *    "texts_per_s":..}
+ *   {"impl":"embedsrv","tile":"avx512-12x32","threads":1,"batch":32,
+ *    "tokens":128,"median_s":..,"texts_per_s":..}
  * and writes the embeddings of the 32 x 32-token batch to OUT/c_emb.f32 so
  * the PyTorch peer can check that both compute the same thing.
  *
@@ -16,7 +16,10 @@
  * each a whole vocabulary entry of make_model.py's vocabulary.  Timing
  * includes tokenization (the peer gets token ids for free).
  *
- * usage: bench_encoder MODEL_DIR OUT_DIR THREADS REPEATS
+ * usage: bench_encoder MODEL_DIR OUT_DIR THREADS REPEATS [BATCHES [TOKENS]]
+ * BATCHES and TOKENS (comma-separated; default 1,32 and 8,32,128,0 with
+ * 0 = mixed) pick other shapes, e.g. "1,8,16" "6" for the forward times
+ * behind the serving path's latency.
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -24,6 +27,8 @@
 #include <time.h>
 
 #include "bert.h"
+#include "gemm.h"
+#include "simd.h"
 
 #define NWORDS 15258
 
@@ -58,10 +63,29 @@ static char *make_text(int k, int tokens)
 	return s;
 }
 
+/* "a,b,c" into v (at most 16 numbers, each >= lo and <= 4096; tokens
+ * 1..2 cannot be made by make_text); returns the count or -1. */
+static int parse_list(const char *s, int *v, int lo)
+{
+	int n = 0;
+	while (*s) {
+		char *end;
+		long x = strtol(s, &end, 10);
+		if (end == s || n == 16 || x < lo || x > 4096 || (!lo && x && x < 3))
+			return -1;
+		v[n++] = (int)x;
+		s = *end == ',' ? end + 1 : end;
+		if (*end && *end != ',')
+			return -1;
+	}
+	return n ? n : -1;
+}
+
 int main(int argc, char **argv)
 {
-	if (argc != 5) {
-		fprintf(stderr, "usage: %s MODEL_DIR OUT_DIR THREADS REPEATS\n", argv[0]);
+	if (argc < 5 || argc > 7) {
+		fprintf(stderr, "usage: %s MODEL_DIR OUT_DIR THREADS REPEATS "
+			"[BATCHES [TOKENS]]\n", argv[0]);
 		return 2;
 	}
 	int threads = atoi(argv[3]), reps = atoi(argv[4]);
@@ -74,9 +98,16 @@ int main(int argc, char **argv)
 	es_pool *pool = threads > 1 ? es_pool_new((unsigned)threads) : NULL;
 	uint32_t dim = es_bert_dim(b);
 	/* tokens 0 = "mixed": text k of 32 has 8 + 120 k / 31 tokens (8..128) */
-	const int batches[] = {1, 32}, lens[] = {8, 32, 128, 0};
-	for (int bi = 0; bi < 2; bi++)
-		for (int li = 0; li < 4; li++) {
+	int batches[16] = {1, 32}, lens[16] = {8, 32, 128, 0};
+	int nb = argc > 5 ? parse_list(argv[5], batches, 1) : 2;
+	int nl = argc > 6 ? parse_list(argv[6], lens, 0) : 4;
+	if (nb < 0 || nl < 0) {
+		fprintf(stderr, "bench_encoder: BATCHES and TOKENS are lists of up to "
+			"16 numbers (batch 1..4096, tokens 3..512 or 0)\n");
+		return 2;
+	}
+	for (int bi = 0; bi < nb; bi++)
+		for (int li = 0; li < nl; li++) {
 			int n = batches[bi], L = lens[li];
 			if (L == 0 && n == 1)
 				continue;
@@ -85,8 +116,8 @@ int main(int argc, char **argv)
 				texts[k] = make_text(k, L ? L : 8 + 120 * k / 31);
 			float *out = malloc((size_t)n * dim * sizeof(float));
 			es_encode_info *info = calloc((size_t)n, sizeof *info);
-			/* batch 1 is fast: repeat it more for a stable median */
-			int r = n == 1 ? reps * 10 : reps;
+			/* small batches are fast: repeat them more for a stable median */
+			int r = n < 32 ? reps * 10 : reps;
 			double *t = malloc((size_t)(r + 1) * sizeof *t);
 			double *cpu = malloc((size_t)(r + 1) * sizeof *cpu);
 			for (int it = 0; it <= r; it++) { /* it 0: warm-up */
@@ -110,9 +141,11 @@ int main(int argc, char **argv)
 			double med = t[1 + r / 2], cmed = cpu[1 + r / 2];
 			char tk[16];
 			snprintf(tk, sizeof tk, L ? "%d" : "\"mixed\"", L);
-			printf("{\"impl\":\"embedsrv\",\"threads\":%d,\"batch\":%d,\"tokens\":%s,"
-			       "\"median_s\":%.6f,\"median_cpu_s\":%.6f,\"texts_per_s\":%.2f}\n",
-			       threads, n, tk, med, cmed, n / med);
+			printf("{\"impl\":\"embedsrv\",\"tile\":\"%s\",\"threads\":%d,"
+			       "\"batch\":%d,\"tokens\":%s,\"median_s\":%.6f,"
+			       "\"median_cpu_s\":%.6f,\"texts_per_s\":%.2f}\n",
+			       es_gemm_tile_name(es_gemm_tile_for(simd_get()->path)), threads,
+			       n, tk, med, cmed, n / med);
 			fflush(stdout);
 			if (n == 32 && L == 32) {
 				char p[4096];

@@ -17,31 +17,30 @@
 # Both peers check their 32 x 32-token embeddings against embedsrv's.
 # Needs: sh deploy/install-deps.sh bench/packages.txt (python3-numpy,
 # python3-torch, nodejs).  Uses /usr/bin/python3 (Debian's, which has torch).
-# EMBEDSRV_SIMD=avx2 (or scalar) in the environment measures that path.
+# THREADS="1" (default "1 2") narrows a run to fit a short benchmark slot.
+# EMBEDSRV_SIMD=avx2 (or scalar) in the environment measures that path,
+# EMBEDSRV_GEMM_TILE=NAME one tile shape (core/gemm.h; tiles.sh compares
+# them all).
 set -eu
 cd "$(dirname "$0")/../.."
 reps=${1:-5}
 out=bench/out
 model=$out/minilm-random
 mkdir -p "$out"
-sh deploy/build.sh >/dev/null
-cc -O2 -std=c11 -D_GNU_SOURCE -Icore -Ibuild/core $(pkg-config --cflags openblas) \
-	bench/encoder/bench_encoder.c build/core/libes_core.a \
-	$(pkg-config --libs openblas jansson libutf8proc) -lm -lpthread \
-	-o "$out/bench_encoder"
+sh bench/encoder/build_bench.sh
 [ -f "$model/model.safetensors" ] || /usr/bin/python3 bench/encoder/make_model.py "$model"
 [ -f "$model.onnx" ] || /usr/bin/python3 bench/encoder/export_onnx.py "$model" "$model.onnx" 2>/dev/null
 [ -d bench/encoder/node_modules/onnxruntime-node ] ||
 	(cd bench/encoder && npm ci --ignore-scripts --no-audit --no-fund >/dev/null)
 : > "$out/encoder.jsonl"
-for t in 1 2; do
+for t in ${THREADS:-1 2}; do
 	"$out/bench_encoder" "$model" "$out" "$t" "$reps" | tee -a "$out/encoder.jsonl"
 	/usr/bin/python3 bench/encoder/torch_peer.py "$model" "$out" "$t" "$reps" | tee -a "$out/encoder.jsonl"
 	node bench/encoder/ort_peer.js "$model.onnx" "$out" "$t" "$reps" | tee -a "$out/encoder.jsonl"
 done
 echo
 lscpu | grep -E '^(Model name|CPU family|Model):' | tr -s ' '
-echo "AVX-512F: $(grep -qw avx512f /proc/cpuinfo && echo yes || echo no); EMBEDSRV_SIMD=${EMBEDSRV_SIMD:-auto}"
+echo "AVX-512F: $(grep -qw avx512f /proc/cpuinfo && echo yes || echo no); EMBEDSRV_SIMD=${EMBEDSRV_SIMD:-auto}; tile $(sed -n 's/.*"tile":"\([^"]*\)".*/\1/p' "$out/encoder.jsonl" | sort -u | tr '\n' ' ')"
 
 /usr/bin/python3 - "$out/encoder.jsonl" <<'PY'
 import json, sys

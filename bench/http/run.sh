@@ -53,18 +53,26 @@ t1=$(date +%s.%N)
 count=$(curl -sf "$url/v1/collections/bench" | /usr/bin/python3 -c 'import json,sys; print(json.load(sys.stdin)["result"]["count"])')
 echo "loaded $count points in $(awk "BEGIN{printf \"%.1f\", $t1 - $t0}") s (HTTP upserts of 1000)"
 
-cat > "$out/embed.lua" <<'LUA'
-wrk.method = "POST"
-wrk.headers["Content-Type"] = "application/json"
-wrk.body = '{"input": "w12 w345 w6789 w42", "model": "bench"}'
-LUA
+# post_lua NAME BODY [LUA]: $out/NAME.lua, a wrk script POSTing the JSON
+# BODY (LUA: more of the script, e.g. a delay function).
+post_lua() {
+	{
+		printf 'wrk.method = "POST"\nwrk.headers["Content-Type"] = "application/json"\n'
+		printf "wrk.body = '%s'\n" "$2"
+		[ $# -lt 3 ] || printf '%s\n' "$3"
+	} >"$out/$1.lua"
+}
+# run LABEL CONNS SCRIPT PATH RESULT: one wrk run of $out/SCRIPT.lua against
+# PATH, raw output in $out/RESULT.txt, and its summary line.
+run() {
+	wrk -t2 -c"$2" -d"${dur}"s --latency -s "$out/$3.lua" "$url$4" >"$out/$5.txt"
+	summ "$1" "$2" "$out/$5.txt"
+}
+post_lua embed '{"input": "w12 w345 w6789 w42", "model": "bench"}'
 # SEARCH_EXTRA adds fields to the search body, e.g. ', "mode": "dense"' (text
 # queries default to hybrid since issue 17; dense compares with older builds).
-cat > "$out/search.lua" <<LUA
-wrk.method = "POST"
-wrk.headers["Content-Type"] = "application/json"
-wrk.body = '{"text": "w12 w345 w6789 w42", "k": 10${SEARCH_EXTRA:-}}'
-LUA
+search_body='{"text": "w12 w345 w6789 w42", "k": 10'"${SEARCH_EXTRA:-}"'}'
+post_lua search "$search_body"
 
 summ() { # name conns file
 	awk -v name="$1" -v c="$2" '
@@ -77,10 +85,8 @@ summ() { # name conns file
 # users of a shared machine hits every configuration alike; quote medians.
 [ "${AB_ONLY:-0}" = 1 ] || for r in $(seq 1 "${REPEAT:-3}"); do
 	for c in 16 64; do
-		wrk -t2 -c$c -d${dur}s --latency -s "$out/embed.lua" "$url/v1/embeddings" >"$out/embed-c$c-r$r.txt"
-		summ embeddings $c "$out/embed-c$c-r$r.txt"
-		wrk -t2 -c$c -d${dur}s --latency -s "$out/search.lua" "$url/v1/collections/bench/search" >"$out/search-c$c-r$r.txt"
-		summ search $c "$out/search-c$c-r$r.txt"
+		run embeddings $c embed /v1/embeddings "embed-c$c-r$r"
+		run search $c search /v1/collections/bench/search "search-c$c-r$r"
 	done
 done
 # Paced search: the loops above saturate the server (every connection sends
@@ -94,17 +100,11 @@ done
 [ "${AB_ONLY:-0}" = 1 ] && PACED_RATES=" "
 for rate in ${PACED_RATES:-5000 10000}; do
 	think=$(awk "BEGIN { t = 64000 / $rate - 1; print (t < 0 ? 0 : t) }")
-	cat > "$out/paced.lua" <<LUA
-wrk.method = "POST"
-wrk.headers["Content-Type"] = "application/json"
-wrk.body = '{"text": "w12 w345 w6789 w42", "k": 10${SEARCH_EXTRA:-}}'
-function delay()
+	post_lua paced "$search_body" "function delay()
 	return math.floor(-math.log(1 - math.random()) * $think + 0.5)
-end
-LUA
+end"
 	for r in $(seq 1 "${REPEAT:-3}"); do
-		wrk -t2 -c64 -d${dur}s --latency -s "$out/paced.lua" "$url/v1/collections/bench/search" >"$out/paced-$rate-r$r.txt"
-		summ "paced$rate" 64 "$out/paced-$rate-r$r.txt"
+		run "paced$rate" 64 paced /v1/collections/bench/search "paced-$rate-r$r"
 	done
 done
 # The two dialects on one query vector (a stored point's, so the search is
@@ -113,22 +113,12 @@ done
 # layer (server/api_qdrant_points.c) and wrapped in Qdrant's envelope.
 vec=$(curl -sf "$url/v1/collections/bench/points/77" |
 	/usr/bin/python3 -c 'import json,sys; print(json.dumps(json.load(sys.stdin)["result"]["vector"]))')
-cat > "$out/ab-v1.lua" <<LUA
-wrk.method = "POST"
-wrk.headers["Content-Type"] = "application/json"
-wrk.body = '{"vector": $vec, "k": 10, "with_payload": true}'
-LUA
-cat > "$out/ab-qdrant.lua" <<LUA
-wrk.method = "POST"
-wrk.headers["Content-Type"] = "application/json"
-wrk.body = '{"query": $vec, "limit": 10, "with_payload": true}'
-LUA
+post_lua ab-v1 '{"vector": '"$vec"', "k": 10, "with_payload": true}'
+post_lua ab-qdrant '{"query": '"$vec"', "limit": 10, "with_payload": true}'
 for r in $(seq 1 "${REPEAT:-3}"); do
 	for c in 16 64; do
-		wrk -t2 -c$c -d${dur}s --latency -s "$out/ab-v1.lua" "$url/v1/collections/bench/search" >"$out/ab-v1-c$c-r$r.txt"
-		summ v1-search $c "$out/ab-v1-c$c-r$r.txt"
-		wrk -t2 -c$c -d${dur}s --latency -s "$out/ab-qdrant.lua" "$url/collections/bench/points/query" >"$out/ab-qdrant-c$c-r$r.txt"
-		summ qd-query $c "$out/ab-qdrant-c$c-r$r.txt"
+		run v1-search $c ab-v1 /v1/collections/bench/search "ab-v1-c$c-r$r"
+		run qd-query $c ab-qdrant /collections/bench/points/query "ab-qdrant-c$c-r$r"
 	done
 done
 kill -TERM $pid

@@ -204,6 +204,10 @@ await check('qdrant: payload set / overwrite / delete keys / clear, by ids and b
   await client.deletePayload(RAW, { keys: ['flag'], filter: flagged });
   assert.equal((await client.count(RAW, { filter: flagged })).count, 0);
   await assert.rejects(client.setPayload(RAW, { payload: 'nope', points: [id] }), (e) => e.status === 400);
+  // as Qdrant: a missing id is a 404 "No point with id X found", nothing changed
+  await assert.rejects(client.setPayload(RAW, { payload: { gone: 1 }, points: [id, 987654] }),
+    (e) => e.status === 404 && /No point with id 987654 found/.test(e.data.status.error));
+  assert.equal((await get()).gone, undefined);
 });
 
 await check('qdrant: retrieve by UUID in both spellings', async () => {

@@ -11,26 +11,16 @@ the requests batched with it get 200, and a batch-max of 0 (off) must serve
 the same vectors with no batch metrics.  Bad --batch-* values are refused
 at start.  Standard library only; the server is started by es_server.py.
 """
-import json
 import os
 import subprocess
 import sys
 import threading
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from es_server import BIN, ROOT, SLOW, Checks, Server  # noqa: E402
-
-DATA = os.path.join(ROOT, "tests", "data", "bert-tiny")
-REF = json.load(open(os.path.join(DATA, "reference.json"), encoding="utf-8"))
-TOL = 1e-5
+from es_server import BIN, SLOW, Checks, Server  # noqa: E402
+from bert_ref import DATA, REF, TOL, maxdiff  # noqa: E402
 
 check = Checks()
-
-
-def maxdiff(a, b):
-    if len(a) != len(b):
-        return float("inf")
-    return max(abs(x - y) for x, y in zip(a, b))
 
 
 def concurrent(srv, bodies):
@@ -93,6 +83,25 @@ def test_batched():
             check(worst <= TOL, "all sentences through the batcher: max diff %g" % worst)
 
 
+def test_batch_threads():
+    # one batch worker on a pool of 2 threads: 20 sentences are cut into
+    # two runs of texts, one per thread; 4 concurrent requests share it
+    with Server("--model", os.path.join(DATA, "st-mean"), "--threads", "4",
+                "--batch-max", "32", "--batch-threads", "2", "--quiet") as srv:
+        st, r = srv.req("POST", "/v1/embeddings", {"input": REF["sentences"]}, timeout=60)
+        check(st == 200 and len(r["data"]) == len(REF["sentences"]), "all sentences: %d" % st)
+        if st == 200:
+            worst = max(maxdiff(d["embedding"], REF["embeddings_mean"][d["index"]]) for d in r["data"])
+            check(worst <= TOL, "20 sentences on 2 threads per forward: max diff %g" % worst)
+        res = concurrent(srv, [{"input": REF["sentences"][i]} for i in range(4)])
+        for i, (st, r) in enumerate(res):
+            check(st == 200 and maxdiff(r["data"][0]["embedding"], REF["embeddings_mean"][i]) <= TOL,
+                  "request %d with --batch-threads 2: %d" % (i, st))
+        wait, fwd = batch_metric(srv, "wait_seconds"), batch_metric(srv, "forward_seconds")
+        check(wait is not None and wait >= 0 and fwd is not None and fwd > 0,
+              "wait / forward seconds: %s %s" % (wait, fwd))
+
+
 def test_off():
     with Server("--model", os.path.join(DATA, "st-mean"), "--batch-max", "0", "--quiet") as srv:
         res = concurrent(srv, [{"input": REF["sentences"][i]} for i in range(4)])
@@ -104,7 +113,8 @@ def test_off():
 
 def test_bad_options():
     for args in (["--batch-max", "-1"], ["--batch-max", "x"], ["--batch-max", "5000"],
-                 ["--batch-wait-us", "1000001"]):
+                 ["--batch-wait-us", "1000001"], ["--batch-threads", "0"],
+                 ["--batch-threads", "2000"]):
         p = subprocess.run([BIN, "serve", "--model", os.path.join(DATA, "st-mean"),
                             "--port", "0"] + args, capture_output=True, timeout=60 * SLOW)
         check(p.returncode != 0 and args[0].encode() in p.stderr,
@@ -113,6 +123,7 @@ def test_bad_options():
 
 def main():
     test_batched()
+    test_batch_threads()
     test_off()
     test_bad_options()
     print("batching: %d passed, %d failed" % (check.passed, len(check.failures)))

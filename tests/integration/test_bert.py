@@ -9,25 +9,15 @@ both models as BERT, `usage` must count the real tokens, and word
 arithmetic must work over the tokenizer's whole-word vocabulary.
 Standard library only; the server is started by es_server.py.
 """
-import json
 import os
 import subprocess
 import sys
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from es_server import BIN, ROOT, SLOW, Checks, Server  # noqa: E402
-
-DATA = os.path.join(ROOT, "tests", "data", "bert-tiny")
-REF = json.load(open(os.path.join(DATA, "reference.json"), encoding="utf-8"))
-TOL = 1e-5
+from bert_ref import DATA, REF, TOL, maxdiff  # noqa: E402
 
 check = Checks()
-
-
-def maxdiff(a, b):
-    if len(a) != len(b):
-        return float("inf")
-    return max(abs(x - y) for x, y in zip(a, b))
 
 
 def test_cli():

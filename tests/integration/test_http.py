@@ -175,6 +175,9 @@ def test_embeddings(s):
 
 
 def test_collections_points_search(s):
+    # Long on purpose (~140 lines): one collection's life over HTTP (create,
+    # upsert, get, search every way, delete, drop), each request checked
+    # against what the earlier ones stored.
     C = "/v1/collections/docs"
     st, js, _ = s.req("PUT", C, {"metric": "cosine", "m": 8, "ef_construction": 64})
     check(st == 201 and js["result"]["dim"] == DIM and js["result"]["count"] == 0, "create %s" % js)

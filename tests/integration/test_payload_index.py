@@ -77,6 +77,12 @@ FILTERS = [
 ]
 
 
+# the filters no index answers (no keyword/integer term the planner can use:
+# two shoulds, except, a number on the keyword field, a fraction, min_should):
+# their search stays the approximate HNSW walk even with the indexes
+UNPLANNED = {13, 15, 16, 20, 21}
+
+
 def count(s, flt):
     st, b = s.req("POST", C + "/points/count", {"filter": flt})
     check(st == 200, "count %s: %s %s" % (flt, st, b))
@@ -128,13 +134,13 @@ def answers(s, points, vecs, exact):
     predicate is approximate even at ef >= n (a node the graph cannot reach
     from the entry point is never found), so it must only come close."""
     out = []
-    for f in FILTERS:
+    for fi, f in enumerate(FILTERS):
         ids = scroll_ids(s, f)
         res = {"count": count(s, f), "scroll": ids,
                "search": [[i for i, _ in search(s, f, v, ef=2000)] for v in vecs]}
         for v, got in zip(vecs, res["search"]):
             want = [i for i, _ in brute(points, set(ids), v)]
-            if exact:
+            if exact and fi not in UNPLANNED:
                 check(got == want, "search %s: %s vs brute force %s" % (f, got, want))
             else:
                 check(len(set(got) & set(want)) >= 0.8 * len(want),
@@ -229,6 +235,27 @@ def order_by(s, points):
           and b["result"]["next_page_offset"] is None, "qdrant order_by: %s %s" % (st, b))
 
 
+def big_ids(s):
+    """ids above 2^63 through the Qdrant routes (as /v1 takes them)."""
+    big = 2 ** 64 - 1
+    st, b = s.req("PUT", Q + "/points?wait=true", {"points": [
+        {"id": big, "vector": [0.5] * 10, "payload": {"tag": "big"}},
+        {"id": 2 ** 63 + 5, "vector": [0.25] * 10}]})
+    check(st == 200, "qdrant upsert of ids above 2^63: %s %s" % (st, b))
+    st, b = s.req("POST", Q + "/points", {"ids": [big, 2 ** 63 + 5], "with_payload": True})
+    check(st == 200 and [p["id"] for p in b["result"]] == [big, 2 ** 63 + 5],
+          "qdrant retrieve of ids above 2^63: %s %s" % (st, b))
+    st, b = s.req("GET", Q + "/points/%d" % big)
+    check(st == 200 and b["result"]["id"] == big, "qdrant get of 2^64-1: %s %s" % (st, b))
+    st, b = s.req("POST", Q + "/points/payload", {"payload": {"x": 1}, "points": [big, 12345678]})
+    check(st == 404 and "No point with id 12345678 found" in b["status"]["error"],
+          "qdrant set_payload with a missing id: %s %s" % (st, b))
+    st, b = s.req("POST", Q + "/points/delete", {"points": [big, 2 ** 63 + 5]})
+    check(st == 200, "qdrant delete of ids above 2^63: %s %s" % (st, b))
+    st, b = s.req("POST", Q + "/points", {"ids": [big]})
+    check(st == 200 and b["result"] == [], "deleted: %s %s" % (st, b))
+
+
 def maintenance(s, points, vecs, rng):
     """Writes keep the index exact: compare against a fresh, unindexed copy."""
     def mutate(coll):
@@ -311,6 +338,7 @@ def main():
             check(st == 200, "upsert: %s %s" % (st, b))
         vecs = index_checks(s, points, rng)
         order_by(s, points)
+        big_ids(s)
         maintenance(s, points, vecs, rng)
     with tempfile.TemporaryDirectory() as tmp:
         durability(tmp, points)

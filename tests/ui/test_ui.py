@@ -251,6 +251,10 @@ def round_trips(d, srv, coll, body, runs=30):
 
 
 def explore(d, srv, out, timings):
+    # Long on purpose (~260 lines): one browser session through the explorer
+    # page by page, each step reading what the previous one left on screen;
+    # the page's state lives in the browser, so splitting it would only pass
+    # the driver and that state along.
     base = "http://127.0.0.1:%d/ui/" % srv.port
     d.get(base)
     ready(d)
