@@ -133,8 +133,9 @@ static void build_usage(FILE *o)
 static void search_usage(FILE *o)
 {
 	fprintf(o, "usage: embedsrv index search --index INDEX --queries Q [--k 10] [--ef 64]\n"
-		   "         [--threads T] -o IDS\n"
-		   "IDS: raw little-endian int32, k per query, row numbers of BASE (-1 pads).\n");
+		   "         [--threads T] [--repeat R] -o IDS\n"
+		   "IDS: raw little-endian int32, k per query, row numbers of BASE (-1 pads).\n"
+		   "R: search the queries R times, report the fastest pass.\n");
 }
 
 /* The graph of the n vectors v (labels 0..n-1) built on `threads` threads
@@ -170,12 +171,13 @@ static int build_save(const hnsw_params *p, uint32_t threads, const char *input,
 		fprintf(stderr, "embedsrv index build: %s\n", err.msg);
 		goto out;
 	}
+	double t2 = now_s();
 	fprintf(stderr, "built %zu vectors (dim %u, %s, M %u, efc %u, %s, %u threads) in %.3f s\n",
 		n, p->dim, es_metric_name(p->metric), p->M, p->ef_construction,
 		p->quantize_int8 ? "int8" : "float32", es_pool_size(pool), t1 - t0);
-	fprintf(stderr, "build_seconds %.3f\nindex_bytes %zu\nvector_bytes %zu\n"
-		"float_store_bytes %zu\n",
-		t1 - t0, hnsw_memory_bytes(h), hnsw_vector_bytes(h) * n,
+	fprintf(stderr, "build_seconds %.3f\nsave_seconds %.3f\nindex_bytes %zu\n"
+		"vector_bytes %zu\nfloat_store_bytes %zu\n",
+		t1 - t0, t2 - t1, hnsw_memory_bytes(h), hnsw_vector_bytes(h) * n,
 		hnsw_store_bytes(h));
 	ret = 0;
 out:
@@ -309,12 +311,13 @@ static int index_search(int argc, char **argv)
 		{"k", required_argument, NULL, 'k'},
 		{"ef", required_argument, NULL, 'e'},
 		{"threads", required_argument, NULL, 't'},
+		{"repeat", required_argument, NULL, 'r'},
 		{"output", required_argument, NULL, 'o'},
 		{"help", no_argument, NULL, 'h'},
 		{NULL, 0, NULL, 0},
 	};
 	const char *ipath = NULL, *qpath = NULL, *output = NULL;
-	uint32_t k = 10, ef = HNSW_DEFAULT_EF_SEARCH, threads = 0;
+	uint32_t k = 10, ef = HNSW_DEFAULT_EF_SEARCH, threads = 0, repeat = 1;
 	int c;
 	optind = 1;
 	while ((c = getopt_long(argc, argv, "o:h", opts, NULL)) != -1) {
@@ -330,6 +333,9 @@ static int index_search(int argc, char **argv)
 			break;
 		case 't':
 			if (cli_u32("index search", "--threads", optarg, 0, 1024, &threads)) return 2;
+			break;
+		case 'r':
+			if (cli_u32("index search", "--repeat", optarg, 1, 1000, &repeat)) return 2;
 			break;
 		case 'h': search_usage(stdout); return 0;
 		default: search_usage(stderr); return 2;
@@ -347,10 +353,12 @@ static int index_search(int argc, char **argv)
 	search_job j = {0};
 	FILE *f = NULL;
 	es_error err;
+	double tl = now_s();
 	if (hnsw_load(ipath, &h, &err) != 0) {
 		fprintf(stderr, "embedsrv index search: %s\n", err.msg);
 		goto out;
 	}
+	fprintf(stderr, "load_seconds %.3f\n", now_s() - tl);
 	uint32_t dim = hnsw_get_params(h)->dim;
 	size_t nq = 0;
 	if (read_vectors("search", qpath, &dim, &q, &nq) != 0)
@@ -372,9 +380,14 @@ static int index_search(int argc, char **argv)
 			fprintf(stderr, "embedsrv index search: out of memory\n");
 			goto out;
 		}
-	double t0 = now_s();
-	es_pool_parallel_for(pool, nq, 16, search_fn, &j);
-	double t1 = now_s();
+	double dt = 0;
+	for (uint32_t r = 0; r < repeat && !j.failed; r++) {
+		double t0 = now_s();
+		es_pool_parallel_for(pool, nq, 16, search_fn, &j);
+		double t1 = now_s() - t0;
+		if (r == 0 || t1 < dt)
+			dt = t1;
+	}
 	if (j.failed) {
 		fprintf(stderr, "embedsrv index search: %s: %s\n", qpath, j.err.msg);
 		goto out;
@@ -390,7 +403,8 @@ static int index_search(int argc, char **argv)
 		goto out;
 	}
 	f = NULL;
-	double dt = t1 - t0 > 0 ? t1 - t0 : 1e-9;
+	if (dt <= 0)
+		dt = 1e-9;
 	fprintf(stderr, "searched %zu queries (k %u, ef %u, %u threads) in %.3f s\n",
 		nq, k, ef, es_pool_size(pool), dt);
 	fprintf(stderr, "queries_per_second %.1f\n", (double)nq / dt);

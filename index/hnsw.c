@@ -664,6 +664,14 @@ static void search_level(const hnsw *h, scratch *s, const query *q,
 		/* the entry may be newer than our table snapshot; every other
 		 * candidate passed visit() and so is below s->limit */
 		char *b = c.id < s->limit ? blk_fast(h, s, c.id) : node_blk(h, c.id);
+		/* the next candidate's link list (the block's first lines,
+		 * not fetched when it was scored): its load overlaps this
+		 * candidate's distance computations */
+		if (nc && level == 0 && cq[0].id < s->limit) {
+			const char *nb = blk_fast(h, s, cq[0].id);
+			__builtin_prefetch(nb);
+			__builtin_prefetch(nb + 64);
+		}
 		const uint32_t *l = blk_links(h, b, level);
 		uint32_t n = link_cnt(l);
 		if (n > level_max(level, (hnsw *)h))
@@ -1866,9 +1874,60 @@ int hnsw_add_pending_batch(hnsw *h, const uint64_t *labels, const float *vecs,
  * CRC-32 (IEEE) instead of CRC-32C (the one checksum of every other
  * format); version 1 (CRC-32 too) held int8 indexes as [f32 scale |
  * f32 norm2 | codes, padded to 4], which load with the dequantised vectors
- * as floats.  Deleted slots keep their number (links may still name them)
+ * as floats.  Deleted slots are written too (links may still name them)
  * and are reused after loading.
+ *
+ * Slot order: the file numbers slots in breadth-first order of the level-0
+ * graph from the entry point (further components from their lowest slot,
+ * deleted slots last), not in insertion order, so a loaded index keeps
+ * graph neighbours in nearby blocks: a search's next candidates share
+ * pages and cache lines with the ones it just scored instead of sitting
+ * anywhere in the arenas (insertion order is random with respect to the
+ * graph).  Links, the entry point and the retire list are renumbered with
+ * the blocks; labels are unchanged, so nothing outside the index sees it.
+ * Files written before this order load as they are (any permutation of
+ * slots is a valid file).
  */
+
+/* The write order of the n slots: ord[i] is the slot written as number i,
+ * pos[slot] its new number.  Live (written live) slots breadth-first over
+ * level-0 links from the entry point ep, then from the lowest unplaced live
+ * slot, ...; then the rest in slot order.  ord doubles as the BFS queue. */
+static void write_order(hnsw *h, uint32_t n, uint64_t ep, uint32_t *ord,
+			uint32_t *pos)
+{
+	for (uint32_t i = 0; i < n; i++)
+		pos[i] = HNSW_NONE;
+	uint32_t placed = 0, next = 0, start = (uint32_t)ep;
+	if (start == HNSW_NONE)
+		start = 0;
+	for (uint32_t scan = 0; scan <= n; scan++) {
+		uint32_t root = scan == 0 ? start : scan - 1;
+		if (root >= n || pos[root] != HNSW_NONE ||
+		    load_flags(blk_hdr(h, node_blk(h, root))))
+			continue;
+		pos[root] = placed;
+		ord[placed++] = root;
+		while (next < placed) {
+			char *b = node_blk(h, ord[next++]);
+			const uint32_t *l = blk_links(h, b, 0);
+			uint32_t c = link_cnt(l);
+			for (uint32_t j = 0; j < c; j++) {
+				uint32_t id = link_get(l, j);
+				if (id >= n || pos[id] != HNSW_NONE ||
+				    load_flags(blk_hdr(h, node_blk(h, id))))
+					continue;
+				pos[id] = placed;
+				ord[placed++] = id;
+			}
+		}
+	}
+	for (uint32_t i = 0; i < n; i++)
+		if (pos[i] == HNSW_NONE) {
+			pos[i] = placed;
+			ord[placed++] = i;
+		}
+}
 
 static void write_header(const hnsw *h, es_writer *w, uint32_t n,
 			 uint64_t ep, uint64_t live)
@@ -1928,9 +1987,22 @@ int hnsw_write(const hnsw *hc, FILE *f, es_error *err)
 	uint32_t n = atomic_load(&h->n_slots);
 	uint64_t ep, live;
 	written_ep(h, n, &ep, &live);
+	uint32_t *ord = es_malloc(((size_t)n + 1) * sizeof *ord);
+	uint32_t *pos = es_malloc(((size_t)n + 1) * sizeof *pos);
+	if (!ord || !pos) {
+		es_free(ord);
+		es_free(pos);
+		es_writer_discard(&w);
+		return es_err(err, ES_ENOMEM, "hnsw: out of memory");
+	}
+	write_order(h, n, ep, ord, pos);
+	if ((uint32_t)ep != HNSW_NONE)
+		ep = (ep & ~(uint64_t)UINT32_MAX) | pos[(uint32_t)ep];
 	write_header(h, &w, n, ep, live);
+	uint32_t ids[2 * HNSW_MAX_M];
 	for (uint32_t i = 0; i < n; i++) {
-		char *b = node_blk(h, i);
+		uint32_t slot = ord[i];
+		char *b = node_blk(h, slot);
 		node_hdr *nh = blk_hdr(h, b);
 		uint32_t fl = load_flags(nh) ? HNSW_F_DELETED : 0;
 		es_w_u32(&w, fl);
@@ -1938,14 +2010,20 @@ int hnsw_write(const hnsw *hc, FILE *f, es_error *err)
 			continue;
 		es_w_u32(&w, nh->level);
 		es_w_u64(&w, nh->label);
-		es_w_bytes(&w, node_fvec(h, i), (size_t)h->dim * 4);
+		es_w_bytes(&w, node_fvec(h, slot), (size_t)h->dim * 4);
 		for (uint32_t l = 0; l <= nh->level; l++) {
 			const uint32_t *lk = blk_links(h, b, l);
 			uint32_t c = link_cnt(lk);
+			if (c > level_max(l, h))
+				c = level_max(l, h);
+			for (uint32_t j = 0; j < c; j++)
+				ids[j] = pos[link_get(lk, j)];
 			es_w_u32(&w, c);
-			es_w_bytes(&w, lk + 1, (size_t)c * 4);
+			es_w_bytes(&w, ids, (size_t)c * 4);
 		}
 	}
+	es_free(ord);
+	es_free(pos);
 	es_w_u32(&w, es_writer_crc(&w));
 	es_w_bytes(&w, "HNSWEND\n", 8);
 	if (es_writer_finish(&w) != 0)

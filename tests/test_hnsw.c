@@ -296,6 +296,29 @@ START_TEST(test_recall_20k_float_int8_saveload)
 				ck_assert(a[i].score == b[i].score);
 			}
 		}
+		/* the file lists slots breadth-first from the entry point: the
+		 * loaded index is in that order already, so writing it again
+		 * gives the very same bytes, and the first slot is the entry
+		 * point */
+		char *fb[2];
+		size_t fl[2];
+		hnsw *w[2] = {idx[t], l};
+		for (int i = 0; i < 2; i++) {
+			FILE *f = open_memstream(&fb[i], &fl[i]);
+			ck_assert_int_eq(hnsw_write(w[i], f, &err), 0);
+			fclose(f);
+		}
+		ck_assert_uint_eq(fl[0], fl[1]);
+		ck_assert_mem_eq(fb[0], fb[1], fl[0]);
+		uint64_t ep_label, first_label;
+		uint32_t ep_level, first_slot;
+		ck_assert_int_eq(hnsw_entry_point(l, &ep_label, &ep_level), 0);
+		memcpy(&first_slot, fb[0] + 60, 4);
+		memcpy(&first_label, fb[0] + 80 + 8, 8);
+		ck_assert_uint_eq(first_slot, 0);
+		ck_assert_uint_eq(first_label, ep_label);
+		free(fb[0]);
+		free(fb[1]);
 		hnsw_free(l);
 	}
 	unlink(path);
@@ -733,8 +756,10 @@ START_TEST(test_hostile_files)
 			ck_assert_msg(strstr(err.msg, cases[t].msg), "case %zu: %s",
 				      t, err.msg);
 		}
-		/* slot 1 (live): level huge; link out of range */
-		size_t slot1 = 80 + 4; /* slot 0 is deleted: 4 bytes */
+		/* the first slot (live: files list slots breadth-first from
+		 * the entry point, deleted ones last): level huge; link out
+		 * of range */
+		size_t slot1 = 80;
 		memcpy(c, buf, len);
 		patch_u32(c, len, slot1 + 4, 1000);
 		ck_assert_int_eq(read_buf(c, len, &l, &err), ES_ECORRUPT);
@@ -757,9 +782,12 @@ START_TEST(test_hostile_files)
 		patch_u32(c, len, cnt0, 1000);
 		ck_assert_int_eq(read_buf(c, len, &l, &err), ES_ECORRUPT);
 		ck_assert_ptr_nonnull(strstr(err.msg, "links"));
-		/* duplicate label: give slot 1 the label of slot 2 */
+		/* duplicate label: give the first slot the label of
+		 * another live one */
+		uint32_t lab1;
+		memcpy(&lab1, buf + slot1 + 8, 4);
 		memcpy(c, buf, len);
-		patch_u32(c, len, slot1 + 8, 2);
+		patch_u32(c, len, slot1 + 8, lab1 == 2 ? 3 : 2);
 		ck_assert_int_eq(read_buf(c, len, &l, &err), ES_ECORRUPT);
 		ck_assert_ptr_nonnull(strstr(err.msg, "label"));
 		free(c);

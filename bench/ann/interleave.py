@@ -1,65 +1,128 @@
 #!/usr/bin/python3
-"""bench/ann/interleave.py — single-thread queries/s of our index and
-hnswlib measured alternately (ours, hnswlib, ours, ...) on the indexes and
-data left by run.py, so that load from other processes on a shared machine
-hits both alike.  Reports the median of R rounds and the ratio.
+"""bench/ann/interleave.py — single-thread queries/s of one or more of our
+indexes and hnswlib measured alternately (A, B, ..., hnswlib, A, B, ...) on
+the data left by run.py, so that load from other processes on a shared
+machine hits all alike.  Reports the median of R rounds per ef, and queries/s
+at recall@10 0.95 and 0.99 interpolated between the measured efs (log qps
+linear in recall), with ratios to hnswlib.
 
-    nice -n 10 timeout 1200 /usr/bin/python3 bench/ann/interleave.py [--ef 40 80] [--rounds 7]
+    flock /work/bench.lock timeout 600 /usr/bin/python3 bench/ann/interleave.py \
+        [--ef 10 20 30 40 60 80 120 160] [--rounds 5] \
+        [--ours NAME=BINARY:INDEX ...] [--threads-search 1]
+
+--ours defaults to "ours=build/embedsrv:bench/data/ours.hnsw"; give several
+to compare variants (two binaries, or two files of the same graph) in the
+same run.  Each of our measurements is one `embedsrv index search --repeat
+3` (fastest of 3 passes over the queries); hnswlib's the fastest of 3
+knn_query calls.
 """
-import argparse, os, statistics, subprocess, sys, time
+import argparse, math, os, statistics, subprocess, sys, time
 import numpy as np
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from run import ROOT, recall, ground_truth
 
 
+def at_recall(points, target):
+    """qps at recall `target` from [(recall, qps)] sorted by ef, or None."""
+    for (r0, q0), (r1, q1) in zip(points, points[1:]):
+        if r0 <= target <= r1 and r1 > r0:
+            t = (target - r0) / (r1 - r0)
+            return math.exp(math.log(q0) + t * (math.log(q1) - math.log(q0)))
+    if points and points[0][0] >= target:
+        return points[0][1]
+    return None
+
+
 def main():
     ap = argparse.ArgumentParser()
-    ap.add_argument("--ef", type=int, nargs="+", default=[40, 80])
-    ap.add_argument("--rounds", type=int, default=7)
+    ap.add_argument("--ef", type=int, nargs="+", default=[10, 20, 30, 40, 60, 80, 120, 160])
+    ap.add_argument("--rounds", type=int, default=5)
     ap.add_argument("--M", type=int, default=16)
     ap.add_argument("--efc", type=int, default=200)
     ap.add_argument("--threads", type=int, default=2, help="hnswlib build threads")
-    ap.add_argument("--binary", default=os.path.join(ROOT, "build", "embedsrv"))
+    ap.add_argument("--threads-search", type=int, default=1)
+    ap.add_argument("--ours", action="append", default=[],
+                    help="NAME=BINARY:INDEX (repeatable)")
+    ap.add_argument("--no-hnswlib", action="store_true")
+    ap.add_argument("--base", default="ann_base.f32")
+    ap.add_argument("--queries", default="ann_queries.f32")
+    ap.add_argument("--hnswlib-index", default="hnswlib.bin")
     a = ap.parse_args()
-    import hnswlib
     tmp = os.path.join(ROOT, "bench", "data")
-    data, qfile = os.path.join(tmp, "ann_base.f32"), os.path.join(tmp, "ann_queries.f32")
+    if not a.ours:
+        a.ours = ["ours=%s:%s" % (os.path.join(ROOT, "build", "embedsrv"),
+                                  os.path.join(tmp, "ours.hnsw"))]
+    ours = []
+    for spec in a.ours:
+        name, rest = spec.split("=", 1)
+        binary, idx = rest.split(":", 1)
+        ours.append((name, binary, idx))
+    data, qfile = os.path.join(tmp, a.base), os.path.join(tmp, a.queries)
     d = 100
     x = np.fromfile(data, dtype=np.float32).reshape(-1, d)
     q = np.fromfile(qfile, dtype=np.float32).reshape(-1, d)
     gt = ground_truth(x, q, 10)
-    hpath = os.path.join(tmp, "hnswlib.bin")
-    p = hnswlib.Index(space="ip", dim=d)
-    if os.path.exists(hpath):
-        p.load_index(hpath, max_elements=len(x))
-    else:
-        p.init_index(max_elements=len(x), M=a.M, ef_construction=a.efc, random_seed=100)
-        p.set_num_threads(a.threads)
-        p.add_items(x, np.arange(len(x)))
-        p.save_index(hpath)
-    p.set_num_threads(1)
-    ours_idx = os.path.join(tmp, "ours.hnsw")
+    names = [o[0] for o in ours]
+    p = None
+    T = a.threads_search
+    if not a.no_hnswlib:
+        import hnswlib
+        hpath = os.path.join(tmp, a.hnswlib_index)
+        p = hnswlib.Index(space="ip", dim=d)
+        if os.path.exists(hpath):
+            p.load_index(hpath, max_elements=len(x))
+        else:
+            p.init_index(max_elements=len(x), M=a.M, ef_construction=a.efc, random_seed=100)
+            p.set_num_threads(a.threads)
+            p.add_items(x, np.arange(len(x)))
+            p.save_index(hpath)
+        p.set_num_threads(T)
+        names.append("hnswlib")
     out = os.path.join(tmp, "ids_il")
-    print("N=%d queries=%d, %d rounds, single thread, alternating (%s)" %
-          (len(x), len(q), a.rounds, time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime())))
-    print("| ef | ours recall | hnswlib recall | ours qps (median) | hnswlib qps (median) | ratio |")
-    print("|---|---|---|---|---|---|")
+    print("N=%d queries=%d, %d rounds, %d search thread(s), alternating (%s)\n" %
+          (len(x), len(q), a.rounds, T, time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime())))
+    print("| ef | " + " | ".join("%s recall / qps" % n for n in names) + " |")
+    print("|---|" + "---|" * len(names))
+    curve = {n: [] for n in names}
     for ef in a.ef:
-        p.set_ef(ef)
-        qo, qh = [], []
+        qps = {n: [] for n in names}
+        rec = {}
         for r in range(a.rounds):
-            res = subprocess.run([a.binary, "index", "search", "--index", ours_idx, "--queries", qfile,
-                                  "--k", "10", "--ef", str(ef), "--threads", "1", "-o", out],
-                                 stderr=subprocess.PIPE, text=True, check=True)
-            qo.append(float([l.split()[1] for l in res.stderr.splitlines()
-                             if l.startswith("queries_per_second")][0]))
-            t0 = time.time()
-            ids_h, _ = p.knn_query(q, k=10, num_threads=1)
-            qh.append(len(q) / (time.time() - t0))
-        ids_o = np.fromfile(out, dtype=np.int32).reshape(len(q), 10)
-        mo, mh = statistics.median(qo), statistics.median(qh)
-        print("| %d | %.4f | %.4f | %.0f | %.0f | %.2fx |" %
-              (ef, recall(ids_o, gt), recall(ids_h, gt), mo, mh, mo / mh), flush=True)
+            for name, binary, idx in ours:
+                res = subprocess.run([binary, "index", "search", "--index", idx, "--queries", qfile,
+                                      "--k", "10", "--ef", str(ef), "--threads", str(T),
+                                      "--repeat", "3", "-o", out],
+                                     stderr=subprocess.PIPE, text=True, check=True)
+                qps[name].append(float([l.split()[1] for l in res.stderr.splitlines()
+                                        if l.startswith("queries_per_second")][0]))
+                if r == 0:
+                    rec[name] = recall(np.fromfile(out, dtype=np.int32).reshape(len(q), 10), gt)
+            if p is not None:
+                p.set_ef(ef)
+                best = 0
+                for rep in range(3):
+                    t0 = time.time()
+                    ids_h, _ = p.knn_query(q, k=10, num_threads=T)
+                    best = max(best, len(q) / (time.time() - t0))
+                qps["hnswlib"].append(best)
+                rec["hnswlib"] = recall(ids_h, gt)
+        cells = []
+        for n in names:
+            m = statistics.median(qps[n])
+            curve[n].append((rec[n], m))
+            cells.append("%.4f / %.0f" % (rec[n], m))
+        print("| %d | %s |" % (ef, " | ".join(cells)), flush=True)
+    print()
+    for target in (0.95, 0.99):
+        ref = at_recall(curve["hnswlib"], target) if p is not None else None
+        for n in names:
+            v = at_recall(curve[n], target)
+            if v is None:
+                print("%s: recall %.2f not reached" % (n, target))
+            elif ref:
+                print("%s: %.0f q/s at recall@10 %.2f -> %.2fx hnswlib" % (n, v, target, v / ref))
+            else:
+                print("%s: %.0f q/s at recall@10 %.2f" % (n, v, target))
 
 
 if __name__ == "__main__":

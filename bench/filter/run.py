@@ -65,6 +65,8 @@ def phase(conn, coll, queries, k):
         if st != 200:
             sys.exit("search: %s %s" % (st, b))
         res.append([h["id"] for h in b["result"]])
+        if len(b["result"]) != k:
+            sys.exit("query %d: %d hits, not %d (payloads missing?)" % (i, len(b["result"]), k))
         for h in b["result"]:
             if h["id"] % 100 != i % 100:
                 sys.exit("a hit outside the filter: %s" % h)
@@ -122,6 +124,7 @@ def main():
         if lockf:
             fcntl.flock(lockf, fcntl.LOCK_EX)
         try:
+            conn = Conn(port)  # the server closes a connection idle while we waited
             without, res0 = phase(conn, a.collection, queries, a.k)
             t0 = time.time()
             st, b = conn.req("PUT", C + "/index", {"field": "tag", "type": "keyword"})

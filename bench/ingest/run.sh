@@ -44,11 +44,38 @@ stop() {
 	kill "$pid"; wait "$pid" || true; pid=
 }
 
+# P99=1: also search the collection with wrk (16 connections, WRK_SECONDS,
+# default 20) while the ingestion runs (starting 5 s into it) and once it
+# is done (idle), and print both latency distributions' p50/p99.
+cat > "$tmp/search.lua" <<'LUA'
+wrk.method = "POST"
+wrk.headers["Content-Type"] = "application/json"
+wrk.body = '{"text": "the history of the english language", "k": 10, "mode": "dense"}'
+LUA
+wrk_p99() { # label
+	wrk -t2 -c16 -d"${WRK_SECONDS:-20}s" --latency -s "$tmp/search.lua" \
+		"$url/v1/collections/ingest/search" >"$out/wrk-$1.txt"
+	awk -v l="$1" '/Requests\/sec/ { rps = $2 } /^ +50%/ { p50 = $2 } /^ +99%/ { p99 = $2 }
+		/Non-2xx/ { bad = $NF }
+		END { printf "search %s: %s req/s p50 %s p99 %s non-2xx %s\n", l, rps, p50, p99, (bad == "" ? 0 : bad) }' \
+		"$out/wrk-$1.txt"
+}
 for r in $(seq 1 "${REPEAT:-3}"); do
 	for bin in "$@"; do
 		start "$bin"
 		printf '%s run %s: ' "$bin" "$r"
-		/usr/bin/python3 bench/ingest/client.py "$url" "$corpus" "$n" "$batch" "$clients" ingest
+		if [ "${P99:-0}" = 1 ]; then
+			/usr/bin/python3 bench/ingest/client.py "$url" "$corpus" "$n" "$batch" "$clients" ingest \
+				>"$tmp/ingest.txt" &
+			cpid=$!
+			sleep 5
+			wrk_p99 during-ingest
+			wait "$cpid"
+			cat "$tmp/ingest.txt"
+			wrk_p99 idle
+		else
+			/usr/bin/python3 bench/ingest/client.py "$url" "$corpus" "$n" "$batch" "$clients" ingest
+		fi
 		stop
 	done
 done
