@@ -35,13 +35,15 @@
  * them); the serialised form is built in a core/bytebuf.
  *
  * Threading: see lexical.h.  Search allocates its own scratch (cursors, the
- * heap, a stemmer) per call and reads the index only.
+ * heap) per call, stems with its thread's stemmer (thread_stemmer) and
+ * reads the index only.
  */
 #include "lexical.h"
 
 #include <inttypes.h>
 #include <libstemmer.h>
 #include <math.h>
+#include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -373,6 +375,40 @@ static struct sb_stemmer *stemmer_new(const es_lexical_params *p, int *rc)
 	struct sb_stemmer *s = sb_stemmer_new("english", "UTF_8");
 	if (!s)
 		*rc = ES_ENOMEM;
+	return s;
+}
+
+/* Searches' stemmer: one per thread, made at its first stemmed query and
+ * freed when the thread exits (sb_stemmer_new allocates a few hundred
+ * bytes and the search is a few microseconds: making one per query was a
+ * measurable part of a short query).  A stemmer is not thread-safe, but
+ * nothing else of a search's state is shared.  NULL: no memory. */
+static pthread_key_t stem_key;
+static pthread_once_t stem_once = PTHREAD_ONCE_INIT;
+static int stem_key_ok;
+
+static void stem_free(void *p)
+{
+	sb_stemmer_delete(p);
+}
+
+static void stem_key_init(void)
+{
+	stem_key_ok = pthread_key_create(&stem_key, stem_free) == 0;
+}
+
+static struct sb_stemmer *thread_stemmer(const es_lexical_params *p, int *rc,
+					 int *owned)
+{
+	*owned = 0;
+	*rc = 0;
+	pthread_once(&stem_once, stem_key_init);
+	struct sb_stemmer *s = p->stemming && stem_key_ok ? pthread_getspecific(stem_key) : NULL;
+	if (s || !p->stemming)
+		return s;
+	s = stemmer_new(p, rc);
+	if (s && (!stem_key_ok || pthread_setspecific(stem_key, s) != 0))
+		*owned = 1; /* no slot: this query's own */
 	return s;
 }
 
@@ -1687,10 +1723,11 @@ static int query_terms(const es_lexical *lx, const char *query, size_t len,
 		return es_err(err, ES_EINVAL, "k must be > 0");
 	memset(qc, 0, sizeof *qc);
 	qc->lx = lx;
-	struct sb_stemmer *st = stemmer_new(&lx->p, &rc);
+	int owned;
+	struct sb_stemmer *st = thread_stemmer(&lx->p, &rc, &owned);
 	if (!rc)
 		rc = analyze(&lx->p, st, query, len, query_term, qc);
-	if (st)
+	if (owned)
 		sb_stemmer_delete(st);
 	if (rc || qc->oom) {
 		es_free(qc->q);
