@@ -1489,9 +1489,11 @@ int es_collection_foreach(es_collection *c,
 		const pt *q = &c->pts[i];
 		if (!q->live)
 			continue;
-		if (hnsw_get_vector(c->h, i, vec) != 0)
+		/* a text point stored without a vector is visited with vector NULL */
+		const float *pv = q->novec ? NULL : vec;
+		if (pv && hnsw_get_vector(c->h, i, vec) != 0)
 			continue;
-		es_point_view v = {pt_id(q), i, q->payload, q->plen, q->parsed, vec};
+		es_point_view v = {pt_id(q), i, q->payload, q->plen, q->parsed, pv};
 		rc = fn(ctx, &v);
 	}
 	pthread_rwlock_unlock(&c->lk);
@@ -1841,10 +1843,12 @@ int es_collection_foreach_plan(es_collection *c, const es_pquery *plan, uint64_t
 		if (l >= c->npts)
 			break;
 		const pt *q = &c->pts[l];
-		/* as es_collection_foreach: points with a vector */
-		if (!q->live || q->novec || (vec && hnsw_get_vector(c->h, l, vec) != 0))
+		/* as es_collection_foreach: every live point, a text point stored
+		 * without a vector with vector NULL (filters and pages see it) */
+		const float *pv = q->novec ? NULL : vec;
+		if (!q->live || (pv && hnsw_get_vector(c->h, l, vec) != 0))
 			continue;
-		es_point_view v = {pt_id(q), l, q->payload, q->plen, q->parsed, vec};
+		es_point_view v = {pt_id(q), l, q->payload, q->plen, q->parsed, pv};
 		rc = fn(ctx, &v);
 	}
 out:
@@ -1878,11 +1882,13 @@ int es_collection_foreach_ordered(es_collection *c, const char *field, int desc,
 	}
 	for (size_t i = 0; i < n && rc == 0; i++) {
 		uint64_t l = (uint64_t)pairs[2 * i + 1];
-		if (l >= c->npts || !c->pts[l].live || c->pts[l].novec ||
-		    (vec && hnsw_get_vector(c->h, l, vec) != 0))
+		if (l >= c->npts || !c->pts[l].live)
 			continue;
 		const pt *q = &c->pts[l];
-		es_point_view v = {pt_id(q), l, q->payload, q->plen, q->parsed, vec};
+		const float *pv = q->novec ? NULL : vec;
+		if (pv && hnsw_get_vector(c->h, l, vec) != 0)
+			continue;
+		es_point_view v = {pt_id(q), l, q->payload, q->plen, q->parsed, pv};
 		rc = fn(ctx, &v, pairs[2 * i]);
 	}
 	if (rc > 0)

@@ -328,7 +328,7 @@ size_t es_collection_lexical_count(es_collection *c); /* points with text */
 size_t es_collection_store_bytes(es_collection *c);
 
 /* Visit every live point, shared lock held for the whole walk (the vector in
- * the view is as stored).  Stops early and returns fn's value if it returns
+ * the view is as stored; NULL for a text point stored without a vector).  Stops early and returns fn's value if it returns
  * non-zero.  For snapshots. */
 int es_collection_foreach(es_collection *c,
 			  int (*fn)(void *ctx, const es_point_view *p),

@@ -1385,8 +1385,10 @@ static int dump_one(void *ctx, const es_point_view *p)
 			     : snprintf(line, sizeof line, "n:%llu|", (unsigned long long)p->id.num);
 	w += snprintf(line + w, sizeof line - (size_t)w, "%.*s|", (int)p->payload_len,
 		      p->payload ? p->payload : "(none)");
-	for (int j = 0; j < 4; j++)
+	for (int j = 0; p->vector && j < 4; j++)
 		w += snprintf(line + w, sizeof line - (size_t)w, "%a,", (double)p->vector[j]);
+	if (!p->vector)
+		w += snprintf(line + w, sizeof line - (size_t)w, "(no vector)");
 	d->lines = realloc(d->lines, (d->n + 1) * sizeof *d->lines);
 	d->lines[d->n++] = strdup(line);
 	return 0;

@@ -66,6 +66,20 @@ def api_checks(s):
     check(st == 200 and body["result"].get("vector") is None and
           body["result"]["payload"] == {"kind": "plants"},
           "the point without a vector is retrievable by id: %s %s" % (st, body))
+    plants = {"must": [{"key": "kind", "match": {"value": "plants"}}]}
+    st, body = s.req("POST", "/v1/collections/h/points/scroll",
+                     {"filter": plants, "with_vector": True})
+    check(st == 200 and [p["id"] for p in body["result"]["points"]] == [3] and
+          body["result"]["points"][0].get("vector") is None,
+          "the point without a vector is found by a filtered scroll: %s %s" % (st, body))
+    st, body = s.req("POST", "/v1/collections/h/points/scroll", {"limit": 100})
+    check(st == 200 and sorted(p["id"] for p in body["result"]["points"]) == [1, 2, 3, 4, 5],
+          "an unfiltered scroll pages every point: %s %s" % (st, body))
+    for flt, want in ((plants, 1), (None, 5)):
+        st, body = s.req("POST", "/v1/collections/h/points/count",
+                         {"filter": flt} if flt else {})
+        check(st == 200 and body["result"]["count"] == want,
+              "count %s counts the point without a vector: %s %s" % (flt, st, body))
 
     # 422s that change nothing
     st, body = s.req("PUT", "/v1/collections/h/points",
