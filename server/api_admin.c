@@ -100,8 +100,8 @@ void api_h_metrics(api_call *c, api_response *out)
 			"Texts encoded through the batcher.",
 			"Forward passes the batcher ran (texts / forwards = mean batch).",
 			"Seconds requests waited queued, summed (/ requests = mean wait).",
-			"Seconds of the forwards requests were part of, summed over "
-			"requests (/ requests = mean)."};
+			"Seconds of the forwards requests were in, summed (/ requests = mean).",
+		};
 		for (int k = 0; k < 5; k++) {
 			es_strbuf_printf(&b, "# HELP embedsrv_batch_%s_total %s\n"
 					     "# TYPE embedsrv_batch_%s_total counter\n",
