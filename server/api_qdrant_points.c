@@ -169,6 +169,31 @@ void api_h_qd_points_get(api_call *c, api_response *out)
 	api_ok(out, 200, json_pack("{s:o}", "result", rec));
 }
 
+/* The ids of array `arr` (request member `name`) in /v1's spelling
+ * (qd_id), as a new array; NULL with *e set (the first bad id, or out of
+ * memory). */
+static json_t *qd_ids(const json_t *arr, const char *name, ju_err *e)
+{
+	json_t *out = json_array();
+	if (!out) {
+		ju_fail(e, 503, NULL, "out_of_memory", "out of memory");
+		return NULL;
+	}
+	size_t i;
+	json_t *idv;
+	json_array_foreach(arr, i, idv) {
+		char param[48];
+		snprintf(param, sizeof param, "%s[%zu]", name, i);
+		json_t *nid = qd_id(idv, param, e);
+		if (!nid) {
+			json_decref(out);
+			return NULL;
+		}
+		json_array_append_new(out, nid);
+	}
+	return out;
+}
+
 void api_h_qd_points_retrieve(api_call *c, api_response *out)
 {
 	ju_err e;
@@ -192,19 +217,10 @@ void api_h_qd_points_retrieve(api_call *c, api_response *out)
 	}
 	/* one /v1 retrieve-many (api_points_get_many) with the ids normalised:
 	 * missing ids are left out, as Qdrant leaves them out */
-	json_t *nids = json_array();
-	size_t i;
-	json_t *idv;
-	json_array_foreach(ids, i, idv) {
-		char param[48];
-		snprintf(param, sizeof param, "ids[%zu]", i);
-		json_t *nid = qd_id(idv, param, &e);
-		if (!nid) {
-			json_decref(nids);
-			api_error_ju(out, &e);
-			return;
-		}
-		json_array_append_new(nids, nid);
+	json_t *nids = qd_ids(ids, "ids", &e);
+	if (!nids) {
+		api_error_ju(out, &e);
+		return;
 	}
 	qd_call(c, api_h_points_get_many,
 		json_pack("{s:o, s:b, s:b}", "ids", nids, "with_payload", want_payload,
@@ -224,19 +240,10 @@ void api_h_qd_points_delete(api_call *c, api_response *out)
 	const json_t *flt = json_object_get(c->json, "filter");
 	json_t *b;
 	if (json_is_array(pts)) {
-		json_t *arr = json_array();
-		size_t i;
-		json_t *idv;
-		json_array_foreach(pts, i, idv) {
-			char param[48];
-			snprintf(param, sizeof param, "points[%zu]", i);
-			json_t *nid = qd_id(idv, param, &e);
-			if (!nid) {
-				json_decref(arr);
-				api_error_ju(out, &e);
-				return;
-			}
-			json_array_append_new(arr, nid);
+		json_t *arr = qd_ids(pts, "points", &e);
+		if (!arr) {
+			api_error_ju(out, &e);
+			return;
 		}
 		b = json_pack("{s:o}", "points", arr);
 	} else if (json_is_object(flt)) {
