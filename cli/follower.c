@@ -494,7 +494,9 @@ static ssize_t cookie_read(void *cookie, char *buf, size_t n)
 
 /* ----------------------------------------------------------- store life */
 
-static int open_store(follower *f, es_error *err)
+/* Open the data directory; ready: mark the server ready then (a bootstrap
+ * does that itself once its files are synced). */
+static int open_store(follower *f, int ready, es_error *err)
 {
 	es_store_options so;
 	es_store_options_default(&so);
@@ -515,7 +517,8 @@ static int open_store(follower *f, es_error *err)
 	f->store = s;
 	f->applied = st.last_lsn;
 	pthread_mutex_unlock(&f->st_mu);
-	api_ctx_set_ready(f->api, 1);
+	if (ready)
+		api_ctx_set_ready(f->api, 1);
 	return 0;
 }
 
@@ -539,10 +542,26 @@ static void drop_store(follower *f)
 	}
 }
 
+typedef struct sync_job {
+	const char *dir;
+	int rc;
+	es_error err;
+} sync_job;
+
+static void *sync_main(void *arg)
+{
+	sync_job *j = arg;
+	j->rc = es_store_install_sync(j->dir, &j->err);
+	return NULL;
+}
+
 /* Download the primary's bundle and install it.  The bytes go from the
- * socket straight into the data directory (es_store_install_bundle writes
- * each file once under a temporary name, fsyncs it and renames it into
- * place), with nothing staged in between. */
+ * socket straight into the data directory (each file written once under a
+ * temporary name and renamed into place), with nothing staged in between.
+ * The files are then fsynced on a thread of its own while the store loads
+ * them (disk writes and CPU work overlap); the server is ready once both
+ * are done.  Until the sync finished, the BOOTSTRAP marker makes a crash
+ * mean a new bootstrap. */
 static int bootstrap(follower *f, es_error *err)
 {
 	set_state(f, "bootstrapping", 1, NULL);
@@ -578,7 +597,7 @@ static int bootstrap(follower *f, es_error *err)
 			rc = es_err(err, ES_ENOMEM, "out of memory");
 		} else {
 			setvbuf(in, NULL, _IOFBF, 1 << 16);
-			rc = es_store_install_bundle(f->data_dir, in, &lsn, err);
+			rc = es_store_install_bundle_unsynced(f->data_dir, in, &lsn, err);
 			fclose(in);
 			if (rc && c->err.code) /* the link failed, not the bundle */
 				*err = c->err, rc = c->err.code;
@@ -589,9 +608,25 @@ static int bootstrap(follower *f, es_error *err)
 	free(c);
 	if (rc)
 		return rc;
-	say("bootstrapped from %s at lsn %" PRIu64 " (%.1f MiB in %.2f s)", f->url, lsn,
-	    (double)len / (1 << 20), now_s() - t0);
-	return open_store(f, err);
+	say("bootstrapped from %s at lsn %" PRIu64 " (%.1f MiB in %.2f s; syncing it to disk "
+	    "while it loads)", f->url, lsn, (double)len / (1 << 20), now_s() - t0);
+	sync_job job = {f->data_dir, 0, {0, ""}};
+	pthread_t th;
+	int threaded = pthread_create(&th, NULL, sync_main, &job) == 0;
+	if (!threaded)
+		sync_main(&job);
+	rc = open_store(f, 0, err);
+	if (threaded)
+		pthread_join(th, NULL);
+	if (!rc && job.rc) {
+		drop_store(f); /* the marker stays: bootstrap again */
+		*err = job.err;
+		rc = job.rc;
+	}
+	if (rc)
+		return rc;
+	api_ctx_set_ready(f->api, 1);
+	return 0;
 }
 
 /* ------------------------------------------------------------ the thread */
@@ -790,7 +825,7 @@ int follower_start(const follower_opts *o, es_registry *reg, api_ctx *api,
 		follower_stop(f);
 		return es_err(err, ES_ENOMEM, "out of memory");
 	}
-	if (!es_store_needs_bootstrap(f->data_dir) && (rc = open_store(f, err)) != 0) {
+	if (!es_store_needs_bootstrap(f->data_dir) && (rc = open_store(f, 1, err)) != 0) {
 		follower_stop(f);
 		return rc;
 	}

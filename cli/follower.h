@@ -4,7 +4,8 @@
  *
  * The follower's --data-dir is a copy of the primary's: when it holds no
  * data yet, the follower downloads GET URL/v1/replication/snapshot and
- * installs it; then it polls GET URL/v1/replication/wal?from=<its last lsn>
+ * installs it as it arrives (each file written once, renamed into place,
+ * then fsynced while the store loads it); then it polls GET URL/v1/replication/wal?from=<its last lsn>
  * and appends the records, byte for byte, to its own log and applies them
  * through the recovery path (es_store_follow_apply).  Before applying it
  * checks that the primary's log continues its own: the primary sends the

@@ -1842,7 +1842,10 @@ static int read_exact(FILE *in, void *buf, size_t n, es_error *err)
 	return 0;
 }
 
-static int bundle_extract(FILE *in, const char *tmpdir, uint64_t *lsn, es_error *err)
+/* sync: fsync each file (and start its writeback early); without it the
+ * files are left to es_store_install_sync. */
+static int bundle_extract(FILE *in, const char *tmpdir, int sync, uint64_t *lsn,
+			  es_error *err)
 {
 	unsigned char h[16];
 	int rc = read_exact(in, h, 16, err);
@@ -1902,7 +1905,7 @@ static int bundle_extract(FILE *in, const char *tmpdir, uint64_t *lsn, es_error 
 			done += n;
 			/* start writing back what arrived while the rest downloads,
 			 * so that the fsync below has little left to wait for */
-			if (!rc && done - kicked >= EXTRACT_KICK_BYTES) {
+			if (sync && !rc && done - kicked >= EXTRACT_KICK_BYTES) {
 				sync_file_range(fd, (off_t)kicked, (off_t)(done - kicked),
 						SYNC_FILE_RANGE_WRITE);
 				kicked = done;
@@ -1910,7 +1913,7 @@ static int bundle_extract(FILE *in, const char *tmpdir, uint64_t *lsn, es_error 
 		}
 		if (!rc && (rc = read_exact(in, b8, 4, err)) == 0 && get_u32(b8) != crc)
 			rc = es_err(err, ES_ECORRUPT, "snapshot bundle: %s: checksum mismatch", rel);
-		if (!rc && fsync(fd) != 0)
+		if (sync && !rc && fsync(fd) != 0)
 			rc = es_err(err, es_errno_code(errno), "%s: fsync: %s", path, strerror(errno));
 		close(fd);
 	}
@@ -1922,7 +1925,17 @@ static int bundle_extract(FILE *in, const char *tmpdir, uint64_t *lsn, es_error 
 	return rc;
 }
 
-int es_store_install_bundle(const char *dir, FILE *in, uint64_t *lsn, es_error *err)
+/* The install is complete and durable: remove the BOOTSTRAP marker. */
+static int drop_marker(const char *dir, es_error *err)
+{
+	char marker[4400];
+	snprintf(marker, sizeof marker, "%s/BOOTSTRAP", dir);
+	if (unlink(marker) != 0)
+		return es_err(err, ES_EIO, "%s: %s", marker, strerror(errno));
+	return es_fsync_parent_dir(marker, err);
+}
+
+static int install_bundle(const char *dir, FILE *in, int sync, uint64_t *lsn, es_error *err)
 {
 	char tmp[4096], path[4400], marker[4400];
 	int rc = mkdir_p(dir, err);
@@ -1940,7 +1953,7 @@ int es_store_install_bundle(const char *dir, FILE *in, uint64_t *lsn, es_error *
 	if (!rc)
 		rc = mkdir_p(path, err);
 	if (!rc)
-		rc = bundle_extract(in, tmp, lsn, err);
+		rc = bundle_extract(in, tmp, sync, lsn, err);
 	if (rc) {
 		wipe_store_files(tmp, 1);
 		rmdir(tmp);
@@ -1991,10 +2004,65 @@ int es_store_install_bundle(const char *dir, FILE *in, uint64_t *lsn, es_error *
 	}
 	wipe_store_files(tmp, 1);
 	rmdir(tmp);
-	if (!rc && unlink(marker) != 0)
-		rc = es_err(err, ES_EIO, "%s: %s", marker, strerror(errno));
+	if (!rc && sync)
+		rc = drop_marker(dir, err);
+	return rc;
+}
+
+int es_store_install_bundle(const char *dir, FILE *in, uint64_t *lsn, es_error *err)
+{
+	return install_bundle(dir, in, 1, lsn, err);
+}
+
+int es_store_install_bundle_unsynced(const char *dir, FILE *in, uint64_t *lsn,
+				     es_error *err)
+{
+	return install_bundle(dir, in, 0, lsn, err);
+}
+
+/* fsync path (a file or a directory); a file gone since (the store replaced
+ * it, with its own fsyncs) is fine. */
+static int fsync_path(const char *path, es_error *err)
+{
+	int fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0)
+		return errno == ENOENT ? 0 : es_err(err, es_errno_code(errno), "%s: %s", path,
+						    strerror(errno));
+	int rc = fsync(fd) == 0 ? 0 : es_err(err, es_errno_code(errno), "%s: fsync: %s", path,
+					     strerror(errno));
+	close(fd);
+	return rc;
+}
+
+int es_store_install_sync(const char *dir, es_error *err)
+{
+	char path[4400];
+	int rc = 0;
+	const char *subs[] = {"snap", "wal"};
+	for (size_t i = 0; i < 2 && !rc; i++) {
+		snprintf(path, sizeof path, "%s/%s", dir, subs[i]);
+		DIR *d = opendir(path);
+		if (!d)
+			return es_err(err, ES_EIO, "%s: %s", path, strerror(errno));
+		struct dirent *e;
+		while (!rc && (e = readdir(d))) {
+			if (e->d_name[0] == '.')
+				continue;
+			char full[4700];
+			snprintf(full, sizeof full, "%s/%s", path, e->d_name);
+			rc = fsync_path(full, err);
+		}
+		closedir(d);
+		if (!rc)
+			rc = fsync_path(path, err);
+	}
+	snprintf(path, sizeof path, "%s/MANIFEST", dir);
 	if (!rc)
-		rc = es_fsync_parent_dir(marker, err);
+		rc = fsync_path(path, err);
+	if (!rc)
+		rc = fsync_path(dir, err);
+	if (!rc)
+		rc = drop_marker(dir, err);
 	return rc;
 }
 

@@ -171,6 +171,17 @@ int es_store_bundle(es_store *s, int fd, uint64_t *lsn, es_error *err);
  * marker file makes a start after a crash mid-way bootstrap again. */
 int es_store_install_bundle(const char *dir, FILE *in, uint64_t *lsn, es_error *err);
 
+/* The same, except that nothing is fsynced yet: the files are in place
+ * (the directory can be opened at once) but the BOOTSTRAP marker stays, so
+ * a crash before es_store_install_sync finished means a new bootstrap.
+ * es_store_install_sync fsyncs every file of dir and its directories, then
+ * removes the marker.  It may run while the directory is open in a store
+ * (a follower loads it meanwhile, so the disk writes overlap the load);
+ * a file the store replaced meanwhile was synced by the store. */
+int es_store_install_bundle_unsynced(const char *dir, FILE *in, uint64_t *lsn,
+				     es_error *err);
+int es_store_install_sync(const char *dir, es_error *err);
+
 /* Whether dir holds no data directory yet (or a cut-short install). */
 int es_store_needs_bootstrap(const char *dir);
 
