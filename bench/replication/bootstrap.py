@@ -12,7 +12,8 @@ new to write).  REPEAT times (default 3), interleaved:
   bootstrap: with the primary running, start `serve --follow` on an empty
              directory and time until its /readyz answers 200 (the bundle:
              checkpoint, transfer over loopback, checksums, install, then
-             the same open as a restart), then stop it.
+             the same open as a restart, with the install's fsyncs running
+             meanwhile), then stop it.
 Prints each time, the medians and their ratio (issue 22's target:
 bootstrap <= 1.5 x restart).
 """
@@ -62,7 +63,7 @@ def main():
             shutil.rmtree(tmp, ignore_errors=True)
         boots.append(tb)
         # the follower's own account: the transfer and install, then the open
-        dl = re.search(r"bootstrapped .*\((\S+ MiB in \S+ s)\)", flog)
+        dl = re.search(r"bootstrapped .*\((\S+ MiB in \S+ s)[;)]", flog)
         op = re.search(r"at lsn \d+ \((\S+) s\)", flog)
         print("run %d: follower bootstrap %.2f s (%d points; download and install %s, "
               "open %s s)" % (k + 1, tb, n, dl.group(1) if dl else "?",
