@@ -1277,6 +1277,13 @@ static size_t fuse(const es_search_req *req, es_metric metric, const es_hit *d,
 	return fused_top(f, n, k);
 }
 
+void es_search_feedback_default(int mode, es_lexical_feedback *fb)
+{
+	es_lexical_feedback_default(fb);
+	if (mode != ES_SEARCH_HYBRID)
+		fb->docs = 0;
+}
+
 static int search_check(const es_collection *c, const es_search_req *req, es_error *err)
 {
 	if (req->k == 0)
@@ -1296,6 +1303,8 @@ static int search_check(const es_collection *c, const es_search_req *req, es_err
 	if (req->candidates > ES_HYBRID_CANDIDATES_MAX)
 		return es_err(err, ES_EINVAL, "fusion candidates must be at most %u",
 			      ES_HYBRID_CANDIDATES_MAX);
+	if (req->mode != ES_SEARCH_DENSE && es_lexical_feedback_check(&req->feedback, err))
+		return ES_EINVAL;
 	for (uint32_t j = 0; req->query && req->mode != ES_SEARCH_LEXICAL && j < c->p.dim; j++)
 		if (!isfinite(req->query[j]))
 			return es_err(err, ES_EINVAL, "query vector[%u] is not a finite number", j);
@@ -1368,8 +1377,10 @@ int es_collection_search(es_collection *c, const es_search_req *req,
 			goto out;
 	}
 	if (want_lex) {
-		rc = es_lexical_search(c->lx, req->text, req->text_len, depth,
-				       need_filter ? filter_tramp : NULL, &fc, lh, &nl, err);
+		rc = es_lexical_search_feedback(c->lx, req->text, req->text_len, depth,
+						&req->feedback,
+						need_filter ? filter_tramp : NULL, &fc, lh,
+						&nl, err);
 		if (rc)
 			goto out;
 	}
