@@ -1858,44 +1858,64 @@ typedef struct search_out {
  * per document, then the k best.  O(postings + documents): the reference
  * for tests, and the faster plan when the query's postings cover much of
  * the collection (long queries, see es_lexical_search). */
-static int search_taat(const es_lexical *lx, const query_ctx *qc,
-		       const search_out *so, es_error *err)
+/* Add term `term`'s BM25 part at weight w (its query weight) to every
+ * document that has it: acc[doc] += ..., hit[doc] = 1. */
+static void taat_add(const es_lexical *lx, const bm25 *s, uint32_t term, double w,
+		     double *acc, unsigned char *hit)
 {
-	int rc = 0;
-	double *acc = NULL;
-	unsigned char *hit = NULL;
-	*so->nout = 0;
-	if (!qc->n)
-		return 0;
-	acc = es_calloc(lx->ndocs ? lx->ndocs : 1, sizeof *acc);
-	hit = es_calloc(lx->ndocs ? lx->ndocs : 1, 1);
-	if (!acc || !hit) {
-		rc = es_err(err, ES_ENOMEM, "out of memory for the search");
-		goto out;
+	const lex_term *t = &lx->terms[term];
+	w *= bm25_idf(s, t->df);
+	const unsigned char *p = t->data;
+	uint32_t doc = 0;
+	for (uint32_t j = 0; j < t->npost; j++) {
+		uint32_t tf;
+		doc += get_pair(&p, &tf);
+		acc[doc] += bm25_term(s, w, tf, lx->doc_len[doc]);
+		hit[doc] = 1;
 	}
-	bm25 s;
-	bm25_init(lx, &s);
-	for (size_t i = 0; i < qc->n; i++) {
-		const lex_term *t = &lx->terms[qc->q[i].term];
-		double w = qc->q[i].w * bm25_idf(&s, t->df);
-		const unsigned char *p = t->data;
-		uint32_t doc = 0;
-		for (uint32_t j = 0; j < t->npost; j++) {
-			uint32_t tf;
-			doc += get_pair(&p, &tf);
-			acc[doc] += bm25_term(&s, w, tf, lx->doc_len[doc]);
-			hit[doc] = 1;
-		}
-	}
+}
+
+/* The k best accepted documents of the accumulators into so. */
+static void taat_top(const es_lexical *lx, const double *acc, const unsigned char *hit,
+		     const search_out *so)
+{
 	topk tk = {so->out, 0, so->k};
 	for (uint32_t d = 0; d < lx->ndocs; d++)
 		if (hit[d] && accept(lx, d, so->filter, so->filter_ctx))
 			topk_push(&tk, dlabel(lx, d), (float)acc[d]);
 	topk_finish(&tk, so->out, so->nout);
-out:
+}
+
+/* One accumulator and one hit flag per document: 0 or ES_ENOMEM. */
+static int taat_alloc(const es_lexical *lx, double **acc, unsigned char **hit, es_error *err)
+{
+	*acc = es_calloc(lx->ndocs ? lx->ndocs : 1, sizeof **acc);
+	*hit = es_calloc(lx->ndocs ? lx->ndocs : 1, 1);
+	if (*acc && *hit)
+		return 0;
+	es_free(*acc);
+	es_free(*hit);
+	return es_err(err, ES_ENOMEM, "out of memory for the search");
+}
+
+static int search_taat(const es_lexical *lx, const query_ctx *qc,
+		       const search_out *so, es_error *err)
+{
+	double *acc;
+	unsigned char *hit;
+	*so->nout = 0;
+	if (!qc->n)
+		return 0;
+	if (taat_alloc(lx, &acc, &hit, err))
+		return ES_ENOMEM;
+	bm25 s;
+	bm25_init(lx, &s);
+	for (size_t i = 0; i < qc->n; i++)
+		taat_add(lx, &s, qc->q[i].term, qc->q[i].w, acc, hit);
+	taat_top(lx, acc, hit, so);
 	es_free(acc);
 	es_free(hit);
-	return rc;
+	return 0;
 }
 
 int es_lexical_search_exhaustive(const es_lexical *lx, const char *query,
@@ -2172,13 +2192,18 @@ static int search_wand(const es_lexical *lx, const query_ctx *qc,
  * document-at-a-time pivoting then costs more per posting than it skips,
  * and one pass per term into an accumulator is several times faster
  * (bench/RESULTS.md).  Same scores, same order. */
-static int search_run(const es_lexical *lx, const query_ctx *qc, const search_out *so,
-		      int auto_plan, es_error *err)
+static int plan_taat(const es_lexical *lx, const query_ctx *qc)
 {
 	uint64_t npost = 0;
 	for (size_t i = 0; i < qc->n; i++)
 		npost += lx->terms[qc->q[i].term].npost;
-	if (auto_plan && qc->n >= LEX_TAAT_MIN_TERMS && npost * LEX_TAAT_RATIO >= lx->ndocs)
+	return qc->n >= LEX_TAAT_MIN_TERMS && npost * LEX_TAAT_RATIO >= lx->ndocs;
+}
+
+static int search_run(const es_lexical *lx, const query_ctx *qc, const search_out *so,
+		      int auto_plan, es_error *err)
+{
+	if (auto_plan && plan_taat(lx, qc))
 		return search_taat(lx, qc, so, err);
 	return search_wand(lx, qc, so, err);
 }
@@ -2239,24 +2264,17 @@ typedef struct fb_term {
 	double w;
 } fb_term;
 
-static int cmp_fb_term(const void *a, const void *b)
+/* Is x heavier than y (ties: the smaller term id first)? */
+static int fb_heavier(const fb_term *x, const fb_term *y)
 {
-	const fb_term *x = a, *y = b;
-	return (x->term > y->term) - (x->term < y->term);
-}
-
-static int cmp_fb_weight(const void *a, const void *b)
-{
-	const fb_term *x = a, *y = b;
-	if (x->w != y->w)
-		return x->w > y->w ? -1 : 1;
-	return (x->term > y->term) - (x->term < y->term);
+	return x->w > y->w || (x->w == y->w && x->term < y->term);
 }
 
 /* The relevance model of the feedback documents fh[0..nf): every term of
  * each document with weight (score / sum of scores) * tf / length, summed
- * over the documents, the best `terms` kept, heaviest first, into *out
- * (*nout of them; the caller frees *out).  0 or ES_ENOMEM. */
+ * over the documents (an open-addressing table on the term id), the best
+ * `terms` kept, heaviest first, into *out (*nout of them; the caller frees
+ * *out).  0 or ES_ENOMEM. */
 static int relevance_model(const es_lexical *lx, const es_hit *fh, size_t nf,
 			   uint32_t terms, fb_term **out, size_t *nout)
 {
@@ -2271,10 +2289,18 @@ static int relevance_model(const es_lexical *lx, const es_hit *fh, size_t nf,
 	}
 	if (!cap || !(tot > 0))
 		return 0;
-	fb_term *t = es_malloc(cap * sizeof *t);
-	if (!t)
+	size_t h = 16;
+	while (h < 2 * cap)
+		h *= 2;
+	size_t keep = terms < cap ? terms : cap;
+	fb_term *tab = es_malloc(h * sizeof *tab), *best = es_malloc(keep * sizeof *best);
+	if (!tab || !best) {
+		es_free(tab);
+		es_free(best);
 		return ES_ENOMEM;
-	size_t n = 0;
+	}
+	for (size_t i = 0; i < h; i++)
+		tab[i].term = LEX_END;
 	for (size_t i = 0; i < nf; i++) {
 		uint32_t d = label_get(lx, fh[i].label), term = 0;
 		const unsigned char *p;
@@ -2283,23 +2309,49 @@ static int relevance_model(const es_lexical *lx, const es_hit *fh, size_t nf,
 		for (uint32_t j = 0; j < np; j++) {
 			uint32_t tf;
 			term += get_pair(&p, &tf);
-			t[n].term = term;
-			t[n].w = dw * tf;
-			n++;
+			size_t x = (size_t)hash_u64(term) & (h - 1);
+			while (tab[x].term != LEX_END && tab[x].term != term)
+				x = (x + 1) & (h - 1);
+			if (tab[x].term == LEX_END) {
+				tab[x].term = term;
+				tab[x].w = 0;
+			}
+			tab[x].w += dw * tf;
 		}
 	}
-	qsort(t, n, sizeof *t, cmp_fb_term);
-	size_t m = 0;
-	for (size_t i = 0; i < n; i++) {
-		if (m && t[m - 1].term == t[i].term)
-			t[m - 1].w += t[i].w;
-		else
-			t[m++] = t[i];
+	/* the `keep` heaviest by insertion into a sorted array: most terms
+	 * are lighter than the lightest kept and cost one comparison */
+	size_t n = 0;
+	for (size_t x = 0; x < h; x++) {
+		if (tab[x].term == LEX_END || (n == keep && !fb_heavier(&tab[x], &best[n - 1])))
+			continue;
+		size_t i = n < keep ? n++ : n - 1;
+		while (i && fb_heavier(&tab[x], &best[i - 1])) {
+			best[i] = best[i - 1];
+			i--;
+		}
+		best[i] = tab[x];
 	}
-	qsort(t, m, sizeof *t, cmp_fb_weight);
-	*out = t;
-	*nout = m < terms ? m : terms;
+	es_free(tab);
+	*out = best;
+	*nout = n;
 	return 0;
+}
+
+/* RM3's mixture: the query's weights are to be multiplied by the
+ * returned factor, query_weight / (sum of them), and t[0..nt) get their
+ * weights in the expanded query, (1 - query_weight) * w / (sum of w). */
+static double rm3_mix(const query_ctx *qc, fb_term *t, size_t nt,
+		      const es_lexical_feedback *fb)
+{
+	double qz = 0, ez = 0;
+	for (size_t i = 0; i < qc->n; i++)
+		qz += qc->q[i].w;
+	for (size_t i = 0; i < nt; i++)
+		ez += t[i].w;
+	for (size_t i = 0; i < nt; i++)
+		t[i].w = (1.0 - fb->query_weight) * t[i].w / ez;
+	return fb->query_weight / qz;
 }
 
 /* RM3: qc becomes query_weight * (qc normalised to sum 1) + (1 -
@@ -2314,15 +2366,11 @@ static int expand_query(const es_lexical *lx, query_ctx *qc, const es_hit *fh, s
 		es_free(t);
 		return rc;
 	}
-	double qz = 0, ez = 0;
+	double scale = rm3_mix(qc, t, nt, fb);
 	for (size_t i = 0; i < qc->n; i++)
-		qz += qc->q[i].w;
-	for (size_t i = 0; i < nt; i++)
-		ez += t[i].w;
-	for (size_t i = 0; i < qc->n; i++)
-		qc->q[i].w = fb->query_weight * qc->q[i].w / qz;
+		qc->q[i].w *= scale;
 	for (size_t i = 0; i < nt && !rc; i++)
-		rc = query_add(qc, t[i].term, (1.0 - fb->query_weight) * t[i].w / ez);
+		rc = query_add(qc, t[i].term, t[i].w);
 	es_free(t);
 	/* a weight of 0 (query_weight 0 or 1) would match without scoring */
 	size_t m = 0;
@@ -2331,6 +2379,53 @@ static int expand_query(const es_lexical *lx, query_ctx *qc, const es_hit *fh, s
 			qc->q[m++] = qc->q[i];
 	qc->n = m;
 	return rc;
+}
+
+/* Feedback when the query is scored term at a time: the expanded query's
+ * scores are the first pass's accumulators times the query's factor plus
+ * the expansion terms' parts (BM25 is linear in the query weights), so
+ * only the expansion terms' postings are read again.  Same scores as
+ * expand_query + search_taat up to the order of the additions. */
+static int feedback_taat(const es_lexical *lx, const query_ctx *qc,
+			 const es_lexical_feedback *fb, es_hit *fh, const search_out *so,
+			 es_error *err)
+{
+	double *acc;
+	unsigned char *hit;
+	size_t nf = 0, nt = 0;
+	fb_term *t = NULL;
+	if (taat_alloc(lx, &acc, &hit, err))
+		return ES_ENOMEM;
+	bm25 s;
+	bm25_init(lx, &s);
+	for (size_t i = 0; i < qc->n; i++)
+		taat_add(lx, &s, qc->q[i].term, qc->q[i].w, acc, hit);
+	search_out first = {fb->docs, so->filter, so->filter_ctx, fh, &nf};
+	taat_top(lx, acc, hit, &first);
+	if (relevance_model(lx, fh, nf, fb->terms, &t, &nt)) {
+		es_free(acc);
+		es_free(hit);
+		return es_err(err, ES_ENOMEM, "out of memory expanding the query");
+	}
+	if (nt) {
+		double scale = rm3_mix(qc, t, nt, fb);
+		if (scale > 0) {
+			for (uint32_t d = 0; d < lx->ndocs; d++)
+				acc[d] *= scale;
+		} else {
+			/* query_weight 0: only the expansion terms match */
+			memset(acc, 0, lx->ndocs * sizeof *acc);
+			memset(hit, 0, lx->ndocs);
+		}
+		for (size_t i = 0; i < nt; i++)
+			if (t[i].w > 0)
+				taat_add(lx, &s, t[i].term, t[i].w, acc, hit);
+	}
+	taat_top(lx, acc, hit, so);
+	es_free(t);
+	es_free(acc);
+	es_free(hit);
+	return 0;
 }
 
 int es_lexical_search_feedback(const es_lexical *lx, const char *query, size_t len,
@@ -2351,6 +2446,11 @@ int es_lexical_search_feedback(const es_lexical *lx, const char *query, size_t l
 	es_hit *fh = es_malloc(fb->docs * sizeof *fh);
 	if (!fh) {
 		rc = es_err(err, ES_ENOMEM, "out of memory for the feedback documents");
+		goto out;
+	}
+	if (qc.n && plan_taat(lx, &qc)) {
+		search_out so = {k, filter, filter_ctx, out, nout};
+		rc = feedback_taat(lx, &qc, fb, fh, &so, err);
 		goto out;
 	}
 	search_out first = {fb->docs, filter, filter_ctx, fh, &nf};
