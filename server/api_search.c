@@ -14,7 +14,8 @@
  * ES_HYBRID_CANDIDATES_DEFAULT candidates per list (index/collection.h),
  * chosen by measurement on CISI
  * (bench/RESULTS.md: the best nDCG@10 of dense, lexical, RRF and weighted
- * alphas); vector and id queries are dense only.  Lexical and hybrid hits carry "scores": {"dense", "lexical"} with
+ * alphas); "feedback" (parse_feedback) is RM3 on the lexical list, on by
+ * default in hybrid; vector and id queries are dense only.  Lexical and hybrid hits carry "scores": {"dense", "lexical"} with
  * each list's own score where the point was in that list.
  */
 #include <stdio.h>
