@@ -1774,6 +1774,41 @@ int hnsw_get_vector(const hnsw *hc, uint64_t label, float *out)
 	return slot == HNSW_NONE ? ES_ENOTFOUND : 0;
 }
 
+size_t hnsw_get_vectors(const hnsw *hc, const uint64_t *labels, size_t n, float *out,
+			unsigned char *found)
+{
+	hnsw *h = (hnsw *)hc;
+	const size_t row = (size_t)h->dim * 4;
+	size_t got = 0;
+	while (n > 0) {
+		uint32_t slot[64];
+		size_t m = n < 64 ? n : 64;
+		pthread_mutex_lock(&h->map_lock);
+		for (size_t i = 0; i < m; i++)
+			es_u64map_prefetch(&h->map, labels[i]);
+		for (size_t i = 0; i < m; i++)
+			slot[i] = map_find(h, labels[i]);
+		pthread_mutex_unlock(&h->map_lock);
+		/* every row's lines requested before the first copy waits for one */
+		for (size_t i = 0; i < m; i++)
+			if (slot[i] != HNSW_NONE)
+				for (size_t b = 0; b < row; b += 64)
+					__builtin_prefetch((const char *)node_fvec(h, slot[i]) + b);
+		for (size_t i = 0; i < m; i++) {
+			found[i] = slot[i] != HNSW_NONE;
+			if (found[i]) {
+				memcpy(out + i * h->dim, node_fvec(h, slot[i]), row);
+				got++;
+			}
+		}
+		labels += m;
+		out += m * h->dim;
+		found += m;
+		n -= m;
+	}
+	return got;
+}
+
 /* ---------------------------------------------------------- batch add */
 
 typedef struct batch_ctx {

@@ -91,6 +91,16 @@ int hnsw_search(const hnsw *h, const float *q, uint32_t k, uint32_t ef,
 /* Copy a stored vector: the float original (normalised under cosine), also
  * under int8 (read from the float store).  0 or ES_ENOTFOUND. */
 int hnsw_get_vector(const hnsw *h, uint64_t label, float *out);
+/* The same for n labels at once into out (n rows of dim floats); found[i]
+ * is 0 (its row untouched) where label i is missing; returns how many were
+ * found.  One map lock per 64 lookups and the rows prefetched before they
+ * are copied (a caller scoring thousands of labels pays memory latency
+ * once per block, not per row).  Takes no label locks: the caller keeps
+ * these labels from being deleted or re-added meanwhile (index/
+ * collection.c: its lock held shared, under which only pending nodes of
+ * other labels come and go). */
+size_t hnsw_get_vectors(const hnsw *h, const uint64_t *labels, size_t n, float *out,
+			unsigned char *found);
 int hnsw_contains(const hnsw *h, uint64_t label);
 
 size_t hnsw_count(const hnsw *h);        /* live (not deleted) points */

@@ -421,6 +421,28 @@ START_TEST(test_delete_reinsert)
 		ck_assert_int_eq(hnsw_get_vector(h, i, tmp), ES_ENOTFOUND);
 	}
 	free(hits);
+	/* the batched getter: blocks of 64 and a tail, deleted labels not
+	 * found, every found row as hnsw_get_vector copies it */
+	{
+		enum { NB = 200 };
+		uint64_t labs[NB];
+		unsigned char found[NB];
+		float *rows = malloc((size_t)NB * D * sizeof *rows), one[D];
+		size_t want = 0;
+		for (size_t i = 0; i < NB; i++) {
+			labs[i] = (i * 37) % n0;
+			want += live[labs[i]];
+		}
+		ck_assert_uint_eq(hnsw_get_vectors(h, labs, NB, rows, found), want);
+		for (size_t i = 0; i < NB; i++) {
+			ck_assert_int_eq(found[i], live[labs[i]]);
+			if (found[i]) {
+				ck_assert_int_eq(hnsw_get_vector(h, labs[i], one), 0);
+				ck_assert_mem_eq(rows + i * D, one, sizeof one);
+			}
+		}
+		free(rows);
+	}
 	/* survives a save/load round trip with deletions */
 	FILE *f = tmpfile();
 	ck_assert_int_eq(hnsw_write(h, f, &err), 0);
