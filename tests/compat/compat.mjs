@@ -192,6 +192,11 @@ await check('qdrant: payload set / overwrite / delete keys / clear, by ids and b
   assert.deepEqual((await get()).nested, { a: 1, b: 2 });
   await client.overwritePayload(RAW, { payload: { only: 1, drop: true }, points: [id] });
   assert.deepEqual(await get(), { only: 1, drop: true });
+  // the client's SetPayload type carries key for overwrite too; Qdrant
+  // replaces the whole payload regardless (no payload selector)
+  await client.overwritePayload(RAW, { payload: { only: 1, drop: true, under: 0 }, points: [id], key: 'nested' });
+  assert.deepEqual(await get(), { only: 1, drop: true, under: 0 });
+  await client.deletePayload(RAW, { keys: ['under'], points: [id] });
   await client.deletePayload(RAW, { keys: ['drop'], points: [id] });
   assert.deepEqual(await get(), { only: 1 });
   await client.clearPayload(RAW, { points: [id] });
