@@ -99,12 +99,11 @@ typedef struct es_sts_result {
 	size_t empty; /* pairs with a sentence of no known word */
 } es_sts_result;
 
+/* Parse an STS file's bytes (tests/test_eval checks its errors); on
+ * failure *out holds nothing, on success free it with es_sts_pairs_free. */
 int es_sts_parse(const char *buf, size_t len, const char *name,
 		 es_sts_pairs *out, es_error *err);
 void es_sts_pairs_free(es_sts_pairs *p);
-/* Encode on pool (may be NULL) and correlate. */
-int es_eval_sts_pairs(const es_encoder *enc, const es_sts_pairs *pairs,
-		      es_pool *pool, es_sts_result *res, es_error *err);
 /* Read path, parse, evaluate. */
 int es_eval_sts(const es_encoder *enc, const char *path, es_pool *pool,
 		es_sts_result *res, es_error *err);
