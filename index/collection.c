@@ -818,8 +818,7 @@ static void publish_one(batch *b, size_t i)
 static void drop_replaced(batch *b)
 {
 	es_collection *c = b->c;
-	for (size_t j = 0; j < b->nv; j++)
-		hnsw_publish(c->h, b->vlabels[j]);
+	hnsw_publish_batch(c->h, b->vlabels, b->nv); /* ours alone: no label locks */
 	for (size_t i = 0; i < b->n; i++) {
 		undo *u = &b->log[i];
 		if (!u->update)

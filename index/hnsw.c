@@ -1630,6 +1630,25 @@ int hnsw_publish(hnsw *h, uint64_t label)
 	return slot == HNSW_NONE ? ES_ENOTFOUND : 0;
 }
 
+int hnsw_publish_batch(hnsw *h, const uint64_t *labels, size_t n)
+{
+	int rc = 0;
+	for (size_t i = 0; i < n;) {
+		size_t e = n - i > 64 ? i + 64 : n;
+		pthread_mutex_lock(&h->map_lock);
+		for (; i < e; i++) {
+			uint32_t slot = map_find(h, labels[i]);
+			if (slot == HNSW_NONE)
+				rc = ES_ENOTFOUND;
+			else
+				__atomic_fetch_and(&blk_hdr(h, node_blk(h, slot))->flags,
+						   ~HNSW_F_PENDING, __ATOMIC_RELEASE);
+		}
+		pthread_mutex_unlock(&h->map_lock);
+	}
+	return rc;
+}
+
 /* Re-link the out-neighbours of deleted node `d` at level l that point back
  * at it, through d's own neighbours. */
 static void repair_level(hnsw *h, scratch *s, uint32_t d, uint32_t l)

@@ -681,10 +681,21 @@ START_TEST(test_pending)
 	ck_assert_uint_eq(hnsw_count(e), 0);
 	hnsw_free(e);
 	free(buf);
-	/* publish half: only those come back, and the graph built from
-	 * pending nodes finds them */
-	for (size_t i = 0; i < n; i += 2)
-		ck_assert_int_eq(hnsw_publish(h, i), 0);
+	/* publish half (one by one, and in a batch of more than one run of
+	 * 64 with an unknown label among them): only those come back, and
+	 * the graph built from pending nodes finds them */
+	uint64_t batch[n / 4 + 2];
+	size_t nb = 0;
+	for (size_t i = 0; i < n; i += 2) {
+		if (i % 4 == 0)
+			ck_assert_int_eq(hnsw_publish(h, i), 0);
+		else
+			batch[nb++] = i;
+		if (nb == 40)
+			batch[nb++] = n + 7;
+	}
+	ck_assert_int_eq(hnsw_publish_batch(h, batch, nb), ES_ENOTFOUND);
+	ck_assert_int_eq(hnsw_publish_batch(h, batch, 40), 0);
 	ck_assert_int_eq(hnsw_publish(h, n + 5), ES_ENOTFOUND);
 	size_t self = 0;
 	for (size_t i = 0; i < n; i++) {
