@@ -1,6 +1,6 @@
 /*
  * fma_peak.c — the FP32 multiply-add peak of this CPU, measured: N threads
- * each run 16 independent chains of vfmadd231ps (no loads, no stores; 16
+ * each run 12 independent chains of vfmadd (no loads, no stores; 12
  * chains cover FMA latency x the FMA ports on every x86 core these benches
  * meet) for a fixed count, and the program prints GFLOP/s per thread and in
  * all, for 512-bit (zmm) and 256-bit (ymm) FMAs:
@@ -31,35 +31,48 @@ static double now(void)
 	return (double)t.tv_sec + t.tv_nsec / 1e9;
 }
 
-#define CHAINS 16
+/* 12 chains, each in its own register (an array would live in memory at
+ * -O2 and measure store-to-load forwarding instead): 12 >= FMA latency (4)
+ * x FMA pipes (2) on the cores these benches meet, and 12 + 2 constants
+ * fit the 16 ymm registers of AVX2 as well. */
+#define CHAINS 12
+#define FMA12(op)                                                              \
+	do {                                                                   \
+		c0 = op(c0, m, a); c1 = op(c1, m, a); c2 = op(c2, m, a);       \
+		c3 = op(c3, m, a); c4 = op(c4, m, a); c5 = op(c5, m, a);       \
+		c6 = op(c6, m, a); c7 = op(c7, m, a); c8 = op(c8, m, a);       \
+		c9 = op(c9, m, a); c10 = op(c10, m, a); c11 = op(c11, m, a);   \
+	} while (0)
 
 __attribute__((target("avx512f"), noinline)) static float run512(long iters, float seed)
 {
-	__m512 acc[CHAINS];
 	const __m512 m = _mm512_set1_ps(0.999999f), a = _mm512_set1_ps(1e-7f * seed);
-	for (int k = 0; k < CHAINS; k++)
-		acc[k] = _mm512_set1_ps(seed + (float)k);
+	/* distinct starts, or the compiler folds equal chains into one */
+	__m512 c0 = _mm512_set1_ps(seed), c1 = _mm512_set1_ps(seed + 1), c2 = _mm512_set1_ps(seed + 2),
+	       c3 = _mm512_set1_ps(seed + 3), c4 = _mm512_set1_ps(seed + 4), c5 = _mm512_set1_ps(seed + 5),
+	       c6 = _mm512_set1_ps(seed + 6), c7 = _mm512_set1_ps(seed + 7), c8 = _mm512_set1_ps(seed + 8),
+	       c9 = _mm512_set1_ps(seed + 9), c10 = _mm512_set1_ps(seed + 10), c11 = _mm512_set1_ps(seed + 11);
 	for (long i = 0; i < iters; i++)
-		for (int k = 0; k < CHAINS; k++)
-			acc[k] = _mm512_fmadd_ps(acc[k], m, a);
-	__m512 s = acc[0];
-	for (int k = 1; k < CHAINS; k++)
-		s = _mm512_add_ps(s, acc[k]);
+		FMA12(_mm512_fmadd_ps);
+	__m512 s = _mm512_add_ps(_mm512_add_ps(_mm512_add_ps(c0, c1), _mm512_add_ps(c2, c3)),
+				 _mm512_add_ps(_mm512_add_ps(c4, c5), _mm512_add_ps(c6, c7)));
+	s = _mm512_add_ps(s, _mm512_add_ps(_mm512_add_ps(c8, c9), _mm512_add_ps(c10, c11)));
 	return _mm512_reduce_add_ps(s);
 }
 
 __attribute__((target("avx2,fma"), noinline)) static float run256(long iters, float seed)
 {
-	__m256 acc[CHAINS];
 	const __m256 m = _mm256_set1_ps(0.999999f), a = _mm256_set1_ps(1e-7f * seed);
-	for (int k = 0; k < CHAINS; k++)
-		acc[k] = _mm256_set1_ps(seed + (float)k);
+	/* distinct starts, or the compiler folds equal chains into one */
+	__m256 c0 = _mm256_set1_ps(seed), c1 = _mm256_set1_ps(seed + 1), c2 = _mm256_set1_ps(seed + 2),
+	       c3 = _mm256_set1_ps(seed + 3), c4 = _mm256_set1_ps(seed + 4), c5 = _mm256_set1_ps(seed + 5),
+	       c6 = _mm256_set1_ps(seed + 6), c7 = _mm256_set1_ps(seed + 7), c8 = _mm256_set1_ps(seed + 8),
+	       c9 = _mm256_set1_ps(seed + 9), c10 = _mm256_set1_ps(seed + 10), c11 = _mm256_set1_ps(seed + 11);
 	for (long i = 0; i < iters; i++)
-		for (int k = 0; k < CHAINS; k++)
-			acc[k] = _mm256_fmadd_ps(acc[k], m, a);
-	__m256 s = acc[0];
-	for (int k = 1; k < CHAINS; k++)
-		s = _mm256_add_ps(s, acc[k]);
+		FMA12(_mm256_fmadd_ps);
+	__m256 s = _mm256_add_ps(_mm256_add_ps(_mm256_add_ps(c0, c1), _mm256_add_ps(c2, c3)),
+				 _mm256_add_ps(_mm256_add_ps(c4, c5), _mm256_add_ps(c6, c7)));
+	s = _mm256_add_ps(s, _mm256_add_ps(_mm256_add_ps(c8, c9), _mm256_add_ps(c10, c11)));
 	float v[8];
 	_mm256_storeu_ps(v, s);
 	return v[0] + v[1] + v[2] + v[3] + v[4] + v[5] + v[6] + v[7];
