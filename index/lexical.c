@@ -51,6 +51,7 @@
 #include "bytebuf.h"
 #include "crc32c.h"
 #include "le.h"
+#include "lerw.h"
 #include "tokenize.h"
 
 #define LEX_BLOCK 128
@@ -2470,34 +2471,10 @@ out:
 
 /* ------------------------------------------------------------ bytes */
 
-static void wb_u32(es_bytebuf *w, uint32_t v)
-{
-	unsigned char *p = es_bytebuf_grow(w, 4);
-	if (p)
-		put_u32(p, v);
-}
-
-static void wb_u64(es_bytebuf *w, uint64_t v)
-{
-	unsigned char *p = es_bytebuf_grow(w, 8);
-	if (p)
-		put_u64(p, v);
-}
-
-static void wb_varint(es_bytebuf *w, uint32_t v)
+static void w_varint(es_writer *w, uint32_t v)
 {
 	unsigned char tmp[5];
-	size_t n = put_varint(tmp, v);
-	unsigned char *p = es_bytebuf_grow(w, n);
-	if (p)
-		memcpy(p, tmp, n);
-}
-
-static uint32_t f32_bits(float f)
-{
-	uint32_t u;
-	memcpy(&u, &f, 4);
-	return u;
+	es_w_bytes(w, tmp, put_varint(tmp, v));
 }
 
 static float bits_f32(uint32_t u)
@@ -2523,58 +2500,55 @@ int es_lexical_serialize(const es_lexical *lx, unsigned char **out,
 {
 	*out = NULL;
 	*len = 0;
-	es_bytebuf w;
-	es_bytebuf_init(&w);
 	uint32_t *remap = es_malloc(((size_t)lx->nterms + 1) * sizeof *remap);
 	if (!remap)
 		return es_err(err, ES_ENOMEM, "out of memory serialising the lexical index");
 	uint32_t nt = 0;
 	for (uint32_t i = 0; i < lx->nterms; i++)
 		remap[i] = lx->terms[i].df ? nt++ : LEX_END;
-	unsigned char *h = es_bytebuf_grow(&w, 8);
-	if (h)
-		memcpy(h, LEX_MAGIC, 8);
-	wb_u32(&w, LEX_VERSION);
-	wb_u32(&w, (lx->p.stemming ? LEX_FLAG_STEM : 0) | (lx->p.stopwords ? LEX_FLAG_STOP : 0));
-	wb_u32(&w, f32_bits(lx->p.k1));
-	wb_u32(&w, f32_bits(lx->p.b));
-	wb_u32(&w, nt);
-	wb_u32(&w, (uint32_t)lx->live);
-	wb_u64(&w, lx->total_len);
+	es_bytebuf buf;
+	es_bytebuf_init(&buf);
+	es_writer w;
+	es_writer_init_mem(&w, &buf, crc32c); /* a fresh buffer: cannot fail */
+	es_w_bytes(&w, LEX_MAGIC, 8);
+	es_w_u32(&w, LEX_VERSION);
+	es_w_u32(&w, (lx->p.stemming ? LEX_FLAG_STEM : 0) | (lx->p.stopwords ? LEX_FLAG_STOP : 0));
+	es_w_f32s(&w, &lx->p.k1, 1);
+	es_w_f32s(&w, &lx->p.b, 1);
+	es_w_u32(&w, nt);
+	es_w_u32(&w, (uint32_t)lx->live);
+	es_w_u64(&w, lx->total_len);
 	for (uint32_t i = 0; i < lx->nterms; i++) {
 		const lex_term *t = &lx->terms[i];
 		if (remap[i] == LEX_END)
 			continue;
-		wb_varint(&w, t->str_len);
-		unsigned char *p = es_bytebuf_grow(&w, t->str_len);
-		if (p)
-			memcpy(p, term_str(lx, t), t->str_len);
+		w_varint(&w, t->str_len);
+		es_w_bytes(&w, term_str(lx, t), t->str_len);
 	}
 	for (uint32_t d = 0; d < lx->ndocs; d++) {
 		if (!lx->doc_alive[d])
 			continue;
-		wb_u64(&w, dlabel(lx, d));
+		es_w_u64(&w, dlabel(lx, d));
 		const unsigned char *p;
 		uint32_t np = doc_list(lx, d, &p), term = 0, prev = 0;
-		wb_varint(&w, np);
+		w_varint(&w, np);
 		for (uint32_t i = 0; i < np; i++) {
 			uint32_t tf;
 			term += get_pair(&p, &tf);
 			/* remap keeps the order: gaps stay positive */
-			wb_varint(&w, remap[term] - prev);
-			wb_varint(&w, tf);
+			w_varint(&w, remap[term] - prev);
+			w_varint(&w, tf);
 			prev = remap[term];
 		}
 	}
 	es_free(remap);
-	if (!w.oom)
-		wb_u32(&w, crc32c(0, w.data, w.len));
-	if (w.oom) {
-		es_bytebuf_free(&w);
+	es_w_u32(&w, es_writer_crc(&w));
+	if (es_writer_finish(&w)) {
+		es_bytebuf_free(&buf);
 		return es_err(err, ES_ENOMEM, "out of memory serialising the lexical index");
 	}
-	*out = w.data;
-	*len = w.len;
+	*out = buf.data;
+	*len = buf.len;
 	return 0;
 }
 
