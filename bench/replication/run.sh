@@ -2,7 +2,7 @@
 # bench/replication/run.sh — the replication measurements of issue 22.
 #
 #   sh bench/replication/run.sh lag        [SECONDS RATE BATCH]
-#   sh bench/replication/run.sh bootstrap  DATA_DIR [REPEAT]
+#   sh bench/replication/run.sh bootstrap  DATA_DIR [REPEAT [SETTLE]]
 #   sh bench/replication/run.sh reads      [POINTS DURATION CONNECTIONS]
 #   sh bench/replication/run.sh make-1m    DATA_DIR     (once; not timed)
 #
