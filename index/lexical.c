@@ -156,6 +156,9 @@ struct es_lexical {
 	size_t resv_docs, resv_fwd, resv_batches;
 	struct lex_resv *rt;
 	size_t rtcap, rtn;
+	/* The batch out alone: its room is not in rt (most writers have one
+	 * batch out at a time); rt is built from it when a second comes. */
+	struct es_lexical_batch *solo;
 };
 
 typedef struct lex_resv {
@@ -163,12 +166,14 @@ typedef struct lex_resv {
 	uint32_t posts, bytes;
 } lex_resv;
 
-#define WC_MAX_WORD 11 /* 16-byte entries; longer words are rarer */
+#define WC_MAX_WORD 11 /* 16-byte entries (a set of two in half a cache line);
+			* longer words are rarer */
 typedef struct wcache {
 	uint32_t term;           /* LEX_END: empty */
 	unsigned char len;
-	char s[WC_MAX_WORD + 1];
+	char s[WC_MAX_WORD]; /* len bytes, no NUL */
 } wcache;
+_Static_assert(sizeof(wcache) == 16, "two word-cache entries a half cache line");
 
 /* Document d's label; labels are 32-bit while the label map is dense (a
  * collection's labels are its slot numbers), which saves 4 bytes a
@@ -1271,6 +1276,7 @@ struct es_lexical_batch {
 	tf_pair *post;     /* .term: the document's number in the batch */
 	size_t fwd;        /* forward-list bytes reserved */
 	int held;          /* reservations held (until applied or freed) */
+	int in_rt;         /* ... and counted in lx->rt (else lx->solo) */
 	int applied;
 };
 
@@ -1345,16 +1351,29 @@ static lex_resv *rt_get(es_lexical *lx, uint32_t term)
 	return &lx->rt[i];
 }
 
+/* Count batch b's room in rt (room for its groups made). */
+static void rt_add(es_lexical *lx, es_lexical_batch *b)
+{
+	for (size_t i = 0; i < b->ng; i++) {
+		lex_resv *e = rt_get(lx, b->g[i].term);
+		e->posts += b->g[i].n;
+		e->bytes += b->g[i].bytes;
+	}
+	b->in_rt = 1;
+}
+
 /* Give back what a batch reserved (once). */
 static void batch_release(es_lexical *lx, es_lexical_batch *b)
 {
 	if (!b->held)
 		return;
-	for (size_t i = 0; i < b->ng; i++) {
+	for (size_t i = 0; b->in_rt && i < b->ng; i++) {
 		lex_resv *e = rt_find(lx, b->g[i].term);
 		e->posts -= b->g[i].n;
 		e->bytes -= b->g[i].bytes;
 	}
+	if (lx->solo == b)
+		lx->solo = NULL;
 	lx->resv_docs -= b->n;
 	lx->resv_fwd -= b->fwd;
 	b->held = 0;
@@ -1552,8 +1571,15 @@ static int batch_reserve(es_lexical *lx, es_lexical_batch *b, es_error *err)
 			goto oom;
 	if (!lx->dense && lmap_room(lx, lx->resv_docs + b->n))
 		goto oom;
-	if (rt_room(lx, b->ng))
+	/* other batches out: their room per term in rt (built from the solo
+	 * one when this is the second) */
+	es_lexical_batch *solo = lx->solo;
+	if (lx->resv_batches && rt_room(lx, b->ng + (solo ? solo->ng : 0)))
 		goto oom;
+	if (solo) {
+		rt_add(lx, solo);
+		lx->solo = NULL;
+	}
 	for (size_t i = 0; i < b->ng; i++) {
 		lex_group *g = &b->g[i];
 		if (i + TERM_AHEAD < b->ng) /* terms are 7 MB on a large corpus */
@@ -1566,11 +1592,10 @@ static int batch_reserve(es_lexical *lx, es_lexical_batch *b, es_error *err)
 			goto oom;
 	}
 	/* nothing can fail from here on */
-	for (size_t i = 0; i < b->ng; i++) {
-		lex_resv *e = rt_get(lx, b->g[i].term);
-		e->posts += b->g[i].n;
-		e->bytes += b->g[i].bytes;
-	}
+	if (lx->resv_batches)
+		rt_add(lx, b);
+	else
+		lx->solo = b;
 	lx->resv_docs += b->n;
 	lx->resv_fwd += fwd;
 	lx->resv_batches++;
@@ -2004,9 +2029,17 @@ static void taat_top(const es_lexical *lx, const double *acc, const unsigned cha
 		     const search_out *so)
 {
 	topk tk = {so->out, 0, so->k};
-	for (uint32_t d = 0; d < lx->ndocs; d++)
-		if (hit[d] && accept(lx, d, so->filter, so->filter_ctx))
-			topk_push(&tk, dlabel(lx, d), (float)acc[d]);
+	for (uint32_t d = 0; d < lx->ndocs; d++) {
+		if (!hit[d])
+			continue;
+		/* below the k-th best: out without the filter or the heap (a
+		 * tie may still win on its label) */
+		float sc = (float)acc[d];
+		if (tk.n == tk.k && sc < tk.h[0].score)
+			continue;
+		if (accept(lx, d, so->filter, so->filter_ctx))
+			topk_push(&tk, dlabel(lx, d), sc);
+	}
 	topk_finish(&tk, so->out, so->nout);
 }
 
