@@ -44,6 +44,16 @@ char *es_strndup(const char *s, size_t n)
 	return d;
 }
 
+char *es_memdup0(const void *s, size_t n)
+{
+	char *d = es_malloc(n + 1);
+	if (d) {
+		memcpy(d, s, n);
+		d[n] = '\0';
+	}
+	return d;
+}
+
 void es_alloc_fail_after(long ok)
 {
 	atomic_store(&failed, 0);

@@ -60,6 +60,9 @@ static inline void es_free(void *p)
 /* strdup / strndup through es_malloc. */
 char *es_strdup(const char *s);
 char *es_strndup(const char *s, size_t n);
+/* All n bytes (a NUL among them kept: ids and payloads are bytes) and a
+ * NUL after them, through es_malloc. */
+char *es_memdup0(const void *s, size_t n);
 
 /* Tests: let `ok` more allocations succeed, then fail every one (ok >= 0);
  * es_alloc_fail_disarm turns failure injection off and returns how many

@@ -23,7 +23,6 @@
  */
 #include "encoder_impl.h"
 
-#include <math.h>
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -31,6 +30,7 @@
 #include <time.h>
 
 #include "bert.h"
+#include "simd.h"
 
 #define VOCAB_BATCH 256
 
@@ -45,17 +45,8 @@ typedef struct bert_enc {
 
 static void unit_rows(float *v, size_t n, size_t dim)
 {
-	for (size_t i = 0; i < n; i++) {
-		float *r = v + i * dim;
-		double s = 0;
-		for (size_t j = 0; j < dim; j++)
-			s += (double)r[j] * r[j];
-		if (s > 0) {
-			float inv = (float)(1.0 / sqrt(s));
-			for (size_t j = 0; j < dim; j++)
-				r[j] *= inv;
-		}
-	}
+	for (size_t i = 0; i < n; i++)
+		simd_normalize_f64(v + i * dim, dim);
 }
 
 static void be_destroy(void *impl)

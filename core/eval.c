@@ -755,8 +755,9 @@ out:
 	return rc;
 }
 
-int es_eval_sts_pairs(const es_encoder *enc, const es_sts_pairs *pairs,
-		      es_pool *pool, es_sts_result *res, es_error *err)
+/* Encode on pool (may be NULL) and correlate. */
+static int sts_eval_pairs(const es_encoder *enc, const es_sts_pairs *pairs,
+			  es_pool *pool, es_sts_result *res, es_error *err)
 {
 	memset(res, 0, sizeof *res);
 	uint32_t dim = es_encoder_dim(enc);
@@ -808,7 +809,7 @@ int es_eval_sts(const es_encoder *enc, const char *path, es_pool *pool,
 	free(buf);
 	if (rc)
 		return rc;
-	rc = es_eval_sts_pairs(enc, &pairs, pool, res, err);
+	rc = sts_eval_pairs(enc, &pairs, pool, res, err);
 	if (rc)
 		es_err_prefix(err, rc, "%s", path);
 	es_sts_pairs_free(&pairs);

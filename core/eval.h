@@ -102,9 +102,6 @@ typedef struct es_sts_result {
 int es_sts_parse(const char *buf, size_t len, const char *name,
 		 es_sts_pairs *out, es_error *err);
 void es_sts_pairs_free(es_sts_pairs *p);
-/* Encode on pool (may be NULL) and correlate. */
-int es_eval_sts_pairs(const es_encoder *enc, const es_sts_pairs *pairs,
-		      es_pool *pool, es_sts_result *res, es_error *err);
 /* Read path, parse, evaluate. */
 int es_eval_sts(const es_encoder *enc, const char *path, es_pool *pool,
 		es_sts_result *res, es_error *err);

@@ -5,6 +5,7 @@
 
 #include <assert.h>
 #include <errno.h>
+#include <stdint.h>
 #include <string.h>
 
 #include "alloc.h"
@@ -141,6 +142,22 @@ void es_w_u64(es_writer *w, uint64_t v)
 	es_w_bytes(w, b, 8);
 }
 
+/* A little-endian host stores floats as the format does: one copy. */
+#define HOST_LE (__BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__)
+
+void es_w_f32s(es_writer *w, const float *v, size_t n)
+{
+	if (HOST_LE) {
+		es_w_bytes(w, v, n * 4);
+		return;
+	}
+	for (size_t i = 0; i < n; i++) {
+		unsigned char b[4];
+		put_f32(b, v[i]);
+		es_w_bytes(w, b, 4);
+	}
+}
+
 void es_w_pad(es_writer *w, uint64_t align)
 {
 	static const unsigned char zero[64];
@@ -250,6 +267,16 @@ int es_r_u64(es_reader *r, uint64_t *v)
 	if (es_r_bytes(r, b, 8))
 		return -1;
 	*v = get_u64(b);
+	return 0;
+}
+
+int es_r_f32s(es_reader *r, float *v, size_t n)
+{
+	if (n > SIZE_MAX / 4 || es_r_bytes(r, v, n * 4))
+		return -1;
+	if (!HOST_LE)
+		for (size_t i = 0; i < n; i++)
+			v[i] = get_f32((const unsigned char *)&v[i]);
 	return 0;
 }
 

@@ -89,6 +89,8 @@ void es_w_bytes(es_writer *w, const void *p, size_t n);
 void es_w_u8(es_writer *w, uint8_t v);
 void es_w_u32(es_writer *w, uint32_t v);
 void es_w_u64(es_writer *w, uint64_t v);
+/* n floats as little-endian IEEE-754 words (their bits, -0 and NaNs kept). */
+void es_w_f32s(es_writer *w, const float *v, size_t n);
 /* Zero bytes up to the next multiple of align (a power of two, <= 64). */
 void es_w_pad(es_writer *w, uint64_t align);
 
@@ -122,6 +124,8 @@ int es_r_bytes(es_reader *r, void *p, size_t n);
 int es_r_u8(es_reader *r, uint8_t *v);
 int es_r_u32(es_reader *r, uint32_t *v);
 int es_r_u64(es_reader *r, uint64_t *v);
+/* n floats written by es_w_f32s; 0 or -1 (as es_r_bytes). */
+int es_r_f32s(es_reader *r, float *v, size_t n);
 
 /* Memory readers only (a FILE* reader fails): the next n bytes where they
  * lie, no copy; 0, or -1 when fewer are left (nothing consumed). */

@@ -93,7 +93,7 @@ int es_model_format_parse(const char *name)
 	return -1;
 }
 
-const char *es_model_format_name(es_model_format f)
+static const char *format_name(es_model_format f)
 {
 	switch (f) {
 	case ES_FORMAT_AUTO: return "auto";
@@ -1041,12 +1041,12 @@ int es_model_load(const char *path, es_model_format fmt, unsigned flags,
 	unmap_file(&mf);
 	if (rc)
 		return es_err_prefix(err, rc, "%s (%s)", path,
-				     es_model_format_name(fmt));
+				     format_name(fmt));
 	if (fmt != ES_FORMAT_ESM && !es_model_meta(*out, "source_format")) {
 		/* out of memory here must not give a model without it (found
 		 * by the failing-allocator test) */
 		rc = es_model_set_meta(*out, "source_format",
-				       es_model_format_name(fmt), err);
+				       format_name(fmt), err);
 		if (rc) {
 			es_model_free(*out);
 			*out = NULL;

@@ -51,7 +51,6 @@ typedef enum es_model_format {
 /* "auto", "esm", "word2vec-bin", "text", "fasttext-bin" -> format; -1 if
  * unknown. */
 int es_model_format_parse(const char *name);
-const char *es_model_format_name(es_model_format f);
 
 /* Guess the format from the file's first bytes. */
 int es_model_detect(const char *path, es_model_format *fmt, es_error *err);

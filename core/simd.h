@@ -112,7 +112,8 @@ float simd_normalize(float *x, size_t n);
 /* The same rounded as numpy rounds a float32 vector's normalisation: the
  * sum of squares in double, one float multiplier (float)(1 / sqrt(sum)).
  * core/eval needs it so that its analogy answers match gensim's to the
- * last tie; it is slower (a scalar double loop), so nothing else should. */
+ * last tie, and core/bert_encoder's output rows keep the rounding they
+ * always had; it is slower (a scalar double loop), so vector search should not use it. */
 float simd_normalize_f64(float *x, size_t n);
 
 #endif

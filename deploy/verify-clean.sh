@@ -582,8 +582,13 @@ docker_phase() {
 	done < <(parse_dockerfile "$df")
 	pass "docker: stage '$stage' ($image) built in a clean root"
 	log "docker: image stages done in $(($(date +%s) - t0))s"
+	docker_run_phase
+}
 
-	# --- the runtime stage, "docker run" -------------------------------------
+# The runtime stage, "docker run": the last stage's root, ENTRYPOINT, CMD,
+# HEALTHCHECK, ENV, USER and WORKDIR as docker_phase left them (bash locals
+# are dynamically scoped, so this runs in docker_phase's variables).
+docker_run_phase() {
 	local b
 	if chroot "$root" dpkg-query -W -f='${Package}\n' gcc curl wget meson libc6-dev 2>/dev/null | grep -q .; then
 		fail "docker: runtime root has build tools or curl: $(chroot "$root" dpkg-query -W -f='${Package} ' gcc curl wget meson libc6-dev 2>/dev/null)"

@@ -399,7 +399,7 @@ static void collection_free(es_collection *c)
 	es_free(c);
 }
 
-void es_collection_retain(es_collection *c)
+static void coll_retain(es_collection *c)
 {
 	atomic_fetch_add(&c->refs, 1);
 }
@@ -582,16 +582,6 @@ static int upsert_validate(const es_collection *c, const es_point_in *pts,
 	return 0;
 }
 
-/* Our own copy of a string, NUL-terminated: NULL when out of memory. */
-static char *copy_bytes(const char *s, size_t len)
-{
-	char *d = es_malloc(len + 1);
-	if (d) {
-		memcpy(d, s, len);
-		d[len] = '\0';
-	}
-	return d;
-}
 
 /* 2. Copies of ids and payloads, made before taking any lock: 0 or
  * ES_ENOMEM (batch_free releases what was made). */
@@ -609,12 +599,12 @@ static int upsert_copy(batch *b)
 		q->is_str = in->id.is_str != 0;
 		q->num = in->id.is_str ? 0 : in->id.num;
 		if (in->id.is_str) {
-			if (!(q->str = copy_bytes(in->id.str, in->id.len)))
+			if (!(q->str = es_memdup0(in->id.str, in->id.len)))
 				return ES_ENOMEM;
 			q->slen = in->id.len;
 		}
 		if (in->payload) {
-			if (!(q->payload = copy_bytes(in->payload, in->payload_len)))
+			if (!(q->payload = es_memdup0(in->payload, in->payload_len)))
 				return ES_ENOMEM;
 			q->plen = in->payload_len;
 			if (c->hooks.parse)
@@ -1992,7 +1982,7 @@ int es_registry_create(es_registry *r, const char *name,
 	c->reg = r;
 	r->cols[r->n++] = c;
 	if (out) {
-		es_collection_retain(c);
+		coll_retain(c);
 		*out = c;
 	}
 	c = NULL;
@@ -2041,7 +2031,7 @@ int es_registry_get(es_registry *r, const char *name, es_collection **out,
 	if (i < 0) {
 		rc = es_err(err, ES_ENOTFOUND, "no collection named '%s'", name);
 	} else {
-		es_collection_retain(r->cols[i]);
+		coll_retain(r->cols[i]);
 		*out = r->cols[i];
 	}
 	pthread_mutex_unlock(&r->mu);
@@ -2065,7 +2055,7 @@ int es_registry_list(es_registry *r, es_collection ***out, size_t *n,
 		return es_err(err, ES_ENOMEM, "out of memory listing collections");
 	}
 	for (size_t i = 0; i < r->n; i++) {
-		es_collection_retain(r->cols[i]);
+		coll_retain(r->cols[i]);
 		a[i] = r->cols[i];
 	}
 	*n = r->n;
@@ -2099,49 +2089,44 @@ int es_registry_list(es_registry *r, es_collection ***out, size_t *n,
  * u32 count, then per index u8 kind and u32 length + the field's bytes.
  * The contents are not saved: es_collection_load rebuilds them from the
  * payloads. */
-static int pidx_write(const es_collection *c, FILE *f)
+static void pidx_write(const es_collection *c, es_writer *w)
 {
-	unsigned char b[5];
-	put_u32(b, (uint32_t)c->npidx);
-	if (fwrite(b, 1, 4, f) != 4)
-		return -1;
+	es_w_u32(w, (uint32_t)c->npidx);
 	for (size_t i = 0; i < c->npidx; i++) {
 		const char *field = es_pindex_field(c->pidx[i]);
 		size_t len = strlen(field);
-		b[0] = (unsigned char)es_pindex_kind_of(c->pidx[i]);
-		put_u32(b + 1, (uint32_t)len);
-		if (fwrite(b, 1, 5, f) != 5 || fwrite(field, 1, len, f) != len)
-			return -1;
+		es_w_u8(w, (uint8_t)es_pindex_kind_of(c->pidx[i]));
+		es_w_u32(w, (uint32_t)len);
+		es_w_bytes(w, field, len);
 	}
-	return 0;
 }
 
 /* The definitions (hostile bytes), installed empty; filled by
  * pidx_fill once the slots are in. */
-static int pidx_read(es_collection *c, FILE *f, es_error *err)
+static int pidx_read(es_collection *c, es_reader *r, es_error *err)
 {
-	unsigned char b[5];
-	if (fread(b, 1, 4, f) != 4)
+	uint32_t n;
+	if (es_r_u32(r, &n))
 		return es_err(err, ES_ECORRUPT, "collection '%s': payload indexes missing", c->name);
-	uint32_t n = get_u32(b);
 	if (n > ES_PINDEX_MAX)
 		return es_err(err, ES_ECORRUPT, "collection '%s': %u payload indexes", c->name, n);
 	for (uint32_t i = 0; i < n; i++) {
 		char field[ES_PINDEX_FIELD_MAX + 1];
-		if (fread(b, 1, 5, f) != 5)
+		uint8_t kind;
+		uint32_t len;
+		if (es_r_u8(r, &kind) || es_r_u32(r, &len))
 			return es_err(err, ES_ECORRUPT, "collection '%s': payload index cut short",
 				      c->name);
-		uint32_t len = get_u32(b + 1);
-		if (len > ES_PINDEX_FIELD_MAX || fread(field, 1, len, f) != len)
+		if (len > ES_PINDEX_FIELD_MAX || es_r_bytes(r, field, len))
 			return es_err(err, ES_ECORRUPT, "collection '%s': bad payload index field",
 				      c->name);
 		field[len] = '\0';
-		if (strlen(field) != len || es_pindex_check(field, b[0], NULL) != 0 ||
+		if (strlen(field) != len || es_pindex_check(field, kind, NULL) != 0 ||
 		    pidx_find(c, field) >= 0)
 			return es_err(err, ES_ECORRUPT, "collection '%s': bad payload index %u",
 				      c->name, i);
 		es_pindex *x;
-		if (es_pindex_new(field, (es_pindex_kind)b[0], &x) != 0)
+		if (es_pindex_new(field, (es_pindex_kind)kind, &x) != 0)
 			return es_err(err, ES_ENOMEM, "out of memory loading '%s'", c->name);
 		pidx_install(c, x);
 	}
@@ -2183,6 +2168,29 @@ static void write_slots(const es_collection *c, es_writer *w)
 	}
 }
 
+/* After the HNSW index: u64 length and the lexical index, then the
+ * payload index definitions (pidx_write). */
+static int write_tail(const es_collection *c, FILE *f, es_error *err)
+{
+	unsigned char *lb = NULL;
+	size_t ll = 0;
+	int rc = es_lexical_serialize(c->lx, &lb, &ll, err);
+	if (rc)
+		return rc;
+	es_writer w;
+	if (es_writer_init(&w, f, NULL) != 0) {
+		free(lb);
+		return es_err(err, ES_ENOMEM, "collection '%s': out of memory", c->name);
+	}
+	es_w_u64(&w, ll);
+	es_w_bytes(&w, lb, ll);
+	free(lb);
+	pidx_write(c, &w);
+	if (es_writer_finish(&w) != 0)
+		return es_err(err, ES_EIO, "collection '%s': writing the snapshot failed", c->name);
+	return 0;
+}
+
 int es_collection_save(es_collection *c, FILE *f,
 		       void (*locked)(void *ctx, int pending, uint64_t oldest),
 		       void *ctx, es_error *err)
@@ -2209,21 +2217,8 @@ int es_collection_save(es_collection *c, FILE *f,
 		rc = hnsw_write(c->h, f, err);
 		pthread_rwlock_unlock(&c->graph_lk);
 	}
-	if (!rc) {
-		unsigned char *lb = NULL;
-		size_t ll = 0;
-		rc = es_lexical_serialize(c->lx, &lb, &ll, err);
-		if (!rc) {
-			unsigned char len8[8];
-			put_u64(len8, ll);
-			if (fwrite(len8, 1, 8, f) != 8 || fwrite(lb, 1, ll, f) != ll)
-				rc = es_err(err, ES_EIO, "collection '%s': writing the snapshot failed",
-					    c->name);
-		}
-		free(lb);
-	}
-	if (!rc && pidx_write(c, f) != 0)
-		rc = es_err(err, ES_EIO, "collection '%s': writing the snapshot failed", c->name);
+	if (!rc)
+		rc = write_tail(c, f, err);
 	pthread_rwlock_unlock(&c->lk);
 	return rc;
 }
@@ -2362,12 +2357,11 @@ static int load_slots(es_collection *c, es_reader *r, uint32_t ver, es_error *er
 /* The lexical index of a version-2 file, cross-checked against the slots
  * and the header, replaces c's empty one.  Read in chunks, so a hostile
  * length cannot force a huge allocation before the bytes are there. */
-static int load_lexical(es_collection *c, FILE *f, es_error *err)
+static int load_lexical(es_collection *c, es_reader *r, es_error *err)
 {
-	unsigned char len8[8];
-	if (fread(len8, 1, 8, f) != 8)
+	uint64_t len;
+	if (es_r_u64(r, &len))
 		return es_err(err, ES_ECORRUPT, "collection '%s': lexical index missing", c->name);
-	uint64_t len = get_u64(len8);
 	if (len > ((uint64_t)1 << 40))
 		return es_err(err, ES_ECORRUPT, "collection '%s': lexical index of %" PRIu64
 			      " bytes", c->name, len);
@@ -2382,7 +2376,7 @@ static int load_lexical(es_collection *c, FILE *f, es_error *err)
 			goto out;
 		}
 		buf = nb;
-		if (fread(buf + have, 1, chunk, f) != chunk) {
+		if (es_r_bytes(r, buf + have, chunk)) {
 			rc = es_err(err, ES_ECORRUPT, "collection '%s': lexical index cut short",
 				    c->name);
 			goto out;
@@ -2416,12 +2410,12 @@ out:
 }
 
 /* The HNSW index, cross-checked against the slots, replaces c's empty one. */
-static int load_index(es_collection *c, FILE *f, uint32_t ver, es_error *err)
+static int load_index(es_collection *c, es_reader *r, uint32_t ver, es_error *err)
 {
 	const char *name = c->name;
 	const es_collection_params *p = &c->p;
 	hnsw *h = NULL;
-	int rc = hnsw_read(f, &h, err);
+	int rc = hnsw_read(r->f, &h, err);
 	if (rc)
 		return es_err_prefix(err, rc, "collection '%s'", name);
 	const hnsw_params *hp = hnsw_get_params(h);
@@ -2444,11 +2438,11 @@ static int load_index(es_collection *c, FILE *f, uint32_t ver, es_error *err)
 				    "from the index", name, i);
 			goto fail;
 		}
-	if (ver >= 2 && (rc = load_lexical(c, f, err)) != 0)
+	if (ver >= 2 && (rc = load_lexical(c, r, err)) != 0)
 		goto fail;
-	if (ver >= 3 && (rc = pidx_read(c, f, err)) != 0)
+	if (ver >= 3 && (rc = pidx_read(c, r, err)) != 0)
 		goto fail;
-	if (fgetc(f) != EOF) {
+	if (fgetc(r->f) != EOF) {
 		rc = es_err(err, ES_ECORRUPT, "collection '%s': stray bytes after the index", name);
 		goto fail;
 	}
@@ -2473,7 +2467,7 @@ int es_collection_load(FILE *f, const char *name, const es_payload_hooks *hooks,
 		return rc;
 	rc = load_slots(c, &r, ver, err);
 	if (!rc)
-		rc = load_index(c, f, ver, err);
+		rc = load_index(c, &r, ver, err);
 	for (size_t i = 0; !rc && i < c->npts; i++)
 		pidx_point(c, i, c->pts[i].live ? c->pts[i].parsed : NULL, 1);
 	for (size_t i = 0; !rc && i < c->npidx; i++)
@@ -2508,7 +2502,7 @@ int es_registry_add(es_registry *r, es_collection *c, es_error *err)
 		r->cols = nc;
 		r->cap = ncap;
 	}
-	es_collection_retain(c);
+	coll_retain(c);
 	c->reg = r;
 	r->cols[r->n++] = c;
 out:

@@ -259,8 +259,7 @@ int es_collection_new(const char *name, const es_collection_params *p,
 		      const es_payload_hooks *hooks, es_collection **out,
 		      es_error *err);
 
-/* Take / drop a reference.  The last release frees the collection. */
-void es_collection_retain(es_collection *c);
+/* Drop a reference.  The last release frees the collection. */
 void es_collection_release(es_collection *c);
 
 const char *es_collection_name(const es_collection *c);

@@ -784,7 +784,6 @@ int es_lexical_contains(const es_lexical *lx, uint64_t label)
 
 size_t es_lexical_count(const es_lexical *lx) { return lx->live; }
 size_t es_lexical_dead(const es_lexical *lx) { return lx->dead; }
-size_t es_lexical_terms(const es_lexical *lx) { return lx->nterms; }
 
 size_t es_lexical_memory_bytes(const es_lexical *lx)
 {

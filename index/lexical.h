@@ -132,7 +132,6 @@ void es_lexical_batch_free(es_lexical *lx, es_lexical_batch *b);
 int es_lexical_contains(const es_lexical *lx, uint64_t label);
 size_t es_lexical_count(const es_lexical *lx);  /* live documents */
 size_t es_lexical_dead(const es_lexical *lx);   /* tombstoned, not compacted */
-size_t es_lexical_terms(const es_lexical *lx);  /* distinct terms held */
 
 /* Heap bytes held by the index (dictionary, postings, block maxima,
  * per-document lengths and term lists, label map). */

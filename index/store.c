@@ -115,6 +115,18 @@ static void seg_path(const es_store *s, uint64_t base, char *buf, size_t n)
 	snprintf(buf, n, "%s/wal/%016" PRIx64 ".log", s->dir, base);
 }
 
+/* The options every log segment is opened with: the store's fsync policy
+ * and test hooks (the caller adds its base or recovery mode). */
+static wal_options log_options(const es_store *s)
+{
+	wal_options wo;
+	wal_options_default(&wo);
+	wo.policy = s->o.policy;
+	wo.batch_interval_ms = s->o.batch_interval_ms;
+	wo.hooks = s->o.hooks;
+	return wo;
+}
+
 static void snap_path(const es_store *s, const char *name, uint64_t create_lsn,
 		      char *buf, size_t n)
 {
@@ -943,12 +955,8 @@ static int rebase_log(es_store *s, uint64_t claimed, es_error *err)
 	if ((rc = segs_push(s, claimed)))
 		return es_err(err, rc, "out of memory");
 	seg_path(s, claimed, path, sizeof path);
-	wal_options wo;
-	wal_options_default(&wo);
-	wo.policy = s->o.policy;
-	wo.batch_interval_ms = s->o.batch_interval_ms;
+	wal_options wo = log_options(s);
 	wo.base_lsn = claimed;
-	wo.hooks = s->o.hooks;
 	return wal_open(path, &wo, NULL, NULL, NULL, &s->w, err);
 }
 
@@ -956,12 +964,8 @@ static int replay_segments(es_store *s, uint64_t start_lsn, es_error *err)
 {
 	int rc = 0;
 	char path[4096];
-	wal_options wo;
-	wal_options_default(&wo);
-	wo.policy = s->o.policy;
-	wo.batch_interval_ms = s->o.batch_interval_ms;
+	wal_options wo = log_options(s);
 	wo.recover = s->o.recover;
-	wo.hooks = s->o.hooks;
 	if (s->nsegs == 0) {
 		wo.base_lsn = start_lsn;
 		if ((rc = segs_push(s, start_lsn)))
@@ -1222,13 +1226,9 @@ static int rotate(es_store *s, es_error *err)
 		goto out; /* nothing new since the last switch */
 	char path[4096];
 	seg_path(s, last, path, sizeof path);
-	wal_options wo;
-	wal_options_default(&wo);
-	wo.policy = s->o.policy;
-	wo.batch_interval_ms = s->o.batch_interval_ms;
+	wal_options wo = log_options(s);
 	wo.base_lsn = last;
 	wo.base_crc = wal_last_crc(s->w); /* a follower's check across segments */
-	wo.hooks = s->o.hooks;
 	unlink(path); /* a leftover from a failed earlier attempt */
 	wal *nw;
 	rc = wal_open(path, &wo, NULL, NULL, NULL, &nw, err);

@@ -31,6 +31,7 @@
 #include "crc32c.h"
 #include "fileio.h"
 #include "le.h"
+#include "lerw.h"
 
 struct wal {
 	char *path;
@@ -52,8 +53,6 @@ struct wal {
 	pthread_t flusher;
 	int flusher_on, stop;
 };
-
-/* ------------------------------------------------------------ little endian */
 
 /* ------------------------------------------------------------------ policy */
 
@@ -778,174 +777,173 @@ void wal_buf_free(wal_buf *b)
 	es_bytebuf_free(b);
 }
 
-static int put_id(wal_buf *b, const wal_id *id)
+/* Payloads are built with core/lerw's memory writer appending to the
+ * wal_buf (errors sticky: write everything, check once) and read with its
+ * memory reader (every read bounds-checked; ids, payloads and texts are
+ * views into the record). */
+
+/* 0, or ES_ENOMEM when the buffer ran out of memory. */
+static int done(es_writer *w)
 {
-	unsigned char *p;
+	return es_writer_finish(w) ? ES_ENOMEM : 0;
+}
+
+/* A fresh payload: b emptied, w appending from its first byte. */
+static void fresh(wal_buf *b, es_writer *w)
+{
+	b->len = 0;
+	b->oom = 0;
+	es_writer_init_mem(w, b, NULL);
+}
+
+static int id_ok(const wal_id *id)
+{
+	return !id->is_str || (id->len > 0 && id->len <= WAL_MAX_ID_LEN);
+}
+
+/* kind byte 0 and u64, or 1 and u32 length + bytes */
+static void put_id(es_writer *w, const wal_id *id)
+{
+	es_w_u8(w, id->is_str ? 1 : 0);
 	if (id->is_str) {
-		if (id->len == 0 || id->len > WAL_MAX_ID_LEN)
-			return ES_EINVAL;
-		if (!(p = es_bytebuf_grow(b, 5 + id->len)))
-			return ES_ENOMEM;
-		p[0] = 1;
-		put_u32(p + 1, id->len);
-		memcpy(p + 5, id->str, id->len);
+		es_w_u32(w, id->len);
+		es_w_bytes(w, id->str, id->len);
 	} else {
-		if (!(p = es_bytebuf_grow(b, 9)))
-			return ES_ENOMEM;
-		p[0] = 0;
-		put_u64(p + 1, id->num);
+		es_w_u64(w, id->num);
 	}
-	return 0;
 }
 
 int wal_upsert_begin(wal_buf *b, uint32_t dim, uint32_t n)
 {
-	b->len = 0;
-	b->oom = 0;
-	unsigned char *p = es_bytebuf_grow(b, 8);
-	if (!p)
-		return ES_ENOMEM;
-	put_u32(p, dim);
-	put_u32(p + 4, n);
-	return 0;
+	es_writer w;
+	fresh(b, &w);
+	es_w_u32(&w, dim);
+	es_w_u32(&w, n);
+	return done(&w);
 }
 
 int wal_upsert_add(wal_buf *b, const wal_id *id, const float *vec, uint32_t dim,
 		   const void *payload, uint32_t payload_len)
 {
-	int rc = put_id(b, id);
-	if (rc)
-		return rc;
-	unsigned char *p = es_bytebuf_grow(b, (size_t)dim * 4 + 4 + payload_len);
-	if (!p)
-		return ES_ENOMEM;
-	for (uint32_t i = 0; i < dim; i++) {
-		uint32_t bits;
-		memcpy(&bits, &vec[i], 4);
-		put_u32(p + 4 * (size_t)i, bits);
-	}
-	p += (size_t)dim * 4;
-	put_u32(p, payload_len);
-	if (payload_len)
-		memcpy(p + 4, payload, payload_len);
-	return 0;
+	if (!id_ok(id))
+		return ES_EINVAL;
+	es_writer w;
+	es_writer_init_mem(&w, b, NULL);
+	put_id(&w, id);
+	es_w_f32s(&w, vec, dim);
+	es_w_u32(&w, payload_len);
+	es_w_bytes(&w, payload, payload_len);
+	return done(&w);
 }
 
 int wal_upsert_text_add(wal_buf *b, const wal_id *id, const float *vec,
 			uint32_t dim, const void *payload, uint32_t payload_len,
 			const char *text, uint32_t text_len)
 {
-	if (text && text_len == 0)
+	if ((text && text_len == 0) || !id_ok(id))
 		return ES_EINVAL;
-	int rc = put_id(b, id);
-	if (rc)
-		return rc;
-	size_t vb = vec ? (size_t)dim * 4 : 0, tb = text ? 4 + (size_t)text_len : 0;
-	unsigned char *p = es_bytebuf_grow(b, 1 + vb + 4 + payload_len + tb);
-	if (!p)
-		return ES_ENOMEM;
-	*p++ = (unsigned char)((vec ? 1 : 0) | (text ? 2 : 0));
-	for (uint32_t i = 0; vec && i < dim; i++) {
-		uint32_t bits;
-		memcpy(&bits, &vec[i], 4);
-		put_u32(p + 4 * (size_t)i, bits);
-	}
-	p += vb;
-	put_u32(p, payload_len);
-	if (payload_len)
-		memcpy(p + 4, payload, payload_len);
-	p += 4 + payload_len;
+	es_writer w;
+	es_writer_init_mem(&w, b, NULL);
+	put_id(&w, id);
+	es_w_u8(&w, (uint8_t)((vec ? 1 : 0) | (text ? 2 : 0)));
+	if (vec)
+		es_w_f32s(&w, vec, dim);
+	es_w_u32(&w, payload_len);
+	es_w_bytes(&w, payload, payload_len);
 	if (text) {
-		put_u32(p, text_len);
-		memcpy(p + 4, text, text_len);
+		es_w_u32(&w, text_len);
+		es_w_bytes(&w, text, text_len);
 	}
-	return 0;
+	return done(&w);
 }
 
 int wal_delete_begin(wal_buf *b, uint32_t n)
 {
-	b->len = 0;
-	b->oom = 0;
-	unsigned char *p = es_bytebuf_grow(b, 4);
-	if (!p)
-		return ES_ENOMEM;
-	put_u32(p, n);
-	return 0;
+	es_writer w;
+	fresh(b, &w);
+	es_w_u32(&w, n);
+	return done(&w);
 }
 
 int wal_delete_add(wal_buf *b, const wal_id *id)
 {
-	return put_id(b, id);
+	if (!id_ok(id))
+		return ES_EINVAL;
+	es_writer w;
+	es_writer_init_mem(&w, b, NULL);
+	put_id(&w, id);
+	return done(&w);
 }
 
 int wal_payload_begin(wal_buf *b, const void *op, uint32_t oplen, uint32_t n)
 {
-	b->len = 0;
-	b->oom = 0;
-	unsigned char *p = es_bytebuf_grow(b, 8 + (size_t)oplen);
-	if (!p)
-		return ES_ENOMEM;
-	put_u32(p, oplen);
-	if (oplen)
-		memcpy(p + 4, op, oplen);
-	put_u32(p + 4 + oplen, n);
-	return 0;
+	es_writer w;
+	fresh(b, &w);
+	es_w_u32(&w, oplen);
+	es_w_bytes(&w, op, oplen);
+	es_w_u32(&w, n);
+	return done(&w);
 }
 
 /* The shortest encoded id: kind byte, u32 length, one byte of string. */
 #define WAL_MIN_ID_BYTES 6u
 
-static int rd_need(wal_reader *r, size_t n, es_error *err)
+static void reader_init(wal_reader *r, const void *data, size_t len)
 {
-	if (r->len - r->pos < n)
-		return es_err(err, ES_ECORRUPT, "record payload ends %zu bytes early at byte %zu",
-			      n - (r->len - r->pos), r->pos);
-	return 0;
+	memset(r, 0, sizeof *r);
+	es_reader_mem(&r->in, data, len, NULL);
+	r->in.what = "record payload";
 }
 
 static int rd_id(wal_reader *r, wal_id *id, es_error *err)
 {
-	int rc = rd_need(r, 1, err);
+	uint8_t kind;
+	int rc = es_rd_u8(&r->in, &kind, err);
 	if (rc)
 		return rc;
-	uint8_t kind = r->p[r->pos++];
 	memset(id, 0, sizeof *id);
-	if (kind == 0) {
-		if ((rc = rd_need(r, 8, err)))
-			return rc;
-		id->num = get_u64(r->p + r->pos);
-		r->pos += 8;
-	} else if (kind == 1) {
-		if ((rc = rd_need(r, 4, err)))
-			return rc;
-		uint32_t len = get_u32(r->p + r->pos);
-		r->pos += 4;
-		if (len == 0 || len > WAL_MAX_ID_LEN)
-			return es_err(err, ES_ECORRUPT, "string id length %u out of range", len);
-		if ((rc = rd_need(r, len, err)))
-			return rc;
-		id->is_str = 1;
-		id->len = len;
-		id->str = (const char *)r->p + r->pos;
-		r->pos += len;
-	} else {
-		return es_err(err, ES_ECORRUPT, "unknown id kind %u at byte %zu", kind, r->pos - 1);
-	}
+	if (kind == 0)
+		return es_rd_u64(&r->in, &id->num, err);
+	if (kind != 1)
+		return es_err(err, ES_ECORRUPT, "unknown id kind %u at byte %llu", kind,
+			      (unsigned long long)r->in.off - 1);
+	uint32_t len;
+	const void *str;
+	if ((rc = es_rd_u32(&r->in, &len, err)))
+		return rc;
+	if (len == 0 || len > WAL_MAX_ID_LEN)
+		return es_err(err, ES_ECORRUPT, "string id length %u out of range", len);
+	if ((rc = es_rd_view(&r->in, len, &str, err)))
+		return rc;
+	id->is_str = 1;
+	id->len = len;
+	id->str = str;
 	return 0;
+}
+
+static int rd_vec(wal_reader *r, float *vec, es_error *err)
+{
+	if (es_r_f32s(&r->in, vec, r->dim))
+		return es_reader_truncated(&r->in, (size_t)r->dim * 4, err);
+	return 0;
+}
+
+/* u32 length and that many bytes, viewed in place. */
+static int rd_blob(wal_reader *r, const void **p, uint32_t *len, es_error *err)
+{
+	int rc = es_rd_u32(&r->in, len, err);
+	return rc ? rc : es_rd_view(&r->in, *len, p, err);
 }
 
 /* The header both upsert record kinds open with: dimension and point count. */
 static int upsert_header(wal_reader *r, const void *data, size_t len, es_error *err)
 {
-	memset(r, 0, sizeof *r);
-	r->p = data;
-	r->len = len;
-	int rc = rd_need(r, 8, err);
+	reader_init(r, data, len);
+	int rc = es_rd_u32(&r->in, &r->dim, err);
+	if (!rc)
+		rc = es_rd_u32(&r->in, &r->n, err);
 	if (rc)
 		return rc;
-	r->dim = get_u32(r->p);
-	r->n = get_u32(r->p + 4);
-	r->pos = 8;
 	if (r->dim == 0 || r->dim > (1u << 20))
 		return es_err(err, ES_ECORRUPT, "upsert record dimension %u out of range", r->dim);
 	return 0;
@@ -970,24 +968,13 @@ int wal_upsert_read_next(wal_reader *r, wal_id *id, float *vec,
 	if (r->i >= r->n)
 		return es_err(err, ES_ECORRUPT, "read past the last point of the record");
 	int rc = rd_id(r, id, err);
-	if (rc)
-		return rc;
-	if ((rc = rd_need(r, (size_t)r->dim * 4 + 4, err)))
-		return rc;
-	for (uint32_t i = 0; i < r->dim; i++) {
-		uint32_t bits = get_u32(r->p + r->pos + 4 * (size_t)i);
-		memcpy(&vec[i], &bits, 4);
-	}
-	r->pos += (size_t)r->dim * 4;
-	uint32_t plen = get_u32(r->p + r->pos);
-	r->pos += 4;
-	if ((rc = rd_need(r, plen, err)))
-		return rc;
-	*payload = r->p + r->pos;
-	*payload_len = plen;
-	r->pos += plen;
-	r->i++;
-	return 0;
+	if (!rc)
+		rc = rd_vec(r, vec, err);
+	if (!rc)
+		rc = rd_blob(r, payload, payload_len, err);
+	if (!rc)
+		r->i++;
+	return rc;
 }
 
 int wal_upsert_text_read_begin(wal_reader *r, const void *data, size_t len,
@@ -1010,47 +997,30 @@ int wal_upsert_text_read_next(wal_reader *r, wal_id *id, float *vec,
 {
 	if (r->i >= r->n)
 		return es_err(err, ES_ECORRUPT, "read past the last point of the record");
+	uint8_t flags;
 	int rc = rd_id(r, id, err);
 	if (!rc)
-		rc = rd_need(r, 1, err);
+		rc = es_rd_u8(&r->in, &flags, err);
 	if (rc)
 		return rc;
-	uint8_t flags = r->p[r->pos++];
 	if (flags > 3 || flags == 0)
-		return es_err(err, ES_ECORRUPT, "point flags %u at byte %zu", flags, r->pos - 1);
+		return es_err(err, ES_ECORRUPT, "point flags %u at byte %llu", flags,
+			      (unsigned long long)r->in.off - 1);
 	*has_vec = flags & 1;
-	if (*has_vec) {
-		if ((rc = rd_need(r, (size_t)r->dim * 4, err)))
-			return rc;
-		for (uint32_t i = 0; i < r->dim; i++) {
-			uint32_t bits = get_u32(r->p + r->pos + 4 * (size_t)i);
-			memcpy(&vec[i], &bits, 4);
-		}
-		r->pos += (size_t)r->dim * 4;
-	}
-	if ((rc = rd_need(r, 4, err)))
+	if (*has_vec && (rc = rd_vec(r, vec, err)))
 		return rc;
-	uint32_t plen = get_u32(r->p + r->pos);
-	r->pos += 4;
-	if ((rc = rd_need(r, plen, err)))
+	if ((rc = rd_blob(r, payload, payload_len, err)))
 		return rc;
-	*payload = r->p + r->pos;
-	*payload_len = plen;
-	r->pos += plen;
 	*text = NULL;
 	*text_len = 0;
 	if (flags & 2) {
-		if ((rc = rd_need(r, 4, err)))
+		const void *t;
+		if ((rc = rd_blob(r, &t, text_len, err)))
 			return rc;
-		uint32_t tl = get_u32(r->p + r->pos);
-		r->pos += 4;
-		if (tl == 0)
-			return es_err(err, ES_ECORRUPT, "empty text at byte %zu", r->pos - 4);
-		if ((rc = rd_need(r, tl, err)))
-			return rc;
-		*text = (const char *)r->p + r->pos;
-		*text_len = tl;
-		r->pos += tl;
+		if (*text_len == 0)
+			return es_err(err, ES_ECORRUPT, "empty text at byte %llu",
+				      (unsigned long long)r->in.off - 4);
+		*text = t;
 	}
 	r->i++;
 	return 0;
@@ -1058,14 +1028,10 @@ int wal_upsert_text_read_next(wal_reader *r, wal_id *id, float *vec,
 
 int wal_delete_read_begin(wal_reader *r, const void *data, size_t len, es_error *err)
 {
-	memset(r, 0, sizeof *r);
-	r->p = data;
-	r->len = len;
-	int rc = rd_need(r, 4, err);
+	reader_init(r, data, len);
+	int rc = es_rd_u32(&r->in, &r->n, err);
 	if (rc)
 		return rc;
-	r->n = get_u32(r->p);
-	r->pos = 4;
 	if (r->n > (len - 4) / WAL_MIN_ID_BYTES) /* as in wal_upsert_read_begin */
 		return es_err(err, ES_ECORRUPT, "delete record claims %u ids in %zu bytes",
 			      r->n, len);
@@ -1075,22 +1041,13 @@ int wal_delete_read_begin(wal_reader *r, const void *data, size_t len, es_error 
 int wal_payload_read_begin(wal_reader *r, const void *data, size_t len,
 			   const void **op, uint32_t *oplen, es_error *err)
 {
-	memset(r, 0, sizeof *r);
-	r->p = data;
-	r->len = len;
-	int rc = rd_need(r, 4, err);
+	reader_init(r, data, len);
+	int rc = rd_blob(r, op, oplen, err);
+	if (!rc)
+		rc = es_rd_u32(&r->in, &r->n, err);
 	if (rc)
 		return rc;
-	uint32_t ol = get_u32(r->p);
-	r->pos = 4;
-	if ((rc = rd_need(r, (size_t)ol + 4, err)))
-		return rc;
-	*op = r->p + 4;
-	*oplen = ol;
-	r->pos += ol;
-	r->n = get_u32(r->p + r->pos);
-	r->pos += 4;
-	if (r->n > (len - r->pos) / WAL_MIN_ID_BYTES)
+	if (r->n > es_r_left(&r->in) / WAL_MIN_ID_BYTES)
 		return es_err(err, ES_ECORRUPT, "payload record claims %u ids in %zu bytes",
 			      r->n, len);
 	return 0;
@@ -1110,8 +1067,5 @@ int wal_read_end(const wal_reader *r, es_error *err)
 {
 	if (r->i != r->n)
 		return es_err(err, ES_ECORRUPT, "record holds %u items, %u read", r->n, r->i);
-	if (r->pos != r->len)
-		return es_err(err, ES_ECORRUPT, "%zu stray bytes after the last item",
-			      r->len - r->pos);
-	return 0;
+	return es_reader_end(&r->in, err);
 }

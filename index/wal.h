@@ -72,6 +72,7 @@
 
 #include "bytebuf.h"
 #include "error.h"
+#include "lerw.h"
 
 #define WAL_MAGIC "ESWAL001"
 #define WAL_VERSION 1u
@@ -223,7 +224,7 @@ typedef struct wal_id {
 	uint32_t len;
 } wal_id;
 
-/* A growable byte buffer for building payloads (index/bytebuf.h). */
+/* A growable byte buffer for building payloads (core/bytebuf.h). */
 typedef es_bytebuf wal_buf;
 
 void wal_buf_init(wal_buf *b);
@@ -243,10 +244,10 @@ int wal_delete_add(wal_buf *b, const wal_id *id);
 /* PAYLOAD: the op, then n ids added with wal_delete_add. */
 int wal_payload_begin(wal_buf *b, const void *op, uint32_t oplen, uint32_t n);
 
-/* Reading: a cursor over a payload; every field is bounds-checked. */
+/* Reading: a cursor over a payload (a core/lerw memory reader); every
+ * field is bounds-checked. */
 typedef struct wal_reader {
-	const unsigned char *p;
-	size_t len, pos;
+	es_reader in;
 	uint32_t dim, n, i;
 } wal_reader;
 

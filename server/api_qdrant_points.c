@@ -507,15 +507,8 @@ static int shape_hits_text(api_response *out, int legacy)
 	size_t nhits = 0;
 	int depth = 0, in_str = 0;
 	for (size_t i = 0; i < len; i++) { /* count the hits first: one allocation */
-		char ch = s[i];
-		if (in_str) {
-			if (ch == '\\')
-				i++;
-			else if (ch == '"')
-				in_str = 0;
-		} else if (ch == '"') {
-			in_str = 1;
-		} else if (ch == '{' || ch == '[') {
+		char ch = ju_scan_step(s, &i, &in_str);
+		if (ch == '{' || ch == '[') {
 			nhits += depth == 2 && ch == '{';
 			depth++;
 		} else if (ch == '}' || ch == ']') {

@@ -84,17 +84,8 @@ int ju_depth(const char *s, size_t len, int limit)
 {
 	int depth = 0, max = 0, in_str = 0;
 	for (size_t i = 0; i < len; i++) {
-		char ch = s[i];
-		if (in_str) {
-			if (ch == '\\')
-				i++;
-			else if (ch == '"')
-				in_str = 0;
-			continue;
-		}
-		if (ch == '"') {
-			in_str = 1;
-		} else if (ch == '[' || ch == '{') {
+		char ch = ju_scan_step(s, &i, &in_str);
+		if (ch == '[' || ch == '{') {
 			if (++depth > max) {
 				max = depth;
 				if (max > limit)

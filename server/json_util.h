@@ -46,6 +46,26 @@ json_t *ju_error_body(int status, const char *param, const char *code,
  * strings correctly; stops counting once past `limit`. */
 int ju_depth(const char *s, size_t len, int limit);
 
+/* One step of a scan over JSON text that tracks strings: the byte s[*i]
+ * if it is structural ('{', '[', '}', ']') outside a string, else 0;
+ * *in_str follows the quotes, and an escaped byte inside a string is
+ * skipped (*i advanced past it).  ju_depth and the Qdrant answer
+ * re-shaper count nesting with it. */
+static inline char ju_scan_step(const char *s, size_t *i, int *in_str)
+{
+	char ch = s[*i];
+	if (*in_str) {
+		if (ch == '\\')
+			++*i;
+		else if (ch == '"')
+			*in_str = 0;
+		return 0;
+	}
+	if (ch == '"')
+		*in_str = 1;
+	return ch == '{' || ch == '[' || ch == '}' || ch == ']' ? ch : 0;
+}
+
 /* Parse a request body: must be a JSON object, nesting <= max_depth.
  * 400 with the parser's line/column on failure. */
 int ju_parse_object(const char *body, size_t len, int max_depth,

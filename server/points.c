@@ -15,6 +15,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "alloc.h"
 #include "api_internal.h"
 
 /* ------------------------------------------------------------------ page */
@@ -29,16 +30,6 @@ typedef struct page_ctx {
 	int oom;
 } page_ctx;
 
-static char *dup_bytes(const char *s, size_t n)
-{
-	char *d = malloc(n + 1);
-	if (d) {
-		memcpy(d, s, n);
-		d[n] = '\0';
-	}
-	return d;
-}
-
 /* Copy the view into p (members malloc'd): 0 or -1 out of memory (what was
  * copied stays in p for es_point_out_free). */
 static int copy_view(const es_point_view *v, int with_payload, int with_vector, uint32_t dim,
@@ -47,14 +38,14 @@ static int copy_view(const es_point_view *v, int with_payload, int with_vector, 
 	memset(p, 0, sizeof *p);
 	p->id = v->id;
 	if (v->id.is_str) {
-		p->id.str = dup_bytes(v->id.str, v->id.len);
+		p->id.str = es_memdup0(v->id.str, v->id.len);
 		if (!p->id.str) {
 			p->id.is_str = 0;
 			return -1;
 		}
 	}
 	if (with_payload && v->payload) {
-		if (!(p->payload = dup_bytes(v->payload, v->payload_len)))
+		if (!(p->payload = es_memdup0(v->payload, v->payload_len)))
 			return -1;
 		p->payload_len = v->payload_len;
 	}
@@ -282,7 +273,7 @@ static int sel_fn(void *ctx, const es_point_view *v)
 	}
 	es_point_id *id = &s->ids[s->n];
 	*id = v->id;
-	if (v->id.is_str && !(id->str = dup_bytes(v->id.str, v->id.len)))
+	if (v->id.is_str && !(id->str = es_memdup0(v->id.str, v->id.len)))
 		goto oom;
 	s->n++;
 	return 0;
@@ -291,14 +282,23 @@ oom:
 	return 1;
 }
 
-int api_points_select(es_collection *col, const api_filter *f, es_point_id **ids, size_t *n,
+static void ids_free(es_point_id *ids, size_t n)
+{
+	for (size_t i = 0; ids && i < n; i++)
+		if (ids[i].is_str)
+			free((char *)ids[i].str);
+	free(ids);
+}
+
+/* The ids of the points matching f now (owned copies; ids_free). */
+static int select_ids(es_collection *col, const api_filter *f, es_point_id **ids, size_t *n,
 		      es_error *err)
 {
 	sel_ctx s = {f, NULL, 0, 0, 0};
 	if (es_collection_foreach_plan(col, api_filter_plan(f), 0, 0, sel_fn, &s) < 0)
 		s.oom = 1;
 	if (s.oom) {
-		api_ids_free(s.ids, s.n);
+		ids_free(s.ids, s.n);
 		*ids = NULL;
 		*n = 0;
 		return es_err(err, ES_ENOMEM, "out of memory selecting the points");
@@ -306,14 +306,6 @@ int api_points_select(es_collection *col, const api_filter *f, es_point_id **ids
 	*ids = s.ids;
 	*n = s.n;
 	return 0;
-}
-
-void api_ids_free(es_point_id *ids, size_t n)
-{
-	for (size_t i = 0; ids && i < n; i++)
-		if (ids[i].is_str)
-			free((char *)ids[i].str);
-	free(ids);
 }
 
 /* -------------------------------------------------------------- selector */
@@ -369,7 +361,7 @@ static int sel_ids(es_collection *col, const api_selector *sel, es_point_id **id
 		*n = sel->n;
 		return 0;
 	}
-	return api_points_select(col, sel->filter, ids, n, err);
+	return select_ids(col, sel->filter, ids, n, err);
 }
 
 int api_points_delete_sel(es_collection *col, const api_selector *sel, size_t *deleted,
@@ -383,7 +375,7 @@ int api_points_delete_sel(es_collection *col, const api_selector *sel, size_t *d
 	if (!rc && n)
 		rc = es_collection_delete(col, ids, n, deleted, err);
 	if (owned)
-		api_ids_free(ids, n);
+		ids_free(ids, n);
 	return rc;
 }
 
@@ -477,7 +469,7 @@ int api_payload_update(es_collection *col, const api_payload_req *r, size_t *upd
 	if (!rc && n)
 		rc = es_collection_update_payload(col, text, len, ids, n, updated, err);
 	if (owned)
-		api_ids_free(ids, n);
+		ids_free(ids, n);
 	free(text);
 	return rc;
 }
@@ -512,7 +504,7 @@ static json_t *make_path(json_t *root, const char *key)
 	json_t *cur = root;
 	while (*key) {
 		size_t n = strcspn(key, ".");
-		char *part = dup_bytes(key, n);
+		char *part = es_memdup0(key, n);
 		if (!part)
 			return NULL;
 		json_t *next = json_object_get(cur, part);
@@ -539,7 +531,7 @@ static void delete_path(json_t *root, const char *key)
 	json_t *cur = root;
 	for (;;) {
 		size_t n = strcspn(key, ".");
-		char *part = dup_bytes(key, n);
+		char *part = es_memdup0(key, n);
 		if (!part)
 			return;
 		if (!key[n]) {

@@ -91,11 +91,6 @@ int api_points_get_many(es_collection *col, const es_point_id *ids, size_t n,
 			int with_payload, int with_vector, es_point_out **out,
 			size_t *nout, es_error *err);
 
-/* The ids of the points matching f now (owned copies; api_ids_free). */
-int api_points_select(es_collection *col, const api_filter *f,
-		      es_point_id **ids, size_t *n, es_error *err);
-void api_ids_free(es_point_id *ids, size_t n);
-
 /* --- selector ------------------------------------------------------------ */
 
 /* Which points a write applies to: a list of ids or a filter. */

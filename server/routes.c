@@ -240,6 +240,81 @@ static int is_json_type(const char *ct)
 	return 0;
 }
 
+/* The checks between a matched route and its handler, in order:
+ * authentication (also before 404/405, so that an unauthenticated client
+ * learns nothing of the routes), 404 / 405, a write to a read-only server,
+ * the body's size, type and JSON (into c->json), readiness.  1 with the
+ * error in out when the request is refused, else 0. */
+static int admit(const api_ctx *ctx, const api_request *req, const api_route *rt, int r,
+		 const char *path, const char *allow, api_call *c, api_response *out)
+{
+	if (!(rt->flags & ROUTE_OPEN) || r < 0) {
+		if (!auth_ok(ctx, req)) {
+			api_error(out, 401, NULL, "invalid_api_key",
+				  "missing or wrong API key: send 'Authorization: Bearer <key>' "
+				  "or 'api-key: <key>'");
+			return 1;
+		}
+	}
+	if (r == -2) {
+		api_error(out, 404, NULL, "route_not_found", "no route for %s %s",
+			  req->method, path);
+		return 1;
+	}
+	if (r == -1) {
+		api_error(out, 405, NULL, "method_not_allowed",
+			  "%s is not allowed on %s (allowed: %s)", req->method,
+			  path, allow);
+		snprintf(out->allow, sizeof out->allow, "%s", allow);
+		return 1;
+	}
+	if ((rt->flags & ROUTE_WRITE) && ctx->read_only) {
+		/* before the body is read: a replica never looks at a write */
+		if (ctx->primary)
+			api_error(out, 403, NULL, "read_only",
+				  "this server is a read-only replica: send writes to the "
+				  "primary at %s", ctx->primary);
+		else
+			api_error(out, 403, NULL, "read_only",
+				  "this server is read-only (--read-only): send writes to the "
+				  "primary");
+		return 1;
+	}
+	if (req->body_too_large) {
+		api_error(out, 413, NULL, "body_too_large",
+			  "the request body is larger than the limit of %zu bytes",
+			  ctx->limits.max_body_bytes);
+		return 1;
+	}
+	int wants_body = (rt->flags & ROUTE_JSON) ||
+			 ((rt->flags & ROUTE_JSON_OPT) && req->len > 0);
+	if (wants_body) {
+		if (req->content_type && !is_json_type(req->content_type)) {
+			api_error(out, 415, NULL, "unsupported_media_type",
+				  "Content-Type must be application/json (got '%s')",
+				  req->content_type);
+			return 1;
+		}
+		ju_err e;
+		if (ju_parse_object(req->body, req->len, (int)ctx->limits.max_json_depth,
+				    &c->json, &e) != 0) {
+			api_error_ju(out, &e);
+			return 1;
+		}
+	}
+	/* Collections are being recovered until ready: a write now would not be
+	 * logged and a read would see half the data.  (Routes that only encode
+	 * text need nothing recovered.) */
+	if ((strncmp(rt->pattern, "/v1/collections", 15) == 0 ||
+	     strncmp(rt->pattern, "/collections", 12) == 0) && !atomic_load(&ctx->ready)) {
+		api_error(out, 503, NULL, "not_ready",
+			  "not ready yet: recovering collections from the data directory; "
+			  "retry when GET /readyz answers 200");
+		return 1;
+	}
+	return 0;
+}
+
 int api_dispatch(const api_ctx *ctx, const api_request *req, api_response *out)
 {
 	double t0 = api_now();
@@ -277,70 +352,8 @@ int api_dispatch(const api_ctx *ctx, const api_request *req, api_response *out)
 	const api_route *rt = routes_get(r >= 0 ? (size_t)r : NROUTES);
 	rt_flags = r >= 0 ? rt->flags : 0;
 	out->route = r >= 0 ? r : -1;
-	if (!(rt->flags & ROUTE_OPEN) || r < 0) {
-		if (!auth_ok(ctx, req)) {
-			api_error(out, 401, NULL, "invalid_api_key",
-				  "missing or wrong API key: send 'Authorization: Bearer <key>' "
-				  "or 'api-key: <key>'");
-			goto done;
-		}
-	}
-	if (r == -2) {
-		api_error(out, 404, NULL, "route_not_found", "no route for %s %s",
-			  req->method, path);
+	if (admit(ctx, req, rt, r, path, allow, &c, out))
 		goto done;
-	}
-	if (r == -1) {
-		api_error(out, 405, NULL, "method_not_allowed",
-			  "%s is not allowed on %s (allowed: %s)", req->method,
-			  path, allow);
-		snprintf(out->allow, sizeof out->allow, "%s", allow);
-		goto done;
-	}
-	if ((rt->flags & ROUTE_WRITE) && ctx->read_only) {
-		/* before the body is read: a replica never looks at a write */
-		if (ctx->primary)
-			api_error(out, 403, NULL, "read_only",
-				  "this server is a read-only replica: send writes to the "
-				  "primary at %s", ctx->primary);
-		else
-			api_error(out, 403, NULL, "read_only",
-				  "this server is read-only (--read-only): send writes to the "
-				  "primary");
-		goto done;
-	}
-	if (req->body_too_large) {
-		api_error(out, 413, NULL, "body_too_large",
-			  "the request body is larger than the limit of %zu bytes",
-			  ctx->limits.max_body_bytes);
-		goto done;
-	}
-	int wants_body = (rt->flags & ROUTE_JSON) ||
-			 ((rt->flags & ROUTE_JSON_OPT) && req->len > 0);
-	if (wants_body) {
-		if (req->content_type && !is_json_type(req->content_type)) {
-			api_error(out, 415, NULL, "unsupported_media_type",
-				  "Content-Type must be application/json (got '%s')",
-				  req->content_type);
-			goto done;
-		}
-		ju_err e;
-		if (ju_parse_object(req->body, req->len, (int)ctx->limits.max_json_depth,
-				    &c.json, &e) != 0) {
-			api_error_ju(out, &e);
-			goto done;
-		}
-	}
-	/* Collections are being recovered until ready: a write now would not be
-	 * logged and a read would see half the data.  (Routes that only encode
-	 * text need nothing recovered.) */
-	if ((strncmp(rt->pattern, "/v1/collections", 15) == 0 ||
-	     strncmp(rt->pattern, "/collections", 12) == 0) && !atomic_load(&ctx->ready)) {
-		api_error(out, 503, NULL, "not_ready",
-			  "not ready yet: recovering collections from the data directory; "
-			  "retry when GET /readyz answers 200");
-		goto done;
-	}
 	rt->handler(&c, out);
 	if (out->deferred) { /* answered later: api_response_run_deferred */
 		if (path != pbuf)

@@ -696,6 +696,146 @@ static void patch_u32(char *buf, size_t len, size_t off, uint32_t val)
 	memcpy(buf + len - 12, &crc, 4);
 }
 
+/* test_hostile_files' steps, each on one written file (buf, len) of an
+ * index h: every truncation fails ... */
+static void hostile_truncations(const char *buf, size_t len)
+{
+	es_error err;
+	hnsw *l;
+	for (size_t cut = 0; cut < len; cut += (cut < 200 ? 1 : 7)) {
+		l = NULL;
+		int rc = read_buf(buf, cut, &l, &err);
+		ck_assert_int_eq(rc, ES_ECORRUPT);
+		ck_assert_ptr_null(l);
+	}
+	ck_assert_int_eq(read_buf(buf, len - 1, &l, &err), ES_ECORRUPT);
+	ck_assert_ptr_nonnull(strstr(err.msg, "truncated"));
+}
+
+/* ... every single-byte corruption is caught (CRC at the least) ... */
+static void hostile_flips(const char *buf, size_t len)
+{
+	es_error err;
+	hnsw *l;
+	char *c = malloc(len);
+	for (size_t off = 0; off < len; off += (off < 200 ? 1 : 5)) {
+		memcpy(c, buf, len);
+		c[off] ^= (char)(1 + off % 251);
+		l = NULL;
+		int rc = read_buf(c, len, &l, &err);
+		ck_assert_msg(rc == ES_ECORRUPT || rc == ES_EUNSUPPORTED,
+			      "offset %zu: rc %d", off, rc);
+		ck_assert_ptr_null(l);
+	}
+	free(c);
+}
+
+/* ... structural checks behind a valid checksum ... */
+static void hostile_structure(const char *buf, size_t len)
+{
+	es_error err;
+	hnsw *l = NULL;
+	char *c = malloc(len);
+	struct {
+		size_t off;
+		uint32_t val;
+		const char *msg;
+	} cases[] = {
+		{8, 4, "version"},
+		{16, 0, "dimension"},
+		{20, 9, "metric"},
+		{24, 1000, "M"},
+		{36, 4, "vector size"},
+		{56, 0xffffffffu, "slot count"},
+		{60, 299, "entry"},
+		{64, 99, "level"},
+	};
+	for (size_t t = 0; t < sizeof cases / sizeof cases[0]; t++) {
+		memcpy(c, buf, len);
+		patch_u32(c, len, cases[t].off, cases[t].val);
+		l = NULL;
+		int rc = read_buf(c, len, &l, &err);
+		ck_assert_msg(rc < 0, "case %zu accepted", t);
+		ck_assert_msg(strstr(err.msg, cases[t].msg), "case %zu: %s",
+			      t, err.msg);
+	}
+	/* the first slot (live: files list slots breadth-first from
+	 * the entry point, deleted ones last): level huge; link out
+	 * of range */
+	size_t slot1 = 80;
+	memcpy(c, buf, len);
+	patch_u32(c, len, slot1 + 4, 1000);
+	ck_assert_int_eq(read_buf(c, len, &l, &err), ES_ECORRUPT);
+	ck_assert_ptr_nonnull(strstr(err.msg, "level"));
+	/* a vector element that is not finite */
+	memcpy(c, buf, len);
+	patch_u32(c, len, slot1 + 16 + 4 * 3, 0x7fc00000u);
+	ck_assert_int_eq(read_buf(c, len, &l, &err), ES_ECORRUPT);
+	ck_assert_ptr_nonnull(strstr(err.msg, "element 3"));
+	/* the file holds the float originals, also under int8 */
+	size_t cnt0 = slot1 + 16 + 8 * 4;
+	uint32_t cnt;
+	memcpy(&cnt, buf + cnt0, 4);
+	ck_assert_uint_gt(cnt, 0);
+	memcpy(c, buf, len);
+	patch_u32(c, len, cnt0 + 4, 5000);
+	ck_assert_int_eq(read_buf(c, len, &l, &err), ES_ECORRUPT);
+	ck_assert_ptr_nonnull(strstr(err.msg, "out of range"));
+	memcpy(c, buf, len);
+	patch_u32(c, len, cnt0, 1000);
+	ck_assert_int_eq(read_buf(c, len, &l, &err), ES_ECORRUPT);
+	ck_assert_ptr_nonnull(strstr(err.msg, "links"));
+	/* duplicate label: give the first slot the label of
+	 * another live one */
+	uint32_t lab1;
+	memcpy(&lab1, buf + slot1 + 8, 4);
+	memcpy(c, buf, len);
+	patch_u32(c, len, slot1 + 8, lab1 == 2 ? 3 : 2);
+	ck_assert_int_eq(read_buf(c, len, &l, &err), ES_ECORRUPT);
+	ck_assert_ptr_nonnull(strstr(err.msg, "label"));
+	free(c);
+}
+
+/* ... two indexes back to back in one stream read one after the other ... */
+static void hostile_stream(hnsw *h)
+{
+	es_error err;
+	FILE *f = tmpfile();
+	ck_assert_int_eq(hnsw_write(h, f, &err), 0);
+	ck_assert_int_eq(hnsw_write(h, f, &err), 0);
+	fputs("tail", f);
+	rewind(f);
+	hnsw *a = NULL, *b = NULL;
+	ck_assert_int_eq(hnsw_read(f, &a, &err), 0);
+	ck_assert_int_eq(hnsw_read(f, &b, &err), 0);
+	char tail[5] = {0};
+	ck_assert_uint_eq(fread(tail, 1, 4, f), 4);
+	ck_assert_str_eq(tail, "tail");
+	fclose(f);
+	ck_assert_uint_eq(hnsw_count(a), hnsw_count(h));
+	ck_assert_uint_eq(hnsw_count(b), hnsw_count(h));
+	hnsw_free(a);
+	hnsw_free(b);
+}
+
+/* ... and files: missing, trailing garbage. */
+static void hostile_load_files(const char *buf, size_t len)
+{
+	es_error err;
+	hnsw *l;
+	ck_assert_int_eq(hnsw_load("/nonexistent/x.hnsw", &l, &err), ES_ENOTFOUND);
+	ck_assert_ptr_nonnull(strstr(err.msg, "/nonexistent/x.hnsw"));
+	char path[] = "/tmp/es_hnsw_badXXXXXX";
+	int fd = mkstemp(path);
+	ck_assert_int_ge(fd, 0);
+	ck_assert_int_eq(write(fd, buf, len), (ssize_t)len);
+	ck_assert_int_eq(write(fd, "x", 1), 1);
+	close(fd);
+	ck_assert_int_eq(hnsw_load(path, &l, &err), ES_ECORRUPT);
+	ck_assert_ptr_nonnull(strstr(err.msg, path));
+	unlink(path);
+}
+
 START_TEST(test_hostile_files)
 {
 	float *v = clustered(300, 8, 5, 0.3f, 61);
@@ -712,116 +852,11 @@ START_TEST(test_hostile_files)
 		hnsw *l = NULL;
 		ck_assert_int_eq(read_buf(buf, len, &l, &err), 0);
 		hnsw_free(l);
-		/* every truncation */
-		for (size_t cut = 0; cut < len; cut += (cut < 200 ? 1 : 7)) {
-			l = NULL;
-			int rc = read_buf(buf, cut, &l, &err);
-			ck_assert_int_eq(rc, ES_ECORRUPT);
-			ck_assert_ptr_null(l);
-		}
-		ck_assert_int_eq(read_buf(buf, len - 1, &l, &err), ES_ECORRUPT);
-		ck_assert_ptr_nonnull(strstr(err.msg, "truncated"));
-		/* every single-byte corruption is caught (CRC at the least) */
-		char *c = malloc(len);
-		for (size_t off = 0; off < len; off += (off < 200 ? 1 : 5)) {
-			memcpy(c, buf, len);
-			c[off] ^= (char)(1 + off % 251);
-			l = NULL;
-			int rc = read_buf(c, len, &l, &err);
-			ck_assert_msg(rc == ES_ECORRUPT || rc == ES_EUNSUPPORTED,
-				      "offset %zu: rc %d", off, rc);
-			ck_assert_ptr_null(l);
-		}
-		/* structural checks behind a valid checksum */
-		struct {
-			size_t off;
-			uint32_t val;
-			const char *msg;
-		} cases[] = {
-			{8, 4, "version"},
-			{16, 0, "dimension"},
-			{20, 9, "metric"},
-			{24, 1000, "M"},
-			{36, 4, "vector size"},
-			{56, 0xffffffffu, "slot count"},
-			{60, 299, "entry"},
-			{64, 99, "level"},
-		};
-		for (size_t t = 0; t < sizeof cases / sizeof cases[0]; t++) {
-			memcpy(c, buf, len);
-			patch_u32(c, len, cases[t].off, cases[t].val);
-			l = NULL;
-			int rc = read_buf(c, len, &l, &err);
-			ck_assert_msg(rc < 0, "case %zu accepted", t);
-			ck_assert_msg(strstr(err.msg, cases[t].msg), "case %zu: %s",
-				      t, err.msg);
-		}
-		/* the first slot (live: files list slots breadth-first from
-		 * the entry point, deleted ones last): level huge; link out
-		 * of range */
-		size_t slot1 = 80;
-		memcpy(c, buf, len);
-		patch_u32(c, len, slot1 + 4, 1000);
-		ck_assert_int_eq(read_buf(c, len, &l, &err), ES_ECORRUPT);
-		ck_assert_ptr_nonnull(strstr(err.msg, "level"));
-		/* a vector element that is not finite */
-		memcpy(c, buf, len);
-		patch_u32(c, len, slot1 + 16 + 4 * 3, 0x7fc00000u);
-		ck_assert_int_eq(read_buf(c, len, &l, &err), ES_ECORRUPT);
-		ck_assert_ptr_nonnull(strstr(err.msg, "element 3"));
-		/* the file holds the float originals, also under int8 */
-		size_t cnt0 = slot1 + 16 + 8 * 4;
-		uint32_t cnt;
-		memcpy(&cnt, buf + cnt0, 4);
-		ck_assert_uint_gt(cnt, 0);
-		memcpy(c, buf, len);
-		patch_u32(c, len, cnt0 + 4, 5000);
-		ck_assert_int_eq(read_buf(c, len, &l, &err), ES_ECORRUPT);
-		ck_assert_ptr_nonnull(strstr(err.msg, "out of range"));
-		memcpy(c, buf, len);
-		patch_u32(c, len, cnt0, 1000);
-		ck_assert_int_eq(read_buf(c, len, &l, &err), ES_ECORRUPT);
-		ck_assert_ptr_nonnull(strstr(err.msg, "links"));
-		/* duplicate label: give the first slot the label of
-		 * another live one */
-		uint32_t lab1;
-		memcpy(&lab1, buf + slot1 + 8, 4);
-		memcpy(c, buf, len);
-		patch_u32(c, len, slot1 + 8, lab1 == 2 ? 3 : 2);
-		ck_assert_int_eq(read_buf(c, len, &l, &err), ES_ECORRUPT);
-		ck_assert_ptr_nonnull(strstr(err.msg, "label"));
-		free(c);
-
-		/* stream form: two indexes back to back in one file */
-		f = tmpfile();
-		ck_assert_int_eq(hnsw_write(h, f, &err), 0);
-		ck_assert_int_eq(hnsw_write(h, f, &err), 0);
-		fputs("tail", f);
-		rewind(f);
-		hnsw *a = NULL, *b = NULL;
-		ck_assert_int_eq(hnsw_read(f, &a, &err), 0);
-		ck_assert_int_eq(hnsw_read(f, &b, &err), 0);
-		char tail[5] = {0};
-		ck_assert_uint_eq(fread(tail, 1, 4, f), 4);
-		ck_assert_str_eq(tail, "tail");
-		fclose(f);
-		ck_assert_uint_eq(hnsw_count(a), hnsw_count(h));
-		ck_assert_uint_eq(hnsw_count(b), hnsw_count(h));
-		hnsw_free(a);
-		hnsw_free(b);
-
-		/* files: missing, trailing garbage */
-		ck_assert_int_eq(hnsw_load("/nonexistent/x.hnsw", &l, &err), ES_ENOTFOUND);
-		ck_assert_ptr_nonnull(strstr(err.msg, "/nonexistent/x.hnsw"));
-		char path[] = "/tmp/es_hnsw_badXXXXXX";
-		int fd = mkstemp(path);
-		ck_assert_int_ge(fd, 0);
-		ck_assert_int_eq(write(fd, buf, len), (ssize_t)len);
-		ck_assert_int_eq(write(fd, "x", 1), 1);
-		close(fd);
-		ck_assert_int_eq(hnsw_load(path, &l, &err), ES_ECORRUPT);
-		ck_assert_ptr_nonnull(strstr(err.msg, path));
-		unlink(path);
+		hostile_truncations(buf, len);
+		hostile_flips(buf, len);
+		hostile_structure(buf, len);
+		hostile_stream(h);
+		hostile_load_files(buf, len);
 		free(buf);
 		hnsw_free(h);
 	}

@@ -2,7 +2,8 @@
  * lazy checksum equals crc32c of the bytes, across buffer boundaries and
  * restarts; the reader reads them back from memory and from a FILE*,
  * refuses to read past the end, and its checksum matches; an offset sink
- * and es_writer_patch() (index/snapshot.c's header patching). */
+ * and es_writer_patch() (index/snapshot.c's header patching); float
+ * arrays keep their bits. */
 #include <check.h>
 #include <errno.h>
 #include <stdlib.h>
@@ -270,6 +271,33 @@ START_TEST(test_mem_writer_and_views)
 }
 END_TEST
 
+/* Floats are their little-endian bit patterns (-0, a denormal, a NaN's
+ * payload kept), in whichever writer they go through. */
+START_TEST(test_f32s)
+{
+	uint32_t bits[4] = {0x80000000u, 0x00000001u, 0x7fc01234u, 0x3f800000u};
+	float v[4], back[4];
+	memcpy(v, bits, sizeof v);
+	es_bytebuf b;
+	es_bytebuf_init(&b);
+	es_writer w;
+	ck_assert_int_eq(es_writer_init_mem(&w, &b, NULL), 0);
+	es_w_f32s(&w, v, 4);
+	ck_assert_int_eq(es_writer_finish(&w), 0);
+	ck_assert_uint_eq(b.len, 16);
+	for (int i = 0; i < 4; i++)
+		ck_assert_uint_eq(get_u32(b.data + 4 * i), bits[i]);
+	es_reader r;
+	es_reader_mem(&r, b.data, b.len, NULL);
+	ck_assert_int_eq(es_r_f32s(&r, back, 4), 0);
+	ck_assert(memcmp(back, v, sizeof v) == 0);
+	es_reader_mem(&r, b.data, b.len - 1, NULL);
+	ck_assert_int_eq(es_r_f32s(&r, back, 4), -1);
+	ck_assert_uint_eq(es_r_left(&r), 15); /* nothing consumed */
+	es_bytebuf_free(&b);
+}
+END_TEST
+
 Suite *lerw_suite(void)
 {
 	Suite *s = suite_create("lerw");
@@ -279,6 +307,7 @@ Suite *lerw_suite(void)
 	tcase_add_test(tc, test_sink_and_patch);
 	tcase_add_test(tc, test_file_patch);
 	tcase_add_test(tc, test_mem_writer_and_views);
+	tcase_add_test(tc, test_f32s);
 	suite_add_tcase(s, tc);
 	return s;
 }

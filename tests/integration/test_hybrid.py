@@ -40,7 +40,8 @@ def ids(res):
     return [h["id"] for h in res]
 
 
-def api_checks(s):
+def create_checks(s):
+    """The collection's "lexical" parameters: echoed, validated."""
     st, body = s.req("PUT", "/v1/collections/h",
                      {"lexical": {"k1": 1.2, "b": 0.75, "stemming": True, "stopwords": False}})
     check(st == 201, "create with lexical parameters: %s %s" % (st, body))
@@ -52,6 +53,10 @@ def api_checks(s):
     st, body = s.req("PUT", "/v1/collections/bad", {"lexical": {"x": 1}})
     check(st == 400, "unknown lexical key is 400: %s" % st)
 
+
+def text_point_checks(s):
+    """Text points, one without a vector: counted, retrievable, found by
+    scroll and count; 422s that change nothing."""
     st, body = s.req("PUT", "/v1/collections/h/points", {"points": DOCS})
     check(st == 200, "upsert text points: %s %s" % (st, body))
     check(body["result"].get("without_vector") == [3],
@@ -90,7 +95,10 @@ def api_checks(s):
     check(st == 422, "an all-zero vector under cosine stays 422: %s %s" % (st, body))
     check(s.req("GET", "/v1/collections/h")[1]["result"]["count"] == 5, "nothing changed")
 
-    # lexical
+
+def lexical_checks(s):
+    """mode "lexical": BM25 scores, words of the point without a vector,
+    filters, thresholds, stemming."""
     st, body = search(s, {"text": "Sydney", "mode": "lexical"})
     check(st == 200 and sorted(ids(body["result"])) == [2, 4], "lexical 'Sydney': %s" % body)
     for h in body["result"]:
@@ -108,7 +116,10 @@ def api_checks(s):
     st, body = search(s, {"text": "police", "mode": "lexical", "k": 1})
     check(ids(body["result"]) == [2], "stemming: police: %s" % body)
 
-    # dense never returns the point without a vector
+
+def dense_hybrid_checks(s):
+    """Dense never returns the point without a vector; hybrid with
+    weighted and RRF fusion."""
     st, body = search(s, {"text": "Sydney police", "mode": "dense", "k": 10})
     check(st == 200 and 3 not in ids(body["result"]) and len(body["result"]) == 4,
           "dense: the 4 points with vectors: %s" % body)
@@ -143,7 +154,9 @@ def api_checks(s):
                           "fusion": {"method": "rrf", "rrf_k": 1}})
     check(st == 200 and body["result"][0]["score"] > 0.4, "rrf_k 1: %s" % body)
 
-    # batch
+
+def batch_and_bad_checks(s):
+    """Batch search with modes; bad modes and fusions."""
     st, body = search(s, {"searches": [{"text": "Sydney", "mode": "lexical"},
                                        {"text": "hurricane Florida"},
                                        {"vector": [0.1] * 10, "k": 2}]})
@@ -161,7 +174,10 @@ def api_checks(s):
         st, body = search(s, bad)
         check(st == code, "%s is %d: %s %s" % (bad, code, st, body))
 
-    # updates and deletes
+
+def update_checks(s):
+    """Updates replace a point's words, a vector-only update drops them,
+    a delete removes them."""
     st, body = s.req("PUT", "/v1/collections/h/points",
                      {"points": [{"id": 2, "text": "a weather report for Perth"}]})
     check(st == 200 and "without_vector" not in body["result"], "update: %s" % body)
@@ -177,6 +193,15 @@ def api_checks(s):
     check(st == 200, "delete: %s" % body)
     st, body = search(s, {"text": "bushfires", "mode": "lexical"})
     check(body["result"] == [], "a deleted point is gone from lexical search: %s" % body)
+
+
+def api_checks(s):
+    create_checks(s)
+    text_point_checks(s)
+    lexical_checks(s)
+    dense_hybrid_checks(s)
+    batch_and_bad_checks(s)
+    update_checks(s)
 
 
 def eval_checks(s, tmp):
