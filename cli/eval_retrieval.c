@@ -332,6 +332,7 @@ typedef struct eval_opts {
 	const char *models[MAX_MODELS]; /* --model [NAME=]PATH */
 	size_t nmodels;
 	const char *mode, *fusion;
+	const char *feedback; /* --feedback off|on|DOCS,TERMS,WEIGHT; NULL: default */
 	double alpha;   /* < 0: default */
 	long candidates; /* 0: default */
 	long k;
@@ -344,6 +345,7 @@ static int usage(void)
 	       "                               [--mode dense|lexical|hybrid]\n"
 	       "                               [--fusion rrf|weighted] [--alpha A]\n"
 	       "                               [--candidates N] [--k N]\n"
+	       "                               [--feedback off|on|DOCS,TERMS,QUERY_WEIGHT]\n"
 	       "A collection's ranking on a judged query set: nDCG@10, MAP@100 and\n"
 	       "recall@100 over the queries with relevant judgments.\n"
 	       "--server asks a running server; --data-dir loads the collection from a\n"
@@ -352,7 +354,39 @@ static int usage(void)
 	       "queries: the --model (as serve takes them; default $EMBEDSRV_MODEL, else\n"
 	       "models/default.esm) whose name the collection records.\n"
 	       "Q: BEIR JSONL ({\"_id\", \"text\"} per line); R: TREC qrels (qid iter doc rel)\n"
-	       "or BEIR TSV (query-id corpus-id score, with a header).  k defaults to 100.\n");
+	       "or BEIR TSV (query-id corpus-id score, with a header).  k defaults to 100.\n"
+	       "--feedback: pseudo-relevance feedback (RM3) on the lexical list, as the\n"
+	       "search API's \"feedback\" (default: on for hybrid, off for lexical).\n");
+	return 0;
+}
+
+/* --feedback off|on|DOCS,TERMS,QUERY_WEIGHT into fb: 0, or -1 with a
+ * message. */
+static int feedback_opt(const char *arg, es_lexical_feedback *fb)
+{
+	es_error err;
+	unsigned d, t;
+	float w;
+	char end;
+	es_lexical_feedback_default(fb);
+	if (strcmp(arg, "off") == 0) {
+		fb->docs = 0;
+		return 0;
+	}
+	if (strcmp(arg, "on") == 0)
+		return 0;
+	if (sscanf(arg, "%u,%u,%f%c", &d, &t, &w, &end) != 3) {
+		fprintf(stderr, "embedsrv eval retrieval: --feedback must be off, on or "
+			"DOCS,TERMS,QUERY_WEIGHT (got '%s')\n", arg);
+		return -1;
+	}
+	fb->docs = d;
+	fb->terms = t;
+	fb->query_weight = w;
+	if (es_lexical_feedback_check(fb, &err)) {
+		fprintf(stderr, "embedsrv eval retrieval: --feedback: %s\n", err.msg);
+		return -1;
+	}
 	return 0;
 }
 
@@ -398,6 +432,19 @@ static int rank_http(const eval_opts *o, qset *s)
 					json_object_set_new(f, "candidates",
 							    json_integer(o->candidates));
 				json_object_set_new(q, "fusion", f);
+			}
+			if (o->feedback) {
+				es_lexical_feedback fb;
+				if (feedback_opt(o->feedback, &fb)) {
+					json_decref(q);
+					json_decref(arr);
+					return -1;
+				}
+				json_object_set_new(q, "feedback",
+						    json_pack("{s:I, s:I, s:f}", "docs",
+							      (json_int_t)fb.docs, "terms",
+							      (json_int_t)fb.terms, "query_weight",
+							      (double)fb.query_weight));
 			}
 			json_array_append_new(arr, q);
 		}
@@ -458,6 +505,9 @@ static int local_request(const eval_opts *o, es_search_req *rq)
 		fprintf(stderr, "embedsrv eval retrieval: --mode must be dense, lexical or hybrid\n");
 		return -1;
 	}
+	es_search_feedback_default(rq->mode, &rq->feedback);
+	if (o->feedback && rq->mode != ES_SEARCH_DENSE && feedback_opt(o->feedback, &rq->feedback))
+		return -1;
 	if (o->fusion && strcmp(o->fusion, "rrf") == 0)
 		rq->fusion = ES_FUSION_RRF;
 	else if (o->fusion && strcmp(o->fusion, "weighted") == 0)
@@ -692,6 +742,7 @@ static int parse_args(int argc, char **argv, eval_opts *o)
 		{"fusion", required_argument, NULL, 'f'},
 		{"alpha", required_argument, NULL, 'a'},
 		{"candidates", required_argument, NULL, 'C'},
+		{"feedback", required_argument, NULL, 'F'},
 		{"k", required_argument, NULL, 'k'},
 		{"help", no_argument, NULL, 'h'},
 		{NULL, 0, NULL, 0}};
@@ -700,7 +751,7 @@ static int parse_args(int argc, char **argv, eval_opts *o)
 	o->k = 100;
 	int c;
 	optind = 1;
-	while ((c = getopt_long(argc, argv, "s:d:M:c:q:r:m:f:a:C:k:h", opts, NULL)) != -1) {
+	while ((c = getopt_long(argc, argv, "s:d:M:c:q:r:m:f:a:C:F:k:h", opts, NULL)) != -1) {
 		switch (c) {
 		case 's': o->server = optarg; break;
 		case 'd': o->data_dir = optarg; break;
@@ -719,6 +770,7 @@ static int parse_args(int argc, char **argv, eval_opts *o)
 		case 'f': o->fusion = optarg; break;
 		case 'a': o->alpha = strtod(optarg, NULL); break;
 		case 'C': o->candidates = strtol(optarg, NULL, 10); break;
+		case 'F': o->feedback = optarg; break;
 		case 'k': o->k = strtol(optarg, NULL, 10); break;
 		case 'h': return usage();
 		default: return 2;

@@ -99,6 +99,8 @@ typedef struct es_sts_result {
 	size_t empty; /* pairs with a sentence of no known word */
 } es_sts_result;
 
+/* Parse an STS file's bytes (tests/test_eval checks its errors); on
+ * failure *out holds nothing, on success free it with es_sts_pairs_free. */
 int es_sts_parse(const char *buf, size_t len, const char *name,
 		 es_sts_pairs *out, es_error *err);
 void es_sts_pairs_free(es_sts_pairs *p);

@@ -99,6 +99,12 @@ size_t es_u64map_first(const es_u64map *m, uint64_t key)
 	return es_u64map_next(m, key, i);
 }
 
+void es_u64map_prefetch(const es_u64map *m, uint64_t key)
+{
+	if (m->cap)
+		__builtin_prefetch(&m->e[home_of(key, m->cap - 1)]);
+}
+
 int es_u64map_get(const es_u64map *m, uint64_t key, uint64_t *val)
 {
 	size_t i = es_u64map_first(m, key);

@@ -53,6 +53,10 @@ int es_u64map_put(es_u64map *m, uint64_t key, uint64_t val);
  * 1 if present, else 0. */
 int es_u64map_get(const es_u64map *m, uint64_t key, uint64_t *val);
 
+/* Start loading key's home slot into the cache (a caller about to look up
+ * many keys issues these first, so the lookups' misses overlap). */
+void es_u64map_prefetch(const es_u64map *m, uint64_t key);
+
 /* Remove one entry of key: 1 if there was one, else 0. */
 int es_u64map_remove(es_u64map *m, uint64_t key);
 

@@ -818,8 +818,7 @@ static void publish_one(batch *b, size_t i)
 static void drop_replaced(batch *b)
 {
 	es_collection *c = b->c;
-	for (size_t j = 0; j < b->nv; j++)
-		hnsw_publish(c->h, b->vlabels[j]);
+	hnsw_publish_batch(c->h, b->vlabels, b->nv); /* ours alone: no label locks */
 	for (size_t i = 0; i < b->n; i++) {
 		undo *u = &b->log[i];
 		if (!u->update)
@@ -1125,6 +1124,8 @@ typedef struct filter_ctx {
 	es_collection *c;
 	const es_search_req *req;
 	long self;
+	int planned; /* the labels are the candidates of an exact plan: the
+		      * filter accepts them all (only self is checked) */
 } filter_ctx;
 
 static int filter_tramp(void *ctx, uint64_t label)
@@ -1132,7 +1133,7 @@ static int filter_tramp(void *ctx, uint64_t label)
 	filter_ctx *f = ctx;
 	if ((long)label == f->self)
 		return 0;
-	if (!f->req->filter)
+	if (!f->req->filter || f->planned)
 		return 1;
 	if (label >= f->c->npts)
 		return 0;
@@ -1267,6 +1268,13 @@ static size_t fuse(const es_search_req *req, es_metric metric, const es_hit *d,
 	return fused_top(f, n, k);
 }
 
+void es_search_feedback_default(int mode, es_lexical_feedback *fb)
+{
+	es_lexical_feedback_default(fb);
+	if (mode != ES_SEARCH_HYBRID)
+		fb->docs = 0;
+}
+
 static int search_check(const es_collection *c, const es_search_req *req, es_error *err)
 {
 	if (req->k == 0)
@@ -1286,6 +1294,8 @@ static int search_check(const es_collection *c, const es_search_req *req, es_err
 	if (req->candidates > ES_HYBRID_CANDIDATES_MAX)
 		return es_err(err, ES_EINVAL, "fusion candidates must be at most %u",
 			      ES_HYBRID_CANDIDATES_MAX);
+	if (req->mode != ES_SEARCH_DENSE && es_lexical_feedback_check(&req->feedback, err))
+		return ES_EINVAL;
 	for (uint32_t j = 0; req->query && req->mode != ES_SEARCH_LEXICAL && j < c->p.dim; j++)
 		if (!isfinite(req->query[j]))
 			return es_err(err, ES_EINVAL, "query vector[%u] is not a finite number", j);
@@ -1347,7 +1357,7 @@ int es_collection_search(es_collection *c, const es_search_req *req,
 		rc = es_err(err, ES_ENOMEM, "out of memory for %u results", depth);
 		goto out;
 	}
-	filter_ctx fc = {c, req, -1};
+	filter_ctx fc = {c, req, -1, 0};
 	if (req->exclude_self)
 		fc.self = tab_find(c, &req->self, id_hash(&req->self));
 	int need_filter = req->filter || fc.self >= 0;
@@ -1358,8 +1368,10 @@ int es_collection_search(es_collection *c, const es_search_req *req,
 			goto out;
 	}
 	if (want_lex) {
-		rc = es_lexical_search(c->lx, req->text, req->text_len, depth,
-				       need_filter ? filter_tramp : NULL, &fc, lh, &nl, err);
+		rc = es_lexical_search_feedback(c->lx, req->text, req->text_len, depth,
+						&req->feedback,
+						need_filter ? filter_tramp : NULL, &fc, lh,
+						&nl, err);
 		if (rc)
 			goto out;
 	}
@@ -1743,42 +1755,96 @@ static int cmp_hit_asc(const void *a, const void *b)
 	return (x->label > y->label) - (x->label < y->label);
 }
 
-/* Score the candidates exactly (those the filter accepts), the best
- * `depth` into out (lock held shared): 0 or ES_ENOMEM. */
+/* Is hit a better than hit b: the nearer score, then the lower label (the
+ * order of cmp_hit_desc / cmp_hit_asc)? */
+static int hit_better(int l2, const es_hit *a, const es_hit *b)
+{
+	if (a->score != b->score)
+		return l2 ? a->score < b->score : a->score > b->score;
+	return a->label < b->label;
+}
+
+/* Keep the best `depth` hits in heap h (*m of them; its root the worst
+ * kept): offer one more. */
+static void topk_offer(es_hit *h, size_t *m, size_t depth, int l2, es_hit x)
+{
+	size_t i;
+	if (*m < depth) {
+		for (i = (*m)++; i > 0 && hit_better(l2, &h[(i - 1) / 2], &x); i = (i - 1) / 2)
+			h[i] = h[(i - 1) / 2];
+		h[i] = x;
+		return;
+	}
+	if (!hit_better(l2, &x, &h[0]))
+		return;
+	for (i = 0;;) {
+		size_t w = 2 * i + 1;
+		if (w >= *m)
+			break;
+		if (w + 1 < *m && hit_better(l2, &h[w], &h[w + 1]))
+			w++;
+		if (!hit_better(l2, &x, &h[w]))
+			break;
+		h[i] = h[w];
+		i = w;
+	}
+	h[i] = x;
+}
+
+#define EXACT_BLOCK 64 /* candidates whose vectors are scored in one batch */
+
+/* Score the candidates exactly (those the filter accepts; filt NULL: all),
+ * the best `depth` into out, best first (lock held shared): 0 or
+ * ES_ENOMEM.  Vectors are gathered EXACT_BLOCK at a time and scored with
+ * one batched kernel call; a bounded heap keeps the best. */
 static int exact_search(es_collection *c, const float *query, const uint64_t *labs, size_t n,
 			uint32_t depth, hnsw_filter_fn filt, void *fctx, es_hit *out,
 			size_t *nout)
 {
 	uint32_t dim = c->p.dim;
-	float *q = es_malloc(2 * (size_t)dim * sizeof *q);
-	es_hit *all = es_malloc((n ? n : 1) * sizeof *all);
-	if (!q || !all) {
-		es_free(q);
-		es_free(all);
+	int l2 = c->p.metric == ES_METRIC_L2;
+	float *q = es_malloc(((size_t)EXACT_BLOCK + 1) * dim * sizeof *q);
+	if (!q)
 		return ES_ENOMEM;
-	}
-	float *v = q + dim;
+	float *blk = q + dim;
 	memcpy(q, query, (size_t)dim * sizeof *q);
 	if (c->p.metric == ES_METRIC_COSINE)
 		simd_normalize(q, dim);
-	size_t m = 0;
-	for (size_t i = 0; i < n; i++) {
-		uint64_t l = labs[i];
-		if (l >= c->npts || !c->pts[l].live || c->pts[l].novec)
-			continue;
-		if ((filt && !filt(fctx, l)) || hnsw_get_vector(c->h, l, v) != 0)
-			continue;
-		float s = c->p.metric == ES_METRIC_L2 ? sqrtf(simd_l2sq(q, v, dim))
-						      : simd_dot(q, v, dim);
-		all[m].label = l;
-		all[m].score = s;
-		m++;
+	uint64_t bl[EXACT_BLOCK];
+	unsigned char found[EXACT_BLOCK];
+	float sc[EXACT_BLOCK];
+	size_t m = 0, i = 0;
+	while (i < n) {
+		size_t nb = 0;
+		for (; i < n && nb < EXACT_BLOCK; i++) {
+			uint64_t l = labs[i];
+			if (l >= c->npts || !c->pts[l].live || c->pts[l].novec ||
+			    (filt && !filt(fctx, l)))
+				continue;
+			bl[nb++] = l;
+		}
+		/* live labels stay put while the lock is held shared */
+		if (hnsw_get_vectors(c->h, bl, nb, blk, found) < nb) {
+			size_t k = 0;
+			for (size_t j = 0; j < nb; j++)
+				if (found[j]) {
+					if (k != j)
+						memcpy(blk + k * dim, blk + j * dim, (size_t)dim * 4);
+					bl[k++] = bl[j];
+				}
+			nb = k;
+		}
+		if (l2)
+			for (size_t j = 0; j < nb; j++)
+				sc[j] = sqrtf(simd_l2sq(q, blk + j * dim, dim));
+		else
+			simd_dot_batch(q, blk, nb, dim, dim, sc);
+		for (size_t j = 0; j < nb; j++)
+			topk_offer(out, &m, depth, l2, (es_hit){.label = bl[j], .score = sc[j]});
 	}
-	qsort(all, m, sizeof *all, c->p.metric == ES_METRIC_L2 ? cmp_hit_asc : cmp_hit_desc);
-	*nout = m < depth ? m : depth;
-	memcpy(out, all, *nout * sizeof *out);
+	qsort(out, m, sizeof *out, l2 ? cmp_hit_asc : cmp_hit_desc);
+	*nout = m;
 	es_free(q);
-	es_free(all);
 	return 0;
 }
 
@@ -1793,8 +1859,18 @@ static int dense_search(es_collection *c, const es_search_req *req, uint32_t dep
 	size_t n = 0;
 	int rc = plan_candidates(c, req->plan, ES_PLAN_EXACT_BYTES / ((size_t)c->p.dim * 4),
 				 &labs, &n);
-	if (rc == 1)
-		rc = exact_search(c, req->query, labs, n, depth, filt, fctx, out, nout);
+	if (rc == 1) {
+		/* filt is filter_tramp (es_collection_search): an exact plan's
+		 * candidates need only the self check */
+		filter_ctx *fc = fctx;
+		int skip = filt && req->plan->exact;
+		if (skip)
+			fc->planned = 1;
+		rc = exact_search(c, req->query, labs, n, depth,
+				  skip && fc->self < 0 ? NULL : filt, fctx, out, nout);
+		if (skip)
+			fc->planned = 0;
+	}
 	else if (rc == 0)
 		rc = hnsw_search(c->h, req->query, depth, ef, filt, fctx, out, nout, err);
 	es_free(labs);

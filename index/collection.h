@@ -210,12 +210,18 @@ enum {
 #define ES_RRF_K_DEFAULT 60
 /* The defaults of a text query (the API's and `eval retrieval`'s), chosen by
  * measurement on CISI (bench/RESULTS.md): hybrid, weighted fusion at alpha
- * 0.3 over the top ES_HYBRID_CANDIDATES_DEFAULT of each list. */
+ * 0.3 over the top ES_HYBRID_CANDIDATES_DEFAULT of each list, the lexical
+ * list with feedback (es_search_feedback_default). */
 #define ES_TEXT_MODE_DEFAULT ES_SEARCH_HYBRID
 #define ES_FUSION_DEFAULT ES_FUSION_WEIGHTED
 #define ES_FUSION_ALPHA_DEFAULT 0.3f
 #define ES_HYBRID_CANDIDATES_DEFAULT 50
 #define ES_HYBRID_CANDIDATES_MAX 10000
+/* The feedback a mode gets when the request names none: hybrid the
+ * lexical.h defaults (RM3 on the lexical list, chosen on CISI's
+ * odd-numbered queries, bench/RESULTS.md), lexical and dense none (lexical
+ * mode stays plain BM25). */
+void es_search_feedback_default(int mode, es_lexical_feedback *fb);
 
 /* Search request.  Dense needs query; lexical needs text; hybrid needs
  * text and uses query when there is one (text the model cannot encode
@@ -233,6 +239,10 @@ typedef struct es_search_req {
 	uint32_t rrf_k;          /* 0: ES_RRF_K_DEFAULT */
 	uint32_t candidates;     /* hybrid: fuse the top max(k, candidates) of
 				  * each list; 0: ES_HYBRID_CANDIDATES_DEFAULT */
+	es_lexical_feedback feedback; /* lexical list (lexical and hybrid):
+				  * pseudo-relevance feedback (lexical.h);
+				  * docs 0: none.  The API turns it on for
+				  * hybrid (es_search_feedback_default) */
 	uint32_t k;
 	uint32_t ef;             /* 0: default (max(64, k)) */
 	int has_threshold;       /* keep score >= t (cosine/dot), dist <= t (l2) */

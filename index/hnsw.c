@@ -1630,6 +1630,25 @@ int hnsw_publish(hnsw *h, uint64_t label)
 	return slot == HNSW_NONE ? ES_ENOTFOUND : 0;
 }
 
+int hnsw_publish_batch(hnsw *h, const uint64_t *labels, size_t n)
+{
+	int rc = 0;
+	for (size_t i = 0; i < n;) {
+		size_t e = n - i > 64 ? i + 64 : n;
+		pthread_mutex_lock(&h->map_lock);
+		for (; i < e; i++) {
+			uint32_t slot = map_find(h, labels[i]);
+			if (slot == HNSW_NONE)
+				rc = ES_ENOTFOUND;
+			else
+				__atomic_fetch_and(&blk_hdr(h, node_blk(h, slot))->flags,
+						   ~HNSW_F_PENDING, __ATOMIC_RELEASE);
+		}
+		pthread_mutex_unlock(&h->map_lock);
+	}
+	return rc;
+}
+
 /* Re-link the out-neighbours of deleted node `d` at level l that point back
  * at it, through d's own neighbours. */
 static void repair_level(hnsw *h, scratch *s, uint32_t d, uint32_t l)
@@ -1772,6 +1791,41 @@ int hnsw_get_vector(const hnsw *hc, uint64_t label, float *out)
 		memcpy(out, node_fvec(h, slot), (size_t)h->dim * 4);
 	pthread_mutex_unlock(lab);
 	return slot == HNSW_NONE ? ES_ENOTFOUND : 0;
+}
+
+size_t hnsw_get_vectors(const hnsw *hc, const uint64_t *labels, size_t n, float *out,
+			unsigned char *found)
+{
+	hnsw *h = (hnsw *)hc;
+	const size_t row = (size_t)h->dim * 4;
+	size_t got = 0;
+	while (n > 0) {
+		uint32_t slot[64];
+		size_t m = n < 64 ? n : 64;
+		pthread_mutex_lock(&h->map_lock);
+		for (size_t i = 0; i < m; i++)
+			es_u64map_prefetch(&h->map, labels[i]);
+		for (size_t i = 0; i < m; i++)
+			slot[i] = map_find(h, labels[i]);
+		pthread_mutex_unlock(&h->map_lock);
+		/* every row's lines requested before the first copy waits for one */
+		for (size_t i = 0; i < m; i++)
+			if (slot[i] != HNSW_NONE)
+				for (size_t b = 0; b < row; b += 64)
+					__builtin_prefetch((const char *)node_fvec(h, slot[i]) + b);
+		for (size_t i = 0; i < m; i++) {
+			found[i] = slot[i] != HNSW_NONE;
+			if (found[i]) {
+				memcpy(out + i * h->dim, node_fvec(h, slot[i]), row);
+				got++;
+			}
+		}
+		labels += m;
+		out += m * h->dim;
+		found += m;
+		n -= m;
+	}
+	return got;
 }
 
 /* ---------------------------------------------------------- batch add */

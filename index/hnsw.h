@@ -78,6 +78,16 @@ int hnsw_add_pending(hnsw *h, uint64_t label, const float *vec, es_error *err);
 int hnsw_add_pending_batch(hnsw *h, const uint64_t *labels, const float *vecs,
 			   size_t n, es_pool *pool, es_error *err);
 int hnsw_publish(hnsw *h, uint64_t label);
+/* hnsw_publish of n labels that nobody else inserts or deletes meanwhile
+ * (the caller added them pending and alone knows them), without the label
+ * locks: an insert holds its label's lock (one of 256 stripes) for its
+ * whole graph search, so publishing 500 labels one by one while another
+ * batch is being built waited for a few of those inserts, and a
+ * collection publishes under its write lock, with searches waiting (8 ms
+ * a batch measured: issue 19's search p99 during ingestion).  The label map
+ * is looked up in runs of 64 under its lock.  0, or ES_ENOTFOUND when some
+ * label is unknown (the others are published). */
+int hnsw_publish_batch(hnsw *h, const uint64_t *labels, size_t n);
 
 /* Delete a label: 0, or ES_ENOTFOUND. */
 int hnsw_delete(hnsw *h, uint64_t label);
@@ -91,6 +101,16 @@ int hnsw_search(const hnsw *h, const float *q, uint32_t k, uint32_t ef,
 /* Copy a stored vector: the float original (normalised under cosine), also
  * under int8 (read from the float store).  0 or ES_ENOTFOUND. */
 int hnsw_get_vector(const hnsw *h, uint64_t label, float *out);
+/* The same for n labels at once into out (n rows of dim floats); found[i]
+ * is 0 (its row untouched) where label i is missing; returns how many were
+ * found.  One map lock per 64 lookups and the rows prefetched before they
+ * are copied (a caller scoring thousands of labels pays memory latency
+ * once per block, not per row).  Takes no label locks: the caller keeps
+ * these labels from being deleted or re-added meanwhile (index/
+ * collection.c: its lock held shared, under which only pending nodes of
+ * other labels come and go). */
+size_t hnsw_get_vectors(const hnsw *h, const uint64_t *labels, size_t n, float *out,
+			unsigned char *found);
 int hnsw_contains(const hnsw *h, uint64_t label);
 
 size_t hnsw_count(const hnsw *h);        /* live (not deleted) points */

@@ -51,6 +51,7 @@
 #include "bytebuf.h"
 #include "crc32c.h"
 #include "le.h"
+#include "lerw.h"
 #include "tokenize.h"
 
 #define LEX_BLOCK 128
@@ -1678,9 +1679,11 @@ oom:
 
 /* ------------------------------------------------------------ search */
 
+/* A query term and its weight: how often it occurs in the analysed query
+ * (qtf), or its relevance-model weight after feedback. */
 typedef struct qterm {
 	uint32_t term;
-	uint32_t qtf;
+	double w;
 } qterm;
 
 typedef struct query_ctx {
@@ -1690,15 +1693,12 @@ typedef struct query_ctx {
 	int oom;
 } query_ctx;
 
-static int query_term(void *ctx, const char *t, size_t n)
+/* Add weight w to term id in qc (appended when new): 0 or ES_ENOMEM. */
+static int query_add(query_ctx *c, uint32_t id, double w)
 {
-	query_ctx *c = ctx;
-	uint32_t id = term_find(c->lx, t, n);
-	if (id == LEX_END || c->lx->terms[id].df == 0)
-		return 0;
 	for (size_t i = 0; i < c->n; i++)
 		if (c->q[i].term == id) {
-			c->q[i].qtf++;
+			c->q[i].w += w;
 			return 0;
 		}
 	if (grow((void **)&c->q, &c->cap, c->n + 1, sizeof *c->q)) {
@@ -1706,13 +1706,22 @@ static int query_term(void *ctx, const char *t, size_t n)
 		return ES_ENOMEM;
 	}
 	c->q[c->n].term = id;
-	c->q[c->n].qtf = 1;
+	c->q[c->n].w = w;
 	c->n++;
 	return 0;
 }
 
+static int query_term(void *ctx, const char *t, size_t n)
+{
+	query_ctx *c = ctx;
+	uint32_t id = term_find(c->lx, t, n);
+	if (id == LEX_END || c->lx->terms[id].df == 0)
+		return 0;
+	return query_add(c, id, 1.0);
+}
+
 /* Check k and analyse the query into distinct known terms (in first-seen
- * order); *nout = 0. */
+ * order, weight qtf); *nout = 0.  The caller frees qc->q. */
 static int query_terms(const es_lexical *lx, const char *query, size_t len,
 		       uint32_t k, query_ctx *qc, size_t *nout, es_error *err)
 {
@@ -1836,51 +1845,77 @@ static int accept(const es_lexical *lx, uint32_t d, es_lexical_filter_fn f,
 	return lx->doc_alive[d] && (!f || f(fctx, dlabel(lx, d)));
 }
 
+/* Where a search's answer goes and what it may return. */
+typedef struct search_out {
+	uint32_t k;
+	es_lexical_filter_fn filter;
+	void *filter_ctx;
+	es_hit *out;
+	size_t *nout;
+} search_out;
+
 /* Term at a time: every posting of every query term into one accumulator
  * per document, then the k best.  O(postings + documents): the reference
  * for tests, and the faster plan when the query's postings cover much of
- * the collection (long queries, see es_lexical_search).  Frees qc->q. */
-static int search_taat(const es_lexical *lx, query_ctx *qc, uint32_t k,
-		       es_lexical_filter_fn filter, void *filter_ctx, es_hit *out,
-		       size_t *nout, es_error *err)
+ * the collection (long queries, see es_lexical_search). */
+/* Add term `term`'s BM25 part at weight w (its query weight) to every
+ * document that has it: acc[doc] += ..., hit[doc] = 1. */
+static void taat_add(const es_lexical *lx, const bm25 *s, uint32_t term, double w,
+		     double *acc, unsigned char *hit)
 {
-	int rc = 0;
-	double *acc = NULL;
-	unsigned char *hit = NULL;
-	*nout = 0;
-	if (qc->n) {
-		acc = es_calloc(lx->ndocs ? lx->ndocs : 1, sizeof *acc);
-		hit = es_calloc(lx->ndocs ? lx->ndocs : 1, 1);
-		if (!acc || !hit) {
-			rc = es_err(err, ES_ENOMEM, "out of memory for the search");
-			goto out;
-		}
+	const lex_term *t = &lx->terms[term];
+	w *= bm25_idf(s, t->df);
+	const unsigned char *p = t->data;
+	uint32_t doc = 0;
+	for (uint32_t j = 0; j < t->npost; j++) {
+		uint32_t tf;
+		doc += get_pair(&p, &tf);
+		acc[doc] += bm25_term(s, w, tf, lx->doc_len[doc]);
+		hit[doc] = 1;
 	}
+}
+
+/* The k best accepted documents of the accumulators into so. */
+static void taat_top(const es_lexical *lx, const double *acc, const unsigned char *hit,
+		     const search_out *so)
+{
+	topk tk = {so->out, 0, so->k};
+	for (uint32_t d = 0; d < lx->ndocs; d++)
+		if (hit[d] && accept(lx, d, so->filter, so->filter_ctx))
+			topk_push(&tk, dlabel(lx, d), (float)acc[d]);
+	topk_finish(&tk, so->out, so->nout);
+}
+
+/* One accumulator and one hit flag per document: 0 or ES_ENOMEM. */
+static int taat_alloc(const es_lexical *lx, double **acc, unsigned char **hit, es_error *err)
+{
+	*acc = es_calloc(lx->ndocs ? lx->ndocs : 1, sizeof **acc);
+	*hit = es_calloc(lx->ndocs ? lx->ndocs : 1, 1);
+	if (*acc && *hit)
+		return 0;
+	es_free(*acc);
+	es_free(*hit);
+	return es_err(err, ES_ENOMEM, "out of memory for the search");
+}
+
+static int search_taat(const es_lexical *lx, const query_ctx *qc,
+		       const search_out *so, es_error *err)
+{
+	double *acc;
+	unsigned char *hit;
+	*so->nout = 0;
+	if (!qc->n)
+		return 0;
+	if (taat_alloc(lx, &acc, &hit, err))
+		return ES_ENOMEM;
 	bm25 s;
 	bm25_init(lx, &s);
-	for (size_t i = 0; i < qc->n; i++) {
-		const lex_term *t = &lx->terms[qc->q[i].term];
-		double w = qc->q[i].qtf * bm25_idf(&s, t->df);
-		const unsigned char *p = t->data;
-		uint32_t doc = 0;
-		for (uint32_t j = 0; j < t->npost; j++) {
-			uint32_t tf;
-			doc += get_pair(&p, &tf);
-			acc[doc] += bm25_term(&s, w, tf, lx->doc_len[doc]);
-			hit[doc] = 1;
-		}
-	}
-	topk tk = {out, 0, k};
-	for (uint32_t d = 0; d < lx->ndocs && qc->n; d++)
-		if (hit[d] && accept(lx, d, filter, filter_ctx))
-			topk_push(&tk, dlabel(lx, d), (float)acc[d]);
-	topk_finish(&tk, out, nout);
-out:
+	for (size_t i = 0; i < qc->n; i++)
+		taat_add(lx, &s, qc->q[i].term, qc->q[i].w, acc, hit);
+	taat_top(lx, acc, hit, so);
 	es_free(acc);
 	es_free(hit);
-	es_free(qc->q);
-	qc->q = NULL;
-	return rc;
+	return 0;
 }
 
 int es_lexical_search_exhaustive(const es_lexical *lx, const char *query,
@@ -1892,12 +1927,15 @@ int es_lexical_search_exhaustive(const es_lexical *lx, const char *query,
 	int rc = query_terms(lx, query, len, k, &qc, nout, err);
 	if (rc)
 		return rc;
-	return search_taat(lx, &qc, k, filter, filter_ctx, out, nout, err);
+	search_out so = {k, filter, filter_ctx, out, nout};
+	rc = search_taat(lx, &qc, &so, err);
+	es_free(qc.q);
+	return rc;
 }
 
 typedef struct cursor {
 	const lex_term *t;
-	double w;       /* qtf * idf */
+	double w;       /* query weight * idf */
 	double ub;      /* bound over all blocks */
 	uint32_t doc;   /* current doc, LEX_END when done */
 	uint32_t blk;   /* block of doc */
@@ -1982,6 +2020,194 @@ static void sort_cursors(cursor **cs, size_t n)
 	}
 }
 
+/* Block-Max WAND's state: one cursor per query term (cur, in query
+ * order; cs, sorted by current document), the k best so far and theta,
+ * the score a document must beat to enter them. */
+typedef struct wand {
+	const es_lexical *lx;
+	bm25 s;
+	cursor *cur, **cs;
+	size_t n;
+	topk tk;
+	double theta;
+	const search_out *so;
+} wand;
+
+/* Open a cursor on each query term, on its first posting, with the bound
+ * of its best block. */
+static void wand_open(wand *w, const query_ctx *qc)
+{
+	for (size_t i = 0; i < w->n; i++) {
+		cursor *c = &w->cur[i];
+		c->t = &w->lx->terms[qc->q[i].term];
+		c->w = qc->q[i].w * bm25_idf(&w->s, c->t->df);
+		c->ub = 0;
+		c->nb = nblocks(c->t);
+		if (c->t->blocks) {
+			c->bl = c->t->blocks;
+		} else {
+			first_block(w->lx, c->t, &c->b0);
+			c->bl = &c->b0;
+		}
+		for (uint32_t b = 0; b < c->nb; b++) {
+			double x = block_bound(&w->s, c, b);
+			if (x > c->ub)
+				c->ub = x;
+		}
+		c->decoded = LEX_END;
+		c->sblk = 0;
+		cur_decode(c, 0);
+		c->doc = c->docs[0];
+		w->cs[i] = c;
+	}
+}
+
+/* The pivot: the first sorted cursor at which the bounds so far exceed
+ * theta, moved on past the cursors on the same document.  n when no
+ * document left can enter the top k. */
+static size_t wand_pivot(const wand *w)
+{
+	cursor *const *cs = w->cs;
+	double acc = 0;
+	size_t p = w->n;
+	for (size_t i = 0; i < w->n && cs[i]->doc != LEX_END; i++) {
+		acc += cs[i]->ub;
+		if (acc > w->theta) {
+			p = i;
+			break;
+		}
+	}
+	if (p == w->n)
+		return p;
+	while (p + 1 < w->n && cs[p + 1]->doc == cs[p]->doc)
+		p++;
+	return p;
+}
+
+/* The sum of the bounds of the blocks cursors cs[0..p] hold for document
+ * d (shallow moves: nothing is decoded); *minlast the first block end. */
+static double wand_block_sum(wand *w, size_t p, uint32_t d, uint32_t *minlast)
+{
+	double bsum = 0;
+	*minlast = LEX_END;
+	for (size_t i = 0; i <= p; i++) {
+		cursor *c = w->cs[i];
+		if (c->sblk < c->blk)
+			c->sblk = c->blk;
+		while (c->sblk < c->nb && c->bl[c->sblk].last_doc < d)
+			c->sblk++;
+		if (c->sblk < c->nb) {
+			bsum += block_bound(&w->s, c, c->sblk);
+			if (c->bl[c->sblk].last_doc < *minlast)
+				*minlast = c->bl[c->sblk].last_doc;
+		}
+	}
+	return bsum;
+}
+
+/* Score document d (every cursor on it) into the top k, when accepted. */
+static void wand_score(wand *w, uint32_t d)
+{
+	const es_lexical *lx = w->lx;
+	if (!accept(lx, d, w->so->filter, w->so->filter_ctx))
+		return;
+	/* sum in query order, as the exhaustive search */
+	double sc = 0;
+	uint32_t dl = lx->doc_len[d];
+	for (size_t i = 0; i < w->n; i++)
+		if (w->cur[i].doc == d)
+			sc += bm25_term(&w->s, w->cur[i].w, w->cur[i].tfs[w->cur[i].pos], dl);
+	topk_push(&w->tk, dlabel(lx, d), (float)sc);
+	if (w->tk.n == w->tk.k)
+		w->theta = w->tk.h[0].score;
+}
+
+/* Nothing in [d, next) can pass theta: move cs[0..p] to next, the first
+ * document after the blocks' ends (minlast) or the next cursor's. */
+static void wand_skip(wand *w, size_t p, uint32_t minlast)
+{
+	cursor **cs = w->cs;
+	uint32_t next = minlast == LEX_END ? LEX_END : minlast + 1;
+	if (p + 1 < w->n && cs[p + 1]->doc < next)
+		next = cs[p + 1]->doc;
+	for (size_t i = 0; i <= p; i++) {
+		if (next == LEX_END) {
+			cs[i]->doc = LEX_END;
+			cs[i]->blk = cs[i]->nb;
+		} else {
+			cur_next_geq(cs[i], next);
+		}
+	}
+}
+
+/* Document at a time with Block-Max WAND: postings that cannot reach the
+ * current k-th score are skipped a block at a time. */
+static int search_wand(const es_lexical *lx, const query_ctx *qc,
+		       const search_out *so, es_error *err)
+{
+	wand w;
+	memset(&w, 0, sizeof w);
+	w.lx = lx;
+	w.n = qc->n;
+	w.tk = (topk){so->out, 0, so->k};
+	w.so = so;
+	*so->nout = 0;
+	if (!w.n)
+		return 0;
+	w.cur = es_malloc(w.n * sizeof *w.cur);
+	w.cs = es_malloc(w.n * sizeof *w.cs);
+	if (!w.cur || !w.cs) {
+		es_free(w.cur);
+		es_free(w.cs);
+		return es_err(err, ES_ENOMEM, "out of memory for the search");
+	}
+	bm25_init(lx, &w.s);
+	wand_open(&w, qc);
+	for (;;) {
+		sort_cursors(w.cs, w.n);
+		size_t p = wand_pivot(&w);
+		if (p == w.n)
+			break;
+		uint32_t d = w.cs[p]->doc, minlast;
+		if (wand_block_sum(&w, p, d, &minlast) <= w.theta) {
+			wand_skip(&w, p, minlast);
+		} else if (w.cs[0]->doc == d) {
+			wand_score(&w, d);
+			for (size_t i = 0; i <= p; i++)
+				cur_next(w.cs[i]);
+		} else {
+			/* no document before d can pass theta */
+			for (size_t i = 0; i < p && w.cs[i]->doc < d; i++)
+				cur_next_geq(w.cs[i], d);
+		}
+	}
+	topk_finish(&w.tk, so->out, so->nout);
+	es_free(w.cur);
+	es_free(w.cs);
+	return 0;
+}
+
+/* Run an analysed query with the faster plan (auto_plan), or always WAND.
+ * Long queries (CISI's are ~40 terms) touch most of a small collection:
+ * document-at-a-time pivoting then costs more per posting than it skips,
+ * and one pass per term into an accumulator is several times faster
+ * (bench/RESULTS.md).  Same scores, same order. */
+static int plan_taat(const es_lexical *lx, const query_ctx *qc)
+{
+	uint64_t npost = 0;
+	for (size_t i = 0; i < qc->n; i++)
+		npost += lx->terms[qc->q[i].term].npost;
+	return qc->n >= LEX_TAAT_MIN_TERMS && npost * LEX_TAAT_RATIO >= lx->ndocs;
+}
+
+static int search_run(const es_lexical *lx, const query_ctx *qc, const search_out *so,
+		      int auto_plan, es_error *err)
+{
+	if (auto_plan && plan_taat(lx, qc))
+		return search_taat(lx, qc, so, err);
+	return search_wand(lx, qc, so, err);
+}
+
 static int search_plan(const es_lexical *lx, const char *query, size_t len,
 		       uint32_t k, es_lexical_filter_fn filter, void *filter_ctx,
 		       es_hit *out, size_t *nout, int auto_plan, es_error *err)
@@ -1990,123 +2216,8 @@ static int search_plan(const es_lexical *lx, const char *query, size_t len,
 	int rc = query_terms(lx, query, len, k, &qc, nout, err);
 	if (rc)
 		return rc;
-	size_t n = qc.n;
-	/* Long queries (CISI's are ~40 terms) touch most of a small
-	 * collection: document-at-a-time pivoting then costs more per posting
-	 * than it skips, and one pass per term into an accumulator is several
-	 * times faster (bench/RESULTS.md).  Same scores, same order. */
-	uint64_t npost = 0;
-	for (size_t i = 0; i < n; i++)
-		npost += lx->terms[qc.q[i].term].npost;
-	if (auto_plan && n >= LEX_TAAT_MIN_TERMS && npost * LEX_TAAT_RATIO >= lx->ndocs)
-		return search_taat(lx, &qc, k, filter, filter_ctx, out, nout, err);
-	cursor *cur = NULL;
-	cursor **cs = NULL;
-	if (!n)
-		goto out;
-	cur = es_malloc(n * sizeof *cur);
-	cs = es_malloc(n * sizeof *cs);
-	if (!cur || !cs) {
-		rc = es_err(err, ES_ENOMEM, "out of memory for the search");
-		goto out;
-	}
-	bm25 s;
-	bm25_init(lx, &s);
-	for (size_t i = 0; i < n; i++) {
-		cursor *c = &cur[i];
-		c->t = &lx->terms[qc.q[i].term];
-		c->w = qc.q[i].qtf * bm25_idf(&s, c->t->df);
-		c->ub = 0;
-		c->nb = nblocks(c->t);
-		if (c->t->blocks) {
-			c->bl = c->t->blocks;
-		} else {
-			first_block(lx, c->t, &c->b0);
-			c->bl = &c->b0;
-		}
-		for (uint32_t b = 0; b < c->nb; b++) {
-			double x = block_bound(&s, c, b);
-			if (x > c->ub)
-				c->ub = x;
-		}
-		c->decoded = LEX_END;
-		c->sblk = 0;
-		cur_decode(c, 0);
-		c->doc = c->docs[0];
-		cs[i] = c;
-	}
-	topk tk = {out, 0, k};
-	double theta = 0;
-	for (;;) {
-		sort_cursors(cs, n);
-		double acc = 0;
-		size_t p = n;
-		for (size_t i = 0; i < n && cs[i]->doc != LEX_END; i++) {
-			acc += cs[i]->ub;
-			if (acc > theta) {
-				p = i;
-				break;
-			}
-		}
-		if (p == n)
-			break;
-		uint32_t d = cs[p]->doc;
-		while (p + 1 < n && cs[p + 1]->doc == d)
-			p++;
-		double bsum = 0;
-		uint32_t minlast = LEX_END;
-		for (size_t i = 0; i <= p; i++) {
-			cursor *c = cs[i];
-			if (c->sblk < c->blk)
-				c->sblk = c->blk;
-			while (c->sblk < c->nb && c->bl[c->sblk].last_doc < d)
-				c->sblk++;
-			if (c->sblk < c->nb) {
-				bsum += block_bound(&s, c, c->sblk);
-				if (c->bl[c->sblk].last_doc < minlast)
-					minlast = c->bl[c->sblk].last_doc;
-			}
-		}
-		if (bsum > theta) {
-			if (cs[0]->doc == d) {
-				if (accept(lx, d, filter, filter_ctx)) {
-					/* sum in query order, as the exhaustive search */
-					double sc = 0;
-					uint32_t dl = lx->doc_len[d];
-					for (size_t i = 0; i < n; i++)
-						if (cur[i].doc == d)
-							sc += bm25_term(&s, cur[i].w,
-									cur[i].tfs[cur[i].pos], dl);
-					topk_push(&tk, dlabel(lx, d), (float)sc);
-					if (tk.n == tk.k)
-						theta = tk.h[0].score;
-				}
-				for (size_t i = 0; i <= p; i++)
-					cur_next(cs[i]);
-			} else {
-				/* no document before d can pass theta */
-				for (size_t i = 0; i < p && cs[i]->doc < d; i++)
-					cur_next_geq(cs[i], d);
-			}
-		} else {
-			/* nothing in [d, next) can pass theta */
-			uint32_t next = minlast == LEX_END ? LEX_END : minlast + 1;
-			if (p + 1 < n && cs[p + 1]->doc < next)
-				next = cs[p + 1]->doc;
-			for (size_t i = 0; i <= p; i++) {
-				if (next == LEX_END) {
-					cs[i]->doc = LEX_END;
-					cs[i]->blk = cs[i]->nb;
-				} else {
-					cur_next_geq(cs[i], next);
-				}
-			}
-		}
-	}
-	topk_finish(&tk, out, nout);
-out:
-	es_free(cur);
-	es_free(cs);
+	search_out so = {k, filter, filter_ctx, out, nout};
+	rc = search_run(lx, &qc, &so, auto_plan, err);
 	es_free(qc.q);
 	return rc;
 }
@@ -2125,36 +2236,245 @@ int es_lexical_search_wand(const es_lexical *lx, const char *query, size_t len,
 	return search_plan(lx, query, len, k, filter, filter_ctx, out, nout, 0, err);
 }
 
+/* ------------------------------------------------------------ feedback */
+
+void es_lexical_feedback_default(es_lexical_feedback *fb)
+{
+	fb->docs = ES_LEXICAL_FEEDBACK_DOCS;
+	fb->terms = ES_LEXICAL_FEEDBACK_TERMS;
+	fb->query_weight = ES_LEXICAL_FEEDBACK_QUERY_WEIGHT;
+}
+
+int es_lexical_feedback_check(const es_lexical_feedback *fb, es_error *err)
+{
+	if (fb->docs > ES_LEXICAL_FEEDBACK_MAX)
+		return es_err(err, ES_EINVAL, "feedback docs must be at most %u",
+			      ES_LEXICAL_FEEDBACK_MAX);
+	if (fb->docs && (fb->terms < 1 || fb->terms > ES_LEXICAL_FEEDBACK_MAX))
+		return es_err(err, ES_EINVAL, "feedback terms must be 1..%u",
+			      ES_LEXICAL_FEEDBACK_MAX);
+	if (!(fb->query_weight >= 0 && fb->query_weight <= 1))
+		return es_err(err, ES_EINVAL, "feedback query_weight must be between 0 and 1");
+	return 0;
+}
+
+/* A candidate expansion term and its relevance-model weight. */
+typedef struct fb_term {
+	uint32_t term;
+	double w;
+} fb_term;
+
+/* Is x heavier than y (ties: the smaller term id first)? */
+static int fb_heavier(const fb_term *x, const fb_term *y)
+{
+	return x->w > y->w || (x->w == y->w && x->term < y->term);
+}
+
+/* The relevance model of the feedback documents fh[0..nf): every term of
+ * each document with weight (score / sum of scores) * tf / length, summed
+ * over the documents (an open-addressing table on the term id), the best
+ * `terms` kept, heaviest first, into *out (*nout of them; the caller frees
+ * *out).  0 or ES_ENOMEM. */
+static int relevance_model(const es_lexical *lx, const es_hit *fh, size_t nf,
+			   uint32_t terms, fb_term **out, size_t *nout)
+{
+	double tot = 0;
+	size_t cap = 0;
+	*out = NULL;
+	*nout = 0;
+	for (size_t i = 0; i < nf; i++) {
+		const unsigned char *p;
+		tot += fh[i].score;
+		cap += doc_list(lx, label_get(lx, fh[i].label), &p);
+	}
+	if (!cap || !(tot > 0))
+		return 0;
+	size_t h = 16;
+	while (h < 2 * cap)
+		h *= 2;
+	size_t keep = terms < cap ? terms : cap;
+	fb_term *tab = es_malloc(h * sizeof *tab), *best = es_malloc(keep * sizeof *best);
+	if (!tab || !best) {
+		es_free(tab);
+		es_free(best);
+		return ES_ENOMEM;
+	}
+	for (size_t i = 0; i < h; i++)
+		tab[i].term = LEX_END;
+	for (size_t i = 0; i < nf; i++) {
+		uint32_t d = label_get(lx, fh[i].label), term = 0;
+		const unsigned char *p;
+		uint32_t np = doc_list(lx, d, &p);
+		double dw = fh[i].score / tot / (lx->doc_len[d] ? lx->doc_len[d] : 1);
+		for (uint32_t j = 0; j < np; j++) {
+			uint32_t tf;
+			term += get_pair(&p, &tf);
+			size_t x = (size_t)hash_u64(term) & (h - 1);
+			while (tab[x].term != LEX_END && tab[x].term != term)
+				x = (x + 1) & (h - 1);
+			if (tab[x].term == LEX_END) {
+				tab[x].term = term;
+				tab[x].w = 0;
+			}
+			tab[x].w += dw * tf;
+		}
+	}
+	/* the `keep` heaviest by insertion into a sorted array: most terms
+	 * are lighter than the lightest kept and cost one comparison */
+	size_t n = 0;
+	for (size_t x = 0; x < h; x++) {
+		if (tab[x].term == LEX_END || (n == keep && !fb_heavier(&tab[x], &best[n - 1])))
+			continue;
+		size_t i = n < keep ? n++ : n - 1;
+		while (i && fb_heavier(&tab[x], &best[i - 1])) {
+			best[i] = best[i - 1];
+			i--;
+		}
+		best[i] = tab[x];
+	}
+	es_free(tab);
+	*out = best;
+	*nout = n;
+	return 0;
+}
+
+/* RM3's mixture: the query's weights are to be multiplied by the
+ * returned factor, query_weight / (sum of them), and t[0..nt) get their
+ * weights in the expanded query, (1 - query_weight) * w / (sum of w). */
+static double rm3_mix(const query_ctx *qc, fb_term *t, size_t nt,
+		      const es_lexical_feedback *fb)
+{
+	double qz = 0, ez = 0;
+	for (size_t i = 0; i < qc->n; i++)
+		qz += qc->q[i].w;
+	for (size_t i = 0; i < nt; i++)
+		ez += t[i].w;
+	for (size_t i = 0; i < nt; i++)
+		t[i].w = (1.0 - fb->query_weight) * t[i].w / ez;
+	return fb->query_weight / qz;
+}
+
+/* RM3: qc becomes query_weight * (qc normalised to sum 1) + (1 -
+ * query_weight) * (the relevance model's terms normalised to sum 1). */
+static int expand_query(const es_lexical *lx, query_ctx *qc, const es_hit *fh, size_t nf,
+			const es_lexical_feedback *fb)
+{
+	fb_term *t;
+	size_t nt;
+	int rc = relevance_model(lx, fh, nf, fb->terms, &t, &nt);
+	if (rc || !nt) {
+		es_free(t);
+		return rc;
+	}
+	double scale = rm3_mix(qc, t, nt, fb);
+	for (size_t i = 0; i < qc->n; i++)
+		qc->q[i].w *= scale;
+	for (size_t i = 0; i < nt && !rc; i++)
+		rc = query_add(qc, t[i].term, t[i].w);
+	es_free(t);
+	/* a weight of 0 (query_weight 0 or 1) would match without scoring */
+	size_t m = 0;
+	for (size_t i = 0; i < qc->n; i++)
+		if (qc->q[i].w > 0)
+			qc->q[m++] = qc->q[i];
+	qc->n = m;
+	return rc;
+}
+
+/* Feedback when the query is scored term at a time: the expanded query's
+ * scores are the first pass's accumulators times the query's factor plus
+ * the expansion terms' parts (BM25 is linear in the query weights), so
+ * only the expansion terms' postings are read again.  Same scores as
+ * expand_query + search_taat up to the order of the additions. */
+static int feedback_taat(const es_lexical *lx, const query_ctx *qc,
+			 const es_lexical_feedback *fb, es_hit *fh, const search_out *so,
+			 es_error *err)
+{
+	double *acc;
+	unsigned char *hit;
+	size_t nf = 0, nt = 0;
+	fb_term *t = NULL;
+	if (taat_alloc(lx, &acc, &hit, err))
+		return ES_ENOMEM;
+	bm25 s;
+	bm25_init(lx, &s);
+	for (size_t i = 0; i < qc->n; i++)
+		taat_add(lx, &s, qc->q[i].term, qc->q[i].w, acc, hit);
+	search_out first = {fb->docs, so->filter, so->filter_ctx, fh, &nf};
+	taat_top(lx, acc, hit, &first);
+	if (relevance_model(lx, fh, nf, fb->terms, &t, &nt)) {
+		es_free(acc);
+		es_free(hit);
+		return es_err(err, ES_ENOMEM, "out of memory expanding the query");
+	}
+	if (nt) {
+		double scale = rm3_mix(qc, t, nt, fb);
+		if (scale > 0) {
+			for (uint32_t d = 0; d < lx->ndocs; d++)
+				acc[d] *= scale;
+		} else {
+			/* query_weight 0: only the expansion terms match */
+			memset(acc, 0, lx->ndocs * sizeof *acc);
+			memset(hit, 0, lx->ndocs);
+		}
+		for (size_t i = 0; i < nt; i++)
+			if (t[i].w > 0)
+				taat_add(lx, &s, t[i].term, t[i].w, acc, hit);
+	}
+	taat_top(lx, acc, hit, so);
+	es_free(t);
+	es_free(acc);
+	es_free(hit);
+	return 0;
+}
+
+int es_lexical_search_feedback(const es_lexical *lx, const char *query, size_t len,
+			       uint32_t k, const es_lexical_feedback *fb,
+			       es_lexical_filter_fn filter, void *filter_ctx,
+			       es_hit *out, size_t *nout, es_error *err)
+{
+	int rc = es_lexical_feedback_check(fb, err);
+	if (rc)
+		return rc;
+	if (!fb->docs)
+		return es_lexical_search(lx, query, len, k, filter, filter_ctx, out, nout, err);
+	query_ctx qc;
+	rc = query_terms(lx, query, len, k, &qc, nout, err);
+	if (rc)
+		return rc;
+	size_t nf = 0;
+	es_hit *fh = es_malloc(fb->docs * sizeof *fh);
+	if (!fh) {
+		rc = es_err(err, ES_ENOMEM, "out of memory for the feedback documents");
+		goto out;
+	}
+	if (qc.n && plan_taat(lx, &qc)) {
+		search_out so = {k, filter, filter_ctx, out, nout};
+		rc = feedback_taat(lx, &qc, fb, fh, &so, err);
+		goto out;
+	}
+	search_out first = {fb->docs, filter, filter_ctx, fh, &nf};
+	rc = search_run(lx, &qc, &first, 1, err);
+	if (rc)
+		goto out;
+	if (expand_query(lx, &qc, fh, nf, fb)) {
+		rc = es_err(err, ES_ENOMEM, "out of memory expanding the query");
+		goto out;
+	}
+	search_out so = {k, filter, filter_ctx, out, nout};
+	rc = search_run(lx, &qc, &so, 1, err);
+out:
+	es_free(fh);
+	es_free(qc.q);
+	return rc;
+}
+
 /* ------------------------------------------------------------ bytes */
 
-static void wb_u32(es_bytebuf *w, uint32_t v)
-{
-	unsigned char *p = es_bytebuf_grow(w, 4);
-	if (p)
-		put_u32(p, v);
-}
-
-static void wb_u64(es_bytebuf *w, uint64_t v)
-{
-	unsigned char *p = es_bytebuf_grow(w, 8);
-	if (p)
-		put_u64(p, v);
-}
-
-static void wb_varint(es_bytebuf *w, uint32_t v)
+static void w_varint(es_writer *w, uint32_t v)
 {
 	unsigned char tmp[5];
-	size_t n = put_varint(tmp, v);
-	unsigned char *p = es_bytebuf_grow(w, n);
-	if (p)
-		memcpy(p, tmp, n);
-}
-
-static uint32_t f32_bits(float f)
-{
-	uint32_t u;
-	memcpy(&u, &f, 4);
-	return u;
+	es_w_bytes(w, tmp, put_varint(tmp, v));
 }
 
 static float bits_f32(uint32_t u)
@@ -2180,58 +2500,55 @@ int es_lexical_serialize(const es_lexical *lx, unsigned char **out,
 {
 	*out = NULL;
 	*len = 0;
-	es_bytebuf w;
-	es_bytebuf_init(&w);
 	uint32_t *remap = es_malloc(((size_t)lx->nterms + 1) * sizeof *remap);
 	if (!remap)
 		return es_err(err, ES_ENOMEM, "out of memory serialising the lexical index");
 	uint32_t nt = 0;
 	for (uint32_t i = 0; i < lx->nterms; i++)
 		remap[i] = lx->terms[i].df ? nt++ : LEX_END;
-	unsigned char *h = es_bytebuf_grow(&w, 8);
-	if (h)
-		memcpy(h, LEX_MAGIC, 8);
-	wb_u32(&w, LEX_VERSION);
-	wb_u32(&w, (lx->p.stemming ? LEX_FLAG_STEM : 0) | (lx->p.stopwords ? LEX_FLAG_STOP : 0));
-	wb_u32(&w, f32_bits(lx->p.k1));
-	wb_u32(&w, f32_bits(lx->p.b));
-	wb_u32(&w, nt);
-	wb_u32(&w, (uint32_t)lx->live);
-	wb_u64(&w, lx->total_len);
+	es_bytebuf buf;
+	es_bytebuf_init(&buf);
+	es_writer w;
+	es_writer_init_mem(&w, &buf, crc32c); /* a fresh buffer: cannot fail */
+	es_w_bytes(&w, LEX_MAGIC, 8);
+	es_w_u32(&w, LEX_VERSION);
+	es_w_u32(&w, (lx->p.stemming ? LEX_FLAG_STEM : 0) | (lx->p.stopwords ? LEX_FLAG_STOP : 0));
+	es_w_f32s(&w, &lx->p.k1, 1);
+	es_w_f32s(&w, &lx->p.b, 1);
+	es_w_u32(&w, nt);
+	es_w_u32(&w, (uint32_t)lx->live);
+	es_w_u64(&w, lx->total_len);
 	for (uint32_t i = 0; i < lx->nterms; i++) {
 		const lex_term *t = &lx->terms[i];
 		if (remap[i] == LEX_END)
 			continue;
-		wb_varint(&w, t->str_len);
-		unsigned char *p = es_bytebuf_grow(&w, t->str_len);
-		if (p)
-			memcpy(p, term_str(lx, t), t->str_len);
+		w_varint(&w, t->str_len);
+		es_w_bytes(&w, term_str(lx, t), t->str_len);
 	}
 	for (uint32_t d = 0; d < lx->ndocs; d++) {
 		if (!lx->doc_alive[d])
 			continue;
-		wb_u64(&w, dlabel(lx, d));
+		es_w_u64(&w, dlabel(lx, d));
 		const unsigned char *p;
 		uint32_t np = doc_list(lx, d, &p), term = 0, prev = 0;
-		wb_varint(&w, np);
+		w_varint(&w, np);
 		for (uint32_t i = 0; i < np; i++) {
 			uint32_t tf;
 			term += get_pair(&p, &tf);
 			/* remap keeps the order: gaps stay positive */
-			wb_varint(&w, remap[term] - prev);
-			wb_varint(&w, tf);
+			w_varint(&w, remap[term] - prev);
+			w_varint(&w, tf);
 			prev = remap[term];
 		}
 	}
 	es_free(remap);
-	if (!w.oom)
-		wb_u32(&w, crc32c(0, w.data, w.len));
-	if (w.oom) {
-		es_bytebuf_free(&w);
+	es_w_u32(&w, es_writer_crc(&w));
+	if (es_writer_finish(&w)) {
+		es_bytebuf_free(&buf);
 		return es_err(err, ES_ENOMEM, "out of memory serialising the lexical index");
 	}
-	*out = w.data;
-	*len = w.len;
+	*out = buf.data;
+	*len = buf.len;
 	return 0;
 }
 

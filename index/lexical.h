@@ -162,6 +162,36 @@ int es_lexical_search_exhaustive(const es_lexical *lx, const char *query,
 				 es_lexical_filter_fn filter, void *filter_ctx,
 				 es_hit *out, size_t *nout, es_error *err);
 
+/* Pseudo-relevance feedback (RM3, Lavrenko and Croft's relevance model
+ * mixed with the query, as Anserini and Lucene's query expansion): search
+ * the query's top `docs` documents, weigh each term t of those documents by
+ *   P(t) = sum over feedback documents D of
+ *          (score(D) / sum of their scores) * tf(t, D) / |D|,
+ * keep the `terms` heaviest, and search again with the query
+ *   query_weight * qtf(t) / sum qtf  +  (1 - query_weight) * P(t) / sum P
+ * (a term's weight multiplies its BM25 part in place of qtf).  docs 0: no
+ * feedback.  Defaults chosen on the CISI collection, odd-numbered queries
+ * (bench/RESULTS.md); hybrid search uses them on its lexical list. */
+typedef struct es_lexical_feedback {
+	uint32_t docs;      /* feedback documents, 0..ES_LEXICAL_FEEDBACK_MAX */
+	uint32_t terms;     /* expansion terms, 1..ES_LEXICAL_FEEDBACK_MAX */
+	float query_weight; /* 0..1 */
+} es_lexical_feedback;
+#define ES_LEXICAL_FEEDBACK_DOCS 5
+#define ES_LEXICAL_FEEDBACK_TERMS 20
+#define ES_LEXICAL_FEEDBACK_QUERY_WEIGHT 0.7f
+#define ES_LEXICAL_FEEDBACK_MAX 1000
+void es_lexical_feedback_default(es_lexical_feedback *fb);
+/* ES_EINVAL naming the bad field, or 0. */
+int es_lexical_feedback_check(const es_lexical_feedback *fb, es_error *err);
+/* es_lexical_search with feedback (fb->docs 0: the same as it).  Scores
+ * are BM25 with the expanded query's weights (> 0); filter applies to the
+ * feedback documents and the results. */
+int es_lexical_search_feedback(const es_lexical *lx, const char *query, size_t len,
+			       uint32_t k, const es_lexical_feedback *fb,
+			       es_lexical_filter_fn filter, void *filter_ctx,
+			       es_hit *out, size_t *nout, es_error *err);
+
 /* Rewrite the posting lists without the tombstoned documents and drop terms
  * no live document has.  On error the index is unchanged. */
 int es_lexical_compact(es_lexical *lx, es_error *err);

@@ -342,6 +342,8 @@ static int cmp_u64(const void *a, const void *b)
 
 static void append(uint64_t *dst, size_t *n, const posting *p)
 {
+	if (p->n == 0)
+		return; /* an empty posting may have no array: memcpy(NULL) is UB */
 	memcpy(dst + *n, p->lab, p->n * sizeof *dst);
 	*n += p->n;
 }

@@ -72,10 +72,14 @@ typedef struct es_pterm {
 
 /* A conjunction of terms: a point can satisfy the filter it was made from
  * only if it satisfies every term (the planner uses the terms it has an
- * index for, and evaluates the filter itself on the candidates). */
+ * index for, and evaluates the filter itself on the candidates).  exact:
+ * the filter is the one term (n == 1, an equality or `any`, not a range)
+ * and accepts exactly the points that satisfy it, so the candidates an
+ * index gives for it need no filter evaluation. */
 typedef struct es_pquery {
 	const es_pterm *terms;
 	size_t n;
+	int exact;
 } es_pquery;
 
 typedef struct es_pindex es_pindex;

@@ -129,6 +129,14 @@ typedef struct api_request {
 	 * query may be NULL (no query parameters at all) */
 	const char *(*query)(void *qctx, const char *key);
 	void *qctx;
+	/* set by a transport that runs deferred answers on threads of their
+	 * own (server/http.c): the handler of a ROUTE_WRITE route is then
+	 * deferred (api_response.deferred), so a write that waits for its
+	 * fsync and builds its graph nodes never holds the HTTP worker, and
+	 * the searches of the other connections that worker serves, for the
+	 * batch's duration.  The strings above and the body must then stay
+	 * valid until the deferred answer has run. */
+	int defer_writes;
 } api_request;
 
 /* Percent-decoding of a request path or query parameter as sent, the way

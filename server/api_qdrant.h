@@ -55,5 +55,7 @@ void qd_ok_update(api_response *out);
 /* The payload updates' one implementation; qdrant: Qdrant's body rules and
  * answer (api_points.c; the Qdrant routes below call it). */
 void api_payload_route(api_call *c, api_payload_kind kind, int qdrant, api_response *out);
+/* Count's one implementation (api_scroll.c); qdrant: Qdrant's body rules. */
+void api_count_route(api_call *c, int qdrant, api_response *out);
 
 #endif

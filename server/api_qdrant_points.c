@@ -308,28 +308,7 @@ void api_h_qd_points_scroll(api_call *c, api_response *out)
 
 void api_h_qd_points_count(api_call *c, api_response *out)
 {
-	const json_t *flt = c->json ? json_object_get(c->json, "filter") : NULL;
-	api_filter *f = NULL;
-	ju_err e;
-	if (flt && !json_is_null(flt) && api_filter_parse(flt, "filter", &f, &e)) {
-		api_error_ju(out, &e);
-		return;
-	}
-	es_collection *col = api_get_collection(c, c->name, "name", out);
-	if (!col) {
-		api_filter_free(f);
-		return;
-	}
-	size_t n = 0;
-	es_error err;
-	es_error_clear(&err);
-	int rc = api_points_count(col, f, &n, &err); /* always exact, as /v1 */
-	es_collection_release(col);
-	api_filter_free(f);
-	if (rc)
-		api_error_es(out, rc, &err, NULL);
-	else
-		api_ok(out, 200, json_pack("{s:{s:I}}", "result", "count", (json_int_t)n));
+	api_count_route(c, 1, out);
 }
 
 /* ---- payload: set / overwrite / delete keys / clear, by ids or filter --- */

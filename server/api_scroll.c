@@ -29,6 +29,7 @@
 #include <string.h>
 
 #include "api_internal.h"
+#include "api_qdrant.h"
 #include "points.h"
 
 /* An array of points as JSON ("payload": null for one without, when
@@ -122,13 +123,16 @@ done:
 	json_decref(empty);
 }
 
-void api_h_points_count(api_call *c, api_response *out)
+/* Count, in both dialects: one body parser and one engine call.  The
+ * Qdrant dialect ignores unknown body keys (shard_key, ...); both check
+ * "exact" is a bool (Qdrant's body schema) and always count exactly. */
+void api_count_route(api_call *c, int qdrant, api_response *out)
 {
 	static const char *const keys[] = {"filter", "exact", NULL};
 	ju_err e;
 	api_filter *f = NULL;
 	int exact;
-	if (c->json && (ju_check_keys(c->json, keys, NULL, &e) ||
+	if (c->json && ((!qdrant && ju_check_keys(c->json, keys, NULL, &e)) ||
 			ju_get_bool(c->json, "exact", 1, &exact, &e) ||
 			api_filter_parse(json_object_get(c->json, "filter"), "filter", &f, &e))) {
 		api_error_ju(out, &e);
@@ -148,6 +152,11 @@ void api_h_points_count(api_call *c, api_response *out)
 		api_ok(out, 200, json_pack("{s:{s:I}}", "result", "count", (json_int_t)n));
 done:
 	api_filter_free(f);
+}
+
+void api_h_points_count(api_call *c, api_response *out)
+{
+	api_count_route(c, 0, out);
 }
 
 void api_h_points_get_many(api_call *c, api_response *out)

@@ -14,7 +14,8 @@
  * ES_HYBRID_CANDIDATES_DEFAULT candidates per list (index/collection.h),
  * chosen by measurement on CISI
  * (bench/RESULTS.md: the best nDCG@10 of dense, lexical, RRF and weighted
- * alphas); vector and id queries are dense only.  Lexical and hybrid hits carry "scores": {"dense", "lexical"} with
+ * alphas); "feedback" (parse_feedback) is RM3 on the lexical list, on by
+ * default in hybrid; vector and id queries are dense only.  Lexical and hybrid hits carry "scores": {"dense", "lexical"} with
  * each list's own score where the point was in that list.
  */
 #include <stdio.h>
@@ -119,6 +120,47 @@ static int parse_mode(const json_t *q, int is_text, es_search_req *rq, ju_err *e
 	return 0;
 }
 
+/* "feedback": pseudo-relevance feedback on the lexical list (lexical.h,
+ * RM3): true (the defaults), false (none) or {"docs", "terms",
+ * "query_weight"} (each missing field its default; docs 0: none).  Absent:
+ * on in hybrid mode, off in lexical (es_search_feedback_default). */
+static int parse_feedback(const json_t *q, es_search_req *rq, ju_err *e)
+{
+	static const char *const keys[] = {"docs", "terms", "query_weight", NULL};
+	es_search_feedback_default(rq->mode, &rq->feedback);
+	const json_t *f = json_object_get(q, "feedback");
+	if (!f || json_is_null(f))
+		return 0;
+	if (rq->mode == ES_SEARCH_DENSE)
+		return ju_fail(e, 422, "feedback", "invalid_value",
+			       "'feedback' applies to the lexical list: mode \"lexical\" or \"hybrid\"");
+	es_lexical_feedback_default(&rq->feedback);
+	if (json_is_boolean(f)) {
+		if (!json_is_true(f))
+			rq->feedback.docs = 0;
+		return 0;
+	}
+	if (!json_is_object(f))
+		return ju_fail(e, 400, "feedback", "invalid_type",
+			       "'feedback' must be true, false or {\"docs\", \"terms\", \"query_weight\"}");
+	int has;
+	float w;
+	if (ju_check_keys(f, keys, "feedback", e) ||
+	    ju_get_u32(f, "docs", ES_LEXICAL_FEEDBACK_DOCS, 0, ES_LEXICAL_FEEDBACK_MAX,
+		       &rq->feedback.docs, e) ||
+	    ju_get_u32(f, "terms", ES_LEXICAL_FEEDBACK_TERMS, 1, ES_LEXICAL_FEEDBACK_MAX,
+		       &rq->feedback.terms, e) ||
+	    ju_get_float(f, "query_weight", &has, &w, e))
+		return -1;
+	if (has) {
+		if (!(w >= 0 && w <= 1))
+			return ju_fail(e, 422, "feedback.query_weight", "invalid_value",
+				       "'feedback.query_weight' must be between 0 and 1");
+		rq->feedback.query_weight = w;
+	}
+	return 0;
+}
+
 /* "mmr": {"diversity": 0..1, "candidates_limit": n}: the search fetches
  * max(k, candidates_limit) candidates with their vectors and api_mmr keeps k
  * of them (mmr.h).  Dense searches only. */
@@ -167,7 +209,8 @@ static int run_query(api_call *c, es_collection *col, const json_t *q,
 {
 	static const char *const keys[] = {"text", "vector", "id", "k", "ef",
 					   "score_threshold", "filter", "with_payload",
-					   "with_vector", "mode", "fusion", "mmr", NULL};
+					   "with_vector", "mode", "fusion", "feedback", "mmr",
+					   NULL};
 	const api_limits *lim = &c->ctx->limits;
 	ju_err e;
 	e.status = 0;
@@ -210,7 +253,7 @@ static int run_query(api_call *c, es_collection *col, const json_t *q,
 		goto out;
 	}
 	int is_text = tv && !json_is_null(tv);
-	if (parse_mode(q, is_text, &rq, &e))
+	if (parse_mode(q, is_text, &rq, &e) || parse_feedback(q, &rq, &e))
 		goto bad;
 	if (parse_mmr(q, &rq, lim, &mmr, &e))
 		goto bad;

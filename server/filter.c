@@ -67,6 +67,7 @@ struct api_filter {
 };
 
 static void plan_node(api_filter *f, const node *n);
+static int plan_exact(const api_filter *f);
 
 typedef struct parser {
 	size_t count;  /* nodes so far */
@@ -449,6 +450,7 @@ int api_filter_parse(const json_t *j, const char *param, api_filter **out, ju_er
 	plan_node(f, f->top);
 	f->plan.terms = f->terms;
 	f->plan.n = f->nterms;
+	f->plan.exact = plan_exact(f);
 	*out = f;
 	return 0;
 }
@@ -778,6 +780,29 @@ static void plan_node(api_filter *f, const node *n)
 	}
 	if (f->nterms < API_FILTER_PLAN_TERMS && leaf_term(f, n, &f->terms[f->nterms]))
 		f->nterms++;
+}
+
+/* The one leaf condition the whole filter is, if it is no more than that:
+ * filters whose only clause is one must or one should, down to a leaf. */
+static const node *sole_leaf(const node *n)
+{
+	while (n->kind == N_FILTER) {
+		if (n->must_not.n || n->min_should.n || n->min_count ||
+		    n->must.n + n->should.n != 1)
+			return NULL;
+		n = n->must.n ? n->must.v[0] : n->should.v[0];
+	}
+	return n;
+}
+
+/* Is the plan's one term the filter itself?  Equality and `any` terms are
+ * exact (leaf_holds compares strings bytewise and numbers as doubles; the
+ * index keys strings by their bytes and integers below 2^53 by value, the
+ * only integers leaf_term plans), ranges are supersets. */
+static int plan_exact(const api_filter *f)
+{
+	const node *l = f->nterms == 1 ? sole_leaf(f->top) : NULL;
+	return l && (l->kind == N_VALUE || l->kind == N_ANY) && !f->terms[0].is_range;
 }
 
 const es_pquery *api_filter_plan(const api_filter *f)

@@ -40,7 +40,12 @@
  * suspended (MHD_suspend_connection), the work runs on a detached thread
  * of its own (defer_main), and that thread resumes the connection, whose
  * request callback then sends the answer.  The daemon's thread meanwhile
- * serves its other connections.  es_http_stop waits for such threads
+ * serves its other connections.  Every write (ROUTE_WRITE) is deferred
+ * so (api_request.defer_writes): a batch of 500 texts waits for its fsync
+ * and builds its graph nodes for up to a second, and with the write on the
+ * daemon's thread every search of the connections that daemon serves
+ * waited as long (search p99 18x its idle value during a REST ingestion,
+ * issue 19).  es_http_stop waits for such threads
  * before stopping the daemons (MHD refuses to stop with a connection
  * suspended).
  *
@@ -456,6 +461,7 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn,
 	req.query_has_nul = query_has_nul(conn);
 	req.query = query_arg;
 	req.qctx = conn;
+	req.defer_writes = 1;
 	return answer(h, conn, rs, &req);
 }
 

@@ -417,12 +417,18 @@ int api_payload_req_parse(const json_t *body, api_payload_kind kind, int strict,
 			return ju_fail(e, 422, "payload", "invalid_value",
 				       "'payload' holds an integer above 2^63-1: only point ids may");
 	}
-	if (kind == API_PAYLOAD_SET) {
+	/* set: the payload goes under the object at `key` (made as needed).
+	 * Qdrant's overwrite takes a `key` too and checks it as a path, but
+	 * replaces the whole payload all the same (its do_overwrite_payload
+	 * passes key None: "overwrite operation doesn't support payload
+	 * selector"); the Qdrant dialect does the same, /v1 refuses the key. */
+	if (kind == API_PAYLOAD_SET || (kind == API_PAYLOAD_OVERWRITE && !strict)) {
 		const json_t *k = json_object_get(body, "key");
 		if (k && !json_is_null(k)) {
 			if (check_key(k, "key", e))
 				return -1;
-			r->key = json_string_value(k);
+			if (kind == API_PAYLOAD_SET)
+				r->key = json_string_value(k);
 		}
 	}
 	if (kind == API_PAYLOAD_DELETE) {

@@ -240,6 +240,48 @@ static int is_json_type(const char *ct)
 	return 0;
 }
 
+/* A write handler run off the HTTP worker (api_request.defer_writes): the
+ * call (its parsed body included) and the request are copied, since the
+ * transport's request struct and our path buffer are gone by then; the
+ * strings the request points to stay the transport's. */
+typedef struct deferred_write {
+	const api_route *rt;
+	api_call c;
+	api_request req;
+	double t0; /* when dispatch began (Qdrant's envelope times from it) */
+} deferred_write;
+
+static void run_deferred_write(const api_ctx *ctx, void *arg, api_response *out)
+{
+	(void)ctx;
+	deferred_write *w = arg;
+	w->rt->handler(&w->c, out);
+	if (!out->body && !out->text && !out->static_body && !out->has_body_fd)
+		api_error(out, 500, NULL, "internal_error", "handler produced no response");
+	if (w->rt->flags & ROUTE_QDRANT)
+		api_qdrant_envelope(out, api_now() - w->t0);
+	json_decref(w->c.json);
+	free(w);
+}
+
+/* 0: out is deferred and owns c's body; -1: out of memory, run it inline. */
+static int defer_write(const api_route *rt, api_call *c, const api_request *req,
+		       double t0, api_response *out)
+{
+	deferred_write *w = malloc(sizeof *w);
+	if (!w)
+		return -1;
+	w->rt = rt;
+	w->c = *c;
+	w->req = *req;
+	w->c.req = &w->req;
+	w->t0 = t0;
+	c->json = NULL;
+	out->deferred = run_deferred_write;
+	out->deferred_arg = w;
+	return 0;
+}
+
 /* The checks between a matched route and its handler, in order:
  * authentication (also before 404/405, so that an unauthenticated client
  * learns nothing of the routes), 404 / 405, a write to a read-only server,
@@ -354,6 +396,12 @@ int api_dispatch(const api_ctx *ctx, const api_request *req, api_response *out)
 	out->route = r >= 0 ? r : -1;
 	if (admit(ctx, req, rt, r, path, allow, &c, out))
 		goto done;
+	if ((rt->flags & ROUTE_WRITE) && req->defer_writes && defer_write(rt, &c, req, t0, out) == 0) {
+		if (path != pbuf)
+			free(path);
+		out->t0 = t0;
+		return 0;
+	}
 	rt->handler(&c, out);
 	if (out->deferred) { /* answered later: api_response_run_deferred */
 		if (path != pbuf)

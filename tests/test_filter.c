@@ -285,6 +285,44 @@ START_TEST(test_filter_outlives_json)
 }
 END_TEST
 
+/* The index plan of a filter: how many terms, and whether it is exact
+ * (the filter is its one equality / any term: no evaluation needed). */
+static void plan_is(const char *filter, size_t nterms, int exact)
+{
+	json_t *fj = json_loads(filter, 0, NULL);
+	ck_assert_msg(fj != NULL, "bad test filter %s", filter);
+	api_filter *f;
+	ju_err e;
+	ck_assert_int_eq(api_filter_parse(fj, "filter", &f, &e), 0);
+	json_decref(fj);
+	const es_pquery *q = api_filter_plan(f);
+	ck_assert_msg((q ? q->n : 0) == nterms, "%s: %zu terms", filter, q ? q->n : 0);
+	ck_assert_msg((q && q->exact) == exact, "%s: exact %d", filter, q && q->exact);
+	api_filter_free(f);
+}
+
+START_TEST(test_plan_exact)
+{
+	plan_is("{\"must\":[{\"key\":\"k\",\"match\":{\"value\":\"v\"}}]}", 1, 1);
+	plan_is("{\"must\":{\"key\":\"k\",\"match\":\"v\"}}", 1, 1);
+	plan_is("{\"should\":[{\"key\":\"k\",\"match\":{\"any\":[\"a\",\"b\"]}}]}", 1, 1);
+	plan_is("{\"must\":[{\"must\":[{\"key\":\"a.b\",\"match\":{\"value\":7}}]}]}", 1, 1);
+	/* a range is a superset; other clauses decide too */
+	plan_is("{\"must\":[{\"key\":\"n\",\"range\":{\"gte\":1}}]}", 1, 0);
+	plan_is("{\"must\":[{\"key\":\"k\",\"match\":\"v\"},"
+		"{\"key\":\"j\",\"match\":\"w\"}]}", 2, 0);
+	plan_is("{\"must\":[{\"key\":\"k\",\"match\":\"v\"}],"
+		"\"must_not\":[{\"key\":\"j\",\"match\":\"w\"}]}", 1, 0);
+	plan_is("{\"must\":[{\"key\":\"k\",\"match\":\"v\"},"
+		"{\"key\":\"t\",\"match\":{\"text\":\"w\"}}]}", 1, 0);
+	plan_is("{\"must\":[{\"key\":\"k\",\"match\":\"v\"}],"
+		"\"min_should\":{\"conditions\":[],\"min_count\":1}}", 1, 0);
+	plan_is("{\"should\":[{\"key\":\"k\",\"match\":\"v\"},"
+		"{\"key\":\"j\",\"match\":\"w\"}]}", 0, 0);
+	plan_is("{\"must\":[{\"key\":\"ok\",\"match\":{\"value\":true}}]}", 0, 0);
+}
+END_TEST
+
 Suite *filter_suite(void)
 {
 	Suite *s = suite_create("filter");
@@ -299,6 +337,7 @@ Suite *filter_suite(void)
 	tcase_add_test(tc, test_clauses);
 	tcase_add_test(tc, test_parse_errors);
 	tcase_add_test(tc, test_filter_outlives_json);
+	tcase_add_test(tc, test_plan_exact);
 	suite_add_tcase(s, tc);
 	return s;
 }

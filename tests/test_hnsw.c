@@ -421,6 +421,28 @@ START_TEST(test_delete_reinsert)
 		ck_assert_int_eq(hnsw_get_vector(h, i, tmp), ES_ENOTFOUND);
 	}
 	free(hits);
+	/* the batched getter: blocks of 64 and a tail, deleted labels not
+	 * found, every found row as hnsw_get_vector copies it */
+	{
+		enum { NB = 200 };
+		uint64_t labs[NB];
+		unsigned char found[NB];
+		float *rows = malloc((size_t)NB * D * sizeof *rows), one[D];
+		size_t want = 0;
+		for (size_t i = 0; i < NB; i++) {
+			labs[i] = (i * 37) % n0;
+			want += live[labs[i]];
+		}
+		ck_assert_uint_eq(hnsw_get_vectors(h, labs, NB, rows, found), want);
+		for (size_t i = 0; i < NB; i++) {
+			ck_assert_int_eq(found[i], live[labs[i]]);
+			if (found[i]) {
+				ck_assert_int_eq(hnsw_get_vector(h, labs[i], one), 0);
+				ck_assert_mem_eq(rows + i * D, one, sizeof one);
+			}
+		}
+		free(rows);
+	}
 	/* survives a save/load round trip with deletions */
 	FILE *f = tmpfile();
 	ck_assert_int_eq(hnsw_write(h, f, &err), 0);
@@ -659,10 +681,21 @@ START_TEST(test_pending)
 	ck_assert_uint_eq(hnsw_count(e), 0);
 	hnsw_free(e);
 	free(buf);
-	/* publish half: only those come back, and the graph built from
-	 * pending nodes finds them */
-	for (size_t i = 0; i < n; i += 2)
-		ck_assert_int_eq(hnsw_publish(h, i), 0);
+	/* publish half (one by one, and in a batch of more than one run of
+	 * 64 with an unknown label among them): only those come back, and
+	 * the graph built from pending nodes finds them */
+	uint64_t batch[n / 4 + 2];
+	size_t nb = 0;
+	for (size_t i = 0; i < n; i += 2) {
+		if (i % 4 == 0)
+			ck_assert_int_eq(hnsw_publish(h, i), 0);
+		else
+			batch[nb++] = i;
+		if (nb == 40)
+			batch[nb++] = n + 7;
+	}
+	ck_assert_int_eq(hnsw_publish_batch(h, batch, nb), ES_ENOTFOUND);
+	ck_assert_int_eq(hnsw_publish_batch(h, batch, 40), 0);
 	ck_assert_int_eq(hnsw_publish(h, n + 5), ES_ENOTFOUND);
 	size_t self = 0;
 	for (size_t i = 0; i < n; i++) {

@@ -269,6 +269,119 @@ START_TEST(wand_equals_exhaustive)
 }
 END_TEST
 
+static int cmp_desc(const void *a, const void *b)
+{
+	double x = *(const double *)a, y = *(const double *)b;
+	return (x < y) - (x > y);
+}
+
+/* Pseudo-relevance feedback by the formula in lexical.h, from the texts
+ * (words "w<rank>" of a 200-word vocabulary, so arrays index them): the
+ * first search's top documents weigh the terms, the expanded query scores
+ * every document naively, and the search's scores and order must be the
+ * naive top k (both plans: short and long queries; with and without a
+ * filter; all expansion terms kept so that no tie decides which). */
+START_TEST(feedback_matches_naive)
+{
+	enum { ND = 300, V = 200, K = 20 };
+	static char texts[ND][700];
+	static double tf[ND][V];
+	double len[ND], df[V] = {0}, total = 0;
+	const double k1 = 1.2, b = 0.75;
+	rng_state = 0x5DEECE66Dull;
+	es_lexical *lx = make((float)k1, (float)b, 0, 0);
+	memset(tf, 0, sizeof tf);
+	for (int d = 0; d < ND; d++) {
+		random_text(texts[d], sizeof texts[d], V, 1 + (int)(rnd() % 60));
+		put(lx, (uint64_t)d, texts[d]);
+		len[d] = 0;
+		for (const char *c = texts[d]; (c = strchr(c, 'W')); c++) {
+			tf[d][atoi(c + 1)]++;
+			len[d]++;
+		}
+		total += len[d];
+		for (int r = 0; r < V; r++)
+			df[r] += tf[d][r] > 0;
+	}
+	double avgdl = total / ND;
+	for (int qn = 0; qn < 40; qn++) {
+		char q[700];
+		random_text(q, sizeof q, V, qn % 2 ? 30 + (int)(rnd() % 30) : 1 + (int)(rnd() % 6));
+		int filter = qn % 4 == 3;
+		even_ctx ec = {0};
+		es_lexical_feedback fb = {1 + (uint32_t)(qn % 7), 1000, qn % 3 ? 0.7f : 0.4f};
+		es_hit fh[8], got[K];
+		size_t nf, ng;
+		es_error err;
+		ck_assert_int_eq(es_lexical_search(lx, q, strlen(q), fb.docs,
+						   filter ? even_only : NULL, &ec, fh, &nf, &err), 0);
+		ck_assert_int_eq(es_lexical_search_feedback(lx, q, strlen(q), K, &fb,
+							    filter ? even_only : NULL, &ec,
+							    got, &ng, &err), 0);
+		double qtf[V] = {0}, P[V] = {0}, W[V], qz = 0, pz = 0, tot = 0;
+		for (const char *c = q; (c = strchr(c, 'W')); c++)
+			if (df[atoi(c + 1)] > 0)
+				qtf[atoi(c + 1)]++;
+		for (size_t i = 0; i < nf; i++)
+			tot += fh[i].score;
+		for (size_t i = 0; i < nf; i++)
+			for (int r = 0; r < V; r++)
+				P[r] += fh[i].score / tot * tf[fh[i].label][r] / len[fh[i].label];
+		for (int r = 0; r < V; r++) {
+			qz += qtf[r];
+			pz += P[r];
+		}
+		for (int r = 0; r < V; r++)
+			W[r] = nf ? fb.query_weight * qtf[r] / qz + (1 - fb.query_weight) * P[r] / pz
+				  : qtf[r];
+		double naive[ND], sorted[ND];
+		size_t nn = 0;
+		for (int d = 0; d < ND; d++) {
+			double sc = 0;
+			for (int r = 0; r < V; r++)
+				if (W[r] > 0 && tf[d][r] > 0)
+					sc += W[r] * log(1 + (ND - df[r] + 0.5) / (df[r] + 0.5)) *
+					      tf[d][r] * (k1 + 1) /
+					      (tf[d][r] + k1 * (1 - b + b * len[d] / avgdl));
+			naive[d] = sc;
+			if (sc > 0 && (!filter || d % 2 == 0))
+				sorted[nn++] = sc;
+		}
+		qsort(sorted, nn, sizeof *sorted, cmp_desc);
+		ck_assert_uint_eq(ng, nn < K ? nn : K);
+		for (size_t i = 0; i < ng; i++) {
+			double want = naive[got[i].label];
+			ck_assert_msg(fabs(got[i].score - want) <= 1e-5 * want,
+				      "query %d rank %zu: %g vs naive %g", qn, i,
+				      (double)got[i].score, want);
+			ck_assert_msg(fabs(got[i].score - sorted[i]) <= 1e-5 * sorted[i],
+				      "query %d rank %zu: %g, naive top has %g", qn, i,
+				      (double)got[i].score, sorted[i]);
+			if (filter)
+				ck_assert_uint_eq(got[i].label % 2, 0);
+		}
+	}
+	/* docs 0 is the plain search; bad parameters are refused */
+	es_lexical_feedback off = {0, 20, 0.7f}, bad = {5, 0, 0.7f}, badw = {5, 20, 1.5f};
+	es_hit a[K], c[K];
+	size_t na, nc;
+	es_error err;
+	ck_assert_int_eq(es_lexical_search_feedback(lx, "W1 W2", 5, K, &off, NULL, NULL, a, &na,
+						    &err), 0);
+	ck_assert_int_eq(es_lexical_search(lx, "W1 W2", 5, K, NULL, NULL, c, &nc, &err), 0);
+	ck_assert_uint_eq(na, nc);
+	for (size_t i = 0; i < na; i++) { /* field by field: es_hit has padding */
+		ck_assert_uint_eq(a[i].label, c[i].label);
+		ck_assert(a[i].score == c[i].score);
+	}
+	ck_assert_int_eq(es_lexical_search_feedback(lx, "W1", 2, K, &bad, NULL, NULL, a, &na,
+						    &err), ES_EINVAL);
+	ck_assert_int_eq(es_lexical_search_feedback(lx, "W1", 2, K, &badw, NULL, NULL, a, &na,
+						    &err), ES_EINVAL);
+	es_lexical_free(lx);
+}
+END_TEST
+
 /* After updates, deletes and compactions: WAND == exhaustive, and the
  * index scores exactly as a fresh index built from the final texts. */
 START_TEST(updates_deletes_match_fresh_build)
@@ -729,6 +842,7 @@ Suite *lexical_suite(void)
 	tcase_add_test(tc, params_checked);
 	tcase_add_test(tc, bm25_formula);
 	tcase_add_loop_test(tc, wand_equals_exhaustive, 0, 4);
+	tcase_add_test(tc, feedback_matches_naive);
 	tcase_add_test(tc, updates_deletes_match_fresh_build);
 	tcase_add_test(tc, update_replaces_and_delete_removes);
 	tcase_add_test(tc, memory_grows_and_compaction_shrinks);

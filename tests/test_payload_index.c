@@ -209,6 +209,7 @@ static int word_filter(void *ctx, const es_point_view *p)
 	return p->parsed && strcmp(p->parsed, f->want) == 0;
 }
 
+/* planned: 0 no plan, 1 a plan, 2 an exact plan (no filter calls needed) */
 static size_t search_w(es_collection *c, const char *w, int planned, int *calls,
 		       uint64_t *ids, size_t k)
 {
@@ -216,7 +217,7 @@ static size_t search_w(es_collection *c, const char *w, int planned, int *calls,
 	const char *strs[1] = {w};
 	size_t lens[1] = {strlen(w)};
 	es_pterm t = {"w", ES_PINDEX_KEYWORD, 1, strs, lens, NULL, 0, 0, 0};
-	es_pquery plan = {&t, 1};
+	es_pquery plan = {&t, 1, planned == 2};
 	fcount f = {0, w};
 	es_search_req rq;
 	memset(&rq, 0, sizeof rq);
@@ -248,6 +249,17 @@ static void same_hits(es_collection *c, const char *w, int max_calls)
 		ck_assert_uint_eq(a[i], b[i]);
 	if (max_calls >= 0)
 		ck_assert_int_le(ca, max_calls); /* only the candidates were looked at */
+	/* an exact plan: the same hits without evaluating the filter, also
+	 * when fewer hits than candidates are kept (the bounded heap) */
+	for (size_t k = 1; k <= 20; k += 6) {
+		na = search_w(c, w, 2, &ca, a, k);
+		nb = search_w(c, w, 0, &cb, b, k);
+		ck_assert_uint_eq(na, nb);
+		for (size_t i = 0; i < na; i++)
+			ck_assert_uint_eq(a[i], b[i]);
+		if (max_calls >= 0)
+			ck_assert_int_eq(ca, 0);
+	}
 }
 
 START_TEST(test_collection_planned)

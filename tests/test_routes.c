@@ -357,6 +357,76 @@ START_TEST(test_encoded_nul)
 }
 END_TEST
 
+/* A transport that sets defer_writes gets every ROUTE_WRITE handler back
+ * deferred (nothing done yet: the collection does not exist until the
+ * deferred answer runs), reads answered inline, and the deferred answer
+ * equal to the inline one (Qdrant's envelope included). */
+static int dispatch_deferred(fixture *f, const char *method, const char *path,
+			     const char *body, api_response *r, int *deferred)
+{
+	api_request req;
+	memset(&req, 0, sizeof req);
+	req.method = method;
+	req.path = path;
+	req.body = body;
+	req.len = body ? strlen(body) : 0;
+	req.content_type = "application/json";
+	req.defer_writes = 1;
+	int st = api_dispatch(f->ctx, &req, r);
+	*deferred = r->deferred != NULL;
+	return *deferred ? api_response_run_deferred(f->ctx, r) : st;
+}
+
+START_TEST(test_deferred_writes)
+{
+	fixture f;
+	setup_ctx(&f, NULL);
+	api_response r;
+	api_request req;
+	memset(&req, 0, sizeof req);
+	req.method = "PUT";
+	req.path = "/v1/collections/dw";
+	req.defer_writes = 1;
+	ck_assert_int_eq(api_dispatch(f.ctx, &req, &r), 0);
+	ck_assert_ptr_nonnull(r.deferred);
+	/* not run yet: the collection is not there */
+	ck_assert_int_eq(call(&f, "GET", "/v1/collections/dw", NULL, NULL), 404);
+	ck_assert_int_eq(api_response_run_deferred(f.ctx, &r), 201);
+	api_response_free(&r);
+	ck_assert_int_eq(call(&f, "GET", "/v1/collections/dw", NULL, NULL), 200);
+	int d;
+	ck_assert_int_eq(dispatch_deferred(&f, "PUT", "/v1/collections/dw/points",
+					   "{\"points\":[{\"id\":\"a\",\"text\":\"the cat sat\"}]}",
+					   &r, &d), 200);
+	ck_assert(d);
+	api_response_free(&r);
+	/* errors found by the handler come back through the deferred answer */
+	ck_assert_int_eq(dispatch_deferred(&f, "PUT", "/v1/collections/dw/points",
+					   "{\"points\":[{\"id\":\"b\"}]}", &r, &d), 400);
+	ck_assert(d);
+	api_response_free(&r);
+	/* reads are answered inline */
+	ck_assert_int_eq(dispatch_deferred(&f, "POST", "/v1/collections/dw/search",
+					   "{\"text\":\"cat\",\"k\":1}", &r, &d), 200);
+	ck_assert(!d);
+	api_response_free(&r);
+	ck_assert_int_eq(dispatch_deferred(&f, "GET", "/v1/collections/dw/points/a", NULL, &r, &d),
+			 200);
+	ck_assert(!d);
+	api_response_free(&r);
+	ck_assert_int_eq(call(&f, "GET", "/v1/collections/dw/points/b", NULL, NULL), 404);
+	/* Qdrant's writes keep their envelope */
+	ck_assert_int_eq(dispatch_deferred(&f, "PUT", "/collections/qdw",
+					   "{\"vectors\":{\"size\":4,\"distance\":\"Cosine\"}}", &r, &d),
+			 200);
+	ck_assert(d);
+	ck_assert_ptr_nonnull(json_object_get(r.body, "status"));
+	ck_assert_ptr_nonnull(json_object_get(r.body, "time"));
+	api_response_free(&r);
+	teardown_ctx(&f);
+}
+END_TEST
+
 START_TEST(test_truncate_flag)
 {
 	char dir[1024];
@@ -694,6 +764,7 @@ Suite *routes_suite(void)
 	tcase_set_timeout(tc, 60);
 	tcase_add_test(tc, test_match);
 	tcase_add_test(tc, test_dispatch_errors);
+	tcase_add_test(tc, test_deferred_writes);
 	tcase_add_test(tc, test_handlers);
 	tcase_add_test(tc, test_truncate_flag);
 	tcase_add_test(tc, test_encoded_nul);

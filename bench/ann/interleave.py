@@ -19,7 +19,7 @@ knn_query calls.
 import argparse, math, os, statistics, subprocess, sys, time
 import numpy as np
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from run import ROOT, recall, ground_truth
+from run import ROOT, recall, ground_truth, best_qps
 
 
 def at_recall(points, target):
@@ -99,11 +99,7 @@ def main():
                     rec[name] = recall(np.fromfile(out, dtype=np.int32).reshape(len(q), 10), gt)
             if p is not None:
                 p.set_ef(ef)
-                best = 0
-                for rep in range(3):
-                    t0 = time.time()
-                    ids_h, _ = p.knn_query(q, k=10, num_threads=T)
-                    best = max(best, len(q) / (time.time() - t0))
+                ids_h, best = best_qps(p, q, T, 3)
                 qps["hnswlib"].append(best)
                 rec["hnswlib"] = recall(ids_h, gt)
         cells = []

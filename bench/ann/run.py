@@ -95,6 +95,17 @@ def run_ours(binary, data, qfile, d, nq, gt, M, efc, threads, efs, quant, tmp):
     return res
 
 
+def best_qps(p, q, threads, reps):
+    """hnswlib's top-10 ids for the queries q and its best queries/s of reps
+    knn_query calls (p's ef already set)."""
+    best = 0
+    for _ in range(reps):
+        t0 = time.time()
+        ids, _ = p.knn_query(q, k=10, num_threads=threads)
+        best = max(best, len(q) / (time.time() - t0))
+    return ids, best
+
+
 def run_hnswlib(x, q, gt, M, efc, threads, efs):
     import hnswlib
     before = rss_bytes()
@@ -108,11 +119,7 @@ def run_hnswlib(x, q, gt, M, efc, threads, efs):
         p.set_num_threads(t)
         for ef in efs:
             p.set_ef(ef)
-            best = 0
-            for rep in range(2):
-                t0 = time.time()
-                ids, _ = p.knn_query(q, k=10, num_threads=t)
-                best = max(best, len(q) / (time.time() - t0))
+            ids, best = best_qps(p, q, t, 2)
             res["curve"][(t, ef)] = (recall(ids, gt), best)
     del p
     return res

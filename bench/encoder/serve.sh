@@ -13,7 +13,9 @@
 # a shared machine hits every configuration alike.  BATCH_WAIT_US (default:
 # the server's) is passed through.  wrk's timeout is 30 s; timeouts are
 # counted.  Prints one line per run (texts/s = req/s x texts per
-# request) and, at the end, medians per configuration; raw wrk output in
+# request; CPU ms per request of the server, all threads, from
+# /proc/PID/stat, and of wrk, from /usr/bin/time) and, at the end, medians
+# per configuration; raw wrk output in
 # bench/out/serve/.  wrk runs on the same machine (2 threads).
 # BODIES (default "one many") and CONNS (default "1 16 64") narrow a run;
 # SERVE_ARGS is passed to every server; a CONFIGS entry BATCHMAX:N (or
@@ -37,6 +39,9 @@ batch_metrics() {
 		/^embedsrv_batch_forward_seconds_total/ { s = $2 }
 		END { if (q == "") print "- - - - -"; else print q, t, f, w, s }'
 }
+
+# user + system CPU ticks of process $1 so far (all its threads)
+cpu_ticks() { awk '{ print $14 + $15 }' "/proc/$1/stat"; }
 
 cat > "$out/one.lua" <<'LUA'
 wrk.method = "POST"
@@ -73,9 +78,14 @@ for r in $(seq 1 "${REPEAT:-3}"); do
 				t=2; [ $c -gt 1 ] || t=1
 				f="$out/b$bm-t${th:-default}-bt${bt:-default}-$body-c$c-r$r.txt"
 				m0=$(batch_metrics "$port")
-				wrk -t$t -c$c -d${dur}s --timeout 30s --latency -s "$out/$body.lua" \
+				s0=$(cpu_ticks $pid)
+				/usr/bin/time -f "%U %S" -o "$f.time" \
+					wrk -t$t -c$c -d${dur}s --timeout 30s --latency -s "$out/$body.lua" \
 					"http://127.0.0.1:$port/v1/embeddings" >"$f"
+				s1=$(cpu_ticks $pid)
 				m1=$(batch_metrics "$port")
+				# CPU per request: the server's (all its threads) and wrk's
+				echo "cpu $s0 $s1 $(getconf CLK_TCK) $(cat "$f.time")" >>"$f"
 				echo "batcher $m0 $m1" | awk '$2 != "-" && $7 != "-" && $7 > $2 {
 					r = $7 - $2; printf "Batcher: mean batch %.1f texts, wait %.2f ms, forward %.2f ms per request\n",
 						($8 - $3) / ($9 - $4), 1000 * ($10 - $5) / r, 1000 * ($11 - $6) / r }' >>"$f"
@@ -84,9 +94,12 @@ for r in $(seq 1 "${REPEAT:-3}"); do
 					/Requests\/sec/ { rps = $2 }
 					/^ +50%/ { p50 = ms($2) } /^ +99%/ { p99 = ms($2) }
 					/Non-2xx/ { bad = $NF } /timeout/ { to = $NF }
+					/requests in/ { nreq = $1 }
+					/^cpu / { srv = ($3 - $2) / $4; wc = $5 + $6 }
 					/^Batcher:/ { sub(/^Batcher: /, ""); bat = "  " $0 }
-					END { printf "batch-max=%-6s texts/req=%-3d c=%-3d %9.1f texts/s  p50 %8.2f ms  p99 %8.2f ms  non-2xx %s  timeouts %s%s\n",
-						bm, n, c, rps * n, p50, p99, (bad == "" ? 0 : bad), (to == "" ? 0 : to), bat }' "$f" | tee -a "$out/results.txt"
+					END { printf "batch-max=%-6s texts/req=%-3d c=%-3d %9.1f texts/s  p50 %8.2f ms  p99 %8.2f ms  non-2xx %s  timeouts %s  cpu/req server %.3f ms wrk %.3f ms%s\n",
+						bm, n, c, rps * n, p50, p99, (bad == "" ? 0 : bad), (to == "" ? 0 : to),
+						nreq ? 1000 * srv / nreq : 0, nreq ? 1000 * wc / nreq : 0, bat }' "$f" | tee -a "$out/results.txt"
 			done
 		done
 		kill $pid
@@ -100,13 +113,16 @@ import collections, re, statistics, sys
 runs = collections.defaultdict(list)
 for line in open(sys.argv[1]):
     m = re.match(r"batch-max=(\S+)\s+texts/req=(\d+)\s+c=(\d+)\s+([\d.]+) texts/s\s+p50\s+([\d.]+) ms\s+p99\s+([\d.]+) ms", line)
+    u = re.search(r"cpu/req server ([\d.]+) ms wrk ([\d.]+) ms", line)
     b = re.search(r"mean batch ([\d.]+) texts, wait ([\d.]+) ms, forward ([\d.]+) ms", line)
     if m:
-        runs[(m[2], m[3], m[1])].append([float(m[4]), float(m[5]), float(m[6])] + ([float(x) for x in b.groups()] if b else []))
+        runs[(m[2], m[3], m[1])].append([float(m[4]), float(m[5]), float(m[6])] + [float(x) for x in u.groups()] +
+                                        ([float(x) for x in b.groups()] if b else []))
 med = lambda v, i: ("%.2f" % statistics.median(x[i] for x in v)) if all(len(x) > i for x in v) else "-"
-print("| texts/request | connections | batch-max[/threads][:batch-threads] | texts/s | p50 ms | p99 ms | mean batch | queued ms | forward ms |")
-print("|---|---|---|---|---|---|---|---|---|")
+print("| texts/request | connections | batch-max[/threads][:batch-threads] | texts/s | p50 ms | p99 ms "
+      "| server CPU ms/req | wrk CPU ms/req | mean batch | queued ms | forward ms |")
+print("|---|---|---|---|---|---|---|---|---|---|---|")
 for k in sorted(runs, key=lambda k: (int(k[0]), int(k[1]), k[2])):
     v = runs[k]
-    print("| %s | %s | %s | %s |" % (k[0], k[1], k[2], " | ".join(med(v, i) for i in range(6))))
+    print("| %s | %s | %s | %s |" % (k[0], k[1], k[2], " | ".join(med(v, i) for i in range(8))))
 PY

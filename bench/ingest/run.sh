@@ -44,16 +44,19 @@ stop() {
 	kill "$pid"; wait "$pid" || true; pid=
 }
 
-# P99=1: also search the collection with wrk (16 connections, WRK_SECONDS,
-# default 20) while the ingestion runs (starting 5 s into it) and once it
-# is done (idle), and print both latency distributions' p50/p99.
+# P99=1: also search the collection with wrk (16 connections) while the
+# ingestion runs (WRK_DURING seconds, default 6, starting WRK_DELAY, default
+# 2, seconds into it) and once it is done (idle, WRK_SECONDS, default 20),
+# and print both latency distributions' p50/p99.  The during-ingest figure
+# counts only if the ingestion outlasted its wrk run: the script says so
+# when it did not (raise NPOINTS or lower WRK_DURING).
 cat > "$tmp/search.lua" <<'LUA'
 wrk.method = "POST"
 wrk.headers["Content-Type"] = "application/json"
 wrk.body = '{"text": "the history of the english language", "k": 10, "mode": "dense"}'
 LUA
-wrk_p99() { # label
-	wrk -t2 -c16 -d"${WRK_SECONDS:-20}s" --latency -s "$tmp/search.lua" \
+wrk_p99() { # label seconds
+	wrk -t2 -c16 -d"$2s" --latency -s "$tmp/search.lua" \
 		"$url/v1/collections/ingest/search" >"$out/wrk-$1.txt"
 	awk -v l="$1" '/Requests\/sec/ { rps = $2 } /^ +50%/ { p50 = $2 } /^ +99%/ { p99 = $2 }
 		/Non-2xx/ { bad = $NF }
@@ -68,11 +71,13 @@ for r in $(seq 1 "${REPEAT:-3}"); do
 			/usr/bin/python3 bench/ingest/client.py "$url" "$corpus" "$n" "$batch" "$clients" ingest \
 				>"$tmp/ingest.txt" &
 			cpid=$!
-			sleep 5
-			wrk_p99 during-ingest
+			sleep "${WRK_DELAY:-2}"
+			wrk_p99 during-ingest "${WRK_DURING:-6}"
+			kill -0 "$cpid" 2>/dev/null ||
+				echo "NOT VALID: the ingestion ended before the during-ingest search run did"
 			wait "$cpid"
 			cat "$tmp/ingest.txt"
-			wrk_p99 idle
+			wrk_p99 idle "${WRK_SECONDS:-20}"
 		else
 			/usr/bin/python3 bench/ingest/client.py "$url" "$corpus" "$n" "$batch" "$clients" ingest
 		fi

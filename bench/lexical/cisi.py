@@ -13,9 +13,12 @@ independent reference BM25 to check embedsrv's lexical index against.
       judgments are written.
 
   cisi.py reference OUT_DIR [--k1 0.9] [--b 0.4] [--stem] [--stop]
-                    [--run FILE]
+                    [--rm3 DOCS,TERMS,QUERY_WEIGHT] [--run FILE]
       BM25 over title + " " + text, queries' top 100, metrics printed (and
-      the run written as TREC "qid Q0 docid rank score tag" with --run).
+      the run written as TREC "qid Q0 docid rank score tag" with --run);
+      --rm3: with pseudo-relevance feedback as index/lexical.h defines it
+      (the server's "feedback"; rm3_query below).  nDCG@10 is also given
+      over the odd- and the even-numbered queries (tuned on the odd).
 
   cisi.py metrics OUT_DIR RUNFILE
       nDCG@10, MAP@100 and recall@100 of a TREC run file.
@@ -228,7 +231,7 @@ def doc_text(d):
     return (d.get("title", "") + " " + d.get("text", "")).strip()
 
 
-def bm25_run(docs, queries, k1, b, stem, stop, k=100):
+def bm25_run(docs, queries, k1, b, stem, stop, k=100, rm3=None):
     analyze = analyzer(stem, stop)
     tfs = [Counter(analyze(doc_text(d))) for d in docs]
     lens = [sum(t.values()) for t in tfs]
@@ -241,19 +244,45 @@ def bm25_run(docs, queries, k1, b, stem, stop, k=100):
     for i, t in enumerate(tfs):
         for w, c in t.items():
             post[w].append((i, c))
-    run = {}
-    for q in queries:
-        qtf = Counter(analyze(q["text"]))
+
+    def search(qw, k):
         score = defaultdict(float)
-        for w, c in qtf.items():
-            if w not in df:
-                continue
+        for w, c in qw.items():
             idf = math.log(1 + (N - df[w] + 0.5) / (df[w] + 0.5))
             for i, tf in post[w]:
                 score[i] += c * idf * tf * (k1 + 1) / (tf + k1 * (1 - b + b * lens[i] / avgdl))
-        ranked = sorted(score.items(), key=lambda x: (-x[1], int(docs[x[0]]["_id"])))[:k]
+        return sorted(score.items(), key=lambda x: (-x[1], int(docs[x[0]]["_id"])))[:k]
+
+    run = {}
+    for q in queries:
+        qtf = {w: c for w, c in Counter(analyze(q["text"])).items() if w in df}
+        if rm3:
+            qtf = rm3_query(qtf, search(qtf, rm3[0]), tfs, lens, rm3[1], rm3[2])
+        ranked = search(qtf, k)
         run[q["_id"]] = [(docs[i]["_id"], s) for i, s in ranked]
     return run
+
+
+def rm3_query(qtf, top, tfs, lens, nterms, qweight):
+    """RM3 (the relevance model of the feedback documents `top`, [(doc,
+    score)], mixed with the query): P(t) = sum over D of score(D) / sum of
+    scores * tf(t, D) / |D|; the nterms heaviest, normalised to sum 1, at
+    weight 1 - qweight; the query's qtf normalised to sum 1 at qweight."""
+    tot = sum(sc for _, sc in top)
+    if not top or tot <= 0:
+        return qtf
+    p = defaultdict(float)
+    for i, sc in top:
+        for w, c in tfs[i].items():
+            p[w] += sc / tot * c / lens[i]
+    ex = sorted(p.items(), key=lambda x: -x[1])[:nterms]
+    ez, qz = sum(v for _, v in ex), sum(qtf.values())
+    out = defaultdict(float)
+    for w, c in qtf.items():
+        out[w] += qweight * c / qz
+    for w, v in ex:
+        out[w] += (1 - qweight) * v / ez
+    return {w: v for w, v in out.items() if v > 0}
 
 
 def metrics(run, qrels):
@@ -273,6 +302,16 @@ def metrics(run, qrels):
         rc.append(hits / len(rel))
     n = len(qrels)
     return sum(nd) / n, sum(ap) / n, sum(rc) / n
+
+
+def split_ndcg(run, qrels):
+    """nDCG@10 over all judged queries, the odd-numbered and the even-numbered
+    (tuning on the odd, checking on the even)."""
+    out = []
+    for par in (None, 1, 0):
+        qr = {q: r for q, r in qrels.items() if par is None or int(q) % 2 == par}
+        out.append(metrics({q: v for q, v in run.items() if q in qr}, qr)[0])
+    return out
 
 
 def read_run(path):
@@ -325,12 +364,17 @@ def http_eval(url, out, a):
     print(f"{info['count']} documents ({len(novec)} without a vector), memory "
           f"{info['memory_bytes']} bytes, lexical {info['lexical']}")
     modes = [("dense", {"mode": "dense"}), ("lexical", {"mode": "lexical"}),
+             ("lexical + feedback", {"mode": "lexical", "feedback": True}),
              ("hybrid rrf", {"mode": "hybrid", "fusion": {"method": "rrf"}})]
     for alpha in (0.2, 0.3, 0.5):
         modes.append((f"hybrid weighted a={alpha}",
                       {"mode": "hybrid", "fusion": {"method": "weighted", "alpha": alpha}}))
-    print("| mode | nDCG@10 | MAP@100 | recall@100 | p50 top-10 ms |")
-    print("|---|---|---|---|---|")
+    modes.append(("hybrid weighted a=0.3, no feedback",
+                  {"mode": "hybrid", "feedback": False,
+                   "fusion": {"method": "weighted", "alpha": 0.3}}))
+    modes.append(("hybrid default (request without mode)", {}))
+    print("| mode | nDCG@10 | odd | even | MAP@100 | recall@100 | p50 top-10 ms |")
+    print("|---|---|---|---|---|---|---|")
     for label, extra in modes:
         run = {}
         for i in range(0, len(queries), 50):
@@ -342,6 +386,7 @@ def http_eval(url, out, a):
             for q, hits in zip(queries[i:i + 50], body["result"]):
                 run[q["_id"]] = [(str(h["id"]), h["score"]) for h in hits]
         m = metrics(run, qrels)
+        sp = split_ndcg(run, qrels)
         lat = []
         for q in queries:
             ts = []
@@ -352,7 +397,7 @@ def http_eval(url, out, a):
                 ts.append(time.perf_counter() - t0)
             lat.append(sorted(ts)[len(ts) // 2])
         lat.sort()
-        print(f"| {label} | {m[0]:.4f} | {m[1]:.4f} | {m[2]:.4f} | "
+        print(f"| {label} | {m[0]:.4f} | {sp[1]:.4f} | {sp[2]:.4f} | {m[1]:.4f} | {m[2]:.4f} | "
               f"{lat[len(lat) // 2] * 1000:.3f} |", flush=True)
 
 
@@ -415,13 +460,19 @@ def main(argv):
         out, a = argv[1], argv[2:]
         k1, b = opt(a, "--k1", 0.9), opt(a, "--b", 0.4)
         stem, stop = "--stem" in a, "--stop" in a
+        rm3 = opt(a, "--rm3", None, str)
+        if rm3:
+            d, t, w = rm3.split(",")
+            rm3 = (int(d), int(t), float(w))
         docs, queries, qrels = load(out)
-        run = bm25_run(docs, queries, k1, b, stem, stop)
+        run = bm25_run(docs, queries, k1, b, stem, stop, rm3=rm3)
         if "--run" in a:
             write_run(run, opt(a, "--run", None, str), "reference")
         m = metrics(run, qrels)
-        print(f"reference BM25 k1 {k1} b {b} stem {int(stem)} stop {int(stop)}: "
-              f"nDCG@10 {m[0]:.4f}  MAP@100 {m[1]:.4f}  recall@100 {m[2]:.4f}")
+        sp = split_ndcg(run, qrels)
+        print(f"reference BM25 k1 {k1} b {b} stem {int(stem)} stop {int(stop)} rm3 {rm3}: "
+              f"nDCG@10 {m[0]:.4f} (odd {sp[1]:.4f}, even {sp[2]:.4f})  MAP@100 {m[1]:.4f}  "
+              f"recall@100 {m[2]:.4f}")
     elif len(argv) >= 3 and argv[0] == "metrics":
         _, _, qrels = load(argv[1])
         m = metrics(read_run(argv[2]), qrels)

@@ -192,6 +192,11 @@ await check('qdrant: payload set / overwrite / delete keys / clear, by ids and b
   assert.deepEqual((await get()).nested, { a: 1, b: 2 });
   await client.overwritePayload(RAW, { payload: { only: 1, drop: true }, points: [id] });
   assert.deepEqual(await get(), { only: 1, drop: true });
+  // the client's SetPayload type carries key for overwrite too; Qdrant
+  // replaces the whole payload regardless (no payload selector)
+  await client.overwritePayload(RAW, { payload: { only: 1, drop: true, under: 0 }, points: [id], key: 'nested' });
+  assert.deepEqual(await get(), { only: 1, drop: true, under: 0 });
+  await client.deletePayload(RAW, { keys: ['under'], points: [id] });
   await client.deletePayload(RAW, { keys: ['drop'], points: [id] });
   assert.deepEqual(await get(), { only: 1 });
   await client.clearPayload(RAW, { points: [id] });
@@ -266,6 +271,45 @@ await check('qdrant: query by vector, by id, legacy search, batch', async () => 
   assert.equal(batch[0].points[0].id, 3);
 });
 
+await check('qdrant: get one point, legacy search batch, every filter condition', async () => {
+  // GET .../points/{id} through the client's generated API (no wrapper method)
+  const one = (await client.api().getPoint({ collection_name: RAW, id: 3 })).data.result;
+  assert.equal(one.id, 3);
+  assert.equal(one.payload.i, 3);
+  const byUuid = (await client.api().getPoint({ collection_name: RAW, id: uuids[2] })).data.result;
+  assert.equal(byUuid.id, uuids[2]);
+  await assert.rejects(client.api().getPoint({ collection_name: RAW, id: 987654 }), (e) => e.status === 404);
+  // POST .../points/search/batch (searchBatch): one list of hits per search
+  const [p] = await client.retrieve(RAW, { ids: [3], with_vector: true });
+  const odd = { must: [{ key: 'parity', match: { value: 'odd' } }] };
+  const sb = await client.searchBatch(RAW, { searches: [
+    { vector: p.vector, limit: 1 }, { vector: p.vector, limit: 4, filter: odd, with_payload: true }] });
+  assert.equal(sb.length, 2);
+  assert.equal(sb[0][0].id, 3);
+  assert.equal(sb[1].length, 4);
+  assert.ok(sb[1].every((h) => h.payload.parity === 'odd'));
+  // the conditions and clauses of issue 20's list, on i = 0..24 (odd ids are i)
+  const n = async (filter) => (await client.count(RAW, { filter, exact: true })).count;
+  assert.equal(await n({ should: [{ key: 'i', range: { lt: 3 } }, { key: 'i', range: { gte: 22 } }] }), 6);
+  assert.equal(await n({ min_should: { conditions: [odd.must[0], { key: 'i', range: { lt: 5 } },
+    { has_id: [3, 5] }], min_count: 2 } }), 3); // 1, 3 (odd, < 5; 3 also listed), 5 (odd, listed)
+  assert.equal(await n({ must: { key: 'parity', match: { except: ['odd'] } } }), 13);
+  assert.equal(await n({ must: { key: 'i', match: { any: [1, 2, 3] } } }), 3);
+  assert.equal(await n({ must: { key: 'parity', match: { text: 'dd' } } }), 12);
+  assert.equal(await n({ must: [{ is_empty: { key: 'nothing' } }] }), 25);
+  assert.equal(await n({ must: [{ is_null: { key: 'i' } }] }), 0);
+  assert.equal(await n({ must: [{ should: [{ key: 'i', match: { value: 4 } }, { key: 'i', match: { value: 6 } }] }] }), 2);
+  await client.setPayload(RAW, { payload: { items: [{ k: 'a', v: 1 }, { k: 'b', v: 2 }], meta: { src: 'web' } }, points: [3] });
+  const nested = (v) => ({ must: [{ nested: { key: 'items', filter: { must: [
+    { key: 'k', match: { value: 'a' } }, { key: 'v', match: { value: v } }] } } }] });
+  assert.equal(await n(nested(1)), 1);
+  assert.equal(await n(nested(2)), 0); // a and 2 are in different elements
+  assert.equal(await n({ must: { key: 'meta.src', match: { value: 'web' } } }), 1);
+  assert.equal(await n({ must: { key: 'items[].k', match: { value: 'b' } } }), 1);
+  await client.deletePayload(RAW, { keys: ['items', 'meta'], points: [3] });
+  assert.equal(await n({ must: { key: 'meta.src', match: { value: 'web' } } }), 0);
+});
+
 await check('qdrant: our extension, a {"text"} query the server embeds', async () => {
   await client.upsert(RAW, { wait: true, points: [{ id: 1000, vector: { text: 'the police said' }, payload: { i: 1000 } }] });
   const res = await client.query(RAW, { query: { text: 'the police said' }, limit: 1 });
@@ -275,6 +319,10 @@ await check('qdrant: our extension, a {"text"} query the server embeds', async (
 await check('qdrant: delete points, delete collection', async () => {
   await client.delete(RAW, { wait: true, points: [uuids[1], 1] });
   assert.equal((await client.count(RAW)).count, 24);
+  // by filter: POST .../points/delete {"filter": ...}
+  await client.delete(RAW, { wait: true, filter: { must: [{ key: 'i', range: { gte: 20 } }] } });
+  assert.equal((await client.count(RAW)).count, 18); // 20..24 and the text point 1000
+  assert.equal((await client.count(RAW, { filter: { must: { key: 'i', range: { gte: 20 } } } })).count, 0);
   assert.equal(await client.deleteCollection(RAW), true);
   assert.equal((await client.collectionExists(RAW)).exists, false);
 });

@@ -265,3 +265,14 @@ void fz_fix_any(unsigned char *p, size_t len)
 	else
 		fz_fix_hnsw(p, len);
 }
+
+int fz_filter_parse(const json_t *fj, api_filter **out)
+{
+	ju_err e;
+	memset(&e, 0, sizeof e);
+	if (api_filter_parse(fj, "filter", out, &e) == 0)
+		return 0;
+	if (*out || (e.status != 400 && e.status != 422) || !e.msg[0] || !e.param[0])
+		fz_fail("refusal %d param '%s': %s", e.status, e.param, e.msg);
+	return 1;
+}

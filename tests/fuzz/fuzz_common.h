@@ -26,11 +26,18 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "filter.h"
+
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 int LLVMFuzzerInitialize(int *argc, char ***argv);
 
 /* Report a broken invariant and abort (libFuzzer saves the input). */
 void fz_fail(const char *fmt, ...) __attribute__((noreturn, format(printf, 1, 2)));
+
+/* Parse a filter (JSON) as the server does into *out (NULL for JSON
+ * null): 0, or 1 when refused, the refusal checked to be a 400/422 that
+ * names a parameter (fz_fail otherwise).  Free *out with api_filter_free. */
+int fz_filter_parse(const json_t *fj, api_filter **out);
 
 /* Path of a file under the source tree (ES_SOURCE_ROOT, else the tree this
  * binary was configured from); malloc'd, the caller frees it. */

@@ -4,7 +4,9 @@ evaluation, over real HTTP and the real binary.
 
 Starts `embedsrv serve` on the Lee model (tests/data/lee-10d.vec) and checks:
 "fusion": {"candidates": N} (bad values are 4xx; with candidates below k the
-depth is k; a small depth changes which points the fusion sees); a hybrid
+depth is k; a small depth changes which points the fusion sees); "feedback"
+(bad values are 4xx; off in lexical mode, on in hybrid; expansion finds
+documents without the query's words); a hybrid
 search of a collection with no texts (vector-only points) is the dense
 search (same ids, the dense score, no fusion); and `embedsrv eval retrieval
 --data-dir` answers the same metrics offline as --server (encoding with the
@@ -66,6 +68,44 @@ def candidates_checks(s):
     check(st == 200 and len(one["result"]) == 1 and
           one["result"][0]["id"] in (lex["result"][0]["id"], den["result"][0]["id"]),
           "one candidate per list: %s (lexical %s, dense %s)" % (one, lex, den))
+
+
+def feedback_checks(s):
+    """"feedback" (RM3 on the lexical list): on by default in hybrid, off in
+    lexical; expands a query with its top documents' words."""
+    for bad, want in ((3, 400), ("yes", 400), ({"bogus": 1}, 400), ({"docs": -1}, 422),
+                      ({"docs": 1001}, 422), ({"terms": 0}, 422),
+                      ({"query_weight": 2}, 422), ({"query_weight": "x"}, 400)):
+        st, body = search(s, "c", {"text": "police", "mode": "lexical", "feedback": bad})
+        named = list(bad)[0] if isinstance(bad, dict) else "feedback"
+        check(st == want and named in body["error"]["param"],
+              "feedback %r is %d: %s %s" % (bad, want, st, body))
+    st, body = search(s, "c", {"text": "police", "mode": "dense", "feedback": True})
+    check(st == 422 and "feedback" in str(body), "feedback in dense mode is 422: %s" % body)
+    st, plain = search(s, "c", {"text": "police", "mode": "lexical"})
+    st2, off = search(s, "c", {"text": "police", "mode": "lexical", "feedback": False})
+    check(st == 200 and plain == off and ids(plain) == [2],
+          "lexical mode has no feedback by default: %s %s" % (plain, off))
+    # the top document (2: "Police arrested two suspects in Sydney") brings
+    # "sydney" into the query: the other Sydney documents are found too
+    st, fb = search(s, "c", {"text": "police", "mode": "lexical", "feedback": True, "k": 6})
+    check(st == 200 and ids(fb)[0] == 2 and set(ids(fb)) == {2, 3, 4, 5},
+          "feedback finds documents without the query's word: %s" % fb)
+    st, one = search(s, "c", {"text": "police", "mode": "lexical", "k": 6,
+                              "feedback": {"docs": 1, "terms": 1, "query_weight": 0.5}})
+    check(st == 200 and ids(one) == [2],
+          "one expansion term (the heaviest: police itself) adds nothing: %s" % one)
+    # hybrid: the defaults are on; false turns them off
+    st, dflt = search(s, "c", {"text": "police", "k": 6})
+    st2, expl = search(s, "c", {"text": "police", "k": 6,
+                                "feedback": {"docs": 5, "terms": 20, "query_weight": 0.7}})
+    st3, hoff = search(s, "c", {"text": "police", "k": 6, "feedback": False})
+    check(st == st2 == st3 == 200 and dflt == expl,
+          "hybrid's default feedback is docs 5, terms 20, query_weight 0.7: %s %s" % (dflt, expl))
+    lex_on = sorted(h["id"] for h in dflt["result"] if "lexical" in h["scores"])
+    lex_off = sorted(h["id"] for h in hoff["result"] if "lexical" in h["scores"])
+    check(lex_on == [2, 3, 4, 5] and lex_off == [2],
+          "hybrid's lexical list with and without feedback: %s %s" % (lex_on, lex_off))
 
 
 def vector_only_checks(s):
@@ -161,6 +201,7 @@ def main():
         return 77
     with es_server.Server("--model", MODEL, "--quiet") as s:
         candidates_checks(s)
+        feedback_checks(s)
         vector_only_checks(s)
     with tempfile.TemporaryDirectory() as tmp:
         eval_checks(tmp)

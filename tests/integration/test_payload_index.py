@@ -324,6 +324,58 @@ def durability(tmp, points):
     s.stop()
 
 
+def qdrant_key_and_count(s):
+    """overwrite_payload's key and count's body, as Qdrant treats them."""
+    O = "/collections/ow"
+    st, b = s.req("PUT", O, {"vectors": {"size": 10, "distance": "Cosine"}})
+    check(st == 200, "qdrant create ow: %s %s" % (st, b))
+    st, b = s.req("PUT", O + "/points?wait=true", {"points": [
+        {"id": i, "vector": [0.1 * (i + 1)] + [0.5] * 9,
+         "payload": {"meta": {"a": 1}, "keep": i}} for i in range(3)]})
+    check(st == 200, "qdrant upsert ow: %s %s" % (st, b))
+
+    def payload(i):
+        st, b = s.req("GET", O + "/points/%d" % i)
+        return b["result"]["payload"] if st == 200 else (st, b)
+    # set with key: merged into the object at that path
+    st, b = s.req("POST", O + "/points/payload", {"payload": {"b": 2}, "points": [0], "key": "meta"})
+    check(st == 200 and payload(0) == {"meta": {"a": 1, "b": 2}, "keep": 0},
+          "qdrant set_payload with key: %s %s %s" % (st, b, payload(0)))
+    # overwrite with key: Qdrant checks the key, then replaces the WHOLE payload
+    st, b = s.req("PUT", O + "/points/payload", {"payload": {"x": 1}, "points": [1], "key": "meta"})
+    check(st == 200 and b["result"]["status"] == "completed" and payload(1) == {"x": 1},
+          "qdrant overwrite_payload with key replaces the whole payload: %s %s %s"
+          % (st, b, payload(1)))
+    st, b = s.req("PUT", O + "/points/payload", {"payload": {"x": 1}, "filter": {}, "key": None})
+    check(st == 200 and [payload(i) for i in range(3)] == [{"x": 1}] * 3,
+          "qdrant overwrite_payload by filter, key null: %s %s" % (st, b))
+    for bad in (7, "", ["meta"]):
+        st, b = s.req("PUT", O + "/points/payload", {"payload": {"y": 1}, "points": [2], "key": bad})
+        check(st == 400 and "error" in b.get("status", {}) and payload(2) == {"x": 1},
+              "qdrant overwrite_payload with key %r: 400, nothing changed: %s %s" % (bad, st, b))
+    # /v1 has no key on overwrite: refused as any unknown field
+    st, b = s.req("PUT", "/v1/collections/ow/points/payload",
+                  {"payload": {"y": 1}, "points": [2], "key": "meta"})
+    check(st == 400 and payload(2) == {"x": 1}, "/v1 overwrite with key: %s %s" % (st, b))
+    # count: one implementation; Qdrant ignores unknown fields, checks exact's type
+    st, b = s.req("POST", O + "/points/count", {"exact": True, "shard_key": None, "filter": None})
+    check(st == 200 and b["result"] == {"count": 3} and b["status"] == "ok",
+          "qdrant count: %s %s" % (st, b))
+    st, b = s.req("POST", "/v1/collections/ow/points/count", {"exact": True})
+    check(st == 200 and b["result"] == {"count": 3} and "status" not in b,
+          "/v1 count: %s %s" % (st, b))
+    st, b = s.req("POST", O + "/points/count", {"exact": "yes"})
+    check(st == 400 and "error" in b.get("status", {}), "qdrant count exact 'yes': %s %s" % (st, b))
+    st, b = s.req("POST", "/v1/collections/ow/points/count", {"shard_key": None})
+    check(st == 400 and "error" in b, "/v1 count with an unknown field: %s %s" % (st, b))
+    st, b = s.req("POST", O + "/points/count", {"filter": {"must": {"key": "x", "match": 1}}})
+    check(st == 200 and b["result"] == {"count": 3}, "qdrant count by filter: %s %s" % (st, b))
+    st, b = s.req("POST", "/collections/nope/points/count", {})
+    check(st == 404 and "error" in b.get("status", {}), "qdrant count, no collection: %s %s" % (st, b))
+    st, b = s.req("DELETE", O)
+    check(st == 200, "qdrant drop ow: %s %s" % (st, b))
+
+
 def main():
     if not os.path.exists(MODEL):
         print("SKIP: no model at", MODEL)
@@ -339,6 +391,7 @@ def main():
         vecs = index_checks(s, points, rng)
         order_by(s, points)
         big_ids(s)
+        qdrant_key_and_count(s)
         maintenance(s, points, vecs, rng)
     with tempfile.TemporaryDirectory() as tmp:
         durability(tmp, points)

@@ -250,13 +250,13 @@ def test_bundle_off_worker(tmp):
     defers it), so with ONE worker thread a /healthz sent meanwhile is
     answered at once, not after the bundle.  The build is made slow with
     many collections written since the last checkpoint (one fsync each);
-    on a fast disk more are added until the bundle's first byte takes
-    over 0.15 s."""
+    on a fast disk more are added (60 at a time, up to 600) until the
+    bundle's first byte takes over 0.15 s."""
     srv = es_server.Server("--model", MODEL, "--quiet", "--data-dir",
                            os.path.join(tmp, "bundle"), "--threads", "1", wait="readyz")
     ncoll = 0
     try:
-        for attempt in range(4):
+        for attempt in range(10):
             for c in range(ncoll, ncoll + 60):
                 srv.req("PUT", "/v1/collections/c%d" % c, {"dim": 100, "m": 4,
                                                            "ef_construction": 8})

@@ -66,6 +66,9 @@ class Driver:
                 break
             except (OSError, urllib.error.URLError):
                 if time.time() > deadline or self.proc.poll() is not None:
+                    self.proc.kill()  # quit() is never reached for it
+                    self.proc.wait()
+                    self.log.close()
                     raise RuntimeError("chromedriver did not start")
                 time.sleep(0.1)
         caps = {"capabilities": {"alwaysMatch": {

@@ -118,6 +118,11 @@ class Firefox:
                 break
             except (OSError, RuntimeError):
                 if time.time() > deadline or self.proc.poll() is not None:
+                    # quit() is never reached for a browser that did not start:
+                    # stop it here, or it outlives the test (seen: an hour)
+                    self.proc.kill()
+                    self.proc.wait()
+                    self.log.close()
                     raise RuntimeError("firefox did not start its WebDriver BiDi server")
                 time.sleep(0.2)
         self.next_id = 0
