@@ -164,6 +164,7 @@ typedef struct scratch {
 	cand *sel; /* neighbour selection buffer */
 	size_t sel_cap;
 	float *qf; /* prepared query (normalised copy) */
+	char *q8;  /* int8 index: the query's [scale | codes] */
 	float *tmp;
 } scratch;
 
@@ -356,6 +357,10 @@ static inline float dist_codes(const hnsw *h, const float *q, const char *v)
 typedef struct query {
 	const float *f; /* the float query (normalised under cosine) */
 	bool exact;     /* int8: score against the float originals */
+	/* int8 search under cosine/dot: the query's own [scale | codes], so a
+	 * traversal step is an int8 x int8 dot product (simd dot_i8) instead
+	 * of converting every code to float; NULL otherwise */
+	const char *q8;
 } query;
 
 /* Query to slot id (block b, float row through table t): the float
@@ -368,6 +373,14 @@ static inline float dist_node(const hnsw *h, const chunk_tab *t,
 		return dist_f(h, q->f, (const float *)(b + h->off_vec));
 	if (q->exact)
 		return dist_f(h, q->f, tab_fvec(h, t, id));
+	if (q->q8) {
+		const char *v = b + h->off_vec;
+		float sq, sv;
+		memcpy(&sq, q->q8, 4);
+		memcpy(&sv, v, 4);
+		return -(sq * sv) * (float)h->k->dot_i8((const int8_t *)(q->q8 + 4),
+						      (const int8_t *)(v + 4), h->dim);
+	}
 	return dist_codes(h, q->f, b + h->off_vec);
 }
 
@@ -388,6 +401,7 @@ static void scratch_free(scratch *s)
 	es_free(s->rq);
 	es_free(s->sel);
 	es_free(s->qf);
+	es_free(s->q8);
 	es_free(s->tmp);
 	es_free(s);
 }
@@ -432,6 +446,10 @@ static int scratch_get(const hnsw *hc, scratch **out, es_error *err)
 		if (!s)
 			goto oom;
 		s->qf = es_malloc((size_t)h->dim * sizeof(float));
+		if (h->vf && !(s->q8 = es_malloc((size_t)h->dim + 4))) {
+			scratch_free(s);
+			goto oom;
+		}
 		s->tmp = es_malloc((size_t)h->dim * sizeof(float));
 		if (!s->qf || !s->tmp) {
 			scratch_free(s);
@@ -772,6 +790,11 @@ static int prepare_query(const hnsw *h, scratch *s, const float *v,
 	}
 	q->f = s->qf;
 	q->exact = false;
+	q->q8 = NULL;
+	if (h->vf && h->p.metric != ES_METRIC_L2) {
+		encode_codes(h, s->qf, s->q8);
+		q->q8 = s->q8;
+	}
 	return 0;
 }
 
@@ -1355,7 +1378,7 @@ static void connect_node(hnsw *h, scratch *s, uint32_t id, uint32_t lvl,
 			 uint64_t ep, const float *vf)
 {
 	char *b = node_blk(h, id);
-	query q = {vf, true};
+	query q = {vf, true, NULL};
 	uint32_t cur = (uint32_t)ep;
 	uint32_t top = (uint32_t)(ep >> 32);
 	float curd = dist_f(h, vf, node_fvec(h, cur));
