@@ -621,6 +621,16 @@ static void greedy_level(const hnsw *h, const query *q, uint32_t level,
 		char *b = node_blk(h, *cur);
 		const uint32_t *l = blk_links(h, b, level);
 		uint32_t n = link_cnt(l);
+		/* every neighbour's scored lines first, so the loads overlap
+		 * (as in search_level; q/s at recall 0.95 +12 %) */
+		for (uint32_t i = 0; i < n; i++) {
+			uint32_t id = link_get(l, i);
+			const char *nb = node_blk(h, id) + h->off_hdr;
+			const char *pe = h->vf && q->exact ? nb + 1
+							   : nb + (h->stride - h->off_hdr);
+			for (const char *pp = line_of(nb); pp < pe; pp += 64)
+				__builtin_prefetch(pp);
+		}
 		for (uint32_t i = 0; i < n; i++) {
 			uint32_t id = link_get(l, i);
 			char *nb = node_blk(h, id);
