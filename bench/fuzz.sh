@@ -24,7 +24,7 @@ secs=${1:-60}
 [ $# -gt 0 ] && shift
 build=${FUZZ_BUILD:-build-fuzz}
 work=${FUZZ_WORK:-$build/fuzz-work}
-all="api model_esm model_w2v model_text model_ftbin hnsw wal snapshot repl_bundle repl_wal lexical lexicon filter pindex"
+all="api model_esm model_w2v model_text model_ftbin hnsw wal snapshot repl_bundle repl_wal lexical lexicon filter pindex follower_http"
 targets=${*:-$all}
 
 case $secs in

@@ -30,6 +30,8 @@
 #include <time.h>
 #include <unistd.h>
 
+#include <jansson.h>
+
 #include "store.h"
 
 #define SLICE_MS 500
@@ -38,6 +40,7 @@
 #define BACKOFF_MAX_MS 1000
 #define SHIP_BYTES (4u << 20)
 #define MAX_WAL_BODY ((size_t)80 << 20)
+#define HEAD_MAX 16384
 
 struct follower {
 	follower_opts o;
@@ -152,11 +155,143 @@ int follower_parse_url(const char *url, char *host, size_t hostlen, char *port,
 
 /* ------------------------------------------------------------ HTTP client */
 
-typedef struct resp {
-	int status;
-	char last_lsn[24], prev_crc[12], lsn[24];
-	es_bytebuf body; /* when not written to a file */
-} resp;
+/* Hostile bytes: the primary's answer is parsed with every length checked
+ * against what arrived (tests/fuzz/fuzz_follower_http.c). */
+
+static int is_tchar(unsigned char c)
+{
+	return (c >= '0' && c <= '9') || (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') ||
+	       strchr("!#$%&'*+-.^_`|~", c) != NULL;
+}
+
+/* A decimal u64 of v[0..n): 0, or -1 when empty, not digits or too large. */
+static int parse_dec_u64(const char *v, size_t n, uint64_t *out)
+{
+	uint64_t x = 0;
+	if (n == 0)
+		return -1;
+	for (size_t i = 0; i < n; i++) {
+		if (v[i] < '0' || v[i] > '9')
+			return -1;
+		unsigned d = (unsigned)(v[i] - '0');
+		if (x > (UINT64_MAX - d) / 10)
+			return -1;
+		x = x * 10 + d;
+	}
+	*out = x;
+	return 0;
+}
+
+/* One to eight hex digits. */
+static int parse_hex_u32(const char *v, size_t n, uint32_t *out)
+{
+	uint32_t x = 0;
+	if (n == 0 || n > 8)
+		return -1;
+	for (size_t i = 0; i < n; i++) {
+		int d = v[i] >= '0' && v[i] <= '9'   ? v[i] - '0'
+			: v[i] >= 'a' && v[i] <= 'f' ? v[i] - 'a' + 10
+			: v[i] >= 'A' && v[i] <= 'F' ? v[i] - 'A' + 10
+						     : -1;
+		if (d < 0)
+			return -1;
+		x = x << 4 | (uint32_t)d;
+	}
+	*out = x;
+	return 0;
+}
+
+static int name_is(const char *name, size_t nl, const char *want)
+{
+	return strlen(want) == nl && strncasecmp(name, want, nl) == 0;
+}
+
+int follower_parse_head(const char *buf, size_t len, follower_http_head *h, es_error *err)
+{
+	memset(h, 0, sizeof *h);
+	h->content_length = -1;
+	const char *eoh = memmem(buf, len, "\r\n\r\n", 4);
+	if (!eoh)
+		return 1;
+	size_t hl = (size_t)(eoh - buf) + 2; /* the head's lines, each ended by CRLF */
+	h->head_len = hl + 2;
+	if (memchr(buf, '\0', hl))
+		return es_err(err, ES_ECORRUPT, "the primary's answer holds a NUL byte in its headers");
+	/* status line: HTTP/1.x SP 3DIGIT [SP reason] */
+	const char *end = memmem(buf, hl, "\r\n", 2);
+	size_t sl = (size_t)(end - buf);
+	if (sl < 12 || memcmp(buf, "HTTP/1.", 7) != 0 || buf[7] < '0' || buf[7] > '9' ||
+	    buf[8] != ' ' || (sl > 12 && buf[12] != ' '))
+		return es_err(err, ES_ECORRUPT, "the answer is not HTTP/1.x (status line '%.*s')",
+			      (int)(sl < 60 ? sl : 60), buf);
+	h->status = 0;
+	for (int i = 9; i < 12; i++) {
+		if (buf[i] < '0' || buf[i] > '9')
+			return es_err(err, ES_ECORRUPT, "bad HTTP status '%.3s'", buf + 9);
+		h->status = h->status * 10 + (buf[i] - '0');
+	}
+	if (h->status < 100)
+		return es_err(err, ES_ECORRUPT, "bad HTTP status %d", h->status);
+	int have_clen = 0;
+	for (const char *line = end + 2; line < buf + hl;) {
+		const char *le = memmem(line, (size_t)(buf + hl - line), "\r\n", 2);
+		size_t ll = (size_t)(le - line);
+		const char *colon = memchr(line, ':', ll);
+		if (!colon || colon == line)
+			return es_err(err, ES_ECORRUPT, "the primary's answer has a malformed header "
+				      "line '%.*s'", (int)(ll < 60 ? ll : 60), line);
+		size_t nl = (size_t)(colon - line);
+		for (size_t i = 0; i < nl; i++)
+			if (!is_tchar((unsigned char)line[i]))
+				return es_err(err, ES_ECORRUPT, "the primary's answer has a malformed "
+					      "header name '%.*s'", (int)(nl < 60 ? nl : 60), line);
+		const char *v = colon + 1, *ve = le;
+		while (v < ve && (*v == ' ' || *v == '\t'))
+			v++;
+		while (ve > v && (ve[-1] == ' ' || ve[-1] == '\t'))
+			ve--;
+		size_t vl = (size_t)(ve - v);
+		int bad = 0;
+		if (name_is(line, nl, "Content-Length")) {
+			uint64_t x;
+			bad = parse_dec_u64(v, vl, &x) || x > (uint64_t)INT64_MAX ||
+			      (have_clen && (uint64_t)h->content_length != x);
+			h->content_length = bad ? -1 : (int64_t)x;
+			have_clen = 1;
+		} else if (name_is(line, nl, "Transfer-Encoding")) {
+			if (!(vl == 8 && strncasecmp(v, "identity", 8) == 0))
+				return es_err(err, ES_EUNSUPPORTED, "the primary answered with "
+					      "Transfer-Encoding: %.*s; point --follow at the primary "
+					      "itself, not a proxy that re-encodes", (int)(vl < 40 ? vl : 40), v);
+		} else if (name_is(line, nl, "X-Embedsrv-Last-Lsn")) {
+			bad = parse_dec_u64(v, vl, &h->last_lsn);
+			h->has_last_lsn = !bad;
+		} else if (name_is(line, nl, "X-Embedsrv-Lsn")) {
+			bad = parse_dec_u64(v, vl, &h->lsn);
+			h->has_lsn = !bad;
+		} else if (name_is(line, nl, "X-Embedsrv-Prev-Crc")) {
+			bad = parse_hex_u32(v, vl, &h->prev_crc);
+			h->has_prev_crc = !bad;
+		}
+		if (bad)
+			return es_err(err, ES_ECORRUPT, "the primary's answer has a bad %.*s header "
+				      "('%.*s')", (int)nl, line, (int)(vl < 40 ? vl : 40), v);
+		line = le + 2;
+	}
+	return 0;
+}
+
+void follower_error_message(int status, const char *body, size_t len, char *dst, size_t n)
+{
+	json_error_t je;
+	json_t *j = body && len ? json_loadb(body, len, 0, &je) : NULL;
+	const char *m = json_string_value(json_object_get(json_object_get(j, "error"), "message"));
+	if (m)
+		snprintf(dst, n, "HTTP %d: %s", status, m);
+	else
+		snprintf(dst, n, "HTTP %d", status);
+	json_decref(j);
+}
 
 static int connect_to(follower *f, es_error *err)
 {
@@ -208,26 +343,35 @@ static ssize_t recv_some(follower *f, int fd, void *buf, size_t n, es_error *err
 	}
 }
 
-static void header_value(const char *line, const char *name, char *dst, size_t n)
+/* One GET on its own connection, its body read on demand (http_read). */
+typedef struct http_conn {
+	follower *f;
+	int fd;
+	follower_http_head h;
+	char buf[HEAD_MAX];
+	size_t pos, end; /* body bytes that came with the head: buf[pos..end) */
+	uint64_t got;    /* body bytes handed out */
+	es_error err;    /* http_read's failure, for the FILE* reader */
+} http_conn;
+
+static void http_close(http_conn *c)
 {
-	size_t l = strlen(name);
-	if (strncasecmp(line, name, l) != 0 || line[l] != ':')
-		return;
-	const char *v = line + l + 1;
-	while (*v == ' ')
-		v++;
-	snprintf(dst, n, "%.*s", (int)strcspn(v, "\r\n"), v);
+	if (c->fd >= 0)
+		close(c->fd);
+	c->fd = -1;
 }
 
-/* GET path; the body goes to `file` when not NULL (then its length is in
- * *file_len), else into r->body (at most MAX_WAL_BODY). */
-static int http_get(follower *f, const char *path, resp *r, FILE *file, uint64_t *file_len,
-		    es_error *err)
+/* Connect, send GET path, read and parse the head.  On failure nothing is
+ * left open. */
+static int http_open(follower *f, const char *path, http_conn *c, es_error *err)
 {
-	memset(r, 0, sizeof *r);
-	int fd = connect_to(f, err);
-	if (fd < 0)
-		return fd;
+	c->f = f;
+	c->pos = c->end = 0;
+	c->got = 0;
+	es_error_clear(&c->err);
+	c->fd = connect_to(f, err);
+	if (c->fd < 0)
+		return c->fd;
 	char req[1024];
 	int n = snprintf(req, sizeof req,
 			 "GET %s HTTP/1.1\r\nHost: %s:%s\r\nUser-Agent: embedsrv-follower\r\n"
@@ -235,123 +379,124 @@ static int http_get(follower *f, const char *path, resp *r, FILE *file, uint64_t
 			 f->api_key ? "Authorization: Bearer " : "", f->api_key ? f->api_key : "",
 			 f->api_key ? "\r\n" : "");
 	int rc = 0;
-	if (n < 0 || (size_t)n >= sizeof req || send(fd, req, (size_t)n, MSG_NOSIGNAL) != n) {
+	if (n < 0 || (size_t)n >= sizeof req || send(c->fd, req, (size_t)n, MSG_NOSIGNAL) != n) {
 		rc = es_err(err, ES_EIO, "sending the request to %s: %s", f->url, strerror(errno));
 		goto out;
 	}
-	/* headers */
-	char hbuf[16384];
-	size_t got = 0;
-	char *eoh = NULL;
-	while (!eoh) {
-		if (got == sizeof hbuf - 1) {
-			rc = es_err(err, ES_ECORRUPT, "the primary's response headers are too long");
-			goto out;
-		}
-		ssize_t k = recv_some(f, fd, hbuf + got, sizeof hbuf - 1 - got, err);
-		if (k < 0) {
-			rc = (int)k;
-			goto out;
-		}
-		if (k == 0) {
-			rc = es_err(err, ES_EIO, "the primary closed the connection without answering");
-			goto out;
-		}
-		got += (size_t)k;
-		hbuf[got] = '\0';
-		eoh = strstr(hbuf, "\r\n\r\n");
-	}
-	if (strncmp(hbuf, "HTTP/1.", 7) != 0 || strlen(hbuf) < 12) {
-		rc = es_err(err, ES_ECORRUPT, "the answer from %s is not HTTP", f->url);
-		goto out;
-	}
-	r->status = atoi(hbuf + 9);
-	char clen[24] = "", te[32] = "";
-	for (char *line = strstr(hbuf, "\r\n") + 2; line < eoh; line = strstr(line, "\r\n") + 2) {
-		header_value(line, "Content-Length", clen, sizeof clen);
-		header_value(line, "Transfer-Encoding", te, sizeof te);
-		header_value(line, "X-Embedsrv-Last-Lsn", r->last_lsn, sizeof r->last_lsn);
-		header_value(line, "X-Embedsrv-Prev-Crc", r->prev_crc, sizeof r->prev_crc);
-		header_value(line, "X-Embedsrv-Lsn", r->lsn, sizeof r->lsn);
-	}
-	if (te[0] && strcasecmp(te, "identity") != 0) {
-		rc = es_err(err, ES_EUNSUPPORTED, "the primary answered with Transfer-Encoding: "
-			    "%s; point --follow at the primary itself, not a proxy that re-encodes", te);
-		goto out;
-	}
-	int64_t want = clen[0] ? (int64_t)strtoll(clen, NULL, 10) : -1;
-	if (!file && want > (int64_t)MAX_WAL_BODY) {
-		rc = es_err(err, ES_ERANGE, "the primary's answer of %" PRId64 " bytes is too large",
-			    want);
-		goto out;
-	}
-	/* body: what came with the headers, then the rest */
-	uint64_t total = 0;
-	char *p = eoh + 4;
-	size_t have = got - (size_t)(p - hbuf);
-	char *buf = malloc(1 << 16);
-	if (!buf) {
-		rc = es_err(err, ES_ENOMEM, "out of memory");
-		goto out;
-	}
 	for (;;) {
-		if (have) {
-			if (file ? fwrite(p, 1, have, file) != have
-				 : (es_bytebuf_put(&r->body, p, have), r->body.oom)) {
-				rc = es_err(err, file ? ES_EIO : ES_ENOMEM, "storing the primary's answer");
-				break;
-			}
-			total += have;
-		}
-		if (want >= 0 && total >= (uint64_t)want)
+		rc = follower_parse_head(c->buf, c->end, &c->h, err);
+		if (rc <= 0)
 			break;
-		if (!file && total > MAX_WAL_BODY) {
-			rc = es_err(err, ES_ERANGE, "the primary's answer is too large");
+		if (c->end == sizeof c->buf) {
+			rc = es_err(err, ES_ECORRUPT, "the primary's response headers are too long");
 			break;
 		}
-		ssize_t k = recv_some(f, fd, buf, 1 << 16, err);
-		if (k < 0) {
-			rc = (int)k;
+		ssize_t k = recv_some(f, c->fd, c->buf + c->end, sizeof c->buf - c->end, err);
+		if (k <= 0) {
+			rc = k < 0 ? (int)k
+				   : es_err(err, ES_EIO, "the primary closed the connection without "
+					    "answering");
 			break;
 		}
-		if (k == 0) {
-			if (want >= 0)
-				rc = es_err(err, ES_EIO, "the primary's answer was cut short (%" PRIu64
-					    " of %" PRId64 " bytes)", total, want);
-			break;
-		}
-		p = buf;
-		have = (size_t)k;
+		c->end += (size_t)k;
 	}
-	free(buf);
-	if (file_len)
-		*file_len = total;
-out:
-	close(fd);
 	if (rc)
-		es_bytebuf_free(&r->body);
+		es_err_prefix(err, rc, "GET %s%s", f->url, path);
+	c->pos = c->h.head_len;
+out:
+	if (rc)
+		http_close(c);
 	return rc;
 }
 
-/* The "message" of a JSON error body, for the log (best effort). */
-static void error_message(const resp *r, char *dst, size_t n)
+/* Up to n bytes of the body: the count, 0 at its end, <0 on failure
+ * (also kept in c->err). */
+static ssize_t http_read(http_conn *c, void *dst, size_t n, es_error *err)
 {
-	const char *b = r->body.s && r->body.len ? r->body.s : "";
-	const char *m = strstr(b, "\"message\":\"");
-	if (!m) {
-		snprintf(dst, n, "HTTP %d", r->status);
-		return;
+	int64_t want = c->h.content_length;
+	if (want >= 0 && c->got + n > (uint64_t)want)
+		n = (size_t)((uint64_t)want - c->got);
+	if (n == 0)
+		return 0;
+	ssize_t k;
+	if (c->pos < c->end) {
+		k = (ssize_t)(c->end - c->pos < n ? c->end - c->pos : n);
+		memcpy(dst, c->buf + c->pos, (size_t)k);
+		c->pos += (size_t)k;
+	} else {
+		k = recv_some(c->f, c->fd, dst, n, &c->err);
+		if (k == 0 && want >= 0)
+			k = es_err(&c->err, ES_EIO, "the primary's answer was cut short (%" PRIu64
+				   " of %" PRId64 " bytes)", c->got, want);
+		if (k < 0) {
+			if (err)
+				*err = c->err;
+			return k;
+		}
 	}
-	m += 11;
-	size_t l = 0;
-	while (m[l] && m[l] != '"' && l + 1 < n)
-		l += m[l] == '\\' && m[l + 1] ? 2 : 1;
-	snprintf(dst, n, "HTTP %d: %.*s", r->status, (int)l, m);
+	c->got += (uint64_t)k;
+	return k;
+}
+
+/* The whole body into out (at most max bytes). */
+static int http_read_all(http_conn *c, es_bytebuf *out, size_t max, es_error *err)
+{
+	if (c->h.content_length > (int64_t)max)
+		return es_err(err, ES_ERANGE, "the primary's answer of %" PRId64 " bytes is too "
+			      "large", c->h.content_length);
+	char buf[1 << 14];
+	for (;;) {
+		ssize_t k = http_read(c, buf, sizeof buf, err);
+		if (k < 0)
+			return (int)k;
+		if (k == 0)
+			return 0;
+		if (out->len + (size_t)k > max)
+			return es_err(err, ES_ERANGE, "the primary's answer is too large");
+		es_bytebuf_put(out, buf, (size_t)k);
+		if (out->oom)
+			return es_err(err, ES_ENOMEM, "out of memory storing the primary's answer");
+	}
+}
+
+/* GET path, the whole body into *body (at most max bytes; the caller frees
+ * it, also on a non-200 status). */
+static int http_get(follower *f, const char *path, follower_http_head *h, es_bytebuf *body,
+		    size_t max, es_error *err)
+{
+	es_bytebuf_init(body);
+	memset(h, 0, sizeof *h);
+	http_conn *c = malloc(sizeof *c);
+	if (!c)
+		return es_err(err, ES_ENOMEM, "out of memory");
+	int rc = http_open(f, path, c, err);
+	if (!rc) {
+		*h = c->h;
+		rc = http_read_all(c, body, max, err);
+		http_close(c);
+	}
+	free(c);
+	if (rc)
+		es_bytebuf_free(body);
+	return rc;
+}
+
+/* fopencookie's read: the body as a FILE* for es_store_install_bundle. */
+static ssize_t cookie_read(void *cookie, char *buf, size_t n)
+{
+	ssize_t k = http_read(cookie, buf, n, NULL);
+	if (k < 0) {
+		errno = EIO;
+		return -1;
+	}
+	return k;
 }
 
 /* ----------------------------------------------------------- store life */
 
-static int open_store(follower *f, es_error *err)
+/* Open the data directory; ready: mark the server ready then (a bootstrap
+ * does that itself once its files are synced). */
+static int open_store(follower *f, int ready, es_error *err)
 {
 	es_store_options so;
 	es_store_options_default(&so);
@@ -372,7 +517,8 @@ static int open_store(follower *f, es_error *err)
 	f->store = s;
 	f->applied = st.last_lsn;
 	pthread_mutex_unlock(&f->st_mu);
-	api_ctx_set_ready(f->api, 1);
+	if (ready)
+		api_ctx_set_ready(f->api, 1);
 	return 0;
 }
 
@@ -396,49 +542,91 @@ static void drop_store(follower *f)
 	}
 }
 
+typedef struct sync_job {
+	const char *dir;
+	int rc;
+	es_error err;
+} sync_job;
+
+static void *sync_main(void *arg)
+{
+	sync_job *j = arg;
+	j->rc = es_store_install_sync(j->dir, &j->err);
+	return NULL;
+}
+
+/* Download the primary's bundle and install it.  The bytes go from the
+ * socket straight into the data directory (each file written once under a
+ * temporary name and renamed into place), with nothing staged in between.
+ * The files are then fsynced on a thread of its own while the store loads
+ * them (disk writes and CPU work overlap); the server is ready once both
+ * are done.  Until the sync finished, the BOOTSTRAP marker makes a crash
+ * mean a new bootstrap. */
 static int bootstrap(follower *f, es_error *err)
 {
 	set_state(f, "bootstrapping", 1, NULL);
-	char path[4096];
-	snprintf(path, sizeof path, "%s/bundle.download", f->data_dir);
-	int rc = 0;
-	FILE *tmp = NULL;
 	if (mkdir(f->data_dir, 0755) != 0 && errno != EEXIST)
 		return es_err(err, ES_EIO, "%s: %s", f->data_dir, strerror(errno));
-	if (!(tmp = fopen(path, "w+")))
-		return es_err(err, ES_EIO, "%s: %s", path, strerror(errno));
-	unlink(path); /* gone with the FILE */
 	double t0 = now_s();
-	resp r;
-	uint64_t len = 0;
-	rc = http_get(f, "/v1/replication/snapshot", &r, tmp, &len, err);
-	if (!rc && r.status != 200) {
-		char msg[400];
-		/* an error body went to the file: read it back for the message */
-		es_bytebuf_init(&r.body);
-		rewind(tmp);
-		char b[1024];
-		size_t k = fread(b, 1, sizeof b - 1, tmp);
-		es_bytebuf_put(&r.body, b, k);
-		es_bytebuf_put(&r.body, "", 1);
-		error_message(&r, msg, sizeof msg);
-		es_bytebuf_free(&r.body);
-		rc = es_err(err, ES_EIO, "GET %s/v1/replication/snapshot: %s", f->url, msg);
+	http_conn *c = malloc(sizeof *c);
+	if (!c)
+		return es_err(err, ES_ENOMEM, "out of memory");
+	int rc = http_open(f, "/v1/replication/snapshot", c, err);
+	if (rc) {
+		free(c);
+		return rc;
 	}
 	uint64_t lsn = 0;
-	if (!rc) {
+	if (c->h.status != 200) {
+		es_bytebuf body;
+		es_bytebuf_init(&body);
+		char msg[400] = "";
+		if (http_read_all(c, &body, 1 << 16, NULL) == 0)
+			follower_error_message(c->h.status, body.s, body.len, msg, sizeof msg);
+		else
+			snprintf(msg, sizeof msg, "HTTP %d", c->h.status);
+		es_bytebuf_free(&body);
+		rc = es_err(err, ES_EIO, "GET %s/v1/replication/snapshot: %s", f->url, msg);
+	} else {
 		pthread_mutex_lock(&f->st_mu);
 		f->connected = 1;
 		pthread_mutex_unlock(&f->st_mu);
-		rewind(tmp);
-		rc = es_store_install_bundle(f->data_dir, tmp, &lsn, err);
+		cookie_io_functions_t io = {.read = cookie_read};
+		FILE *in = fopencookie(c, "r", io);
+		if (!in) {
+			rc = es_err(err, ES_ENOMEM, "out of memory");
+		} else {
+			setvbuf(in, NULL, _IOFBF, 1 << 16);
+			rc = es_store_install_bundle_unsynced(f->data_dir, in, &lsn, err);
+			fclose(in);
+			if (rc && c->err.code) /* the link failed, not the bundle */
+				*err = c->err, rc = c->err.code;
+		}
 	}
-	fclose(tmp);
+	uint64_t len = c->got;
+	http_close(c);
+	free(c);
 	if (rc)
 		return rc;
-	say("bootstrapped from %s at lsn %" PRIu64 " (%.1f MiB in %.2f s)", f->url, lsn,
-	    (double)len / (1 << 20), now_s() - t0);
-	return open_store(f, err);
+	say("bootstrapped from %s at lsn %" PRIu64 " (%.1f MiB in %.2f s; syncing it to disk "
+	    "while it loads)", f->url, lsn, (double)len / (1 << 20), now_s() - t0);
+	sync_job job = {f->data_dir, 0, {0, ""}};
+	pthread_t th;
+	int threaded = pthread_create(&th, NULL, sync_main, &job) == 0;
+	if (!threaded)
+		sync_main(&job);
+	rc = open_store(f, 0, err);
+	if (threaded)
+		pthread_join(th, NULL);
+	if (!rc && job.rc) {
+		drop_store(f); /* the marker stays: bootstrap again */
+		*err = job.err;
+		rc = job.rc;
+	}
+	if (rc)
+		return rc;
+	api_ctx_set_ready(f->api, 1);
+	return 0;
 }
 
 /* ------------------------------------------------------------ the thread */
@@ -470,27 +658,34 @@ static int poll_once(follower *f, int *kind, es_error *err)
 	char path[128];
 	snprintf(path, sizeof path, "/v1/replication/wal?from=%" PRIu64 "&max_bytes=%u", from,
 		 SHIP_BYTES);
-	resp r;
+	follower_http_head h;
+	es_bytebuf body;
 	*kind = 'l';
-	int rc = http_get(f, path, &r, NULL, NULL, err);
+	int rc = http_get(f, path, &h, &body, MAX_WAL_BODY, err);
 	if (rc)
 		return -1;
 	char msg[400];
-	if (r.status != 200) {
-		error_message(&r, msg, sizeof msg);
-		es_bytebuf_free(&r.body);
-		if (r.status == 410) {
+	if (h.status != 200) {
+		follower_error_message(h.status, body.s, body.len, msg, sizeof msg);
+		es_bytebuf_free(&body);
+		if (h.status == 410) {
 			*kind = 'g';
 			es_err(err, ES_ENOTFOUND, "the primary no longer keeps the log after lsn %"
 			       PRIu64 " (%s)", from, msg);
-		} else if (r.status == 409) {
+		} else if (h.status == 409) {
 			*kind = 'd';
 			es_err(err, ES_ECORRUPT, "the primary's log ends before this follower's "
 			       "(lsn %" PRIu64 "): %s", from, msg);
 		} else {
-			*kind = r.status == 401 || r.status == 403 ? 'd' : 'l';
+			*kind = h.status == 401 || h.status == 403 ? 'd' : 'l';
 			es_err(err, ES_EIO, "GET %s%s: %s", f->url, path, msg);
 		}
+		return -1;
+	}
+	if (!h.has_last_lsn) {
+		es_bytebuf_free(&body);
+		es_err(err, ES_EIO, "GET %s%s: the answer has no X-Embedsrv-Last-Lsn header (is "
+		       "this an embedsrv primary?)", f->url, path);
 		return -1;
 	}
 	pthread_mutex_lock(&f->st_mu);
@@ -499,9 +694,9 @@ static int poll_once(follower *f, int *kind, es_error *err)
 	pthread_mutex_unlock(&f->st_mu);
 	if (!was)
 		say("connected to %s, following from lsn %" PRIu64, f->url, from);
-	uint32_t theirs = (uint32_t)strtoul(r.prev_crc, NULL, 16);
+	uint32_t theirs = h.has_prev_crc ? h.prev_crc : 0;
 	if (mine && theirs && mine != theirs) {
-		es_bytebuf_free(&r.body);
+		es_bytebuf_free(&body);
 		*kind = 'd';
 		es_err(err, ES_ECORRUPT, "the primary's log does not continue this follower's: "
 		       "its record at lsn %" PRIu64 " has checksum %08" PRIx32 ", this follower's "
@@ -510,13 +705,13 @@ static int poll_once(follower *f, int *kind, es_error *err)
 		return -1;
 	}
 	uint64_t applied = from;
-	if (r.body.len) {
-		rc = es_store_follow_apply(s, r.body.data, r.body.len, &applied, err);
+	if (body.len) {
+		rc = es_store_follow_apply(s, body.data, body.len, &applied, err);
 		if (!applied)
 			applied = es_store_last_lsn(s);
 	}
-	es_bytebuf_free(&r.body);
-	uint64_t plsn = strtoull(r.last_lsn, NULL, 10);
+	es_bytebuf_free(&body);
+	uint64_t plsn = h.last_lsn;
 	pthread_mutex_lock(&f->st_mu);
 	f->applied = applied;
 	f->primary_lsn = plsn;
@@ -630,7 +825,7 @@ int follower_start(const follower_opts *o, es_registry *reg, api_ctx *api,
 		follower_stop(f);
 		return es_err(err, ES_ENOMEM, "out of memory");
 	}
-	if (!es_store_needs_bootstrap(f->data_dir) && (rc = open_store(f, err)) != 0) {
+	if (!es_store_needs_bootstrap(f->data_dir) && (rc = open_store(f, 1, err)) != 0) {
 		follower_stop(f);
 		return rc;
 	}

@@ -4,7 +4,8 @@
  *
  * The follower's --data-dir is a copy of the primary's: when it holds no
  * data yet, the follower downloads GET URL/v1/replication/snapshot and
- * installs it; then it polls GET URL/v1/replication/wal?from=<its last lsn>
+ * installs it as it arrives (each file written once, renamed into place,
+ * then fsynced while the store loads it); then it polls GET URL/v1/replication/wal?from=<its last lsn>
  * and appends the records, byte for byte, to its own log and applies them
  * through the recovery path (es_store_follow_apply).  Before applying it
  * checks that the primary's log continues its own: the primary sends the
@@ -26,6 +27,7 @@
 #ifndef ES_FOLLOWER_H
 #define ES_FOLLOWER_H
 
+#include <stddef.h>
 #include <stdint.h>
 
 #include "api.h"
@@ -64,5 +66,31 @@ int follower_snapshot(void *f, const char *name, es_error *err);
  * removed) and port (default 80).  0 or ES_EINVAL with a message. */
 int follower_parse_url(const char *url, char *host, size_t hostlen, char *port,
 		       size_t portlen, es_error *err);
+
+/* The status line and headers of the primary's HTTP/1.x answer, parsed
+ * from buf[0..len) (the bytes read so far; hostile: every length checked,
+ * no terminating NUL needed).  Returns 1 when the blank line that ends the
+ * head has not arrived yet (read more), 0 when parsed (h filled; the body
+ * starts at buf + h->head_len), ES_ECORRUPT for anything malformed (not
+ * HTTP/1.x, a bad status, a header line without a name and colon, a NUL,
+ * a Content-Length, X-Embedsrv-Lsn, X-Embedsrv-Last-Lsn or
+ * X-Embedsrv-Prev-Crc that is not a number, two Content-Lengths that
+ * differ) and ES_EUNSUPPORTED for a Transfer-Encoding other than identity
+ * (a proxy that re-encodes).  tests/fuzz/fuzz_follower_http.c. */
+typedef struct follower_http_head {
+	int status;
+	int64_t content_length;  /* -1: none (the body ends with the connection) */
+	size_t head_len;         /* bytes up to and including the blank line */
+	int has_lsn, has_last_lsn, has_prev_crc;
+	uint64_t lsn;            /* X-Embedsrv-Lsn (the bundle's) */
+	uint64_t last_lsn;       /* X-Embedsrv-Last-Lsn */
+	uint32_t prev_crc;       /* X-Embedsrv-Prev-Crc */
+} follower_http_head;
+
+int follower_parse_head(const char *buf, size_t len, follower_http_head *h, es_error *err);
+
+/* "HTTP STATUS: MESSAGE" from a JSON error body (body[0..len), hostile),
+ * or "HTTP STATUS" when it has no error.message; into dst (n bytes). */
+void follower_error_message(int status, const char *body, size_t len, char *dst, size_t n);
 
 #endif

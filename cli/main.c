@@ -5,6 +5,7 @@
  * cli/cmd_*.c.  No global mutable state outside this file.
  */
 #include <signal.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -28,11 +29,15 @@ static void es_print_version(void)
  * after a command called es_stop_install().  A flag set from a handler,
  * rather than blocking the signals, because libraries (OpenBLAS) start
  * threads before main() whose signal masks we cannot change. */
-static volatile sig_atomic_t stop_signal;
+_Static_assert(ATOMIC_INT_LOCK_FREE == 2, "a handler may only touch lock-free atomics");
+static atomic_int stop_signal; /* lock-free: safe in a handler, and read
+				 * by the main thread while the handler may
+				 * run on another (ThreadSanitizer saw a race
+				 * on the volatile sig_atomic_t it was) */
 
 static void on_stop_signal(int sig)
 {
-	stop_signal = sig;
+	atomic_store_explicit(&stop_signal, sig, memory_order_relaxed);
 }
 
 void es_stop_install(void)
@@ -48,7 +53,7 @@ void es_stop_install(void)
 
 int es_stop_requested(void)
 {
-	return stop_signal;
+	return atomic_load_explicit(&stop_signal, memory_order_relaxed);
 }
 
 static int cmd_version(int argc, char **argv)

@@ -1504,11 +1504,27 @@ int es_store_ship_log(es_store *s, uint64_t from, size_t max_bytes, wal_buf *out
 
 #define BUNDLE_MAGIC "ESREPL01"
 #define BUNDLE_MAX_FILES 65536u
+#define EXTRACT_KICK_BYTES ((uint64_t)8 << 20)
 
 struct bundle_file {
 	char rel[ES_COLLECTION_NAME_MAX + 64];
 	int fd;
 	uint64_t size;
+};
+
+/* A bundle being read out (see store.h): the files are open, their bytes
+ * are read when the reader gets to them.  Where the reader is: `i` the
+ * file (n: the end marker), `part` within its entry (0 the entry head:
+ * u16 path length, path, u64 size; 1 the bytes; 2 their CRC32C), `off`
+ * within that part; the bundle head (magic, lsn) comes before file 0. */
+struct es_bundle {
+	struct bundle_file *fs;
+	size_t n, i;
+	unsigned part;
+	int head_done;
+	uint64_t off, lsn, size, pos;
+	uint32_t crc;
+	int failed;
 };
 
 static int write_full(int fd, const void *buf, size_t n)
@@ -1524,41 +1540,6 @@ static int write_full(int fd, const void *buf, size_t n)
 		n -= (size_t)w;
 	}
 	return 0;
-}
-
-/* One entry: u16 path length, path, u64 size, the bytes, u32 CRC32C. */
-static int bundle_put(int out, const struct bundle_file *f, unsigned char *buf,
-		      size_t bufsz, es_error *err)
-{
-	unsigned char h[10];
-	size_t plen = strlen(f->rel);
-	put_u16(h, (uint16_t)plen);
-	if (write_full(out, h, 2) || write_full(out, f->rel, plen))
-		goto werr;
-	put_u64(h, f->size);
-	if (write_full(out, h, 8))
-		goto werr;
-	uint32_t crc = 0;
-	for (uint64_t off = 0; off < f->size;) {
-		size_t n = f->size - off < bufsz ? (size_t)(f->size - off) : bufsz;
-		ssize_t r = pread(f->fd, buf, n, (off_t)off);
-		if (r < 0 && errno == EINTR)
-			continue;
-		if (r <= 0)
-			return es_err(err, ES_EIO, "%s: read failed: %s", f->rel,
-				      r < 0 ? strerror(errno) : "file shrank");
-		crc = crc32c(crc, buf, (size_t)r);
-		if (write_full(out, buf, (size_t)r))
-			goto werr;
-		off += (uint64_t)r;
-	}
-	put_u32(h, crc);
-	if (write_full(out, h, 4))
-		goto werr;
-	return 0;
-werr:
-	return es_err(err, es_errno_code(errno), "writing the snapshot bundle: %s",
-		      strerror(errno));
 }
 
 static int bundle_add(struct bundle_file **fs, size_t *n, size_t *cap, const char *dir,
@@ -1592,22 +1573,37 @@ static int bundle_add(struct bundle_file **fs, size_t *n, size_t *cap, const cha
 	return 0;
 }
 
-int es_store_bundle(es_store *s, int out, uint64_t *lsn_out, es_error *err)
+void es_bundle_free(es_bundle *b)
 {
+	if (!b)
+		return;
+	for (size_t i = 0; i < b->n; i++)
+		close(b->fs[i].fd);
+	es_free(b->fs);
+	es_free(b);
+}
+
+int es_bundle_open(es_store *s, es_bundle **out, es_error *err)
+{
+	*out = NULL;
 	/* a fresh snapshot first: the bundle is then mostly snapshots (which load
 	 * without rebuilding the graph) and a short log */
 	int rc = es_store_checkpoint(s, NULL, err);
 	if (rc)
 		return rc;
-	struct bundle_file *fs = NULL;
-	size_t n = 0, cap = 0;
-	uint64_t ship = 0, ship_end = 0;
+	es_bundle *b = es_calloc(1, sizeof *b);
+	if (!b)
+		return es_err(err, ES_ENOMEM, "out of memory");
+	size_t cap = 0;
+	uint64_t ship_end = 0;
 	/* No checkpoint runs (ck_mu) and no manifest is written (man_mu) while
 	 * the files are opened; what is open stays readable whatever happens
-	 * to the names after. */
+	 * to the names after (snapshots and the manifest are replaced by
+	 * rename, never rewritten; a log segment only grows, and only its first
+	 * ship_end bytes are sent). */
 	pthread_mutex_lock(&s->ck_mu);
 	pthread_mutex_lock(&s->man_mu);
-	rc = bundle_add(&fs, &n, &cap, s->dir, "MANIFEST", UINT64_MAX, err);
+	rc = bundle_add(&b->fs, &b->n, &cap, s->dir, "MANIFEST", UINT64_MAX, err);
 	char path[4096];
 	snprintf(path, sizeof path, "%s/snap", s->dir);
 	DIR *d = rc ? NULL : opendir(path);
@@ -1620,7 +1616,7 @@ int es_store_bundle(es_store *s, int out, uint64_t *lsn_out, es_error *err)
 		    strcmp(e->d_name + l - 5, ".snap") == 0) {
 			char rel[ES_COLLECTION_NAME_MAX + 64];
 			snprintf(rel, sizeof rel, "snap/%s", e->d_name);
-			rc = bundle_add(&fs, &n, &cap, s->dir, rel, UINT64_MAX, err);
+			rc = bundle_add(&b->fs, &b->n, &cap, s->dir, rel, UINT64_MAX, err);
 		}
 	}
 	if (d)
@@ -1632,7 +1628,7 @@ int es_store_bundle(es_store *s, int out, uint64_t *lsn_out, es_error *err)
 	if (!rc)
 		rc = wal_sync(s->w, err);
 	if (!rc)
-		wal_shippable(s->w, &ship, &ship_end);
+		wal_shippable(s->w, &b->lsn, &ship_end);
 	/* the segments some collection still needs (not those kept only for
 	 * followers that fell behind: this one starts from the snapshots) */
 	pthread_mutex_lock(&s->meta_mu);
@@ -1644,37 +1640,136 @@ int es_store_bundle(es_store *s, int out, uint64_t *lsn_out, es_error *err)
 	for (size_t k = k0; k < s->nsegs && !rc; k++) {
 		char rel[64];
 		snprintf(rel, sizeof rel, "wal/%016" PRIx64 ".log", s->segs[k]);
-		rc = bundle_add(&fs, &n, &cap, s->dir, rel,
+		rc = bundle_add(&b->fs, &b->n, &cap, s->dir, rel,
 				k + 1 == s->nsegs ? ship_end : UINT64_MAX, err);
 	}
 	pthread_rwlock_unlock(&s->wal_lk);
 	pthread_mutex_unlock(&s->ck_mu);
+	if (rc) {
+		es_bundle_free(b);
+		return rc;
+	}
+	b->size = 16 + 2;
+	for (size_t i = 0; i < b->n; i++)
+		b->size += 2 + strlen(b->fs[i].rel) + 8 + b->fs[i].size + 4;
+	*out = b;
+	return 0;
+}
 
-	unsigned char *buf = rc ? NULL : es_malloc(1 << 20);
-	if (!rc && !buf)
+uint64_t es_bundle_lsn(const es_bundle *b)
+{
+	return b->lsn;
+}
+
+uint64_t es_bundle_size(const es_bundle *b)
+{
+	return b->size;
+}
+
+/* The bytes of the current part when it is not file data: the bundle
+ * head, an entry head, a CRC or the end marker.  Returns their count. */
+static size_t bundle_small_part(const es_bundle *b, unsigned char *p)
+{
+	if (!b->head_done) {
+		memcpy(p, BUNDLE_MAGIC, 8);
+		put_u64(p + 8, b->lsn);
+		return 16;
+	}
+	if (b->i == b->n) {
+		put_u16(p, 0);
+		return 2;
+	}
+	const struct bundle_file *f = &b->fs[b->i];
+	if (b->part == 2) {
+		put_u32(p, b->crc);
+		return 4;
+	}
+	size_t plen = strlen(f->rel);
+	put_u16(p, (uint16_t)plen);
+	memcpy(p + 2, f->rel, plen);
+	put_u64(p + 2 + plen, f->size);
+	return 2 + plen + 8;
+}
+
+/* Step to the next part. */
+static void bundle_next_part(es_bundle *b)
+{
+	b->off = 0;
+	if (!b->head_done) {
+		b->head_done = 1;
+	} else if (b->part < 2) {
+		b->part++;
+		if (b->part == 1)
+			b->crc = 0;
+	} else {
+		b->part = 0;
+		b->i++;
+	}
+}
+
+ssize_t es_bundle_read(es_bundle *b, void *buf, size_t n, es_error *err)
+{
+	unsigned char *dst = buf;
+	size_t got = 0;
+	if (b->failed)
+		return es_err(err, ES_EIO, "the snapshot bundle failed earlier");
+	while (got < n && b->pos < b->size) {
+		if (b->head_done && b->i < b->n && b->part == 1) {
+			const struct bundle_file *f = &b->fs[b->i];
+			uint64_t left = f->size - b->off;
+			if (left == 0) {
+				bundle_next_part(b);
+				continue;
+			}
+			size_t want = n - got < left ? n - got : (size_t)left;
+			ssize_t r = pread(f->fd, dst + got, want, (off_t)b->off);
+			if (r < 0 && errno == EINTR)
+				continue;
+			if (r <= 0) {
+				b->failed = 1;
+				return es_err(err, ES_EIO, "%s: read failed: %s", f->rel,
+					      r < 0 ? strerror(errno) : "file shrank");
+			}
+			b->crc = crc32c(b->crc, dst + got, (size_t)r);
+			b->off += (uint64_t)r;
+			b->pos += (uint64_t)r;
+			got += (size_t)r;
+			continue;
+		}
+		unsigned char part[16 + ES_COLLECTION_NAME_MAX + 64 + 8];
+		size_t plen = bundle_small_part(b, part);
+		size_t k = plen - (size_t)b->off < n - got ? plen - (size_t)b->off : n - got;
+		memcpy(dst + got, part + b->off, k);
+		b->off += k;
+		b->pos += k;
+		got += k;
+		if (b->off == plen)
+			bundle_next_part(b);
+	}
+	return (ssize_t)got;
+}
+
+int es_store_bundle(es_store *s, int out, uint64_t *lsn_out, es_error *err)
+{
+	es_bundle *b;
+	int rc = es_bundle_open(s, &b, err);
+	if (rc)
+		return rc;
+	unsigned char *buf = es_malloc(1 << 20);
+	if (!buf)
 		rc = es_err(err, ES_ENOMEM, "out of memory");
-	if (!rc) {
-		unsigned char h[16];
-		memcpy(h, BUNDLE_MAGIC, 8);
-		put_u64(h + 8, ship);
-		if (write_full(out, h, 16))
+	for (ssize_t r = 1; !rc && r > 0;) {
+		r = es_bundle_read(b, buf, 1 << 20, err);
+		if (r < 0)
+			rc = (int)r;
+		else if (r > 0 && write_full(out, buf, (size_t)r))
 			rc = es_err(err, es_errno_code(errno), "writing the snapshot bundle: %s",
 				    strerror(errno));
 	}
-	for (size_t i = 0; i < n && !rc; i++)
-		rc = bundle_put(out, &fs[i], buf, 1 << 20, err);
-	if (!rc) {
-		unsigned char z[2] = {0, 0};
-		if (write_full(out, z, 2))
-			rc = es_err(err, es_errno_code(errno), "writing the snapshot bundle: %s",
-				    strerror(errno));
-	}
-	for (size_t i = 0; i < n; i++)
-		close(fs[i].fd);
-	es_free(fs);
-	es_free(buf);
 	if (!rc && lsn_out)
-		*lsn_out = ship;
+		*lsn_out = b->lsn;
+	es_free(buf);
+	es_bundle_free(b);
 	return rc;
 }
 
@@ -1747,7 +1842,10 @@ static int read_exact(FILE *in, void *buf, size_t n, es_error *err)
 	return 0;
 }
 
-static int bundle_extract(FILE *in, const char *tmpdir, uint64_t *lsn, es_error *err)
+/* sync: fsync each file (and start its writeback early); without it the
+ * files are left to es_store_install_sync. */
+static int bundle_extract(FILE *in, const char *tmpdir, int sync, uint64_t *lsn,
+			  es_error *err)
 {
 	unsigned char h[16];
 	int rc = read_exact(in, h, 16, err);
@@ -1796,6 +1894,7 @@ static int bundle_extract(FILE *in, const char *tmpdir, uint64_t *lsn, es_error 
 			break;
 		}
 		uint32_t crc = 0;
+		uint64_t done = 0, kicked = 0;
 		for (uint64_t left = size; left && !rc;) {
 			size_t n = left < (1 << 20) ? (size_t)left : (1 << 20);
 			rc = read_exact(in, buf, n, err);
@@ -1803,10 +1902,18 @@ static int bundle_extract(FILE *in, const char *tmpdir, uint64_t *lsn, es_error 
 				rc = es_err(err, es_errno_code(errno), "%s: %s", path, strerror(errno));
 			crc = crc32c(crc, buf, n);
 			left -= n;
+			done += n;
+			/* start writing back what arrived while the rest downloads,
+			 * so that the fsync below has little left to wait for */
+			if (sync && !rc && done - kicked >= EXTRACT_KICK_BYTES) {
+				sync_file_range(fd, (off_t)kicked, (off_t)(done - kicked),
+						SYNC_FILE_RANGE_WRITE);
+				kicked = done;
+			}
 		}
 		if (!rc && (rc = read_exact(in, b8, 4, err)) == 0 && get_u32(b8) != crc)
 			rc = es_err(err, ES_ECORRUPT, "snapshot bundle: %s: checksum mismatch", rel);
-		if (!rc && fsync(fd) != 0)
+		if (sync && !rc && fsync(fd) != 0)
 			rc = es_err(err, es_errno_code(errno), "%s: fsync: %s", path, strerror(errno));
 		close(fd);
 	}
@@ -1818,7 +1925,17 @@ static int bundle_extract(FILE *in, const char *tmpdir, uint64_t *lsn, es_error 
 	return rc;
 }
 
-int es_store_install_bundle(const char *dir, FILE *in, uint64_t *lsn, es_error *err)
+/* The install is complete and durable: remove the BOOTSTRAP marker. */
+static int drop_marker(const char *dir, es_error *err)
+{
+	char marker[4400];
+	snprintf(marker, sizeof marker, "%s/BOOTSTRAP", dir);
+	if (unlink(marker) != 0)
+		return es_err(err, ES_EIO, "%s: %s", marker, strerror(errno));
+	return es_fsync_parent_dir(marker, err);
+}
+
+static int install_bundle(const char *dir, FILE *in, int sync, uint64_t *lsn, es_error *err)
 {
 	char tmp[4096], path[4400], marker[4400];
 	int rc = mkdir_p(dir, err);
@@ -1836,7 +1953,7 @@ int es_store_install_bundle(const char *dir, FILE *in, uint64_t *lsn, es_error *
 	if (!rc)
 		rc = mkdir_p(path, err);
 	if (!rc)
-		rc = bundle_extract(in, tmp, lsn, err);
+		rc = bundle_extract(in, tmp, sync, lsn, err);
 	if (rc) {
 		wipe_store_files(tmp, 1);
 		rmdir(tmp);
@@ -1887,10 +2004,65 @@ int es_store_install_bundle(const char *dir, FILE *in, uint64_t *lsn, es_error *
 	}
 	wipe_store_files(tmp, 1);
 	rmdir(tmp);
-	if (!rc && unlink(marker) != 0)
-		rc = es_err(err, ES_EIO, "%s: %s", marker, strerror(errno));
+	if (!rc && sync)
+		rc = drop_marker(dir, err);
+	return rc;
+}
+
+int es_store_install_bundle(const char *dir, FILE *in, uint64_t *lsn, es_error *err)
+{
+	return install_bundle(dir, in, 1, lsn, err);
+}
+
+int es_store_install_bundle_unsynced(const char *dir, FILE *in, uint64_t *lsn,
+				     es_error *err)
+{
+	return install_bundle(dir, in, 0, lsn, err);
+}
+
+/* fsync path (a file or a directory); a file gone since (the store replaced
+ * it, with its own fsyncs) is fine. */
+static int fsync_path(const char *path, es_error *err)
+{
+	int fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0)
+		return errno == ENOENT ? 0 : es_err(err, es_errno_code(errno), "%s: %s", path,
+						    strerror(errno));
+	int rc = fsync(fd) == 0 ? 0 : es_err(err, es_errno_code(errno), "%s: fsync: %s", path,
+					     strerror(errno));
+	close(fd);
+	return rc;
+}
+
+int es_store_install_sync(const char *dir, es_error *err)
+{
+	char path[4400];
+	int rc = 0;
+	const char *subs[] = {"snap", "wal"};
+	for (size_t i = 0; i < 2 && !rc; i++) {
+		snprintf(path, sizeof path, "%s/%s", dir, subs[i]);
+		DIR *d = opendir(path);
+		if (!d)
+			return es_err(err, ES_EIO, "%s: %s", path, strerror(errno));
+		struct dirent *e;
+		while (!rc && (e = readdir(d))) {
+			if (e->d_name[0] == '.')
+				continue;
+			char full[4700];
+			snprintf(full, sizeof full, "%s/%s", path, e->d_name);
+			rc = fsync_path(full, err);
+		}
+		closedir(d);
+		if (!rc)
+			rc = fsync_path(path, err);
+	}
+	snprintf(path, sizeof path, "%s/MANIFEST", dir);
 	if (!rc)
-		rc = es_fsync_parent_dir(marker, err);
+		rc = fsync_path(path, err);
+	if (!rc)
+		rc = fsync_path(dir, err);
+	if (!rc)
+		rc = drop_marker(dir, err);
 	return rc;
 }
 

@@ -49,6 +49,7 @@
 
 #include <stddef.h>
 #include <stdint.h>
+#include <sys/types.h>
 
 #include "collection.h"
 #include "error.h"
@@ -136,11 +137,30 @@ typedef struct es_store_ship {
 int es_store_ship_log(es_store *s, uint64_t from, size_t max_bytes, wal_buf *out,
 		      es_store_ship *info, es_error *err);
 
-/* Snapshot every collection, then write to fd a bundle of the data
- * directory's files (consistent: what a start from them recovers is the
- * state at *lsn).  Format: "ESREPL01", u64 lsn, then per file: u16 path
- * length, path (MANIFEST, snap/NAME@N.snap, wal/BASE.log), u64 size, the
- * bytes, u32 CRC32C of them; a zero path length ends it. */
+/* A bundle of the data directory's files, read out as a byte stream
+ * (consistent: what a start from them recovers is the state at its lsn).
+ * Format: "ESREPL01", u64 lsn, then per file: u16 path length, path
+ * (MANIFEST, snap/NAME@N.snap, wal/BASE.log), u64 size, the bytes, u32
+ * CRC32C of them; a zero path length ends it.
+ *
+ * es_bundle_open snapshots every collection, then opens the files (under
+ * the store's locks, so that they agree) and returns at once: the bytes
+ * are read from those open files when es_bundle_read gets to them, never
+ * copied first, so the bundle costs no disk writes and no disk space
+ * (files the store replaces or removes meanwhile stay readable through
+ * the open descriptors).  The size is known up front (es_bundle_size).
+ * es_bundle_read fills up to n bytes in order: the count (0 at the end),
+ * or a negative ES_E* (ES_EIO: a file could not be read; the bundle is
+ * then unusable).  One reader at a time; the store may be used and even
+ * closed meanwhile.  es_bundle_free(NULL) is a no-op. */
+typedef struct es_bundle es_bundle;
+int es_bundle_open(es_store *s, es_bundle **out, es_error *err);
+uint64_t es_bundle_lsn(const es_bundle *b);
+uint64_t es_bundle_size(const es_bundle *b);
+ssize_t es_bundle_read(es_bundle *b, void *buf, size_t n, es_error *err);
+void es_bundle_free(es_bundle *b);
+
+/* The whole bundle written to fd (es_bundle_open + read + write). */
 int es_store_bundle(es_store *s, int fd, uint64_t *lsn, es_error *err);
 
 /* Follower side. */
@@ -150,6 +170,17 @@ int es_store_bundle(es_store *s, int fd, uint64_t *lsn, es_error *err);
  * bad bundle changes nothing).  The directory must not be open.  A
  * marker file makes a start after a crash mid-way bootstrap again. */
 int es_store_install_bundle(const char *dir, FILE *in, uint64_t *lsn, es_error *err);
+
+/* The same, except that nothing is fsynced yet: the files are in place
+ * (the directory can be opened at once) but the BOOTSTRAP marker stays, so
+ * a crash before es_store_install_sync finished means a new bootstrap.
+ * es_store_install_sync fsyncs every file of dir and its directories, then
+ * removes the marker.  It may run while the directory is open in a store
+ * (a follower loads it meanwhile, so the disk writes overlap the load);
+ * a file the store replaced meanwhile was synced by the store. */
+int es_store_install_bundle_unsynced(const char *dir, FILE *in, uint64_t *lsn,
+				     es_error *err);
+int es_store_install_sync(const char *dir, es_error *err);
 
 /* Whether dir holds no data directory yet (or a cut-short install). */
 int es_store_needs_bootstrap(const char *dir);

@@ -578,10 +578,12 @@ void api_response_free(api_response *r)
 	json_decref(r->body);
 	free(r->text);
 	free(r->own_headers);
-	if (r->has_body_fd)
-		close(r->body_fd);
+	if (r->body_close)
+		r->body_close(r->body_ctx);
 	r->body = NULL;
 	r->text = NULL;
 	r->own_headers = NULL;
-	r->has_body_fd = 0;
+	r->body_read = NULL;
+	r->body_close = NULL;
+	r->body_ctx = NULL;
 }

@@ -20,6 +20,7 @@
 #include <jansson.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <sys/types.h>
 
 #include "collection.h"
 #include "encoder.h"
@@ -163,11 +164,15 @@ typedef struct api_response {
 				     * name, value, name, value, ... or NULL */
 	char *own_headers;          /* more headers, owned (malloc): "Name:
 				     * value" lines each ended by '\n', or NULL */
-	int body_fd;                /* with has_body_fd: the body is this open
-				     * file's first body_fd_len bytes (owned: */
-	int has_body_fd;            /* closed by the transport or by
-				     * api_response_free) */
-	uint64_t body_fd_len;
+	/* A body read out as it is sent (the replication bundle): body_len
+	 * bytes, asked for in order by body_read (the count, > 0; or < 0 when
+	 * the source failed: the transport then drops the connection, and the
+	 * client sees the answer cut short).  body_close(body_ctx) frees the
+	 * source (called by the transport, or by api_response_free). */
+	void *body_ctx;
+	ssize_t (*body_read)(void *ctx, char *buf, size_t n);
+	void (*body_close)(void *ctx);
+	uint64_t body_len;
 	const char *content_type;   /* static string */
 	char allow[64];             /* for 405: the Allow header */
 	int route;                  /* route table index (metrics), -1 none */

@@ -19,8 +19,9 @@
  * Both need the API key like every route.  The log answer is immediate
  * (no long poll): a request holds one of the single-threaded HTTP workers
  * while it runs, so the follower polls instead (cli/follower.c).  The
- * bundle is built off the worker (build_bundle, deferred): the worker's
- * other connections are answered meanwhile.
+ * bundle's checkpoint runs off the worker (build_bundle, deferred): the
+ * worker's other connections are answered meanwhile; its bytes are then
+ * read from the data directory's open files as the socket takes them.
  *
  * Threading: handlers run on any HTTP worker; the store locks itself.
  */
@@ -74,61 +75,51 @@ static int query_u64(const api_call *c, const char *key, uint64_t min, uint64_t 
 	return 0;
 }
 
-/* A file that disappears when closed, next to the data (it may be large). */
-static int anon_file(const api_ctx *ctx)
+static ssize_t bundle_body_read(void *ctx, char *buf, size_t n)
 {
-	int fd = -1;
-#ifdef O_TMPFILE
-	if (ctx->data_dir)
-		fd = open(ctx->data_dir, O_TMPFILE | O_RDWR | O_CLOEXEC, 0600);
-#endif
-	if (fd < 0) {
-		char tmpl[] = "/tmp/embedsrv-bundle-XXXXXX";
-		fd = mkostemp(tmpl, O_CLOEXEC);
-		if (fd >= 0)
-			unlink(tmpl);
-	}
-	return fd;
+	es_error err;
+	es_error_clear(&err);
+	ssize_t k = es_bundle_read(ctx, buf, n, &err);
+	if (k <= 0) /* the follower sees the answer cut short and retries */
+		fprintf(stderr, "embedsrv serve: GET /v1/replication/snapshot: %s\n",
+			k < 0 ? err.msg : "the bundle ended early");
+	return k;
 }
 
-/* The bundle itself: a checkpoint of every collection, then a copy of the
- * files.  At a million points that is seconds of disk work, so it runs on
- * a thread of its own (api_response.deferred; server/http.c suspends the
- * connection meanwhile) and the HTTP worker goes on serving its other
- * connections. */
+static void bundle_body_close(void *ctx)
+{
+	es_bundle_free(ctx);
+}
+
+/* The bundle: a checkpoint of every collection (seconds of disk work when
+ * much changed since the last one, so it runs on a thread of its own:
+ * api_response.deferred; server/http.c suspends the connection meanwhile),
+ * then the files are opened and streamed from there as the follower reads
+ * them (es_bundle_read): no copy of the data directory is made. */
 static void build_bundle(const api_ctx *ctx, void *arg, api_response *out)
 {
 	(void)arg;
-	int fd = anon_file(ctx);
-	if (fd < 0) {
-		api_error(out, 507, NULL, "storage_error",
-			  "cannot create a temporary file for the bundle: %s", strerror(errno));
-		return;
-	}
 	es_error err;
 	es_error_clear(&err);
-	uint64_t lsn = 0;
-	int rc = es_store_bundle(ctx->store, fd, &lsn, &err);
-	off_t len = rc ? 0 : lseek(fd, 0, SEEK_END);
-	if (rc || len < 0) {
-		close(fd);
-		if (!rc)
-			err.code = ES_EIO;
-		api_error_es(out, rc ? rc : ES_EIO, &err, NULL);
+	es_bundle *b;
+	int rc = es_bundle_open(ctx->store, &b, &err);
+	if (rc) {
+		api_error_es(out, rc, &err, NULL);
 		return;
 	}
 	char *h = malloc(64);
 	if (!h) {
-		close(fd);
+		es_bundle_free(b);
 		api_error(out, 503, NULL, "out_of_memory", "out of memory");
 		return;
 	}
-	snprintf(h, 64, "X-Embedsrv-Lsn: %" PRIu64 "\n", lsn);
+	snprintf(h, 64, "X-Embedsrv-Lsn: %" PRIu64 "\n", es_bundle_lsn(b));
 	out->status = 200;
 	out->own_headers = h;
-	out->has_body_fd = 1;
-	out->body_fd = fd;
-	out->body_fd_len = (uint64_t)len;
+	out->body_ctx = b;
+	out->body_read = bundle_body_read;
+	out->body_close = bundle_body_close;
+	out->body_len = es_bundle_size(b);
 	out->content_type = "application/octet-stream";
 }
 

@@ -175,18 +175,56 @@ static void log_line(const es_http *h, const req_state *rs)
 		rs->bytes, us);
 }
 
+/* A streamed body (api_response.body_read) as MHD's content reader.  MHD
+ * asks for the bytes in order, on the connection's daemon thread, as the
+ * socket takes them: a slow client holds no more than one block. */
+#define STREAM_BLOCK ((size_t)256 << 10)
+
+typedef struct stream_body {
+	void *ctx;
+	ssize_t (*read)(void *ctx, char *buf, size_t n);
+	void (*close)(void *ctx);
+} stream_body;
+
+static ssize_t stream_read(void *cls, uint64_t pos, char *buf, size_t max)
+{
+	(void)pos;
+	stream_body *sb = cls;
+	ssize_t k = sb->read(sb->ctx, buf, max);
+	return k > 0 ? k : MHD_CONTENT_READER_END_WITH_ERROR;
+}
+
+static void stream_free(void *cls)
+{
+	stream_body *sb = cls;
+	if (sb->close)
+		sb->close(sb->ctx);
+	free(sb);
+}
+
 static enum MHD_Result send_response(struct MHD_Connection *conn, req_state *rs,
 				     api_response *r)
 {
 	char *data = NULL;
 	size_t len = 0;
 	struct MHD_Response *resp;
-	if (r->has_body_fd) { /* a file (the replication bundle): MHD sends and closes it */
-		len = (size_t)r->body_fd_len;
-		resp = MHD_create_response_from_fd64(r->body_fd_len, r->body_fd);
-		if (!resp)
+	if (r->body_read) { /* a streamed body (the replication bundle) */
+		stream_body *sb = malloc(sizeof *sb);
+		if (!sb)
 			return MHD_NO;
-		r->has_body_fd = 0;
+		sb->ctx = r->body_ctx;
+		sb->read = r->body_read;
+		sb->close = r->body_close;
+		len = (size_t)r->body_len;
+		resp = MHD_create_response_from_callback(r->body_len, STREAM_BLOCK, stream_read,
+							 sb, stream_free);
+		if (!resp) {
+			free(sb);
+			return MHD_NO;
+		}
+		r->body_read = NULL; /* the response owns the source now */
+		r->body_close = NULL;
+		r->body_ctx = NULL;
 		goto headers;
 	}
 	if (r->static_body) { /* a /ui/ asset: sent from the binary's own bytes */

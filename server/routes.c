@@ -256,7 +256,7 @@ static void run_deferred_write(const api_ctx *ctx, void *arg, api_response *out)
 	(void)ctx;
 	deferred_write *w = arg;
 	w->rt->handler(&w->c, out);
-	if (!out->body && !out->text && !out->static_body && !out->has_body_fd)
+	if (!out->body && !out->text && !out->static_body && !out->body_read)
 		api_error(out, 500, NULL, "internal_error", "handler produced no response");
 	if (w->rt->flags & ROUTE_QDRANT)
 		api_qdrant_envelope(out, api_now() - w->t0);
@@ -410,7 +410,7 @@ int api_dispatch(const api_ctx *ctx, const api_request *req, api_response *out)
 		out->t0 = t0;
 		return 0;
 	}
-	if (!out->body && !out->text && !out->static_body && !out->has_body_fd)
+	if (!out->body && !out->text && !out->static_body && !out->body_read)
 		api_error(out, 500, NULL, "internal_error", "handler produced no response");
 done:
 	if (rt_flags & ROUTE_QDRANT)
@@ -436,7 +436,7 @@ int api_response_run_deferred(const api_ctx *ctx, api_response *out)
 	memset(out, 0, sizeof *out);
 	out->route = route;
 	fn(ctx, arg, out);
-	if (!out->body && !out->text && !out->static_body && !out->has_body_fd)
+	if (!out->body && !out->text && !out->static_body && !out->body_read)
 		api_error(out, 500, NULL, "internal_error", "handler produced no response");
 	if (!out->content_type)
 		out->content_type = out->text ? "text/plain; charset=utf-8" : "application/json";

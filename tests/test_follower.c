@@ -6,7 +6,8 @@
  * restart from its last lsn, and refuses a primary whose log does not
  * continue its own (a primary restored from an older backup): it stops
  * applying and reports unhealthy, keeping what it has.  URL parsing refuses
- * what it cannot follow.  Runs under ThreadSanitizer in CI (.ci/run). */
+ * what it cannot follow; the head of the primary's answers is parsed
+ * strictly.  Runs under ThreadSanitizer in CI (.ci/run). */
 #include <check.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -309,6 +310,65 @@ START_TEST(url_parsing)
 }
 END_TEST
 
+/* The primary's answer head: what the follower acts on, what it refuses. */
+START_TEST(response_head_parsing)
+{
+	follower_http_head h;
+	es_error err;
+	const char *ok = "HTTP/1.1 200 OK\r\nContent-Length: 12\r\nx-embedsrv-last-lsn:  42 \r\n"
+			 "X-Embedsrv-Prev-Crc: 0A1b2c3D\r\nX-Embedsrv-Lsn: 7\r\n\r\nbody...";
+	ck_assert_int_eq(follower_parse_head(ok, strlen(ok), &h, &err), 0);
+	ck_assert_int_eq(h.status, 200);
+	ck_assert_int_eq(h.content_length, 12);
+	ck_assert_uint_eq(h.head_len, strlen(ok) - 7);
+	ck_assert(h.has_last_lsn && h.has_prev_crc && h.has_lsn);
+	ck_assert_uint_eq(h.last_lsn, 42);
+	ck_assert_uint_eq(h.prev_crc, 0x0a1b2c3du);
+	ck_assert_uint_eq(h.lsn, 7);
+	/* every prefix short of the blank line asks for more */
+	for (size_t k = 0; k < h.head_len; k++)
+		ck_assert_int_eq(follower_parse_head(ok, k, &h, &err), 1);
+	const char *bare = "HTTP/1.0 503\r\n\r\n";
+	ck_assert_int_eq(follower_parse_head(bare, strlen(bare), &h, &err), 0);
+	ck_assert_int_eq(h.status, 503);
+	ck_assert_int_eq(h.content_length, -1);
+	ck_assert(!h.has_last_lsn && !h.has_prev_crc && !h.has_lsn);
+	const char *te = "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n";
+	ck_assert_int_eq(follower_parse_head(te, strlen(te), &h, &err), ES_EUNSUPPORTED);
+	ck_assert_ptr_nonnull(strstr(err.msg, "chunked"));
+	const char *bad[] = {
+		"HTTP/2 200 OK\r\n\r\n", "SSH-2.0-OpenSSH\r\n\r\n", "HTTP/1.1 20 OK\r\n\r\n",
+		"HTTP/1.1 2x0 OK\r\n\r\n", "HTTP/1.1 099 x\r\n\r\n", "HTTP/1.1 2000\r\n\r\n",
+		"HTTP/1.1 200 OK\r\nContent-Length: -5\r\n\r\n",
+		"HTTP/1.1 200 OK\r\nContent-Length: 12abc\r\n\r\n",
+		"HTTP/1.1 200 OK\r\nContent-Length:\r\n\r\n",
+		"HTTP/1.1 200 OK\r\nContent-Length: 99999999999999999999\r\n\r\n",
+		"HTTP/1.1 200 OK\r\nContent-Length: 5\r\nContent-Length: 6\r\n\r\n",
+		"HTTP/1.1 200 OK\r\nX-Embedsrv-Last-Lsn: 18446744073709551616\r\n\r\n",
+		"HTTP/1.1 200 OK\r\nX-Embedsrv-Last-Lsn: 0x10\r\n\r\n",
+		"HTTP/1.1 200 OK\r\nX-Embedsrv-Prev-Crc: 123456789\r\n\r\n",
+		"HTTP/1.1 200 OK\r\nX-Embedsrv-Prev-Crc: xyz\r\n\r\n",
+		"HTTP/1.1 200 OK\r\nno colon here\r\n\r\n", "HTTP/1.1 200 OK\r\n: empty name\r\n\r\n",
+		"HTTP/1.1 200 OK\r\nbad name: x\r\n\r\n", " folded: line\r\n\r\n", NULL};
+	for (int i = 0; bad[i]; i++)
+		ck_assert_msg(follower_parse_head(bad[i], strlen(bad[i]), &h, &err) == ES_ECORRUPT,
+			      "accepted: %s", bad[i]);
+	const char nul[] = "HTTP/1.1 200 OK\r\nA: b\0c\r\n\r\n";
+	ck_assert_int_eq(follower_parse_head(nul, sizeof nul - 1, &h, &err), ES_ECORRUPT);
+
+	char msg[64];
+	const char *js = "{\"error\":{\"message\":\"lsn 9 is past the end\",\"code\":\"lsn_ahead\"}}";
+	follower_error_message(409, js, strlen(js), msg, sizeof msg);
+	ck_assert_str_eq(msg, "HTTP 409: lsn 9 is past the end");
+	follower_error_message(502, "<html>bad gateway</html>", 24, msg, sizeof msg);
+	ck_assert_str_eq(msg, "HTTP 502");
+	follower_error_message(500, NULL, 0, msg, sizeof msg);
+	ck_assert_str_eq(msg, "HTTP 500");
+	follower_error_message(409, js, strlen(js), msg, 10);
+	ck_assert_str_eq(msg, "HTTP 409:");
+}
+END_TEST
+
 Suite *follower_suite(void)
 {
 	Suite *s = suite_create("follower");
@@ -316,6 +376,7 @@ Suite *follower_suite(void)
 	tcase_add_checked_fixture(t, setup, teardown);
 	tcase_set_timeout(t, 120);
 	tcase_add_test(t, url_parsing);
+	tcase_add_test(t, response_head_parsing);
 	tcase_add_test(t, follows_a_primary_over_http);
 	tcase_add_test(t, refuses_a_log_that_does_not_continue);
 	suite_add_tcase(s, t);

@@ -12,11 +12,13 @@ new to write).  REPEAT times (default 3), interleaved:
   bootstrap: with the primary running, start `serve --follow` on an empty
              directory and time until its /readyz answers 200 (the bundle:
              checkpoint, transfer over loopback, checksums, install, then
-             the same open as a restart), then stop it.
+             the same open as a restart, with the install's fsyncs running
+             meanwhile), then stop it.
 Prints each time, the medians and their ratio (issue 22's target:
 bootstrap <= 1.5 x restart).
 """
 import os
+import re
 import shutil
 import statistics
 import sys
@@ -44,8 +46,10 @@ def main():
     for k in range(repeat):
         t, p = ready_time("--data-dir", data)
         restarts.append(t)
-        p.stop()
-        print("run %d: primary restart %.2f s" % (k + 1, t), flush=True)
+        _, plog = p.stop()
+        rec = re.search(r"recovered in (\S+) s", plog)
+        print("run %d: primary restart %.2f s (open %s s)"
+              % (k + 1, t, rec.group(1) if rec else "?"), flush=True)
         t, p = ready_time("--data-dir", data)  # the primary the follower copies
         tmp = tempfile.mkdtemp(prefix="es_boot_", dir=os.path.dirname(os.path.abspath(data)))
         try:
@@ -53,12 +57,17 @@ def main():
                                "http://127.0.0.1:%d" % p.port)
             _, js = f.req("GET", "/v1/collections")
             n = sum(c["count"] for c in js["result"])
-            f.stop()
+            _, flog = f.stop()
         finally:
             p.stop()
             shutil.rmtree(tmp, ignore_errors=True)
         boots.append(tb)
-        print("run %d: follower bootstrap %.2f s (%d points)" % (k + 1, tb, n), flush=True)
+        # the follower's own account: the transfer and install, then the open
+        dl = re.search(r"bootstrapped .*\((\S+ MiB in \S+ s)[;)]", flog)
+        op = re.search(r"at lsn \d+ \((\S+) s\)", flog)
+        print("run %d: follower bootstrap %.2f s (%d points; download and install %s, "
+              "open %s s)" % (k + 1, tb, n, dl.group(1) if dl else "?",
+                              op.group(1) if op else "?"), flush=True)
     r, b = statistics.median(restarts), statistics.median(boots)
     print("median: restart %.2f s, bootstrap %.2f s, ratio %.2f (target <= 1.5)" % (r, b, b / r))
 

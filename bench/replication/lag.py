@@ -2,19 +2,19 @@
 """lag.py — how far a follower trails its primary under a steady write load.
 
     python3 bench/replication/lag.py [SECONDS [RATE [BATCH [WRITERS]]]]
-    (defaults 20 s, 2000 points/s, 10 points per request, 10 writers)
-    PRIMARY_FSYNC (default always), FOLLOWER_FSYNC (default batch: a
-    follower can fetch again what a crash loses, as in deploy/k8s),
-    EF_CONSTRUCTION (default 100; M 16): the collection's HNSW build
-    effort, which both primary and follower spend on every point
+    (defaults 20 s, 2000 points/s, 20 points per request, 10 writers)
+    Everything else is the server's default unless set: PRIMARY_FSYNC and
+    FOLLOWER_FSYNC (default: the server's, always), PRIMARY_THREADS (the
+    primary's --threads; default: the server's, one HTTP worker per CPU),
+    EF_CONSTRUCTION (the collection's HNSW build effort, which both primary
+    and follower spend on every point; default: the server's, 200; M 16)
 
 Starts a primary (`serve --data-dir`) and one follower (`serve --follow`) of the build's binary ($ES_BINARY, default
 build/embedsrv) with the Lee model, creates a 100-d collection, then for
 SECONDS offers RATE upserts per second of random 100-d vectors in requests
 of BATCH points, from WRITERS threads each with its own keep-alive
 connection (paced: each sends one request every BATCH*WRITERS/RATE s;
-concurrent writers share the primary's fsyncs, and the primary runs
---threads WRITERS so that they all wait for one fsync together; the vectors are drawn from
+concurrent writers share the primary's fsyncs (group commit); the vectors are drawn from
 97 seeded random ones per writer, so the client spends little CPU).  A
 prober thread takes the newest acknowledged request and polls the follower
 (keep-alive, GET .../points/{its last id}, every 1 ms) until the point is
@@ -43,11 +43,12 @@ import es_server  # noqa: E402
 
 secs = float(sys.argv[1]) if len(sys.argv) > 1 else 20.0
 rate = float(sys.argv[2]) if len(sys.argv) > 2 else 2000.0
-batch = int(sys.argv[3]) if len(sys.argv) > 3 else 10
+batch = int(sys.argv[3]) if len(sys.argv) > 3 else 20
 writers = int(sys.argv[4]) if len(sys.argv) > 4 else 10
-pfsync = os.environ.get("PRIMARY_FSYNC", "always")
-ffsync = os.environ.get("FOLLOWER_FSYNC", "batch")
-efc = int(os.environ.get("EF_CONSTRUCTION", "100"))
+pfsync = os.environ.get("PRIMARY_FSYNC", "")
+ffsync = os.environ.get("FOLLOWER_FSYNC", "")
+pthreads = os.environ.get("PRIMARY_THREADS", "")
+efc = os.environ.get("EF_CONSTRUCTION", "")
 D = 100
 
 
@@ -59,14 +60,17 @@ def main():
     tmp = tempfile.mkdtemp(prefix="es_lag_")
     prim = fol = None
     try:
+        popts = (["--fsync", pfsync] if pfsync else []) + \
+            (["--threads", pthreads] if pthreads else [])
         prim = es_server.Server("--model", es_server.LEE_MODEL, "--quiet", "--data-dir",
-                                os.path.join(tmp, "p"), "--fsync", pfsync, "--threads", str(writers),
-                                wait="readyz")
-        prim.req("PUT", "/v1/collections/c", {"dim": D, "metric": "l2", "m": 16,
-                                              "ef_construction": efc})
+                                os.path.join(tmp, "p"), *popts, wait="readyz")
+        coll = {"dim": D, "metric": "l2", "m": 16}
+        if efc:
+            coll["ef_construction"] = int(efc)
+        prim.req("PUT", "/v1/collections/c", coll)
         fol = es_server.Server("--model", es_server.LEE_MODEL, "--quiet", "--data-dir",
-                               os.path.join(tmp, "f"), "--fsync", ffsync, "--follow",
-                               "http://127.0.0.1:%d" % prim.port, wait="readyz")
+                               os.path.join(tmp, "f"), *(["--fsync", ffsync] if ffsync else []),
+                               "--follow", "http://127.0.0.1:%d" % prim.port, wait="readyz")
         acked = deque()
         done = threading.Event()
         lags = []
@@ -138,9 +142,11 @@ def main():
         lags.sort()
         within = sum(1 for x in lags if x <= 1.0)
         print("upserts: %d points of %d-d in %.1f s = %.0f points/s offered %.0f (%d per "
-              "request, %d writers; fsync %s on the primary, %s on the follower; M 16, "
-              "ef_construction %d)" % (sent, D, took, sent / took, rate, batch, writers,
-                                       pfsync, ffsync, efc))
+              "request, %d writers, each a keep-alive connection; primary --fsync %s, "
+              "--threads %s; follower --fsync %s; M 16, ef_construction %s)"
+              % (sent, D, took, sent / took, rate, batch, writers, pfsync or "always (default)",
+                 pthreads or "default (CPUs)", ffsync or "always (default)",
+                 efc or "200 (default)"))
         if lags:
             print("follower lag over %d requests: p50 %.1f ms, p90 %.1f ms, p99 %.1f ms, "
                   "max %.1f ms; within 1 s: %.2f%%; never seen: %d"
