@@ -318,13 +318,14 @@ int cmd_neighbors(int argc, char **argv)
 		{"k", required_argument, NULL, 'k'},
 		{"restrict", required_argument, NULL, 'r'},
 		{"text", required_argument, NULL, 't'},
+		{"score", required_argument, NULL, 's'},
 		{"help", no_argument, NULL, 'h'},
 		{NULL, 0, NULL, 0}};
 	const char *model = NULL, *text = NULL;
 	size_t k = 10, restrict_vocab = 0;
-	int c;
+	int c, cosine = 0;
 	optind = 1;
-	while ((c = getopt_long(argc, argv, "m:k:r:t:h", opts, NULL)) != -1) {
+	while ((c = getopt_long(argc, argv, "m:k:r:t:s:h", opts, NULL)) != -1) {
 		switch (c) {
 		case 'm': model = optarg; break;
 		case 'k':
@@ -336,12 +337,21 @@ int cmd_neighbors(int argc, char **argv)
 				return 2;
 			break;
 		case 't': text = optarg; break;
+		case 's':
+			if (strcmp(optarg, "meaning") && strcmp(optarg, "cosine"))
+				return cli_usage_error("neighbors", "--score must be meaning or cosine");
+			cosine = !strcmp(optarg, "cosine");
+			break;
 		case 'h':
 			printf("usage: embedsrv neighbors --model M WORD... [--k 10] [--restrict N]\n"
+			       "                         [--score meaning|cosine]\n"
 			       "       embedsrv neighbors --model M --text \"some text\" [--k 10]\n"
 			       "Print the k nearest vocabulary words, one `word score` (cosine)\n"
 			       "per line, best first; the query words themselves are excluded.\n"
-			       "Several words are summed (gensim most_similar(positive=...)).\n");
+			       "Several words are summed (gensim most_similar(positive=...)).\n"
+			       "One word of a subword model: by meaning (default), the 100 nearest\n"
+			       "re-scored by the cosine without the character n-grams the two\n"
+			       "words share; --score cosine gives the plain cosine.\n");
 			return 0;
 		default: return 2;
 		}
@@ -368,9 +378,13 @@ int cmd_neighbors(int argc, char **argv)
 	} else {
 		for (size_t i = 0; i < nt; i++)
 			parse_term(argv[optind + (int)i], &terms[i]);
-		rc = es_arith_most_similar(enc, terms, nt, NULL, 0,
-					   ES_ANALOGY_3COSADD, restrict_vocab,
-					   k, hits, &nh, &err);
+		if (nt == 1 && terms[0].weight == 0 && !cosine)
+			rc = es_arith_word_neighbors(enc, terms[0].word, terms[0].len,
+						     restrict_vocab, k, hits, &nh, &err);
+		else
+			rc = es_arith_most_similar(enc, terms, nt, NULL, 0,
+						   ES_ANALOGY_3COSADD, restrict_vocab,
+						   k, hits, &nh, &err);
 	}
 	if (rc) {
 		rc = fail("neighbors", &err);

@@ -318,6 +318,129 @@ int es_arith_most_similar_vectors(const float *unit, size_t n, uint32_t dim,
 	return 0;
 }
 
+/* ------------------------------------- word neighbours by meaning */
+
+/* One word's parts: its n-gram bucket ids (sorted) and its own row. */
+typedef struct word_parts {
+	uint32_t *ids;
+	size_t n;
+	int known;
+	float *own; /* dim; zero for an unseen word */
+} word_parts;
+
+static int cmp_u32(const void *a, const void *b)
+{
+	uint32_t x = *(const uint32_t *)a, y = *(const uint32_t *)b;
+	return (x > y) - (x < y);
+}
+
+/* The parts of vocabulary word id (id >= 0) or of the unseen word w. */
+static int parts_of(const es_model *m, int64_t id, const char *w, size_t len,
+		    word_parts *wp, es_error *err)
+{
+	uint32_t dim = es_model_dim(m);
+	const float *rows = es_model_ngrams(m);
+	if (id >= 0) {
+		w = es_vocab_word(es_model_vocab(m), (uint32_t)id);
+		len = strlen(w);
+	}
+	size_t n = es_model_subword_ids(m, w, len, NULL, 0);
+	wp->ids = malloc((n ? n : 1) * sizeof *wp->ids);
+	wp->own = calloc(dim, sizeof *wp->own);
+	double *sum = calloc(dim, sizeof *sum);
+	if (!wp->ids || !wp->own || !sum) {
+		free(sum);
+		return es_err(err, ES_ENOMEM, "out of memory");
+	}
+	wp->n = es_model_subword_ids(m, w, len, wp->ids, n);
+	wp->known = id >= 0;
+	if (wp->known) {
+		/* stored vector = (own + sum of n-gram rows) / (n + 1) */
+		const float *v = es_model_vector(m, (uint32_t)id);
+		for (size_t i = 0; i < wp->n; i++)
+			for (uint32_t j = 0; j < dim; j++)
+				sum[j] += rows[(size_t)wp->ids[i] * dim + j];
+		for (uint32_t j = 0; j < dim; j++)
+			wp->own[j] = (float)(((double)wp->n + 1) * v[j] - sum[j]);
+	}
+	free(sum);
+	qsort(wp->ids, wp->n, sizeof *wp->ids, cmp_u32);
+	return 0;
+}
+
+static int has_id(const word_parts *wp, uint32_t g)
+{
+	return bsearch(&g, wp->ids, wp->n, sizeof g, cmp_u32) != NULL;
+}
+
+/* a's own row plus the rows of the n-grams that b does not have. */
+static void unshared(const es_model *m, const word_parts *a,
+		     const word_parts *b, float *out)
+{
+	uint32_t dim = es_model_dim(m);
+	const float *rows = es_model_ngrams(m);
+	memcpy(out, a->own, dim * sizeof *out);
+	for (size_t i = 0; i < a->n; i++)
+		if (!has_id(b, a->ids[i]))
+			simd_get()->axpy(1.0f, rows + (size_t)a->ids[i] * dim, out, dim);
+}
+
+static float cosine(const float *a, const float *b, uint32_t dim)
+{
+	const simd_kernels *kk = simd_get();
+	float na = kk->dot(a, a, dim), nb = kk->dot(b, b, dim);
+	return na > 0 && nb > 0 ? kk->dot(a, b, dim) / sqrtf(na * nb) : 0.0f;
+}
+
+int es_arith_word_neighbors(const es_encoder *enc, const char *word,
+			    size_t len, size_t restrict_vocab, size_t k,
+			    es_word_score *out, size_t *nout, es_error *err)
+{
+	*nout = 0;
+	const es_model *m = es_encoder_static_model(enc);
+	es_arith_term t = {.word = word, .len = len};
+	if (!m || !es_model_has_subwords(m) || !es_model_ngrams(m))
+		return es_arith_most_similar(enc, &t, 1, NULL, 0, ES_ANALOGY_3COSADD,
+					     restrict_vocab, k, out, nout, err);
+	size_t pool = k > ES_ARITH_POOL ? k : ES_ARITH_POOL, nc = 0;
+	uint32_t dim = es_model_dim(m);
+	es_word_score *cand = malloc(pool * sizeof *cand);
+	float *qv = malloc(2 * dim * sizeof *qv);
+	word_parts q = {0}, c = {0};
+	int rc = 0;
+	if (!cand || !qv) {
+		rc = es_err(err, ES_ENOMEM, "out of memory");
+		goto out;
+	}
+	rc = es_arith_most_similar(enc, &t, 1, NULL, 0, ES_ANALOGY_3COSADD,
+				   restrict_vocab, pool, cand, &nc, err);
+	if (rc)
+		goto out;
+	rc = parts_of(m, es_arith_word_id(enc, word, len), word, len, &q, err);
+	for (size_t i = 0; i < nc && !rc; i++) {
+		rc = parts_of(m, cand[i].id, NULL, 0, &c, err);
+		if (!rc) {
+			unshared(m, &q, &c, qv);
+			unshared(m, &c, &q, qv + dim);
+			cand[i].score = cosine(qv, qv + dim, dim);
+		}
+		free(c.ids);
+		free(c.own);
+		c = (word_parts){0};
+	}
+	if (rc)
+		goto out;
+	qsort(cand, nc, sizeof *cand, cmp_best);
+	*nout = nc < k ? nc : k;
+	memcpy(out, cand, *nout * sizeof *out);
+out:
+	free(q.ids);
+	free(q.own);
+	free(cand);
+	free(qv);
+	return rc;
+}
+
 int es_arith_neighbors_text(const es_encoder *enc, const char *text,
 			    size_t len, size_t restrict_vocab, size_t k,
 			    es_word_score *out, size_t *nout, es_error *err)

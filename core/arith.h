@@ -84,6 +84,24 @@ int es_arith_most_similar_vectors(const float *unit, size_t n, uint32_t dim,
 				  es_word_score *out, size_t *nout,
 				  es_error *err);
 
+/* Neighbours of one word by meaning rather than spelling (issue 18 item
+ * 3).  In a subword model two words that share character n-grams share
+ * those n-gram rows, so their cosine is high by construction ("bank" ->
+ * banks, banknote, banker).  Here the ES_ARITH_POOL (or k, if more)
+ * nearest vocabulary words by cosine are re-scored by the cosine of the
+ * two words' vectors with the n-grams they have in common taken out of
+ * both: the word's own row (recovered exactly from the stored mean, as
+ * core/retrofit does) plus the rows of the n-grams only it has; an unseen
+ * query word has no own row.  out[i].score is that cosine, best first,
+ * ties by the lower id; the query word itself is excluded.  Models without
+ * subwords (and BERT folders) have nothing shared: there it is plain
+ * cosine, as es_arith_most_similar with the one word.  Unknown word with
+ * no subword vector: ES_ENOTFOUND. */
+#define ES_ARITH_POOL 100
+int es_arith_word_neighbors(const es_encoder *enc, const char *word,
+			    size_t len, size_t restrict_vocab, size_t k,
+			    es_word_score *out, size_t *nout, es_error *err);
+
 /* Neighbours of a text (encoded with the encoder; nothing excluded). */
 int es_arith_neighbors_text(const es_encoder *enc, const char *text,
 			    size_t len, size_t restrict_vocab, size_t k,

@@ -11,6 +11,8 @@ one must be present):
       wn-sim    similar-to (&) of adjectives,
                 verb groups ($)                  -> rel
       wn-ant    antonyms (!)                     -> ant
+      wn-domain topic domains (;c, -c): a word and
+                the words of its domain's synset -> rel  (chess -> king, bishop)
   - the OpenOffice/LibreOffice English thesaurus (mythes-en-us:
     /usr/share/mythes/th_en_US_v2.dat):
       my-syn    synonyms of one meaning          -> syn  (headword + synonyms)
@@ -40,7 +42,8 @@ import sys
 
 WORDNET = "/usr/share/wordnet"
 MYTHES = "/usr/share/mythes/th_en_US_v2.dat"
-PARTS = ("wn-syn", "wn-hyper", "wn-sim", "wn-ant", "my-syn", "my-rel", "my-ant")
+PARTS = ("wn-syn", "wn-hyper", "wn-sim", "wn-ant", "wn-domain", "my-syn", "my-rel",
+         "my-ant")
 WORD = re.compile(r"[^\W_]+(?:['\u2019-][^\W_]+)*")
 
 
@@ -105,7 +108,14 @@ def wordnet(parts, r):
                 pass
             elif sym in ("&", "$") and "wn-sim" in parts:
                 pass
+            elif sym in (";c", "-c") and "wn-domain" in parts:
+                pass
             else:
+                continue
+            if src and dst:
+                # a lexical pointer relates one word of each synset
+                if src <= len(words) and dst <= len(target):
+                    r.add_pair(r.rel, words[src - 1], target[dst - 1])
                 continue
             for a in words:
                 for b in target:

@@ -219,7 +219,7 @@ enum {
 #define ES_TEXT_MODE_DEFAULT ES_SEARCH_HYBRID
 #define ES_FUSION_DEFAULT ES_FUSION_WEIGHTED
 #define ES_FUSION_ALPHA_DEFAULT 0.3f
-#define ES_HYBRID_CANDIDATES_DEFAULT 50
+#define ES_HYBRID_CANDIDATES_DEFAULT 100
 #define ES_HYBRID_CANDIDATES_MAX 10000
 /* The feedback a mode gets when the request names none: hybrid the
  * lexical.h defaults (RM3 on the lexical list, chosen on CISI's

@@ -203,9 +203,11 @@ static int parse_mmr(const json_t *q, es_search_req *rq, const api_limits *lim, 
 	return 0;
 }
 
-/* One query: appends a JSON array of hits to b; -1 with out filled. */
-static int run_query(api_call *c, es_collection *col, const json_t *q,
-		     const char *prefix, ju_buf *b, api_response *out)
+/* The query's own fields (k, ef, score_threshold, filter, with_*, mode,
+ * fusion, feedback, mmr) into rq, *flt and *mmr; *is_text: a text query.
+ * 0, or -1 with out filled. */
+static int parse_query(api_call *c, const json_t *q, const char *prefix, es_search_req *rq,
+		       api_filter **flt, mmr_req *mmr, int *is_text, api_response *out)
 {
 	static const char *const keys[] = {"text", "vector", "id", "k", "ef",
 					   "score_threshold", "filter", "with_payload",
@@ -214,8 +216,132 @@ static int run_query(api_call *c, es_collection *col, const json_t *q,
 	const api_limits *lim = &c->ctx->limits;
 	ju_err e;
 	e.status = 0;
+	if (!json_is_object(q)) {
+		api_error(out, 400, prefix, "invalid_type", "each search must be an object");
+		return -1;
+	}
+	if (ju_check_keys(q, keys, prefix, &e) ||
+	    ju_get_u32(q, "k", 10, 1, lim->max_k, &rq->k, &e) ||
+	    ju_get_u32(q, "ef", 0, 1, lim->max_ef, &rq->ef, &e) ||
+	    ju_get_float(q, "score_threshold", &rq->has_threshold, &rq->threshold, &e) ||
+	    ju_get_bool(q, "with_payload", 1, &rq->with_payload, &e) ||
+	    ju_get_bool(q, "with_vector", 0, &rq->with_vector, &e) ||
+	    api_filter_parse(json_object_get(q, "filter"), "filter", flt, &e))
+		goto bad;
+	if (*flt) {
+		rq->filter = api_filter_fn;
+		rq->filter_ctx = *flt;
+		rq->plan = api_filter_plan(*flt);
+	}
+	json_t *tv = json_object_get(q, "text"), *vv = json_object_get(q, "vector"),
+	       *iv = json_object_get(q, "id");
+	int nq = (tv && !json_is_null(tv)) + (vv && !json_is_null(vv)) + (iv && !json_is_null(iv));
+	if (nq != 1) {
+		api_error(out, 400, prefix, "invalid_request",
+			  "a search needs exactly one of 'text', 'vector' or 'id'");
+		return -1;
+	}
+	*is_text = tv && !json_is_null(tv);
+	if (parse_mode(q, *is_text, rq, &e) || parse_feedback(q, rq, &e) ||
+	    parse_mmr(q, rq, lim, mmr, &e))
+		goto bad;
+	return 0;
+bad:
+	api_error_ju(out, &e);
+	return -1;
+}
+
+/* The query's text, vector or id into rq (qv: room for the vector, which
+ * a text is encoded into unless the search is lexical).  0, or -1 with out
+ * filled. */
+static int query_input(api_call *c, es_collection *col, const json_t *q, int is_text,
+		       es_search_req *rq, float *qv, api_response *out)
+{
 	uint32_t dim = es_collection_get_params(col)->dim;
-	int res = -1;
+	ju_err e;
+	e.status = 0;
+	if (is_text) {
+		json_t *tv = json_object_get(q, "text");
+		if (!json_is_string(tv)) {
+			api_error(out, 400, "text", "invalid_type", "'text' must be a string");
+			return -1;
+		}
+		const char *t = json_string_value(tv);
+		size_t len = json_string_length(tv);
+		rq->text = t;
+		rq->text_len = len;
+		if (rq->mode == ES_SEARCH_LEXICAL)
+			return 0;
+		const es_encoder *enc = api_collection_model(c->ctx, col, out);
+		if (!enc)
+			return -1;
+		unsigned char empty = 0;
+		if (api_encode_texts_empty(c->ctx, enc, &t, &len, 1, "text", qv, &empty, out))
+			return -1;
+		if (empty && rq->mode == ES_SEARCH_HYBRID)
+			rq->query = NULL; /* no word the model knows: lexical alone */
+		return 0;
+	}
+	json_t *vv = json_object_get(q, "vector");
+	if (vv && !json_is_null(vv)) {
+		if (!ju_vector(vv, dim, qv, "vector", &e))
+			return 0;
+		api_error_ju(out, &e);
+		return -1;
+	}
+	if (api_point_id(json_object_get(q, "id"), &rq->self, "id", &e)) {
+		api_error_ju(out, &e);
+		return -1;
+	}
+	es_error err;
+	es_error_clear(&err);
+	int rc = es_collection_get_vector(col, &rq->self, qv, &err);
+	if (rc) {
+		api_error_es(out, rc, &err, "id");
+		return -1;
+	}
+	rq->exclude_self = 1;
+	return 0;
+}
+
+/* Search, MMR when asked, and the hits as a JSON array into b.  0, or -1
+ * with out filled. */
+static int search_hits(es_collection *col, const es_search_req *rq, const mmr_req *mmr,
+		       ju_buf *b, api_response *out)
+{
+	const es_collection_params *cp = es_collection_get_params(col);
+	es_point_out *hits = NULL;
+	size_t nh = 0;
+	es_error err;
+	es_error_clear(&err);
+	int rc = es_collection_search(col, rq, &hits, &nh, &err);
+	if (rc) {
+		api_error_es(out, rc, &err, NULL);
+		return -1;
+	}
+	if (mmr->on) {
+		nh = api_mmr(hits, nh, mmr->k, mmr->diversity, cp->metric, cp->dim);
+		for (size_t i = 0; !mmr->with_vector && i < nh; i++) {
+			free(hits[i].vector);
+			hits[i].vector = NULL;
+		}
+	}
+	ju_buf_put(b, "[", 1);
+	for (size_t i = 0; i < nh; i++) {
+		if (i)
+			ju_buf_put(b, ",", 1);
+		put_hit(b, &hits[i], cp->dim, rq->mode != ES_SEARCH_DENSE);
+	}
+	ju_buf_put(b, "]", 1);
+	es_hits_free(hits, nh);
+	return 0;
+}
+
+/* One query: appends a JSON array of hits to b; -1 with out filled. */
+static int run_query(api_call *c, es_collection *col, const json_t *q,
+		     const char *prefix, ju_buf *b, api_response *out)
+{
+	uint32_t dim = es_collection_get_params(col)->dim;
 	api_filter *flt = NULL;
 	float *qv = malloc(dim * sizeof *qv);
 	if (!qv) {
@@ -226,106 +352,16 @@ static int run_query(api_call *c, es_collection *col, const json_t *q,
 	memset(&rq, 0, sizeof rq);
 	rq.query = qv;
 	mmr_req mmr = {0, 0, 0, 0};
-	if (!json_is_object(q)) {
-		api_error(out, 400, prefix, "invalid_type", "each search must be an object");
-		goto out;
-	}
-	if (ju_check_keys(q, keys, prefix, &e) ||
-	    ju_get_u32(q, "k", 10, 1, lim->max_k, &rq.k, &e) ||
-	    ju_get_u32(q, "ef", 0, 1, lim->max_ef, &rq.ef, &e) ||
-	    ju_get_float(q, "score_threshold", &rq.has_threshold, &rq.threshold, &e) ||
-	    ju_get_bool(q, "with_payload", 1, &rq.with_payload, &e) ||
-	    ju_get_bool(q, "with_vector", 0, &rq.with_vector, &e))
-		goto bad;
-	if (api_filter_parse(json_object_get(q, "filter"), "filter", &flt, &e))
-		goto bad;
-	if (flt) {
-		rq.filter = api_filter_fn;
-		rq.filter_ctx = flt;
-		rq.plan = api_filter_plan(flt);
-	}
-	json_t *tv = json_object_get(q, "text"), *vv = json_object_get(q, "vector"),
-	       *iv = json_object_get(q, "id");
-	int nq = (tv && !json_is_null(tv)) + (vv && !json_is_null(vv)) + (iv && !json_is_null(iv));
-	if (nq != 1) {
-		api_error(out, 400, prefix, "invalid_request",
-			  "a search needs exactly one of 'text', 'vector' or 'id'");
-		goto out;
-	}
-	int is_text = tv && !json_is_null(tv);
-	if (parse_mode(q, is_text, &rq, &e) || parse_feedback(q, &rq, &e))
-		goto bad;
-	if (parse_mmr(q, &rq, lim, &mmr, &e))
-		goto bad;
-	if (is_text) {
-		if (!json_is_string(tv)) {
-			api_error(out, 400, "text", "invalid_type", "'text' must be a string");
-			goto out;
-		}
-		const char *t = json_string_value(tv);
-		size_t len = json_string_length(tv);
-		rq.text = t;
-		rq.text_len = len;
-		if (rq.mode != ES_SEARCH_LEXICAL) {
-			const es_encoder *enc = api_collection_model(c->ctx, col, out);
-			if (!enc)
-				goto out;
-			unsigned char empty = 0;
-			if (api_encode_texts_empty(c->ctx, enc, &t, &len, 1, "text", qv, &empty, out))
-				goto out;
-			if (empty && rq.mode == ES_SEARCH_HYBRID)
-				rq.query = NULL; /* no word the model knows: lexical alone */
-		}
-	} else if (vv && !json_is_null(vv)) {
-		if (ju_vector(vv, dim, qv, "vector", &e))
-			goto bad;
-	} else {
-		if (api_point_id(iv, &rq.self, "id", &e))
-			goto bad;
-		es_error err;
-		es_error_clear(&err);
-		int rc = es_collection_get_vector(col, &rq.self, qv, &err);
-		if (rc) {
-			api_error_es(out, rc, &err, "id");
-			goto out;
-		}
-		rq.exclude_self = 1;
-	}
-	es_point_out *hits = NULL;
-	size_t nh = 0;
-	es_error err;
-	es_error_clear(&err);
-	int rc = es_collection_search(col, &rq, &hits, &nh, &err);
-	if (rc) {
-		api_error_es(out, rc, &err, NULL);
-		goto out;
-	}
-	if (mmr.on) {
-		nh = api_mmr(hits, nh, mmr.k, mmr.diversity, es_collection_get_params(col)->metric,
-			     dim);
-		for (size_t i = 0; !mmr.with_vector && i < nh; i++) {
-			free(hits[i].vector);
-			hits[i].vector = NULL;
-		}
-	}
-	ju_buf_put(b, "[", 1);
-	for (size_t i = 0; i < nh; i++) {
-		if (i)
-			ju_buf_put(b, ",", 1);
-		put_hit(b, &hits[i], dim, rq.mode != ES_SEARCH_DENSE);
-	}
-	ju_buf_put(b, "]", 1);
-	es_hits_free(hits, nh);
-	res = 0;
-	goto out;
-bad:
-	api_error_ju(out, &e);
-out:
+	int is_text = 0;
+	int res = parse_query(c, q, prefix, &rq, &flt, &mmr, &is_text, out) ||
+			  query_input(c, col, q, is_text, &rq, qv, out) ||
+			  search_hits(col, &rq, &mmr, b, out)
+		  ? -1
+		  : 0;
 	free(qv);
 	api_filter_free(flt);
 	return res;
 }
-
 
 void api_h_search(api_call *c, api_response *out)
 {

@@ -91,6 +91,28 @@ static json_t *vector_neighbors(const es_encoder *enc, float *q, const term *ter
 	return res;
 }
 
+/* Top k neighbours of one word by meaning (es_arith_word_neighbors). */
+static json_t *word_neighbors(const es_encoder *enc, const char *w, size_t len, uint32_t k,
+			      size_t restrict_vocab, api_response *out)
+{
+	es_word_score *ws = malloc(k * sizeof *ws);
+	if (!ws) {
+		api_error(out, 503, NULL, "out_of_memory", "out of memory");
+		return NULL;
+	}
+	es_error err;
+	es_error_clear(&err);
+	size_t n = 0;
+	int rc = es_arith_word_neighbors(enc, w, len, restrict_vocab, k, ws, &n, &err);
+	json_t *res = NULL;
+	if (rc)
+		api_error_es(out, rc, &err, "word");
+	else
+		res = scores_json(enc, ws, n, out);
+	free(ws);
+	return res;
+}
+
 static int word_vec(const es_encoder *enc, const char *w, size_t len, float *v,
 		    const char *param, api_response *out)
 {
@@ -127,7 +149,7 @@ static int common_opts(api_call *c, const es_encoder **enc, uint32_t *k,
 void api_h_words_neighbors(api_call *c, api_response *out)
 {
 	static const char *const keys[] = {"word", "text", "vector", "k", "restrict_vocab",
-					   "model", NULL};
+					   "model", "score", NULL};
 	ju_err e;
 	const es_encoder *enc;
 	uint32_t k, rv;
@@ -137,6 +159,21 @@ void api_h_words_neighbors(api_call *c, api_response *out)
 	}
 	if (common_opts(c, &enc, &k, &rv, out))
 		return;
+	/* a word's neighbours by meaning (shared n-grams left out of the
+	 * score, core/arith.h) unless "score": "cosine" asks for the plain
+	 * cosine; text and vector queries have no spelling: plain cosine */
+	const char *score = "meaning";
+	if (ju_get_str(c->json, "score", 0, &score, NULL, &e)) {
+		api_error_ju(out, &e);
+		return;
+	}
+	if (!score) /* absent or null */
+		score = "meaning";
+	if (strcmp(score, "meaning") && strcmp(score, "cosine")) {
+		api_error(out, 422, "score", "invalid_value",
+			  "'score' must be \"meaning\" or \"cosine\"");
+		return;
+	}
 	uint32_t dim = es_encoder_dim(enc);
 	float *q = malloc(dim * sizeof *q);
 	if (!q) {
@@ -162,6 +199,13 @@ void api_h_words_neighbors(api_call *c, api_response *out)
 		nself = 1;
 		if (word_vec(enc, self.word, self.len, q, "word", out))
 			goto out;
+		if (!strcmp(score, "meaning")) {
+			json_t *res = word_neighbors(enc, self.word, self.len, k, rv, out);
+			if (res)
+				api_ok(out, 200, json_pack("{s:o, s:s}", "result", res, "model",
+							   es_encoder_name(enc)));
+			goto out;
+		}
 	} else if (tv) {
 		if (!json_is_string(tv)) {
 			api_error(out, 400, "text", "invalid_type", "'text' must be a string");

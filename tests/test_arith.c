@@ -1,7 +1,8 @@
 /*
  * test_arith.c — exact top-k against brute force, gensim most_similar /
  * most_similar_cosmul by hand, exclusion, restrict_vocab, weights,
- * doesnt_match, similarity, text neighbours.
+ * doesnt_match, similarity, text neighbours, word neighbours by meaning
+ * (shared n-grams left out of the score).
  */
 #include <check.h>
 #include <math.h>
@@ -169,6 +170,126 @@ START_TEST(test_similarity_and_odd_one)
 }
 END_TEST
 
+/* A subword model where "bank" and "banks" share n-gram rows (spelling)
+ * while "money" shares bank's own row (meaning): plain cosine puts banks
+ * first, es_arith_word_neighbors puts money first, with the score computed
+ * here by hand (own row + the rows of the n-grams the other word lacks). */
+#define SW_DIM 4
+static const char *sw_words[] = {"bank", "banks", "money", "tree"};
+static const float sw_own[4][SW_DIM] = {{0, 1, 0, 0}, {0, 0, 1, 0}, {0, 1, 0, 0.2f},
+					{0, 0, 0, 1}};
+
+static es_encoder *subword_toy(float **rows_out, es_model_params *pp)
+{
+	es_model_params p = {.dim = SW_DIM, .minn = 3, .maxn = 3, .bucket = 4099};
+	float *rows = calloc(p.bucket * SW_DIM, sizeof *rows), zero[SW_DIM] = {0};
+	es_model *m0; /* the same hashing, to find each word's n-gram rows */
+	ck_assert_int_eq(es_model_from_arrays(&p, 1, sw_words, NULL, zero, rows, &m0, NULL), 0);
+	uint32_t ids[64];
+	/* bank's n-grams all point along axis 0: what its spelling carries */
+	size_t n = es_model_subword_ids(m0, "bank", 4, ids, 64);
+	for (size_t i = 0; i < n; i++)
+		rows[(size_t)ids[i] * SW_DIM] = 1.0f;
+	float vec[4 * SW_DIM];
+	for (int w = 0; w < 4; w++) {
+		n = es_model_subword_ids(m0, sw_words[w], strlen(sw_words[w]), ids, 64);
+		for (int j = 0; j < SW_DIM; j++) {
+			float sum = sw_own[w][j];
+			for (size_t i = 0; i < n; i++)
+				sum += rows[(size_t)ids[i] * SW_DIM + j];
+			vec[w * SW_DIM + j] = sum / (float)(n + 1);
+		}
+	}
+	es_model_free(m0);
+	es_model *m;
+	ck_assert_int_eq(es_model_from_arrays(&p, 4, sw_words, NULL, vec, rows, &m, NULL), 0);
+	es_encoder *e;
+	ck_assert_int_eq(es_encoder_from_model(m, "sw", &e, NULL), 0);
+	*rows_out = rows;
+	*pp = p;
+	return e;
+}
+
+/* own row of word a plus the rows of its n-grams that b does not have */
+static void sw_unshared(const es_encoder *e, const float *rows, int a, int b, double *out)
+{
+	const es_model *m = es_encoder_static_model(e);
+	uint32_t ia[64], ib[64];
+	size_t na = es_model_subword_ids(m, sw_words[a], strlen(sw_words[a]), ia, 64);
+	size_t nb = es_model_subword_ids(m, sw_words[b], strlen(sw_words[b]), ib, 64);
+	for (int j = 0; j < SW_DIM; j++)
+		out[j] = sw_own[a][j];
+	for (size_t i = 0; i < na; i++) {
+		int shared = 0;
+		for (size_t t = 0; t < nb; t++)
+			shared |= ia[i] == ib[t];
+		for (int j = 0; !shared && j < SW_DIM; j++)
+			out[j] += rows[(size_t)ia[i] * SW_DIM + j];
+	}
+}
+
+START_TEST(test_word_neighbors_by_meaning)
+{
+	float *rows;
+	es_model_params p;
+	es_encoder *e = subword_toy(&rows, &p);
+	es_word_score o[3];
+	size_t n;
+	es_arith_term t = {.word = "bank", .len = 4};
+	/* plain cosine: spelling wins */
+	ck_assert_int_eq(es_arith_most_similar(e, &t, 1, NULL, 0, ES_ANALOGY_3COSADD, 0, 3, o,
+					       &n, NULL), 0);
+	ck_assert_uint_eq(n, 3);
+	ck_assert_uint_eq(o[0].id, 1); /* banks */
+	/* by meaning: money, with the cosine of the unshared parts */
+	ck_assert_int_eq(es_arith_word_neighbors(e, "bank", 4, 0, 3, o, &n, NULL), 0);
+	ck_assert_uint_eq(n, 3);
+	ck_assert_uint_eq(o[0].id, 2);
+	for (size_t r = 0; r < n; r++) {
+		ck_assert_uint_ne(o[r].id, 0); /* the query is excluded */
+		double x[SW_DIM], y[SW_DIM], d = 0, nx = 0, ny = 0;
+		sw_unshared(e, rows, 0, (int)o[r].id, x);
+		sw_unshared(e, rows, (int)o[r].id, 0, y);
+		for (int j = 0; j < SW_DIM; j++) {
+			d += x[j] * y[j];
+			nx += x[j] * x[j];
+			ny += y[j] * y[j];
+		}
+		ck_assert_double_eq_tol(o[r].score, d / sqrt(nx * ny), 1e-4);
+		if (r)
+			ck_assert(o[r - 1].score >= o[r].score);
+	}
+	/* k caps the answer; an unknown word with subwords works (no own row) */
+	ck_assert_int_eq(es_arith_word_neighbors(e, "Bank", 4, 0, 1, o, &n, NULL), 0);
+	ck_assert_uint_eq(n, 1);
+	ck_assert_uint_eq(o[0].id, 2);
+	ck_assert_int_eq(es_arith_word_neighbors(e, "bankx", 5, 0, 3, o, &n, NULL), 0);
+	ck_assert_uint_eq(n, 3);
+	/* restrict_vocab limits the candidates to the most frequent words */
+	ck_assert_int_eq(es_arith_word_neighbors(e, "bank", 4, 2, 3, o, &n, NULL), 0);
+	ck_assert_uint_eq(n, 1);
+	ck_assert_uint_eq(o[0].id, 1);
+	es_error err = {0};
+	ck_assert_int_eq(es_arith_word_neighbors(e, "zz", 2, 0, 3, o, &n, &err), ES_ENOTFOUND);
+	es_encoder_free(e);
+	free(rows);
+	/* no subwords: plain cosine, as most_similar */
+	e = toy();
+	es_word_score a[3], b[3];
+	size_t na, nb;
+	es_arith_term k = {.word = "king", .len = 4};
+	ck_assert_int_eq(es_arith_word_neighbors(e, "king", 4, 0, 3, a, &na, NULL), 0);
+	ck_assert_int_eq(es_arith_most_similar(e, &k, 1, NULL, 0, ES_ANALOGY_3COSADD, 0, 3, b,
+					       &nb, NULL), 0);
+	ck_assert_uint_eq(na, nb);
+	for (size_t i = 0; i < na; i++) {
+		ck_assert_uint_eq(a[i].id, b[i].id);
+		ck_assert_float_eq(a[i].score, b[i].score);
+	}
+	es_encoder_free(e);
+}
+END_TEST
+
 Suite *arith_suite(void)
 {
 	Suite *s = suite_create("arith");
@@ -176,6 +297,7 @@ Suite *arith_suite(void)
 	tcase_add_test(tc, test_topk_brute_force);
 	tcase_add_test(tc, test_most_similar);
 	tcase_add_test(tc, test_similarity_and_odd_one);
+	tcase_add_test(tc, test_word_neighbors_by_meaning);
 	suite_add_tcase(s, tc);
 	return s;
 }

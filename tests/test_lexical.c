@@ -102,6 +102,47 @@ START_TEST(analysis)
 }
 END_TEST
 
+/* Documents are tokenized by a byte loop when they are ASCII and by
+ * core/tokenize otherwise: the same words either way (a separator that is
+ * not ASCII forces the second), cut words and joiners included. */
+START_TEST(ascii_words_as_tokenizer)
+{
+	static const char alpha[] = "aZ09xY-'- ''--.,!Q\t\n";
+	es_lexical *fast = make(1.2f, 0.75f, 0, 0), *slow = make(1.2f, 0.75f, 0, 0);
+	static char text[1200];
+	es_error err;
+	rng_state = 4242;
+	for (int d = 0; d < 400; d++) {
+		size_t n = 1 + rnd() % 600;
+		for (size_t i = 0; i < n; i++) {
+			/* runs of letters, now and then past ES_TOKEN_MAX (256) */
+			if (rnd() % 50 == 0) {
+				size_t run = 200 + rnd() % 120;
+				for (size_t j = 0; j < run && i < n; j++)
+					text[i++] = j % 7 == 3 && rnd() % 3 == 0 ? "'-"[rnd() % 2]
+										  : (char)('a' + rnd() % 26);
+				i--;
+				continue;
+			}
+			text[i] = alpha[rnd() % (sizeof alpha - 1)];
+		}
+		ck_assert_int_eq(es_lexical_upsert(fast, (uint64_t)d, text, n, &err), 0);
+		memcpy(text + n, " \xe2\x80\x94", 4); /* U+2014, a separator */
+		ck_assert_int_eq(es_lexical_upsert(slow, (uint64_t)d, text, n + 4, &err), 0);
+	}
+	unsigned char *a, *b;
+	size_t la, lb;
+	ck_assert_int_eq(es_lexical_serialize(fast, &a, &la, &err), 0);
+	ck_assert_int_eq(es_lexical_serialize(slow, &b, &lb, &err), 0);
+	ck_assert_uint_eq(la, lb);
+	ck_assert_mem_eq(a, b, la);
+	free(a);
+	free(b);
+	es_lexical_free(fast);
+	es_lexical_free(slow);
+}
+END_TEST
+
 START_TEST(params_checked)
 {
 	es_lexical_params p;
@@ -838,6 +879,7 @@ Suite *lexical_suite(void)
 	TCase *tc = tcase_create("core");
 	tcase_set_timeout(tc, 120);
 	tcase_add_test(tc, analysis);
+	tcase_add_test(tc, ascii_words_as_tokenizer);
 	tcase_add_test(tc, labels_widen);
 	tcase_add_test(tc, params_checked);
 	tcase_add_test(tc, bm25_formula);

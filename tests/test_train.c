@@ -118,10 +118,19 @@ START_TEST(test_lee_trains_loads_encodes)
 	ck_assert(s.last_fraction > 0.999);
 	ck_assert_uint_gt(es_trained_vocab_size(t), 500);
 	ck_assert_uint_gt(es_trained_tokens(t), 40000);
+	/* Two Hogwild workers: the start of slice 0 may run after the other
+	 * worker has already trained the shared rows (seen on a loaded
+	 * machine: 2.6840 -> 2.6451), so "first" depends on scheduling and
+	 * is not compared here (test_loss_falls_one_thread does that).  The
+	 * end is bounded against chance instead: with the output rows at
+	 * zero every prediction costs (1 + neg) ln 2 = 4.159; trained,
+	 * slice 0 ends at 2.63-2.68 whatever the interleaving, one thread
+	 * at 2.65, lr / 20 at 3.93. */
 	double first, last;
 	es_trained_loss(t, &first, &last);
-	ck_assert_msg(first > 0 && last > 0 && last < first - 0.2,
-		      "loss did not fall enough: %.4f -> %.4f", first, last);
+	double chance = (1 + p.neg) * log(2.0);
+	ck_assert_msg(first > 0 && last > 0 && last < chance - 1.0,
+		      "loss at the end %.4f not below chance %.4f - 1", last, chance);
 	ck_assert(es_trained_words_per_sec_thread(t) > 0);
 	/* vocabulary ordered by count, most frequent first */
 	for (size_t i = 1; i < es_trained_vocab_size(t); i++)
@@ -265,6 +274,36 @@ END_TEST
 START_TEST(test_planted_groups_cbow) { check_groups(ES_TRAIN_CBOW, 0); }
 END_TEST
 START_TEST(test_planted_groups_subwords) { check_groups(ES_TRAIN_SKIPGRAM, 1); }
+END_TEST
+
+/* One thread: the loss is deterministic (3.5502 -> 2.6525 for these
+ * settings and seed), so the fall itself is checked; a learning rate
+ * 1/20 of the default gives 4.1589 -> 3.9298, 1/100 none at all. */
+START_TEST(test_loss_falls_one_thread)
+{
+	char path[512];
+	es_test_path(path, sizeof path, "tests/data/lee_background.cor");
+	size_t len;
+	char *text = read_all(path, &len);
+	es_train_params p;
+	es_train_params_default(&p);
+	p.bucket = 20000;
+	p.threads = 1;
+	p.min_count = 3;
+	p.epochs = 5;
+	es_trained *t = NULL;
+	es_error err = {0};
+	int rc = es_train_text(text, len, &p, NULL, NULL, &t, &err);
+	ck_assert_msg(rc == 0, "%s", err.msg);
+	double first, last, chance = (1 + p.neg) * log(2.0);
+	es_trained_loss(t, &first, &last);
+	ck_assert_msg(first > 0 && first <= chance + 1e-6 && last < first - 0.5 &&
+			      last < chance - 1.0,
+		      "loss did not fall enough: %.4f -> %.4f (chance %.4f)",
+		      first, last, chance);
+	es_trained_free(t);
+	free(text);
+}
 END_TEST
 
 static void train_save(const char *text, size_t len, uint64_t seed,
@@ -579,6 +618,7 @@ Suite *train_suite(void)
 	tcase_add_checked_fixture(tc, setup, teardown);
 	tcase_set_timeout(tc, 120);
 	tcase_add_test(tc, test_lee_trains_loads_encodes);
+	tcase_add_test(tc, test_loss_falls_one_thread);
 	tcase_add_test(tc, test_planted_groups_skipgram);
 	tcase_add_test(tc, test_planted_groups_cbow);
 	tcase_add_test(tc, test_planted_groups_subwords);

@@ -5,13 +5,15 @@
  * stdout, for bench/lexical/cisi.py metrics to score against the reference.
  *
  *   lexical_run DIR [--k1 X] [--b X] [--stem 0|1] [--stop 0|1] [--k N]
- *               [--time R] [--wand 1]
+ *               [--time R] [--wand 1] [--feedback 1]
  *
  * --time R: instead of the run, each query's search R times (thread CPU
  * time) and the median over the queries of each query's median, on stderr
  * ("search p50 ... us"): the lexical half of a hybrid query's cost.
  * --wand 1: es_lexical_search_wand (Block-Max WAND always) instead of
  * es_lexical_search's choice of plan.
+ * --feedback 1: es_lexical_search_feedback with the default RM3 (the
+ * lexical half of a default hybrid search).
  *
  * DIR holds corpus.jsonl ({"_id", "title", "text"}) and queries.jsonl
  * ({"_id", "text"}); a document's text is title + " " + text.
@@ -86,6 +88,19 @@ static rec *read_jsonl(const char *path, size_t *n, int with_title)
 	return r;
 }
 
+static int search(const es_lexical *lx, const char *q, uint32_t k, int wand, int fb,
+		  es_hit *hits, size_t *nh, es_error *err)
+{
+	if (fb) {
+		es_lexical_feedback f;
+		es_lexical_feedback_default(&f);
+		return es_lexical_search_feedback(lx, q, strlen(q), k, &f, NULL, NULL, hits, nh,
+						  err);
+	}
+	return (wand ? es_lexical_search_wand : es_lexical_search)(lx, q, strlen(q), k, NULL,
+								   NULL, hits, nh, err);
+}
+
 int main(int argc, char **argv)
 {
 	if (argc < 2)
@@ -93,7 +108,7 @@ int main(int argc, char **argv)
 	es_lexical_params p;
 	es_lexical_params_default(&p);
 	uint32_t k = 100;
-	int reps = 0, wand = 0;
+	int reps = 0, wand = 0, fb = 0;
 	for (int i = 2; i + 1 < argc; i += 2) {
 		if (!strcmp(argv[i], "--k1"))
 			p.k1 = strtof(argv[i + 1], NULL);
@@ -109,6 +124,8 @@ int main(int argc, char **argv)
 			reps = atoi(argv[i + 1]);
 		else if (!strcmp(argv[i], "--wand"))
 			wand = atoi(argv[i + 1]);
+		else if (!strcmp(argv[i], "--feedback"))
+			fb = atoi(argv[i + 1]);
 		else
 			die("unknown option", argv[i]);
 	}
@@ -132,9 +149,7 @@ int main(int argc, char **argv)
 			for (int r = 0; r < reps; r++) {
 				size_t nh;
 				double t0 = now_us();
-				if ((wand ? es_lexical_search_wand : es_lexical_search)(
-					    lx, qs[q].text, strlen(qs[q].text), k, NULL, NULL, hits,
-					    &nh, &err))
+				if (search(lx, qs[q].text, k, wand, fb, hits, &nh, &err))
 					die("search", err.msg);
 				t[r] = now_us() - t0;
 			}
@@ -149,8 +164,7 @@ int main(int argc, char **argv)
 	}
 	for (size_t q = 0; q < nq && reps <= 0; q++) {
 		size_t nh;
-		if ((wand ? es_lexical_search_wand : es_lexical_search)(
-			    lx, qs[q].text, strlen(qs[q].text), k, NULL, NULL, hits, &nh, &err))
+		if (search(lx, qs[q].text, k, wand, fb, hits, &nh, &err))
 			die("search", err.msg);
 		for (size_t i = 0; i < nh; i++)
 			printf("%s Q0 %s %zu %.6f embedsrv\n", qs[q].id, docs[hits[i].label].id,

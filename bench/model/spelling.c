@@ -1,13 +1,14 @@
 /*
  * spelling.c — how much of a model's notion of "similar" is spelling.
  *
- *     bench_spelling MODEL [N] [K]
+ *     bench_spelling MODEL [N] [K] [meaning|cosine]
  *
  * Over the N (default 1,000) most frequent vocabulary words that are at
  * least 4 letters long (letters only: a word with a digit, hyphen or
  * apostrophe is skipped), takes each word's K (default 10) nearest
- * vocabulary words by cosine (the query excluded; exact search, as
- * `embedsrv neighbors`) and prints the share of those neighbours that begin
+ * vocabulary words (the query excluded; exact search, as `embedsrv
+ * neighbors WORD`: by meaning, es_arith_word_neighbors, unless the last
+ * argument is "cosine": the plain cosine) and prints the share of those neighbours that begin
  * with the same 4 letters as the query word — "bank" -> banks, banknote,
  * banker... counts 8 of 8 for the model of issue 18.  Lower is better for
  * neighbours by meaning; it is not a WordNet score, so it does not reward
@@ -45,8 +46,11 @@ static int letters_only(const char *s)
 
 int main(int argc, char **argv)
 {
+	int cosine = 0;
+	if (argc > 2 && (!strcmp(argv[argc - 1], "cosine") || !strcmp(argv[argc - 1], "meaning")))
+		cosine = !strcmp(argv[--argc], "cosine");
 	if (argc < 2 || argc > 4) {
-		fprintf(stderr, "usage: bench_spelling MODEL [N] [K]\n");
+		fprintf(stderr, "usage: bench_spelling MODEL [N] [K] [meaning|cosine]\n");
 		return 2;
 	}
 	size_t want = argc > 2 ? strtoul(argv[2], NULL, 10) : 1000;
@@ -87,10 +91,16 @@ int main(int argc, char **argv)
 		excl[i] = &qid[i];
 		nexcl[i] = 1;
 	}
-	if (es_arith_topk_batch(unit, n, dim, q, nq, k, excl, nexcl, res, nout, &err)) {
+	if (cosine && es_arith_topk_batch(unit, n, dim, q, nq, k, excl, nexcl, res, nout, &err)) {
 		fprintf(stderr, "bench_spelling: %s\n", err.msg);
 		return 1;
 	}
+	for (size_t i = 0; !cosine && i < nq; i++)
+		if (es_arith_word_neighbors(enc, words[qid[i]], strlen(words[qid[i]]), 0, k,
+					    res + i * k, &nout[i], &err)) {
+			fprintf(stderr, "bench_spelling: %s\n", err.msg);
+			return 1;
+		}
 	size_t same = 0, total = 0;
 	for (size_t i = 0; i < nq; i++) {
 		const char *w = words[qid[i]];

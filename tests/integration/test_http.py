@@ -339,6 +339,11 @@ def test_words(s):
     expect(s, "POST", "/v1/words/analogy", {"positive": []}, 422, "empty_input")
     expect(s, "POST", "/v1/words/analogy", {"positive": ["zzqqxx"]}, 422, "word_not_found")
     expect(s, "POST", "/v1/words/neighbors", {"word": "police", "k": 0}, 422, "out_of_range")
+    expect(s, "POST", "/v1/words/neighbors", {"word": "police", "score": "spelling"}, 422, "invalid_value")
+    st, js, _ = s.req("POST", "/v1/words/neighbors", {"word": "police", "k": 3, "score": "cosine"})
+    st2, js2, _ = s.req("POST", "/v1/similarity", {"pairs": [["police", js["result"][0]["word"] if st == 200 else "x"]], "kind": "word"})
+    check(st == 200 and st2 == 200 and abs(js["result"][0]["score"] - js2["result"][0]) < 1e-4,
+          "neighbors score=cosine is the cosine %s %s" % (js, js2))
     st, js, _ = s.req("POST", "/v1/arithmetic", {"terms": [{"word": "police", "weight": 1}, {"word": "police", "weight": -0.5}], "k": 2})
     v = js["result"]["vector"] if st == 200 else []
     check(st == 200 and len(v) == DIM and abs(sum(x * x for x in v) - 1) < 1e-3 and len(js["result"]["neighbors"]) == 2,

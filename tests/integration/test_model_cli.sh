@@ -69,6 +69,12 @@ grep -q '^the ' "$tmp/nb" && fail "neighbors: query word returned"
 sort -k2,2gr "$tmp/nb" | cmp -s - "$tmp/nb" || fail "neighbors: not sorted"
 "$bin" neighbors --model "$data/fasttext-crime-and-punishment.bin" --text "the old woman" --k 3 > "$tmp/nb"
 [ "$(wc -l < "$tmp/nb")" -eq 3 ] || fail "neighbors --text"
+# one word of a subword model: by meaning (shared n-grams left out), or --score cosine
+"$bin" neighbors --model "$data/fasttext-crime-and-punishment.bin" woman --k 5 > "$tmp/nb"
+"$bin" neighbors --model "$data/fasttext-crime-and-punishment.bin" woman --k 5 --score cosine > "$tmp/nbc"
+[ "$(wc -l < "$tmp/nb")" -eq 5 ] && [ "$(wc -l < "$tmp/nbc")" -eq 5 ] || fail "neighbors --score: count"
+sort -k2,2gr "$tmp/nb" | cmp -s - "$tmp/nb" || fail "neighbors by meaning: not sorted"
+cmp -s "$tmp/nb" "$tmp/nbc" && fail "neighbors: --score cosine gave the same list as by meaning"
 for meth in 3cosadd 3cosmul; do
 	"$bin" analogy --model "$data/fasttext-lee.vec" --positive he she --negative his --k 4 --method $meth > "$tmp/an"
 	[ "$(wc -l < "$tmp/an")" -eq 4 ] || fail "analogy $meth: count"
@@ -146,6 +152,9 @@ head -c 1000 "$data/fasttext-toy.bin" > "$tmp/trunc.bin"
 msg=$("$bin" vectors --model "$tmp/trunc.bin" the 2>&1 >/dev/null); rc=$?
 [ $rc -eq 1 ] || fail "truncated model: exit $rc"
 echo "$msg" | grep -q "trunc.bin" || fail "truncated model: message lacks the file: $msg"
+msg=$("$bin" neighbors --model "$data/fasttext-toy.vec" the --score spelling 2>&1 >/dev/null); rc=$?
+[ $rc -eq 2 ] || fail "neighbors --score spelling: exit $rc"
+echo "$msg" | grep -q "meaning or cosine" || fail "neighbors --score spelling: message: $msg"
 msg=$("$bin" neighbors --model "$data/fasttext-toy.vec" qqqqzzzz 2>&1 >/dev/null); rc=$?
 [ $rc -eq 1 ] || fail "unknown word: exit $rc"
 echo "$msg" | grep -q qqqqzzzz || fail "unknown word: message"
