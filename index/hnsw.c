@@ -32,9 +32,11 @@
  *    mapping per chunk of slots), as Qdrant keeps originals on disk for
  *    rescoring.  Graph construction and repair use the originals, so a
  *    single-threaded int8 build gives exactly the float build's graph.  A
- *    search walks the graph with the asymmetric distance (float query
- *    against int8 codes: only the stored side carries quantisation error;
- *    core/simd's dot_f_i8 and l2_f_i8 kernels)
+ *    search walks the graph on the codes — under cosine/dot with the
+ *    query quantised the same way (int8 x int8, core/simd's dot_i8:
+ *    maddubs/madd; 1.26-1.39x the q/s at equal recall of converting
+ *    every code to float), under L2 with the float query against the codes
+ *    (l2_f_i8, which needs no stored norm) —
  *    and then re-ranks its ef candidates, plus the k best of those the
  *    approximate distance pushed out of them, by the exact float distance
  *    read from the store; get_vector returns the originals.
