@@ -303,22 +303,33 @@ AVX2 static void dot_batch_avx2(const float *q, const float *rows, size_t nrows,
 	}
 }
 
+/* 32 products of int8 pairs summed into 8 int32 lanes: maddubs takes an
+ * unsigned and a signed operand, so |a| x (b with a's sign); with both in
+ * [-127, 127] a pair's sum is at most 2 * 127 * 127 < 2^15 (no saturation). */
+AVX2 static inline __m256i avx2_dot_s8_32(__m256i va, __m256i vb, __m256i acc)
+{
+	__m256i p = _mm256_maddubs_epi16(_mm256_sign_epi8(va, va), _mm256_sign_epi8(vb, va));
+	return _mm256_add_epi32(acc, _mm256_madd_epi16(p, _mm256_set1_epi16(1)));
+}
+
 AVX2 static int32_t dot_i8_avx2(const int8_t *a, const int8_t *b, size_t n)
 {
 	__m256i acc = _mm256_setzero_si256();
 	size_t i = 0;
-	for (; i + 16 <= n; i += 16) {
-		__m256i va = _mm256_cvtepi8_epi16(_mm_loadu_si128((const __m128i *)(a + i)));
-		__m256i vb = _mm256_cvtepi8_epi16(_mm_loadu_si128((const __m128i *)(b + i)));
-		acc = _mm256_add_epi32(acc, _mm256_madd_epi16(va, vb));
+	for (; i + 32 <= n; i += 32)
+		acc = avx2_dot_s8_32(_mm256_loadu_si256((const __m256i *)(a + i)),
+				     _mm256_loadu_si256((const __m256i *)(b + i)), acc);
+	if (i < n) {
+		int8_t ta[32] = {0}, tb[32] = {0};
+		memcpy(ta, a + i, n - i);
+		memcpy(tb, b + i, n - i);
+		acc = avx2_dot_s8_32(_mm256_loadu_si256((const __m256i *)ta),
+				     _mm256_loadu_si256((const __m256i *)tb), acc);
 	}
 	__m128i s = _mm_add_epi32(_mm256_castsi256_si128(acc), _mm256_extracti128_si256(acc, 1));
 	s = _mm_add_epi32(s, _mm_shuffle_epi32(s, 0x4e));
 	s = _mm_add_epi32(s, _mm_shuffle_epi32(s, 0xb1));
-	int32_t t = _mm_cvtsi128_si32(s);
-	for (; i < n; i++)
-		t += (int32_t)a[i] * (int32_t)b[i];
-	return t;
+	return _mm_cvtsi128_si32(s);
 }
 
 /* 16 codes of c sign-extended to two 8-float halves (one 128-bit load). */
@@ -533,19 +544,28 @@ AVX512 static void dot_batch_avx512(const float *q, const float *rows,
 	}
 }
 
-AVX512 static int32_t dot_i8_avx512(const int8_t *a, const int8_t *b, size_t n)
+/* As avx2_dot_s8_32, 64 bytes at a time (AVX-512BW: byte masks, abs,
+ * maddubs); a's sign moves onto b by negating b where a < 0. */
+#define AVX512BW __attribute__((target("avx512f,avx512bw")))
+AVX512BW static inline __m512i avx512_dot_s8_64(__m512i va, __m512i vb, __m512i acc)
+{
+	__m512i nb = _mm512_mask_sub_epi8(vb, _mm512_movepi8_mask(va), _mm512_setzero_si512(), vb);
+	__m512i p = _mm512_maddubs_epi16(_mm512_abs_epi8(va), nb);
+	return _mm512_add_epi32(acc, _mm512_madd_epi16(p, _mm512_set1_epi16(1)));
+}
+
+AVX512BW static int32_t dot_i8_avx512(const int8_t *a, const int8_t *b, size_t n)
 {
 	__m512i acc = _mm512_setzero_si512();
 	size_t i = 0;
-	for (; i + 16 <= n; i += 16) {
-		__m512i va = _mm512_cvtepi8_epi32(_mm_loadu_si128((const __m128i *)(a + i)));
-		__m512i vb = _mm512_cvtepi8_epi32(_mm_loadu_si128((const __m128i *)(b + i)));
-		acc = _mm512_add_epi32(acc, _mm512_mullo_epi32(va, vb));
+	for (; i + 64 <= n; i += 64)
+		acc = avx512_dot_s8_64(_mm512_loadu_si512(a + i), _mm512_loadu_si512(b + i), acc);
+	if (i < n) {
+		__mmask64 m = ~0ull >> (64 - (n - i));
+		acc = avx512_dot_s8_64(_mm512_maskz_loadu_epi8(m, a + i),
+				       _mm512_maskz_loadu_epi8(m, b + i), acc);
 	}
-	int32_t t = _mm512_reduce_add_epi32(acc);
-	for (; i < n; i++)
-		t += (int32_t)a[i] * (int32_t)b[i];
-	return t;
+	return _mm512_reduce_add_epi32(acc);
 }
 
 /* 16 codes of c sign-extended to 16 floats.  AVX-512F alone has no masked
@@ -817,7 +837,8 @@ const simd_kernels *simd_kernels_for(simd_path path)
 			       ? &k_avx2 : NULL;
 	case SIMD_AVX512:
 		__builtin_cpu_init();
-		return __builtin_cpu_supports("avx512f") ? &k_avx512 : NULL;
+		return __builtin_cpu_supports("avx512f") &&
+			       __builtin_cpu_supports("avx512bw") ? &k_avx512 : NULL;
 #endif
 #ifdef ES_NEON
 	case SIMD_NEON:

@@ -46,7 +46,9 @@ typedef struct simd_kernels {
 	 * dot() in the last bits (different accumulation order). */
 	void (*dot_batch)(const float *q, const float *rows, size_t nrows,
 			  size_t stride, size_t n, float *out);
-	/* sum a[i]*b[i] over int8 codes, exact in int32 (n <= 2^17) */
+	/* sum a[i]*b[i] over int8 codes in [-127, 127] (what an int8 index
+	 * stores; -128 is never a code), exact in int32 (n <= 2^17).  x86
+	 * uses maddubs (unsigned x signed pairs): |a| x (b with a's sign). */
 	int32_t (*dot_i8)(const int8_t *a, const int8_t *b, size_t n);
 	/* sum q[i]*c[i]: a float query against int8 codes (the asymmetric
 	 * distance of an int8 index: only the stored side is quantised) */

@@ -13,8 +13,9 @@ linear in recall), with ratios to hnswlib.
 --ours defaults to "ours=build/embedsrv:bench/data/ours.hnsw"; give several
 to compare variants (two binaries, or two files of the same graph) in the
 same run.  Each of our measurements is one `embedsrv index search --repeat
-3` (fastest of 3 passes over the queries); hnswlib's the fastest of 3
-knn_query calls.
+N` (fastest of N passes over the queries, --repeat, default 3); hnswlib's
+the fastest of N knn_query calls.  At 20,000-30,000 q/s a pass over 1,000
+queries is 30-50 ms: use --repeat 10 or more for figures to quote.
 """
 import argparse, math, os, statistics, subprocess, sys, time
 import numpy as np
@@ -37,6 +38,9 @@ def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--ef", type=int, nargs="+", default=[10, 20, 30, 40, 60, 80, 120, 160])
     ap.add_argument("--rounds", type=int, default=5)
+    ap.add_argument("--repeat", type=int, default=3,
+                    help="passes per measurement (ours --repeat N, hnswlib N knn_query calls); "
+                         "the fastest counts")
     ap.add_argument("--M", type=int, default=16)
     ap.add_argument("--efc", type=int, default=200)
     ap.add_argument("--threads", type=int, default=2, help="hnswlib build threads")
@@ -91,7 +95,7 @@ def main():
             for name, binary, idx in ours:
                 res = subprocess.run([binary, "index", "search", "--index", idx, "--queries", qfile,
                                       "--k", "10", "--ef", str(ef), "--threads", str(T),
-                                      "--repeat", "3", "-o", out],
+                                      "--repeat", str(a.repeat), "-o", out],
                                      stderr=subprocess.PIPE, text=True, check=True)
                 qps[name].append(float([l.split()[1] for l in res.stderr.splitlines()
                                         if l.startswith("queries_per_second")][0]))
@@ -99,7 +103,7 @@ def main():
                     rec[name] = recall(np.fromfile(out, dtype=np.int32).reshape(len(q), 10), gt)
             if p is not None:
                 p.set_ef(ef)
-                ids_h, best = best_qps(p, q, T, 3)
+                ids_h, best = best_qps(p, q, T, a.repeat)
                 qps["hnswlib"].append(best)
                 rec["hnswlib"] = recall(ids_h, gt)
         cells = []

@@ -102,6 +102,9 @@ def main():
     ap.add_argument("--ef", type=int, nargs="+", default=[40, 80, 160])
     ap.add_argument("--binary", default=os.path.join(ROOT, "build", "embedsrv"))
     ap.add_argument("--peers", default="hnswlib")
+    ap.add_argument("--only", choices=["ours", "hnswlib"],
+                    help="build phase: build only this index (two builds can then run side by side, "
+                         "each niced); its figures are merged into scale_build.json")
     a = ap.parse_args()
     tmp = os.path.join(ROOT, "bench", "data")
     os.makedirs(tmp, exist_ok=True)
@@ -121,18 +124,31 @@ def main():
             del x
         print(time.strftime("%H:%M:%S"), "data and ground truth ready", file=sys.stderr, flush=True)
         built = {"n": a.n, "M": a.M, "efc": a.efc, "threads": a.threads}
+        if a.only and os.path.exists(info):
+            with open(info) as f:
+                old = json.load(f)
+            if all(old.get(k) == built[k] for k in built):
+                built = old
+    if a.phase == "build" and a.only != "hnswlib":
         err, rss, wall = timed([a.binary, "index", "build", "--input", base, "--dim", str(a.dim),
                                 "--metric", "cosine", "--M", str(a.M), "--ef-construction", str(a.efc),
                                 "--threads", str(a.threads), "-o", idx])
         built["ours"] = {"build_s": kv(err, "build_seconds"), "save_s": kv(err, "save_seconds"),
                          "cpu_s": cpu_s(err), "rss": rss, "file": os.path.getsize(idx)}
         print(time.strftime("%H:%M:%S"), "ours", built["ours"], file=sys.stderr, flush=True)
-        if "hnswlib" in peers:
+    if a.phase == "build":
+        if "hnswlib" in peers and a.only != "ours":
             common = [base, qfile, hp, str(a.dim), str(a.M), str(a.efc), str(a.threads)]
             err, rss, wall = timed(py + ["build"] + common)
             built["hnswlib"] = {"build_s": kv(err, "build_seconds"), "save_s": kv(err, "save_seconds"),
                                 "cpu_s": cpu_s(err), "rss": rss, "file": os.path.getsize(hp)}
             print(time.strftime("%H:%M:%S"), "hnswlib", built["hnswlib"], file=sys.stderr, flush=True)
+        if a.only and os.path.exists(info):  # the other build may have finished meanwhile
+            with open(info) as f:
+                old = json.load(f)
+            other = "hnswlib" if a.only == "ours" else "ours"
+            if other in old and all(old.get(k) == built[k] for k in ("n", "M", "efc", "threads")):
+                built[other] = old[other]
         with open(info, "w") as f:
             json.dump(built, f)
         return
