@@ -1934,6 +1934,27 @@ static int hit_worse(const es_hit *a, const es_hit *b)
 	return a->score < b->score || (a->score == b->score && a->label > b->label);
 }
 
+/* x into the heap h[0..n) at the hole i, moving the worse children up:
+ * the sift-down of topk_push's replace and of topk_finish. */
+static void topk_sift(es_hit *h, size_t n, size_t i, es_hit x)
+{
+	for (;;) {
+		size_t l = 2 * i + 1, r = l + 1, m = i;
+		const es_hit *best = &x;
+		if (l < n && hit_worse(&h[l], best)) {
+			m = l;
+			best = &h[l];
+		}
+		if (r < n && hit_worse(&h[r], best))
+			m = r;
+		if (m == i)
+			break;
+		h[i] = h[m];
+		i = m;
+	}
+	h[i] = x;
+}
+
 static void topk_push(topk *t, uint64_t label, float score)
 {
 	es_hit x = {label, score};
@@ -1952,37 +1973,21 @@ static void topk_push(topk *t, uint64_t label, float score)
 	}
 	if (!hit_worse(&t->h[0], &x))
 		return;
-	i = 0;
-	for (;;) {
-		size_t l = 2 * i + 1, r = l + 1, m = i;
-		const es_hit *best = &x;
-		if (l < t->n && hit_worse(&t->h[l], best)) {
-			m = l;
-			best = &t->h[l];
-		}
-		if (r < t->n && hit_worse(&t->h[r], best))
-			m = r;
-		if (m == i)
-			break;
-		t->h[i] = t->h[m];
-		i = m;
-	}
-	t->h[i] = x;
+	topk_sift(t->h, t->n, 0, x);
 }
 
-static int cmp_hit_best(const void *a, const void *b)
-{
-	const es_hit *x = a, *y = b;
-	if (hit_worse(x, y))
-		return 1;
-	if (hit_worse(y, x))
-		return -1;
-	return 0;
-}
-
+/* The heap best first, in place: the worst (the root) swapped to the end
+ * and the heap shrunk, a heap sort.  Same order as a sort by score then
+ * label (hit_worse is total on distinct labels), without qsort's
+ * callbacks and scratch buffer (~2% of a hybrid query's profile). */
 static void topk_finish(topk *t, es_hit *out, size_t *nout)
 {
-	qsort(t->h, t->n, sizeof *t->h, cmp_hit_best);
+	for (size_t n = t->n; n > 1;) {
+		es_hit worst = t->h[0];
+		n--;
+		topk_sift(t->h, n, 0, t->h[n]);
+		t->h[n] = worst;
+	}
 	if (out != t->h)
 		memcpy(out, t->h, t->n * sizeof *out);
 	*nout = t->n;

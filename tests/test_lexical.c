@@ -273,6 +273,12 @@ static void same_results_plan(const es_lexical *lx, const es_lexical *ref,
 			      (double)a[i].score, (double)b[i].score);
 		if (filter)
 			ck_assert_uint_eq(a[i].label % 2, 0);
+		/* best first: score down, a tie by label up (topk_finish) */
+		for (const es_hit *h = a; h == a || h == b; h = h == a ? b : NULL)
+			ck_assert_msg(i == 0 || h[i - 1].score > h[i].score ||
+					      (h[i - 1].score == h[i].score &&
+					       h[i - 1].label < h[i].label),
+				      "query '%s' k %u rank %zu out of order", q, k, i);
 		if (a[i].label != b[i].label) {
 			/* a tie: the label must score the same */
 			ck_assert_msg(fabsf(a[i].score - b[i].score) <= 1e-6f * b[i].score,
