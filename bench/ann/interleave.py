@@ -88,6 +88,7 @@ def main():
     print("| ef | " + " | ".join("%s recall / qps" % n for n in names) + " |")
     print("|---|" + "---|" * len(names))
     curve = {n: [] for n in names}
+    per_round = {n: [[] for _ in range(a.rounds)] for n in names}
     for ef in a.ef:
         qps = {n: [] for n in names}
         rec = {}
@@ -110,7 +111,9 @@ def main():
         for n in names:
             m = statistics.median(qps[n])
             curve[n].append((rec[n], m))
-            cells.append("%.4f / %.0f" % (rec[n], m))
+            for r in range(a.rounds):
+                per_round[n][r].append((rec[n], qps[n][r]))
+            cells.append("%.4f / %.0f (%.0f-%.0f)" % (rec[n], m, min(qps[n]), max(qps[n])))
         print("| %d | %s |" % (ef, " | ".join(cells)), flush=True)
     print()
     for target in (0.95, 0.99):
@@ -123,6 +126,30 @@ def main():
                 print("%s: %.0f q/s at recall@10 %.2f -> %.2fx hnswlib" % (n, v, target, v / ref))
             else:
                 print("%s: %.0f q/s at recall@10 %.2f" % (n, v, target))
+    # Spread: the same interpolation on each round's own curve (round r of
+    # every variant and of hnswlib ran back to back), so a ratio per round.
+    if p is not None:
+        for target in (0.95, 0.99):
+            for n in names[:-1]:
+                rs = []
+                for r in range(a.rounds):
+                    v = at_recall(per_round[n][r], target)
+                    ref = at_recall(per_round["hnswlib"][r], target)
+                    if v and ref:
+                        rs.append(v / ref)
+                if rs:
+                    print("%s / hnswlib at %.2f per round: median %.2fx, min %.2fx, max %.2fx (%s)" %
+                          (n, target, statistics.median(rs), min(rs), max(rs),
+                           " ".join("%.2f" % x for x in rs)))
+    if len(names) > 2:
+        for target in (0.95, 0.99):
+            for n in names[1:-1] if p is not None else names[1:]:
+                rs = [at_recall(per_round[n][r], target) / at_recall(per_round[names[0]][r], target)
+                      for r in range(a.rounds)
+                      if at_recall(per_round[n][r], target) and at_recall(per_round[names[0]][r], target)]
+                if rs:
+                    print("%s / %s at %.2f per round: median %.2fx, min %.2fx, max %.2fx" %
+                          (n, names[0], target, statistics.median(rs), min(rs), max(rs)))
 
 
 if __name__ == "__main__":
