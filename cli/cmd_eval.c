@@ -90,8 +90,9 @@ static int eval_parse(int argc, char **argv, struct eval_opts *o)
 	 * user who asks for `eval sts --restrict 1000` must not believe the
 	 * number they get was restricted. */
 	if (o->sts && given) {
-		fprintf(stderr, "embedsrv eval: %s applies to analogy and pairs, not sts "
-				"(sts compares whole sentences with the model's own encoder)\n", given);
+		fprintf(stderr, "embedsrv eval: %s applies to %s, not sts "
+				"(sts compares whole sentences with the model's own encoder)\n",
+			given, given_method ? "analogy" : "analogy and pairs");
 		return 2;
 	}
 	if (!o->analogy && !o->sts && given_method) {

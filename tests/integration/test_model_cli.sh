@@ -109,11 +109,12 @@ echo "$msg" | grep -q "bad.tsv:2: score 'five' is not a number" || fail "eval st
 ok
 # options sts does not use are refused (exit 2, naming the option), not ignored
 set +e
-for o in "--restrict 10" "--method 3cosmul" "--case-sensitive"; do
+for o in "--restrict 10:analogy and pairs" "--method 3cosmul:analogy" "--case-sensitive:analogy and pairs"; do
+	arg=${o%%:*}
 	# shellcheck disable=SC2086
-	msg=$("$bin" eval sts --model "$data/fasttext-toy.vec" $o "$tmp/sts.tsv" 2>&1 >/dev/null); rc=$?
-	[ $rc -eq 2 ] || fail "eval sts $o: exit $rc"
-	echo "$msg" | grep -q -- "${o%% *} applies to analogy and pairs, not sts" || fail "eval sts $o: $msg"
+	msg=$("$bin" eval sts --model "$data/fasttext-toy.vec" $arg "$tmp/sts.tsv" 2>&1 >/dev/null); rc=$?
+	[ $rc -eq 2 ] || fail "eval sts $arg: exit $rc"
+	echo "$msg" | grep -q -- "${arg%% *} applies to ${o#*:}, not sts" || fail "eval sts $arg: $msg"
 done
 msg=$("$bin" eval pairs --model "$data/fasttext-toy.vec" --method 3cosmul "$data/wordsim353.tsv" 2>&1 >/dev/null); rc=$?
 [ $rc -eq 2 ] || fail "eval pairs --method: exit $rc"
