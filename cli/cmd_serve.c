@@ -29,6 +29,7 @@
 #include "durability.h"
 #include "follower.h"
 #include "http.h"
+#include "store.h"
 #include "threadpool.h"
 
 #define MAX_MODELS 16
@@ -545,6 +546,9 @@ static int serve(const serve_opts *o, const serve_config *c)
 	fprintf(stderr, "embedsrv serve: %s: finishing %u in-flight request(s)\n",
 		sig == SIGINT ? "SIGINT" : "SIGTERM", es_http_inflight(http));
 	api_ctx_set_ready(ctx, 0);
+	/* followers' long polls answer now, so the drain does not wait them out */
+	if (dur)
+		es_store_ship_stop(durability_store(dur));
 	es_http_stop(http, 30.0);
 	http = NULL;
 	status = 0;

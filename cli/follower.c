@@ -39,6 +39,8 @@
 #define BACKOFF_MIN_MS 100
 #define BACKOFF_MAX_MS 1000
 #define SHIP_BYTES (4u << 20)
+/* the long poll asked of the primary (wait_ms): well under IO_TIMEOUT_S */
+#define SHIP_WAIT_MS 10000u
 #define MAX_WAL_BODY ((size_t)80 << 20)
 #define HEAD_MAX 16384
 
@@ -272,6 +274,9 @@ int follower_parse_head(const char *buf, size_t len, follower_http_head *h, es_e
 		} else if (name_is(line, nl, "X-Embedsrv-Prev-Crc")) {
 			bad = parse_hex_u32(v, vl, &h->prev_crc);
 			h->has_prev_crc = !bad;
+		} else if (name_is(line, nl, "X-Embedsrv-Wait-Ms")) {
+			bad = parse_dec_u64(v, vl, &h->wait_ms);
+			h->has_wait_ms = !bad;
 		}
 		if (bad)
 			return es_err(err, ES_ECORRUPT, "the primary's answer has a bad %.*s header "
@@ -645,8 +650,12 @@ static void fail_link(follower *f, const es_error *e, unsigned *backoff)
 		*backoff = BACKOFF_MAX_MS;
 }
 
-/* One poll: 1 when records were applied (poll again at once), 0 when caught
- * up, -1 on a failure (err; *kind: 'l' link, 'g' gone, 'd' diverged, 'a'
+/* One poll (a long poll: wait_ms, so a caught-up follower's request waits
+ * on the primary until a record is appended): 1 when records were applied
+ * (poll again at once), 2 when caught up and the primary long-polled
+ * (X-Embedsrv-Wait-Ms: ask again at once, the next request waits there),
+ * 0 when caught up and it did not (an older primary answers at once: nap
+ * poll_ms first), -1 on a failure (err; *kind: 'l' link, 'g' gone, 'd' diverged, 'a'
  * apply). */
 static int poll_once(follower *f, int *kind, es_error *err)
 {
@@ -656,8 +665,8 @@ static int poll_once(follower *f, int *kind, es_error *err)
 	uint64_t from = es_store_last_lsn(s);
 	uint32_t mine = es_store_last_crc(s);
 	char path[128];
-	snprintf(path, sizeof path, "/v1/replication/wal?from=%" PRIu64 "&max_bytes=%u", from,
-		 SHIP_BYTES);
+	snprintf(path, sizeof path, "/v1/replication/wal?from=%" PRIu64 "&max_bytes=%u&wait_ms=%u",
+		 from, SHIP_BYTES, SHIP_WAIT_MS);
 	follower_http_head h;
 	es_bytebuf body;
 	*kind = 'l';
@@ -722,7 +731,9 @@ static int poll_once(follower *f, int *kind, es_error *err)
 		*kind = 'a';
 		return -1;
 	}
-	return applied > from && applied < plsn ? 1 : 0;
+	if (applied > from && applied < plsn)
+		return 1;
+	return h.has_wait_ms ? 2 : 0;
 }
 
 static void *follower_main(void *arg)

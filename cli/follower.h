@@ -74,17 +74,18 @@ int follower_parse_url(const char *url, char *host, size_t hostlen, char *port,
  * starts at buf + h->head_len), ES_ECORRUPT for anything malformed (not
  * HTTP/1.x, a bad status, a header line without a name and colon, a NUL,
  * a Content-Length, X-Embedsrv-Lsn, X-Embedsrv-Last-Lsn or
- * X-Embedsrv-Prev-Crc that is not a number, two Content-Lengths that
+ * X-Embedsrv-Prev-Crc or X-Embedsrv-Wait-Ms that is not a number, two Content-Lengths that
  * differ) and ES_EUNSUPPORTED for a Transfer-Encoding other than identity
  * (a proxy that re-encodes).  tests/fuzz/fuzz_follower_http.c. */
 typedef struct follower_http_head {
 	int status;
 	int64_t content_length;  /* -1: none (the body ends with the connection) */
 	size_t head_len;         /* bytes up to and including the blank line */
-	int has_lsn, has_last_lsn, has_prev_crc;
+	int has_lsn, has_last_lsn, has_prev_crc, has_wait_ms;
 	uint64_t lsn;            /* X-Embedsrv-Lsn (the bundle's) */
 	uint64_t last_lsn;       /* X-Embedsrv-Last-Lsn */
 	uint32_t prev_crc;       /* X-Embedsrv-Prev-Crc */
+	uint64_t wait_ms;        /* X-Embedsrv-Wait-Ms (the primary long-polled) */
 } follower_http_head;
 
 int follower_parse_head(const char *buf, size_t len, follower_http_head *h, es_error *err);

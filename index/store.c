@@ -98,6 +98,13 @@ struct es_store {
 		wal_ship_pos pos;
 	} hints[8];
 	unsigned hint_next;
+	/* long poll (es_store_ship_wait): ship_seq counts appends that became
+	 * shippable, ship_cv is broadcast at each; ship_stop ends every wait.
+	 * ship_mu is never held while wal_lk is taken. */
+	pthread_mutex_t ship_mu;
+	pthread_cond_t ship_cv; /* CLOCK_MONOTONIC */
+	uint64_t ship_seq;
+	int ship_stop;
 };
 
 void es_store_options_default(es_store_options *o)
@@ -361,6 +368,15 @@ out:
 
 /* ---------------------------------------------------------------- appends */
 
+/* A record became shippable: wake the followers' long polls. */
+static void ship_notify(es_store *s)
+{
+	pthread_mutex_lock(&s->ship_mu);
+	s->ship_seq++;
+	pthread_cond_broadcast(&s->ship_cv);
+	pthread_mutex_unlock(&s->ship_mu);
+}
+
 /* Append a record for collection name and wait until it is durable per
  * the policy.  Its lsn is noted in the collection's metadata while wal_lk is
  * still held, so a checkpoint (which switches segments under wal_lk
@@ -397,6 +413,8 @@ static int append_record(es_store *s, uint32_t type, es_writer *rec,
 	}
 	uint64_t size = rc ? 0 : wal_size_bytes(s->w);
 	pthread_rwlock_unlock(&s->wal_lk);
+	if (!rc) /* shippable now (durable per the policy): wake long polls */
+		ship_notify(s);
 	if (!rc && size > s->o.checkpoint_bytes) {
 		pthread_mutex_lock(&s->bg_mu);
 		s->bg_kick = 1;
@@ -1052,6 +1070,12 @@ int es_store_open(const char *dir, const es_store_options *opts, es_registry *re
 	pthread_mutex_init(&s->bg_mu, NULL);
 	pthread_cond_init(&s->bg_cv, NULL);
 	pthread_mutex_init(&s->hint_mu, NULL);
+	pthread_mutex_init(&s->ship_mu, NULL);
+	pthread_condattr_t ca;
+	pthread_condattr_init(&ca);
+	pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
+	pthread_cond_init(&s->ship_cv, &ca);
+	pthread_condattr_destroy(&ca);
 
 	char path[4096];
 	int rc = mkdir_p(dir, err);
@@ -1390,6 +1414,8 @@ int es_store_close(es_store *s, int final_checkpoint, es_error *err)
 	pthread_mutex_destroy(&s->bg_mu);
 	pthread_cond_destroy(&s->bg_cv);
 	pthread_mutex_destroy(&s->hint_mu);
+	pthread_mutex_destroy(&s->ship_mu);
+	pthread_cond_destroy(&s->ship_cv);
 	es_free(s->segs);
 	es_free(s->metas);
 	es_free(s->dir);
@@ -1424,6 +1450,46 @@ uint32_t es_store_last_crc(es_store *s)
 /* ============================================================ log shipping */
 
 /* ------------------------------------------------------------ primary side */
+
+int es_store_ship_wait(es_store *s, uint64_t from, uint32_t wait_ms)
+{
+	struct timespec dl;
+	clock_gettime(CLOCK_MONOTONIC, &dl);
+	uint64_t ns = (uint64_t)dl.tv_nsec + (uint64_t)wait_ms * 1000000u;
+	dl.tv_sec += (time_t)(ns / 1000000000u);
+	dl.tv_nsec = (long)(ns % 1000000000u);
+	pthread_mutex_lock(&s->ship_mu);
+	for (;;) {
+		uint64_t seq = s->ship_seq;
+		if (s->ship_stop)
+			break;
+		pthread_mutex_unlock(&s->ship_mu);
+		uint64_t ship, ship_end;
+		pthread_rwlock_rdlock(&s->wal_lk);
+		wal_shippable(s->w, &ship, &ship_end);
+		pthread_rwlock_unlock(&s->wal_lk);
+		if (ship != from) /* news, or an answer that is an error (gone/ahead) */
+			return 1;
+		pthread_mutex_lock(&s->ship_mu);
+		while (s->ship_seq == seq && !s->ship_stop)
+			if (pthread_cond_timedwait(&s->ship_cv, &s->ship_mu, &dl) == ETIMEDOUT) {
+				pthread_mutex_unlock(&s->ship_mu);
+				return 0;
+			}
+	}
+	pthread_mutex_unlock(&s->ship_mu);
+	return -1;
+}
+
+void es_store_ship_stop(es_store *s)
+{
+	if (!s)
+		return;
+	pthread_mutex_lock(&s->ship_mu);
+	s->ship_stop = 1;
+	pthread_cond_broadcast(&s->ship_cv);
+	pthread_mutex_unlock(&s->ship_mu);
+}
 
 int es_store_ship_log(es_store *s, uint64_t from, size_t max_bytes, wal_buf *out,
 		      es_store_ship *info, es_error *err)

@@ -137,6 +137,18 @@ typedef struct es_store_ship {
 int es_store_ship_log(es_store *s, uint64_t from, size_t max_bytes, wal_buf *out,
 		      es_store_ship *info, es_error *err);
 
+/* Long poll: wait until a record after lsn `from` is shippable (an append,
+ * woken by a condition variable, no polling), at most wait_ms.  1 when
+ * es_store_ship_log now has something to say (records, or `from` is no
+ * longer servable), 0 when the wait expired, -1 when es_store_ship_stop
+ * was called (the server is stopping: answer at once).  Blocks the caller:
+ * the HTTP server runs it on a deferred thread (server/api_replication.c). */
+int es_store_ship_wait(es_store *s, uint64_t from, uint32_t wait_ms);
+
+/* End every es_store_ship_wait now and from now on (before stopping the
+ * HTTP server, so that no waiting request holds its shutdown).  NULL: none. */
+void es_store_ship_stop(es_store *s);
+
 /* A bundle of the data directory's files, read out as a byte stream
  * (consistent: what a start from them recovers is the state at its lsn).
  * Format: "ESREPL01", u64 lsn, then per file: u16 path length, path

@@ -16,9 +16,15 @@
  *       records this server does not have: it was restored from an older
  *       backup, or lost a log tail).
  *
- * Both need the API key like every route.  The log answer is immediate
- * (no long poll): a request holds one of the single-threaded HTTP workers
- * while it runs, so the follower polls instead (cli/follower.c).  The
+ *       &wait_ms=W (0..25000, default 0): a long poll.  When nothing
+ *       follows LSN, the answer waits until a record is appended (woken
+ *       by the append: es_store_ship_wait) or W ms passed, then is sent
+ *       (empty at expiry) with X-Embedsrv-Wait-Ms: W, which tells the
+ *       follower it may ask again at once.  The wait runs on a deferred
+ *       thread with the connection suspended, never on the HTTP worker;
+ *       es_store_ship_stop (serve's shutdown) ends every wait at once.
+ *
+ * Both need the API key like every route.  The
  * bundle's checkpoint runs off the worker (build_bundle, deferred): the
  * worker's other connections are answered meanwhile; its bytes are then
  * read from the data directory's open files as the socket takes them.
@@ -38,6 +44,8 @@
 
 #define SHIP_DEFAULT_BYTES ((size_t)4 << 20)
 #define SHIP_MAX_BYTES ((size_t)64 << 20)
+/* the longest long poll: under the follower's 30 s idle timeout */
+#define SHIP_MAX_WAIT_MS 25000u
 
 static int no_store(const api_call *c, api_response *out)
 {
@@ -130,32 +138,26 @@ void api_h_repl_snapshot(api_call *c, api_response *out)
 	out->deferred = build_bundle;
 }
 
-void api_h_repl_wal(api_call *c, api_response *out)
+/* The log records after `from` into out (200, possibly empty), or the
+ * error; waited: add X-Embedsrv-Wait-Ms (the server honoured a long poll
+ * of that many ms; 0 none). */
+static void ship(es_store *store, uint64_t from, uint64_t max, uint64_t waited,
+		 api_response *out)
 {
-	if (no_store(c, out))
-		return;
-	uint64_t from = 0, max = SHIP_DEFAULT_BYTES;
-	int q = query_u64(c, "from", 0, UINT64_MAX, &from, out);
-	if (q < 0)
-		return;
-	if (q > 0) {
-		api_error(out, 400, "from", "missing_parameter",
-			  "query parameter 'from' (the last lsn the follower holds) is required");
-		return;
-	}
-	if (query_u64(c, "max_bytes", 1, SHIP_MAX_BYTES, &max, out) < 0)
-		return;
 	wal_buf b;
 	wal_buf_init(&b);
 	es_store_ship info;
 	es_error err;
 	es_error_clear(&err);
-	int rc = es_store_ship_log(c->ctx->store, from, (size_t)max, &b, &info, &err);
-	char *h = malloc(160);
-	if (h)
-		snprintf(h, 160, "X-Embedsrv-Last-Lsn: %" PRIu64 "\nX-Embedsrv-First-Lsn: %" PRIu64
-			 "\nX-Embedsrv-Prev-Crc: %08" PRIx32 "\n", info.last_lsn, info.first_lsn,
-			 info.prev_crc);
+	int rc = es_store_ship_log(store, from, (size_t)max, &b, &info, &err);
+	char *h = malloc(200);
+	if (h) {
+		int n = snprintf(h, 200, "X-Embedsrv-Last-Lsn: %" PRIu64 "\nX-Embedsrv-First-Lsn: %"
+				 PRIu64 "\nX-Embedsrv-Prev-Crc: %08" PRIx32 "\n", info.last_lsn,
+				 info.first_lsn, info.prev_crc);
+		if (waited)
+			snprintf(h + n, 200 - (size_t)n, "X-Embedsrv-Wait-Ms: %" PRIu64 "\n", waited);
+	}
 	if (rc == ES_ENOTFOUND)
 		api_error(out, 410, "from", "lsn_gone", "%s", err.msg);
 	else if (rc == ES_ERANGE)
@@ -173,4 +175,54 @@ void api_h_repl_wal(api_call *c, api_response *out)
 	}
 	wal_buf_free(&b);
 	out->own_headers = h;
+}
+
+typedef struct wal_wait {
+	uint64_t from, max, wait_ms;
+} wal_wait;
+
+/* The long poll, on a deferred thread (server/http.c suspends the
+ * connection meanwhile, so the worker serves its other connections): wait
+ * for an append after `from` (es_store_ship_wait, woken by the append) or
+ * the end of the wait, then answer as an immediate read would.  When the
+ * server is stopping the answer comes at once and without
+ * X-Embedsrv-Wait-Ms, so the follower does not ask again at once. */
+static void wait_and_ship(const api_ctx *ctx, void *arg, api_response *out)
+{
+	wal_wait w = *(wal_wait *)arg;
+	free(arg);
+	int r = es_store_ship_wait(ctx->store, w.from, (uint32_t)w.wait_ms);
+	ship(ctx->store, w.from, w.max, r < 0 ? 0 : w.wait_ms, out);
+}
+
+void api_h_repl_wal(api_call *c, api_response *out)
+{
+	if (no_store(c, out))
+		return;
+	uint64_t from = 0, max = SHIP_DEFAULT_BYTES, wait = 0;
+	int q = query_u64(c, "from", 0, UINT64_MAX, &from, out);
+	if (q < 0)
+		return;
+	if (q > 0) {
+		api_error(out, 400, "from", "missing_parameter",
+			  "query parameter 'from' (the last lsn the follower holds) is required");
+		return;
+	}
+	if (query_u64(c, "max_bytes", 1, SHIP_MAX_BYTES, &max, out) < 0)
+		return;
+	if (query_u64(c, "wait_ms", 0, SHIP_MAX_WAIT_MS, &wait, out) < 0)
+		return;
+	ship(c->ctx->store, from, max, wait, out);
+	if (!wait || out->status != 200 || out->text_len)
+		return; /* records, an error, or no wait asked: answer now */
+	wal_wait *w = malloc(sizeof *w);
+	if (!w)
+		return; /* the empty answer stands (the follower polls again) */
+	int route = out->route;
+	api_response_free(out);
+	memset(out, 0, sizeof *out);
+	out->route = route;
+	*w = (wal_wait){from, max, wait};
+	out->deferred = wait_and_ship;
+	out->deferred_arg = w;
 }

@@ -100,6 +100,7 @@ static void primary_start(node *n, const char *dir, uint16_t port)
 
 static void primary_stop(node *n)
 {
+	es_store_ship_stop(n->store); /* as serve does: long polls answer now */
 	es_http_stop(n->http, 5.0);
 	ck_assert_int_eq(es_store_close(n->store, 0, NULL), 0);
 	api_ctx_free(n->api);

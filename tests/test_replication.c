@@ -10,6 +10,8 @@
  * from the primary's open files, unchanged by what the primary does while
  * it is read. */
 #include <check.h>
+#include <pthread.h>
+#include <time.h>
 #include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -205,6 +207,66 @@ START_TEST(primary_refuses_ahead_and_gone)
 	ck_assert_uint_eq(info.prev_crc, es_store_last_crc(p));
 	ck_assert_uint_ne(info.prev_crc, 0);
 	wal_buf_free(&b);
+	ck_assert_int_eq(es_store_close(p, 0, &err), 0);
+	es_registry_free(pr);
+}
+END_TEST
+
+static double mono_s(void)
+{
+	struct timespec t;
+	clock_gettime(CLOCK_MONOTONIC, &t);
+	return (double)t.tv_sec + (double)t.tv_nsec / 1e9;
+}
+
+struct later_put {
+	es_registry *r;
+	useconds_t delay;
+};
+
+static void *put_later(void *arg)
+{
+	struct later_put *l = arg;
+	usleep(l->delay);
+	es_error err;
+	ck_assert_int_eq(put_range(l->r, "a", 100, 101, 1, &err), 0);
+	return NULL;
+}
+
+/* The long poll's wait: woken by an append long before it would expire,
+ * at once when something (or an error) is already there, 0 at expiry, and
+ * -1 at once after es_store_ship_stop (for good). */
+START_TEST(ship_wait_wakes_on_append)
+{
+	es_error err;
+	es_registry *pr = new_reg();
+	es_store *p = open_at(pdir, pr, 0, 0);
+	create(pr, "a");
+	ck_assert_int_eq(put_range(pr, "a", 0, 5, 1, &err), 0);
+	uint64_t last = es_store_last_lsn(p);
+	double t = mono_s();
+	ck_assert_int_eq(es_store_ship_wait(p, last - 1, 10000), 1); /* a record is there */
+	ck_assert_int_eq(es_store_ship_wait(p, last + 5, 10000), 1); /* ahead: the error */
+	ck_assert_double_lt(mono_s() - t, 1.0);
+	t = mono_s();
+	ck_assert_int_eq(es_store_ship_wait(p, last, 200), 0);
+	double took = mono_s() - t;
+	ck_assert_double_ge(took, 0.19);
+	ck_assert_double_lt(took, 5.0);
+	struct later_put l = {pr, 200000};
+	pthread_t th;
+	ck_assert_int_eq(pthread_create(&th, NULL, put_later, &l), 0);
+	t = mono_s();
+	ck_assert_int_eq(es_store_ship_wait(p, last, 20000), 1);
+	took = mono_s() - t;
+	ck_assert_double_lt(took, 10.0); /* woken by the append, not the 20 s expiry */
+	pthread_join(th, NULL);
+	ck_assert_uint_gt(es_store_last_lsn(p), last);
+	last = es_store_last_lsn(p);
+	es_store_ship_stop(p);
+	t = mono_s();
+	ck_assert_int_eq(es_store_ship_wait(p, last, 20000), -1);
+	ck_assert_double_lt(mono_s() - t, 1.0);
 	ck_assert_int_eq(es_store_close(p, 0, &err), 0);
 	es_registry_free(pr);
 }
@@ -410,6 +472,7 @@ Suite *replication_suite(void)
 	tcase_set_timeout(t, 120);
 	tcase_add_test(t, follows_across_checkpoints_and_restarts);
 	tcase_add_test(t, primary_refuses_ahead_and_gone);
+	tcase_add_test(t, ship_wait_wakes_on_append);
 	tcase_add_test(t, bad_bundles_change_nothing);
 	tcase_add_test(t, bundle_streams_from_open_files);
 	tcase_add_test(t, record_parse_checks_like_replay);
