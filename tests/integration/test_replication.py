@@ -28,7 +28,11 @@ and then the same routing with two followers fed by log shipping
     (/metrics and /v1/info);
 and that a follower's bootstrap bundle, seconds of disk work at scale, is
 built off the HTTP worker: with one worker thread, /healthz is answered
-while it is built.
+while it is built; and the log's long poll (GET /v1/replication/wal?
+wait_ms=W): a request waiting at the log's end gets a record appended
+meanwhile well before W, an empty answer at expiry, holds no HTTP worker
+(one worker thread: /healthz answered during the wait), bad wait_ms values
+are 400, and SIGTERM does not wait for a pending long poll.
 Skips (exit 77) with a message when nginx is not installed.
 """
 import http.client
@@ -322,6 +326,94 @@ def test_bundle_off_worker(tmp):
         check(rc == 0, "bundle server exits 0 (%s)" % rc)
 
 
+def wal_get(srv, frm, wait, out, timeout=60):
+    """GET /v1/replication/wal?from=frm&wait_ms=wait into out: status,
+    body length, the Wait-Ms and Last-Lsn headers, seconds taken."""
+    t0 = time.time()
+    try:
+        st, body, h = srv.request("GET", "/v1/replication/wal?from=%d&wait_ms=%d" % (frm, wait),
+                                  timeout=timeout)
+        out.update(st=st, n=len(body or ""), wait=h.get("x-embedsrv-wait-ms"),
+                   last=h.get("x-embedsrv-last-lsn"))
+    except (OSError, http.client.HTTPException) as e:
+        out["st"] = str(e)
+    out["took"] = time.time() - t0
+
+
+def test_long_poll(tmp):
+    srv = es_server.Server("--model", MODEL, "--quiet", "--data-dir",
+                           os.path.join(tmp, "longpoll"), "--threads", "1", wait="readyz")
+    try:
+        check(srv.req("PUT", "/v1/collections/lp", {"dim": 3})[0] in (200, 201), "create lp")
+        check(srv.req("PUT", "/v1/collections/lp/points",
+                      {"points": [{"id": 1, "vector": [1.0, 0.0, 0.0]}]})[0] == 200, "upsert 1")
+        last = {}
+        wal_get(srv, 0, 0, last)
+        lsn = int(last["last"])
+        check(last["st"] == 200 and last["n"] > 0 and last["wait"] is None,
+              "a plain read answers at once with records, no Wait-Ms (%s)" % last)
+        # records already there: answered at once even with a long wait
+        res = {}
+        wal_get(srv, lsn - 1, 20000, res)
+        check(res["st"] == 200 and res["n"] > 0 and res["took"] < 5 * SLOW,
+              "records after `from` are answered at once (%s)" % res)
+        # an append during the wait wakes it, long before the 20 s expiry
+        res = {}
+        t = threading.Thread(target=wal_get, args=(srv, lsn, 20000, res))
+        t.start()
+        time.sleep(0.5)
+        hz = []
+        for _ in range(5):  # one worker thread: not held by the waiting request
+            t0 = time.time()
+            st, _ = srv.req("GET", "/healthz", timeout=10)
+            hz.append((st, time.time() - t0))
+        check(t.is_alive(), "the long poll is still waiting after 0.5 s + 5 /healthz")
+        check(all(st == 200 and dt < 2.0 * SLOW for st, dt in hz),
+              "/healthz answered at once during the long poll, one worker thread (%s)" % hz)
+        t_put = time.time()
+        check(srv.req("PUT", "/v1/collections/lp/points",
+                      {"points": [{"id": 2, "vector": [0.0, 1.0, 0.0]}]})[0] == 200, "upsert 2")
+        t.join(30)
+        woke = time.time() - t_put
+        check(res.get("st") == 200 and res.get("n", 0) > 0 and res.get("wait") == "20000"
+              and int(res.get("last", 0)) == lsn + 1,
+              "the waiting request got the appended record, with Wait-Ms (%s)" % res)
+        check(woke < 3.0 * SLOW and res["took"] < 10,
+              "woken by the append %.3f s after it, %.2f s into a 20 s wait" % (woke, res["took"]))
+        print("long poll: record appended 0.5 s into a 20 s wait answered %.1f ms after the "
+              "append" % (woke * 1000))
+        # expiry: an empty answer, with Wait-Ms, after the wait
+        res = {}
+        wal_get(srv, lsn + 1, 400, res)
+        check(res["st"] == 200 and res["n"] == 0 and res["wait"] == "400"
+              and 0.38 <= res["took"] < 5 * SLOW,
+              "nothing appended: an empty answer at expiry (%s)" % res)
+        # bad wait values
+        for bad in ("-1", "25001", "abc", "", "1.5", "99999999999999999999999"):
+            st, js, _ = srv.request("GET", "/v1/replication/wal?from=0&wait_ms=" + bad)
+            check(st == 400 and isinstance(js, dict)
+                  and js["error"]["code"] == "invalid_parameter"
+                  and "wait_ms" in js["error"]["message"],
+                  "wait_ms=%r is 400 (%s %s)" % (bad, st, js))
+        # shutdown does not wait for a pending long poll
+        res = {}
+        t = threading.Thread(target=wal_get, args=(srv, lsn + 1, 25000, res))
+        t.start()
+        time.sleep(0.5)
+        t0 = time.time()
+        rc, _ = srv.stop()
+        took = time.time() - t0
+        t.join(30)
+        check(rc == 0 and took < 10, "SIGTERM with a long poll pending: exit %s in %.2f s"
+              % (rc, took))
+        check(res.get("st") == 200 and res.get("n") == 0 and res.get("wait") is None
+              and res["took"] < 10,
+              "the pending long poll is answered at shutdown, empty, no Wait-Ms (%s)" % res)
+    finally:
+        if srv.proc.poll() is None:
+            srv.stop()
+
+
 def main():
     nginx_bin = es_server.find_nginx()
     if not nginx_bin:
@@ -423,6 +515,7 @@ def main():
     try:
         test_followers(nginx_bin, tmp)
         test_bundle_off_worker(tmp)
+        test_long_poll(tmp)
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
     print("replication: %d passed, %d failed" % (check.passed, len(check.failures)))
