@@ -317,7 +317,8 @@ START_TEST(response_head_parsing)
 	follower_http_head h;
 	es_error err;
 	const char *ok = "HTTP/1.1 200 OK\r\nContent-Length: 12\r\nx-embedsrv-last-lsn:  42 \r\n"
-			 "X-Embedsrv-Prev-Crc: 0A1b2c3D\r\nX-Embedsrv-Lsn: 7\r\n\r\nbody...";
+			 "X-Embedsrv-Prev-Crc: 0A1b2c3D\r\nX-Embedsrv-Lsn: 7\r\n"
+			 "X-Embedsrv-Wait-Ms: 10000\r\n\r\nbody...";
 	ck_assert_int_eq(follower_parse_head(ok, strlen(ok), &h, &err), 0);
 	ck_assert_int_eq(h.status, 200);
 	ck_assert_int_eq(h.content_length, 12);
@@ -326,6 +327,8 @@ START_TEST(response_head_parsing)
 	ck_assert_uint_eq(h.last_lsn, 42);
 	ck_assert_uint_eq(h.prev_crc, 0x0a1b2c3du);
 	ck_assert_uint_eq(h.lsn, 7);
+	ck_assert(h.has_wait_ms);
+	ck_assert_uint_eq(h.wait_ms, 10000);
 	/* every prefix short of the blank line asks for more */
 	for (size_t k = 0; k < h.head_len; k++)
 		ck_assert_int_eq(follower_parse_head(ok, k, &h, &err), 1);
@@ -333,7 +336,7 @@ START_TEST(response_head_parsing)
 	ck_assert_int_eq(follower_parse_head(bare, strlen(bare), &h, &err), 0);
 	ck_assert_int_eq(h.status, 503);
 	ck_assert_int_eq(h.content_length, -1);
-	ck_assert(!h.has_last_lsn && !h.has_prev_crc && !h.has_lsn);
+	ck_assert(!h.has_last_lsn && !h.has_prev_crc && !h.has_lsn && !h.has_wait_ms);
 	const char *te = "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n";
 	ck_assert_int_eq(follower_parse_head(te, strlen(te), &h, &err), ES_EUNSUPPORTED);
 	ck_assert_ptr_nonnull(strstr(err.msg, "chunked"));
@@ -349,6 +352,7 @@ START_TEST(response_head_parsing)
 		"HTTP/1.1 200 OK\r\nX-Embedsrv-Last-Lsn: 0x10\r\n\r\n",
 		"HTTP/1.1 200 OK\r\nX-Embedsrv-Prev-Crc: 123456789\r\n\r\n",
 		"HTTP/1.1 200 OK\r\nX-Embedsrv-Prev-Crc: xyz\r\n\r\n",
+		"HTTP/1.1 200 OK\r\nX-Embedsrv-Wait-Ms: soon\r\n\r\n",
 		"HTTP/1.1 200 OK\r\nno colon here\r\n\r\n", "HTTP/1.1 200 OK\r\n: empty name\r\n\r\n",
 		"HTTP/1.1 200 OK\r\nbad name: x\r\n\r\n", " folded: line\r\n\r\n", NULL};
 	for (int i = 0; bad[i]; i++)

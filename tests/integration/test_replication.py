@@ -23,6 +23,7 @@ and then the same routing with two followers fed by log shipping
     lag;
   - a follower SIGKILLed and restarted, then the primary SIGKILLed and
     restarted (same address, same data directory), while writes go on;
+  - idle followers long-poll (a handful of log requests in 2 s, not ~400);
   - once caught up, every acknowledged write is on every follower, no
     follower ever accepted a write (their /metrics), and both report lag 0
     (/metrics and /v1/info);
@@ -230,6 +231,13 @@ def test_followers(nginx_bin, tmp):
             check(servers[k].metric("embedsrv_replication_lag_records") == 0 and
                   servers[k].metric("embedsrv_replication_lag_seconds") == 0,
                   "follower %d reports lag 0 in /metrics" % k)
+        # idle followers long-poll (wait_ms): a short poll would be ~100
+        # answered requests per second per follower
+        walm = 'embedsrv_http_requests_total{route="GET /v1/replication/wal",status="200"}'
+        n0 = servers["p"].metric(walm) or 0
+        time.sleep(2.0)
+        nreq = (servers["p"].metric(walm) or 0) - n0
+        check(nreq <= 8, "two idle followers long-poll: %d log requests answered in 2 s" % nreq)
         st, js = servers["p"].req("GET", "/v1/collections/s")
         check(st == 200 and js["result"]["count"] >= 100 + len(set(w.acked) - set(range(1, 101))),
               "the primary holds every acknowledged write (%s)" % js.get("result", {}).get("count"))
