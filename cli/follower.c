@@ -733,7 +733,9 @@ static int poll_once(follower *f, int *kind, es_error *err)
 	}
 	if (applied > from && applied < plsn)
 		return 1;
-	return h.has_wait_ms ? 2 : 0;
+	/* at the primary's end and it long-polled: the next request waits
+	 * there.  Anything else (an empty read short of its end) naps first. */
+	return h.has_wait_ms && applied >= plsn ? 2 : 0;
 }
 
 static void *follower_main(void *arg)
