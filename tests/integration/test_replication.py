@@ -33,7 +33,8 @@ while it is built; and the log's long poll (GET /v1/replication/wal?
 wait_ms=W): a request waiting at the log's end gets a record appended
 meanwhile well before W, an empty answer at expiry, holds no HTTP worker
 (one worker thread: /healthz answered during the wait), bad wait_ms values
-are 400, and SIGTERM does not wait for a pending long poll.
+are 400, and SIGTERM does not wait for a pending long poll; a follower
+against a primary that ignores wait_ms polls every 20 ms as before.
 Skips (exit 77) with a message when nginx is not installed.
 """
 import http.client
@@ -422,6 +423,98 @@ def test_long_poll(tmp):
             srv.stop()
 
 
+class OldPrimaryProxy(threading.Thread):
+    """An HTTP/1.0 proxy in front of a primary that drops wait_ms from every
+    request: to a follower it looks like a primary from before the long
+    poll (answers at once, no X-Embedsrv-Wait-Ms).  Counts the log requests."""
+
+    def __init__(self, upstream_port):
+        super().__init__(daemon=True)
+        import http.server
+        import urllib.parse
+        proxy = self
+        self.wal_requests = 0
+        self.saw_wait = 0
+
+        class H(http.server.BaseHTTPRequestHandler):
+            def log_message(self, *a):
+                pass
+
+            def do_GET(self):
+                u = urllib.parse.urlsplit(self.path)
+                q = urllib.parse.parse_qsl(u.query, keep_blank_values=True)
+                if u.path == "/v1/replication/wal":
+                    proxy.wal_requests += 1
+                    proxy.saw_wait += any(k == "wait_ms" for k, _ in q)
+                q = [(k, v) for k, v in q if k != "wait_ms"]
+                path = u.path + ("?" + urllib.parse.urlencode(q) if q else "")
+                c = http.client.HTTPConnection(HOST, upstream_port, timeout=60)
+                try:
+                    hdr = {k: v for k, v in self.headers.items()
+                           if k.lower() in ("authorization", "api-key")}
+                    c.request("GET", path, headers=hdr)
+                    r = c.getresponse()
+                    body = r.read()
+                    self.send_response(r.status)
+                    for k, v in r.getheaders():
+                        if k.lower() not in ("content-length", "connection", "date", "server",
+                                             "transfer-encoding"):
+                            self.send_header(k, v)
+                    self.send_header("Content-Length", str(len(body)))
+                    self.end_headers()
+                    self.wfile.write(body)
+                finally:
+                    c.close()
+
+        self.httpd = http.server.ThreadingHTTPServer((HOST, 0), H)
+        self.port = self.httpd.server_address[1]
+
+    def run(self):
+        self.httpd.serve_forever()
+
+    def stop(self):
+        self.httpd.shutdown()
+        self.httpd.server_close()
+
+
+def test_old_primary(tmp):
+    """A follower against a primary that ignores wait_ms (an older one, here
+    a proxy that drops it) follows as before: polls every 20 ms while idle,
+    neither waiting nor spinning."""
+    p = es_server.Server("--model", MODEL, "--quiet", "--data-dir", os.path.join(tmp, "oldp"),
+                         wait="readyz")
+    proxy = OldPrimaryProxy(p.port)
+    proxy.start()
+    f = None
+    try:
+        check(p.req("PUT", "/v1/collections/o", {"dim": 3})[0] in (200, 201), "create o")
+        f = es_server.Server("--model", MODEL, "--quiet", "--data-dir", os.path.join(tmp, "oldf"),
+                             "--follow", "http://%s:%d" % (HOST, proxy.port), wait="readyz")
+        check(wait_caught_up(p, [f], 20) is not None, "the follower caught up via the old primary")
+        n0 = proxy.wal_requests
+        time.sleep(1.0)
+        n = proxy.wal_requests - n0
+        check(proxy.saw_wait > 0, "the follower asks with wait_ms (%d)" % proxy.saw_wait)
+        check(5 <= n <= 80, "idle against an old primary: %d log polls in 1 s (every ~20 ms, "
+              "no spin)" % n)
+        check(p.req("PUT", "/v1/collections/o/points",
+                    {"points": [{"id": 1, "vector": [1.0, 0.0, 0.0]}]})[0] == 200, "upsert o/1")
+        t0 = time.time()
+        got = None
+        while time.time() - t0 < 10 * SLOW:
+            if f.req("GET", "/v1/collections/o/points/1")[0] == 200:
+                got = time.time() - t0
+                break
+            time.sleep(0.01)
+        check(got is not None and got < 3 * SLOW, "a write reaches it by polling (%s s)" % got)
+        print("old primary: %d log polls in 1 s idle; a write arrived in %.3f s" % (n, got or -1))
+    finally:
+        if f:
+            f.stop()
+        proxy.stop()
+        p.stop()
+
+
 def main():
     nginx_bin = es_server.find_nginx()
     if not nginx_bin:
@@ -524,6 +617,7 @@ def main():
         test_followers(nginx_bin, tmp)
         test_bundle_off_worker(tmp)
         test_long_poll(tmp)
+        test_old_primary(tmp)
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
     print("replication: %d passed, %d failed" % (check.passed, len(check.failures)))
